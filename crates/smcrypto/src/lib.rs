@@ -1,0 +1,22 @@
+//! Chinese national cryptography for netsettle: SM3 hashing, SM2 signatures and keys,
+//! SM4 encryption, and SM2 X.509 certificates.
+//!
+//! Everything above this crate (TLS, protocol, ledger, contract) goes through these types
+//! and never touches the RustCrypto `sm2`/`sm3`/`sm4` crates directly, so algorithm
+//! choices (signer ID, DER encoding, nonce sizes) are made once, here.
+//!
+//! What it leaves out: network I/O, TLS (see `netsettle-smtls`), and policy (which
+//! certificate may do what lives in `netsettle-msp`).
+
+mod error;
+mod hash;
+mod sign;
+mod symmetric;
+
+pub use error::CryptoError;
+pub use hash::{Hash, Sm3Hasher, sm3};
+pub use sign::{DEFAULT_DIST_ID, PrivateKey, PublicKey, Signature, TLS13_DIST_ID};
+pub use symmetric::{
+    GCM_NONCE_BYTES, GCM_TAG_BYTES, SM4_BLOCK_BYTES, SM4_KEY_BYTES, Sm4Key, cbc_decrypt,
+    cbc_encrypt, gcm_open, gcm_seal, random_bytes,
+};

@@ -1,0 +1,312 @@
+//! SM2 signatures (GB/T 32918.2, GM/T 0009): keys, the signer-ID–bound `Z` value, DER
+//! signatures.
+//!
+//! Every signature in netsettle is made over `SM3(Z ‖ message)` where `Z` binds the
+//! signer's public key and a distinguishing ID. Certificates, CRLs, transactions and blocks
+//! use the GM/T 0009 default ID [`DEFAULT_DIST_ID`]; TLS 1.3 handshake signatures use the
+//! ID fixed by RFC 8998, [`TLS13_DIST_ID`]. The ID is therefore always a parameter, with
+//! the default-ID forms as shorthands.
+
+use core::fmt;
+
+use sm2::dsa::signature::{RandomizedSigner as _, Signer as _, Verifier as _};
+use sm2::elliptic_curve::Generate as _;
+use zeroize::Zeroizing;
+
+use crate::CryptoError;
+
+/// The GM/T 0009 default signer ID, used for everything except TLS handshakes.
+pub const DEFAULT_DIST_ID: &str = "1234567812345678";
+
+/// The signer ID RFC 8998 §3.2.1 fixes for TLS 1.3 `CertificateVerify` signatures.
+pub const TLS13_DIST_ID: &str = "TLSv1.3+GM+Cipher+Suite";
+
+/// Longest ID whose bit length fits the 16-bit `ENTL` field of `Z`.
+const DIST_ID_BYTES_MAX: usize = 8191;
+
+fn check_dist_id(dist_id: &str) -> Result<(), CryptoError> {
+    if dist_id.len() > DIST_ID_BYTES_MAX {
+        return Err(CryptoError::DistIdTooLong);
+    }
+    Ok(())
+}
+
+/// An SM2 private key. The signing key for the default ID is precomputed.
+#[derive(Clone)]
+pub struct PrivateKey {
+    secret: sm2::SecretKey,
+    signing_default: sm2::dsa::SigningKey,
+    public: PublicKey,
+}
+
+impl PrivateKey {
+    /// A fresh key from the operating system's RNG.
+    pub fn generate() -> Self {
+        let secret = sm2::SecretKey::generate();
+        Self::from_secret(secret)
+    }
+
+    fn from_secret(secret: sm2::SecretKey) -> Self {
+        // The default ID is 16 bytes, so building its signing key cannot fail.
+        let signing_default = sm2::dsa::SigningKey::new(DEFAULT_DIST_ID, &secret)
+            .expect("default SM2 ID is short enough");
+        let public = PublicKey::from_point(secret.public_key());
+        PrivateKey {
+            secret,
+            signing_default,
+            public,
+        }
+    }
+
+    /// The private scalar as 32 big-endian bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
+        let secret = sm2::SecretKey::from_slice(bytes).map_err(|_| CryptoError::InvalidPrivateKey)?;
+        Ok(Self::from_secret(secret))
+    }
+
+    /// The private scalar as 32 big-endian bytes, wiped when dropped.
+    pub fn to_bytes(&self) -> Zeroizing<[u8; 32]> {
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(&self.secret.to_bytes());
+        out
+    }
+
+    /// The matching public key.
+    pub fn public_key(&self) -> &PublicKey {
+        &self.public
+    }
+
+    /// Sign `message` with the default ID (`1234567812345678`).
+    pub fn sign(&self, message: &[u8]) -> Signature {
+        sign_with(&self.signing_default, message)
+    }
+
+    /// Sign `message` with an explicit signer ID (e.g. [`TLS13_DIST_ID`]).
+    pub fn sign_with_id(&self, dist_id: &str, message: &[u8]) -> Result<Signature, CryptoError> {
+        check_dist_id(dist_id)?;
+        let signing = sm2::dsa::SigningKey::new(dist_id, &self.secret)
+            .map_err(|_| CryptoError::DistIdTooLong)?;
+        Ok(sign_with(&signing, message))
+    }
+
+    pub(crate) fn secret(&self) -> &sm2::SecretKey {
+        &self.secret
+    }
+
+    pub(crate) fn from_sm2(secret: sm2::SecretKey) -> Self {
+        Self::from_secret(secret)
+    }
+}
+
+fn sign_with(signing: &sm2::dsa::SigningKey, message: &[u8]) -> Signature {
+    // Hedged signing: k comes from RFC 6979 over the key and digest, mixed with fresh OS
+    // randomness, so neither a bad RNG nor a repeated message leaks the key. If the OS RNG
+    // fails, plain RFC 6979 (deterministic k) is still safe.
+    let raw: sm2::dsa::Signature = signing
+        .try_sign_with_rng(&mut getrandom::SysRng, message)
+        .or_else(|_| signing.try_sign(message))
+        .expect("SM2 signing with a valid key only fails with negligible probability");
+    let der = sm2::dsa::DerSignature::from(raw);
+    Signature(der.to_vec())
+}
+
+impl fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PrivateKey")
+            .field("public", &self.public)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An SM2 public key (a point on the SM2 curve) with its default-ID verifying key cached.
+#[derive(Clone)]
+pub struct PublicKey {
+    point: sm2::PublicKey,
+    verifying_default: sm2::dsa::VerifyingKey,
+}
+
+impl PublicKey {
+    fn from_point(point: sm2::PublicKey) -> Self {
+        let verifying_default = sm2::dsa::VerifyingKey::new(DEFAULT_DIST_ID, point)
+            .expect("default SM2 ID is short enough");
+        PublicKey {
+            point,
+            verifying_default,
+        }
+    }
+
+    /// Parse a SEC1 point (uncompressed `04‖x‖y` or compressed).
+    pub fn from_sec1(bytes: &[u8]) -> Result<Self, CryptoError> {
+        let point = sm2::PublicKey::from_sec1_bytes(bytes).map_err(|_| CryptoError::InvalidPublicKey)?;
+        Ok(Self::from_point(point))
+    }
+
+    /// The uncompressed SEC1 encoding, 65 bytes `04‖x‖y`.
+    pub fn to_sec1_uncompressed(&self) -> [u8; 65] {
+        let bytes = self.point.to_sec1_bytes();
+        let mut out = [0u8; 65];
+        // An uncompressed SM2 point is always 65 bytes.
+        out.copy_from_slice(&bytes);
+        out
+    }
+
+    /// Verify a DER signature over `message` made with the default ID.
+    pub fn verify(&self, message: &[u8], signature: &Signature) -> Result<(), CryptoError> {
+        verify_with(&self.verifying_default, message, signature)
+    }
+
+    /// Verify a DER signature over `message` made with an explicit signer ID.
+    pub fn verify_with_id(
+        &self,
+        dist_id: &str,
+        message: &[u8],
+        signature: &Signature,
+    ) -> Result<(), CryptoError> {
+        check_dist_id(dist_id)?;
+        let verifying = sm2::dsa::VerifyingKey::new(dist_id, self.point)
+            .map_err(|_| CryptoError::DistIdTooLong)?;
+        verify_with(&verifying, message, signature)
+    }
+
+    pub(crate) fn as_sm2(&self) -> &sm2::PublicKey {
+        &self.point
+    }
+
+    pub(crate) fn from_sm2(point: sm2::PublicKey) -> Self {
+        Self::from_point(point)
+    }
+}
+
+fn verify_with(
+    verifying: &sm2::dsa::VerifyingKey,
+    message: &[u8],
+    signature: &Signature,
+) -> Result<(), CryptoError> {
+    let raw = signature.to_sm2()?;
+    verifying
+        .verify(message, &raw)
+        .map_err(|_| CryptoError::BadSignature)
+}
+
+impl PartialEq for PublicKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.point == other.point
+    }
+}
+
+impl Eq for PublicKey {}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({})", hex::encode(self.to_sec1_uncompressed()))
+    }
+}
+
+/// A DER-encoded SM2 signature, `SEQUENCE { r INTEGER, s INTEGER }`, as X.509, CMS, TLS
+/// and OpenSSL carry it.
+#[derive(Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Signature(Vec<u8>);
+
+impl Signature {
+    /// Longest DER SM2 signature: two 33-byte INTEGERs in a SEQUENCE.
+    pub const DER_BYTES_MAX: usize = 72;
+
+    /// Parse and check DER bytes (well-formed, r and s in [1, n-1]).
+    pub fn from_der(bytes: &[u8]) -> Result<Self, CryptoError> {
+        if bytes.len() > Self::DER_BYTES_MAX {
+            return Err(CryptoError::MalformedSignature);
+        }
+        sm2::dsa::DerSignature::from_bytes(bytes)
+            .and_then(sm2::dsa::Signature::try_from)
+            .map_err(|_| CryptoError::MalformedSignature)?;
+        Ok(Signature(bytes.to_vec()))
+    }
+
+    /// From the fixed 64-byte `r‖s` form.
+    pub fn from_raw(bytes: &[u8]) -> Result<Self, CryptoError> {
+        let raw = sm2::dsa::Signature::from_slice(bytes).map_err(|_| CryptoError::MalformedSignature)?;
+        Ok(Signature(sm2::dsa::DerSignature::from(raw).to_vec()))
+    }
+
+    /// The DER bytes.
+    pub fn as_der(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The fixed 64-byte `r‖s` form.
+    pub fn to_raw(&self) -> Result<[u8; 64], CryptoError> {
+        let raw = self.to_sm2()?;
+        let mut out = [0u8; 64];
+        out.copy_from_slice(&raw.to_bytes());
+        Ok(out)
+    }
+
+    fn to_sm2(&self) -> Result<sm2::dsa::Signature, CryptoError> {
+        // Signatures may arrive through serde without passing `from_der`, so parse again.
+        if self.0.len() > Self::DER_BYTES_MAX {
+            return Err(CryptoError::MalformedSignature);
+        }
+        sm2::dsa::DerSignature::from_bytes(&self.0)
+            .and_then(sm2::dsa::Signature::try_from)
+            .map_err(|_| CryptoError::MalformedSignature)
+    }
+}
+
+impl fmt::Debug for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Signature({})", hex::encode(&self.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_verify_default_id() {
+        let key = PrivateKey::generate();
+        let sig = key.sign(b"settlement 2026-10");
+        assert_eq!(key.public_key().verify(b"settlement 2026-10", &sig), Ok(()));
+        assert_eq!(
+            key.public_key().verify(b"settlement 2026-11", &sig),
+            Err(CryptoError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn signer_id_is_bound() {
+        let key = PrivateKey::generate();
+        let sig = key.sign_with_id(TLS13_DIST_ID, b"hello").unwrap();
+        assert_eq!(key.public_key().verify_with_id(TLS13_DIST_ID, b"hello", &sig), Ok(()));
+        assert_eq!(key.public_key().verify(b"hello", &sig), Err(CryptoError::BadSignature));
+    }
+
+    #[test]
+    fn other_key_rejected() {
+        let a = PrivateKey::generate();
+        let b = PrivateKey::generate();
+        let sig = a.sign(b"m");
+        assert_eq!(b.public_key().verify(b"m", &sig), Err(CryptoError::BadSignature));
+    }
+
+    #[test]
+    fn malformed_der_rejected() {
+        assert_eq!(Signature::from_der(b"\x30\x00"), Err(CryptoError::MalformedSignature));
+        assert_eq!(Signature::from_der(&[0u8; 100]), Err(CryptoError::MalformedSignature));
+        let key = PrivateKey::generate();
+        let sig = key.sign(b"m");
+        let raw = sig.to_raw().unwrap();
+        assert_eq!(Signature::from_raw(&raw).unwrap(), sig);
+    }
+
+    #[test]
+    fn key_bytes_round_trip() {
+        let key = PrivateKey::generate();
+        let again = PrivateKey::from_bytes(&key.to_bytes()[..]).unwrap();
+        assert_eq!(again.public_key(), key.public_key());
+        assert!(PrivateKey::from_bytes(&[0u8; 32]).is_err());
+        let pk = PublicKey::from_sec1(&key.public_key().to_sec1_uncompressed()).unwrap();
+        assert_eq!(&pk, key.public_key());
+        assert_eq!(PublicKey::from_sec1(&[4u8; 65]), Err(CryptoError::InvalidPublicKey));
+    }
+}
