@@ -10,11 +10,14 @@
 
 mod error;
 mod hash;
+mod keys;
+mod pem;
 mod sign;
 mod symmetric;
 
-pub use error::CryptoError;
+pub use error::{CertificateError, CryptoError, EncodingError};
 pub use hash::{Hash, Sm3Hasher, sm3};
+pub use keys::{PRIVATE_KEY_PEM_LABEL, PUBLIC_KEY_PEM_LABEL};
 pub use sign::{DEFAULT_DIST_ID, PrivateKey, PublicKey, Signature, TLS13_DIST_ID};
 pub use symmetric::{
     GCM_NONCE_BYTES, GCM_TAG_BYTES, SM4_BLOCK_BYTES, SM4_KEY_BYTES, Sm4Key, cbc_decrypt,

@@ -60,7 +60,8 @@ impl PrivateKey {
 
     /// The private scalar as 32 big-endian bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
-        let secret = sm2::SecretKey::from_slice(bytes).map_err(|_| CryptoError::InvalidPrivateKey)?;
+        let secret =
+            sm2::SecretKey::from_slice(bytes).map_err(|_| CryptoError::InvalidPrivateKey)?;
         Ok(Self::from_secret(secret))
     }
 
@@ -137,7 +138,8 @@ impl PublicKey {
 
     /// Parse a SEC1 point (uncompressed `04‖x‖y` or compressed).
     pub fn from_sec1(bytes: &[u8]) -> Result<Self, CryptoError> {
-        let point = sm2::PublicKey::from_sec1_bytes(bytes).map_err(|_| CryptoError::InvalidPublicKey)?;
+        let point =
+            sm2::PublicKey::from_sec1_bytes(bytes).map_err(|_| CryptoError::InvalidPublicKey)?;
         Ok(Self::from_point(point))
     }
 
@@ -224,7 +226,8 @@ impl Signature {
 
     /// From the fixed 64-byte `r‖s` form.
     pub fn from_raw(bytes: &[u8]) -> Result<Self, CryptoError> {
-        let raw = sm2::dsa::Signature::from_slice(bytes).map_err(|_| CryptoError::MalformedSignature)?;
+        let raw =
+            sm2::dsa::Signature::from_slice(bytes).map_err(|_| CryptoError::MalformedSignature)?;
         Ok(Signature(sm2::dsa::DerSignature::from(raw).to_vec()))
     }
 
@@ -277,8 +280,15 @@ mod tests {
     fn signer_id_is_bound() {
         let key = PrivateKey::generate();
         let sig = key.sign_with_id(TLS13_DIST_ID, b"hello").unwrap();
-        assert_eq!(key.public_key().verify_with_id(TLS13_DIST_ID, b"hello", &sig), Ok(()));
-        assert_eq!(key.public_key().verify(b"hello", &sig), Err(CryptoError::BadSignature));
+        assert_eq!(
+            key.public_key()
+                .verify_with_id(TLS13_DIST_ID, b"hello", &sig),
+            Ok(())
+        );
+        assert_eq!(
+            key.public_key().verify(b"hello", &sig),
+            Err(CryptoError::BadSignature)
+        );
     }
 
     #[test]
@@ -286,13 +296,22 @@ mod tests {
         let a = PrivateKey::generate();
         let b = PrivateKey::generate();
         let sig = a.sign(b"m");
-        assert_eq!(b.public_key().verify(b"m", &sig), Err(CryptoError::BadSignature));
+        assert_eq!(
+            b.public_key().verify(b"m", &sig),
+            Err(CryptoError::BadSignature)
+        );
     }
 
     #[test]
     fn malformed_der_rejected() {
-        assert_eq!(Signature::from_der(b"\x30\x00"), Err(CryptoError::MalformedSignature));
-        assert_eq!(Signature::from_der(&[0u8; 100]), Err(CryptoError::MalformedSignature));
+        assert_eq!(
+            Signature::from_der(b"\x30\x00"),
+            Err(CryptoError::MalformedSignature)
+        );
+        assert_eq!(
+            Signature::from_der(&[0u8; 100]),
+            Err(CryptoError::MalformedSignature)
+        );
         let key = PrivateKey::generate();
         let sig = key.sign(b"m");
         let raw = sig.to_raw().unwrap();
@@ -307,6 +326,9 @@ mod tests {
         assert!(PrivateKey::from_bytes(&[0u8; 32]).is_err());
         let pk = PublicKey::from_sec1(&key.public_key().to_sec1_uncompressed()).unwrap();
         assert_eq!(&pk, key.public_key());
-        assert_eq!(PublicKey::from_sec1(&[4u8; 65]), Err(CryptoError::InvalidPublicKey));
+        assert_eq!(
+            PublicKey::from_sec1(&[4u8; 65]),
+            Err(CryptoError::InvalidPublicKey)
+        );
     }
 }

@@ -35,11 +35,12 @@ impl Sm4Key {
 
     /// From exactly 16 bytes.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, CryptoError> {
-        let key: [u8; SM4_KEY_BYTES] = bytes.try_into().map_err(|_| CryptoError::InvalidLength {
-            what: "SM4 key",
-            expected: SM4_KEY_BYTES,
-            actual: bytes.len(),
-        })?;
+        let key: [u8; SM4_KEY_BYTES] =
+            bytes.try_into().map_err(|_| CryptoError::InvalidLength {
+                what: "SM4 key",
+                expected: SM4_KEY_BYTES,
+                actual: bytes.len(),
+            })?;
         Ok(Sm4Key(key))
     }
 
@@ -71,7 +72,12 @@ fn gcm(key: &Sm4Key) -> Sm4Gcm {
 }
 
 /// SM4-GCM encrypt: returns `ciphertext ‖ tag` (16-byte tag).
-pub fn gcm_seal(key: &Sm4Key, nonce: &[u8; GCM_NONCE_BYTES], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+pub fn gcm_seal(
+    key: &Sm4Key,
+    nonce: &[u8; GCM_NONCE_BYTES],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Vec<u8> {
     let mut buffer = plaintext.to_vec();
     let tag = gcm(key)
         .encrypt_inout_detached(nonce.into(), aad, buffer.as_mut_slice().into())
@@ -93,7 +99,9 @@ pub fn gcm_open(
     };
     let (body, tag) = sealed.split_at(body_len);
     let mut buffer = body.to_vec();
-    let tag: &[u8; GCM_TAG_BYTES] = tag.try_into().map_err(|_| CryptoError::AuthenticationFailed)?;
+    let tag: &[u8; GCM_TAG_BYTES] = tag
+        .try_into()
+        .map_err(|_| CryptoError::AuthenticationFailed)?;
     gcm(key)
         .decrypt_inout_detached(nonce.into(), aad, buffer.as_mut_slice().into(), tag.into())
         .map_err(|_| CryptoError::AuthenticationFailed)?;
@@ -102,7 +110,8 @@ pub fn gcm_open(
 
 /// SM4-CBC encrypt with PKCS#7 padding; matches `openssl enc -sm4-cbc -K .. -iv ..`.
 pub fn cbc_encrypt(key: &Sm4Key, iv: &[u8; SM4_BLOCK_BYTES], plaintext: &[u8]) -> Vec<u8> {
-    Sm4CbcEnc::new(key.as_bytes().into(), iv.into()).encrypt_padded_vec::<cbc::cipher::block_padding::Pkcs7>(plaintext)
+    Sm4CbcEnc::new(key.as_bytes().into(), iv.into())
+        .encrypt_padded_vec::<cbc::cipher::block_padding::Pkcs7>(plaintext)
 }
 
 /// SM4-CBC decrypt and strip PKCS#7 padding. CBC is not authenticated: use it only where
@@ -141,7 +150,10 @@ mod tests {
     #[test]
     fn rfc8998_sm4_gcm_vector() {
         let k = key("0123456789ABCDEFFEDCBA9876543210");
-        let nonce: [u8; 12] = hex::decode("00001234567800000000ABCD").unwrap().try_into().unwrap();
+        let nonce: [u8; 12] = hex::decode("00001234567800000000ABCD")
+            .unwrap()
+            .try_into()
+            .unwrap();
         let aad = hex::decode("FEEDFACEDEADBEEFFEEDFACEDEADBEEFABADDAD2").unwrap();
         let pt = hex::decode(
             "AAAAAAAAAAAAAAAABBBBBBBBBBBBBBBBCCCCCCCCCCCCCCCCDDDDDDDDDDDDDDDD\
@@ -165,18 +177,36 @@ mod tests {
         for idx in 0..sealed.len() {
             let mut bad = sealed.clone();
             bad[idx] ^= 1;
-            assert_eq!(gcm_open(&k, &nonce, b"aad", &bad), Err(CryptoError::AuthenticationFailed));
+            assert_eq!(
+                gcm_open(&k, &nonce, b"aad", &bad),
+                Err(CryptoError::AuthenticationFailed)
+            );
         }
-        assert_eq!(gcm_open(&k, &[8u8; 12], b"aad", &sealed), Err(CryptoError::AuthenticationFailed));
-        assert_eq!(gcm_open(&k, &nonce, b"other", &sealed), Err(CryptoError::AuthenticationFailed));
+        assert_eq!(
+            gcm_open(&k, &[8u8; 12], b"aad", &sealed),
+            Err(CryptoError::AuthenticationFailed)
+        );
+        assert_eq!(
+            gcm_open(&k, &nonce, b"other", &sealed),
+            Err(CryptoError::AuthenticationFailed)
+        );
         let other = Sm4Key::generate().unwrap();
-        assert_eq!(gcm_open(&other, &nonce, b"aad", &sealed), Err(CryptoError::AuthenticationFailed));
-        assert_eq!(gcm_open(&k, &nonce, b"aad", &sealed[..10]), Err(CryptoError::AuthenticationFailed));
+        assert_eq!(
+            gcm_open(&other, &nonce, b"aad", &sealed),
+            Err(CryptoError::AuthenticationFailed)
+        );
+        assert_eq!(
+            gcm_open(&k, &nonce, b"aad", &sealed[..10]),
+            Err(CryptoError::AuthenticationFailed)
+        );
     }
 
     #[test]
     fn cbc_rejects_bad_length() {
         let k = Sm4Key::generate().unwrap();
-        assert_eq!(cbc_decrypt(&k, &[0u8; 16], &[1u8; 15]), Err(CryptoError::BadPadding));
+        assert_eq!(
+            cbc_decrypt(&k, &[0u8; 16], &[1u8; 15]),
+            Err(CryptoError::BadPadding)
+        );
     }
 }
