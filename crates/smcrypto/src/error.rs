@@ -185,6 +185,15 @@ pub enum CertificateError {
         /// The extension's dotted OID.
         oid: String,
     },
+    /// The certificate has a critical extension netsettle does not understand; RFC 5280
+    /// §4.2 forbids relying on it.
+    #[error("{subject} has unsupported critical extension {oid}")]
+    UnsupportedCriticalExtension {
+        /// The certificate concerned.
+        subject: String,
+        /// The extension's dotted OID.
+        oid: String,
+    },
     /// The subject carries more than one role OU (admin, peer, orderer, client), so its
     /// role is ambiguous.
     #[error("{subject} names more than one role in its OUs")]

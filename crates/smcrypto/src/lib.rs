@@ -14,6 +14,7 @@ mod keys;
 mod pem;
 mod sign;
 mod symmetric;
+pub mod x509;
 
 pub use error::{CertificateError, CryptoError, EncodingError};
 pub use hash::{Hash, Sm3Hasher, sm3};

@@ -90,6 +90,12 @@ impl PrivateKey {
         Ok(sign_with(&signing, message))
     }
 
+    /// The default-ID signing key, for the x509-cert builders that need a `Keypair` with
+    /// a signature algorithm identifier to fill in the TBS.
+    pub(crate) fn signing_key_default(&self) -> &sm2::dsa::SigningKey {
+        &self.signing_default
+    }
+
     pub(crate) fn secret(&self) -> &sm2::SecretKey {
         &self.secret
     }
