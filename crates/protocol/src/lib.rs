@@ -1,0 +1,89 @@
+//! The data every netsettle node agrees on: the execute–order–validate messages in
+//! Hyperledger Fabric's shape with SM2/SM3 in place of ECDSA/SHA-256, blocks, the channel
+//! configuration, validation codes, the one codec they all go through, and every limit.
+//!
+//! What it leaves out: I/O of any kind, X.509 parsing (callers extract the signer's
+//! [`PublicKey`](netsettle_smcrypto::PublicKey) from the certificate and pass it in),
+//! policy evaluation and certificate validity (`netsettle-msp`), storage (`netsettle-ledger`).
+//!
+//! # Flow
+//!
+//! A client signs a [`Proposal`] ([`SignedProposal`]); each endorsing peer simulates it and
+//! returns a [`ProposalResponse`]: a [`ProposalResponsePayload`] (proposal hash, read–write
+//! set, contract response, events) with its [`Endorsement`]. The client puts proposal,
+//! payload and all endorsements in a [`Transaction`], wraps it in a [`Payload`], signs it as
+//! an [`Envelope`] and broadcasts it. Orderers cut [`Block`]s of envelopes; peers validate
+//! each and record a [`ValidationCode`] in the block metadata.
+//!
+//! # Encoding
+//!
+//! `encode(x) = 0x01 ‖ bincode(x)`: a version byte, then bincode 2 with little-endian
+//! fixed-width integers (8-byte length prefixes). It is canonical: decoding is strict, lists
+//! that must be ordered are checked, so re-encoding a decoded value gives back the same
+//! bytes. Details in [`codec`].
+//!
+//! # What is signed
+//!
+//! Every SM2 signature uses the GM/T 0009 default signer ID `1234567812345678` and covers
+//! `tag ‖ encode(unsigned part)`; tags are NUL-terminated and in [`codec::domain`]:
+//!
+//! | Signature | Signer | Bytes signed |
+//! |---|---|---|
+//! | [`SignedProposal::signature`] | creator | `"netsettle/v1/proposal\0" ‖ encode(Proposal)` |
+//! | [`Endorsement::signature`] | endorsing peer | `"netsettle/v1/endorsement\0" ‖ encode(ProposalResponsePayload)`, i.e. `… ‖ 0x01 ‖ proposal_hash ‖ bincode(ContractAction)` |
+//! | [`Envelope::signature`] | `payload.header().creator` | `"netsettle/v1/envelope\0" ‖ encode(Payload)` |
+//! | [`ConfigSignature::signature`] | an org admin | `"netsettle/v1/config-update\0" ‖ encode(ConfigUpdate)` |
+//! | [`OrdererSignature::signature`] | an orderer | `"netsettle/v1/block\0" ‖ 0x01 ‖ bincode(BlockHeader) ‖ u64_le(last_config_index)` |
+//! | [`SignedDeliverRequest::signature`] | the requester | `"netsettle/v1/deliver\0" ‖ encode(DeliverRequest)` |
+//!
+//! # What is hashed (SM3)
+//!
+//! | Value | Definition |
+//! |---|---|
+//! | [`TxId`] | `SM3(nonce (24 bytes) ‖ encode(creator Identity))` |
+//! | [`Proposal::hash`] | `SM3(encode(Proposal))` |
+//! | [`Envelope::hash`] | `SM3(encode(Envelope))`, signature included |
+//! | [`BlockHeader::data_hash`] | RFC 6962 Merkle root over the envelope hashes ([`merkle`]) |
+//! | [`BlockHeader::hash`] (block hash) | `SM3(encode(BlockHeader))` |
+//!
+//! Block metadata (orderer signatures, validation codes) is covered by no hash, and
+//! validation codes by no signature, as in Fabric.
+
+mod block;
+pub mod codec;
+mod config;
+mod envelope;
+mod error;
+mod header;
+pub mod limits;
+pub mod merkle;
+mod orderer;
+mod policy;
+mod proposal;
+mod rwset;
+mod validation;
+
+pub use block::{Block, BlockHeader, BlockMetadata, OrdererSignature};
+pub use codec::{Wire, decode, encode};
+pub use config::{
+    BatchPolicy, ChannelConfig, ChannelPolicies, Consenter, CryptoPolicy, Endpoint, HashAlgorithm,
+    OrdererConfig, OrgConfig, OrgPolicies, RoleOus, SignatureAlgorithm, SymmetricAlgorithm,
+    TlsCertificateMode, TlsCipherSuite,
+};
+pub use envelope::{
+    ConfigEnvelope, ConfigSignature, ConfigUpdate, ConfigUpdateEnvelope, Envelope, Payload,
+    Transaction,
+};
+pub use error::{CodecError, InvalidMessage, ProtocolError};
+pub use header::{ContractId, Header, Identity, Nonce, Timestamp, TxId};
+pub use orderer::{
+    BroadcastResponse, BroadcastStatus, DeliverRequest, DeliverResponse, DeliverStatus,
+    SeekPosition, SignedDeliverRequest,
+};
+pub use policy::{ImplicitMetaPolicy, ImplicitMetaRule, Policy, Principal, Role, SignaturePolicy};
+pub use proposal::{
+    ContractAction, ContractEvent, Endorsement, Proposal, ProposalResponse,
+    ProposalResponsePayload, Response, SignedProposal,
+};
+pub use rwset::{KvRead, KvWrite, NamespaceReadWriteSet, RangeQueryRead, ReadWriteSet, Version};
+pub use validation::ValidationCode;

@@ -1,0 +1,143 @@
+//! Every size and count limit of the protocol, in one place, so the relations between them
+//! can be checked at compile time and nobody has to hunt for a magic number.
+//!
+//! Byte limits (`*_BYTES_MAX`) bound encodings and are checked before anything is
+//! allocated; count limits (`*_MAX`) bound lists and are checked right after decoding and
+//! before encoding, so a node never emits a message its peers would reject.
+
+const KIB: usize = 1024;
+const MIB: usize = 1024 * KIB;
+
+/// Version byte that starts every encoding (see `codec`).
+pub const CODEC_VERSION: u8 = 1;
+
+/// Length of the client-chosen nonce that, with the creator, derives the transaction id.
+/// 24 bytes as in Fabric: random, so collisions are negligible.
+pub const NONCE_BYTES: usize = 24;
+
+/// Channel, contract, function, namespace, event and capability names, host names.
+pub const NAME_BYTES_MAX: usize = 256;
+/// An MSP id such as `UnicomMSP`.
+pub const MSP_ID_BYTES_MAX: usize = 128;
+/// One DER certificate (SM2 certificates are well under 2 KiB; room for extensions).
+pub const CERT_DER_BYTES_MAX: usize = 16 * KIB;
+/// A whole [`crate::Identity`] encoding: MSP id, certificate and length prefixes.
+pub const IDENTITY_BYTES_MAX: usize = CERT_DER_BYTES_MAX + MSP_ID_BYTES_MAX + 64;
+
+/// Arguments of one proposal, counted.
+pub const ARGS_MAX: usize = 64;
+/// Arguments of one proposal, all bytes together. An encrypted monthly settlement report
+/// travels as one argument, so this is generous.
+pub const ARGS_BYTES_MAX: usize = 32 * MIB;
+/// A state key (composite keys included).
+pub const KEY_BYTES_MAX: usize = 4 * KIB;
+/// A state value; the report stored on chain is the largest.
+pub const VALUE_BYTES_MAX: usize = 32 * MIB;
+/// Namespaces (contracts) touched by one transaction.
+pub const RW_SET_NAMESPACES_MAX: usize = 16;
+/// Reads, writes and range-query reads of one transaction, all namespaces together.
+pub const RW_SET_ENTRIES_MAX: usize = 10_000;
+/// Range queries recorded by one transaction.
+pub const RANGE_QUERIES_MAX: usize = 256;
+/// Events one transaction may emit.
+pub const EVENTS_MAX: usize = 16;
+/// Payload of one event.
+pub const EVENT_PAYLOAD_BYTES_MAX: usize = MIB;
+/// The contract's response payload.
+pub const RESPONSE_PAYLOAD_BYTES_MAX: usize = 4 * MIB;
+/// The contract's response message (a human-readable status line).
+pub const RESPONSE_MESSAGE_BYTES_MAX: usize = 4 * KIB;
+/// Endorsements carried by one transaction.
+pub const ENDORSEMENTS_MAX: usize = 16;
+
+/// A signed proposal: arguments plus header, identity and signature.
+pub const PROPOSAL_BYTES_MAX: usize = ARGS_BYTES_MAX + MIB;
+/// A proposal response: one full rw-set plus response and events.
+pub const PROPOSAL_RESPONSE_BYTES_MAX: usize = 48 * MIB;
+/// One envelope (transaction or configuration), the unit the orderer accepts.
+pub const ENVELOPE_BYTES_MAX: usize = 96 * MIB;
+
+/// Organisations on a channel.
+pub const ORGS_MAX: usize = 16;
+/// Certificates of one kind (roots, intermediates, CRLs, TLS roots) per organisation.
+pub const CERTS_PER_ORG_MAX: usize = 16;
+/// One DER CRL.
+pub const CRL_DER_BYTES_MAX: usize = MIB;
+/// Endpoints of one kind (anchor peers, orderer endpoints) per organisation.
+pub const ENDPOINTS_PER_ORG_MAX: usize = 16;
+/// Raft consenters on a channel (the consortium runs 5).
+pub const CONSENTERS_MAX: usize = 16;
+/// Capability names on a channel.
+pub const CAPABILITIES_MAX: usize = 32;
+/// Nesting depth of a signature policy; deeper input is rejected while decoding, so a
+/// hostile policy cannot exhaust the stack.
+pub const POLICY_DEPTH_MAX: usize = 8;
+/// Nodes (principals and combinators) in one signature policy.
+pub const POLICY_NODES_MAX: usize = 64;
+/// Admin signatures on one configuration update.
+pub const CONFIG_SIGNATURES_MAX: usize = 32;
+/// A whole channel configuration.
+pub const CHANNEL_CONFIG_BYTES_MAX: usize = 16 * MIB;
+/// A config update: a whole channel configuration and the channel name.
+pub const CONFIG_UPDATE_BYTES_MAX: usize = CHANNEL_CONFIG_BYTES_MAX + NAME_BYTES_MAX + 64;
+
+/// Hard ceiling on transactions per block, whatever the batch policy says.
+pub const BLOCK_TX_MAX: usize = 1_000;
+/// Orderer signatures on one block.
+pub const BLOCK_SIGNATURES_MAX: usize = CONSENTERS_MAX;
+/// Ceiling on the envelopes of one block, whatever the batch policy says. The mission's
+/// 100 MB is the batch policy's absolute maximum; 1 MB = 1 MiB here, as in Fabric.
+pub const BLOCK_DATA_BYTES_MAX: usize = 100 * MIB;
+/// Header and metadata of a block: signatures with their identities, validation codes and
+/// length prefixes. Generous so it never decides whether a block fits.
+pub const BLOCK_OVERHEAD_BYTES_MAX: usize = MIB;
+/// A whole block encoding.
+pub const BLOCK_BYTES_MAX: usize = BLOCK_DATA_BYTES_MAX + BLOCK_OVERHEAD_BYTES_MAX;
+
+/// Anything sent on a connection in one frame: a block plus the message around it.
+pub const FRAME_BYTES_MAX: usize = BLOCK_BYTES_MAX + 64 * KIB;
+/// Small orderer-facing messages (broadcast responses, deliver requests).
+pub const CONTROL_MESSAGE_BYTES_MAX: usize = 64 * KIB;
+
+/// Default batch timeout: a block is cut 1 s after its first transaction.
+pub const BATCH_TIMEOUT_MS_DEFAULT: u64 = 1_000;
+/// Default transactions per block.
+pub const BATCH_TX_MAX_DEFAULT: u32 = 50;
+/// Default absolute maximum bytes of a block's envelopes (100 MB).
+pub const BATCH_ABSOLUTE_BYTES_MAX_DEFAULT: u64 = 100 * 1024 * 1024;
+/// Default preferred maximum: the mission cuts at 100 MB, so it equals the absolute
+/// maximum; operators may lower it to get smaller blocks under load.
+pub const BATCH_PREFERRED_BYTES_MAX_DEFAULT: u64 = BATCH_ABSOLUTE_BYTES_MAX_DEFAULT;
+
+// Length prefixes are written as u64 and sizes compared as usize: make the two agree.
+const _: () = assert!(usize::BITS <= u64::BITS);
+// Frame lengths travel as u32 on the wire.
+const _: () = assert!(FRAME_BYTES_MAX <= u32::MAX as usize);
+
+const _: () = assert!(MSP_ID_BYTES_MAX + CERT_DER_BYTES_MAX < IDENTITY_BYTES_MAX);
+const _: () = assert!(KEY_BYTES_MAX <= VALUE_BYTES_MAX);
+const _: () = assert!(ARGS_BYTES_MAX + IDENTITY_BYTES_MAX < PROPOSAL_BYTES_MAX);
+const _: () = assert!(VALUE_BYTES_MAX + RESPONSE_PAYLOAD_BYTES_MAX < PROPOSAL_RESPONSE_BYTES_MAX);
+// An envelope carries a proposal, one response payload and all endorsements.
+const _: () = assert!(
+    PROPOSAL_BYTES_MAX + PROPOSAL_RESPONSE_BYTES_MAX + ENDORSEMENTS_MAX * IDENTITY_BYTES_MAX
+        <= ENVELOPE_BYTES_MAX
+);
+// A config envelope carries the new configuration and the update that produced it.
+const _: () = assert!(
+    CHANNEL_CONFIG_BYTES_MAX + CONFIG_UPDATE_BYTES_MAX + CONFIG_SIGNATURES_MAX * IDENTITY_BYTES_MAX
+        <= ENVELOPE_BYTES_MAX
+);
+const _: () =
+    assert!(ORGS_MAX * CERTS_PER_ORG_MAX * CERT_DER_BYTES_MAX <= CHANNEL_CONFIG_BYTES_MAX);
+const _: () = assert!(CONSENTERS_MAX * CERT_DER_BYTES_MAX <= CHANNEL_CONFIG_BYTES_MAX);
+// Any single envelope the orderer accepts must fit in a block on its own.
+const _: () = assert!(ENVELOPE_BYTES_MAX <= BLOCK_DATA_BYTES_MAX);
+const _: () = assert!(
+    BLOCK_SIGNATURES_MAX * IDENTITY_BYTES_MAX + BLOCK_TX_MAX * 8 < BLOCK_OVERHEAD_BYTES_MAX
+);
+const _: () = assert!(BLOCK_BYTES_MAX < FRAME_BYTES_MAX);
+const _: () = assert!(CONTROL_MESSAGE_BYTES_MAX > 2 * IDENTITY_BYTES_MAX);
+const _: () = assert!(BATCH_TX_MAX_DEFAULT as usize <= BLOCK_TX_MAX);
+const _: () = assert!(BATCH_ABSOLUTE_BYTES_MAX_DEFAULT as usize <= BLOCK_DATA_BYTES_MAX);
+const _: () = assert!(BATCH_PREFERRED_BYTES_MAX_DEFAULT <= BATCH_ABSOLUTE_BYTES_MAX_DEFAULT);
