@@ -11,14 +11,17 @@
 mod error;
 mod hash;
 mod keys;
+mod kx;
+mod mac;
 mod pem;
 mod sign;
 mod symmetric;
-pub mod x509;
 
 pub use error::{CertificateError, CryptoError, EncodingError};
 pub use hash::{Hash, Sm3Hasher, sm3};
 pub use keys::{PRIVATE_KEY_PEM_LABEL, PUBLIC_KEY_PEM_LABEL};
+pub use kx::{EphemeralKey, KX_POINT_BYTES, KX_SHARED_SECRET_BYTES};
+pub use mac::{HMAC_SM3_TAG_BYTES, HmacSm3Key, hmac_sm3};
 pub use sign::{DEFAULT_DIST_ID, PrivateKey, PublicKey, Signature, TLS13_DIST_ID};
 pub use symmetric::{
     GCM_NONCE_BYTES, GCM_TAG_BYTES, SM4_BLOCK_BYTES, SM4_KEY_BYTES, Sm4Key, cbc_decrypt,
