@@ -16,6 +16,7 @@ mod mac;
 mod pem;
 mod sign;
 mod symmetric;
+pub mod x509;
 
 pub use error::{CertificateError, CryptoError, EncodingError};
 pub use hash::{Hash, Sm3Hasher, sm3};

@@ -13,12 +13,20 @@
 mod build;
 mod cert;
 mod chain;
+mod crl;
+mod csr;
 #[cfg(test)]
 mod tests;
 
-pub use build::{CertificateParams, issue, self_signed};
-pub use cert::Certificate;
+pub use build::{CertificateParams, SAN_ENTRIES_MAX, issue, self_signed};
+pub use cert::{
+    CERTIFICATE_DER_BYTES_MAX, CERTIFICATE_PEM_LABEL, Certificate, PEM_BUNDLE_CERTS_MAX,
+};
 pub use chain::{CHAIN_CERTS_MAX, VerifiedChain, verify_chain};
+pub use crl::{
+    CRL_ENTRIES_MAX, CRL_PEM_LABEL, Crl, CrlEntry, CrlParams, RevocationReason, build_crl,
+};
+pub use csr::{CSR_DER_BYTES_MAX, CSR_PEM_LABEL, CertificateRequest, CsrParams};
 
 use core::fmt;
 use core::str::FromStr;

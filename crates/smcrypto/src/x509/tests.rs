@@ -455,3 +455,207 @@ fn dates_after_2049_use_generalized_time() {
     let certificate = self_signed(&params, &key).unwrap();
     assert_eq!(certificate.not_after_unix(), far);
 }
+
+fn crl_params(entries: Vec<CrlEntry>) -> CrlParams {
+    CrlParams {
+        this_update_unix: NOW,
+        next_update_unix: NOW + 7 * DAY,
+        crl_number: 42,
+        entries,
+    }
+}
+
+#[test]
+fn crl_round_trips_and_answers_revocation() {
+    let pki = pki();
+    let entry = CrlEntry {
+        serial: pki.leaf.serial().to_vec(),
+        revoked_at_unix: NOW - 10,
+        reason: Some(RevocationReason::KeyCompromise),
+    };
+    let unexplained = CrlEntry {
+        serial: vec![0x05],
+        revoked_at_unix: NOW - 5,
+        reason: None,
+    };
+    let crl = build_crl(
+        &crl_params(vec![entry.clone(), unexplained.clone()]),
+        &pki.intermediate,
+        &pki.intermediate_key,
+    )
+    .unwrap();
+    let again = Crl::from_pem(&crl.to_pem()).unwrap();
+    assert_eq!(again, crl);
+    assert_eq!(again.entries(), [entry, unexplained]);
+    assert_eq!(again.crl_number(), Some(42));
+    assert_eq!(again.this_update_unix(), NOW);
+    assert_eq!(again.next_update_unix(), Some(NOW + 7 * DAY));
+    assert_eq!(again.issuer_dn(), pki.intermediate.subject_dn());
+    assert!(again.is_revoked(pki.leaf.serial()));
+    assert!(
+        again.is_revoked(&[0x00, 0x05]),
+        "leading zeros are not significant"
+    );
+    assert!(!again.is_revoked(pki.intermediate.serial()));
+    assert_eq!(again.verify_signed_by(&pki.intermediate), Ok(()));
+    assert_eq!(
+        pki.intermediate
+            .public_key()
+            .verify(again.tbs_der(), again.signature()),
+        Ok(())
+    );
+}
+
+#[test]
+fn empty_crl_has_no_entries() {
+    let pki = pki();
+    let crl = build_crl(&crl_params(Vec::new()), &pki.root, &pki.root_key).unwrap();
+    assert!(crl.entries().is_empty());
+    assert!(!crl.is_revoked(pki.intermediate.serial()));
+    assert_eq!(crl.verify_signed_by(&pki.root), Ok(()));
+}
+
+#[test]
+fn crl_from_wrong_issuer_or_tampered_is_rejected() {
+    let pki = pki();
+    let crl = build_crl(
+        &crl_params(Vec::new()),
+        &pki.intermediate,
+        &pki.intermediate_key,
+    )
+    .unwrap();
+    assert_eq!(
+        crl.verify_signed_by(&pki.root),
+        Err(CertificateError::CrlIssuerMismatch {
+            crl_issuer: pki.intermediate.subject_dn(),
+            issuer: pki.root.subject_dn(),
+        }
+        .into())
+    );
+    // Same name, different key: the impostor's signature check fails.
+    let impostor_key = PrivateKey::generate();
+    let impostor = self_signed(
+        &CertificateParams::ca(name("intermediate"), None, NOW - DAY, NOW + DAY).unwrap(),
+        &impostor_key,
+    )
+    .unwrap();
+    assert_eq!(
+        crl.verify_signed_by(&impostor),
+        Err(CertificateError::BadSignature {
+            subject: pki.intermediate.subject_dn()
+        }
+        .into())
+    );
+    // Bump the CRL number inside the signed bytes: the signature no longer covers them.
+    let mut der = crl.der().to_vec();
+    let number_at = der.windows(3).rposition(|w| w == [0x02, 0x01, 42]).unwrap();
+    der[number_at + 2] = 43;
+    let tampered = Crl::from_der(&der).unwrap();
+    assert_eq!(tampered.crl_number(), Some(43));
+    assert!(matches!(
+        tampered.verify_signed_by(&pki.intermediate),
+        Err(CryptoError::Certificate(
+            CertificateError::BadSignature { .. }
+        ))
+    ));
+}
+
+#[test]
+fn crl_issuer_needs_crl_sign_and_freshness_is_checked() {
+    let key = PrivateKey::generate();
+    let mut params = CertificateParams::ca(name("cert-only"), None, NOW - DAY, NOW + DAY).unwrap();
+    params.key_usage.crl_sign = false;
+    let ca = self_signed(&params, &key).unwrap();
+    let crl = build_crl(&crl_params(Vec::new()), &ca, &key).unwrap();
+    assert_eq!(
+        crl.verify_signed_by(&ca),
+        Err(CertificateError::KeyUsageForbids {
+            subject: ca.subject_dn(),
+            usage: "cRLSign"
+        }
+        .into())
+    );
+    assert_eq!(crl.check_fresh(NOW + DAY), Ok(()));
+    assert_eq!(
+        crl.check_fresh(NOW + 8 * DAY),
+        Err(CertificateError::CrlStale {
+            issuer: ca.subject_dn(),
+            next_update: NOW + 7 * DAY,
+            at: NOW + 8 * DAY
+        })
+    );
+    let mut backwards = crl_params(Vec::new());
+    backwards.next_update_unix = NOW - 1;
+    assert_eq!(
+        build_crl(&backwards, &ca, &key),
+        Err(CertificateError::InvalidParams("nextUpdate is before thisUpdate").into())
+    );
+}
+
+#[test]
+fn csr_round_trips_and_issues() {
+    let pki = pki();
+    let key = PrivateKey::generate();
+    let params = CsrParams {
+        subject: name("client1.carrier-a"),
+        role: Some(Role::Client),
+        dns_names: vec!["client1.carrier-a".to_owned()],
+        ip_addresses: vec![IpAddr::V4(Ipv4Addr::new(10, 0, 0, 7))],
+    };
+    let csr = CertificateRequest::new(&params, &key).unwrap();
+    let again = CertificateRequest::from_pem(&csr.to_pem()).unwrap();
+    assert_eq!(again, csr);
+    assert_eq!(again.public_key(), key.public_key());
+    assert_eq!(again.common_name().as_deref(), Some("client1.carrier-a"));
+    assert_eq!(again.organization().as_deref(), Some("CarrierA"));
+    assert_eq!(again.role(), Ok(Some(Role::Client)));
+    assert_eq!(
+        again.organizational_units(),
+        vec!["settlement".to_owned(), "client".to_owned()]
+    );
+    assert_eq!(again.dns_names(), ["client1.carrier-a".to_owned()]);
+    assert_eq!(
+        again.ip_addresses(),
+        [IpAddr::V4(Ipv4Addr::new(10, 0, 0, 7))]
+    );
+    assert!(again.subject_dn().contains("CN=client1.carrier-a"));
+    let mut cert_params = CertificateParams::end_entity(
+        name("client1.carrier-a"),
+        Role::Client,
+        NOW - DAY,
+        NOW + DAY,
+    )
+    .unwrap();
+    cert_params.dns_names = again.dns_names().to_vec();
+    let certificate = issue(
+        &cert_params,
+        again.public_key(),
+        &pki.intermediate,
+        &pki.intermediate_key,
+    )
+    .unwrap();
+    assert_eq!(certificate.public_key(), key.public_key());
+}
+
+#[test]
+fn tampered_csr_fails_its_self_signature() {
+    let key = PrivateKey::generate();
+    let params = CsrParams {
+        subject: name("node9"),
+        ..CsrParams::default()
+    };
+    let csr = CertificateRequest::new(&params, &key).unwrap();
+    let mut der = csr.der().to_vec();
+    let at = der.windows(5).position(|w| w == b"node9").unwrap();
+    der[at + 4] = b'8';
+    assert!(matches!(
+        CertificateRequest::from_der(&der),
+        Err(CryptoError::Certificate(
+            CertificateError::BadSignature { .. }
+        ))
+    ));
+    assert!(matches!(
+        CertificateRequest::from_der(&der[..50]),
+        Err(CryptoError::Encoding(EncodingError::Der { .. }))
+    ));
+}
