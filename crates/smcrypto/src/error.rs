@@ -46,6 +46,14 @@ pub enum CryptoError {
     /// The operating system's random number generator failed.
     #[error("OS random number generator failed")]
     Rng,
+    /// A batch handed to the parallel verifier has more jobs than it accepts; split it.
+    #[error("verify batch of {actual} jobs exceeds the limit of {max}")]
+    BatchTooLarge {
+        /// The limit, [`crate::BATCH_JOBS_MAX`].
+        max: usize,
+        /// The batch size given.
+        actual: usize,
+    },
     /// Input bytes (PEM, DER) could not be decoded into the requested object.
     #[error(transparent)]
     Encoding(#[from] EncodingError),

@@ -8,6 +8,7 @@
 //! What it leaves out: network I/O, TLS (see `netsettle-smtls`), and policy (which
 //! certificate may do what lives in `netsettle-msp`).
 
+mod batch;
 mod error;
 mod hash;
 mod keys;
@@ -18,6 +19,7 @@ mod sign;
 mod symmetric;
 pub mod x509;
 
+pub use batch::{BATCH_JOBS_MAX, BatchVerifier, VerifyJob};
 pub use error::{CertificateError, CryptoError, EncodingError};
 pub use hash::{Hash, Sm3Hasher, sm3};
 pub use keys::{PRIVATE_KEY_PEM_LABEL, PUBLIC_KEY_PEM_LABEL};
