@@ -1,7 +1,11 @@
 //! Command-line surface of `netsettle`. Each subcommand parses its arguments and calls
 //! into a library crate; no protocol logic lives here.
 
+use std::path::PathBuf;
+
 use anyhow::Result;
+
+use crate::crypto_cmd;
 
 /// netsettle: a permissioned settlement chain for two telecom carriers, with SM2/SM3/SM4
 /// national cryptography throughout.
@@ -14,6 +18,36 @@ pub struct Cli {
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
+    /// SM2 keys.
+    #[command(subcommand)]
+    Key(crypto_cmd::KeyCommand),
+    /// SM2 X.509 certificates.
+    #[command(subcommand)]
+    Cert(crypto_cmd::CertCommand),
+    /// Sign a file with an SM2 key (default signer ID); writes a DER signature.
+    Sign {
+        /// Private key (PKCS#8 PEM).
+        #[arg(long)]
+        key: PathBuf,
+        /// File to sign.
+        #[arg(long = "in")]
+        input: PathBuf,
+        /// Where to write the DER signature.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Verify a DER SM2 signature over a file.
+    Verify {
+        /// Public key (SPKI PEM), certificate or private key.
+        #[arg(long)]
+        public: PathBuf,
+        /// The signed file.
+        #[arg(long = "in")]
+        input: PathBuf,
+        /// The DER signature.
+        #[arg(long)]
+        signature: PathBuf,
+    },
     /// Print the SM3 digest of a file (hex).
     Sm3 {
         /// File to hash.
@@ -23,6 +57,14 @@ enum Command {
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Key(command) => crypto_cmd::run_key(command),
+        Command::Cert(command) => crypto_cmd::run_cert(command),
+        Command::Sign { key, input, out } => crypto_cmd::run_sign(&key, &input, &out),
+        Command::Verify {
+            public,
+            input,
+            signature,
+        } => crypto_cmd::run_verify(&public, &input, &signature),
         Command::Sm3 { path } => {
             let bytes = std::fs::read(&path)
                 .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;

@@ -5,6 +5,7 @@
 use clap::Parser as _;
 
 mod cli;
+mod crypto_cmd;
 
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
