@@ -13,7 +13,8 @@ use netsettle_smcrypto::x509::{
     Role, SubjectName,
 };
 use netsettle_smcrypto::{
-    CryptoError, PrivateKey, PublicKey, Signature, Sm4Key, cbc_decrypt, cbc_encrypt,
+    CertificateError, CryptoError, PrivateKey, PublicKey, Signature, Sm4Key, cbc_decrypt,
+    cbc_encrypt,
 };
 
 const DIST_ID_OPT: &str = "distid:1234567812345678";
@@ -394,4 +395,127 @@ fn sm4_cbc_matches_openssl_enc() {
         assert_eq!(ours, get(dir.path(), "ct"), "length {len}");
         assert_eq!(cbc_decrypt(&key, &iv, &ours).unwrap(), plaintext);
     }
+}
+
+/// Make an OpenSSL root CA (`ca.key`, `ca.pem`) in `dir`, with extra `-addext` arguments.
+fn openssl_root(dir: &Path, extra: &[&str]) {
+    openssl(
+        dir,
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:SM2",
+            "-out",
+            "ca.key",
+        ],
+    );
+    let mut args = vec![
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        "ca.key",
+        "-subj",
+        "/O=CarrierB/CN=CarrierB Root",
+        "-sigopt",
+        DIST_ID_OPT,
+        "-days",
+        "2",
+    ];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["-out", "ca.pem"]);
+    openssl(dir, &args);
+}
+
+fn read_certificate(dir: &Path, name: &str) -> x509::Certificate {
+    x509::Certificate::from_pem(&String::from_utf8(get(dir, name)).unwrap()).unwrap()
+}
+
+#[test]
+fn we_verify_openssl_issued_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    openssl_root(dir.path(), &[]);
+    openssl(
+        dir.path(),
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:SM2",
+            "-out",
+            "leaf.key",
+        ],
+    );
+    openssl(
+        dir.path(),
+        &[
+            "req",
+            "-new",
+            "-key",
+            "leaf.key",
+            "-subj",
+            "/O=CarrierB/OU=peer/CN=peer0.carrier-b",
+            "-sigopt",
+            DIST_ID_OPT,
+            "-out",
+            "leaf.csr",
+        ],
+    );
+    openssl(
+        dir.path(),
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-sigopt",
+            DIST_ID_OPT,
+            "-vfyopt",
+            DIST_ID_OPT,
+            "-out",
+            "leaf.pem",
+        ],
+    );
+    let root = read_certificate(dir.path(), "ca.pem");
+    let leaf = read_certificate(dir.path(), "leaf.pem");
+    assert!(root.is_ca());
+    assert_eq!(leaf.role(), Ok(Some(Role::Peer)));
+    let chain = x509::verify_chain(&leaf, &[], std::slice::from_ref(&root), now()).unwrap();
+    assert_eq!(chain.certificates(), [leaf, root]);
+}
+
+#[test]
+fn openssl_cert_with_unknown_critical_extension_is_not_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    openssl_root(
+        dir.path(),
+        &["-addext", "1.2.3.4=critical,ASN1:UTF8String:x"],
+    );
+    let root = read_certificate(dir.path(), "ca.pem");
+    let leaf_key = PrivateKey::generate();
+    let params =
+        CertificateParams::end_entity(subject("leaf"), Role::Client, now() - 60, now() + 60)
+            .unwrap();
+    // The CA key is OpenSSL's; our issuer API needs it, so load it.
+    let ca_key =
+        PrivateKey::from_pkcs8_pem(&String::from_utf8(get(dir.path(), "ca.key")).unwrap()).unwrap();
+    let leaf = x509::issue(&params, leaf_key.public_key(), &root, &ca_key).unwrap();
+    assert_eq!(
+        x509::verify_chain(&leaf, &[], std::slice::from_ref(&root), now()),
+        Err(CertificateError::UnsupportedCriticalExtension {
+            subject: root.subject_dn(),
+            oid: "1.2.3.4".to_owned()
+        }
+        .into())
+    );
 }

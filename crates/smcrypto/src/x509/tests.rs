@@ -659,3 +659,33 @@ fn tampered_csr_fails_its_self_signature() {
         Err(CryptoError::Encoding(EncodingError::Der { .. }))
     ));
 }
+
+#[test]
+fn duplicate_or_malformed_extensions_are_rejected() {
+    use der::oid::AssociatedOid as _;
+    use x509_cert::ext::Extension;
+    use x509_cert::ext::pkix::BasicConstraints;
+
+    let good = Extension {
+        extn_id: BasicConstraints::OID,
+        critical: true,
+        extn_value: der::asn1::OctetString::new(vec![0x30, 0x03, 0x01, 0x01, 0xff]).unwrap(),
+    };
+    assert!(super::cert::parse_extensions(Some(&vec![good.clone()]), "CN=x").is_ok());
+    let expected = CertificateError::BadExtension {
+        subject: "CN=x".to_owned(),
+        oid: BasicConstraints::OID.to_string(),
+    };
+    assert_eq!(
+        super::cert::parse_extensions(Some(&vec![good.clone(), good.clone()]), "CN=x").unwrap_err(),
+        expected
+    );
+    let malformed = Extension {
+        extn_value: der::asn1::OctetString::new(vec![0x04, 0x00]).unwrap(),
+        ..good
+    };
+    assert_eq!(
+        super::cert::parse_extensions(Some(&vec![malformed]), "CN=x").unwrap_err(),
+        expected
+    );
+}
