@@ -23,6 +23,9 @@ pub enum HandshakeFailure {
     NameMismatch,
     /// A certificate in the peer's chain is revoked.
     Revoked,
+    /// The revocation status of a certificate in the peer's chain could not be determined
+    /// (no usable or a stale CRL), so it was not trusted.
+    RevocationUnknown,
     /// The peer's certificate is malformed, has a bad signature, the wrong key usage, or is
     /// otherwise unacceptable.
     BadCertificate,
@@ -46,6 +49,7 @@ impl fmt::Display for HandshakeFailure {
             HandshakeFailure::NotYetValid => "certificate not yet valid",
             HandshakeFailure::NameMismatch => "certificate does not match the server name",
             HandshakeFailure::Revoked => "certificate revoked",
+            HandshakeFailure::RevocationUnknown => "certificate revocation status unknown",
             HandshakeFailure::BadCertificate => "certificate rejected",
             HandshakeFailure::NoClientCertificate => "client presented no certificate",
             HandshakeFailure::NoCommonAlgorithms => {
@@ -179,6 +183,11 @@ fn classify_certificate(err: &CertificateError) -> HandshakeFailure {
             HandshakeFailure::NameMismatch
         }
         CertificateError::Revoked => HandshakeFailure::Revoked,
+        CertificateError::UnknownRevocationStatus
+        | CertificateError::ExpiredRevocationList
+        | CertificateError::ExpiredRevocationListContext { .. } => {
+            HandshakeFailure::RevocationUnknown
+        }
         CertificateError::BadSignature => HandshakeFailure::BadHandshakeSignature,
         _ => HandshakeFailure::BadCertificate,
     }

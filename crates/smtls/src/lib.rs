@@ -14,12 +14,20 @@
 //! `provider`, the certificate checks in `verify`, then `config` and `stream`.
 
 mod aead;
+mod config;
 mod error;
 mod kx;
 mod provider;
 mod sign;
+mod stream;
 mod suite;
+mod verify;
 
+pub use config::{
+    PEM_FILE_BYTES_MAX, TRUST_ANCHORS_MAX, TlsIdentity, TrustAnchors, client_config, server_config,
+};
 pub use error::{ConfigError, DetectedBy, HandshakeFailure, TlsError};
 pub use provider::{provider, provider_arc};
+pub use stream::{HANDSHAKE_TIMEOUT, PeerIdentity, TlsStream, accept, connect, connect_stream};
 pub use suite::{CURVE_SM2, SM2SIG_SM3, TLS_SM4_GCM_SM3, TLS13_SM4_GCM_SM3};
+pub use verify::{NoRevocation, RevocationCheck, Sm2ClientVerifier, Sm2ServerVerifier};
