@@ -13,8 +13,8 @@ use netsettle_smcrypto::x509::{
     Role, SubjectName,
 };
 use netsettle_smcrypto::{
-    CertificateError, CryptoError, PrivateKey, PublicKey, Signature, Sm4Key, cbc_decrypt,
-    cbc_encrypt,
+    CertificateError, CryptoError, EncodingError, PrivateKey, PublicKey, Signature, Sm4Key,
+    cbc_decrypt, cbc_encrypt,
 };
 
 const DIST_ID_OPT: &str = "distid:1234567812345678";
@@ -515,6 +515,48 @@ fn openssl_cert_with_unknown_critical_extension_is_not_trusted() {
         Err(CertificateError::UnsupportedCriticalExtension {
             subject: root.subject_dn(),
             oid: "1.2.3.4".to_owned()
+        }
+        .into())
+    );
+}
+
+#[test]
+fn ecdsa_certificate_is_unsupported() {
+    let dir = tempfile::tempdir().unwrap();
+    openssl(
+        dir.path(),
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "p256.key",
+        ],
+    );
+    openssl(
+        dir.path(),
+        &[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            "p256.key",
+            "-subj",
+            "/CN=not national crypto",
+            "-days",
+            "1",
+            "-out",
+            "p256.pem",
+        ],
+    );
+    let pem_text = String::from_utf8(get(dir.path(), "p256.pem")).unwrap();
+    assert_eq!(
+        x509::Certificate::from_pem(&pem_text),
+        Err(EncodingError::UnsupportedAlgorithm {
+            what: "certificate",
+            oid: "1.2.840.10045.4.3.2".to_owned()
         }
         .into())
     );
