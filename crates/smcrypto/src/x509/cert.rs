@@ -117,6 +117,16 @@ impl Certificate {
         Ok(certificates)
     }
 
+    /// Read one certificate from a PEM file.
+    pub fn read_pem_file(path: &std::path::Path) -> Result<Self, CryptoError> {
+        Self::from_pem(&crate::keys::read_text_file(path)?)
+    }
+
+    /// Read every certificate from a PEM bundle file (e.g. the consortium's roots).
+    pub fn read_pem_bundle_file(path: &std::path::Path) -> Result<Vec<Self>, CryptoError> {
+        Self::from_pem_bundle(&crate::keys::read_text_file(path)?)
+    }
+
     /// The DER encoding, exactly as parsed or issued.
     pub fn der(&self) -> &[u8] {
         &self.der

@@ -248,6 +248,11 @@ impl Crl {
         Self::from_der(&der)
     }
 
+    /// Read a CRL from a PEM file.
+    pub fn read_pem_file(path: &std::path::Path) -> Result<Self, CryptoError> {
+        Self::from_pem(&crate::keys::read_text_file(path)?)
+    }
+
     /// The DER encoding.
     pub fn der(&self) -> &[u8] {
         &self.der

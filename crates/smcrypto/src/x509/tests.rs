@@ -689,3 +689,30 @@ fn duplicate_or_malformed_extensions_are_rejected() {
         expected
     );
 }
+
+#[test]
+fn pem_files_read_back() {
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let roots = dir.path().join("roots.pem");
+    std::fs::write(
+        &roots,
+        format!("{}{}", pki.root.to_pem(), pki.intermediate.to_pem()),
+    )
+    .unwrap();
+    assert_eq!(
+        Certificate::read_pem_bundle_file(&roots).unwrap(),
+        vec![pki.root.clone(), pki.intermediate.clone()]
+    );
+    let leaf = dir.path().join("leaf.pem");
+    std::fs::write(&leaf, pki.leaf.to_pem()).unwrap();
+    assert_eq!(Certificate::read_pem_file(&leaf).unwrap(), pki.leaf);
+    let crl_path = dir.path().join("crl.pem");
+    let crl = build_crl(&crl_params(Vec::new()), &pki.root, &pki.root_key).unwrap();
+    std::fs::write(&crl_path, crl.to_pem()).unwrap();
+    assert_eq!(Crl::read_pem_file(&crl_path).unwrap(), crl);
+    assert!(matches!(
+        Crl::read_pem_file(&leaf),
+        Err(CryptoError::Encoding(EncodingError::PemLabel { .. }))
+    ));
+}
