@@ -5,6 +5,10 @@
 //! and never touches the RustCrypto `sm2`/`sm3`/`sm4` crates directly, so algorithm
 //! choices (signer ID, DER encoding, nonce sizes) are made once, here.
 //!
+//! Peers check thousands of signatures per block, so [`BatchVerifier`] spreads SM2
+//! verification over all cores with a bounded batch ([`BATCH_JOBS_MAX`]). Certificates,
+//! CSRs, CRLs and chain verification live in [`x509`].
+//!
 //! What it leaves out: network I/O, TLS (see `netsettle-smtls`), and policy (which
 //! certificate may do what lives in `netsettle-msp`).
 

@@ -111,7 +111,13 @@ impl Certificate {
                 }
                 .into());
             }
-            certificates.push(Self::from_pem(block.trim_start())?);
+            // Bundles written by `openssl` often put `subject=`/`issuer=` lines between
+            // blocks; only the armoured part is a certificate.
+            let armoured = block
+                .find("-----BEGIN")
+                .and_then(|start| block.get(start..))
+                .unwrap_or(block);
+            certificates.push(Self::from_pem(armoured)?);
             rest = tail;
         }
         Ok(certificates)

@@ -142,7 +142,11 @@ fn pem_and_der_round_trip() {
     let again = Certificate::from_pem(&pki.leaf.to_pem()).unwrap();
     assert_eq!(again, pki.leaf);
     assert_eq!(Certificate::from_der(pki.leaf.der()).unwrap(), pki.leaf);
-    let bundle = format!("{}{}", pki.intermediate.to_pem(), pki.root.to_pem());
+    let bundle = format!(
+        "subject=CN = intermediate\n{}\nsubject=CN = root\n{}\n",
+        pki.intermediate.to_pem(),
+        pki.root.to_pem()
+    );
     assert_eq!(
         Certificate::from_pem_bundle(&bundle).unwrap(),
         vec![pki.intermediate, pki.root]
