@@ -179,7 +179,7 @@ pub enum CertificateError {
         /// Its pathLenConstraint.
         path_len: u8,
     },
-    /// The chain would be longer than [`crate::CHAIN_CERTS_MAX`] certificates.
+    /// The chain would be longer than [`crate::x509::CHAIN_CERTS_MAX`] certificates.
     #[error("certificate chain longer than {max}")]
     ChainTooLong {
         /// The limit.
