@@ -67,7 +67,14 @@ pub fn verify_chain(
                 certificates: chain,
             });
         }
-        let Some(intermediate) = find_issuer(child, intermediates)? else {
+        // A certificate already on the path cannot appear again: a self-signed
+        // "intermediate" would otherwise loop until the length cap.
+        let unused: Vec<Certificate> = intermediates
+            .iter()
+            .filter(|candidate| !chain.contains(candidate))
+            .cloned()
+            .collect();
+        let Some(intermediate) = find_issuer(child, &unused)? else {
             return Err(CertificateError::UnknownIssuer {
                 subject: child.subject_dn(),
                 issuer: child.issuer_dn(),

@@ -720,3 +720,27 @@ fn pem_files_read_back() {
         Err(CryptoError::Encoding(EncodingError::PemLabel { .. }))
     ));
 }
+
+#[test]
+fn self_signed_intermediate_does_not_loop() {
+    let key = PrivateKey::generate();
+    let rogue = self_signed(
+        &CertificateParams::ca(name("rogue"), None, NOW - DAY, NOW + DAY).unwrap(),
+        &key,
+    )
+    .unwrap();
+    let pki = pki();
+    let err = certificate_error(verify_chain(
+        &rogue,
+        std::slice::from_ref(&rogue),
+        std::slice::from_ref(&pki.root),
+        NOW,
+    ));
+    assert_eq!(
+        err,
+        CertificateError::UnknownIssuer {
+            subject: rogue.subject_dn(),
+            issuer: rogue.subject_dn()
+        }
+    );
+}
