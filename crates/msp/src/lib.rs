@@ -1,0 +1,24 @@
+//! Membership: who belongs to which organisation of a channel, in which role, and whether
+//! a set of signers satisfies a policy.
+//!
+//! An [`Msp`] is one organisation as the channel configuration describes it (root and
+//! intermediate CAs, CRLs, role OUs). [`ChannelMsps`] holds every organisation of one
+//! config sequence, validates identities against the organisation they *claim* (a
+//! certificate from the other carrier's CA under the wrong MSP id is refused), caches the
+//! result (bounded), and evaluates [`netsettle_protocol::Policy`] values against validated
+//! signers, explaining why a policy is not satisfied.
+//!
+//! What it leaves out: fetching configs (the ledger and orderer do that) and networking.
+//! Time is always a parameter (`at_unix`), so validation is deterministic and a committing
+//! peer judges a transaction by the block's time, not its own clock.
+
+mod cache;
+mod channel;
+mod error;
+mod org;
+mod policy;
+
+pub use channel::ChannelMsps;
+pub use error::{MspError, PolicyError};
+pub use org::{Msp, ValidatedIdentity};
+pub use policy::{Satisfied, default_org_policies};
