@@ -14,11 +14,13 @@
 
 mod cache;
 mod channel;
+mod config_update;
 mod error;
 mod org;
 mod policy;
 
 pub use channel::ChannelMsps;
+pub use config_update::{AcceptedUpdate, ConfigUpdateError, check_config_update};
 pub use error::{MspError, PolicyError};
 pub use org::{Msp, ValidatedIdentity};
 pub use policy::{Satisfied, default_org_policies};
