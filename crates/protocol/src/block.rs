@@ -5,9 +5,9 @@
 //! - the block hash is `SM3(encode(header))`; the next header's `previous_hash` is it;
 //! - `header.data_hash` is the Merkle root (see `merkle`) of `SM3(encode(envelope))` for
 //!   every envelope in order;
-//! - an orderer signature covers
-//!   `domain::BLOCK ‖ CODEC_VERSION ‖ bincode(header) ‖ u64_le(last_config_index)`, so the
-//!   config block in force is attested together with the block;
+//! - an orderer signature covers `domain::BLOCK ‖ CODEC_VERSION ‖ bincode(header) ‖
+//!   u64_le(last_config_index) ‖ bincode(signer)`, so the config block in force is
+//!   attested together with the block, and the signature is bound to its signer;
 //! - `validation_codes` are covered by nothing: each committing peer computes them after
 //!   ordering, so they may differ from the orderer's copy (empty) without breaking any
 //!   signature.
@@ -16,10 +16,11 @@ use netsettle_smcrypto::{Hash, PrivateKey, PublicKey, Signature, Sm3Hasher};
 
 use crate::codec::{Wire, check_count, domain, signing_bytes_of};
 use crate::envelope::Envelope;
-use crate::error::{InvalidMessage, ProtocolError};
+use crate::error::{CodecError, InvalidMessage, ProtocolError};
 use crate::header::Identity;
 use crate::limits::{
     BLOCK_BYTES_MAX, BLOCK_OVERHEAD_BYTES_MAX, BLOCK_SIGNATURES_MAX, BLOCK_TX_MAX, CODEC_VERSION,
+    IDENTITY_BYTES_MAX,
 };
 use crate::merkle::merkle_root;
 use crate::proposal::check_signature;
@@ -66,6 +67,7 @@ impl Wire for BlockHeader {
 struct BlockCommitment<'a> {
     header: &'a BlockHeader,
     last_config_index: u64,
+    signer: &'a Identity,
 }
 
 /// One orderer's SM2 signature over the header and the last-config index.
@@ -172,23 +174,28 @@ impl Block {
         self.header.hash()
     }
 
-    /// The bytes an orderer signs for this block.
-    pub fn signing_bytes(&self) -> Result<Vec<u8>, ProtocolError> {
+    /// The bytes orderer `signer` signs for this block.
+    pub fn signing_bytes(&self, signer: &Identity) -> Result<Vec<u8>, ProtocolError> {
+        signer.check().map_err(|source| CodecError::Invalid {
+            what: "block signer",
+            source,
+        })?;
         let commitment = BlockCommitment {
             header: &self.header,
             last_config_index: self.metadata.last_config_index,
+            signer,
         };
         Ok(signing_bytes_of(
             domain::BLOCK,
             &commitment,
             "block commitment",
-            BlockHeader::ENCODED_BYTES + 8,
+            BlockHeader::ENCODED_BYTES + 8 + IDENTITY_BYTES_MAX,
         )?)
     }
 
     /// Adds `signer`'s signature (its private key is `key`) to the metadata.
     pub fn sign(&mut self, key: &PrivateKey, signer: Identity) -> Result<(), ProtocolError> {
-        let signature = key.sign(&self.signing_bytes()?);
+        let signature = key.sign(&self.signing_bytes(&signer)?);
         self.metadata
             .signatures
             .push(OrdererSignature { signer, signature });
@@ -211,7 +218,10 @@ impl Block {
                 index,
             })?;
         orderer_key
-            .verify(&self.signing_bytes()?, &signature.signature)
+            .verify(
+                &self.signing_bytes(&signature.signer)?,
+                &signature.signature,
+            )
             .map_err(|source| ProtocolError::Signature {
                 what: "block",
                 source,

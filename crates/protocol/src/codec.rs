@@ -39,7 +39,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{CodecError, InvalidMessage};
-use crate::limits::CODEC_VERSION;
+use crate::header::Identity;
+use crate::limits::{CODEC_VERSION, IDENTITY_BYTES_MAX};
 
 /// A message with a canonical encoding, a hard byte limit and structural checks.
 pub trait Wire: Serialize + DeserializeOwned {
@@ -56,13 +57,14 @@ pub trait Wire: Serialize + DeserializeOwned {
 pub mod domain {
     /// Creator's signature on a [`crate::Proposal`] (in a [`crate::SignedProposal`]).
     pub const PROPOSAL: &[u8] = b"netsettle/v1/proposal\0";
-    /// Endorser's signature on a [`crate::ProposalResponsePayload`].
+    /// Endorser's signature on a [`crate::ProposalResponsePayload`] and its own identity.
     pub const ENDORSEMENT: &[u8] = b"netsettle/v1/endorsement\0";
     /// Creator's signature on an [`crate::Envelope`]'s [`crate::Payload`].
     pub const ENVELOPE: &[u8] = b"netsettle/v1/envelope\0";
-    /// An admin's signature on a [`crate::ConfigUpdate`].
+    /// An admin's signature on a [`crate::ConfigUpdate`] and its own identity.
     pub const CONFIG_UPDATE: &[u8] = b"netsettle/v1/config-update\0";
-    /// An orderer's signature on a block header and its last-config index.
+    /// An orderer's signature on a block header, its last-config index and its own
+    /// identity.
     pub const BLOCK: &[u8] = b"netsettle/v1/block\0";
     /// A requester's signature on a [`crate::DeliverRequest`].
     pub const DELIVER: &[u8] = b"netsettle/v1/deliver\0";
@@ -126,6 +128,37 @@ pub(crate) fn signing_bytes<T: Wire>(tag: &[u8], value: &T) -> Result<Vec<u8>, C
     Ok(out)
 }
 
+/// `tag ‖ encode(value) ‖ bincode(signer)`: the bytes of a signature whose signer is not
+/// already inside `value`. Binding the signer's identity into what it signs (as Fabric
+/// does for endorsements) means a signature cannot be re-attributed to another identity
+/// that happens to share the key.
+pub(crate) fn signing_bytes_with_signer<T: Wire>(
+    tag: &[u8],
+    value: &T,
+    signer: &Identity,
+) -> Result<Vec<u8>, CodecError> {
+    let invalid = |source| CodecError::Invalid {
+        what: T::NAME,
+        source,
+    };
+    value.check().map_err(invalid)?;
+    signer.check().map_err(invalid)?;
+    let mut out = Vec::with_capacity(tag.len().saturating_add(256));
+    out.extend_from_slice(tag);
+    write_encoding(&mut out, value, T::NAME, T::BYTES_MAX)?;
+    let start = out.len();
+    append_bincode(&mut out, signer, T::NAME)?;
+    let actual = out.len().saturating_sub(start);
+    if actual > IDENTITY_BYTES_MAX {
+        return Err(CodecError::TooLarge {
+            what: T::NAME,
+            max: IDENTITY_BYTES_MAX,
+            actual,
+        });
+    }
+    Ok(out)
+}
+
 /// `tag ‖ CODEC_VERSION ‖ bincode(value)` for a value that is only ever signed, never sent
 /// on its own (so it has no `Wire` impl).
 pub(crate) fn signing_bytes_of<T: Serialize>(
@@ -160,12 +193,7 @@ fn write_encoding<T: Serialize>(
 ) -> Result<(), CodecError> {
     let start = out.len();
     out.push(CODEC_VERSION);
-    bincode::serde::encode_into_std_write(value, out, config()).map_err(|error| {
-        CodecError::Encode {
-            what,
-            reason: error.to_string(),
-        }
-    })?;
+    append_bincode(out, value, what)?;
     let actual = out.len().saturating_sub(start);
     if actual > bytes_max {
         return Err(CodecError::TooLarge {
@@ -174,6 +202,21 @@ fn write_encoding<T: Serialize>(
             actual,
         });
     }
+    Ok(())
+}
+
+/// Appends `bincode(value)`, no version byte.
+fn append_bincode<T: Serialize>(
+    out: &mut Vec<u8>,
+    value: &T,
+    what: &'static str,
+) -> Result<(), CodecError> {
+    bincode::serde::encode_into_std_write(value, out, config()).map_err(|error| {
+        CodecError::Encode {
+            what,
+            reason: error.to_string(),
+        }
+    })?;
     Ok(())
 }
 

@@ -4,7 +4,9 @@
 
 use netsettle_smcrypto::{Hash, PrivateKey, PublicKey, Signature, sm3};
 
-use crate::codec::{Wire, check_count, check_non_empty, domain, encode, signing_bytes};
+use crate::codec::{
+    Wire, check_count, check_non_empty, domain, encode, signing_bytes, signing_bytes_with_signer,
+};
 use crate::config::ChannelConfig;
 use crate::error::{InvalidMessage, ProtocolError};
 use crate::header::{Header, Identity, TxId, check_name};
@@ -84,7 +86,7 @@ impl Wire for ConfigUpdate {
 }
 
 /// An admin's approval of a config update: SM2 signature over
-/// `domain::CONFIG_UPDATE ‖ encode(config update)`.
+/// `domain::CONFIG_UPDATE ‖ encode(config update) ‖ bincode(signer)`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ConfigSignature {
     /// The approving admin.
@@ -100,7 +102,11 @@ impl ConfigSignature {
         signer: Identity,
         update: &ConfigUpdate,
     ) -> Result<Self, ProtocolError> {
-        let signature = key.sign(&signing_bytes(domain::CONFIG_UPDATE, update)?);
+        let signature = key.sign(&signing_bytes_with_signer(
+            domain::CONFIG_UPDATE,
+            update,
+            &signer,
+        )?);
         Ok(ConfigSignature { signer, signature })
     }
 
@@ -111,7 +117,7 @@ impl ConfigSignature {
         update: &ConfigUpdate,
         signer_key: &PublicKey,
     ) -> Result<(), ProtocolError> {
-        let message = signing_bytes(domain::CONFIG_UPDATE, update)?;
+        let message = signing_bytes_with_signer(domain::CONFIG_UPDATE, update, &self.signer)?;
         signer_key
             .verify(&message, &self.signature)
             .map_err(|source| ProtocolError::Signature {

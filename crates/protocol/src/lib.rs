@@ -25,15 +25,17 @@
 //! # What is signed
 //!
 //! Every SM2 signature uses the GM/T 0009 default signer ID `1234567812345678` and covers
-//! `tag ‖ encode(unsigned part)`; tags are NUL-terminated and in [`codec::domain`]:
+//! `tag ‖ encode(unsigned part)`, followed by `bincode(signer identity)` where the signer is
+//! not already inside the unsigned part (as Fabric binds endorser and creator into what
+//! they sign). Tags are NUL-terminated ASCII, listed in [`codec::domain`]:
 //!
 //! | Signature | Signer | Bytes signed |
 //! |---|---|---|
 //! | [`SignedProposal::signature`] | creator | `"netsettle/v1/proposal\0" ‖ encode(Proposal)` |
-//! | [`Endorsement::signature`] | endorsing peer | `"netsettle/v1/endorsement\0" ‖ encode(ProposalResponsePayload)`, i.e. `… ‖ 0x01 ‖ proposal_hash ‖ bincode(ContractAction)` |
+//! | [`Endorsement::signature`] | endorsing peer | `"netsettle/v1/endorsement\0" ‖ encode(ProposalResponsePayload) ‖ bincode(endorser)`, i.e. `… ‖ 0x01 ‖ proposal_hash ‖ bincode(ContractAction) ‖ bincode(endorser)` |
 //! | [`Envelope::signature`] | `payload.header().creator` | `"netsettle/v1/envelope\0" ‖ encode(Payload)` |
-//! | [`ConfigSignature::signature`] | an org admin | `"netsettle/v1/config-update\0" ‖ encode(ConfigUpdate)` |
-//! | [`OrdererSignature::signature`] | an orderer | `"netsettle/v1/block\0" ‖ 0x01 ‖ bincode(BlockHeader) ‖ u64_le(last_config_index)` |
+//! | [`ConfigSignature::signature`] | an org admin | `"netsettle/v1/config-update\0" ‖ encode(ConfigUpdate) ‖ bincode(signer)` |
+//! | [`OrdererSignature::signature`] | an orderer | `"netsettle/v1/block\0" ‖ 0x01 ‖ bincode(BlockHeader) ‖ u64_le(last_config_index) ‖ bincode(signer)` |
 //! | [`SignedDeliverRequest::signature`] | the requester | `"netsettle/v1/deliver\0" ‖ encode(DeliverRequest)` |
 //!
 //! # What is hashed (SM3)

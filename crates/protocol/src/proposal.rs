@@ -3,7 +3,9 @@
 
 use netsettle_smcrypto::{Hash, PrivateKey, PublicKey, Signature, sm3};
 
-use crate::codec::{Wire, check_count, check_len, domain, encode, signing_bytes};
+use crate::codec::{
+    Wire, check_count, check_len, domain, encode, signing_bytes, signing_bytes_with_signer,
+};
 use crate::error::{InvalidMessage, ProtocolError};
 use crate::header::{ContractId, Header, Identity, TxId, check_name};
 use crate::limits::{
@@ -192,7 +194,7 @@ impl Wire for ProposalResponsePayload {
 }
 
 /// An endorser's identity and SM2 signature over
-/// `domain::ENDORSEMENT ‖ encode(proposal response payload)`.
+/// `domain::ENDORSEMENT ‖ encode(proposal response payload) ‖ bincode(endorser)`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Endorsement {
     /// The endorsing peer.
@@ -208,7 +210,11 @@ impl Endorsement {
         endorser: Identity,
         payload: &ProposalResponsePayload,
     ) -> Result<Self, ProtocolError> {
-        let signature = key.sign(&signing_bytes(domain::ENDORSEMENT, payload)?);
+        let signature = key.sign(&signing_bytes_with_signer(
+            domain::ENDORSEMENT,
+            payload,
+            &endorser,
+        )?);
         Ok(Endorsement {
             endorser,
             signature,
@@ -222,7 +228,7 @@ impl Endorsement {
         payload: &ProposalResponsePayload,
         endorser_key: &PublicKey,
     ) -> Result<(), ProtocolError> {
-        let message = signing_bytes(domain::ENDORSEMENT, payload)?;
+        let message = signing_bytes_with_signer(domain::ENDORSEMENT, payload, &self.endorser)?;
         endorser_key
             .verify(&message, &self.signature)
             .map_err(|source| ProtocolError::Signature {
