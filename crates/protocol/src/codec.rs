@@ -30,7 +30,8 @@
 //!
 //! # Signed and hashed bytes
 //!
-//! A signature always covers `tag ‖ encode(unsigned part)`, where the tag is one of the
+//! A signature always covers `tag ‖ encode(unsigned part)`, plus `bincode(signer)` when the
+//! signer's identity is not already inside the unsigned part. The tag is one of the
 //! NUL-terminated ASCII strings in [`domain`] (none is a prefix of another), so a signature
 //! made for one kind of object can never be replayed as another. The crate documentation
 //! lists each signed object.

@@ -50,6 +50,13 @@
 //!
 //! Block metadata (orderer signatures, validation codes) is covered by no hash, and
 //! validation codes by no signature, as in Fabric.
+//!
+//! # Limits
+//!
+//! Every byte and count limit is a constant in [`limits`], with their relations asserted at
+//! compile time (an envelope fits in a block, a block in a frame, ...). Each message type's
+//! byte limit is [`Wire::BYTES_MAX`], checked before decoding; counts, field sizes and sort
+//! orders are [`Wire::check`], run after every decode and before every encode.
 
 mod block;
 pub mod codec;

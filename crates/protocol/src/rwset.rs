@@ -26,6 +26,13 @@ pub struct Version {
     pub tx: u32,
 }
 
+impl core::fmt::Display for Version {
+    /// `block:tx`, e.g. `12:3`.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}:{}", self.block, self.tx)
+    }
+}
+
 /// One key read during simulation.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KvRead {

@@ -291,3 +291,58 @@ fn transaction_needs_endorsements_within_limit() {
         },
     );
 }
+
+#[test]
+fn large_transactions_fit_and_round_trip() {
+    // Megabyte-sized arguments and values pass the upper steps of the decoder's
+    // allocation-cap ladder, and a block of such envelopes decodes whole.
+    use netsettle_protocol::{
+        Endorsement, Envelope, Header, Nonce, Payload, Proposal, Timestamp, Transaction,
+    };
+    let key = netsettle_smcrypto::PrivateKey::generate();
+    let report = vec![0xa5; 6 * 1024 * 1024];
+    let mut payload = action_with(ReadWriteSet::default());
+    payload
+        .action
+        .rw_set
+        .namespaces
+        .push(NamespaceReadWriteSet {
+            writes: vec![KvWrite {
+                key: "report/2026-10/UnicomMSP".to_owned(),
+                value: Some(report.clone()),
+            }],
+            ..namespace(&[], &[])
+        });
+    let envelope = |nonce: u8| {
+        let transaction = Transaction {
+            proposal: Proposal {
+                header: Header {
+                    channel: "settlement".to_owned(),
+                    creator: sample_identity("UnicomMSP"),
+                    nonce: Nonce([nonce; 24]),
+                    timestamp: Timestamp { unix_time_ms: 0 },
+                },
+                contract: payload.action.contract.clone(),
+                function: "UploadReport".to_owned(),
+                args: vec![b"2026-10".to_vec(), report.clone()],
+            },
+            response: payload.clone(),
+            endorsements: vec![
+                Endorsement::sign(&key, sample_identity("UnicomMSP"), &payload).unwrap(),
+            ],
+        };
+        Envelope::sign(&key, Payload::Transaction(Box::new(transaction))).unwrap()
+    };
+    let block = Block::new(
+        1,
+        Hash::default(),
+        vec![envelope(1), envelope(2), envelope(3)],
+        0,
+    )
+    .unwrap();
+    let bytes = encode(&block).unwrap();
+    assert!(bytes.len() > 36 * 1024 * 1024, "{} bytes", bytes.len());
+    let back: Block = decode(&bytes).unwrap();
+    assert_eq!(back.verify_data_hash(), Ok(()));
+    assert_eq!(back, block);
+}
