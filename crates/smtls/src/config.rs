@@ -22,8 +22,9 @@ use netsettle_smcrypto::x509::{CHAIN_CERTS_MAX, Certificate};
 
 use crate::error::ConfigError;
 use crate::provider::provider_arc;
+use crate::revocation::RevocationCheck;
 use crate::sign::Sm2SigningKey;
-use crate::verify::{RevocationCheck, Sm2ClientVerifier, Sm2ServerVerifier};
+use crate::verify::{Sm2ClientVerifier, Sm2ServerVerifier};
 
 /// Largest PEM file (certificate chain, key or root bundle) we read: far above any real
 /// chain, small enough that a wrong path (a log, a disk image) fails fast.

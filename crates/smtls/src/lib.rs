@@ -11,13 +11,15 @@
 //! (`netsettle-msp`), TLCP's dual-certificate mode, session resumption and 0-RTT.
 //!
 //! Reading order: the algorithm pieces (`suite`, `aead`, `kx`, `sign`) assembled by
-//! `provider`, the certificate checks in `verify`, then `config` and `stream`.
+//! `provider`, the certificate checks in `verify` and `revocation`, then `config` and
+//! `stream`.
 
 mod aead;
 mod config;
 mod error;
 mod kx;
 mod provider;
+mod revocation;
 mod sign;
 mod stream;
 mod suite;
@@ -28,6 +30,7 @@ pub use config::{
 };
 pub use error::{ConfigError, DetectedBy, HandshakeFailure, TlsError};
 pub use provider::{provider, provider_arc};
+pub use revocation::{CrlRevocation, NoRevocation, RevocationCheck, RevocationError};
 pub use stream::{HANDSHAKE_TIMEOUT, PeerIdentity, TlsStream, accept, connect, connect_stream};
 pub use suite::{CURVE_SM2, SM2SIG_SM3, TLS_SM4_GCM_SM3, TLS13_SM4_GCM_SM3};
-pub use verify::{NoRevocation, RevocationCheck, Sm2ClientVerifier, Sm2ServerVerifier};
+pub use verify::{Sm2ClientVerifier, Sm2ServerVerifier};

@@ -25,55 +25,8 @@ use netsettle_smcrypto::x509::{CHAIN_CERTS_MAX, Certificate, VerifiedChain, veri
 use netsettle_smcrypto::{CryptoError, Signature, TLS13_DIST_ID};
 
 use crate::config::TrustAnchors;
+use crate::revocation::{RevocationCheck, RevocationError};
 use crate::suite::SM2SIG_SM3;
-
-/// Decides whether a certificate has been revoked. Called for every certificate of a
-/// verified peer chain except the trust anchor itself, with the certificate that issued
-/// it (whose key signs the CRL).
-///
-/// Netsettle's CRLs arrive with the CA role; until then [`NoRevocation`] is the explicit
-/// choice. Closures of the same shape implement this trait too.
-pub trait RevocationCheck: Send + Sync {
-    /// `Ok(true)` if `certificate` is revoked at `at_unix` (seconds), `Ok(false)` if it is
-    /// known good, `Err` if its status cannot be determined (for example the CRL is
-    /// stale); an undetermined status rejects the peer.
-    fn is_revoked(
-        &self,
-        certificate: &Certificate,
-        issuer: &Certificate,
-        at_unix: i64,
-    ) -> Result<bool, CryptoError>;
-}
-
-impl<F> RevocationCheck for F
-where
-    F: Fn(&Certificate, &Certificate, i64) -> Result<bool, CryptoError> + Send + Sync,
-{
-    fn is_revoked(
-        &self,
-        certificate: &Certificate,
-        issuer: &Certificate,
-        at_unix: i64,
-    ) -> Result<bool, CryptoError> {
-        self(certificate, issuer, at_unix)
-    }
-}
-
-/// Revocation checking switched off: every certificate counts as not revoked. Use only
-/// until CRL distribution is wired in; the name makes that choice visible at call sites.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoRevocation;
-
-impl RevocationCheck for NoRevocation {
-    fn is_revoked(
-        &self,
-        _certificate: &Certificate,
-        _issuer: &Certificate,
-        _at_unix: i64,
-    ) -> Result<bool, CryptoError> {
-        Ok(false)
-    }
-}
 
 /// Which extended key usage the peer's leaf must carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,9 +81,7 @@ impl ChainVerifier {
             match self.revocation.is_revoked(certificate, issuer, at_unix) {
                 Ok(false) => {}
                 Ok(true) => return Err(Error::InvalidCertificate(CertificateError::Revoked)),
-                Err(CryptoError::Certificate(netsettle_smcrypto::CertificateError::CrlStale {
-                    ..
-                })) => {
+                Err(RevocationError::Stale { .. }) => {
                     return Err(Error::InvalidCertificate(
                         CertificateError::ExpiredRevocationList,
                     ));

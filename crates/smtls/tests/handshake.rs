@@ -6,12 +6,13 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{Ca, DAY_SECS, TEST_DEADLINE, anchors, no_revocation, now_unix, serve_one};
-use netsettle_smcrypto::CryptoError;
+use common::{
+    BULK_TEST_DEADLINE, Ca, DAY_SECS, TEST_DEADLINE, anchors, no_revocation, now_unix, serve_one,
+};
 use netsettle_smcrypto::x509::Certificate;
 use netsettle_smtls::{
-    DetectedBy, HandshakeFailure, Sm2ServerVerifier, TlsError, client_config, connect,
-    provider_arc, server_config,
+    CrlRevocation, DetectedBy, HandshakeFailure, RevocationError, Sm2ServerVerifier, TlsError,
+    client_config, connect, provider_arc, server_config,
 };
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -26,7 +27,7 @@ fn failure(result: &Result<impl Sized, TlsError>) -> Option<(HandshakeFailure, D
 
 #[tokio::test]
 async fn mutual_handshake_and_10_mib_echo() {
-    tokio::time::timeout(TEST_DEADLINE, async {
+    tokio::time::timeout(BULK_TEST_DEADLINE, async {
         let carrier_a = Ca::new("carrier-a");
         let carrier_b = Ca::new("carrier-b");
         let trust = anchors(&[&carrier_a, &carrier_b]);
@@ -372,7 +373,7 @@ async fn revocation_hook_rejects_listed_certificate() {
         let seen = Arc::clone(&issuer_seen);
         let revocation = Arc::new(move |cert: &Certificate, issuer: &Certificate, _at: i64| {
             *seen.lock().unwrap() = Some(issuer.clone());
-            Ok::<bool, CryptoError>(cert.serial() == revoked_serial.as_slice())
+            Ok::<bool, RevocationError>(cert.serial() == revoked_serial.as_slice())
         });
         let server_cfg =
             server_config(&ca.node("peer0", "peer0.carrier-a.net"), &trust, revocation).unwrap();
@@ -402,7 +403,9 @@ async fn undetermined_revocation_status_rejects() {
         let ca = Ca::new("carrier-a");
         let trust = anchors(&[&ca]);
         let failing = Arc::new(|_: &Certificate, _: &Certificate, _: i64| {
-            Err::<bool, CryptoError>(CryptoError::Rng)
+            Err::<bool, RevocationError>(RevocationError::NoCrl {
+                issuer: "carrier-a root CA".to_owned(),
+            })
         });
         let server_cfg = server_config(
             &ca.node("peer0", "peer0.carrier-a.net"),
@@ -427,6 +430,53 @@ async fn undetermined_revocation_status_rejects() {
         assert!(
             err.to_string().contains("revocation status unknown"),
             "{err}"
+        );
+    })
+    .await
+    .expect("test exceeded its deadline");
+}
+
+#[tokio::test]
+async fn crl_revocation_rejects_revoked_client_over_sockets() {
+    tokio::time::timeout(TEST_DEADLINE, async {
+        let ca = Ca::new("carrier-a");
+        let trust = anchors(&[&ca]);
+        let revoked_client = ca.node("client0", "client0.carrier-a.net");
+        let crl = ca.crl(&[revoked_client.leaf()]);
+        let revocation = Arc::new(CrlRevocation::new(vec![crl]));
+        let server_cfg = server_config(
+            &ca.node("peer0", "peer0.carrier-a.net"),
+            &trust,
+            revocation.clone(),
+        )
+        .unwrap();
+
+        // A client the CRL does not list gets through.
+        let good_cfg = client_config(
+            &ca.node("client1", "client1.carrier-a.net"),
+            &trust,
+            revocation.clone(),
+        )
+        .unwrap();
+        let (addr, server) = serve_one(server_cfg.clone()).await;
+        let _good = connect(&good_cfg, addr, "peer0.carrier-a.net")
+            .await
+            .unwrap();
+        assert!(server.await.unwrap().is_ok());
+
+        let bad_cfg = client_config(&revoked_client, &trust, revocation).unwrap();
+        let (addr, server) = serve_one(server_cfg).await;
+        let mut bad = connect(&bad_cfg, addr, "peer0.carrier-a.net")
+            .await
+            .unwrap();
+        assert_eq!(
+            failure(&server.await.unwrap()),
+            Some((HandshakeFailure::Revoked, DetectedBy::Us))
+        );
+        let read = bad.read(&mut [0u8; 16]).await.map_err(TlsError::from_io);
+        assert_eq!(
+            failure(&read),
+            Some((HandshakeFailure::Revoked, DetectedBy::Peer))
         );
     })
     .await
