@@ -383,7 +383,63 @@ impl ClientCertVerifier for Sm2ClientVerifier {
 
 #[cfg(test)]
 mod tests {
+    use netsettle_smcrypto::PrivateKey;
+    use netsettle_smcrypto::x509::{CertificateParams, Role, SubjectName, self_signed};
+
     use super::*;
+
+    fn self_signed_leaf(key: &PrivateKey) -> CertificateDer<'static> {
+        let subject = SubjectName {
+            common_name: "peer0".to_owned(),
+            ..SubjectName::default()
+        };
+        let params = CertificateParams::end_entity(subject, Role::Peer, 0, 4_000_000_000).unwrap();
+        CertificateDer::from(self_signed(&params, key).unwrap().der().to_vec())
+    }
+
+    /// `DigitallySignedStruct::new` is crate-private in rustls, so build one from its
+    /// wire form: scheme (u16), then the signature with a u16 length.
+    fn dss_of(scheme: SignatureScheme, signature: Vec<u8>) -> DigitallySignedStruct {
+        use rustls::internal::msgs::codec::Codec as _;
+        let mut wire = u16::from(scheme).to_be_bytes().to_vec();
+        wire.extend_from_slice(&u16::try_from(signature.len()).unwrap().to_be_bytes());
+        wire.extend_from_slice(&signature);
+        DigitallySignedStruct::read_bytes(&wire).unwrap()
+    }
+
+    #[test]
+    fn handshake_signature_needs_the_rfc8998_id_and_scheme() {
+        let key = PrivateKey::generate();
+        let cert = self_signed_leaf(&key);
+        let message = b"TLS 1.3, server CertificateVerify transcript";
+        let good = key.sign_with_id(TLS13_DIST_ID, message).unwrap();
+        let dss = dss_of(SM2SIG_SM3, good.as_der().to_vec());
+        assert!(verify_handshake_signature(message, &cert, &dss).is_ok());
+
+        // Signed with the certificate (default) ID: must not pass as a handshake signature.
+        let default_id = key.sign(message);
+        let dss = dss_of(SM2SIG_SM3, default_id.as_der().to_vec());
+        assert_eq!(
+            verify_handshake_signature(message, &cert, &dss).err(),
+            Some(Error::InvalidCertificate(CertificateError::BadSignature))
+        );
+
+        // Right bytes under another scheme label, or over another transcript.
+        let dss = dss_of(
+            SignatureScheme::ECDSA_NISTP256_SHA256,
+            good.as_der().to_vec(),
+        );
+        assert_eq!(
+            verify_handshake_signature(message, &cert, &dss).err(),
+            Some(Error::PeerMisbehaved(
+                PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme
+            ))
+        );
+        let dss = dss_of(SM2SIG_SM3, good.as_der().to_vec());
+        assert!(verify_handshake_signature(b"another transcript", &cert, &dss).is_err());
+        let dss = dss_of(SM2SIG_SM3, vec![0x30, 0x00]);
+        assert!(verify_handshake_signature(message, &cert, &dss).is_err());
+    }
 
     #[test]
     fn dns_wildcards_match_one_label_only() {
