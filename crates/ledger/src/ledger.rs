@@ -16,6 +16,7 @@ use netsettle_smcrypto::{Hash, sm3};
 use crate::error::{BlockRejected, Corruption, LedgerError};
 use crate::keys::{block_number_key, check_write, history_key, state_key};
 use crate::meta::{CHAIN_KEY, ChainInfo, FORMAT_KEY, FORMAT_VERSION, SAVEPOINT_KEY};
+use crate::query::StateSnapshot;
 use crate::records::{HistoryRecord, TxLocationRecord, encode_state_value};
 use crate::store::{Access, Batch, Column, Store};
 
@@ -172,6 +173,18 @@ impl Ledger {
         self.write_tip(batch, &mut tip, tip_after)?;
         self.apply_pending_locked(&mut tip)?;
         Ok(tip.state.height)
+    }
+
+    /// A consistent view of the world state as of now (see [`StateSnapshot`]).
+    pub fn snapshot(&self) -> Result<StateSnapshot<'_>, LedgerError> {
+        // Under the writer lock, so the view and the state height it reports match:
+        // commits write and update the tip while holding it.
+        let tip = self.lock_tip()?;
+        Ok(StateSnapshot {
+            store: &self.store,
+            snapshot: self.store.snapshot(),
+            info: tip.state,
+        })
     }
 
     fn lock_tip(&self) -> Result<MutexGuard<'_, Tip>, LedgerError> {
@@ -334,13 +347,15 @@ impl Ledger {
         assert!(tip_after.state.height <= tip_after.chain.height);
         assert!(tip_after.chain.height >= tip.chain.height);
         self.store.write(batch)?;
+        // The batch is durable: the tip moves now, so that even if the read-back below
+        // fails with an I/O error, the next commit is checked against the real height.
+        **tip = tip_after;
         let read_back = load_tip(&self.store)?;
         assert_eq!(
             read_back,
             Some(tip_after),
             "meta records must read back as written"
         );
-        **tip = tip_after;
         Ok(())
     }
 }
@@ -377,8 +392,9 @@ fn check_validation_codes(block: &Block, validated: bool) -> Result<(), BlockRej
     let number = block.header.number;
     let codes = &block.metadata.validation_codes;
     let complete = codes.len() == block.data.len();
-    let absent = codes.is_empty() && !block.data.is_empty();
-    if !complete && !(absent && !validated) {
+    // Absent codes (an orderer's copy) are acceptable only when validation is not required.
+    let absent_allowed = codes.is_empty() && !validated;
+    if !complete && !absent_allowed {
         return Err(BlockRejected::ValidationCodeCount {
             number,
             codes: codes.len(),

@@ -5,8 +5,9 @@
 //! store blocks first with [`Ledger::append_block`] and apply their writes to the world
 //! state later. Queries serve the contract (state get, range, composite-key prefix), the
 //! peer (transaction lookup for duplicate ids, MVCC versions) and auditors (history of a
-//! key, blocks by number or hash). [`verify`] and [`compare`] check a ledger directory from
-//! the outside, for `netsettle ledger verify|compare`.
+//! key, blocks by number or hash). [`Ledger::snapshot`] gives a consistent view of the
+//! state for one simulation or validation while commits go on. [`verify`] and [`compare`]
+//! check a ledger directory from the outside, for `netsettle ledger verify|compare`.
 //!
 //! What it leaves out: validating transactions (signatures, endorsement policy, MVCC) is
 //! the peer's job; the ledger stores the validation codes the peer decided and applies the
@@ -93,7 +94,7 @@ pub use error::{BlockRejected, Corruption, KeyError, LedgerError};
 pub use keys::{CompositeKey, check_key, check_namespace, check_simple_key, check_write};
 pub use ledger::Ledger;
 pub use meta::ChainInfo;
-pub use query::{HistoryEntry, Page, StateEntry, TxLocation, VersionedValue};
+pub use query::{HistoryEntry, Page, StateEntry, StateSnapshot, TxLocation, VersionedValue};
 pub use verify::{
     Comparison, Difference, DifferenceKind, Fault, FaultKind, VerifyReport, compare, verify,
 };

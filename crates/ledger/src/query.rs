@@ -18,8 +18,9 @@ use crate::keys::{
 };
 use crate::ledger::Ledger;
 use crate::limits::PAGE_ENTRIES_MAX;
+use crate::meta::ChainInfo;
 use crate::records::{HistoryRecord, TxLocationRecord, decode_state_value};
-use crate::store::Column;
+use crate::store::{Column, Snapshot, Store};
 
 /// Largest stored state value: the protocol's largest value plus the version.
 const STATE_VALUE_BYTES_MAX: usize = VALUE_BYTES_MAX + 12;
@@ -183,18 +184,7 @@ impl Ledger {
 
     /// The current value of `key` in `namespace`.
     pub fn state(&self, namespace: &str, key: &str) -> Result<Option<VersionedValue>, LedgerError> {
-        let state_key = state_key(namespace, key.as_bytes())?;
-        let Some(bytes) = self
-            .store
-            .get(Column::State, &state_key, STATE_VALUE_BYTES_MAX)?
-        else {
-            return Ok(None);
-        };
-        let ((block, tx), value) = decode_state_value(&bytes)?;
-        Ok(Some(VersionedValue {
-            value: value.to_vec(),
-            version: Version { block, tx },
-        }))
+        read_state(&self.store, None, namespace, key)
     }
 
     /// Simple keys of `namespace` in `[start, end)`, in key order, at most `limit`,
@@ -208,13 +198,7 @@ impl Ledger {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page<StateEntry, String>, LedgerError> {
-        check_page_limit(limit)?;
-        let (mut lower, upper) = simple_range_bounds(namespace, start.as_bytes(), end.as_bytes())?;
-        if let Some(after) = after {
-            check_simple_key(after.as_bytes())?;
-            lower = lower.max(successor_key(namespace, after)?);
-        }
-        self.state_page(&lower, &upper, limit)
+        range_state(&self.store, None, namespace, (start, end), after, limit)
     }
 
     /// Composite keys of `namespace` that start with `prefix` (see
@@ -226,40 +210,7 @@ impl Ledger {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page<StateEntry, String>, LedgerError> {
-        check_page_limit(limit)?;
-        let mut lower = namespace_prefix(namespace)?;
-        lower.extend_from_slice(prefix.as_bytes());
-        // A composite prefix ends in 0x00, so its successor always exists.
-        let upper = prefix_successor(&lower).ok_or(crate::error::KeyError::EmptyObjectType)?;
-        if let Some(after) = after {
-            lower = lower.max(successor_key(namespace, after)?);
-        }
-        self.state_page(&lower, &upper, limit)
-    }
-
-    fn state_page(
-        &self,
-        lower: &[u8],
-        upper: &[u8],
-        limit: usize,
-    ) -> Result<Page<StateEntry, String>, LedgerError> {
-        let mut entries = Vec::new();
-        self.store.scan(
-            Column::State,
-            lower,
-            Some(upper),
-            STATE_VALUE_BYTES_MAX,
-            |key, value| {
-                entries.push(decode_state_entry(key, value)?);
-                Ok(entries.len() < limit)
-            },
-        )?;
-        let next = if entries.len() == limit {
-            entries.last().map(|entry| entry.key.clone())
-        } else {
-            None
-        };
-        Ok(Page { entries, next })
+        prefix_state(&self.store, None, namespace, prefix, after, limit)
     }
 
     /// Every write to `key` in `namespace`, oldest first, at most `limit`, after version
@@ -344,6 +295,152 @@ impl Ledger {
         )?;
         Ok(digest.finish())
     }
+}
+
+/// A consistent view of the world state at one state height: reads through it see no
+/// block committed after it was taken. For simulating a proposal (every read of one
+/// simulation from the same state) or validating a block against the state before it.
+pub struct StateSnapshot<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) snapshot: Snapshot<'a>,
+    pub(crate) info: ChainInfo,
+}
+
+impl std::fmt::Debug for StateSnapshot<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateSnapshot")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StateSnapshot<'_> {
+    /// The state height (and last applied block) this view shows.
+    pub fn state_info(&self) -> ChainInfo {
+        self.info
+    }
+
+    /// [`Ledger::state`] in this view.
+    pub fn state(&self, namespace: &str, key: &str) -> Result<Option<VersionedValue>, LedgerError> {
+        read_state(self.store, Some(&self.snapshot), namespace, key)
+    }
+
+    /// [`Ledger::state_range`] in this view.
+    pub fn state_range(
+        &self,
+        namespace: &str,
+        start: &str,
+        end: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<StateEntry, String>, LedgerError> {
+        range_state(
+            self.store,
+            Some(&self.snapshot),
+            namespace,
+            (start, end),
+            after,
+            limit,
+        )
+    }
+
+    /// [`Ledger::state_by_prefix`] in this view.
+    pub fn state_by_prefix(
+        &self,
+        namespace: &str,
+        prefix: &CompositeKey,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<StateEntry, String>, LedgerError> {
+        prefix_state(
+            self.store,
+            Some(&self.snapshot),
+            namespace,
+            prefix,
+            after,
+            limit,
+        )
+    }
+}
+
+fn read_state(
+    store: &Store,
+    view: Option<&Snapshot<'_>>,
+    namespace: &str,
+    key: &str,
+) -> Result<Option<VersionedValue>, LedgerError> {
+    let state_key = state_key(namespace, key.as_bytes())?;
+    let Some(bytes) = store.get_at(view, Column::State, &state_key, STATE_VALUE_BYTES_MAX)? else {
+        return Ok(None);
+    };
+    let ((block, tx), value) = decode_state_value(&bytes)?;
+    Ok(Some(VersionedValue {
+        value: value.to_vec(),
+        version: Version { block, tx },
+    }))
+}
+
+fn range_state(
+    store: &Store,
+    view: Option<&Snapshot<'_>>,
+    namespace: &str,
+    (start, end): (&str, &str),
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Page<StateEntry, String>, LedgerError> {
+    check_page_limit(limit)?;
+    let (mut lower, upper) = simple_range_bounds(namespace, start.as_bytes(), end.as_bytes())?;
+    if let Some(after) = after {
+        check_simple_key(after.as_bytes())?;
+        lower = lower.max(successor_key(namespace, after)?);
+    }
+    state_page(store, view, &lower, &upper, limit)
+}
+
+fn prefix_state(
+    store: &Store,
+    view: Option<&Snapshot<'_>>,
+    namespace: &str,
+    prefix: &CompositeKey,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Page<StateEntry, String>, LedgerError> {
+    check_page_limit(limit)?;
+    let mut lower = namespace_prefix(namespace)?;
+    lower.extend_from_slice(prefix.as_bytes());
+    // A composite prefix ends in 0x00, so its successor always exists.
+    let upper = prefix_successor(&lower).ok_or(crate::error::KeyError::EmptyObjectType)?;
+    if let Some(after) = after {
+        lower = lower.max(successor_key(namespace, after)?);
+    }
+    state_page(store, view, &lower, &upper, limit)
+}
+
+fn state_page(
+    store: &Store,
+    view: Option<&Snapshot<'_>>,
+    lower: &[u8],
+    upper: &[u8],
+    limit: usize,
+) -> Result<Page<StateEntry, String>, LedgerError> {
+    let mut entries = Vec::new();
+    store.scan_at(
+        view,
+        Column::State,
+        lower,
+        Some(upper),
+        STATE_VALUE_BYTES_MAX,
+        |key, value| {
+            entries.push(decode_state_entry(key, value)?);
+            Ok(entries.len() < limit)
+        },
+    )?;
+    let next = if entries.len() == limit {
+        entries.last().map(|entry| entry.key.clone())
+    } else {
+        None
+    };
+    Ok(Page { entries, next })
 }
 
 /// The running state digest; see [`Ledger::state_digest`]. Shared with `verify`, which

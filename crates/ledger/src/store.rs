@@ -111,6 +111,11 @@ impl Store {
         ))
     }
 
+    /// A point-in-time view: reads through it see no write made after it was taken.
+    pub(crate) fn snapshot(&self) -> Snapshot<'_> {
+        self.db.snapshot()
+    }
+
     /// Reads one value, refusing (before copying it) any value longer than `bytes_max`.
     pub(crate) fn get(
         &self,
@@ -118,8 +123,22 @@ impl Store {
         key: &[u8],
         bytes_max: usize,
     ) -> Result<Option<Vec<u8>>, LedgerError> {
+        self.get_at(None, column, key, bytes_max)
+    }
+
+    /// [`Store::get`] through `view` if given, else at the latest write.
+    pub(crate) fn get_at(
+        &self,
+        view: Option<&Snapshot<'_>>,
+        column: Column,
+        key: &[u8],
+        bytes_max: usize,
+    ) -> Result<Option<Vec<u8>>, LedgerError> {
         let handle = self.handle(column)?;
-        let Some(pinned) = self.db.get_pinned_cf(handle, key)? else {
+        let Some(pinned) = self
+            .db
+            .get_pinned_cf_opt(handle, key, &read_options(view))?
+        else {
             return Ok(None);
         };
         if pinned.len() > bytes_max {
@@ -147,10 +166,23 @@ impl Store {
         lower: &[u8],
         upper: Option<&[u8]>,
         bytes_max: usize,
+        visit: impl FnMut(&[u8], &[u8]) -> Result<bool, LedgerError>,
+    ) -> Result<(), LedgerError> {
+        self.scan_at(None, column, lower, upper, bytes_max, visit)
+    }
+
+    /// [`Store::scan`] through `view` if given, else at the latest write.
+    pub(crate) fn scan_at(
+        &self,
+        view: Option<&Snapshot<'_>>,
+        column: Column,
+        lower: &[u8],
+        upper: Option<&[u8]>,
+        bytes_max: usize,
         mut visit: impl FnMut(&[u8], &[u8]) -> Result<bool, LedgerError>,
     ) -> Result<(), LedgerError> {
         let handle = self.handle(column)?;
-        let mut read_options = ReadOptions::default();
+        let mut read_options = read_options(view);
         if let Some(upper) = upper {
             read_options.set_iterate_upper_bound(upper.to_vec());
         }
@@ -238,6 +270,17 @@ impl Store {
         batch.inner.delete_cf(handle, key);
         Ok(())
     }
+}
+
+/// A RocksDB snapshot of the ledger's database.
+pub(crate) type Snapshot<'a> = rocksdb::Snapshot<'a>;
+
+fn read_options(view: Option<&Snapshot<'_>>) -> ReadOptions {
+    let mut options = ReadOptions::default();
+    if let Some(snapshot) = view {
+        options.set_snapshot(snapshot);
+    }
+    options
 }
 
 /// A write batch under construction. Only [`Store::write`] applies it, always synced.

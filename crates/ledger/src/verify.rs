@@ -183,6 +183,8 @@ struct Walk {
     last_config: u64,
     /// Replay only the blocks the state claims to hold.
     replay_height: u64,
+    /// Hash of block `replay_height - 1`, which the savepoint must name.
+    replay_tip: Option<Hash>,
     /// Stored state key → (version, SM3 of the value), as the blocks say it should be.
     state: BTreeMap<Vec<u8>, (Version, Hash)>,
     history_entries: u64,
@@ -198,6 +200,7 @@ impl Walk {
             config: None,
             last_config: 0,
             replay_height,
+            replay_tip: None,
             state: BTreeMap::new(),
             history_entries: 0,
             history_digest: [0; 32],
@@ -272,6 +275,7 @@ fn check_block(ledger: &Ledger, walk: &mut Walk, number: u64, bytes: &[u8]) -> R
     check_tx_index(ledger, &block)?;
     if number < walk.replay_height {
         replay(walk, &block)?;
+        walk.replay_tip = Some(hash);
     }
     walk.previous_hash = hash;
     walk.transactions = walk
@@ -477,6 +481,15 @@ fn check_tip(walk: &Walk, chain: &ChainInfo, state: &ChainInfo) -> Result<(), Fa
             FaultKind::Metadata(format!(
                 "state savepoint {} is above the height {}",
                 state.height, chain.height
+            )),
+        ));
+    }
+    if state.current_hash != walk.replay_tip {
+        return Err(fault(
+            None,
+            FaultKind::Metadata(format!(
+                "state savepoint at {} names another block's hash",
+                state.height
             )),
         ));
     }

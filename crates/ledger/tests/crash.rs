@@ -152,7 +152,7 @@ fn run_child(dir: &Path) {
         let block = child_block(&fixture, &previous, number);
         // Every third block takes the append-then-apply path, so some kills land
         // between the two and leave the state behind the blocks.
-        if number % 3 == 0 {
+        if number.is_multiple_of(3) {
             ledger.append_block(&block).unwrap();
             ledger.apply_pending_state().unwrap();
         } else {

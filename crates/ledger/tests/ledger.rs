@@ -172,14 +172,18 @@ fn range_scans_and_history_span_many_blocks() {
     // 40 blocks; block n writes key k{n % 10} (so each key is rewritten 4 times), a
     // composite key per (period, n), and deletes k{n % 10 - 1} every fifth block.
     for n in 1..=40u64 {
-        let period = if n % 2 == 0 { "2026-10" } else { "2026-11" };
+        let period = if n.is_multiple_of(2) {
+            "2026-10"
+        } else {
+            "2026-11"
+        };
         let line = CompositeKey::new("line", &[period, &format!("{n:03}")]).unwrap();
         let line_key = String::from_utf8(line.as_bytes().to_vec()).unwrap();
         let mut writes = vec![
             put(&format!("k{}", n % 10), format!("v{n}").as_bytes()),
             put(&line_key, &n.to_be_bytes()),
         ];
-        if n % 5 == 0 {
+        if n.is_multiple_of(5) {
             writes.push(delete(&format!("k{}", (n + 9) % 10)));
         }
         chain.push(&[
@@ -366,4 +370,28 @@ fn read_only_handles_refuse_writes() {
     ));
     let missing = dir.path().join("missing");
     assert!(Ledger::open_read_only(&missing).is_err());
+}
+
+#[test]
+fn a_snapshot_does_not_see_later_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = ChainBuilder::new();
+    chain.push(&[(vec![put("a", b"old"), put("b", b"1")], Valid)]);
+    chain.push(&[(vec![put("a", b"new"), delete("b"), put("c", b"2")], Valid)]);
+    let ledger = Ledger::open(dir.path()).unwrap();
+    ledger.commit_block(&chain.blocks[0]).unwrap();
+    ledger.commit_block(&chain.blocks[1]).unwrap();
+    let snapshot = ledger.snapshot().unwrap();
+    ledger.commit_block(&chain.blocks[2]).unwrap();
+
+    assert_eq!(snapshot.state_info().height, 2);
+    assert_eq!(
+        snapshot.state(NAMESPACE, "a").unwrap().unwrap().value,
+        b"old"
+    );
+    let page = snapshot.state_range(NAMESPACE, "", "", None, 10).unwrap();
+    assert_eq!(keys(&page), vec!["a", "b"]);
+    assert_eq!(ledger.state(NAMESPACE, "a").unwrap().unwrap().value, b"new");
+    let page = ledger.state_range(NAMESPACE, "", "", None, 10).unwrap();
+    assert_eq!(keys(&page), vec!["a", "c"]);
 }

@@ -260,3 +260,27 @@ fn compare_reports_the_first_differing_height() {
     assert_eq!(difference.height, 7);
     assert!(matches!(difference.kind, DifferenceKind::State { .. }));
 }
+
+#[test]
+fn damaged_chain_records_are_found_and_refused() {
+    for record in ["chain", "state_savepoint"] {
+        let dir = tempfile::tempdir().unwrap();
+        build(dir.path());
+        with_raw_db(dir.path(), |db| {
+            let mut value = db.get_cf(cf(db, "meta"), record).unwrap().unwrap();
+            // Same height, another block's hash.
+            *value.last_mut().unwrap() ^= 0x01;
+            db.put_cf(cf(db, "meta"), record, value).unwrap();
+        });
+        let (block, kind) = first_fault(dir.path());
+        assert_eq!(block, None, "{record}");
+        assert!(matches!(kind, FaultKind::Metadata(_)), "{record}: {kind}");
+        assert!(
+            matches!(
+                Ledger::open(dir.path()),
+                Err(netsettle_ledger::LedgerError::Corrupt(_))
+            ),
+            "{record}: a read-write open must refuse the damaged ledger"
+        );
+    }
+}
