@@ -115,8 +115,7 @@ impl Authority {
             });
         }
         validate_name(&params.msp_id).map_err(|detail| CaError::invalid("MSP id", detail))?;
-        validate_name(&params.common_name)
-            .map_err(|detail| CaError::invalid("CA name", detail))?;
+        validate_name(&params.common_name).map_err(|detail| CaError::invalid("CA name", detail))?;
         let server_hosts = parse_hosts(&params.server_hosts)?;
         if params.cert_days == 0 || params.ca_days == 0 {
             return Err(CaError::invalid("validity", "days must be positive"));
@@ -128,7 +127,11 @@ impl Authority {
         let ca_params = CertificateParams::ca(subject, Some(0), not_before, not_after)?;
         let cert = x509::self_signed(&ca_params, &key)?;
         key.write_pkcs8_pem_file(&layout.ca_key())?;
-        files::write_atomic(&layout.ca_cert(), cert.to_pem().as_bytes(), PUBLIC_FILE_MODE)?;
+        files::write_atomic(
+            &layout.ca_cert(),
+            cert.to_pem().as_bytes(),
+            PUBLIC_FILE_MODE,
+        )?;
         let mut authority = Authority {
             layout,
             cert,
@@ -148,14 +151,21 @@ impl Authority {
         if cert.public_key() != key.public_key() {
             return Err(CaError::invalid(
                 "CA directory",
-                format!("{} does not belong to {}", layout.ca_key().display(), layout.ca_cert().display()),
+                format!(
+                    "{} does not belong to {}",
+                    layout.ca_key().display(),
+                    layout.ca_cert().display()
+                ),
             ));
         }
         let registry = Registry::load(&layout.registry())?;
         if cert.organization().as_deref() != Some(registry.msp_id.as_str()) {
             return Err(CaError::Registry {
                 path: layout.registry(),
-                detail: format!("MSP id {} does not match the CA certificate", registry.msp_id),
+                detail: format!(
+                    "MSP id {} does not match the CA certificate",
+                    registry.msp_id
+                ),
             });
         }
         Ok(Authority {
@@ -199,7 +209,9 @@ impl Authority {
             .into());
         }
         if self.registry.identities.len() >= IDENTITIES_MAX {
-            return Err(bad_request(format!("the CA holds {IDENTITIES_MAX} identities already")));
+            return Err(bad_request(format!(
+                "the CA holds {IDENTITIES_MAX} identities already"
+            )));
         }
         let secret = match registration.secret {
             Some(secret) => {
@@ -289,7 +301,9 @@ impl Authority {
     ) -> Result<(Vec<String>, Crl), CaError> {
         self.authorise_admin(caller, "revoke")?;
         if reason_from_code(reason_code).is_none() {
-            return Err(bad_request(format!("{reason_code} is not an RFC 5280 reason code")));
+            return Err(bad_request(format!(
+                "{reason_code} is not an RFC 5280 reason code"
+            )));
         }
         let serials = match target {
             RevokeTarget::Serial(serial) => self.revoke_serial(serial, reason_code, now_unix)?,
@@ -336,8 +350,19 @@ impl Authority {
         // The number is persisted before the CRL leaves, so it never repeats.
         self.registry.crl_number = crl_number;
         self.save()?;
-        files::write_atomic(&self.layout.crl(), crl.to_pem().as_bytes(), PUBLIC_FILE_MODE)?;
+        files::write_atomic(
+            &self.layout.crl(),
+            crl.to_pem().as_bytes(),
+            PUBLIC_FILE_MODE,
+        )?;
         Ok(crl)
+    }
+
+    /// Validity of an issued certificate: `cert_days`, but never beyond the root's own
+    /// notAfter, since a chain is only as valid as its root.
+    fn end_entity_validity(&self, now_unix: i64) -> Result<(i64, i64), CaError> {
+        let (not_before, not_after) = validity(now_unix, self.registry.cert_days)?;
+        Ok((not_before, not_after.min(self.cert.not_after_unix())))
     }
 
     fn save(&self) -> Result<(), CaError> {
@@ -351,7 +376,7 @@ impl Authority {
         now_unix: i64,
     ) -> Result<(), CaError> {
         let key = PrivateKey::generate();
-        let (not_before, not_after) = validity(now_unix, self.registry.cert_days)?;
+        let (not_before, not_after) = self.end_entity_validity(now_unix)?;
         // Role None and serverAuth only: the CA's server certificate can never act as a
         // node, client or admin anywhere.
         let mut params = CertificateParams::end_entity(
@@ -415,7 +440,9 @@ impl Authority {
         };
         let serial = cert.serial_hex().to_ascii_lowercase();
         let Some(record) = self.registry.certificate(&serial) else {
-            return Err(not_authorised(format!("certificate {serial} was not issued by this CA")));
+            return Err(not_authorised(format!(
+                "certificate {serial} was not issued by this CA"
+            )));
         };
         if record.revoked_at.is_some() {
             return Err(not_authorised(format!("certificate {serial} is revoked")));
@@ -523,7 +550,7 @@ impl Authority {
             .iter()
             .map(|(key, value)| format!("{key}={value}"))
             .collect();
-        let (not_before, not_after) = validity(now_unix, self.registry.cert_days)?;
+        let (not_before, not_after) = self.end_entity_validity(now_unix)?;
         let mut params = CertificateParams::end_entity(
             subject(&identity.name, &self.registry.msp_id, units),
             identity.role.into(),
@@ -543,10 +570,11 @@ impl Authority {
         }
         self.save()?;
         // Paired with the save: what we hand out must be what the registry now holds.
-        assert!(self
-            .registry
-            .certificate(&enrollment.tls_cert.serial_hex().to_ascii_lowercase())
-            .is_some_and(|record| record.name == name));
+        assert!(
+            self.registry
+                .certificate(&enrollment.tls_cert.serial_hex().to_ascii_lowercase())
+                .is_some_and(|record| record.name == name)
+        );
         Ok(())
     }
 
@@ -712,7 +740,9 @@ pub fn validate_name(name: &str) -> Result<(), String> {
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@'))
     {
-        return Err(format!("{name:?} may hold only letters, digits and . - _ @"));
+        return Err(format!(
+            "{name:?} may hold only letters, digits and . - _ @"
+        ));
     }
     Ok(())
 }
@@ -727,10 +757,14 @@ fn validate_attributes(attributes: &BTreeMap<String, String>) -> Result<(), Stri
     };
     for (key, value) in attributes {
         if key.is_empty() || key.len() > ATTRIBUTE_BYTES_MAX || !plain(key) {
-            return Err(format!("attribute name {key:?} is empty, too long or has special characters"));
+            return Err(format!(
+                "attribute name {key:?} is empty, too long or has special characters"
+            ));
         }
         if value.len() > ATTRIBUTE_BYTES_MAX || !plain(value) {
-            return Err(format!("attribute {key} value {value:?} is too long or has special characters"));
+            return Err(format!(
+                "attribute {key} value {value:?} is too long or has special characters"
+            ));
         }
     }
     Ok(())
@@ -751,8 +785,8 @@ fn normalise_serial(serial: &str) -> Result<String, CaError> {
         .filter(|c| *c != ':')
         .map(|c| c.to_ascii_lowercase())
         .collect();
-    let bytes = hex::decode(&cleaned)
-        .map_err(|_| bad_request(format!("serial {serial:?} is not hex")))?;
+    let bytes =
+        hex::decode(&cleaned).map_err(|_| bad_request(format!("serial {serial:?} is not hex")))?;
     let magnitude: Vec<u8> = bytes.into_iter().skip_while(|byte| *byte == 0).collect();
     Ok(hex::encode(magnitude))
 }

@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 
 use netsettle_smcrypto::x509::Role;
 
+use crate::CaError;
 use crate::authority::{Authority, InitParams, Registration};
 use crate::files::{self, PUBLIC_FILE_MODE};
 use crate::layout::{IdentityFiles, IdentityLayout, write_identity};
 use crate::limits::{IDENTITIES_MAX, SPEC_FILE_BYTES_MAX};
-use crate::CaError;
 
 /// A bootstrap spec (`configs/unicom.toml`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
@@ -200,10 +200,15 @@ fn write_public_msp(authority: &Authority, dir: &Path) -> Result<(), CaError> {
     let ca_pem = authority.certificate().to_pem();
     for folder in ["cacerts", "tlscacerts"] {
         files::create_dir(&dir.join(folder))?;
-        files::write_atomic(&dir.join(folder).join("ca.pem"), ca_pem.as_bytes(), PUBLIC_FILE_MODE)?;
+        files::write_atomic(
+            &dir.join(folder).join("ca.pem"),
+            ca_pem.as_bytes(),
+            PUBLIC_FILE_MODE,
+        )?;
     }
     files::create_dir(&dir.join("crls"))?;
-    let crl = std::fs::read(authority.layout().crl()).map_err(CaError::io(authority.layout().crl()))?;
+    let crl =
+        std::fs::read(authority.layout().crl()).map_err(CaError::io(authority.layout().crl()))?;
     files::write_atomic(&dir.join("crls").join("crl.pem"), &crl, PUBLIC_FILE_MODE)
 }
 

@@ -38,7 +38,11 @@ pub struct Enrolled {
 
 impl CaClient {
     /// A client without a certificate: it can only enroll.
-    pub fn anonymous(address: &str, server_name: &str, ca_cert: Certificate) -> Result<Self, CaError> {
+    pub fn anonymous(
+        address: &str,
+        server_name: &str,
+        ca_cert: Certificate,
+    ) -> Result<Self, CaError> {
         let trust = trust(&ca_cert)?;
         Ok(CaClient {
             address: address.to_owned(),
@@ -73,7 +77,9 @@ impl CaClient {
                 .await?;
         wire::write_message(&mut tls, request, REQUEST_FRAME_BYTES_MAX).await?;
         let Some(body) = wire::read_frame(&mut tls, RESPONSE_FRAME_BYTES_MAX).await? else {
-            return Err(CaError::Protocol("CA closed the connection without answering".to_owned()));
+            return Err(CaError::Protocol(
+                "CA closed the connection without answering".to_owned(),
+            ));
         };
         match wire::decode_body::<Response>(&body)? {
             Response::Refused(refusal) => Err(CaError::Refused(refusal)),
@@ -130,7 +136,11 @@ impl CaClient {
     }
 
     /// Revoke; returns the serials revoked and the new CRL.
-    pub async fn revoke(&self, target: RevokeTarget, reason: u8) -> Result<(Vec<String>, Crl), CaError> {
+    pub async fn revoke(
+        &self,
+        target: RevokeTarget,
+        reason: u8,
+    ) -> Result<(Vec<String>, Crl), CaError> {
         let request = match target {
             RevokeTarget::Serial(serial) => Request::RevokeSerial { serial, reason },
             RevokeTarget::Name(name) => Request::RevokeName { name, reason },
@@ -202,7 +212,15 @@ impl CaClient {
 
 fn fresh_keys(
     name: &str,
-) -> Result<(PrivateKey, PrivateKey, CertificateRequest, CertificateRequest), CaError> {
+) -> Result<
+    (
+        PrivateKey,
+        PrivateKey,
+        CertificateRequest,
+        CertificateRequest,
+    ),
+    CaError,
+> {
     let sign_key = PrivateKey::generate();
     let tls_key = PrivateKey::generate();
     let sign_csr = CertificateRequest::new(&csr_params(name), &sign_key)?;

@@ -109,7 +109,9 @@ pub enum Refusal {
         name: String,
     },
     /// The enrollment secret was already used; secrets are one-time.
-    #[error("enrollment secret for {name:?} was already used; re-enroll with the current certificate or ask the registrar for a new registration")]
+    #[error(
+        "enrollment secret for {name:?} was already used; re-enroll with the current certificate or ask the registrar for a new registration"
+    )]
     SecretAlreadyUsed {
         /// The identity.
         name: String,

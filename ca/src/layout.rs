@@ -145,7 +145,10 @@ pub struct IdentityFiles<'a> {
 /// Write (or, on re-enrollment, replace) an identity directory. Keys are written before
 /// certificates so a crash in between leaves a key without its certificate, which
 /// re-enrollment repairs, rather than a certificate whose key is lost.
-pub fn write_identity(layout: &IdentityLayout, identity: &IdentityFiles<'_>) -> Result<(), CaError> {
+pub fn write_identity(
+    layout: &IdentityLayout,
+    identity: &IdentityFiles<'_>,
+) -> Result<(), CaError> {
     for path in [
         layout.msp_ca_cert(),
         layout.msp_tls_ca_cert(),

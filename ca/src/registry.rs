@@ -11,9 +11,9 @@ use std::path::Path;
 
 use netsettle_smcrypto::x509::{RevocationReason, Role};
 
+use crate::CaError;
 use crate::files::{self, SECRET_FILE_MODE};
 use crate::limits::{IDENTITIES_MAX, ISSUED_CERTIFICATES_MAX, REGISTRY_FILE_BYTES_MAX};
-use crate::CaError;
 
 /// Version of the registry format this build reads and writes.
 pub const REGISTRY_FORMAT: u32 = 1;
@@ -164,7 +164,10 @@ impl Registry {
     /// Write the registry atomically (mode 0600: it holds secret digests).
     pub fn save(&self, path: &Path) -> Result<(), CaError> {
         // A registry we could not read back must never reach the disk.
-        assert!(self.check().is_ok(), "registry invariants hold before saving");
+        assert!(
+            self.check().is_ok(),
+            "registry invariants hold before saving"
+        );
         let text = toml::to_string(self).map_err(|err| CaError::Registry {
             path: path.to_owned(),
             detail: err.to_string(),
@@ -203,11 +206,10 @@ impl Registry {
         {
             return Err(format!("serial {} recorded twice", duplicate.serial));
         }
-        if let Some(bad) = self
-            .certificates
-            .iter()
-            .find(|cert| cert.reason.is_some_and(|code| reason_from_code(code).is_none()))
-        {
+        if let Some(bad) = self.certificates.iter().find(|cert| {
+            cert.reason
+                .is_some_and(|code| reason_from_code(code).is_none())
+        }) {
             return Err(format!("serial {} has an unknown reason code", bad.serial));
         }
         Ok(())
@@ -215,7 +217,9 @@ impl Registry {
 
     /// The identity called `name`.
     pub fn identity(&self, name: &str) -> Option<&IdentityRecord> {
-        self.identities.iter().find(|identity| identity.name == name)
+        self.identities
+            .iter()
+            .find(|identity| identity.name == name)
     }
 
     pub(crate) fn identity_mut(&mut self, name: &str) -> Option<&mut IdentityRecord> {
@@ -226,7 +230,9 @@ impl Registry {
 
     /// The issued certificate with this serial (lowercase hex).
     pub fn certificate(&self, serial_hex: &str) -> Option<&IssuedRecord> {
-        self.certificates.iter().find(|cert| cert.serial == serial_hex)
+        self.certificates
+            .iter()
+            .find(|cert| cert.serial == serial_hex)
     }
 
     pub(crate) fn certificate_mut(&mut self, serial_hex: &str) -> Option<&mut IssuedRecord> {

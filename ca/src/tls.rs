@@ -13,12 +13,14 @@ use std::sync::{Arc, RwLock};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{ClientConfig, DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme};
+use rustls::{
+    ClientConfig, DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme,
+};
 
 use netsettle_smcrypto::x509::Certificate;
 use netsettle_smtls::{
-    NoRevocation, RevocationCheck, RevocationError, Sm2ClientVerifier, Sm2ServerVerifier, TlsError, TlsIdentity,
-    TrustAnchors,
+    NoRevocation, RevocationCheck, RevocationError, Sm2ClientVerifier, Sm2ServerVerifier, TlsError,
+    TlsIdentity, TrustAnchors,
 };
 
 /// Revocation as the CA itself knows it: the serials it has revoked, updated in place.
@@ -32,7 +34,10 @@ impl RevokedSerials {
     pub fn set(&self, serials: std::collections::BTreeSet<Vec<u8>>) {
         // A poisoned lock only means another thread panicked mid-update of a plain set;
         // the set itself is still a valid value to overwrite.
-        let mut guard = self.serials.write().unwrap_or_else(|poison| poison.into_inner());
+        let mut guard = self
+            .serials
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner());
         *guard = serials;
     }
 }
@@ -44,7 +49,10 @@ impl RevocationCheck for RevokedSerials {
         _issuer: &Certificate,
         _at_unix: i64,
     ) -> Result<bool, RevocationError> {
-        let guard = self.serials.read().unwrap_or_else(|poison| poison.into_inner());
+        let guard = self
+            .serials
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner());
         Ok(guard.contains(certificate.serial()))
     }
 }
@@ -74,7 +82,8 @@ impl ClientCertVerifier for OptionalClientAuth {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        self.inner.verify_client_cert(end_entity, intermediates, now)
+        self.inner
+            .verify_client_cert(end_entity, intermediates, now)
     }
 
     fn verify_tls12_signature(
@@ -127,7 +136,10 @@ pub fn server_config(
 /// A client config without a certificate, for enrolling: the server is still verified
 /// against `trust` (the CA root obtained out of band).
 pub fn anonymous_client_config(trust: &TrustAnchors) -> Result<Arc<ClientConfig>, TlsError> {
-    let verifier = Arc::new(Sm2ServerVerifier::new(trust.clone(), Arc::new(NoRevocation)));
+    let verifier = Arc::new(Sm2ServerVerifier::new(
+        trust.clone(),
+        Arc::new(NoRevocation),
+    ));
     let mut config = ClientConfig::builder_with_provider(netsettle_smtls::provider_arc())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|err| TlsError::Config(netsettle_smtls::ConfigError::Rustls(err)))?

@@ -122,7 +122,10 @@ fn config() -> bincode::config::Configuration {
 }
 
 /// Encode a message into a frame (header included), refusing bodies over `max_bytes`.
-pub fn encode_frame<T: serde::Serialize>(message: &T, max_bytes: usize) -> Result<Vec<u8>, CaError> {
+pub fn encode_frame<T: serde::Serialize>(
+    message: &T,
+    max_bytes: usize,
+) -> Result<Vec<u8>, CaError> {
     let body = bincode::serde::encode_to_vec(message, config())
         .map_err(|err| CaError::Protocol(format!("encoding: {err}")))?;
     if body.len() > max_bytes {
@@ -153,7 +156,11 @@ pub fn decode_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, CaE
 }
 
 /// Write one message as a frame and flush it.
-pub async fn write_message<T, W>(writer: &mut W, message: &T, max_bytes: usize) -> Result<(), CaError>
+pub async fn write_message<T, W>(
+    writer: &mut W,
+    message: &T,
+    max_bytes: usize,
+) -> Result<(), CaError>
 where
     T: serde::Serialize,
     W: AsyncWrite + Unpin,
@@ -204,7 +211,10 @@ mod tests {
         };
         let frame = encode_frame(&request, REQUEST_FRAME_BYTES_MAX).unwrap();
         let (header, body) = frame.split_at(FRAME_HEADER_BYTES);
-        assert_eq!(u32::from_be_bytes(header.try_into().unwrap()) as usize, body.len());
+        assert_eq!(
+            u32::from_be_bytes(header.try_into().unwrap()) as usize,
+            body.len()
+        );
         assert_eq!(decode_body::<Request>(body).unwrap(), request);
     }
 
