@@ -4,6 +4,7 @@
 
 use clap::Parser as _;
 
+mod ca_cmd;
 mod cli;
 mod crypto_cmd;
 
