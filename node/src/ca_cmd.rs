@@ -248,7 +248,7 @@ pub fn run(command: CaCommand) -> Result<()> {
             for identity in &written {
                 println!(
                     "{:<8} {:<32} {}",
-                    identity.role,
+                    identity.role.to_string(),
                     identity.name,
                     identity.dir.display()
                 );
