@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::{ca_cmd, crypto_cmd};
+use crate::{ca_cmd, crypto_cmd, ledger_cmd};
 
 /// netsettle: a permissioned settlement chain for two telecom carriers, with SM2/SM3/SM4
 /// national cryptography throughout.
@@ -51,6 +51,9 @@ enum Command {
     /// Certificate authority: init, serve, bootstrap, and the enrollment client.
     #[command(subcommand)]
     Ca(ca_cmd::CaCommand),
+    /// Inspect ledger directories: verify one, or compare two.
+    #[command(subcommand)]
+    Ledger(ledger_cmd::LedgerCommand),
     /// Print the SM3 digest of a file (hex).
     Sm3 {
         /// File to hash.
@@ -69,6 +72,7 @@ pub fn run(cli: Cli) -> Result<()> {
             signature,
         } => crypto_cmd::run_verify(&public, &input, &signature),
         Command::Ca(command) => ca_cmd::run(command),
+        Command::Ledger(command) => ledger_cmd::run(command),
         Command::Sm3 { path } => {
             let bytes = std::fs::read(&path)
                 .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;

@@ -7,6 +7,7 @@ use clap::Parser as _;
 mod ca_cmd;
 mod cli;
 mod crypto_cmd;
+mod ledger_cmd;
 
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
