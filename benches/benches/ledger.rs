@@ -81,7 +81,9 @@ impl Generator {
     }
 
     fn next_block(&mut self) -> Block {
-        let data = (0..TXS_PER_BLOCK).map(|_| self.next_transaction()).collect();
+        let data = (0..TXS_PER_BLOCK)
+            .map(|_| self.next_transaction())
+            .collect();
         let mut block = Block::new(self.number, self.previous_hash, data, 0).expect("block");
         block
             .sign(&self.orderer_key, self.orderer.clone())
@@ -153,7 +155,9 @@ fn commit_blocks(c: &mut Criterion) {
     generator.previous_hash = Hash::default();
     eprintln!(
         "ledger bench: {TXS_PER_BLOCK} transactions of {} bytes, {block_bytes} bytes per block",
-        encode(&generator.next_transaction()).expect("encodes").len()
+        encode(&generator.next_transaction())
+            .expect("encodes")
+            .len()
     );
 
     let mut group = c.benchmark_group("ledger_commit_50x1KiB_sync");
@@ -162,7 +166,10 @@ fn commit_blocks(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(10));
     for (name, throughput) in [
         ("blocks", Throughput::Elements(1)),
-        ("bytes", Throughput::Bytes(u64::try_from(block_bytes).expect("fits"))),
+        (
+            "bytes",
+            Throughput::Bytes(u64::try_from(block_bytes).expect("fits")),
+        ),
     ] {
         group.throughput(throughput);
         group.bench_function(name, |b| {

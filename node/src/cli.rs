@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::{ca_cmd, crypto_cmd, ledger_cmd};
+use crate::{ca_cmd, configtx_cmd, crypto_cmd, ledger_cmd};
 
 /// netsettle: a permissioned settlement chain for two telecom carriers, with SM2/SM3/SM4
 /// national cryptography throughout.
@@ -48,17 +48,33 @@ enum Command {
         #[arg(long)]
         signature: PathBuf,
     },
-    /// Certificate authority: init, serve, bootstrap, and the enrollment client.
-    #[command(subcommand)]
-    Ca(ca_cmd::CaCommand),
     /// Inspect ledger directories: verify one, or compare two.
     #[command(subcommand)]
     Ledger(ledger_cmd::LedgerCommand),
+    /// Channel configuration: genesis block, anchor peers, config updates.
+    #[command(subcommand)]
+    Configtx(configtx_cmd::ConfigtxCommand),
+    /// Membership service provider tools.
+    #[command(subcommand)]
+    Msp(MspCommand),
+    /// Certificate authority: init, serve, bootstrap, and the enrollment client.
+    #[command(subcommand)]
+    Ca(ca_cmd::CaCommand),
+    /// SM-TLS (RFC 8998) link checks: an echo server and client.
+    #[command(subcommand)]
+    Tls(tls_cmd::TlsCommand),
     /// Print the SM3 digest of a file (hex).
     Sm3 {
         /// File to hash.
         path: std::path::PathBuf,
     },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum MspCommand {
+    /// Write an organisation's public MSP (root and TLS root certificates, CRLs) for the
+    /// other carrier.
+    Export(configtx_cmd::MspExportArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -71,8 +87,11 @@ pub fn run(cli: Cli) -> Result<()> {
             input,
             signature,
         } => crypto_cmd::run_verify(&public, &input, &signature),
-        Command::Ca(command) => ca_cmd::run(command),
         Command::Ledger(command) => ledger_cmd::run(command),
+        Command::Configtx(command) => configtx_cmd::run(command),
+        Command::Tls(command) => tls_cmd::run(command),
+        Command::Msp(MspCommand::Export(args)) => configtx_cmd::run_msp_export(&args),
+        Command::Ca(command) => ca_cmd::run(command),
         Command::Sm3 { path } => {
             let bytes = std::fs::read(&path)
                 .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;

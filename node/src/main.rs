@@ -6,8 +6,10 @@ use clap::Parser as _;
 
 mod ca_cmd;
 mod cli;
+mod configtx_cmd;
 mod crypto_cmd;
 mod ledger_cmd;
+mod tls_cmd;
 
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()

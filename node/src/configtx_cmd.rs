@@ -1,0 +1,651 @@
+//! `netsettle configtx …` and `netsettle msp export`: build the channel's genesis block
+//! from a consortium profile, prepare, sign, check and apply config updates.
+//!
+//! Config updates travel between the carriers' admins as JSON files: people review what
+//! they sign, and the signatures cover the protocol's canonical encoding of the update,
+//! not the JSON, so the file format cannot change what is signed.
+//!
+//! Until the ordering service exists, `configtx apply` plays the orderer's part for a
+//! config update: it checks the update exactly as an orderer will
+//! (`netsettle_msp::check_config_update`), then appends the config block to a ledger
+//! directory, signed by the given orderer identity.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use netsettle_ledger::Ledger;
+use netsettle_msp::{ChannelMsps, check_config_update, default_org_policies};
+use netsettle_protocol::{
+    BatchPolicy, Block, ChannelConfig, ChannelPolicies, ConfigEnvelope, ConfigSignature,
+    ConfigUpdate, ConfigUpdateEnvelope, Consenter, CryptoPolicy, Endpoint, Envelope, Header,
+    Identity, Nonce, OrdererConfig, OrgConfig, Payload, RoleOus, Timestamp, ValidationCode,
+};
+use netsettle_smcrypto::x509::{Certificate, Crl};
+use netsettle_smcrypto::{Hash, PrivateKey};
+
+use crate::crypto_cmd::{read_certificate, read_private_key};
+
+/// Channel configuration tooling.
+#[derive(Debug, clap::Subcommand)]
+pub enum ConfigtxCommand {
+    /// Build the genesis block from a consortium profile and start a ledger with it.
+    Genesis {
+        /// The consortium profile (TOML), e.g. `configs/consortium.toml`.
+        #[arg(long)]
+        profile: PathBuf,
+        /// Directory the profile's relative paths start from (default: the profile's).
+        #[arg(long)]
+        base: Option<PathBuf>,
+        #[command(flatten)]
+        signer: SignerArgs,
+        /// Where to write the genesis block (protocol encoding).
+        #[arg(long)]
+        out: PathBuf,
+        /// Also create a ledger directory holding the genesis block.
+        #[arg(long)]
+        ledger: Option<PathBuf>,
+    },
+    /// Print the configuration in force (JSON), from a block file or a ledger.
+    Inspect {
+        #[command(flatten)]
+        source: ConfigSource,
+    },
+    /// Make an update that sets one organisation's anchor peers.
+    AnchorPeers {
+        #[command(flatten)]
+        source: ConfigSource,
+        /// The organisation.
+        #[arg(long)]
+        org: String,
+        /// Anchor peer `host:port`, repeatable.
+        #[arg(long = "peer", required = true)]
+        peers: Vec<String>,
+        /// Where to write the unsigned update (JSON).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Make an update from the configuration in force and an edited copy (JSON, as
+    /// `inspect` prints it).
+    Update {
+        #[command(flatten)]
+        source: ConfigSource,
+        /// The edited configuration.
+        #[arg(long)]
+        edited: PathBuf,
+        /// Where to write the unsigned update (JSON).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Add an admin's signature to an update file (in place).
+    Sign {
+        /// The update (JSON).
+        #[arg(long)]
+        update: PathBuf,
+        #[command(flatten)]
+        signer: SignerArgs,
+    },
+    /// Check an update against the configuration in force; exit non-zero if refused.
+    Check {
+        #[command(flatten)]
+        source: ConfigSource,
+        /// The update (JSON).
+        #[arg(long)]
+        update: PathBuf,
+    },
+    /// Check an update and append it to a ledger as a config block signed by an orderer.
+    Apply {
+        /// The ledger directory.
+        #[arg(long)]
+        ledger: PathBuf,
+        /// The update (JSON).
+        #[arg(long)]
+        update: PathBuf,
+        #[command(flatten)]
+        signer: SignerArgs,
+    },
+}
+
+/// An identity that signs: key, certificate and MSP id.
+#[derive(Debug, clap::Args)]
+pub struct SignerArgs {
+    /// Private key (PKCS#8 PEM).
+    #[arg(long = "signer-key")]
+    key: PathBuf,
+    /// Certificate (PEM).
+    #[arg(long = "signer-cert")]
+    cert: PathBuf,
+    /// MSP id of the signer's organisation.
+    #[arg(long = "signer-msp")]
+    msp_id: String,
+}
+
+/// Where the configuration in force comes from.
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct ConfigSource {
+    /// A config block file (e.g. the genesis block).
+    #[arg(long)]
+    block: Option<PathBuf>,
+    /// A ledger directory: its latest config block.
+    #[arg(long = "from-ledger")]
+    from_ledger: Option<PathBuf>,
+}
+
+/// `netsettle msp export`: an organisation's public MSP, for the other carrier.
+#[derive(Debug, clap::Args)]
+pub struct MspExportArgs {
+    /// The organisation's MSP directory (with `cacerts/`, optional `intermediatecerts/`,
+    /// `tlscacerts/`, `crls/`).
+    #[arg(long)]
+    msp_dir: PathBuf,
+    /// Where to write the public copy.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub fn run(command: ConfigtxCommand) -> Result<()> {
+    match command {
+        ConfigtxCommand::Genesis {
+            profile,
+            base,
+            signer,
+            out,
+            ledger,
+        } => genesis(&profile, base.as_deref(), &signer, &out, ledger.as_deref()),
+        ConfigtxCommand::Inspect { source } => {
+            let (config, _) = current_config(&source)?;
+            println!("{}", serde_json::to_string_pretty(&config)?);
+            Ok(())
+        }
+        ConfigtxCommand::AnchorPeers {
+            source,
+            org,
+            peers,
+            out,
+        } => {
+            let (current, _) = current_config(&source)?;
+            let mut config = current.clone();
+            let entry = config
+                .orgs
+                .iter_mut()
+                .find(|o| o.msp_id == org)
+                .with_context(|| format!("organisation {org} is not on the channel"))?;
+            entry.anchor_peers = peers
+                .iter()
+                .map(|p| parse_endpoint(p))
+                .collect::<Result<_>>()?;
+            write_update(&current, config, &out)
+        }
+        ConfigtxCommand::Update {
+            source,
+            edited,
+            out,
+        } => {
+            let (current, _) = current_config(&source)?;
+            let text = read_text(&edited)?;
+            let config: ChannelConfig = serde_json::from_str(&text)
+                .with_context(|| format!("parsing {}", edited.display()))?;
+            write_update(&current, config, &out)
+        }
+        ConfigtxCommand::Sign { update, signer } => {
+            let mut envelope = read_update(&update)?;
+            let (key, identity) = load_signer(&signer)?;
+            let signature = ConfigSignature::sign(&key, identity, &envelope.update)?;
+            envelope.signatures.push(signature);
+            write_json(&update, &envelope)?;
+            println!(
+                "{} signature(s) on {}",
+                envelope.signatures.len(),
+                update.display()
+            );
+            Ok(())
+        }
+        ConfigtxCommand::Check { source, update } => {
+            let (current, _) = current_config(&source)?;
+            let envelope = read_update(&update)?;
+            let accepted = check(&current, &envelope)?;
+            println!(
+                "accepted: sequence {} -> {} ({} satisfied by {})",
+                current.sequence,
+                accepted.config.sequence,
+                accepted.policy,
+                accepted.satisfied.principals.join(", ")
+            );
+            Ok(())
+        }
+        ConfigtxCommand::Apply {
+            ledger,
+            update,
+            signer,
+        } => apply(&ledger, &update, &signer),
+    }
+}
+
+pub fn run_msp_export(args: &MspExportArgs) -> Result<()> {
+    let out = &args.out;
+    for sub in ["cacerts", "intermediatecerts", "tlscacerts", "crls"] {
+        let from = args.msp_dir.join(sub);
+        if !from.is_dir() {
+            continue;
+        }
+        let to = out.join(sub);
+        std::fs::create_dir_all(&to).with_context(|| format!("creating {}", to.display()))?;
+        for path in pem_files(&from)? {
+            let name = path.file_name().context("file name")?;
+            std::fs::copy(&path, to.join(name))
+                .with_context(|| format!("copying {}", path.display()))?;
+        }
+    }
+    // What the other carrier needs is only public: refuse to export from a directory
+    // whose roots are missing rather than hand over an empty MSP.
+    if pem_files(&out.join("cacerts"))?.is_empty() {
+        bail!("{} has no cacerts/*.pem", args.msp_dir.display());
+    }
+    println!("exported public MSP to {}", out.display());
+    Ok(())
+}
+
+fn check(
+    current: &ChannelConfig,
+    envelope: &ConfigUpdateEnvelope,
+) -> Result<netsettle_msp::AcceptedUpdate> {
+    let msps = ChannelMsps::from_config(current)?;
+    Ok(check_config_update(current, &msps, envelope, now_unix()?)?)
+}
+
+fn write_update(current: &ChannelConfig, mut config: ChannelConfig, out: &Path) -> Result<()> {
+    config.sequence = current
+        .sequence
+        .checked_add(1)
+        .context("config sequence overflow")?;
+    let envelope = ConfigUpdateEnvelope {
+        update: ConfigUpdate {
+            channel: current.channel.clone(),
+            config,
+        },
+        signatures: Vec::new(),
+    };
+    write_json(out, &envelope)?;
+    println!(
+        "wrote update to sequence {} at {}",
+        envelope.update.config.sequence,
+        out.display()
+    );
+    Ok(())
+}
+
+fn genesis(
+    profile_path: &Path,
+    base: Option<&Path>,
+    signer: &SignerArgs,
+    out: &Path,
+    ledger: Option<&Path>,
+) -> Result<()> {
+    let base = match base {
+        Some(base) => base.to_path_buf(),
+        None => profile_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default(),
+    };
+    let profile: Profile = toml::from_str(&read_text(profile_path)?)
+        .with_context(|| format!("parsing profile {}", profile_path.display()))?;
+    let config = profile.to_config(&base)?;
+    // Building the MSPs proves every root and CRL parses before anything is written.
+    ChannelMsps::from_config(&config)?;
+    let (key, identity) = load_signer(signer)?;
+    let envelope = config_envelope(
+        &key,
+        &identity,
+        ConfigEnvelope {
+            config,
+            last_update: None,
+        },
+    )?;
+    let mut block = Block::new(0, Hash::default(), vec![envelope], 0)?;
+    block.sign(&key, identity)?;
+    std::fs::write(out, netsettle_protocol::encode(&block)?)
+        .with_context(|| format!("writing {}", out.display()))?;
+    println!(
+        "genesis block {} written to {}",
+        block.hash(),
+        out.display()
+    );
+    if let Some(ledger) = ledger {
+        block.metadata.validation_codes = vec![ValidationCode::Valid];
+        let ledger_handle = Ledger::open(ledger)?;
+        let info = ledger_handle.commit_block(&block)?;
+        println!(
+            "ledger {} started at height {}",
+            ledger.display(),
+            info.height
+        );
+    }
+    Ok(())
+}
+
+fn apply(ledger_path: &Path, update_path: &Path, signer: &SignerArgs) -> Result<()> {
+    let ledger = Ledger::open(ledger_path)?;
+    let (current, last_config_block) = config_from_ledger(&ledger)?;
+    let update = read_update(update_path)?;
+    let accepted = check(&current, &update)?;
+    let (key, identity) = load_signer(signer)?;
+    let info = ledger.chain_info()?;
+    let previous_hash = info
+        .current_hash
+        .context("ledger is empty: start it with configtx genesis")?;
+    let envelope = config_envelope(
+        &key,
+        &identity,
+        ConfigEnvelope {
+            config: accepted.config.clone(),
+            last_update: Some(update),
+        },
+    )?;
+    let mut block = Block::new(info.height, previous_hash, vec![envelope], info.height)?;
+    block.sign(&key, identity)?;
+    block.metadata.validation_codes = vec![ValidationCode::Valid];
+    let after = ledger.commit_block(&block)?;
+    println!(
+        "config sequence {} in force from block {} (previous config block {last_config_block}); height {}",
+        accepted.config.sequence, info.height, after.height
+    );
+    Ok(())
+}
+
+fn config_envelope(
+    key: &PrivateKey,
+    creator: &Identity,
+    config: ConfigEnvelope,
+) -> Result<Envelope> {
+    let mut nonce = [0u8; netsettle_protocol::limits::NONCE_BYTES];
+    netsettle_smcrypto::random_bytes(&mut nonce)?;
+    let header = Header {
+        channel: config.config.channel.clone(),
+        creator: creator.clone(),
+        nonce: Nonce(nonce),
+        timestamp: Timestamp {
+            unix_time_ms: u64::try_from(now_unix()?)?.saturating_mul(1000),
+        },
+    };
+    Ok(Envelope::sign(
+        key,
+        Payload::Config {
+            header,
+            config: Box::new(config),
+        },
+    )?)
+}
+
+/// The configuration in force and the number of the block holding it.
+fn current_config(source: &ConfigSource) -> Result<(ChannelConfig, u64)> {
+    match (&source.block, &source.from_ledger) {
+        (Some(path), _) => {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let block: Block = netsettle_protocol::decode(&bytes)
+                .with_context(|| format!("decoding block {}", path.display()))?;
+            Ok((config_of(&block)?, block.header.number))
+        }
+        (None, Some(path)) => config_from_ledger(&Ledger::open_read_only(path)?),
+        (None, None) => bail!("give --block or --from-ledger"),
+    }
+}
+
+fn config_from_ledger(ledger: &Ledger) -> Result<(ChannelConfig, u64)> {
+    let info = ledger.chain_info()?;
+    let last = info.height.checked_sub(1).context("ledger is empty")?;
+    let block = ledger.block(last)?.context("last block missing")?;
+    let config_number = block.metadata.last_config_index;
+    let config_block = ledger
+        .block(config_number)?
+        .with_context(|| format!("config block {config_number} missing"))?;
+    Ok((config_of(&config_block)?, config_number))
+}
+
+fn config_of(block: &Block) -> Result<ChannelConfig> {
+    match block.data.as_slice() {
+        [envelope] => match &envelope.payload {
+            Payload::Config { config, .. } => Ok(config.config.clone()),
+            _ => bail!("block {} is not a config block", block.header.number),
+        },
+        _ => bail!("block {} is not a config block", block.header.number),
+    }
+}
+
+fn load_signer(signer: &SignerArgs) -> Result<(PrivateKey, Identity)> {
+    let key = read_private_key(&signer.key)?;
+    let cert = read_certificate(&signer.cert)?;
+    if cert.public_key() != key.public_key() {
+        bail!(
+            "{} does not hold the key of {}",
+            signer.key.display(),
+            signer.cert.display()
+        );
+    }
+    Ok((
+        key,
+        Identity {
+            msp_id: signer.msp_id.clone(),
+            cert_der: cert.der().to_vec(),
+        },
+    ))
+}
+
+fn read_update(path: &Path) -> Result<ConfigUpdateEnvelope> {
+    serde_json::from_str(&read_text(path)?)
+        .with_context(|| format!("parsing update {}", path.display()))
+}
+
+fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Largest text file (profile, update, edited config) the tool reads.
+const TEXT_FILE_BYTES_MAX: u64 = 64 * 1024 * 1024;
+
+fn read_text(path: &Path) -> Result<String> {
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
+    if len > TEXT_FILE_BYTES_MAX {
+        bail!(
+            "{} is {len} bytes, over the {TEXT_FILE_BYTES_MAX}-byte limit",
+            path.display()
+        );
+    }
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn now_unix() -> Result<i64> {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("system clock before 1970")?
+        .as_secs();
+    Ok(i64::try_from(secs)?)
+}
+
+fn parse_endpoint(text: &str) -> Result<Endpoint> {
+    let (host, port) = text
+        .rsplit_once(':')
+        .with_context(|| format!("endpoint {text:?} is not host:port"))?;
+    let port: u16 = port
+        .parse()
+        .with_context(|| format!("bad port in {text:?}"))?;
+    if host.is_empty() {
+        bail!("endpoint {text:?} has no host");
+    }
+    Ok(Endpoint {
+        host: host.to_owned(),
+        port,
+    })
+}
+
+fn pem_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let path = entry?.path();
+        if path
+            .extension()
+            .is_some_and(|ext| ext == "pem" || ext == "crt")
+        {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn read_certs_der(dir: &Path) -> Result<Vec<Vec<u8>>> {
+    let mut ders = Vec::new();
+    for path in pem_files(dir)? {
+        for cert in Certificate::from_pem_bundle(&read_text(&path)?)
+            .with_context(|| format!("parsing {}", path.display()))?
+        {
+            ders.push(cert.der().to_vec());
+        }
+    }
+    Ok(ders)
+}
+
+fn read_crls_der(dir: &Path) -> Result<Vec<Vec<u8>>> {
+    pem_files(dir)?
+        .iter()
+        .map(|path| {
+            let crl = Crl::from_pem(&read_text(path)?)
+                .with_context(|| format!("parsing {}", path.display()))?;
+            Ok(crl.der().to_vec())
+        })
+        .collect()
+}
+
+/// A consortium profile: what `configtx genesis` turns into the channel configuration.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Profile {
+    channel: String,
+    #[serde(default)]
+    capabilities: Vec<String>,
+    batch: ProfileBatch,
+    orgs: Vec<ProfileOrg>,
+    consenters: Vec<ProfileConsenter>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileBatch {
+    timeout_ms: u64,
+    tx_max: u32,
+    absolute_bytes_max: u64,
+    preferred_bytes_max: u64,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileOrg {
+    msp_id: String,
+    /// The organisation's (exported) MSP directory, relative to the base.
+    msp_dir: PathBuf,
+    #[serde(default)]
+    anchor_peers: Vec<String>,
+    #[serde(default)]
+    orderer_endpoints: Vec<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileConsenter {
+    id: u64,
+    msp_id: String,
+    endpoint: String,
+    /// The consenter's TLS certificate (PEM), relative to the base.
+    tls_cert: PathBuf,
+}
+
+impl Profile {
+    fn to_config(&self, base: &Path) -> Result<ChannelConfig> {
+        let mut orgs = self
+            .orgs
+            .iter()
+            .map(|org| org.to_config(base))
+            .collect::<Result<Vec<_>>>()?;
+        orgs.sort_by(|a, b| a.msp_id.cmp(&b.msp_id));
+        let mut consenters = self
+            .consenters
+            .iter()
+            .map(|c| {
+                let cert = read_certificate(&base.join(&c.tls_cert))?;
+                Ok(Consenter {
+                    id: c.id,
+                    msp_id: c.msp_id.clone(),
+                    endpoint: parse_endpoint(&c.endpoint)?,
+                    tls_cert_der: cert.der().to_vec(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        consenters.sort_by_key(|c| c.id);
+        let mut capabilities = self.capabilities.clone();
+        capabilities.sort();
+        let config = ChannelConfig {
+            channel: self.channel.clone(),
+            sequence: 0,
+            orgs,
+            orderer: OrdererConfig {
+                consenters,
+                batch: BatchPolicy {
+                    timeout_ms: self.batch.timeout_ms,
+                    tx_max: self.batch.tx_max,
+                    absolute_bytes_max: self.batch.absolute_bytes_max,
+                    preferred_bytes_max: self.batch.preferred_bytes_max,
+                },
+            },
+            policies: ChannelPolicies::default(),
+            crypto: CryptoPolicy::default(),
+            capabilities,
+        };
+        netsettle_protocol::Wire::check(&config)
+            .context("the profile gives an invalid channel configuration")?;
+        Ok(config)
+    }
+}
+
+impl ProfileOrg {
+    fn to_config(&self, base: &Path) -> Result<OrgConfig> {
+        let dir = base.join(&self.msp_dir);
+        let root_certs_der = read_certs_der(&dir.join("cacerts"))?;
+        if root_certs_der.is_empty() {
+            bail!(
+                "{}: no root certificate in {}/cacerts",
+                self.msp_id,
+                dir.display()
+            );
+        }
+        let mut tls_root_certs_der = read_certs_der(&dir.join("tlscacerts"))?;
+        if tls_root_certs_der.is_empty() {
+            tls_root_certs_der.clone_from(&root_certs_der);
+        }
+        Ok(OrgConfig {
+            msp_id: self.msp_id.clone(),
+            root_certs_der,
+            intermediate_certs_der: read_certs_der(&dir.join("intermediatecerts"))?,
+            crls_der: read_crls_der(&dir.join("crls"))?,
+            tls_root_certs_der,
+            role_ous: RoleOus::default(),
+            anchor_peers: self
+                .anchor_peers
+                .iter()
+                .map(|p| parse_endpoint(p))
+                .collect::<Result<_>>()?,
+            orderer_endpoints: self
+                .orderer_endpoints
+                .iter()
+                .map(|p| parse_endpoint(p))
+                .collect::<Result<_>>()?,
+            policies: default_org_policies(&self.msp_id),
+        })
+    }
+}
