@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::{ca_cmd, configtx_cmd, crypto_cmd, ledger_cmd};
+use crate::{ca_cmd, configtx_cmd, crypto_cmd, ledger_cmd, tls_cmd};
 
 /// netsettle: a permissioned settlement chain for two telecom carriers, with SM2/SM3/SM4
 /// national cryptography throughout.

@@ -8,12 +8,11 @@ use std::process::{Command, Output};
 const BIN: &str = env!("CARGO_BIN_EXE_netsettle");
 
 fn run(dir: &Path, args: &[&str]) -> Output {
-    let output = Command::new(BIN)
+    Command::new(BIN)
         .args(args)
         .current_dir(dir)
         .output()
-        .expect("netsettle runs");
-    output
+        .expect("netsettle runs")
 }
 
 fn ok(dir: &Path, args: &[&str]) -> String {
