@@ -343,6 +343,17 @@ pub(crate) mod bytes {
         fn visit_bytes<E: serde::de::Error>(self, value: &[u8]) -> Result<Vec<u8>, E> {
             Ok(value.to_vec())
         }
+
+        /// Self-describing formats without a byte-string type (JSON, as config updates
+        /// travel between admins) carry bytes as a list of numbers. The caller bounds the
+        /// input size; the pre-allocation is capped so a hint cannot reserve more.
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+            while let Some(byte) = seq.next_element::<u8>()? {
+                out.push(byte);
+            }
+            Ok(out)
+        }
     }
 
     /// A `Vec<u8>` that serializes as a byte string, for use inside lists and options.
