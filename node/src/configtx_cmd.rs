@@ -23,7 +23,7 @@ use netsettle_protocol::{
 use netsettle_smcrypto::x509::{Certificate, Crl};
 use netsettle_smcrypto::{Hash, PrivateKey};
 
-use crate::crypto_cmd::{read_certificate, read_private_key};
+use crate::crypto_cmd::{now_unix, read_certificate, read_private_key, read_text};
 
 /// Channel configuration tooling.
 #[derive(Debug, clap::Subcommand)]
@@ -440,30 +440,6 @@ fn read_update(path: &Path) -> Result<ConfigUpdateEnvelope> {
 fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value)?;
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
-}
-
-/// Largest text file (profile, update, edited config) the tool reads.
-const TEXT_FILE_BYTES_MAX: u64 = 64 * 1024 * 1024;
-
-fn read_text(path: &Path) -> Result<String> {
-    let len = std::fs::metadata(path)
-        .with_context(|| format!("reading {}", path.display()))?
-        .len();
-    if len > TEXT_FILE_BYTES_MAX {
-        bail!(
-            "{} is {len} bytes, over the {TEXT_FILE_BYTES_MAX}-byte limit",
-            path.display()
-        );
-    }
-    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
-}
-
-fn now_unix() -> Result<i64> {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .context("system clock before 1970")?
-        .as_secs();
-    Ok(i64::try_from(secs)?)
 }
 
 fn parse_endpoint(text: &str) -> Result<Endpoint> {

@@ -201,14 +201,6 @@ fn subject(cn: String, org: String) -> SubjectName {
     }
 }
 
-fn now_unix() -> Result<i64> {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .context("system clock before 1970")?
-        .as_secs();
-    i64::try_from(secs).context("system clock out of range")
-}
-
 fn validity(days: i64) -> Result<(i64, i64)> {
     if days <= 0 {
         bail!("--days must be positive");
@@ -223,12 +215,32 @@ fn validity(days: i64) -> Result<(i64, i64)> {
     Ok((not_before, not_after))
 }
 
-fn read_text(path: &Path) -> Result<String> {
+fn write_text(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Largest text file (key, certificate, profile, update, edited config) the tools read.
+const TEXT_FILE_BYTES_MAX: u64 = 64 * 1024 * 1024;
+
+pub(crate) fn read_text(path: &Path) -> Result<String> {
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
+    if len > TEXT_FILE_BYTES_MAX {
+        bail!(
+            "{} is {len} bytes, over the {TEXT_FILE_BYTES_MAX}-byte limit",
+            path.display()
+        );
+    }
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
 
-fn write_text(path: &Path, text: &str) -> Result<()> {
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+pub(crate) fn now_unix() -> Result<i64> {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("system clock before 1970")?
+        .as_secs();
+    Ok(i64::try_from(secs)?)
 }
 
 pub fn read_private_key(path: &Path) -> Result<PrivateKey> {
