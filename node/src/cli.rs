@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::{ca_cmd, configtx_cmd, crypto_cmd, ledger_cmd, tls_cmd};
+use crate::{ca_cmd, configtx_cmd, crypto_cmd, ledger_cmd, node_cmd, tls_cmd};
 
 /// netsettle: a permissioned settlement chain for two telecom carriers, with SM2/SM3/SM4
 /// national cryptography throughout.
@@ -18,6 +18,8 @@ pub struct Cli {
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
+    /// Run a node: the CA, orderer and peer roles its config file enables.
+    Node(node_cmd::NodeArgs),
     /// SM2 keys.
     #[command(subcommand)]
     Key(crypto_cmd::KeyCommand),
@@ -79,6 +81,7 @@ enum MspCommand {
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Node(args) => node_cmd::run(&args),
         Command::Key(command) => crypto_cmd::run_key(command),
         Command::Cert(command) => crypto_cmd::run_cert(command),
         Command::Sign { key, input, out } => crypto_cmd::run_sign(&key, &input, &out),

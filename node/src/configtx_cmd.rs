@@ -392,7 +392,7 @@ fn current_config(source: &ConfigSource) -> Result<(ChannelConfig, u64)> {
     }
 }
 
-fn config_from_ledger(ledger: &Ledger) -> Result<(ChannelConfig, u64)> {
+pub(crate) fn config_from_ledger(ledger: &Ledger) -> Result<(ChannelConfig, u64)> {
     let info = ledger.chain_info()?;
     let last = info.height.checked_sub(1).context("ledger is empty")?;
     let block = ledger.block(last)?.context("last block missing")?;
@@ -403,7 +403,7 @@ fn config_from_ledger(ledger: &Ledger) -> Result<(ChannelConfig, u64)> {
     Ok((config_of(&config_block)?, config_number))
 }
 
-fn config_of(block: &Block) -> Result<ChannelConfig> {
+pub(crate) fn config_of(block: &Block) -> Result<ChannelConfig> {
     match block.data.as_slice() {
         [envelope] => match &envelope.payload {
             Payload::Config { config, .. } => Ok(config.config.clone()),

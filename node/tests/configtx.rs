@@ -3,36 +3,9 @@
 //! together can.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_netsettle");
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("netsettle runs")
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let output = run(dir, args);
-    assert!(
-        output.status.success(),
-        "netsettle {args:?} failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn fails(dir: &Path, args: &[&str]) -> String {
-    let output = run(dir, args);
-    assert!(
-        !output.status.success(),
-        "netsettle {args:?} unexpectedly succeeded"
-    );
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
+mod common;
+use common::{fails, ok};
 
 /// One carrier: a root CA, an admin and `n_orderers` orderers, in Fabric's MSP layout.
 fn carrier(dir: &Path, name: &str, msp_id: &str, n_orderers: usize) -> PathBuf {

@@ -1,0 +1,239 @@
+//! `netsettle node --config FILE`: one process running the roles its config enables.
+//!
+//! Start-up is strict and ordered, so a misconfigured node stops before it talks to
+//! anyone: load the config, load and check the node's identity (key matches certificate,
+//! certificate valid in the channel's MSPs), open the ledger (a new ledger starts from the
+//! genesis block; an existing one must hold the same genesis), then start each role. When
+//! every role listens, one readiness line goes to stdout; scripts and tests wait for it
+//! instead of sleeping. SIGINT or SIGTERM stops the roles and closes the ledger cleanly.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use netsettle_ledger::Ledger;
+use netsettle_msp::ChannelMsps;
+use netsettle_protocol::{Block, ChannelConfig, Identity, ValidationCode};
+use netsettle_smcrypto::PrivateKey;
+
+use crate::configtx_cmd::{config_from_ledger, config_of};
+use crate::crypto_cmd::{now_unix, read_certificate, read_private_key};
+use crate::node_config::NodeConfig;
+
+/// Arguments of `netsettle node`.
+#[derive(Debug, clap::Args)]
+pub struct NodeArgs {
+    /// The node configuration file (TOML; see `configs/nodes/` for examples).
+    #[arg(long)]
+    config: PathBuf,
+}
+
+/// What every role of the process shares: who the node is and the channel state.
+pub struct NodeContext {
+    /// The parsed configuration.
+    pub config: NodeConfig,
+    /// The node's SM2 signing key.
+    #[expect(dead_code, reason = "the orderer and peer roles sign with it")]
+    pub signing_key: PrivateKey,
+    /// The node's identity (MSP id + signing certificate).
+    #[expect(dead_code, reason = "the orderer and peer roles sign with it")]
+    pub identity: Identity,
+    /// The channel configuration in force at start.
+    pub channel_config: ChannelConfig,
+    /// The node's ledger.
+    pub ledger: Ledger,
+}
+
+pub fn run(args: &NodeArgs) -> Result<()> {
+    let config = NodeConfig::load(&args.config)?;
+    let context = prepare(config)?;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(serve(context))
+}
+
+/// Loads the identity and the ledger, checking both against the channel.
+fn prepare(config: NodeConfig) -> Result<NodeContext> {
+    let layout = netsettle_ca::IdentityLayout::new(&config.identity.dir);
+    let signing_key = read_private_key(&layout.sign_key())?;
+    let certificate = read_certificate(&layout.sign_cert())?;
+    if certificate.public_key() != signing_key.public_key() {
+        bail!(
+            "{} does not hold the key of {}",
+            layout.sign_key().display(),
+            layout.sign_cert().display()
+        );
+    }
+    let identity = Identity {
+        msp_id: config.identity.msp_id.clone(),
+        cert_der: certificate.der().to_vec(),
+    };
+    let genesis = read_genesis(&config.channel.genesis)?;
+    let channel_config = config_of(&genesis)?;
+    if channel_config.channel != config.channel.name {
+        bail!(
+            "the genesis block is for channel {:?}, the config names {:?}",
+            channel_config.channel,
+            config.channel.name
+        );
+    }
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let ledger = open_ledger(&config.data_dir.join("ledger"), &genesis)?;
+    // The config in force is the latest config block's, not necessarily the genesis one.
+    let (channel_config, _) = config_from_ledger(&ledger)?;
+    let msps = ChannelMsps::from_config(&channel_config)?;
+    msps.validate(&identity, now_unix()?).with_context(|| {
+        format!(
+            "the node's own certificate {} is not valid in channel {}",
+            layout.sign_cert().display(),
+            channel_config.channel
+        )
+    })?;
+    Ok(NodeContext {
+        config,
+        signing_key,
+        identity,
+        channel_config,
+        ledger,
+    })
+}
+
+fn read_genesis(path: &Path) -> Result<Block> {
+    let bytes = read_bounded(path, netsettle_protocol::limits::BLOCK_BYTES_MAX)?;
+    let block: Block = netsettle_protocol::decode(&bytes)
+        .with_context(|| format!("decoding genesis block {}", path.display()))?;
+    if block.header.number != 0 {
+        bail!(
+            "{} holds block {}, not a genesis block",
+            path.display(),
+            block.header.number
+        );
+    }
+    Ok(block)
+}
+
+fn read_bounded(path: &Path, bytes_max: usize) -> Result<Vec<u8>> {
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
+    if usize::try_from(len).map_or(true, |len| len > bytes_max) {
+        bail!(
+            "{} is {len} bytes, over the {bytes_max}-byte limit",
+            path.display()
+        );
+    }
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Opens the ledger; a new one starts from `genesis`, an existing one must begin with it.
+fn open_ledger(path: &Path, genesis: &Block) -> Result<Ledger> {
+    let ledger = Ledger::open(path)?;
+    match ledger.block(0)? {
+        None => {
+            let mut first = genesis.clone();
+            first.metadata.validation_codes = vec![ValidationCode::Valid; first.data.len()];
+            ledger.commit_block(&first)?;
+            tracing::info!(ledger = %path.display(), "ledger started from the genesis block");
+        }
+        Some(existing) => {
+            if existing.hash() != genesis.hash() {
+                bail!(
+                    "ledger {} belongs to another channel: its genesis block is {}, the config's is {}",
+                    path.display(),
+                    existing.hash(),
+                    genesis.hash()
+                );
+            }
+        }
+    }
+    Ok(ledger)
+}
+
+/// Runs the roles until a shutdown signal.
+async fn serve(context: NodeContext) -> Result<()> {
+    let mut signals = ShutdownSignals::install()?;
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let mut roles = tokio::task::JoinSet::new();
+    let mut ready = vec![
+        format!("name={}", context.config.name),
+        format!("roles={}", context.config.roles().join(",")),
+    ];
+
+    if let Some(ca) = &context.config.ca {
+        let listener = tokio::net::TcpListener::bind(ca.listen)
+            .await
+            .with_context(|| format!("CA role: binding {}", ca.listen))?;
+        let address = listener.local_addr().context("reading the CA address")?;
+        ready.push(format!("ca={address}"));
+        let serve_config = netsettle_ca::ServeConfig {
+            dir: ca.dir.clone(),
+        };
+        let mut stop = shutdown_rx.clone();
+        roles.spawn(async move {
+            netsettle_ca::serve(serve_config, listener, async move {
+                let _ = stop.wait_for(|stop| *stop).await;
+            })
+            .await
+            .context("CA role")
+        });
+    }
+
+    let info = context.ledger.chain_info()?;
+    ready.push(format!("height={}", info.height));
+    ready.push(format!("channel={}", context.channel_config.channel));
+    // The readiness line: scripts and tests wait for it instead of sleeping.
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "netsettle node ready {}", ready.join(" ")).context("stdout")?;
+    stdout.flush().context("stdout")?;
+    drop(stdout);
+    tracing::info!(name = %context.config.name, "node started");
+
+    let outcome = tokio::select! {
+        name = signals.recv() => {
+            tracing::info!(signal = name, "shutting down");
+            Ok(())
+        }
+        Some(finished) = roles.join_next() => {
+            // A role must run until shutdown; one that ends early takes the node down.
+            match finished {
+                Ok(Ok(())) => Err(anyhow::anyhow!("a role stopped unexpectedly")),
+                Ok(Err(error)) => Err(error),
+                Err(panic) => Err(anyhow::anyhow!("a role task failed: {panic}")),
+            }
+        }
+    };
+    let _ = shutdown_tx.send(true);
+    while let Some(finished) = roles.join_next().await {
+        if let Ok(Err(error)) = finished {
+            tracing::warn!(error = %format!("{error:#}"), "role stopped with an error");
+        }
+    }
+    outcome
+}
+
+/// SIGINT and SIGTERM, registered before the readiness line so a signal sent right after
+/// it is never missed (the default action would kill the process uncleanly).
+struct ShutdownSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> Result<ShutdownSignals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(ShutdownSignals {
+            interrupt: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+            terminate: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+        })
+    }
+
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        }
+    }
+}

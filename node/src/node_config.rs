@@ -1,0 +1,179 @@
+//! The node configuration file of `netsettle node --config FILE`: which roles this process
+//! runs, where its identity, channel genesis and data live, and its network addresses.
+//!
+//! Relative paths are resolved against the directory of the config file, so a consortium
+//! directory can be moved as a whole. Unknown keys are errors: a misspelt option must not
+//! silently fall back to a default on a production node.
+//!
+//! ```toml
+//! name = "orderer0.unicom.example"     # the node's TLS name
+//! data_dir = "data/orderer0.unicom.example"
+//!
+//! [identity]                           # an identity directory (ca bootstrap / ca enroll)
+//! msp_id = "UnicomMSP"
+//! dir = "crypto/unicom/orderers/orderer0.unicom.example"
+//!
+//! [channel]
+//! name = "settlement"
+//! genesis = "artifacts/genesis.block"
+//!
+//! [ca]                                 # optional: the CA role
+//! dir = "crypto/unicom/ca"
+//! listen = "127.0.1.1:7054"
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::crypto_cmd::read_text;
+
+/// A parsed node configuration with every path made absolute.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// The node's name; its TLS certificate must name it.
+    pub name: String,
+    /// Where the node keeps its ledger and role state.
+    pub data_dir: PathBuf,
+    /// The node's own identity.
+    pub identity: IdentityConfig,
+    /// The channel it serves.
+    pub channel: ChannelConfigFile,
+    /// The CA role, when enabled.
+    pub ca: Option<CaRoleConfig>,
+}
+
+/// The node's identity directory and organisation.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// The organisation's MSP id.
+    pub msp_id: String,
+    /// An identity directory in the `ca bootstrap` / `ca enroll` layout.
+    pub dir: PathBuf,
+}
+
+/// The channel the node serves and where its genesis block is.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelConfigFile {
+    /// The channel name, e.g. `settlement`.
+    pub name: String,
+    /// The genesis block file `configtx genesis` wrote.
+    pub genesis: PathBuf,
+}
+
+/// The CA role: an enrollment server over SM-TLS.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaRoleConfig {
+    /// The CA directory (`ca init` / `ca bootstrap` output `ca/`).
+    pub dir: PathBuf,
+    /// Where to listen; port 0 picks a free port (the readiness line reports it).
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    name: String,
+    data_dir: PathBuf,
+    identity: IdentityConfig,
+    channel: ChannelConfigFile,
+    ca: Option<CaRoleConfig>,
+}
+
+impl NodeConfig {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<NodeConfig> {
+        let text = read_text(path)?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::parse(&text, &base).with_context(|| format!("node config {}", path.display()))
+    }
+
+    /// Parses config text; relative paths are taken relative to `base`.
+    pub fn parse(text: &str, base: &Path) -> Result<NodeConfig> {
+        let raw: RawConfig = toml::from_str(text)?;
+        if raw.name.trim().is_empty() {
+            bail!("`name` is empty");
+        }
+        if raw.identity.msp_id.trim().is_empty() {
+            bail!("`identity.msp_id` is empty");
+        }
+        if raw.channel.name.trim().is_empty() {
+            bail!("`channel.name` is empty");
+        }
+        let resolve = |path: &Path| -> PathBuf {
+            if path.is_absolute() {
+                path.to_path_buf()
+            } else {
+                base.join(path)
+            }
+        };
+        Ok(NodeConfig {
+            name: raw.name,
+            data_dir: resolve(&raw.data_dir),
+            identity: IdentityConfig {
+                msp_id: raw.identity.msp_id,
+                dir: resolve(&raw.identity.dir),
+            },
+            channel: ChannelConfigFile {
+                name: raw.channel.name,
+                genesis: resolve(&raw.channel.genesis),
+            },
+            ca: raw.ca.map(|ca| CaRoleConfig {
+                dir: resolve(&ca.dir),
+                listen: ca.listen,
+            }),
+        })
+    }
+
+    /// The roles this config enables, for the readiness line and logs.
+    pub fn roles(&self) -> Vec<&'static str> {
+        let mut roles = Vec::new();
+        if self.ca.is_some() {
+            roles.push("ca");
+        }
+        roles
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+name = "peer0.unicom.example"
+data_dir = "data/peer0"
+[identity]
+msp_id = "UnicomMSP"
+dir = "crypto/unicom/peers/peer0.unicom.example"
+[channel]
+name = "settlement"
+genesis = "/abs/genesis.block"
+"#;
+
+    #[test]
+    fn relative_paths_resolve_against_the_config_directory() {
+        let config = NodeConfig::parse(MINIMAL, Path::new("/srv/consortium")).unwrap();
+        assert_eq!(config.data_dir, Path::new("/srv/consortium/data/peer0"));
+        assert_eq!(
+            config.identity.dir,
+            Path::new("/srv/consortium/crypto/unicom/peers/peer0.unicom.example")
+        );
+        assert_eq!(config.channel.genesis, Path::new("/abs/genesis.block"));
+        assert!(config.roles().is_empty());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_addresses_are_errors() {
+        let misspelt = MINIMAL.replace("data_dir", "datadir");
+        assert!(NodeConfig::parse(&misspelt, Path::new("/")).is_err());
+        let bad_listen = format!("{MINIMAL}[ca]\ndir = \"ca\"\nlisten = \"localhost\"\n");
+        assert!(NodeConfig::parse(&bad_listen, Path::new("/")).is_err());
+        let with_ca = format!("{MINIMAL}[ca]\ndir = \"ca\"\nlisten = \"127.0.1.1:0\"\n");
+        let config = NodeConfig::parse(&with_ca, Path::new("/x")).unwrap();
+        assert_eq!(config.roles(), vec!["ca"]);
+    }
+}

@@ -1,0 +1,261 @@
+//! `netsettle node --config FILE` with the real binary: start-up checks, the readiness line,
+//! the CA role serving enrollments, clean shutdown on SIGTERM, and restart on the same
+//! ledger. Every node listens on 127.0.0.1 port 0.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+mod common;
+use common::{BIN, ok, run};
+
+const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+/// Upper bound for a node to print its readiness line; only marks failure.
+const READY_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Both carriers bootstrapped, the roots exchanged and the genesis block written, as in
+/// `scripts/demo.sh`.
+fn consortium(dir: &Path) {
+    let spec = |name: &str| format!("{REPO}/configs/{name}.toml");
+    ok(
+        dir,
+        &[
+            "ca",
+            "bootstrap",
+            "--spec",
+            &spec("unicom"),
+            "--out",
+            "crypto/unicom",
+        ],
+    );
+    ok(
+        dir,
+        &[
+            "ca",
+            "bootstrap",
+            "--spec",
+            &spec("mobile"),
+            "--out",
+            "crypto/mobile",
+        ],
+    );
+    ok(
+        dir,
+        &[
+            "msp",
+            "export",
+            "--msp-dir",
+            "crypto/mobile/msp",
+            "--out",
+            "exchange/mobile-msp",
+        ],
+    );
+    genesis(dir, "orderer0");
+}
+
+/// Writes `genesis.block` signed by one of Unicom's orderers.
+fn genesis(dir: &Path, orderer: &str) {
+    let msp = format!("crypto/unicom/orderers/{orderer}.unicom.example/msp");
+    ok(
+        dir,
+        &[
+            "configtx",
+            "genesis",
+            "--profile",
+            &format!("{REPO}/configs/consortium.toml"),
+            "--base",
+            ".",
+            "--signer-key",
+            &format!("{msp}/keystore/key.pem"),
+            "--signer-cert",
+            &format!("{msp}/signcerts/cert.pem"),
+            "--signer-msp",
+            "UnicomMSP",
+            "--out",
+            "genesis.block",
+        ],
+    );
+}
+
+fn write_config(dir: &Path, file: &str, identity: &str, extra: &str) -> PathBuf {
+    let path = dir.join(file);
+    std::fs::write(
+        &path,
+        format!(
+            "name = \"peer0.unicom.example\"\n\
+             data_dir = \"data/peer0\"\n\
+             [identity]\nmsp_id = \"UnicomMSP\"\ndir = \"{identity}\"\n\
+             [channel]\nname = \"settlement\"\ngenesis = \"genesis.block\"\n{extra}"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// A running node; killed on drop so a failing test leaves no process behind.
+struct Node {
+    child: Child,
+    ready: String,
+}
+
+impl Node {
+    fn start(config: &Path) -> Node {
+        let mut child = Command::new(BIN)
+            .args(["node", "--config", config.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("netsettle node starts");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if line.starts_with("netsettle node ready") {
+                    let _ = tx.send(line);
+                }
+            }
+        });
+        let ready = match rx.recv_timeout(READY_DEADLINE) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("node {} printed no readiness line", config.display());
+            }
+        };
+        Node { child, ready }
+    }
+
+    fn field(&self, name: &str) -> String {
+        self.ready
+            .split(' ')
+            .find_map(|part| part.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name}= in {:?}", self.ready))
+            .to_owned()
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    fn stop(mut self) {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "node exited with {status}");
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn node_starts_serves_its_ca_role_stops_and_restarts_on_its_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    consortium(dir.path());
+    let peer = "crypto/unicom/peers/peer0.unicom.example";
+    let config = write_config(
+        dir.path(),
+        "peer0.toml",
+        peer,
+        "[ca]\ndir = \"crypto/unicom/ca\"\nlisten = \"127.0.0.1:0\"\n",
+    );
+
+    let node = Node::start(&config);
+    assert_eq!(node.field("roles"), "ca");
+    assert_eq!(node.field("height"), "1");
+    assert_eq!(node.field("channel"), "settlement");
+    let ca_address = node.field("ca");
+
+    // The CA role answers: the bootstrap admin registers and a new client enrolls.
+    let admin = "crypto/unicom/users/admin@unicom.example";
+    let server = [
+        "--ca",
+        &ca_address,
+        "--server-name",
+        "ca.unicom.example",
+        "--ca-cert",
+        "crypto/unicom/msp/cacerts/ca.pem",
+    ];
+    let mut register = vec!["ca", "register"];
+    register.extend(server);
+    register.extend(["--identity", admin, "--name", "billing", "--role", "client"]);
+    let secret = ok(dir.path(), &register);
+    let secret = secret.trim().to_owned();
+    let mut enroll = vec!["ca", "enroll"];
+    enroll.extend(server);
+    enroll.extend(["--name", "billing", "--secret", &secret, "--out", "billing"]);
+    ok(dir.path(), &enroll);
+    assert!(dir.path().join("billing/msp/signcerts/cert.pem").is_file());
+    node.stop();
+
+    // Restart on the same ledger: still one block, no second genesis.
+    let node = Node::start(&config);
+    assert_eq!(node.field("height"), "1");
+    node.stop();
+}
+
+#[test]
+fn node_refuses_a_foreign_identity_a_foreign_ledger_and_a_bad_config() {
+    let dir = tempfile::tempdir().unwrap();
+    consortium(dir.path());
+
+    // An identity from a CA the channel does not know.
+    let stranger = dir.path().join("stranger");
+    ok(
+        dir.path(),
+        &[
+            "ca",
+            "init",
+            "--dir",
+            stranger.to_str().unwrap(),
+            "--org",
+            "StrangerMSP",
+            "--name",
+            "ca.stranger",
+        ],
+    );
+    let config = write_config(
+        dir.path(),
+        "stranger.toml",
+        stranger.join("admin").to_str().unwrap(),
+        "",
+    );
+    let output = run(dir.path(), &["node", "--config", config.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("not valid in channel settlement"),
+        "{stderr}"
+    );
+
+    // A ledger that began with another genesis block.
+    let peer = "crypto/unicom/peers/peer0.unicom.example";
+    let config = write_config(dir.path(), "peer0.toml", peer, "");
+    let node = Node::start(&config);
+    node.stop();
+    // Another genesis block for the same channel (signed by another orderer).
+    genesis(dir.path(), "orderer1");
+    let output = run(dir.path(), &["node", "--config", config.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("belongs to another channel"), "{stderr}");
+
+    // A misspelt key.
+    std::fs::write(
+        dir.path().join("typo.toml"),
+        "name = \"x\"\ndatadir = \"d\"\n",
+    )
+    .unwrap();
+    let output = run(dir.path(), &["node", "--config", "typo.toml"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("datadir"), "{stderr}");
+}
