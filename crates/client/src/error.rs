@@ -1,0 +1,60 @@
+//! Why a client-side step failed.
+
+use netsettle_protocol::ProtocolError;
+
+/// A client-side failure, before anything reaches the orderers.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The system random source failed (nonce generation).
+    #[error("random source failed: {0}")]
+    Random(#[source] netsettle_smcrypto::CryptoError),
+    /// The system clock is before 1970 or beyond what a timestamp holds.
+    #[error("system clock unusable for a timestamp")]
+    Clock,
+    /// Encoding or signing a message failed (e.g. it exceeds a protocol limit).
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    /// No endorsement was collected.
+    #[error("no endorsements to assemble")]
+    NoEndorsements,
+    /// An endorsement answers a different proposal.
+    #[error("endorsement {index} answers another proposal")]
+    WrongProposal {
+        /// Position among the collected responses.
+        index: usize,
+    },
+    /// The endorsing peer's contract refused the call.
+    #[error("endorsement {index}: the contract answered {status}: {message}")]
+    Refused {
+        /// Position among the collected responses.
+        index: usize,
+        /// The contract's status code.
+        status: u32,
+        /// Its message.
+        message: String,
+    },
+    /// Endorsers simulated different results (state differs between them, or the
+    /// contract is not deterministic); the transaction would fail the endorsement policy.
+    #[error("endorsement {index} differs from endorsement 0 ({what})")]
+    Mismatch {
+        /// Position of the first differing response.
+        index: usize,
+        /// Which part differs: `read-write set`, `response`, `events` or `contract`.
+        what: &'static str,
+    },
+    /// The same peer endorsed twice.
+    #[error("endorsement {index} repeats an earlier endorser")]
+    DuplicateEndorser {
+        /// Position of the repeated endorser.
+        index: usize,
+    },
+    /// An endorsement's signature does not verify with its endorser's certificate.
+    #[error("endorsement {index} does not verify: {reason}")]
+    BadEndorsement {
+        /// Position among the collected responses.
+        index: usize,
+        /// What failed.
+        reason: String,
+    },
+}

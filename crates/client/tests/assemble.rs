@@ -1,0 +1,205 @@
+//! Assembling endorsed transactions: the checks that stop a doomed transaction before it
+//! costs a trip through ordering, and the envelope the orderers receive.
+
+use netsettle_client::{ClientError, Signer, assemble};
+use netsettle_protocol::{
+    ContractAction, ContractEvent, ContractId, Endorsement, Identity, KvWrite,
+    NamespaceReadWriteSet, Nonce, Payload, ProposalResponse, ProposalResponsePayload, ReadWriteSet,
+    Response, SignedProposal, Timestamp,
+};
+use netsettle_smcrypto::PrivateKey;
+use netsettle_smcrypto::x509::{self, CertificateParams, Role, SubjectName};
+
+const NOW: i64 = 1_790_000_000;
+
+fn member(name: &str, msp_id: &str, role: Role) -> (PrivateKey, Identity) {
+    let key = PrivateKey::generate();
+    let params = CertificateParams::end_entity(
+        SubjectName {
+            common_name: name.to_owned(),
+            organization: Some(msp_id.to_owned()),
+            organizational_units: Vec::new(),
+            country: None,
+        },
+        role,
+        NOW - 60,
+        NOW + 86_400,
+    )
+    .unwrap();
+    let cert = x509::self_signed(&params, &key).unwrap();
+    let identity = Identity {
+        msp_id: msp_id.to_owned(),
+        cert_der: cert.der().to_vec(),
+    };
+    (key, identity)
+}
+
+fn contract() -> ContractId {
+    ContractId {
+        name: "settlement".into(),
+        version: "1.0".into(),
+    }
+}
+
+fn proposal(client: &Signer) -> SignedProposal {
+    client
+        .propose_at(
+            "settlement",
+            contract(),
+            "upload",
+            vec![b"2026-10".to_vec()],
+            Nonce([7; 24]),
+            Timestamp {
+                unix_time_ms: 1_790_000_000_000,
+            },
+        )
+        .unwrap()
+}
+
+fn action(value: &[u8], status: u32) -> ContractAction {
+    ContractAction {
+        contract: contract(),
+        rw_set: ReadWriteSet {
+            namespaces: vec![NamespaceReadWriteSet {
+                namespace: "settlement".into(),
+                reads: Vec::new(),
+                range_queries: Vec::new(),
+                writes: vec![KvWrite {
+                    key: "report".into(),
+                    value: Some(value.to_vec()),
+                }],
+            }],
+        },
+        response: Response {
+            status,
+            message: String::new(),
+            payload: Vec::new(),
+        },
+        events: vec![ContractEvent {
+            name: "ReportUploaded".into(),
+            payload: Vec::new(),
+        }],
+    }
+}
+
+fn endorse(
+    peer: &(PrivateKey, Identity),
+    proposal: &SignedProposal,
+    action: ContractAction,
+) -> ProposalResponse {
+    let payload = ProposalResponsePayload {
+        proposal_hash: proposal.proposal.hash().unwrap(),
+        action,
+    };
+    let endorsement = Endorsement::sign(&peer.0, peer.1.clone(), &payload).unwrap();
+    ProposalResponse {
+        payload,
+        endorsement,
+    }
+}
+
+struct World {
+    client: Signer,
+    unicom_peer: (PrivateKey, Identity),
+    mobile_peer: (PrivateKey, Identity),
+}
+
+fn world() -> World {
+    let (key, identity) = member("settlement@unicom.example", "UnicomMSP", Role::Client);
+    World {
+        client: Signer::new(key, identity),
+        unicom_peer: member("peer0.unicom.example", "UnicomMSP", Role::Peer),
+        mobile_peer: member("peer0.mobile.example", "MobileMSP", Role::Peer),
+    }
+}
+
+#[test]
+fn two_agreeing_endorsements_make_a_signed_envelope() {
+    let w = world();
+    let signed = proposal(&w.client);
+    let responses = vec![
+        endorse(&w.unicom_peer, &signed, action(b"v", 200)),
+        endorse(&w.mobile_peer, &signed, action(b"v", 200)),
+    ];
+    let endorsed = assemble(&w.client, &signed, responses).unwrap();
+    assert_eq!(endorsed.response.status, 200);
+    assert_eq!(endorsed.envelope.tx_id(), signed.tx_id());
+    let client_cert = x509::Certificate::from_der(&w.client.identity().cert_der).unwrap();
+    endorsed.envelope.verify(client_cert.public_key()).unwrap();
+    let Payload::Transaction(transaction) = &endorsed.envelope.payload else {
+        panic!("not a transaction");
+    };
+    assert_eq!(transaction.endorsements.len(), 2);
+    for (index, peer) in [&w.unicom_peer, &w.mobile_peer].into_iter().enumerate() {
+        let cert = x509::Certificate::from_der(&peer.1.cert_der).unwrap();
+        transaction
+            .verify_endorsement(index, cert.public_key())
+            .unwrap();
+    }
+    // The envelope survives the wire codec unchanged.
+    let bytes = netsettle_protocol::encode(&endorsed.envelope).unwrap();
+    assert_eq!(
+        netsettle_protocol::decode::<netsettle_protocol::Envelope>(&bytes).unwrap(),
+        endorsed.envelope
+    );
+}
+
+#[test]
+fn doomed_transactions_are_stopped_with_the_reason() {
+    let w = world();
+    let signed = proposal(&w.client);
+    let other = w
+        .client
+        .propose_at(
+            "settlement",
+            contract(),
+            "upload",
+            vec![b"2026-11".to_vec()],
+            Nonce([8; 24]),
+            Timestamp { unix_time_ms: 1 },
+        )
+        .unwrap();
+    let good = endorse(&w.unicom_peer, &signed, action(b"v", 200));
+
+    let check =
+        |responses: Vec<ProposalResponse>| assemble(&w.client, &signed, responses).unwrap_err();
+    assert!(matches!(check(Vec::new()), ClientError::NoEndorsements));
+    assert!(matches!(
+        check(vec![
+            good.clone(),
+            endorse(&w.mobile_peer, &other, action(b"v", 200))
+        ]),
+        ClientError::WrongProposal { index: 1 }
+    ));
+    assert!(matches!(
+        check(vec![
+            good.clone(),
+            endorse(&w.mobile_peer, &signed, action(b"w", 200))
+        ]),
+        ClientError::Mismatch {
+            index: 1,
+            what: "read-write set"
+        }
+    ));
+    assert!(matches!(
+        check(vec![endorse(&w.mobile_peer, &signed, action(b"v", 409))]),
+        ClientError::Refused {
+            index: 0,
+            status: 409,
+            ..
+        }
+    ));
+    assert!(matches!(
+        check(vec![good.clone(), good.clone()]),
+        ClientError::DuplicateEndorser { index: 1 }
+    ));
+    // A response altered after signing no longer verifies.
+    let mut forged = endorse(&w.mobile_peer, &signed, action(b"v", 200));
+    forged.payload.action.response.message = "edited".into();
+    let mut first = good.clone();
+    first.payload.action.response.message = "edited".into();
+    assert!(matches!(
+        check(vec![first, forged]),
+        ClientError::BadEndorsement { index: 0, .. }
+    ));
+}
