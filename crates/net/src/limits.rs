@@ -1,0 +1,110 @@
+//! Every bound the network layer enforces, in one struct with documented defaults, plus
+//! the constants that are not meant to be tuned. A slow or hostile peer can hold at most
+//! these amounts of our memory and connection slots.
+
+use core::time::Duration;
+
+use netsettle_protocol::limits::FRAME_BYTES_MAX;
+
+/// Longest service name on the wire (`raft`, `deliver`, `endorse`, ...).
+pub const SERVICE_NAME_BYTES_MAX: usize = 64;
+/// Longest topic name.
+pub const TOPIC_NAME_BYTES_MAX: usize = 128;
+/// Addresses a node may advertise in its identify exchange; more are ignored.
+pub const ADVERTISED_ADDRESSES_MAX: usize = 8;
+/// Identify exchanges are tiny: addresses and an agent string.
+pub const IDENTIFY_BYTES_MAX: usize = 4 * 1024;
+/// Smallest message limit accepted in [`NetLimits`]: room for an identify exchange.
+pub const MESSAGE_BYTES_MIN: usize = IDENTIFY_BYTES_MAX;
+/// Known peers (configured or added) the node keeps redialling.
+pub const KNOWN_PEERS_MAX: usize = 256;
+
+const _: () = assert!(FRAME_BYTES_MAX >= MESSAGE_BYTES_MIN);
+const _: () = assert!(SERVICE_NAME_BYTES_MAX <= u8::MAX as usize);
+
+/// Tunable limits of one node. `NetLimits::default()` suits the consortium (5 orderers,
+/// a few peers per carrier, blocks up to `FRAME_BYTES_MAX`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NetLimits {
+    /// Largest request or response payload, checked before sending and before reading.
+    pub message_bytes_max: usize,
+    /// Largest gossip payload.
+    pub gossip_bytes_max: usize,
+    /// Established connections from other nodes.
+    pub inbound_connections_max: u32,
+    /// Established connections we opened.
+    pub outbound_connections_max: u32,
+    /// Connections still in their handshake (unauthenticated): a flood of TCP connects
+    /// cannot hold more slots than this.
+    pub pending_connections_max: u32,
+    /// Concurrent request streams per connection (per-peer queue of requests).
+    pub streams_per_connection_max: usize,
+    /// Inbound requests waiting in one service's queue; beyond it callers get "busy".
+    pub service_queue_max: usize,
+    /// Gossip messages waiting for one subscriber; beyond it messages are ignored (not
+    /// forwarded, not penalised).
+    pub topic_queue_max: usize,
+    /// Connection events waiting for the reader; beyond it events are dropped (counted).
+    pub event_queue_max: usize,
+    /// Outgoing messages queued per connection inside gossipsub.
+    pub gossip_peer_queue_max: usize,
+    /// A request without a response after this long fails.
+    pub request_timeout: Duration,
+    /// TCP connect plus SM-TLS plus yamux negotiation must finish within this.
+    pub handshake_timeout: Duration,
+    /// First redial delay after a known peer is lost; doubles up to the maximum.
+    pub redial_backoff_min: Duration,
+    /// Longest redial delay.
+    pub redial_backoff_max: Duration,
+    /// Gossip messages a peer may send that callers report invalid before it is
+    /// blacklisted from gossip.
+    pub invalid_gossip_max: u32,
+}
+
+impl Default for NetLimits {
+    fn default() -> Self {
+        NetLimits {
+            message_bytes_max: FRAME_BYTES_MAX,
+            gossip_bytes_max: FRAME_BYTES_MAX,
+            inbound_connections_max: 64,
+            outbound_connections_max: 64,
+            pending_connections_max: 32,
+            streams_per_connection_max: 64,
+            service_queue_max: 256,
+            topic_queue_max: 256,
+            event_queue_max: 256,
+            gossip_peer_queue_max: 1024,
+            request_timeout: Duration::from_secs(30),
+            handshake_timeout: netsettle_smtls::HANDSHAKE_TIMEOUT,
+            redial_backoff_min: Duration::from_millis(200),
+            redial_backoff_max: Duration::from_secs(30),
+            invalid_gossip_max: 3,
+        }
+    }
+}
+
+impl NetLimits {
+    /// Reject settings that would break the layer (zero queues, tiny messages).
+    pub(crate) fn check(&self) -> Result<(), String> {
+        if self.message_bytes_max < MESSAGE_BYTES_MIN || self.gossip_bytes_max < MESSAGE_BYTES_MIN {
+            return Err(format!(
+                "message limits must be at least {MESSAGE_BYTES_MIN} bytes"
+            ));
+        }
+        let queues = [
+            self.streams_per_connection_max,
+            self.service_queue_max,
+            self.topic_queue_max,
+            self.event_queue_max,
+            self.gossip_peer_queue_max,
+        ];
+        if queues.contains(&0) {
+            return Err("queue limits must be at least 1".to_owned());
+        }
+        if self.redial_backoff_min.is_zero() || self.redial_backoff_min > self.redial_backoff_max {
+            return Err("redial backoff must satisfy 0 < min <= max".to_owned());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,335 @@
+//! In-process nodes over real sockets on 127.0.x.y: request–response, refusals with
+//! clear errors, redial after restart, gossip to every subscriber and the penalty for
+//! invalid gossip. Every wait is on an event or a response; a deadline marks failure.
+
+mod support;
+
+use netsettle_net::{ConnectionEvent, NetError, Network, NodeId};
+use netsettle_protocol::Role as ProtocolRole;
+use netsettle_smcrypto::x509::Role;
+use support::{Carrier, DEADLINE, channel_config, net_config, start, wait_for};
+
+/// Serve `service` on `network` by echoing each payload with a prefix, until shut down.
+fn echo(network: &Network, service: &str, allowed: &[ProtocolRole]) {
+    let mut requests = network.handle().serve(service, allowed).unwrap();
+    tokio::spawn(async move {
+        while let Some(request) = requests.recv().await {
+            let mut reply = format!("{}:", request.from.msp_id).into_bytes();
+            reply.extend_from_slice(&request.payload);
+            let _ = request.respond(reply).await;
+        }
+    });
+}
+
+async fn request(
+    from: &Network,
+    to: NodeId,
+    service: &str,
+    payload: &[u8],
+) -> Result<Vec<u8>, NetError> {
+    tokio::time::timeout(
+        DEADLINE,
+        from.handle().request(to, service, payload.to_vec()),
+    )
+    .await
+    .expect("request within the deadline")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_cross_carriers_and_refusals_say_why() {
+    let unicom = Carrier::new("UnicomMSP");
+    let mobile = Carrier::new("MobileMSP");
+    let config = channel_config(&[&unicom, &mobile]);
+    let a = start(unicom.node("peer0", Role::Peer), &config, "127.0.1.20:0").await;
+    let mut b_config = net_config(mobile.node("peer0", Role::Peer), &config, "127.0.2.20:0");
+    b_config.known_peers = vec![(a.node_id(), a.listen_addr())];
+    let b = Network::start(b_config).await.unwrap();
+    echo(&a, "echo", &[ProtocolRole::Peer]);
+    echo(&a, "raft", &[ProtocolRole::Orderer]);
+
+    let reply = request(&b, a.node_id(), "echo", b"hello").await.unwrap();
+    assert_eq!(reply, b"MobileMSP:hello");
+    let peers = a.handle().connected().await.unwrap();
+    assert_eq!(peers.len(), 1);
+    assert_eq!(peers[0].node_id, b.node_id());
+    assert_eq!(peers[0].msp_id, "MobileMSP");
+    assert_eq!(peers[0].role, ProtocolRole::Peer);
+
+    // A service that does not exist, and one the caller's role may not use.
+    let error = request(&b, a.node_id(), "nothing", b"x").await.unwrap_err();
+    assert!(
+        matches!(&error, NetError::Refused { reason, .. } if reason.contains("no service")),
+        "{error}"
+    );
+    let error = request(&b, a.node_id(), "raft", b"x").await.unwrap_err();
+    assert!(
+        matches!(&error, NetError::Refused { reason, .. } if reason.contains("may not use")),
+        "{error}"
+    );
+
+    // Too large for the sender's own limit: refused before sending.
+    let max = b.handle().limits().message_bytes_max;
+    let error = request(&b, a.node_id(), "echo", &vec![0; max + 1])
+        .await
+        .unwrap_err();
+    assert!(matches!(error, NetError::MessageTooLarge { .. }), "{error}");
+
+    // Too large for the receiver's limit (a sender with a larger one): the receiver
+    // refuses to read it and the request fails.
+    let mut small = net_config(unicom.node("peer1", Role::Peer), &config, "127.0.1.21:0");
+    small.limits.message_bytes_max = 64 * 1024;
+    let c = Network::start(small).await.unwrap();
+    echo(&c, "echo", &[ProtocolRole::Peer]);
+    b.handle()
+        .add_address(c.node_id(), c.listen_addr())
+        .await
+        .unwrap();
+    assert!(request(&b, c.node_id(), "echo", &[1; 1024]).await.is_ok());
+    let error = request(&b, c.node_id(), "echo", &vec![1; 128 * 1024])
+        .await
+        .unwrap_err();
+    assert!(matches!(error, NetError::RequestFailed { .. }), "{error}");
+
+    for network in [a, b, c] {
+        network.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_ca_revoked_and_wrong_node_are_refused() {
+    let unicom = Carrier::new("UnicomMSP");
+    let mut mobile = Carrier::new("MobileMSP");
+    let stranger_ca = Carrier::new("StrangerMSP");
+    let revoked = mobile.node("peer9", Role::Peer);
+    mobile.revoke(&revoked);
+    let config = channel_config(&[&unicom, &mobile]);
+    let a = start(unicom.node("peer0", Role::Peer), &config, "127.0.1.20:0").await;
+    echo(&a, "echo", &[ProtocolRole::Peer]);
+    let mut a_events = a.handle().events();
+
+    // A node whose certificate comes from a CA outside the channel.
+    let stranger = start(
+        stranger_ca.node("peer0", Role::Peer),
+        &config,
+        "127.0.2.30:0",
+    )
+    .await;
+    stranger
+        .handle()
+        .add_address(a.node_id(), a.listen_addr())
+        .await
+        .unwrap();
+    let error = request(&stranger, a.node_id(), "echo", b"x")
+        .await
+        .unwrap_err();
+    let text = error.to_string();
+    eprintln!("unknown CA: {text}");
+    assert!(matches!(error, NetError::Unreachable { .. }), "{text}");
+    assert!(
+        text.contains("unknown CA") || text.contains("UnknownCa") || text.contains("certificate"),
+        "{text}"
+    );
+    let refusal = wait_for(&mut a_events, "inbound refusal", |event| match event {
+        ConnectionEvent::InboundRefused { reason, .. } => Some(reason.clone()),
+        _ => None,
+    })
+    .await;
+    assert!(
+        refusal.to_lowercase().contains("unknown") || refusal.contains("issuer"),
+        "{refusal}"
+    );
+
+    // A revoked certificate of a channel organisation.
+    let revoked_node = start(revoked, &config, "127.0.2.31:0").await;
+    revoked_node
+        .handle()
+        .add_address(a.node_id(), a.listen_addr())
+        .await
+        .unwrap();
+    let error = request(&revoked_node, a.node_id(), "echo", b"x")
+        .await
+        .unwrap_err();
+    let text = error.to_string();
+    eprintln!("revoked: {text}");
+    assert!(text.to_lowercase().contains("revoked"), "{text}");
+
+    // Dialling A's address expecting another node: the PeerId check refuses.
+    let b = start(mobile.node("peer0", Role::Peer), &config, "127.0.2.20:0").await;
+    let someone_else = NodeId::from_certificate(mobile.node("peer1", Role::Peer).leaf());
+    b.handle()
+        .add_address(someone_else, a.listen_addr())
+        .await
+        .unwrap();
+    let error = request(&b, someone_else, "echo", b"x").await.unwrap_err();
+    let text = error.to_string();
+    eprintln!("wrong node: {text}");
+    assert!(text.contains("PeerId mismatch"), "{text}");
+    assert!(text.contains(&a.node_id().to_string()), "{text}");
+
+    // A client certificate may not open node connections.
+    let client = start(mobile.node("app", Role::Client), &config, "127.0.2.32:0").await;
+    client
+        .handle()
+        .add_address(a.node_id(), a.listen_addr())
+        .await
+        .unwrap();
+    let error = request(&client, a.node_id(), "echo", b"x")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            NetError::Unreachable { .. } | NetError::RequestFailed { .. }
+        ),
+        "{error}"
+    );
+
+    for network in [a, stranger, revoked_node, b, client] {
+        network.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_is_redialled() {
+    let unicom = Carrier::new("UnicomMSP");
+    let mobile = Carrier::new("MobileMSP");
+    let config = channel_config(&[&unicom, &mobile]);
+    let b_identity = mobile.node("peer0", Role::Peer);
+    let b = start(b_identity.clone(), &config, "127.0.2.20:0").await;
+    let b_addr = b.listen_addr();
+    let b_id = b.node_id();
+
+    let mut a_config = net_config(unicom.node("peer0", Role::Peer), &config, "127.0.1.20:0");
+    a_config.known_peers = vec![(b_id, b_addr)];
+    // Subscribe to events before the first dial can complete.
+    let a = Network::start(a_config).await.unwrap();
+    let mut events = a.handle().events();
+    if !a
+        .handle()
+        .connected()
+        .await
+        .unwrap()
+        .iter()
+        .any(|p| p.node_id == b_id)
+    {
+        wait_for(&mut events, "first connection", |event| match event {
+            ConnectionEvent::Connected { peer, .. } if peer.node_id == b_id => Some(()),
+            _ => None,
+        })
+        .await;
+    }
+
+    b.shutdown().await;
+    wait_for(&mut events, "disconnection", |event| match event {
+        ConnectionEvent::Disconnected { node } if *node == b_id => Some(()),
+        _ => None,
+    })
+    .await;
+    // While B is down A keeps trying and failing.
+    wait_for(&mut events, "failed redial", |event| match event {
+        ConnectionEvent::DialFailed {
+            node: Some(node), ..
+        } if *node == b_id => Some(()),
+        _ => None,
+    })
+    .await;
+
+    let b = start(b_identity, &config, &b_addr.to_string()).await;
+    echo(&b, "echo", &[ProtocolRole::Peer]);
+    wait_for(&mut events, "reconnection", |event| match event {
+        ConnectionEvent::Connected { peer, .. } if peer.node_id == b_id => Some(()),
+        _ => None,
+    })
+    .await;
+    let reply = request(&a, b_id, "echo", b"again").await.unwrap();
+    assert_eq!(reply, b"UnicomMSP:again");
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossip_reaches_every_subscriber_and_invalid_senders_are_penalised() {
+    let unicom = Carrier::new("UnicomMSP");
+    let mobile = Carrier::new("MobileMSP");
+    let config = channel_config(&[&unicom, &mobile]);
+    let hub = start(
+        unicom.node("orderer0", Role::Orderer),
+        &config,
+        "127.0.1.10:0",
+    )
+    .await;
+    let mut hub_events = hub.handle().events();
+    let mut subscribers = Vec::new();
+    let listeners = [
+        (&unicom, "peer0", "127.0.1.20:0"),
+        (&mobile, "peer0", "127.0.2.20:0"),
+        (&mobile, "peer1", "127.0.2.21:0"),
+    ];
+    for (carrier, name, listen) in listeners {
+        let mut net = net_config(carrier.node(name, Role::Peer), &config, listen);
+        net.known_peers = vec![(hub.node_id(), hub.listen_addr())];
+        let node = Network::start(net).await.unwrap();
+        let messages = node.handle().subscribe("blocks").await.unwrap();
+        subscribers.push((node, messages));
+    }
+    // Publish once every subscriber's subscription has reached the hub.
+    let mut joined = std::collections::BTreeSet::new();
+    while joined.len() < subscribers.len() {
+        let node = wait_for(
+            &mut hub_events,
+            "topic subscriptions",
+            |event| match event {
+                ConnectionEvent::TopicJoined { node, topic } if topic == "blocks" => Some(*node),
+                _ => None,
+            },
+        )
+        .await;
+        joined.insert(node);
+    }
+    hub.handle()
+        .publish("blocks", b"block 1".to_vec())
+        .await
+        .unwrap();
+    for (node, messages) in &mut subscribers {
+        let message = tokio::time::timeout(DEADLINE, messages.recv())
+            .await
+            .expect("gossip within the deadline")
+            .expect("subscription open");
+        assert_eq!(message.payload, b"block 1");
+        assert_eq!(message.from, hub.node_id());
+        assert_eq!(message.topic, "blocks");
+        node.handle().accept(&message).await.unwrap();
+    }
+
+    // The hub turns hostile: each subscriber reports its messages invalid until the
+    // hub is penalised.
+    let (victim, messages) = &mut subscribers[0];
+    let mut victim_events = victim.handle().events();
+    let max = victim.handle().limits().invalid_gossip_max;
+    for n in 0..max {
+        hub.handle()
+            .publish("blocks", format!("forged {n}").into_bytes())
+            .await
+            .unwrap();
+        let message = tokio::time::timeout(DEADLINE, messages.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        victim.handle().report_invalid(&message).await.unwrap();
+    }
+    let hub_id = hub.node_id();
+    let count = wait_for(&mut victim_events, "penalty", |event| match event {
+        ConnectionEvent::Penalised {
+            node,
+            invalid_messages,
+        } if *node == hub_id => Some(*invalid_messages),
+        _ => None,
+    })
+    .await;
+    assert_eq!(count, max);
+
+    hub.shutdown().await;
+    for (node, _) in subscribers {
+        node.shutdown().await;
+    }
+}
