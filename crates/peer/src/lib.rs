@@ -1,20 +1,40 @@
 //! The netsettle peer: runs native contracts to endorse proposals, validates and commits
 //! the blocks the orderers cut, and manages the contract lifecycle.
 //!
+//! The cores are pure functions over a committed-state view; the service shell owns the
+//! I/O:
+//!
 //! - [`contract`]: the trait a native contract implements and the context it runs in.
 //! - [`state`]: the committed-state view the cores read ([`LedgerView`] over a ledger
 //!   snapshot).
 //! - [`simulator`]: the [`Context`] that records a canonical read–write set; what the
 //!   endorser runs contracts in, and what contract authors test against.
+//! - [`lifecycle`]: install (the [`ContractRegistry`]), approve and commit of contract
+//!   definitions through the `_lifecycle` system contract.
+//! - [`endorser`]: checks a signed proposal, simulates, signs the result.
+//! - [`validator`]: `validate_block(channel, state, block)` → the block with its codes.
+//! - [`committer`]: writes a validated block through the ledger.
+//! - [`events`]: what subscribers learn of each committed block.
 //!
 //! What it leaves out: RocksDB (the ledger crate owns it), networking (the net crate), and
 //! any particular contract (the settlement contract lives in `netsettle-settlement`).
 
+pub mod committer;
 pub mod contract;
+pub mod endorser;
+mod error;
+pub mod events;
+pub mod lifecycle;
 pub mod limits;
 pub mod simulator;
 pub mod state;
+pub mod validator;
 
 pub use contract::{Context, Contract, ContractError, Creator, KeyModification};
+pub use endorser::Endorser;
+pub use error::{EndorseError, ProposalRejected};
+pub use events::{BlockEvent, TxEvent};
+pub use lifecycle::{ContractDefinition, ContractRegistry, InstalledContract, LIFECYCLE_NAMESPACE};
 pub use simulator::{Invocation, Simulation, Simulator};
 pub use state::{LedgerView, StateRead};
+pub use validator::{BlockError, ChannelState, ValidatedBlock, Validator};

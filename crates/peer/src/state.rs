@@ -4,11 +4,15 @@
 use netsettle_ledger::VersionedValue;
 use netsettle_ledger::{HistoryEntry, Ledger, LedgerError, Page, StateEntry, StateSnapshot};
 use netsettle_protocol::TxId;
+use netsettle_smcrypto::Hash;
 
 /// Read access to committed state at one state height.
 pub trait StateRead {
     /// Number of blocks whose writes this view holds.
     fn state_height(&self) -> u64;
+    /// Hash of the last block whose writes this view holds; `None` before the genesis
+    /// block.
+    fn last_block_hash(&self) -> Option<Hash>;
     /// The value and version of `key` in `namespace`.
     fn state(&self, namespace: &str, key: &str) -> Result<Option<VersionedValue>, LedgerError>;
     /// Keys of `namespace` in `[start, end)` (empty `end`: to the end of the namespace;
@@ -58,6 +62,10 @@ impl<'a> LedgerView<'a> {
 impl StateRead for LedgerView<'_> {
     fn state_height(&self) -> u64 {
         self.snapshot.state_info().height
+    }
+
+    fn last_block_hash(&self) -> Option<Hash> {
+        self.snapshot.state_info().current_hash
     }
 
     fn state(&self, namespace: &str, key: &str) -> Result<Option<VersionedValue>, LedgerError> {
