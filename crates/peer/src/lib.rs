@@ -15,6 +15,8 @@
 //! - [`validator`]: `validate_block(channel, state, block)` → the block with its codes.
 //! - [`committer`]: writes a validated block through the ledger.
 //! - [`events`]: what subscribers learn of each committed block.
+//! - [`service`]: the tokio shell the node runtime spawns ([`service::spawn`] →
+//!   [`PeerHandle`]).
 //!
 //! What it leaves out: RocksDB (the ledger crate owns it), networking (the net crate), and
 //! any particular contract (the settlement contract lives in `netsettle-settlement`).
@@ -26,6 +28,7 @@ mod error;
 pub mod events;
 pub mod lifecycle;
 pub mod limits;
+pub mod service;
 pub mod simulator;
 pub mod state;
 pub mod validator;
@@ -35,6 +38,7 @@ pub use endorser::Endorser;
 pub use error::{EndorseError, ProposalRejected};
 pub use events::{BlockEvent, TxEvent};
 pub use lifecycle::{ContractDefinition, ContractRegistry, InstalledContract, LIFECYCLE_NAMESPACE};
+pub use service::{PeerHandle, PeerParts, ServiceError};
 pub use simulator::{Invocation, Simulation, Simulator};
 pub use state::{LedgerView, StateRead};
 pub use validator::{BlockError, ChannelState, ValidatedBlock, Validator};

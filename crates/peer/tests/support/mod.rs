@@ -143,6 +143,8 @@ pub struct Network {
     /// A client whose certificate is revoked in the channel config.
     pub revoked_client: Member,
     pub config: ChannelConfig,
+    /// Block 0, made once: signatures are randomised, so every peer must get this one.
+    genesis: Block,
 }
 
 impl Network {
@@ -174,7 +176,9 @@ impl Network {
             crypto: CryptoPolicy::default(),
             capabilities: vec!["V1_0".to_owned()],
         };
+        let genesis = genesis_block(&orderer, &config);
         Network {
+            genesis,
             unicom_peer: unicom.member("peer0", Role::Peer),
             mobile_peer: mobile.member("peer0", Role::Peer),
             unicom_client: unicom.member("settlement", Role::Client),
@@ -195,20 +199,7 @@ impl Network {
 
     /// Block 0: the channel config, signed by the orderer.
     pub fn genesis(&self) -> Block {
-        let header = header(&self.orderer, 0);
-        let payload = Payload::Config {
-            header,
-            config: Box::new(ConfigEnvelope {
-                config: self.config.clone(),
-                last_update: None,
-            }),
-        };
-        let envelope = Envelope::sign(&self.orderer.key, payload).unwrap();
-        let mut block = Block::new(0, Hash::default(), vec![envelope], 0).unwrap();
-        block
-            .sign(&self.orderer.key, self.orderer.identity())
-            .unwrap();
-        block
+        self.genesis.clone()
     }
 
     /// The next block after `previous` holding `envelopes`, signed by the orderer.
@@ -225,6 +216,20 @@ impl Network {
             .unwrap();
         block
     }
+}
+
+fn genesis_block(orderer: &Member, config: &ChannelConfig) -> Block {
+    let payload = Payload::Config {
+        header: header(orderer, 0),
+        config: Box::new(ConfigEnvelope {
+            config: config.clone(),
+            last_update: None,
+        }),
+    };
+    let envelope = Envelope::sign(&orderer.key, payload).unwrap();
+    let mut block = Block::new(0, Hash::default(), vec![envelope], 0).unwrap();
+    block.sign(&orderer.key, orderer.identity()).unwrap();
+    block
 }
 
 /// A header from `creator` with a nonce derived from `seed` (distinct seeds, distinct ids).

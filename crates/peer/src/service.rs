@@ -1,0 +1,324 @@
+//! The peer's service shell: one committer task that owns block validation and commit,
+//! endorsement on the blocking pool, and the event broadcast. The node runtime spawns it
+//! with a ledger, an endorser and a bounded channel of blocks (fed by the deliver client
+//! or by gossip), and talks to it through a [`PeerHandle`].
+//!
+//! I/O order per block, as the style guide asks: validate (pure, on the blocking pool) →
+//! one synced ledger batch → swap in the new channel config if the block changed it →
+//! publish the height → publish the block event. A subscriber that sees an event can
+//! therefore read the block's writes from the ledger.
+//!
+//! Bounded everywhere: blocks wait in the caller's channel (size
+//! [`BLOCK_QUEUE_MAX`](crate::limits::BLOCK_QUEUE_MAX) suggested), at most
+//! [`ENDORSE_QUEUE_MAX`] endorsements run or wait at once (more are refused as
+//! `Unavailable`), and each event subscriber has its own bounded queue.
+
+use std::sync::{Arc, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use netsettle_ledger::{Ledger, LedgerError};
+use netsettle_protocol::{Block, Payload, ProposalResponse, SignedProposal};
+use tokio::sync::{Semaphore, broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::committer;
+use crate::endorser::Endorser;
+use crate::error::EndorseError;
+use crate::events::BlockEvent;
+use crate::limits::{ENDORSE_QUEUE_MAX, EVENT_SUBSCRIBER_QUEUE_MAX};
+use crate::state::LedgerView;
+use crate::validator::{BlockError, ChannelState, Validator};
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// The ledger is empty and no genesis block was given.
+    #[error("the ledger is empty: the peer needs the channel's genesis block to join")]
+    NoGenesis,
+    /// The genesis block, or the config block the ledger names, is unusable.
+    #[error("channel configuration: {0}")]
+    Config(String),
+    /// The genesis block was refused.
+    #[error(transparent)]
+    Block(#[from] BlockError),
+    /// The ledger failed.
+    #[error("ledger: {0}")]
+    Ledger(#[from] LedgerError),
+}
+
+/// What the service needs from the node runtime.
+pub struct PeerParts {
+    /// The peer's ledger.
+    pub ledger: Arc<Ledger>,
+    /// The channel's genesis block: committed if the ledger is empty, otherwise checked
+    /// against block 0.
+    pub genesis: Block,
+    /// The endorsing identity and installed contracts.
+    pub endorser: Endorser,
+    /// The block validator.
+    pub validator: Validator,
+    /// Blocks to validate and commit, in order (duplicates and gaps are dropped).
+    pub blocks: mpsc::Receiver<Block>,
+}
+
+struct Shared {
+    ledger: Arc<Ledger>,
+    channel: RwLock<Arc<ChannelState>>,
+    endorser: Endorser,
+    endorse_permits: Arc<Semaphore>,
+    events: broadcast::Sender<Arc<BlockEvent>>,
+}
+
+impl Shared {
+    fn channel(&self) -> Arc<ChannelState> {
+        // A poisoned lock means a panic while swapping the config, i.e. a bug; keep
+        // serving the last config rather than crash every endorsement.
+        match self.channel.read() {
+            Ok(channel) => Arc::clone(&channel),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    fn set_channel(&self, channel: ChannelState) {
+        let channel = Arc::new(channel);
+        match self.channel.write() {
+            Ok(mut slot) => *slot = channel,
+            Err(poisoned) => *poisoned.into_inner() = channel,
+        }
+    }
+}
+
+/// The running peer service; cheap to clone.
+#[derive(Clone)]
+pub struct PeerHandle {
+    shared: Arc<Shared>,
+    height: watch::Receiver<u64>,
+    committer: Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl core::fmt::Debug for PeerHandle {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PeerHandle")
+            .field("height", &*self.height.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Starts the peer service on the current tokio runtime.
+pub fn spawn(parts: PeerParts) -> Result<PeerHandle, ServiceError> {
+    let PeerParts {
+        ledger,
+        genesis,
+        endorser,
+        validator,
+        blocks,
+    } = parts;
+    let channel = join_channel(&ledger, &validator, &genesis)?;
+    let height = ledger.chain_info()?.height;
+    let (height_tx, height_rx) = watch::channel(height);
+    let (events, _) = broadcast::channel(EVENT_SUBSCRIBER_QUEUE_MAX);
+    let shared = Arc::new(Shared {
+        ledger,
+        channel: RwLock::new(Arc::new(channel)),
+        endorser,
+        endorse_permits: Arc::new(Semaphore::new(ENDORSE_QUEUE_MAX)),
+        events,
+    });
+    info!(height, "peer service started");
+    let task = tokio::spawn(run_committer(
+        Arc::clone(&shared),
+        validator,
+        blocks,
+        height_tx,
+    ));
+    Ok(PeerHandle {
+        shared,
+        height: height_rx,
+        committer: Arc::new(std::sync::Mutex::new(Some(task))),
+    })
+}
+
+/// The channel in force: from the genesis block on an empty ledger (committing it), or
+/// from the ledger's last config block.
+fn join_channel(
+    ledger: &Ledger,
+    validator: &Validator,
+    genesis: &Block,
+) -> Result<ChannelState, ServiceError> {
+    let info = ledger.chain_info()?;
+    if info.height == 0 {
+        let (validated, channel) = validator.validate_genesis(genesis)?;
+        committer::commit(ledger, &validated)?;
+        info!(channel = %channel.config.channel, "joined the channel from its genesis block");
+        return Ok(channel);
+    }
+    let stored = ledger.block(0)?.ok_or(ServiceError::NoGenesis)?;
+    if stored.hash() != genesis.hash() {
+        return Err(ServiceError::Config(
+            "the ledger belongs to another channel (block 0 differs from the genesis block)"
+                .to_owned(),
+        ));
+    }
+    let last_number = info.height.saturating_sub(1);
+    let last = ledger
+        .block(last_number)?
+        .ok_or_else(|| ServiceError::Config(format!("block {last_number} is missing")))?;
+    let config_number = last.metadata.last_config_index;
+    let config_block = ledger
+        .block(config_number)?
+        .ok_or_else(|| ServiceError::Config(format!("config block {config_number} is missing")))?;
+    let config = config_block
+        .data
+        .iter()
+        .find_map(|envelope| match &envelope.payload {
+            Payload::Config { config, .. } => Some(config.config.clone()),
+            _ => None,
+        })
+        .ok_or_else(|| ServiceError::Config(format!("block {config_number} holds no config")))?;
+    ChannelState::new(config, config_number)
+        .map_err(|error| ServiceError::Config(error.to_string()))
+}
+
+async fn run_committer(
+    shared: Arc<Shared>,
+    validator: Validator,
+    mut blocks: mpsc::Receiver<Block>,
+    height: watch::Sender<u64>,
+) {
+    while let Some(block) = blocks.recv().await {
+        let expected = *height.borrow();
+        if block.header.number != expected {
+            // Sources may resend blocks after a failover; gaps mean a source skipped.
+            if block.header.number > expected {
+                warn!(
+                    number = block.header.number,
+                    expected, "dropping a block beyond the next height"
+                );
+            }
+            continue;
+        }
+        let worker = Arc::clone(&shared);
+        let outcome =
+            tokio::task::spawn_blocking(move || validate_and_commit(&worker, &validator, &block))
+                .await;
+        match outcome {
+            Ok(Ok(event)) => {
+                height.send_replace(event.number.saturating_add(1));
+                // No subscribers is fine; lagging ones are told by the broadcast itself.
+                let _ = shared.events.send(event);
+            }
+            Ok(Err(error)) => warn!(%error, "block refused"),
+            Err(join_error) => {
+                // A panic in validation or commit is a bug (an assertion); stop
+                // committing rather than risk a divergent ledger.
+                warn!(%join_error, "committer stopped");
+                return;
+            }
+        }
+    }
+    info!("block source closed; committer stopped");
+}
+
+/// Validates and commits one block; returns its event.
+fn validate_and_commit(
+    shared: &Shared,
+    validator: &Validator,
+    block: &Block,
+) -> Result<Arc<BlockEvent>, ServiceError> {
+    let channel = shared.channel();
+    let validated = {
+        let view = LedgerView::new(&shared.ledger)?;
+        validator.validate_block(&channel, &view, block)?
+    };
+    committer::commit(&shared.ledger, &validated)?;
+    if let Some(config) = &validated.new_config {
+        let number = validated.block.header.number;
+        let channel = ChannelState::new(config.clone(), number)
+            .map_err(|error| ServiceError::Config(error.to_string()))?;
+        info!(
+            number,
+            sequence = config.sequence,
+            "new channel config in force"
+        );
+        shared.set_channel(channel);
+    }
+    Ok(BlockEvent::from_validated(&validated))
+}
+
+/// The wall clock in milliseconds since the Unix epoch; the shell is the only place that
+/// reads it.
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+impl PeerHandle {
+    /// Endorses a proposal against the latest committed state, at the wall clock.
+    pub async fn endorse(&self, signed: SignedProposal) -> Result<ProposalResponse, EndorseError> {
+        self.endorse_at(signed, now_ms()).await
+    }
+
+    /// Endorses a proposal with the clock at `now_ms` (for tests and replays).
+    pub async fn endorse_at(
+        &self,
+        signed: SignedProposal,
+        now_ms: u64,
+    ) -> Result<ProposalResponse, EndorseError> {
+        let permit = Arc::clone(&self.shared.endorse_permits)
+            .try_acquire_owned()
+            .map_err(|_| EndorseError::Unavailable("too many endorsements in flight"))?;
+        let shared = Arc::clone(&self.shared);
+        let task = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let channel = shared.channel();
+            let view = LedgerView::new(&shared.ledger)?;
+            shared
+                .endorser
+                .endorse(&channel.msps, &view, &signed, now_ms)
+        });
+        task.await
+            .map_err(|_| EndorseError::Unavailable("the endorsement task failed"))?
+    }
+
+    /// Block events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<BlockEvent>> {
+        self.shared.events.subscribe()
+    }
+
+    /// The committed height (blocks on the ledger).
+    pub fn height(&self) -> u64 {
+        *self.height.borrow()
+    }
+
+    /// Waits until the committed height reaches `height`; `false` if the committer
+    /// stopped first.
+    pub async fn wait_for_height(&self, height: u64) -> bool {
+        let mut watcher = self.height.clone();
+        watcher.wait_for(|current| *current >= height).await.is_ok()
+    }
+
+    /// The channel configuration in force.
+    pub fn channel(&self) -> Arc<ChannelState> {
+        self.shared.channel()
+    }
+
+    /// The ledger (for queries).
+    pub fn ledger(&self) -> &Arc<Ledger> {
+        &self.shared.ledger
+    }
+
+    /// Waits for the committer to finish; it does once the block channel closes.
+    pub async fn join(&self) {
+        let task = match self.committer.lock() {
+            Ok(mut slot) => slot.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+}
