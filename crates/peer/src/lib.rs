@@ -15,6 +15,7 @@
 //! - [`validator`]: `validate_block(channel, state, block)` → the block with its codes.
 //! - [`committer`]: writes a validated block through the ledger.
 //! - [`events`]: what subscribers learn of each committed block.
+//! - [`deliver`]: pulls blocks from orderers (or other peers) with failover.
 //! - [`service`]: the tokio shell the node runtime spawns ([`service::spawn`] →
 //!   [`PeerHandle`]).
 //!
@@ -23,6 +24,7 @@
 
 pub mod committer;
 pub mod contract;
+pub mod deliver;
 pub mod endorser;
 mod error;
 pub mod events;

@@ -35,6 +35,13 @@ pub const PROPOSAL_CLOCK_SKEW_MS_MAX: u64 = 15 * 60 * 1000;
 /// Blocks waiting between the block source and the committer.
 pub const BLOCK_QUEUE_MAX: usize = 16;
 
+/// Blocks one deliver fetch hands to the committer; at most the committer's queue, so
+/// a batch never waits on itself.
+pub const DELIVER_BATCH_BLOCKS_MAX: usize = BLOCK_QUEUE_MAX;
+
+/// Blocks one state-transfer request may return to another peer.
+pub const STATE_TRANSFER_BLOCKS_MAX: usize = 16;
+
 /// Endorsement requests waiting for the endorser workers.
 pub const ENDORSE_QUEUE_MAX: usize = 256;
 
@@ -45,6 +52,7 @@ pub const EVENT_SUBSCRIBER_QUEUE_MAX: usize = 1_024;
 /// Contracts one peer's registry may hold.
 pub const CONTRACTS_MAX: usize = 64;
 
+const _: () = assert!(DELIVER_BATCH_BLOCKS_MAX <= BLOCK_QUEUE_MAX);
 const _: () = assert!(SIMULATION_RANGE_QUERIES_MAX <= RANGE_QUERIES_MAX);
 const _: () = assert!(SIMULATION_EVENTS_MAX <= EVENTS_MAX);
 const _: () = assert!(SIMULATION_ENTRIES_MAX <= RW_SET_ENTRIES_MAX);

@@ -95,6 +95,7 @@ impl Shared {
 pub struct PeerHandle {
     shared: Arc<Shared>,
     height: watch::Receiver<u64>,
+    refusals: watch::Receiver<u64>,
     committer: Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
 }
 
@@ -118,6 +119,7 @@ pub fn spawn(parts: PeerParts) -> Result<PeerHandle, ServiceError> {
     let channel = join_channel(&ledger, &validator, &genesis)?;
     let height = ledger.chain_info()?.height;
     let (height_tx, height_rx) = watch::channel(height);
+    let (refusals_tx, refusals_rx) = watch::channel(0u64);
     let (events, _) = broadcast::channel(EVENT_SUBSCRIBER_QUEUE_MAX);
     let shared = Arc::new(Shared {
         ledger,
@@ -131,11 +133,15 @@ pub fn spawn(parts: PeerParts) -> Result<PeerHandle, ServiceError> {
         Arc::clone(&shared),
         validator,
         blocks,
-        height_tx,
+        Progress {
+            height: height_tx,
+            refusals: refusals_tx,
+        },
     ));
     Ok(PeerHandle {
         shared,
         height: height_rx,
+        refusals: refusals_rx,
         committer: Arc::new(std::sync::Mutex::new(Some(task))),
     })
 }
@@ -181,12 +187,21 @@ fn join_channel(
         .map_err(|error| ServiceError::Config(error.to_string()))
 }
 
+/// What the committer publishes after each block.
+struct Progress {
+    /// The committed height.
+    height: watch::Sender<u64>,
+    /// How many blocks were refused so far (sources watch it to fail over).
+    refusals: watch::Sender<u64>,
+}
+
 async fn run_committer(
     shared: Arc<Shared>,
     validator: Validator,
     mut blocks: mpsc::Receiver<Block>,
-    height: watch::Sender<u64>,
+    progress: Progress,
 ) {
+    let Progress { height, refusals } = progress;
     while let Some(block) = blocks.recv().await {
         let expected = *height.borrow();
         if block.header.number != expected {
@@ -209,7 +224,10 @@ async fn run_committer(
                 // No subscribers is fine; lagging ones are told by the broadcast itself.
                 let _ = shared.events.send(event);
             }
-            Ok(Err(error)) => warn!(%error, "block refused"),
+            Ok(Err(error)) => {
+                warn!(%error, "block refused");
+                refusals.send_modify(|count| *count = count.saturating_add(1));
+            }
             Err(join_error) => {
                 // A panic in validation or commit is a bug (an assertion); stop
                 // committing rather than risk a divergent ledger.
@@ -299,6 +317,27 @@ impl PeerHandle {
     pub async fn wait_for_height(&self, height: u64) -> bool {
         let mut watcher = self.height.clone();
         watcher.wait_for(|current| *current >= height).await.is_ok()
+    }
+
+    /// Watches the number of blocks the committer refused.
+    pub fn refusals(&self) -> watch::Receiver<u64> {
+        self.refusals.clone()
+    }
+
+    /// Committed blocks from `start` on, at most
+    /// [`STATE_TRANSFER_BLOCKS_MAX`](crate::limits::STATE_TRANSFER_BLOCKS_MAX): what this peer
+    /// serves to peers catching up (state transfer).
+    pub fn blocks_from(&self, start: u64) -> Result<Vec<Block>, LedgerError> {
+        let mut out = Vec::new();
+        let n_max = u64::try_from(crate::limits::STATE_TRANSFER_BLOCKS_MAX).unwrap_or(u64::MAX);
+        let end = start.saturating_add(n_max);
+        for number in start..end {
+            match self.shared.ledger.block(number)? {
+                Some(block) => out.push(block),
+                None => break,
+            }
+        }
+        Ok(out)
     }
 
     /// The channel configuration in force.
