@@ -1,0 +1,172 @@
+//! Errors of the ordering service, one enum per caller: [`BroadcastError`] for a client
+//! submitting an envelope, [`DeliverError`] for a client asking for blocks,
+//! [`StorageError`] for the Raft log store, and [`OrdererError`] for starting and running
+//! the service.
+
+use netsettle_ledger::LedgerError;
+use netsettle_msp::{ConfigUpdateError, MspError, PolicyError};
+use netsettle_protocol::{BroadcastStatus, CodecError, DeliverStatus, TxId};
+
+/// Why a broadcast envelope was not accepted. Each variant says whether retrying helps.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BroadcastError {
+    /// The envelope does not decode or breaks a protocol limit. Do not retry.
+    #[error("malformed envelope: {0}")]
+    Malformed(String),
+    /// The envelope names another channel. Do not retry.
+    #[error("envelope for channel {got:?}, this orderer serves {expected:?}")]
+    WrongChannel {
+        /// This orderer's channel.
+        expected: String,
+        /// The envelope's channel.
+        got: String,
+    },
+    /// The creator is not a valid member of the organisation it names (unknown org,
+    /// expired, revoked, wrong CA). Do not retry.
+    #[error("creator rejected: {0}")]
+    Creator(MspError),
+    /// The creator's signature does not verify. Do not retry.
+    #[error("bad envelope signature")]
+    BadSignature,
+    /// The creator does not satisfy the channel's Writers policy. Do not retry.
+    #[error("creator may not write on this channel: {0}")]
+    Forbidden(PolicyError),
+    /// The envelope is larger than the batch policy's absolute maximum. Do not retry.
+    #[error("envelope of {bytes} bytes exceeds the block limit of {max} bytes")]
+    TooLarge {
+        /// Encoded size.
+        bytes: u64,
+        /// `absolute_bytes_max` of the batch policy.
+        max: u64,
+    },
+    /// A transaction with this id is already in the chain or being ordered: a replay, or
+    /// a retry of a submission that did land.
+    #[error("transaction {0} is already ordered or being ordered")]
+    Duplicate(TxId),
+    /// Clients may not submit `Payload::Config`; orderers produce those from updates.
+    #[error("config envelopes are produced by orderers; submit a config update instead")]
+    ConfigEnvelope,
+    /// The config update may not replace the configuration in force. Do not retry as is.
+    #[error("config update rejected: {0}")]
+    ConfigUpdate(ConfigUpdateError),
+    /// No Raft leader is known yet (an election is running). Retry shortly.
+    #[error("no Raft leader yet (election in progress); retry shortly")]
+    NoLeader,
+    /// No leader for longer than an election takes: fewer than a quorum of consenters
+    /// are reachable. Retry once consenters are back.
+    #[error("no quorum: fewer than a majority of consenters are reachable")]
+    NoQuorum,
+    /// The orderer's queues are full. Retry later.
+    #[error("orderer busy; retry later")]
+    Busy,
+    /// Accepted, but not ordered within the wait limit (leader change or quorum lost).
+    /// Retrying the same envelope is safe: if the first attempt landed, the retry is
+    /// refused as a duplicate.
+    #[error("not ordered in time (leader change or quorum lost); retrying is safe")]
+    NotOrderedInTime,
+    /// The channel configuration changed while the envelope was being checked. Retry.
+    #[error("channel configuration changed while checking; retry")]
+    ConfigChanged,
+    /// The ordering service is shutting down or has failed.
+    #[error("ordering service stopped")]
+    Stopped,
+}
+
+impl BroadcastError {
+    /// The status a broadcast response carries for this error.
+    pub fn status(&self) -> BroadcastStatus {
+        match self {
+            BroadcastError::Malformed(_)
+            | BroadcastError::WrongChannel { .. }
+            | BroadcastError::BadSignature
+            | BroadcastError::Duplicate(_)
+            | BroadcastError::ConfigEnvelope
+            | BroadcastError::ConfigUpdate(_) => BroadcastStatus::BadRequest,
+            BroadcastError::Creator(_) | BroadcastError::Forbidden(_) => BroadcastStatus::Forbidden,
+            BroadcastError::TooLarge { .. } => BroadcastStatus::RequestEntityTooLarge,
+            BroadcastError::NoLeader
+            | BroadcastError::NoQuorum
+            | BroadcastError::Busy
+            | BroadcastError::NotOrderedInTime
+            | BroadcastError::ConfigChanged
+            | BroadcastError::Stopped => BroadcastStatus::ServiceUnavailable,
+        }
+    }
+}
+
+/// Why a delivery request was refused or a stream ended early.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeliverError {
+    /// The request is malformed, for another channel, stale, or its signature fails.
+    #[error("bad deliver request: {0}")]
+    BadRequest(String),
+    /// The requester does not satisfy the channel's Readers policy.
+    #[error("requester may not read this channel: {0}")]
+    Forbidden(String),
+    /// The requested range is empty or starts beyond a stop position that exists.
+    #[error("requested blocks not found: {0}")]
+    NotFound(String),
+    /// Too many streams, or the orderer is stopping. Retry later.
+    #[error("deliver unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl DeliverError {
+    /// The status that ends the stream for this error.
+    pub fn status(&self) -> DeliverStatus {
+        match self {
+            DeliverError::BadRequest(_) => DeliverStatus::BadRequest,
+            DeliverError::Forbidden(_) => DeliverStatus::Forbidden,
+            DeliverError::NotFound(_) => DeliverStatus::NotFound,
+            DeliverError::Unavailable(_) => DeliverStatus::ServiceUnavailable,
+        }
+    }
+}
+
+/// The Raft log store failed. The core cannot go on safely after a failed write: the
+/// service stops rather than risk acknowledging what is not durable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// RocksDB failed to open, read or write.
+    #[error("raft log database: {0}")]
+    Database(#[from] rocksdb::Error),
+    /// A stored record does not decode: the directory is damaged or from another build.
+    #[error("raft log record {what} is corrupt")]
+    Corrupt {
+        /// Which record.
+        what: &'static str,
+    },
+    /// A log entry or snapshot could not be encoded or decoded.
+    #[error("raft log codec: {0}")]
+    Codec(#[from] CodecError),
+}
+
+/// Starting or running the ordering service failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OrdererError {
+    /// The Raft log store failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The orderer's ledger failed.
+    #[error("orderer ledger: {0}")]
+    Ledger(#[from] LedgerError),
+    /// raft-rs refused the configuration or failed.
+    #[error("raft: {0}")]
+    Raft(#[from] raft::Error),
+    /// The genesis block or the ledger does not hold a usable channel configuration.
+    #[error("channel configuration: {0}")]
+    Config(String),
+    /// This orderer is not one of the channel's consenters.
+    #[error("consenter id {0} is not in the channel's consenter set")]
+    NotAConsenter(u64),
+    /// Building the channel's MSPs failed.
+    #[error("channel MSPs: {0}")]
+    Msp(#[from] MspError),
+    /// A block could not be built or signed.
+    #[error("block: {0}")]
+    Block(String),
+}

@@ -1,0 +1,78 @@
+//! Every bound of the ordering service in one place: queues, Raft batching, snapshots,
+//! catch-up and delivery. Relations between them are asserted at compile time.
+
+use netsettle_protocol::limits::{BLOCK_BYTES_MAX, ENVELOPE_BYTES_MAX};
+
+const MIB: usize = 1024 * 1024;
+
+/// Inputs (broadcasts, Raft messages, ticks, fetched blocks) queued for the core thread.
+/// When full, Raft messages and ticks are dropped (Raft tolerates loss) and broadcasts get
+/// `Busy`, so a flood cannot grow memory.
+pub const INPUT_QUEUE_MAX: usize = 4_096;
+/// Inputs the core handles in one batch before it processes the Raft `Ready`, so one
+/// `fsync` covers many proposals.
+pub const INPUT_BATCH_MAX: usize = 512;
+/// Broadcasts accepted into Raft and waiting for their entry to be applied.
+pub const WAITING_ACKS_MAX: usize = 8_192;
+/// Envelopes committed but not yet cut into a block. The batch policy cuts long before
+/// this (at most `BLOCK_TX_MAX`), so it only guards against a bug.
+pub const PENDING_ENVELOPES_MAX: usize = netsettle_protocol::limits::BLOCK_TX_MAX;
+
+/// Bytes of Raft entries in one append message: one full envelope always fits.
+pub const RAFT_MESSAGE_BYTES_MAX: u64 = 8 * MIB as u64;
+/// Append messages in flight per follower.
+pub const RAFT_INFLIGHT_MESSAGES_MAX: usize = 256;
+/// Bytes of proposed entries not yet committed; beyond it proposals are refused (Busy),
+/// which bounds the leader's memory when a quorum is slow.
+pub const RAFT_UNCOMMITTED_BYTES_MAX: u64 = 256 * MIB as u64;
+/// Bytes of committed entries handed out in one `Ready`.
+pub const RAFT_COMMITTED_BYTES_PER_READY_MAX: u64 = 128 * MIB as u64;
+/// A Raft message as it travels between consenters: one snapshot (pending batch and
+/// chain position) or one append with a full envelope.
+pub const RAFT_WIRE_BYTES_MAX: usize = SNAPSHOT_BYTES_MAX + 64 * 1024;
+
+/// Default number of applied entries between two snapshots (and log compactions).
+pub const SNAPSHOT_INTERVAL_ENTRIES_DEFAULT: u64 = 1_000;
+/// Entries kept behind a snapshot, so a briefly lagging follower still gets entries
+/// rather than a snapshot.
+pub const LOG_KEPT_BEHIND_SNAPSHOT_ENTRIES: u64 = 200;
+
+/// Blocks one catch-up request asks for; a block can be 100 MiB, so the response is
+/// bounded by `CATCH_UP_RESPONSE_BYTES_MAX` too.
+pub const CATCH_UP_BLOCKS_MAX: u64 = 64;
+/// Bytes of blocks in one catch-up response: at least one full block.
+pub const CATCH_UP_RESPONSE_BYTES_MAX: usize = BLOCK_BYTES_MAX;
+
+/// Blocks buffered per delivery stream before the reader waits for the consumer.
+pub const DELIVER_QUEUE_MAX: usize = 16;
+/// Concurrent delivery streams one orderer serves.
+pub const DELIVER_STREAMS_MAX: usize = 256;
+
+/// Ticks a broadcast may wait for its entry to be applied before the caller is told to
+/// retry (safe: a retried transaction id is refused as a duplicate if the first landed).
+pub const BROADCAST_WAIT_TICKS_DEFAULT: u64 = 50;
+
+const _: () = assert!(INPUT_BATCH_MAX <= INPUT_QUEUE_MAX);
+const _: () = assert!(ENVELOPE_BYTES_MAX as u64 <= RAFT_UNCOMMITTED_BYTES_MAX);
+const _: () = assert!(ENVELOPE_BYTES_MAX as u64 <= RAFT_COMMITTED_BYTES_PER_READY_MAX);
+const _: () = assert!(ENVELOPE_BYTES_MAX < RAFT_WIRE_BYTES_MAX);
+const _: () = assert!(LOG_KEPT_BEHIND_SNAPSHOT_ENTRIES < SNAPSHOT_INTERVAL_ENTRIES_DEFAULT);
+const _: () = assert!(BLOCK_BYTES_MAX <= CATCH_UP_RESPONSE_BYTES_MAX);
+
+/// A state-machine snapshot: the chain position, the configuration in force and the
+/// envelopes committed but not yet cut (at most one block's worth).
+pub const SNAPSHOT_BYTES_MAX: usize = netsettle_protocol::limits::BLOCK_DATA_BYTES_MAX
+    + netsettle_protocol::limits::CHANNEL_CONFIG_BYTES_MAX
+    + netsettle_protocol::limits::BLOCK_OVERHEAD_BYTES_MAX;
+/// One Raft log entry: an envelope (or a config envelope) and a few fields around it.
+pub const LOG_ENTRY_BYTES_MAX: usize = ENVELOPE_BYTES_MAX + 4096;
+
+const _: () = assert!(SNAPSHOT_BYTES_MAX < 256 * MIB);
+const _: () = assert!(LOG_ENTRY_BYTES_MAX as u64 <= RAFT_UNCOMMITTED_BYTES_MAX);
+
+/// How far a deliver request's timestamp may be from the orderer's clock, in seconds (as
+/// Fabric's 15 minutes), so a captured request cannot be replayed much later.
+pub const DELIVER_REQUEST_SKEW_SECS: u64 = 15 * 60;
+
+/// Ticks a catch-up request may stay unanswered before it is sent to another consenter.
+pub const CATCH_UP_RETRY_TICKS: u64 = 10;

@@ -1,0 +1,339 @@
+//! Five in-memory orderers under faults: elections, crashes, partitions, lagging and
+//! wiped nodes, message loss. Logical ticks only; every run with a seed is the same run
+//! as far as the harness decides (raft-rs randomises election timeouts on its own).
+
+mod support;
+
+use std::collections::{HashMap, HashSet};
+
+use netsettle_orderer::{BroadcastError, RequestId};
+use netsettle_protocol::{BatchPolicy, Block, Envelope, TxId};
+use support::cluster::Cluster;
+use support::{Consortium, Member};
+
+fn cluster(seed: u64, snapshot_interval: u64) -> Cluster {
+    Cluster::new(
+        Consortium::new(5, BatchPolicy::default()),
+        seed,
+        snapshot_interval,
+    )
+}
+
+fn tx_ids(blocks: &[Block]) -> Vec<TxId> {
+    blocks
+        .iter()
+        .skip(1)
+        .flat_map(|block| block.data.iter().map(Envelope::tx_id))
+        .collect()
+}
+
+/// Every transaction at most once in the chain, and every acknowledged one in it.
+fn assert_exactly_once(blocks: &[Block], acked: &HashSet<TxId>) {
+    let ids = tx_ids(blocks);
+    let distinct: HashSet<TxId> = ids.iter().copied().collect();
+    assert_eq!(distinct.len(), ids.len(), "a transaction is in two places");
+    for tx_id in acked {
+        assert!(distinct.contains(tx_id), "acknowledged {tx_id} is missing");
+    }
+}
+
+/// Submits `count` transactions (`first..first+count`) round-robin over `targets`.
+fn submit(
+    cluster: &mut Cluster,
+    client: &Member,
+    first: u64,
+    count: u64,
+    targets: &[u64],
+) -> Vec<(RequestId, TxId)> {
+    (first..first + count)
+        .map(|seq| {
+            let envelope = cluster.consortium.transaction(client, seq, 64);
+            let tx_id = envelope.tx_id();
+            let target = targets[usize::try_from(seq).unwrap() % targets.len()];
+            (cluster.broadcast(target, envelope), tx_id)
+        })
+        .collect()
+}
+
+fn wait_replies(cluster: &mut Cluster, requests: &[(RequestId, TxId)], max_ticks: u64) -> bool {
+    cluster.run_until(max_ticks, |c| {
+        requests
+            .iter()
+            .all(|(request, _)| c.replies.contains_key(request))
+    })
+}
+
+fn acked(cluster: &Cluster, requests: &[(RequestId, TxId)]) -> HashSet<TxId> {
+    requests
+        .iter()
+        .filter(|(request, _)| matches!(cluster.replies.get(request), Some(Ok(_))))
+        .map(|(_, tx_id)| *tx_id)
+        .collect()
+}
+
+#[test]
+fn blocks_cut_at_fifty_and_after_the_timeout_identically_everywhere() {
+    let mut cluster = cluster(1, 1_000);
+    cluster.elect();
+    let client = cluster.consortium.unicom_client.clone();
+    // Sent to every node: followers forward to the leader through Raft.
+    let requests = submit(&mut cluster, &client, 0, 120, &[1, 2, 3, 4, 5]);
+    assert!(wait_replies(&mut cluster, &requests, 100));
+    let acked = acked(&cluster, &requests);
+    assert_eq!(
+        acked.len(),
+        120,
+        "{:?}",
+        cluster.replies.values().find(|r| r.is_err())
+    );
+    // 50 + 50 at once; the last 20 after the 1 s (10 tick) timeout.
+    assert!(cluster.run_until(100, |c| c.all_at_least(4)));
+    let blocks = cluster.assert_consistent();
+    let sizes: Vec<usize> = blocks.iter().map(|b| b.data.len()).collect();
+    assert_eq!(sizes, vec![1, 50, 50, 20]);
+    assert_exactly_once(&blocks, &acked);
+    for block in &blocks[1..] {
+        assert_eq!(block.metadata.last_config_index, 0);
+        assert_eq!(block.metadata.signatures.len(), 1);
+    }
+}
+
+#[test]
+fn batch_timeout_is_counted_in_ticks_from_the_first_transaction() {
+    let mut cluster = cluster(2, 1_000);
+    let leader = cluster.elect();
+    let client = cluster.consortium.mobile_client.clone();
+    let requests = submit(&mut cluster, &client, 0, 3, &[leader]);
+    assert!(wait_replies(&mut cluster, &requests, 5));
+    let start = cluster.ticks;
+    assert!(cluster.run_until(30, |c| c.all_at_least(2)));
+    let waited = cluster.ticks - start;
+    assert!((8..=12).contains(&waited), "cut after {waited} ticks");
+    assert_eq!(cluster.assert_consistent()[1].data.len(), 3);
+}
+
+#[test]
+fn replayed_transaction_is_refused_before_and_after_its_block() {
+    let mut cluster = cluster(3, 1_000);
+    let leader = cluster.elect();
+    let client = cluster.consortium.unicom_client.clone();
+    let envelope = cluster.consortium.transaction(&client, 7, 16);
+    let first = cluster.broadcast(leader, envelope.clone());
+    let again = cluster.broadcast(leader, envelope.clone());
+    assert!(matches!(
+        cluster.replies.get(&again),
+        Some(Err(BroadcastError::Duplicate(_)))
+    ));
+    assert!(cluster.run_until(5, |c| c.replies.contains_key(&first)));
+    assert!(cluster.replies[&first].is_ok());
+    assert!(cluster.run_until(30, |c| c.all_at_least(2)));
+    let follower = cluster.ids().into_iter().find(|id| *id != leader).unwrap();
+    let later = cluster.broadcast(follower, envelope);
+    assert!(matches!(
+        cluster.replies.get(&later),
+        Some(Err(BroadcastError::Duplicate(_)))
+    ));
+    assert_eq!(tx_ids(&cluster.assert_consistent()).len(), 1);
+}
+
+#[test]
+fn oversize_and_badly_signed_envelopes_are_refused() {
+    let small = BatchPolicy {
+        absolute_bytes_max: 8 * 1024,
+        preferred_bytes_max: 8 * 1024,
+        ..BatchPolicy::default()
+    };
+    let mut cluster = Cluster::new(Consortium::new(5, small), 4, 1_000);
+    let leader = cluster.elect();
+    let client = cluster.consortium.unicom_client.clone();
+    let big = cluster.consortium.transaction(&client, 1, 10_000);
+    let request = cluster.broadcast(leader, big);
+    assert!(matches!(
+        cluster.replies.get(&request),
+        Some(Err(BroadcastError::TooLarge { .. }))
+    ));
+    let mut forged = cluster.consortium.transaction(&client, 2, 16);
+    let other = cluster.consortium.transaction(&client, 3, 16);
+    forged.signature = other.signature;
+    let request = cluster.broadcast(leader, forged);
+    assert!(matches!(
+        cluster.replies.get(&request),
+        Some(Err(BroadcastError::BadSignature))
+    ));
+}
+
+#[test]
+fn leader_crash_elects_a_new_leader_and_ordering_continues() {
+    let mut cluster = cluster(5, 1_000);
+    let old = cluster.elect();
+    let client = cluster.consortium.unicom_client.clone();
+    let before = submit(&mut cluster, &client, 0, 30, &[old]);
+    assert!(wait_replies(&mut cluster, &before, 20));
+    cluster.stop(old);
+    assert!(cluster.run_until(100, |c| c.leader().is_some_and(|l| l != old)));
+    let new = cluster.leader().unwrap();
+    let after = submit(&mut cluster, &client, 100, 30, &[new]);
+    assert!(wait_replies(&mut cluster, &after, 50));
+    assert!(cluster.run_until(50, |c| c.all_at_least(3)));
+    cluster.restart(old);
+    let target = cluster.height(new);
+    assert!(cluster.run_until(100, |c| c.all_at_least(target)));
+    let mut all = acked(&cluster, &before);
+    all.extend(acked(&cluster, &after));
+    assert_eq!(all.len(), 60);
+    assert_exactly_once(&cluster.assert_consistent(), &all);
+}
+
+#[test]
+fn two_down_keep_ordering_three_down_is_no_quorum_until_one_returns() {
+    let mut cluster = cluster(6, 1_000);
+    cluster.elect();
+    let client = cluster.consortium.mobile_client.clone();
+    let leader = cluster.leader().unwrap();
+    let others: Vec<u64> = cluster
+        .ids()
+        .into_iter()
+        .filter(|id| *id != leader)
+        .collect();
+    cluster.stop(others[0]);
+    cluster.stop(others[1]);
+    let two_down = submit(&mut cluster, &client, 0, 10, &[leader, others[2]]);
+    assert!(wait_replies(&mut cluster, &two_down, 30));
+    assert_eq!(acked(&cluster, &two_down).len(), 10);
+
+    cluster.stop(others[2]);
+    // The leader steps down once it has not heard from a quorum (check-quorum), and no
+    // election can win: after two election timeouts, broadcasts say "no quorum".
+    assert!(cluster.run_until(100, |c| c.leader().is_none()));
+    for _ in 0..25 {
+        cluster.step();
+    }
+    let refused = submit(&mut cluster, &client, 100, 1, &[leader]);
+    let reply = cluster.replies.get(&refused[0].0);
+    assert!(
+        matches!(reply, Some(Err(BroadcastError::NoQuorum))),
+        "{reply:?}"
+    );
+
+    cluster.restart(others[2]);
+    assert!(cluster.run_until(200, |c| c.leader().is_some()));
+    let back = submit(&mut cluster, &client, 200, 10, &[leader]);
+    assert!(wait_replies(&mut cluster, &back, 30));
+    assert_eq!(acked(&cluster, &back).len(), 10);
+    assert!(cluster.run_until(50, |c| c.all_at_least(3)));
+    let mut all = acked(&cluster, &two_down);
+    all.extend(acked(&cluster, &back));
+    assert_exactly_once(&cluster.assert_consistent(), &all);
+}
+
+#[test]
+fn lagging_and_wiped_orderers_catch_up_through_snapshots() {
+    // Snapshots every 20 entries, so a node that misses 300 gets a snapshot.
+    let mut cluster = cluster(7, 20);
+    let leader = cluster.elect();
+    let client = cluster.consortium.unicom_client.clone();
+    let lagging = cluster.ids().into_iter().find(|id| *id != leader).unwrap();
+    let wiped = cluster
+        .ids()
+        .into_iter()
+        .find(|id| *id != leader && *id != lagging)
+        .unwrap();
+    cluster.stop(lagging);
+    cluster.stop(wiped);
+    let requests = submit(&mut cluster, &client, 0, 300, &[leader]);
+    assert!(wait_replies(&mut cluster, &requests, 100));
+    assert!(cluster.run_until(50, |c| c.all_at_least(7)));
+    assert!(cluster.core(leader).store().snapshot_index() > 200);
+
+    cluster.restart(lagging);
+    cluster.restart_wiped(wiped);
+    let target = cluster.height(leader);
+    assert!(
+        cluster.run_until(200, |c| c.all_at_least(target)),
+        "lagging at {}, wiped at {}, target {target}",
+        cluster.height(lagging),
+        cluster.height(wiped)
+    );
+    // And they keep up with what comes next.
+    let more = submit(&mut cluster, &client, 1_000, 50, &[lagging, wiped]);
+    assert!(wait_replies(&mut cluster, &more, 50));
+    assert!(cluster.run_until(50, |c| c.all_at_least(target + 1)));
+    let mut all = acked(&cluster, &requests);
+    all.extend(acked(&cluster, &more));
+    assert_eq!(all.len(), 350);
+    assert_exactly_once(&cluster.assert_consistent(), &all);
+}
+
+#[test]
+fn leader_kills_under_message_loss_keep_every_ack_exactly_once() {
+    let mut cluster = cluster(8, 50);
+    cluster.set_drop_per_mille(20);
+    let client = cluster.consortium.unicom_client.clone();
+    let mut all_requests: Vec<(RequestId, TxId)> = Vec::new();
+    // Envelopes by id, so refused or timed-out ones can be retried.
+    let mut envelopes: HashMap<TxId, Envelope> = HashMap::new();
+    let mut seq = 0;
+    for round in 0..6 {
+        let leader = cluster.elect();
+        let ids = cluster.ids();
+        let running: Vec<u64> = ids
+            .into_iter()
+            .filter(|id| cluster.is_running(*id))
+            .collect();
+        for _ in 0..40 {
+            let envelope = cluster.consortium.transaction(&client, seq, 32);
+            envelopes.insert(envelope.tx_id(), envelope.clone());
+            let target = running[usize::try_from(seq).unwrap() % running.len()];
+            all_requests.push((
+                cluster.broadcast(target, envelope.clone()),
+                envelope.tx_id(),
+            ));
+            seq += 1;
+        }
+        for _ in 0..3 {
+            cluster.step();
+        }
+        cluster.stop(leader);
+        for _ in 0..5 {
+            cluster.step();
+        }
+        if round > 0 {
+            // Bring back whoever was down, so at most one is down at a time.
+            for id in cluster.ids() {
+                if id != leader && !cluster.is_running(id) {
+                    cluster.restart(id);
+                }
+            }
+        }
+    }
+    for id in cluster.ids() {
+        cluster.restart(id);
+    }
+    cluster.set_drop_per_mille(0);
+    assert!(wait_replies(&mut cluster, &all_requests, 200));
+    // Retry everything that was not acknowledged: it either lands now or is a duplicate.
+    let leader = cluster.elect();
+    let mut retries = Vec::new();
+    for (request, tx_id) in &all_requests {
+        if !matches!(cluster.replies.get(request), Some(Ok(_))) {
+            retries.push((cluster.broadcast(leader, envelopes[tx_id].clone()), *tx_id));
+        }
+    }
+    assert!(wait_replies(&mut cluster, &retries, 100));
+    let height = cluster
+        .ids()
+        .iter()
+        .map(|id| cluster.height(*id))
+        .max()
+        .unwrap();
+    assert!(cluster.run_until(300, |c| c.all_at_least(height)));
+    assert!(cluster.run_until(50, |c| c.core(leader).pending() == 0));
+    let height = cluster.height(leader);
+    assert!(cluster.run_until(300, |c| c.all_at_least(height)));
+    let mut acked_ids = acked(&cluster, &all_requests);
+    acked_ids.extend(acked(&cluster, &retries));
+    let blocks = cluster.assert_consistent();
+    assert_exactly_once(&blocks, &acked_ids);
+    // Everything submitted is in the chain now: acknowledged, or retried until it was.
+    assert_eq!(tx_ids(&blocks).len(), envelopes.len());
+}
