@@ -1,0 +1,90 @@
+//! The settlement contract: two carriers' monthly interconnection settlement, run on the
+//! chain.
+//!
+//! Each carrier encrypts its settlement report with SM4-GCM under a fresh key and uploads
+//! the ciphertext with SM3 commitments to the key and the plaintext; once both reports are
+//! on the chain, each reveals its key; the transaction completing the reveals decrypts
+//! both, checks them against their commitments and reconciles them line by line into the
+//! quasi-final settlement data. Carriers then dispute lines, propose and accept or reject
+//! adjustments, and confirm the current data version; when both confirm with nothing in
+//! dispute the data becomes final and immutable, ready for the finance export.
+//!
+//! # Layout
+//!
+//! A pure deterministic core and a thin adapter (STYLE §3):
+//!
+//! - [`units`], [`report`]: periods, fixed-point rates, tokens; the report, its CSV, JSON
+//!   and canonical text (the CSV format is documented in [`report`]);
+//! - [`agreement`]: the parties and tolerance;
+//! - [`reconcile`]: line matching, pure;
+//! - [`seal`]: client-side sealing (fresh key, SM4-GCM, commitments) and on-chain opening;
+//! - [`workflow`]: the period state machine, pure;
+//! - [`finance`]: final data, its SM3 digest, CSV/JSON export;
+//! - [`api`]: the JSON request types of every function;
+//! - [`store`]: state keys and record encoding over the peer's `Context`;
+//! - [`contract`]: [`SettlementContract`], the `Contract` adapter;
+//! - [`memory`]: an in-memory ledger to run the contract without a peer (tests, replay);
+//! - [`sample`]: a seeded generator of realistic reports;
+//! - [`limits`]: every size and count limit.
+//!
+//! # Functions
+//!
+//! Every function takes a JSON object as its first argument and answers JSON (except
+//! `export` with `"format": "csv"`). Workflow steps need a certificate with role
+//! `client` from one of the two parties; agreement steps need role `admin`.
+//!
+//! | function | request (args\[0\]) | effect | events |
+//! |---|---|---|---|
+//! | `agreement_propose` | an [`Agreement`] | stores a proposal | `AgreementProposed` |
+//! | `agreement_accept` | `{digest}` of the proposal, by the other party's admin | the agreement in force, version +1 | `AgreementAccepted` |
+//! | `upload` | [`api::UploadRequest`] `{period, nonce, key_commitment, plaintext_commitment}`; args\[1\] = ciphertext | records the upload; opens the period on first upload | `ReportUploaded`, `ReportsUploaded` when both are in |
+//! | `reveal` | `{period, key}` (hex) | checks `SM3(key)`, opens the caller's report; the second reveal reconciles; a report that fails to open puts the period in `Failed`, blaming its uploader | `KeyRevealed`, `Reconciled`, `LinesDisputed`, or `ReportRejected` |
+//! | `dispute` | `{period, line_no, reason}` | a settled line becomes disputed; version +1 | `LineDisputed` |
+//! | `adjust_propose` | `{period, line_no, quantity, amount_fen, reason, attachment_sm3?}` | a pending adjustment | `AdjustmentProposed` |
+//! | `adjust_accept` | `{period, adjustment_id}` by the other party | the line takes the figures; version +1 | `AdjustmentAccepted` |
+//! | `adjust_reject` | `{period, adjustment_id, reason}` by the other party | the adjustment is closed | `AdjustmentRejected` |
+//! | `confirm` | `{period, version}` | signs off the current version; the second makes the data final | `Confirmed`, `Final` |
+//! | `reset` | `{period}` | a new round after the reveal deadline or a failure | `PeriodReset` |
+//! | `agreement_get` | `{}` | the agreement in force and any proposal | — |
+//! | `period_get` | `{period}` | the period record and its reveal deadline | — |
+//! | `lines_get` | `{period, from, limit, open_only}` | a page of reconciled lines | — |
+//! | `adjustment_get` | `{period, adjustment_id}` | one adjustment | — |
+//! | `audit_get` | `{period, from, limit}` | the audit trail: who did what, when, in which tx | — |
+//! | `final_get` | `{period}` | the final data and its block number, tx index, tx id | — |
+//! | `export` | `{period, format: "csv"\|"json", from, limit}` | the finance export | — |
+//!
+//! Errors are contract responses that change nothing: 400 malformed request or report,
+//! key not matching its commitment; 403 wrong carrier or role; 404 unknown period, line
+//! or adjustment, no agreement; 409 wrong phase, second upload after the counterparty's,
+//! reveal before both uploads, stale version, unresolved lines, final period; 413 oversize.
+//!
+//! # What it leaves out
+//!
+//! RocksDB, networking and signatures: the peer runs the contract over its simulator and
+//! the endorsement policy makes both carriers' peers agree. Key generation happens on the
+//! client ([`seal::seal_report_fresh`]); the contract never makes a key. No clocks: the
+//! proposal timestamp is the only time; no floats: amounts are integer fen and rates
+//! integer millionths of a yuan.
+
+pub mod agreement;
+pub mod api;
+pub mod contract;
+mod error;
+pub mod finance;
+pub mod limits;
+pub mod memory;
+pub mod reconcile;
+pub mod report;
+pub mod sample;
+pub mod seal;
+pub mod store;
+pub mod units;
+pub mod workflow;
+
+pub use agreement::{Agreement, Side};
+pub use contract::SettlementContract;
+pub use error::{AccessError, ReportError, SettleError, StateError};
+pub use reconcile::{Reconciliation, reconcile};
+pub use report::{Report, ReportLine};
+pub use seal::{SealedReport, seal_report, seal_report_fresh};
+pub use units::{Period, Rate, Token};

@@ -1,0 +1,82 @@
+//! Every size and count limit of the settlement contract, in one place, checked before
+//! anything is allocated for the input it bounds. The relations that keep arithmetic and
+//! chain messages safe are asserted at compile time below.
+
+use netsettle_protocol::limits::{
+    ARGS_BYTES_MAX, EVENT_PAYLOAD_BYTES_MAX, RESPONSE_PAYLOAD_BYTES_MAX, RW_SET_ENTRIES_MAX,
+    VALUE_BYTES_MAX,
+};
+use netsettle_smcrypto::GCM_TAG_BYTES;
+
+const KIB: usize = 1024;
+const MIB: usize = 1024 * KIB;
+
+/// Lines in one report. A carrier pair's month has tens of thousands of settlement items;
+/// twice the bench's 100,000 leaves room.
+pub const REPORT_LINES_MAX: usize = 200_000;
+/// Bytes of one report's text (CSV or canonical form). A canonical line is under 100
+/// bytes, so 200,000 lines fit.
+pub const REPORT_BYTES_MAX: usize = 24 * MIB;
+/// Bytes of one uploaded ciphertext: the canonical report plus the SM4-GCM tag.
+pub const CIPHERTEXT_BYTES_MAX: usize = REPORT_BYTES_MAX + GCM_TAG_BYTES;
+/// Bytes of a settlement item, unit or local network area token.
+pub const TOKEN_BYTES_MAX: usize = 32;
+/// Bytes of an MSP id in an agreement.
+pub const MSP_ID_BYTES_MAX: usize = 128;
+/// Largest amount of one line: 10^13 fen (100 billion CNY), far above any real line, and
+/// small enough that a whole report's total cannot overflow `i64` (asserted below).
+pub const AMOUNT_FEN_MAX: u64 = 10_000_000_000_000;
+/// Largest quantity of one line (minutes, messages, MB, circuit-months).
+pub const QUANTITY_MAX: u64 = 1_000_000_000_000_000;
+/// Largest rate, in millionths of a yuan per unit (10^6 CNY per unit).
+pub const RATE_MICROS_MAX: u64 = 1_000_000_000_000;
+/// Digits after the decimal point of a rate: rates are integer millionths of a yuan.
+pub const RATE_DECIMALS: u32 = 6;
+/// Bytes of a dispute, adjustment or rejection reason.
+pub const REASON_BYTES_MAX: usize = 1024;
+/// Bytes of one JSON request argument (every function's first argument).
+pub const REQUEST_BYTES_MAX: usize = 64 * KIB;
+/// Reconciled lines stored under one state key. Pages keep one reconciliation under the
+/// read–write set's entry limit and make an adjustment rewrite one page, not the month.
+pub const PAGE_LINES: usize = 1_000;
+/// Pages of one period: every line of the largest report pair fits.
+pub const PAGES_MAX: usize = (2 * REPORT_LINES_MAX).div_ceil(PAGE_LINES);
+/// Lines one query returns.
+pub const QUERY_LINES_MAX: usize = 1_000;
+/// Audit entries one query returns.
+pub const QUERY_AUDIT_MAX: usize = 1_000;
+/// Line numbers named in one event (the event carries the count when there are more).
+pub const EVENT_LINES_MAX: usize = 1_000;
+/// Adjustments proposed in one period (every line could be adjusted a few times).
+pub const ADJUSTMENTS_MAX: u64 = 1_000_000;
+/// Bytes of the stored period record.
+pub const PERIOD_STATE_BYTES_MAX: usize = 64 * KIB;
+/// Bytes of one stored page of reconciled lines.
+pub const PAGE_BYTES_MAX: usize = 4 * MIB;
+/// Bytes of any other stored record (agreement, adjustment, audit entry, final data).
+pub const RECORD_BYTES_MAX: usize = 64 * KIB;
+
+// A whole report's total fits in i64 with room for the difference of two totals.
+const _: () =
+    assert!((AMOUNT_FEN_MAX as u128) * (REPORT_LINES_MAX as u128) * 2 <= i64::MAX as u128);
+// Line arithmetic (quantity times rate) is done in u128 and must not overflow it.
+const _: () = assert!(
+    (QUANTITY_MAX as u128)
+        .checked_mul(RATE_MICROS_MAX as u128)
+        .is_some()
+);
+// The ciphertext travels as one proposal argument and is stored as one state value.
+const _: () = assert!(CIPHERTEXT_BYTES_MAX + REQUEST_BYTES_MAX <= ARGS_BYTES_MAX);
+const _: () = assert!(CIPHERTEXT_BYTES_MAX <= VALUE_BYTES_MAX);
+// A reconciliation writes every page plus a few records in one transaction.
+const _: () = assert!(PAGES_MAX + 64 <= RW_SET_ENTRIES_MAX);
+const _: () = assert!(PAGE_BYTES_MAX <= VALUE_BYTES_MAX);
+// A page of worst-case lines (tokens and reasons at their limits) fits its byte limit.
+const _: () =
+    assert!(PAGE_LINES * (4 * TOKEN_BYTES_MAX + 2 * REASON_BYTES_MAX + 256) <= PAGE_BYTES_MAX);
+// Query answers and events stay within the protocol's response and event limits.
+const _: () = assert!(
+    QUERY_LINES_MAX * (4 * TOKEN_BYTES_MAX + 2 * REASON_BYTES_MAX + 512)
+        <= RESPONSE_PAYLOAD_BYTES_MAX
+);
+const _: () = assert!(EVENT_LINES_MAX * 32 + 4 * KIB <= EVENT_PAYLOAD_BYTES_MAX);

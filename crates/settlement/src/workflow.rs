@@ -1,0 +1,589 @@
+//! The period state machine, pure: each step checks who is calling and whether the period
+//! allows it, then changes in-memory records. The contract adapter loads the records the
+//! step needs, calls it, and stores what changed; a step that returns an error has changed
+//! nothing the adapter will store.
+//!
+//! ```text
+//!  Uploading ──both uploads──▶ Revealing ──both keys──▶ Reviewing ──both confirm──▶ Final
+//!      ▲                          │  a report fails to open                         (immutable)
+//!      │                          ▼
+//!      └──────── reset ──────── Failed        (and reset after the reveal deadline)
+//! ```
+
+use netsettle_protocol::Role;
+
+use crate::agreement::{Agreement, Side};
+use crate::api::{AdjustRequest, Digest, HexBytes, UploadRequest};
+use crate::error::{AccessError, SettleError, StateError};
+use crate::limits::{
+    ADJUSTMENTS_MAX, AMOUNT_FEN_MAX, CIPHERTEXT_BYTES_MAX, QUANTITY_MAX, REASON_BYTES_MAX,
+};
+use crate::reconcile::{LineStatus, Note, ReconciledLine, Settled, Summary};
+use crate::units::Period;
+
+/// Who is calling, and in which transaction, as the peer validated it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The caller's organisation.
+    pub msp_id: String,
+    /// Its certificate role.
+    pub role: Role,
+    /// Its certificate's common name.
+    pub common_name: String,
+    /// SM3 of its certificate.
+    pub fingerprint: Digest,
+    /// The transaction.
+    pub tx_id: Digest,
+    /// The proposal's time, ms since the epoch: the only clock.
+    pub at_ms: u64,
+}
+
+/// Where a period is in the workflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Phase {
+    /// Waiting for both reports.
+    Uploading,
+    /// Both reports are on the chain; waiting for both keys.
+    Revealing,
+    /// Reconciled: quasi-final data under review, disputes and adjustments.
+    Reviewing,
+    /// Both confirmed; the data is final and immutable.
+    Final,
+    /// A report failed to open after its key was revealed; see `failure`.
+    Failed,
+}
+
+impl Phase {
+    /// Lowercase name for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Uploading => "uploading",
+            Self::Revealing => "revealing",
+            Self::Reviewing => "reviewing",
+            Self::Final => "final",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// One carrier's upload.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Upload {
+    /// SM4-GCM nonce.
+    pub nonce: HexBytes<12>,
+    /// `SM3(key)`.
+    pub key_commitment: Digest,
+    /// `SM3(canonical text)`.
+    pub plaintext_commitment: Digest,
+    /// `SM3(ciphertext)`, for the audit trail.
+    pub ciphertext_sm3: Digest,
+    /// Ciphertext length.
+    pub ciphertext_bytes: u64,
+    /// The uploading transaction.
+    pub tx_id: Digest,
+    /// When.
+    pub at_ms: u64,
+}
+
+/// One carrier's part of a round.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SideState {
+    /// Its upload, once made.
+    pub upload: Option<Upload>,
+    /// Its key, once revealed.
+    pub key: Option<HexBytes<16>>,
+    /// The data version it confirmed, if any.
+    pub confirmed_version: Option<u64>,
+}
+
+/// Why a round failed, and whose fault it was.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Failure {
+    /// The carrier whose report could not be opened.
+    pub side: Side,
+    /// Its MSP id.
+    pub carrier: String,
+    /// What was wrong.
+    pub reason: String,
+}
+
+/// The record of one settlement period.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PeriodState {
+    /// The period.
+    pub period: Period,
+    /// The agreement in force when the period opened.
+    pub agreement: Agreement,
+    /// Its version.
+    pub agreement_version: u64,
+    /// Rounds restarted by `reset`, from 0.
+    pub round: u32,
+    /// The phase.
+    pub phase: Phase,
+    /// Carrier A's part.
+    pub a: SideState,
+    /// Carrier B's part.
+    pub b: SideState,
+    /// When the round's first upload was made.
+    pub first_upload_at_ms: Option<u64>,
+    /// Set in phase `Failed`.
+    pub failure: Option<Failure>,
+    /// Data version: 1 after reconciliation, +1 per change.
+    pub version: u64,
+    /// Counts and totals of the reconciled lines.
+    pub summary: Summary,
+    /// Pages of reconciled lines.
+    pub pages: u64,
+    /// Adjustments proposed so far (the next id).
+    pub adjustments: u64,
+    /// Adjustments awaiting a decision.
+    pub pending_adjustments: u64,
+    /// Audit entries written so far (the next sequence number).
+    pub audit_entries: u64,
+}
+
+/// A proposed change to one line.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Adjustment {
+    /// Its id within the period.
+    pub id: u64,
+    /// The line.
+    pub line_no: u64,
+    /// The side proposing.
+    pub proposer: Side,
+    /// New quantity.
+    pub quantity: u64,
+    /// New amount in fen.
+    pub amount_fen: u64,
+    /// Why.
+    pub reason: String,
+    /// SM3 of an off-chain document.
+    pub attachment_sm3: Option<Digest>,
+    /// Pending, accepted or rejected.
+    pub decision: Decision,
+    /// The proposing transaction.
+    pub proposed_tx: Digest,
+    /// The deciding transaction.
+    pub decided_tx: Option<Digest>,
+}
+
+/// The other side's answer to an adjustment.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Decision {
+    /// Not decided yet.
+    Pending,
+    /// Accepted: the line took the new figures.
+    Accepted,
+    /// Rejected, with the reason.
+    Rejected(String),
+}
+
+/// One step in a period's audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AuditEntry {
+    /// Sequence number within the period.
+    pub seq: u64,
+    /// The round.
+    pub round: u32,
+    /// The contract function.
+    pub step: String,
+    /// Caller's organisation.
+    pub msp_id: String,
+    /// Caller's role.
+    pub role: Role,
+    /// Caller's certificate common name.
+    pub common_name: String,
+    /// SM3 of the caller's certificate.
+    pub fingerprint: Digest,
+    /// The transaction.
+    pub tx_id: Digest,
+    /// Proposal time, ms since the epoch.
+    pub at_ms: u64,
+    /// What happened, in one line.
+    pub detail: String,
+}
+
+/// Roles allowed to take settlement steps: the carriers' settlement systems act as
+/// clients.
+const WORKFLOW_ROLES: &[Role] = &[Role::Client];
+/// Roles allowed to reset a round: the settlement system or an administrator.
+const RESET_ROLES: &[Role] = &[Role::Client, Role::Admin];
+
+/// The side `caller` speaks for, if its organisation is a party and its role allowed.
+pub fn caller_side(
+    agreement: &Agreement,
+    caller: &Caller,
+    roles: &[Role],
+) -> Result<Side, SettleError> {
+    let side = agreement.side_of(&caller.msp_id).ok_or_else(|| {
+        AccessError::WrongCarrier(format!("{} is not a party to the agreement", caller.msp_id))
+    })?;
+    if !roles.contains(&caller.role) {
+        return Err(AccessError::WrongRole(format!(
+            "{:?} may not take this step; needs {roles:?}",
+            caller.role
+        ))
+        .into());
+    }
+    Ok(side)
+}
+
+/// Checks a free-text reason: not empty, at most [`REASON_BYTES_MAX`], no control characters.
+pub fn check_reason(reason: &str) -> Result<(), SettleError> {
+    if reason.len() > REASON_BYTES_MAX {
+        return Err(SettleError::TooLarge {
+            what: "reason",
+            max: REASON_BYTES_MAX,
+            actual: reason.len(),
+        });
+    }
+    if reason.trim().is_empty() || reason.chars().any(char::is_control) {
+        return Err(SettleError::bad(
+            "a reason must be non-empty text without control characters",
+        ));
+    }
+    Ok(())
+}
+
+impl PeriodState {
+    /// A new period under `agreement`.
+    pub fn open(period: Period, agreement: Agreement, agreement_version: u64) -> Self {
+        Self {
+            period,
+            agreement,
+            agreement_version,
+            round: 0,
+            phase: Phase::Uploading,
+            a: SideState::default(),
+            b: SideState::default(),
+            first_upload_at_ms: None,
+            failure: None,
+            version: 0,
+            summary: Summary::default(),
+            pages: 0,
+            adjustments: 0,
+            pending_adjustments: 0,
+            audit_entries: 0,
+        }
+    }
+
+    /// A side's part.
+    pub fn side(&self, side: Side) -> &SideState {
+        match side {
+            Side::A => &self.a,
+            Side::B => &self.b,
+        }
+    }
+
+    fn side_mut(&mut self, side: Side) -> &mut SideState {
+        match side {
+            Side::A => &mut self.a,
+            Side::B => &mut self.b,
+        }
+    }
+
+    /// Refuses unless the period is in one of `phases` (a final period says so).
+    pub fn require(&self, phases: &[Phase], step: &'static str) -> Result<(), SettleError> {
+        if self.phase == Phase::Final && !phases.contains(&Phase::Final) {
+            return Err(StateError::Final(self.period.to_string()).into());
+        }
+        if !phases.contains(&self.phase) {
+            return Err(StateError::WrongPhase {
+                period: self.period.to_string(),
+                phase: self.phase.name(),
+                step,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    /// The reveal deadline of the current round, once it has a first upload.
+    pub fn deadline_ms(&self) -> Option<u64> {
+        self.first_upload_at_ms
+            .map(|at| at.saturating_add(self.agreement.reveal_window_ms))
+    }
+
+    /// Step `upload`: records the caller's upload (replacing its earlier one while the
+    /// counterparty has not uploaded). Returns the caller's side.
+    pub fn upload(
+        &mut self,
+        caller: &Caller,
+        request: &UploadRequest,
+        ciphertext: &[u8],
+    ) -> Result<Side, SettleError> {
+        let side = caller_side(&self.agreement, caller, WORKFLOW_ROLES)?;
+        if self.phase == Phase::Revealing {
+            // Both reports are in: the caller's is fixed for the round, whichever came
+            // first.
+            return Err(StateError::CounterpartyUploaded.into());
+        }
+        self.require(&[Phase::Uploading], "upload")?;
+        if ciphertext.len() > CIPHERTEXT_BYTES_MAX {
+            return Err(SettleError::TooLarge {
+                what: "ciphertext",
+                max: CIPHERTEXT_BYTES_MAX,
+                actual: ciphertext.len(),
+            });
+        }
+        let upload = Upload {
+            nonce: request.nonce,
+            key_commitment: request.key_commitment,
+            plaintext_commitment: request.plaintext_commitment,
+            ciphertext_sm3: netsettle_smcrypto::sm3(ciphertext).into(),
+            ciphertext_bytes: u64::try_from(ciphertext.len())
+                .map_err(|_| SettleError::Overflow("ciphertext length"))?,
+            tx_id: caller.tx_id,
+            at_ms: caller.at_ms,
+        };
+        self.side_mut(side).upload = Some(upload);
+        self.first_upload_at_ms.get_or_insert(caller.at_ms);
+        if self.a.upload.is_some() && self.b.upload.is_some() {
+            self.phase = Phase::Revealing;
+        }
+        Ok(side)
+    }
+
+    /// Step `reveal`, the checks: both uploads made, not yet revealed, key matches its
+    /// commitment. Returns the caller's side; [`PeriodState::record_key`] records it.
+    pub fn check_reveal(&self, caller: &Caller, key: &HexBytes<16>) -> Result<Side, SettleError> {
+        let side = caller_side(&self.agreement, caller, WORKFLOW_ROLES)?;
+        if self.phase == Phase::Uploading {
+            return Err(StateError::RevealBeforeUploads.into());
+        }
+        self.require(&[Phase::Revealing], "reveal")?;
+        let own = self.side(side);
+        if own.key.is_some() {
+            return Err(StateError::AlreadyRevealed.into());
+        }
+        let upload = own.upload.as_ref().ok_or(StateError::RevealBeforeUploads)?;
+        if Digest::from(netsettle_smcrypto::sm3(&key.0)) != upload.key_commitment {
+            return Err(SettleError::KeyMismatch);
+        }
+        Ok(side)
+    }
+
+    /// Records a checked key. Returns whether both keys are now in.
+    pub fn record_key(&mut self, side: Side, key: HexBytes<16>) -> bool {
+        self.side_mut(side).key = Some(key);
+        self.a.key.is_some() && self.b.key.is_some()
+    }
+
+    /// Puts the period in `Failed`, blaming `side`.
+    pub fn fail(&mut self, side: Side, reason: String) {
+        let carrier = self.agreement.party(side).to_owned();
+        self.failure = Some(Failure {
+            side,
+            carrier,
+            reason,
+        });
+        self.phase = Phase::Failed;
+    }
+
+    /// Enters review with freshly reconciled data.
+    pub fn start_review(&mut self, summary: Summary, pages: u64) {
+        self.summary = summary;
+        self.pages = pages;
+        self.version = 1;
+        self.phase = Phase::Reviewing;
+    }
+
+    /// Step `reset`: a new round, allowed when the round failed, or when the reveal
+    /// deadline passed without both reveals.
+    pub fn reset(&mut self, caller: &Caller) -> Result<(), SettleError> {
+        caller_side(&self.agreement, caller, RESET_ROLES)?;
+        self.require(
+            &[Phase::Uploading, Phase::Revealing, Phase::Failed],
+            "reset",
+        )?;
+        if self.phase != Phase::Failed {
+            let deadline_ms = self.deadline_ms().ok_or(StateError::WrongPhase {
+                period: self.period.to_string(),
+                phase: "uploading with no upload",
+                step: "reset",
+            })?;
+            if caller.at_ms <= deadline_ms {
+                return Err(StateError::DeadlineNotPassed {
+                    deadline_ms,
+                    now_ms: caller.at_ms,
+                }
+                .into());
+            }
+        }
+        self.round = self
+            .round
+            .checked_add(1)
+            .ok_or(StateError::LimitReached("rounds"))?;
+        self.phase = Phase::Uploading;
+        self.a = SideState::default();
+        self.b = SideState::default();
+        self.first_upload_at_ms = None;
+        self.failure = None;
+        Ok(())
+    }
+
+    /// Step `dispute`: marks a settled line disputed with the caller's reason.
+    pub fn dispute(
+        &mut self,
+        caller: &Caller,
+        line: &mut ReconciledLine,
+        reason: &str,
+    ) -> Result<Side, SettleError> {
+        let side = caller_side(&self.agreement, caller, WORKFLOW_ROLES)?;
+        self.require(&[Phase::Reviewing], "dispute")?;
+        check_reason(reason)?;
+        if line.status.is_open() {
+            return Err(StateError::WrongPhase {
+                period: self.period.to_string(),
+                phase: "reviewing (line already disputed)",
+                step: "dispute",
+            }
+            .into());
+        }
+        self.summary.remove(line)?;
+        line.status = LineStatus::Disputed;
+        line.settled = None;
+        line.note = Some(Note {
+            by: Some(side),
+            reason: reason.to_owned(),
+        });
+        line.revision = line.revision.saturating_add(1);
+        self.summary.add(line)?;
+        self.bump_version()?;
+        Ok(side)
+    }
+
+    /// Step `adjust_propose`: a new adjustment of `line` by the caller.
+    pub fn propose_adjustment(
+        &mut self,
+        caller: &Caller,
+        line: &mut ReconciledLine,
+        request: &AdjustRequest,
+    ) -> Result<Adjustment, SettleError> {
+        let side = caller_side(&self.agreement, caller, WORKFLOW_ROLES)?;
+        self.require(&[Phase::Reviewing], "adjust")?;
+        check_reason(&request.reason)?;
+        if request.amount_fen > AMOUNT_FEN_MAX || request.quantity > QUANTITY_MAX {
+            return Err(SettleError::bad(
+                "quantity or amount_fen is over its maximum",
+            ));
+        }
+        if line.pending_adjustment.is_some() {
+            return Err(StateError::AdjustmentPending(line.line_no).into());
+        }
+        if self.adjustments >= ADJUSTMENTS_MAX {
+            return Err(StateError::LimitReached("adjustments").into());
+        }
+        let id = self.adjustments;
+        self.adjustments = self.adjustments.saturating_add(1);
+        self.pending_adjustments = self.pending_adjustments.saturating_add(1);
+        line.pending_adjustment = Some(id);
+        Ok(Adjustment {
+            id,
+            line_no: line.line_no,
+            proposer: side,
+            quantity: request.quantity,
+            amount_fen: request.amount_fen,
+            reason: request.reason.clone(),
+            attachment_sm3: request.attachment_sm3,
+            decision: Decision::Pending,
+            proposed_tx: caller.tx_id,
+            decided_tx: None,
+        })
+    }
+
+    /// Step `adjust_accept` / `adjust_reject`: the other side decides. On accept the line
+    /// takes the new figures and the data version moves on.
+    pub fn decide_adjustment(
+        &mut self,
+        caller: &Caller,
+        adjustment: &mut Adjustment,
+        line: &mut ReconciledLine,
+        rejection: Option<&str>,
+    ) -> Result<Side, SettleError> {
+        let side = caller_side(&self.agreement, caller, WORKFLOW_ROLES)?;
+        self.require(&[Phase::Reviewing], "decide an adjustment")?;
+        if adjustment.decision != Decision::Pending {
+            return Err(StateError::AdjustmentDecided(adjustment.id).into());
+        }
+        if side == adjustment.proposer {
+            return Err(AccessError::WrongCarrier(
+                "an adjustment is decided by the other carrier".into(),
+            )
+            .into());
+        }
+        if line.line_no != adjustment.line_no || line.pending_adjustment != Some(adjustment.id) {
+            return Err(SettleError::Corrupt("adjustment and line"));
+        }
+        self.pending_adjustments = self
+            .pending_adjustments
+            .checked_sub(1)
+            .ok_or(SettleError::Corrupt("period"))?;
+        line.pending_adjustment = None;
+        adjustment.decided_tx = Some(caller.tx_id);
+        if let Some(reason) = rejection {
+            check_reason(reason)?;
+            adjustment.decision = Decision::Rejected(reason.to_owned());
+            return Ok(side);
+        }
+        adjustment.decision = Decision::Accepted;
+        self.summary.remove(line)?;
+        line.status = LineStatus::Adjusted;
+        line.settled = Some(Settled {
+            quantity: adjustment.quantity,
+            amount_fen: adjustment.amount_fen,
+        });
+        line.note = Some(Note {
+            by: Some(adjustment.proposer),
+            reason: adjustment.reason.clone(),
+        });
+        line.revision = line.revision.saturating_add(1);
+        self.summary.add(line)?;
+        self.bump_version()?;
+        Ok(side)
+    }
+
+    /// Step `confirm`: the caller signs off `version`. Returns the side and whether both
+    /// sides have now confirmed the current version (the period becomes final).
+    pub fn confirm(&mut self, caller: &Caller, version: u64) -> Result<(Side, bool), SettleError> {
+        let side = caller_side(&self.agreement, caller, WORKFLOW_ROLES)?;
+        self.require(&[Phase::Reviewing], "confirm")?;
+        if version != self.version {
+            return Err(StateError::StaleVersion {
+                given: version,
+                current: self.version,
+            }
+            .into());
+        }
+        let disputed = self.summary.open_lines();
+        if disputed != 0 || self.pending_adjustments != 0 {
+            return Err(StateError::Unresolved {
+                disputed,
+                pending: self.pending_adjustments,
+            }
+            .into());
+        }
+        self.side_mut(side).confirmed_version = Some(version);
+        let both =
+            self.a.confirmed_version == Some(version) && self.b.confirmed_version == Some(version);
+        if both {
+            self.phase = Phase::Final;
+        }
+        Ok((side, both))
+    }
+
+    fn bump_version(&mut self) -> Result<(), SettleError> {
+        self.version = self
+            .version
+            .checked_add(1)
+            .ok_or(StateError::LimitReached("versions"))?;
+        Ok(())
+    }
+
+    /// The next audit sequence number, counted.
+    pub fn next_audit_seq(&mut self) -> u64 {
+        let seq = self.audit_entries;
+        self.audit_entries = self.audit_entries.saturating_add(1);
+        seq
+    }
+}
