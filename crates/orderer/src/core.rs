@@ -1077,6 +1077,7 @@ impl<C: Chain> OrdererCore<C> {
             self.chain.append(&block)?;
         }
         let stored = self.chain.tip()?.map_or(0, |tip| tip.height);
+        actions.height = Some(stored);
         if stored < target.height {
             self.request_blocks(stored, actions);
             return Ok(());

@@ -21,6 +21,7 @@ pub mod cutter;
 mod entry;
 mod error;
 pub mod limits;
+mod service;
 mod storage;
 mod validate;
 
@@ -31,6 +32,7 @@ pub use core::{
 };
 pub use entry::{LogEntry, SnapshotState};
 pub use error::{BroadcastError, DeliverError, OrdererError, StorageError};
+pub use service::{FetchFuture, OrdererHandle, OrdererService, ServiceConfig, Transport};
 pub use storage::RaftStore;
 pub use validate::{
     ChannelState, VerifiedEnvelope, VerifiedKind, verify_deliver_request, verify_envelope,

@@ -47,7 +47,7 @@ impl TestOrg {
         let params = CertificateParams::ca(
             subject(&format!("ca.{msp_id}"), msp_id),
             None,
-            NOW - DAY,
+            NOW - 3650 * DAY,
             NOW + 3650 * DAY,
         )
         .unwrap();
@@ -64,8 +64,9 @@ impl TestOrg {
         let params = CertificateParams::end_entity(
             subject(&format!("{name}.{}", self.msp_id), &self.msp_id),
             role,
-            NOW - DAY,
-            NOW + 365 * DAY,
+            // Wide enough for the service tests, which run on the real clock.
+            NOW - 3650 * DAY,
+            NOW + 3650 * DAY,
         )
         .unwrap();
         let cert = x509::issue(&params, key.public_key(), &self.ca_cert, &self.ca_key).unwrap();

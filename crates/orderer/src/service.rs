@@ -1,0 +1,436 @@
+//! The shell around [`OrdererCore`]: one thread owns the core (its storage ports fsync, so
+//! it must not sit on a tokio worker), fed by one bounded input queue that merges ticks,
+//! broadcasts, Raft messages and fetched blocks; it handles what is queued as one batch
+//! (one Raft `Ready`, one fsync), then carries out the [`Actions`]: messages to the
+//! [`Transport`], replies to callers, new heights and configs to watchers, block fetches
+//! to a tokio task.
+//!
+//! [`OrdererHandle`] is what the node and the transport call: `broadcast` checks the
+//! envelope in the caller's task (SM2 verification runs in parallel, outside the core),
+//! `deliver` streams blocks from the ledger, `raft_message` and `blocks` serve the other
+//! consenters.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use netsettle_ledger::Ledger;
+use netsettle_protocol::{
+    Block, DeliverResponse, DeliverStatus, Envelope, SeekPosition, SignedDeliverRequest,
+};
+use protobuf::Message as _;
+use raft::prelude::Message;
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+
+use crate::core::{
+    Actions, BroadcastAck, CoreConfig, Event, OrdererCore, RequestId, Signer, bootstrap_snapshot,
+    prepare_chain,
+};
+use crate::error::{BroadcastError, DeliverError, OrdererError};
+use crate::limits::{
+    CATCH_UP_RESPONSE_BYTES_MAX, DELIVER_QUEUE_MAX, DELIVER_STREAMS_MAX, INPUT_BATCH_MAX,
+    INPUT_QUEUE_MAX, RAFT_WIRE_BYTES_MAX,
+};
+use crate::storage::RaftStore;
+use crate::validate::{ChannelState, verify_deliver_request, verify_envelope};
+
+/// A future the transport returns for a block fetch.
+pub type FetchFuture = Pin<Box<dyn Future<Output = Result<Vec<Block>, String>> + Send>>;
+
+/// How consenters reach each other. The node implements it over `netsettle-net`
+/// (request–response services); tests route in memory.
+pub trait Transport: Send + Sync + 'static {
+    /// Sends one encoded Raft message to consenter `to`. Best effort, must not block:
+    /// Raft retransmits what is lost.
+    fn send_raft(&self, to: u64, message: Vec<u8>);
+    /// Asks consenter `from` for blocks `[start, end)` (it may return fewer); its handle's
+    /// [`OrdererHandle::blocks`] answers.
+    fn fetch_blocks(&self, from: u64, start: u64, end: u64) -> FetchFuture;
+}
+
+/// What an orderer needs to start.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Raft id and tuning.
+    pub core: CoreConfig,
+    /// Signing key and identity.
+    pub signer: Signer,
+    /// The channel's genesis block.
+    pub genesis: Block,
+    /// The orderer's data directory: `ledger/` (blocks, `netsettle-ledger`) and `raft/`
+    /// (the Raft log).
+    pub data_dir: PathBuf,
+}
+
+enum Input {
+    Tick,
+    Broadcast {
+        envelope: Box<crate::validate::VerifiedEnvelope>,
+        reply: oneshot::Sender<Result<BroadcastAck, BroadcastError>>,
+    },
+    Raft(Box<Message>),
+    Blocks(Vec<Block>),
+    Stop,
+}
+
+/// The running ordering service. Cheap to clone; every clone talks to the same core.
+#[derive(Clone)]
+pub struct OrdererHandle {
+    inputs: mpsc::Sender<Input>,
+    channel: watch::Receiver<Arc<ChannelState>>,
+    height: watch::Receiver<u64>,
+    leader: watch::Receiver<u64>,
+    ledger: Arc<Ledger>,
+    deliver_streams: Arc<Semaphore>,
+    thread: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
+}
+
+impl std::fmt::Debug for OrdererHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrdererHandle")
+            .field("height", &*self.height.borrow())
+            .field("leader", &*self.leader.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Unix seconds now (the shell's clock; the core never reads one).
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The ordering service's entry point.
+#[derive(Debug)]
+pub struct OrdererService;
+
+impl OrdererService {
+    /// Starts an orderer: opens (or creates) its ledger and Raft log under `data_dir`,
+    /// starts the core thread and the tick timer. Must be called inside a tokio runtime.
+    pub fn spawn(
+        config: ServiceConfig,
+        transport: Arc<dyn Transport>,
+    ) -> Result<OrdererHandle, OrdererError> {
+        spawn(config, transport)
+    }
+}
+
+fn spawn(
+    config: ServiceConfig,
+    transport: Arc<dyn Transport>,
+) -> Result<OrdererHandle, OrdererError> {
+    let ledger_dir = config.data_dir.join("ledger");
+    let raft_dir = config.data_dir.join("raft");
+    for dir in [&ledger_dir, &raft_dir] {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| OrdererError::Config(format!("creating {}: {e}", dir.display())))?;
+    }
+    let ledger = Arc::new(Ledger::open(&ledger_dir)?);
+    prepare_chain(&ledger, &config.genesis)?;
+    let store = RaftStore::open(&raft_dir, bootstrap_snapshot(&config.genesis)?)?;
+    let tick = Duration::from_millis(config.core.tick_ms.max(1));
+    let core = OrdererCore::new(config.core, config.signer, store, Arc::clone(&ledger))?;
+
+    let (inputs, receiver) = mpsc::channel(INPUT_QUEUE_MAX);
+    let (channel_tx, channel) = watch::channel(Arc::clone(core.channel()));
+    // What deliver may read: the stored chain, which after a restart is ahead of the
+    // state being replayed.
+    let stored_height = ledger.chain_info()?.height;
+    let (height_tx, height) = watch::channel(stored_height.max(core.tip().height));
+    let (leader_tx, leader) = watch::channel(core.leader_id());
+    let shell = Shell {
+        core,
+        transport,
+        inputs: inputs.clone(),
+        runtime: tokio::runtime::Handle::current(),
+        waiting: HashMap::new(),
+        next_request: 1,
+        channel: channel_tx,
+        height: height_tx,
+        leader: leader_tx,
+    };
+    let thread = std::thread::Builder::new()
+        .name("orderer-core".to_owned())
+        .spawn(move || shell.run(receiver))
+        .map_err(|e| OrdererError::Config(format!("starting the core thread: {e}")))?;
+
+    let ticker = inputs.clone();
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(tick);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            match ticker.try_send(Input::Tick) {
+                Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => {}
+                Err(mpsc::error::TrySendError::Closed(_)) => break,
+            }
+        }
+    });
+    Ok(OrdererHandle {
+        inputs,
+        channel,
+        height,
+        leader,
+        ledger,
+        deliver_streams: Arc::new(Semaphore::new(DELIVER_STREAMS_MAX)),
+        thread: Arc::new(std::sync::Mutex::new(Some(thread))),
+    })
+}
+
+struct Shell {
+    core: OrdererCore<Arc<Ledger>>,
+    transport: Arc<dyn Transport>,
+    inputs: mpsc::Sender<Input>,
+    runtime: tokio::runtime::Handle,
+    waiting: HashMap<RequestId, oneshot::Sender<Result<BroadcastAck, BroadcastError>>>,
+    next_request: RequestId,
+    channel: watch::Sender<Arc<ChannelState>>,
+    height: watch::Sender<u64>,
+    leader: watch::Sender<u64>,
+}
+
+impl Shell {
+    fn run(mut self, mut receiver: mpsc::Receiver<Input>) {
+        while let Some(first) = receiver.blocking_recv() {
+            let mut batch = vec![first];
+            while batch.len() < INPUT_BATCH_MAX {
+                match receiver.try_recv() {
+                    Ok(input) => batch.push(input),
+                    Err(_) => break,
+                }
+            }
+            let mut events = Vec::with_capacity(batch.len());
+            let mut stop = false;
+            for input in batch {
+                match input {
+                    Input::Tick => events.push(Event::Tick),
+                    Input::Broadcast { envelope, reply } => {
+                        let request = self.next_request;
+                        self.next_request = self.next_request.wrapping_add(1);
+                        self.waiting.insert(request, reply);
+                        events.push(Event::Envelope { request, envelope });
+                    }
+                    Input::Raft(message) => events.push(Event::Raft(message)),
+                    Input::Blocks(blocks) => events.push(Event::Blocks(blocks)),
+                    Input::Stop => stop = true,
+                }
+            }
+            match self.core.on_batch(events) {
+                Ok(actions) => self.execute(actions),
+                Err(error) => {
+                    // Storage failed: nothing after this can be trusted to be durable.
+                    tracing::error!(%error, "orderer core failed; stopping");
+                    break;
+                }
+            }
+            if stop {
+                break;
+            }
+        }
+        tracing::info!(id = self.core.id(), "orderer core stopped");
+    }
+
+    fn execute(&mut self, actions: Actions) {
+        for message in actions.messages {
+            match message.write_to_bytes() {
+                Ok(bytes) => self.transport.send_raft(message.to, bytes),
+                Err(error) => tracing::error!(%error, "raft message does not encode"),
+            }
+        }
+        for (request, reply) in actions.replies {
+            if let Some(sender) = self.waiting.remove(&request) {
+                // The caller may have gone away; nothing to do then.
+                let _ = sender.send(reply);
+            }
+        }
+        if let Some(height) = actions.height
+            && height > *self.height.borrow()
+        {
+            self.height.send_replace(height);
+        }
+        if let Some(channel) = actions.channel {
+            self.channel.send_replace(channel);
+        }
+        let leader = self.core.leader_id();
+        if *self.leader.borrow() != leader {
+            self.leader.send_replace(leader);
+        }
+        if let Some(fetch) = actions.fetch {
+            let transport = Arc::clone(&self.transport);
+            let inputs = self.inputs.clone();
+            self.runtime.spawn(async move {
+                match transport
+                    .fetch_blocks(fetch.from, fetch.start, fetch.end)
+                    .await
+                {
+                    Ok(blocks) => {
+                        let _ = inputs.try_send(Input::Blocks(blocks));
+                    }
+                    Err(error) => tracing::debug!(from = fetch.from, %error, "block fetch failed"),
+                }
+            });
+        }
+    }
+}
+
+impl OrdererHandle {
+    /// Submits an envelope. Returns once it is committed in the Raft log (it will be in
+    /// the next block), or with the reason it was refused.
+    pub async fn broadcast(&self, envelope: Envelope) -> Result<BroadcastAck, BroadcastError> {
+        let state = Arc::clone(&self.channel.borrow());
+        let verified = verify_envelope(&state, envelope, now_unix())?;
+        let (reply, answer) = oneshot::channel();
+        self.inputs
+            .try_send(Input::Broadcast {
+                envelope: Box::new(verified),
+                reply,
+            })
+            .map_err(|error| match error {
+                mpsc::error::TrySendError::Full(_) => BroadcastError::Busy,
+                mpsc::error::TrySendError::Closed(_) => BroadcastError::Stopped,
+            })?;
+        answer.await.map_err(|_| BroadcastError::Stopped)?
+    }
+
+    /// Hands over a Raft message another consenter sent (its bytes as the transport
+    /// received them). Dropped when it does not decode or the queue is full.
+    pub fn raft_message(&self, bytes: &[u8]) {
+        if bytes.len() > RAFT_WIRE_BYTES_MAX {
+            tracing::warn!(bytes = bytes.len(), "oversize raft message dropped");
+            return;
+        }
+        match Message::parse_from_bytes(bytes) {
+            Ok(message) => {
+                let _ = self.inputs.try_send(Input::Raft(Box::new(message)));
+            }
+            Err(error) => tracing::warn!(%error, "raft message does not decode"),
+        }
+    }
+
+    /// Blocks `[start, end)` from this orderer's ledger for a catching-up consenter: as
+    /// many as exist, at most `CATCH_UP_BLOCKS_MAX` and about one full block of bytes.
+    pub fn blocks(&self, start: u64, end: u64) -> Result<Vec<Block>, OrdererError> {
+        let end = end.min(start.saturating_add(crate::limits::CATCH_UP_BLOCKS_MAX));
+        let mut blocks = Vec::new();
+        let mut bytes = 0usize;
+        for number in start..end {
+            let Some(encoded) = self.ledger.block_bytes(number)? else {
+                break;
+            };
+            bytes = bytes.saturating_add(encoded.len());
+            if !blocks.is_empty() && bytes > CATCH_UP_RESPONSE_BYTES_MAX {
+                break;
+            }
+            let block = netsettle_protocol::decode(&encoded)
+                .map_err(|e| OrdererError::Block(e.to_string()))?;
+            blocks.push(block);
+        }
+        Ok(blocks)
+    }
+
+    /// Checks a signed delivery request (Readers policy) and streams the blocks it asks
+    /// for, then new ones as they are cut until `stop` (or forever). The stream ends with
+    /// a status; dropping the receiver ends it early.
+    pub fn deliver(
+        &self,
+        request: SignedDeliverRequest,
+    ) -> Result<mpsc::Receiver<DeliverResponse>, DeliverError> {
+        let state = Arc::clone(&self.channel.borrow());
+        verify_deliver_request(&state, &request, now_unix())?;
+        let permit = Arc::clone(&self.deliver_streams)
+            .try_acquire_owned()
+            .map_err(|_| DeliverError::Unavailable("too many delivery streams".to_owned()))?;
+        let height = *self.height.borrow();
+        let newest = height.saturating_sub(1);
+        let position = |seek: SeekPosition| match seek {
+            SeekPosition::Oldest => 0,
+            SeekPosition::Newest => newest,
+            SeekPosition::Specified(number) => number,
+        };
+        let start = position(request.request.start);
+        let stop = request.request.stop.map(position);
+        if stop.is_some_and(|stop| stop < start) {
+            return Err(DeliverError::BadRequest("stop before start".to_owned()));
+        }
+        let (sender, receiver) = mpsc::channel(DELIVER_QUEUE_MAX);
+        let ledger = Arc::clone(&self.ledger);
+        let mut heights = self.height.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let status = stream_blocks(&ledger, &sender, &mut heights, start, stop).await;
+            let _ = sender.send(DeliverResponse::Status(status)).await;
+        });
+        Ok(receiver)
+    }
+
+    /// The chain height, updated as blocks are written.
+    pub fn height(&self) -> watch::Receiver<u64> {
+        self.height.clone()
+    }
+
+    /// The Raft leader's id as this orderer knows it (0: none).
+    pub fn leader(&self) -> watch::Receiver<u64> {
+        self.leader.clone()
+    }
+
+    /// The channel configuration in force.
+    pub fn channel(&self) -> Arc<ChannelState> {
+        Arc::clone(&self.channel.borrow())
+    }
+
+    /// The ledger (read it; only the core writes).
+    pub fn ledger(&self) -> &Arc<Ledger> {
+        &self.ledger
+    }
+
+    /// Stops the core thread and waits for it; pending broadcasts get `Stopped`.
+    pub async fn shutdown(&self) {
+        let _ = self.inputs.send(Input::Stop).await;
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+}
+
+async fn stream_blocks(
+    ledger: &Ledger,
+    sender: &mpsc::Sender<DeliverResponse>,
+    heights: &mut watch::Receiver<u64>,
+    start: u64,
+    stop: Option<u64>,
+) -> DeliverStatus {
+    let mut next = start;
+    loop {
+        if stop.is_some_and(|stop| next > stop) {
+            return DeliverStatus::Success;
+        }
+        if next >= *heights.borrow_and_update() {
+            if heights.changed().await.is_err() {
+                return DeliverStatus::ServiceUnavailable;
+            }
+            continue;
+        }
+        let block = match ledger.block(next) {
+            Ok(Some(block)) => block,
+            Ok(None) => return DeliverStatus::NotFound,
+            Err(error) => {
+                tracing::error!(%error, number = next, "deliver could not read a block");
+                return DeliverStatus::ServiceUnavailable;
+            }
+        };
+        if sender.send(DeliverResponse::Block(block)).await.is_err() {
+            return DeliverStatus::Success;
+        }
+        next = next.saturating_add(1);
+    }
+}
