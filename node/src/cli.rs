@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::{ca_cmd, configtx_cmd, crypto_cmd, ledger_cmd, node_cmd, tls_cmd};
+use crate::{ca_cmd, configtx_cmd, crypto_cmd, ledger_cmd, net_cmd, node_cmd, tls_cmd};
 
 /// netsettle: a permissioned settlement chain for two telecom carriers, with SM2/SM3/SM4
 /// national cryptography throughout.
@@ -65,6 +65,9 @@ enum Command {
     /// SM-TLS (RFC 8998) link checks: an echo server and client.
     #[command(subcommand)]
     Tls(tls_cmd::TlsCommand),
+    /// Node-to-node network (libp2p over SM-TLS) checks: a listening node and a pinger.
+    #[command(subcommand)]
+    Net(net_cmd::NetCommand),
     /// Print the SM3 digest of a file (hex).
     Sm3 {
         /// File to hash.
@@ -93,6 +96,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Ledger(command) => ledger_cmd::run(command),
         Command::Configtx(command) => configtx_cmd::run(command),
         Command::Tls(command) => tls_cmd::run(command),
+        Command::Net(command) => net_cmd::run(command),
         Command::Msp(MspCommand::Export(args)) => configtx_cmd::run_msp_export(&args),
         Command::Ca(command) => ca_cmd::run(command),
         Command::Sm3 { path } => {

@@ -9,6 +9,7 @@ mod cli;
 mod configtx_cmd;
 mod crypto_cmd;
 mod ledger_cmd;
+mod net_cmd;
 mod node_cmd;
 mod node_config;
 mod tls_cmd;
