@@ -14,6 +14,49 @@
 //! - [`cutter`]: block cutting as a pure function of envelopes and ticks.
 //! - [`verify_envelope`] / [`verify_deliver_request`]: the checks before anything enters
 //!   the log or a stream starts; run by callers in parallel.
+//! - [`OrdererService::spawn`] → [`OrdererHandle`]: the shell (core thread, bounded input
+//!   queue, tick timer) and the API the node and the transport call.
+//!
+//! # Starting an orderer (what the node runtime does)
+//!
+//! ```text
+//! let config = ServiceConfig {
+//!     core: CoreConfig::new(consenter_id),        // 100 ms ticks, elections after 1-2 s
+//!     signer: Signer { key, identity },           // the orderer's SM2 key and certificate
+//!     genesis,                                    // the channel's genesis block
+//!     data_dir,                                   // ledger/ and raft/ go under it
+//! };
+//! let orderer = OrdererService::spawn(config, Arc::new(my_transport))?;
+//! // inbound, from the other consenters (e.g. crates/net services "raft", "blocks"):
+//! orderer.raft_message(&bytes);                   // fire and forget
+//! let blocks = orderer.blocks(start, end)?;       // answer a catch-up fetch
+//! // clients and peers:
+//! let ack = orderer.broadcast(envelope).await?;   // Ok once committed in the Raft log
+//! let mut stream = orderer.deliver(signed_request)?;  // blocks, then a final status
+//! orderer.shutdown().await;
+//! ```
+//!
+//! The [`Transport`] the node supplies maps consenter ids (the channel config's
+//! `Consenter::id`) to connections: `send_raft(to, bytes)` must not block (drop when
+//! congested; Raft retransmits), `fetch_blocks(from, start, end)` calls the other
+//! orderer's [`OrdererHandle::blocks`].
+//!
+//! # Guarantees
+//!
+//! - Every orderer's chain has the same block hashes: block contents are decided by the
+//!   Raft log (see the `core` module docs for why this design).
+//! - An acknowledged broadcast is in exactly one block; a broadcast that failed with
+//!   `NotOrderedInTime` (or whose orderer stopped) may be retried safely: if the first
+//!   attempt landed, the retry is refused as `Duplicate`.
+//! - Three of five consenters down: broadcasts fail with `NoQuorum` (after two election
+//!   timeouts without a leader; `NoLeader` before that).
+//!
+//! # Not done yet
+//!
+//! Consenter membership changes through config updates (the set is logged, Raft
+//! membership is fixed at genesis), leader transfer on request from the node
+//! (`Event::TransferLeader` exists), checking orderer signatures on blocks fetched for
+//! catch-up (they are checked for hash chaining and the snapshot's hash).
 
 mod chain;
 mod core;

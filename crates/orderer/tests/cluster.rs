@@ -337,3 +337,77 @@ fn leader_kills_under_message_loss_keep_every_ack_exactly_once() {
     // Everything submitted is in the chain now: acknowledged, or retried until it was.
     assert_eq!(tx_ids(&blocks).len(), envelopes.len());
 }
+
+fn config_update_envelope(cluster: &Cluster, tx_max: u32, seq: u64, both_admins: bool) -> Envelope {
+    use netsettle_protocol::{ConfigSignature, ConfigUpdate, ConfigUpdateEnvelope, Payload};
+    let consortium = &cluster.consortium;
+    let mut config = consortium.config.clone();
+    config.sequence = 1;
+    config.orderer.batch.tx_max = tx_max;
+    let update = ConfigUpdate {
+        channel: "settlement".to_owned(),
+        config,
+    };
+    let mut admins = vec![&consortium.unicom_admin];
+    if both_admins {
+        admins.push(&consortium.mobile_admin);
+    }
+    let signatures = admins
+        .iter()
+        .map(|admin| ConfigSignature::sign(&admin.key, admin.identity.clone(), &update).unwrap())
+        .collect();
+    let admin = &consortium.unicom_admin;
+    Envelope::sign(
+        &admin.key,
+        Payload::ConfigUpdate {
+            header: support::header(&admin.identity, seq),
+            update: Box::new(ConfigUpdateEnvelope { update, signatures }),
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn config_update_gets_a_block_of_its_own_and_the_new_batch_size_applies() {
+    let mut cluster = cluster(9, 1_000);
+    let leader = cluster.elect();
+    let client = cluster.consortium.unicom_client.clone();
+    // One admin is not a majority of the two carriers' admins.
+    let lonely = config_update_envelope(&cluster, 10, 900, false);
+    let request = cluster.broadcast(leader, lonely);
+    assert!(matches!(
+        cluster.replies.get(&request),
+        Some(Err(BroadcastError::ConfigUpdate(_)))
+    ));
+
+    let before = submit(&mut cluster, &client, 0, 5, &[leader]);
+    assert!(wait_replies(&mut cluster, &before, 10));
+    let follower = cluster.ids().into_iter().find(|id| *id != leader).unwrap();
+    let update = cluster.broadcast(follower, config_update_envelope(&cluster, 10, 901, true));
+    assert!(cluster.run_until(10, |c| c.replies.contains_key(&update)));
+    assert!(
+        cluster.replies[&update].is_ok(),
+        "{:?}",
+        cluster.replies[&update]
+    );
+    // The open batch is cut first, then the config block alone.
+    assert!(cluster.run_until(10, |c| c.all_at_least(3)));
+    let after = submit(&mut cluster, &client, 100, 25, &[leader, follower]);
+    assert!(wait_replies(&mut cluster, &after, 20));
+    assert!(cluster.run_until(30, |c| c.all_at_least(6)));
+    let blocks = cluster.assert_consistent();
+    let sizes: Vec<usize> = blocks.iter().map(|b| b.data.len()).collect();
+    assert_eq!(sizes, vec![1, 5, 1, 10, 10, 5]);
+    assert_eq!(blocks[2].metadata.last_config_index, 2);
+    assert_eq!(blocks[3].metadata.last_config_index, 2);
+    for id in cluster.ids() {
+        assert_eq!(cluster.core(id).channel().config.sequence, 1);
+        assert_eq!(cluster.core(id).channel().config_block, 2);
+    }
+    // The same update again is stale: sequence 1 is taken.
+    let again = cluster.broadcast(leader, config_update_envelope(&cluster, 10, 902, true));
+    assert!(matches!(
+        cluster.replies.get(&again),
+        Some(Err(BroadcastError::ConfigUpdate(_)))
+    ));
+}
