@@ -13,6 +13,8 @@
 
 use core::fmt;
 use core::iter;
+use core::pin::Pin;
+use core::task::{Context, Poll};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -22,8 +24,9 @@ use futures::{AsyncRead, AsyncWrite, FutureExt as _};
 use libp2p::core::muxing::StreamMuxerBox;
 use libp2p::core::transport::Boxed;
 use libp2p::core::transport::timeout::TransportTimeout;
+use libp2p::core::transport::{DialOpts, ListenerId, PortUse, TransportError, TransportEvent};
 use libp2p::core::upgrade::{InboundConnectionUpgrade, OutboundConnectionUpgrade, UpgradeInfo};
-use libp2p::core::{ConnectedPoint, Transport as _};
+use libp2p::core::{ConnectedPoint, Transport};
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use multistream_select::{Version, dialer_select_proto, listener_select_proto};
@@ -278,7 +281,9 @@ pub(crate) fn transport(
     handshake: Arc<Handshake>,
     limits: &NetLimits,
 ) -> Boxed<(PeerId, StreamMuxerBox)> {
-    let tcp = libp2p::tcp::tokio::Transport::new(libp2p::tcp::Config::default().nodelay(true));
+    let tcp = NewPortPerDial(libp2p::tcp::tokio::Transport::new(
+        libp2p::tcp::Config::default().nodelay(true),
+    ));
     let mut yamux = libp2p::yamux::Config::default();
     yamux.set_max_num_streams(limits.streams_per_connection_max);
     let upgraded = tcp.and_then(move |socket, endpoint| {
@@ -292,6 +297,50 @@ pub(crate) fn transport(
         secure_and_multiplex(socket, endpoint, upgrade, yamux.clone())
     });
     TransportTimeout::new(upgraded, limits.handshake_timeout).boxed()
+}
+
+/// TCP that never dials from its listening port. libp2p reuses the listen port for
+/// outgoing connections by default (for NAT hole punching, which the DMZ forwarders make
+/// pointless); on loopback that makes two nodes with fixed ports dialling each other's
+/// forwarders fail with "address in use".
+struct NewPortPerDial<T>(T);
+
+impl<T: Transport + Unpin> Transport for NewPortPerDial<T> {
+    type Output = T::Output;
+    type Error = T::Error;
+    type ListenerUpgrade = T::ListenerUpgrade;
+    type Dial = T::Dial;
+
+    fn listen_on(
+        &mut self,
+        id: ListenerId,
+        addr: Multiaddr,
+    ) -> Result<(), TransportError<Self::Error>> {
+        self.0.listen_on(id, addr)
+    }
+
+    fn remove_listener(&mut self, id: ListenerId) -> bool {
+        self.0.remove_listener(id)
+    }
+
+    fn dial(
+        &mut self,
+        addr: Multiaddr,
+        opts: DialOpts,
+    ) -> Result<Self::Dial, TransportError<Self::Error>> {
+        let opts = DialOpts {
+            port_use: PortUse::New,
+            ..opts
+        };
+        self.0.dial(addr, opts)
+    }
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<TransportEvent<Self::ListenerUpgrade, Self::Error>> {
+        Pin::new(&mut self.0).poll(cx)
+    }
 }
 
 async fn secure_and_multiplex<C>(
