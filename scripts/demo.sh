@@ -101,4 +101,7 @@ fi
 "$BIN" configtx apply --ledger ledger-unicom --update update.json "${UNICOM_ORDERER[@]}"
 "$BIN" ledger verify --path ledger-unicom
 
-step "Not yet: libp2p links through DMZ forwarders, Raft orderers, peers, the settlement contract (issues 5-8)"
+step "9. Both carriers' nodes connect over libp2p + SM-TLS only through their DMZ forwarders (nginx stream)"
+bash "$REPO/scripts/dmz-demo.sh" "$BIN" "$WORK"
+
+step "Not yet: Raft orderers, peers, the settlement contract (issues 6-8)"
