@@ -11,7 +11,7 @@ use netsettle_protocol::Role;
 use netsettle_smtls::TlsIdentity;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::codec::WireResponse;
+use crate::codec::{BudgetPermit, WireResponse};
 use crate::error::NetError;
 use crate::limits::{NetLimits, SERVICE_NAME_BYTES_MAX, TOPIC_NAME_BYTES_MAX};
 use crate::node_id::NodeId;
@@ -111,6 +111,8 @@ pub struct InboundRequest {
     pub service: String,
     /// The request bytes.
     pub payload: Vec<u8>,
+    /// Its share of `limits.inbound_bytes_max`, returned when this request is dropped.
+    pub(crate) _budget: Option<BudgetPermit>,
     pub(crate) responder: Responder,
 }
 

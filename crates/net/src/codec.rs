@@ -10,6 +10,8 @@
 //! allocate). Payloads are opaque: roles encode them with `netsettle-protocol`'s codec.
 
 use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use libp2p::StreamProtocol;
@@ -22,11 +24,60 @@ pub(crate) const REQUEST_PROTOCOL: StreamProtocol = StreamProtocol::new("/netset
 /// Initial capacity cap of a payload buffer: beyond this it grows with the data.
 const PREALLOCATE_BYTES_MAX: usize = 64 * 1024;
 
-/// A request on the wire.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A request on the wire. Received requests hold their share of the inbound byte
+/// budget until dropped.
+#[derive(Debug)]
 pub(crate) struct WireRequest {
     pub(crate) service: String,
     pub(crate) payload: Vec<u8>,
+    pub(crate) permit: Option<BudgetPermit>,
+}
+
+/// The bytes of received requests held at once, shared by every connection.
+#[derive(Debug, Clone)]
+pub(crate) struct ByteBudget {
+    used: Arc<AtomicUsize>,
+    max: usize,
+}
+
+/// A share of the [`ByteBudget`], returned when dropped.
+#[derive(Debug)]
+pub(crate) struct BudgetPermit {
+    used: Arc<AtomicUsize>,
+    bytes: usize,
+}
+
+impl ByteBudget {
+    pub(crate) fn new(max: usize) -> Self {
+        ByteBudget {
+            used: Arc::new(AtomicUsize::new(0)),
+            max,
+        }
+    }
+
+    fn reserve(&self, bytes: usize) -> Option<BudgetPermit> {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(bytes).filter(|total| *total <= self.max)
+            })
+            .ok()?;
+        Some(BudgetPermit {
+            used: self.used.clone(),
+            bytes,
+        })
+    }
+
+    #[cfg(test)]
+    fn used(&self) -> usize {
+        self.used.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for BudgetPermit {
+    fn drop(&mut self) {
+        let before = self.used.fetch_sub(self.bytes, Ordering::AcqRel);
+        debug_assert!(before >= self.bytes, "budget released more than reserved");
+    }
 }
 
 /// A response on the wire: the handler's bytes or a refusal text.
@@ -36,17 +87,19 @@ pub(crate) enum WireResponse {
     Refused(String),
 }
 
-/// The size-limited codec; `message_bytes_max` bounds payloads in both directions.
+/// The size-limited codec; `message_bytes_max` bounds payloads in both directions and
+/// `inbound` bounds the request bytes held at once.
 #[derive(Debug, Clone)]
 pub(crate) struct FrameCodec {
     pub(crate) message_bytes_max: usize,
+    pub(crate) inbound: ByteBudget,
 }
 
 fn invalid(text: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, text)
 }
 
-async fn read_payload<T: AsyncRead + Unpin>(io: &mut T, max: usize) -> io::Result<Vec<u8>> {
+async fn read_length<T: AsyncRead + Unpin>(io: &mut T, max: usize) -> io::Result<usize> {
     let mut len_bytes = [0u8; 8];
     io.read_exact(&mut len_bytes).await?;
     let len = usize::try_from(u64::from_be_bytes(len_bytes)).unwrap_or(usize::MAX);
@@ -55,6 +108,10 @@ async fn read_payload<T: AsyncRead + Unpin>(io: &mut T, max: usize) -> io::Resul
             "message of {len} bytes exceeds the limit of {max} bytes"
         )));
     }
+    Ok(len)
+}
+
+async fn read_exactly<T: AsyncRead + Unpin>(io: &mut T, len: usize) -> io::Result<Vec<u8>> {
     let mut payload = Vec::with_capacity(len.min(PREALLOCATE_BYTES_MAX));
     let limit = u64::try_from(len).unwrap_or(u64::MAX);
     io.take(limit).read_to_end(&mut payload).await?;
@@ -65,6 +122,11 @@ async fn read_payload<T: AsyncRead + Unpin>(io: &mut T, max: usize) -> io::Resul
         ));
     }
     Ok(payload)
+}
+
+async fn read_payload<T: AsyncRead + Unpin>(io: &mut T, max: usize) -> io::Result<Vec<u8>> {
+    let len = read_length(io, max).await?;
+    read_exactly(io, len).await
 }
 
 async fn write_payload<T: AsyncWrite + Unpin>(io: &mut T, payload: &[u8]) -> io::Result<()> {
@@ -93,8 +155,19 @@ impl libp2p::request_response::Codec for FrameCodec {
         io.read_exact(&mut name).await?;
         let service =
             String::from_utf8(name).map_err(|_| invalid("service name is not UTF-8".to_owned()))?;
-        let payload = read_payload(io, self.message_bytes_max).await?;
-        Ok(WireRequest { service, payload })
+        let len = read_length(io, self.message_bytes_max).await?;
+        let permit = self.inbound.reserve(len).ok_or_else(|| {
+            io::Error::other(format!(
+                "inbound request bytes at their limit of {}; refusing {len} more",
+                self.inbound.max
+            ))
+        })?;
+        let payload = read_exactly(io, len).await?;
+        Ok(WireRequest {
+            service,
+            payload,
+            permit: Some(permit),
+        })
     }
 
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<WireResponse>
@@ -153,6 +226,45 @@ impl libp2p::request_response::Codec for FrameCodec {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_inbound_budget_refuses_beyond_its_limit_and_is_returned_on_drop() {
+        block_on(async {
+            let mut codec = codec(1024);
+            codec.inbound = ByteBudget::new(1500);
+            let mut wire = Vec::new();
+            let request = |n| WireRequest {
+                service: "bulk".to_owned(),
+                payload: vec![7; n],
+                permit: None,
+            };
+            codec
+                .write_request(&REQUEST_PROTOCOL, &mut wire, request(1000))
+                .await
+                .unwrap();
+            let held = codec
+                .read_request(&REQUEST_PROTOCOL, &mut wire.as_slice())
+                .await
+                .unwrap();
+            assert_eq!(codec.inbound.used(), 1000);
+            let error = codec
+                .read_request(&REQUEST_PROTOCOL, &mut wire.as_slice())
+                .await
+                .unwrap_err();
+            assert!(
+                error.to_string().contains("at their limit of 1500"),
+                "{error}"
+            );
+            drop(held);
+            assert_eq!(codec.inbound.used(), 0);
+            assert!(
+                codec
+                    .read_request(&REQUEST_PROTOCOL, &mut wire.as_slice())
+                    .await
+                    .is_ok()
+            );
+        });
+    }
+
     use futures::executor::block_on;
     use libp2p::request_response::Codec as _;
 
@@ -161,6 +273,7 @@ mod tests {
     fn codec(max: usize) -> FrameCodec {
         FrameCodec {
             message_bytes_max: max,
+            inbound: ByteBudget::new(4 * max),
         }
     }
 
@@ -170,17 +283,21 @@ mod tests {
             let request = WireRequest {
                 service: "raft".to_owned(),
                 payload: vec![1, 2, 3],
+                permit: None,
             };
             let mut wire = Vec::new();
             codec(16)
-                .write_request(&REQUEST_PROTOCOL, &mut wire, request.clone())
+                .write_request(&REQUEST_PROTOCOL, &mut wire, request)
                 .await
                 .unwrap();
             let read = codec(16)
                 .read_request(&REQUEST_PROTOCOL, &mut wire.as_slice())
                 .await
                 .unwrap();
-            assert_eq!(read, request);
+            assert_eq!(
+                (read.service.as_str(), read.payload.as_slice()),
+                ("raft", &[1, 2, 3][..])
+            );
             for response in [
                 WireResponse::Ok(vec![9; 16]),
                 WireResponse::Refused("busy".into()),

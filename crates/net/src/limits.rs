@@ -31,6 +31,11 @@ pub struct NetLimits {
     pub message_bytes_max: usize,
     /// Largest gossip payload.
     pub gossip_bytes_max: usize,
+    /// Request bytes from all peers held at once, from the moment a request's length is
+    /// read until its handler drops the [`crate::InboundRequest`]. Beyond it new requests
+    /// are refused before their payload is read, so a member that floods large requests
+    /// (or a slow handler) cannot exhaust memory.
+    pub inbound_bytes_max: usize,
     /// Established connections from other nodes.
     pub inbound_connections_max: u32,
     /// Established connections we opened.
@@ -67,6 +72,7 @@ impl Default for NetLimits {
         NetLimits {
             message_bytes_max: FRAME_BYTES_MAX,
             gossip_bytes_max: FRAME_BYTES_MAX,
+            inbound_bytes_max: 4 * FRAME_BYTES_MAX,
             inbound_connections_max: 64,
             outbound_connections_max: 64,
             pending_connections_max: 32,
@@ -91,6 +97,9 @@ impl NetLimits {
             return Err(format!(
                 "message limits must be at least {MESSAGE_BYTES_MIN} bytes"
             ));
+        }
+        if self.inbound_bytes_max < self.message_bytes_max {
+            return Err("inbound_bytes_max must hold at least one message".to_owned());
         }
         let queues = [
             self.streams_per_connection_max,

@@ -23,7 +23,7 @@ use crate::api::{
     COMMAND_QUEUE_MAX, Command, ConnectionEvent, GossipMessage, InboundRequest, NetConfig,
     NetHandle, RESERVED_PREFIX, Responder, Services, Verdict,
 };
-use crate::codec::{FrameCodec, REQUEST_PROTOCOL, WireRequest, WireResponse};
+use crate::codec::{ByteBudget, FrameCodec, REQUEST_PROTOCOL, WireRequest, WireResponse};
 use crate::error::NetError;
 use crate::limits::{ADVERTISED_ADDRESSES_MAX, IDENTIFY_BYTES_MAX, KNOWN_PEERS_MAX, NetLimits};
 use crate::node_id::NodeId;
@@ -164,6 +164,7 @@ fn behaviour(limits: &NetLimits) -> Result<Behaviour, NetError> {
     let requests = request_response::Behaviour::with_codec(
         FrameCodec {
             message_bytes_max: limits.message_bytes_max,
+            inbound: ByteBudget::new(limits.inbound_bytes_max),
         },
         [(REQUEST_PROTOCOL, ProtocolSupport::Full)],
         request_response::Config::default()
@@ -352,7 +353,11 @@ impl Runner {
                 payload,
                 reply,
             } => {
-                let request = WireRequest { service, payload };
+                let request = WireRequest {
+                    service,
+                    payload,
+                    permit: None,
+                };
                 let id = self
                     .swarm
                     .behaviour_mut()
@@ -507,6 +512,7 @@ impl Runner {
         let identify = WireRequest {
             service: IDENTIFY_SERVICE.to_owned(),
             payload: self.advertised.to_string().into_bytes(),
+            permit: None,
         };
         let id = self
             .swarm
@@ -677,6 +683,7 @@ impl Runner {
             from,
             service: request.service,
             payload: request.payload,
+            _budget: request.permit,
             responder: Responder {
                 channel,
                 commands: self.commands.clone(),
