@@ -4,16 +4,13 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use netsettle_ledger::Ledger;
+use netsettle_peer::PeerHandle;
 use netsettle_peer::deliver::{self, BlockSource, DeliverConfig};
-use netsettle_peer::{ContractRegistry, Endorser, PeerHandle, PeerParts, Validator, service};
 use netsettle_protocol::Block;
-use netsettle_smcrypto::BatchVerifier;
 use support::{Member, Network, writes};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 /// Endpoint behaviours of a fake block source.
 enum Endpoint {
@@ -71,25 +68,6 @@ fn chain(net: &Network, signer: &Member, n: u64) -> Vec<Block> {
     blocks
 }
 
-fn start(net: &Network, dir: &std::path::Path) -> (PeerHandle, mpsc::Sender<Block>) {
-    let ledger = Arc::new(Ledger::open(dir).unwrap());
-    let endorser = Endorser::new(
-        net.unicom_peer.key.clone(),
-        net.unicom_peer.identity(),
-        Arc::new(ContractRegistry::new()),
-    );
-    let (blocks, receiver) = mpsc::channel(netsettle_peer::limits::BLOCK_QUEUE_MAX);
-    let handle = service::spawn(PeerParts {
-        ledger,
-        genesis: net.genesis(),
-        endorser,
-        validator: Validator::new(BatchVerifier::with_available_parallelism()),
-        blocks: receiver,
-    })
-    .unwrap();
-    (handle, blocks)
-}
-
 fn quick() -> DeliverConfig {
     DeliverConfig {
         backoff_min: Duration::from_millis(1),
@@ -104,7 +82,7 @@ async fn fails_over_to_a_good_orderer_then_transfers_state_between_peers() {
     let good = chain(&net, &net.orderer, 20);
     let forged = chain(&net, &net.unicom_client, 20);
     let dir = tempfile::tempdir().unwrap();
-    let (peer, blocks) = start(&net, dir.path());
+    let (peer, blocks) = support::start_peer(&net, &net.unicom_peer, dir.path(), false);
     let (stop, shutdown) = watch::channel(false);
     let source = FakeSource {
         endpoints: vec![
@@ -131,7 +109,7 @@ async fn fails_over_to_a_good_orderer_then_transfers_state_between_peers() {
 
     // A second peer that never reaches an orderer catches up from the first.
     let dir2 = tempfile::tempdir().unwrap();
-    let (late, late_blocks) = start(&net, dir2.path());
+    let (late, late_blocks) = support::start_peer(&net, &net.unicom_peer, dir2.path(), false);
     let source = FakeSource {
         endpoints: vec![Endpoint::Down, Endpoint::Peer(peer.clone())],
     };

@@ -508,3 +508,60 @@ fn a_block_not_signed_by_an_orderer_is_refused_whole() {
         .unwrap_err();
     assert!(error.to_string().contains("does not link"), "{error}");
 }
+
+/// An orderer's config block carrying `update` signed by `admins`.
+fn config_block(
+    h: &Harness,
+    change: impl FnOnce(&mut netsettle_protocol::ChannelConfig),
+    admins: &[&Member],
+) -> Block {
+    use netsettle_protocol::{ConfigEnvelope, ConfigSignature, ConfigUpdate, ConfigUpdateEnvelope};
+    let mut config = h.channel.config.clone();
+    config.sequence += 1;
+    change(&mut config);
+    let update = ConfigUpdate {
+        channel: "settlement".to_owned(),
+        config: config.clone(),
+    };
+    let signatures = admins
+        .iter()
+        .map(|admin| ConfigSignature::sign(&admin.key, admin.identity(), &update).unwrap())
+        .collect();
+    let payload = Payload::Config {
+        header: support::header(&h.net.orderer, 77),
+        config: Box::new(ConfigEnvelope {
+            config,
+            last_update: Some(ConfigUpdateEnvelope { update, signatures }),
+        }),
+    };
+    let envelope = Envelope::sign(&h.net.orderer.key, payload).unwrap();
+    let number = h.last.header.number + 1;
+    let mut block = Block::new(number, h.last.hash(), vec![envelope], number).unwrap();
+    block
+        .sign(&h.net.orderer.key, h.net.orderer.identity())
+        .unwrap();
+    block
+}
+
+#[test]
+fn a_config_block_needs_both_carriers_admins() {
+    let h = Harness::new();
+    let view = LedgerView::new(&h.temp.ledger).unwrap();
+    let slower = |config: &mut netsettle_protocol::ChannelConfig| {
+        config.orderer.batch.timeout_ms = 2_000;
+    };
+    let (unicom_admin, mobile_admin) = (&h.net.unicom_admin, &h.net.mobile_admin);
+    let both = config_block(&h, slower, &[unicom_admin, mobile_admin]);
+    let validated = h
+        .validator
+        .validate_block(&h.channel, &view, &both)
+        .unwrap();
+    assert_eq!(render(&validated), "VALID");
+    let new_config = validated.new_config.unwrap();
+    assert_eq!(new_config.orderer.batch.timeout_ms, 2_000);
+    assert_eq!(new_config.sequence, 1);
+    let one = config_block(&h, slower, &[unicom_admin]);
+    let validated = h.validator.validate_block(&h.channel, &view, &one).unwrap();
+    assert_eq!(render(&validated), "INVALID_CONFIG");
+    assert!(validated.new_config.is_none());
+}

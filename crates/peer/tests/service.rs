@@ -9,15 +9,12 @@ use std::sync::Arc;
 
 use netsettle_ledger::Ledger;
 use netsettle_peer::lifecycle::LIFECYCLE_NAMESPACE;
-use netsettle_peer::{
-    ContractDefinition, ContractRegistry, Endorser, PeerHandle, PeerParts, Validator, service,
-};
+use netsettle_peer::{ContractDefinition, PeerHandle};
 use netsettle_protocol::{
     Block, Envelope, Payload, Policy, Principal, Role, SignaturePolicy, SignedProposal,
     Transaction, ValidationCode, encode,
 };
-use netsettle_smcrypto::BatchVerifier;
-use support::{KvContract, Member, NOW_MS, Network, proposal};
+use support::{Member, NOW_MS, Network, proposal};
 use tokio::sync::mpsc;
 
 struct Peer {
@@ -26,19 +23,7 @@ struct Peer {
 }
 
 fn start(net: &Network, member: &Member, dir: &Path) -> Peer {
-    let ledger = Arc::new(Ledger::open(dir).unwrap());
-    let mut registry = ContractRegistry::new();
-    registry.install(Arc::new(KvContract)).unwrap();
-    let endorser = Endorser::new(member.key.clone(), member.identity(), Arc::new(registry));
-    let (blocks, receiver) = mpsc::channel(netsettle_peer::limits::BLOCK_QUEUE_MAX);
-    let handle = service::spawn(PeerParts {
-        ledger,
-        genesis: net.genesis(),
-        endorser,
-        validator: Validator::new(BatchVerifier::with_available_parallelism()),
-        blocks: receiver,
-    })
-    .unwrap();
+    let (handle, blocks) = support::start_peer(net, member, dir, true);
     Peer { handle, blocks }
 }
 

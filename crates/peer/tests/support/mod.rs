@@ -421,3 +421,31 @@ pub fn writes(
         }],
     }
 }
+
+/// A running peer service on `dir`, signing as `member`, with the kv contract installed
+/// when `with_kv`; returns the handle and the sender of its block channel.
+pub fn start_peer(
+    net: &Network,
+    member: &Member,
+    dir: &std::path::Path,
+    with_kv: bool,
+) -> (netsettle_peer::PeerHandle, tokio::sync::mpsc::Sender<Block>) {
+    use netsettle_peer::{ContractRegistry, Endorser, PeerParts, Validator, service};
+    let ledger = Arc::new(Ledger::open(dir).unwrap());
+    let mut registry = ContractRegistry::new();
+    if with_kv {
+        registry.install(Arc::new(KvContract)).unwrap();
+    }
+    let endorser = Endorser::new(member.key.clone(), member.identity(), Arc::new(registry));
+    let (blocks, receiver) = tokio::sync::mpsc::channel(netsettle_peer::limits::BLOCK_QUEUE_MAX);
+    let validator = Validator::new(netsettle_smcrypto::BatchVerifier::with_available_parallelism());
+    let handle = service::spawn(PeerParts {
+        ledger,
+        genesis: net.genesis(),
+        endorser,
+        validator,
+        blocks: receiver,
+    })
+    .unwrap();
+    (handle, blocks)
+}
