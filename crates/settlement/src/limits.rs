@@ -37,8 +37,10 @@ pub const REASON_BYTES_MAX: usize = 1024;
 /// Bytes of one JSON request argument (every function's first argument).
 pub const REQUEST_BYTES_MAX: usize = 64 * KIB;
 /// Reconciled lines stored under one state key. Pages keep one reconciliation under the
-/// read–write set's entry limit and make an adjustment rewrite one page, not the month.
-pub const PAGE_LINES: usize = 1_000;
+/// read–write set's entry limit and make an adjustment rewrite one page, not the month;
+/// 100 lines (about 17 KiB) keep a month's adjustments from dominating the ledger (the
+/// bench measured 300 MiB of write sets for 840 adjustments with 1,000-line pages).
+pub const PAGE_LINES: usize = 100;
 /// Pages of one period: every line of the largest report pair fits.
 pub const PAGES_MAX: usize = (2 * REPORT_LINES_MAX).div_ceil(PAGE_LINES);
 /// Lines one query returns.
@@ -52,7 +54,7 @@ pub const ADJUSTMENTS_MAX: u64 = 1_000_000;
 /// Bytes of the stored period record.
 pub const PERIOD_STATE_BYTES_MAX: usize = 64 * KIB;
 /// Bytes of one stored page of reconciled lines.
-pub const PAGE_BYTES_MAX: usize = 4 * MIB;
+pub const PAGE_BYTES_MAX: usize = MIB;
 /// Bytes of any other stored record (agreement, adjustment, audit entry, final data).
 pub const RECORD_BYTES_MAX: usize = 64 * KIB;
 

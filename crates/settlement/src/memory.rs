@@ -125,9 +125,8 @@ impl MemoryLedger {
         function: &str,
         args: &[Vec<u8>],
     ) -> Result<Vec<u8>, ContractError> {
-        let mut scratch = self.clone();
         let mut tx = MemoryTx {
-            ledger: &mut scratch,
+            ledger: self,
             invocation,
             writes: BTreeMap::new(),
             events: Vec::new(),
@@ -137,7 +136,7 @@ impl MemoryLedger {
 }
 
 struct MemoryTx<'l> {
-    ledger: &'l mut MemoryLedger,
+    ledger: &'l MemoryLedger,
     invocation: &'l Invocation,
     writes: BTreeMap<String, Option<Vec<u8>>>,
     events: Vec<(String, Vec<u8>)>,

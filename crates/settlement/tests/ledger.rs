@@ -1,0 +1,245 @@
+//! The settlement month through the peer's real simulator over a RocksDB ledger in a
+//! temporary directory: every call is simulated against a ledger snapshot, its read–write
+//! set is wrapped in a (singly endorsed, unvalidated) transaction, cut into its own block
+//! and committed with `Ledger::commit_block`. So the contract runs under the simulator's
+//! limits and canonical rw-sets, and the export query reads the block number from the
+//! committed key history, as on a real peer.
+//!
+//! Signatures and the endorsement policy are the peer's business and are not checked
+//! here; the certificates are placeholders.
+
+mod common;
+
+use common::{MOBILE, UNICOM, admin, agreement, client, key, nonce_for, period, small_reports};
+use netsettle_ledger::Ledger;
+use netsettle_peer::{Contract, ContractError, Creator, Invocation, LedgerView, Simulator};
+use netsettle_protocol::{
+    Block, ContractAction, ContractId, Endorsement, Envelope, Header, Identity, Nonce, Payload,
+    Proposal, ProposalResponsePayload, Response, SignedProposal, Timestamp, Transaction,
+    ValidationCode,
+};
+use netsettle_settlement::SettlementContract;
+use netsettle_settlement::seal::{reveal_args, seal_report};
+use netsettle_smcrypto::{PrivateKey, sm3};
+use serde_json::{Value, json};
+
+struct Chain {
+    ledger: Ledger,
+    _dir: tempfile::TempDir,
+    key: PrivateKey,
+    previous: Option<Block>,
+    seed: u64,
+    now_ms: u64,
+}
+
+impl Chain {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(dir.path()).unwrap();
+        Chain {
+            ledger,
+            _dir: dir,
+            key: PrivateKey::generate(),
+            previous: None,
+            seed: 0,
+            now_ms: 1_793_000_000_000,
+        }
+    }
+
+    fn identity(creator: &Creator) -> Identity {
+        Identity {
+            msp_id: creator.msp_id.clone(),
+            cert_der: creator.common_name.as_bytes().to_vec(),
+        }
+    }
+
+    fn proposal(&mut self, creator: &Creator, function: &str, args: &[Vec<u8>]) -> Proposal {
+        self.seed += 1;
+        let mut nonce = [0u8; 24];
+        nonce.copy_from_slice(&sm3(&self.seed.to_le_bytes()).0[..24]);
+        Proposal {
+            header: Header {
+                channel: "settlement".into(),
+                creator: Self::identity(creator),
+                nonce: Nonce(nonce),
+                timestamp: Timestamp {
+                    unix_time_ms: self.now_ms,
+                },
+            },
+            contract: SettlementContract.id(),
+            function: function.into(),
+            args: args.to_vec(),
+        }
+    }
+
+    fn simulate(
+        &self,
+        proposal: &Proposal,
+        creator: &Creator,
+    ) -> Result<(Vec<u8>, netsettle_peer::Simulation), ContractError> {
+        let view = LedgerView::new(&self.ledger).unwrap();
+        let invocation = Invocation {
+            channel: "settlement".into(),
+            namespace: "settlement".into(),
+            tx_id: proposal.tx_id(),
+            timestamp: proposal.header.timestamp,
+            creator: creator.clone(),
+        };
+        let mut simulator = Simulator::new(&view, invocation);
+        let payload =
+            SettlementContract.invoke(&mut simulator, &proposal.function, &proposal.args)?;
+        Ok((payload, simulator.finish()))
+    }
+
+    /// Simulates, then commits the result as the next block; returns the response.
+    fn call(
+        &mut self,
+        creator: &Creator,
+        function: &str,
+        args: &[Vec<u8>],
+    ) -> Result<Vec<u8>, ContractError> {
+        let proposal = self.proposal(creator, function, args);
+        let (payload, simulation) = self.simulate(&proposal, creator)?;
+        let response = ProposalResponsePayload {
+            proposal_hash: proposal.hash().unwrap(),
+            action: ContractAction {
+                contract: ContractId {
+                    ..proposal.contract.clone()
+                },
+                rw_set: simulation.rw_set,
+                response: Response {
+                    status: 200,
+                    message: String::new(),
+                    payload: payload.clone(),
+                },
+                events: simulation.events,
+            },
+        };
+        let endorser = Identity {
+            msp_id: UNICOM.into(),
+            cert_der: b"peer0.unicom".to_vec(),
+        };
+        let endorsement = Endorsement::sign(&self.key, endorser, &response).unwrap();
+        let signed = SignedProposal::sign(&self.key, proposal).unwrap();
+        let transaction = Transaction {
+            proposal: signed.proposal,
+            response,
+            endorsements: vec![endorsement],
+        };
+        let envelope =
+            Envelope::sign(&self.key, Payload::Transaction(Box::new(transaction))).unwrap();
+        let (number, previous_hash) = match &self.previous {
+            Some(block) => (block.header.number + 1, block.hash()),
+            None => (0, netsettle_smcrypto::Hash::default()),
+        };
+        let mut block = Block::new(number, previous_hash, vec![envelope], 0).unwrap();
+        block.metadata.validation_codes = vec![ValidationCode::Valid];
+        self.ledger.commit_block(&block).unwrap();
+        self.previous = Some(block);
+        Ok(payload)
+    }
+
+    fn json(&mut self, creator: &Creator, function: &str, request: Value) -> Value {
+        let payload = self
+            .call(creator, function, &[serde_json::to_vec(&request).unwrap()])
+            .unwrap_or_else(|error| panic!("{function}: {error}"));
+        serde_json::from_slice(&payload).unwrap()
+    }
+
+    fn query(&mut self, creator: &Creator, function: &str, request: Value) -> Vec<u8> {
+        let proposal = self.proposal(creator, function, &[serde_json::to_vec(&request).unwrap()]);
+        let (payload, simulation) = self.simulate(&proposal, creator).unwrap();
+        assert!(
+            simulation
+                .rw_set
+                .namespaces
+                .iter()
+                .all(|ns| ns.writes.is_empty()),
+            "a query wrote"
+        );
+        payload
+    }
+}
+
+#[test]
+fn a_month_through_the_simulator_on_a_rocksdb_ledger() {
+    let mut chain = Chain::new();
+    let digest =
+        chain.json(&admin(UNICOM), "agreement_propose", json!(agreement()))["digest"].clone();
+    chain.json(
+        &admin(MOBILE),
+        "agreement_accept",
+        json!({ "digest": digest }),
+    );
+    let (unicom, mobile) = small_reports();
+    chain
+        .call(
+            &client(UNICOM),
+            "upload",
+            &seal_report(&unicom, &key(1), nonce_for(UNICOM)).upload_args(),
+        )
+        .unwrap();
+    chain
+        .call(
+            &client(MOBILE),
+            "upload",
+            &seal_report(&mobile, &key(2), nonce_for(MOBILE)).upload_args(),
+        )
+        .unwrap();
+    // A refused call is an error response: nothing to commit.
+    let refusal = chain.call(
+        &client(UNICOM),
+        "upload",
+        &seal_report(&unicom, &key(3), nonce_for(UNICOM)).upload_args(),
+    );
+    assert_eq!(refusal.unwrap_err().status(), 409);
+    chain
+        .call(&client(UNICOM), "reveal", &reveal_args(period(), &key(1)))
+        .unwrap();
+    let reconciled: Value = serde_json::from_slice(
+        &chain
+            .call(&client(MOBILE), "reveal", &reveal_args(period(), &key(2)))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(reconciled["summary"]["lines"], 5);
+    for (line_no, amount) in [(0, 945_000), (1, 600_000), (2, 10_000)] {
+        let request = json!({ "period": "2026-10", "line_no": line_no, "quantity": 1, "amount_fen": amount, "reason": "agreed by phone" });
+        let id = chain.json(&client(UNICOM), "adjust_propose", request)["adjustment"]["id"].clone();
+        chain.json(
+            &client(MOBILE),
+            "adjust_accept",
+            json!({ "period": "2026-10", "adjustment_id": id }),
+        );
+    }
+    chain.json(
+        &client(UNICOM),
+        "confirm",
+        json!({ "period": "2026-10", "version": 4 }),
+    );
+    let done = chain.json(
+        &client(MOBILE),
+        "confirm",
+        json!({ "period": "2026-10", "version": 4 }),
+    );
+    assert_eq!(done["phase"], "Final");
+    let final_block = chain.previous.as_ref().unwrap().header.number;
+
+    let request = json!({ "period": "2026-10", "format": "csv", "limit": 1000 });
+    let from_unicom = chain.query(&client(UNICOM), "export", request.clone());
+    let from_mobile = chain.query(&client(MOBILE), "export", request);
+    assert_eq!(from_unicom, from_mobile);
+    let csv = String::from_utf8(from_unicom).unwrap();
+    assert!(
+        csv.contains(&format!("#block {final_block}\n#tx_index 0\n")),
+        "{csv}"
+    );
+    let located: Value = serde_json::from_slice(&chain.query(
+        &client(MOBILE),
+        "final_get",
+        json!({ "period": "2026-10" }),
+    ))
+    .unwrap();
+    assert_eq!(located["location"]["block"], final_block);
+    assert_eq!(located["data"]["tx_id"], located["location"]["tx_id"]);
+}
