@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::{ca_cmd, configtx_cmd, crypto_cmd, ledger_cmd, net_cmd, node_cmd, tls_cmd};
+use crate::{ca_cmd, configtx_cmd, crypto_cmd, layout_cmd, ledger_cmd, net_cmd, node_cmd, tls_cmd};
 
 /// netsettle: a permissioned settlement chain for two telecom carriers, with SM2/SM3/SM4
 /// national cryptography throughout.
@@ -20,6 +20,9 @@ pub struct Cli {
 enum Command {
     /// Run a node: the CA, orderer and peer roles its config file enables.
     Node(node_cmd::NodeArgs),
+    /// Deployment layouts: render node configs and DMZ forwarder maps.
+    #[command(subcommand)]
+    Layout(layout_cmd::LayoutCommand),
     /// SM2 keys.
     #[command(subcommand)]
     Key(crypto_cmd::KeyCommand),
@@ -85,6 +88,7 @@ enum MspCommand {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Node(args) => node_cmd::run(&args),
+        Command::Layout(command) => layout_cmd::run(command),
         Command::Key(command) => crypto_cmd::run_key(command),
         Command::Cert(command) => crypto_cmd::run_cert(command),
         Command::Sign { key, input, out } => crypto_cmd::run_sign(&key, &input, &out),

@@ -8,6 +8,7 @@ mod ca_cmd;
 mod cli;
 mod configtx_cmd;
 mod crypto_cmd;
+mod layout_cmd;
 mod ledger_cmd;
 mod net_cmd;
 mod node_cmd;

@@ -13,12 +13,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 use netsettle_ledger::Ledger;
 use netsettle_msp::ChannelMsps;
-use netsettle_protocol::{Block, ChannelConfig, Identity, ValidationCode};
+use netsettle_net::{ChannelTrust, NetConfig, Network, NodeId};
+use netsettle_protocol::{Block, ChannelConfig, Identity, Role, ValidationCode};
 use netsettle_smcrypto::PrivateKey;
 
 use crate::configtx_cmd::{config_from_ledger, config_of};
 use crate::crypto_cmd::{now_unix, read_certificate, read_private_key};
-use crate::node_config::NodeConfig;
+use crate::node_config::{NetworkConfig, NodeConfig};
 
 /// Arguments of `netsettle node`.
 #[derive(Debug, clap::Args)]
@@ -181,6 +182,16 @@ async fn serve(context: NodeContext) -> Result<()> {
         });
     }
 
+    let network = match &context.config.network {
+        Some(network_config) => {
+            let network = start_network(&context, network_config).await?;
+            ready.push(format!("node_id={}", network.node_id()));
+            ready.push(format!("p2p={}", network.listen_addr()));
+            Some(network)
+        }
+        None => None,
+    };
+
     let info = context.ledger.chain_info()?;
     ready.push(format!("height={}", info.height));
     ready.push(format!("channel={}", context.channel_config.channel));
@@ -211,7 +222,36 @@ async fn serve(context: NodeContext) -> Result<()> {
             tracing::warn!(error = %format!("{error:#}"), "role stopped with an error");
         }
     }
+    if let Some(network) = network {
+        network.shutdown().await;
+    }
     outcome
+}
+
+/// Starts libp2p over SM-TLS with the node's TLS identity, trusting the channel's
+/// organisations. Every role may connect at this level; each service names the roles it
+/// serves.
+async fn start_network(context: &NodeContext, config: &NetworkConfig) -> Result<Network> {
+    let layout = netsettle_ca::IdentityLayout::new(&context.config.identity.dir);
+    let identity = layout
+        .tls_identity()
+        .with_context(|| format!("loading the TLS identity in {}", layout.root().display()))?;
+    let trust = ChannelTrust::new(
+        &context.channel_config,
+        &[Role::Orderer, Role::Peer, Role::Client, Role::Admin],
+    )?;
+    let mut net_config = NetConfig::new(identity, trust, config.listen);
+    net_config.external = config.external;
+    for peer in &config.peers {
+        let node_id: NodeId = peer
+            .node_id
+            .parse()
+            .with_context(|| format!("network.peers: bad node id {:?}", peer.node_id))?;
+        net_config.known_peers.push((node_id, peer.address));
+    }
+    Network::start(net_config)
+        .await
+        .with_context(|| format!("starting the network on {}", config.listen))
 }
 
 /// SIGINT and SIGTERM, registered before the readiness line so a signal sent right after

@@ -17,6 +17,13 @@
 //! name = "settlement"
 //! genesis = "artifacts/genesis.block"
 //!
+//! [network]                            # optional: libp2p over SM-TLS
+//! listen = "127.0.1.10:7050"           # inside the carrier's cloud
+//! external = "127.0.3.1:7050"          # the DMZ forwarder's public address for it
+//! [[network.peers]]                    # nodes to keep connected to
+//! node_id = "16Uiu2…"                  # `netsettle net id --cert TLS_CERT` prints it
+//! address = "127.0.1.11:7050"
+//!
 //! [ca]                                 # optional: the CA role
 //! dir = "crypto/unicom/ca"
 //! listen = "127.0.1.1:7054"
@@ -40,8 +47,35 @@ pub struct NodeConfig {
     pub identity: IdentityConfig,
     /// The channel it serves.
     pub channel: ChannelConfigFile,
+    /// The node-to-node network, when enabled.
+    pub network: Option<NetworkConfig>,
     /// The CA role, when enabled.
     pub ca: Option<CaRoleConfig>,
+}
+
+/// The node's libp2p endpoint and the nodes it keeps connections to.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// Where to listen inside the carrier's cloud; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// The public address the carrier's DMZ forwarder maps to `listen`, advertised to
+    /// other nodes.
+    pub external: Option<SocketAddr>,
+    /// Nodes to connect to at start and redial when lost.
+    #[serde(default)]
+    pub peers: Vec<KnownPeer>,
+}
+
+/// Another node: its id (from its TLS certificate's key) and where to reach it.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KnownPeer {
+    /// The node id, as `netsettle net id` prints it.
+    pub node_id: String,
+    /// Its address: inside the cloud for the same carrier, the other carrier's DMZ
+    /// forwarder otherwise.
+    pub address: SocketAddr,
 }
 
 /// The node's identity directory and organisation.
@@ -81,6 +115,7 @@ struct RawConfig {
     data_dir: PathBuf,
     identity: IdentityConfig,
     channel: ChannelConfigFile,
+    network: Option<NetworkConfig>,
     ca: Option<CaRoleConfig>,
 }
 
@@ -122,6 +157,7 @@ impl NodeConfig {
                 name: raw.channel.name,
                 genesis: resolve(&raw.channel.genesis),
             },
+            network: raw.network,
             ca: raw.ca.map(|ca| CaRoleConfig {
                 dir: resolve(&ca.dir),
                 listen: ca.listen,
@@ -132,6 +168,9 @@ impl NodeConfig {
     /// The roles this config enables, for the readiness line and logs.
     pub fn roles(&self) -> Vec<&'static str> {
         let mut roles = Vec::new();
+        if self.network.is_some() {
+            roles.push("network");
+        }
         if self.ca.is_some() {
             roles.push("ca");
         }

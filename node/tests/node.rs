@@ -259,3 +259,152 @@ fn node_refuses_a_foreign_identity_a_foreign_ledger_and_a_bad_config() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("datadir"), "{stderr}");
 }
+
+/// A DMZ forwarder (scripts/dmz.sh → nginx); stopped on drop.
+struct Forwarder {
+    child: Child,
+}
+
+impl Forwarder {
+    fn start(dir: &Path, map: &Path) -> Forwarder {
+        let mappings = std::fs::read_to_string(map).unwrap();
+        let child = Command::new("bash")
+            .arg(format!("{REPO}/scripts/dmz.sh"))
+            .arg(dir)
+            .args(mappings.lines())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("scripts/dmz.sh starts (needs nginx: scripts/setup.sh installs it)");
+        Forwarder { child }
+    }
+}
+
+impl Drop for Forwarder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until `file` holds a line containing `needle`; the deadline only marks failure.
+fn wait_for_line(file: &Path, needle: &str) {
+    let deadline = std::time::Instant::now() + READY_DEADLINE;
+    loop {
+        if std::fs::read_to_string(file).is_ok_and(|text| text.contains(needle)) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never showed {needle:?}",
+            file.display()
+        );
+        // Polling a log file: there is no event to block on from another process.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn layout_routes_the_other_carrier_through_its_dmz_and_nodes_connect() {
+    let dir = tempfile::tempdir().unwrap();
+    consortium(dir.path());
+    // Shift the layout's ports so the test cannot collide with a running demo.
+    let layout = std::fs::read_to_string(format!("{REPO}/configs/local.toml"))
+        .unwrap()
+        .replace(":7050\"", ":27050\"")
+        .replace(":7060\"", ":27060\"")
+        .replace("= 70", "= 270")
+        .replace(":7054\"", ":27054\"");
+    std::fs::write(dir.path().join("layout.toml"), layout).unwrap();
+    ok(
+        dir.path(),
+        &["layout", "render", "--layout", "layout.toml", "--base", "."],
+    );
+
+    let config = std::fs::read_to_string(dir.path().join("nodes/unicommsp-peer0.toml")).unwrap();
+    assert!(config.contains("listen = \"127.0.1.20:27060\""), "{config}");
+    assert!(
+        config.contains("external = \"127.0.3.1:27060\""),
+        "{config}"
+    );
+    // Unicom's own orderer inside the cloud, Mobile's peer through Mobile's DMZ.
+    assert!(
+        config.contains("address = \"127.0.1.10:27050\""),
+        "{config}"
+    );
+    assert!(config.contains("address = \"127.0.4.1:27060\""), "{config}");
+    assert!(!config.contains("127.0.2."), "{config}");
+    let dmz_map = std::fs::read_to_string(dir.path().join("dmz/MobileMSP.map")).unwrap();
+    assert!(
+        dmz_map.contains("127.0.4.1:27060=127.0.2.20:27060"),
+        "{dmz_map}"
+    );
+
+    let _unicom_dmz = Forwarder::start(
+        &dir.path().join("dmz/unicom"),
+        &dir.path().join("dmz/UnicomMSP.map"),
+    );
+    let _mobile_dmz = Forwarder::start(
+        &dir.path().join("dmz/mobile"),
+        &dir.path().join("dmz/MobileMSP.map"),
+    );
+    let start_logged = |name: &str| {
+        let log = dir.path().join(format!("{name}.log"));
+        let child = Command::new(BIN)
+            .args(["node", "--config", &format!("nodes/{name}.toml")])
+            .current_dir(dir.path())
+            .env("NETSETTLE_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        (
+            Node {
+                child,
+                ready: String::new(),
+            },
+            log,
+        )
+    };
+    let (unicom, unicom_log) = start_logged("unicommsp-peer0");
+    let (mobile, mobile_log) = start_logged("mobilemsp-peer0");
+    let mobile_id = ok(
+        dir.path(),
+        &[
+            "net",
+            "id",
+            "--cert",
+            "crypto/mobile/peers/peer0.mobile.example/tls/cert.pem",
+        ],
+    );
+    let unicom_id = ok(
+        dir.path(),
+        &[
+            "net",
+            "id",
+            "--cert",
+            "crypto/unicom/peers/peer0.unicom.example/tls/cert.pem",
+        ],
+    );
+    wait_for_line(&unicom_log, &format!("connected node={}", mobile_id.trim()));
+    wait_for_line(&mobile_log, &format!("connected node={}", unicom_id.trim()));
+    // The cross-carrier connection went through a forwarder; nginx logs a session when
+    // it ends, so stop the nodes first.
+    drop(unicom);
+    drop(mobile);
+    let sessions = [
+        (dir.path().join("dmz/unicom/access.log"), "127.0.1.20:27060"),
+        (dir.path().join("dmz/mobile/access.log"), "127.0.2.20:27060"),
+    ];
+    let deadline = std::time::Instant::now() + READY_DEADLINE;
+    while !sessions.iter().any(|(log, upstream)| {
+        std::fs::read_to_string(log).is_ok_and(|text| text.contains(upstream))
+    }) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no DMZ forwarder logged a session to a peer"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
