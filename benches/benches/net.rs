@@ -60,9 +60,11 @@ fn pki(dir: &Path) -> ChannelConfig {
     let ca = x509::self_signed(&ca_params, &ca_key).unwrap();
     for name in ["server", "client"] {
         let key = PrivateKey::generate();
-        let params =
+        let mut params =
             CertificateParams::end_entity(subject(name), Role::Peer, now - 3600, now + 86_400)
                 .unwrap();
+        // Node TLS certificates always name their host (the forwarder maps to it).
+        params.ip_addresses = vec!["127.0.0.1".parse().unwrap()];
         let cert = x509::issue(&params, key.public_key(), &ca, &ca_key).unwrap();
         std::fs::write(dir.join(format!("{name}.pem")), cert.to_pem()).unwrap();
         std::fs::write(

@@ -166,6 +166,23 @@ async fn unknown_ca_revoked_and_wrong_node_are_refused() {
     assert!(text.contains("PeerId mismatch"), "{text}");
     assert!(text.contains(&a.node_id().to_string()), "{text}");
 
+    // A node certificate that names no host cannot serve (`ca bootstrap` always names
+    // one): the dialler says so.
+    let nameless = start(
+        unicom.node_naming("peer5", Role::Peer, Vec::new()),
+        &config,
+        "127.0.1.25:0",
+    )
+    .await;
+    b.handle()
+        .add_address(nameless.node_id(), nameless.listen_addr())
+        .await
+        .unwrap();
+    let error = request(&b, nameless.node_id(), "echo", b"x")
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("names no host"), "{error}");
+
     // A client certificate may not open node connections.
     let client = start(mobile.node("app", Role::Client), &config, "127.0.2.32:0").await;
     client
@@ -184,7 +201,7 @@ async fn unknown_ca_revoked_and_wrong_node_are_refused() {
         "{error}"
     );
 
-    for network in [a, stranger, revoked_node, b, client] {
+    for network in [a, stranger, revoked_node, b, nameless, client] {
         network.shutdown().await;
     }
 }

@@ -69,6 +69,16 @@ impl Carrier {
 
     /// A node's TLS identity (one certificate, serverAuth + clientAuth, role OU).
     pub fn node(&self, node_name: &str, role: Role) -> TlsIdentity {
+        self.node_naming(node_name, role, vec!["127.0.0.1".parse().unwrap()])
+    }
+
+    /// A node identity whose certificate names exactly `ip_addresses`.
+    pub fn node_naming(
+        &self,
+        node_name: &str,
+        role: Role,
+        ip_addresses: Vec<std::net::IpAddr>,
+    ) -> TlsIdentity {
         let key = PrivateKey::generate();
         let now = now_unix();
         let mut params = CertificateParams::end_entity(
@@ -78,7 +88,7 @@ impl Carrier {
             now + 86_400 * 30,
         )
         .unwrap();
-        params.ip_addresses = vec!["127.0.0.1".parse().unwrap()];
+        params.ip_addresses = ip_addresses;
         let cert = x509::issue(&params, key.public_key(), &self.ca_cert, &self.ca_key).unwrap();
         TlsIdentity::new(vec![cert], key).unwrap()
     }
