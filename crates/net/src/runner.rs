@@ -554,6 +554,16 @@ impl Runner {
                 if let Some(dial_error) = self.dial_errors.get(&peer) {
                     reason = format!("{reason}: {dial_error}");
                 }
+                if let request_response::OutboundFailure::Io(io) = &error
+                    && io.kind() == std::io::ErrorKind::UnexpectedEof
+                {
+                    // The receiver reads a request's length first and drops the stream
+                    // when it is over its limits; the sender only sees the stream end.
+                    reason.push_str(
+                        " (the node closed the stream: the request may exceed its \
+                         message_bytes_max or inbound_bytes_max)",
+                    );
+                }
                 match self.pending.remove(&request_id) {
                     Some(Pending::Caller { node, reply }) => {
                         let error = match error {

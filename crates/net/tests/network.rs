@@ -89,6 +89,7 @@ async fn requests_cross_carriers_and_refusals_say_why() {
         .await
         .unwrap_err();
     assert!(matches!(error, NetError::RequestFailed { .. }), "{error}");
+    assert!(error.to_string().contains("message_bytes_max"), "{error}");
 
     for network in [a, b, c] {
         network.shutdown().await;
