@@ -64,6 +64,7 @@ pub mod cutter;
 mod entry;
 mod error;
 pub mod limits;
+pub mod net;
 mod service;
 mod storage;
 mod validate;

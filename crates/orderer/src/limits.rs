@@ -76,3 +76,14 @@ pub const DELIVER_REQUEST_SKEW_SECS: u64 = 15 * 60;
 
 /// Ticks a catch-up request may stay unanswered before it is sent to another consenter.
 pub const CATCH_UP_RETRY_TICKS: u64 = 10;
+
+/// Raft messages being sent over the network at once; beyond it new ones are dropped
+/// (Raft retransmits) rather than queued without bound.
+pub const RAFT_SENDS_IN_FLIGHT_MAX: usize = 1_024;
+/// A catch-up block request on the wire: `start ‖ end`, two u64 BE.
+pub const BLOCK_FETCH_REQUEST_BYTES: usize = 16;
+/// Bytes of the human-readable detail in a broadcast response sent over the network.
+pub const BROADCAST_INFO_BYTES_MAX: usize = 1_024;
+
+const _: () =
+    assert!(BROADCAST_INFO_BYTES_MAX <= netsettle_protocol::limits::RESPONSE_MESSAGE_BYTES_MAX);

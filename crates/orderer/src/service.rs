@@ -44,7 +44,8 @@ pub type FetchFuture = Pin<Box<dyn Future<Output = Result<Vec<Block>, String>> +
 /// (request–response services); tests route in memory.
 pub trait Transport: Send + Sync + 'static {
     /// Sends one encoded Raft message to consenter `to`. Best effort, must not block:
-    /// Raft retransmits what is lost.
+    /// Raft retransmits what is lost. Called on the core thread, inside the runtime's
+    /// context (so it may `tokio::spawn`).
     fn send_raft(&self, to: u64, message: Vec<u8>);
     /// Asks consenter `from` for blocks `[start, end)` (it may return fewer); its handle's
     /// [`OrdererHandle::blocks`] answers.
@@ -73,6 +74,7 @@ enum Input {
     },
     Raft(Box<Message>),
     Blocks(Vec<Block>),
+    TransferLeader(u64),
     Stop,
 }
 
@@ -196,6 +198,9 @@ struct Shell {
 
 impl Shell {
     fn run(mut self, mut receiver: mpsc::Receiver<Input>) {
+        // The transport may spawn tasks from `send_raft`: give it the runtime.
+        let runtime = self.runtime.clone();
+        let _context = runtime.enter();
         while let Some(first) = receiver.blocking_recv() {
             let mut batch = vec![first];
             while batch.len() < INPUT_BATCH_MAX {
@@ -217,6 +222,7 @@ impl Shell {
                     }
                     Input::Raft(message) => events.push(Event::Raft(message)),
                     Input::Blocks(blocks) => events.push(Event::Blocks(blocks)),
+                    Input::TransferLeader(id) => events.push(Event::TransferLeader(id)),
                     Input::Stop => stop = true,
                 }
             }
@@ -366,6 +372,17 @@ impl OrdererHandle {
             let _ = sender.send(DeliverResponse::Status(status)).await;
         });
         Ok(receiver)
+    }
+
+    /// Asks this orderer, if it leads, to hand leadership to consenter `id` (before a
+    /// planned restart, say). Takes effect once `id` has caught up; watch [`Self::leader`].
+    pub fn transfer_leader(&self, id: u64) -> Result<(), BroadcastError> {
+        self.inputs
+            .try_send(Input::TransferLeader(id))
+            .map_err(|error| match error {
+                mpsc::error::TrySendError::Full(_) => BroadcastError::Busy,
+                mpsc::error::TrySendError::Closed(_) => BroadcastError::Stopped,
+            })
     }
 
     /// The chain height, updated as blocks are written.

@@ -256,6 +256,13 @@ impl Cluster {
         self.leader().unwrap()
     }
 
+    pub fn transfer_leader(&mut self, from: u64, to: u64) {
+        let core = self.running.get_mut(&from).unwrap();
+        let actions = core.on(Event::TransferLeader(to)).unwrap();
+        self.absorb(from, actions);
+        self.deliver_all();
+    }
+
     pub fn chain(&self, id: u64) -> MemChain {
         match self.running.get(&id) {
             Some(core) => core.chain().clone(),
