@@ -9,17 +9,20 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
 use netsettle_ledger::Ledger;
 use netsettle_msp::ChannelMsps;
 use netsettle_net::{ChannelTrust, NetConfig, Network, NodeId};
+use netsettle_orderer::net::NetTransport;
+use netsettle_orderer::{CoreConfig, OrdererHandle, OrdererService, ServiceConfig};
 use netsettle_protocol::{Block, ChannelConfig, Identity, Role, ValidationCode};
 use netsettle_smcrypto::PrivateKey;
 
 use crate::configtx_cmd::{config_from_ledger, config_of};
 use crate::crypto_cmd::{now_unix, read_certificate, read_private_key};
-use crate::node_config::{NetworkConfig, NodeConfig};
+use crate::node_config::{NetworkConfig, NodeConfig, OrdererRoleConfig};
 
 /// Arguments of `netsettle node`.
 #[derive(Debug, clap::Args)]
@@ -34,15 +37,16 @@ pub struct NodeContext {
     /// The parsed configuration.
     pub config: NodeConfig,
     /// The node's SM2 signing key.
-    #[expect(dead_code, reason = "the orderer and peer roles sign with it")]
     pub signing_key: PrivateKey,
     /// The node's identity (MSP id + signing certificate).
-    #[expect(dead_code, reason = "the orderer and peer roles sign with it")]
     pub identity: Identity,
+    /// The channel's genesis block.
+    pub genesis: Block,
     /// The channel configuration in force at start.
     pub channel_config: ChannelConfig,
-    /// The node's ledger.
-    pub ledger: Ledger,
+    /// The node's own ledger (`DATA/ledger`), unless the node is only an orderer (the
+    /// orderer keeps its chain under `DATA/orderer`).
+    pub ledger: Option<Ledger>,
 }
 
 pub fn run(args: &NodeArgs) -> Result<()> {
@@ -82,9 +86,15 @@ fn prepare(config: NodeConfig) -> Result<NodeContext> {
     }
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
-    let ledger = open_ledger(&config.data_dir.join("ledger"), &genesis)?;
-    // The config in force is the latest config block's, not necessarily the genesis one.
-    let (channel_config, _) = config_from_ledger(&ledger)?;
+    let (ledger, channel_config) = if config.orderer.is_some() {
+        // The orderer opens its own chain; its config in force is checked there.
+        (None, channel_config)
+    } else {
+        let ledger = open_ledger(&config.data_dir.join("ledger"), &genesis)?;
+        // The config in force is the latest config block's, not necessarily the genesis's.
+        let (channel_config, _) = config_from_ledger(&ledger)?;
+        (Some(ledger), channel_config)
+    };
     let msps = ChannelMsps::from_config(&channel_config)?;
     msps.validate(&identity, now_unix()?).with_context(|| {
         format!(
@@ -97,6 +107,7 @@ fn prepare(config: NodeConfig) -> Result<NodeContext> {
         config,
         signing_key,
         identity,
+        genesis,
         channel_config,
         ledger,
     })
@@ -192,8 +203,20 @@ async fn serve(context: NodeContext) -> Result<()> {
         None => None,
     };
 
-    let info = context.ledger.chain_info()?;
-    ready.push(format!("height={}", info.height));
+    let orderer = match (&context.config.orderer, &network) {
+        (Some(orderer_config), Some(network)) => {
+            let (orderer, consenter_id) =
+                start_orderer(&context, orderer_config, &network.handle())?;
+            ready.push(format!("orderer=consenter-{consenter_id}"));
+            Some(orderer)
+        }
+        (Some(_), None) => bail!("the orderer role needs a [network] section"),
+        (None, _) => None,
+    };
+
+    if let Some(ledger) = &context.ledger {
+        ready.push(format!("height={}", ledger.chain_info()?.height));
+    }
     ready.push(format!("channel={}", context.channel_config.channel));
     // The readiness line: scripts and tests wait for it instead of sleeping.
     let mut stdout = std::io::stdout().lock();
@@ -222,10 +245,51 @@ async fn serve(context: NodeContext) -> Result<()> {
             tracing::warn!(error = %format!("{error:#}"), "role stopped with an error");
         }
     }
+    if let Some(orderer) = orderer {
+        orderer.shutdown().await;
+    }
     if let Some(network) = network {
         network.shutdown().await;
     }
     outcome
+}
+
+/// Starts the orderer role: finds this node among the channel's consenters by its TLS
+/// certificate, then runs the Raft ordering service over the network.
+fn start_orderer(
+    context: &NodeContext,
+    config: &OrdererRoleConfig,
+    net: &netsettle_net::NetHandle,
+) -> Result<(OrdererHandle, u64)> {
+    let consenters = netsettle_orderer::net::consenter_nodes(&context.channel_config)?;
+    let me = net.local_node();
+    let consenter_id = consenters
+        .iter()
+        .find_map(|(id, node)| (*node == me).then_some(*id))
+        .with_context(|| {
+            format!(
+                "this node's TLS certificate (node id {me}) is not a consenter of channel {}",
+                context.channel_config.channel
+            )
+        })?;
+    let mut core = CoreConfig::new(consenter_id);
+    if let Some(tick_ms) = config.tick_ms {
+        core.tick_ms = tick_ms;
+    }
+    let service_config = ServiceConfig {
+        core,
+        signer: netsettle_orderer::Signer {
+            key: context.signing_key.clone(),
+            identity: context.identity.clone(),
+        },
+        genesis: context.genesis.clone(),
+        data_dir: context.config.data_dir.join("orderer"),
+    };
+    let transport = NetTransport::new(net.clone(), &context.channel_config)?;
+    let orderer = OrdererService::spawn(service_config, Arc::new(transport))?;
+    netsettle_orderer::net::serve(net, &orderer)?;
+    tracing::info!(consenter_id, "orderer role started");
+    Ok((orderer, consenter_id))
 }
 
 /// Starts libp2p over SM-TLS with the node's TLS identity, trusting the channel's

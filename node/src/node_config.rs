@@ -24,6 +24,9 @@
 //! node_id = "16Uiu2…"                  # `netsettle net id --cert TLS_CERT` prints it
 //! address = "127.0.1.11:7050"
 //!
+//! [orderer]                            # optional: the orderer role (needs [network])
+//! tick_ms = 100
+//!
 //! [ca]                                 # optional: the CA role
 //! dir = "crypto/unicom/ca"
 //! listen = "127.0.1.1:7054"
@@ -51,6 +54,17 @@ pub struct NodeConfig {
     pub network: Option<NetworkConfig>,
     /// The CA role, when enabled.
     pub ca: Option<CaRoleConfig>,
+    /// The orderer role, when enabled (needs `[network]`).
+    pub orderer: Option<OrdererRoleConfig>,
+}
+
+/// The orderer role. Which consenter this node is comes from the channel config (its
+/// TLS certificate); the Raft log and the orderer's chain live under `DATA/orderer`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrdererRoleConfig {
+    /// Milliseconds per Raft tick (default 100: elections after 1–2 s).
+    pub tick_ms: Option<u64>,
 }
 
 /// The node's libp2p endpoint and the nodes it keeps connections to.
@@ -117,6 +131,7 @@ struct RawConfig {
     channel: ChannelConfigFile,
     network: Option<NetworkConfig>,
     ca: Option<CaRoleConfig>,
+    orderer: Option<OrdererRoleConfig>,
 }
 
 impl NodeConfig {
@@ -162,6 +177,7 @@ impl NodeConfig {
                 dir: resolve(&ca.dir),
                 listen: ca.listen,
             }),
+            orderer: raw.orderer,
         })
     }
 
@@ -173,6 +189,9 @@ impl NodeConfig {
         }
         if self.ca.is_some() {
             roles.push("ca");
+        }
+        if self.orderer.is_some() {
+            roles.push("orderer");
         }
         roles
     }
