@@ -174,8 +174,29 @@ impl Drop for Reaped {
     }
 }
 
-/// Run `round` repeatedly for `MEASURE` after a short warm-up; rounds per second.
-async fn rate<F, Fut>(mut round: F) -> f64
+/// CPU seconds (user + system) used so far by these processes, from `/proc/PID/stat`:
+/// the figure that stays comparable when other work loads the shared machine, as in the
+/// `tls` bench's `cpu` clock.
+fn cpu_seconds(pids: &[u32]) -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    pids.iter()
+        .map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+            // Fields after the parenthesised command name; utime and stime are the
+            // 14th and 15th fields of the whole line.
+            let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+            let fields: Vec<&str> = after_name.split(' ').collect();
+            let ticks: u64 =
+                fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+            ticks as f64 / ticks_per_second
+        })
+        .sum()
+}
+
+/// Rounds per wall second and per CPU second of `pids`, running `round` for `MEASURE`
+/// after a short warm-up.
+async fn rate<F, Fut>(pids: &[u32], mut round: F) -> (f64, f64)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = ()>,
@@ -184,31 +205,38 @@ where
     while warm_up.elapsed() < MEASURE / 10 {
         round().await;
     }
+    let cpu_started = cpu_seconds(pids);
     let started = Instant::now();
     let mut rounds = 0u32;
     while started.elapsed() < MEASURE {
         round().await;
         rounds += 1;
     }
-    f64::from(rounds) / started.elapsed().as_secs_f64()
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = (cpu_seconds(pids) - cpu_started).max(1e-3);
+    (f64::from(rounds) / wall, f64::from(rounds) / cpu)
 }
 
-async fn measure(label: &str, client: &netsettle_net::NetHandle, server: NodeId) {
+async fn measure(label: &str, pids: &[u32], client: &netsettle_net::NetHandle, server: NodeId) {
     let small = vec![0x5a; SMALL_BYTES];
-    let round_trips = rate(|| async {
+    let (round_trips, round_trips_cpu) = rate(pids, || async {
         client.request(server, "echo", small.clone()).await.unwrap();
     })
     .await;
     let bulk = vec![0x5a; BULK_BYTES];
-    let bulk_rate = rate(|| async {
+    let (bulk_rate, bulk_rate_cpu) = rate(pids, || async {
         client.request(server, "bulk", bulk.clone()).await.unwrap();
     })
     .await;
-    let megabytes = bulk_rate * BULK_BYTES as f64 / 1_000_000.0;
+    let megabytes = |rate: f64| rate * BULK_BYTES as f64 / 1_000_000.0;
     println!(
-        "net/{label}: {round_trips:.0} round trips/s ({SMALL_BYTES} B echo), \
-         {megabytes:.1} MB/s bulk ({} MiB requests)",
-        BULK_BYTES / (1024 * 1024)
+        "net/{label}: {round_trips:.0} round trips/s wall, {round_trips_cpu:.0} per CPU-second \
+         ({SMALL_BYTES} B echo); bulk {:.1} MB/s wall, {:.1} MB per CPU-second ({} MiB \
+         requests); CPU counted over {} processes",
+        megabytes(bulk_rate),
+        megabytes(bulk_rate_cpu),
+        BULK_BYTES / (1024 * 1024),
+        pids.len(),
     );
 }
 
@@ -260,7 +288,8 @@ fn main() {
             .unwrap();
         let client = network.handle();
         client.add_address(server_id, server_addr).await.unwrap();
-        measure("direct", &client, server_id).await;
+        let pids = [std::process::id(), server.child.id()];
+        measure("direct", &pids, &client, server_id).await;
         network.shutdown().await;
     });
 
@@ -278,7 +307,7 @@ fn main() {
     ));
     let dmz_dir = dir.join("dmz");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/dmz.sh");
-    let _nginx = Reaped {
+    let nginx = Reaped {
         child: Command::new("bash")
             .args([
                 script,
@@ -301,7 +330,8 @@ fn main() {
             .unwrap();
         let client = network.handle();
         client.add_address(server_id, public).await.unwrap();
-        measure("via-nginx", &client, server_id).await;
+        let pids = [std::process::id(), server.child.id(), nginx.child.id()];
+        measure("via-nginx", &pids, &client, server_id).await;
         network.shutdown().await;
     });
     drop(server.child.stdin.take());
