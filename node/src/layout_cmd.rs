@@ -188,8 +188,9 @@ fn node_config(layout: &Layout, node: &Placed<'_>, all: &[Placed<'_>]) -> Result
             other.node_id
         )?;
     }
-    if node.node.kind == NodeKind::Orderer {
-        writeln!(text, "\n[orderer]")?;
+    match node.node.kind {
+        NodeKind::Orderer => writeln!(text, "\n[orderer]")?,
+        NodeKind::Peer => writeln!(text, "\n[peer]")?,
     }
     if let Some(ca) = node.node.ca {
         writeln!(text, "\n[ca]\ndir = {:?}", up(&node.org.crypto.join("ca")))?;

@@ -13,6 +13,7 @@ mod ledger_cmd;
 mod net_cmd;
 mod node_cmd;
 mod node_config;
+mod peer_role;
 mod tls_cmd;
 
 fn main() -> std::process::ExitCode {

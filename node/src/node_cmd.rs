@@ -23,6 +23,7 @@ use netsettle_smcrypto::PrivateKey;
 use crate::configtx_cmd::{config_from_ledger, config_of};
 use crate::crypto_cmd::{now_unix, read_certificate, read_private_key};
 use crate::node_config::{NetworkConfig, NodeConfig, OrdererRoleConfig};
+use crate::peer_role;
 
 /// Arguments of `netsettle node`.
 #[derive(Debug, clap::Args)]
@@ -46,7 +47,7 @@ pub struct NodeContext {
     pub channel_config: ChannelConfig,
     /// The node's own ledger (`DATA/ledger`), unless the node is only an orderer (the
     /// orderer keeps its chain under `DATA/orderer`).
-    pub ledger: Option<Ledger>,
+    pub ledger: Option<Arc<Ledger>>,
 }
 
 pub fn run(args: &NodeArgs) -> Result<()> {
@@ -86,14 +87,14 @@ fn prepare(config: NodeConfig) -> Result<NodeContext> {
     }
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
-    let (ledger, channel_config) = if config.orderer.is_some() {
+    let (ledger, channel_config) = if config.orderer.is_some() && config.peer.is_none() {
         // The orderer opens its own chain; its config in force is checked there.
         (None, channel_config)
     } else {
         let ledger = open_ledger(&config.data_dir.join("ledger"), &genesis)?;
         // The config in force is the latest config block's, not necessarily the genesis's.
         let (channel_config, _) = config_from_ledger(&ledger)?;
-        (Some(ledger), channel_config)
+        (Some(Arc::new(ledger)), channel_config)
     };
     let msps = ChannelMsps::from_config(&channel_config)?;
     msps.validate(&identity, now_unix()?).with_context(|| {
@@ -214,6 +215,23 @@ async fn serve(context: NodeContext) -> Result<()> {
         (None, _) => None,
     };
 
+    let peer = match (&context.config.peer, &network, &context.ledger) {
+        (Some(_), Some(network), Some(ledger)) => {
+            let ledger = Arc::clone(ledger);
+            let peer = peer_role::start(
+                &context,
+                ledger,
+                &network.handle(),
+                shutdown_rx.clone(),
+                &mut roles,
+            )?;
+            ready.push("peer=on".to_owned());
+            Some(peer)
+        }
+        (Some(_), None, _) => bail!("the peer role needs a [network] section"),
+        _ => None,
+    };
+
     if let Some(ledger) = &context.ledger {
         ready.push(format!("height={}", ledger.chain_info()?.height));
     }
@@ -244,6 +262,10 @@ async fn serve(context: NodeContext) -> Result<()> {
         if let Ok(Err(error)) = finished {
             tracing::warn!(error = %format!("{error:#}"), "role stopped with an error");
         }
+    }
+    if let Some(peer) = peer {
+        // Delivery stopped with the roles, which closes the committer's block queue.
+        peer.handle.join().await;
     }
     if let Some(orderer) = orderer {
         orderer.shutdown().await;

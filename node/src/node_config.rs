@@ -27,6 +27,8 @@
 //! [orderer]                            # optional: the orderer role (needs [network])
 //! tick_ms = 100
 //!
+//! [peer]                               # optional: the peer role (needs [network])
+//!
 //! [ca]                                 # optional: the CA role
 //! dir = "crypto/unicom/ca"
 //! listen = "127.0.1.1:7054"
@@ -56,7 +58,15 @@ pub struct NodeConfig {
     pub ca: Option<CaRoleConfig>,
     /// The orderer role, when enabled (needs `[network]`).
     pub orderer: Option<OrdererRoleConfig>,
+    /// The peer role, when enabled (needs `[network]`).
+    pub peer: Option<PeerRoleConfig>,
 }
+
+/// The peer role: endorses with the native contracts compiled into the binary, pulls
+/// blocks from the channel's orderers, validates and commits them to `DATA/ledger`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerRoleConfig {}
 
 /// The orderer role. Which consenter this node is comes from the channel config (its
 /// TLS certificate); the Raft log and the orderer's chain live under `DATA/orderer`.
@@ -132,6 +142,7 @@ struct RawConfig {
     network: Option<NetworkConfig>,
     ca: Option<CaRoleConfig>,
     orderer: Option<OrdererRoleConfig>,
+    peer: Option<PeerRoleConfig>,
 }
 
 impl NodeConfig {
@@ -178,6 +189,7 @@ impl NodeConfig {
                 listen: ca.listen,
             }),
             orderer: raw.orderer,
+            peer: raw.peer,
         })
     }
 
@@ -192,6 +204,9 @@ impl NodeConfig {
         }
         if self.orderer.is_some() {
             roles.push("orderer");
+        }
+        if self.peer.is_some() {
+            roles.push("peer");
         }
         roles
     }

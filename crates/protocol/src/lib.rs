@@ -67,6 +67,7 @@ mod header;
 pub mod limits;
 pub mod merkle;
 mod orderer;
+mod peer;
 mod policy;
 mod proposal;
 mod rwset;
@@ -89,6 +90,7 @@ pub use orderer::{
     BroadcastResponse, BroadcastStatus, DeliverRequest, DeliverResponse, DeliverStatus,
     SeekPosition, SignedDeliverRequest,
 };
+pub use peer::{ENDORSE_SERVICE, EndorseReply, TX_STATUS_SERVICE, TxStatus, TxStatusRequest};
 pub use policy::{ImplicitMetaPolicy, ImplicitMetaRule, Policy, Principal, Role, SignaturePolicy};
 pub use proposal::{
     ContractAction, ContractEvent, Endorsement, Proposal, ProposalResponse,
