@@ -28,7 +28,7 @@ pub struct NetConfig {
     /// Which organisations and roles may connect (from the channel config).
     pub trust: ChannelTrust,
     /// Where to listen, inside this carrier's cloud. Port 0 picks a free port;
-    /// [`Network::listen_addr`] tells which.
+    /// [`crate::Network::listen_addr`] tells which.
     pub listen: SocketAddr,
     /// The address other nodes should dial: the DMZ forwarder's public `ip:port` that
     /// maps to `listen`. Advertised to every connected node.
