@@ -19,6 +19,35 @@
 //! - [`service`]: the tokio shell the node runtime spawns ([`service::spawn`] →
 //!   [`PeerHandle`]).
 //!
+//! # Starting a peer (what the node runtime does)
+//!
+//! ```text
+//! let mut registry = ContractRegistry::new();
+//! registry.install(Arc::new(SettlementContract))?;        // install: name, version, digest
+//! let endorser = Endorser::new(key, peer_identity, Arc::new(registry));
+//! let (blocks_tx, blocks_rx) = mpsc::channel(limits::BLOCK_QUEUE_MAX);
+//! let peer = service::spawn(PeerParts {
+//!     ledger: Arc::new(Ledger::open(&dir)?),                 // joins from genesis if empty
+//!     genesis,
+//!     endorser,
+//!     validator: Validator::new(BatchVerifier::with_available_parallelism()),
+//!     blocks: blocks_rx,
+//! })?;
+//! // blocks: orderers first, then other peers (state transfer), with failover:
+//! tokio::spawn(deliver::run(my_block_source, DeliverConfig::default(), peer.clone(),
+//!                           blocks_tx.clone(), shutdown_rx));
+//! // gossip: forward blocks received on the channel's block topic into `blocks_tx` too;
+//! // the committer drops duplicates and validates every block whatever its source.
+//! // clients and peers:
+//! let response = peer.endorse(signed_proposal).await?;   // EndorseError::Contract: no signature
+//! let mut events = peer.subscribe();                     // BlockEvent per committed block
+//! let blocks = peer.blocks_from(start)?;                 // serve state transfer
+//! ```
+//!
+//! `my_block_source` implements [`deliver::BlockSource`]: `fetch(endpoint, start, max)`
+//! over the net crate, e.g. an orderer's `OrdererHandle::deliver` / `blocks` behind a
+//! request-response service, or another peer's [`PeerHandle::blocks_from`].
+//!
 //! What it leaves out: RocksDB (the ledger crate owns it), networking (the net crate), and
 //! any particular contract (the settlement contract lives in `netsettle-settlement`).
 

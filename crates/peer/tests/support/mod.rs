@@ -140,6 +140,9 @@ pub struct Network {
     pub unicom_admin: Member,
     pub mobile_admin: Member,
     pub orderer: Member,
+    /// The five consenters, ids 1–5: three of Unicom's, two of Mobile's; `orderer` is the
+    /// first.
+    pub orderers: Vec<Member>,
     /// A client whose certificate is revoked in the channel config.
     pub revoked_client: Member,
     pub config: ChannelConfig,
@@ -149,11 +152,21 @@ pub struct Network {
 
 impl Network {
     pub fn new() -> Self {
+        Self::with_batch(BatchPolicy::default())
+    }
+
+    pub fn with_batch(batch: BatchPolicy) -> Self {
         let mut unicom = TestOrg::new("UnicomMSP");
         let mobile = TestOrg::new("MobileMSP");
         let revoked_client = unicom.member("revoked", Role::Client);
         unicom.revoked.push(revoked_client.cert.clone());
-        let orderer = unicom.member("orderer0", Role::Orderer);
+        let orderers: Vec<Member> = (0..5)
+            .map(|index| {
+                let org = if index < 3 { &unicom } else { &mobile };
+                org.member(&format!("orderer{index}"), Role::Orderer)
+            })
+            .collect();
+        let orderer = orderers[0].clone();
         let mut orgs = vec![unicom.org_config(), mobile.org_config()];
         orgs.sort_by(|a, b| a.msp_id.cmp(&b.msp_id));
         let config = ChannelConfig {
@@ -161,16 +174,19 @@ impl Network {
             sequence: 0,
             orgs,
             orderer: OrdererConfig {
-                consenters: vec![Consenter {
-                    id: 1,
-                    msp_id: "UnicomMSP".to_owned(),
-                    endpoint: Endpoint {
-                        host: "127.0.0.1".to_owned(),
-                        port: 7050,
-                    },
-                    tls_cert_der: orderer.cert.der().to_vec(),
-                }],
-                batch: BatchPolicy::default(),
+                consenters: (1u64..)
+                    .zip(&orderers)
+                    .map(|(id, member)| Consenter {
+                        id,
+                        msp_id: member.msp_id.clone(),
+                        endpoint: Endpoint {
+                            host: "127.0.0.1".to_owned(),
+                            port: 7050 + u16::try_from(id).unwrap(),
+                        },
+                        tls_cert_der: member.cert.der().to_vec(),
+                    })
+                    .collect(),
+                batch,
             },
             policies: ChannelPolicies::default(),
             crypto: CryptoPolicy::default(),
@@ -179,6 +195,7 @@ impl Network {
         let genesis = genesis_block(&orderer, &config);
         Network {
             genesis,
+            orderers,
             unicom_peer: unicom.member("peer0", Role::Peer),
             mobile_peer: mobile.member("peer0", Role::Peer),
             unicom_client: unicom.member("settlement", Role::Client),
@@ -234,6 +251,11 @@ fn genesis_block(orderer: &Member, config: &ChannelConfig) -> Block {
 
 /// A header from `creator` with a nonce derived from `seed` (distinct seeds, distinct ids).
 pub fn header(creator: &Member, seed: u64) -> Header {
+    header_at(creator, seed, NOW_MS)
+}
+
+/// [`header`] at `unix_time_ms`.
+pub fn header_at(creator: &Member, seed: u64, unix_time_ms: u64) -> Header {
     let digest = sm3(&seed.to_le_bytes());
     let mut nonce = [0u8; 24];
     nonce.copy_from_slice(&digest.as_bytes()[..24]);
@@ -241,9 +263,7 @@ pub fn header(creator: &Member, seed: u64) -> Header {
         channel: "settlement".to_owned(),
         creator: creator.identity(),
         nonce: Nonce(nonce),
-        timestamp: Timestamp {
-            unix_time_ms: NOW_MS,
-        },
+        timestamp: Timestamp { unix_time_ms },
     }
 }
 
@@ -255,8 +275,20 @@ pub fn proposal(
     function: &str,
     args: &[&[u8]],
 ) -> SignedProposal {
+    proposal_at(creator, seed, contract, function, args, NOW_MS)
+}
+
+/// [`proposal`] made at `unix_time_ms`.
+pub fn proposal_at(
+    creator: &Member,
+    seed: u64,
+    contract: &str,
+    function: &str,
+    args: &[&[u8]],
+    unix_time_ms: u64,
+) -> SignedProposal {
     let proposal = Proposal {
-        header: header(creator, seed),
+        header: header_at(creator, seed, unix_time_ms),
         contract: ContractId {
             name: contract.to_owned(),
             version: "1.0".to_owned(),
