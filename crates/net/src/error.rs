@@ -77,6 +77,13 @@ pub enum NetError {
     /// subscribes to the topic yet, or the same payload was published before).
     #[error("gossip: {0}")]
     Publish(String),
+    /// Too many of our requests await responses (`NetLimits::requests_in_flight_max`);
+    /// retry when some have completed.
+    #[error("{in_flight} requests already await responses")]
+    Busy {
+        /// Requests in flight.
+        in_flight: usize,
+    },
     /// This service already has a receiver; one per service.
     #[error("service {0:?} is already served")]
     AlreadyServed(String),

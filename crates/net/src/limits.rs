@@ -45,6 +45,9 @@ pub struct NetLimits {
     pub pending_connections_max: u32,
     /// Concurrent request streams per connection (per-peer queue of requests).
     pub streams_per_connection_max: usize,
+    /// Our own requests awaiting responses, all nodes together; beyond it
+    /// [`crate::NetHandle::request`] fails at once with [`crate::NetError::Busy`].
+    pub requests_in_flight_max: usize,
     /// Inbound requests waiting in one service's queue; beyond it callers get "busy".
     pub service_queue_max: usize,
     /// Gossip messages waiting for one subscriber; beyond it messages are ignored (not
@@ -77,6 +80,7 @@ impl Default for NetLimits {
             outbound_connections_max: 64,
             pending_connections_max: 32,
             streams_per_connection_max: 64,
+            requests_in_flight_max: 1024,
             service_queue_max: 256,
             topic_queue_max: 256,
             event_queue_max: 256,
@@ -103,6 +107,7 @@ impl NetLimits {
         }
         let queues = [
             self.streams_per_connection_max,
+            self.requests_in_flight_max,
             self.service_queue_max,
             self.topic_queue_max,
             self.event_queue_max,

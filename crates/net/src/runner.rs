@@ -353,6 +353,15 @@ impl Runner {
                 payload,
                 reply,
             } => {
+                let in_flight = self
+                    .pending
+                    .values()
+                    .filter(|pending| matches!(pending, Pending::Caller { .. }))
+                    .count();
+                if in_flight >= self.limits.requests_in_flight_max {
+                    let _ = reply.send(Err(NetError::Busy { in_flight }));
+                    return;
+                }
                 let request = WireRequest {
                     service,
                     payload,

@@ -97,6 +97,43 @@ async fn requests_cross_carriers_and_refusals_say_why() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_in_flight_are_bounded() {
+    let unicom = Carrier::new("UnicomMSP");
+    let mobile = Carrier::new("MobileMSP");
+    let config = channel_config(&[&unicom, &mobile]);
+    let a = start(unicom.node("peer0", Role::Peer), &config, "127.0.1.20:0").await;
+    // A handler that holds every request without answering.
+    let mut held = a.handle().serve("hold", &[ProtocolRole::Peer]).unwrap();
+    let (arrived, first_arrived) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let mut arrived = Some(arrived);
+        let mut keep = Vec::new();
+        while let Some(request) = held.recv().await {
+            keep.push(request);
+            if let Some(arrived) = arrived.take() {
+                let _ = arrived.send(());
+            }
+        }
+    });
+    let mut b_config = net_config(mobile.node("peer0", Role::Peer), &config, "127.0.2.20:0");
+    b_config.limits.requests_in_flight_max = 1;
+    b_config.known_peers = vec![(a.node_id(), a.listen_addr())];
+    let b = Network::start(b_config).await.unwrap();
+    let b_net = b.handle();
+    let a_id = a.node_id();
+    let first = tokio::spawn(async move { b_net.request(a_id, "hold", b"1".to_vec()).await });
+    tokio::time::timeout(DEADLINE, first_arrived)
+        .await
+        .unwrap()
+        .unwrap();
+    let error = request(&b, a.node_id(), "hold", b"2").await.unwrap_err();
+    assert!(matches!(error, NetError::Busy { in_flight: 1 }), "{error}");
+    first.abort();
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_ca_revoked_and_wrong_node_are_refused() {
     let unicom = Carrier::new("UnicomMSP");
     let mut mobile = Carrier::new("MobileMSP");
