@@ -5,7 +5,10 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::{ca_cmd, configtx_cmd, crypto_cmd, layout_cmd, ledger_cmd, net_cmd, node_cmd, tls_cmd};
+use crate::{
+    ca_cmd, configtx_cmd, crypto_cmd, layout_cmd, ledger_cmd, net_cmd, node_cmd, settlement_cmd,
+    tls_cmd, tx_cmd,
+};
 
 /// netsettle: a permissioned settlement chain for two telecom carriers, with SM2/SM3/SM4
 /// national cryptography throughout.
@@ -20,6 +23,12 @@ pub struct Cli {
 enum Command {
     /// Run a node: the CA, orderer and peer roles its config file enables.
     Node(node_cmd::NodeArgs),
+    /// Contract calls as a client: invoke (endorse, order, commit) or query.
+    #[command(subcommand)]
+    Tx(tx_cmd::TxCommand),
+    /// Contract lifecycle: approve and commit the built-in settlement contract.
+    #[command(subcommand)]
+    Lifecycle(tx_cmd::LifecycleCommand),
     /// Deployment layouts: render node configs and DMZ forwarder maps.
     #[command(subcommand)]
     Layout(layout_cmd::LayoutCommand),
@@ -71,6 +80,9 @@ enum Command {
     /// Node-to-node network (libp2p over SM-TLS) checks: a listening node and a pinger.
     #[command(subcommand)]
     Net(net_cmd::NetCommand),
+    /// Settlement reports offline: check, encrypt for upload, reconcile locally, samples.
+    #[command(subcommand)]
+    Settlement(settlement_cmd::SettlementCommand),
     /// Print the SM3 digest of a file (hex).
     Sm3 {
         /// File to hash.
@@ -85,10 +97,26 @@ enum MspCommand {
     Export(configtx_cmd::MspExportArgs),
 }
 
+impl Cli {
+    /// Whether the command runs until stopped (a node or a server), rather than a tool
+    /// that does one thing and exits.
+    pub fn is_long_running(&self) -> bool {
+        matches!(
+            self.command,
+            Command::Node(_)
+                | Command::Ca(ca_cmd::CaCommand::Serve { .. })
+                | Command::Tls(tls_cmd::TlsCommand::Serve { .. })
+                | Command::Net(net_cmd::NetCommand::Listen { .. })
+        )
+    }
+}
+
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Node(args) => node_cmd::run(&args),
         Command::Layout(command) => layout_cmd::run(command),
+        Command::Tx(command) => tx_cmd::run_tx(command),
+        Command::Lifecycle(command) => tx_cmd::run_lifecycle(command),
         Command::Key(command) => crypto_cmd::run_key(command),
         Command::Cert(command) => crypto_cmd::run_cert(command),
         Command::Sign { key, input, out } => crypto_cmd::run_sign(&key, &input, &out),
@@ -103,6 +131,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Net(command) => net_cmd::run(command),
         Command::Msp(MspCommand::Export(args)) => configtx_cmd::run_msp_export(&args),
         Command::Ca(command) => ca_cmd::run(command),
+        Command::Settlement(command) => settlement_cmd::run(command),
         Command::Sm3 { path } => {
             let bytes = std::fs::read(&path)
                 .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;

@@ -14,17 +14,21 @@ mod net_cmd;
 mod node_cmd;
 mod node_config;
 mod peer_role;
+mod settlement_cmd;
 mod tls_cmd;
+mod tx_cmd;
 
 fn main() -> std::process::ExitCode {
+    let args = cli::Cli::parse();
+    // Long-running processes log their progress; one-shot tools only warnings.
+    let default_filter = if args.is_long_running() { "info" } else { "warn" };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("NETSETTLE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .init();
-    let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

@@ -49,6 +49,33 @@ pub enum ClientError {
         /// Position of the repeated endorser.
         index: usize,
     },
+    /// A peer refused to endorse.
+    #[error("{peer} peer refused to endorse ({status}): {message}")]
+    Endorsement {
+        /// The peer's organisation.
+        peer: String,
+        /// HTTP-like status: the contract's own, or 403 for a refused proposal.
+        status: u32,
+        /// Why.
+        message: String,
+    },
+    /// The orderers refused the transaction, or none accepted it in time.
+    #[error("broadcast failed ({status}): {info}")]
+    Broadcast {
+        /// The orderer's status.
+        status: String,
+        /// Its explanation.
+        info: String,
+    },
+    /// The transaction was ordered but did not show up as committed in time.
+    #[error("the transaction was not committed in time")]
+    NotCommitted,
+    /// The network failed.
+    #[error("network: {0}")]
+    Net(#[from] netsettle_net::NetError),
+    /// A reply could not be decoded.
+    #[error("bad reply: {0}")]
+    Codec(#[from] netsettle_protocol::CodecError),
     /// An endorsement's signature does not verify with its endorser's certificate.
     #[error("endorsement {index} does not verify: {reason}")]
     BadEndorsement {

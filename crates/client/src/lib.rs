@@ -14,8 +14,10 @@
 
 mod assemble;
 mod error;
+mod gateway;
 mod signer;
 
 pub use assemble::{Endorsed, assemble};
 pub use error::ClientError;
+pub use gateway::{Committed, Endpoint, Gateway, GatewayConfig};
 pub use signer::Signer;
