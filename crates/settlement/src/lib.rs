@@ -24,6 +24,7 @@
 //! - [`store`]: state keys and record encoding over the peer's `Context`;
 //! - [`contract`]: [`SettlementContract`], the `Contract` adapter;
 //! - [`memory`]: an in-memory ledger to run the contract without a peer (tests, replay);
+//! - [`replay`]: re-derivation of the final data from the ledger's transactions (audit);
 //! - [`sample`]: a seeded generator of realistic reports;
 //! - [`limits`]: every size and count limit.
 //!
@@ -74,6 +75,7 @@ pub mod finance;
 pub mod limits;
 pub mod memory;
 pub mod reconcile;
+pub mod replay;
 pub mod report;
 pub mod sample;
 pub mod seal;

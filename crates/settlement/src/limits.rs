@@ -11,12 +11,15 @@ use netsettle_smcrypto::GCM_TAG_BYTES;
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
 
-/// Lines in one report. A carrier pair's month has tens of thousands of settlement items;
-/// twice the bench's 100,000 leaves room.
-pub const REPORT_LINES_MAX: usize = 200_000;
+/// Lines in one report. A carrier pair's month has tens of thousands of settlement items.
+/// The bound is set by the reconciling reveal: it writes every reconciled line (about 160
+/// bytes each as stored) in one transaction, and two 100,000-line reports with no line in
+/// common (200,000 lines, about 32 MiB of pages) still fit the peer simulator's write
+/// budget (`netsettle_peer::limits::SIMULATION_WRITE_BYTES_MAX`, 36 MiB).
+pub const REPORT_LINES_MAX: usize = 100_000;
 /// Bytes of one report's text (CSV or canonical form). A canonical line is under 100
-/// bytes, so 200,000 lines fit.
-pub const REPORT_BYTES_MAX: usize = 24 * MIB;
+/// bytes, so a full report fits with room for long tokens.
+pub const REPORT_BYTES_MAX: usize = 16 * MIB;
 /// Bytes of one uploaded ciphertext: the canonical report plus the SM4-GCM tag.
 pub const CIPHERTEXT_BYTES_MAX: usize = REPORT_BYTES_MAX + GCM_TAG_BYTES;
 /// Bytes of a settlement item, unit or local network area token.

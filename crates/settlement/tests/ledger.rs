@@ -13,12 +13,14 @@ mod common;
 use common::{MOBILE, UNICOM, admin, agreement, client, key, nonce_for, period, small_reports};
 use netsettle_ledger::Ledger;
 use netsettle_peer::{Contract, ContractError, Creator, Invocation, LedgerView, Simulator};
+use netsettle_protocol::Role;
 use netsettle_protocol::{
     Block, ContractAction, ContractId, Endorsement, Envelope, Header, Identity, Nonce, Payload,
     Proposal, ProposalResponsePayload, Response, SignedProposal, Timestamp, Transaction,
     ValidationCode,
 };
 use netsettle_settlement::SettlementContract;
+use netsettle_settlement::replay::{RecordedCall, final_data, replay};
 use netsettle_settlement::seal::{reveal_args, seal_report};
 use netsettle_smcrypto::{PrivateKey, sm3};
 use serde_json::{Value, json};
@@ -242,4 +244,41 @@ fn a_month_through_the_simulator_on_a_rocksdb_ledger() {
     .unwrap();
     assert_eq!(located["location"]["block"], final_block);
     assert_eq!(located["data"]["tx_id"], located["location"]["tx_id"]);
+
+    // Audit: replaying the committed valid transactions re-derives the same final data.
+    let replayed = replay(recorded_calls(&chain.ledger, final_block)).unwrap();
+    let rederived = final_data(&replayed, period()).unwrap();
+    assert_eq!(serde_json::to_value(&rederived).unwrap(), located["data"]);
+}
+
+/// The valid settlement transactions of blocks `0..=last`, with their creators as the
+/// harness made them (role and name are in the placeholder certificate).
+fn recorded_calls(ledger: &Ledger, last: u64) -> Vec<RecordedCall> {
+    let mut calls = Vec::new();
+    for number in 0..=last {
+        let block = ledger.block(number).unwrap().unwrap();
+        for (envelope, code) in block.data.iter().zip(&block.metadata.validation_codes) {
+            let Payload::Transaction(tx) = &envelope.payload else {
+                continue;
+            };
+            if *code != ValidationCode::Valid || tx.response.action.contract.name != "settlement" {
+                continue;
+            }
+            let identity = &tx.proposal.header.creator;
+            let common_name = String::from_utf8(identity.cert_der.clone()).unwrap();
+            let role = if common_name.starts_with("admin@") {
+                Role::Admin
+            } else {
+                Role::Client
+            };
+            calls.push(RecordedCall {
+                creator: common::who(&identity.msp_id, role),
+                tx_id: tx.proposal.tx_id(),
+                timestamp: tx.proposal.header.timestamp,
+                function: tx.proposal.function.clone(),
+                args: tx.proposal.args.clone(),
+            });
+        }
+    }
+    calls
 }
