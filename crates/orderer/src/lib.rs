@@ -36,10 +36,20 @@
 //! orderer.shutdown().await;
 //! ```
 //!
-//! The [`Transport`] the node supplies maps consenter ids (the channel config's
-//! `Consenter::id`) to connections: `send_raft(to, bytes)` must not block (drop when
-//! congested; Raft retransmits), `fetch_blocks(from, start, end)` calls the other
-//! orderer's [`OrdererHandle::blocks`].
+//! Over `netsettle-net` (what the node should do), the transport and the serving side are
+//! here already:
+//!
+//! ```text
+//! let transport = net::NetTransport::new(network.handle(), &channel_config)?;
+//! let orderer = OrdererService::spawn(config, Arc::new(transport))?;
+//! net::serve(&network.handle(), &orderer)?;   // orderer-raft, orderer-blocks, orderer-broadcast
+//! ```
+//!
+//! The network must know the other consenters' addresses (`NetConfig::known_peers` or
+//! `add_address`, with [`net::consenter_nodes`] giving their node ids). Any other
+//! [`Transport`] maps consenter ids (the channel config's `Consenter::id`) to connections:
+//! `send_raft(to, bytes)` must not block (drop when congested; Raft retransmits),
+//! `fetch_blocks(from, start, end)` calls the other orderer's [`OrdererHandle::blocks`].
 //!
 //! # Guarantees
 //!
