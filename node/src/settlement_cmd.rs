@@ -11,7 +11,7 @@ use anyhow::{Context as _, Result, bail};
 use netsettle_settlement::limits::REPORT_BYTES_MAX;
 use netsettle_settlement::reconcile::LineStatus;
 use netsettle_settlement::sample::{SampleSpec, generate_pair};
-use netsettle_settlement::seal::seal_report_fresh;
+use netsettle_settlement::seal::{reveal_args, seal_report_fresh};
 use netsettle_settlement::{Agreement, Period, Report, reconcile};
 use netsettle_smcrypto::sm3;
 
@@ -64,7 +64,8 @@ pub enum ReportCommand {
     /// Validate a CSV report; print its lines, totals and canonical SM3.
     Check(ReportArgs),
     /// Seal a CSV report for upload: writes `request.json` and `ciphertext.bin` (the
-    /// `upload` arguments) and `key.hex` (0600, keep until the reveal).
+    /// `upload` arguments), and `key.hex` and `reveal.json` (the `reveal` argument), both
+    /// 0600: keep them on the carrier's server until the reveal.
     Encrypt {
         #[command(flatten)]
         report: ReportArgs,
@@ -178,6 +179,11 @@ fn encrypt(args: &ReportArgs, out_dir: &Path) -> Result<()> {
         hex::encode(key.as_bytes()).as_bytes(),
         true,
     )?;
+    let reveal = reveal_args(report.period(), &key);
+    let [reveal_request] = reveal.as_slice() else {
+        bail!("reveal arguments have an unexpected shape");
+    };
+    write_new(&out_dir.join("reveal.json"), reveal_request, true)?;
     write_new(&out_dir.join("request.json"), request, false)?;
     write_new(&out_dir.join("ciphertext.bin"), ciphertext, false)?;
     println!("key_commitment        {}", sealed.key_commitment);
@@ -188,7 +194,7 @@ fn encrypt(args: &ReportArgs, out_dir: &Path) -> Result<()> {
         sm3(ciphertext)
     );
     println!(
-        "wrote {}/{{request.json,ciphertext.bin,key.hex}}",
+        "wrote {}/{{request.json,ciphertext.bin,key.hex,reveal.json}}",
         out_dir.display()
     );
     Ok(())
