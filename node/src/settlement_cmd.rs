@@ -39,6 +39,16 @@ pub enum SettlementCommand {
         #[arg(long, default_value_t = 20)]
         show: usize,
     },
+    /// Audit a period on a peer's ledger: replay every valid settlement transaction
+    /// through the contract and compare the re-derived final data with the committed one.
+    Audit {
+        /// The peer's ledger directory (opened read-only).
+        #[arg(long)]
+        ledger: PathBuf,
+        /// The period, YYYY-MM.
+        #[arg(long)]
+        period: Period,
+    },
     /// Write a seeded pair of realistic reports for both parties of an agreement.
     Sample {
         /// The agreement (JSON).
@@ -101,6 +111,7 @@ pub fn run(command: SettlementCommand) -> Result<()> {
             b,
             show,
         } => reconcile_local(&agreement, period, &a, &b, show),
+        SettlementCommand::Audit { ledger, period } => audit(&ledger, period),
         SettlementCommand::Sample {
             agreement,
             period,
@@ -268,5 +279,76 @@ fn sample(agreement: &Path, period: Period, lines: usize, seed: u64, out_dir: &P
         write_new(&path, &report.to_csv(), false)?;
         println!("wrote {} ({} lines)", path.display(), report.lines().len());
     }
+    Ok(())
+}
+
+/// The creator as the peer's MSP validation presents it to the contract: organisation,
+/// role OU, common name and certificate fingerprint (the ledger holds only valid
+/// transactions' certificates, already checked when they committed).
+fn creator_of(identity: &netsettle_protocol::Identity) -> Result<netsettle_peer::Creator> {
+    use netsettle_smcrypto::x509::{Certificate, Role as CertRole};
+    let cert = Certificate::from_der(&identity.cert_der).context("creator certificate")?;
+    let role = match cert.role().context("creator role")? {
+        Some(CertRole::Admin) => netsettle_protocol::Role::Admin,
+        Some(CertRole::Peer) => netsettle_protocol::Role::Peer,
+        Some(CertRole::Orderer) => netsettle_protocol::Role::Orderer,
+        Some(CertRole::Client) => netsettle_protocol::Role::Client,
+        None => netsettle_protocol::Role::Member,
+    };
+    Ok(netsettle_peer::Creator {
+        msp_id: identity.msp_id.clone(),
+        role,
+        common_name: cert.common_name().unwrap_or_default(),
+        fingerprint: cert.sm3_fingerprint(),
+    })
+}
+
+fn audit(ledger_dir: &Path, period: Period) -> Result<()> {
+    use netsettle_protocol::{Payload, ValidationCode};
+    use netsettle_settlement::contract::CONTRACT_NAME;
+    use netsettle_settlement::replay::{RecordedCall, final_data, replay};
+    let ledger = netsettle_ledger::Ledger::open_read_only(ledger_dir)
+        .with_context(|| format!("opening {}", ledger_dir.display()))?;
+    let height = ledger.chain_info()?.height;
+    let mut calls = Vec::new();
+    for number in 0..height {
+        let block = ledger
+            .block(number)?
+            .with_context(|| format!("block {number} missing"))?;
+        for (envelope, code) in block.data.iter().zip(&block.metadata.validation_codes) {
+            let Payload::Transaction(tx) = &envelope.payload else {
+                continue;
+            };
+            if *code != ValidationCode::Valid || tx.proposal.contract.name != CONTRACT_NAME {
+                continue;
+            }
+            calls.push(RecordedCall {
+                creator: creator_of(&tx.proposal.header.creator)?,
+                tx_id: tx.proposal.tx_id(),
+                timestamp: tx.proposal.header.timestamp,
+                function: tx.proposal.function.clone(),
+                args: tx.proposal.args.clone(),
+            });
+        }
+    }
+    let n_calls = calls.len();
+    let replayed = replay(calls)?;
+    let rederived = final_data(&replayed, period).with_context(|| {
+        format!("period {period} is not final after replaying {n_calls} transactions")
+    })?;
+    let key = netsettle_settlement::store::final_key(period)?;
+    let committed = ledger
+        .state(CONTRACT_NAME, &key)?
+        .with_context(|| format!("no final data for {period} on the ledger"))?;
+    let rederived_bytes = netsettle_protocol::encode(&rederived)?;
+    println!("replayed     {n_calls} settlement transactions from {height} blocks");
+    println!(
+        "re-derived   data_sm3 {} net {} fen",
+        rederived.data_sm3, rederived.net_amount_fen
+    );
+    if rederived_bytes != committed.value {
+        bail!("MISMATCH: the committed final data of {period} differs from the re-derived one");
+    }
+    println!("committed    identical (written at {})", committed.version);
     Ok(())
 }
