@@ -5,7 +5,8 @@
 //! VALID on both peers, one endorsed by Mobile's peer alone is ENDORSEMENT_POLICY_FAILURE
 //! everywhere, and both peers end with the orderers' block hashes and one state digest.
 //!
-//! The orderers judge envelope times against the wall clock, so this test signs with it.
+//! The orderers judge envelope times against the wall clock, so this test signs with it;
+//! the fixtures' certificates are valid from the day before `support::NOW` for 3000 days.
 
 mod support;
 

@@ -82,7 +82,7 @@ impl TestOrg {
             subject(&format!("{name}.{}", self.msp_id), &self.msp_id),
             role,
             NOW - DAY,
-            NOW + 365 * DAY,
+            NOW + 3000 * DAY,
         )
         .unwrap();
         let cert = x509::issue(&params, key.public_key(), &self.ca_cert, &self.ca_key).unwrap();
