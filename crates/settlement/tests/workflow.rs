@@ -742,3 +742,19 @@ fn thousands_of_generated_lines_reconcile_and_page() {
     assert_eq!(page["next"], 1010);
     assert_eq!(h.period_state()["pages"], lines.div_ceil(100));
 }
+
+#[test]
+fn a_report_sealed_for_the_other_carrier_fails_for_its_uploader() {
+    let mut h = Harness::with_agreement();
+    let (unicom, mobile) = small_reports();
+    h.upload(UNICOM, &unicom, &key(1)).unwrap();
+    // Mobile's client uploads a copy of a report sealed as Unicom's: the associated data
+    // names the uploader, so it cannot open as Mobile's.
+    let forged = seal_report(&unicom, &key(2), nonce_for(MOBILE));
+    h.call_raw(&client(MOBILE), "upload", &forged.upload_args())
+        .unwrap();
+    let answer = h.reveal(MOBILE, &key(2)).unwrap();
+    assert_eq!(answer["phase"], "Failed");
+    assert_eq!(answer["failure"]["carrier"], MOBILE);
+    drop(mobile);
+}
