@@ -104,4 +104,7 @@ fi
 step "9. Both carriers' nodes connect over libp2p + SM-TLS only through their DMZ forwarders (nginx stream)"
 bash "$REPO/scripts/dmz-demo.sh" "$BIN" "$WORK"
 
-step "Not yet: Raft orderers, peers, the settlement contract (issues 6-8)"
+step "10. The consortium: 5 Raft orderers, 4 peers, both CAs, both DMZs; a settlement month end to end"
+bash "$REPO/scripts/consortium-demo.sh" "$BIN" "$WORK"
+
+step "Not yet: gossip between peers, consenter changes, the HTTP gateway and web console"

@@ -575,9 +575,18 @@ pub enum DifferenceKind {
         /// Header hash in the second ledger.
         b: Hash,
     },
-    /// Same header, different metadata: orderer signatures or validation codes.
-    #[error("same block, different metadata (signatures or validation codes)")]
-    Metadata,
+    /// Same header, different validation codes: the peers judged a transaction
+    /// differently.
+    #[error("same block, different validation codes")]
+    ValidationCodes,
+    /// Same header, different last-config index.
+    #[error("same block, different last-config index ({a} vs {b})")]
+    LastConfig {
+        /// Index in the first ledger.
+        a: u64,
+        /// Index in the second ledger.
+        b: u64,
+    },
     /// Only one ledger has this block.
     #[error("only ledger {has} has this block")]
     Missing {
@@ -663,5 +672,20 @@ fn compare_block(
             b: block_b.hash(),
         }));
     }
-    Ok(Some(DifferenceKind::Metadata))
+    if block_a.metadata.validation_codes != block_b.metadata.validation_codes {
+        return Ok(Some(DifferenceKind::ValidationCodes));
+    }
+    let (config_a, config_b) = (
+        block_a.metadata.last_config_index,
+        block_b.metadata.last_config_index,
+    );
+    if config_a != config_b {
+        return Ok(Some(DifferenceKind::LastConfig {
+            a: config_a,
+            b: config_b,
+        }));
+    }
+    // Only the orderer signatures differ: each orderer signs its own copy of a block and
+    // peers take blocks from whichever orderer answers. `verify` checks every signature.
+    Ok(None)
 }

@@ -259,6 +259,30 @@ fn compare_reports_the_first_differing_height() {
         .unwrap();
     assert_eq!(difference.height, 7);
     assert!(matches!(difference.kind, DifferenceKind::State { .. }));
+
+    // Same blocks, but a peer judged one transaction differently.
+    let dir_e = tempfile::tempdir().unwrap();
+    {
+        let ledger = Ledger::open(dir_e.path()).unwrap();
+        for block in &chain.blocks {
+            let mut block = block.clone();
+            if block.header.number == 2 {
+                let first = &mut block.metadata.validation_codes[0];
+                *first = if *first == ValidationCode::Valid {
+                    ValidationCode::MvccReadConflict
+                } else {
+                    ValidationCode::Valid
+                };
+            }
+            ledger.commit_block(&block).unwrap();
+        }
+    }
+    let difference = compare(dir_a.path(), dir_e.path())
+        .unwrap()
+        .difference
+        .unwrap();
+    assert_eq!(difference.height, 2);
+    assert_eq!(difference.kind, DifferenceKind::ValidationCodes);
 }
 
 #[test]
