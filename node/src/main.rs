@@ -21,7 +21,11 @@ mod tx_cmd;
 fn main() -> std::process::ExitCode {
     let args = cli::Cli::parse();
     // Long-running processes log their progress; one-shot tools only warnings.
-    let default_filter = if args.is_long_running() { "info" } else { "warn" };
+    let default_filter = if args.is_long_running() {
+        "info"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("NETSETTLE_LOG")
