@@ -86,6 +86,9 @@ fn a_settlement_month_runs_end_to_end_across_both_carriers() {
     assert_eq!(stdout.matches("code=VALID").count(), 22, "{stdout}");
     assert!(stdout.contains("\"payer\":\"MobileMSP\""), "{stdout}");
     // Three cross-carrier ledger comparisons (two peer pairs, one orderer pair).
-    let identical = stdout.lines().filter(|line| line.trim() == "identical").count();
+    let identical = stdout
+        .lines()
+        .filter(|line| line.trim() == "identical")
+        .count();
     assert_eq!(identical, 3, "{stdout}");
 }
