@@ -136,3 +136,7 @@ done
 "$BIN" ledger compare data/peer1.unicom.example/ledger data/peer1.mobile.example/ledger | sed 's/^/   /'
 "$BIN" ledger compare data/orderer0.unicom.example/orderer/ledger data/orderer1.mobile.example/orderer/ledger | sed 's/^/   /'
 echo "   DMZ sessions logged: Unicom $(wc -l < dmz/unicom/access.log), Mobile $(wc -l < dmz/mobile/access.log)"
+
+echo
+echo "-- audit: replaying the month's settlement transactions from Mobile's ledger re-derives the final data"
+"$BIN" settlement audit --ledger data/peer0.mobile.example/ledger --period 2026-10 | sed 's/^/   /'

@@ -85,6 +85,7 @@ fn a_settlement_month_runs_end_to_end_across_both_carriers() {
     assert_eq!(stdout.matches("code=").count(), 22, "{stdout}");
     assert_eq!(stdout.matches("code=VALID").count(), 22, "{stdout}");
     assert!(stdout.contains("\"payer\":\"MobileMSP\""), "{stdout}");
+    assert!(stdout.contains("committed    identical"), "{stdout}");
     // Three cross-carrier ledger comparisons (two peer pairs, one orderer pair).
     let identical = stdout
         .lines()
