@@ -6,67 +6,12 @@
 //! ledger verified and the carriers' ledgers compared. Needs nginx (scripts/setup.sh).
 
 mod common;
-use common::{BIN, ok};
-
-const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+use common::{BIN, REPO, consortium};
 
 #[test]
 fn a_settlement_month_runs_end_to_end_across_both_carriers() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = |name: &str| format!("{REPO}/configs/{name}.toml");
-    ok(
-        dir.path(),
-        &[
-            "ca",
-            "bootstrap",
-            "--spec",
-            &spec("unicom"),
-            "--out",
-            "crypto/unicom",
-        ],
-    );
-    ok(
-        dir.path(),
-        &[
-            "ca",
-            "bootstrap",
-            "--spec",
-            &spec("mobile"),
-            "--out",
-            "crypto/mobile",
-        ],
-    );
-    ok(
-        dir.path(),
-        &[
-            "msp",
-            "export",
-            "--msp-dir",
-            "crypto/mobile/msp",
-            "--out",
-            "exchange/mobile-msp",
-        ],
-    );
-    let msp = "crypto/unicom/orderers/orderer0.unicom.example/msp";
-    ok(
-        dir.path(),
-        &[
-            "configtx",
-            "genesis",
-            "--profile",
-            &spec("consortium"),
-            "--base",
-            ".",
-            "--signer-key",
-            &format!("{msp}/keystore/key.pem"),
-            "--signer-cert",
-            &format!("{msp}/signcerts/cert.pem"),
-            "--signer-msp",
-            "UnicomMSP",
-            "--out",
-            "genesis.block",
-        ],
-    );
+    consortium(dir.path());
     // The script bounds every wait and stops every process it started, also on failure.
     let output = std::process::Command::new("bash")
         .arg(format!("{REPO}/scripts/consortium-demo.sh"))

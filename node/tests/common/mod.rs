@@ -2,10 +2,16 @@
 
 #![allow(dead_code, reason = "each test file uses a different subset")]
 
+use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_netsettle");
+pub const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+/// Upper bound for a node to print its readiness line; only marks failure.
+pub const READY_DEADLINE: Duration = Duration::from_secs(60);
 
 pub fn run(dir: &Path, args: &[&str]) -> Output {
     Command::new(BIN)
@@ -34,4 +40,157 @@ pub fn fails(dir: &Path, args: &[&str]) -> String {
         "netsettle {args:?} unexpectedly succeeded"
     );
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Both carriers bootstrapped, the roots exchanged and the genesis block written, as in
+/// `scripts/demo.sh`.
+pub fn consortium(dir: &Path) {
+    let spec = |name: &str| format!("{REPO}/configs/{name}.toml");
+    ok(
+        dir,
+        &[
+            "ca",
+            "bootstrap",
+            "--spec",
+            &spec("unicom"),
+            "--out",
+            "crypto/unicom",
+        ],
+    );
+    ok(
+        dir,
+        &[
+            "ca",
+            "bootstrap",
+            "--spec",
+            &spec("mobile"),
+            "--out",
+            "crypto/mobile",
+        ],
+    );
+    ok(
+        dir,
+        &[
+            "msp",
+            "export",
+            "--msp-dir",
+            "crypto/mobile/msp",
+            "--out",
+            "exchange/mobile-msp",
+        ],
+    );
+    genesis(dir, "orderer0");
+}
+
+/// Writes `genesis.block` signed by one of Unicom's orderers.
+pub fn genesis(dir: &Path, orderer: &str) {
+    let msp = format!("crypto/unicom/orderers/{orderer}.unicom.example/msp");
+    ok(
+        dir,
+        &[
+            "configtx",
+            "genesis",
+            "--profile",
+            &format!("{REPO}/configs/consortium.toml"),
+            "--base",
+            ".",
+            "--signer-key",
+            &format!("{msp}/keystore/key.pem"),
+            "--signer-cert",
+            &format!("{msp}/signcerts/cert.pem"),
+            "--signer-msp",
+            "UnicomMSP",
+            "--out",
+            "genesis.block",
+        ],
+    );
+}
+
+/// A running node; killed on drop so a failing test leaves no process behind.
+pub struct Node {
+    pub child: Child,
+    pub ready: String,
+}
+
+impl Node {
+    pub fn start(config: &Path) -> Node {
+        let mut child = Command::new(BIN)
+            .args(["node", "--config", config.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("netsettle node starts");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if line.starts_with("netsettle node ready") {
+                    let _ = tx.send(line);
+                }
+            }
+        });
+        let ready = match rx.recv_timeout(READY_DEADLINE) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("node {} printed no readiness line", config.display());
+            }
+        };
+        Node { child, ready }
+    }
+
+    pub fn field(&self, name: &str) -> String {
+        self.ready
+            .split(' ')
+            .find_map(|part| part.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name}= in {:?}", self.ready))
+            .to_owned()
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(mut self) {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "node exited with {status}");
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A DMZ forwarder (scripts/dmz.sh → nginx); stopped on drop.
+pub struct Forwarder {
+    child: Child,
+}
+
+impl Forwarder {
+    pub fn start(dir: &Path, map: &Path) -> Forwarder {
+        let mappings = std::fs::read_to_string(map).unwrap();
+        let child = Command::new("bash")
+            .arg(format!("{REPO}/scripts/dmz.sh"))
+            .arg(dir)
+            .args(mappings.lines())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("scripts/dmz.sh starts (needs nginx: scripts/setup.sh installs it)");
+        Forwarder { child }
+    }
+}
+
+impl Drop for Forwarder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -1,0 +1,131 @@
+//! Ordering with consenters down, as real processes: the whole consortium (5 Raft
+//! orderers, 4 peers, both DMZ forwarders) on ports of its own; with 2 of 5 orderers
+//! killed (`kill -9`) transactions still commit; with 3 killed the client gets a clear
+//! error and nothing commits; with one restarted (from its own Raft log) ordering resumes.
+
+mod common;
+use std::path::Path;
+
+use common::{Forwarder, Node, REPO, consortium, ok, run};
+
+/// The layout of `configs/local.toml` on ports of its own, so this test can run next to
+/// the demo or the other process tests.
+fn layout(dir: &Path) {
+    let layout = std::fs::read_to_string(format!("{REPO}/configs/local.toml"))
+        .unwrap()
+        .replace(":7050\"", ":37050\"")
+        .replace(":7060\"", ":37060\"")
+        .replace("= 70", "= 370")
+        .replace(":7054\"", ":37054\"");
+    std::fs::write(dir.join("layout.toml"), layout).unwrap();
+    ok(
+        dir,
+        &["layout", "render", "--layout", "layout.toml", "--base", "."],
+    );
+}
+
+fn start(dir: &Path, name: &str) -> Node {
+    Node::start(&dir.join(format!("nodes/{name}.toml")))
+}
+
+fn kill(node: Node) {
+    drop(node); // SIGKILL and reap
+}
+
+const ADMIN_U: [&str; 4] = [
+    "--profile",
+    "clients/unicommsp.toml",
+    "--identity",
+    "crypto/unicom/users/admin@unicom.example",
+];
+const ADMIN_M: [&str; 4] = [
+    "--profile",
+    "clients/mobilemsp.toml",
+    "--identity",
+    "crypto/mobile/users/admin@mobile.example",
+];
+
+/// An agreement proposal: a real settlement transaction any time after the lifecycle.
+fn propose(dir: &Path) -> std::process::Output {
+    let agreement = format!("{REPO}/tests/data/settlement/agreement.json");
+    let mut args = vec!["tx", "invoke"];
+    args.extend(ADMIN_U);
+    args.extend([
+        "--contract",
+        "settlement",
+        "--function",
+        "agreement_propose",
+        "--arg-file",
+        &agreement,
+    ]);
+    run(dir, &args)
+}
+
+fn assert_committed(output: &std::process::Output) {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("code=VALID"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn ordering_survives_two_orderers_down_stops_at_three_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    consortium(dir);
+    layout(dir);
+    let _unicom_dmz = Forwarder::start(&dir.join("dmz/unicom"), &dir.join("dmz/UnicomMSP.map"));
+    let _mobile_dmz = Forwarder::start(&dir.join("dmz/mobile"), &dir.join("dmz/MobileMSP.map"));
+    let mut orderers: Vec<Option<Node>> = [
+        "unicommsp-orderer0",
+        "unicommsp-orderer1",
+        "unicommsp-orderer2",
+        "mobilemsp-orderer0",
+        "mobilemsp-orderer1",
+    ]
+    .iter()
+    .map(|name| Some(start(dir, name)))
+    .collect();
+    let _peers: Vec<Node> = [
+        "unicommsp-peer0",
+        "unicommsp-peer1",
+        "mobilemsp-peer0",
+        "mobilemsp-peer1",
+    ]
+    .iter()
+    .map(|name| start(dir, name))
+    .collect();
+
+    for (args, function) in [
+        (ADMIN_U, "approve"),
+        (ADMIN_M, "approve"),
+        (ADMIN_U, "commit"),
+    ] {
+        let mut call = vec!["lifecycle", function];
+        call.extend(args);
+        let output = ok(dir, &call);
+        assert!(output.contains("code=VALID"), "{output}");
+    }
+    assert_committed(&propose(dir));
+
+    // Two of five down (one per carrier): a majority of three remains.
+    kill(orderers[0].take().unwrap());
+    kill(orderers[3].take().unwrap());
+    assert_committed(&propose(dir));
+
+    // Three down: no quorum. The client retries, then reports the orderers' answer.
+    kill(orderers[1].take().unwrap());
+    let refused = propose(dir);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("broadcast failed") && stderr.contains("ServiceUnavailable"),
+        "{stderr}"
+    );
+
+    // One back, from its own Raft log: three of five again, ordering resumes.
+    orderers[3] = Some(start(dir, "mobilemsp-orderer0"));
+    assert_committed(&propose(dir));
+}
