@@ -257,8 +257,7 @@ fn call_parts(call: &CallArgs) -> Result<(ContractId, Vec<Vec<u8>>)> {
         .map(|arg| arg.clone().into_bytes())
         .collect();
     for path in &call.arg_files {
-        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        args.push(bytes);
+        args.push(read_arg_file(path)?);
     }
     Ok((
         ContractId {
@@ -267,6 +266,21 @@ fn call_parts(call: &CallArgs) -> Result<(ContractId, Vec<Vec<u8>>)> {
         },
         args,
     ))
+}
+
+/// An argument file, refused before reading when it cannot fit in a proposal.
+fn read_arg_file(path: &Path) -> Result<Vec<u8>> {
+    let max = netsettle_protocol::limits::ARGS_BYTES_MAX;
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
+    if usize::try_from(len).map_or(true, |len| len > max) {
+        bail!(
+            "{} is {len} bytes; a proposal's arguments hold at most {max} bytes",
+            path.display()
+        );
+    }
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
 fn print_payload(payload: &[u8]) {

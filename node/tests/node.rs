@@ -249,3 +249,33 @@ fn layout_routes_the_other_carrier_through_its_dmz_and_nodes_connect() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn an_oversize_argument_file_is_refused_before_anything_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.bin");
+    // Sparse: one byte over the protocol's argument limit, without writing 32 MiB.
+    let file = std::fs::File::create(&big).unwrap();
+    let limit = u64::try_from(netsettle_protocol::limits::ARGS_BYTES_MAX).unwrap();
+    file.set_len(limit + 1).unwrap();
+    let output = run(
+        dir.path(),
+        &[
+            "tx",
+            "invoke",
+            "--profile",
+            "none.toml",
+            "--identity",
+            "none",
+            "--contract",
+            "settlement",
+            "--function",
+            "upload",
+            "--arg-file",
+            "big.bin",
+        ],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("at most"), "{stderr}");
+}
