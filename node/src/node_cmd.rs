@@ -128,7 +128,8 @@ fn read_genesis(path: &Path) -> Result<Block> {
     Ok(block)
 }
 
-fn read_bounded(path: &Path, bytes_max: usize) -> Result<Vec<u8>> {
+/// Reads a file, refusing it before reading when it is over `bytes_max`.
+pub(crate) fn read_bounded(path: &Path, bytes_max: usize) -> Result<Vec<u8>> {
     let len = std::fs::metadata(path)
         .with_context(|| format!("reading {}", path.display()))?
         .len();

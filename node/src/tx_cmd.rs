@@ -21,6 +21,7 @@ use netsettle_protocol::{
 
 use crate::configtx_cmd::config_of;
 use crate::crypto_cmd::{read_certificate, read_private_key, read_text};
+use crate::node_cmd::read_bounded;
 
 /// Who calls, and through which connection profile.
 #[derive(Debug, clap::Args)]
@@ -257,7 +258,11 @@ fn call_parts(call: &CallArgs) -> Result<(ContractId, Vec<Vec<u8>>)> {
         .map(|arg| arg.clone().into_bytes())
         .collect();
     for path in &call.arg_files {
-        args.push(read_arg_file(path)?);
+        // Refused before reading when it cannot fit in a proposal.
+        args.push(read_bounded(
+            path,
+            netsettle_protocol::limits::ARGS_BYTES_MAX,
+        )?);
     }
     Ok((
         ContractId {
@@ -266,21 +271,6 @@ fn call_parts(call: &CallArgs) -> Result<(ContractId, Vec<Vec<u8>>)> {
         },
         args,
     ))
-}
-
-/// An argument file, refused before reading when it cannot fit in a proposal.
-fn read_arg_file(path: &Path) -> Result<Vec<u8>> {
-    let max = netsettle_protocol::limits::ARGS_BYTES_MAX;
-    let len = std::fs::metadata(path)
-        .with_context(|| format!("reading {}", path.display()))?
-        .len();
-    if usize::try_from(len).map_or(true, |len| len > max) {
-        bail!(
-            "{} is {len} bytes; a proposal's arguments hold at most {max} bytes",
-            path.display()
-        );
-    }
-    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
 fn print_payload(payload: &[u8]) {

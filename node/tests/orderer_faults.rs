@@ -6,23 +6,7 @@
 mod common;
 use std::path::Path;
 
-use common::{Forwarder, Node, REPO, consortium, ok, run};
-
-/// The layout of `configs/local.toml` on ports of its own, so this test can run next to
-/// the demo or the other process tests.
-fn layout(dir: &Path) {
-    let layout = std::fs::read_to_string(format!("{REPO}/configs/local.toml"))
-        .unwrap()
-        .replace(":7050\"", ":37050\"")
-        .replace(":7060\"", ":37060\"")
-        .replace("= 70", "= 370")
-        .replace(":7054\"", ":37054\"");
-    std::fs::write(dir.join("layout.toml"), layout).unwrap();
-    ok(
-        dir,
-        &["layout", "render", "--layout", "layout.toml", "--base", "."],
-    );
-}
+use common::{Forwarder, Node, REPO, consortium, ok, render_layout, run};
 
 fn start(dir: &Path, name: &str) -> Node {
     Node::start(&dir.join(format!("nodes/{name}.toml")))
@@ -75,7 +59,7 @@ fn ordering_survives_two_orderers_down_stops_at_three_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     consortium(dir);
-    layout(dir);
+    render_layout(dir, "3");
     let _unicom_dmz = Forwarder::start(&dir.join("dmz/unicom"), &dir.join("dmz/UnicomMSP.map"));
     let _mobile_dmz = Forwarder::start(&dir.join("dmz/mobile"), &dir.join("dmz/MobileMSP.map"));
     let mut orderers: Vec<Option<Node>> = [

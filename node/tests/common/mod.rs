@@ -194,3 +194,20 @@ impl Drop for Forwarder {
         let _ = self.child.wait();
     }
 }
+
+/// `configs/local.toml` rendered into `dir` with every port prefixed by `prefix` (e.g.
+/// `"3"`: 7050 becomes 37050), so a test's consortium cannot collide with the demo's or
+/// another test's.
+pub fn render_layout(dir: &Path, prefix: &str) {
+    let layout = std::fs::read_to_string(format!("{REPO}/configs/local.toml"))
+        .unwrap()
+        .replace(":7050\"", &format!(":{prefix}7050\""))
+        .replace(":7060\"", &format!(":{prefix}7060\""))
+        .replace("= 70", &format!("= {prefix}70"))
+        .replace(":7054\"", &format!(":{prefix}7054\""));
+    std::fs::write(dir.join("layout.toml"), layout).unwrap();
+    ok(
+        dir,
+        &["layout", "render", "--layout", "layout.toml", "--base", "."],
+    );
+}
