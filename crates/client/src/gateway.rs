@@ -131,8 +131,8 @@ impl Gateway {
         Ok(response.payload.action.response)
     }
 
-    /// Endorses at one peer of every organisation, orders, and waits until the first
-    /// endorser committed the transaction.
+    /// Endorses at one peer of every organisation, orders, and waits until every endorser
+    /// committed the transaction.
     pub async fn submit(
         &self,
         signer: &Signer,
@@ -148,8 +148,15 @@ impl Gateway {
         }
         let endorsed = assemble(signer, &proposal, responses)?;
         self.broadcast(&endorsed.envelope).await?;
-        let watcher = endorsers.first().ok_or(ClientError::NoEndorsements)?;
-        let (block, code) = self.wait_committed(watcher, &proposal.tx_id()).await?;
+        // Wait for every endorser, not just one: the caller's next transaction is endorsed
+        // at all of them and must see this one's writes (read-your-writes across
+        // carriers). Validation is deterministic, so they all give the same code.
+        let mut committed = None;
+        for peer in &endorsers {
+            let status = self.wait_committed(peer, &proposal.tx_id()).await?;
+            committed.get_or_insert(status);
+        }
+        let (block, code) = committed.ok_or(ClientError::NoEndorsements)?;
         Ok(Committed {
             tx_id: proposal.tx_id(),
             block,
