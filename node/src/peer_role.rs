@@ -174,22 +174,16 @@ async fn tx_status(peer: &PeerHandle, query: &TxStatusRequest) -> Result<TxStatu
         return Ok(committed(location));
     }
     let wait = Duration::from_millis(query.wait_ms).min(TX_STATUS_WAIT_MAX);
-    let found = tokio::time::timeout(wait, async {
-        loop {
-            match events.recv().await {
-                Ok(event) => {
-                    if event.txs.iter().any(|tx| tx.tx_id == query.tx_id) {
-                        return;
-                    }
-                }
-                // Missed events: the ledger lookup below settles it.
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+    // Either outcome of the wait is settled by the ledger lookup below: a timeout, a
+    // closed or lagging event stream, or the block that holds the transaction.
+    let _ = tokio::time::timeout(wait, async {
+        while let Ok(event) = events.recv().await {
+            if event.txs.iter().any(|tx| tx.tx_id == query.tx_id) {
+                return;
             }
         }
     })
     .await;
-    let _ = found;
     Ok(match peer.ledger().transaction(&query.tx_id)? {
         Some(location) => committed(location),
         None => TxStatus::NotCommitted {
