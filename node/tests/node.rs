@@ -150,7 +150,7 @@ fn layout_routes_the_other_carrier_through_its_dmz_and_nodes_connect() {
     let dir = tempfile::tempdir().unwrap();
     consortium(dir.path());
     // Ports of its own, so the test cannot collide with a running demo.
-    render_layout(dir.path(), "2");
+    render_layout(dir.path(), 0, "2");
 
     let config = std::fs::read_to_string(dir.path().join("nodes/unicommsp-peer0.toml")).unwrap();
     assert!(config.contains("listen = \"127.0.1.20:27060\""), "{config}");

@@ -59,7 +59,7 @@ fn ordering_survives_two_orderers_down_stops_at_three_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     consortium(dir);
-    render_layout(dir, "3");
+    render_layout(dir, 3, "3");
     let _unicom_dmz = Forwarder::start(&dir.join("dmz/unicom"), &dir.join("dmz/UnicomMSP.map"));
     let _mobile_dmz = Forwarder::start(&dir.join("dmz/mobile"), &dir.join("dmz/MobileMSP.map"));
     let mut orderers: Vec<Option<Node>> = [

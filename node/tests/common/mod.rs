@@ -195,12 +195,15 @@ impl Drop for Forwarder {
     }
 }
 
-/// `configs/local.toml` rendered into `dir` with every port prefixed by `prefix` (e.g.
-/// `"3"`: 7050 becomes 37050), so a test's consortium cannot collide with the demo's or
-/// another test's.
-pub fn render_layout(dir: &Path, prefix: &str) {
+/// `configs/local.toml` rendered into `dir` on loopback addresses and ports of the test's
+/// own: every `127.0.` address moves to `127.{slot}.` and every port gets `prefix` in
+/// front (e.g. `"3"`: 7050 becomes 37050), so a test's consortium cannot collide with the
+/// demo's or another test's. In use: the demo and consortium.rs slot 0 without prefix,
+/// node.rs slot 0 prefix 2, orderer_faults.rs slot 3; give each new test file its own slot.
+pub fn render_layout(dir: &Path, slot: u8, prefix: &str) {
     let layout = std::fs::read_to_string(format!("{REPO}/configs/local.toml"))
         .unwrap()
+        .replace("\"127.0.", &format!("\"127.{slot}."))
         .replace(":7050\"", &format!(":{prefix}7050\""))
         .replace(":7060\"", &format!(":{prefix}7060\""))
         .replace("= 70", &format!("= {prefix}70"))
