@@ -4,8 +4,10 @@
 set -euo pipefail
 
 # Debian packages: clang + libclang for RocksDB's bindgen, openssl for the interop
-# cross-checks, nginx with the stream module for the DMZ forwarders.
-NETSETTLE_APT_PACKAGES=(clang libclang-dev openssl pkg-config nginx libnginx-mod-stream iproute2)
+# cross-checks, nginx with the stream module for the DMZ forwarders, fontconfig/freetype
+# and a font for the benchmarks' PNG plots (plotters).
+NETSETTLE_APT_PACKAGES=(clang libclang-dev openssl pkg-config nginx libnginx-mod-stream iproute2
+  libfontconfig-dev libfreetype-dev fonts-dejavu-core)
 
 missing=()
 for pkg in "${NETSETTLE_APT_PACKAGES[@]}"; do

@@ -1,2 +1,7 @@
 //! Shared helpers for netsettle's benchmarks (the bench targets live in `benches/benches/`).
 //! Figures are reported in the issue notes with the machine and a same-sitting reference.
+//!
+//! [`results`] writes what a bench measured where the issues ask for it: a CSV and a PNG
+//! plot under `target/bench-results/`.
+
+pub mod results;
