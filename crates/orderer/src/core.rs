@@ -24,7 +24,7 @@
 //! blocks, acknowledges later (after the cut) and loses the pending batch on a leader
 //! change.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use netsettle_protocol::limits::NONCE_BYTES;
@@ -33,9 +33,13 @@ use netsettle_protocol::{
     encode,
 };
 use netsettle_smcrypto::PrivateKey;
-use raft::prelude::{Entry, EntryType, Message, MessageType, Snapshot};
+use protobuf::Message as _;
+use raft::prelude::{
+    ConfChange, ConfChangeType, ConfState, Entry, EntryType, Message, MessageType, Snapshot,
+};
 use raft::{RawNode, StateRole};
 
+use crate::catch_up::verify_batch;
 use crate::chain::{Chain, ChainTip};
 use crate::cutter::{BlockCutter, Sized, cut_due, timeout_ticks};
 use crate::entry::{LogEntry, SnapshotState};
@@ -45,6 +49,7 @@ use crate::limits::{
     RAFT_COMMITTED_BYTES_PER_READY_MAX, RAFT_INFLIGHT_MESSAGES_MAX, RAFT_MESSAGE_BYTES_MAX,
     RAFT_UNCOMMITTED_BYTES_MAX, WAITING_ACKS_MAX,
 };
+use crate::membership::{ConsenterChange, check_consenter_change, consenter_ids, next_conf_change};
 use crate::storage::{RaftStore, bootstrap_conf_state};
 use crate::validate::{ChannelState, VerifiedEnvelope, VerifiedKind};
 
@@ -157,11 +162,14 @@ struct Waiting {
     deadline_tick: u64,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct CatchUp {
     target: ChainTip,
     requested_at_tick: u64,
     attempt: usize,
+    /// The configuration in force after the stored chain: fetched blocks must carry a
+    /// signature of one of its consenters.
+    channel: Arc<ChannelState>,
 }
 
 /// The bootstrap snapshot of a new cluster: the genesis block's chain position and
@@ -242,6 +250,9 @@ pub struct OrdererCore<C: Chain> {
     catch_up: Option<CatchUp>,
     /// Committed entries held back while catching up.
     held_entries: Vec<Entry>,
+    /// A membership change was applied since the latest snapshot: take one, so a new
+    /// consenter can be sent a snapshot that names it.
+    snapshot_for_conf_change: bool,
 }
 
 impl<C: Chain> std::fmt::Debug for OrdererCore<C> {
@@ -267,14 +278,13 @@ impl<C: Chain> OrdererCore<C> {
         let snapshot = store.latest_snapshot().clone();
         let state: SnapshotState = decode(snapshot.get_data())
             .map_err(|e| OrdererError::Config(format!("raft snapshot does not decode: {e}")))?;
-        if !state
-            .config
-            .orderer
-            .consenters
-            .iter()
-            .any(|consenter| consenter.id == config.id)
-        {
-            return Err(OrdererError::NotAConsenter(config.id));
+        if !consenter_ids(&state.config).contains(&config.id) {
+            // A consenter added by a later config block starts from the genesis block,
+            // like a wiped one: it votes once the log has taken it in.
+            tracing::info!(
+                id = config.id,
+                "not a consenter of the starting configuration; waiting to be added"
+            );
         }
         let raft_config = raft::Config {
             id: config.id,
@@ -312,6 +322,7 @@ impl<C: Chain> OrdererCore<C> {
             leaderless_since_tick: Some(0),
             catch_up: None,
             held_entries: Vec::new(),
+            snapshot_for_conf_change: false,
         };
         let mut actions = Actions::default();
         core.restore(state, snapshot.get_metadata().index, &mut actions)?;
@@ -336,6 +347,21 @@ impl<C: Chain> OrdererCore<C> {
     /// The Raft term.
     pub fn term(&self) -> u64 {
         self.node.raft.term
+    }
+
+    /// Raft's voters now (the applied conf state).
+    pub fn voters(&self) -> BTreeSet<u64> {
+        self.conf_state().voters.into_iter().collect()
+    }
+
+    /// Raft's applied conf state.
+    pub fn conf_state(&self) -> ConfState {
+        self.node.raft.prs().conf().to_conf_state()
+    }
+
+    /// Whether the configuration in force lists this orderer as a consenter.
+    pub fn is_consenter(&self) -> bool {
+        consenter_ids(&self.channel.config).contains(&self.config.id)
     }
 
     /// The chain as the applied log has built it.
@@ -520,6 +546,7 @@ impl<C: Chain> OrdererCore<C> {
         }
         self.expire_waiting(actions);
         self.propose_cut_if_due();
+        self.follow_consenters();
         self.retry_catch_up(actions)
     }
 
@@ -585,6 +612,13 @@ impl<C: Chain> OrdererCore<C> {
     fn propose_envelope(&mut self, envelope: VerifiedEnvelope) -> Result<TxId, BroadcastError> {
         if envelope.config_sequence != self.channel.config.sequence {
             return Err(BroadcastError::ConfigChanged);
+        }
+        if !self.is_consenter() {
+            return Err(BroadcastError::NotAConsenter);
+        }
+        if let VerifiedKind::ConfigUpdate { update, .. } = &envelope.kind {
+            check_consenter_change(&self.channel.config, &update.update.config, &self.voters())
+                .map_err(BroadcastError::ConsenterChange)?;
         }
         match self.is_known_transaction(&envelope.tx_id) {
             Ok(false) => {}
@@ -716,9 +750,14 @@ impl<C: Chain> OrdererCore<C> {
             "committed entries must be applied in order"
         );
         self.applied_index = index;
-        if entry.get_entry_type() != EntryType::EntryNormal {
-            tracing::warn!(index, "conf-change entries are not used; skipped");
-            return Ok(());
+        match entry.get_entry_type() {
+            EntryType::EntryNormal => {}
+            EntryType::EntryConfChange => return self.apply_conf_change(index, entry),
+            EntryType::EntryConfChangeV2 => {
+                // Never proposed here; every orderer skips it alike.
+                tracing::error!(index, "joint-consensus conf change in the log; skipped");
+                return Ok(());
+            }
         }
         if entry.get_data().is_empty() {
             // The empty entry a new leader appends to commit its term.
@@ -844,6 +883,11 @@ impl<C: Chain> OrdererCore<C> {
             },
             _ => Err(BroadcastError::ConfigEnvelope),
         };
+        let verdict = verdict.and_then(|config| {
+            check_consenter_change(&self.channel.config, &config, &self.voters())
+                .map(|_| config)
+                .map_err(BroadcastError::ConsenterChange)
+        });
         let new_config = match verdict {
             Ok(config) => config,
             Err(error) => {
@@ -857,29 +901,25 @@ impl<C: Chain> OrdererCore<C> {
             self.write_block(batch, false, actions)?;
         }
         let number = self.tip.height;
-        let consenters_before: Vec<u64> = self
-            .channel
-            .config
-            .orderer
-            .consenters
-            .iter()
-            .map(|c| c.id)
-            .collect();
+        let consenters_before = consenter_ids(&self.channel.config);
         self.write_block(vec![envelope], true, actions)?;
         let channel = Arc::new(ChannelState::new(new_config, number)?);
-        let consenters_after: Vec<u64> = channel
-            .config
-            .orderer
-            .consenters
-            .iter()
-            .map(|c| c.id)
-            .collect();
+        let consenters_after = consenter_ids(&channel.config);
         if consenters_before != consenters_after {
-            tracing::warn!(
+            tracing::info!(
+                id = self.config.id,
                 ?consenters_before,
                 ?consenters_after,
-                "consenter set changed; Raft membership changes are not implemented yet"
+                config_block = number,
+                "consenter set changed; Raft membership follows"
             );
+            if !consenters_after.contains(&self.config.id) {
+                tracing::warn!(
+                    id = self.config.id,
+                    config_block = number,
+                    "this orderer was removed from the consenter set; it no longer takes part in ordering"
+                );
+            }
         }
         self.channel = Arc::clone(&channel);
         actions.channel = Some(channel);
@@ -985,10 +1025,12 @@ impl<C: Chain> OrdererCore<C> {
             target = self.tip.height,
             "catching up: fetching blocks from another orderer"
         );
+        let channel = self.stored_config()?;
         self.catch_up = Some(CatchUp {
             target: self.tip,
             requested_at_tick: self.now_tick,
             attempt: 0,
+            channel,
         });
         self.request_blocks(stored, actions);
         Ok(())
@@ -1054,27 +1096,62 @@ impl<C: Chain> OrdererCore<C> {
         Ok(())
     }
 
-    /// Appends fetched blocks that extend the stored chain towards the catch-up target;
-    /// the last one must have the hash the Raft snapshot names.
+    /// The configuration in force at the end of the stored chain, from its last config
+    /// block.
+    fn stored_config(&self) -> Result<Arc<ChannelState>, OrdererError> {
+        let tip = self
+            .chain
+            .tip()?
+            .ok_or_else(|| OrdererError::Config("the chain has no genesis block".to_owned()))?;
+        let last = self.stored_block(tip.height.saturating_sub(1))?;
+        let index = last.metadata.last_config_index;
+        if index == self.channel.config_block {
+            return Ok(Arc::clone(&self.channel));
+        }
+        let config = config_of(&self.stored_block(index)?)?;
+        Ok(Arc::new(ChannelState::new(config, index)?))
+    }
+
+    fn stored_block(&self, number: u64) -> Result<Block, OrdererError> {
+        self.chain
+            .block(number)?
+            .ok_or_else(|| OrdererError::Config(format!("stored block {number} is missing")))
+    }
+
+    /// Appends fetched blocks that extend the stored chain towards the catch-up target,
+    /// once every one of them is checked (`catch_up::verify_batch`): a bad batch is
+    /// refused whole, and the retry timer asks another consenter.
     fn on_blocks(&mut self, blocks: Vec<Block>, actions: &mut Actions) -> Result<(), OrdererError> {
-        let Some(catch_up) = self.catch_up else {
+        let Some(catch_up) = &self.catch_up else {
             return Ok(());
         };
         let target = catch_up.target;
-        for block in blocks {
-            let stored = self.chain.tip()?;
-            let height = stored.map_or(0, |tip| tip.height);
-            let number = block.header.number;
-            if number != height || number >= target.height {
-                continue;
+        let channel = Arc::clone(&catch_up.channel);
+        let stored = self
+            .chain
+            .tip()?
+            .ok_or_else(|| OrdererError::Config("the chain has no genesis block".to_owned()))?;
+        match verify_batch(channel, stored, target, blocks) {
+            Ok((accepted, tip, channel)) => {
+                for block in &accepted {
+                    self.chain.append(block)?;
+                }
+                let after = self.chain.tip()?;
+                assert_eq!(after, Some(tip), "chain tip after catch-up appends");
+                if let Some(catch_up) = &mut self.catch_up {
+                    catch_up.channel = channel;
+                }
             }
-            let links = stored.is_none_or(|tip| tip.last_hash == block.header.previous_hash);
-            let ends_right = number + 1 != target.height || block.hash() == target.last_hash;
-            if !links || !ends_right || block.verify_data_hash().is_err() {
-                tracing::warn!(number, "fetched block does not fit the chain; refetching");
-                break;
+            Err(error) => {
+                // The retry timer asks the next consenter; asking again at once would
+                // spin on a consenter that keeps sending bad blocks.
+                tracing::warn!(
+                    id = self.config.id,
+                    %error,
+                    "fetched blocks refused, nothing written; asking another consenter"
+                );
+                return Ok(());
             }
-            self.chain.append(&block)?;
         }
         let stored = self.chain.tip()?.map_or(0, |tip| tip.height);
         actions.height = Some(stored);
@@ -1095,9 +1172,12 @@ impl<C: Chain> OrdererCore<C> {
         let since = self
             .applied_index
             .saturating_sub(self.node.store().snapshot_index());
-        if self.catch_up.is_some() || since < self.config.snapshot_interval_entries {
+        let due = since >= self.config.snapshot_interval_entries
+            || (self.snapshot_for_conf_change && since > 0);
+        if self.catch_up.is_some() || !due {
             return Ok(());
         }
+        self.snapshot_for_conf_change = false;
         let state = SnapshotState {
             height: self.tip.height,
             last_hash: self.tip.last_hash,
@@ -1107,10 +1187,104 @@ impl<C: Chain> OrdererCore<C> {
         };
         let data = encode(&state).map_err(|e| OrdererError::Config(e.to_string()))?;
         let index = self.applied_index;
-        self.node
-            .mut_store()
-            .create_snapshot(index, data, LOG_KEPT_BEHIND_SNAPSHOT_ENTRIES)?;
+        let conf_state = self.node.raft.prs().conf().to_conf_state();
+        self.node.mut_store().create_snapshot(
+            index,
+            data,
+            conf_state,
+            LOG_KEPT_BEHIND_SNAPSHOT_ENTRIES,
+        )?;
         tracing::debug!(id = self.config.id, index, "snapshot taken, log compacted");
+        Ok(())
+    }
+}
+
+impl<C: Chain> OrdererCore<C> {
+    /// On the leader: moves Raft's voters one step towards the consenters of the
+    /// configuration in force, once no other conf change is in flight. A leader about to
+    /// be removed hands leadership to the most up-to-date other voter instead, and that
+    /// leader proposes the removal.
+    fn follow_consenters(&mut self) {
+        if !self.is_leader()
+            || self.catch_up.is_some()
+            || self.node.raft.pending_conf_index > self.applied_index
+        {
+            return;
+        }
+        let consenters = consenter_ids(&self.channel.config);
+        let Some(change) = next_conf_change(&consenters, &self.voters()) else {
+            return;
+        };
+        let id = self.config.id;
+        if change == ConsenterChange::Remove(id) {
+            if self.node.raft.lead_transferee.is_some() {
+                return;
+            }
+            let successor = self
+                .node
+                .raft
+                .prs()
+                .iter()
+                .filter(|(other, _)| **other != id && consenters.contains(other))
+                .max_by_key(|(other, progress)| (progress.matched, std::cmp::Reverse(**other)))
+                .map(|(other, _)| *other);
+            if let Some(successor) = successor {
+                tracing::info!(
+                    id,
+                    successor,
+                    "removed from the consenters: handing over leadership"
+                );
+                self.node.transfer_leader(successor);
+            }
+            return;
+        }
+        let mut conf_change = ConfChange::default();
+        let (change_type, node) = match change {
+            ConsenterChange::Add(node) => (ConfChangeType::AddNode, node),
+            ConsenterChange::Remove(node) => (ConfChangeType::RemoveNode, node),
+        };
+        conf_change.set_change_type(change_type);
+        conf_change.node_id = node;
+        let context = self.channel.config_block.to_be_bytes().to_vec();
+        match self.node.propose_conf_change(context, conf_change) {
+            Ok(()) => tracing::info!(id, ?change, "proposed Raft membership change"),
+            Err(error) => tracing::debug!(id, %error, "membership change proposal dropped"),
+        }
+    }
+
+    /// Applies a committed Raft membership change; the conf state reaches disk with the
+    /// next snapshot, and until then the change is replayed from the log on restart.
+    fn apply_conf_change(&mut self, index: u64, entry: &Entry) -> Result<(), OrdererError> {
+        let conf_change = match ConfChange::parse_from_bytes(entry.get_data()) {
+            Ok(conf_change) => conf_change,
+            Err(error) => {
+                // Every orderer decodes the same bytes, so every one skips it.
+                tracing::error!(index, %error, "conf change does not decode; skipped");
+                return Ok(());
+            }
+        };
+        let conf_state = self.node.apply_conf_change(&conf_change)?;
+        self.snapshot_for_conf_change = true;
+        let node = conf_change.node_id;
+        assert!(
+            conf_state.voters.contains(&node)
+                == (conf_change.get_change_type() == ConfChangeType::AddNode),
+            "conf change {index} did not take effect"
+        );
+        tracing::info!(
+            id = self.config.id,
+            index,
+            node,
+            change = ?conf_change.get_change_type(),
+            voters = ?conf_state.voters,
+            "Raft membership changed"
+        );
+        if node == self.config.id && !conf_state.voters.contains(&node) {
+            tracing::warn!(
+                id = self.config.id,
+                "this orderer is no longer a Raft voter; it stops taking part in ordering"
+            );
+        }
         Ok(())
     }
 }

@@ -50,6 +50,14 @@ pub enum BroadcastError {
     /// The config update may not replace the configuration in force. Do not retry as is.
     #[error("config update rejected: {0}")]
     ConfigUpdate(ConfigUpdateError),
+    /// The config update changes the consenter set in a way the ordering service does
+    /// not allow. Do not retry as is.
+    #[error("consenter change refused: {0}")]
+    ConsenterChange(ConsenterChangeError),
+    /// This orderer is not a consenter of the configuration in force (it was removed, or
+    /// has not been added yet). Send to another orderer.
+    #[error("this orderer is not a consenter of the channel; send to another orderer")]
+    NotAConsenter,
     /// No Raft leader is known yet (an election is running). Retry shortly.
     #[error("no Raft leader yet (election in progress); retry shortly")]
     NoLeader,
@@ -82,10 +90,12 @@ impl BroadcastError {
             | BroadcastError::BadSignature
             | BroadcastError::Duplicate(_)
             | BroadcastError::ConfigEnvelope
-            | BroadcastError::ConfigUpdate(_) => BroadcastStatus::BadRequest,
+            | BroadcastError::ConfigUpdate(_)
+            | BroadcastError::ConsenterChange(_) => BroadcastStatus::BadRequest,
             BroadcastError::Creator(_) | BroadcastError::Forbidden(_) => BroadcastStatus::Forbidden,
             BroadcastError::TooLarge { .. } => BroadcastStatus::RequestEntityTooLarge,
-            BroadcastError::NoLeader
+            BroadcastError::NotAConsenter
+            | BroadcastError::NoLeader
             | BroadcastError::NoQuorum
             | BroadcastError::Busy
             | BroadcastError::NotOrderedInTime
@@ -123,6 +133,101 @@ impl DeliverError {
             DeliverError::Unavailable(_) => DeliverStatus::ServiceUnavailable,
         }
     }
+}
+
+/// Why a config update's change of the consenter set was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConsenterChangeError {
+    /// More than one consenter added or removed in one update.
+    #[error(
+        "config update changes more than one consenter at once (added {added:?}, removed {removed:?}); add or remove one per update"
+    )]
+    MoreThanOne {
+        /// Consenter ids the update adds.
+        added: Vec<u64>,
+        /// Consenter ids the update removes.
+        removed: Vec<u64>,
+    },
+    /// The previous consenter change has not taken effect in Raft yet.
+    #[error(
+        "the previous consenter change is not in effect yet (Raft voters {voters:?}, consenters {consenters:?}); retry once it is"
+    )]
+    InProgress {
+        /// Raft's voters now.
+        voters: Vec<u64>,
+        /// The consenters of the configuration in force.
+        consenters: Vec<u64>,
+    },
+    /// A consenter kept by the update has another organisation or TLS certificate:
+    /// remove it and add it under a new id instead.
+    #[error("consenter {id} keeps its id but changes organisation or TLS certificate")]
+    IdentityChanged {
+        /// The consenter id.
+        id: u64,
+    },
+    /// Two consenters share an id.
+    #[error("config update lists a consenter id twice")]
+    DuplicateId,
+    /// The update removes the last consenter.
+    #[error("config update removes the last consenter")]
+    NoneLeft,
+}
+
+/// Why blocks another orderer sent for catch-up were refused. Nothing of a refused batch
+/// is written; the orderer asks another consenter.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CatchUpError {
+    /// The block is not the next one after the stored chain.
+    #[error("fetched block {got} is not the next block {expected}")]
+    WrongNumber {
+        /// The stored chain's height.
+        expected: u64,
+        /// The block's number.
+        got: u64,
+    },
+    /// The block's previous hash is not the stored chain's last hash.
+    #[error("fetched block {number} does not link to the stored chain")]
+    DoesNotLink {
+        /// The block's number.
+        number: u64,
+    },
+    /// The block's data does not hash to its header's data hash.
+    #[error("fetched block {number}: data does not match the header's data hash")]
+    DataHash {
+        /// The block's number.
+        number: u64,
+    },
+    /// The block carries no orderer signature.
+    #[error("fetched block {number} carries no orderer signature")]
+    Unsigned {
+        /// The block's number.
+        number: u64,
+    },
+    /// No signature is a valid one of a consenter of the configuration in force (bad
+    /// signature, unknown or non-consenter orderer, not an orderer).
+    #[error("fetched block {number} has no valid consenter signature: {reason}")]
+    NoConsenterSignature {
+        /// The block's number.
+        number: u64,
+        /// Why each signature was refused.
+        reason: String,
+    },
+    /// The last block wanted does not have the hash the Raft state agreed on.
+    #[error("fetched block {number} is not the block the Raft log agreed on")]
+    NotTheAgreedChain {
+        /// The block's number.
+        number: u64,
+    },
+    /// A fetched config block holds no usable configuration.
+    #[error("fetched config block {number}: {reason}")]
+    BadConfig {
+        /// The block's number.
+        number: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// The Raft log store failed. The core cannot go on safely after a failed write: the

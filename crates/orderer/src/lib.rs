@@ -43,7 +43,11 @@
 //! let transport = net::NetTransport::new(network.handle(), &channel_config)?;
 //! let orderer = OrdererService::spawn(config, Arc::new(transport))?;
 //! net::serve(&network.handle(), &orderer)?;   // orderer-raft, orderer-blocks, orderer-broadcast
+//! admin::serve(&network.handle(), &orderer)?; // orderer-admin: status, leader transfer
 //! ```
+//!
+//! (The node wraps the transport in [`consenters::FollowingTransport`] so that it follows
+//! consenter changes.)
 //!
 //! The network must know the other consenters' addresses (`NetConfig::known_peers` or
 //! `add_address`, with [`net::consenter_nodes`] giving their node ids). Any other
@@ -60,32 +64,48 @@
 //!   attempt landed, the retry is refused as `Duplicate`.
 //! - Three of five consenters down: broadcasts fail with `NoQuorum` (after two election
 //!   timeouts without a leader; `NoLeader` before that).
+//! - Blocks copied from another orderer (catch-up after a restart, a wipe, a snapshot, or
+//!   a new consenter joining) are written only if they chain on, and each carries a valid
+//!   SM2 signature of a consenter of the configuration in force at that point
+//!   ([`verify_fetched_block`]); a bad batch is refused whole and asked of another
+//!   consenter.
+//! - Membership ([`membership`]): a config update adds or removes one consenter at a
+//!   time; once its block is cut, the leader proposes the Raft conf change and every
+//!   orderer applies it from the log. A new consenter starts from the genesis block (the
+//!   node names its join config block) and catches up; a removed one stops taking
+//!   broadcasts (`NotAConsenter`). [`admin`] serves the operator's status and leader
+//!   transfer (`orderer-admin`).
 //!
 //! # Not done yet
 //!
-//! Consenter membership changes through config updates (the set is logged, Raft
-//! membership is fixed at genesis), leader transfer on request from the node
-//! (`Event::TransferLeader` exists), checking orderer signatures on blocks fetched for
-//! catch-up (they are checked for hash chaining and the snapshot's hash).
+//! Learners (a new consenter votes as soon as the conf change applies, so adding one
+//! while it is down raises the quorum without it), and joint consensus.
 
+pub mod admin;
+mod catch_up;
 mod chain;
+pub mod consenters;
 mod core;
 pub mod cutter;
 mod entry;
 mod error;
 pub mod limits;
+pub mod membership;
 pub mod net;
 mod service;
 mod storage;
 mod validate;
 
+pub use catch_up::verify_fetched_block;
 pub use chain::{Chain, ChainTip, MemChain};
 pub use core::{
     Actions, BroadcastAck, CoreConfig, Event, FetchBlocks, OrdererCore, RequestId, Signer,
     bootstrap_snapshot, config_of, prepare_chain,
 };
 pub use entry::{LogEntry, SnapshotState};
-pub use error::{BroadcastError, DeliverError, OrdererError, StorageError};
+pub use error::{
+    BroadcastError, CatchUpError, ConsenterChangeError, DeliverError, OrdererError, StorageError,
+};
 pub use service::{FetchFuture, OrdererHandle, OrdererService, ServiceConfig, Transport};
 pub use storage::RaftStore;
 pub use validate::{

@@ -19,12 +19,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use netsettle_ledger::Ledger;
 use netsettle_protocol::{
-    Block, DeliverResponse, DeliverStatus, Envelope, SeekPosition, SignedDeliverRequest,
+    Block, ChannelConfig, DeliverResponse, DeliverStatus, Envelope, SeekPosition,
+    SignedDeliverRequest,
 };
 use protobuf::Message as _;
 use raft::prelude::Message;
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
+use crate::admin::OrdererStatus;
 use crate::core::{
     Actions, BroadcastAck, CoreConfig, Event, OrdererCore, RequestId, Signer, bootstrap_snapshot,
     prepare_chain,
@@ -50,6 +52,12 @@ pub trait Transport: Send + Sync + 'static {
     /// Asks consenter `from` for blocks `[start, end)` (it may return fewer); its handle's
     /// [`OrdererHandle::blocks`] answers.
     fn fetch_blocks(&self, from: u64, start: u64, end: u64) -> FetchFuture;
+    /// A config block put `config` in force; a consenter may have been added or removed.
+    /// Called on the core thread; must not block. The default keeps the consenters the
+    /// transport was made with.
+    fn consenters_changed(&self, config: &ChannelConfig) {
+        let _ = config;
+    }
 }
 
 /// What an orderer needs to start.
@@ -85,6 +93,7 @@ pub struct OrdererHandle {
     channel: watch::Receiver<Arc<ChannelState>>,
     height: watch::Receiver<u64>,
     leader: watch::Receiver<u64>,
+    status: watch::Receiver<OrdererStatus>,
     ledger: Arc<Ledger>,
     deliver_streams: Arc<Semaphore>,
     thread: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
@@ -145,6 +154,7 @@ fn spawn(
     let stored_height = ledger.chain_info()?.height;
     let (height_tx, height) = watch::channel(stored_height.max(core.tip().height));
     let (leader_tx, leader) = watch::channel(core.leader_id());
+    let (status_tx, status) = watch::channel(status_of(&core, *height.borrow()));
     let shell = Shell {
         core,
         transport,
@@ -155,6 +165,7 @@ fn spawn(
         channel: channel_tx,
         height: height_tx,
         leader: leader_tx,
+        status: status_tx,
     };
     let thread = std::thread::Builder::new()
         .name("orderer-core".to_owned())
@@ -178,6 +189,7 @@ fn spawn(
         channel,
         height,
         leader,
+        status,
         ledger,
         deliver_streams: Arc::new(Semaphore::new(DELIVER_STREAMS_MAX)),
         thread: Arc::new(std::sync::Mutex::new(Some(thread))),
@@ -194,6 +206,39 @@ struct Shell {
     channel: watch::Sender<Arc<ChannelState>>,
     height: watch::Sender<u64>,
     leader: watch::Sender<u64>,
+    status: watch::Sender<OrdererStatus>,
+}
+
+/// The core's state for operators; `height` is the stored chain's.
+fn status_of(core: &OrdererCore<Arc<Ledger>>, height: u64) -> OrdererStatus {
+    let conf_state = core.conf_state();
+    let mut consenters: Vec<u64> = core
+        .channel()
+        .config
+        .orderer
+        .consenters
+        .iter()
+        .map(|consenter| consenter.id)
+        .collect();
+    consenters.sort_unstable();
+    let sorted = |mut ids: Vec<u64>| {
+        ids.sort_unstable();
+        ids
+    };
+    OrdererStatus {
+        consenter_id: core.id(),
+        leader_id: core.leader_id(),
+        term: core.term(),
+        height,
+        applied_index: core.applied_index(),
+        snapshot_index: core.store().snapshot_index(),
+        voters: sorted(conf_state.voters),
+        learners: sorted(conf_state.learners),
+        consenters,
+        config_sequence: core.channel().config.sequence,
+        catching_up: core.is_catching_up(),
+        pending_envelopes: u64::try_from(core.pending()).unwrap_or(u64::MAX),
+    }
 }
 
 impl Shell {
@@ -260,12 +305,19 @@ impl Shell {
             self.height.send_replace(height);
         }
         if let Some(channel) = actions.channel {
+            self.transport.consenters_changed(&channel.config);
             self.channel.send_replace(channel);
         }
         let leader = self.core.leader_id();
         if *self.leader.borrow() != leader {
             self.leader.send_replace(leader);
         }
+        let status = status_of(&self.core, *self.height.borrow());
+        self.status.send_if_modified(|current| {
+            let changed = *current != status;
+            *current = status;
+            changed
+        });
         if let Some(fetch) = actions.fetch {
             let transport = Arc::clone(&self.transport);
             let inputs = self.inputs.clone();
@@ -393,6 +445,11 @@ impl OrdererHandle {
     /// The Raft leader's id as this orderer knows it (0: none).
     pub fn leader(&self) -> watch::Receiver<u64> {
         self.leader.clone()
+    }
+
+    /// The orderer's Raft and chain state, updated after every batch the core handles.
+    pub fn status(&self) -> watch::Receiver<OrdererStatus> {
+        self.status.clone()
     }
 
     /// The channel configuration in force.

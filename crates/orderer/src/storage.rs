@@ -10,8 +10,9 @@
 //! | `h`                     | `HardState`, protobuf                   |
 //! | `s`                     | `Snapshot` (metadata + data), protobuf  |
 //!
-//! The conf state lives in the snapshot metadata: this orderer never changes membership
-//! through Raft conf-change entries yet, so the snapshot's is always the current one.
+//! The conf state lives in the snapshot metadata: the conf state at the snapshot's index.
+//! Membership changes after it are conf-change entries in the log, applied again (in
+//! order, like every other entry) when the orderer restarts from the snapshot.
 //!
 //! Everything one `Ready` asks to persist (snapshot, new entries, hard state, and the
 //! deletion of entries they replace) is one `WriteBatch` written with `sync`, so a crash
@@ -222,11 +223,13 @@ impl RaftStore {
     }
 
     /// Records a snapshot of the state machine at applied index `index` (which must be in
-    /// the log) and drops entries more than `keep_entries` behind it.
+    /// the log), with Raft's conf state at that index, and drops entries more than
+    /// `keep_entries` behind it.
     pub fn create_snapshot(
         &mut self,
         index: u64,
         data: Vec<u8>,
+        conf_state: ConfState,
         keep_entries: u64,
     ) -> Result<(), StorageError> {
         assert!(index > self.snapshot_index(), "snapshot must move forward");
@@ -242,7 +245,11 @@ impl RaftStore {
         let meta = snapshot.mut_metadata();
         meta.index = index;
         meta.term = term;
-        meta.set_conf_state(self.snapshot.get_metadata().get_conf_state().clone());
+        assert!(
+            !conf_state.voters.is_empty(),
+            "snapshot without voters at {index}"
+        );
+        meta.set_conf_state(conf_state);
 
         let compact_to = index.saturating_sub(keep_entries).max(self.first_index());
         let mut batch = rocksdb::WriteBatch::default();
@@ -384,7 +391,16 @@ impl raft::Storage for RaftStore {
         Ok(self.last_index())
     }
 
-    fn snapshot(&self, _request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+    fn snapshot(&self, _request_index: u64, to: u64) -> raft::Result<Snapshot> {
+        // A consenter added after the latest snapshot would refuse it (raft-rs drops a
+        // snapshot whose conf state lacks the receiver); the core takes a new snapshot
+        // after every membership change, and raft-rs asks again.
+        let conf_state = self.snapshot.get_metadata().get_conf_state();
+        if !conf_state.voters.contains(&to) && !conf_state.learners.contains(&to) {
+            return Err(raft::Error::Store(
+                RaftStorageError::SnapshotTemporarilyUnavailable,
+            ));
+        }
         Ok(self.snapshot.clone())
     }
 }

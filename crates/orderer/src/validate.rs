@@ -10,6 +10,7 @@ use netsettle_protocol::{
 
 use crate::error::{BroadcastError, DeliverError};
 use crate::limits::DELIVER_REQUEST_SKEW_SECS;
+use crate::membership::{check_consenter_change, consenter_ids};
 
 /// The configuration in force and the MSPs built from it, shared read-only between the
 /// core and the callers checking envelopes; replaced whole when a config block is cut.
@@ -122,6 +123,11 @@ pub fn verify_envelope(
         Payload::ConfigUpdate { header, update } => {
             check_config_update(&state.config, &state.msps, update, at_unix)
                 .map_err(BroadcastError::ConfigUpdate)?;
+            // Whether an earlier change is still under way is the core's to judge (it
+            // knows Raft's voters); the shape of this change is known here.
+            let consenters = consenter_ids(&state.config);
+            check_consenter_change(&state.config, &update.update.config, &consenters)
+                .map_err(BroadcastError::ConsenterChange)?;
             VerifiedKind::ConfigUpdate {
                 header: header.clone(),
                 update: update.clone(),

@@ -36,7 +36,14 @@ pub struct Cluster {
     sent_to: HashMap<RequestId, u64>,
     pub ticks: u64,
     snapshot_interval: u64,
+    /// Every node started so far (the genesis consenters, then added ones).
+    members: BTreeSet<u64>,
+    /// Rewrites blocks fetched for catch-up before they reach the fetching node (a
+    /// faulty or malicious orderer).
+    block_filter: Option<BlockFilter>,
 }
+
+pub type BlockFilter = Box<dyn FnMut(Vec<Block>) -> Vec<Block>>;
 
 impl Cluster {
     pub fn new(consortium: Consortium, seed: u64, snapshot_interval: u64) -> Self {
@@ -53,7 +60,17 @@ impl Cluster {
             sent_to: HashMap::new(),
             ticks: 0,
             snapshot_interval,
+            members: BTreeSet::new(),
+            block_filter: None,
         };
+        cluster.members = cluster
+            .consortium
+            .config
+            .orderer
+            .consenters
+            .iter()
+            .map(|c| c.id)
+            .collect();
         for id in cluster.ids() {
             let chain = MemChain::default();
             prepare_chain(&chain, &cluster.consortium.genesis).unwrap();
@@ -63,14 +80,25 @@ impl Cluster {
         cluster
     }
 
+    /// Every node of the cluster, running or stopped.
     pub fn ids(&self) -> Vec<u64> {
-        self.consortium
-            .config
-            .orderer
-            .consenters
-            .iter()
-            .map(|c| c.id)
-            .collect()
+        self.members.iter().copied().collect()
+    }
+
+    /// Starts orderer `id` (a spare of the consortium) from the genesis block, as a new
+    /// machine joining; it votes once a config update made it a consenter.
+    pub fn add_node(&mut self, id: u64) {
+        self.members.insert(id);
+        self.restart_wiped(id);
+    }
+
+    /// Rewrites every batch of blocks fetched for catch-up from now on (`None`: stop).
+    pub fn set_block_filter(&mut self, filter: Option<BlockFilter>) {
+        self.block_filter = filter;
+    }
+
+    pub fn core_mut(&mut self, id: u64) -> &mut OrdererCore<MemChain> {
+        self.running.get_mut(&id).unwrap()
     }
 
     fn start(&mut self, id: u64, store: RaftStore, chain: MemChain) {
@@ -195,6 +223,10 @@ impl Cluster {
                     .map_while(|n| source.chain().block(n).unwrap())
                     .collect(),
                 _ => Vec::new(),
+            };
+            let blocks = match &mut self.block_filter {
+                Some(filter) if !blocks.is_empty() => filter(blocks),
+                _ => blocks,
             };
             if !blocks.is_empty()
                 && let Some(core) = self.running.get_mut(&id)

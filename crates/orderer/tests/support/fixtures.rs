@@ -7,10 +7,10 @@
 use netsettle_msp::default_org_policies;
 use netsettle_protocol::limits::NONCE_BYTES;
 use netsettle_protocol::{
-    BatchPolicy, Block, ChannelConfig, ChannelPolicies, ConfigEnvelope, Consenter, ContractAction,
-    ContractId, CryptoPolicy, Endorsement, Endpoint, Envelope, Header, Identity, Nonce,
-    OrdererConfig, OrgConfig, Payload, Proposal, ProposalResponsePayload, ReadWriteSet, Response,
-    RoleOus, Timestamp, Transaction,
+    BatchPolicy, Block, ChannelConfig, ChannelPolicies, ConfigEnvelope, ConfigSignature,
+    ConfigUpdate, ConfigUpdateEnvelope, Consenter, ContractAction, ContractId, CryptoPolicy,
+    Endorsement, Endpoint, Envelope, Header, Identity, Nonce, OrdererConfig, OrgConfig, Payload,
+    Proposal, ProposalResponsePayload, ReadWriteSet, Response, RoleOus, Timestamp, Transaction,
 };
 use netsettle_smcrypto::x509::{self, Certificate, CertificateParams, Role, SubjectName};
 use netsettle_smcrypto::{Hash, PrivateKey};
@@ -111,22 +111,22 @@ pub struct Consortium {
 
 impl Consortium {
     pub fn new(n_orderers: u64, batch: BatchPolicy) -> Self {
+        Self::with_spares(n_orderers, 0, batch)
+    }
+
+    /// `n_orderers` consenters plus `n_spares` orderers (ids after them) that have
+    /// certificates but are not in the genesis config, to be added later.
+    pub fn with_spares(n_orderers: u64, n_spares: u64, batch: BatchPolicy) -> Self {
         let mobile = TestOrg::new("MobileMSP");
         let unicom = TestOrg::new("UnicomMSP");
         let mut orderers = Vec::new();
         let mut consenters = Vec::new();
-        for id in 1..=n_orderers {
+        for id in 1..=n_orderers + n_spares {
             let org = if id <= 3 { &unicom } else { &mobile };
             let member = org.member(&format!("orderer{id}"), Role::Orderer);
-            consenters.push(Consenter {
-                id,
-                msp_id: org.msp_id.clone(),
-                endpoint: Endpoint {
-                    host: format!("127.0.0.{id}"),
-                    port: 7050,
-                },
-                tls_cert_der: member.identity.cert_der.clone(),
-            });
+            if id <= n_orderers {
+                consenters.push(consenter_entry(id, &org.msp_id, &member));
+            }
             orderers.push(member);
         }
         let config = ChannelConfig {
@@ -163,6 +163,36 @@ impl Consortium {
             config,
             genesis,
         }
+    }
+
+    /// The consenter entry a config lists for orderer `id`.
+    pub fn consenter(&self, id: u64) -> Consenter {
+        let member = &self.orderers[usize::try_from(id - 1).unwrap()];
+        consenter_entry(id, &member.identity.msp_id, member)
+    }
+
+    /// A config update to `config` (its sequence set by the caller), approved by both
+    /// carriers' admins and submitted by Unicom's, unique by `seq`.
+    pub fn config_update(&self, config: ChannelConfig, seq: u64) -> Envelope {
+        let update = ConfigUpdate {
+            channel: config.channel.clone(),
+            config,
+        };
+        let signatures = [&self.unicom_admin, &self.mobile_admin]
+            .iter()
+            .map(|admin| {
+                ConfigSignature::sign(&admin.key, admin.identity.clone(), &update).unwrap()
+            })
+            .collect();
+        let admin = &self.unicom_admin;
+        Envelope::sign(
+            &admin.key,
+            Payload::ConfigUpdate {
+                header: header(&admin.identity, seq),
+                update: Box::new(ConfigUpdateEnvelope { update, signatures }),
+            },
+        )
+        .unwrap()
     }
 
     /// A signed transaction envelope from `client`, unique by `seq`, with `pad_bytes` of
@@ -208,6 +238,18 @@ impl Consortium {
             })),
         )
         .unwrap()
+    }
+}
+
+fn consenter_entry(id: u64, msp_id: &str, member: &Member) -> Consenter {
+    Consenter {
+        id,
+        msp_id: msp_id.to_owned(),
+        endpoint: Endpoint {
+            host: format!("127.0.0.{id}"),
+            port: 7050,
+        },
+        tls_cert_der: member.identity.cert_der.clone(),
     }
 }
 

@@ -1,0 +1,160 @@
+//! The checks on a block another orderer sends for catch-up, before it is written.
+//!
+//! A catching-up orderer (restarted behind, wiped, newly added, or installing a Raft
+//! snapshot) does not rebuild these blocks from the log: it copies them. So it checks
+//! each one as a peer would check a delivered block: it extends the stored chain (number,
+//! previous hash, data hash), it carries an SM2 signature of a consenter of the channel
+//! configuration in force at that point of the chain, and the last one has the hash the
+//! Raft state names. The configuration in force moves forward across the config blocks
+//! of a batch, so a block cut after a consenter was added may carry the new consenter's
+//! signature. A consenter is recognised by organisation and name: the signing
+//! certificate's common name is the one of the TLS certificate the config lists for it
+//! (each orderer has a signing and a TLS certificate under one name).
+//!
+//! Pure: the time a signer's certificate must be valid at is the block's first
+//! envelope's, as the peers judge it, so every orderer reaches the same verdict.
+
+use std::sync::Arc;
+
+use netsettle_protocol::{Block, Payload, Role};
+use netsettle_smcrypto::x509::Certificate;
+
+use crate::chain::ChainTip;
+use crate::error::CatchUpError;
+use crate::validate::ChannelState;
+
+/// Whether `block` holds a channel configuration (a block of its own).
+pub(crate) fn is_config_block(block: &Block) -> bool {
+    block.metadata.last_config_index == block.header.number
+        && matches!(
+            block.data.as_slice(),
+            [envelope] if matches!(envelope.payload, Payload::Config { .. })
+        )
+}
+
+/// Checks that `block` is the next block after `tip` and is signed by a consenter of
+/// `channel`, the configuration in force after `tip`.
+pub fn verify_fetched_block(
+    channel: &ChannelState,
+    tip: ChainTip,
+    block: &Block,
+) -> Result<(), CatchUpError> {
+    let number = block.header.number;
+    if number != tip.height {
+        return Err(CatchUpError::WrongNumber {
+            expected: tip.height,
+            got: number,
+        });
+    }
+    if block.header.previous_hash != tip.last_hash {
+        return Err(CatchUpError::DoesNotLink { number });
+    }
+    if block.verify_data_hash().is_err() {
+        return Err(CatchUpError::DataHash { number });
+    }
+    verify_consenter_signature(channel, block)
+}
+
+/// At least one of the block's signatures is a consenter's and verifies.
+fn verify_consenter_signature(channel: &ChannelState, block: &Block) -> Result<(), CatchUpError> {
+    let number = block.header.number;
+    let at_unix = block.data.first().map_or(0, |envelope| {
+        i64::try_from(envelope.header().timestamp.unix_time_ms / 1000).unwrap_or(i64::MAX)
+    });
+    let mut reasons = Vec::new();
+    for (index, signature) in block.metadata.signatures.iter().enumerate() {
+        let signer = match channel.msps.validate(&signature.signer, at_unix) {
+            Ok(signer) if signer.role == Role::Orderer => signer,
+            Ok(signer) => {
+                reasons.push(format!("{} is not an orderer", signer.cert.subject_dn()));
+                continue;
+            }
+            Err(error) => {
+                reasons.push(error.to_string());
+                continue;
+            }
+        };
+        let Some(consenter) = consenter_named(channel, &signature.signer.msp_id, &signer.cert)
+        else {
+            reasons.push(format!(
+                "{} is not a consenter of config {}",
+                signer.cert.subject_dn(),
+                channel.config.sequence
+            ));
+            continue;
+        };
+        match block.verify_signature(index, signer.cert.public_key()) {
+            Ok(()) => return Ok(()),
+            Err(error) => reasons.push(format!("consenter {consenter}: {error}")),
+        }
+    }
+    if block.metadata.signatures.is_empty() {
+        return Err(CatchUpError::Unsigned { number });
+    }
+    Err(CatchUpError::NoConsenterSignature {
+        number,
+        reason: reasons.join("; "),
+    })
+}
+
+/// The id of the consenter of `msp_id` whose TLS certificate has the common name of
+/// `cert`.
+fn consenter_named(channel: &ChannelState, msp_id: &str, cert: &Certificate) -> Option<u64> {
+    let name = cert.common_name()?;
+    channel
+        .config
+        .orderer
+        .consenters
+        .iter()
+        .filter(|consenter| consenter.msp_id == msp_id)
+        .find(|consenter| {
+            Certificate::from_der(&consenter.tls_cert_der)
+                .ok()
+                .and_then(|tls| tls.common_name())
+                .is_some_and(|tls_name| tls_name == name)
+        })
+        .map(|consenter| consenter.id)
+}
+
+/// Checks a batch of fetched blocks in order, starting after `tip` under `channel`, and
+/// returns the blocks to write, the tip after them and the configuration in force then.
+/// Blocks already stored (below `tip`) or beyond `target` are left out; one bad block
+/// refuses the whole batch, so nothing of it is written.
+pub(crate) fn verify_batch(
+    mut channel: Arc<ChannelState>,
+    mut tip: ChainTip,
+    target: ChainTip,
+    blocks: Vec<Block>,
+) -> Result<(Vec<Block>, ChainTip, Arc<ChannelState>), CatchUpError> {
+    let mut accepted = Vec::new();
+    for block in blocks {
+        let number = block.header.number;
+        if number < tip.height || number >= target.height {
+            continue;
+        }
+        verify_fetched_block(&channel, tip, &block)?;
+        let hash = block.hash();
+        if number.saturating_add(1) == target.height && hash != target.last_hash {
+            return Err(CatchUpError::NotTheAgreedChain { number });
+        }
+        if is_config_block(&block) {
+            let config =
+                crate::core::config_of(&block).map_err(|error| CatchUpError::BadConfig {
+                    number,
+                    reason: error.to_string(),
+                })?;
+            channel = Arc::new(ChannelState::new(config, number).map_err(|error| {
+                CatchUpError::BadConfig {
+                    number,
+                    reason: error.to_string(),
+                }
+            })?);
+        }
+        tip = ChainTip {
+            height: number.saturating_add(1),
+            last_hash: hash,
+        };
+        accepted.push(block);
+    }
+    Ok((accepted, tip, channel))
+}

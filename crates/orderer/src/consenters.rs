@@ -1,0 +1,97 @@
+//! [`FollowingTransport`]: the network transport for a consenter set that changes. The
+//! [`NetTransport`] names consenters by the channel config it was made from; when a
+//! config block adds or removes a consenter, this wrapper makes a new one from the new
+//! config (so Raft messages reach an added consenter, and none go to a removed one) and
+//! gives the network the address the config lists for a consenter it did not know.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+
+use netsettle_net::NetHandle;
+use netsettle_protocol::ChannelConfig;
+
+use crate::error::OrdererError;
+use crate::net::{NetTransport, consenter_nodes};
+use crate::service::{FetchFuture, Transport};
+
+/// A [`Transport`] over `netsettle-net` that follows the channel's consenters.
+#[derive(Debug)]
+pub struct FollowingTransport {
+    net: NetHandle,
+    inner: RwLock<Arc<NetTransport>>,
+    known: RwLock<HashSet<u64>>,
+}
+
+impl FollowingTransport {
+    /// A transport reaching the consenters of `config`, the configuration this orderer
+    /// starts with (the genesis block's, or the config block that added it).
+    pub fn new(net: NetHandle, config: &ChannelConfig) -> Result<Self, OrdererError> {
+        let known = config.orderer.consenters.iter().map(|c| c.id).collect();
+        Ok(FollowingTransport {
+            inner: RwLock::new(Arc::new(NetTransport::new(net.clone(), config)?)),
+            net,
+            known: RwLock::new(known),
+        })
+    }
+
+    fn current(&self) -> Arc<NetTransport> {
+        let inner = self
+            .inner
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(&inner)
+    }
+}
+
+impl Transport for FollowingTransport {
+    fn send_raft(&self, to: u64, message: Vec<u8>) {
+        self.current().send_raft(to, message);
+    }
+
+    fn fetch_blocks(&self, from: u64, start: u64, end: u64) -> FetchFuture {
+        self.current().fetch_blocks(from, start, end)
+    }
+
+    fn consenters_changed(&self, config: &ChannelConfig) {
+        let transport = match NetTransport::new(self.net.clone(), config) {
+            Ok(transport) => transport,
+            Err(error) => {
+                tracing::error!(%error, "new consenter set unusable; keeping the old one");
+                return;
+            }
+        };
+        *self
+            .inner
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(transport);
+        let Ok(nodes) = consenter_nodes(config) else {
+            return;
+        };
+        let mut known = self
+            .known
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for consenter in &config.orderer.consenters {
+            if !known.insert(consenter.id) {
+                continue;
+            }
+            let address = format!("{}:{}", consenter.endpoint.host, consenter.endpoint.port);
+            let (Ok(address), Some(node)) =
+                (address.parse::<SocketAddr>(), nodes.get(&consenter.id))
+            else {
+                tracing::warn!(id = consenter.id, %address, "new consenter's endpoint is not an address");
+                continue;
+            };
+            tracing::info!(id = consenter.id, %address, "new consenter");
+            let net = self.net.clone();
+            let node = *node;
+            // Called on the core thread, inside the runtime: the network task adds it.
+            tokio::spawn(async move {
+                if let Err(error) = net.add_address(node, address).await {
+                    tracing::warn!(%error, "adding a new consenter's address");
+                }
+            });
+        }
+    }
+}
