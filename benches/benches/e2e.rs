@@ -1,0 +1,736 @@
+//! End to end through the default consortium: endorse → order → validate → commit.
+//!
+//! Real processes, as a carrier runs them: five Raft orderers (3 Unicom, 2 Mobile), both
+//! carriers' endorsing peers (peer0 of each), both nginx DMZ forwarders, all `netsettle
+//! node` over libp2p + SM-TLS on loopback range 127.10.x.x. The bench process is Unicom's
+//! settlement system: it loads its connection profile and identity like `netsettle tx`, and
+//! drives the client SDK (`netsettle_client`) from N concurrent tasks. Each transaction is
+//! a real `upload` of an SM4-GCM-sealed report (~1 KiB ciphertext) for a period of its own,
+//! so transactions never conflict and every one should commit VALID.
+//!
+//! Per load level it reports committed tx/s and submit-to-commit latency p50 / p99, where
+//! the client's time goes (endorse at both carriers, broadcast until an orderer accepts,
+//! wait until both endorsing peers committed), and the CPU seconds each kind of process
+//! used (orderers, peers, nginx, the client) per committed transaction: on a 2-core
+//! machine CPU is what runs out. Results: `target/bench-results/e2e.csv`, `e2e-tps.png`,
+//! `e2e-latency.png`.
+//!
+//!   cargo bench -p netsettle --bench e2e
+//!   NETSETTLE_E2E_CLIENTS=1,8,32 NETSETTLE_E2E_SECONDS=15 cargo bench -p netsettle --bench e2e
+//!
+//! With `NETSETTLE_E2E_PERF=1` (and `perf` installed) the busiest level also records a
+//! `perf` profile of one endorsing peer and prints its top symbols.
+
+#![allow(clippy::print_stdout, reason = "a bench prints its figures")]
+
+#[path = "../../node/tests/common/mod.rs"]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{Forwarder, Node, REPO, consortium, ok, render_layout};
+use netsettle_benches::results::{Chart, Series, write_csv, write_png};
+use netsettle_client::{Endpoint, Gateway, GatewayConfig, Signer, assemble};
+use netsettle_net::{ChannelTrust, NetConfig, NodeId};
+use netsettle_protocol::{ContractId, Identity, Role, ValidationCode};
+use netsettle_settlement::sample::{SampleSpec, generate_pair};
+use netsettle_settlement::{Agreement, Period, seal_report_fresh};
+use netsettle_smcrypto::PrivateKey;
+use netsettle_smcrypto::x509::Certificate;
+
+/// Loopback range of this bench (127.10.x.x); tests use other slots.
+const SLOT: u8 = 10;
+/// Lines per sealed report: ~1 KiB of ciphertext.
+const REPORT_LINES: usize = 8;
+/// Periods available to uploads (2000-01 … 9999-12).
+const PERIODS_MAX: u32 = 8000 * 12;
+
+fn main() {
+    let levels = env_list("NETSETTLE_E2E_CLIENTS", &[1, 4, 16, 48]);
+    let seconds = env_list("NETSETTLE_E2E_SECONDS", &[20])[0];
+    let perf = std::env::var_os("NETSETTLE_E2E_PERF").is_some();
+    let run = Consortium::start();
+    run.prepare();
+    println!("consortium up: 5 orderers, 2 endorsing peers, 2 DMZ forwarders (127.{SLOT}.x.x)");
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let client = runtime.block_on(Client::connect(run.dir()));
+    let client = Arc::new(client);
+    let next_period = Arc::new(AtomicU32::new(0));
+
+    let mut results = Vec::new();
+    for (index, &clients) in levels.iter().enumerate() {
+        let profile = perf && index + 1 == levels.len();
+        let perf_run = if profile {
+            run.perf_start("unicommsp-peer0", seconds)
+        } else {
+            None
+        };
+        let before = run.cpu_seconds();
+        let level = runtime.block_on(run_level(
+            &client,
+            &next_period,
+            clients,
+            Duration::from_secs(seconds.into()),
+        ));
+        let cpu = run.cpu_seconds().since(&before);
+        print_level(&level, &cpu);
+        if let Some(perf_run) = perf_run {
+            perf_report(perf_run);
+        }
+        results.push((level, cpu));
+    }
+    write_results(&results);
+    runtime.block_on(async {
+        if let Ok(client) = Arc::try_unwrap(client) {
+            client.gateway.close().await;
+        }
+    });
+}
+
+/// A comma-separated list of numbers from the environment, or `default`.
+fn env_list(name: &str, default: &[u32]) -> Vec<u32> {
+    match std::env::var(name) {
+        Ok(text) => text
+            .split(',')
+            .map(|n| {
+                n.trim()
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{name}: {n:?} is not a number"))
+            })
+            .collect(),
+        Err(_) => default.to_vec(),
+    }
+}
+
+/// The running processes; killed and reaped on drop (also when the bench panics).
+struct Consortium {
+    dir: tempfile::TempDir,
+    nodes: Vec<(String, Node)>,
+    forwarders: Vec<Forwarder>,
+}
+
+impl Consortium {
+    fn start() -> Consortium {
+        let dir = tempfile::tempdir().expect("temp dir");
+        consortium(dir.path());
+        render_layout(dir.path(), SLOT, "");
+        let forwarders = [("unicom", "UnicomMSP"), ("mobile", "MobileMSP")]
+            .iter()
+            .map(|(carrier, org)| {
+                let map = dir.path().join(format!("dmz/{org}.map"));
+                Forwarder::start(&dir.path().join(format!("dmz/{carrier}")), &map)
+            })
+            .collect();
+        let mut nodes = Vec::new();
+        let mut configs: Vec<PathBuf> = std::fs::read_dir(dir.path().join("nodes"))
+            .expect("rendered nodes")
+            .map(|entry| entry.expect("dir entry").path())
+            .collect();
+        configs.sort();
+        for config in configs {
+            let name = config.file_stem().unwrap().to_string_lossy().into_owned();
+            // The default consortium's endorsing peers are peer0 of each carrier.
+            if name.contains("peer") && !name.ends_with("peer0") {
+                continue;
+            }
+            nodes.push((name, Node::start(&config)));
+        }
+        Consortium {
+            dir,
+            nodes,
+            forwarders,
+        }
+    }
+
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The settlement contract defined on the channel and an agreement in force, through
+    /// the CLI as the carriers' admins do it.
+    fn prepare(&self) {
+        let dir = self.dir();
+        for (profile, admin) in [ADMIN_U, ADMIN_M] {
+            ok(
+                dir,
+                &[
+                    "lifecycle",
+                    "approve",
+                    "--profile",
+                    profile,
+                    "--identity",
+                    admin,
+                ],
+            );
+        }
+        ok(
+            dir,
+            &[
+                "lifecycle",
+                "commit",
+                "--profile",
+                ADMIN_U.0,
+                "--identity",
+                ADMIN_U.1,
+            ],
+        );
+        let agreement = format!("{REPO}/tests/data/settlement/agreement.json");
+        let proposed = ok(
+            dir,
+            &[
+                "tx",
+                "invoke",
+                "--profile",
+                ADMIN_U.0,
+                "--identity",
+                ADMIN_U.1,
+                "--contract",
+                "settlement",
+                "--function",
+                "agreement_propose",
+                "--arg-file",
+                &agreement,
+            ],
+        );
+        let digest = proposed
+            .split("\"digest\":\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("no digest in {proposed}"));
+        ok(
+            dir,
+            &[
+                "tx",
+                "invoke",
+                "--profile",
+                ADMIN_M.0,
+                "--identity",
+                ADMIN_M.1,
+                "--contract",
+                "settlement",
+                "--function",
+                "agreement_accept",
+                "--arg",
+                &format!("{{\"digest\":\"{digest}\"}}"),
+            ],
+        );
+    }
+
+    /// CPU seconds used so far, by kind of process.
+    fn cpu_seconds(&self) -> CpuSeconds {
+        let mut cpu = CpuSeconds::default();
+        for (name, node) in &self.nodes {
+            let seconds = process_cpu_seconds(node.child.id());
+            if name.contains("orderer") {
+                cpu.orderers += seconds;
+            } else {
+                cpu.peers += seconds;
+            }
+        }
+        cpu.nginx = nginx_cpu_seconds();
+        cpu.client = process_cpu_seconds(std::process::id());
+        cpu
+    }
+
+    fn perf_start(&self, name: &str, seconds: u32) -> Option<(std::process::Child, PathBuf)> {
+        let (_, node) = self.nodes.iter().find(|(node, _)| node == name)?;
+        let out = self.dir().join("perf.data");
+        let child = Command::new("perf")
+            .args(["record", "-F", "499", "-g", "-o"])
+            .arg(&out)
+            .args([
+                "-p",
+                &node.child.id().to_string(),
+                "--",
+                "sleep",
+                &seconds.to_string(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        Some((child, out))
+    }
+}
+
+impl Drop for Consortium {
+    fn drop(&mut self) {
+        // Nodes first (they log their shutdown), then the forwarders; the temp dir last.
+        self.nodes.clear();
+        self.forwarders.clear();
+    }
+}
+
+const ADMIN_U: (&str, &str) = (
+    "clients/unicommsp.toml",
+    "crypto/unicom/users/admin@unicom.example",
+);
+const ADMIN_M: (&str, &str) = (
+    "clients/mobilemsp.toml",
+    "crypto/mobile/users/admin@mobile.example",
+);
+const CLIENT_U: (&str, &str) = (
+    "clients/unicommsp.toml",
+    "crypto/unicom/users/settlement@unicom.example",
+);
+
+/// CPU seconds by kind of process.
+#[derive(Debug, Default, Clone)]
+struct CpuSeconds {
+    orderers: f64,
+    peers: f64,
+    nginx: f64,
+    client: f64,
+}
+
+impl CpuSeconds {
+    fn since(&self, before: &CpuSeconds) -> CpuSeconds {
+        CpuSeconds {
+            orderers: self.orderers - before.orderers,
+            peers: self.peers - before.peers,
+            nginx: self.nginx - before.nginx,
+            client: self.client - before.client,
+        }
+    }
+
+    fn total(&self) -> f64 {
+        self.orderers + self.peers + self.nginx + self.client
+    }
+}
+
+/// utime + stime of a process (all its threads), from `/proc/PID/stat`, in seconds
+/// (Linux reports clock ticks of 1/100 s to user space).
+fn process_cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may contain spaces) end with ')'.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // rest starts at field 3 (state); utime and stime are fields 14 and 15.
+    (ticks(11) + ticks(12)) as f64 / 100.0
+}
+
+/// The nginx processes' CPU seconds (the DMZ forwarders run nginx with master_process off).
+fn nginx_cpu_seconds() -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim() == "nginx")
+        })
+        .map(process_cpu_seconds)
+        .sum()
+}
+
+/// Unicom's settlement system: a gateway on its connection profile and its identity.
+struct Client {
+    gateway: Gateway,
+    signer: Signer,
+    channel: String,
+    agreement: Agreement,
+}
+
+/// The fields of a rendered connection profile (`clients/*.toml`) this bench needs.
+#[derive(serde::Deserialize)]
+struct Profile {
+    msp_id: String,
+    channel: String,
+    genesis: PathBuf,
+    listen: std::net::SocketAddr,
+    peers: Vec<ProfileNode>,
+    orderers: Vec<ProfileNode>,
+}
+
+#[derive(serde::Deserialize)]
+struct ProfileNode {
+    msp_id: String,
+    node_id: String,
+    address: std::net::SocketAddr,
+}
+
+impl Client {
+    async fn connect(dir: &Path) -> Client {
+        let text = std::fs::read_to_string(dir.join(CLIENT_U.0)).expect("client profile");
+        let profile: Profile = toml::from_str(&text).expect("profile parses");
+        let genesis = std::fs::read(dir.join("clients").join(&profile.genesis)).expect("genesis");
+        let genesis: netsettle_protocol::Block =
+            netsettle_protocol::decode(&genesis).expect("genesis decodes");
+        let channel_config = netsettle_orderer::config_of(&genesis).expect("genesis config");
+
+        let identity = netsettle_ca::IdentityLayout::new(&dir.join(CLIENT_U.1));
+        let key = PrivateKey::read_pkcs8_pem_file(&identity.sign_key()).expect("signing key");
+        let cert = std::fs::read_to_string(identity.sign_cert()).expect("certificate");
+        let cert = Certificate::from_pem(&cert).expect("certificate parses");
+        let signer = Signer::new(
+            key,
+            Identity {
+                msp_id: profile.msp_id.clone(),
+                cert_der: cert.der().to_vec(),
+            },
+        );
+        let tls = identity.tls_identity().expect("TLS identity");
+        let trust =
+            ChannelTrust::new(&channel_config, &[Role::Peer, Role::Orderer]).expect("trust");
+        let mut net = NetConfig::new(tls, trust, profile.listen);
+        let mut endpoint = |node: &ProfileNode| {
+            let node_id: NodeId = node.node_id.parse().expect("node id");
+            net.known_peers.push((node_id, node.address));
+            Endpoint {
+                msp_id: node.msp_id.clone(),
+                node_id,
+            }
+        };
+        let peers: Vec<Endpoint> = profile.peers.iter().map(&mut endpoint).collect();
+        let orderers: Vec<Endpoint> = profile.orderers.iter().map(&mut endpoint).collect();
+        let gateway = Gateway::connect(GatewayConfig {
+            net,
+            channel: profile.channel.clone(),
+            peers,
+            orderers,
+        })
+        .await
+        .expect("gateway connects");
+        let agreement = std::fs::read(format!("{REPO}/tests/data/settlement/agreement.json"))
+            .expect("agreement file");
+        Client {
+            gateway,
+            signer,
+            channel: profile.channel,
+            agreement: serde_json::from_slice(&agreement).expect("agreement parses"),
+        }
+    }
+
+    /// One upload through the whole flow, timed by phase; `Gateway::submit`'s steps.
+    async fn upload(&self, period_index: u32) -> Result<Timing, String> {
+        let period = Period::new(
+            u16::try_from(2000 + period_index / 12).map_err(|e| e.to_string())?,
+            u8::try_from(period_index % 12 + 1).map_err(|e| e.to_string())?,
+        )
+        .ok_or("period out of range")?;
+        let spec = SampleSpec::typical(u64::from(period_index), period, REPORT_LINES);
+        let (report, _) = generate_pair(&spec, &self.agreement).map_err(|e| e.to_string())?;
+        let (sealed, _key) = seal_report_fresh(&report).map_err(|e| e.to_string())?;
+        let contract = ContractId {
+            name: "settlement".to_owned(),
+            version: "1.0".to_owned(),
+        };
+
+        let start = Instant::now();
+        let proposal = self
+            .signer
+            .propose(&self.channel, contract, "upload", sealed.upload_args())
+            .map_err(|e| e.to_string())?;
+        let endorsers = self.gateway.endorsers();
+        let mut responses = Vec::with_capacity(endorsers.len());
+        for peer in &endorsers {
+            responses.push(
+                self.gateway
+                    .endorse(peer, &proposal)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+        let endorsed = assemble(&self.signer, &proposal, responses).map_err(|e| e.to_string())?;
+        let endorsed_at = Instant::now();
+        self.gateway
+            .broadcast(&endorsed.envelope)
+            .await
+            .map_err(|e| e.to_string())?;
+        let ordered_at = Instant::now();
+        let mut code = ValidationCode::Valid;
+        for peer in &endorsers {
+            let (_, peer_code) = self
+                .gateway
+                .wait_committed(peer, &proposal.tx_id())
+                .await
+                .map_err(|e| e.to_string())?;
+            code = peer_code;
+        }
+        let done = Instant::now();
+        Ok(Timing {
+            endorse: endorsed_at - start,
+            broadcast: ordered_at - endorsed_at,
+            commit: done - ordered_at,
+            total: done - start,
+            valid: code == ValidationCode::Valid,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    endorse: Duration,
+    broadcast: Duration,
+    commit: Duration,
+    total: Duration,
+    valid: bool,
+}
+
+/// What one load level measured.
+#[derive(Debug)]
+struct Level {
+    clients: u32,
+    elapsed: Duration,
+    valid: usize,
+    invalid: usize,
+    failed: usize,
+    first_error: Option<String>,
+    p50: Duration,
+    p99: Duration,
+    endorse_mean: Duration,
+    broadcast_mean: Duration,
+    commit_mean: Duration,
+}
+
+impl Level {
+    fn tx_per_second(&self) -> f64 {
+        self.valid as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// `clients` tasks submit back to back for `duration`; transactions started before the
+/// end are waited for and counted.
+async fn run_level(
+    client: &Arc<Client>,
+    next_period: &Arc<AtomicU32>,
+    clients: u32,
+    duration: Duration,
+) -> Level {
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..clients {
+        let client = Arc::clone(client);
+        let next_period = Arc::clone(next_period);
+        tasks.spawn(async move {
+            let mut outcomes = Vec::new();
+            while start.elapsed() < duration {
+                let index = next_period.fetch_add(1, Ordering::Relaxed);
+                if index >= PERIODS_MAX {
+                    break;
+                }
+                outcomes.push(client.upload(index).await);
+            }
+            outcomes
+        });
+    }
+    let mut timings = Vec::new();
+    let (mut failed, mut first_error) = (0, None);
+    while let Some(joined) = tasks.join_next().await {
+        for outcome in joined.expect("client task") {
+            match outcome {
+                Ok(timing) => timings.push(timing),
+                Err(error) => {
+                    failed += 1;
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+    }
+    let elapsed = start.elapsed();
+    summarise(clients, elapsed, &timings, failed, first_error)
+}
+
+fn summarise(
+    clients: u32,
+    elapsed: Duration,
+    timings: &[Timing],
+    failed: usize,
+    first_error: Option<String>,
+) -> Level {
+    let valid: Vec<&Timing> = timings.iter().filter(|t| t.valid).collect();
+    let mut totals: Vec<Duration> = valid.iter().map(|t| t.total).collect();
+    totals.sort();
+    let percentile = |p: usize| {
+        totals
+            .get((totals.len() * p / 100).min(totals.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    let mean = |part: fn(&Timing) -> Duration| {
+        let n = u32::try_from(valid.len()).unwrap_or(u32::MAX).max(1);
+        valid.iter().map(|t| part(t)).sum::<Duration>() / n
+    };
+    Level {
+        clients,
+        elapsed,
+        valid: valid.len(),
+        invalid: timings.len() - valid.len(),
+        failed,
+        first_error,
+        p50: percentile(50),
+        p99: percentile(99),
+        endorse_mean: mean(|t| t.endorse),
+        broadcast_mean: mean(|t| t.broadcast),
+        commit_mean: mean(|t| t.commit),
+    }
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+fn print_level(level: &Level, cpu: &CpuSeconds) {
+    let per_tx = |seconds: f64| seconds * 1000.0 / (level.valid.max(1) as f64);
+    println!(
+        "clients {:>3}: {:>4} valid ({} invalid, {} failed) in {:.1} s = {:>6.1} tx/s; \
+         latency p50 {:>6.0} ms p99 {:>6.0} ms; mean endorse {:.0} ms, broadcast {:.0} ms, \
+         commit wait {:.0} ms",
+        level.clients,
+        level.valid,
+        level.invalid,
+        level.failed,
+        level.elapsed.as_secs_f64(),
+        level.tx_per_second(),
+        ms(level.p50),
+        ms(level.p99),
+        ms(level.endorse_mean),
+        ms(level.broadcast_mean),
+        ms(level.commit_mean),
+    );
+    println!(
+        "             CPU ms per committed tx: orderers {:.1}, peers {:.1}, nginx {:.1}, \
+         client {:.1}; total {:.1} ({:.0}% of 2 cores)",
+        per_tx(cpu.orderers),
+        per_tx(cpu.peers),
+        per_tx(cpu.nginx),
+        per_tx(cpu.client),
+        per_tx(cpu.total()),
+        cpu.total() * 100.0 / (2.0 * level.elapsed.as_secs_f64()),
+    );
+    if let Some(error) = &level.first_error {
+        println!("             first failure: {error}");
+    }
+}
+
+fn perf_report((mut child, data): (std::process::Child, PathBuf)) {
+    let _ = child.wait();
+    let report = Command::new("perf")
+        .args([
+            "report",
+            "--no-children",
+            "--sort",
+            "dso,symbol",
+            "--stdio",
+            "-i",
+        ])
+        .arg(&data)
+        .output();
+    match report {
+        Ok(output) => {
+            let text = String::from_utf8_lossy(&output.stdout);
+            println!("perf profile of unicommsp-peer0 (top symbols, self time):");
+            text.lines()
+                .filter(|line| !line.starts_with('#') && line.contains('%'))
+                .filter(|line| !line.trim_start().starts_with('-') && !line.contains("--"))
+                .take(25)
+                .for_each(|line| println!("  {line}"));
+        }
+        Err(error) => println!("perf report failed: {error}"),
+    }
+}
+
+fn write_results(results: &[(Level, CpuSeconds)]) {
+    let header = [
+        "clients",
+        "committed_valid",
+        "invalid",
+        "failed",
+        "seconds",
+        "tx_per_s",
+        "p50_ms",
+        "p99_ms",
+        "endorse_mean_ms",
+        "broadcast_mean_ms",
+        "commit_wait_mean_ms",
+        "cpu_ms_per_tx_orderers",
+        "cpu_ms_per_tx_peers",
+        "cpu_ms_per_tx_nginx",
+        "cpu_ms_per_tx_client",
+    ];
+    let rows: Vec<Vec<String>> = results
+        .iter()
+        .map(|(level, cpu)| {
+            let per_tx =
+                |seconds: f64| format!("{:.2}", seconds * 1000.0 / (level.valid.max(1) as f64));
+            vec![
+                level.clients.to_string(),
+                level.valid.to_string(),
+                level.invalid.to_string(),
+                level.failed.to_string(),
+                format!("{:.2}", level.elapsed.as_secs_f64()),
+                format!("{:.1}", level.tx_per_second()),
+                format!("{:.0}", ms(level.p50)),
+                format!("{:.0}", ms(level.p99)),
+                format!("{:.0}", ms(level.endorse_mean)),
+                format!("{:.0}", ms(level.broadcast_mean)),
+                format!("{:.0}", ms(level.commit_mean)),
+                per_tx(cpu.orderers),
+                per_tx(cpu.peers),
+                per_tx(cpu.nginx),
+                per_tx(cpu.client),
+            ]
+        })
+        .collect();
+    match write_csv("e2e", &header, &rows) {
+        Ok(path) => println!("wrote {}", path.display()),
+        Err(error) => println!("could not write the CSV: {error}"),
+    }
+    let points = |f: &dyn Fn(&Level) -> f64| -> Vec<(f64, f64)> {
+        results
+            .iter()
+            .map(|(level, _)| (f64::from(level.clients), f(level)))
+            .collect()
+    };
+    let tps = Chart {
+        title: "netsettle end to end: committed tx/s (5 orderers, 2 endorsing peers, 2 cores)"
+            .into(),
+        x_label: "concurrent clients".into(),
+        y_label: "committed tx/s".into(),
+        series: vec![Series {
+            label: "VALID tx/s".into(),
+            points: points(&|level| level.tx_per_second()),
+        }],
+    };
+    let latency = Chart {
+        title: "netsettle end to end: submit-to-commit latency".into(),
+        x_label: "concurrent clients".into(),
+        y_label: "latency (ms)".into(),
+        series: vec![
+            Series {
+                label: "p50".into(),
+                points: points(&|level| ms(level.p50)),
+            },
+            Series {
+                label: "p99".into(),
+                points: points(&|level| ms(level.p99)),
+            },
+        ],
+    };
+    for (name, chart) in [("e2e-tps", &tps), ("e2e-latency", &latency)] {
+        match write_png(name, chart) {
+            Ok(path) => println!("wrote {}", path.display()),
+            Err(error) => println!("no plot: {error}"),
+        }
+    }
+}
