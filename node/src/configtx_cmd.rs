@@ -1,14 +1,17 @@
 //! `netsettle configtx …` and `netsettle msp export`: build the channel's genesis block
-//! from a consortium profile, prepare, sign, check and apply config updates.
+//! from a consortium profile, prepare, sign, check, submit (or apply offline) config
+//! updates.
 //!
 //! Config updates travel between the carriers' admins as JSON files: people review what
 //! they sign, and the signatures cover the protocol's canonical encoding of the update,
 //! not the JSON, so the file format cannot change what is signed.
 //!
-//! Until the ordering service exists, `configtx apply` plays the orderer's part for a
-//! config update: it checks the update exactly as an orderer will
-//! (`netsettle_msp::check_config_update`), then appends the config block to a ledger
-//! directory, signed by the given orderer identity.
+//! `configtx submit` hands a signed update to the running orderers (through the client
+//! SDK), which check it against the modification policies and cut it into a config block
+//! of its own, and waits until the submitting carrier's peers committed that block.
+//! `configtx apply` is the offline variant for a ledger directory no orderer serves: it
+//! checks the update exactly as an orderer does (`netsettle_msp::check_config_update`),
+//! then appends the config block, signed by the given orderer identity.
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +27,8 @@ use netsettle_smcrypto::x509::{Certificate, Crl};
 use netsettle_smcrypto::{Hash, PrivateKey};
 
 use crate::crypto_cmd::{now_unix, read_certificate, read_private_key, read_text};
+use crate::node_cmd::read_bounded;
+use crate::tx_cmd::{ClientArgs, connect, runtime};
 
 /// Channel configuration tooling.
 #[derive(Debug, clap::Subcommand)]
@@ -92,7 +97,33 @@ pub enum ConfigtxCommand {
         #[arg(long)]
         update: PathBuf,
     },
-    /// Check an update and append it to a ledger as a config block signed by an orderer.
+    /// Make an update that puts CRLs in force for one organisation: each given CRL
+    /// replaces the organisation's CRL from the same issuer, or is added.
+    Crl {
+        #[command(flatten)]
+        source: ConfigSource,
+        /// The organisation.
+        #[arg(long)]
+        org: String,
+        /// A CRL file (PEM or DER), repeatable, e.g. from `netsettle ca crl`.
+        #[arg(long = "crl", required = true)]
+        crls: Vec<PathBuf>,
+        /// Where to write the unsigned update (JSON).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Submit a signed update to the running orderers and wait until the submitting
+    /// carrier's peers have the new configuration in force.
+    Submit {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The update (JSON) with the admins' signatures.
+        #[arg(long)]
+        update: PathBuf,
+    },
+    /// Offline: check an update and append it to a ledger directory no orderer serves,
+    /// as a config block signed by an orderer identity. With orderers running, use
+    /// `submit`.
     Apply {
         /// The ledger directory.
         #[arg(long)]
@@ -163,18 +194,14 @@ pub fn run(command: ConfigtxCommand) -> Result<()> {
             peers,
             out,
         } => {
-            let (current, _) = current_config(&source)?;
-            let mut config = current.clone();
-            let entry = config
-                .orgs
-                .iter_mut()
-                .find(|o| o.msp_id == org)
-                .with_context(|| format!("organisation {org} is not on the channel"))?;
-            entry.anchor_peers = peers
+            let anchor_peers = peers
                 .iter()
                 .map(|p| parse_endpoint(p))
-                .collect::<Result<_>>()?;
-            write_update(&current, config, &out)
+                .collect::<Result<Vec<_>>>()?;
+            update_org(&source, &org, &out, |entry| {
+                entry.anchor_peers = anchor_peers;
+                Ok(())
+            })
         }
         ConfigtxCommand::Update {
             source,
@@ -213,6 +240,18 @@ pub fn run(command: ConfigtxCommand) -> Result<()> {
             );
             Ok(())
         }
+        ConfigtxCommand::Crl {
+            source,
+            org,
+            crls,
+            out,
+        } => update_org(&source, &org, &out, |entry| {
+            for path in &crls {
+                put_crl(&mut entry.crls_der, &read_crl(path)?)?;
+            }
+            Ok(())
+        }),
+        ConfigtxCommand::Submit { client, update } => submit(&client, &update),
         ConfigtxCommand::Apply {
             ledger,
             update,
@@ -251,6 +290,25 @@ fn check(
 ) -> Result<netsettle_msp::AcceptedUpdate> {
     let msps = ChannelMsps::from_config(current)?;
     Ok(check_config_update(current, &msps, envelope, now_unix()?)?)
+}
+
+/// Writes an update to `out` that changes organisation `org` of the configuration in
+/// force with `edit`.
+fn update_org(
+    source: &ConfigSource,
+    org: &str,
+    out: &Path,
+    edit: impl FnOnce(&mut OrgConfig) -> Result<()>,
+) -> Result<()> {
+    let (current, _) = current_config(source)?;
+    let mut config = current.clone();
+    let entry = config
+        .orgs
+        .iter_mut()
+        .find(|o| o.msp_id == org)
+        .with_context(|| format!("organisation {org} is not on the channel"))?;
+    edit(entry)?;
+    write_update(&current, config, out)
 }
 
 fn write_update(current: &ChannelConfig, mut config: ChannelConfig, out: &Path) -> Result<()> {
@@ -350,6 +408,70 @@ fn apply(ledger_path: &Path, update_path: &Path, signer: &SignerArgs) -> Result<
         "config sequence {} in force from block {} (previous config block {last_config_block}); height {}",
         accepted.config.sequence, info.height, after.height
     );
+    Ok(())
+}
+
+fn submit(client: &ClientArgs, update_path: &Path) -> Result<()> {
+    let update = read_update(update_path)?;
+    runtime()?.block_on(async {
+        let (gateway, signer) = connect(client).await?;
+        let outcome = gateway.submit_config(&signer, update).await;
+        gateway.close().await;
+        let committed = outcome.context("the config update was not put in force")?;
+        match committed.config_tx {
+            Some(tx_id) => {
+                let blocks: Vec<String> = committed
+                    .peers
+                    .iter()
+                    .map(|(_, block)| block.to_string())
+                    .collect();
+                println!(
+                    "config sequence {} in force: tx={tx_id} committed by {} {} peer(s) in block {}",
+                    committed.sequence,
+                    committed.peers.len(),
+                    signer.identity().msp_id,
+                    blocks.join(", ")
+                );
+            }
+            None => println!(
+                "config sequence {} ordered; the orderer did not name its config transaction, \
+                 so the peers' commit is not confirmed",
+                committed.sequence
+            ),
+        }
+        Ok(())
+    })
+}
+
+/// Reads a CRL in PEM or DER.
+fn read_crl(path: &Path) -> Result<Crl> {
+    let bytes = read_bounded(
+        path,
+        netsettle_protocol::limits::CRL_DER_BYTES_MAX.saturating_mul(2),
+    )?;
+    let crl = match std::str::from_utf8(&bytes) {
+        Ok(text) if text.contains("-----BEGIN") => Crl::from_pem(text),
+        _ => Crl::from_der(&bytes),
+    };
+    crl.with_context(|| format!("parsing CRL {}", path.display()))
+}
+
+/// Puts `crl` among `crls_der`: it replaces the CRL of the same issuer, or is added.
+fn put_crl(crls_der: &mut Vec<Vec<u8>>, crl: &Crl) -> Result<()> {
+    let mut replaced = false;
+    for existing in crls_der.iter_mut() {
+        let same_issuer = Crl::from_der(existing)
+            .with_context(|| "a CRL in force does not parse")?
+            .issuer_dn()
+            == crl.issuer_dn();
+        if same_issuer {
+            *existing = crl.der().to_vec();
+            replaced = true;
+        }
+    }
+    if !replaced {
+        crls_der.push(crl.der().to_vec());
+    }
     Ok(())
 }
 

@@ -6,21 +6,22 @@
 //! it to commit; it prints `committed tx=… block=… code=…` and the contract's answer, and
 //! fails unless the code is VALID. `query` asks one peer of the caller's carrier and
 //! orders nothing.
+//!
+//! `lifecycle approve|commit --sequence N --endorsement all|any` defines the built-in
+//! settlement contract: sequence 1 first, one more for each redefinition (the peers'
+//! `_lifecycle` contract refuses any other sequence); `all` needs a peer of every carrier
+//! to endorse, `any` one carrier's.
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
-use netsettle_client::{Endpoint, Gateway, GatewayConfig, Signer};
-use netsettle_net::{ChannelTrust, NetConfig, NodeId};
+use netsettle_client::{Gateway, Signer};
 use netsettle_peer::lifecycle::{ContractDefinition, LIFECYCLE_VERSION};
 use netsettle_peer::{Contract as _, LIFECYCLE_NAMESPACE};
 use netsettle_protocol::{
-    ContractId, Identity, Policy, Principal, Role, SignaturePolicy, ValidationCode, encode,
+    ContractId, Policy, Principal, Role, SignaturePolicy, ValidationCode, encode,
 };
 
-use crate::configtx_cmd::config_of;
-use crate::crypto_cmd::{read_certificate, read_private_key, read_text};
 use crate::node_cmd::read_bounded;
 
 /// Who calls, and through which connection profile.
@@ -88,25 +89,18 @@ pub struct DefinitionArgs {
     /// 1 for the first definition, one more for each redefinition.
     #[arg(long, default_value_t = 1)]
     sequence: u64,
+    /// Whose peers must endorse its transactions.
+    #[arg(long, value_enum, default_value_t = Endorsement::All)]
+    endorsement: Endorsement,
 }
 
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Profile {
-    msp_id: String,
-    channel: String,
-    genesis: PathBuf,
-    listen: SocketAddr,
-    peers: Vec<ProfileNode>,
-    orderers: Vec<ProfileNode>,
-}
-
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ProfileNode {
-    msp_id: String,
-    node_id: String,
-    address: SocketAddr,
+/// The endorsement policy of a definition, over the carriers with peers in the profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Endorsement {
+    /// A peer of every carrier (the consortium's rule for settlement).
+    All,
+    /// A peer of any one carrier.
+    Any,
 }
 
 pub fn run_tx(command: TxCommand) -> Result<()> {
@@ -146,7 +140,7 @@ pub fn run_lifecycle(command: LifecycleCommand) -> Result<()> {
     })
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -192,27 +186,16 @@ async fn query(call: &CallArgs) -> Result<()> {
 /// carrier's peer must endorse its transactions.
 async fn define(args: &DefinitionArgs, function: &str) -> Result<()> {
     let (gateway, signer) = connect(&args.client).await?;
-    let profile = load_profile(&args.client.profile)?;
     let contract = netsettle_settlement::SettlementContract;
     let id = contract.id();
-    let mut msp_ids: Vec<String> = profile.peers.iter().map(|p| p.msp_id.clone()).collect();
+    let mut msp_ids: Vec<String> = gateway.peers().iter().map(|p| p.msp_id.clone()).collect();
     msp_ids.sort();
     msp_ids.dedup();
     let definition = ContractDefinition {
         name: id.name,
         version: id.version,
         sequence: args.sequence,
-        endorsement_policy: Policy::Signature(SignaturePolicy::And(
-            msp_ids
-                .into_iter()
-                .map(|msp_id| {
-                    SignaturePolicy::SignedBy(Principal {
-                        msp_id,
-                        role: Role::Peer,
-                    })
-                })
-                .collect(),
-        )),
+        endorsement_policy: endorsement_policy(args.endorsement, msp_ids),
         package_digest: contract.package_digest(),
     };
     let outcome = gateway
@@ -238,6 +221,23 @@ async fn define(args: &DefinitionArgs, function: &str) -> Result<()> {
         bail!("{function} was committed as {}", committed.code.as_str());
     }
     Ok(())
+}
+
+/// `rule` over one peer of each of `msp_ids`.
+fn endorsement_policy(rule: Endorsement, msp_ids: Vec<String>) -> Policy {
+    let peers = msp_ids
+        .into_iter()
+        .map(|msp_id| {
+            SignaturePolicy::SignedBy(Principal {
+                msp_id,
+                role: Role::Peer,
+            })
+        })
+        .collect();
+    Policy::Signature(match rule {
+        Endorsement::All => SignaturePolicy::And(peers),
+        Endorsement::Any => SignaturePolicy::Or(peers),
+    })
 }
 
 fn lifecycle_id() -> ContractId {
@@ -283,69 +283,15 @@ fn print_payload(payload: &[u8]) {
     }
 }
 
-fn load_profile(path: &Path) -> Result<Profile> {
-    toml::from_str(&read_text(path)?).with_context(|| format!("parsing profile {}", path.display()))
-}
-
 /// Loads the profile and identity and starts the client's network endpoint.
-async fn connect(args: &ClientArgs) -> Result<(Gateway, Signer)> {
-    let profile = load_profile(&args.profile)?;
-    let base = args.profile.parent().unwrap_or(Path::new("."));
-    let genesis_path = base.join(&profile.genesis);
-    let genesis_bytes = std::fs::read(&genesis_path)
-        .with_context(|| format!("reading {}", genesis_path.display()))?;
-    let genesis: netsettle_protocol::Block = netsettle_protocol::decode(&genesis_bytes)
-        .with_context(|| format!("decoding {}", genesis_path.display()))?;
-    let channel_config = config_of(&genesis)?;
-
-    let layout = netsettle_ca::IdentityLayout::new(&args.identity);
-    let key = read_private_key(&layout.sign_key())?;
-    let cert = read_certificate(&layout.sign_cert())?;
-    if cert.public_key() != key.public_key() {
-        bail!(
-            "{} does not hold the key of its certificate",
-            args.identity.display()
-        );
-    }
-    let signer = Signer::new(
-        key,
-        Identity {
-            msp_id: profile.msp_id.clone(),
-            cert_der: cert.der().to_vec(),
-        },
-    );
-    let tls = layout
-        .tls_identity()
-        .with_context(|| format!("loading the TLS identity in {}", args.identity.display()))?;
-    let trust = ChannelTrust::new(&channel_config, &[Role::Peer, Role::Orderer])?;
-    let mut net = NetConfig::new(tls, trust, profile.listen);
-    let mut endpoint = |node: &ProfileNode| -> Result<Endpoint> {
-        let node_id: NodeId = node
-            .node_id
-            .parse()
-            .with_context(|| format!("bad node id {:?}", node.node_id))?;
-        net.known_peers.push((node_id, node.address));
-        Ok(Endpoint {
-            msp_id: node.msp_id.clone(),
-            node_id,
+pub(crate) async fn connect(args: &ClientArgs) -> Result<(Gateway, Signer)> {
+    Gateway::from_profile(&args.profile, &args.identity)
+        .await
+        .with_context(|| {
+            format!(
+                "connecting as {} through {}",
+                args.identity.display(),
+                args.profile.display()
+            )
         })
-    };
-    let peers = profile
-        .peers
-        .iter()
-        .map(&mut endpoint)
-        .collect::<Result<Vec<_>>>()?;
-    let orderers = profile
-        .orderers
-        .iter()
-        .map(&mut endpoint)
-        .collect::<Result<Vec<_>>>()?;
-    let gateway = Gateway::connect(GatewayConfig {
-        net,
-        channel: profile.channel,
-        peers,
-        orderers,
-    })
-    .await?;
-    Ok((gateway, signer))
 }

@@ -72,7 +72,7 @@ pub fn assemble(
             .map(|response| response.endorsement)
             .collect(),
     };
-    let envelope = Envelope::sign(signer.key(), Payload::Transaction(Box::new(transaction)))?;
+    let envelope = signer.sign_envelope(Payload::Transaction(Box::new(transaction)))?;
     Ok(Endorsed {
         envelope,
         response: first.payload.action.response,

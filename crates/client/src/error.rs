@@ -2,7 +2,7 @@
 
 use netsettle_protocol::ProtocolError;
 
-/// A client-side failure, before anything reaches the orderers.
+/// A client-side failure, or the consortium's refusal as the client saw it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
@@ -76,6 +76,31 @@ pub enum ClientError {
     /// A reply could not be decoded.
     #[error("bad reply: {0}")]
     Codec(#[from] netsettle_protocol::CodecError),
+    /// A profile, genesis block or identity file could not be read or parsed.
+    #[error("{path}: {reason}")]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The connection profile is inconsistent.
+    #[error("connection profile: {reason}")]
+    Profile {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A config block was committed, but a peer marked it invalid (its configuration is
+    /// not in force there).
+    #[error("the config transaction {tx_id} was committed as {code} at a {peer} peer")]
+    ConfigNotInForce {
+        /// The config transaction.
+        tx_id: netsettle_protocol::TxId,
+        /// The peer's organisation.
+        peer: String,
+        /// The code it gave.
+        code: netsettle_protocol::ValidationCode,
+    },
     /// An endorsement's signature does not verify with its endorser's certificate.
     #[error("endorsement {index} does not verify: {reason}")]
     BadEndorsement {

@@ -2,25 +2,23 @@
 //! wait for the commit, over `netsettle-net` (libp2p over SM-TLS, the client's own TLS
 //! certificate).
 
-use std::time::Duration;
+use std::path::Path;
 
 use netsettle_net::{NetConfig, NetHandle, Network, NodeId};
 use netsettle_protocol::{
-    BroadcastResponse, BroadcastStatus, ContractId, ENDORSE_SERVICE, EndorseReply, Envelope,
-    ProposalResponse, Response, SignedProposal, TX_STATUS_SERVICE, TxId, TxStatus, TxStatusRequest,
-    ValidationCode, decode, encode,
+    BroadcastResponse, BroadcastStatus, ConfigUpdateEnvelope, ContractId, ENDORSE_SERVICE,
+    EndorseReply, Envelope, ProposalResponse, Response, SignedProposal, TX_STATUS_SERVICE, TxId,
+    TxStatus, TxStatusRequest, ValidationCode, decode, encode,
 };
 
-use crate::{ClientError, Signer, assemble};
+use crate::limits::{
+    BROADCAST_ATTEMPTS_MAX, BROADCAST_BACKOFF_MAX, BROADCAST_BACKOFF_MIN, STATUS_REQUESTS_MAX,
+    STATUS_WAIT,
+};
+use crate::{ClientError, ConnectionProfile, Signer, assemble};
 
 /// The orderers' broadcast service (see `netsettle_orderer::net`).
 const BROADCAST_SERVICE: &str = "orderer-broadcast";
-/// How long one status request may wait at the peer.
-const STATUS_WAIT: Duration = Duration::from_secs(10);
-/// Attempts at broadcasting while the ordering service has no leader.
-const BROADCAST_ATTEMPTS_MAX: u32 = 20;
-/// First pause between broadcast attempts; doubles up to one second.
-const BROADCAST_BACKOFF_MIN: Duration = Duration::from_millis(100);
 
 /// A node the client talks to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +55,18 @@ pub struct Committed {
     pub response: Response,
 }
 
+/// A config update in force: ordered into a config block of its own and committed by
+/// the submitting carrier's peers.
+#[derive(Debug, Clone)]
+pub struct ConfigCommitted {
+    /// The configuration sequence now in force.
+    pub sequence: u64,
+    /// The config transaction the orderers made from the update, when they named it.
+    pub config_tx: Option<TxId>,
+    /// Each of the carrier's peers that committed it, with the block holding it.
+    pub peers: Vec<(Endpoint, u64)>,
+}
+
 /// A connected client.
 pub struct Gateway {
     network: Network,
@@ -76,9 +86,37 @@ impl Gateway {
         })
     }
 
+    /// Connects as the user whose identity directory is `identity`, through the
+    /// connection profile at `profile`; the user signs as a member of the profile's
+    /// organisation.
+    pub async fn from_profile(
+        profile: &Path,
+        identity: &Path,
+    ) -> Result<(Gateway, Signer), ClientError> {
+        let profile = ConnectionProfile::load(profile)?;
+        let signer = profile.signer(identity)?;
+        let gateway = Gateway::connect(profile.gateway_config(identity)?).await?;
+        Ok((gateway, signer))
+    }
+
     /// Closes the connections.
     pub async fn close(self) {
         self.network.shutdown().await;
+    }
+
+    /// The channel.
+    pub fn channel(&self) -> &str {
+        &self.config.channel
+    }
+
+    /// Every peer the gateway knows, own carrier's first.
+    pub fn peers(&self) -> &[Endpoint] {
+        &self.config.peers
+    }
+
+    /// Every orderer the gateway knows, in the order broadcasts try them.
+    pub fn orderers(&self) -> &[Endpoint] {
+        &self.config.orderers
     }
 
     /// One endorsing peer per organisation (the first listed of each).
@@ -168,39 +206,104 @@ impl Gateway {
     /// Sends `envelope` to the orderers until one accepts it; retries while the ordering
     /// service has no leader.
     pub async fn broadcast(&self, envelope: &Envelope) -> Result<(), ClientError> {
+        self.broadcast_landed(envelope).await.map(|_| ())
+    }
+
+    /// [`Gateway::broadcast`], returning the id of the transaction that landed when the
+    /// orderer names it (for a config update: the config transaction it made).
+    async fn broadcast_landed(&self, envelope: &Envelope) -> Result<Option<TxId>, ClientError> {
         let bytes = encode(envelope)?;
         let mut backoff = BROADCAST_BACKOFF_MIN;
         let mut last = String::from("no orderer configured");
         for attempt in 0..BROADCAST_ATTEMPTS_MAX {
             for orderer in &self.config.orderers {
-                match self
-                    .net
-                    .request(orderer.node_id, BROADCAST_SERVICE, bytes.clone())
-                    .await
-                {
-                    Ok(reply) => {
-                        let response: BroadcastResponse = decode(&reply)?;
-                        match response.status {
-                            BroadcastStatus::Success => return Ok(()),
-                            BroadcastStatus::ServiceUnavailable => last = response.info,
-                            status => {
-                                return Err(ClientError::Broadcast {
-                                    status: format!("{status:?}"),
-                                    info: response.info,
-                                });
-                            }
-                        }
+                match self.broadcast_once(orderer, bytes.clone()).await {
+                    Ok(response) if response.status == BroadcastStatus::ServiceUnavailable => {
+                        last = response.info;
                     }
-                    Err(error) => last = error.to_string(),
+                    Ok(response) => return verdict(response),
+                    Err(ClientError::Net(error)) => last = error.to_string(),
+                    Err(error) => return Err(error),
                 }
             }
             tracing::debug!(attempt, %last, "broadcast not accepted yet");
             tokio::time::sleep(backoff).await;
-            backoff = backoff.saturating_mul(2).min(Duration::from_secs(1));
+            backoff = backoff.saturating_mul(2).min(BROADCAST_BACKOFF_MAX);
         }
         Err(ClientError::Broadcast {
-            status: "ServiceUnavailable".to_owned(),
+            status: format!("{:?}", BroadcastStatus::ServiceUnavailable),
             info: last,
+        })
+    }
+
+    /// Sends `envelope` to one orderer, once: its verdict, without retries (e.g. to see
+    /// how each orderer treats a replayed envelope).
+    pub async fn broadcast_to(
+        &self,
+        orderer: &Endpoint,
+        envelope: &Envelope,
+    ) -> Result<(), ClientError> {
+        verdict(self.broadcast_once(orderer, encode(envelope)?).await?).map(|_| ())
+    }
+
+    /// One broadcast request: the orderer's answer, or why none came.
+    async fn broadcast_once(
+        &self,
+        orderer: &Endpoint,
+        bytes: Vec<u8>,
+    ) -> Result<BroadcastResponse, ClientError> {
+        let reply = self
+            .net
+            .request(orderer.node_id, BROADCAST_SERVICE, bytes)
+            .await?;
+        Ok(decode(&reply)?)
+    }
+
+    /// Submits a config update that carries the admins' approvals: signs it as
+    /// `signer` (who needs only the channel's Writers policy), broadcasts it, and waits
+    /// until every peer of the signer's organisation committed the config block the
+    /// orderers made from it. A refusal (missing approvals, stale sequence, a policy the
+    /// approvals do not satisfy) comes back as [`ClientError::Broadcast`] with the
+    /// orderer's reason.
+    ///
+    /// When the orderer does not name the config transaction it made, the update is
+    /// known to be ordered (it is acknowledged only once its config block is cut) but its
+    /// commit at the peers is not confirmed: `config_tx` is `None`, `peers` empty.
+    pub async fn submit_config(
+        &self,
+        signer: &Signer,
+        update: ConfigUpdateEnvelope,
+    ) -> Result<ConfigCommitted, ClientError> {
+        let sequence = update.update.config.sequence;
+        let envelope = signer.config_update_envelope(&self.config.channel, update)?;
+        let Some(config_tx) = self.broadcast_landed(&envelope).await? else {
+            return Ok(ConfigCommitted {
+                sequence,
+                config_tx: None,
+                peers: Vec::new(),
+            });
+        };
+        let own_peers = self
+            .config
+            .peers
+            .iter()
+            .filter(|peer| peer.msp_id == signer.identity().msp_id);
+        let mut peers = Vec::new();
+        for peer in own_peers {
+            let (block, code) = self.wait_committed(peer, &config_tx).await?;
+            if code != ValidationCode::Valid {
+                return Err(ClientError::ConfigNotInForce {
+                    tx_id: config_tx,
+                    peer: peer.msp_id.clone(),
+                    code,
+                });
+            }
+            peers.push((peer.clone(), block));
+        }
+        Ok(ConfigCommitted {
+            sequence,
+            config_tx: Some(config_tx),
+            peers,
         })
     }
 
@@ -214,8 +317,7 @@ impl Gateway {
             tx_id: *tx_id,
             wait_ms: u64::try_from(STATUS_WAIT.as_millis()).unwrap_or(u64::MAX),
         };
-        // A few long waits: ordering takes at most the batch timeout plus a round trip.
-        for _ in 0..6 {
+        for _ in 0..STATUS_REQUESTS_MAX {
             let bytes = self
                 .net
                 .request(peer.node_id, TX_STATUS_SERVICE, encode(&request)?)
@@ -226,5 +328,21 @@ impl Gateway {
             }
         }
         Err(ClientError::NotCommitted)
+    }
+}
+
+/// An orderer's answer as a result: on success, the transaction it names as landed (its
+/// info's last word), if any.
+fn verdict(response: BroadcastResponse) -> Result<Option<TxId>, ClientError> {
+    match response.status {
+        BroadcastStatus::Success => Ok(response
+            .info
+            .split_whitespace()
+            .last()
+            .and_then(|word| word.parse().ok())),
+        status => Err(ClientError::Broadcast {
+            status: format!("{status:?}"),
+            info: response.info,
+        }),
     }
 }

@@ -1,7 +1,9 @@
-//! A client identity that signs proposals.
+//! A client identity that signs proposals, transaction envelopes and config update
+//! submissions.
 
 use netsettle_protocol::{
-    ContractId, Header, Identity, Nonce, Proposal, SignedProposal, Timestamp, limits::NONCE_BYTES,
+    ConfigUpdateEnvelope, ContractId, Envelope, Header, Identity, Nonce, Payload, Proposal,
+    SignedProposal, Timestamp, limits::NONCE_BYTES,
 };
 use netsettle_smcrypto::PrivateKey;
 
@@ -26,11 +28,6 @@ impl Signer {
         &self.identity
     }
 
-    /// The private key, for signing the envelope.
-    pub(crate) fn key(&self) -> &PrivateKey {
-        &self.key
-    }
-
     /// Signs a proposal to run `function(args)` of `contract` on `channel`, with a fresh
     /// random nonce and the current time.
     pub fn propose(
@@ -40,21 +37,8 @@ impl Signer {
         function: &str,
         args: Vec<Vec<u8>>,
     ) -> Result<SignedProposal, ClientError> {
-        let mut nonce = [0u8; NONCE_BYTES];
-        netsettle_smcrypto::random_bytes(&mut nonce).map_err(ClientError::Random)?;
-        let unix_time_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()
-            .and_then(|since| u64::try_from(since.as_millis()).ok())
-            .ok_or(ClientError::Clock)?;
-        self.propose_at(
-            channel,
-            contract,
-            function,
-            args,
-            Nonce(nonce),
-            Timestamp { unix_time_ms },
-        )
+        let (nonce, timestamp) = fresh_nonce_and_time()?;
+        self.propose_at(channel, contract, function, args, nonce, timestamp)
     }
 
     /// [`Signer::propose`] with the nonce and time given, for reproducible tests.
@@ -80,4 +64,45 @@ impl Signer {
         };
         Ok(SignedProposal::sign(&self.key, proposal)?)
     }
+
+    /// Signs `payload` as its creator. The payload's header must name this identity, or
+    /// every orderer and peer rejects the signature.
+    pub fn sign_envelope(&self, payload: Payload) -> Result<Envelope, ClientError> {
+        Ok(Envelope::sign(&self.key, payload)?)
+    }
+
+    /// The envelope that submits `update` (already carrying the admins' approvals) to the
+    /// orderers of `channel`, with this identity as submitter, a fresh nonce and the
+    /// current time. The submitter needs only the channel's Writers policy; the approvals
+    /// inside decide whether the update passes its modification policy.
+    pub fn config_update_envelope(
+        &self,
+        channel: &str,
+        update: ConfigUpdateEnvelope,
+    ) -> Result<Envelope, ClientError> {
+        let (nonce, timestamp) = fresh_nonce_and_time()?;
+        let header = Header {
+            channel: channel.to_owned(),
+            creator: self.identity.clone(),
+            nonce,
+            timestamp,
+        };
+        self.sign_envelope(Payload::ConfigUpdate {
+            header,
+            update: Box::new(update),
+        })
+    }
+}
+
+/// A random nonce and the current wall-clock time: what makes each header (and so each
+/// transaction id) new.
+fn fresh_nonce_and_time() -> Result<(Nonce, Timestamp), ClientError> {
+    let mut nonce = [0u8; NONCE_BYTES];
+    netsettle_smcrypto::random_bytes(&mut nonce).map_err(ClientError::Random)?;
+    let unix_time_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|since| u64::try_from(since.as_millis()).ok())
+        .ok_or(ClientError::Clock)?;
+    Ok((Nonce(nonce), Timestamp { unix_time_ms }))
 }

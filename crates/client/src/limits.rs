@@ -1,0 +1,19 @@
+//! The client's own limits: files it reads and how long it waits.
+
+use std::time::Duration;
+
+/// Largest connection profile read (a profile lists a few dozen nodes).
+pub const PROFILE_BYTES_MAX: usize = 64 * 1024;
+/// How long one status request may wait at the peer.
+pub const STATUS_WAIT: Duration = Duration::from_secs(10);
+/// Status requests per peer before a commit wait gives up: ordering takes at most the
+/// batch timeout plus a round trip, so a few long waits are plenty.
+pub const STATUS_REQUESTS_MAX: u32 = 6;
+/// Attempts at broadcasting while the ordering service has no leader.
+pub const BROADCAST_ATTEMPTS_MAX: u32 = 20;
+/// First pause between broadcast attempts; doubles up to [`BROADCAST_BACKOFF_MAX`].
+pub const BROADCAST_BACKOFF_MIN: Duration = Duration::from_millis(100);
+/// Longest pause between broadcast attempts.
+pub const BROADCAST_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+const _: () = assert!(BROADCAST_BACKOFF_MIN.as_millis() <= BROADCAST_BACKOFF_MAX.as_millis());
