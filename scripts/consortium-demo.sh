@@ -125,6 +125,19 @@ head -4 export-unicom.csv | sed 's/^/   /'
 echo "   sm3 $("$BIN" sm3 export-unicom.csv)"
 
 echo
+echo "-- a consortium change through the running orderers: at most 40 tx a block; both admins sign,"
+echo "   Unicom's admin submits, the orderers cut a config block and Unicom's peers commit it"
+"$BIN" configtx inspect --block genesis.block | sed 's/"tx_max": 50/"tx_max": 40/' > edited-online.json
+"$BIN" configtx update --block genesis.block --edited edited-online.json --out update-online.json | sed 's/^/   /'
+for admin in unicom:UnicomMSP mobile:MobileMSP; do
+  carrier=${admin%%:*}
+  "$BIN" configtx sign --update update-online.json --signer-msp "${admin##*:}" \
+    --signer-key "crypto/$carrier/users/admin@$carrier.example/msp/keystore/key.pem" \
+    --signer-cert "crypto/$carrier/users/admin@$carrier.example/msp/signcerts/cert.pem" | sed 's/^/   /'
+done
+"$BIN" configtx submit "${UNICOM_ADMIN[@]}" --update update-online.json | sed 's/^/   /'
+
+echo
 echo "-- stop the nodes; every peer's and orderer's ledger verifies and the carriers' ledgers agree"
 cleanup
 PIDS=()
