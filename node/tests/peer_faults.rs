@@ -418,6 +418,7 @@ fn revoke_settlement_client(dir: &Path) -> serde_json::Value {
     sign_update(dir, "mobile", "MobileMSP");
     let submitted = ok(dir, &submit);
     assert!(submitted.contains("config sequence 1"), "{submitted}");
+    eprintln!("configtx submit: {submitted}");
     let update = json(&std::fs::read_to_string(dir.join("crl-update.json")).unwrap());
     let orgs = update["update"]["config"]["orgs"].as_array().unwrap();
     let unicom_org = orgs

@@ -346,3 +346,44 @@ fn verdict(response: BroadcastResponse) -> Result<Option<TxId>, ClientError> {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(status: BroadcastStatus, info: &str) -> BroadcastResponse {
+        BroadcastResponse {
+            status,
+            info: info.to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_success_may_name_the_landed_transaction() {
+        let tx_id = TxId(netsettle_smcrypto::sm3(b"config"));
+        let named = verdict(reply(
+            BroadcastStatus::Success,
+            &format!("config tx {tx_id}"),
+        ));
+        assert_eq!(named.unwrap(), Some(tx_id));
+        assert_eq!(verdict(reply(BroadcastStatus::Success, "")).unwrap(), None);
+        assert_eq!(
+            verdict(reply(BroadcastStatus::Success, "ordered")).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn a_refusal_keeps_the_orderers_status_and_reason() {
+        let refused = verdict(reply(
+            BroadcastStatus::BadRequest,
+            "config update rejected: channel Admins",
+        ))
+        .unwrap_err();
+        assert!(
+            matches!(&refused, ClientError::Broadcast { status, info }
+                if status == "BadRequest" && info.contains("Admins")),
+            "{refused}"
+        );
+    }
+}
