@@ -420,11 +420,12 @@ fn submit(client: &ClientArgs, update_path: &Path) -> Result<()> {
         let committed = outcome.context("the config update was not put in force")?;
         match committed.config_tx {
             Some(tx_id) => {
-                let blocks: Vec<String> = committed
+                let mut blocks: Vec<String> = committed
                     .peers
                     .iter()
                     .map(|(_, block)| block.to_string())
                     .collect();
+                blocks.dedup();
                 println!(
                     "config sequence {} in force: tx={tx_id} committed by {} {} peer(s) in block {}",
                     committed.sequence,

@@ -330,6 +330,10 @@ async fn codes_of_endorsement_and_order(unicom: &Client, mobile: &Client) -> End
         lost.0 >= won.0,
         "the conflicting accept is ordered after: {won:?} {lost:?}"
     );
+    eprintln!(
+        "accepts: valid in block {}, conflict in block {}",
+        won.0, lost.0
+    );
     let accepted = json(&mobile.query_everywhere("agreement_get", "").await);
     assert_eq!(accepted["agreement"]["version"], 1, "{accepted}");
     assert_eq!(
