@@ -15,6 +15,7 @@ use anyhow::{Context as _, Result, bail};
 use netsettle_net::NodeId;
 
 use crate::crypto_cmd::{read_certificate, read_text};
+use crate::node_config::DeliverFrom;
 
 /// `netsettle layout …`
 #[derive(Debug, clap::Subcommand)]
@@ -67,6 +68,9 @@ struct LayoutNode {
     listen: SocketAddr,
     public_port: u16,
     ca: Option<SocketAddr>,
+    /// Peers only: `"gossip"` for a peer with no orderer connection.
+    #[serde(default)]
+    deliver: DeliverFrom,
 }
 
 /// One node with everything derived: its full name, identity directory, node id and the
@@ -186,6 +190,9 @@ fn place<'a>(layout: &'a Layout, base: &Path) -> Result<Vec<Placed<'a>>> {
             .find(|org| org.msp_id == node.org)
             .with_context(|| format!("node {}: unknown org {}", node.name, node.org))?;
         let full_name = format!("{}.{}", node.name, org.domain);
+        if node.kind == NodeKind::Orderer && node.deliver != DeliverFrom::Orderers {
+            bail!("{full_name}: `deliver` is for peers");
+        }
         let kind_dir = match node.kind {
             NodeKind::Orderer => "orderers",
             NodeKind::Peer => "peers",
@@ -234,7 +241,10 @@ fn node_config(layout: &Layout, node: &Placed<'_>, all: &[Placed<'_>]) -> Result
     writeln!(text, "genesis = {:?}", up(&layout.genesis))?;
     writeln!(text, "\n[network]\nlisten = \"{}\"", node.node.listen)?;
     writeln!(text, "external = \"{}\"", node.public)?;
-    for other in all.iter().filter(|other| other.full_name != node.full_name) {
+    for other in all
+        .iter()
+        .filter(|other| other.full_name != node.full_name && !orderer_link_refused(node, other))
+    {
         let address = address_from(&node.org.msp_id, other);
         writeln!(text, "\n[[network.peers]]  # {}", other.full_name)?;
         writeln!(
@@ -243,13 +253,23 @@ fn node_config(layout: &Layout, node: &Placed<'_>, all: &[Placed<'_>]) -> Result
             other.node_id
         )?;
     }
-    match node.node.kind {
-        NodeKind::Orderer => writeln!(text, "\n[orderer]")?,
-        NodeKind::Peer => writeln!(text, "\n[peer]")?,
+    match (node.node.kind, node.node.deliver) {
+        (NodeKind::Orderer, _) => writeln!(text, "\n[orderer]")?,
+        (NodeKind::Peer, DeliverFrom::Orderers) => writeln!(text, "\n[peer]")?,
+        (NodeKind::Peer, DeliverFrom::Gossip) => writeln!(text, "\n[peer]\ndeliver = \"gossip\"")?,
     }
     if let Some(ca) = node.node.ca {
         writeln!(text, "\n[ca]\ndir = {:?}", up(&node.org.crypto.join("ca")))?;
         writeln!(text, "listen = \"{ca}\"")?;
     }
     Ok(text)
+}
+
+/// A gossip-only peer has no orderer connection: neither side lists the other.
+fn orderer_link_refused(a: &Placed<'_>, b: &Placed<'_>) -> bool {
+    let gossip_only = |node: &Placed<'_>| {
+        node.node.kind == NodeKind::Peer && node.node.deliver == DeliverFrom::Gossip
+    };
+    (gossip_only(a) && b.node.kind == NodeKind::Orderer)
+        || (gossip_only(b) && a.node.kind == NodeKind::Orderer)
 }

@@ -28,6 +28,7 @@
 //! tick_ms = 100
 //!
 //! [peer]                               # optional: the peer role (needs [network])
+//! deliver = "orderers"                 # or "gossip": no orderer connection, blocks from peers
 //!
 //! [ca]                                 # optional: the CA role
 //! dir = "crypto/unicom/ca"
@@ -62,11 +63,27 @@ pub struct NodeConfig {
     pub peer: Option<PeerRoleConfig>,
 }
 
-/// The peer role: endorses with the native contracts compiled into the binary, pulls
-/// blocks from the channel's orderers, validates and commits them to `DATA/ledger`.
+/// The peer role: endorses with the native contracts compiled into the binary, gets
+/// blocks from the channel's orderers and from other peers (gossip, state transfer),
+/// validates and commits them to `DATA/ledger`.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PeerRoleConfig {}
+pub struct PeerRoleConfig {
+    /// Where blocks come from (default `"orderers"`).
+    #[serde(default)]
+    pub deliver: DeliverFrom,
+}
+
+/// The peer's block sources.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliverFrom {
+    /// Pull from the orderers (own carrier's first), fall back to other peers; gossip too.
+    #[default]
+    Orderers,
+    /// No orderer connection: blocks arrive by gossip, gaps are fetched from other peers.
+    Gossip,
+}
 
 /// The orderer role. Which consenter this node is comes from the channel config (its
 /// TLS certificate); the Raft log and the orderer's chain live under `DATA/orderer`.
@@ -248,5 +265,16 @@ genesis = "/abs/genesis.block"
         let with_ca = format!("{MINIMAL}[ca]\ndir = \"ca\"\nlisten = \"127.0.1.1:0\"\n");
         let config = NodeConfig::parse(&with_ca, Path::new("/x")).unwrap();
         assert_eq!(config.roles(), vec!["ca"]);
+    }
+
+    #[test]
+    fn a_peer_may_take_its_blocks_from_gossip_only() {
+        let default = NodeConfig::parse(&format!("{MINIMAL}[peer]\n"), Path::new("/")).unwrap();
+        assert_eq!(default.peer.unwrap().deliver, DeliverFrom::Orderers);
+        let gossip = format!("{MINIMAL}[peer]\ndeliver = \"gossip\"\n");
+        let config = NodeConfig::parse(&gossip, Path::new("/")).unwrap();
+        assert_eq!(config.peer.unwrap().deliver, DeliverFrom::Gossip);
+        let unknown = format!("{MINIMAL}[peer]\ndeliver = \"carrier-pigeon\"\n");
+        assert!(NodeConfig::parse(&unknown, Path::new("/")).is_err());
     }
 }

@@ -5,20 +5,42 @@
 //! |------------------|-----------------------|---------------------------|---------------------|
 //! | `peer-endorse`   | client, admin         | `encode(SignedProposal)`  | `encode(EndorseReply)` |
 //! | `peer-tx-status` | client, admin, peer   | `encode(TxStatusRequest)` | `encode(TxStatus)`  |
+//! | `peer-blocks`    | peer                  | `start ‖ end`, u64 BE     | `encode(BlockBatch)` |
 //!
-//! Blocks come from the channel's orderers (`orderer-blocks`, own carrier's consenters
-//! first, failing over to the other carrier's), through `netsettle_peer::deliver`.
+//! Blocks reach the committer by three paths, all into one bounded queue (the committer
+//! takes the next block and drops the rest, so a block that arrives twice commits once):
+//!
+//! - deliver from the channel's orderers (`orderer-blocks`, own carrier's consenters
+//!   first, failing over to the other carrier's), unless the node config says
+//!   `deliver = "gossip"`;
+//! - gossip: every committed block is published on the channel's block topic
+//!   (`netsettle_peer::gossip::block_topic`); received blocks are judged by
+//!   `netsettle_peer::gossip::judge` and accepted (forwarded) or reported (the sender is
+//!   penalised); blocks ahead of the ledger wait in a bounded buffer;
+//! - state transfer (`peer-blocks`): when the orderers fail, or always for a gossip-only
+//!   peer, deliver pulls from the other peers, the own carrier's first, then the other
+//!   carrier's anchor peers; a gossiped block from the future wakes it at once.
+//!
+//! Which peers: the nodes this peer is connected to with the peer role. The network
+//! keeps the nodes of the node config connected: the own carrier's inside its cloud, the
+//! other carrier's at its DMZ. The channel config's anchor peers name the other carrier's
+//! DMZ-published peer addresses; the peers configured at those addresses are asked first
+//! among the other carrier's.
 
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use netsettle_ledger::Ledger;
-use netsettle_net::{InboundRequest, NetHandle, NodeId};
+use netsettle_net::{GossipMessage, InboundRequest, NetHandle, NodeId};
 use netsettle_orderer::net::{BLOCKS_SERVICE, BlockBatch, consenter_nodes};
 use netsettle_peer::deliver::{self, BlockSource, DeliverConfig};
 use netsettle_peer::endorser::Endorser;
+use netsettle_peer::gossip::{self, FutureBlocks, Judgement};
 use netsettle_peer::lifecycle::ContractRegistry;
+use netsettle_peer::limits::FUTURE_BLOCKS_MAX;
 use netsettle_peer::service::{self, PeerHandle, PeerParts};
 use netsettle_peer::validator::Validator;
 use netsettle_protocol::{
@@ -26,16 +48,24 @@ use netsettle_protocol::{
     TxStatusRequest, decode, encode,
 };
 use netsettle_smcrypto::BatchVerifier;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, broadcast, mpsc, watch};
 use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
 
 use crate::node_cmd::NodeContext;
+use crate::node_config::DeliverFrom;
 
+/// State transfer between peers: committed blocks `start..end` (at most
+/// `netsettle_peer::limits::STATE_TRANSFER_BLOCKS_MAX`), answered with a `BlockBatch`.
+pub const PEER_BLOCKS_SERVICE: &str = "peer-blocks";
 /// The longest a status request may wait for its transaction to commit.
 const TX_STATUS_WAIT_MAX: Duration = Duration::from_secs(30);
 /// Pause before asking an orderer again when it had no new block. Orderers answer at
 /// once (no long-poll yet), so this bounds the polling rate.
 const BLOCK_POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// Pause before asking a peer again when it had no new block (anti-entropy: gossip
+/// normally brings blocks first). A gossiped block from the future cuts it short.
+const PEER_POLL_INTERVAL: Duration = Duration::from_secs(2);
 /// Blocks queued between delivery and the committer.
 const BLOCK_QUEUE_MAX: usize = 64;
 
@@ -45,8 +75,8 @@ pub struct PeerRole {
     pub handle: PeerHandle,
 }
 
-/// Starts the peer on `ledger`: the committer, delivery from the orderers and the
-/// client services.
+/// Starts the peer on `ledger`: the committer, block delivery (orderers, gossip, state
+/// transfer) and the client services.
 pub fn start(
     context: &NodeContext,
     ledger: Arc<Ledger>,
@@ -70,20 +100,41 @@ pub fn start(
         blocks: blocks_rx,
     })?;
 
-    let source = OrdererBlocks::new(net.clone(), context)?;
+    let deliver_from = context
+        .config
+        .peer
+        .as_ref()
+        .map(|peer| peer.deliver)
+        .unwrap_or_default();
+    let gap = Arc::new(Notify::new());
+    let source = Sources::new(net.clone(), context, deliver_from, Arc::clone(&gap))?;
+    info!(
+        ?deliver_from,
+        n_orderers = source.orderers.len(),
+        n_peer_slots = source.peers.n_slots,
+        "block sources"
+    );
     let deliver_peer = handle.clone();
     let deliver_shutdown = shutdown.clone();
+    let deliver_blocks = blocks_tx.clone();
     tasks.spawn(async move {
         deliver::run(
             source,
             DeliverConfig::default(),
             deliver_peer,
-            blocks_tx,
+            deliver_blocks,
             deliver_shutdown,
         )
         .await;
         Ok(())
     });
+    tasks.spawn(gossip_blocks(
+        net.clone(),
+        handle.clone(),
+        blocks_tx,
+        gap,
+        shutdown.clone(),
+    ));
 
     let endorse = net.serve(ENDORSE_SERVICE, &[Role::Client, Role::Admin])?;
     let endorse_peer = handle.clone();
@@ -93,11 +144,233 @@ pub fn start(
     }));
     let status = net.serve(TX_STATUS_SERVICE, &[Role::Client, Role::Admin, Role::Peer])?;
     let status_peer = handle.clone();
-    tasks.spawn(serve_until(status, shutdown, move |request| {
+    tasks.spawn(serve_until(status, shutdown.clone(), move |request| {
         let peer = status_peer.clone();
         async move { answer_tx_status(&peer, request).await }
     }));
+    let blocks = net.serve(PEER_BLOCKS_SERVICE, &[Role::Peer])?;
+    let blocks_peer = handle.clone();
+    tasks.spawn(serve_until(blocks, shutdown, move |request| {
+        let peer = blocks_peer.clone();
+        async move { answer_blocks(&peer, request).await }
+    }));
     Ok(PeerRole { handle })
+}
+
+/// The gossip side of the peer: publishes every committed block on the channel's block
+/// topic, judges the blocks other peers publish, hands the next one to the committer and
+/// keeps those from the future until the gap before them closes.
+async fn gossip_blocks(
+    net: NetHandle,
+    peer: PeerHandle,
+    blocks: mpsc::Sender<Block>,
+    gap: Arc<Notify>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<()> {
+    let topic = gossip::block_topic(&peer.channel().config.channel);
+    // Subscribe to commits first: a block committed meanwhile is still published.
+    let mut committed = peer.subscribe();
+    let mut messages = net
+        .subscribe(&topic)
+        .await
+        .with_context(|| format!("subscribing to {topic}"))?;
+    let mut future = FutureBlocks::new();
+    // Blocks handed to the committer from gossip: the network forwarded them when they
+    // were accepted, so they are not published again once committed.
+    let mut by_gossip = BTreeSet::new();
+    loop {
+        tokio::select! {
+            message = messages.recv() => {
+                let Some(message) = message else { return Ok(()) };
+                if let Some(number) =
+                    on_gossiped_block(&net, &peer, &blocks, &mut future, &gap, message).await
+                {
+                    by_gossip.insert(number);
+                }
+            }
+            event = committed.recv() => {
+                match event {
+                    Ok(event) => {
+                        if !by_gossip.remove(&event.number) {
+                            publish_block(&net, &peer, &topic, event.number).await;
+                        }
+                        by_gossip = by_gossip.split_off(&event.number);
+                    }
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        debug!(missed, "commit events lagged; those blocks are not published");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                }
+                by_gossip.extend(forward_ready(&peer, &blocks, &mut future).await);
+                // Numbers the committer dropped (another source was first) must not pile up.
+                while by_gossip.len() > FUTURE_BLOCKS_MAX {
+                    by_gossip.pop_last();
+                }
+            }
+            () = stopped(&mut shutdown) => return Ok(()),
+        }
+    }
+}
+
+/// Resolves once shutdown is asked for (or its sender is gone).
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// Judges one gossiped block (on the blocking pool: decoding and a signature check),
+/// reports the verdict to the network and routes the block; the number of a block handed
+/// to the committer.
+async fn on_gossiped_block(
+    net: &NetHandle,
+    peer: &PeerHandle,
+    blocks: &mpsc::Sender<Block>,
+    future: &mut FutureBlocks,
+    gap: &Notify,
+    message: GossipMessage,
+) -> Option<u64> {
+    let judge_peer = peer.clone();
+    let payload = message.payload.clone();
+    let judged = tokio::task::spawn_blocking(move || {
+        let tip = judge_peer.tip()?;
+        let ledger = judge_peer.ledger();
+        let committed_hash = |number| ledger.block(number).ok().flatten().map(|b| b.hash());
+        anyhow::Ok(gossip::judge(
+            &judge_peer.channel(),
+            tip,
+            committed_hash,
+            &payload,
+        ))
+    })
+    .await;
+    let judgement = match judged {
+        Ok(Ok(judgement)) => judgement,
+        Ok(Err(error)) => {
+            // Our own ledger failed: no verdict on the sender.
+            warn!(error = %format!("{error:#}"), "gossiped block not judged");
+            return None;
+        }
+        Err(join_error) => {
+            warn!(%join_error, "gossiped block not judged");
+            return None;
+        }
+    };
+    let from = message.from;
+    let verdict = match judgement {
+        Ok(Judgement::Next(block)) => {
+            let number = block.header.number;
+            debug!(%from, number, "next block by gossip");
+            let _ = net.accept(&message).await;
+            // A closed queue means the committer stopped; the node is going down.
+            return blocks.send(*block).await.is_ok().then_some(number);
+        }
+        Ok(Judgement::Duplicate { .. }) => net.accept(&message).await,
+        Ok(Judgement::Future(block)) => {
+            let number = block.header.number;
+            let kept = future.insert(*block, message.payload.len());
+            debug!(%from, number, kept, "block from the future by gossip");
+            gap.notify_one();
+            net.accept(&message).await
+        }
+        Err(refusal) => {
+            warn!(%from, %refusal, "gossiped block refused; sender reported");
+            net.report_invalid(&message).await
+        }
+    };
+    if let Err(error) = verdict {
+        debug!(%error, "gossip verdict not delivered");
+    }
+    None
+}
+
+/// Hands the buffered blocks that now continue the ledger to the committer; their
+/// numbers.
+async fn forward_ready(
+    peer: &PeerHandle,
+    blocks: &mpsc::Sender<Block>,
+    future: &mut FutureBlocks,
+) -> Vec<u64> {
+    if future.is_empty() {
+        return Vec::new();
+    }
+    let tip = match peer.tip() {
+        Ok(tip) => tip,
+        Err(error) => {
+            warn!(%error, "reading the ledger tip");
+            return Vec::new();
+        }
+    };
+    let mut forwarded = Vec::new();
+    for block in future.take_ready(tip) {
+        let number = block.header.number;
+        if blocks.send(block).await.is_err() {
+            break;
+        }
+        forwarded.push(number);
+    }
+    forwarded
+}
+
+/// Publishes committed block `number` as stored (so every peer publishes the same bytes
+/// and the network delivers it once).
+async fn publish_block(net: &NetHandle, peer: &PeerHandle, topic: &str, number: u64) {
+    let bytes = match peer.ledger().block_bytes(number) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return,
+        Err(error) => {
+            warn!(number, %error, "reading a committed block to gossip");
+            return;
+        }
+    };
+    if bytes.len() > net.limits().gossip_bytes_max {
+        debug!(
+            number,
+            "block over the gossip limit; peers fetch it by state transfer"
+        );
+        return;
+    }
+    // Already seen (it came by gossip) or nobody subscribed yet: both are fine.
+    if let Err(error) = net.publish(topic, bytes).await {
+        debug!(number, %error, "block not gossiped");
+    }
+}
+
+/// Serves committed blocks to peers catching up.
+async fn answer_blocks(peer: &PeerHandle, request: InboundRequest) {
+    let Some((start, end)) = parse_range(&request.payload) else {
+        let _ = request.refuse("expected start ‖ end, u64 big-endian").await;
+        return;
+    };
+    let serving = peer.clone();
+    let read = tokio::task::spawn_blocking(move || serving.blocks_from(start)).await;
+    let encoded = match read {
+        Ok(Ok(mut blocks)) => {
+            let wanted = usize::try_from(end.saturating_sub(start)).unwrap_or(usize::MAX);
+            blocks.truncate(wanted);
+            encode(&BlockBatch(blocks)).map_err(|error| error.to_string())
+        }
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(join_error) => Err(join_error.to_string()),
+    };
+    let _ = match encoded {
+        Ok(bytes) => request.respond(bytes).await,
+        Err(reason) => request.refuse(reason).await,
+    };
+}
+
+fn parse_range(payload: &[u8]) -> Option<(u64, u64)> {
+    let (start, end) = payload.split_at_checked(8)?;
+    Some((
+        u64::from_be_bytes(start.try_into().ok()?),
+        u64::from_be_bytes(end.try_into().ok()?),
+    ))
+}
+
+fn range_request(start: u64, max: usize) -> Vec<u8> {
+    let end = start.saturating_add(u64::try_from(max).unwrap_or(u64::MAX));
+    let mut request = Vec::with_capacity(16);
+    request.extend_from_slice(&start.to_be_bytes());
+    request.extend_from_slice(&end.to_be_bytes());
+    request
 }
 
 /// Answers each request on its own task until shutdown.
@@ -223,51 +496,200 @@ fn bounded(mut message: String) -> String {
     message
 }
 
-/// The channel's orderers as a block source: this carrier's consenters first, then the
-/// other carrier's.
-struct OrdererBlocks {
+/// Where deliver pulls blocks from: the channel's orderers (this carrier's consenters
+/// first, none for a gossip-only peer), then the other peers (state transfer).
+struct Sources {
     net: NetHandle,
-    endpoints: Vec<NodeId>,
+    orderers: Vec<NodeId>,
+    peers: PeerDirectory,
+    gap: Arc<Notify>,
 }
 
-impl OrdererBlocks {
-    fn new(net: NetHandle, context: &NodeContext) -> Result<Self> {
+impl Sources {
+    fn new(
+        net: NetHandle,
+        context: &NodeContext,
+        deliver_from: DeliverFrom,
+        gap: Arc<Notify>,
+    ) -> Result<Self> {
         let nodes = consenter_nodes(&context.channel_config)?;
-        let mut consenters: Vec<_> = context.channel_config.orderer.consenters.iter().collect();
-        // Own carrier first: inside the cloud, no DMZ hop.
-        consenters.sort_by_key(|consenter| consenter.msp_id != context.identity.msp_id);
-        let endpoints = consenters
-            .iter()
-            .filter_map(|consenter| nodes.get(&consenter.id).copied())
-            .collect::<Vec<_>>();
-        anyhow::ensure!(!endpoints.is_empty(), "the channel has no consenters");
-        Ok(OrdererBlocks { net, endpoints })
+        let orderers = match deliver_from {
+            DeliverFrom::Gossip => Vec::new(),
+            DeliverFrom::Orderers => {
+                let mut consenters: Vec<_> =
+                    context.channel_config.orderer.consenters.iter().collect();
+                // Own carrier first: inside the cloud, no DMZ hop.
+                consenters.sort_by_key(|consenter| consenter.msp_id != context.identity.msp_id);
+                let orderers: Vec<NodeId> = consenters
+                    .iter()
+                    .filter_map(|consenter| nodes.get(&consenter.id).copied())
+                    .collect();
+                anyhow::ensure!(!orderers.is_empty(), "the channel has no consenters");
+                orderers
+            }
+        };
+        let consenter_ids: Vec<NodeId> = nodes.values().copied().collect();
+        let peers = PeerDirectory::new(context, &consenter_ids);
+        Ok(Sources {
+            net,
+            orderers,
+            peers,
+            gap,
+        })
     }
-}
 
-impl BlockSource for OrdererBlocks {
-    fn n_endpoints(&self) -> usize {
-        self.endpoints.len()
-    }
-
-    async fn fetch(&self, endpoint: usize, start: u64, max: usize) -> Result<Vec<Block>, String> {
-        let node = *self
-            .endpoints
-            .get(endpoint)
-            .ok_or_else(|| format!("no orderer endpoint {endpoint}"))?;
-        let end = start.saturating_add(u64::try_from(max).unwrap_or(u64::MAX));
-        let mut request = Vec::with_capacity(16);
-        request.extend_from_slice(&start.to_be_bytes());
-        request.extend_from_slice(&end.to_be_bytes());
+    /// One range request to `node`'s block service.
+    async fn request_blocks(
+        &self,
+        node: NodeId,
+        service: &str,
+        start: u64,
+        max: usize,
+    ) -> Result<Vec<Block>, String> {
         let response = self
             .net
-            .request(node, BLOCKS_SERVICE, request)
+            .request(node, service, range_request(start, max))
             .await
             .map_err(|error| error.to_string())?;
         let batch: BlockBatch = decode(&response).map_err(|error| error.to_string())?;
-        if batch.0.is_empty() {
+        Ok(batch.0)
+    }
+
+    async fn fetch_from_orderer(
+        &self,
+        node: NodeId,
+        start: u64,
+        max: usize,
+    ) -> Result<Vec<Block>, String> {
+        let blocks = self
+            .request_blocks(node, BLOCKS_SERVICE, start, max)
+            .await?;
+        if blocks.is_empty() {
             tokio::time::sleep(BLOCK_POLL_INTERVAL).await;
         }
-        Ok(batch.0)
+        Ok(blocks)
+    }
+
+    async fn fetch_from_peer(
+        &self,
+        slot: usize,
+        start: u64,
+        max: usize,
+    ) -> Result<Vec<Block>, String> {
+        let node = self.peers.in_slot(&self.net, slot).await?;
+        // A gap seen before this request is answered by this request.
+        let gap = self.gap.notified();
+        tokio::pin!(gap);
+        gap.as_mut().enable();
+        let blocks = self
+            .request_blocks(node, PEER_BLOCKS_SERVICE, start, max)
+            .await?;
+        if blocks.is_empty() {
+            tokio::select! {
+                () = tokio::time::sleep(PEER_POLL_INTERVAL) => {}
+                () = gap => {
+                    return Err(format!(
+                        "peer {node} has nothing from block {start} on, but later blocks were gossiped"
+                    ));
+                }
+            }
+        }
+        Ok(blocks)
+    }
+}
+
+impl BlockSource for Sources {
+    fn n_endpoints(&self) -> usize {
+        self.orderers.len().saturating_add(self.peers.n_slots)
+    }
+
+    async fn fetch(&self, endpoint: usize, start: u64, max: usize) -> Result<Vec<Block>, String> {
+        match self.orderers.get(endpoint) {
+            Some(node) => self.fetch_from_orderer(*node, start, max).await,
+            None => {
+                let slot = endpoint.saturating_sub(self.orderers.len());
+                self.fetch_from_peer(slot, start, max).await
+            }
+        }
+    }
+}
+
+/// The other peers this peer may fetch blocks from: those it is connected to, in order of
+/// preference (own carrier, then the other carrier's anchor peers, then the rest).
+struct PeerDirectory {
+    /// Deliver endpoints reserved for peers: as many as the node config lists nodes that
+    /// are not consenters (at least one, for peers that connect to us).
+    n_slots: usize,
+    own_msp_id: String,
+    /// Configured nodes at the addresses the channel config names as anchor peers.
+    anchors: Vec<NodeId>,
+}
+
+impl PeerDirectory {
+    fn new(context: &NodeContext, consenters: &[NodeId]) -> Self {
+        let configured: Vec<(NodeId, SocketAddr)> = context
+            .config
+            .network
+            .iter()
+            .flat_map(|network| &network.peers)
+            .filter_map(|known| Some((known.node_id.parse().ok()?, known.address)))
+            .filter(|(node, _)| !consenters.contains(node))
+            .collect();
+        let own_msp_id = context.identity.msp_id.clone();
+        let mut anchors = Vec::new();
+        for org in context
+            .channel_config
+            .orgs
+            .iter()
+            .filter(|org| org.msp_id != own_msp_id)
+        {
+            for endpoint in &org.anchor_peers {
+                let address = format!("{}:{}", endpoint.host, endpoint.port);
+                let found = configured
+                    .iter()
+                    .find(|(_, configured)| configured.to_string() == address);
+                match found {
+                    Some((node, _)) => {
+                        info!(msp_id = %org.msp_id, %address, %node, "anchor peer");
+                        anchors.push(*node);
+                    }
+                    None => warn!(
+                        msp_id = %org.msp_id,
+                        %address,
+                        "anchor peer not in [[network.peers]]: the network dials nodes by id"
+                    ),
+                }
+            }
+        }
+        PeerDirectory {
+            n_slots: configured.len().max(1),
+            own_msp_id,
+            anchors,
+        }
+    }
+
+    /// The peer in deliver slot `slot` among those connected now.
+    async fn in_slot(&self, net: &NetHandle, slot: usize) -> Result<NodeId, String> {
+        let mut peers: Vec<_> = net
+            .connected()
+            .await
+            .map_err(|error| error.to_string())?
+            .into_iter()
+            .filter(|remote| remote.role == Role::Peer)
+            .collect();
+        peers.sort_by_key(|remote| {
+            let rank = if remote.msp_id == self.own_msp_id {
+                0
+            } else if self.anchors.contains(&remote.node_id) {
+                1
+            } else {
+                2
+            };
+            (rank, remote.node_id.to_string())
+        });
+        peers
+            .get(slot)
+            .map(|remote| remote.node_id)
+            .ok_or_else(|| format!("no connected peer for slot {slot}"))
     }
 }

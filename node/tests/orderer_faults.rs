@@ -4,45 +4,13 @@
 //! error and nothing commits; with one restarted (from its own Raft log) ordering resumes.
 
 mod common;
-use std::path::Path;
-
-use common::{Forwarder, Node, REPO, consortium, ok, render_layout, run};
-
-fn start(dir: &Path, name: &str) -> Node {
-    Node::start(&dir.join(format!("nodes/{name}.toml")))
-}
+use common::{
+    Forwarder, Node, ORDERERS, PEERS, consortium, define_settlement, propose, render_layout,
+    start_node,
+};
 
 fn kill(node: Node) {
     drop(node); // SIGKILL and reap
-}
-
-const ADMIN_U: [&str; 4] = [
-    "--profile",
-    "clients/unicommsp.toml",
-    "--identity",
-    "crypto/unicom/users/admin@unicom.example",
-];
-const ADMIN_M: [&str; 4] = [
-    "--profile",
-    "clients/mobilemsp.toml",
-    "--identity",
-    "crypto/mobile/users/admin@mobile.example",
-];
-
-/// An agreement proposal: a real settlement transaction any time after the lifecycle.
-fn propose(dir: &Path) -> std::process::Output {
-    let agreement = format!("{REPO}/tests/data/settlement/agreement.json");
-    let mut args = vec!["tx", "invoke"];
-    args.extend(ADMIN_U);
-    args.extend([
-        "--contract",
-        "settlement",
-        "--function",
-        "agreement_propose",
-        "--arg-file",
-        &agreement,
-    ]);
-    run(dir, &args)
 }
 
 fn assert_committed(output: &std::process::Output) {
@@ -62,36 +30,13 @@ fn ordering_survives_two_orderers_down_stops_at_three_and_resumes() {
     render_layout(dir, 3, "3");
     let _unicom_dmz = Forwarder::start(&dir.join("dmz/unicom"), &dir.join("dmz/UnicomMSP.map"));
     let _mobile_dmz = Forwarder::start(&dir.join("dmz/mobile"), &dir.join("dmz/MobileMSP.map"));
-    let mut orderers: Vec<Option<Node>> = [
-        "unicommsp-orderer0",
-        "unicommsp-orderer1",
-        "unicommsp-orderer2",
-        "mobilemsp-orderer0",
-        "mobilemsp-orderer1",
-    ]
-    .iter()
-    .map(|name| Some(start(dir, name)))
-    .collect();
-    let _peers: Vec<Node> = [
-        "unicommsp-peer0",
-        "unicommsp-peer1",
-        "mobilemsp-peer0",
-        "mobilemsp-peer1",
-    ]
-    .iter()
-    .map(|name| start(dir, name))
-    .collect();
+    let mut orderers: Vec<Option<Node>> = ORDERERS
+        .iter()
+        .map(|name| Some(start_node(dir, name)))
+        .collect();
+    let _peers: Vec<Node> = PEERS.iter().map(|name| start_node(dir, name)).collect();
 
-    for (args, function) in [
-        (ADMIN_U, "approve"),
-        (ADMIN_M, "approve"),
-        (ADMIN_U, "commit"),
-    ] {
-        let mut call = vec!["lifecycle", function];
-        call.extend(args);
-        let output = ok(dir, &call);
-        assert!(output.contains("code=VALID"), "{output}");
-    }
+    define_settlement(dir);
     assert_committed(&propose(dir));
 
     // Two of five down (one per carrier): a majority of three remains.
@@ -110,6 +55,6 @@ fn ordering_survives_two_orderers_down_stops_at_three_and_resumes() {
     );
 
     // One back, from its own Raft log: three of five again, ordering resumes.
-    orderers[3] = Some(start(dir, "mobilemsp-orderer0"));
+    orderers[3] = Some(start_node(dir, "mobilemsp-orderer0"));
     assert_committed(&propose(dir));
 }

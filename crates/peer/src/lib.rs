@@ -57,6 +57,7 @@ pub mod deliver;
 pub mod endorser;
 mod error;
 pub mod events;
+pub mod gossip;
 pub mod lifecycle;
 pub mod limits;
 pub mod service;

@@ -4,7 +4,8 @@
 
 use netsettle_ledger::limits::PAGE_ENTRIES_MAX;
 use netsettle_protocol::limits::{
-    EVENTS_MAX, RANGE_QUERIES_MAX, RW_SET_ENTRIES_MAX, VALUE_BYTES_MAX,
+    BLOCK_BYTES_MAX, EVENTS_MAX, FRAME_BYTES_MAX, RANGE_QUERIES_MAX, RW_SET_ENTRIES_MAX,
+    VALUE_BYTES_MAX,
 };
 
 /// Reads, writes and range-read entries one simulation may record (all namespaces): the
@@ -42,6 +43,17 @@ pub const DELIVER_BATCH_BLOCKS_MAX: usize = BLOCK_QUEUE_MAX;
 /// Blocks one state-transfer request may return to another peer.
 pub const STATE_TRANSFER_BLOCKS_MAX: usize = 16;
 
+/// Encoded bytes of the blocks one state-transfer answer holds (beyond its first block):
+/// the answer travels in one frame.
+pub const STATE_TRANSFER_BYTES_MAX: usize = BLOCK_BYTES_MAX;
+
+/// Blocks a peer keeps that arrived by gossip ahead of its ledger (waiting for the gap
+/// before them to be filled).
+pub const FUTURE_BLOCKS_MAX: usize = 64;
+
+/// Bytes of those blocks: room for one block of the largest size.
+pub const FUTURE_BLOCKS_BYTES_MAX: usize = BLOCK_BYTES_MAX;
+
 /// Endorsement requests waiting for the endorser workers.
 pub const ENDORSE_QUEUE_MAX: usize = 256;
 
@@ -53,6 +65,9 @@ pub const EVENT_SUBSCRIBER_QUEUE_MAX: usize = 1_024;
 pub const CONTRACTS_MAX: usize = 64;
 
 const _: () = assert!(DELIVER_BATCH_BLOCKS_MAX <= BLOCK_QUEUE_MAX);
+const _: () = assert!(FUTURE_BLOCKS_MAX >= STATE_TRANSFER_BLOCKS_MAX);
+// One answer (blocks plus their batch framing) fits in a frame.
+const _: () = assert!(STATE_TRANSFER_BYTES_MAX < FRAME_BYTES_MAX);
 const _: () = assert!(SIMULATION_RANGE_QUERIES_MAX <= RANGE_QUERIES_MAX);
 const _: () = assert!(SIMULATION_EVENTS_MAX <= EVENTS_MAX);
 const _: () = assert!(SIMULATION_ENTRIES_MAX <= RW_SET_ENTRIES_MAX);

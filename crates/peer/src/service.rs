@@ -26,7 +26,11 @@ use crate::committer;
 use crate::endorser::Endorser;
 use crate::error::EndorseError;
 use crate::events::BlockEvent;
-use crate::limits::{ENDORSE_QUEUE_MAX, EVENT_SUBSCRIBER_QUEUE_MAX};
+use crate::gossip::Tip;
+use crate::limits::{
+    ENDORSE_QUEUE_MAX, EVENT_SUBSCRIBER_QUEUE_MAX, STATE_TRANSFER_BLOCKS_MAX,
+    STATE_TRANSFER_BYTES_MAX,
+};
 use crate::state::LedgerView;
 use crate::validator::{BlockError, ChannelState, Validator};
 
@@ -325,19 +329,45 @@ impl PeerHandle {
     }
 
     /// Committed blocks from `start` on, at most
-    /// [`STATE_TRANSFER_BLOCKS_MAX`](crate::limits::STATE_TRANSFER_BLOCKS_MAX): what this peer
-    /// serves to peers catching up (state transfer).
+    /// [`STATE_TRANSFER_BLOCKS_MAX`](crate::limits::STATE_TRANSFER_BLOCKS_MAX) of them and
+    /// [`STATE_TRANSFER_BYTES_MAX`](crate::limits::STATE_TRANSFER_BYTES_MAX) encoded bytes
+    /// (always at least one block when `start` is committed): what this peer serves to
+    /// peers catching up (state transfer).
     pub fn blocks_from(&self, start: u64) -> Result<Vec<Block>, LedgerError> {
         let mut out = Vec::new();
-        let n_max = u64::try_from(crate::limits::STATE_TRANSFER_BLOCKS_MAX).unwrap_or(u64::MAX);
+        let mut bytes = 0usize;
+        let n_max = u64::try_from(STATE_TRANSFER_BLOCKS_MAX).unwrap_or(u64::MAX);
         let end = start.saturating_add(n_max);
         for number in start..end {
-            match self.shared.ledger.block(number)? {
-                Some(block) => out.push(block),
-                None => break,
+            let Some(encoded) = self.shared.ledger.block_bytes(number)? else {
+                break;
+            };
+            bytes = bytes.saturating_add(encoded.len());
+            if !out.is_empty() && bytes > STATE_TRANSFER_BYTES_MAX {
+                break;
+            }
+            match netsettle_protocol::decode::<Block>(&encoded) {
+                Ok(block) if block.header.number == number => out.push(block),
+                _ => {
+                    // `Ledger::verify` names the damage; serve the blocks before it.
+                    warn!(
+                        number,
+                        "stored block unreadable; state transfer stops before it"
+                    );
+                    break;
+                }
             }
         }
         Ok(out)
+    }
+
+    /// Where the ledger stands: its height and the hash of its last block.
+    pub fn tip(&self) -> Result<Tip, LedgerError> {
+        let info = self.shared.ledger.chain_info()?;
+        Ok(Tip {
+            height: info.height,
+            last_hash: info.current_hash.unwrap_or_default(),
+        })
     }
 
     /// The channel configuration in force.

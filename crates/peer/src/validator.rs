@@ -302,7 +302,7 @@ impl Validator {
     }
 }
 
-fn check_block_shape(block: &Block) -> Result<(), BlockError> {
+pub(crate) fn check_block_shape(block: &Block) -> Result<(), BlockError> {
     let number = block.header.number;
     block.check().map_err(|error| BlockError::Malformed {
         number,
@@ -333,7 +333,7 @@ fn check_chain<S: StateRead + ?Sized>(state: &S, block: &Block) -> Result<(), Bl
 
 /// At least one orderer signature must come from a valid orderer of the channel and
 /// verify. Certificates are judged at the first envelope's time: blocks carry no clock.
-fn check_orderer_signature(msps: &ChannelMsps, block: &Block) -> Result<(), BlockError> {
+pub(crate) fn check_orderer_signature(msps: &ChannelMsps, block: &Block) -> Result<(), BlockError> {
     let number = block.header.number;
     let at = block
         .data

@@ -9,7 +9,7 @@ use std::time::Duration;
 use netsettle_peer::PeerHandle;
 use netsettle_peer::deliver::{self, BlockSource, DeliverConfig};
 use netsettle_protocol::Block;
-use support::{Member, Network, writes};
+use support::{Network, chain};
 use tokio::sync::watch;
 
 /// Endpoint behaviours of a fake block source.
@@ -46,26 +46,6 @@ impl BlockSource for FakeSource {
         }
         Ok(blocks)
     }
-}
-
-/// A chain of `n` blocks after genesis, each with one (unendorsed, hence invalid but
-/// committable) transaction, signed by `signer`.
-fn chain(net: &Network, signer: &Member, n: u64) -> Vec<Block> {
-    let mut blocks = vec![net.genesis()];
-    for seed in 1..=n {
-        let signed = support::proposal(&net.unicom_client, seed, "kv", "put", &[]);
-        let envelope = support::transaction(
-            &signed,
-            &net.unicom_client,
-            writes("kv", &[("k", Some("v"))]),
-            &[&net.unicom_peer],
-        );
-        let previous = blocks.last().unwrap();
-        let mut block = Block::new(seed, previous.hash(), vec![envelope], 0).unwrap();
-        block.sign(&signer.key, signer.identity()).unwrap();
-        blocks.push(block);
-    }
-    blocks
 }
 
 fn quick() -> DeliverConfig {

@@ -84,6 +84,12 @@ pub fn consortium(dir: &Path) {
 
 /// Writes `genesis.block` signed by one of Unicom's orderers.
 pub fn genesis(dir: &Path, orderer: &str) {
+    genesis_from_profile(dir, orderer, &format!("{REPO}/configs/consortium.toml"));
+}
+
+/// Writes `genesis.block` from consortium profile `profile`, signed by one of Unicom's
+/// orderers.
+pub fn genesis_from_profile(dir: &Path, orderer: &str, profile: &str) {
     let msp = format!("crypto/unicom/orderers/{orderer}.unicom.example/msp");
     ok(
         dir,
@@ -91,7 +97,7 @@ pub fn genesis(dir: &Path, orderer: &str) {
             "configtx",
             "genesis",
             "--profile",
-            &format!("{REPO}/configs/consortium.toml"),
+            profile,
             "--base",
             ".",
             "--signer-key",
@@ -104,6 +110,74 @@ pub fn genesis(dir: &Path, orderer: &str) {
             "genesis.block",
         ],
     );
+}
+
+/// Unicom's admin through Unicom's connection profile (`netsettle tx`, `lifecycle`).
+pub const ADMIN_U: [&str; 4] = [
+    "--profile",
+    "clients/unicommsp.toml",
+    "--identity",
+    "crypto/unicom/users/admin@unicom.example",
+];
+/// Mobile's admin through Mobile's connection profile.
+pub const ADMIN_M: [&str; 4] = [
+    "--profile",
+    "clients/mobilemsp.toml",
+    "--identity",
+    "crypto/mobile/users/admin@mobile.example",
+];
+
+/// The rendered layout's orderer processes (`nodes/NAME.toml`): three Unicom, two Mobile.
+pub const ORDERERS: [&str; 5] = [
+    "unicommsp-orderer0",
+    "unicommsp-orderer1",
+    "unicommsp-orderer2",
+    "mobilemsp-orderer0",
+    "mobilemsp-orderer1",
+];
+/// The rendered layout's peer processes: two per carrier.
+pub const PEERS: [&str; 4] = [
+    "unicommsp-peer0",
+    "unicommsp-peer1",
+    "mobilemsp-peer0",
+    "mobilemsp-peer1",
+];
+
+/// Starts the rendered node `nodes/NAME.toml` and waits for its readiness line.
+pub fn start_node(dir: &Path, name: &str) -> Node {
+    Node::start(&dir.join(format!("nodes/{name}.toml")))
+}
+
+/// The settlement contract's lifecycle through the CLI: both carriers' admins approve,
+/// Unicom's commits; each step committed VALID.
+pub fn define_settlement(dir: &Path) {
+    for (args, function) in [
+        (ADMIN_U, "approve"),
+        (ADMIN_M, "approve"),
+        (ADMIN_U, "commit"),
+    ] {
+        let mut call = vec!["lifecycle", function];
+        call.extend(args);
+        let output = ok(dir, &call);
+        assert!(output.contains("code=VALID"), "{output}");
+    }
+}
+
+/// An agreement proposal by Unicom's admin (`netsettle tx invoke`): a real settlement
+/// transaction, valid any time after the lifecycle.
+pub fn propose(dir: &Path) -> Output {
+    let agreement = format!("{REPO}/tests/data/settlement/agreement.json");
+    let mut args = vec!["tx", "invoke"];
+    args.extend(ADMIN_U);
+    args.extend([
+        "--contract",
+        "settlement",
+        "--function",
+        "agreement_propose",
+        "--arg-file",
+        &agreement,
+    ]);
+    run(dir, &args)
 }
 
 /// A running node; killed on drop so a failing test leaves no process behind.
@@ -199,7 +273,8 @@ impl Drop for Forwarder {
 /// own: every `127.0.` address moves to `127.{slot}.` and every port gets `prefix` in
 /// front (e.g. `"3"`: 7050 becomes 37050), so a test's consortium cannot collide with the
 /// demo's or another test's. In use: the demo and consortium.rs slot 0 without prefix,
-/// node.rs slot 0 prefix 2, orderer_faults.rs slot 3; give each new test file its own slot.
+/// node.rs slot 0 prefix 2, orderer_faults.rs slot 3, peer_gossip.rs slot 7; give each new test
+/// file its own slot.
 pub fn render_layout(dir: &Path, slot: u8, prefix: &str) {
     let layout = std::fs::read_to_string(format!("{REPO}/configs/local.toml"))
         .unwrap()

@@ -481,3 +481,23 @@ pub fn start_peer(
     .unwrap();
     (handle, blocks)
 }
+
+/// A chain of `n` blocks after genesis, each with one (unendorsed, hence invalid but
+/// committable) transaction, signed by `signer`.
+pub fn chain(net: &Network, signer: &Member, n: u64) -> Vec<Block> {
+    let mut blocks = vec![net.genesis()];
+    for seed in 1..=n {
+        let signed = proposal(&net.unicom_client, seed, "kv", "put", &[]);
+        let envelope = transaction(
+            &signed,
+            &net.unicom_client,
+            writes("kv", &[("k", Some("v"))]),
+            &[&net.unicom_peer],
+        );
+        let previous = blocks.last().unwrap();
+        let mut block = Block::new(seed, previous.hash(), vec![envelope], 0).unwrap();
+        block.sign(&signer.key, signer.identity()).unwrap();
+        blocks.push(block);
+    }
+    blocks
+}
