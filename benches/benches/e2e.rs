@@ -34,13 +34,10 @@ use std::time::{Duration, Instant};
 
 use common::{Forwarder, Node, REPO, consortium, ok, render_layout};
 use netsettle_benches::results::{Chart, Series, write_csv, write_png};
-use netsettle_client::{Endpoint, Gateway, GatewayConfig, Signer, assemble};
-use netsettle_net::{ChannelTrust, NetConfig, NodeId};
-use netsettle_protocol::{ContractId, Identity, Role, ValidationCode};
+use netsettle_client::{ConnectionProfile, Gateway, Signer, assemble};
+use netsettle_protocol::{ContractId, ValidationCode};
 use netsettle_settlement::sample::{SampleSpec, generate_pair};
 use netsettle_settlement::{Agreement, Period, seal_report_fresh};
-use netsettle_smcrypto::PrivateKey;
-use netsettle_smcrypto::x509::Certificate;
 
 /// Loopback range of this bench (127.10.x.x); tests use other slots.
 const SLOT: u8 = 10;
@@ -351,66 +348,13 @@ struct Client {
     agreement: Agreement,
 }
 
-/// The fields of a rendered connection profile (`clients/*.toml`) this bench needs.
-#[derive(serde::Deserialize)]
-struct Profile {
-    msp_id: String,
-    channel: String,
-    genesis: PathBuf,
-    listen: std::net::SocketAddr,
-    peers: Vec<ProfileNode>,
-    orderers: Vec<ProfileNode>,
-}
-
-#[derive(serde::Deserialize)]
-struct ProfileNode {
-    msp_id: String,
-    node_id: String,
-    address: std::net::SocketAddr,
-}
-
 impl Client {
     async fn connect(dir: &Path) -> Client {
-        let text = std::fs::read_to_string(dir.join(CLIENT_U.0)).expect("client profile");
-        let profile: Profile = toml::from_str(&text).expect("profile parses");
-        let genesis = std::fs::read(dir.join("clients").join(&profile.genesis)).expect("genesis");
-        let genesis: netsettle_protocol::Block =
-            netsettle_protocol::decode(&genesis).expect("genesis decodes");
-        let channel_config = netsettle_orderer::config_of(&genesis).expect("genesis config");
-
-        let identity = netsettle_ca::IdentityLayout::new(&dir.join(CLIENT_U.1));
-        let key = PrivateKey::read_pkcs8_pem_file(&identity.sign_key()).expect("signing key");
-        let cert = std::fs::read_to_string(identity.sign_cert()).expect("certificate");
-        let cert = Certificate::from_pem(&cert).expect("certificate parses");
-        let signer = Signer::new(
-            key,
-            Identity {
-                msp_id: profile.msp_id.clone(),
-                cert_der: cert.der().to_vec(),
-            },
-        );
-        let tls = identity.tls_identity().expect("TLS identity");
-        let trust =
-            ChannelTrust::new(&channel_config, &[Role::Peer, Role::Orderer]).expect("trust");
-        let mut net = NetConfig::new(tls, trust, profile.listen);
-        let mut endpoint = |node: &ProfileNode| {
-            let node_id: NodeId = node.node_id.parse().expect("node id");
-            net.known_peers.push((node_id, node.address));
-            Endpoint {
-                msp_id: node.msp_id.clone(),
-                node_id,
-            }
-        };
-        let peers: Vec<Endpoint> = profile.peers.iter().map(&mut endpoint).collect();
-        let orderers: Vec<Endpoint> = profile.orderers.iter().map(&mut endpoint).collect();
-        let gateway = Gateway::connect(GatewayConfig {
-            net,
-            channel: profile.channel.clone(),
-            peers,
-            orderers,
-        })
-        .await
-        .expect("gateway connects");
+        let profile = ConnectionProfile::load(&dir.join(CLIENT_U.0)).expect("client profile");
+        let identity = dir.join(CLIENT_U.1);
+        let signer = profile.signer(&identity).expect("client identity");
+        let config = profile.gateway_config(&identity).expect("gateway config");
+        let gateway = Gateway::connect(config).await.expect("gateway connects");
         let agreement = std::fs::read(format!("{REPO}/tests/data/settlement/agreement.json"))
             .expect("agreement file");
         Client {
