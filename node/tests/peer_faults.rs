@@ -220,13 +220,7 @@ fn peers_record_each_failure_code_and_follow_config_and_definition_updates() {
             ],
         ));
         assert_eq!(config["sequence"], 1, "{name}");
-        let unicom_org = config["orgs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|org| org["msp_id"] == "UnicomMSP")
-            .unwrap();
-        assert_eq!(unicom_org["crls_der"], crl, "{name}");
+        assert_eq!(unicom_crls(&config), crl, "{name}");
         let ledger = netsettle_ledger::Ledger::open_read_only(&ledger).unwrap();
         assert_eq!(
             occurrences(&ledger, &duplicate),
@@ -424,12 +418,27 @@ fn revoke_settlement_client(dir: &Path) -> serde_json::Value {
     assert!(submitted.contains("config sequence 1"), "{submitted}");
     eprintln!("configtx submit: {submitted}");
     let update = json(&std::fs::read_to_string(dir.join("crl-update.json")).unwrap());
-    let orgs = update["update"]["config"]["orgs"].as_array().unwrap();
-    let unicom_org = orgs
+    let crls = unicom_crls(&update["update"]["config"]);
+    // The new CRL replaces the one Unicom's CA issued at bootstrap (same issuer).
+    let genesis = json(&ok(
+        dir,
+        &["configtx", "inspect", "--block", "genesis.block"],
+    ));
+    let before = unicom_crls(&genesis);
+    assert_eq!(before.as_array().unwrap().len(), 1, "{before}");
+    assert_eq!(crls.as_array().unwrap().len(), 1, "{crls}");
+    assert_ne!(crls, before);
+    crls
+}
+
+/// UnicomMSP's CRLs in a configuration (JSON, as `configtx inspect` prints it).
+fn unicom_crls(config: &serde_json::Value) -> serde_json::Value {
+    let orgs = config["orgs"].as_array().unwrap();
+    let unicom = orgs
         .iter()
         .find(|org| org["msp_id"] == "UnicomMSP")
         .unwrap();
-    unicom_org["crls_der"].clone()
+    unicom["crls_der"].clone()
 }
 
 fn sign_update(dir: &Path, carrier: &str, msp_id: &str) {
