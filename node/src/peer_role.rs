@@ -271,6 +271,12 @@ async fn on_gossiped_block(
             gap.notify_one();
             net.accept(&message).await
         }
+        Ok(Judgement::LaterConfig { number }) => {
+            // Not judged, so no verdict: the network drops it unforwarded and unblamed.
+            debug!(%from, number, "gossiped block under a config not committed yet");
+            gap.notify_one();
+            return None;
+        }
         Err(refusal) => {
             warn!(%from, %refusal, "gossiped block refused; sender reported");
             net.report_invalid(&message).await

@@ -16,6 +16,11 @@
 //!   bounded [`FutureBlocks`] buffer until the gap closes (by gossip or state transfer)
 //!   and is linked then.
 //!
+//! One exception to the signature rule: a block that names a configuration later than
+//! the one in force ([`Judgement::LaterConfig`]) may be signed by a consenter this peer
+//! does not know yet. It cannot be judged, so it is dropped without blame; the peer is
+//! behind and catches up by state transfer, which brings the config block first.
+//!
 //! A refused block is never committed and the caller reports its sender to the network
 //! layer, which penalises peers that keep sending such blocks. The committer validates
 //! every block again whatever its source, so these checks protect the gossip mesh (what
@@ -33,7 +38,7 @@ use crate::limits::{FUTURE_BLOCKS_BYTES_MAX, FUTURE_BLOCKS_MAX};
 use crate::validator::{BlockError, ChannelState, check_block_shape, check_orderer_signature};
 
 /// The prefix of a channel's block topic; the channel name follows.
-pub const BLOCK_TOPIC_PREFIX: &str = "peer-blocks/";
+pub const BLOCK_TOPIC_PREFIX: &str = "blocks/";
 
 /// The gossip topic on which a channel's blocks travel.
 pub fn block_topic(channel: &str) -> String {
@@ -61,6 +66,13 @@ pub enum Judgement {
     },
     /// A block ahead of the next one: keep it until the gap is filled.
     Future(Box<Block>),
+    /// A block without a valid signature under the configuration in force, claiming a
+    /// later configuration this peer has not committed yet (its consenters may have
+    /// changed): neither forwarded nor held against its sender; the peer is behind.
+    LaterConfig {
+        /// Its number.
+        number: u64,
+    },
 }
 
 /// Why a gossiped block was refused; the sender is reported to the network layer.
@@ -113,8 +125,13 @@ pub fn judge(
     let block: Block =
         decode(payload).map_err(|error| GossipRefusal::Undecodable(error.to_string()))?;
     check_block_shape(&block)?;
-    check_orderer_signature(&channel.msps, &block)?;
     let number = block.header.number;
+    if let Err(error) = check_orderer_signature(&channel.msps, &block) {
+        if block.metadata.last_config_index > channel.config_block {
+            return Ok(Judgement::LaterConfig { number });
+        }
+        return Err(error.into());
+    }
     if number < tip.height {
         return match committed_hash(number) {
             Some(hash) if hash == block.hash() => Ok(Judgement::Duplicate { number }),

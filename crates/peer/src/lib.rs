@@ -1,5 +1,6 @@
 //! The netsettle peer: runs native contracts to endorse proposals, validates and commits
-//! the blocks the orderers cut, and manages the contract lifecycle.
+//! the blocks the orderers cut (fetched from them or passed on by other peers), and
+//! manages the contract lifecycle.
 //!
 //! The cores are pure functions over a committed-state view; the service shell owns the
 //! I/O:
@@ -16,6 +17,8 @@
 //! - [`committer`]: writes a validated block through the ledger.
 //! - [`events`]: what subscribers learn of each committed block.
 //! - [`deliver`]: pulls blocks from orderers (or other peers) with failover.
+//! - [`gossip`]: judges a block another peer sent (accept, report the sender, or keep it
+//!   until the gap before it closes).
 //! - [`service`]: the tokio shell the node runtime spawns ([`service::spawn`] →
 //!   [`PeerHandle`]).
 //!
@@ -36,8 +39,11 @@
 //! // blocks: orderers first, then other peers (state transfer), with failover:
 //! tokio::spawn(deliver::run(my_block_source, DeliverConfig::default(), peer.clone(),
 //!                           blocks_tx.clone(), shutdown_rx));
-//! // gossip: forward blocks received on the channel's block topic into `blocks_tx` too;
-//! // the committer drops duplicates and validates every block whatever its source.
+//! // gossip: publish each committed block on gossip::block_topic(channel); judge each
+//! // received one with gossip::judge(&peer.channel(), peer.tip()?, committed_hash, bytes):
+//! // Next → into `blocks_tx` too, Future → a FutureBlocks buffer (drained with
+//! // take_ready(peer.tip()?) after each commit), refused → report the sender.
+//! // The committer takes only the next block and validates it whatever its source.
 //! // clients and peers:
 //! let response = peer.endorse(signed_proposal).await?;   // EndorseError::Contract: no signature
 //! let mut events = peer.subscribe();                     // BlockEvent per committed block
@@ -46,7 +52,8 @@
 //!
 //! `my_block_source` implements [`deliver::BlockSource`]: `fetch(endpoint, start, max)`
 //! over the net crate, e.g. an orderer's `OrdererHandle::deliver` / `blocks` behind a
-//! request-response service, or another peer's [`PeerHandle::blocks_from`].
+//! request-response service, or another peer's [`PeerHandle::blocks_from`] (state
+//! transfer; bounded in blocks and bytes).
 //!
 //! What it leaves out: RocksDB (the ledger crate owns it), networking (the net crate), and
 //! any particular contract (the settlement contract lives in `netsettle-settlement`).

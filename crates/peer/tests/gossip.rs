@@ -34,6 +34,9 @@ fn check(net: &Network, chain: &[Block], height: u64, payload: &[u8]) -> String 
         Ok(netsettle_peer::gossip::Judgement::Future(block)) => {
             format!("future {}", block.header.number)
         }
+        Ok(netsettle_peer::gossip::Judgement::LaterConfig { number }) => {
+            format!("later config {number}")
+        }
         Err(refusal) => {
             let text = refusal.to_string();
             let short: String = text.chars().take(60).collect();
@@ -70,6 +73,12 @@ fn gossiped_blocks_are_judged_before_they_are_forwarded_or_committed() {
     broken_link
         .sign(&net.orderer.key, net.orderer.identity())
         .unwrap();
+    // Signed by someone this config does not name as an orderer, but claiming a config
+    // from block 4 on: perhaps a consenter added there.
+    let mut later_config = Block::new(5, good[4].hash(), good[5].data.clone(), 4).unwrap();
+    later_config
+        .sign(&net.unicom_client.key, net.unicom_client.identity())
+        .unwrap();
     let bytes = |block: &Block| encode(block).unwrap();
 
     let oversize = format!("refused: {} bytes, over the", BLOCK_BYTES_MAX + 1);
@@ -88,6 +97,12 @@ fn gossiped_blocks_are_judged_before_they_are_forwarded_or_committed() {
             3,
             bytes(&forged[5]),
             "refused: block 5 has no valid orderer signature",
+        ),
+        (
+            "unknown signer, later config",
+            3,
+            bytes(&later_config),
+            "later config 5",
         ),
         (
             "envelopes swapped after signing",
