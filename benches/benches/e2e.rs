@@ -32,7 +32,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Forwarder, Node, REPO, consortium, ok, render_layout};
+use common::{
+    ADMIN_M, Forwarder, Node, REPO, consortium, define_settlement, ok, propose, render_layout,
+};
 use netsettle_benches::results::{Chart, Series, write_csv, write_png};
 use netsettle_client::{ConnectionProfile, Gateway, Signer, assemble};
 use netsettle_protocol::{ContractId, ValidationCode};
@@ -156,70 +158,20 @@ impl Consortium {
     /// the CLI as the carriers' admins do it.
     fn prepare(&self) {
         let dir = self.dir();
-        for (profile, admin) in [ADMIN_U, ADMIN_M] {
-            ok(
-                dir,
-                &[
-                    "lifecycle",
-                    "approve",
-                    "--profile",
-                    profile,
-                    "--identity",
-                    admin,
-                ],
-            );
-        }
-        ok(
-            dir,
-            &[
-                "lifecycle",
-                "commit",
-                "--profile",
-                ADMIN_U.0,
-                "--identity",
-                ADMIN_U.1,
-            ],
-        );
-        let agreement = format!("{REPO}/tests/data/settlement/agreement.json");
-        let proposed = ok(
-            dir,
-            &[
-                "tx",
-                "invoke",
-                "--profile",
-                ADMIN_U.0,
-                "--identity",
-                ADMIN_U.1,
-                "--contract",
-                "settlement",
-                "--function",
-                "agreement_propose",
-                "--arg-file",
-                &agreement,
-            ],
-        );
+        define_settlement(dir);
+        let proposed = propose(dir);
+        let proposed = String::from_utf8_lossy(&proposed.stdout);
         let digest = proposed
             .split("\"digest\":\"")
             .nth(1)
             .and_then(|rest| rest.split('"').next())
             .unwrap_or_else(|| panic!("no digest in {proposed}"));
-        ok(
-            dir,
-            &[
-                "tx",
-                "invoke",
-                "--profile",
-                ADMIN_M.0,
-                "--identity",
-                ADMIN_M.1,
-                "--contract",
-                "settlement",
-                "--function",
-                "agreement_accept",
-                "--arg",
-                &format!("{{\"digest\":\"{digest}\"}}"),
-            ],
-        );
+        let accept = format!("{{\"digest\":\"{digest}\"}}");
+        let mut call = vec!["tx", "invoke"];
+        call.extend(ADMIN_M);
+        call.extend(["--contract", "settlement", "--function", "agreement_accept"]);
+        call.extend(["--arg", &accept]);
+        ok(dir, &call);
     }
 
     /// CPU seconds used so far, by kind of process.
@@ -267,14 +219,7 @@ impl Drop for Consortium {
     }
 }
 
-const ADMIN_U: (&str, &str) = (
-    "clients/unicommsp.toml",
-    "crypto/unicom/users/admin@unicom.example",
-);
-const ADMIN_M: (&str, &str) = (
-    "clients/mobilemsp.toml",
-    "crypto/mobile/users/admin@mobile.example",
-);
+/// Unicom's settlement system: its connection profile and identity directory.
 const CLIENT_U: (&str, &str) = (
     "clients/unicommsp.toml",
     "crypto/unicom/users/settlement@unicom.example",
