@@ -157,7 +157,8 @@ pub struct ConfigSource {
     /// A config block file (e.g. the genesis block).
     #[arg(long)]
     block: Option<PathBuf>,
-    /// A ledger directory: its latest config block.
+    /// A ledger directory: its latest config block. Opened read-only, so a running
+    /// peer's ledger (`DATA/ledger`) serves too.
     #[arg(long = "from-ledger")]
     from_ledger: Option<PathBuf>,
 }

@@ -189,6 +189,18 @@ fn peers_record_each_failure_code_and_follow_config_and_definition_updates() {
         revoked_client_is_refused(&settlement_u, &finance_u, &late).await;
         duplicate
     });
+    // What an operator preparing the next update reads: a running peer's ledger.
+    let live = json(&ok(
+        dir,
+        &[
+            "configtx",
+            "inspect",
+            "--from-ledger",
+            "data/peer0.mobile.example/ledger",
+        ],
+    ));
+    assert_eq!(live["sequence"], 1);
+    assert_eq!(unicom_crls(&live), crl);
     definition_sequence_two(dir);
     runtime.block_on(async {
         // Under sequence 2 one carrier's endorsement suffices.
