@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use netsettle_ledger::Ledger;
-use netsettle_net::{GossipMessage, InboundRequest, NetHandle, NodeId};
+use netsettle_net::{ConnectionEvent, GossipMessage, InboundRequest, NetHandle, NodeId};
 use netsettle_orderer::net::{BLOCKS_SERVICE, BlockBatch, consenter_nodes};
 use netsettle_peer::deliver::{self, BlockSource, DeliverConfig};
 use netsettle_peer::endorser::Endorser;
@@ -674,8 +674,35 @@ impl PeerDirectory {
         }
     }
 
-    /// The peer in deliver slot `slot` among those connected now.
+    /// The peer in deliver slot `slot` among those connected now. With none connected
+    /// yet (the network is still dialling) it waits, bounded, for the first one.
     async fn in_slot(&self, net: &NetHandle, slot: usize) -> Result<NodeId, String> {
+        // Subscribe before looking, so a connection in between is not missed.
+        let mut events = net.events();
+        let mut peers = self.connected_peers(net).await?;
+        if peers.is_empty() {
+            let first_peer = async {
+                loop {
+                    match events.recv().await {
+                        Ok(ConnectionEvent::Connected { peer, .. }) if peer.role == Role::Peer => {
+                            return;
+                        }
+                        Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(PEER_POLL_INTERVAL, first_peer).await;
+            peers = self.connected_peers(net).await?;
+        }
+        peers
+            .get(slot)
+            .copied()
+            .ok_or_else(|| format!("no connected peer for slot {slot}"))
+    }
+
+    /// The connected peers in order of preference.
+    async fn connected_peers(&self, net: &NetHandle) -> Result<Vec<NodeId>, String> {
         let mut peers: Vec<_> = net
             .connected()
             .await
@@ -693,9 +720,6 @@ impl PeerDirectory {
             };
             (rank, remote.node_id.to_string())
         });
-        peers
-            .get(slot)
-            .map(|remote| remote.node_id)
-            .ok_or_else(|| format!("no connected peer for slot {slot}"))
+        Ok(peers.into_iter().map(|remote| remote.node_id).collect())
     }
 }
