@@ -19,7 +19,10 @@
 //!   penalised); blocks ahead of the ledger wait in a bounded buffer;
 //! - state transfer (`peer-blocks`): when the orderers fail, or always for a gossip-only
 //!   peer, deliver pulls from the other peers, the own carrier's first, then the other
-//!   carrier's anchor peers; a gossiped block from the future wakes it at once.
+//!   carrier's anchor peers. When the peer asked has nothing new, deliver moves to the
+//!   next one as soon as a block from the future is gossiped, or when, every
+//!   `PEER_POLL_INTERVAL` with nothing gossiped, another peer is found holding the block
+//!   this peer lacks (anti-entropy).
 //!
 //! Which peers: the nodes this peer is connected to with the peer role. The network
 //! keeps the nodes of the node config connected: the own carrier's inside its cloud, the
@@ -599,8 +602,28 @@ impl Sources {
                     ));
                 }
             }
+            // Anti-entropy when nothing is gossiped: is another peer further on?
+            if let Some(other) = self.peer_holding(start, node).await {
+                return Err(format!(
+                    "peer {node} has nothing from block {start} on, peer {other} has"
+                ));
+            }
         }
         Ok(blocks)
+    }
+
+    /// Another connected peer than `asked` that holds block `start`, if any.
+    async fn peer_holding(&self, start: u64, asked: NodeId) -> Option<NodeId> {
+        let peers = self.peers.connected_peers(&self.net).await.ok()?;
+        for node in peers.into_iter().filter(|node| *node != asked) {
+            let probe = self
+                .request_blocks(node, PEER_BLOCKS_SERVICE, start, 1)
+                .await;
+            if probe.is_ok_and(|blocks| !blocks.is_empty()) {
+                return Some(node);
+            }
+        }
+        None
     }
 }
 
