@@ -204,7 +204,9 @@ impl Gateway {
     }
 
     /// Sends `envelope` to the orderers until one accepts it; retries while the ordering
-    /// service has no leader.
+    /// service has no leader or an orderer cannot be reached. A retry the orderers refuse
+    /// as already ordered means an earlier attempt landed after all (the orderer stopped
+    /// waiting for it): that counts as accepted, as the orderers intend.
     pub async fn broadcast(&self, envelope: &Envelope) -> Result<(), ClientError> {
         self.broadcast_landed(envelope).await.map(|_| ())
     }
@@ -213,17 +215,23 @@ impl Gateway {
     /// orderer names it (for a config update: the config transaction it made).
     async fn broadcast_landed(&self, envelope: &Envelope) -> Result<Option<TxId>, ClientError> {
         let bytes = encode(envelope)?;
+        let tx_id = envelope.tx_id();
         let mut backoff = BROADCAST_BACKOFF_MIN;
         let mut last = String::from("no orderer configured");
+        let mut retrying = false;
         for attempt in 0..BROADCAST_ATTEMPTS_MAX {
             for orderer in &self.config.orderers {
-                match self.broadcast_once(orderer, bytes.clone()).await {
-                    Ok(response) if response.status == BroadcastStatus::ServiceUnavailable => {
-                        last = response.info;
-                    }
-                    Ok(response) => return verdict(response),
-                    Err(ClientError::Net(error)) => last = error.to_string(),
+                let answer = match self.broadcast_once(orderer, bytes.clone()).await {
+                    Ok(response) => classify(response, &tx_id, retrying),
+                    Err(ClientError::Net(error)) => Answer::Retry(error.to_string()),
                     Err(error) => return Err(error),
+                };
+                match answer {
+                    Answer::Retry(reason) => {
+                        last = reason;
+                        retrying = true;
+                    }
+                    Answer::Done(outcome) => return outcome,
                 }
             }
             tracing::debug!(attempt, %last, "broadcast not accepted yet");
@@ -331,6 +339,29 @@ impl Gateway {
     }
 }
 
+/// What to do with an orderer's answer to a broadcast.
+#[derive(Debug)]
+enum Answer {
+    /// Try again (another orderer, or later): the ordering service is unavailable.
+    Retry(String),
+    /// The broadcast's outcome.
+    Done(Result<Option<TxId>, ClientError>),
+}
+
+/// Sorts an orderer's answer to the broadcast of `tx_id`. After an attempt that may have
+/// landed (`retrying`: an orderer was unavailable or the network failed), a refusal of
+/// `tx_id` as already ordered means an earlier attempt did land: success, not an error.
+fn classify(response: BroadcastResponse, tx_id: &TxId, retrying: bool) -> Answer {
+    match response.status {
+        BroadcastStatus::ServiceUnavailable => Answer::Retry(response.info),
+        BroadcastStatus::BadRequest if retrying && response.info.contains(&tx_id.to_string()) => {
+            tracing::debug!(%tx_id, "an earlier broadcast attempt landed");
+            Answer::Done(Ok(None))
+        }
+        _ => Answer::Done(verdict(response)),
+    }
+}
+
 /// An orderer's answer as a result: on success, the transaction it names as landed (its
 /// info's last word), if any.
 fn verdict(response: BroadcastResponse) -> Result<Option<TxId>, ClientError> {
@@ -371,6 +402,36 @@ mod tests {
             verdict(reply(BroadcastStatus::Success, "ordered")).unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn a_duplicate_after_a_retry_means_an_earlier_attempt_landed() {
+        let tx_id = TxId(netsettle_smcrypto::sm3(b"tx"));
+        let duplicate = || {
+            reply(
+                BroadcastStatus::BadRequest,
+                &format!("transaction {tx_id} is already ordered or being ordered"),
+            )
+        };
+        assert!(matches!(
+            classify(duplicate(), &tx_id, true),
+            Answer::Done(Ok(None))
+        ));
+        // On the first attempt it is a replay.
+        assert!(matches!(
+            classify(duplicate(), &tx_id, false),
+            Answer::Done(Err(ClientError::Broadcast { .. }))
+        ));
+        // Another transaction's id, or another refusal, stays an error.
+        let other = TxId(netsettle_smcrypto::sm3(b"other"));
+        assert!(matches!(
+            classify(duplicate(), &other, true),
+            Answer::Done(Err(ClientError::Broadcast { .. }))
+        ));
+        assert!(matches!(
+            classify(reply(BroadcastStatus::ServiceUnavailable, "no leader"), &tx_id, false),
+            Answer::Retry(reason) if reason == "no leader"
+        ));
     }
 
     #[test]
