@@ -51,13 +51,15 @@
 //! network with a new [`ChannelTrust`]).
 //!
 //! Reading order: `limits`, `node_id`, `error`, `trust`, `upgrade` (the SM-TLS libp2p
-//! upgrade and transport), `codec`, `api`, `runner` (the task owning the libp2p swarm).
+//! upgrade and transport), `codec`, `api`, `outbound` (our requests per node), `runner`
+//! (the task owning the libp2p swarm).
 
 mod api;
 mod codec;
 mod error;
 mod limits;
 mod node_id;
+mod outbound;
 mod runner;
 mod trust;
 mod upgrade;
@@ -65,8 +67,8 @@ mod upgrade;
 pub use api::{ConnectionEvent, GossipMessage, InboundRequest, NetConfig, NetHandle};
 pub use error::{IdentityRefusal, NetError};
 pub use limits::{
-    ADVERTISED_ADDRESSES_MAX, KNOWN_PEERS_MAX, NetLimits, SERVICE_NAME_BYTES_MAX,
-    TOPIC_NAME_BYTES_MAX,
+    ADVERTISED_ADDRESSES_MAX, KNOWN_PEERS_MAX, MESSAGE_BYTES_MAX_DEFAULT, NetLimits,
+    SERVICE_NAME_BYTES_MAX, TOPIC_NAME_BYTES_MAX,
 };
 pub use node_id::NodeId;
 pub use runner::Network;

@@ -18,12 +18,25 @@ pub const IDENTIFY_BYTES_MAX: usize = 4 * 1024;
 pub const MESSAGE_BYTES_MIN: usize = IDENTIFY_BYTES_MAX;
 /// Known peers (configured or added) the node keeps redialling.
 pub const KNOWN_PEERS_MAX: usize = 256;
+/// Default largest request or response: a block with the message around it, or the
+/// largest message roles exchange between nodes (an orderer's Raft snapshot carries up to
+/// a block of pending envelopes plus a channel configuration; `netsettle-orderer`
+/// asserts that it fits).
+pub const MESSAGE_BYTES_MAX_DEFAULT: usize = 128 * 1024 * 1024;
+/// yamux's stream limit per connection is never set below its own default.
+const MUXER_STREAMS_MIN: usize = 512;
+/// yamux wants a connection receive window (1 GiB by default) of at least 256 KiB per
+/// stream; this keeps [`NetLimits::muxer_streams_max`] within it.
+const STREAMS_PER_NODE_MAX_LIMIT: usize = 1024;
 
 const _: () = assert!(FRAME_BYTES_MAX >= MESSAGE_BYTES_MIN);
+const _: () = assert!(FRAME_BYTES_MAX <= MESSAGE_BYTES_MAX_DEFAULT);
+const _: () = assert!(4 * STREAMS_PER_NODE_MAX_LIMIT * 256 * 1024 <= 1024 * 1024 * 1024);
 const _: () = assert!(SERVICE_NAME_BYTES_MAX <= u8::MAX as usize);
 
 /// Tunable limits of one node. `NetLimits::default()` suits the consortium (5 orderers,
-/// a few peers per carrier, blocks up to `FRAME_BYTES_MAX`).
+/// a few peers per carrier, blocks up to `FRAME_BYTES_MAX`, Raft snapshots up to
+/// [`MESSAGE_BYTES_MAX_DEFAULT`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct NetLimits {
@@ -43,10 +56,15 @@ pub struct NetLimits {
     /// Connections still in their handshake (unauthenticated): a flood of TCP connects
     /// cannot hold more slots than this.
     pub pending_connections_max: u32,
-    /// Concurrent request streams per connection (per-peer queue of requests).
-    pub streams_per_connection_max: usize,
-    /// Our own requests awaiting responses, all nodes together; beyond it
-    /// [`crate::NetHandle::request`] fails at once with [`crate::NetError::Busy`].
+    /// Our requests on the wire to one node at once (each is a yamux stream); further
+    /// requests to that node wait in order until earlier ones finish. Every node of a
+    /// consortium must use the same value: a connection carries this many streams from
+    /// each side, and the muxer closes a connection whose remote opens more than
+    /// [`NetLimits::muxer_streams_max`].
+    pub streams_per_node_max: usize,
+    /// Our own requests awaiting responses (on the wire or waiting for a stream), all
+    /// nodes together; beyond it [`crate::NetHandle::request`] fails at once with
+    /// [`crate::NetError::Busy`].
     pub requests_in_flight_max: usize,
     /// Inbound requests waiting in one service's queue; beyond it callers get "busy".
     pub service_queue_max: usize,
@@ -73,13 +91,13 @@ pub struct NetLimits {
 impl Default for NetLimits {
     fn default() -> Self {
         NetLimits {
-            message_bytes_max: FRAME_BYTES_MAX,
+            message_bytes_max: MESSAGE_BYTES_MAX_DEFAULT,
             gossip_bytes_max: FRAME_BYTES_MAX,
-            inbound_bytes_max: 4 * FRAME_BYTES_MAX,
+            inbound_bytes_max: 4 * MESSAGE_BYTES_MAX_DEFAULT,
             inbound_connections_max: 64,
             outbound_connections_max: 64,
             pending_connections_max: 32,
-            streams_per_connection_max: 64,
+            streams_per_node_max: 64,
             requests_in_flight_max: 1024,
             service_queue_max: 256,
             topic_queue_max: 256,
@@ -105,8 +123,13 @@ impl NetLimits {
         if self.inbound_bytes_max < self.message_bytes_max {
             return Err("inbound_bytes_max must hold at least one message".to_owned());
         }
+        if self.streams_per_node_max > STREAMS_PER_NODE_MAX_LIMIT {
+            return Err(format!(
+                "streams_per_node_max must be at most {STREAMS_PER_NODE_MAX_LIMIT}"
+            ));
+        }
         let queues = [
-            self.streams_per_connection_max,
+            self.streams_per_node_max,
             self.requests_in_flight_max,
             self.service_queue_max,
             self.topic_queue_max,
@@ -120,5 +143,21 @@ impl NetLimits {
             return Err("redial backoff must satisfy 0 < min <= max".to_owned());
         }
         Ok(())
+    }
+
+    /// Request streams one connection carries at once: ours to the node and the node's
+    /// to us (the request–response handler's limit).
+    pub(crate) fn connection_streams_max(&self) -> usize {
+        self.streams_per_node_max.saturating_mul(2)
+    }
+
+    /// The muxer's stream limit per connection. yamux closes the whole connection when a
+    /// remote opens a stream beyond it, so it sits well above what well-behaved nodes
+    /// open (both sides' requests, plus gossip, identify and streams that finished but
+    /// are not yet reclaimed).
+    pub(crate) fn muxer_streams_max(&self) -> usize {
+        self.connection_streams_max()
+            .saturating_mul(2)
+            .max(MUXER_STREAMS_MIN)
     }
 }

@@ -1,7 +1,8 @@
 //! The network task: one tokio task owns the libp2p `Swarm` and `select!`s over swarm
-//! events, handle commands and the redial timer. Everything it holds is bounded: pending
-//! requests by the command queue and the request timeout, per-peer state by the
-//! connection limits, known peers by `KNOWN_PEERS_MAX`.
+//! events, handle commands and the redial timer. Everything it holds is bounded: our
+//! requests by `requests_in_flight_max` (at most `streams_per_node_max` of them on the
+//! wire to one node, the rest waiting in order, see `outbound`) and the request timeout,
+//! per-peer state by the connection limits, known peers by `KNOWN_PEERS_MAX`.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -27,6 +28,7 @@ use crate::codec::{ByteBudget, FrameCodec, REQUEST_PROTOCOL, WireRequest, WireRe
 use crate::error::NetError;
 use crate::limits::{ADVERTISED_ADDRESSES_MAX, IDENTIFY_BYTES_MAX, KNOWN_PEERS_MAX, NetLimits};
 use crate::node_id::NodeId;
+use crate::outbound::{Admission, OutboundRequests};
 use crate::trust::RemotePeer;
 use crate::upgrade::{self, Handshake, Sessions};
 
@@ -106,6 +108,10 @@ impl Network {
             events: events.clone(),
             limits: Arc::new(config.limits.clone()),
         };
+        let outbound = OutboundRequests::new(
+            config.limits.streams_per_node_max,
+            config.limits.requests_in_flight_max,
+        );
         let mut runner = Runner {
             swarm,
             commands,
@@ -116,6 +122,7 @@ impl Network {
             advertised,
             topics: HashMap::new(),
             pending: HashMap::new(),
+            outbound,
             known: HashMap::new(),
             invalid_gossip: HashMap::new(),
             dial_errors: HashMap::new(),
@@ -169,7 +176,7 @@ fn behaviour(limits: &NetLimits) -> Result<Behaviour, NetError> {
         [(REQUEST_PROTOCOL, ProtocolSupport::Full)],
         request_response::Config::default()
             .with_request_timeout(limits.request_timeout)
-            .with_max_concurrent_streams(limits.streams_per_connection_max),
+            .with_max_concurrent_streams(limits.connection_streams_max()),
     );
     // Anonymous gossip: libp2p's message signatures would be Ed25519/secp256k1, not SM2.
     // Blocks carry the orderers' SM2 signatures, which subscribers check themselves.
@@ -250,6 +257,8 @@ struct Runner {
     advertised: Multiaddr,
     topics: HashMap<gossipsub::TopicHash, (String, mpsc::Sender<GossipMessage>)>,
     pending: HashMap<OutboundRequestId, Pending>,
+    /// Our callers' requests, per node: on the wire (also in `pending`) or waiting.
+    outbound: OutboundRequests<PeerId, CallerRequest>,
     known: HashMap<PeerId, KnownPeer>,
     invalid_gossip: HashMap<PeerId, u32>,
     /// Why the last dial of each node failed: libp2p reports a failed request only as
@@ -260,6 +269,13 @@ struct Runner {
 /// Dial failure reasons kept; beyond this the table is cleared (they are only needed
 /// for the moment between the two libp2p events).
 const DIAL_ERRORS_MAX: usize = 1024;
+
+/// A caller's request, on its way out.
+struct CallerRequest {
+    node: NodeId,
+    request: WireRequest,
+    reply: oneshot::Sender<Result<Vec<u8>, NetError>>,
+}
 
 /// An outbound request awaiting its response.
 enum Pending {
@@ -282,7 +298,11 @@ impl Runner {
                     Some(Command::Shutdown) | None => break,
                     Some(command) => self.on_command(command),
                 },
-                _ = redial.tick() => self.dial_due(Instant::now()),
+                _ = redial.tick() => {
+                    let now = Instant::now();
+                    self.dial_due(now);
+                    self.expire_waiting_requests(now);
+                }
             }
         }
         tracing::info!(node = %self.swarm.local_peer_id(), "network stopped");
@@ -353,26 +373,23 @@ impl Runner {
                 payload,
                 reply,
             } => {
-                let in_flight = self
-                    .pending
-                    .values()
-                    .filter(|pending| matches!(pending, Pending::Caller { .. }))
-                    .count();
-                if in_flight >= self.limits.requests_in_flight_max {
-                    let _ = reply.send(Err(NetError::Busy { in_flight }));
-                    return;
-                }
                 let request = WireRequest {
                     service,
                     payload,
                     permit: None,
                 };
-                let id = self
-                    .swarm
-                    .behaviour_mut()
-                    .requests
-                    .send_request(&node.peer_id(), request);
-                self.pending.insert(id, Pending::Caller { node, reply });
+                let caller = CallerRequest {
+                    node,
+                    request,
+                    reply,
+                };
+                match self.outbound.admit(node.peer_id(), caller, Instant::now()) {
+                    Admission::Send(caller) => self.send_request(caller),
+                    Admission::Queued => {}
+                    Admission::Busy(caller, in_flight) => {
+                        let _ = caller.reply.send(Err(NetError::Busy { in_flight }));
+                    }
+                }
             }
             Command::Respond { channel, response } => {
                 if self
@@ -429,6 +446,42 @@ impl Runner {
                 let _ = reply.send(connected);
             }
             Command::Shutdown => unreachable!("handled by the loop"),
+        }
+    }
+
+    fn send_request(&mut self, caller: CallerRequest) {
+        let CallerRequest {
+            node,
+            request,
+            reply,
+        } = caller;
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .requests
+            .send_request(&node.peer_id(), request);
+        self.pending.insert(id, Pending::Caller { node, reply });
+    }
+
+    /// A caller's request to `node` is done: the next one waiting for that node goes out.
+    fn caller_finished(&mut self, node: NodeId) {
+        if let Some(next) = self.outbound.finished(node.peer_id()) {
+            self.send_request(next);
+        }
+    }
+
+    /// Fail the requests that waited the whole request timeout without getting a stream.
+    fn expire_waiting_requests(&mut self, now: Instant) {
+        for caller in self.outbound.expire(now, self.limits.request_timeout) {
+            let reason = format!(
+                "no stream to the node within {:?}: {} earlier requests to it still open",
+                self.limits.request_timeout, self.limits.streams_per_node_max
+            );
+            let error = NetError::RequestFailed {
+                node: caller.node,
+                reason,
+            };
+            let _ = caller.reply.send(Err(error));
         }
     }
 
@@ -582,6 +635,7 @@ impl Runner {
                             _ => NetError::RequestFailed { node, reason },
                         };
                         let _ = reply.send(Err(error));
+                        self.caller_finished(node);
                     }
                     Some(Pending::Identify) => {
                         tracing::debug!(%peer, %reason, "identify failed");
@@ -604,6 +658,7 @@ impl Runner {
                     WireResponse::Refused(reason) => Err(NetError::Refused { node, reason }),
                 };
                 let _ = reply.send(result);
+                self.caller_finished(node);
             }
             Some(Pending::Identify) => {
                 if let WireResponse::Ok(payload) = response {

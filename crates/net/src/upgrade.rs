@@ -286,7 +286,7 @@ pub(crate) fn transport(
         libp2p::tcp::Config::default().nodelay(true),
     ));
     let mut yamux = libp2p::yamux::Config::default();
-    yamux.set_max_num_streams(limits.streams_per_connection_max);
+    yamux.set_max_num_streams(limits.muxer_streams_max());
     let upgraded = tcp.and_then(move |socket, endpoint| {
         let upgrade = SmTlsUpgrade {
             handshake: handshake.clone(),

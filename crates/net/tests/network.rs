@@ -133,6 +133,64 @@ async fn requests_in_flight_are_bounded() {
     b.shutdown().await;
 }
 
+/// Serve `service` by holding requests until `gate` of them (or all that remain of
+/// `total`) are open at once, then answering them together: the remote must keep that
+/// many streams open on one connection.
+fn gated(network: &Network, service: &str, gate: usize, total: usize) {
+    let mut requests = network
+        .handle()
+        .serve(service, &[ProtocolRole::Peer])
+        .unwrap();
+    tokio::spawn(async move {
+        let mut answered = 0;
+        let mut held = Vec::new();
+        while let Some(request) = requests.recv().await {
+            held.push(request);
+            if held.len() < gate.min(total - answered) {
+                continue;
+            }
+            answered += held.len();
+            for request in held.drain(..) {
+                let payload = request.payload.clone();
+                let _ = request.respond(payload).await;
+            }
+        }
+    });
+}
+
+/// Many more concurrent requests to one node than the per-node stream limit: all of them
+/// complete. (Opened all at once, their streams made the remote's yamux close the whole
+/// connection, failing every request on it with "connection closed".)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_beyond_the_stream_limit_wait_instead_of_breaking_the_connection() {
+    let unicom = Carrier::new("UnicomMSP");
+    let mobile = Carrier::new("MobileMSP");
+    let config = channel_config(&[&unicom, &mobile]);
+    let a = start(unicom.node("peer0", Role::Peer), &config, "127.9.0.1:0").await;
+    let streams = a.handle().limits().streams_per_node_max;
+    let total = 3 * streams + 8;
+    gated(&a, "gate", streams, total);
+    let mut b_config = net_config(mobile.node("peer0", Role::Peer), &config, "127.9.0.2:0");
+    b_config.known_peers = vec![(a.node_id(), a.listen_addr())];
+    let b = Network::start(b_config).await.unwrap();
+    let calls: Vec<_> = (0..total)
+        .map(|n| {
+            let net = b.handle();
+            let to = a.node_id();
+            tokio::spawn(async move { net.request(to, "gate", n.to_le_bytes().to_vec()).await })
+        })
+        .collect();
+    for (n, call) in calls.into_iter().enumerate() {
+        let reply = tokio::time::timeout(DEADLINE, call)
+            .await
+            .expect("answered within the deadline")
+            .unwrap();
+        assert_eq!(reply.unwrap(), n.to_le_bytes());
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_ca_revoked_and_wrong_node_are_refused() {
     let unicom = Carrier::new("UnicomMSP");

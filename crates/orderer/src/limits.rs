@@ -77,9 +77,48 @@ pub const DELIVER_REQUEST_SKEW_SECS: u64 = 15 * 60;
 /// Ticks a catch-up request may stay unanswered before it is sent to another consenter.
 pub const CATCH_UP_RETRY_TICKS: u64 = 10;
 
-/// Raft messages being sent over the network at once; beyond it new ones are dropped
-/// (Raft retransmits) rather than queued without bound.
-pub const RAFT_SENDS_IN_FLIGHT_MAX: usize = 1_024;
+/// Raft messages queued for one consenter (`net::NetTransport`'s link to it); beyond
+/// it, or beyond `RAFT_LINK_QUEUE_BYTES_MAX`, new ones are dropped (Raft retransmits)
+/// rather than queued without bound.
+pub const RAFT_LINK_QUEUE_MESSAGES_MAX: usize = 4_096;
+/// Bytes of Raft messages queued for one consenter: room for the largest message twice.
+pub const RAFT_LINK_QUEUE_BYTES_MAX: usize = 2 * RAFT_REQUEST_BYTES_MAX;
+/// A link adds queued messages to an `orderer-raft` request while it stays within this
+/// many bytes; a larger message (a snapshot, an append of a big envelope) goes alone.
+pub const RAFT_BATCH_BYTES_TARGET: usize = 16 * MIB;
+/// Raft messages in one `orderer-raft` request. The receiver steps each into the core's
+/// input queue, so a batch must fit there with room to spare.
+pub const RAFT_BATCH_MESSAGES_MAX: usize = 1_024;
+/// Each message in an `orderer-raft` request is prefixed by its length, a u32 BE.
+pub const RAFT_FRAME_PREFIX_BYTES: usize = 4;
+/// The largest `orderer-raft` request: one message of `RAFT_WIRE_BYTES_MAX` alone (a
+/// snapshot whose pending batch is nearly a full block, plus the channel config). The
+/// network must carry it: `NetTransport::new` refuses a network whose message limit is
+/// lower, and the default limit is asserted below.
+pub const RAFT_REQUEST_BYTES_MAX: usize = RAFT_FRAME_PREFIX_BYTES + RAFT_WIRE_BYTES_MAX;
+
+const _: () = assert!(RAFT_WIRE_BYTES_MAX <= u32::MAX as usize);
+const _: () = assert!(RAFT_BATCH_BYTES_TARGET <= RAFT_REQUEST_BYTES_MAX);
+const _: () = assert!(RAFT_REQUEST_BYTES_MAX <= netsettle_net::MESSAGE_BYTES_MAX_DEFAULT);
+const _: () = assert!(RAFT_WIRE_BYTES_MAX <= RAFT_LINK_QUEUE_BYTES_MAX);
+const _: () = assert!(RAFT_BATCH_MESSAGES_MAX <= RAFT_LINK_QUEUE_MESSAGES_MAX);
+const _: () = assert!(2 * RAFT_BATCH_MESSAGES_MAX <= INPUT_QUEUE_MAX);
+// A catch-up answer (at least one full block) fits the network's default message limit.
+const _: () =
+    assert!(CATCH_UP_RESPONSE_BYTES_MAX + 64 * 1024 <= netsettle_net::MESSAGE_BYTES_MAX_DEFAULT);
+
+/// How long an `orderer-blocks` request for the next, not yet cut, block is held before
+/// it is answered (empty): a peer asking again at once gets new blocks without polling.
+/// Well under the network's request timeout (30 s by default).
+pub const BLOCKS_LONG_POLL_MS: u64 = 1_500;
+/// `orderer-blocks` requests being answered or held at once; beyond it they are refused
+/// as busy. Each held one costs a task and a watch receiver.
+pub const BLOCK_REQUESTS_OPEN_MAX: usize = 256;
+/// Block reads for `orderer-blocks` answers in progress at once; each holds up to
+/// `CATCH_UP_RESPONSE_BYTES_MAX` in memory.
+pub const BLOCK_READS_CONCURRENT_MAX: usize = 2;
+
+const _: () = assert!(BLOCKS_LONG_POLL_MS < 10_000);
 /// A catch-up block request on the wire: `start ‖ end`, two u64 BE.
 pub const BLOCK_FETCH_REQUEST_BYTES: usize = 16;
 /// Bytes of the human-readable detail in a broadcast response sent over the network.

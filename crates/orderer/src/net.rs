@@ -2,18 +2,42 @@
 //! catch-up fetches as request–response calls between consenters, and the serving side
 //! ([`serve`]) that answers them and takes broadcasts from clients and peers.
 //!
-//! | service             | callers (roles)          | request                 | response                     |
-//! |---------------------|--------------------------|-------------------------|------------------------------|
-//! | `orderer-raft`      | orderer                  | raft-rs `Message` bytes | empty                        |
-//! | `orderer-blocks`    | orderer, peer            | `start ‖ end`, u64 BE   | [`BlockBatch`]               |
-//! | `orderer-broadcast` | client, peer, admin      | `encode(Envelope)`      | `encode(BroadcastResponse)`  |
+//! | service             | callers (roles)          | request                        | response                    |
+//! |---------------------|--------------------------|--------------------------------|-----------------------------|
+//! | `orderer-raft`      | orderer                  | Raft messages, each `len:u32 BE ‖ bytes` | empty             |
+//! | `orderer-blocks`    | orderer, peer            | `start ‖ end`, u64 BE          | [`BlockBatch`]              |
+//! | `orderer-broadcast` | client, peer, admin      | `encode(Envelope)`             | `encode(BroadcastResponse)` |
 //!
 //! Consenters are named by the [`NodeId`] of the TLS certificate the channel config lists
 //! for them, so a Raft message can only reach (and only come from) the consenter the
 //! config names: the network layer checks the certificate in the handshake.
+//!
+//! # Raft messages: one link per consenter, in order, many per request
+//!
+//! Each consenter gets a bounded queue and one task that sends what has queued up as one
+//! `orderer-raft` request and waits for its (empty) answer before sending the next. So
+//! messages arrive in the order Raft produced them, and under load one request carries
+//! every append, response and forwarded proposal produced while the previous one
+//! travelled. One request per message instead (each its own task, racing the others)
+//! reordered appends (the follower rejects them, the leader falls back to probing until
+//! the next heartbeat) and opened a stream per forwarded proposal, hundreds at once under
+//! load. A full queue drops the message (Raft retransmits); [`NetTransport::stats`]
+//! counts what was sent and dropped.
+//!
+//! # Blocks: a long poll at the chain's head
+//!
+//! A request for blocks from the current height on (the next block, not cut yet) is held
+//! until that block is written or `BLOCKS_LONG_POLL_MS` has passed, so a peer or a
+//! lagging orderer gets a new block as soon as it exists instead of polling. Requests
+//! being answered or held are bounded (`BLOCK_REQUESTS_OPEN_MAX`, beyond it: refused as
+//! busy), and so are block reads in progress (`BLOCK_READS_CONCURRENT_MAX`, each up to a
+//! full block of bytes).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::hash_map::Entry;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use netsettle_net::{InboundRequest, NetError, NetHandle, NodeId};
 use netsettle_protocol::limits::FRAME_BYTES_MAX;
@@ -22,13 +46,15 @@ use netsettle_protocol::{
     decode, encode,
 };
 use netsettle_smcrypto::x509::Certificate;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::error::OrdererError;
 use crate::limits::{
-    BLOCK_FETCH_REQUEST_BYTES, BROADCAST_INFO_BYTES_MAX, CATCH_UP_BLOCKS_MAX,
-    RAFT_SENDS_IN_FLIGHT_MAX,
+    BLOCK_FETCH_REQUEST_BYTES, BLOCK_READS_CONCURRENT_MAX, BLOCK_REQUESTS_OPEN_MAX,
+    BLOCKS_LONG_POLL_MS, BROADCAST_INFO_BYTES_MAX, CATCH_UP_BLOCKS_MAX, RAFT_BATCH_BYTES_TARGET,
+    RAFT_BATCH_MESSAGES_MAX, RAFT_FRAME_PREFIX_BYTES, RAFT_LINK_QUEUE_BYTES_MAX,
+    RAFT_LINK_QUEUE_MESSAGES_MAX, RAFT_REQUEST_BYTES_MAX, RAFT_WIRE_BYTES_MAX,
 };
 use crate::service::{FetchFuture, OrdererHandle, Transport};
 
@@ -75,23 +101,77 @@ pub fn consenter_nodes(config: &ChannelConfig) -> Result<HashMap<u64, NodeId>, O
         .collect()
 }
 
+/// What the Raft links of a [`NetTransport`] did so far, all consenters together.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RaftSendStats {
+    /// Messages handed to the network (in requests that were answered).
+    pub messages_sent: u64,
+    /// `orderer-raft` requests answered.
+    pub requests_sent: u64,
+    /// Requests that failed (unreachable consenter, refused, timed out); their messages
+    /// are lost and Raft retransmits.
+    pub requests_failed: u64,
+    /// Messages dropped before sending: the consenter's queue was full.
+    pub messages_dropped: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    messages_sent: AtomicU64,
+    requests_sent: AtomicU64,
+    requests_failed: AtomicU64,
+    messages_dropped: AtomicU64,
+}
+
+impl Counters {
+    fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
 /// [`Transport`] over a running `netsettle-net` network.
 #[derive(Debug, Clone)]
 pub struct NetTransport {
     net: NetHandle,
     nodes: Arc<HashMap<u64, NodeId>>,
-    sends: Arc<Semaphore>,
+    links: Arc<Mutex<HashMap<u64, RaftLink>>>,
+    counters: Arc<Counters>,
 }
 
 impl NetTransport {
     /// A transport reaching the consenters of `config` through `net`. The node adds
-    /// their addresses to the network (known peers); this only names them.
+    /// their addresses to the network (known peers); this only names them. Refused when
+    /// the network's message limit cannot carry the largest Raft message (a snapshot).
     pub fn new(net: NetHandle, config: &ChannelConfig) -> Result<Self, OrdererError> {
+        let message_bytes_max = net.limits().message_bytes_max;
+        if message_bytes_max < RAFT_REQUEST_BYTES_MAX {
+            return Err(OrdererError::Config(format!(
+                "the network's message limit of {message_bytes_max} bytes is below the \
+                 {RAFT_REQUEST_BYTES_MAX} bytes a Raft snapshot may need"
+            )));
+        }
         Ok(NetTransport {
             net,
             nodes: Arc::new(consenter_nodes(config)?),
-            sends: Arc::new(Semaphore::new(RAFT_SENDS_IN_FLIGHT_MAX)),
+            links: Arc::default(),
+            counters: Arc::default(),
         })
+    }
+
+    /// Counts of Raft messages sent and dropped so far.
+    pub fn stats(&self) -> RaftSendStats {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        RaftSendStats {
+            messages_sent: load(&self.counters.messages_sent),
+            requests_sent: load(&self.counters.requests_sent),
+            requests_failed: load(&self.counters.requests_failed),
+            messages_dropped: load(&self.counters.messages_dropped),
+        }
+    }
+
+    fn drop_message(&self, to: u64, why: &'static str) {
+        Counters::add(&self.counters.messages_dropped, 1);
+        tracing::debug!(to, why, "raft message dropped");
     }
 }
 
@@ -101,18 +181,28 @@ impl Transport for NetTransport {
             tracing::warn!(to, "raft message for an unknown consenter dropped");
             return;
         };
-        // Raft retransmits: when too many sends are in flight, drop rather than queue.
-        let Ok(permit) = Arc::clone(&self.sends).try_acquire_owned() else {
-            tracing::debug!(to, "raft send dropped: too many in flight");
+        if message.len() > RAFT_WIRE_BYTES_MAX {
+            // Cannot happen for messages raft-rs builds within our limits: a bug.
+            tracing::error!(to, bytes = message.len(), "oversize raft message dropped");
+            self.drop_message(to, "oversize");
             return;
-        };
-        let net = self.net.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            if let Err(error) = net.request(node, RAFT_SERVICE, message).await {
-                tracing::debug!(to, %error, "raft send failed");
+        }
+        let mut links = self.links.lock().unwrap_or_else(|e| e.into_inner());
+        let link = match links.entry(to) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => {
+                let Some(link) = RaftLink::start(self.net.clone(), to, node, &self.counters) else {
+                    drop(links);
+                    self.drop_message(to, "no runtime to send from");
+                    return;
+                };
+                entry.insert(link)
             }
-        });
+        };
+        if !link.push(message) {
+            drop(links);
+            self.drop_message(to, "queue full");
+        }
     }
 
     fn fetch_blocks(&self, from: u64, start: u64, end: u64) -> FetchFuture {
@@ -133,6 +223,183 @@ impl Transport for NetTransport {
     }
 }
 
+/// One consenter's outgoing Raft messages: the queue its sending task drains.
+#[derive(Debug)]
+struct RaftLink {
+    queue: mpsc::Sender<Vec<u8>>,
+    queued_bytes: Arc<AtomicUsize>,
+}
+
+impl RaftLink {
+    /// Starts the link's task; `None` outside a tokio runtime.
+    fn start(net: NetHandle, to: u64, node: NodeId, counters: &Arc<Counters>) -> Option<Self> {
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        let (queue, receiver) = mpsc::channel(RAFT_LINK_QUEUE_MESSAGES_MAX);
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let sender = LinkSender {
+            net,
+            to,
+            node,
+            receiver,
+            queued_bytes: Arc::clone(&queued_bytes),
+            counters: Arc::clone(counters),
+            carried: None,
+        };
+        runtime.spawn(sender.run());
+        Some(RaftLink {
+            queue,
+            queued_bytes,
+        })
+    }
+
+    /// Queues `message`; false when the queue is full (in messages or bytes).
+    fn push(&self, message: Vec<u8>) -> bool {
+        let len = message.len();
+        let reserved = self
+            .queued_bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |queued| {
+                queued
+                    .checked_add(len)
+                    .filter(|total| *total <= RAFT_LINK_QUEUE_BYTES_MAX)
+            })
+            .is_ok();
+        if !reserved {
+            return false;
+        }
+        if self.queue.try_send(message).is_err() {
+            self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+}
+
+/// The task behind a [`RaftLink`]: one `orderer-raft` request at a time, each carrying
+/// every message queued meanwhile (up to `RAFT_BATCH_BYTES_TARGET`).
+struct LinkSender {
+    net: NetHandle,
+    to: u64,
+    node: NodeId,
+    receiver: mpsc::Receiver<Vec<u8>>,
+    queued_bytes: Arc<AtomicUsize>,
+    counters: Arc<Counters>,
+    /// A message taken from the queue that did not fit the last batch.
+    carried: Option<Vec<u8>>,
+}
+
+/// Pause after a failed request, doubling up to the maximum while failures go on; what
+/// queues meanwhile goes in the next request. Raft retransmits what the failure lost.
+const LINK_RETRY_MIN: Duration = Duration::from_millis(50);
+const LINK_RETRY_MAX: Duration = Duration::from_secs(1);
+
+impl LinkSender {
+    async fn run(mut self) {
+        let mut retry = LINK_RETRY_MIN;
+        while let Some((batch, n_messages)) = self.next_batch().await {
+            match self.net.request(self.node, RAFT_SERVICE, batch).await {
+                Ok(_) => {
+                    Counters::add(&self.counters.requests_sent, 1);
+                    Counters::add(&self.counters.messages_sent, n_messages);
+                    retry = LINK_RETRY_MIN;
+                }
+                Err(error) => {
+                    Counters::add(&self.counters.requests_failed, 1);
+                    tracing::debug!(to = self.to, %error, n_messages, "raft messages not delivered");
+                    tokio::time::sleep(retry).await;
+                    retry = retry.saturating_mul(2).min(LINK_RETRY_MAX);
+                }
+            }
+        }
+    }
+
+    fn take(&self, message: Vec<u8>) -> Vec<u8> {
+        self.queued_bytes.fetch_sub(message.len(), Ordering::AcqRel);
+        message
+    }
+
+    /// Waits for a message, then adds whatever else is queued: the encoded batch and its
+    /// message count. `None` once the transport is gone.
+    async fn next_batch(&mut self) -> Option<(Vec<u8>, u64)> {
+        let first = match self.carried.take() {
+            Some(message) => message,
+            None => {
+                let message = self.receiver.recv().await?;
+                self.take(message)
+            }
+        };
+        let mut batch = RaftBatch::with_first(&first);
+        while batch.n_messages < RAFT_BATCH_MESSAGES_MAX {
+            let Ok(message) = self.receiver.try_recv() else {
+                break;
+            };
+            let message = self.take(message);
+            if !batch.fits(&message) {
+                self.carried = Some(message);
+                break;
+            }
+            batch.push(&message);
+        }
+        let n_messages = u64::try_from(batch.n_messages).unwrap_or(u64::MAX);
+        Some((batch.bytes, n_messages))
+    }
+}
+
+/// Raft messages in one `orderer-raft` request: `len:u32 BE ‖ message`, repeated.
+struct RaftBatch {
+    bytes: Vec<u8>,
+    n_messages: usize,
+}
+
+impl RaftBatch {
+    /// A batch holding `first`, whatever its size (up to `RAFT_WIRE_BYTES_MAX`).
+    fn with_first(first: &[u8]) -> Self {
+        let mut batch = RaftBatch {
+            bytes: Vec::with_capacity(RAFT_FRAME_PREFIX_BYTES + first.len()),
+            n_messages: 0,
+        };
+        batch.push(first);
+        batch
+    }
+
+    /// Whether `message` may join without passing the batch target.
+    fn fits(&self, message: &[u8]) -> bool {
+        self.bytes.len() + RAFT_FRAME_PREFIX_BYTES + message.len() <= RAFT_BATCH_BYTES_TARGET
+    }
+
+    fn push(&mut self, message: &[u8]) {
+        assert!(message.len() <= RAFT_WIRE_BYTES_MAX, "checked in send_raft");
+        let len = u32::try_from(message.len()).expect("RAFT_WIRE_BYTES_MAX fits a u32");
+        self.bytes.extend_from_slice(&len.to_be_bytes());
+        self.bytes.extend_from_slice(message);
+        self.n_messages += 1;
+    }
+}
+
+/// The messages of an `orderer-raft` request, or why it is malformed.
+fn split_raft_batch(mut bytes: &[u8]) -> Result<Vec<&[u8]>, String> {
+    let mut messages = Vec::new();
+    while !bytes.is_empty() {
+        if messages.len() >= RAFT_BATCH_MESSAGES_MAX {
+            return Err(format!(
+                "more than {RAFT_BATCH_MESSAGES_MAX} raft messages in one request"
+            ));
+        }
+        let Some((prefix, rest)) = bytes.split_first_chunk::<RAFT_FRAME_PREFIX_BYTES>() else {
+            return Err("truncated raft message length".to_owned());
+        };
+        let len = usize::try_from(u32::from_be_bytes(*prefix)).unwrap_or(usize::MAX);
+        if len > RAFT_WIRE_BYTES_MAX {
+            return Err(format!("raft message of {len} bytes is over the limit"));
+        }
+        let Some((message, rest)) = rest.split_at_checked(len) else {
+            return Err("truncated raft message".to_owned());
+        };
+        messages.push(message);
+        bytes = rest;
+    }
+    Ok(messages)
+}
+
 /// Serves the orderer's three services on `net` until the network stops; returns the
 /// serving tasks.
 pub fn serve(net: &NetHandle, orderer: &OrdererHandle) -> Result<Vec<JoinHandle<()>>, NetError> {
@@ -141,15 +408,27 @@ pub fn serve(net: &NetHandle, orderer: &OrdererHandle) -> Result<Vec<JoinHandle<
     let mut broadcasts = net.serve(BROADCAST_SERVICE, &[Role::Client, Role::Peer, Role::Admin])?;
     let raft_orderer = orderer.clone();
     let raft_task = tokio::spawn(async move {
+        // One request at a time, so a consenter's messages are stepped in the order sent.
         while let Some(request) = raft.recv().await {
-            raft_orderer.raft_message(&request.payload);
-            let _ = request.respond(Vec::new()).await;
+            let _ = match split_raft_batch(&request.payload) {
+                Ok(messages) => {
+                    for message in messages {
+                        raft_orderer.raft_message(message);
+                    }
+                    request.respond(Vec::new()).await
+                }
+                Err(reason) => request.refuse(reason).await,
+            };
         }
     });
-    let blocks_orderer = orderer.clone();
+    let block_server = BlockServer {
+        orderer: orderer.clone(),
+        open: Arc::new(Semaphore::new(BLOCK_REQUESTS_OPEN_MAX)),
+        reads: Arc::new(Semaphore::new(BLOCK_READS_CONCURRENT_MAX)),
+    };
     let blocks_task = tokio::spawn(async move {
         while let Some(request) = blocks.recv().await {
-            answer_blocks(&blocks_orderer, request).await;
+            block_server.take(request).await;
         }
     });
     let broadcast_orderer = orderer.clone();
@@ -163,28 +442,73 @@ pub fn serve(net: &NetHandle, orderer: &OrdererHandle) -> Result<Vec<JoinHandle<
     Ok(vec![raft_task, blocks_task, broadcast_task])
 }
 
-async fn answer_blocks(orderer: &OrdererHandle, request: InboundRequest) {
-    let range = <[u8; BLOCK_FETCH_REQUEST_BYTES]>::try_from(request.payload.as_slice())
-        .ok()
-        .and_then(|bytes| {
-            let (start, end) = bytes.split_at(8);
-            Some((
-                u64::from_be_bytes(start.try_into().ok()?),
-                u64::from_be_bytes(end.try_into().ok()?),
-            ))
+/// The `orderer-blocks` side: each request in a task of its own (bounded), held at the
+/// chain's head until the next block exists or the long poll ends.
+#[derive(Clone)]
+struct BlockServer {
+    orderer: OrdererHandle,
+    /// Requests being answered or held.
+    open: Arc<Semaphore>,
+    /// Block reads (and encodings) in progress.
+    reads: Arc<Semaphore>,
+}
+
+impl BlockServer {
+    async fn take(&self, request: InboundRequest) {
+        let Ok(permit) = Arc::clone(&self.open).try_acquire_owned() else {
+            let reason = format!("busy: {BLOCK_REQUESTS_OPEN_MAX} block requests open");
+            let _ = request.refuse(reason).await;
+            return;
+        };
+        let server = self.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            server.answer(request).await;
         });
-    let Some((start, end)) = range else {
-        let _ = request.refuse("block request must be 16 bytes").await;
-        return;
-    };
-    let encoded = orderer
-        .blocks(start, end)
-        .map_err(|e| e.to_string())
-        .and_then(|blocks| encode(&BlockBatch(blocks)).map_err(|e| e.to_string()));
-    let _ = match encoded {
-        Ok(bytes) => request.respond(bytes).await,
-        Err(reason) => request.refuse(reason).await,
-    };
+    }
+
+    async fn answer(&self, request: InboundRequest) {
+        let Some((start, end)) = block_range(&request.payload) else {
+            let _ = request.refuse("block request must be 16 bytes").await;
+            return;
+        };
+        if start < end {
+            let wait = Duration::from_millis(BLOCKS_LONG_POLL_MS);
+            wait_for_block(self.orderer.height(), start, wait).await;
+        }
+        let Ok(_read) = self.reads.acquire().await else {
+            return; // never closed
+        };
+        let orderer = self.orderer.clone();
+        let encoded = tokio::task::spawn_blocking(move || {
+            orderer
+                .blocks(start, end)
+                .map_err(|e| e.to_string())
+                .and_then(|blocks| encode(&BlockBatch(blocks)).map_err(|e| e.to_string()))
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("block read failed: {e}")));
+        let _ = match encoded {
+            Ok(bytes) => request.respond(bytes).await,
+            Err(reason) => request.refuse(reason).await,
+        };
+    }
+}
+
+/// `start ‖ end` of a block request.
+fn block_range(payload: &[u8]) -> Option<(u64, u64)> {
+    let bytes = <[u8; BLOCK_FETCH_REQUEST_BYTES]>::try_from(payload).ok()?;
+    let (start, end) = bytes.split_at(8);
+    Some((
+        u64::from_be_bytes(start.try_into().ok()?),
+        u64::from_be_bytes(end.try_into().ok()?),
+    ))
+}
+
+/// Returns once block `number` exists (the height passed it), the orderer stopped, or
+/// `wait` has passed, whichever comes first.
+async fn wait_for_block(mut heights: watch::Receiver<u64>, number: u64, wait: Duration) {
+    let _ = tokio::time::timeout(wait, heights.wait_for(|height| *height > number)).await;
 }
 
 async fn answer_broadcast(orderer: &OrdererHandle, request: InboundRequest) {
@@ -220,4 +544,110 @@ fn bounded(mut info: String) -> String {
         info.truncate(end);
     }
     info
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch_of(messages: &[&[u8]]) -> RaftBatch {
+        let (first, rest) = messages.split_first().expect("one message at least");
+        let mut batch = RaftBatch::with_first(first);
+        for message in rest {
+            assert!(batch.fits(message));
+            batch.push(message);
+        }
+        batch
+    }
+
+    #[test]
+    fn raft_batches_split_back_into_their_messages_in_order() {
+        let messages: [&[u8]; 4] = [b"append 1", b"", b"append 2", &[7; 300]];
+        let batch = batch_of(&messages);
+        assert_eq!(batch.n_messages, 4);
+        assert_eq!(split_raft_batch(&batch.bytes).unwrap(), messages.to_vec());
+        assert_eq!(split_raft_batch(&[]).unwrap(), Vec::<&[u8]>::new());
+    }
+
+    #[test]
+    fn malformed_raft_batches_are_refused_without_panicking() {
+        let batch = batch_of(&[b"vote", b"heartbeat"]);
+        for cut in 1..batch.bytes.len() {
+            let prefix = &batch.bytes[..cut];
+            // Cutting exactly after the first message leaves a well-formed batch of one.
+            if cut == RAFT_FRAME_PREFIX_BYTES + 4 {
+                assert_eq!(split_raft_batch(prefix).unwrap(), vec![&b"vote"[..]]);
+            } else {
+                assert!(split_raft_batch(prefix).is_err(), "cut at {cut}");
+            }
+        }
+        let oversize = u32::try_from(RAFT_WIRE_BYTES_MAX + 1)
+            .unwrap()
+            .to_be_bytes();
+        let error = split_raft_batch(&oversize).unwrap_err();
+        assert!(error.contains("over the limit"), "{error}");
+        let mut many = Vec::new();
+        for _ in 0..=RAFT_BATCH_MESSAGES_MAX {
+            many.extend_from_slice(&0u32.to_be_bytes());
+        }
+        let error = split_raft_batch(&many).unwrap_err();
+        assert!(error.contains("raft messages in one request"), "{error}");
+    }
+
+    #[test]
+    fn a_batch_takes_messages_up_to_its_target_but_always_its_first() {
+        let big = vec![0u8; RAFT_BATCH_BYTES_TARGET];
+        let batch = RaftBatch::with_first(&big);
+        assert_eq!(batch.bytes.len(), RAFT_FRAME_PREFIX_BYTES + big.len());
+        assert!(!batch.fits(b"x"));
+        let small = RaftBatch::with_first(b"x");
+        assert!(small.fits(&vec![
+            0u8;
+            RAFT_BATCH_BYTES_TARGET
+                - 2 * RAFT_FRAME_PREFIX_BYTES
+                - 1
+        ]));
+        assert!(!small.fits(&vec![0u8; RAFT_BATCH_BYTES_TARGET]));
+    }
+
+    #[test]
+    fn block_ranges_are_two_big_endian_numbers() {
+        let mut payload = 5u64.to_be_bytes().to_vec();
+        payload.extend_from_slice(&9u64.to_be_bytes());
+        assert_eq!(block_range(&payload), Some((5, 9)));
+        assert_eq!(block_range(&payload[..15]), None);
+        assert_eq!(block_range(&[payload.clone(), vec![0]].concat()), None);
+    }
+
+    #[tokio::test]
+    async fn a_long_poll_ends_when_the_block_exists_or_the_orderer_stops() {
+        let forever = Duration::from_secs(3600);
+        let deadline = Duration::from_secs(30);
+        // Already there: no wait.
+        let (_height, heights) = watch::channel(6u64);
+        tokio::time::timeout(deadline, wait_for_block(heights, 5, forever))
+            .await
+            .expect("block 5 exists");
+        // Written while waiting.
+        let (height, heights) = watch::channel(5u64);
+        let waiting = tokio::spawn(wait_for_block(heights, 5, forever));
+        height.send_replace(6);
+        tokio::time::timeout(deadline, waiting)
+            .await
+            .expect("woken by the new height")
+            .unwrap();
+        // The orderer stopped.
+        let (height, heights) = watch::channel(5u64);
+        let waiting = tokio::spawn(wait_for_block(heights, 5, forever));
+        drop(height);
+        tokio::time::timeout(deadline, waiting)
+            .await
+            .expect("woken by the stop")
+            .unwrap();
+        // Nothing happens: the poll ends with its wait.
+        let (_height, heights) = watch::channel(5u64);
+        tokio::time::timeout(deadline, wait_for_block(heights, 5, Duration::ZERO))
+            .await
+            .expect("a zero wait ends at once");
+    }
 }
