@@ -22,25 +22,16 @@
 mod common;
 use std::path::Path;
 
-use common::{Forwarder, Node, REPO, consortium, fails, ok, render_layout};
+use common::{
+    ADMIN_M, ADMIN_U, Forwarder, Node, ORDERERS, PEERS, REPO, consortium, define_settlement, fails,
+    ok, render_layout, start_node,
+};
 use netsettle_client::{ClientError, Endorsed, Endpoint, Gateway, Signer, assemble};
 use netsettle_protocol::{ContractId, Payload, TxId, ValidationCode};
 
 /// This file's loopback range: 127.8.x.x.
 const SLOT: u8 = 8;
 
-const ADMIN_U: [&str; 4] = [
-    "--profile",
-    "clients/unicommsp.toml",
-    "--identity",
-    "crypto/unicom/users/admin@unicom.example",
-];
-const ADMIN_M: [&str; 4] = [
-    "--profile",
-    "clients/mobilemsp.toml",
-    "--identity",
-    "crypto/mobile/users/admin@mobile.example",
-];
 const SETTLEMENT_U: &str = "crypto/unicom/users/settlement@unicom.example";
 const FINANCE_U: &str = "crypto/unicom/users/finance@unicom.example";
 
@@ -128,16 +119,12 @@ fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap()
 }
 
-fn start(dir: &Path, name: &str) -> Node {
-    Node::start(&dir.join(format!("nodes/{name}.toml")))
-}
-
-/// Each peer's node config (`nodes/NAME.toml`) and data directory (`data/DIR`).
-const PEERS: [(&str, &str); 4] = [
-    ("unicommsp-peer0", "peer0.unicom.example"),
-    ("unicommsp-peer1", "peer1.unicom.example"),
-    ("mobilemsp-peer0", "peer0.mobile.example"),
-    ("mobilemsp-peer1", "peer1.mobile.example"),
+/// Each peer's data directory (`data/DIR`), in the order of `common::PEERS`.
+const PEER_DATA: [&str; 4] = [
+    "peer0.unicom.example",
+    "peer1.unicom.example",
+    "peer0.mobile.example",
+    "peer1.mobile.example",
 ];
 
 #[test]
@@ -148,26 +135,9 @@ fn peers_record_each_failure_code_and_follow_config_and_definition_updates() {
     render_layout(dir, SLOT, "");
     let _unicom_dmz = Forwarder::start(&dir.join("dmz/unicom"), &dir.join("dmz/UnicomMSP.map"));
     let _mobile_dmz = Forwarder::start(&dir.join("dmz/mobile"), &dir.join("dmz/MobileMSP.map"));
-    let orderers: Vec<Node> = [
-        "unicommsp-orderer0",
-        "unicommsp-orderer1",
-        "unicommsp-orderer2",
-        "mobilemsp-orderer0",
-        "mobilemsp-orderer1",
-    ]
-    .iter()
-    .map(|name| start(dir, name))
-    .collect();
-    let peers: Vec<Node> = PEERS.iter().map(|(name, _)| start(dir, name)).collect();
-    lifecycle(
-        dir,
-        &[
-            ("approve", ADMIN_U),
-            ("approve", ADMIN_M),
-            ("commit", ADMIN_U),
-        ],
-        &[],
-    );
+    let orderers: Vec<Node> = ORDERERS.iter().map(|name| start_node(dir, name)).collect();
+    let peers: Vec<Node> = PEERS.iter().map(|name| start_node(dir, name)).collect();
+    define_settlement(dir);
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let unicom = runtime.block_on(Client::connect(dir, ADMIN_U[1], ADMIN_U[3]));
@@ -220,7 +190,7 @@ fn peers_record_each_failure_code_and_follow_config_and_definition_updates() {
         peer.stop();
     }
     drop(orderers);
-    for (name, data) in PEERS {
+    for (name, data) in PEERS.iter().zip(PEER_DATA) {
         let ledger = dir.join(format!("data/{data}/ledger"));
         let config = json(&ok(
             dir,
