@@ -110,7 +110,13 @@ pub fn start(
         .map(|peer| peer.deliver)
         .unwrap_or_default();
     let gap = Arc::new(Notify::new());
-    let source = Sources::new(net.clone(), context, deliver_from, Arc::clone(&gap))?;
+    let source = Sources::new(
+        net.clone(),
+        context,
+        deliver_from,
+        handle.clone(),
+        Arc::clone(&gap),
+    )?;
     info!(
         ?deliver_from,
         n_orderers = source.orderers.len(),
@@ -519,6 +525,7 @@ impl Sources {
         net: NetHandle,
         context: &NodeContext,
         deliver_from: DeliverFrom,
+        peer: PeerHandle,
         gap: Arc<Notify>,
     ) -> Result<Self> {
         let nodes = consenter_nodes(&context.channel_config)?;
@@ -538,7 +545,7 @@ impl Sources {
             }
         };
         let consenter_ids: Vec<NodeId> = nodes.values().copied().collect();
-        let peers = PeerDirectory::new(context, &consenter_ids);
+        let peers = PeerDirectory::new(context, &consenter_ids, peer);
         Ok(Sources {
             net,
             orderers,
@@ -650,12 +657,14 @@ struct PeerDirectory {
     /// are not consenters (at least one, for peers that connect to us).
     n_slots: usize,
     own_msp_id: String,
-    /// Configured nodes at the addresses the channel config names as anchor peers.
-    anchors: Vec<NodeId>,
+    /// The configured nodes that are not consenters, with their addresses.
+    configured: Vec<(NodeId, SocketAddr)>,
+    /// The channel in force (anchor peers may change with a config update).
+    peer: PeerHandle,
 }
 
 impl PeerDirectory {
-    fn new(context: &NodeContext, consenters: &[NodeId]) -> Self {
+    fn new(context: &NodeContext, consenters: &[NodeId], peer: PeerHandle) -> Self {
         let configured: Vec<(NodeId, SocketAddr)> = context
             .config
             .network
@@ -664,37 +673,47 @@ impl PeerDirectory {
             .filter_map(|known| Some((known.node_id.parse().ok()?, known.address)))
             .filter(|(node, _)| !consenters.contains(node))
             .collect();
-        let own_msp_id = context.identity.msp_id.clone();
+        let directory = PeerDirectory {
+            n_slots: configured.len().max(1),
+            own_msp_id: context.identity.msp_id.clone(),
+            configured,
+            peer,
+        };
+        for (msp_id, address, node) in directory.anchors() {
+            match node {
+                Some(node) => info!(%msp_id, %address, %node, "anchor peer"),
+                None => warn!(
+                    %msp_id,
+                    %address,
+                    "anchor peer not in [[network.peers]]: the network dials nodes by id"
+                ),
+            }
+        }
+        directory
+    }
+
+    /// The other carriers' anchor peers in the channel config in force: organisation,
+    /// address and the configured node at that address.
+    fn anchors(&self) -> Vec<(String, String, Option<NodeId>)> {
+        let channel = self.peer.channel();
         let mut anchors = Vec::new();
-        for org in context
-            .channel_config
+        for org in channel
+            .config
             .orgs
             .iter()
-            .filter(|org| org.msp_id != own_msp_id)
+            .filter(|org| org.msp_id != self.own_msp_id)
         {
             for endpoint in &org.anchor_peers {
                 let address = format!("{}:{}", endpoint.host, endpoint.port);
-                let found = configured
+                let node = self
+                    .configured
                     .iter()
-                    .find(|(_, configured)| configured.to_string() == address);
-                match found {
-                    Some((node, _)) => {
-                        info!(msp_id = %org.msp_id, %address, %node, "anchor peer");
-                        anchors.push(*node);
-                    }
-                    None => warn!(
-                        msp_id = %org.msp_id,
-                        %address,
-                        "anchor peer not in [[network.peers]]: the network dials nodes by id"
-                    ),
-                }
+                    .find(|(_, configured)| configured.to_string() == address)
+                    .map(|(node, _)| *node);
+                anchors.push((org.msp_id.clone(), address, node));
             }
         }
-        PeerDirectory {
-            n_slots: configured.len().max(1),
-            own_msp_id,
-            anchors,
-        }
+        anchors
     }
 
     /// The peer in deliver slot `slot` among those connected now. With none connected
@@ -733,10 +752,15 @@ impl PeerDirectory {
             .into_iter()
             .filter(|remote| remote.role == Role::Peer)
             .collect();
+        let anchors: Vec<NodeId> = self
+            .anchors()
+            .into_iter()
+            .filter_map(|(_, _, node)| node)
+            .collect();
         peers.sort_by_key(|remote| {
             let rank = if remote.msp_id == self.own_msp_id {
                 0
-            } else if self.anchors.contains(&remote.node_id) {
+            } else if anchors.contains(&remote.node_id) {
                 1
             } else {
                 2

@@ -56,6 +56,8 @@ fn deploy(dir: &Path) {
     let gossip_only = std::fs::read_to_string(dir.join("nodes/mobilemsp-peer1.toml")).unwrap();
     assert!(gossip_only.contains("deliver = \"gossip\""));
     assert!(!gossip_only.contains("# orderer"), "{gossip_only}");
+    let orderer = std::fs::read_to_string(dir.join("nodes/unicommsp-orderer0.toml")).unwrap();
+    assert!(!orderer.contains("peer1.mobile.example"), "{orderer}");
 }
 
 /// An agreement proposal; its transaction id once committed VALID at both endorsing
