@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use crate::{
-    ca_cmd, configtx_cmd, crypto_cmd, layout_cmd, ledger_cmd, net_cmd, node_cmd, settlement_cmd,
-    tls_cmd, tx_cmd,
+    ca_cmd, configtx_cmd, crypto_cmd, layout_cmd, ledger_cmd, net_cmd, node_cmd, orderer_cmd,
+    settlement_cmd, tls_cmd, tx_cmd,
 };
 
 /// netsettle: a permissioned settlement chain for two telecom carriers, with SM2/SM3/SM4
@@ -29,6 +29,9 @@ enum Command {
     /// Contract lifecycle: approve and commit the built-in settlement contract.
     #[command(subcommand)]
     Lifecycle(tx_cmd::LifecycleCommand),
+    /// Ordering service administration: orderer status, leader transfer.
+    #[command(subcommand)]
+    Orderer(orderer_cmd::OrdererCommand),
     /// Deployment layouts: render node configs and DMZ forwarder maps.
     #[command(subcommand)]
     Layout(layout_cmd::LayoutCommand),
@@ -115,6 +118,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Node(args) => node_cmd::run(&args),
         Command::Layout(command) => layout_cmd::run(command),
+        Command::Orderer(command) => orderer_cmd::run(command),
         Command::Tx(command) => tx_cmd::run_tx(command),
         Command::Lifecycle(command) => tx_cmd::run_lifecycle(command),
         Command::Key(command) => crypto_cmd::run_key(command),

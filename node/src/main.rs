@@ -13,6 +13,7 @@ mod ledger_cmd;
 mod net_cmd;
 mod node_cmd;
 mod node_config;
+mod orderer_cmd;
 mod peer_role;
 mod settlement_cmd;
 mod tls_cmd;

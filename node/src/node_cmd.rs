@@ -15,7 +15,7 @@ use anyhow::{Context as _, Result, bail};
 use netsettle_ledger::Ledger;
 use netsettle_msp::ChannelMsps;
 use netsettle_net::{ChannelTrust, NetConfig, Network, NodeId};
-use netsettle_orderer::net::NetTransport;
+use netsettle_orderer::consenters::FollowingTransport;
 use netsettle_orderer::{CoreConfig, OrdererHandle, OrdererService, ServiceConfig};
 use netsettle_protocol::{Block, ChannelConfig, Identity, Role, ValidationCode};
 use netsettle_smcrypto::PrivateKey;
@@ -278,26 +278,40 @@ async fn serve(context: NodeContext) -> Result<()> {
 }
 
 /// Starts the orderer role: finds this node among the channel's consenters by its TLS
-/// certificate, then runs the Raft ordering service over the network.
+/// certificate (in the join block's config for an orderer added later), then runs the
+/// Raft ordering service and its admin service over the network.
 fn start_orderer(
     context: &NodeContext,
     config: &OrdererRoleConfig,
     net: &netsettle_net::NetHandle,
 ) -> Result<(OrdererHandle, u64)> {
-    let consenters = netsettle_orderer::net::consenter_nodes(&context.channel_config)?;
+    let channel_config = match &config.join_block {
+        Some(path) => join_config(path, &context.channel_config.channel)?,
+        None => context.channel_config.clone(),
+    };
+    let consenters = netsettle_orderer::net::consenter_nodes(&channel_config)?;
     let me = net.local_node();
     let consenter_id = consenters
         .iter()
         .find_map(|(id, node)| (*node == me).then_some(*id))
         .with_context(|| {
             format!(
-                "this node's TLS certificate (node id {me}) is not a consenter of channel {}",
-                context.channel_config.channel
+                "this node's TLS certificate (node id {me}) is not a consenter of channel {} (config sequence {})",
+                channel_config.channel, channel_config.sequence
             )
         })?;
     let mut core = CoreConfig::new(consenter_id);
     if let Some(tick_ms) = config.tick_ms {
         core.tick_ms = tick_ms;
+    }
+    if let Some(entries) = config.snapshot_interval_entries {
+        if entries <= netsettle_orderer::limits::LOG_KEPT_BEHIND_SNAPSHOT_ENTRIES {
+            bail!(
+                "orderer.snapshot_interval_entries must be over {}",
+                netsettle_orderer::limits::LOG_KEPT_BEHIND_SNAPSHOT_ENTRIES
+            );
+        }
+        core.snapshot_interval_entries = entries;
     }
     let service_config = ServiceConfig {
         core,
@@ -308,11 +322,29 @@ fn start_orderer(
         genesis: context.genesis.clone(),
         data_dir: context.config.data_dir.join("orderer"),
     };
-    let transport = NetTransport::new(net.clone(), &context.channel_config)?;
+    let transport = FollowingTransport::new(net.clone(), &channel_config)?;
     let orderer = OrdererService::spawn(service_config, Arc::new(transport))?;
     netsettle_orderer::net::serve(net, &orderer)?;
+    netsettle_orderer::admin::serve(net, &orderer)?;
     tracing::info!(consenter_id, "orderer role started");
     Ok((orderer, consenter_id))
+}
+
+/// The configuration of the config block an added orderer joins with.
+fn join_config(path: &Path, channel: &str) -> Result<ChannelConfig> {
+    let bytes = read_bounded(path, netsettle_protocol::limits::BLOCK_BYTES_MAX)?;
+    let block: Block = netsettle_protocol::decode(&bytes)
+        .with_context(|| format!("decoding join block {}", path.display()))?;
+    let config = config_of(&block)
+        .with_context(|| format!("join block {} holds no configuration", path.display()))?;
+    if config.channel != channel {
+        bail!(
+            "join block {} is for channel {:?}, not {channel:?}",
+            path.display(),
+            config.channel
+        );
+    }
+    Ok(config)
 }
 
 /// Starts libp2p over SM-TLS with the node's TLS identity, trusting the channel's

@@ -92,6 +92,12 @@ pub enum DeliverFrom {
 pub struct OrdererRoleConfig {
     /// Milliseconds per Raft tick (default 100: elections after 1–2 s).
     pub tick_ms: Option<u64>,
+    /// Applied Raft entries between snapshots (default 1000).
+    pub snapshot_interval_entries: Option<u64>,
+    /// For an orderer added after genesis: the config block that made it a consenter
+    /// (`netsettle ledger` or an orderer's chain has it). It names the consenters to
+    /// reach at start; the chain itself still starts from the genesis block.
+    pub join_block: Option<PathBuf>,
 }
 
 /// The node's libp2p endpoint and the nodes it keeps connections to.
@@ -205,7 +211,10 @@ impl NodeConfig {
                 dir: resolve(&ca.dir),
                 listen: ca.listen,
             }),
-            orderer: raw.orderer,
+            orderer: raw.orderer.map(|orderer| OrdererRoleConfig {
+                join_block: orderer.join_block.as_deref().map(resolve),
+                ..orderer
+            }),
             peer: raw.peer,
         })
     }

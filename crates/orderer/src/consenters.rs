@@ -4,11 +4,11 @@
 //! config (so Raft messages reach an added consenter, and none go to a removed one) and
 //! gives the network the address the config lists for a consenter it did not know.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
-use netsettle_net::NetHandle;
+use netsettle_net::{NetHandle, NodeId};
 use netsettle_protocol::ChannelConfig;
 
 use crate::error::OrdererError;
@@ -20,18 +20,18 @@ use crate::service::{FetchFuture, Transport};
 pub struct FollowingTransport {
     net: NetHandle,
     inner: RwLock<Arc<NetTransport>>,
-    known: RwLock<HashSet<u64>>,
+    /// The consenters `inner` reaches, by id.
+    nodes: RwLock<HashMap<u64, NodeId>>,
 }
 
 impl FollowingTransport {
     /// A transport reaching the consenters of `config`, the configuration this orderer
     /// starts with (the genesis block's, or the config block that added it).
     pub fn new(net: NetHandle, config: &ChannelConfig) -> Result<Self, OrdererError> {
-        let known = config.orderer.consenters.iter().map(|c| c.id).collect();
         Ok(FollowingTransport {
             inner: RwLock::new(Arc::new(NetTransport::new(net.clone(), config)?)),
+            nodes: RwLock::new(consenter_nodes(config)?),
             net,
-            known: RwLock::new(known),
         })
     }
 
@@ -54,6 +54,17 @@ impl Transport for FollowingTransport {
     }
 
     fn consenters_changed(&self, config: &ChannelConfig) {
+        let Ok(nodes) = consenter_nodes(config) else {
+            tracing::error!("new consenter set has a bad TLS certificate; keeping the old one");
+            return;
+        };
+        let mut current = self
+            .nodes
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *current == nodes {
+            return;
+        }
         let transport = match NetTransport::new(self.net.clone(), config) {
             Ok(transport) => transport,
             Err(error) => {
@@ -65,27 +76,20 @@ impl Transport for FollowingTransport {
             .inner
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(transport);
-        let Ok(nodes) = consenter_nodes(config) else {
-            return;
-        };
-        let mut known = self
-            .known
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for consenter in &config.orderer.consenters {
-            if !known.insert(consenter.id) {
+            let Some(node) = nodes.get(&consenter.id).copied() else {
+                continue;
+            };
+            if current.get(&consenter.id) == Some(&node) {
                 continue;
             }
             let address = format!("{}:{}", consenter.endpoint.host, consenter.endpoint.port);
-            let (Ok(address), Some(node)) =
-                (address.parse::<SocketAddr>(), nodes.get(&consenter.id))
-            else {
+            let Ok(address) = address.parse::<SocketAddr>() else {
                 tracing::warn!(id = consenter.id, %address, "new consenter's endpoint is not an address");
                 continue;
             };
             tracing::info!(id = consenter.id, %address, "new consenter");
             let net = self.net.clone();
-            let node = *node;
             // Called on the core thread, inside the runtime: the network task adds it.
             tokio::spawn(async move {
                 if let Err(error) = net.add_address(node, address).await {
@@ -93,5 +97,6 @@ impl Transport for FollowingTransport {
                 }
             });
         }
+        *current = nodes;
     }
 }

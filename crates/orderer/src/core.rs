@@ -47,7 +47,7 @@ use crate::error::{BroadcastError, OrdererError};
 use crate::limits::{
     CATCH_UP_BLOCKS_MAX, CATCH_UP_RETRY_TICKS, LOG_KEPT_BEHIND_SNAPSHOT_ENTRIES,
     RAFT_COMMITTED_BYTES_PER_READY_MAX, RAFT_INFLIGHT_MESSAGES_MAX, RAFT_MESSAGE_BYTES_MAX,
-    RAFT_UNCOMMITTED_BYTES_MAX, WAITING_ACKS_MAX,
+    RAFT_UNCOMMITTED_BYTES_MAX, WAITERS_PER_TRANSACTION_MAX, WAITING_ACKS_MAX,
 };
 use crate::membership::{ConsenterChange, check_consenter_change, consenter_ids, next_conf_change};
 use crate::storage::{RaftStore, bootstrap_conf_state};
@@ -156,9 +156,11 @@ pub struct Actions {
     pub fetch: Option<FetchBlocks>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Waiting {
-    request: RequestId,
+    /// The broadcast that proposed it, then retries of it that arrived meanwhile (at
+    /// most `WAITERS_PER_TRANSACTION_MAX`); all get the same answer.
+    requests: Vec<RequestId>,
     deadline_tick: u64,
 }
 
@@ -434,6 +436,17 @@ impl<C: Chain> OrdererCore<C> {
         match event {
             Event::Tick => self.on_tick(actions),
             Event::Envelope { request, envelope } => {
+                if let Some(waiting) = self.waiting.get_mut(&envelope.tx_id()) {
+                    // A retry of a broadcast still being ordered here (its client lost the
+                    // connection, say) waits for the same answer: a `Duplicate` now would
+                    // tell it the transaction landed, and the first attempt may yet fail.
+                    if waiting.requests.len() < WAITERS_PER_TRANSACTION_MAX {
+                        waiting.requests.push(request);
+                    } else {
+                        actions.replies.push((request, Err(BroadcastError::Busy)));
+                    }
+                    return Ok(());
+                }
                 match self.propose_envelope(*envelope) {
                     Ok(tx_id) => {
                         let deadline_tick = self
@@ -442,7 +455,7 @@ impl<C: Chain> OrdererCore<C> {
                         self.waiting.insert(
                             tx_id,
                             Waiting {
-                                request,
+                                requests: vec![request],
                                 deadline_tick,
                             },
                         );
@@ -556,9 +569,11 @@ impl<C: Chain> OrdererCore<C> {
             if waiting.deadline_tick > now {
                 return true;
             }
-            actions
-                .replies
-                .push((waiting.request, Err(BroadcastError::NotOrderedInTime)));
+            for request in &waiting.requests {
+                actions
+                    .replies
+                    .push((*request, Err(BroadcastError::NotOrderedInTime)));
+            }
             false
         });
     }
@@ -602,8 +617,11 @@ impl<C: Chain> OrdererCore<C> {
         }
     }
 
+    /// Whether the transaction is in the chain or committed and waiting to be cut: it
+    /// landed, so a new broadcast of it is a duplicate. (One still being ordered through
+    /// this orderer is not known yet; its retries wait for its answer.)
     fn is_known_transaction(&self, tx_id: &TxId) -> Result<bool, OrdererError> {
-        if self.waiting.contains_key(tx_id) || self.pending_ids.contains(tx_id) {
+        if self.pending_ids.contains(tx_id) {
             return Ok(true);
         }
         Ok(self.chain.transaction_block(tx_id)?.is_some())
@@ -809,7 +827,9 @@ impl<C: Chain> OrdererCore<C> {
                 tx_id,
                 log_index: index,
             });
-            actions.replies.push((waiting.request, reply));
+            for request in waiting.requests {
+                actions.replies.push((request, reply.clone()));
+            }
         }
     }
 
@@ -989,6 +1009,8 @@ impl<C: Chain> OrdererCore<C> {
         actions: &mut Actions,
     ) -> Result<(), OrdererError> {
         self.channel = Arc::new(ChannelState::new(state.config, state.last_config_index)?);
+        // Callers checking envelopes, and the transport, follow the restored config.
+        actions.channel = Some(Arc::clone(&self.channel));
         self.tip = ChainTip {
             height: state.height,
             last_hash: state.last_hash,

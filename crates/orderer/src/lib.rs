@@ -60,8 +60,10 @@
 //! - Every orderer's chain has the same block hashes: block contents are decided by the
 //!   Raft log (see the `core` module docs for why this design).
 //! - An acknowledged broadcast is in exactly one block; a broadcast that failed with
-//!   `NotOrderedInTime` (or whose orderer stopped) may be retried safely: if the first
-//!   attempt landed, the retry is refused as `Duplicate`.
+//!   `NotOrderedInTime` (or whose orderer stopped, or whose connection dropped) may be
+//!   retried safely: if the first attempt landed, the retry is refused as `Duplicate`;
+//!   sent to an orderer where the first attempt is still being ordered, it gets that
+//!   attempt's answer.
 //! - Three of five consenters down: broadcasts fail with `NoQuorum` (after two election
 //!   timeouts without a leader; `NoLeader` before that).
 //! - Blocks copied from another orderer (catch-up after a restart, a wipe, a snapshot, or

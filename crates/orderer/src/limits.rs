@@ -14,6 +14,9 @@ pub const INPUT_QUEUE_MAX: usize = 4_096;
 pub const INPUT_BATCH_MAX: usize = 512;
 /// Broadcasts accepted into Raft and waiting for their entry to be applied.
 pub const WAITING_ACKS_MAX: usize = 8_192;
+/// Broadcasts of one transaction waiting at one orderer for its entry to be applied:
+/// the first, and retries that arrived while it was being ordered; more are `Busy`.
+pub const WAITERS_PER_TRANSACTION_MAX: usize = 8;
 /// Envelopes committed but not yet cut into a block. The batch policy cuts long before
 /// this (at most `BLOCK_TX_MAX`), so it only guards against a bug.
 pub const PENDING_ENVELOPES_MAX: usize = netsettle_protocol::limits::BLOCK_TX_MAX;

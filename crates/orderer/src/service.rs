@@ -146,6 +146,8 @@ fn spawn(
     let store = RaftStore::open(&raft_dir, bootstrap_snapshot(&config.genesis)?)?;
     let tick = Duration::from_millis(config.core.tick_ms.max(1));
     let core = OrdererCore::new(config.core, config.signer, store, Arc::clone(&ledger))?;
+    // The latest snapshot may hold a later consenter set than the transport was made with.
+    transport.consenters_changed(&core.channel().config);
 
     let (inputs, receiver) = mpsc::channel(INPUT_QUEUE_MAX);
     let (channel_tx, channel) = watch::channel(Arc::clone(core.channel()));

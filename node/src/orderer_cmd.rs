@@ -1,0 +1,281 @@
+//! `netsettle orderer status|transfer-leader`: an admin's view of the ordering service,
+//! over the orderers' `orderer-admin` service (`netsettle_orderer::admin`), with a
+//! carrier's connection profile and an admin's identity directory.
+//!
+//! `status` asks every orderer of the profile (or one) and prints one line each:
+//!
+//! ```text
+//! orderer consenter=3 leader=1 term=2 height=12 applied=40 snapshot=0 voters=1,2,3,4,5 learners= consenters=1,2,3,4,5 config=0 catching_up=false pending=0 member=true node=16Uiu2…
+//! orderer node=16Uiu2… unreachable: …
+//! ```
+//!
+//! `transfer-leader --to N` hands Raft leadership to consenter N and waits until an
+//! orderer reports N as leader.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use netsettle_client::Endpoint;
+use netsettle_net::{ChannelTrust, NetConfig, NetHandle, Network, NodeId};
+use netsettle_orderer::admin::{ADMIN_SERVICE, AdminReply, AdminRequest, OrdererStatus};
+use netsettle_protocol::limits::BLOCK_BYTES_MAX;
+use netsettle_protocol::{Block, Role, decode, encode};
+
+use crate::configtx_cmd::config_of;
+use crate::crypto_cmd::read_text;
+use crate::node_cmd::read_bounded;
+
+/// How long one orderer may take to answer.
+const ANSWER_WAIT: Duration = Duration::from_secs(5);
+/// Pause between status polls while waiting for a leader change.
+const POLL_INTERVAL: Duration = Duration::from_millis(200);
+
+/// Who asks, and through which connection profile.
+#[derive(Debug, clap::Args)]
+pub struct AdminArgs {
+    /// The carrier's connection profile, e.g. DIR/clients/unicommsp.toml.
+    #[arg(long)]
+    profile: PathBuf,
+    /// An admin's identity directory, e.g. crypto/unicom/users/admin@unicom.example.
+    #[arg(long)]
+    identity: PathBuf,
+}
+
+/// Operate the ordering service.
+#[derive(Debug, clap::Subcommand)]
+pub enum OrdererCommand {
+    /// Print each orderer's Raft and chain state.
+    Status {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// Ask only the orderer with this consenter id.
+        #[arg(long)]
+        consenter: Option<u64>,
+    },
+    /// Hand Raft leadership to a consenter and wait until it leads.
+    TransferLeader {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// The consenter id to lead next.
+        #[arg(long)]
+        to: u64,
+        /// Seconds to wait for the new leader.
+        #[arg(long, default_value_t = 30)]
+        wait_secs: u64,
+    },
+}
+
+pub fn run(command: OrdererCommand) -> Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(async {
+            match command {
+                OrdererCommand::Status { admin, consenter } => status(&admin, consenter).await,
+                OrdererCommand::TransferLeader {
+                    admin,
+                    to,
+                    wait_secs,
+                } => transfer_leader(&admin, to, Duration::from_secs(wait_secs)).await,
+            }
+        })
+}
+
+/// The part of a connection profile (see `tx_cmd`) an admin tool needs.
+#[derive(Debug, serde::Deserialize)]
+struct Profile {
+    genesis: PathBuf,
+    listen: SocketAddr,
+    orderers: Vec<ProfileOrderer>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ProfileOrderer {
+    msp_id: String,
+    node_id: String,
+    address: SocketAddr,
+}
+
+/// The admin's network endpoint (its TLS identity, trusting the genesis block's
+/// orderers) and the profile's orderers.
+async fn connect(args: &AdminArgs) -> Result<(Network, Vec<Endpoint>)> {
+    let profile: Profile = toml::from_str(&read_text(&args.profile)?)
+        .with_context(|| format!("parsing profile {}", args.profile.display()))?;
+    let base = args.profile.parent().unwrap_or(Path::new("."));
+    let genesis_path = base.join(&profile.genesis);
+    let genesis: Block = decode(&read_bounded(&genesis_path, BLOCK_BYTES_MAX)?)
+        .with_context(|| format!("decoding {}", genesis_path.display()))?;
+    let layout = netsettle_ca::IdentityLayout::new(&args.identity);
+    let tls = layout
+        .tls_identity()
+        .with_context(|| format!("loading the TLS identity in {}", args.identity.display()))?;
+    let trust = ChannelTrust::new(&config_of(&genesis)?, &[Role::Orderer])?;
+    let mut net = NetConfig::new(tls, trust, profile.listen);
+    let mut orderers = Vec::with_capacity(profile.orderers.len());
+    for orderer in &profile.orderers {
+        let node_id: NodeId = orderer
+            .node_id
+            .parse()
+            .with_context(|| format!("bad node id {:?}", orderer.node_id))?;
+        net.known_peers.push((node_id, orderer.address));
+        orderers.push(Endpoint {
+            msp_id: orderer.msp_id.clone(),
+            node_id,
+        });
+    }
+    let network = Network::start(net)
+        .await
+        .context("starting the admin's network endpoint")?;
+    Ok((network, orderers))
+}
+
+async fn ask(net: &NetHandle, orderer: &Endpoint, request: &AdminRequest) -> Result<AdminReply> {
+    let bytes = tokio::time::timeout(
+        ANSWER_WAIT,
+        net.request(orderer.node_id, ADMIN_SERVICE, encode(request)?),
+    )
+    .await
+    .context("no answer in time")??;
+    Ok(decode::<AdminReply>(&bytes)?)
+}
+
+/// Every orderer's status, asked in parallel, in profile order.
+async fn statuses(
+    net: &NetHandle,
+    orderers: &[Endpoint],
+) -> Vec<(Endpoint, Result<OrdererStatus>)> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, orderer) in orderers.iter().cloned().enumerate() {
+        let net = net.clone();
+        tasks.spawn(async move {
+            let answer = match ask(&net, &orderer, &AdminRequest::Status).await {
+                Ok(AdminReply::Status(status)) => Ok(status),
+                Ok(AdminReply::Refused(reason)) => Err(anyhow::anyhow!("refused: {reason}")),
+                Ok(other) => Err(anyhow::anyhow!("unexpected answer {other:?}")),
+                Err(error) => Err(error),
+            };
+            (index, orderer, answer)
+        });
+    }
+    let mut answers = Vec::with_capacity(orderers.len());
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok(answer) = joined {
+            answers.push(answer);
+        }
+    }
+    answers.sort_by_key(|(index, _, _)| *index);
+    answers
+        .into_iter()
+        .map(|(_, orderer, answer)| (orderer, answer))
+        .collect()
+}
+
+fn ids(ids: &[u64]) -> String {
+    ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+}
+
+fn status_line(orderer: &Endpoint, status: &OrdererStatus) -> String {
+    format!(
+        "orderer consenter={} leader={} term={} height={} applied={} snapshot={} voters={} learners={} consenters={} config={} catching_up={} pending={} member={} node={}",
+        status.consenter_id,
+        status.leader_id,
+        status.term,
+        status.height,
+        status.applied_index,
+        status.snapshot_index,
+        ids(&status.voters),
+        ids(&status.learners),
+        ids(&status.consenters),
+        status.config_sequence,
+        status.catching_up,
+        status.pending_envelopes,
+        status.is_consenter(),
+        orderer.node_id
+    )
+}
+
+async fn status(args: &AdminArgs, consenter: Option<u64>) -> Result<()> {
+    let (network, orderers) = connect(args).await?;
+    let answers = statuses(&network.handle(), &orderers).await;
+    network.shutdown().await;
+    let mut answered = 0usize;
+    for (orderer, answer) in &answers {
+        match answer {
+            Ok(status) if consenter.is_none_or(|id| id == status.consenter_id) => {
+                answered += 1;
+                println!("{}", status_line(orderer, status));
+            }
+            Ok(_) => {}
+            Err(error) if consenter.is_none() => {
+                println!("orderer node={} unreachable: {error:#}", orderer.node_id);
+            }
+            Err(_) => {}
+        }
+    }
+    if answered == 0 {
+        match consenter {
+            Some(id) => bail!("consenter {id} did not answer"),
+            None => bail!("no orderer answered"),
+        }
+    }
+    Ok(())
+}
+
+async fn transfer_leader(args: &AdminArgs, to: u64, wait: Duration) -> Result<()> {
+    let (network, orderers) = connect(args).await?;
+    let outcome = transfer_and_wait(&network.handle(), &orderers, to, wait).await;
+    network.shutdown().await;
+    let (from, term) = outcome?;
+    println!("leader transferred from consenter {from} to consenter {to} (term {term})");
+    Ok(())
+}
+
+/// Asks the orderers in turn until one hands the request to Raft, then waits until the
+/// orderers report `to` as leader; the old leader and the new term.
+async fn transfer_and_wait(
+    net: &NetHandle,
+    orderers: &[Endpoint],
+    to: u64,
+    wait: Duration,
+) -> Result<(u64, u64)> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut last = String::from("no orderer in the profile");
+    let from = 'asked: loop {
+        for orderer in orderers {
+            match ask(net, orderer, &AdminRequest::TransferLeader { to }).await {
+                Ok(AdminReply::TransferRequested { leader }) => break 'asked leader,
+                Ok(AdminReply::Refused(reason)) => last = reason,
+                Ok(other) => last = format!("unexpected answer {other:?}"),
+                Err(error) => last = format!("{error:#}"),
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!("leader transfer to consenter {to} not accepted: {last}");
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    };
+    loop {
+        let leaders: Vec<OrdererStatus> = statuses(net, orderers)
+            .await
+            .into_iter()
+            .filter_map(|(_, answer)| answer.ok())
+            .collect();
+        if let Some(status) = leaders
+            .iter()
+            .find(|status| status.consenter_id == to && status.leader_id == to)
+        {
+            return Ok((from, status.term));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!(
+                "consenter {to} does not lead after {} s (leaders seen: {:?})",
+                wait.as_secs(),
+                leaders.iter().map(|s| s.leader_id).collect::<Vec<_>>()
+            );
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}

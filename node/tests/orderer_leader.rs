@@ -1,0 +1,60 @@
+//! Killing the current Raft leader, found through the orderers' status service, while a
+//! client has broadcasts in flight: a new leader is elected, ordering continues, and
+//! every pending submission either landed exactly once or got an error that is safe to
+//! retry; retried, it lands exactly once or is refused as a duplicate of the attempt that
+//! had landed. Five orderer processes (no peers) behind both DMZ forwarders, loopback
+//! slot 5.
+
+mod common;
+mod orderer_support;
+
+use orderer_support::{Client, Landed, Load, Orderers, assert_exactly_once};
+
+#[test]
+fn killing_the_leader_mid_load_loses_and_duplicates_nothing() {
+    let mut orderers = Orderers::start(5, "5", |text| text.to_owned());
+    let client = Client::connect(orderers.path());
+    let leader = client.wait_leader(None);
+
+    let mut load = Load::start(&client, 600, 64, 512);
+    load.wait_landed(&client, 150);
+    orderers.kill(leader);
+    let new_leader = client.wait_leader(Some(leader));
+    assert_ne!(new_leader, leader);
+    // Ordering continues under the new leader while the old one is down.
+    let landed_at_election = load.landed();
+    load.wait_landed(&client, landed_at_election + 100);
+    let outcomes = load.finish(&client);
+
+    orderers.restart(leader);
+    let ids = orderers.ids();
+    client.wait_settled(&ids);
+    let statuses = client.statuses();
+    assert!(
+        statuses.values().all(|s| s.leader_id == new_leader),
+        "{statuses:#?}"
+    );
+    Client::close(client);
+    orderers.stop_all();
+
+    let retried = outcomes.iter().filter(|o| o.attempts > 1).count();
+    let duplicates = outcomes
+        .iter()
+        .filter(|o| o.landed == Ok(Landed::DuplicateOnRetry))
+        .count();
+    eprintln!(
+        "{} submissions, {retried} retried, {duplicates} refused as duplicates of a landed attempt",
+        outcomes.len()
+    );
+    assert!(
+        retried > 0,
+        "no submission was in flight at the leader when it died"
+    );
+    for outcome in outcomes.iter().filter(|o| o.attempts > 1) {
+        for error in &outcome.retried_after {
+            assert!(!error.is_empty());
+        }
+    }
+    assert_exactly_once(&outcomes, &orderers.chain_tx_ids(new_leader));
+    orderers.assert_same_blocks(new_leader);
+}

@@ -1,0 +1,249 @@
+//! Consenter membership as real processes: a sixth orderer (Unicom's orderer3, with
+//! certificates from Unicom's CA but not in the genesis block) is added through a config
+//! update both carriers' admins signed, starts from the genesis block with the config
+//! block that added it, and catches up and orders; then a consenter is removed through
+//! another update, stops taking broadcasts, and the other five go on. Ordering continues
+//! across both changes, and the remaining orderers end with the same block hashes.
+//! Orderer processes only (no peers), loopback slot 6 with ports of its own.
+//!
+//! The updates go to the orderers' broadcast service from the test's own client (what
+//! `netsettle configtx submit` does, without waiting for peers).
+
+mod common;
+mod orderer_support;
+
+use std::path::Path;
+
+use common::{REPO, genesis, ok, render_layout};
+use netsettle_ledger::Ledger;
+use netsettle_protocol::{
+    BroadcastStatus, ChannelConfig, ConfigSignature, ConfigUpdate, ConfigUpdateEnvelope, Consenter,
+    Endpoint, Envelope, Header, Identity, Nonce, Payload, Timestamp, encode,
+};
+use netsettle_smcrypto::PrivateKey;
+use netsettle_smcrypto::x509::Certificate;
+use orderer_support::{Client, Load, ORDERER_NAMES, Orderers, assert_exactly_once};
+
+const SLOT: u8 = 6;
+const PREFIX: &str = "4";
+const NEW_ORDERER: &str = "unicommsp-orderer3";
+
+/// Both carriers bootstrapped, Unicom with a fourth orderer the genesis block leaves
+/// out, and the layout rendered with that orderer as a node of Unicom's cloud.
+fn consortium_with_a_spare_orderer(dir: &Path) {
+    let spec = std::fs::read_to_string(format!("{REPO}/configs/unicom.toml")).unwrap();
+    let spec = spec.replace(
+        "# peer0 is Unicom's",
+        "[[orderers]]\nname = \"orderer3\"\nhosts = [\"127.0.1.13\"]\n\n# peer0 is Unicom's",
+    );
+    std::fs::write(dir.join("unicom.toml"), spec).unwrap();
+    let mobile = format!("{REPO}/configs/mobile.toml");
+    ok(
+        dir,
+        &[
+            "ca",
+            "bootstrap",
+            "--spec",
+            "unicom.toml",
+            "--out",
+            "crypto/unicom",
+        ],
+    );
+    ok(
+        dir,
+        &[
+            "ca",
+            "bootstrap",
+            "--spec",
+            &mobile,
+            "--out",
+            "crypto/mobile",
+        ],
+    );
+    ok(
+        dir,
+        &[
+            "msp",
+            "export",
+            "--msp-dir",
+            "crypto/mobile/msp",
+            "--out",
+            "exchange/mobile-msp",
+        ],
+    );
+    genesis(dir, "orderer0");
+    render_layout(dir, SLOT, PREFIX);
+    let spare = format!(
+        "\n[[nodes]]\nname = \"orderer3\"\norg = \"UnicomMSP\"\nkind = \"orderer\"\nlisten = \"127.{SLOT}.1.13:{PREFIX}7050\"\npublic_port = {PREFIX}7053\n"
+    );
+    let mut layout = std::fs::read_to_string(dir.join("layout.toml")).unwrap();
+    layout.push_str(&spare);
+    std::fs::write(dir.join("layout.toml"), layout).unwrap();
+    ok(
+        dir,
+        &["layout", "render", "--layout", "layout.toml", "--base", "."],
+    );
+}
+
+struct Admin {
+    key: PrivateKey,
+    identity: Identity,
+}
+
+fn admin(dir: &Path, msp_id: &str, identity_dir: &str) -> Admin {
+    let layout = netsettle_ca::IdentityLayout::new(&dir.join(identity_dir));
+    Admin {
+        key: PrivateKey::read_pkcs8_pem_file(&layout.sign_key()).unwrap(),
+        identity: Identity {
+            msp_id: msp_id.to_owned(),
+            cert_der: Certificate::read_pem_file(&layout.sign_cert())
+                .unwrap()
+                .der()
+                .to_vec(),
+        },
+    }
+}
+
+/// A config update to `config`, approved by both carriers' admins, submitted by Unicom's.
+fn update_envelope(dir: &Path, config: ChannelConfig) -> Envelope {
+    let unicom = admin(dir, "UnicomMSP", "crypto/unicom/users/admin@unicom.example");
+    let mobile = admin(dir, "MobileMSP", "crypto/mobile/users/admin@mobile.example");
+    let update = ConfigUpdate {
+        channel: config.channel.clone(),
+        config,
+    };
+    let signatures = [&unicom, &mobile]
+        .iter()
+        .map(|admin| ConfigSignature::sign(&admin.key, admin.identity.clone(), &update).unwrap())
+        .collect();
+    let mut nonce = [0u8; netsettle_protocol::limits::NONCE_BYTES];
+    netsettle_smcrypto::random_bytes(&mut nonce).unwrap();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let header = Header {
+        channel: update.channel.clone(),
+        creator: unicom.identity.clone(),
+        nonce: Nonce(nonce),
+        timestamp: Timestamp {
+            unix_time_ms: u64::try_from(now_ms).unwrap(),
+        },
+    };
+    Envelope::sign(
+        &unicom.key,
+        Payload::ConfigUpdate {
+            header,
+            update: Box::new(ConfigUpdateEnvelope { update, signatures }),
+        },
+    )
+    .unwrap()
+}
+
+/// The latest config block of consenter `id`'s chain (read beside the running node).
+fn latest_config_block(orderers: &Orderers, id: u64) -> netsettle_protocol::Block {
+    let ledger = Ledger::open_read_only(&orderers.ledger_dir(id)).unwrap();
+    let height = ledger.chain_info().unwrap().height;
+    let last = ledger.block(height - 1).unwrap().unwrap();
+    ledger
+        .block(last.metadata.last_config_index)
+        .unwrap()
+        .unwrap()
+}
+
+fn config_of(block: &netsettle_protocol::Block) -> ChannelConfig {
+    match &block.data[0].payload {
+        Payload::Config { config, .. } => config.config.clone(),
+        _ => panic!("block {} is not a config block", block.header.number),
+    }
+}
+
+#[test]
+fn a_sixth_orderer_is_added_and_one_removed_while_ordering_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    consortium_with_a_spare_orderer(dir.path());
+    let mut orderers = Orderers::launch(dir, &ORDERER_NAMES, |text| text.to_owned());
+    let client = Client::connect(orderers.path());
+    let leader = client.wait_leader(None);
+    let mut outcomes = Load::start(&client, 100, 32, 256).finish(&client);
+
+    // Add orderer3 as consenter 6, reachable at Unicom's DMZ.
+    let mut config = config_of(&latest_config_block(&orderers, leader));
+    config.sequence += 1;
+    let tls_cert = Certificate::read_pem_file(
+        &orderers
+            .path()
+            .join("crypto/unicom/orderers/orderer3.unicom.example/tls/cert.pem"),
+    )
+    .unwrap();
+    config.orderer.consenters.push(Consenter {
+        id: 6,
+        msp_id: "UnicomMSP".to_owned(),
+        endpoint: Endpoint {
+            host: format!("127.{SLOT}.3.1"),
+            port: format!("{PREFIX}7053").parse().unwrap(),
+        },
+        tls_cert_der: tls_cert.der().to_vec(),
+    });
+    // Two changes in one update are refused with a clear error.
+    let mut double = config.clone();
+    double.orderer.consenters.retain(|c| c.id != 5);
+    let refused = client
+        .broadcast_to(0, &update_envelope(orderers.path(), double))
+        .unwrap();
+    assert_eq!(refused.status, BroadcastStatus::BadRequest, "{refused:?}");
+    assert!(
+        refused.info.contains("more than one consenter"),
+        "{}",
+        refused.info
+    );
+
+    let added = client.submit_blocking(&update_envelope(orderers.path(), config));
+    assert!(added.landed.is_ok(), "{added:?}");
+    let all = [1, 2, 3, 4, 5, 6];
+    client.wait_status("consenter 6 not in Raft", |statuses| {
+        [1, 2, 3, 4, 5]
+            .iter()
+            .all(|id| statuses.get(id).is_some_and(|s| s.voters == all))
+    });
+
+    // The new orderer starts from the genesis block and the config block that added it.
+    let join = latest_config_block(&orderers, leader);
+    std::fs::write(orderers.path().join("join.block"), encode(&join).unwrap()).unwrap();
+    let node_config = orderers.path().join(format!("nodes/{NEW_ORDERER}.toml"));
+    let text = std::fs::read_to_string(&node_config).unwrap();
+    std::fs::write(
+        &node_config,
+        text.replace("[orderer]", "[orderer]\njoin_block = \"../join.block\""),
+    )
+    .unwrap();
+    assert_eq!(orderers.add(NEW_ORDERER), 6);
+    outcomes.extend(Load::start(&client, 200, 32, 256).finish(&client));
+    let height = client.wait_settled(&all);
+    eprintln!("six consenters settled at height {height}");
+
+    // Remove consenter 2 (Unicom's orderer1) while a load runs.
+    let leader = client.wait_leader(None);
+    let removed = [2, 3, 1].into_iter().find(|id| *id != leader).unwrap();
+    let mut config = config_of(&latest_config_block(&orderers, leader));
+    config.sequence += 1;
+    config.orderer.consenters.retain(|c| c.id != removed);
+    let load = Load::start(&client, 300, 32, 256);
+    let update = client.submit_blocking(&update_envelope(orderers.path(), config));
+    assert!(update.landed.is_ok(), "{update:?}");
+    outcomes.extend(load.finish(&client));
+    let left: Vec<u64> = all.into_iter().filter(|id| *id != removed).collect();
+    let statuses = client.wait_status("consenter not removed", |statuses| {
+        left.iter()
+            .all(|id| statuses.get(id).is_some_and(|s| s.voters == left))
+            && statuses.get(&removed).is_some_and(|s| !s.is_consenter())
+    });
+    eprintln!("removed {removed}: {:?}", statuses[&removed]);
+    outcomes.extend(Load::start(&client, 100, 32, 256).finish(&client));
+    client.wait_settled(&left);
+    Client::close(client);
+    orderers.stop_all();
+
+    assert_exactly_once(&outcomes, &orderers.chain_tx_ids(6));
+    orderers.assert_same_blocks_among(6, &left);
+}
