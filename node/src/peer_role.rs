@@ -103,6 +103,21 @@ pub fn start(
         blocks: blocks_rx,
     })?;
 
+    spawn_block_paths(context, net, &handle, blocks_tx, &shutdown, tasks)?;
+    serve(net, &handle, &shutdown, tasks)?;
+    Ok(PeerRole { handle })
+}
+
+/// Starts the paths blocks take to the committer: deliver (orderers, then peers) and
+/// gossip, sharing the committer's queue.
+fn spawn_block_paths(
+    context: &NodeContext,
+    net: &NetHandle,
+    handle: &PeerHandle,
+    blocks_tx: mpsc::Sender<Block>,
+    shutdown: &watch::Receiver<bool>,
+    tasks: &mut JoinSet<Result<()>>,
+) -> Result<()> {
     let deliver_from = context
         .config
         .peer
@@ -144,7 +159,16 @@ pub fn start(
         gap,
         shutdown.clone(),
     ));
+    Ok(())
+}
 
+/// Serves endorsement, commit status and state transfer until shutdown.
+fn serve(
+    net: &NetHandle,
+    handle: &PeerHandle,
+    shutdown: &watch::Receiver<bool>,
+    tasks: &mut JoinSet<Result<()>>,
+) -> Result<()> {
     let endorse = net.serve(ENDORSE_SERVICE, &[Role::Client, Role::Admin])?;
     let endorse_peer = handle.clone();
     tasks.spawn(serve_until(endorse, shutdown.clone(), move |request| {
@@ -159,11 +183,11 @@ pub fn start(
     }));
     let blocks = net.serve(PEER_BLOCKS_SERVICE, &[Role::Peer])?;
     let blocks_peer = handle.clone();
-    tasks.spawn(serve_until(blocks, shutdown, move |request| {
+    tasks.spawn(serve_until(blocks, shutdown.clone(), move |request| {
         let peer = blocks_peer.clone();
         async move { answer_blocks(&peer, request).await }
     }));
-    Ok(PeerRole { handle })
+    Ok(())
 }
 
 /// The gossip side of the peer: publishes every committed block on the channel's block
