@@ -30,7 +30,6 @@
 //! DMZ-published peer addresses; the peers configured at those addresses are asked first
 //! among the other carrier's.
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,9 +40,8 @@ use netsettle_net::{ConnectionEvent, GossipMessage, InboundRequest, NetHandle, N
 use netsettle_orderer::net::{BLOCKS_SERVICE, BlockBatch, consenter_nodes};
 use netsettle_peer::deliver::{self, BlockSource, DeliverConfig};
 use netsettle_peer::endorser::Endorser;
-use netsettle_peer::gossip::{self, FutureBlocks, Judgement};
+use netsettle_peer::gossip::{self, Intake, Route};
 use netsettle_peer::lifecycle::ContractRegistry;
-use netsettle_peer::limits::FUTURE_BLOCKS_MAX;
 use netsettle_peer::service::{self, PeerHandle, PeerParts};
 use netsettle_peer::validator::Validator;
 use netsettle_protocol::{
@@ -207,38 +205,26 @@ async fn gossip_blocks(
         .subscribe(&topic)
         .await
         .with_context(|| format!("subscribing to {topic}"))?;
-    let mut future = FutureBlocks::new();
-    // Blocks handed to the committer from gossip: the network forwarded them when they
-    // were accepted, so they are not published again once committed.
-    let mut by_gossip = BTreeSet::new();
+    let mut intake = Intake::new();
     loop {
         tokio::select! {
             message = messages.recv() => {
                 let Some(message) = message else { return Ok(()) };
-                if let Some(number) =
-                    on_gossiped_block(&net, &peer, &blocks, &mut future, &gap, message).await
-                {
-                    by_gossip.insert(number);
-                }
+                on_gossiped_block(&net, &peer, &blocks, &mut intake, &gap, message).await;
             }
             event = committed.recv() => {
                 match event {
                     Ok(event) => {
-                        if !by_gossip.remove(&event.number) {
+                        if intake.committed(event.number) {
                             publish_block(&net, &peer, &topic, event.number).await;
                         }
-                        by_gossip = by_gossip.split_off(&event.number);
                     }
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
                         debug!(missed, "commit events lagged; those blocks are not published");
                     }
                     Err(broadcast::error::RecvError::Closed) => return Ok(()),
                 }
-                by_gossip.extend(forward_ready(&peer, &blocks, &mut future).await);
-                // Numbers the committer dropped (another source was first) must not pile up.
-                while by_gossip.len() > FUTURE_BLOCKS_MAX {
-                    by_gossip.pop_last();
-                }
+                forward_ready(&peer, &blocks, &mut intake).await;
             }
             () = stopped(&mut shutdown) => return Ok(()),
         }
@@ -251,16 +237,15 @@ async fn stopped(shutdown: &mut watch::Receiver<bool>) {
 }
 
 /// Judges one gossiped block (on the blocking pool: decoding and a signature check),
-/// reports the verdict to the network and routes the block; the number of a block handed
-/// to the committer.
+/// reports the verdict to the network and routes the block.
 async fn on_gossiped_block(
     net: &NetHandle,
     peer: &PeerHandle,
     blocks: &mpsc::Sender<Block>,
-    future: &mut FutureBlocks,
+    intake: &mut Intake,
     gap: &Notify,
     message: GossipMessage,
-) -> Option<u64> {
+) {
     let judge_peer = peer.clone();
     let payload = message.payload.clone();
     let judged = tokio::task::spawn_blocking(move || {
@@ -275,42 +260,40 @@ async fn on_gossiped_block(
         ))
     })
     .await;
-    let judgement = match judged {
-        Ok(Ok(judgement)) => judgement,
+    let judged = match judged {
+        Ok(Ok(judged)) => judged,
         Ok(Err(error)) => {
             // Our own ledger failed: no verdict on the sender.
             warn!(error = %format!("{error:#}"), "gossiped block not judged");
-            return None;
+            return;
         }
         Err(join_error) => {
             warn!(%join_error, "gossiped block not judged");
-            return None;
+            return;
         }
     };
     let from = message.from;
-    let verdict = match judgement {
-        Ok(Judgement::Next(block)) => {
-            let number = block.header.number;
-            debug!(%from, number, "next block by gossip");
-            let _ = net.accept(&message).await;
+    let verdict = match intake.route(judged, message.payload.len()) {
+        Route::Commit(block) => {
+            debug!(%from, number = block.header.number, "next block by gossip");
+            let accepted = net.accept(&message).await;
             // A closed queue means the committer stopped; the node is going down.
-            return blocks.send(*block).await.is_ok().then_some(number);
+            let _ = blocks.send(*block).await;
+            accepted
         }
-        Ok(Judgement::Duplicate { .. }) => net.accept(&message).await,
-        Ok(Judgement::Future(block)) => {
-            let number = block.header.number;
-            let kept = future.insert(*block, message.payload.len());
-            debug!(%from, number, kept, "block from the future by gossip");
+        Route::Accept => net.accept(&message).await,
+        Route::AcceptBehind => {
+            debug!(%from, "block from the future by gossip");
             gap.notify_one();
             net.accept(&message).await
         }
-        Ok(Judgement::LaterConfig { number }) => {
+        Route::Behind => {
             // Not judged, so no verdict: the network drops it unforwarded and unblamed.
-            debug!(%from, number, "gossiped block under a config not committed yet");
+            debug!(%from, "gossiped block under a config not committed yet");
             gap.notify_one();
-            return None;
+            Ok(())
         }
-        Err(refusal) => {
+        Route::Report(refusal) => {
             warn!(%from, %refusal, "gossiped block refused; sender reported");
             net.report_invalid(&message).await
         }
@@ -318,35 +301,22 @@ async fn on_gossiped_block(
     if let Err(error) = verdict {
         debug!(%error, "gossip verdict not delivered");
     }
-    None
 }
 
-/// Hands the buffered blocks that now continue the ledger to the committer; their
-/// numbers.
-async fn forward_ready(
-    peer: &PeerHandle,
-    blocks: &mpsc::Sender<Block>,
-    future: &mut FutureBlocks,
-) -> Vec<u64> {
-    if future.is_empty() {
-        return Vec::new();
-    }
+/// Hands the buffered blocks that now continue the ledger to the committer.
+async fn forward_ready(peer: &PeerHandle, blocks: &mpsc::Sender<Block>, intake: &mut Intake) {
     let tip = match peer.tip() {
         Ok(tip) => tip,
         Err(error) => {
             warn!(%error, "reading the ledger tip");
-            return Vec::new();
+            return;
         }
     };
-    let mut forwarded = Vec::new();
-    for block in future.take_ready(tip) {
-        let number = block.header.number;
+    for block in intake.ready(tip) {
         if blocks.send(block).await.is_err() {
-            break;
+            return;
         }
-        forwarded.push(number);
     }
-    forwarded
 }
 
 /// Publishes committed block `number` as stored (so every peer publishes the same bytes

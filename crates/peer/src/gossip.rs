@@ -28,7 +28,7 @@
 //!
 //! Pure: no I/O and no clock; the node wires it to `netsettle-net`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use netsettle_protocol::limits::BLOCK_BYTES_MAX;
 use netsettle_protocol::{Block, decode};
@@ -230,5 +230,84 @@ impl FutureBlocks {
             ready.push(block);
         }
         ready
+    }
+}
+
+/// What the shell does with one gossiped message.
+#[derive(Debug)]
+pub enum Route {
+    /// Accept it (the network forwards it) and hand the block to the committer.
+    Commit(Box<Block>),
+    /// Accept it; nothing else to do (the ledger holds it already).
+    Accept,
+    /// Accept it; it is kept (if there is room) until the gap before it closes, and the
+    /// peer is behind: wake state transfer.
+    AcceptBehind,
+    /// Give no verdict (it could not be judged); the peer is behind: wake state transfer.
+    Behind,
+    /// Report the sender: the network drops the message and counts it against them.
+    Report(GossipRefusal),
+}
+
+/// The peer's side of block gossip between commits: routes each judged message, keeps
+/// blocks from the future, and remembers which blocks came by gossip so they are not
+/// published again (the network forwarded them when they were accepted). Bounded: the
+/// buffer by [`FutureBlocks`], the remembered numbers by [`FUTURE_BLOCKS_MAX`].
+#[derive(Debug, Default)]
+pub struct Intake {
+    future: FutureBlocks,
+    by_gossip: BTreeSet<u64>,
+}
+
+impl Intake {
+    /// Nothing buffered yet.
+    pub fn new() -> Self {
+        Intake::default()
+    }
+
+    /// Routes a message [`judge`]d as `judged`, `encoded_bytes` long.
+    pub fn route(
+        &mut self,
+        judged: Result<Judgement, GossipRefusal>,
+        encoded_bytes: usize,
+    ) -> Route {
+        match judged {
+            Ok(Judgement::Next(block)) => {
+                self.remember(block.header.number);
+                Route::Commit(block)
+            }
+            Ok(Judgement::Duplicate { .. }) => Route::Accept,
+            Ok(Judgement::Future(block)) => {
+                self.future.insert(*block, encoded_bytes);
+                Route::AcceptBehind
+            }
+            Ok(Judgement::LaterConfig { .. }) => Route::Behind,
+            Err(refusal) => Route::Report(refusal),
+        }
+    }
+
+    /// Block `number` was committed; `true` if the peer should publish it (it did not
+    /// come by gossip).
+    pub fn committed(&mut self, number: u64) -> bool {
+        let by_gossip = self.by_gossip.remove(&number);
+        self.by_gossip = self.by_gossip.split_off(&number);
+        !by_gossip
+    }
+
+    /// The buffered blocks that now continue the ledger at `tip`, for the committer.
+    pub fn ready(&mut self, tip: Tip) -> Vec<Block> {
+        let ready = self.future.take_ready(tip);
+        for block in &ready {
+            self.remember(block.header.number);
+        }
+        ready
+    }
+
+    fn remember(&mut self, number: u64) {
+        self.by_gossip.insert(number);
+        // Numbers the committer dropped (another source was first) must not pile up.
+        while self.by_gossip.len() > FUTURE_BLOCKS_MAX {
+            self.by_gossip.pop_last();
+        }
     }
 }

@@ -18,7 +18,8 @@
 //! - [`events`]: what subscribers learn of each committed block.
 //! - [`deliver`]: pulls blocks from orderers (or other peers) with failover.
 //! - [`gossip`]: judges a block another peer sent (accept, report the sender, or keep it
-//!   until the gap before it closes).
+//!   until the gap before it closes); [`gossip::Intake`] routes the verdicts between
+//!   commits.
 //! - [`service`]: the tokio shell the node runtime spawns ([`service::spawn`] →
 //!   [`PeerHandle`]).
 //!
@@ -39,10 +40,11 @@
 //! // blocks: orderers first, then other peers (state transfer), with failover:
 //! tokio::spawn(deliver::run(my_block_source, DeliverConfig::default(), peer.clone(),
 //!                           blocks_tx.clone(), shutdown_rx));
-//! // gossip: publish each committed block on gossip::block_topic(channel); judge each
-//! // received one with gossip::judge(&peer.channel(), peer.tip()?, committed_hash, bytes):
-//! // Next → into `blocks_tx` too, Future → a FutureBlocks buffer (drained with
-//! // take_ready(peer.tip()?) after each commit), refused → report the sender.
+//! // gossip: judge each block received on gossip::block_topic(channel) with
+//! // gossip::judge(&peer.channel(), peer.tip()?, committed_hash, bytes), then
+//! // intake.route(judged, len): Commit → accept, into `blocks_tx` too; Report → report
+//! // the sender; Behind → wake state transfer. After each commit: publish the block if
+//! // intake.committed(number), send intake.ready(peer.tip()?) to the committer.
 //! // The committer takes only the next block and validates it whatever its source.
 //! // clients and peers:
 //! let response = peer.endorse(signed_proposal).await?;   // EndorseError::Contract: no signature

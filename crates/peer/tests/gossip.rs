@@ -4,12 +4,14 @@
 
 mod support;
 
-use netsettle_peer::gossip::{FutureBlocks, Tip, judge};
+use netsettle_peer::PeerHandle;
+use netsettle_peer::gossip::{FutureBlocks, Intake, Route, Tip, judge};
 use netsettle_peer::limits::FUTURE_BLOCKS_MAX;
 use netsettle_peer::validator::ChannelState;
 use netsettle_protocol::limits::BLOCK_BYTES_MAX;
 use netsettle_protocol::{Block, encode};
 use support::{Network, chain, writes};
+use tokio::sync::mpsc;
 
 /// A receiver whose ledger holds `chain[..height]`.
 fn tip_of(chain: &[Block], height: u64) -> Tip {
@@ -196,4 +198,80 @@ fn a_full_buffer_keeps_the_nearest_blocks() {
     assert!(future.insert(numbered(4), BLOCK_BYTES_MAX));
     assert_eq!(future.len(), 1);
     assert!(!future.insert(numbered(3), BLOCK_BYTES_MAX + 1));
+}
+
+/// Commits `block` through the peer's queue as the node's gossip loop does, then the
+/// buffered blocks it releases; the numbers committed, and which of them the peer would
+/// publish.
+async fn commit(
+    peer: &PeerHandle,
+    queue: &mpsc::Sender<Block>,
+    intake: &mut Intake,
+    block: Block,
+) -> Vec<String> {
+    let mut done = Vec::new();
+    let mut pending = vec![block];
+    while let Some(block) = pending.pop() {
+        let number = block.header.number;
+        queue.send(block).await.unwrap();
+        assert!(peer.wait_for_height(number + 1).await);
+        let publish = if intake.committed(number) {
+            " publish"
+        } else {
+            ""
+        };
+        done.push(format!("{number}{publish}"));
+        let mut ready = intake.ready(peer.tip().unwrap());
+        ready.reverse();
+        pending.extend(ready);
+    }
+    done
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossiped_blocks_reach_the_committer_in_order_and_once() {
+    let net = Network::new();
+    let good = chain(&net, &net.orderer, 7);
+    let dir = tempfile::tempdir().unwrap();
+    let (peer, queue) = support::start_peer(&net, &net.unicom_peer, dir.path(), false);
+    let mut intake = Intake::new();
+    let mut log = Vec::new();
+    for number in [3usize, 2, 1, 1, 6, 4, 5] {
+        let bytes = encode(&good[number]).unwrap();
+        let ledger = peer.ledger();
+        let committed_hash = |n| ledger.block(n).ok().flatten().map(|b: Block| b.hash());
+        let judged = judge(&peer.channel(), peer.tip().unwrap(), committed_hash, &bytes);
+        let entry = match intake.route(judged, bytes.len()) {
+            Route::Commit(block) => {
+                let done = commit(&peer, &queue, &mut intake, *block).await;
+                format!("{number}: commit {}", done.join(", "))
+            }
+            Route::Accept => format!("{number}: accept"),
+            Route::AcceptBehind => format!("{number}: keep, behind"),
+            Route::Behind => format!("{number}: behind"),
+            Route::Report(refusal) => format!("{number}: report {refusal}"),
+        };
+        log.push(entry);
+    }
+    // Block 7 arrives from an orderer: committed, then published for the other peers.
+    let from_orderer = commit(&peer, &queue, &mut intake, good[7].clone()).await;
+    log.push(format!("7 by deliver: commit {}", from_orderer.join(", ")));
+    assert_eq!(
+        log,
+        [
+            "3: keep, behind",
+            "2: keep, behind",
+            "1: commit 1, 2, 3",
+            "1: accept",
+            "6: keep, behind",
+            "4: commit 4",
+            "5: commit 5, 6",
+            "7 by deliver: commit 7 publish",
+        ]
+    );
+    assert_eq!(peer.height(), 8);
+    assert_eq!(
+        peer.ledger().block(7).unwrap().unwrap().hash(),
+        good[7].hash()
+    );
 }
