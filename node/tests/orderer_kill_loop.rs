@@ -9,11 +9,13 @@
 mod common;
 mod orderer_support;
 
-use orderer_support::{Client, Load, Orderers, assert_exactly_once};
+use orderer_support::{Client, Load, Orderers, assert_exactly_once, with_orderer_option};
 
 const TRANSACTIONS_DEFAULT: usize = 10_000;
 /// Leader kills spread over the run.
 const KILLS: u64 = 8;
+/// Broadcasts waiting for their answer at once.
+const IN_FLIGHT: usize = 400;
 
 #[test]
 fn ten_thousand_transactions_through_repeated_leader_kills() {
@@ -22,13 +24,15 @@ fn ten_thousand_transactions_through_repeated_leader_kills() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(TRANSACTIONS_DEFAULT);
     let started = std::time::Instant::now();
-    let mut orderers = Orderers::start(5, "4", |text| text.to_owned());
+    // 50 ms ticks: elections after 0.5-1 s, so the kills cost less of the run (the batch
+    // timeout stays 1 s; it is counted in ticks of whatever length).
+    let mut orderers = Orderers::start(5, "4", with_orderer_option("tick_ms", "50"));
     let client = Client::connect(orderers.path());
     let mut leader = client.wait_leader(None);
 
-    // At most ~40 in flight per orderer, ~53 once one is down: under the network's 64
-    // streams per connection.
-    let mut load = Load::start(&client, count, 160, 128);
+    // Ordering is bound by latency (each broadcast waits for its entry to commit), so
+    // many are in flight; the client's network keeps at most 64 on the wire per orderer.
+    let mut load = Load::start(&client, count, IN_FLIGHT, 128);
     let step = u64::try_from(count).unwrap() / (KILLS + 1);
     for round in 1..=KILLS {
         load.wait_landed(&client, step * round);

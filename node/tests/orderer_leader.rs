@@ -2,13 +2,17 @@
 //! client has broadcasts in flight: a new leader is elected, ordering continues, and
 //! every pending submission either landed exactly once or got an error that is safe to
 //! retry; retried, it lands exactly once or is refused as a duplicate of the attempt that
-//! had landed. Five orderer processes (no peers) behind both DMZ forwarders, loopback
-//! slot 5.
+//! had landed. Then `netsettle orderer transfer-leader` hands leadership back to the
+//! restarted orderer and `netsettle orderer status` shows it. Five orderer processes (no
+//! peers) behind both DMZ forwarders, loopback slot 5.
 
 mod common;
 mod orderer_support;
 
-use orderer_support::{Client, Landed, Load, Orderers, assert_exactly_once};
+use common::ok;
+use orderer_support::{
+    ADMIN_IDENTITY, ADMIN_PROFILE, Client, Landed, Load, Orderers, assert_exactly_once,
+};
 
 #[test]
 fn killing_the_leader_mid_load_loses_and_duplicates_nothing() {
@@ -34,6 +38,27 @@ fn killing_the_leader_mid_load_loses_and_duplicates_nothing() {
         statuses.values().all(|s| s.leader_id == new_leader),
         "{statuses:#?}"
     );
+
+    // The operator's view: hand leadership back to the restarted orderer, and see it.
+    let admin = ["--profile", ADMIN_PROFILE, "--identity", ADMIN_IDENTITY];
+    let to = leader.to_string();
+    let mut transfer = vec!["orderer", "transfer-leader", "--to", &to];
+    transfer.extend(admin);
+    let output = ok(orderers.path(), &transfer);
+    assert!(
+        output.contains(&format!("to consenter {leader}")),
+        "{output}"
+    );
+    let mut status = vec!["orderer", "status"];
+    status.extend(admin);
+    let output = ok(orderers.path(), &status);
+    assert_eq!(output.lines().count(), 5, "{output}");
+    for line in output.lines() {
+        assert!(
+            line.contains(&format!(" leader={leader} ")) && line.contains("voters=1,2,3,4,5"),
+            "{line}"
+        );
+    }
     Client::close(client);
     orderers.stop_all();
 
