@@ -26,6 +26,8 @@
 //!
 //! [orderer]                            # optional: the orderer role (needs [network])
 //! tick_ms = 100
+//! snapshot_interval_entries = 1000     # Raft snapshot (and log compaction) interval
+//! join_block = "join.block"            # only for a consenter added after genesis
 //!
 //! [peer]                               # optional: the peer role (needs [network])
 //! deliver = "orderers"                 # or "gossip": no orderer connection, blocks from peers

@@ -18,11 +18,11 @@ use common::{REPO, genesis, ok, render_layout};
 use netsettle_ledger::Ledger;
 use netsettle_protocol::{
     BroadcastStatus, ChannelConfig, ConfigSignature, ConfigUpdate, ConfigUpdateEnvelope, Consenter,
-    Endpoint, Envelope, Header, Identity, Nonce, Payload, Timestamp, encode,
+    Endpoint, Envelope, Identity, Payload, encode,
 };
 use netsettle_smcrypto::PrivateKey;
 use netsettle_smcrypto::x509::Certificate;
-use orderer_support::{Client, Load, ORDERER_NAMES, Orderers, assert_exactly_once};
+use orderer_support::{Client, Load, ORDERER_NAMES, Orderers, assert_exactly_once, fresh_header};
 
 const SLOT: u8 = 6;
 const PREFIX: &str = "4";
@@ -116,20 +116,7 @@ fn update_envelope(dir: &Path, config: ChannelConfig) -> Envelope {
         .iter()
         .map(|admin| ConfigSignature::sign(&admin.key, admin.identity.clone(), &update).unwrap())
         .collect();
-    let mut nonce = [0u8; netsettle_protocol::limits::NONCE_BYTES];
-    netsettle_smcrypto::random_bytes(&mut nonce).unwrap();
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
-    let header = Header {
-        channel: update.channel.clone(),
-        creator: unicom.identity.clone(),
-        nonce: Nonce(nonce),
-        timestamp: Timestamp {
-            unix_time_ms: u64::try_from(now_ms).unwrap(),
-        },
-    };
+    let header = fresh_header(&update.channel, &unicom.identity);
     Envelope::sign(
         &unicom.key,
         Payload::ConfigUpdate {

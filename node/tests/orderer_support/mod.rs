@@ -313,20 +313,7 @@ impl Client {
     /// the creator, its signature and the Writers policy; endorsements are the peers'
     /// business, so the client's own signature stands in for one.
     pub fn envelope(&self, pad_bytes: usize) -> Envelope {
-        let mut nonce = [0u8; NONCE_BYTES];
-        netsettle_smcrypto::random_bytes(&mut nonce).unwrap();
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis();
-        let header = Header {
-            channel: self.channel.clone(),
-            creator: self.identity.clone(),
-            nonce: Nonce(nonce),
-            timestamp: Timestamp {
-                unix_time_ms: u64::try_from(now_ms).unwrap(),
-            },
-        };
+        let header = fresh_header(&self.channel, &self.identity);
         let proposal = Proposal {
             header,
             contract: ContractId {
@@ -530,6 +517,25 @@ impl Client {
     pub fn close(self: Arc<Self>) {
         let client = Arc::into_inner(self).expect("no submissions running");
         client.runtime.block_on(client.network.shutdown());
+    }
+}
+
+/// A header for `creator` on `channel`: a random nonce (so a fresh transaction id) and
+/// the current time.
+pub fn fresh_header(channel: &str, creator: &Identity) -> Header {
+    let mut nonce = [0u8; NONCE_BYTES];
+    netsettle_smcrypto::random_bytes(&mut nonce).unwrap();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    Header {
+        channel: channel.to_owned(),
+        creator: creator.clone(),
+        nonce: Nonce(nonce),
+        timestamp: Timestamp {
+            unix_time_ms: u64::try_from(now_ms).unwrap(),
+        },
     }
 }
 
