@@ -61,8 +61,9 @@ use crate::node_config::DeliverFrom;
 pub const PEER_BLOCKS_SERVICE: &str = "peer-blocks";
 /// The longest a status request may wait for its transaction to commit.
 const TX_STATUS_WAIT_MAX: Duration = Duration::from_secs(30);
-/// Pause before asking an orderer again when it had no new block. Orderers answer at
-/// once (no long-poll yet), so this bounds the polling rate.
+/// Pause before asking an orderer again when it had no new block. Orderers hold a request
+/// at the chain's head until a block exists or their long poll ends; this bounds the
+/// rate when one answers empty at once.
 const BLOCK_POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// Pause before asking a peer again when it had no new block (anti-entropy: gossip
 /// normally brings blocks first). A gossiped block from the future cuts it short.
