@@ -31,6 +31,8 @@ use crate::node_cmd::read_bounded;
 const ANSWER_WAIT: Duration = Duration::from_secs(5);
 /// Pause between status polls while waiting for a leader change.
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// How often a transfer that has not happened yet is asked for again.
+const TRANSFER_ASK_INTERVAL: Duration = Duration::from_secs(3);
 
 /// Who asks, and through which connection profile.
 #[derive(Debug, clap::Args)]
@@ -234,7 +236,9 @@ async fn transfer_leader(args: &AdminArgs, to: u64, wait: Duration) -> Result<()
 }
 
 /// Asks the orderers in turn until one hands the request to Raft, then waits until the
-/// orderers report `to` as leader; the old leader and the new term.
+/// orderers report `to` as leader, asking again now and then: Raft drops a transfer the
+/// transferee does not complete within an election timeout (it was behind, say). The old
+/// leader and the new term.
 async fn transfer_and_wait(
     net: &NetHandle,
     orderers: &[Endpoint],
@@ -242,40 +246,60 @@ async fn transfer_and_wait(
     wait: Duration,
 ) -> Result<(u64, u64)> {
     let deadline = tokio::time::Instant::now() + wait;
+    let mut from = None;
     let mut last = String::from("no orderer in the profile");
-    let from = 'asked: loop {
-        for orderer in orderers {
-            match ask(net, orderer, &AdminRequest::TransferLeader { to }).await {
-                Ok(AdminReply::TransferRequested { leader }) => break 'asked leader,
-                Ok(AdminReply::Refused(reason)) => last = reason,
-                Ok(other) => last = format!("unexpected answer {other:?}"),
-                Err(error) => last = format!("{error:#}"),
+    let mut asked_at: Option<tokio::time::Instant> = None;
+    loop {
+        if asked_at.is_none_or(|at| at.elapsed() >= TRANSFER_ASK_INTERVAL) {
+            match request_transfer(net, orderers, to).await {
+                Ok(leader) => {
+                    from.get_or_insert(leader);
+                    asked_at = Some(tokio::time::Instant::now());
+                }
+                Err(reason) => last = reason,
             }
         }
-        if tokio::time::Instant::now() >= deadline {
-            bail!("leader transfer to consenter {to} not accepted: {last}");
-        }
-        tokio::time::sleep(POLL_INTERVAL).await;
-    };
-    loop {
-        let leaders: Vec<OrdererStatus> = statuses(net, orderers)
-            .await
-            .into_iter()
-            .filter_map(|(_, answer)| answer.ok())
-            .collect();
-        if let Some(status) = leaders
-            .iter()
-            .find(|status| status.consenter_id == to && status.leader_id == to)
-        {
-            return Ok((from, status.term));
+        if let Some(from) = from {
+            let answers: Vec<OrdererStatus> = statuses(net, orderers)
+                .await
+                .into_iter()
+                .filter_map(|(_, answer)| answer.ok())
+                .collect();
+            if let Some(status) = answers
+                .iter()
+                .find(|status| status.consenter_id == to && status.leader_id == to)
+            {
+                return Ok((from, status.term));
+            }
+            last = format!(
+                "leaders seen: {:?}",
+                answers.iter().map(|s| s.leader_id).collect::<Vec<_>>()
+            );
         }
         if tokio::time::Instant::now() >= deadline {
             bail!(
-                "consenter {to} does not lead after {} s (leaders seen: {:?})",
-                wait.as_secs(),
-                leaders.iter().map(|s| s.leader_id).collect::<Vec<_>>()
+                "consenter {to} does not lead after {} s ({last})",
+                wait.as_secs()
             );
         }
         tokio::time::sleep(POLL_INTERVAL).await;
     }
+}
+
+/// Hands the transfer to the first orderer that takes it; the leader it named.
+async fn request_transfer(
+    net: &NetHandle,
+    orderers: &[Endpoint],
+    to: u64,
+) -> std::result::Result<u64, String> {
+    let mut last = String::from("no orderer in the profile");
+    for orderer in orderers {
+        match ask(net, orderer, &AdminRequest::TransferLeader { to }).await {
+            Ok(AdminReply::TransferRequested { leader }) => return Ok(leader),
+            Ok(AdminReply::Refused(reason)) => last = reason,
+            Ok(other) => last = format!("unexpected answer {other:?}"),
+            Err(error) => last = format!("{error:#}"),
+        }
+    }
+    Err(last)
 }
