@@ -246,6 +246,18 @@ async fn transfer_and_wait(
     wait: Duration,
 ) -> Result<(u64, u64)> {
     let deadline = tokio::time::Instant::now() + wait;
+    let voters = statuses(net, orderers)
+        .await
+        .into_iter()
+        .find_map(|(_, answer)| answer.ok())
+        .map(|status| status.voters)
+        .context("no orderer answered")?;
+    if !voters.contains(&to) {
+        bail!(
+            "consenter {to} is not a Raft voter (voters {})",
+            ids(&voters)
+        );
+    }
     let mut from = None;
     let mut last = String::from("no orderer in the profile");
     let mut asked_at: Option<tokio::time::Instant> = None;

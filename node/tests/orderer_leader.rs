@@ -9,7 +9,7 @@
 mod common;
 mod orderer_support;
 
-use common::ok;
+use common::{fails, ok};
 use orderer_support::{
     ADMIN_IDENTITY, ADMIN_PROFILE, Client, Landed, Load, Orderers, assert_exactly_once,
 };
@@ -48,6 +48,13 @@ fn killing_the_leader_mid_load_loses_and_duplicates_nothing() {
     assert!(
         output.contains(&format!("to consenter {leader}")),
         "{output}"
+    );
+    let mut refused = vec!["orderer", "transfer-leader", "--to", "9"];
+    refused.extend(admin);
+    let stderr = fails(orderers.path(), &refused);
+    assert!(
+        stderr.contains("consenter 9 is not a Raft voter"),
+        "{stderr}"
     );
     let mut status = vec!["orderer", "status"];
     status.extend(admin);
