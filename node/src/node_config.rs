@@ -288,4 +288,20 @@ genesis = "/abs/genesis.block"
         let unknown = format!("{MINIMAL}[peer]\ndeliver = \"carrier-pigeon\"\n");
         assert!(NodeConfig::parse(&unknown, Path::new("/")).is_err());
     }
+
+    #[test]
+    fn an_added_orderer_names_its_join_block_relative_to_the_config() {
+        let text = format!(
+            "{MINIMAL}[orderer]\nsnapshot_interval_entries = 250\njoin_block = \"join.block\"\n"
+        );
+        let config = NodeConfig::parse(&text, Path::new("/srv/consortium")).unwrap();
+        let orderer = config.orderer.unwrap();
+        assert_eq!(orderer.snapshot_interval_entries, Some(250));
+        assert_eq!(
+            orderer.join_block.as_deref(),
+            Some(Path::new("/srv/consortium/join.block"))
+        );
+        let plain = NodeConfig::parse(&format!("{MINIMAL}[orderer]\n"), Path::new("/")).unwrap();
+        assert_eq!(plain.orderer.unwrap().join_block, None);
+    }
 }
