@@ -3,9 +3,9 @@
 //! network on 127.0.0.1 (libp2p over SM-TLS), all in this one process; clients broadcast
 //! signed ~1 KiB envelopes to the orderers' handles in-process (each orderer verifies the
 //! SM2 signature and forwards through Raft over SM-TLS), round-robin over the five, with
-//! a fixed number of broadcasts in flight. (The client hop over the network is exercised
-//! by `crates/orderer/tests/net.rs`; here it failed under concurrent load with
-//! "connection closed before a response", which is left to investigate.)
+//! a fixed number of broadcasts in flight. The client hop over the network and real
+//! processes are measured by the `consensus` bench of the `netsettle` package
+//! (`cargo bench -p netsettle --bench consensus`).
 //!
 //! Reported per load level: committed tx/s and blocks/s (first broadcast to last
 //! transaction in a block on orderer 1), broadcast-to-block latency p50 / p99 (a
@@ -16,7 +16,8 @@
 //!
 //! Results go to `target/bench-results/orderer.csv`. Run:
 //! `cargo bench -p netsettle-benches --bench orderer` (Raft in memory) or with
-//! `ORDERER_BENCH_TRANSPORT=net` (Raft over SM-TLS; see the note above).
+//! `ORDERER_BENCH_TRANSPORT=net` (Raft over SM-TLS: `orderer::net::NetTransport`, one
+//! ordered, batching link per consenter).
 
 #[path = "../../crates/orderer/tests/support/fixtures.rs"]
 mod fixtures;

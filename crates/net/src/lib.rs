@@ -32,6 +32,11 @@
 //! * Services are short names (`raft`, `deliver`, `endorse`, ...); each is served by one
 //!   bounded queue with a list of roles allowed to call it.
 //! * Payloads are opaque bytes: roles encode their messages with `netsettle-protocol`.
+//! * Each request is a yamux stream. At most `NetLimits::streams_per_node_max` of a
+//!   node's requests are on the wire to one other node; more wait, in order, for earlier
+//!   ones to finish (all of them together bounded by `requests_in_flight_max`). yamux
+//!   closes the whole connection when a remote opens more streams than it allows, so
+//!   this bound, the same on every node, keeps a burst of requests from failing them all.
 //!
 //! # What happens on a connection
 //!

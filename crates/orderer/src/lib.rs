@@ -54,6 +54,10 @@
 //! [`Transport`] maps consenter ids (the channel config's `Consenter::id`) to connections:
 //! `send_raft(to, bytes)` must not block (drop when congested; Raft retransmits),
 //! `fetch_blocks(from, start, end)` calls the other orderer's [`OrdererHandle::blocks`].
+//! It must keep each consenter's messages in order and should batch them: the
+//! [`net::NetTransport`] gives every consenter one bounded queue and one request at a
+//! time carrying all that queued meanwhile, and `orderer-blocks` holds a request for the
+//! next block until it is cut (a long poll; see the `net` module).
 //!
 //! # Guarantees
 //!
@@ -81,7 +85,9 @@
 //! # Not done yet
 //!
 //! Learners (a new consenter votes as soon as the conf change applies, so adding one
-//! while it is down raises the quorum without it), and joint consensus.
+//! while it is down raises the quorum without it), and joint consensus. A snapshot of up
+//! to `limits::RAFT_WIRE_BYTES_MAX` (~117 MiB) travels as one request within the
+//! network's request timeout (30 s by default); slow links would need it in chunks.
 
 pub mod admin;
 mod catch_up;
