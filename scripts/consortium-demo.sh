@@ -135,7 +135,21 @@ for admin in unicom:UnicomMSP mobile:MobileMSP; do
     --signer-key "crypto/$carrier/users/admin@$carrier.example/msp/keystore/key.pem" \
     --signer-cert "crypto/$carrier/users/admin@$carrier.example/msp/signcerts/cert.pem" | sed 's/^/   /'
 done
-"$BIN" configtx submit "${UNICOM_ADMIN[@]}" --update update-online.json | sed 's/^/   /'
+submitted=$("$BIN" configtx submit "${UNICOM_ADMIN[@]}" --update update-online.json)
+echo "$submitted" | sed 's/^/   /'
+config_tx=$(echo "$submitted" | sed -n 's/.* tx=\([0-9a-f]*\) .*/\1/p')
+[ -n "$config_tx" ] || { echo "configtx submit named no config transaction" >&2; exit 1; }
+
+echo
+echo "-- before stopping: every peer of both carriers has the config block, every orderer the same height"
+"$BIN" tx status "${MOBILE_ADMIN[@]}" --tx-id "$config_tx" | sed 's/^/   /'
+deadline=$((SECONDS + 60))
+until heights=$("$BIN" orderer status "${UNICOM_ADMIN[@]}" | grep -o 'height=[0-9]*') &&
+  [ "$(echo "$heights" | wc -l)" -eq 5 ] && [ "$(echo "$heights" | sort -u | wc -l)" -eq 1 ]; do
+  if [ "$SECONDS" -ge "$deadline" ]; then echo "orderers did not reach one height: $heights" >&2; exit 1; fi
+  sleep 0.2
+done
+echo "   5 orderers at $(echo "$heights" | head -1)"
 
 echo
 echo "-- stop the nodes; every peer's and orderer's ledger verifies and the carriers' ledgers agree"

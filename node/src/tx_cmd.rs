@@ -5,7 +5,8 @@
 //! `invoke` endorses at one peer of every carrier, orders the transaction and waits for
 //! it to commit; it prints `committed tx=… block=… code=…` and the contract's answer, and
 //! fails unless the code is VALID. `query` asks one peer of the caller's carrier and
-//! orders nothing.
+//! orders nothing. `status --tx-id` waits until every peer the profile lists (both
+//! carriers') has committed a transaction, e.g. before stopping a consortium.
 //!
 //! `lifecycle approve|commit --sequence N --endorsement all|any` defines the built-in
 //! settlement contract: sequence 1 first, one more for each redefinition (the peers'
@@ -43,6 +44,16 @@ pub enum TxCommand {
     Invoke(CallArgs),
     /// Run on one peer of the caller's carrier; nothing is ordered.
     Query(CallArgs),
+    /// Wait until every peer of the profile (both carriers') has committed a transaction;
+    /// print each one's block and code. Fails if one has not committed it in time or the
+    /// codes differ.
+    Status {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The transaction id (hex), as `tx invoke` or `configtx submit` print it.
+        #[arg(long = "tx-id")]
+        tx_id: netsettle_protocol::TxId,
+    },
 }
 
 /// A contract call.
@@ -108,6 +119,7 @@ pub fn run_tx(command: TxCommand) -> Result<()> {
         match command {
             TxCommand::Invoke(call) => invoke(&call).await,
             TxCommand::Query(call) => query(&call).await,
+            TxCommand::Status { client, tx_id } => status(&client, &tx_id).await,
         }
     })
 }
@@ -167,6 +179,31 @@ async fn invoke(call: &CallArgs) -> Result<()> {
             "the transaction was committed as {}, it changed nothing",
             committed.code.as_str()
         );
+    }
+    Ok(())
+}
+
+async fn status(client: &ClientArgs, tx_id: &netsettle_protocol::TxId) -> Result<()> {
+    let (gateway, _) = connect(client).await?;
+    let mut outcomes = Vec::new();
+    for peer in gateway.peers() {
+        outcomes.push((peer.clone(), gateway.wait_committed(peer, tx_id).await));
+    }
+    gateway.close().await;
+    let mut codes = Vec::new();
+    for (peer, outcome) in outcomes {
+        let (block, code) =
+            outcome.with_context(|| format!("{} peer {}", peer.msp_id, peer.node_id))?;
+        println!(
+            "committed tx={tx_id} block={block} code={} peer={} node={}",
+            code.as_str(),
+            peer.msp_id,
+            peer.node_id
+        );
+        codes.push(code);
+    }
+    if codes.windows(2).any(|pair| pair[0] != pair[1]) {
+        bail!("the peers recorded different validation codes for {tx_id}");
     }
     Ok(())
 }

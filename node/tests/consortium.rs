@@ -26,9 +26,11 @@ fn a_settlement_month_runs_end_to_end_across_both_carriers() {
         "consortium demo failed:\n{stdout}\n{stderr}"
     );
     // Lifecycle (3), agreement (2), uploads (2), reveals (2), dispute (1), 5 adjustments
-    // proposed and accepted (10), confirmations (2): all committed, all valid.
-    assert_eq!(stdout.matches("code=").count(), 22, "{stdout}");
-    assert_eq!(stdout.matches("code=VALID").count(), 22, "{stdout}");
+    // proposed and accepted (10), confirmations (2): all committed, all valid; then the
+    // config update's status at all four peers (`tx status`).
+    assert_eq!(stdout.matches("code=").count(), 22 + 4, "{stdout}");
+    assert_eq!(stdout.matches("code=VALID").count(), 22 + 4, "{stdout}");
+    assert!(stdout.contains("5 orderers at height="), "{stdout}");
     assert!(stdout.contains("\"payer\":\"MobileMSP\""), "{stdout}");
     assert!(stdout.contains("committed    identical"), "{stdout}");
     // Three cross-carrier ledger comparisons (two peer pairs, one orderer pair).

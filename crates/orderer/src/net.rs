@@ -514,9 +514,11 @@ async fn wait_for_block(mut heights: watch::Receiver<u64>, number: u64, wait: Du
 async fn answer_broadcast(orderer: &OrdererHandle, request: InboundRequest) {
     let response = match decode::<Envelope>(&request.payload) {
         Ok(envelope) => match orderer.broadcast(envelope).await {
-            Ok(_) => BroadcastResponse {
+            // The id that landed: for a config update, the config envelope the orderer
+            // made of it, which the client then waits for at the peers.
+            Ok(ack) => BroadcastResponse {
                 status: BroadcastStatus::Success,
-                info: String::new(),
+                info: ack.tx_id.to_string(),
             },
             Err(error) => BroadcastResponse {
                 status: error.status(),
