@@ -49,8 +49,8 @@ const REPORT_LINES: usize = 8;
 const PERIODS_MAX: u32 = 8000 * 12;
 
 fn main() {
-    let levels = env_list("NETSETTLE_E2E_CLIENTS", &[1, 4, 16, 48]);
-    let seconds = env_list("NETSETTLE_E2E_SECONDS", &[20])[0];
+    let levels = env_list("NETSETTLE_E2E_CLIENTS", &[1, 8, 32, 96, 192]);
+    let seconds = env_list("NETSETTLE_E2E_SECONDS", &[15])[0];
     let perf = std::env::var_os("NETSETTLE_E2E_PERF").is_some();
     let run = Consortium::start();
     run.prepare();
@@ -533,7 +533,7 @@ fn perf_report((mut child, data): (std::process::Child, PathBuf)) {
                 .filter(|line| !line.starts_with('#') && line.contains('%'))
                 .filter(|line| !line.trim_start().starts_with('-') && !line.contains("--"))
                 .take(25)
-                .for_each(|line| println!("  {line}"));
+                .for_each(|line| println!("  {}", line.trim_end_matches([' ', '-'])));
         }
         Err(error) => println!("perf report failed: {error}"),
     }
