@@ -152,6 +152,10 @@ done
 echo "   5 orderers at $(echo "$heights" | head -1)"
 
 echo
+echo "-- signed delivery (Readers policy): Mobile's admin fetches blocks 0-3 from the orderers"
+"$BIN" orderer deliver "${MOBILE_ADMIN[@]}" --start 0 --stop 3 --out delivered | sed 's/^/   /'
+
+echo
 echo "-- stop the nodes; every peer's and orderer's ledger verifies and the carriers' ledgers agree"
 cleanup
 PIDS=()

@@ -11,17 +11,22 @@
 //!
 //! `transfer-leader --to N` hands Raft leadership to consenter N and waits until an
 //! orderer reports N as leader.
+//!
+//! `deliver --start N [--stop M] --out DIR` fetches blocks through signed delivery
+//! (`orderer-deliver`: each request signed by the caller, checked against the channel's
+//! Readers policy), from the profile's orderers in turn, writes each as `DIR/N.block` and
+//! prints `block N hash=… txs=…`; without `--stop` it keeps following new blocks.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use netsettle_client::Endpoint;
+use netsettle_client::{Endpoint, Gateway, Signer};
 use netsettle_net::{ChannelTrust, NetConfig, NetHandle, Network, NodeId};
 use netsettle_orderer::admin::{ADMIN_SERVICE, AdminReply, AdminRequest, OrdererStatus};
 use netsettle_protocol::limits::BLOCK_BYTES_MAX;
-use netsettle_protocol::{Block, Role, decode, encode};
+use netsettle_protocol::{Block, DeliverStatus, Role, decode, encode};
 
 use crate::configtx_cmd::config_of;
 use crate::crypto_cmd::read_text;
@@ -56,6 +61,20 @@ pub enum OrdererCommand {
         #[arg(long)]
         consenter: Option<u64>,
     },
+    /// Fetch blocks through signed delivery (Readers policy) into a directory.
+    Deliver {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// The first block.
+        #[arg(long, default_value_t = 0)]
+        start: u64,
+        /// The last block (inclusive); without it, follow new blocks until stopped.
+        #[arg(long)]
+        stop: Option<u64>,
+        /// Where to write the blocks (`N.block`, protocol encoding).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Hand Raft leadership to a consenter and wait until it leads.
     TransferLeader {
         #[command(flatten)]
@@ -82,8 +101,84 @@ pub fn run(command: OrdererCommand) -> Result<()> {
                     to,
                     wait_secs,
                 } => transfer_leader(&admin, to, Duration::from_secs(wait_secs)).await,
+                OrdererCommand::Deliver {
+                    admin,
+                    start,
+                    stop,
+                    out,
+                } => deliver(&admin, start, stop, &out).await,
             }
         })
+}
+
+/// Fetches blocks `start..=stop` through signed delivery, failing over between the
+/// profile's orderers, and writes each to `out`.
+async fn deliver(args: &AdminArgs, start: u64, stop: Option<u64>, out: &Path) -> Result<()> {
+    if stop.is_some_and(|stop| stop < start) {
+        bail!(
+            "--stop {} is before --start {start}",
+            stop.unwrap_or_default()
+        );
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let (gateway, signer) = Gateway::from_profile(&args.profile, &args.identity)
+        .await
+        .with_context(|| format!("connecting through {}", args.profile.display()))?;
+    let outcome = deliver_into(&gateway, &signer, start, stop, out).await;
+    gateway.close().await;
+    outcome
+}
+
+async fn deliver_into(
+    gateway: &Gateway,
+    signer: &Signer,
+    start: u64,
+    stop: Option<u64>,
+    out: &Path,
+) -> Result<()> {
+    let orderers = gateway.orderers().to_vec();
+    let (mut next, mut turn, mut failures) = (start, 0usize, 0usize);
+    while stop.is_none_or(|stop| next <= stop) {
+        let Some(orderer) = orderers.get(turn % orderers.len().max(1)) else {
+            bail!("the profile lists no orderer");
+        };
+        let batch = match gateway.deliver(signer, orderer, next, stop).await {
+            Ok(batch) => batch,
+            Err(error) => {
+                failures += 1;
+                if failures >= 3 * orderers.len() {
+                    return Err(error).context("no orderer delivered");
+                }
+                tracing::warn!(orderer = %orderer.node_id, %error, "deliver failed; next orderer");
+                turn += 1;
+                continue;
+            }
+        };
+        failures = 0;
+        for block in &batch.blocks {
+            if block.header.number != next {
+                bail!(
+                    "orderer sent block {} where {next} was due",
+                    block.header.number
+                );
+            }
+            let path = out.join(format!("{next}.block"));
+            std::fs::write(&path, encode(block)?)
+                .with_context(|| format!("writing {}", path.display()))?;
+            println!(
+                "block {next} hash={} txs={}",
+                block.header.hash(),
+                block.data.len()
+            );
+            next += 1;
+        }
+        match batch.status {
+            None => {}
+            Some(DeliverStatus::Success) => break,
+            Some(status) => bail!("orderer {} refused delivery: {status:?}", orderer.node_id),
+        }
+    }
+    Ok(())
 }
 
 /// The part of a connection profile (see `tx_cmd`) an admin tool needs.

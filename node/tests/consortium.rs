@@ -31,6 +31,9 @@ fn a_settlement_month_runs_end_to_end_across_both_carriers() {
     assert_eq!(stdout.matches("code=").count(), 22 + 4, "{stdout}");
     assert_eq!(stdout.matches("code=VALID").count(), 22 + 4, "{stdout}");
     assert!(stdout.contains("5 orderers at height="), "{stdout}");
+    // Signed delivery through `netsettle orderer deliver`: blocks 0 to 3, in order.
+    assert!(stdout.contains("block 0 hash="), "{stdout}");
+    assert!(stdout.contains("block 3 hash="), "{stdout}");
     assert!(stdout.contains("\"payer\":\"MobileMSP\""), "{stdout}");
     assert!(stdout.contains("committed    identical"), "{stdout}");
     // Three cross-carrier ledger comparisons (two peer pairs, one orderer pair).

@@ -6,9 +6,10 @@ use std::path::Path;
 
 use netsettle_net::{NetConfig, NetHandle, Network, NodeId};
 use netsettle_protocol::{
-    BroadcastResponse, BroadcastStatus, ConfigUpdateEnvelope, ContractId, ENDORSE_SERVICE,
-    EndorseReply, Envelope, ProposalResponse, Response, SignedProposal, TX_STATUS_SERVICE, TxId,
-    TxStatus, TxStatusRequest, ValidationCode, decode, encode,
+    BroadcastResponse, BroadcastStatus, ConfigUpdateEnvelope, ContractId, DELIVER_SERVICE,
+    DeliverBatch, ENDORSE_SERVICE, EndorseReply, Envelope, ProposalResponse, Response,
+    SignedProposal, TX_STATUS_SERVICE, TxId, TxStatus, TxStatusRequest, ValidationCode, decode,
+    encode,
 };
 
 use crate::limits::{
@@ -313,6 +314,24 @@ impl Gateway {
             config_tx: Some(config_tx),
             peers,
         })
+    }
+
+    /// The next blocks from `start` (up to `stop`, inclusive) from `orderer` through signed
+    /// delivery (`orderer-deliver`, Readers policy); an empty batch without a status means
+    /// no new block was cut during the orderer's long poll.
+    pub async fn deliver(
+        &self,
+        signer: &Signer,
+        orderer: &Endpoint,
+        start: u64,
+        stop: Option<u64>,
+    ) -> Result<DeliverBatch, ClientError> {
+        let request = signer.deliver_request(&self.config.channel, start, stop)?;
+        let bytes = self
+            .net
+            .request(orderer.node_id, DELIVER_SERVICE, encode(&request)?)
+            .await?;
+        Ok(decode(&bytes)?)
     }
 
     /// Waits until `peer` has committed `tx_id`; its block and validation code.

@@ -2,8 +2,8 @@
 //! submissions.
 
 use netsettle_protocol::{
-    ConfigUpdateEnvelope, ContractId, Envelope, Header, Identity, Nonce, Payload, Proposal,
-    SignedProposal, Timestamp, limits::NONCE_BYTES,
+    ConfigUpdateEnvelope, ContractId, DeliverRequest, Envelope, Header, Identity, Nonce, Payload,
+    Proposal, SeekPosition, SignedDeliverRequest, SignedProposal, Timestamp, limits::NONCE_BYTES,
 };
 use netsettle_smcrypto::PrivateKey;
 
@@ -63,6 +63,27 @@ impl Signer {
             args,
         };
         Ok(SignedProposal::sign(&self.key, proposal)?)
+    }
+
+    /// Signs a request for the blocks of `channel` from `start` to `stop` inclusive (`None`:
+    /// and every new block as it is cut), with a fresh nonce and the current time; the
+    /// orderer checks it against the channel's Readers policy.
+    pub fn deliver_request(
+        &self,
+        channel: &str,
+        start: u64,
+        stop: Option<u64>,
+    ) -> Result<SignedDeliverRequest, ClientError> {
+        let (nonce, timestamp) = fresh_nonce_and_time()?;
+        let request = DeliverRequest {
+            channel: channel.to_owned(),
+            requester: self.identity.clone(),
+            nonce,
+            timestamp,
+            start: SeekPosition::Specified(start),
+            stop: stop.map(SeekPosition::Specified),
+        };
+        Ok(SignedDeliverRequest::sign(&self.key, request)?)
     }
 
     /// Signs `payload` as its creator. The payload's header must name this identity, or

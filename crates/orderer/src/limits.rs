@@ -129,3 +129,11 @@ pub const BROADCAST_INFO_BYTES_MAX: usize = 1_024;
 
 const _: () =
     assert!(BROADCAST_INFO_BYTES_MAX <= netsettle_protocol::limits::RESPONSE_MESSAGE_BYTES_MAX);
+
+/// `orderer-deliver` requests answered or held at once; more are refused as busy.
+pub const DELIVER_REQUESTS_OPEN_MAX: usize = 64;
+
+/// How long a deliver answer that already holds a block waits for the next one before
+/// it is sent (the stream reads blocks from the ledger one after another).
+pub const DELIVER_NEXT_BLOCK_WAIT_MS: u64 = 20;
+const _: () = assert!(DELIVER_NEXT_BLOCK_WAIT_MS < BLOCKS_LONG_POLL_MS);

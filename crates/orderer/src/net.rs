@@ -7,6 +7,11 @@
 //! | `orderer-raft`      | orderer                  | Raft messages, each `len:u32 BE ‖ bytes` | empty             |
 //! | `orderer-blocks`    | orderer, peer            | `start ‖ end`, u64 BE          | [`BlockBatch`]              |
 //! | `orderer-broadcast` | client, peer, admin      | `encode(Envelope)`             | `encode(BroadcastResponse)` |
+//! | `orderer-deliver`   | client, admin, peer, orderer | `encode(SignedDeliverRequest)` | `encode(DeliverBatch)` |
+//!
+//! `orderer-blocks` is for nodes (the TLS role is the check); `orderer-deliver` is the
+//! signed delivery of the Deliver API: each request is signed by its requester and
+//! checked against the channel's Readers policy (`netsettle orderer deliver` uses it).
 //!
 //! Consenters are named by the [`NodeId`] of the TLS certificate the channel config lists
 //! for them, so a Raft message can only reach (and only come from) the consenter the
@@ -42,8 +47,9 @@ use std::time::Duration;
 use netsettle_net::{InboundRequest, NetError, NetHandle, NodeId};
 use netsettle_protocol::limits::FRAME_BYTES_MAX;
 use netsettle_protocol::{
-    Block, BroadcastResponse, BroadcastStatus, ChannelConfig, Envelope, InvalidMessage, Role, Wire,
-    decode, encode,
+    Block, BroadcastResponse, BroadcastStatus, ChannelConfig, DELIVER_BATCH_BLOCKS_MAX,
+    DeliverBatch, DeliverResponse, Envelope, InvalidMessage, Role, SignedDeliverRequest, Wire,
+    decode, encode, limits::BLOCK_BYTES_MAX,
 };
 use netsettle_smcrypto::x509::Certificate;
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -52,9 +58,10 @@ use tokio::task::JoinHandle;
 use crate::error::OrdererError;
 use crate::limits::{
     BLOCK_FETCH_REQUEST_BYTES, BLOCK_READS_CONCURRENT_MAX, BLOCK_REQUESTS_OPEN_MAX,
-    BLOCKS_LONG_POLL_MS, BROADCAST_INFO_BYTES_MAX, CATCH_UP_BLOCKS_MAX, RAFT_BATCH_BYTES_TARGET,
-    RAFT_BATCH_MESSAGES_MAX, RAFT_FRAME_PREFIX_BYTES, RAFT_LINK_QUEUE_BYTES_MAX,
-    RAFT_LINK_QUEUE_MESSAGES_MAX, RAFT_REQUEST_BYTES_MAX, RAFT_WIRE_BYTES_MAX,
+    BLOCKS_LONG_POLL_MS, BROADCAST_INFO_BYTES_MAX, CATCH_UP_BLOCKS_MAX, DELIVER_NEXT_BLOCK_WAIT_MS,
+    DELIVER_REQUESTS_OPEN_MAX, RAFT_BATCH_BYTES_TARGET, RAFT_BATCH_MESSAGES_MAX,
+    RAFT_FRAME_PREFIX_BYTES, RAFT_LINK_QUEUE_BYTES_MAX, RAFT_LINK_QUEUE_MESSAGES_MAX,
+    RAFT_REQUEST_BYTES_MAX, RAFT_WIRE_BYTES_MAX,
 };
 use crate::service::{FetchFuture, OrdererHandle, Transport};
 
@@ -431,6 +438,26 @@ pub fn serve(net: &NetHandle, orderer: &OrdererHandle) -> Result<Vec<JoinHandle<
             block_server.take(request).await;
         }
     });
+    let mut delivers = net.serve(
+        netsettle_protocol::DELIVER_SERVICE,
+        &[Role::Client, Role::Admin, Role::Peer, Role::Orderer],
+    )?;
+    let deliver_orderer = orderer.clone();
+    let deliver_open = Arc::new(Semaphore::new(DELIVER_REQUESTS_OPEN_MAX));
+    let deliver_task = tokio::spawn(async move {
+        while let Some(request) = delivers.recv().await {
+            let Ok(permit) = Arc::clone(&deliver_open).try_acquire_owned() else {
+                let reason = format!("busy: {DELIVER_REQUESTS_OPEN_MAX} deliver requests open");
+                let _ = request.refuse(reason).await;
+                continue;
+            };
+            let orderer = deliver_orderer.clone();
+            tokio::spawn(async move {
+                let _permit = permit;
+                answer_deliver(&orderer, request).await;
+            });
+        }
+    });
     let broadcast_orderer = orderer.clone();
     let broadcast_task = tokio::spawn(async move {
         while let Some(request) = broadcasts.recv().await {
@@ -439,7 +466,7 @@ pub fn serve(net: &NetHandle, orderer: &OrdererHandle) -> Result<Vec<JoinHandle<
             tokio::spawn(async move { answer_broadcast(&orderer, request).await });
         }
     });
-    Ok(vec![raft_task, blocks_task, broadcast_task])
+    Ok(vec![raft_task, blocks_task, deliver_task, broadcast_task])
 }
 
 /// The `orderer-blocks` side: each request in a task of its own (bounded), held at the
@@ -534,6 +561,72 @@ async fn answer_broadcast(orderer: &OrdererHandle, request: InboundRequest) {
         Ok(bytes) => request.respond(bytes).await,
         Err(error) => request.refuse(error.to_string()).await,
     };
+}
+
+/// `orderer-deliver`: checks the signed request (signature, Readers policy, freshness; see
+/// [`OrdererHandle::deliver`]) and answers with the next blocks of its range, waiting up
+/// to the long poll for the first one at the chain's head. Delivery over request–response
+/// is a series of requests, each signed, each from the block after the last one received.
+async fn answer_deliver(orderer: &OrdererHandle, request: InboundRequest) {
+    let signed = match decode::<SignedDeliverRequest>(&request.payload) {
+        Ok(signed) => signed,
+        Err(error) => {
+            let _ = request.refuse(error.to_string()).await;
+            return;
+        }
+    };
+    let batch = match orderer.deliver(signed) {
+        Ok(stream) => collect_deliver(stream).await,
+        Err(error) => {
+            tracing::debug!(%error, "deliver request refused");
+            DeliverBatch {
+                blocks: Vec::new(),
+                status: Some(error.status()),
+            }
+        }
+    };
+    let _ = match encode(&batch) {
+        Ok(bytes) => request.respond(bytes).await,
+        Err(error) => request.refuse(error.to_string()).await,
+    };
+}
+
+/// The next blocks of a delivery stream that fit one answer; dropping the stream ends it.
+async fn collect_deliver(mut stream: mpsc::Receiver<DeliverResponse>) -> DeliverBatch {
+    let mut batch = DeliverBatch {
+        blocks: Vec::new(),
+        status: None,
+    };
+    let mut bytes = 0usize;
+    loop {
+        let wait = if batch.blocks.is_empty() {
+            Duration::from_millis(BLOCKS_LONG_POLL_MS)
+        } else {
+            Duration::from_millis(DELIVER_NEXT_BLOCK_WAIT_MS)
+        };
+        match tokio::time::timeout(wait, stream.recv()).await {
+            Ok(Some(DeliverResponse::Block(block))) => {
+                let size = encode(&block)
+                    .map(|encoded| encoded.len())
+                    .unwrap_or(usize::MAX);
+                // One maximum-size block always fits; more only while they fit together.
+                if !batch.blocks.is_empty() && bytes.saturating_add(size) > BLOCK_BYTES_MAX {
+                    break; // the requester asks again from this block
+                }
+                bytes = bytes.saturating_add(size);
+                batch.blocks.push(block);
+                if batch.blocks.len() == DELIVER_BATCH_BLOCKS_MAX {
+                    break;
+                }
+            }
+            Ok(Some(DeliverResponse::Status(status))) => {
+                batch.status = Some(status);
+                break;
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    batch
 }
 
 /// `info` cut at a character boundary to fit a broadcast response.

@@ -87,8 +87,8 @@ pub use envelope::{
 pub use error::{CodecError, InvalidMessage, ProtocolError};
 pub use header::{ContractId, Header, Identity, Nonce, Timestamp, TxId};
 pub use orderer::{
-    BroadcastResponse, BroadcastStatus, DeliverRequest, DeliverResponse, DeliverStatus,
-    SeekPosition, SignedDeliverRequest,
+    BroadcastResponse, BroadcastStatus, DELIVER_BATCH_BLOCKS_MAX, DELIVER_SERVICE, DeliverBatch,
+    DeliverRequest, DeliverResponse, DeliverStatus, SeekPosition, SignedDeliverRequest,
 };
 pub use peer::{ENDORSE_SERVICE, EndorseReply, TX_STATUS_SERVICE, TxStatus, TxStatusRequest};
 pub use policy::{ImplicitMetaPolicy, ImplicitMetaRule, Policy, Principal, Role, SignaturePolicy};

@@ -169,3 +169,37 @@ impl Wire for DeliverResponse {
         }
     }
 }
+
+/// The network service of signed delivery (`netsettle_orderer::net` serves it): request
+/// `encode(SignedDeliverRequest)`, response `encode(DeliverBatch)`.
+pub const DELIVER_SERVICE: &str = "orderer-deliver";
+
+/// Blocks in one `orderer-deliver` answer.
+pub const DELIVER_BATCH_BLOCKS_MAX: usize = 16;
+
+/// One answer of `orderer-deliver`: the next blocks of the requested range, at most
+/// [`DELIVER_BATCH_BLOCKS_MAX`] and one maximum-size block's worth of bytes, and the status
+/// once the stream ended (`None`: more may follow, ask again from the next block).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeliverBatch {
+    /// Consecutive blocks from the requested start.
+    pub blocks: Vec<Block>,
+    /// Why the stream ended, if it did.
+    pub status: Option<DeliverStatus>,
+}
+
+impl Wire for DeliverBatch {
+    const NAME: &'static str = "deliver batch";
+    const BYTES_MAX: usize = FRAME_BYTES_MAX;
+
+    fn check(&self) -> Result<(), InvalidMessage> {
+        if self.blocks.len() > DELIVER_BATCH_BLOCKS_MAX {
+            return Err(InvalidMessage::TooMany {
+                what: "blocks in a deliver batch",
+                max: DELIVER_BATCH_BLOCKS_MAX,
+                actual: self.blocks.len(),
+            });
+        }
+        self.blocks.iter().try_for_each(Block::check)
+    }
+}
