@@ -42,7 +42,7 @@
 //! ```text
 //! let transport = net::NetTransport::new(network.handle(), &channel_config)?;
 //! let orderer = OrdererService::spawn(config, Arc::new(transport))?;
-//! net::serve(&network.handle(), &orderer)?;   // orderer-raft, orderer-blocks, orderer-broadcast
+//! net::serve(&network.handle(), &orderer)?;   // orderer-raft, -blocks, -broadcast, -deliver
 //! admin::serve(&network.handle(), &orderer)?; // orderer-admin: status, leader transfer
 //! ```
 //!
