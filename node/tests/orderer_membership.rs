@@ -14,7 +14,7 @@ mod orderer_support;
 
 use std::path::Path;
 
-use common::{REPO, genesis, ok, render_layout};
+use common::{REPO, consortium_with_unicom_spec, ok, render_layout};
 use netsettle_ledger::Ledger;
 use netsettle_protocol::{
     BroadcastStatus, ChannelConfig, ConfigSignature, ConfigUpdate, ConfigUpdateEnvelope, Consenter,
@@ -37,41 +37,7 @@ fn consortium_with_a_spare_orderer(dir: &Path) {
         "[[orderers]]\nname = \"orderer3\"\nhosts = [\"127.0.1.13\"]\n\n# peer0 is Unicom's",
     );
     std::fs::write(dir.join("unicom.toml"), spec).unwrap();
-    let mobile = format!("{REPO}/configs/mobile.toml");
-    ok(
-        dir,
-        &[
-            "ca",
-            "bootstrap",
-            "--spec",
-            "unicom.toml",
-            "--out",
-            "crypto/unicom",
-        ],
-    );
-    ok(
-        dir,
-        &[
-            "ca",
-            "bootstrap",
-            "--spec",
-            &mobile,
-            "--out",
-            "crypto/mobile",
-        ],
-    );
-    ok(
-        dir,
-        &[
-            "msp",
-            "export",
-            "--msp-dir",
-            "crypto/mobile/msp",
-            "--out",
-            "exchange/mobile-msp",
-        ],
-    );
-    genesis(dir, "orderer0");
+    consortium_with_unicom_spec(dir, "unicom.toml");
     render_layout(dir, SLOT, PREFIX);
     let spare = format!(
         "\n[[nodes]]\nname = \"orderer3\"\norg = \"UnicomMSP\"\nkind = \"orderer\"\nlisten = \"127.{SLOT}.1.13:{PREFIX}7050\"\npublic_port = {PREFIX}7053\n"

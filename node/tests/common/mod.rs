@@ -45,6 +45,12 @@ pub fn fails(dir: &Path, args: &[&str]) -> String {
 /// Both carriers bootstrapped, the roots exchanged and the genesis block written, as in
 /// `scripts/demo.sh`.
 pub fn consortium(dir: &Path) {
+    consortium_with_unicom_spec(dir, &format!("{REPO}/configs/unicom.toml"));
+}
+
+/// [`consortium`] with Unicom's CA spec taken from `unicom_spec` (e.g. one with more
+/// nodes than the genesis block names).
+pub fn consortium_with_unicom_spec(dir: &Path, unicom_spec: &str) {
     let spec = |name: &str| format!("{REPO}/configs/{name}.toml");
     ok(
         dir,
@@ -52,7 +58,7 @@ pub fn consortium(dir: &Path) {
             "ca",
             "bootstrap",
             "--spec",
-            &spec("unicom"),
+            unicom_spec,
             "--out",
             "crypto/unicom",
         ],
