@@ -23,6 +23,9 @@
 //! `cargo bench -p netsettle --bench consensus`. Every process is killed and reaped and
 //! the directory removed on the way out, also when the bench fails (drop guards).
 
+#[path = "../../node/tests/common/mod.rs"]
+mod common;
+
 use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader};
 use std::num::NonZeroUsize;
@@ -31,6 +34,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{BIN, READY_DEADLINE, consortium};
+use netsettle_benches::process::{process_cpu_seconds, stat_cpu_seconds};
 use netsettle_benches::results::{Chart, Series, write_csv, write_png};
 use netsettle_ca::IdentityLayout;
 use netsettle_client::Signer;
@@ -45,10 +50,6 @@ use netsettle_smcrypto::x509::Certificate;
 use netsettle_smcrypto::{BatchVerifier, PrivateKey, VerifyJob};
 use tokio::sync::Semaphore;
 
-const BIN: &str = env!("CARGO_BIN_EXE_netsettle");
-const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-/// Marks failure only: a node that printed no readiness line by then is broken.
-const READY_DEADLINE: Duration = Duration::from_secs(60);
 /// Marks failure only: a level whose transactions are not all in blocks by then.
 const LEVEL_DEADLINE: Duration = Duration::from_secs(180);
 /// Load levels: (name, broadcasts in flight, transactions).
@@ -148,77 +149,8 @@ impl Process {
 
     /// CPU seconds (user + system) the process used so far.
     fn cpu_seconds(&self) -> f64 {
-        cpu_seconds(&format!("/proc/{}/stat", self.child.id()))
+        process_cpu_seconds(self.child.id())
     }
-}
-
-/// utime + stime of a `/proc/.../stat` file, in seconds (clock ticks of 1/100 s).
-fn cpu_seconds(stat_path: &str) -> f64 {
-    let stat = std::fs::read_to_string(stat_path).unwrap_or_default();
-    // Fields after the command name (which is in parentheses and may hold spaces).
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |index: usize| fields.get(index).and_then(|v| v.parse::<f64>().ok());
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-    (ticks(11).unwrap_or(0.0) + ticks(12).unwrap_or(0.0)) / 100.0
-}
-
-fn netsettle(dir: &Path, args: &[&str]) {
-    let output = Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("netsettle runs");
-    assert!(
-        output.status.success(),
-        "netsettle {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// Both carriers' crypto material and the genesis block, as `scripts/demo.sh` makes them.
-fn bootstrap(dir: &Path) {
-    let spec = |name: &str| format!("{REPO}/configs/{name}.toml");
-    for org in ["unicom", "mobile"] {
-        let out = format!("crypto/{org}");
-        netsettle(
-            dir,
-            &["ca", "bootstrap", "--spec", &spec(org), "--out", &out],
-        );
-    }
-    netsettle(
-        dir,
-        &[
-            "msp",
-            "export",
-            "--msp-dir",
-            "crypto/mobile/msp",
-            "--out",
-            "exchange/mobile-msp",
-        ],
-    );
-    let msp = "crypto/unicom/orderers/orderer0.unicom.example/msp";
-    netsettle(
-        dir,
-        &[
-            "configtx",
-            "genesis",
-            "--profile",
-            &spec("consortium"),
-            "--base",
-            ".",
-            "--signer-key",
-            &format!("{msp}/keystore/key.pem"),
-            "--signer-cert",
-            &format!("{msp}/signcerts/cert.pem"),
-            "--signer-msp",
-            "UnicomMSP",
-            "--out",
-            "genesis.block",
-        ],
-    );
 }
 
 fn identity_dir(org: &str, kind: &str, name: &str) -> PathBuf {
@@ -410,7 +342,10 @@ impl Bench {
             self.height,
             total,
         ));
-        let cpu_before = (self.orderer_cpu_seconds(), cpu_seconds("/proc/self/stat"));
+        let cpu_before = (
+            self.orderer_cpu_seconds(),
+            stat_cpu_seconds("/proc/self/stat"),
+        );
         let begin = Instant::now();
         let slots = Arc::new(Semaphore::new(in_flight));
         let mut calls = Vec::with_capacity(total);
@@ -436,7 +371,10 @@ impl Bench {
             .await
             .expect("every transaction in a block in time")
             .expect("block follower");
-        let cpu_after = (self.orderer_cpu_seconds(), cpu_seconds("/proc/self/stat"));
+        let cpu_after = (
+            self.orderer_cpu_seconds(),
+            stat_cpu_seconds("/proc/self/stat"),
+        );
         let blocks = height - self.height;
         self.height = height;
         latencies.sort();
@@ -507,9 +445,9 @@ fn sm2_verify_cpu_seconds() -> f64 {
     let key = PrivateKey::generate();
     let message = vec![0x42u8; 1024];
     let signature = key.sign(&message);
-    let before = cpu_seconds("/proc/thread-self/stat");
+    let before = stat_cpu_seconds("/proc/thread-self/stat");
     let mut verified = 0u32;
-    while cpu_seconds("/proc/thread-self/stat") - before < VERIFY_SECONDS {
+    while stat_cpu_seconds("/proc/thread-self/stat") - before < VERIFY_SECONDS {
         for _ in 0..100 {
             key.public_key()
                 .verify(&message, &signature)
@@ -517,7 +455,7 @@ fn sm2_verify_cpu_seconds() -> f64 {
         }
         verified += 100;
     }
-    (cpu_seconds("/proc/thread-self/stat") - before) / f64::from(verified)
+    (stat_cpu_seconds("/proc/thread-self/stat") - before) / f64::from(verified)
 }
 
 /// SM2 verifications per second with the 2-thread batch verifier, as blocks are checked.
@@ -608,7 +546,7 @@ fn main() {
         .prefix("netsettle-consensus-bench")
         .tempdir()
         .expect("temp dir");
-    bootstrap(dir.path());
+    consortium(dir.path());
     let (client_key, client_identity) = signing_identity(
         dir.path(),
         "UnicomMSP",

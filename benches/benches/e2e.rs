@@ -35,6 +35,7 @@ use std::time::{Duration, Instant};
 use common::{
     ADMIN_M, Forwarder, Node, REPO, consortium, define_settlement, ok, propose, render_layout,
 };
+use netsettle_benches::process::process_cpu_seconds;
 use netsettle_benches::results::{Chart, Series, write_csv, write_png};
 use netsettle_client::{ConnectionProfile, Gateway, Signer, assemble};
 use netsettle_protocol::{ContractId, ValidationCode};
@@ -247,27 +248,6 @@ impl CpuSeconds {
     fn total(&self) -> f64 {
         self.orderers + self.peers + self.nginx + self.client
     }
-}
-
-/// utime + stime of a process (all its threads), from `/proc/PID/stat`, in seconds
-/// (Linux reports clock ticks of 1/100 s to user space).
-fn process_cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    // Fields after the command name (which may contain spaces) end with ')'.
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // rest starts at field 3 (state); utime and stime are fields 14 and 15.
-    (ticks(11) + ticks(12)) as f64 / 100.0
 }
 
 /// The nginx processes' CPU seconds (the DMZ forwarders run nginx with master_process off).

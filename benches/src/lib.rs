@@ -2,6 +2,7 @@
 //! Figures are reported in the issue notes with the machine and a same-sitting reference.
 //!
 //! [`results`] writes what a bench measured where the issues ask for it: a CSV and a PNG
-//! plot under `target/bench-results/`.
+//! plot under `target/bench-results/`; [`process`] reads the CPU time processes used.
 
+pub mod process;
 pub mod results;
