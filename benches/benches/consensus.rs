@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 use common::{BIN, READY_DEADLINE, consortium};
 use netsettle_benches::process::{process_cpu_seconds, stat_cpu_seconds};
 use netsettle_benches::results::{Chart, Series, write_csv, write_png};
+use netsettle_benches::signed::SignedBatch;
 use netsettle_ca::IdentityLayout;
 use netsettle_client::Signer;
 use netsettle_net::{ChannelTrust, NetConfig, NetHandle, Network, NodeId};
@@ -47,7 +48,7 @@ use netsettle_protocol::{
     Role, Transaction, TxId, decode, encode,
 };
 use netsettle_smcrypto::x509::Certificate;
-use netsettle_smcrypto::{BatchVerifier, PrivateKey, VerifyJob};
+use netsettle_smcrypto::{BatchVerifier, PrivateKey};
 use tokio::sync::Semaphore;
 
 /// Marks failure only: a level whose transactions are not all in blocks by then.
@@ -460,25 +461,8 @@ fn sm2_verify_cpu_seconds() -> f64 {
 
 /// SM2 verifications per second with the 2-thread batch verifier, as blocks are checked.
 fn sm2_verify_rate() -> f64 {
-    let keys: Vec<PrivateKey> = (0..8).map(|_| PrivateKey::generate()).collect();
-    let messages: Vec<Vec<u8>> = (0..512)
-        .map(|i| format!("tx {i:08}").repeat(90).into_bytes())
-        .collect();
-    let signatures: Vec<_> = messages
-        .iter()
-        .enumerate()
-        .map(|(i, message)| keys[i % keys.len()].sign(message))
-        .collect();
-    let jobs: Vec<VerifyJob<'_>> = messages
-        .iter()
-        .zip(&signatures)
-        .enumerate()
-        .map(|(i, (message, signature))| VerifyJob {
-            public_key: keys[i % keys.len()].public_key(),
-            message,
-            signature,
-        })
-        .collect();
+    let batch = SignedBatch::new(512, 990);
+    let jobs = batch.jobs();
     let verifier = BatchVerifier::new(NonZeroUsize::new(2).expect("two"));
     let begin = Instant::now();
     let mut verified = 0usize;

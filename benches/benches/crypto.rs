@@ -10,14 +10,13 @@
 //! wall-clock figures would measure the other jobs as much as the code. The batch group is
 //! timed in wall-clock time, since what it shows is that two threads finish sooner.
 
+use netsettle_benches::signed::SignedBatch;
 use std::hint::black_box;
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use netsettle_smcrypto::{
-    BatchVerifier, PrivateKey, Signature, Sm4Key, VerifyJob, cbc_encrypt, gcm_seal, sm3,
-};
+use netsettle_smcrypto::{BatchVerifier, PrivateKey, Sm4Key, cbc_encrypt, gcm_seal, sm3};
 
 /// Jobs per batch in the parallel-verifier bench: about one block's worth of signatures.
 const BATCH_JOBS: usize = 512;
@@ -74,25 +73,8 @@ fn sm2(c: &mut Criterion) {
 }
 
 fn sm2_batch(c: &mut Criterion) {
-    let keys: Vec<PrivateKey> = (0..8).map(|_| PrivateKey::generate()).collect();
-    let messages: Vec<Vec<u8>> = (0..BATCH_JOBS)
-        .map(|i| format!("tx {i:08}").repeat(TX_BYTES / 11).into_bytes())
-        .collect();
-    let signatures: Vec<Signature> = messages
-        .iter()
-        .enumerate()
-        .map(|(i, message)| keys[i % keys.len()].sign(message))
-        .collect();
-    let jobs: Vec<VerifyJob<'_>> = messages
-        .iter()
-        .zip(&signatures)
-        .enumerate()
-        .map(|(i, (message, signature))| VerifyJob {
-            public_key: keys[i % keys.len()].public_key(),
-            message,
-            signature,
-        })
-        .collect();
+    let batch = SignedBatch::new(BATCH_JOBS, TX_BYTES);
+    let jobs = batch.jobs();
     let mut group = c.benchmark_group("sm2_verify_batch_wall");
     group.throughput(Throughput::Elements(
         u64::try_from(jobs.len()).expect("batch size fits u64"),
