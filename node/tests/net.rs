@@ -14,9 +14,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{BIN, ok};
+use common::{BIN, REPO, consortium, ok};
 
-const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 /// Upper bound for any wait; reaching it fails the test.
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -74,49 +73,6 @@ fn field<'a>(line: &'a str, name: &str) -> &'a str {
     line.split(' ')
         .find_map(|part| part.strip_prefix(name)?.strip_prefix('='))
         .unwrap_or_else(|| panic!("no {name}= in {line:?}"))
-}
-
-/// Both carriers bootstrapped and the genesis block written, as in `scripts/demo.sh`.
-fn consortium(dir: &Path) {
-    for carrier in ["unicom", "mobile"] {
-        let spec = format!("{REPO}/configs/{carrier}.toml");
-        let out = format!("crypto/{carrier}");
-        ok(dir, &["ca", "bootstrap", "--spec", &spec, "--out", &out]);
-    }
-    ok(
-        dir,
-        &[
-            "msp",
-            "export",
-            "--msp-dir",
-            "crypto/mobile/msp",
-            "--out",
-            "exchange/mobile-msp",
-        ],
-    );
-    let msp = "crypto/unicom/orderers/orderer0.unicom.example/msp";
-    let profile = format!("{REPO}/configs/consortium.toml");
-    let key = format!("{msp}/keystore/key.pem");
-    let cert = format!("{msp}/signcerts/cert.pem");
-    ok(
-        dir,
-        &[
-            "configtx",
-            "genesis",
-            "--profile",
-            &profile,
-            "--base",
-            ".",
-            "--signer-key",
-            &key,
-            "--signer-cert",
-            &cert,
-            "--signer-msp",
-            "UnicomMSP",
-            "--out",
-            "genesis.block",
-        ],
-    );
 }
 
 fn free_port(ip: &str) -> u16 {
