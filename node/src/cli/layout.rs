@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 use netsettle_net::NodeId;
 
-use crate::crypto_cmd::{read_certificate, read_text};
-use crate::node_config::DeliverFrom;
+use crate::runtime::config::DeliverFrom;
+use crate::shared::{read_certificate, read_text};
 
 /// `netsettle layout …`
 #[derive(Debug, clap::Subcommand)]

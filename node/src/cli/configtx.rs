@@ -26,9 +26,10 @@ use netsettle_protocol::{
 use netsettle_smcrypto::x509::{Certificate, Crl};
 use netsettle_smcrypto::{Hash, PrivateKey};
 
-use crate::crypto_cmd::{now_unix, read_certificate, read_private_key, read_text};
-use crate::node_cmd::read_bounded;
-use crate::tx_cmd::{ClientArgs, connect, runtime};
+use crate::shared::{
+    ClientArgs, config_from_ledger, config_of, connect, now_unix, read_bounded, read_certificate,
+    read_private_key, read_text, runtime,
+};
 
 /// Channel configuration tooling.
 #[derive(Debug, clap::Subcommand)]
@@ -513,27 +514,6 @@ fn current_config(source: &ConfigSource) -> Result<(ChannelConfig, u64)> {
         }
         (None, Some(path)) => config_from_ledger(&Ledger::open_read_only(path)?),
         (None, None) => bail!("give --block or --from-ledger"),
-    }
-}
-
-pub(crate) fn config_from_ledger(ledger: &Ledger) -> Result<(ChannelConfig, u64)> {
-    let info = ledger.chain_info()?;
-    let last = info.height.checked_sub(1).context("ledger is empty")?;
-    let block = ledger.block(last)?.context("last block missing")?;
-    let config_number = block.metadata.last_config_index;
-    let config_block = ledger
-        .block(config_number)?
-        .with_context(|| format!("config block {config_number} missing"))?;
-    Ok((config_of(&config_block)?, config_number))
-}
-
-pub(crate) fn config_of(block: &Block) -> Result<ChannelConfig> {
-    match block.data.as_slice() {
-        [envelope] => match &envelope.payload {
-            Payload::Config { config, .. } => Ok(config.config.clone()),
-            _ => bail!("block {} is not a config block", block.header.number),
-        },
-        _ => bail!("block {} is not a config block", block.header.number),
     }
 }
 

@@ -113,7 +113,7 @@ fn read_channel_config(path: &Path) -> Result<netsettle_protocol::ChannelConfig>
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let block: Block = netsettle_protocol::decode(&bytes)
         .with_context(|| format!("decoding block {}", path.display()))?;
-    crate::configtx_cmd::config_of(&block)
+    crate::shared::config_of(&block)
 }
 
 fn parse_peer(text: &str) -> Result<(NodeId, SocketAddr)> {

@@ -28,9 +28,7 @@ use netsettle_orderer::admin::{ADMIN_SERVICE, AdminReply, AdminRequest, OrdererS
 use netsettle_protocol::limits::BLOCK_BYTES_MAX;
 use netsettle_protocol::{Block, DeliverStatus, Role, decode, encode};
 
-use crate::configtx_cmd::config_of;
-use crate::crypto_cmd::read_text;
-use crate::node_cmd::read_bounded;
+use crate::shared::{config_of, read_bounded, read_text, runtime};
 
 /// How long one orderer may take to answer.
 const ANSWER_WAIT: Duration = Duration::from_secs(5);
@@ -89,26 +87,22 @@ pub enum OrdererCommand {
 }
 
 pub fn run(command: OrdererCommand) -> Result<()> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?
-        .block_on(async {
-            match command {
-                OrdererCommand::Status { admin, consenter } => status(&admin, consenter).await,
-                OrdererCommand::TransferLeader {
-                    admin,
-                    to,
-                    wait_secs,
-                } => transfer_leader(&admin, to, Duration::from_secs(wait_secs)).await,
-                OrdererCommand::Deliver {
-                    admin,
-                    start,
-                    stop,
-                    out,
-                } => deliver(&admin, start, stop, &out).await,
-            }
-        })
+    runtime()?.block_on(async {
+        match command {
+            OrdererCommand::Status { admin, consenter } => status(&admin, consenter).await,
+            OrdererCommand::TransferLeader {
+                admin,
+                to,
+                wait_secs,
+            } => transfer_leader(&admin, to, Duration::from_secs(wait_secs)).await,
+            OrdererCommand::Deliver {
+                admin,
+                start,
+                stop,
+                out,
+            } => deliver(&admin, start, stop, &out).await,
+        }
+    })
 }
 
 /// Fetches blocks `start..=stop` through signed delivery, failing over between the
