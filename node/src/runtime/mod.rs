@@ -81,8 +81,13 @@ async fn serve(context: NodeContext) -> Result<()> {
 
     let orderer = match (&context.config.orderer, &network) {
         (Some(orderer_config), Some(network)) => {
-            let (orderer, consenter_id) =
-                orderer::start(&context, orderer_config, &network.handle())?;
+            let (orderer, consenter_id) = orderer::start(
+                &context,
+                orderer_config,
+                &network.handle(),
+                &shutdown_rx,
+                &mut roles,
+            )?;
             ready.push(format!("orderer=consenter-{consenter_id}"));
             Some(orderer)
         }
@@ -100,6 +105,7 @@ async fn serve(context: NodeContext) -> Result<()> {
                 shutdown_rx.clone(),
                 &mut roles,
             )?;
+            supervise_committer(&peer.handle, &shutdown_rx, &mut roles);
             ready.push("peer=on".to_owned());
             Some(peer)
         }
@@ -140,7 +146,9 @@ async fn serve(context: NodeContext) -> Result<()> {
     }
     if let Some(peer) = peer {
         // Delivery stopped with the roles, which closes the committer's block queue.
-        peer.handle.join().await;
+        if let Err(error) = peer.handle.join().await {
+            tracing::warn!(%error, "the committer stopped with an error");
+        }
     }
     if let Some(orderer) = orderer {
         orderer.shutdown().await;
@@ -149,6 +157,26 @@ async fn serve(context: NodeContext) -> Result<()> {
         network.shutdown().await;
     }
     outcome
+}
+
+/// Makes the peer's committer a role of the node: a committer that ends before shutdown
+/// (its ledger failed, a panic) ends the node with the reason.
+fn supervise_committer(
+    peer: &netsettle_peer::service::PeerHandle,
+    shutdown: &tokio::sync::watch::Receiver<bool>,
+    roles: &mut tokio::task::JoinSet<Result<()>>,
+) {
+    let peer = peer.clone();
+    let mut stop = shutdown.clone();
+    roles.spawn(async move {
+        tokio::select! {
+            _ = stop.wait_for(|stop| *stop) => Ok(()),
+            outcome = peer.join() => match outcome {
+                Ok(()) => Err(anyhow::anyhow!("peer role: the committer stopped")),
+                Err(error) => Err(anyhow::Error::new(error).context("peer role")),
+            },
+        }
+    });
 }
 
 /// SIGINT and SIGTERM, registered before the readiness line so a signal sent right after

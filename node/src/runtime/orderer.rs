@@ -10,6 +10,9 @@ use netsettle_orderer::consenters::FollowingTransport;
 use netsettle_orderer::{CoreConfig, OrdererHandle, OrdererService, ServiceConfig};
 use netsettle_protocol::{Block, ChannelConfig};
 
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+
 use super::NodeContext;
 use super::config::OrdererRoleConfig;
 use crate::shared::{config_of, read_bounded};
@@ -21,6 +24,8 @@ pub(super) fn start(
     context: &NodeContext,
     config: &OrdererRoleConfig,
     net: &netsettle_net::NetHandle,
+    shutdown: &watch::Receiver<bool>,
+    roles: &mut JoinSet<Result<()>>,
 ) -> Result<(OrdererHandle, u64)> {
     let channel_config = match &config.join_block {
         Some(path) => join_config(path, &context.channel_config.channel)?,
@@ -61,10 +66,45 @@ pub(super) fn start(
     };
     let transport = FollowingTransport::new(net.clone(), &channel_config)?;
     let orderer = OrdererService::spawn(service_config, Arc::new(transport))?;
-    netsettle_orderer::net::serve(net, &orderer)?;
-    netsettle_orderer::admin::serve(net, &orderer)?;
+    let mut tasks = netsettle_orderer::net::serve(net, &orderer)?;
+    tasks.push(netsettle_orderer::admin::serve(net, &orderer)?);
+    supervise(&orderer, tasks, shutdown, roles);
     tracing::info!(consenter_id, "orderer role started");
     Ok((orderer, consenter_id))
+}
+
+/// Makes the orderer's core thread and its service tasks roles of the node: one that
+/// ends before shutdown (a storage error, a panic) ends the node with the reason, instead
+/// of leaving a process that looks ready with a dead orderer.
+fn supervise(
+    orderer: &OrdererHandle,
+    tasks: Vec<JoinHandle<()>>,
+    shutdown: &watch::Receiver<bool>,
+    roles: &mut JoinSet<Result<()>>,
+) {
+    let core = orderer.clone();
+    let mut stop = shutdown.clone();
+    roles.spawn(async move {
+        tokio::select! {
+            _ = stop.wait_for(|stop| *stop) => Ok(()),
+            outcome = core.stopped() => match outcome {
+                Ok(()) => Err(anyhow::anyhow!("orderer role: the core stopped")),
+                Err(error) => Err(anyhow::Error::new(error).context("orderer role")),
+            },
+        }
+    });
+    for task in tasks {
+        let mut stop = shutdown.clone();
+        roles.spawn(async move {
+            tokio::select! {
+                _ = stop.wait_for(|stop| *stop) => Ok(()),
+                ended = task => match ended {
+                    Ok(()) => Err(anyhow::anyhow!("orderer role: a service task ended")),
+                    Err(error) => Err(anyhow::anyhow!("orderer role: a service task failed: {error}")),
+                },
+            }
+        });
+    }
 }
 
 /// The configuration of the config block an added orderer joins with.
