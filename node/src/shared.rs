@@ -12,33 +12,20 @@ use netsettle_smcrypto::PrivateKey;
 use netsettle_smcrypto::x509::Certificate;
 
 /// Largest text file (key, certificate, profile, update, edited config) the tools read.
-const TEXT_FILE_BYTES_MAX: u64 = 64 * 1024 * 1024;
+const TEXT_FILE_BYTES_MAX: usize = 64 * 1024 * 1024;
 
-/// Reads a file, refusing it before reading when it is over `bytes_max`.
+/// Reads a file, refusing it when it is over `bytes_max`.
 pub fn read_bounded(path: &Path, bytes_max: usize) -> Result<Vec<u8>> {
-    let len = std::fs::metadata(path)
-        .with_context(|| format!("reading {}", path.display()))?
-        .len();
-    if usize::try_from(len).map_or(true, |len| len > bytes_max) {
-        bail!(
-            "{} is {len} bytes, over the {bytes_max}-byte limit",
-            path.display()
-        );
-    }
-    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+    Ok(netsettle_smcrypto::read_file_bounded(path, bytes_max)?)
 }
 
+/// Reads a text file (key, certificate, profile, update, edited config), at most
+/// [`TEXT_FILE_BYTES_MAX`] bytes.
 pub fn read_text(path: &Path) -> Result<String> {
-    let len = std::fs::metadata(path)
-        .with_context(|| format!("reading {}", path.display()))?
-        .len();
-    if len > TEXT_FILE_BYTES_MAX {
-        bail!(
-            "{} is {len} bytes, over the {TEXT_FILE_BYTES_MAX}-byte limit",
-            path.display()
-        );
-    }
-    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+    Ok(netsettle_smcrypto::read_text_file_bounded(
+        path,
+        TEXT_FILE_BYTES_MAX,
+    )?)
 }
 
 pub fn now_unix() -> Result<i64> {

@@ -7,7 +7,7 @@
 //! then narrowed), and never overwrite an existing file, so a key cannot leak through a
 //! pre-existing file with looser permissions.
 
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
@@ -111,22 +111,9 @@ impl PublicKey {
 }
 
 /// Read a whole text file, refusing anything over the PEM size cap.
+/// A PEM file (key, certificate, CRL), at most [`PEM_BYTES_MAX`] bytes.
 pub(crate) fn read_text_file(path: &Path) -> Result<String, CryptoError> {
-    let io_error = |err: std::io::Error| CryptoError::Io {
-        path: path.to_path_buf(),
-        kind: err.kind(),
-    };
-    let file = std::fs::File::open(path).map_err(io_error)?;
-    let mut text = String::new();
-    // Read one byte past the cap so an oversized file is detected without reading it all.
-    let limit = u64::try_from(PEM_BYTES_MAX)
-        .unwrap_or(u64::MAX)
-        .saturating_add(1);
-    file.take(limit)
-        .read_to_string(&mut text)
-        .map_err(io_error)?;
-    pem::check_size("PEM file", text.len(), PEM_BYTES_MAX)?;
-    Ok(text)
+    crate::file::read_text_file_bounded(path, PEM_BYTES_MAX)
 }
 
 fn pkcs8_error(err: pkcs8::Error, what: &'static str) -> CryptoError {
