@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 use netsettle_client::{Gateway, Signer};
 use netsettle_ledger::Ledger;
-use netsettle_protocol::{Block, ChannelConfig, Payload};
+use netsettle_protocol::{Block, ChannelConfig, Identity, Payload};
 use netsettle_smcrypto::PrivateKey;
 use netsettle_smcrypto::x509::Certificate;
 
@@ -34,6 +34,19 @@ pub fn now_unix() -> Result<i64> {
         .context("system clock before 1970")?
         .as_secs();
     Ok(i64::try_from(secs)?)
+}
+
+/// A signer's key and certificate (which must hold that key), as the identity of
+/// organisation `msp_id`.
+pub fn read_signer(key: &Path, cert: &Path, msp_id: &str) -> Result<(PrivateKey, Identity)> {
+    let (cert, key) = Certificate::read_with_key(cert, key)?;
+    Ok((
+        key,
+        Identity {
+            msp_id: msp_id.to_owned(),
+            cert_der: cert.der().to_vec(),
+        },
+    ))
 }
 
 pub fn read_private_key(path: &Path) -> Result<PrivateKey> {

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use netsettle_ca::IdentityLayout;
 use netsettle_net::{ChannelTrust, NetConfig, NodeId};
 use netsettle_protocol::{Block, ChannelConfig, Identity, Payload, Role, Wire as _, decode};
-use netsettle_smcrypto::PrivateKey;
 use netsettle_smcrypto::x509::Certificate;
 
 use crate::limits::PROFILE_BYTES_MAX;
@@ -107,18 +106,8 @@ impl ConnectionProfile {
     /// `msp/signcerts/cert.pem`), as a member of this profile's organisation.
     pub fn signer(&self, dir: &Path) -> Result<Signer, ClientError> {
         let layout = IdentityLayout::new(dir);
-        let key_path = layout.sign_key();
-        let key = PrivateKey::read_pkcs8_pem_file(&key_path)
-            .map_err(|error| file_error(&key_path, error))?;
-        let cert_path = layout.sign_cert();
-        let cert = Certificate::read_pem_file(&cert_path)
-            .map_err(|error| file_error(&cert_path, error))?;
-        if cert.public_key() != key.public_key() {
-            return Err(file_error(
-                &key_path,
-                "does not hold the key of msp/signcerts/cert.pem",
-            ));
-        }
+        let (cert, key) = Certificate::read_with_key(&layout.sign_cert(), &layout.sign_key())
+            .map_err(|error| file_error(layout.root(), error))?;
         Ok(Signer::new(
             key,
             Identity {

@@ -246,4 +246,36 @@ lkjJ0jSrr3Yrqr1xEnw9PZVgW1etp+pv9GyyxXph0nU+Adu5X4wmC7x1
             })
         ));
     }
+
+    #[test]
+    fn a_certificate_is_read_only_with_its_own_key() {
+        use crate::x509::{self, Certificate, CertificateParams, SubjectName};
+        let dir = tempfile::tempdir().unwrap();
+        let key = PrivateKey::generate();
+        let subject = SubjectName {
+            common_name: "ca.test".to_owned(),
+            organization: None,
+            organizational_units: Vec::new(),
+            country: None,
+        };
+        let params = CertificateParams::ca(subject, None, 0, 4_000_000_000).unwrap();
+        let cert = x509::self_signed(&params, &key).unwrap();
+        let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert_path, cert.to_pem()).unwrap();
+        key.write_pkcs8_pem_file(&key_path).unwrap();
+        let (read_cert, read_key) = Certificate::read_with_key(&cert_path, &key_path).unwrap();
+        assert_eq!(read_cert.der(), cert.der());
+        assert_eq!(read_key.public_key(), key.public_key());
+        let other_path = dir.path().join("other.pem");
+        PrivateKey::generate()
+            .write_pkcs8_pem_file(&other_path)
+            .unwrap();
+        assert_eq!(
+            Certificate::read_with_key(&cert_path, &other_path).map(|_| ()),
+            Err(CryptoError::KeyMismatch {
+                key: other_path,
+                cert: cert_path
+            })
+        );
+    }
 }

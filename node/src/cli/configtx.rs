@@ -29,7 +29,7 @@ use netsettle_smcrypto::{Hash, PrivateKey};
 
 use crate::shared::{
     ClientArgs, config_from_ledger, config_of, connect, now_unix, read_bounded, read_certificate,
-    read_private_key, read_text, runtime,
+    read_signer, read_text, runtime,
 };
 
 /// Channel configuration tooling.
@@ -525,22 +525,7 @@ fn current_config(source: &ConfigSource) -> Result<(ChannelConfig, u64)> {
 }
 
 fn load_signer(signer: &SignerArgs) -> Result<(PrivateKey, Identity)> {
-    let key = read_private_key(&signer.key)?;
-    let cert = read_certificate(&signer.cert)?;
-    if cert.public_key() != key.public_key() {
-        bail!(
-            "{} does not hold the key of {}",
-            signer.key.display(),
-            signer.cert.display()
-        );
-    }
-    Ok((
-        key,
-        Identity {
-            msp_id: signer.msp_id.clone(),
-            cert_der: cert.der().to_vec(),
-        },
-    ))
+    read_signer(&signer.key, &signer.cert, &signer.msp_id)
 }
 
 fn read_update(path: &Path) -> Result<ConfigUpdateEnvelope> {

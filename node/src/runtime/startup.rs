@@ -9,30 +9,20 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result, bail};
 use netsettle_ledger::Ledger;
 use netsettle_msp::ChannelMsps;
-use netsettle_protocol::{Block, Identity, ValidationCode};
+use netsettle_protocol::{Block, ValidationCode};
 
 use super::NodeContext;
 use super::config::NodeConfig;
-use crate::shared::{
-    config_from_ledger, config_of, now_unix, read_bounded, read_certificate, read_private_key,
-};
+use crate::shared::{config_from_ledger, config_of, now_unix, read_bounded, read_signer};
 
 /// Loads the identity and the ledger, checking both against the channel.
 pub(super) fn prepare(config: NodeConfig) -> Result<NodeContext> {
     let layout = netsettle_ca::IdentityLayout::new(&config.identity.dir);
-    let signing_key = read_private_key(&layout.sign_key())?;
-    let certificate = read_certificate(&layout.sign_cert())?;
-    if certificate.public_key() != signing_key.public_key() {
-        bail!(
-            "{} does not hold the key of {}",
-            layout.sign_key().display(),
-            layout.sign_cert().display()
-        );
-    }
-    let identity = Identity {
-        msp_id: config.identity.msp_id.clone(),
-        cert_der: certificate.der().to_vec(),
-    };
+    let (signing_key, identity) = read_signer(
+        &layout.sign_key(),
+        &layout.sign_cert(),
+        &config.identity.msp_id,
+    )?;
     let genesis = read_genesis(&config.channel.genesis)?;
     let channel_config = config_of(&genesis)?;
     if channel_config.channel != config.channel.name {
