@@ -2,11 +2,11 @@
 //! reads, and writes that are atomic (temporary file, fsync, rename, fsync of the directory)
 //! so a crash leaves either the old or the new contents, never a torn file.
 
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
-use netsettle_smcrypto::PrivateKey;
+use netsettle_smcrypto::{CryptoError, PrivateKey};
 
 use crate::CaError;
 
@@ -15,21 +15,17 @@ pub(crate) const SECRET_FILE_MODE: u32 = 0o600;
 /// Mode of public files (certificates, CRLs).
 pub(crate) const PUBLIC_FILE_MODE: u32 = 0o644;
 
-/// Read a whole file as UTF-8, refusing files over `max_bytes` before reading them all.
+/// Read a whole file as UTF-8, refusing files over `max_bytes`.
 pub(crate) fn read_text_limited(path: &Path, max_bytes: u64) -> Result<String, CaError> {
-    let file = std::fs::File::open(path).map_err(CaError::io(path))?;
-    let mut text = String::new();
-    // One byte past the cap tells "exactly at the cap" from "over it".
-    file.take(max_bytes.saturating_add(1))
-        .read_to_string(&mut text)
-        .map_err(CaError::io(path))?;
-    if u64::try_from(text.len()).map_or(true, |len| len > max_bytes) {
-        return Err(CaError::FileTooLarge {
+    let bytes_max = usize::try_from(max_bytes).unwrap_or(usize::MAX);
+    netsettle_smcrypto::read_text_file_bounded(path, bytes_max).map_err(|error| match error {
+        CryptoError::FileTooLarge { .. } => CaError::FileTooLarge {
             path: path.to_owned(),
             max_bytes,
-        });
-    }
-    Ok(text)
+        },
+        CryptoError::Io { kind, .. } => CaError::io(path)(std::io::Error::from(kind)),
+        other => CaError::io(path)(std::io::Error::other(other)),
+    })
 }
 
 /// Replace `path` with `bytes` atomically, with the given mode from the first byte on.

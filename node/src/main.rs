@@ -4,20 +4,9 @@
 
 use clap::Parser as _;
 
-mod ca_cmd;
 mod cli;
-mod configtx_cmd;
-mod crypto_cmd;
-mod layout_cmd;
-mod ledger_cmd;
-mod net_cmd;
-mod node_cmd;
-mod node_config;
-mod orderer_cmd;
-mod peer_role;
-mod settlement_cmd;
-mod tls_cmd;
-mod tx_cmd;
+mod runtime;
+mod shared;
 
 fn main() -> std::process::ExitCode {
     let args = cli::Cli::parse();

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use netsettle_ca::IdentityLayout;
 use netsettle_net::{ChannelTrust, NetConfig, NodeId};
 use netsettle_protocol::{Block, ChannelConfig, Identity, Payload, Role, Wire as _, decode};
-use netsettle_smcrypto::PrivateKey;
 use netsettle_smcrypto::x509::Certificate;
 
 use crate::limits::PROFILE_BYTES_MAX;
@@ -17,8 +16,9 @@ use crate::{ClientError, Endpoint, GatewayConfig, Signer};
 
 /// A carrier's connection profile: its channel, the genesis block that anchors trust, the
 /// address its clients connect from, and the peers and orderers to use (own carrier's
-/// first).
-#[derive(Debug, Clone, serde::Deserialize)]
+/// first). The one type for both sides: `netsettle layout render` writes it
+/// ([`ConnectionProfile::to_toml`]), every client reads it ([`ConnectionProfile::load`]).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionProfile {
     /// The carrier's MSP id: the organisation its users sign as.
@@ -39,7 +39,7 @@ pub struct ConnectionProfile {
 }
 
 /// A node in a connection profile.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileNode {
     /// The node's organisation.
@@ -51,6 +51,33 @@ pub struct ProfileNode {
 }
 
 impl ConnectionProfile {
+    /// A profile to write; `genesis` is relative to the directory it will be written to.
+    pub fn new(
+        msp_id: String,
+        channel: String,
+        genesis: PathBuf,
+        listen: SocketAddr,
+        peers: Vec<ProfileNode>,
+        orderers: Vec<ProfileNode>,
+    ) -> ConnectionProfile {
+        ConnectionProfile {
+            msp_id,
+            channel,
+            genesis,
+            listen,
+            peers,
+            orderers,
+            base: PathBuf::new(),
+        }
+    }
+
+    /// The profile as TOML, as [`ConnectionProfile::load`] reads it.
+    pub fn to_toml(&self) -> Result<String, ClientError> {
+        toml::to_string(self).map_err(|error| ClientError::Profile {
+            reason: error.to_string(),
+        })
+    }
+
     /// Reads and parses the profile at `path`.
     pub fn load(path: &Path) -> Result<ConnectionProfile, ClientError> {
         let bytes = read_bounded(path, PROFILE_BYTES_MAX)?;
@@ -79,18 +106,8 @@ impl ConnectionProfile {
     /// `msp/signcerts/cert.pem`), as a member of this profile's organisation.
     pub fn signer(&self, dir: &Path) -> Result<Signer, ClientError> {
         let layout = IdentityLayout::new(dir);
-        let key_path = layout.sign_key();
-        let key = PrivateKey::read_pkcs8_pem_file(&key_path)
-            .map_err(|error| file_error(&key_path, error))?;
-        let cert_path = layout.sign_cert();
-        let cert = Certificate::read_pem_file(&cert_path)
-            .map_err(|error| file_error(&cert_path, error))?;
-        if cert.public_key() != key.public_key() {
-            return Err(file_error(
-                &key_path,
-                "does not hold the key of msp/signcerts/cert.pem",
-            ));
-        }
+        let (cert, key) = Certificate::read_with_key(&layout.sign_cert(), &layout.sign_key())
+            .map_err(|error| file_error(layout.root(), error))?;
         Ok(Signer::new(
             key,
             Identity {
@@ -138,18 +155,9 @@ impl ConnectionProfile {
     }
 }
 
-/// Reads a file of at most `bytes_max` bytes; larger ones are refused before reading.
+/// Reads a file of at most `bytes_max` bytes; larger ones are refused.
 fn read_bounded(path: &Path, bytes_max: usize) -> Result<Vec<u8>, ClientError> {
-    let len = std::fs::metadata(path)
-        .map_err(|error| file_error(path, error))?
-        .len();
-    if usize::try_from(len).map_or(true, |len| len > bytes_max) {
-        return Err(file_error(
-            path,
-            format!("{len} bytes, over the {bytes_max}-byte limit"),
-        ));
-    }
-    std::fs::read(path).map_err(|error| file_error(path, error))
+    netsettle_smcrypto::read_file_bounded(path, bytes_max).map_err(|error| file_error(path, error))
 }
 
 fn file_error(path: &Path, reason: impl std::fmt::Display) -> ClientError {

@@ -8,6 +8,9 @@
 //! result (bounded), and evaluates [`netsettle_protocol::Policy`] values against validated
 //! signers, explaining why a policy is not satisfied.
 //!
+//! [`ConsortiumProfile`] turns the operators' consortium profile, with the MSP material
+//! the caller read, into the genesis channel configuration.
+//!
 //! What it leaves out: fetching configs (the ledger and orderer do that) and networking.
 //! Time is always a parameter (`at_unix`), so validation is deterministic and a committing
 //! peer judges a transaction by the block's time, not its own clock.
@@ -18,9 +21,14 @@ mod config_update;
 mod error;
 mod org;
 mod policy;
+mod profile;
 
 pub use channel::ChannelMsps;
 pub use config_update::{AcceptedUpdate, ConfigUpdateError, check_config_update};
 pub use error::{MspError, PolicyError};
 pub use org::{Msp, ValidatedIdentity};
 pub use policy::{Satisfied, default_org_policies};
+pub use profile::{
+    ConsortiumProfile, OrgMaterial, ProfileBatch, ProfileConsenter, ProfileError, ProfileMaterial,
+    ProfileOrg,
+};

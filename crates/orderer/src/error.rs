@@ -274,4 +274,8 @@ pub enum OrdererError {
     /// A block could not be built or signed.
     #[error("block: {0}")]
     Block(String),
+    /// The core thread ended on its own (storage failed or it panicked); the orderer
+    /// orders nothing more.
+    #[error("orderer core stopped: {0}")]
+    CoreStopped(String),
 }

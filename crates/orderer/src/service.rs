@@ -97,6 +97,8 @@ pub struct OrdererHandle {
     ledger: Arc<Ledger>,
     deliver_streams: Arc<Semaphore>,
     thread: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
+    /// How the core thread ended (`None` while it runs): `Err` names why it failed.
+    stopped: watch::Receiver<Option<Result<(), String>>>,
 }
 
 impl std::fmt::Debug for OrdererHandle {
@@ -169,9 +171,21 @@ fn spawn(
         leader: leader_tx,
         status: status_tx,
     };
+    let (stopped_tx, stopped) = watch::channel(None);
     let thread = std::thread::Builder::new()
         .name("orderer-core".to_owned())
-        .spawn(move || shell.run(receiver))
+        .spawn(move || {
+            // A panic (a failed assertion) ends the core like a storage error does: the
+            // node learns why through `stopped` instead of keeping a dead orderer.
+            let outcome =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| shell.run(receiver)));
+            let outcome = match outcome {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(error)) => Err(error.to_string()),
+                Err(panic) => Err(panic_message(panic.as_ref())),
+            };
+            stopped_tx.send_replace(Some(outcome));
+        })
         .map_err(|e| OrdererError::Config(format!("starting the core thread: {e}")))?;
 
     let ticker = inputs.clone();
@@ -195,7 +209,18 @@ fn spawn(
         ledger,
         deliver_streams: Arc::new(Semaphore::new(DELIVER_STREAMS_MAX)),
         thread: Arc::new(std::sync::Mutex::new(Some(thread))),
+        stopped,
     })
+}
+
+/// The message a panic carried, for the error that reports it.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|text| (*text).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_owned());
+    format!("the orderer core panicked: {message}")
 }
 
 struct Shell {
@@ -244,7 +269,9 @@ fn status_of(core: &OrdererCore<Arc<Ledger>>, height: u64) -> OrdererStatus {
 }
 
 impl Shell {
-    fn run(mut self, mut receiver: mpsc::Receiver<Input>) {
+    /// Runs the core until `Stop` or the input queue closes (`Ok`), or until storage
+    /// fails (`Err`: nothing after it can be trusted to be durable).
+    fn run(mut self, mut receiver: mpsc::Receiver<Input>) -> Result<(), OrdererError> {
         // The transport may spawn tasks from `send_raft`: give it the runtime.
         let runtime = self.runtime.clone();
         let _context = runtime.enter();
@@ -278,7 +305,7 @@ impl Shell {
                 Err(error) => {
                     // Storage failed: nothing after this can be trusted to be durable.
                     tracing::error!(%error, "orderer core failed; stopping");
-                    break;
+                    return Err(error);
                 }
             }
             if stop {
@@ -286,6 +313,7 @@ impl Shell {
             }
         }
         tracing::info!(id = self.core.id(), "orderer core stopped");
+        Ok(())
     }
 
     fn execute(&mut self, actions: Actions) {
@@ -462,6 +490,18 @@ impl OrdererHandle {
     /// The ledger (read it; only the core writes).
     pub fn ledger(&self) -> &Arc<Ledger> {
         &self.ledger
+    }
+
+    /// Waits until the core thread ends: `Ok` once [`shutdown`](Self::shutdown) stopped
+    /// it, [`OrdererError::CoreStopped`] with the reason when it failed on its own (a
+    /// storage error, a panic). A node supervises its orderer role with this.
+    pub async fn stopped(&self) -> Result<(), OrdererError> {
+        let mut stopped = self.stopped.clone();
+        let outcome = match stopped.wait_for(Option::is_some).await {
+            Ok(outcome) => outcome.clone().unwrap_or(Ok(())),
+            Err(_) => Err("the core thread ended without reporting why".to_owned()),
+        };
+        outcome.map_err(OrdererError::CoreStopped)
     }
 
     /// Stops the core thread and waits for it; pending broadcasts get `Stopped`.

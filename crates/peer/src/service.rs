@@ -20,7 +20,7 @@ use netsettle_ledger::{Ledger, LedgerError};
 use netsettle_protocol::{Block, Payload, ProposalResponse, SignedProposal};
 use tokio::sync::{Semaphore, broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::committer;
 use crate::endorser::Endorser;
@@ -50,6 +50,10 @@ pub enum ServiceError {
     /// The ledger failed.
     #[error("ledger: {0}")]
     Ledger(#[from] LedgerError),
+    /// The committer ended on its own (the ledger failed or it panicked); the peer
+    /// commits nothing more.
+    #[error("committer stopped: {0}")]
+    CommitterStopped(String),
 }
 
 /// What the service needs from the node runtime.
@@ -100,7 +104,8 @@ pub struct PeerHandle {
     shared: Arc<Shared>,
     height: watch::Receiver<u64>,
     refusals: watch::Receiver<u64>,
-    committer: Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
+    /// How the committer ended (`None` while it runs): `Err` names why it failed.
+    committer: watch::Receiver<Option<Result<(), String>>>,
 }
 
 impl core::fmt::Debug for PeerHandle {
@@ -133,7 +138,7 @@ pub fn spawn(parts: PeerParts) -> Result<PeerHandle, ServiceError> {
         events,
     });
     info!(height, "peer service started");
-    let task = tokio::spawn(run_committer(
+    let committer = tokio::spawn(run_committer(
         Arc::clone(&shared),
         validator,
         blocks,
@@ -142,11 +147,13 @@ pub fn spawn(parts: PeerParts) -> Result<PeerHandle, ServiceError> {
             refusals: refusals_tx,
         },
     ));
+    let (ended_tx, ended_rx) = watch::channel(None);
+    tokio::spawn(report_end(committer, ended_tx));
     Ok(PeerHandle {
         shared,
         height: height_rx,
         refusals: refusals_rx,
-        committer: Arc::new(std::sync::Mutex::new(Some(task))),
+        committer: ended_rx,
     })
 }
 
@@ -199,12 +206,28 @@ struct Progress {
     refusals: watch::Sender<u64>,
 }
 
+/// Waits for the committer task and publishes how it ended, a panic included.
+async fn report_end(
+    committer: JoinHandle<Result<(), ServiceError>>,
+    ended: watch::Sender<Option<Result<(), String>>>,
+) {
+    let outcome = match committer.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(join_error) => Err(format!("the committer task failed: {join_error}")),
+    };
+    ended.send_replace(Some(outcome));
+}
+
+/// Commits blocks until the block channel closes (`Ok`). A refused block is counted and
+/// skipped; a ledger failure or a panic in validation or commit (an assertion) ends the
+/// committer with `Err`: committing on after it would risk a divergent ledger.
 async fn run_committer(
     shared: Arc<Shared>,
     validator: Validator,
     mut blocks: mpsc::Receiver<Block>,
     progress: Progress,
-) {
+) -> Result<(), ServiceError> {
     let Progress { height, refusals } = progress;
     while let Some(block) = blocks.recv().await {
         let expected = *height.borrow();
@@ -228,19 +251,28 @@ async fn run_committer(
                 // No subscribers is fine; lagging ones are told by the broadcast itself.
                 let _ = shared.events.send(event);
             }
-            Ok(Err(error)) => {
+            Ok(Err(error @ ServiceError::Block(_))) => {
                 warn!(%error, "block refused");
                 refusals.send_modify(|count| *count = count.saturating_add(1));
+            }
+            Ok(Err(error)) => {
+                // The ledger failed (or a config committed but cannot be put in force):
+                // what is stored can no longer be trusted to match what was validated.
+                error!(%error, "committer failed; stopping");
+                return Err(error);
             }
             Err(join_error) => {
                 // A panic in validation or commit is a bug (an assertion); stop
                 // committing rather than risk a divergent ledger.
-                warn!(%join_error, "committer stopped");
-                return;
+                error!(%join_error, "committer stopped");
+                return Err(ServiceError::CommitterStopped(format!(
+                    "validation or commit panicked: {join_error}"
+                )));
             }
         }
     }
     info!("block source closed; committer stopped");
+    Ok(())
 }
 
 /// Validates and commits one block; returns its event.
@@ -380,14 +412,15 @@ impl PeerHandle {
         &self.shared.ledger
     }
 
-    /// Waits for the committer to finish; it does once the block channel closes.
-    pub async fn join(&self) {
-        let task = match self.committer.lock() {
-            Ok(mut slot) => slot.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
+    /// Waits for the committer to finish: `Ok` once the block channel closed,
+    /// [`ServiceError::CommitterStopped`] with the reason when it failed on its own (the
+    /// ledger failed, a panic). A node supervises its peer role with this.
+    pub async fn join(&self) -> Result<(), ServiceError> {
+        let mut committer = self.committer.clone();
+        let outcome = match committer.wait_for(Option::is_some).await {
+            Ok(outcome) => outcome.clone().unwrap_or(Ok(())),
+            Err(_) => Err("the committer ended without reporting why".to_owned()),
         };
-        if let Some(task) = task {
-            let _ = task.await;
-        }
+        outcome.map_err(ServiceError::CommitterStopped)
     }
 }

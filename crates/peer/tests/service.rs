@@ -174,7 +174,7 @@ async fn both_carriers_commit_the_same_ledger_and_survive_a_restart() {
     // Stop: closing the block channel ends the committer; then restart on the same dirs.
     let handles: Vec<PeerHandle> = c.peers.drain(..).map(|peer| peer.handle).collect();
     for handle in &handles {
-        handle.join().await;
+        handle.join().await.unwrap();
     }
     drop(handles);
     c.peers = vec![

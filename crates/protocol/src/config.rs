@@ -33,6 +33,27 @@ impl Endpoint {
     }
 }
 
+impl core::str::FromStr for Endpoint {
+    type Err = InvalidMessage;
+
+    /// Parses `host:port` as profiles and operators write it; the last colon separates
+    /// the port.
+    fn from_str(text: &str) -> Result<Endpoint, InvalidMessage> {
+        let (host, port) = text.rsplit_once(':').ok_or(InvalidMessage::Inconsistent {
+            what: "endpoint is not host:port",
+        })?;
+        let port = port.parse().map_err(|_| InvalidMessage::Inconsistent {
+            what: "endpoint port is not a number from 0 to 65535",
+        })?;
+        let endpoint = Endpoint {
+            host: host.to_owned(),
+            port,
+        };
+        endpoint.check()?;
+        Ok(endpoint)
+    }
+}
+
 /// The organisational-unit names that mark a certificate's role (Fabric's NodeOUs).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RoleOus {

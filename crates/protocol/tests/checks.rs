@@ -6,8 +6,8 @@ mod support;
 
 use netsettle_protocol::limits::{BLOCK_TX_MAX, ENDORSEMENTS_MAX};
 use netsettle_protocol::{
-    Block, ChannelConfig, CodecError, ContractAction, ContractId, InvalidMessage, KvRead, KvWrite,
-    NamespaceReadWriteSet, Policy, ProposalResponsePayload, ReadWriteSet, Response,
+    Block, ChannelConfig, CodecError, ContractAction, ContractId, Endpoint, InvalidMessage, KvRead,
+    KvWrite, NamespaceReadWriteSet, Policy, ProposalResponsePayload, ReadWriteSet, Response,
     SignaturePolicy, ValidationCode, Wire, decode, encode,
 };
 use netsettle_smcrypto::{Hash, sm3};
@@ -345,4 +345,33 @@ fn large_transactions_fit_and_round_trip() {
     let back: Block = decode(&bytes).unwrap();
     assert_eq!(back.verify_data_hash(), Ok(()));
     assert_eq!(back, block);
+}
+
+#[test]
+fn endpoints_parse_from_host_and_port() {
+    let parsed: Endpoint = "peer0.unicom.example:7051".parse().unwrap();
+    assert_eq!(
+        parsed,
+        Endpoint {
+            host: "peer0.unicom.example".to_owned(),
+            port: 7051
+        }
+    );
+    let ipv6: Endpoint = "::1:7050".parse().unwrap();
+    assert_eq!((ipv6.host.as_str(), ipv6.port), ("::1", 7050));
+    let not_host_port = InvalidMessage::Inconsistent {
+        what: "endpoint is not host:port",
+    };
+    assert_eq!("localhost".parse::<Endpoint>(), Err(not_host_port));
+    let bad_port = InvalidMessage::Inconsistent {
+        what: "endpoint port is not a number from 0 to 65535",
+    };
+    assert_eq!("host:70000".parse::<Endpoint>(), Err(bad_port.clone()));
+    assert_eq!("host:".parse::<Endpoint>(), Err(bad_port));
+    assert_eq!(
+        ":7050".parse::<Endpoint>(),
+        Err(InvalidMessage::Empty {
+            what: "endpoint host"
+        })
+    );
 }

@@ -60,6 +60,22 @@ pub enum CryptoError {
     /// A certificate, CSR or CRL decoded but failed a validity or trust check.
     #[error(transparent)]
     Certificate(#[from] CertificateError),
+    /// A key file does not hold the key of the certificate it is paired with.
+    #[error("{} does not hold the key of {}", key.display(), cert.display())]
+    KeyMismatch {
+        /// The key file.
+        key: PathBuf,
+        /// The certificate file.
+        cert: PathBuf,
+    },
+    /// A file is larger than the limit it is read with ([`crate::read_file_bounded`]).
+    #[error("{} is over the {bytes_max}-byte limit", path.display())]
+    FileTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit.
+        bytes_max: usize,
+    },
     /// Reading or writing a key or certificate file failed.
     #[error("{}: {kind}", path.display())]
     Io {

@@ -7,7 +7,7 @@
 //! then narrowed), and never overwrite an existing file, so a key cannot leak through a
 //! pre-existing file with looser permissions.
 
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
@@ -111,22 +111,9 @@ impl PublicKey {
 }
 
 /// Read a whole text file, refusing anything over the PEM size cap.
+/// A PEM file (key, certificate, CRL), at most [`PEM_BYTES_MAX`] bytes.
 pub(crate) fn read_text_file(path: &Path) -> Result<String, CryptoError> {
-    let io_error = |err: std::io::Error| CryptoError::Io {
-        path: path.to_path_buf(),
-        kind: err.kind(),
-    };
-    let file = std::fs::File::open(path).map_err(io_error)?;
-    let mut text = String::new();
-    // Read one byte past the cap so an oversized file is detected without reading it all.
-    let limit = u64::try_from(PEM_BYTES_MAX)
-        .unwrap_or(u64::MAX)
-        .saturating_add(1);
-    file.take(limit)
-        .read_to_string(&mut text)
-        .map_err(io_error)?;
-    pem::check_size("PEM file", text.len(), PEM_BYTES_MAX)?;
-    Ok(text)
+    crate::file::read_text_file_bounded(path, PEM_BYTES_MAX)
 }
 
 fn pkcs8_error(err: pkcs8::Error, what: &'static str) -> CryptoError {
@@ -258,5 +245,37 @@ lkjJ0jSrr3Yrqr1xEnw9PZVgW1etp+pv9GyyxXph0nU+Adu5X4wmC7x1
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn a_certificate_is_read_only_with_its_own_key() {
+        use crate::x509::{self, Certificate, CertificateParams, SubjectName};
+        let dir = tempfile::tempdir().unwrap();
+        let key = PrivateKey::generate();
+        let subject = SubjectName {
+            common_name: "ca.test".to_owned(),
+            organization: None,
+            organizational_units: Vec::new(),
+            country: None,
+        };
+        let params = CertificateParams::ca(subject, None, 0, 4_000_000_000).unwrap();
+        let cert = x509::self_signed(&params, &key).unwrap();
+        let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert_path, cert.to_pem()).unwrap();
+        key.write_pkcs8_pem_file(&key_path).unwrap();
+        let (read_cert, read_key) = Certificate::read_with_key(&cert_path, &key_path).unwrap();
+        assert_eq!(read_cert.der(), cert.der());
+        assert_eq!(read_key.public_key(), key.public_key());
+        let other_path = dir.path().join("other.pem");
+        PrivateKey::generate()
+            .write_pkcs8_pem_file(&other_path)
+            .unwrap();
+        assert_eq!(
+            Certificate::read_with_key(&cert_path, &other_path).map(|_| ()),
+            Err(CryptoError::KeyMismatch {
+                key: other_path,
+                cert: cert_path
+            })
+        );
     }
 }

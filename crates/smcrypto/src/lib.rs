@@ -14,6 +14,7 @@
 
 mod batch;
 mod error;
+mod file;
 mod hash;
 mod keys;
 mod kx;
@@ -25,6 +26,7 @@ pub mod x509;
 
 pub use batch::{BATCH_JOBS_MAX, BatchVerifier, VerifyJob};
 pub use error::{CertificateError, CryptoError, EncodingError};
+pub use file::{read_file_bounded, read_text_file_bounded};
 pub use hash::{Hash, Sm3Hasher, sm3};
 pub use keys::{PRIVATE_KEY_PEM_LABEL, PUBLIC_KEY_PEM_LABEL};
 pub use kx::{EphemeralKey, KX_POINT_BYTES, KX_SHARED_SECRET_BYTES};

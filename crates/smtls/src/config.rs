@@ -6,8 +6,7 @@
 //! resumption: a resumed session would skip certificate verification, and with it the
 //! revocation check, so every connection pays for a full handshake.
 
-use std::fs;
-use std::io::Read as _;
+use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -17,8 +16,8 @@ use rustls::server::NoServerSessionStorage;
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::{ClientConfig, ServerConfig};
 
-use netsettle_smcrypto::PrivateKey;
 use netsettle_smcrypto::x509::{CHAIN_CERTS_MAX, Certificate};
+use netsettle_smcrypto::{CryptoError, PrivateKey};
 
 use crate::error::ConfigError;
 use crate::provider::provider_arc;
@@ -192,23 +191,21 @@ fn parse_bundle(pem: &str, what: &str) -> Result<Vec<Certificate>, ConfigError> 
 }
 
 fn read_pem_file(path: &Path) -> Result<String, ConfigError> {
-    let read_error = |source| ConfigError::ReadFile {
-        path: path.to_owned(),
-        source,
-    };
-    let file = fs::File::open(path).map_err(read_error)?;
-    // Read one byte past the limit so an oversized file is detected without reading it all.
-    let mut text = String::new();
-    file.take(PEM_FILE_BYTES_MAX.saturating_add(1))
-        .read_to_string(&mut text)
-        .map_err(read_error)?;
-    if u64::try_from(text.len()).map_or(true, |len| len > PEM_FILE_BYTES_MAX) {
-        return Err(ConfigError::FileTooLarge {
+    let bytes_max = usize::try_from(PEM_FILE_BYTES_MAX).unwrap_or(usize::MAX);
+    netsettle_smcrypto::read_text_file_bounded(path, bytes_max).map_err(|error| match error {
+        CryptoError::FileTooLarge { .. } => ConfigError::FileTooLarge {
             path: path.to_owned(),
             max_bytes: PEM_FILE_BYTES_MAX,
-        });
-    }
-    Ok(text)
+        },
+        CryptoError::Io { kind, .. } => ConfigError::ReadFile {
+            path: path.to_owned(),
+            source: io::Error::from(kind),
+        },
+        other => ConfigError::ReadFile {
+            path: path.to_owned(),
+            source: io::Error::other(other),
+        },
+    })
 }
 
 /// A server configuration: presents `identity`, requires a client certificate that

@@ -123,6 +123,23 @@ impl Certificate {
         Ok(certificates)
     }
 
+    /// Read a private key (PKCS#8 PEM) and the certificate (PEM) issued for it, refusing
+    /// a pair whose certificate holds another key: the one check every signer's files get.
+    pub fn read_with_key(
+        cert_path: &std::path::Path,
+        key_path: &std::path::Path,
+    ) -> Result<(Self, crate::PrivateKey), CryptoError> {
+        let key = crate::PrivateKey::read_pkcs8_pem_file(key_path)?;
+        let cert = Self::read_pem_file(cert_path)?;
+        if cert.public_key() != key.public_key() {
+            return Err(CryptoError::KeyMismatch {
+                key: key_path.to_path_buf(),
+                cert: cert_path.to_path_buf(),
+            });
+        }
+        Ok((cert, key))
+    }
+
     /// Read one certificate from a PEM file.
     pub fn read_pem_file(path: &std::path::Path) -> Result<Self, CryptoError> {
         Self::from_pem(&crate::keys::read_text_file(path)?)

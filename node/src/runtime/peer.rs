@@ -53,8 +53,8 @@ use tokio::sync::{Notify, broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use crate::node_cmd::NodeContext;
-use crate::node_config::DeliverFrom;
+use super::NodeContext;
+use super::config::DeliverFrom;
 
 /// State transfer between peers: committed blocks `start..end` (at most
 /// `netsettle_peer::limits::STATE_TRANSFER_BLOCKS_MAX`), answered with a `BlockBatch`.

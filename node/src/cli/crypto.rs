@@ -1,5 +1,6 @@
-//! `netsettle key|cert|sign|verify`: SM2 keys, certificates and signatures as files, so an
-//! operator (and the demo) can cross-check everything with the system's `openssl`.
+//! `netsettle key|cert|sign|verify|sm3`: SM2 keys, certificates, signatures and SM3
+//! digests as files, so an operator (and the demo) can cross-check everything with the
+//! system's `openssl`.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -7,6 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 use netsettle_smcrypto::x509::{self, Certificate, CertificateParams, Role, SubjectName};
 use netsettle_smcrypto::{PrivateKey, PublicKey, Signature};
+
+use crate::shared::{now_unix, read_certificate, read_certificates, read_private_key, read_text};
 
 /// Key management.
 #[derive(Debug, clap::Subcommand)]
@@ -192,6 +195,14 @@ pub fn run_verify(public: &Path, input: &Path, signature: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `netsettle sm3`: the SM3 digest of a file (hex).
+pub fn run_sm3(path: &Path) -> Result<()> {
+    let bytes =
+        std::fs::read(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+    println!("{}", netsettle_smcrypto::sm3(&bytes));
+    Ok(())
+}
+
 fn subject(cn: String, org: String) -> SubjectName {
     SubjectName {
         common_name: cn,
@@ -217,43 +228,6 @@ fn validity(days: i64) -> Result<(i64, i64)> {
 
 fn write_text(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
-}
-
-/// Largest text file (key, certificate, profile, update, edited config) the tools read.
-const TEXT_FILE_BYTES_MAX: u64 = 64 * 1024 * 1024;
-
-pub(crate) fn read_text(path: &Path) -> Result<String> {
-    let len = std::fs::metadata(path)
-        .with_context(|| format!("reading {}", path.display()))?
-        .len();
-    if len > TEXT_FILE_BYTES_MAX {
-        bail!(
-            "{} is {len} bytes, over the {TEXT_FILE_BYTES_MAX}-byte limit",
-            path.display()
-        );
-    }
-    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
-}
-
-pub(crate) fn now_unix() -> Result<i64> {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .context("system clock before 1970")?
-        .as_secs();
-    Ok(i64::try_from(secs)?)
-}
-
-pub fn read_private_key(path: &Path) -> Result<PrivateKey> {
-    PrivateKey::read_pkcs8_pem_file(path).with_context(|| format!("loading key {}", path.display()))
-}
-
-pub fn read_certificate(path: &Path) -> Result<Certificate> {
-    Certificate::from_pem(&read_text(path)?).with_context(|| format!("parsing {}", path.display()))
-}
-
-pub fn read_certificates(path: &Path) -> Result<Vec<Certificate>> {
-    Certificate::from_pem_bundle(&read_text(path)?)
-        .with_context(|| format!("parsing {}", path.display()))
 }
 
 /// A public key from an SPKI PEM, a certificate PEM or a PKCS#8 private key PEM.

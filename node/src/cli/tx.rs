@@ -16,26 +16,13 @@
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
-use netsettle_client::{Gateway, Signer};
 use netsettle_peer::lifecycle::{ContractDefinition, LIFECYCLE_VERSION};
 use netsettle_peer::{Contract as _, LIFECYCLE_NAMESPACE};
 use netsettle_protocol::{
     ContractId, Policy, Principal, Role, SignaturePolicy, ValidationCode, encode,
 };
 
-use crate::node_cmd::read_bounded;
-
-/// Who calls, and through which connection profile.
-#[derive(Debug, clap::Args)]
-pub struct ClientArgs {
-    /// The carrier's connection profile, e.g. DIR/clients/unicommsp.toml.
-    #[arg(long)]
-    profile: PathBuf,
-    /// The caller's identity directory (msp/ and tls/), e.g.
-    /// crypto/unicom/users/settlement@unicom.example.
-    #[arg(long)]
-    identity: PathBuf,
-}
+use crate::shared::{ClientArgs, connect, read_bounded, runtime};
 
 /// Submit or evaluate a contract call.
 #[derive(Debug, clap::Subcommand)]
@@ -150,13 +137,6 @@ pub fn run_lifecycle(command: LifecycleCommand) -> Result<()> {
             }
         }
     })
-}
-
-pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
 }
 
 async fn invoke(call: &CallArgs) -> Result<()> {
@@ -318,17 +298,4 @@ fn print_payload(payload: &[u8]) {
         Ok(text) => println!("{text}"),
         Err(_) => println!("{}", hex::encode(payload)),
     }
-}
-
-/// Loads the profile and identity and starts the client's network endpoint.
-pub(crate) async fn connect(args: &ClientArgs) -> Result<(Gateway, Signer)> {
-    Gateway::from_profile(&args.profile, &args.identity)
-        .await
-        .with_context(|| {
-            format!(
-                "connecting as {} through {}",
-                args.identity.display(),
-                args.profile.display()
-            )
-        })
 }

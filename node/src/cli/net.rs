@@ -10,11 +10,12 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
 use netsettle_net::{ChannelTrust, ConnectionEvent, NetConfig, Network, NodeId};
+use netsettle_protocol::limits::BLOCK_BYTES_MAX;
 use netsettle_protocol::{Block, Role};
 use netsettle_smtls::TlsIdentity;
 
-/// Largest genesis block file read.
-const GENESIS_FILE_BYTES_MAX: u64 = 64 * 1024 * 1024;
+use crate::shared::{config_of, read_bounded};
+
 /// Largest request `ping` sends.
 const PING_SIZE_MAX: usize = 64 * 1024 * 1024;
 
@@ -101,19 +102,10 @@ pub fn run(command: NetCommand) -> Result<()> {
 }
 
 fn read_channel_config(path: &Path) -> Result<netsettle_protocol::ChannelConfig> {
-    let len = std::fs::metadata(path)
-        .with_context(|| format!("reading {}", path.display()))?
-        .len();
-    if len > GENESIS_FILE_BYTES_MAX {
-        bail!(
-            "{} is larger than {GENESIS_FILE_BYTES_MAX} bytes",
-            path.display()
-        );
-    }
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes = read_bounded(path, BLOCK_BYTES_MAX)?;
     let block: Block = netsettle_protocol::decode(&bytes)
         .with_context(|| format!("decoding block {}", path.display()))?;
-    crate::configtx_cmd::config_of(&block)
+    config_of(&block)
 }
 
 fn parse_peer(text: &str) -> Result<(NodeId, SocketAddr)> {

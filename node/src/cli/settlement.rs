@@ -122,17 +122,9 @@ pub fn run(command: SettlementCommand) -> Result<()> {
     }
 }
 
+/// A report or agreement file, at most the contract's report size.
 fn read_bounded(path: &Path) -> Result<Vec<u8>> {
-    let len = std::fs::metadata(path)
-        .with_context(|| format!("reading {}", path.display()))?
-        .len();
-    if len > REPORT_BYTES_MAX as u64 {
-        bail!(
-            "{} is {len} bytes, over the {REPORT_BYTES_MAX}-byte report limit",
-            path.display()
-        );
-    }
-    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+    crate::shared::read_bounded(path, REPORT_BYTES_MAX)
 }
 
 fn load_report(args: &ReportArgs) -> Result<Report> {

@@ -42,7 +42,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::crypto_cmd::read_text;
+use crate::shared::read_text;
 
 /// A parsed node configuration with every path made absolute.
 #[derive(Debug, Clone)]

@@ -17,20 +17,16 @@
 //! Readers policy), from the profile's orderers in turn, writes each as `DIR/N.block` and
 //! prints `block N hash=… txs=…`; without `--stop` it keeps following new blocks.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use netsettle_client::{Endpoint, Gateway, Signer};
+use netsettle_client::{ConnectionProfile, Endpoint, Gateway, Signer};
 use netsettle_net::{ChannelTrust, NetConfig, NetHandle, Network, NodeId};
 use netsettle_orderer::admin::{ADMIN_SERVICE, AdminReply, AdminRequest, OrdererStatus};
-use netsettle_protocol::limits::BLOCK_BYTES_MAX;
-use netsettle_protocol::{Block, DeliverStatus, Role, decode, encode};
+use netsettle_protocol::{DeliverStatus, Role, decode, encode};
 
-use crate::configtx_cmd::config_of;
-use crate::crypto_cmd::read_text;
-use crate::node_cmd::read_bounded;
+use crate::shared::runtime;
 
 /// How long one orderer may take to answer.
 const ANSWER_WAIT: Duration = Duration::from_secs(5);
@@ -89,26 +85,22 @@ pub enum OrdererCommand {
 }
 
 pub fn run(command: OrdererCommand) -> Result<()> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?
-        .block_on(async {
-            match command {
-                OrdererCommand::Status { admin, consenter } => status(&admin, consenter).await,
-                OrdererCommand::TransferLeader {
-                    admin,
-                    to,
-                    wait_secs,
-                } => transfer_leader(&admin, to, Duration::from_secs(wait_secs)).await,
-                OrdererCommand::Deliver {
-                    admin,
-                    start,
-                    stop,
-                    out,
-                } => deliver(&admin, start, stop, &out).await,
-            }
-        })
+    runtime()?.block_on(async {
+        match command {
+            OrdererCommand::Status { admin, consenter } => status(&admin, consenter).await,
+            OrdererCommand::TransferLeader {
+                admin,
+                to,
+                wait_secs,
+            } => transfer_leader(&admin, to, Duration::from_secs(wait_secs)).await,
+            OrdererCommand::Deliver {
+                admin,
+                start,
+                stop,
+                out,
+            } => deliver(&admin, start, stop, &out).await,
+        }
+    })
 }
 
 /// Fetches blocks `start..=stop` through signed delivery, failing over between the
@@ -181,35 +173,15 @@ async fn deliver_into(
     Ok(())
 }
 
-/// The part of a connection profile (see `tx_cmd`) an admin tool needs.
-#[derive(Debug, serde::Deserialize)]
-struct Profile {
-    genesis: PathBuf,
-    listen: SocketAddr,
-    orderers: Vec<ProfileOrderer>,
-}
-
-#[derive(Debug, serde::Deserialize)]
-struct ProfileOrderer {
-    msp_id: String,
-    node_id: String,
-    address: SocketAddr,
-}
-
 /// The admin's network endpoint (its TLS identity, trusting the genesis block's
 /// orderers) and the profile's orderers.
 async fn connect(args: &AdminArgs) -> Result<(Network, Vec<Endpoint>)> {
-    let profile: Profile = toml::from_str(&read_text(&args.profile)?)
-        .with_context(|| format!("parsing profile {}", args.profile.display()))?;
-    let base = args.profile.parent().unwrap_or(Path::new("."));
-    let genesis_path = base.join(&profile.genesis);
-    let genesis: Block = decode(&read_bounded(&genesis_path, BLOCK_BYTES_MAX)?)
-        .with_context(|| format!("decoding {}", genesis_path.display()))?;
+    let profile = ConnectionProfile::load(&args.profile)?;
     let layout = netsettle_ca::IdentityLayout::new(&args.identity);
     let tls = layout
         .tls_identity()
         .with_context(|| format!("loading the TLS identity in {}", args.identity.display()))?;
-    let trust = ChannelTrust::new(&config_of(&genesis)?, &[Role::Orderer])?;
+    let trust = ChannelTrust::new(&profile.genesis_config()?, &[Role::Orderer])?;
     let mut net = NetConfig::new(tls, trust, profile.listen);
     let mut orderers = Vec::with_capacity(profile.orderers.len());
     for orderer in &profile.orderers {

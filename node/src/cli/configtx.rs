@@ -17,18 +17,20 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 use netsettle_ledger::Ledger;
-use netsettle_msp::{ChannelMsps, check_config_update, default_org_policies};
+use netsettle_msp::{
+    ChannelMsps, ConsortiumProfile, OrgMaterial, ProfileMaterial, check_config_update,
+};
 use netsettle_protocol::{
-    BatchPolicy, Block, ChannelConfig, ChannelPolicies, ConfigEnvelope, ConfigSignature,
-    ConfigUpdate, ConfigUpdateEnvelope, Consenter, CryptoPolicy, Endpoint, Envelope, Header,
-    Identity, Nonce, OrdererConfig, OrgConfig, Payload, RoleOus, Timestamp, ValidationCode,
+    Block, ChannelConfig, ConfigEnvelope, ConfigSignature, ConfigUpdate, ConfigUpdateEnvelope,
+    Endpoint, Envelope, Header, Identity, Nonce, OrgConfig, Payload, Timestamp, ValidationCode,
 };
 use netsettle_smcrypto::x509::{Certificate, Crl};
 use netsettle_smcrypto::{Hash, PrivateKey};
 
-use crate::crypto_cmd::{now_unix, read_certificate, read_private_key, read_text};
-use crate::node_cmd::read_bounded;
-use crate::tx_cmd::{ClientArgs, connect, runtime};
+use crate::shared::{
+    ClientArgs, config_from_ledger, config_of, connect, now_unix, read_bounded, read_certificate,
+    read_signer, read_text, runtime,
+};
 
 /// Channel configuration tooling.
 #[derive(Debug, clap::Subcommand)]
@@ -197,7 +199,10 @@ pub fn run(command: ConfigtxCommand) -> Result<()> {
         } => {
             let anchor_peers = peers
                 .iter()
-                .map(|p| parse_endpoint(p))
+                .map(|peer| {
+                    peer.parse::<Endpoint>()
+                        .with_context(|| format!("anchor peer {peer:?}"))
+                })
                 .collect::<Result<Vec<_>>>()?;
             update_org(&source, &org, &out, |entry| {
                 entry.anchor_peers = anchor_peers;
@@ -347,11 +352,14 @@ fn genesis(
             .map(Path::to_path_buf)
             .unwrap_or_default(),
     };
-    let profile: Profile = toml::from_str(&read_text(profile_path)?)
+    let profile: ConsortiumProfile = toml::from_str(&read_text(profile_path)?)
         .with_context(|| format!("parsing profile {}", profile_path.display()))?;
-    let config = profile.to_config(&base)?;
-    // Building the MSPs proves every root and CRL parses before anything is written.
-    ChannelMsps::from_config(&config)?;
+    let material = read_profile_material(&profile, &base)?;
+    // The conversion also builds the MSPs, proving every root and CRL parses before
+    // anything is written.
+    let config = profile
+        .channel_config(&material)
+        .with_context(|| format!("profile {}", profile_path.display()))?;
     let (key, identity) = load_signer(signer)?;
     let envelope = config_envelope(
         &key,
@@ -516,44 +524,8 @@ fn current_config(source: &ConfigSource) -> Result<(ChannelConfig, u64)> {
     }
 }
 
-pub(crate) fn config_from_ledger(ledger: &Ledger) -> Result<(ChannelConfig, u64)> {
-    let info = ledger.chain_info()?;
-    let last = info.height.checked_sub(1).context("ledger is empty")?;
-    let block = ledger.block(last)?.context("last block missing")?;
-    let config_number = block.metadata.last_config_index;
-    let config_block = ledger
-        .block(config_number)?
-        .with_context(|| format!("config block {config_number} missing"))?;
-    Ok((config_of(&config_block)?, config_number))
-}
-
-pub(crate) fn config_of(block: &Block) -> Result<ChannelConfig> {
-    match block.data.as_slice() {
-        [envelope] => match &envelope.payload {
-            Payload::Config { config, .. } => Ok(config.config.clone()),
-            _ => bail!("block {} is not a config block", block.header.number),
-        },
-        _ => bail!("block {} is not a config block", block.header.number),
-    }
-}
-
 fn load_signer(signer: &SignerArgs) -> Result<(PrivateKey, Identity)> {
-    let key = read_private_key(&signer.key)?;
-    let cert = read_certificate(&signer.cert)?;
-    if cert.public_key() != key.public_key() {
-        bail!(
-            "{} does not hold the key of {}",
-            signer.key.display(),
-            signer.cert.display()
-        );
-    }
-    Ok((
-        key,
-        Identity {
-            msp_id: signer.msp_id.clone(),
-            cert_der: cert.der().to_vec(),
-        },
-    ))
+    read_signer(&signer.key, &signer.cert, &signer.msp_id)
 }
 
 fn read_update(path: &Path) -> Result<ConfigUpdateEnvelope> {
@@ -564,22 +536,6 @@ fn read_update(path: &Path) -> Result<ConfigUpdateEnvelope> {
 fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value)?;
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
-}
-
-fn parse_endpoint(text: &str) -> Result<Endpoint> {
-    let (host, port) = text
-        .rsplit_once(':')
-        .with_context(|| format!("endpoint {text:?} is not host:port"))?;
-    let port: u16 = port
-        .parse()
-        .with_context(|| format!("bad port in {text:?}"))?;
-    if host.is_empty() {
-        bail!("endpoint {text:?} has no host");
-    }
-    Ok(Endpoint {
-        host: host.to_owned(),
-        port,
-    })
 }
 
 fn pem_files(dir: &Path) -> Result<Vec<PathBuf>> {
@@ -598,6 +554,29 @@ fn pem_files(dir: &Path) -> Result<Vec<PathBuf>> {
     }
     files.sort();
     Ok(files)
+}
+
+/// Reads what the profile names, relative to `base`: each organisation's MSP directory
+/// and each consenter's TLS certificate.
+fn read_profile_material(profile: &ConsortiumProfile, base: &Path) -> Result<ProfileMaterial> {
+    let mut material = ProfileMaterial::default();
+    for org in &profile.orgs {
+        let dir = base.join(&org.msp_dir);
+        let org_material = OrgMaterial {
+            root_certs_der: read_certs_der(&dir.join("cacerts"))?,
+            intermediate_certs_der: read_certs_der(&dir.join("intermediatecerts"))?,
+            tls_root_certs_der: read_certs_der(&dir.join("tlscacerts"))?,
+            crls_der: read_crls_der(&dir.join("crls"))?,
+        };
+        material.orgs.insert(org.msp_id.clone(), org_material);
+    }
+    for consenter in &profile.consenters {
+        let cert = read_certificate(&base.join(&consenter.tls_cert))?;
+        material
+            .consenter_tls_certs_der
+            .insert(consenter.id, cert.der().to_vec());
+    }
+    Ok(material)
 }
 
 fn read_certs_der(dir: &Path) -> Result<Vec<Vec<u8>>> {
@@ -621,131 +600,4 @@ fn read_crls_der(dir: &Path) -> Result<Vec<Vec<u8>>> {
             Ok(crl.der().to_vec())
         })
         .collect()
-}
-
-/// A consortium profile: what `configtx genesis` turns into the channel configuration.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Profile {
-    channel: String,
-    #[serde(default)]
-    capabilities: Vec<String>,
-    batch: ProfileBatch,
-    orgs: Vec<ProfileOrg>,
-    consenters: Vec<ProfileConsenter>,
-}
-
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ProfileBatch {
-    timeout_ms: u64,
-    tx_max: u32,
-    absolute_bytes_max: u64,
-    preferred_bytes_max: u64,
-}
-
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ProfileOrg {
-    msp_id: String,
-    /// The organisation's (exported) MSP directory, relative to the base.
-    msp_dir: PathBuf,
-    #[serde(default)]
-    anchor_peers: Vec<String>,
-    #[serde(default)]
-    orderer_endpoints: Vec<String>,
-}
-
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ProfileConsenter {
-    id: u64,
-    msp_id: String,
-    endpoint: String,
-    /// The consenter's TLS certificate (PEM), relative to the base.
-    tls_cert: PathBuf,
-}
-
-impl Profile {
-    fn to_config(&self, base: &Path) -> Result<ChannelConfig> {
-        let mut orgs = self
-            .orgs
-            .iter()
-            .map(|org| org.to_config(base))
-            .collect::<Result<Vec<_>>>()?;
-        orgs.sort_by(|a, b| a.msp_id.cmp(&b.msp_id));
-        let mut consenters = self
-            .consenters
-            .iter()
-            .map(|c| {
-                let cert = read_certificate(&base.join(&c.tls_cert))?;
-                Ok(Consenter {
-                    id: c.id,
-                    msp_id: c.msp_id.clone(),
-                    endpoint: parse_endpoint(&c.endpoint)?,
-                    tls_cert_der: cert.der().to_vec(),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        consenters.sort_by_key(|c| c.id);
-        let mut capabilities = self.capabilities.clone();
-        capabilities.sort();
-        let config = ChannelConfig {
-            channel: self.channel.clone(),
-            sequence: 0,
-            orgs,
-            orderer: OrdererConfig {
-                consenters,
-                batch: BatchPolicy {
-                    timeout_ms: self.batch.timeout_ms,
-                    tx_max: self.batch.tx_max,
-                    absolute_bytes_max: self.batch.absolute_bytes_max,
-                    preferred_bytes_max: self.batch.preferred_bytes_max,
-                },
-            },
-            policies: ChannelPolicies::default(),
-            crypto: CryptoPolicy::default(),
-            capabilities,
-        };
-        netsettle_protocol::Wire::check(&config)
-            .context("the profile gives an invalid channel configuration")?;
-        Ok(config)
-    }
-}
-
-impl ProfileOrg {
-    fn to_config(&self, base: &Path) -> Result<OrgConfig> {
-        let dir = base.join(&self.msp_dir);
-        let root_certs_der = read_certs_der(&dir.join("cacerts"))?;
-        if root_certs_der.is_empty() {
-            bail!(
-                "{}: no root certificate in {}/cacerts",
-                self.msp_id,
-                dir.display()
-            );
-        }
-        let mut tls_root_certs_der = read_certs_der(&dir.join("tlscacerts"))?;
-        if tls_root_certs_der.is_empty() {
-            tls_root_certs_der.clone_from(&root_certs_der);
-        }
-        Ok(OrgConfig {
-            msp_id: self.msp_id.clone(),
-            root_certs_der,
-            intermediate_certs_der: read_certs_der(&dir.join("intermediatecerts"))?,
-            crls_der: read_crls_der(&dir.join("crls"))?,
-            tls_root_certs_der,
-            role_ous: RoleOus::default(),
-            anchor_peers: self
-                .anchor_peers
-                .iter()
-                .map(|p| parse_endpoint(p))
-                .collect::<Result<_>>()?,
-            orderer_endpoints: self
-                .orderer_endpoints
-                .iter()
-                .map(|p| parse_endpoint(p))
-                .collect::<Result<_>>()?,
-            policies: default_org_policies(&self.msp_id),
-        })
-    }
 }

@@ -1,0 +1,35 @@
+//! The node's network: libp2p over SM-TLS (`netsettle_net`), which the orderer and peer
+//! roles serve their services on.
+
+use anyhow::{Context as _, Result};
+use netsettle_net::{ChannelTrust, NetConfig, Network, NodeId};
+use netsettle_protocol::Role;
+
+use super::NodeContext;
+use super::config::NetworkConfig;
+
+/// Starts libp2p over SM-TLS with the node's TLS identity, trusting the channel's
+/// organisations. Every role may connect at this level; each service names the roles it
+/// serves.
+pub(super) async fn start(context: &NodeContext, config: &NetworkConfig) -> Result<Network> {
+    let layout = netsettle_ca::IdentityLayout::new(&context.config.identity.dir);
+    let identity = layout
+        .tls_identity()
+        .with_context(|| format!("loading the TLS identity in {}", layout.root().display()))?;
+    let trust = ChannelTrust::new(
+        &context.channel_config,
+        &[Role::Orderer, Role::Peer, Role::Client, Role::Admin],
+    )?;
+    let mut net_config = NetConfig::new(identity, trust, config.listen);
+    net_config.external = config.external;
+    for peer in &config.peers {
+        let node_id: NodeId = peer
+            .node_id
+            .parse()
+            .with_context(|| format!("network.peers: bad node id {:?}", peer.node_id))?;
+        net_config.known_peers.push((node_id, peer.address));
+    }
+    Network::start(net_config)
+        .await
+        .with_context(|| format!("starting the network on {}", config.listen))
+}

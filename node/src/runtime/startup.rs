@@ -1,0 +1,100 @@
+//! Start-up of `netsettle node`, before any role runs: load the node's identity (key
+//! matches certificate, certificate valid in the channel's MSPs), check the genesis block
+//! against the config, open the ledger (a new ledger starts from the genesis block; an
+//! existing one must hold the same genesis) and read the configuration in force.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result, bail};
+use netsettle_ledger::Ledger;
+use netsettle_msp::ChannelMsps;
+use netsettle_protocol::{Block, ValidationCode};
+
+use super::NodeContext;
+use super::config::NodeConfig;
+use crate::shared::{config_from_ledger, config_of, now_unix, read_bounded, read_signer};
+
+/// Loads the identity and the ledger, checking both against the channel.
+pub(super) fn prepare(config: NodeConfig) -> Result<NodeContext> {
+    let layout = netsettle_ca::IdentityLayout::new(&config.identity.dir);
+    let (signing_key, identity) = read_signer(
+        &layout.sign_key(),
+        &layout.sign_cert(),
+        &config.identity.msp_id,
+    )?;
+    let genesis = read_genesis(&config.channel.genesis)?;
+    let channel_config = config_of(&genesis)?;
+    if channel_config.channel != config.channel.name {
+        bail!(
+            "the genesis block is for channel {:?}, the config names {:?}",
+            channel_config.channel,
+            config.channel.name
+        );
+    }
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let (ledger, channel_config) = if config.orderer.is_some() && config.peer.is_none() {
+        // The orderer opens its own chain; its config in force is checked there.
+        (None, channel_config)
+    } else {
+        let ledger = open_ledger(&config.data_dir.join("ledger"), &genesis)?;
+        // The config in force is the latest config block's, not necessarily the genesis's.
+        let (channel_config, _) = config_from_ledger(&ledger)?;
+        (Some(Arc::new(ledger)), channel_config)
+    };
+    let msps = ChannelMsps::from_config(&channel_config)?;
+    msps.validate(&identity, now_unix()?).with_context(|| {
+        format!(
+            "the node's own certificate {} is not valid in channel {}",
+            layout.sign_cert().display(),
+            channel_config.channel
+        )
+    })?;
+    Ok(NodeContext {
+        config,
+        signing_key,
+        identity,
+        genesis,
+        channel_config,
+        ledger,
+    })
+}
+
+fn read_genesis(path: &Path) -> Result<Block> {
+    let bytes = read_bounded(path, netsettle_protocol::limits::BLOCK_BYTES_MAX)?;
+    let block: Block = netsettle_protocol::decode(&bytes)
+        .with_context(|| format!("decoding genesis block {}", path.display()))?;
+    if block.header.number != 0 {
+        bail!(
+            "{} holds block {}, not a genesis block",
+            path.display(),
+            block.header.number
+        );
+    }
+    Ok(block)
+}
+
+/// Opens the ledger; a new one starts from `genesis`, an existing one must begin with it.
+fn open_ledger(path: &Path, genesis: &Block) -> Result<Ledger> {
+    let ledger = Ledger::open(path)?;
+    match ledger.block(0)? {
+        None => {
+            let mut first = genesis.clone();
+            first.metadata.validation_codes = vec![ValidationCode::Valid; first.data.len()];
+            ledger.commit_block(&first)?;
+            tracing::info!(ledger = %path.display(), "ledger started from the genesis block");
+        }
+        Some(existing) => {
+            if existing.hash() != genesis.hash() {
+                bail!(
+                    "ledger {} belongs to another channel: its genesis block is {}, the config's is {}",
+                    path.display(),
+                    existing.hash(),
+                    genesis.hash()
+                );
+            }
+        }
+    }
+    Ok(ledger)
+}
