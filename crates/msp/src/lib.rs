@@ -6,7 +6,9 @@
 //! config sequence, validates identities against the organisation they *claim* (a
 //! certificate from the other carrier's CA under the wrong MSP id is refused), caches the
 //! result (bounded), and evaluates [`netsettle_protocol::Policy`] values against validated
-//! signers, explaining why a policy is not satisfied.
+//! signers, explaining why a policy is not satisfied. [`ChannelState`] is the config in
+//! force with its MSPs, as the orderer and the peer hold it; [`consenter_nodes`] names the
+//! consenters by the TLS keys the config lists.
 //!
 //! What it leaves out: fetching configs (the ledger and orderer do that) and networking.
 //! Time is always a parameter (`at_unix`), so validation is deterministic and a committing
@@ -15,12 +17,14 @@
 mod cache;
 mod channel;
 mod config_update;
+mod consenters;
 mod error;
 mod org;
 mod policy;
 
-pub use channel::ChannelMsps;
+pub use channel::{ChannelMsps, ChannelState};
 pub use config_update::{AcceptedUpdate, ConfigUpdateError, check_config_update};
+pub use consenters::consenter_nodes;
 pub use error::{MspError, PolicyError};
 pub use org::{Msp, ValidatedIdentity};
 pub use policy::{Satisfied, default_org_policies};

@@ -96,8 +96,17 @@ pub const BLOCK_BYTES_MAX: usize = BLOCK_DATA_BYTES_MAX + BLOCK_OVERHEAD_BYTES_M
 
 /// Anything sent on a connection in one frame: a block plus the message around it.
 pub const FRAME_BYTES_MAX: usize = BLOCK_BYTES_MAX + 64 * KIB;
+/// Blocks in one answer to a block range (`orderer-blocks`, `peer-blocks`); each role
+/// asks for fewer (orderer catch-up, peer state transfer).
+pub const BLOCK_BATCH_BLOCKS_MAX: usize = 64;
 /// Small orderer-facing messages (broadcast responses, deliver requests).
 pub const CONTROL_MESSAGE_BYTES_MAX: usize = 64 * KIB;
+
+/// Consenter ids listed in an orderer's status answer at most (voters, learners,
+/// consenters each).
+pub const ADMIN_STATUS_IDS_MAX: usize = 1_024;
+/// Bytes of the reason in an orderer's refusal of an admin request.
+pub const ADMIN_REFUSAL_BYTES_MAX: usize = 1_024;
 
 /// Default batch timeout: a block is cut 1 s after its first transaction.
 pub const BATCH_TIMEOUT_MS_DEFAULT: u64 = 1_000;
@@ -138,6 +147,9 @@ const _: () = assert!(
 );
 const _: () = assert!(BLOCK_BYTES_MAX < FRAME_BYTES_MAX);
 const _: () = assert!(CONTROL_MESSAGE_BYTES_MAX > 2 * IDENTITY_BYTES_MAX);
+// A status answer listing every id three times, or a refusal, is a control message.
+const _: () = assert!(3 * ADMIN_STATUS_IDS_MAX * 8 + 256 < CONTROL_MESSAGE_BYTES_MAX);
+const _: () = assert!(ADMIN_REFUSAL_BYTES_MAX < CONTROL_MESSAGE_BYTES_MAX);
 const _: () = assert!(BATCH_TX_MAX_DEFAULT as usize <= BLOCK_TX_MAX);
 const _: () = assert!(BATCH_ABSOLUTE_BYTES_MAX_DEFAULT as usize <= BLOCK_DATA_BYTES_MAX);
 const _: () = assert!(BATCH_PREFERRED_BYTES_MAX_DEFAULT <= BATCH_ABSOLUTE_BYTES_MAX_DEFAULT);
