@@ -385,7 +385,9 @@ fn genesis(
 
 fn apply(ledger_path: &Path, update_path: &Path, signer: &SignerArgs) -> Result<()> {
     let ledger = Ledger::open(ledger_path)?;
-    let (current, last_config_block) = config_from_ledger(&ledger)?;
+    let (current, last_config_block) = ledger
+        .config_in_force()?
+        .context("ledger is empty: start it with configtx genesis")?;
     let update = read_update(update_path)?;
     let accepted = check(&current, &update)?;
     let (key, identity) = load_signer(signer)?;
@@ -509,31 +511,15 @@ fn current_config(source: &ConfigSource) -> Result<(ChannelConfig, u64)> {
                 std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
             let block: Block = netsettle_protocol::decode(&bytes)
                 .with_context(|| format!("decoding block {}", path.display()))?;
-            Ok((config_of(&block)?, block.header.number))
+            let config = block
+                .config()
+                .with_context(|| format!("{} is not a config block", path.display()))?;
+            Ok((config.clone(), block.header.number))
         }
-        (None, Some(path)) => config_from_ledger(&Ledger::open_read_only(path)?),
+        (None, Some(path)) => Ledger::open_read_only(path)?
+            .config_in_force()?
+            .with_context(|| format!("ledger {} is empty", path.display())),
         (None, None) => bail!("give --block or --from-ledger"),
-    }
-}
-
-pub(crate) fn config_from_ledger(ledger: &Ledger) -> Result<(ChannelConfig, u64)> {
-    let info = ledger.chain_info()?;
-    let last = info.height.checked_sub(1).context("ledger is empty")?;
-    let block = ledger.block(last)?.context("last block missing")?;
-    let config_number = block.metadata.last_config_index;
-    let config_block = ledger
-        .block(config_number)?
-        .with_context(|| format!("config block {config_number} missing"))?;
-    Ok((config_of(&config_block)?, config_number))
-}
-
-pub(crate) fn config_of(block: &Block) -> Result<ChannelConfig> {
-    match block.data.as_slice() {
-        [envelope] => match &envelope.payload {
-            Payload::Config { config, .. } => Ok(config.config.clone()),
-            _ => bail!("block {} is not a config block", block.header.number),
-        },
-        _ => bail!("block {} is not a config block", block.header.number),
     }
 }
 

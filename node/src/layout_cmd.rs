@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 use netsettle_net::NodeId;
+use netsettle_peer::net::DeliverFrom;
 
 use crate::crypto_cmd::{read_certificate, read_text};
-use crate::node_config::DeliverFrom;
 
 /// `netsettle layout …`
 #[derive(Debug, clap::Subcommand)]

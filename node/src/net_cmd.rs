@@ -113,7 +113,10 @@ fn read_channel_config(path: &Path) -> Result<netsettle_protocol::ChannelConfig>
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let block: Block = netsettle_protocol::decode(&bytes)
         .with_context(|| format!("decoding block {}", path.display()))?;
-    crate::configtx_cmd::config_of(&block)
+    block
+        .config()
+        .cloned()
+        .with_context(|| format!("{} is not a config block", path.display()))
 }
 
 fn parse_peer(text: &str) -> Result<(NodeId, SocketAddr)> {

@@ -20,7 +20,6 @@ use netsettle_orderer::{CoreConfig, OrdererHandle, OrdererService, ServiceConfig
 use netsettle_protocol::{Block, ChannelConfig, Identity, Role, ValidationCode};
 use netsettle_smcrypto::PrivateKey;
 
-use crate::configtx_cmd::{config_from_ledger, config_of};
 use crate::crypto_cmd::{now_unix, read_certificate, read_private_key};
 use crate::node_config::{NetworkConfig, NodeConfig, OrdererRoleConfig};
 use crate::peer_role;
@@ -77,7 +76,10 @@ fn prepare(config: NodeConfig) -> Result<NodeContext> {
         cert_der: certificate.der().to_vec(),
     };
     let genesis = read_genesis(&config.channel.genesis)?;
-    let channel_config = config_of(&genesis)?;
+    let channel_config = genesis
+        .config()
+        .cloned()
+        .context("the genesis block holds no channel configuration")?;
     if channel_config.channel != config.channel.name {
         bail!(
             "the genesis block is for channel {:?}, the config names {:?}",
@@ -93,7 +95,7 @@ fn prepare(config: NodeConfig) -> Result<NodeContext> {
     } else {
         let ledger = open_ledger(&config.data_dir.join("ledger"), &genesis)?;
         // The config in force is the latest config block's, not necessarily the genesis's.
-        let (channel_config, _) = config_from_ledger(&ledger)?;
+        let (channel_config, _) = ledger.config_in_force()?.context("the ledger is empty")?;
         (Some(Arc::new(ledger)), channel_config)
     };
     let msps = ChannelMsps::from_config(&channel_config)?;
@@ -289,7 +291,7 @@ fn start_orderer(
         Some(path) => join_config(path, &context.channel_config.channel)?,
         None => context.channel_config.clone(),
     };
-    let consenters = netsettle_orderer::net::consenter_nodes(&channel_config)?;
+    let consenters = netsettle_msp::consenter_nodes(&channel_config, NodeId::from_public_key)?;
     let me = net.local_node();
     let consenter_id = consenters
         .iter()
@@ -335,7 +337,9 @@ fn join_config(path: &Path, channel: &str) -> Result<ChannelConfig> {
     let bytes = read_bounded(path, netsettle_protocol::limits::BLOCK_BYTES_MAX)?;
     let block: Block = netsettle_protocol::decode(&bytes)
         .with_context(|| format!("decoding join block {}", path.display()))?;
-    let config = config_of(&block)
+    let config = block
+        .config()
+        .cloned()
         .with_context(|| format!("join block {} holds no configuration", path.display()))?;
     if config.channel != channel {
         bail!(

@@ -24,11 +24,12 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use netsettle_client::{Endpoint, Gateway, Signer};
 use netsettle_net::{ChannelTrust, NetConfig, NetHandle, Network, NodeId};
-use netsettle_orderer::admin::{ADMIN_SERVICE, AdminReply, AdminRequest, OrdererStatus};
 use netsettle_protocol::limits::BLOCK_BYTES_MAX;
-use netsettle_protocol::{Block, DeliverStatus, Role, decode, encode};
+use netsettle_protocol::{
+    AdminReply, AdminRequest, Block, DeliverStatus, ORDERER_ADMIN_SERVICE, OrdererStatus, Role,
+    decode, encode,
+};
 
-use crate::configtx_cmd::config_of;
 use crate::crypto_cmd::read_text;
 use crate::node_cmd::read_bounded;
 
@@ -209,7 +210,10 @@ async fn connect(args: &AdminArgs) -> Result<(Network, Vec<Endpoint>)> {
     let tls = layout
         .tls_identity()
         .with_context(|| format!("loading the TLS identity in {}", args.identity.display()))?;
-    let trust = ChannelTrust::new(&config_of(&genesis)?, &[Role::Orderer])?;
+    let config = genesis
+        .config()
+        .with_context(|| format!("{} is not a config block", genesis_path.display()))?;
+    let trust = ChannelTrust::new(config, &[Role::Orderer])?;
     let mut net = NetConfig::new(tls, trust, profile.listen);
     let mut orderers = Vec::with_capacity(profile.orderers.len());
     for orderer in &profile.orderers {
@@ -232,7 +236,7 @@ async fn connect(args: &AdminArgs) -> Result<(Network, Vec<Endpoint>)> {
 async fn ask(net: &NetHandle, orderer: &Endpoint, request: &AdminRequest) -> Result<AdminReply> {
     let bytes = tokio::time::timeout(
         ANSWER_WAIT,
-        net.request(orderer.node_id, ADMIN_SERVICE, encode(request)?),
+        net.request(orderer.node_id, ORDERER_ADMIN_SERVICE, encode(request)?),
     )
     .await
     .context("no answer in time")??;

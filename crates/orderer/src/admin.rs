@@ -12,17 +12,10 @@
 //! `netsettle_protocol`'s.
 
 use netsettle_net::{InboundRequest, NetError, NetHandle};
-use netsettle_protocol::{ORDERER_ADMIN_SERVICE, Role, decode, encode};
+use netsettle_protocol::{AdminReply, AdminRequest, ORDERER_ADMIN_SERVICE, Role, decode, encode};
 use tokio::task::JoinHandle;
 
 use crate::service::OrdererHandle;
-
-// Transitional, until node/ (being restructured meanwhile) takes the service name and
-// messages from `netsettle_protocol`.
-#[doc(hidden)]
-pub use netsettle_protocol::{
-    AdminReply, AdminRequest, ORDERER_ADMIN_SERVICE as ADMIN_SERVICE, OrdererStatus,
-};
 
 /// Serves `orderer-admin` to the channel's admins until the network stops.
 pub fn serve(net: &NetHandle, orderer: &OrdererHandle) -> Result<JoinHandle<()>, NetError> {

@@ -49,7 +49,7 @@ use std::time::Duration;
 
 use netsettle_net::{InboundRequest, NetError, NetHandle, NodeId};
 use netsettle_protocol::{
-    BROADCAST_SERVICE, BlockRange, BroadcastResponse, BroadcastStatus, ChannelConfig,
+    BROADCAST_SERVICE, BlockBatch, BlockRange, BroadcastResponse, BroadcastStatus, ChannelConfig,
     DELIVER_BATCH_BLOCKS_MAX, DELIVER_SERVICE, DeliverBatch, DeliverResponse, Envelope,
     ORDERER_BLOCKS_SERVICE, ORDERER_RAFT_SERVICE, Role, SignedDeliverRequest, decode, encode,
     limits::BLOCK_BYTES_MAX,
@@ -66,20 +66,6 @@ use crate::limits::{
     RAFT_WIRE_BYTES_MAX,
 };
 use crate::service::{FetchFuture, OrdererHandle, Transport};
-
-// Transitional, until node/ (being restructured meanwhile) takes these from their homes:
-// `netsettle_protocol` and `netsettle_msp`.
-#[doc(hidden)]
-pub use netsettle_protocol::{BlockBatch, ORDERER_BLOCKS_SERVICE as BLOCKS_SERVICE};
-
-/// Transitional (see above): [`netsettle_msp::consenter_nodes`] with the network's names.
-#[doc(hidden)]
-pub fn consenter_nodes(config: &ChannelConfig) -> Result<BTreeMap<u64, NodeId>, OrdererError> {
-    Ok(netsettle_msp::consenter_nodes(
-        config,
-        NodeId::from_public_key,
-    )?)
-}
 
 /// What the Raft links of a [`NetTransport`] did so far, all consenters together.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
