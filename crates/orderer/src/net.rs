@@ -52,7 +52,7 @@ use netsettle_protocol::{
     BROADCAST_SERVICE, BlockBatch, BlockRange, BroadcastResponse, BroadcastStatus, ChannelConfig,
     DELIVER_BATCH_BLOCKS_MAX, DELIVER_SERVICE, DeliverBatch, DeliverResponse, Envelope,
     ORDERER_BLOCKS_SERVICE, ORDERER_RAFT_SERVICE, Role, SignedDeliverRequest, decode, encode,
-    limits::BLOCK_BYTES_MAX,
+    limits::{BLOCK_BYTES_MAX, truncate_text},
 };
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
@@ -506,12 +506,12 @@ async fn answer_broadcast(orderer: &OrdererHandle, request: InboundRequest) {
             },
             Err(error) => BroadcastResponse {
                 status: error.status(),
-                info: bounded(error.to_string()),
+                info: truncate_text(error.to_string(), BROADCAST_INFO_BYTES_MAX),
             },
         },
         Err(error) => BroadcastResponse {
             status: BroadcastStatus::BadRequest,
-            info: bounded(error.to_string()),
+            info: truncate_text(error.to_string(), BROADCAST_INFO_BYTES_MAX),
         },
     };
     let _ = match encode(&response) {
@@ -584,18 +584,6 @@ async fn collect_deliver(mut stream: mpsc::Receiver<DeliverResponse>) -> Deliver
         }
     }
     batch
-}
-
-/// `info` cut at a character boundary to fit a broadcast response.
-fn bounded(mut info: String) -> String {
-    if info.len() > BROADCAST_INFO_BYTES_MAX {
-        let mut end = BROADCAST_INFO_BYTES_MAX;
-        while !info.is_char_boundary(end) {
-            end -= 1;
-        }
-        info.truncate(end);
-    }
-    info
 }
 
 #[cfg(test)]

@@ -43,7 +43,7 @@ use std::time::Duration;
 use netsettle_ledger::{LedgerError, TxLocation};
 use netsettle_msp::consenter_nodes;
 use netsettle_net::{ConnectionEvent, GossipMessage, InboundRequest, NetHandle, NodeId};
-use netsettle_protocol::limits::RESPONSE_MESSAGE_BYTES_MAX;
+use netsettle_protocol::limits::{RESPONSE_MESSAGE_BYTES_MAX, truncate_text};
 use netsettle_protocol::{
     Block, BlockBatch, BlockRange, CodecError, ENDORSE_SERVICE, EndorseReply,
     ORDERER_BLOCKS_SERVICE, PEER_BLOCKS_SERVICE, Role, SignedProposal, TX_STATUS_SERVICE, TxStatus,
@@ -390,12 +390,12 @@ async fn answer_endorse(peer: &PeerHandle, request: InboundRequest) {
             Ok(response) => EndorseReply::Endorsed(Box::new(response)),
             Err(error) => EndorseReply::Refused {
                 status: endorse_status(&error),
-                message: bounded(error.to_string()),
+                message: truncate_text(error.to_string(), RESPONSE_MESSAGE_BYTES_MAX),
             },
         },
         Err(error) => EndorseReply::Refused {
             status: 400,
-            message: bounded(error.to_string()),
+            message: truncate_text(error.to_string(), RESPONSE_MESSAGE_BYTES_MAX),
         },
     };
     respond(request, encode(&reply)).await;
@@ -465,19 +465,6 @@ async fn respond(request: InboundRequest, encoded: Result<Vec<u8>, CodecError>) 
         Ok(bytes) => request.respond(bytes).await,
         Err(error) => request.refuse(error.to_string()).await,
     };
-}
-
-/// Cut a message to the protocol's response-message limit at a character boundary.
-fn bounded(mut message: String) -> String {
-    let max = RESPONSE_MESSAGE_BYTES_MAX;
-    if message.len() > max {
-        let mut end = max;
-        while !message.is_char_boundary(end) {
-            end -= 1;
-        }
-        message.truncate(end);
-    }
-    message
 }
 
 /// Where deliver pulls blocks from: the channel's orderers (this carrier's consenters

@@ -118,6 +118,19 @@ pub const BATCH_ABSOLUTE_BYTES_MAX_DEFAULT: u64 = 100 * 1024 * 1024;
 /// maximum; operators may lower it to get smaller blocks under load.
 pub const BATCH_PREFERRED_BYTES_MAX_DEFAULT: u64 = BATCH_ABSOLUTE_BYTES_MAX_DEFAULT;
 
+/// `text` cut to at most `bytes_max` bytes at a character boundary: how a node fits a
+/// free-text field (an error turned into a refusal or a broadcast's info) to its limit.
+pub fn truncate_text(mut text: String, bytes_max: usize) -> String {
+    if text.len() > bytes_max {
+        let mut end = bytes_max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
 // Length prefixes are written as u64 and sizes compared as usize: make the two agree.
 const _: () = assert!(usize::BITS <= u64::BITS);
 // Frame lengths travel as u32 on the wire.
@@ -153,3 +166,17 @@ const _: () = assert!(ADMIN_REFUSAL_BYTES_MAX < CONTROL_MESSAGE_BYTES_MAX);
 const _: () = assert!(BATCH_TX_MAX_DEFAULT as usize <= BLOCK_TX_MAX);
 const _: () = assert!(BATCH_ABSOLUTE_BYTES_MAX_DEFAULT as usize <= BLOCK_DATA_BYTES_MAX);
 const _: () = assert!(BATCH_PREFERRED_BYTES_MAX_DEFAULT <= BATCH_ABSOLUTE_BYTES_MAX_DEFAULT);
+
+#[cfg(test)]
+mod tests {
+    use super::truncate_text;
+
+    #[test]
+    fn text_is_cut_at_a_character_boundary() {
+        assert_eq!(truncate_text("short".to_owned(), 16), "short");
+        assert_eq!(truncate_text("abcdef".to_owned(), 4), "abcd");
+        // "é" is two bytes: a cut inside it moves back before it.
+        assert_eq!(truncate_text("aé".to_owned(), 2), "a");
+        assert_eq!(truncate_text("é".to_owned(), 0), "");
+    }
+}
