@@ -41,11 +41,11 @@ use netsettle_benches::signed::SignedBatch;
 use netsettle_ca::IdentityLayout;
 use netsettle_client::Signer;
 use netsettle_net::{ChannelTrust, NetConfig, NetHandle, Network, NodeId};
-use netsettle_orderer::net::{BLOCKS_SERVICE, BROADCAST_SERVICE, BlockBatch};
 use netsettle_protocol::{
-    Block, BroadcastResponse, BroadcastStatus, ChannelConfig, ContractAction, ContractId,
-    Endorsement, Envelope, Identity, Payload, ProposalResponsePayload, ReadWriteSet, Response,
-    Role, Transaction, TxId, decode, encode,
+    BROADCAST_SERVICE, Block, BlockBatch, BlockRange, BroadcastResponse, BroadcastStatus,
+    ChannelConfig, ContractAction, ContractId, Endorsement, Envelope, Identity,
+    ORDERER_BLOCKS_SERVICE, Payload, ProposalResponsePayload, ReadWriteSet, Response, Role,
+    Transaction, TxId, decode, encode,
 };
 use netsettle_smcrypto::x509::Certificate;
 use netsettle_smcrypto::{BatchVerifier, PrivateKey};
@@ -289,9 +289,8 @@ async fn follow_blocks(
     let mut latencies = Vec::with_capacity(total);
     let mut last = Instant::now();
     while latencies.len() < total {
-        let mut request = next.to_be_bytes().to_vec();
-        request.extend_from_slice(&(next + 64).to_be_bytes());
-        let bytes = match net.request(orderer, BLOCKS_SERVICE, request).await {
+        let request = encode(&BlockRange::starting_at(next, 64)).expect("block range");
+        let bytes = match net.request(orderer, ORDERER_BLOCKS_SERVICE, request).await {
             Ok(bytes) => bytes,
             Err(error) => panic!("orderer-blocks: {error}"),
         };
@@ -476,7 +475,7 @@ fn sm2_verify_rate() -> f64 {
 fn channel_config(dir: &Path) -> ChannelConfig {
     let bytes = std::fs::read(dir.join("genesis.block")).expect("genesis block");
     let genesis: Block = decode(&bytes).expect("genesis decodes");
-    netsettle_orderer::config_of(&genesis).expect("genesis config")
+    genesis.config().cloned().expect("genesis config")
 }
 
 async fn start(dir: &Path) -> Bench {

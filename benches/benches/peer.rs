@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use netsettle_ledger::Ledger;
+use netsettle_msp::ChannelState;
 use netsettle_peer::lifecycle::{LIFECYCLE_NAMESPACE, definition_key};
-use netsettle_peer::{ChannelState, ContractDefinition, LedgerView, Validator, committer};
+use netsettle_peer::{ContractDefinition, LedgerView, Validator, committer};
 use netsettle_protocol::{
     BatchPolicy, Block, ChannelConfig, ChannelPolicies, ConfigEnvelope, Consenter, ContractAction,
     ContractId, CryptoPolicy, Endorsement, Endpoint, Envelope, Header, Identity, KvWrite,

@@ -4,10 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use netsettle_client::{Gateway, Signer};
-use netsettle_ledger::Ledger;
-use netsettle_protocol::{Block, ChannelConfig, Identity, Payload};
+use netsettle_protocol::Identity;
 use netsettle_smcrypto::PrivateKey;
 use netsettle_smcrypto::x509::Certificate;
 
@@ -60,29 +59,6 @@ pub fn read_certificate(path: &Path) -> Result<Certificate> {
 pub fn read_certificates(path: &Path) -> Result<Vec<Certificate>> {
     Certificate::from_pem_bundle(&read_text(path)?)
         .with_context(|| format!("parsing {}", path.display()))
-}
-
-/// The latest configuration on a ledger and the number of the block holding it.
-pub fn config_from_ledger(ledger: &Ledger) -> Result<(ChannelConfig, u64)> {
-    let info = ledger.chain_info()?;
-    let last = info.height.checked_sub(1).context("ledger is empty")?;
-    let block = ledger.block(last)?.context("last block missing")?;
-    let config_number = block.metadata.last_config_index;
-    let config_block = ledger
-        .block(config_number)?
-        .with_context(|| format!("config block {config_number} missing"))?;
-    Ok((config_of(&config_block)?, config_number))
-}
-
-/// The configuration a config block carries.
-pub fn config_of(block: &Block) -> Result<ChannelConfig> {
-    match block.data.as_slice() {
-        [envelope] => match &envelope.payload {
-            Payload::Config { config, .. } => Ok(config.config.clone()),
-            _ => bail!("block {} is not a config block", block.header.number),
-        },
-        _ => bail!("block {} is not a config block", block.header.number),
-    }
 }
 
 /// Who calls, and through which connection profile.

@@ -104,13 +104,6 @@ fn latest_config_block(orderers: &Orderers, id: u64) -> netsettle_protocol::Bloc
         .unwrap()
 }
 
-fn config_of(block: &netsettle_protocol::Block) -> ChannelConfig {
-    match &block.data[0].payload {
-        Payload::Config { config, .. } => config.config.clone(),
-        _ => panic!("block {} is not a config block", block.header.number),
-    }
-}
-
 #[test]
 fn a_sixth_orderer_is_added_and_one_removed_while_ordering_goes_on() {
     let dir = tempfile::tempdir().unwrap();
@@ -121,7 +114,10 @@ fn a_sixth_orderer_is_added_and_one_removed_while_ordering_goes_on() {
     let mut outcomes = Load::start(&client, 100, 32, 256).finish(&client);
 
     // Add orderer3 as consenter 6, reachable at Unicom's DMZ.
-    let mut config = config_of(&latest_config_block(&orderers, leader));
+    let mut config = latest_config_block(&orderers, leader)
+        .config()
+        .cloned()
+        .expect("a config block");
     config.sequence += 1;
     let tls_cert = Certificate::read_pem_file(
         &orderers
@@ -178,7 +174,10 @@ fn a_sixth_orderer_is_added_and_one_removed_while_ordering_goes_on() {
     // Remove consenter 2 (Unicom's orderer1) while a load runs.
     let leader = client.wait_leader(None);
     let removed = [2, 3, 1].into_iter().find(|id| *id != leader).unwrap();
-    let mut config = config_of(&latest_config_block(&orderers, leader));
+    let mut config = latest_config_block(&orderers, leader)
+        .config()
+        .cloned()
+        .expect("a config block");
     config.sequence += 1;
     config.orderer.consenters.retain(|c| c.id != removed);
     let load = Load::start(&client, 300, 32, 256);

@@ -20,8 +20,7 @@ use common::{
 };
 use netsettle_net::{ChannelTrust, NetConfig, NetHandle, Network, NodeId};
 use netsettle_protocol::{
-    Block, ChannelConfig, Payload, Role, TX_STATUS_SERVICE, TxId, TxStatus, TxStatusRequest,
-    decode, encode,
+    Block, ChannelConfig, Role, TX_STATUS_SERVICE, TxId, TxStatus, TxStatusRequest, decode, encode,
 };
 
 /// The longest the test waits for one peer to commit one transaction.
@@ -96,10 +95,7 @@ impl StatusClient {
             .build()
             .unwrap();
         let genesis: Block = decode(&std::fs::read(dir.join("genesis.block")).unwrap()).unwrap();
-        let config: ChannelConfig = match &genesis.data[0].payload {
-            Payload::Config { config, .. } => config.config.clone(),
-            other => panic!("genesis holds {other:?}"),
-        };
+        let config: ChannelConfig = genesis.config().cloned().expect("genesis holds a config");
         let identity = netsettle_ca::IdentityLayout::new(
             &dir.join("crypto/unicom/users/admin@unicom.example"),
         )

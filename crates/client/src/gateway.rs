@@ -6,10 +6,10 @@ use std::path::Path;
 
 use netsettle_net::{NetConfig, NetHandle, Network, NodeId};
 use netsettle_protocol::{
-    BroadcastResponse, BroadcastStatus, ConfigUpdateEnvelope, ContractId, DELIVER_SERVICE,
-    DeliverBatch, ENDORSE_SERVICE, EndorseReply, Envelope, ProposalResponse, Response,
-    SignedProposal, TX_STATUS_SERVICE, TxId, TxStatus, TxStatusRequest, ValidationCode, decode,
-    encode,
+    BROADCAST_SERVICE, BroadcastResponse, BroadcastStatus, ConfigUpdateEnvelope, ContractId,
+    DELIVER_SERVICE, DeliverBatch, ENDORSE_SERVICE, EndorseReply, Envelope, ProposalResponse,
+    Response, SignedProposal, TX_STATUS_SERVICE, TxId, TxStatus, TxStatusRequest, ValidationCode,
+    decode, encode,
 };
 
 use crate::limits::{
@@ -17,9 +17,6 @@ use crate::limits::{
     STATUS_WAIT,
 };
 use crate::{ClientError, ConnectionProfile, Signer, assemble};
-
-/// The orderers' broadcast service (see `netsettle_orderer::net`).
-const BROADCAST_SERVICE: &str = "orderer-broadcast";
 
 /// A node the client talks to.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use netsettle_ca::IdentityLayout;
 use netsettle_net::{ChannelTrust, NetConfig, NodeId};
-use netsettle_protocol::{Block, ChannelConfig, Identity, Payload, Role, Wire as _, decode};
+use netsettle_protocol::{Block, ChannelConfig, Identity, Role, Wire as _, decode};
 use netsettle_smcrypto::x509::Certificate;
 
 use crate::limits::PROFILE_BYTES_MAX;
@@ -93,13 +93,10 @@ impl ConnectionProfile {
         let path = self.base.join(&self.genesis);
         let bytes = read_bounded(&path, Block::BYTES_MAX)?;
         let block: Block = decode(&bytes).map_err(|error| file_error(&path, error))?;
-        match block.data.as_slice() {
-            [envelope] => match &envelope.payload {
-                Payload::Config { config, .. } => Ok(config.config.clone()),
-                _ => Err(file_error(&path, "not a config block")),
-            },
-            _ => Err(file_error(&path, "not a config block")),
-        }
+        block
+            .config()
+            .cloned()
+            .ok_or_else(|| file_error(&path, "not a config block"))
     }
 
     /// The signer of the identity directory `dir` (`msp/keystore/key.pem` and

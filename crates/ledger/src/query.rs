@@ -7,7 +7,9 @@
 //! [`Corruption`] because the data came from disk.
 
 use netsettle_protocol::limits::{BLOCK_BYTES_MAX, VALUE_BYTES_MAX};
-use netsettle_protocol::{Block, Envelope, Payload, TxId, ValidationCode, Version, decode};
+use netsettle_protocol::{
+    Block, ChannelConfig, Envelope, Payload, TxId, ValidationCode, Version, decode,
+};
 use netsettle_smcrypto::{Hash, Sm3Hasher, sm3};
 
 use crate::error::{Corruption, LedgerError};
@@ -111,6 +113,30 @@ impl Ledger {
             .into());
         }
         Ok(Some(block))
+    }
+
+    /// The channel configuration in force after the last block, and the number of the
+    /// config block that carries it (the last block's `last_config_index`); `None` for an
+    /// empty ledger.
+    pub fn config_in_force(&self) -> Result<Option<(ChannelConfig, u64)>, LedgerError> {
+        let Some(last) = self.chain_info()?.height.checked_sub(1) else {
+            return Ok(None);
+        };
+        let tip = self
+            .block(last)?
+            .ok_or(Corruption::MissingBlock { number: last })?;
+        let number = tip.metadata.last_config_index;
+        let config_block = self
+            .block(number)?
+            .ok_or(Corruption::MissingBlock { number })?;
+        let config = config_block
+            .config()
+            .ok_or_else(|| Corruption::MetadataMismatch {
+                what: format!(
+                    "block {last} names block {number} as its config block, which holds no config"
+                ),
+            })?;
+        Ok(Some((config.clone(), number)))
     }
 
     /// The block whose header hash is `hash`.

@@ -285,17 +285,6 @@ fn check_block(ledger: &Ledger, walk: &mut Walk, number: u64, bytes: &[u8]) -> R
     Ok(())
 }
 
-/// The configuration a block carries, if it is a config block (one config envelope).
-fn block_config(block: &Block) -> Option<&ChannelConfig> {
-    match block.data.as_slice() {
-        [envelope] => match &envelope.payload {
-            Payload::Config { config, .. } => Some(&config.config),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
 /// Checks the last-config index and the orderer signatures, then puts a config block's
 /// configuration in force. A config block is checked against the configuration before
 /// it, so a configuration can never authorize its own signer; the genesis block, which
@@ -303,7 +292,7 @@ fn block_config(block: &Block) -> Option<&ChannelConfig> {
 fn check_config(walk: &mut Walk, block: &Block) -> Result<(), Fault> {
     let number = block.header.number;
     let at = Some(number);
-    let carried = block_config(block);
+    let carried = block.config();
     let Some(in_force) = walk.config.as_ref() else {
         let genesis = carried.ok_or_else(|| fault(at, FaultKind::NoGenesisConfig))?;
         if !block.metadata.signatures.is_empty() {

@@ -395,3 +395,36 @@ fn a_snapshot_does_not_see_later_commits() {
     let page = ledger.state_range(NAMESPACE, "", "", None, 10).unwrap();
     assert_eq!(keys(&page), vec!["a", "c"]);
 }
+
+#[test]
+fn the_config_in_force_is_the_one_the_last_block_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    assert_eq!(ledger.config_in_force().unwrap(), None);
+    let in_force = |ledger: &Ledger| {
+        let (config, number) = ledger.config_in_force().unwrap().unwrap();
+        (config.sequence, number)
+    };
+
+    let mut chain = ChainBuilder::new();
+    commit_all(&ledger, &chain);
+    let genesis_sequence = chain.blocks[0].config().unwrap().sequence;
+    assert_eq!(in_force(&ledger), (genesis_sequence, 0));
+
+    chain.push(&[(vec![put("a", b"1")], Valid)]);
+    commit_all(&ledger, &chain);
+    assert_eq!(in_force(&ledger), (genesis_sequence, 0));
+
+    chain.push_config(genesis_sequence + 1);
+    commit_all(&ledger, &chain);
+    assert_eq!(in_force(&ledger), (genesis_sequence + 1, 2));
+
+    chain.push(&[(vec![put("a", b"2")], Valid)]);
+    commit_all(&ledger, &chain);
+    assert_eq!(in_force(&ledger), (genesis_sequence + 1, 2));
+    assert_eq!(
+        chain.blocks[3].config(),
+        None,
+        "a transaction block carries no config"
+    );
+}

@@ -123,3 +123,28 @@ impl ChannelMsps {
         self.cache.len()
     }
 }
+
+/// The channel configuration in force and the MSPs built from it: what the orderer checks
+/// envelopes against and the peer validates blocks with. Shared read-only (behind an
+/// `Arc`) and replaced whole when a config block commits.
+#[derive(Debug)]
+pub struct ChannelState {
+    /// The configuration.
+    pub config: ChannelConfig,
+    /// Its MSPs.
+    pub msps: ChannelMsps,
+    /// The number of the block that put it in force.
+    pub config_block: u64,
+}
+
+impl ChannelState {
+    /// Builds the MSPs of `config`, in force since block `config_block`.
+    pub fn new(config: ChannelConfig, config_block: u64) -> Result<Self, MspError> {
+        let msps = ChannelMsps::from_config(&config)?;
+        Ok(ChannelState {
+            config,
+            msps,
+            config_block,
+        })
+    }
+}

@@ -6,7 +6,9 @@
 //! config sequence, validates identities against the organisation they *claim* (a
 //! certificate from the other carrier's CA under the wrong MSP id is refused), caches the
 //! result (bounded), and evaluates [`netsettle_protocol::Policy`] values against validated
-//! signers, explaining why a policy is not satisfied.
+//! signers, explaining why a policy is not satisfied. [`ChannelState`] is the config in
+//! force with its MSPs, as the orderer and the peer hold it; [`consenter_nodes`] names the
+//! consenters by the TLS keys the config lists.
 //!
 //! [`ConsortiumProfile`] turns the operators' consortium profile, with the MSP material
 //! the caller read, into the genesis channel configuration.
@@ -18,13 +20,15 @@
 mod cache;
 mod channel;
 mod config_update;
+mod consenters;
 mod error;
 mod org;
 mod policy;
 mod profile;
 
-pub use channel::ChannelMsps;
+pub use channel::{ChannelMsps, ChannelState};
 pub use config_update::{AcceptedUpdate, ConfigUpdateError, check_config_update};
+pub use consenters::consenter_nodes;
 pub use error::{MspError, PolicyError};
 pub use org::{Msp, ValidatedIdentity};
 pub use policy::{Satisfied, default_org_policies};

@@ -147,3 +147,23 @@ fn crl_signed_by_another_ca_is_a_config_error() {
     ));
     unicom.revoke(&victim);
 }
+
+#[test]
+fn consenters_are_named_by_their_tls_keys_and_a_bad_certificate_is_a_config_error() {
+    let unicom = TestOrg::new("UnicomMSP");
+    let mut config = channel_config(&[&unicom]);
+    let tls =
+        netsettle_smcrypto::x509::Certificate::from_der(&config.orderer.consenters[0].tls_cert_der)
+            .unwrap();
+    let nodes = netsettle_msp::consenter_nodes(&config, |key| key.clone()).unwrap();
+    assert_eq!(nodes.len(), 1);
+    assert_eq!(nodes.get(&1), Some(tls.public_key()));
+
+    config.orderer.consenters[0].tls_cert_der = b"not a certificate".to_vec();
+    let error = netsettle_msp::consenter_nodes(&config, |key| key.clone()).unwrap_err();
+    assert!(
+        matches!(&error, MspError::BadConfig { msp_id, reason }
+            if msp_id == "UnicomMSP" && reason.contains("consenter 1")),
+        "{error}"
+    );
+}

@@ -16,21 +16,13 @@
 
 use std::sync::Arc;
 
-use netsettle_protocol::{Block, Payload, Role};
+use netsettle_protocol::{Block, Role};
 use netsettle_smcrypto::x509::Certificate;
+
+use netsettle_msp::ChannelState;
 
 use crate::chain::ChainTip;
 use crate::error::CatchUpError;
-use crate::validate::ChannelState;
-
-/// Whether `block` holds a channel configuration (a block of its own).
-pub(crate) fn is_config_block(block: &Block) -> bool {
-    block.metadata.last_config_index == block.header.number
-        && matches!(
-            block.data.as_slice(),
-            [envelope] if matches!(envelope.payload, Payload::Config { .. })
-        )
-}
 
 /// Checks that `block` is the next block after `tip` and is signed by a consenter of
 /// `channel`, the configuration in force after `tip`.
@@ -137,13 +129,12 @@ pub(crate) fn verify_batch(
         if number.saturating_add(1) == target.height && hash != target.last_hash {
             return Err(CatchUpError::NotTheAgreedChain { number });
         }
-        if is_config_block(&block) {
-            let config =
-                crate::core::config_of(&block).map_err(|error| CatchUpError::BadConfig {
-                    number,
-                    reason: error.to_string(),
-                })?;
-            channel = Arc::new(ChannelState::new(config, number).map_err(|error| {
+        // A config block is a block of its own, naming itself as the last config.
+        let carried = block
+            .config()
+            .filter(|_| block.metadata.last_config_index == number);
+        if let Some(config) = carried {
+            channel = Arc::new(ChannelState::new(config.clone(), number).map_err(|error| {
                 CatchUpError::BadConfig {
                     number,
                     reason: error.to_string(),

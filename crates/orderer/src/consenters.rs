@@ -4,15 +4,16 @@
 //! config (so Raft messages reach an added consenter, and none go to a removed one) and
 //! gives the network the address the config lists for a consenter it did not know.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
+use netsettle_msp::consenter_nodes;
 use netsettle_net::{NetHandle, NodeId};
 use netsettle_protocol::ChannelConfig;
 
 use crate::error::OrdererError;
-use crate::net::{NetTransport, consenter_nodes};
+use crate::net::NetTransport;
 use crate::service::{FetchFuture, Transport};
 
 /// A [`Transport`] over `netsettle-net` that follows the channel's consenters.
@@ -21,7 +22,7 @@ pub struct FollowingTransport {
     net: NetHandle,
     inner: RwLock<Arc<NetTransport>>,
     /// The consenters `inner` reaches, by id.
-    nodes: RwLock<HashMap<u64, NodeId>>,
+    nodes: RwLock<BTreeMap<u64, NodeId>>,
 }
 
 impl FollowingTransport {
@@ -30,7 +31,7 @@ impl FollowingTransport {
     pub fn new(net: NetHandle, config: &ChannelConfig) -> Result<Self, OrdererError> {
         Ok(FollowingTransport {
             inner: RwLock::new(Arc::new(NetTransport::new(net.clone(), config)?)),
-            nodes: RwLock::new(consenter_nodes(config)?),
+            nodes: RwLock::new(consenter_nodes(config, NodeId::from_public_key)?),
             net,
         })
     }
@@ -54,7 +55,7 @@ impl Transport for FollowingTransport {
     }
 
     fn consenters_changed(&self, config: &ChannelConfig) {
-        let Ok(nodes) = consenter_nodes(config) else {
+        let Ok(nodes) = consenter_nodes(config, NodeId::from_public_key) else {
             tracing::error!("new consenter set has a bad TLS certificate; keeping the old one");
             return;
         };

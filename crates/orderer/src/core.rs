@@ -27,6 +27,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
+use netsettle_msp::ChannelState;
 use netsettle_protocol::limits::NONCE_BYTES;
 use netsettle_protocol::{
     Block, ConfigEnvelope, Envelope, Header, Identity, Nonce, Payload, Timestamp, TxId, decode,
@@ -51,7 +52,7 @@ use crate::limits::{
 };
 use crate::membership::{ConsenterChange, check_consenter_change, consenter_ids, next_conf_change};
 use crate::storage::{RaftStore, bootstrap_conf_state};
-use crate::validate::{ChannelState, VerifiedEnvelope, VerifiedKind};
+use crate::validate::{VerifiedEnvelope, VerifiedKind};
 
 /// Names a broadcast so its reply can find the caller.
 pub type RequestId = u64;
@@ -177,7 +178,10 @@ struct CatchUp {
 /// The bootstrap snapshot of a new cluster: the genesis block's chain position and
 /// configuration at log index 0, every consenter a voter.
 pub fn bootstrap_snapshot(genesis: &Block) -> Result<Snapshot, OrdererError> {
-    let config = config_of(genesis)?;
+    let config = genesis
+        .config()
+        .cloned()
+        .ok_or_else(|| OrdererError::Config("the genesis block holds no config".to_owned()))?;
     let state = SnapshotState {
         height: genesis.header.number.saturating_add(1),
         last_hash: genesis.hash(),
@@ -199,23 +203,6 @@ pub fn bootstrap_snapshot(genesis: &Block) -> Result<Snapshot, OrdererError> {
             .map(|consenter| consenter.id),
     ));
     Ok(snapshot)
-}
-
-/// The configuration a config block holds.
-pub fn config_of(block: &Block) -> Result<netsettle_protocol::ChannelConfig, OrdererError> {
-    match block.data.as_slice() {
-        [envelope] => match &envelope.payload {
-            Payload::Config { config, .. } => Ok(config.config.clone()),
-            _ => Err(OrdererError::Config(format!(
-                "block {} is not a config block",
-                block.header.number
-            ))),
-        },
-        _ => Err(OrdererError::Config(format!(
-            "block {} is not a config block",
-            block.header.number
-        ))),
-    }
 }
 
 /// Writes `genesis` into an empty chain, or checks that the chain starts with it.
@@ -1130,8 +1117,13 @@ impl<C: Chain> OrdererCore<C> {
         if index == self.channel.config_block {
             return Ok(Arc::clone(&self.channel));
         }
-        let config = config_of(&self.stored_block(index)?)?;
-        Ok(Arc::new(ChannelState::new(config, index)?))
+        let block = self.stored_block(index)?;
+        let config = block.config().ok_or_else(|| {
+            OrdererError::Config(format!(
+                "block {index} is named as a config block but holds no config"
+            ))
+        })?;
+        Ok(Arc::new(ChannelState::new(config.clone(), index)?))
     }
 
     fn stored_block(&self, number: u64) -> Result<Block, OrdererError> {

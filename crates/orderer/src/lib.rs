@@ -50,7 +50,7 @@
 //! consenter changes.)
 //!
 //! The network must know the other consenters' addresses (`NetConfig::known_peers` or
-//! `add_address`, with [`net::consenter_nodes`] giving their node ids). Any other
+//! `add_address`, with `netsettle_msp::consenter_nodes` giving their node ids). Any other
 //! [`Transport`] maps consenter ids (the channel config's `Consenter::id`) to connections:
 //! `send_raft(to, bytes)` must not block (drop when congested; Raft retransmits),
 //! `fetch_blocks(from, start, end)` calls the other orderer's [`OrdererHandle::blocks`].
@@ -108,7 +108,7 @@ pub use catch_up::verify_fetched_block;
 pub use chain::{Chain, ChainTip, MemChain};
 pub use core::{
     Actions, BroadcastAck, CoreConfig, Event, FetchBlocks, OrdererCore, RequestId, Signer,
-    bootstrap_snapshot, config_of, prepare_chain,
+    bootstrap_snapshot, prepare_chain,
 };
 pub use entry::{LogEntry, SnapshotState};
 pub use error::{
@@ -116,6 +116,4 @@ pub use error::{
 };
 pub use service::{FetchFuture, OrdererHandle, OrdererService, ServiceConfig, Transport};
 pub use storage::RaftStore;
-pub use validate::{
-    ChannelState, VerifiedEnvelope, VerifiedKind, verify_deliver_request, verify_envelope,
-};
+pub use validate::{VerifiedEnvelope, VerifiedKind, verify_deliver_request, verify_envelope};

@@ -43,6 +43,9 @@ pub const LOG_KEPT_BEHIND_SNAPSHOT_ENTRIES: u64 = 200;
 /// Blocks one catch-up request asks for; a block can be 100 MiB, so the response is
 /// bounded by `CATCH_UP_RESPONSE_BYTES_MAX` too.
 pub const CATCH_UP_BLOCKS_MAX: u64 = 64;
+// An answer of that many blocks is a valid `BlockBatch`.
+const _: () =
+    assert!(CATCH_UP_BLOCKS_MAX <= netsettle_protocol::limits::BLOCK_BATCH_BLOCKS_MAX as u64);
 /// Bytes of blocks in one catch-up response: at least one full block.
 pub const CATCH_UP_RESPONSE_BYTES_MAX: usize = BLOCK_BYTES_MAX;
 
@@ -122,8 +125,6 @@ pub const BLOCK_REQUESTS_OPEN_MAX: usize = 256;
 pub const BLOCK_READS_CONCURRENT_MAX: usize = 2;
 
 const _: () = assert!(BLOCKS_LONG_POLL_MS < 10_000);
-/// A catch-up block request on the wire: `start ‖ end`, two u64 BE.
-pub const BLOCK_FETCH_REQUEST_BYTES: usize = 16;
 /// Bytes of the human-readable detail in a broadcast response sent over the network.
 pub const BROADCAST_INFO_BYTES_MAX: usize = 1_024;
 

@@ -5,9 +5,12 @@
 //! | service             | callers (roles)          | request                        | response                    |
 //! |---------------------|--------------------------|--------------------------------|-----------------------------|
 //! | `orderer-raft`      | orderer                  | Raft messages, each `len:u32 BE ‖ bytes` | empty             |
-//! | `orderer-blocks`    | orderer, peer            | `start ‖ end`, u64 BE          | [`BlockBatch`]              |
+//! | `orderer-blocks`    | orderer, peer            | `encode(BlockRange)`           | `encode(BlockBatch)`        |
 //! | `orderer-broadcast` | client, peer, admin      | `encode(Envelope)`             | `encode(BroadcastResponse)` |
 //! | `orderer-deliver`   | client, admin, peer, orderer | `encode(SignedDeliverRequest)` | `encode(DeliverBatch)` |
+//!
+//! (Service names and message types are `netsettle_protocol`'s, where every service is
+//! listed.)
 //!
 //! `orderer-blocks` is for nodes (the TLS role is the check); `orderer-deliver` is the
 //! signed delivery of the Deliver API: each request is signed by its requester and
@@ -38,75 +41,31 @@
 //! busy), and so are block reads in progress (`BLOCK_READS_CONCURRENT_MAX`, each up to a
 //! full block of bytes).
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use netsettle_net::{InboundRequest, NetError, NetHandle, NodeId};
-use netsettle_protocol::limits::FRAME_BYTES_MAX;
 use netsettle_protocol::{
-    Block, BroadcastResponse, BroadcastStatus, ChannelConfig, DELIVER_BATCH_BLOCKS_MAX,
-    DeliverBatch, DeliverResponse, Envelope, InvalidMessage, Role, SignedDeliverRequest, Wire,
-    decode, encode, limits::BLOCK_BYTES_MAX,
+    BROADCAST_SERVICE, BlockBatch, BlockRange, BroadcastResponse, BroadcastStatus, ChannelConfig,
+    DELIVER_BATCH_BLOCKS_MAX, DELIVER_SERVICE, DeliverBatch, DeliverResponse, Envelope,
+    ORDERER_BLOCKS_SERVICE, ORDERER_RAFT_SERVICE, Role, SignedDeliverRequest, decode, encode,
+    limits::{BLOCK_BYTES_MAX, truncate_text},
 };
-use netsettle_smcrypto::x509::Certificate;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::error::OrdererError;
 use crate::limits::{
-    BLOCK_FETCH_REQUEST_BYTES, BLOCK_READS_CONCURRENT_MAX, BLOCK_REQUESTS_OPEN_MAX,
-    BLOCKS_LONG_POLL_MS, BROADCAST_INFO_BYTES_MAX, CATCH_UP_BLOCKS_MAX, DELIVER_NEXT_BLOCK_WAIT_MS,
-    DELIVER_REQUESTS_OPEN_MAX, RAFT_BATCH_BYTES_TARGET, RAFT_BATCH_MESSAGES_MAX,
-    RAFT_FRAME_PREFIX_BYTES, RAFT_LINK_QUEUE_BYTES_MAX, RAFT_LINK_QUEUE_MESSAGES_MAX,
-    RAFT_REQUEST_BYTES_MAX, RAFT_WIRE_BYTES_MAX,
+    BLOCK_READS_CONCURRENT_MAX, BLOCK_REQUESTS_OPEN_MAX, BLOCKS_LONG_POLL_MS,
+    BROADCAST_INFO_BYTES_MAX, DELIVER_NEXT_BLOCK_WAIT_MS, DELIVER_REQUESTS_OPEN_MAX,
+    RAFT_BATCH_BYTES_TARGET, RAFT_BATCH_MESSAGES_MAX, RAFT_FRAME_PREFIX_BYTES,
+    RAFT_LINK_QUEUE_BYTES_MAX, RAFT_LINK_QUEUE_MESSAGES_MAX, RAFT_REQUEST_BYTES_MAX,
+    RAFT_WIRE_BYTES_MAX,
 };
 use crate::service::{FetchFuture, OrdererHandle, Transport};
-
-/// Raft messages between consenters.
-pub const RAFT_SERVICE: &str = "orderer-raft";
-/// Blocks by number, for catch-up.
-pub const BLOCKS_SERVICE: &str = "orderer-blocks";
-/// Broadcast of one envelope.
-pub const BROADCAST_SERVICE: &str = "orderer-broadcast";
-
-/// Blocks answering one fetch, in order.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct BlockBatch(pub Vec<Block>);
-
-impl Wire for BlockBatch {
-    const NAME: &'static str = "block batch";
-    const BYTES_MAX: usize = FRAME_BYTES_MAX;
-
-    fn check(&self) -> Result<(), InvalidMessage> {
-        let max = usize::try_from(CATCH_UP_BLOCKS_MAX).unwrap_or(usize::MAX);
-        if self.0.len() > max {
-            return Err(InvalidMessage::TooMany {
-                what: "blocks in a batch",
-                max,
-                actual: self.0.len(),
-            });
-        }
-        self.0.iter().try_for_each(Block::check)
-    }
-}
-
-/// The network id of every consenter of `config`, from its TLS certificate.
-pub fn consenter_nodes(config: &ChannelConfig) -> Result<HashMap<u64, NodeId>, OrdererError> {
-    config
-        .orderer
-        .consenters
-        .iter()
-        .map(|consenter| {
-            let certificate = Certificate::from_der(&consenter.tls_cert_der).map_err(|e| {
-                OrdererError::Config(format!("consenter {} TLS certificate: {e}", consenter.id))
-            })?;
-            Ok((consenter.id, NodeId::from_certificate(&certificate)))
-        })
-        .collect()
-}
 
 /// What the Raft links of a [`NetTransport`] did so far, all consenters together.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -140,7 +99,7 @@ impl Counters {
 #[derive(Debug, Clone)]
 pub struct NetTransport {
     net: NetHandle,
-    nodes: Arc<HashMap<u64, NodeId>>,
+    nodes: Arc<BTreeMap<u64, NodeId>>,
     links: Arc<Mutex<HashMap<u64, RaftLink>>>,
     counters: Arc<Counters>,
 }
@@ -159,7 +118,10 @@ impl NetTransport {
         }
         Ok(NetTransport {
             net,
-            nodes: Arc::new(consenter_nodes(config)?),
+            nodes: Arc::new(netsettle_msp::consenter_nodes(
+                config,
+                NodeId::from_public_key,
+            )?),
             links: Arc::default(),
             counters: Arc::default(),
         })
@@ -217,11 +179,9 @@ impl Transport for NetTransport {
         let net = self.net.clone();
         Box::pin(async move {
             let node = node.ok_or_else(|| format!("consenter {from} is unknown"))?;
-            let mut request = Vec::with_capacity(BLOCK_FETCH_REQUEST_BYTES);
-            request.extend_from_slice(&start.to_be_bytes());
-            request.extend_from_slice(&end.to_be_bytes());
+            let request = encode(&BlockRange { start, end }).map_err(|e| e.to_string())?;
             let response = net
-                .request(node, BLOCKS_SERVICE, request)
+                .request(node, ORDERER_BLOCKS_SERVICE, request)
                 .await
                 .map_err(|e| e.to_string())?;
             let batch: BlockBatch = decode(&response).map_err(|e| e.to_string())?;
@@ -303,7 +263,11 @@ impl LinkSender {
     async fn run(mut self) {
         let mut retry = LINK_RETRY_MIN;
         while let Some((batch, n_messages)) = self.next_batch().await {
-            match self.net.request(self.node, RAFT_SERVICE, batch).await {
+            match self
+                .net
+                .request(self.node, ORDERER_RAFT_SERVICE, batch)
+                .await
+            {
                 Ok(_) => {
                     Counters::add(&self.counters.requests_sent, 1);
                     Counters::add(&self.counters.messages_sent, n_messages);
@@ -410,8 +374,8 @@ fn split_raft_batch(mut bytes: &[u8]) -> Result<Vec<&[u8]>, String> {
 /// Serves the orderer's three services on `net` until the network stops; returns the
 /// serving tasks.
 pub fn serve(net: &NetHandle, orderer: &OrdererHandle) -> Result<Vec<JoinHandle<()>>, NetError> {
-    let mut raft = net.serve(RAFT_SERVICE, &[Role::Orderer])?;
-    let mut blocks = net.serve(BLOCKS_SERVICE, &[Role::Orderer, Role::Peer])?;
+    let mut raft = net.serve(ORDERER_RAFT_SERVICE, &[Role::Orderer])?;
+    let mut blocks = net.serve(ORDERER_BLOCKS_SERVICE, &[Role::Orderer, Role::Peer])?;
     let mut broadcasts = net.serve(BROADCAST_SERVICE, &[Role::Client, Role::Peer, Role::Admin])?;
     let raft_orderer = orderer.clone();
     let raft_task = tokio::spawn(async move {
@@ -439,7 +403,7 @@ pub fn serve(net: &NetHandle, orderer: &OrdererHandle) -> Result<Vec<JoinHandle<
         }
     });
     let mut delivers = net.serve(
-        netsettle_protocol::DELIVER_SERVICE,
+        DELIVER_SERVICE,
         &[Role::Client, Role::Admin, Role::Peer, Role::Orderer],
     )?;
     let deliver_orderer = orderer.clone();
@@ -495,9 +459,12 @@ impl BlockServer {
     }
 
     async fn answer(&self, request: InboundRequest) {
-        let Some((start, end)) = block_range(&request.payload) else {
-            let _ = request.refuse("block request must be 16 bytes").await;
-            return;
+        let BlockRange { start, end } = match decode(&request.payload) {
+            Ok(range) => range,
+            Err(error) => {
+                let _ = request.refuse(error.to_string()).await;
+                return;
+            }
         };
         if start < end {
             let wait = Duration::from_millis(BLOCKS_LONG_POLL_MS);
@@ -522,16 +489,6 @@ impl BlockServer {
     }
 }
 
-/// `start ‖ end` of a block request.
-fn block_range(payload: &[u8]) -> Option<(u64, u64)> {
-    let bytes = <[u8; BLOCK_FETCH_REQUEST_BYTES]>::try_from(payload).ok()?;
-    let (start, end) = bytes.split_at(8);
-    Some((
-        u64::from_be_bytes(start.try_into().ok()?),
-        u64::from_be_bytes(end.try_into().ok()?),
-    ))
-}
-
 /// Returns once block `number` exists (the height passed it), the orderer stopped, or
 /// `wait` has passed, whichever comes first.
 async fn wait_for_block(mut heights: watch::Receiver<u64>, number: u64, wait: Duration) {
@@ -549,12 +506,12 @@ async fn answer_broadcast(orderer: &OrdererHandle, request: InboundRequest) {
             },
             Err(error) => BroadcastResponse {
                 status: error.status(),
-                info: bounded(error.to_string()),
+                info: truncate_text(error.to_string(), BROADCAST_INFO_BYTES_MAX),
             },
         },
         Err(error) => BroadcastResponse {
             status: BroadcastStatus::BadRequest,
-            info: bounded(error.to_string()),
+            info: truncate_text(error.to_string(), BROADCAST_INFO_BYTES_MAX),
         },
     };
     let _ = match encode(&response) {
@@ -629,18 +586,6 @@ async fn collect_deliver(mut stream: mpsc::Receiver<DeliverResponse>) -> Deliver
     batch
 }
 
-/// `info` cut at a character boundary to fit a broadcast response.
-fn bounded(mut info: String) -> String {
-    if info.len() > BROADCAST_INFO_BYTES_MAX {
-        let mut end = BROADCAST_INFO_BYTES_MAX;
-        while !info.is_char_boundary(end) {
-            end -= 1;
-        }
-        info.truncate(end);
-    }
-    info
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -703,15 +648,6 @@ mod tests {
                 - 1
         ]));
         assert!(!small.fits(&vec![0u8; RAFT_BATCH_BYTES_TARGET]));
-    }
-
-    #[test]
-    fn block_ranges_are_two_big_endian_numbers() {
-        let mut payload = 5u64.to_be_bytes().to_vec();
-        payload.extend_from_slice(&9u64.to_be_bytes());
-        assert_eq!(block_range(&payload), Some((5, 9)));
-        assert_eq!(block_range(&payload[..15]), None);
-        assert_eq!(block_range(&[payload.clone(), vec![0]].concat()), None);
     }
 
     #[tokio::test]

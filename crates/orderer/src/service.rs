@@ -18,15 +18,15 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use netsettle_ledger::Ledger;
+use netsettle_msp::ChannelState;
 use netsettle_protocol::{
-    Block, ChannelConfig, DeliverResponse, DeliverStatus, Envelope, SeekPosition,
+    Block, ChannelConfig, DeliverResponse, DeliverStatus, Envelope, OrdererStatus, SeekPosition,
     SignedDeliverRequest,
 };
 use protobuf::Message as _;
 use raft::prelude::Message;
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
-use crate::admin::OrdererStatus;
 use crate::core::{
     Actions, BroadcastAck, CoreConfig, Event, OrdererCore, RequestId, Signer, bootstrap_snapshot,
     prepare_chain,
@@ -37,7 +37,7 @@ use crate::limits::{
     INPUT_QUEUE_MAX, RAFT_WIRE_BYTES_MAX,
 };
 use crate::storage::RaftStore;
-use crate::validate::{ChannelState, verify_deliver_request, verify_envelope};
+use crate::validate::{verify_deliver_request, verify_envelope};
 
 /// A future the transport returns for a block fetch.
 pub type FetchFuture = Pin<Box<dyn Future<Output = Result<Vec<Block>, String>> + Send>>;

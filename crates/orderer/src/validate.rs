@@ -2,39 +2,14 @@
 //! delivery stream starts. Pure functions of the channel state and a time: the service
 //! runs them in the caller's task, in parallel, so the core thread spends no time on SM2.
 
-use netsettle_msp::{ChannelMsps, check_config_update};
+use netsettle_msp::{ChannelState, check_config_update};
 use netsettle_protocol::{
-    ChannelConfig, ConfigUpdateEnvelope, Envelope, Header, Payload, SignedDeliverRequest, TxId,
-    Wire as _, encode,
+    ConfigUpdateEnvelope, Envelope, Header, Payload, SignedDeliverRequest, TxId, Wire as _, encode,
 };
 
 use crate::error::{BroadcastError, DeliverError};
 use crate::limits::DELIVER_REQUEST_SKEW_SECS;
 use crate::membership::{check_consenter_change, consenter_ids};
-
-/// The configuration in force and the MSPs built from it, shared read-only between the
-/// core and the callers checking envelopes; replaced whole when a config block is cut.
-#[derive(Debug)]
-pub struct ChannelState {
-    /// The configuration.
-    pub config: ChannelConfig,
-    /// Its MSPs.
-    pub msps: ChannelMsps,
-    /// Number of the block holding it.
-    pub config_block: u64,
-}
-
-impl ChannelState {
-    /// Builds the MSPs of `config`, in force from block `config_block`.
-    pub fn new(config: ChannelConfig, config_block: u64) -> Result<Self, netsettle_msp::MspError> {
-        let msps = ChannelMsps::from_config(&config)?;
-        Ok(ChannelState {
-            config,
-            msps,
-            config_block,
-        })
-    }
-}
 
 /// What an envelope turned out to be, once checked.
 #[derive(Debug, Clone)]

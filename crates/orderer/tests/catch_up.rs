@@ -5,7 +5,8 @@
 
 mod support;
 
-use netsettle_orderer::{ChainTip, ChannelState, verify_fetched_block};
+use netsettle_msp::ChannelState;
+use netsettle_orderer::{ChainTip, verify_fetched_block};
 use netsettle_protocol::{BatchPolicy, Block};
 use support::cluster::Cluster;
 use support::{Consortium, Member};

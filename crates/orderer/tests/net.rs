@@ -12,10 +12,13 @@ use std::time::Duration;
 
 use netsettle_net::{ChannelTrust, NetConfig, Network};
 use netsettle_orderer::limits::RAFT_REQUEST_BYTES_MAX;
-use netsettle_orderer::net::{BLOCKS_SERVICE, BROADCAST_SERVICE, BlockBatch, NetTransport, serve};
+use netsettle_orderer::net::{NetTransport, serve};
 use netsettle_orderer::{CoreConfig, OrdererHandle, OrdererService, ServiceConfig, Signer};
 use netsettle_protocol::limits::FRAME_BYTES_MAX;
-use netsettle_protocol::{BatchPolicy, BroadcastResponse, BroadcastStatus, Role, decode, encode};
+use netsettle_protocol::{
+    BROADCAST_SERVICE, BatchPolicy, BlockBatch, BlockRange, BroadcastResponse, BroadcastStatus,
+    ORDERER_BLOCKS_SERVICE, Role, decode, encode,
+};
 use netsettle_smcrypto::x509::Certificate;
 use netsettle_smtls::TlsIdentity;
 use support::{Consortium, Member};
@@ -268,9 +271,11 @@ async fn hundreds_of_concurrent_broadcasts_over_sm_tls_are_all_ordered() {
             let mut transactions = 0u64;
             let mut next = start_height;
             while transactions < BROADCASTS {
-                let mut request = next.to_be_bytes().to_vec();
-                request.extend_from_slice(&(next + 64).to_be_bytes());
-                let bytes = net.request(orderer, BLOCKS_SERVICE, request).await.unwrap();
+                let request = encode(&BlockRange::starting_at(next, 64)).unwrap();
+                let bytes = net
+                    .request(orderer, ORDERER_BLOCKS_SERVICE, request)
+                    .await
+                    .unwrap();
                 let batch: BlockBatch = decode(&bytes).unwrap();
                 for block in batch.0 {
                     assert_eq!(block.header.number, next);

@@ -3,6 +3,7 @@
 
 use netsettle_ledger::LedgerError;
 use netsettle_msp::{MspError, PolicyError};
+use netsettle_net::NetError;
 use netsettle_protocol::{InvalidMessage, ProtocolError, TxId};
 
 /// A proposal the endorser will not simulate: the client's fault, with what to fix.
@@ -77,4 +78,35 @@ pub enum EndorseError {
     /// The peer's service is shutting down or overloaded.
     #[error("the peer service is unavailable: {0}")]
     Unavailable(&'static str),
+}
+
+/// Why the peer's network side could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeerNetError {
+    /// The network refused to serve one of the peer's services (already served, or the
+    /// network is shutting down).
+    #[error("network: {0}")]
+    Net(Box<NetError>),
+    /// Subscribing to the channel's block topic failed.
+    #[error("subscribing to {topic}: {source}")]
+    Subscribe {
+        /// The block topic.
+        topic: String,
+        /// What the network said.
+        source: Box<NetError>,
+    },
+    /// A consenter's TLS certificate in the channel config does not parse.
+    #[error("channel consenters: {0}")]
+    Consenters(#[from] MspError),
+    /// The peer pulls from the orderers, but the channel config names none it can reach.
+    #[error("the channel has no consenters")]
+    NoConsenters,
+}
+
+impl From<NetError> for PeerNetError {
+    fn from(error: NetError) -> Self {
+        // Boxed: the network's errors are large and these travel in every `Result`.
+        PeerNetError::Net(Box::new(error))
+    }
 }

@@ -26,7 +26,7 @@
 //! every block again whatever its source, so these checks protect the gossip mesh (what
 //! is forwarded) and the buffer (what is kept), not the ledger's correctness.
 //!
-//! Pure: no I/O and no clock; the node wires it to `netsettle-net`.
+//! Pure: no I/O and no clock; [`crate::net`] wires it to `netsettle-net`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -35,7 +35,9 @@ use netsettle_protocol::{Block, decode};
 use netsettle_smcrypto::Hash;
 
 use crate::limits::{FUTURE_BLOCKS_BYTES_MAX, FUTURE_BLOCKS_MAX};
-use crate::validator::{BlockError, ChannelState, check_block_shape, check_orderer_signature};
+use netsettle_msp::ChannelState;
+
+use crate::validator::{BlockError, check_block_shape, check_orderer_signature};
 
 /// The prefix of a channel's block topic; the channel name follows.
 pub const BLOCK_TOPIC_PREFIX: &str = "blocks/";

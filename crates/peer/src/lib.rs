@@ -22,6 +22,8 @@
 //!   commits.
 //! - [`service`]: the tokio shell the node runtime spawns ([`service::spawn`] →
 //!   [`PeerHandle`]).
+//! - [`net`]: the peer on `netsettle-net`: its services (`peer-endorse`,
+//!   `peer-tx-status`, `peer-blocks`), deliver from orderers and peers, and gossip.
 //!
 //! # Starting a peer (what the node runtime does)
 //!
@@ -37,28 +39,24 @@
 //!     validator: Validator::new(BatchVerifier::with_available_parallelism()),
 //!     blocks: blocks_rx,
 //! })?;
-//! // blocks: orderers first, then other peers (state transfer), with failover:
-//! tokio::spawn(deliver::run(my_block_source, DeliverConfig::default(), peer.clone(),
-//!                           blocks_tx.clone(), shutdown_rx));
-//! // gossip: judge each block received on gossip::block_topic(channel) with
-//! // gossip::judge(&peer.channel(), peer.tip()?, committed_hash, bytes), then
-//! // intake.route(judged, len): Commit → accept, into `blocks_tx` too; Report → report
-//! // the sender; Behind → wake state transfer. After each commit: publish the block if
-//! // intake.committed(number), send intake.ready(peer.tip()?) to the committer.
+//! // over the network: the services, deliver (orderers first, then other peers by state
+//! // transfer, with failover) and gossip, each task until shutdown:
+//! let tasks = net::spawn(&network, &peer, &PeerNetConfig { msp_id, deliver_from, known_nodes },
+//!                        blocks_tx, &shutdown_rx)?;
 //! // The committer takes only the next block and validates it whatever its source.
-//! // clients and peers:
+//! // in-process callers:
 //! let response = peer.endorse(signed_proposal).await?;   // EndorseError::Contract: no signature
 //! let mut events = peer.subscribe();                     // BlockEvent per committed block
 //! let blocks = peer.blocks_from(start)?;                 // serve state transfer
 //! ```
 //!
-//! `my_block_source` implements [`deliver::BlockSource`]: `fetch(endpoint, start, max)`
-//! over the net crate, e.g. an orderer's `OrdererHandle::deliver` / `blocks` behind a
-//! request-response service, or another peer's [`PeerHandle::blocks_from`] (state
-//! transfer; bounded in blocks and bytes).
+//! Another transport implements [`deliver::BlockSource`] (`fetch(endpoint, start, max)`)
+//! and runs [`deliver::run`], [`gossip::judge`] and [`gossip::Intake`] the way [`net`]
+//! does.
 //!
-//! What it leaves out: RocksDB (the ledger crate owns it), networking (the net crate), and
-//! any particular contract (the settlement contract lives in `netsettle-settlement`).
+//! What it leaves out: RocksDB (the ledger crate owns it), the transport itself (the net
+//! crate; [`net`] only calls its API), and any particular contract (the settlement
+//! contract lives in `netsettle-settlement`).
 
 pub mod committer;
 pub mod contract;
@@ -69,6 +67,7 @@ pub mod events;
 pub mod gossip;
 pub mod lifecycle;
 pub mod limits;
+pub mod net;
 pub mod service;
 pub mod simulator;
 pub mod state;
@@ -76,10 +75,10 @@ pub mod validator;
 
 pub use contract::{Context, Contract, ContractError, Creator, KeyModification};
 pub use endorser::Endorser;
-pub use error::{EndorseError, ProposalRejected};
+pub use error::{EndorseError, PeerNetError, ProposalRejected};
 pub use events::{BlockEvent, TxEvent};
 pub use lifecycle::{ContractDefinition, ContractRegistry, InstalledContract, LIFECYCLE_NAMESPACE};
 pub use service::{PeerHandle, PeerParts, ServiceError};
 pub use simulator::{Invocation, Simulation, Simulator};
 pub use state::{LedgerView, StateRead};
-pub use validator::{BlockError, ChannelState, ValidatedBlock, Validator};
+pub use validator::{BlockError, ValidatedBlock, Validator};

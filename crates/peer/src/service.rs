@@ -17,7 +17,8 @@ use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use netsettle_ledger::{Ledger, LedgerError};
-use netsettle_protocol::{Block, Payload, ProposalResponse, SignedProposal};
+use netsettle_msp::ChannelState;
+use netsettle_protocol::{Block, ProposalResponse, SignedProposal};
 use tokio::sync::{Semaphore, broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
@@ -32,7 +33,7 @@ use crate::limits::{
     STATE_TRANSFER_BYTES_MAX,
 };
 use crate::state::LedgerView;
-use crate::validator::{BlockError, ChannelState, Validator};
+use crate::validator::{BlockError, Validator};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -178,22 +179,7 @@ fn join_channel(
                 .to_owned(),
         ));
     }
-    let last_number = info.height.saturating_sub(1);
-    let last = ledger
-        .block(last_number)?
-        .ok_or_else(|| ServiceError::Config(format!("block {last_number} is missing")))?;
-    let config_number = last.metadata.last_config_index;
-    let config_block = ledger
-        .block(config_number)?
-        .ok_or_else(|| ServiceError::Config(format!("config block {config_number} is missing")))?;
-    let config = config_block
-        .data
-        .iter()
-        .find_map(|envelope| match &envelope.payload {
-            Payload::Config { config, .. } => Some(config.config.clone()),
-            _ => None,
-        })
-        .ok_or_else(|| ServiceError::Config(format!("block {config_number} holds no config")))?;
+    let (config, config_number) = ledger.config_in_force()?.ok_or(ServiceError::NoGenesis)?;
     ChannelState::new(config, config_number)
         .map_err(|error| ServiceError::Config(error.to_string()))
 }

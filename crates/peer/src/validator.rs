@@ -22,7 +22,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use netsettle_ledger::{LedgerError, check_key, check_write};
-use netsettle_msp::{ChannelMsps, MspError, ValidatedIdentity, check_config_update};
+use netsettle_msp::{ChannelMsps, ChannelState, MspError, ValidatedIdentity, check_config_update};
 use netsettle_protocol::codec::domain;
 use netsettle_protocol::{
     Block, ChannelConfig, ConfigEnvelope, Envelope, Header, Identity, NamespaceReadWriteSet,
@@ -34,29 +34,6 @@ use tracing::debug;
 use crate::lifecycle::{LIFECYCLE_NAMESPACE, decode_definition, definition_key};
 use crate::limits::RANGE_ENTRIES_MAX;
 use crate::state::StateRead;
-
-/// The channel configuration in force and the MSPs built from it.
-#[derive(Debug)]
-pub struct ChannelState {
-    /// The configuration.
-    pub config: ChannelConfig,
-    /// Its MSPs.
-    pub msps: ChannelMsps,
-    /// The number of the block that put it in force.
-    pub config_block: u64,
-}
-
-impl ChannelState {
-    /// Builds the MSPs of `config`, in force since block `config_block`.
-    pub fn new(config: ChannelConfig, config_block: u64) -> Result<Self, MspError> {
-        let msps = ChannelMsps::from_config(&config)?;
-        Ok(ChannelState {
-            config,
-            msps,
-            config_block,
-        })
-    }
-}
 
 /// A block that must not be committed at all.
 #[derive(Debug, thiserror::Error)]
@@ -181,10 +158,10 @@ impl Validator {
         let [envelope] = block.data.as_slice() else {
             return Err(genesis("it must hold exactly one envelope"));
         };
-        let Payload::Config { config, .. } = &envelope.payload else {
+        let Some(config) = block.config() else {
             return Err(genesis("its envelope is not a config"));
         };
-        let channel = ChannelState::new(config.config.clone(), 0)
+        let channel = ChannelState::new(config.clone(), 0)
             .map_err(|error| BlockError::Genesis(error.to_string()))?;
         check_orderer_signature(&channel.msps, block)?;
         let at = unix_seconds(envelope.header());
@@ -200,7 +177,7 @@ impl Validator {
         Ok((
             ValidatedBlock {
                 block: validated,
-                new_config: Some(config.config.clone()),
+                new_config: Some(config.clone()),
             },
             channel,
         ))

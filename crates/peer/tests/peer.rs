@@ -6,10 +6,11 @@ mod support;
 
 use std::sync::Arc;
 
+use netsettle_msp::ChannelState;
 use netsettle_peer::lifecycle::LIFECYCLE_NAMESPACE;
 use netsettle_peer::{
-    BlockEvent, ChannelState, ContractDefinition, ContractRegistry, EndorseError, Endorser,
-    LedgerView, ProposalRejected, ValidatedBlock, Validator, committer,
+    BlockEvent, ContractDefinition, ContractRegistry, EndorseError, Endorser, LedgerView,
+    ProposalRejected, ValidatedBlock, Validator, committer,
 };
 use netsettle_protocol::{
     Block, Envelope, Payload, Policy, Principal, ProposalResponse, Role, SignaturePolicy,

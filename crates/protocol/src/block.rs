@@ -15,7 +15,8 @@
 use netsettle_smcrypto::{Hash, PrivateKey, PublicKey, Signature, Sm3Hasher};
 
 use crate::codec::{Wire, check_count, domain, signing_bytes_of};
-use crate::envelope::Envelope;
+use crate::config::ChannelConfig;
+use crate::envelope::{Envelope, Payload};
 use crate::error::{CodecError, InvalidMessage, ProtocolError};
 use crate::header::Identity;
 use crate::limits::{
@@ -226,6 +227,19 @@ impl Block {
                 what: "block",
                 source,
             })
+    }
+
+    /// The channel configuration this block carries, if it is a config block: one
+    /// envelope, a [`Payload::Config`]. The one definition of "a config block" every
+    /// role uses (the orderer cuts a config into a block of its own).
+    pub fn config(&self) -> Option<&ChannelConfig> {
+        match self.data.as_slice() {
+            [envelope] => match &envelope.payload {
+                Payload::Config { config, .. } => Some(&config.config),
+                _ => None,
+            },
+            _ => None,
+        }
     }
 
     /// The verdict on envelope `index`, once the block is validated.

@@ -71,6 +71,8 @@ mod peer;
 mod policy;
 mod proposal;
 mod rwset;
+mod services;
+mod transfer;
 mod validation;
 
 pub use block::{Block, BlockHeader, BlockMetadata, OrdererSignature};
@@ -87,14 +89,20 @@ pub use envelope::{
 pub use error::{CodecError, InvalidMessage, ProtocolError};
 pub use header::{ContractId, Header, Identity, Nonce, Timestamp, TxId};
 pub use orderer::{
-    BroadcastResponse, BroadcastStatus, DELIVER_BATCH_BLOCKS_MAX, DELIVER_SERVICE, DeliverBatch,
-    DeliverRequest, DeliverResponse, DeliverStatus, SeekPosition, SignedDeliverRequest,
+    AdminReply, AdminRequest, BroadcastResponse, BroadcastStatus, DELIVER_BATCH_BLOCKS_MAX,
+    DeliverBatch, DeliverRequest, DeliverResponse, DeliverStatus, OrdererStatus, SeekPosition,
+    SignedDeliverRequest,
 };
-pub use peer::{ENDORSE_SERVICE, EndorseReply, TX_STATUS_SERVICE, TxStatus, TxStatusRequest};
+pub use peer::{EndorseReply, TxStatus, TxStatusRequest};
 pub use policy::{ImplicitMetaPolicy, ImplicitMetaRule, Policy, Principal, Role, SignaturePolicy};
 pub use proposal::{
     ContractAction, ContractEvent, Endorsement, Proposal, ProposalResponse,
     ProposalResponsePayload, Response, SignedProposal,
 };
 pub use rwset::{KvRead, KvWrite, NamespaceReadWriteSet, RangeQueryRead, ReadWriteSet, Version};
+pub use services::{
+    BROADCAST_SERVICE, DELIVER_SERVICE, ENDORSE_SERVICE, ORDERER_ADMIN_SERVICE,
+    ORDERER_BLOCKS_SERVICE, ORDERER_RAFT_SERVICE, PEER_BLOCKS_SERVICE, TX_STATUS_SERVICE,
+};
+pub use transfer::{BlockBatch, BlockRange};
 pub use validation::ValidationCode;

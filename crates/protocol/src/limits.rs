@@ -96,8 +96,17 @@ pub const BLOCK_BYTES_MAX: usize = BLOCK_DATA_BYTES_MAX + BLOCK_OVERHEAD_BYTES_M
 
 /// Anything sent on a connection in one frame: a block plus the message around it.
 pub const FRAME_BYTES_MAX: usize = BLOCK_BYTES_MAX + 64 * KIB;
+/// Blocks in one answer to a block range (`orderer-blocks`, `peer-blocks`); each role
+/// asks for fewer (orderer catch-up, peer state transfer).
+pub const BLOCK_BATCH_BLOCKS_MAX: usize = 64;
 /// Small orderer-facing messages (broadcast responses, deliver requests).
 pub const CONTROL_MESSAGE_BYTES_MAX: usize = 64 * KIB;
+
+/// Consenter ids listed in an orderer's status answer at most (voters, learners,
+/// consenters each).
+pub const ADMIN_STATUS_IDS_MAX: usize = 1_024;
+/// Bytes of the reason in an orderer's refusal of an admin request.
+pub const ADMIN_REFUSAL_BYTES_MAX: usize = 1_024;
 
 /// Default batch timeout: a block is cut 1 s after its first transaction.
 pub const BATCH_TIMEOUT_MS_DEFAULT: u64 = 1_000;
@@ -108,6 +117,19 @@ pub const BATCH_ABSOLUTE_BYTES_MAX_DEFAULT: u64 = 100 * 1024 * 1024;
 /// Default preferred maximum: the mission cuts at 100 MB, so it equals the absolute
 /// maximum; operators may lower it to get smaller blocks under load.
 pub const BATCH_PREFERRED_BYTES_MAX_DEFAULT: u64 = BATCH_ABSOLUTE_BYTES_MAX_DEFAULT;
+
+/// `text` cut to at most `bytes_max` bytes at a character boundary: how a node fits a
+/// free-text field (an error turned into a refusal or a broadcast's info) to its limit.
+pub fn truncate_text(mut text: String, bytes_max: usize) -> String {
+    if text.len() > bytes_max {
+        let mut end = bytes_max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
 
 // Length prefixes are written as u64 and sizes compared as usize: make the two agree.
 const _: () = assert!(usize::BITS <= u64::BITS);
@@ -138,6 +160,23 @@ const _: () = assert!(
 );
 const _: () = assert!(BLOCK_BYTES_MAX < FRAME_BYTES_MAX);
 const _: () = assert!(CONTROL_MESSAGE_BYTES_MAX > 2 * IDENTITY_BYTES_MAX);
+// A status answer listing every id three times, or a refusal, is a control message.
+const _: () = assert!(3 * ADMIN_STATUS_IDS_MAX * 8 + 256 < CONTROL_MESSAGE_BYTES_MAX);
+const _: () = assert!(ADMIN_REFUSAL_BYTES_MAX < CONTROL_MESSAGE_BYTES_MAX);
 const _: () = assert!(BATCH_TX_MAX_DEFAULT as usize <= BLOCK_TX_MAX);
 const _: () = assert!(BATCH_ABSOLUTE_BYTES_MAX_DEFAULT as usize <= BLOCK_DATA_BYTES_MAX);
 const _: () = assert!(BATCH_PREFERRED_BYTES_MAX_DEFAULT <= BATCH_ABSOLUTE_BYTES_MAX_DEFAULT);
+
+#[cfg(test)]
+mod tests {
+    use super::truncate_text;
+
+    #[test]
+    fn text_is_cut_at_a_character_boundary() {
+        assert_eq!(truncate_text("short".to_owned(), 16), "short");
+        assert_eq!(truncate_text("abcdef".to_owned(), 4), "abcd");
+        // "é" is two bytes: a cut inside it moves back before it.
+        assert_eq!(truncate_text("aé".to_owned(), 2), "a");
+        assert_eq!(truncate_text("é".to_owned(), 0), "");
+    }
+}

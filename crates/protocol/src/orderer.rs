@@ -1,7 +1,8 @@
 //! The small messages around the ordering service, as in Fabric's AtomicBroadcast:
 //! clients broadcast envelopes and get a status back; peers and clients ask to be
 //! delivered blocks from a position, with a signed request the orderer checks against the
-//! channel's Readers policy.
+//! channel's Readers policy; operators ask an orderer for its status or a leader
+//! transfer (`orderer-admin`).
 
 use netsettle_smcrypto::{PrivateKey, PublicKey, Signature};
 
@@ -9,7 +10,10 @@ use crate::block::Block;
 use crate::codec::{Wire, check_len, domain, signing_bytes};
 use crate::error::{InvalidMessage, ProtocolError};
 use crate::header::{Identity, Nonce, Timestamp, check_name};
-use crate::limits::{CONTROL_MESSAGE_BYTES_MAX, FRAME_BYTES_MAX, RESPONSE_MESSAGE_BYTES_MAX};
+use crate::limits::{
+    ADMIN_REFUSAL_BYTES_MAX, ADMIN_STATUS_IDS_MAX, CONTROL_MESSAGE_BYTES_MAX, FRAME_BYTES_MAX,
+    RESPONSE_MESSAGE_BYTES_MAX,
+};
 use crate::proposal::check_signature;
 
 /// Outcome of a broadcast, with Fabric's HTTP-like meanings.
@@ -170,10 +174,6 @@ impl Wire for DeliverResponse {
     }
 }
 
-/// The network service of signed delivery (`netsettle_orderer::net` serves it): request
-/// `encode(SignedDeliverRequest)`, response `encode(DeliverBatch)`.
-pub const DELIVER_SERVICE: &str = "orderer-deliver";
-
 /// Blocks in one `orderer-deliver` answer.
 pub const DELIVER_BATCH_BLOCKS_MAX: usize = 16;
 
@@ -201,5 +201,113 @@ impl Wire for DeliverBatch {
             });
         }
         self.blocks.iter().try_for_each(Block::check)
+    }
+}
+
+/// What an operator asks an orderer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub enum AdminRequest {
+    /// The orderer's Raft and chain state.
+    Status,
+    /// Hand Raft leadership to consenter `to` (forwarded to the leader).
+    TransferLeader {
+        /// The consenter id to lead next.
+        to: u64,
+    },
+}
+
+impl Wire for AdminRequest {
+    const NAME: &'static str = "orderer admin request";
+    const BYTES_MAX: usize = 64;
+
+    fn check(&self) -> Result<(), InvalidMessage> {
+        Ok(())
+    }
+}
+
+/// One orderer's state as it sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OrdererStatus {
+    /// This orderer's consenter id.
+    pub consenter_id: u64,
+    /// The Raft leader it knows (0: none).
+    pub leader_id: u64,
+    /// The Raft term.
+    pub term: u64,
+    /// Blocks in its chain.
+    pub height: u64,
+    /// The last Raft log index applied.
+    pub applied_index: u64,
+    /// The index of its latest Raft snapshot.
+    pub snapshot_index: u64,
+    /// Raft voters (the applied conf state).
+    pub voters: Vec<u64>,
+    /// Raft learners.
+    pub learners: Vec<u64>,
+    /// The consenters of the channel configuration in force.
+    pub consenters: Vec<u64>,
+    /// The sequence of the configuration in force.
+    pub config_sequence: u64,
+    /// Whether it is fetching blocks from another orderer before applying more.
+    pub catching_up: bool,
+    /// Envelopes committed in the Raft log and not yet cut into a block.
+    pub pending_envelopes: u64,
+}
+
+impl OrdererStatus {
+    /// Whether the configuration in force lists this orderer (false once removed).
+    pub fn is_consenter(&self) -> bool {
+        self.consenters.contains(&self.consenter_id)
+    }
+}
+
+/// An orderer's answer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub enum AdminReply {
+    /// The state asked for.
+    Status(OrdererStatus),
+    /// The transfer was handed to Raft; `leader` led when it was asked.
+    TransferRequested {
+        /// The leader at the time.
+        leader: u64,
+    },
+    /// The request cannot be carried out, and why.
+    Refused(String),
+}
+
+impl Wire for AdminReply {
+    const NAME: &'static str = "orderer admin reply";
+    const BYTES_MAX: usize = CONTROL_MESSAGE_BYTES_MAX;
+
+    fn check(&self) -> Result<(), InvalidMessage> {
+        match self {
+            AdminReply::Status(status) => {
+                for (what, ids) in [
+                    ("status voters", &status.voters),
+                    ("status learners", &status.learners),
+                    ("status consenters", &status.consenters),
+                ] {
+                    if ids.len() > ADMIN_STATUS_IDS_MAX {
+                        return Err(InvalidMessage::TooMany {
+                            what,
+                            max: ADMIN_STATUS_IDS_MAX,
+                            actual: ids.len(),
+                        });
+                    }
+                }
+                Ok(())
+            }
+            AdminReply::TransferRequested { .. } => Ok(()),
+            AdminReply::Refused(reason) if reason.len() > ADMIN_REFUSAL_BYTES_MAX => {
+                Err(InvalidMessage::TooLong {
+                    what: "admin refusal",
+                    max: ADMIN_REFUSAL_BYTES_MAX,
+                    actual: reason.len(),
+                })
+            }
+            AdminReply::Refused(_) => Ok(()),
+        }
     }
 }

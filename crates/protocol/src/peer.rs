@@ -1,6 +1,7 @@
 //! The small messages around a peer, for clients: the answer to an endorsement request
 //! and the commit status of a transaction. (The request of an endorsement is a
-//! [`SignedProposal`](crate::SignedProposal); blocks travel as [`Block`](crate::Block)s.)
+//! [`SignedProposal`](crate::SignedProposal); blocks travel in a
+//! [`BlockBatch`](crate::BlockBatch); service names are in `services`.)
 
 use crate::codec::{Wire, check_len};
 use crate::error::InvalidMessage;
@@ -10,13 +11,6 @@ use crate::limits::{
 };
 use crate::proposal::ProposalResponse;
 use crate::validation::ValidationCode;
-
-/// The network service name of endorsement: request `encode(SignedProposal)`, response
-/// `encode(EndorseReply)`.
-pub const ENDORSE_SERVICE: &str = "peer-endorse";
-/// The network service name of commit status: request `encode(TxStatusRequest)`,
-/// response `encode(TxStatus)`.
-pub const TX_STATUS_SERVICE: &str = "peer-tx-status";
 
 /// A peer's answer to a signed proposal.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -28,8 +28,7 @@ use netsettle_smcrypto::x509::{Certificate, Crl};
 use netsettle_smcrypto::{Hash, PrivateKey};
 
 use crate::shared::{
-    ClientArgs, config_from_ledger, config_of, connect, now_unix, read_bounded, read_certificate,
-    read_signer, read_text, runtime,
+    ClientArgs, connect, now_unix, read_bounded, read_certificate, read_signer, read_text, runtime,
 };
 
 /// Channel configuration tooling.
@@ -393,7 +392,9 @@ fn genesis(
 
 fn apply(ledger_path: &Path, update_path: &Path, signer: &SignerArgs) -> Result<()> {
     let ledger = Ledger::open(ledger_path)?;
-    let (current, last_config_block) = config_from_ledger(&ledger)?;
+    let (current, last_config_block) = ledger
+        .config_in_force()?
+        .context("ledger is empty: start it with configtx genesis")?;
     let update = read_update(update_path)?;
     let accepted = check(&current, &update)?;
     let (key, identity) = load_signer(signer)?;
@@ -517,9 +518,14 @@ fn current_config(source: &ConfigSource) -> Result<(ChannelConfig, u64)> {
                 std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
             let block: Block = netsettle_protocol::decode(&bytes)
                 .with_context(|| format!("decoding block {}", path.display()))?;
-            Ok((config_of(&block)?, block.header.number))
+            let config = block
+                .config()
+                .with_context(|| format!("{} is not a config block", path.display()))?;
+            Ok((config.clone(), block.header.number))
         }
-        (None, Some(path)) => config_from_ledger(&Ledger::open_read_only(path)?),
+        (None, Some(path)) => Ledger::open_read_only(path)?
+            .config_in_force()?
+            .with_context(|| format!("ledger {} is empty", path.display())),
         (None, None) => bail!("give --block or --from-ledger"),
     }
 }

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 use netsettle_client::{ConnectionProfile, ProfileNode};
 use netsettle_net::NodeId;
+use netsettle_peer::net::DeliverFrom;
 
-use crate::runtime::config::DeliverFrom;
 use crate::shared::{read_certificate, read_text};
 
 /// `netsettle layout …`

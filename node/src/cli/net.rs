@@ -14,7 +14,7 @@ use netsettle_protocol::limits::BLOCK_BYTES_MAX;
 use netsettle_protocol::{Block, Role};
 use netsettle_smtls::TlsIdentity;
 
-use crate::shared::{config_of, read_bounded};
+use crate::shared::read_bounded;
 
 /// Largest request `ping` sends.
 const PING_SIZE_MAX: usize = 64 * 1024 * 1024;
@@ -105,7 +105,10 @@ fn read_channel_config(path: &Path) -> Result<netsettle_protocol::ChannelConfig>
     let bytes = read_bounded(path, BLOCK_BYTES_MAX)?;
     let block: Block = netsettle_protocol::decode(&bytes)
         .with_context(|| format!("decoding block {}", path.display()))?;
-    config_of(&block)
+    block
+        .config()
+        .cloned()
+        .with_context(|| format!("{} is not a config block", path.display()))
 }
 
 fn parse_peer(text: &str) -> Result<(NodeId, SocketAddr)> {

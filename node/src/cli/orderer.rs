@@ -23,8 +23,10 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use netsettle_client::{ConnectionProfile, Endpoint, Gateway, Signer};
 use netsettle_net::{ChannelTrust, NetConfig, NetHandle, Network, NodeId};
-use netsettle_orderer::admin::{ADMIN_SERVICE, AdminReply, AdminRequest, OrdererStatus};
-use netsettle_protocol::{DeliverStatus, Role, decode, encode};
+use netsettle_protocol::{
+    AdminReply, AdminRequest, DeliverStatus, ORDERER_ADMIN_SERVICE, OrdererStatus, Role, decode,
+    encode,
+};
 
 use crate::shared::runtime;
 
@@ -204,7 +206,7 @@ async fn connect(args: &AdminArgs) -> Result<(Network, Vec<Endpoint>)> {
 async fn ask(net: &NetHandle, orderer: &Endpoint, request: &AdminRequest) -> Result<AdminReply> {
     let bytes = tokio::time::timeout(
         ANSWER_WAIT,
-        net.request(orderer.node_id, ADMIN_SERVICE, encode(request)?),
+        net.request(orderer.node_id, ORDERER_ADMIN_SERVICE, encode(request)?),
     )
     .await
     .context("no answer in time")??;

@@ -41,6 +41,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
+use netsettle_peer::net::DeliverFrom;
 
 use crate::shared::read_text;
 
@@ -74,17 +75,6 @@ pub struct PeerRoleConfig {
     /// Where blocks come from (default `"orderers"`).
     #[serde(default)]
     pub deliver: DeliverFrom,
-}
-
-/// The peer's block sources.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DeliverFrom {
-    /// Pull from the orderers (own carrier's first), fall back to other peers; gossip too.
-    #[default]
-    Orderers,
-    /// No orderer connection: blocks arrive by gossip, gaps are fetched from other peers.
-    Gossip,
 }
 
 /// The orderer role. Which consenter this node is comes from the channel config (its

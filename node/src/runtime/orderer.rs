@@ -15,7 +15,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use super::NodeContext;
 use super::config::OrdererRoleConfig;
-use crate::shared::{config_of, read_bounded};
+use crate::shared::read_bounded;
 
 /// Starts the orderer role: finds this node among the channel's consenters by its TLS
 /// certificate (in the join block's config for an orderer added later), then runs the
@@ -31,7 +31,8 @@ pub(super) fn start(
         Some(path) => join_config(path, &context.channel_config.channel)?,
         None => context.channel_config.clone(),
     };
-    let consenters = netsettle_orderer::net::consenter_nodes(&channel_config)?;
+    let consenters =
+        netsettle_msp::consenter_nodes(&channel_config, netsettle_net::NodeId::from_public_key)?;
     let me = net.local_node();
     let consenter_id = consenters
         .iter()
@@ -112,7 +113,9 @@ fn join_config(path: &Path, channel: &str) -> Result<ChannelConfig> {
     let bytes = read_bounded(path, netsettle_protocol::limits::BLOCK_BYTES_MAX)?;
     let block: Block = netsettle_protocol::decode(&bytes)
         .with_context(|| format!("decoding join block {}", path.display()))?;
-    let config = config_of(&block)
+    let config = block
+        .config()
+        .cloned()
         .with_context(|| format!("join block {} holds no configuration", path.display()))?;
     if config.channel != channel {
         bail!(

@@ -13,7 +13,7 @@ use netsettle_protocol::{Block, ValidationCode};
 
 use super::NodeContext;
 use super::config::NodeConfig;
-use crate::shared::{config_from_ledger, config_of, now_unix, read_bounded, read_signer};
+use crate::shared::{now_unix, read_bounded, read_signer};
 
 /// Loads the identity and the ledger, checking both against the channel.
 pub(super) fn prepare(config: NodeConfig) -> Result<NodeContext> {
@@ -24,7 +24,10 @@ pub(super) fn prepare(config: NodeConfig) -> Result<NodeContext> {
         &config.identity.msp_id,
     )?;
     let genesis = read_genesis(&config.channel.genesis)?;
-    let channel_config = config_of(&genesis)?;
+    let channel_config = genesis
+        .config()
+        .cloned()
+        .context("the genesis block holds no channel configuration")?;
     if channel_config.channel != config.channel.name {
         bail!(
             "the genesis block is for channel {:?}, the config names {:?}",
@@ -40,7 +43,7 @@ pub(super) fn prepare(config: NodeConfig) -> Result<NodeContext> {
     } else {
         let ledger = open_ledger(&config.data_dir.join("ledger"), &genesis)?;
         // The config in force is the latest config block's, not necessarily the genesis's.
-        let (channel_config, _) = config_from_ledger(&ledger)?;
+        let (channel_config, _) = ledger.config_in_force()?.context("the ledger is empty")?;
         (Some(Arc::new(ledger)), channel_config)
     };
     let msps = ChannelMsps::from_config(&channel_config)?;

@@ -16,12 +16,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use netsettle_net::{ChannelTrust, NetConfig, NetHandle, Network, NodeId};
-use netsettle_orderer::admin::{ADMIN_SERVICE, AdminReply, AdminRequest, OrdererStatus};
 use netsettle_protocol::limits::NONCE_BYTES;
 use netsettle_protocol::{
-    Block, BroadcastResponse, BroadcastStatus, ContractAction, ContractId, Endorsement, Envelope,
-    Header, Identity, Nonce, Payload, Proposal, ProposalResponsePayload, ReadWriteSet, Response,
-    Role, Timestamp, Transaction, TxId, decode, encode,
+    AdminReply, AdminRequest, Block, BroadcastResponse, BroadcastStatus, ContractAction,
+    ContractId, Endorsement, Envelope, Header, Identity, Nonce, ORDERER_ADMIN_SERVICE,
+    OrdererStatus, Payload, Proposal, ProposalResponsePayload, ReadWriteSet, Response, Role,
+    Timestamp, Transaction, TxId, decode, encode,
 };
 use netsettle_smcrypto::PrivateKey;
 use netsettle_smcrypto::x509::Certificate;
@@ -277,10 +277,10 @@ impl Client {
         let genesis_bytes =
             std::fs::read(profile_path.parent().unwrap().join(&profile.genesis)).unwrap();
         let genesis: Block = decode(&genesis_bytes).unwrap();
-        let config = match &genesis.data[0].payload {
-            Payload::Config { config, .. } => config.config.clone(),
-            _ => panic!("genesis block holds no config"),
-        };
+        let config = genesis
+            .config()
+            .cloned()
+            .expect("genesis block holds a config");
         let layout = netsettle_ca::IdentityLayout::new(&dir.join(ADMIN_IDENTITY));
         let key = PrivateKey::read_pkcs8_pem_file(&layout.sign_key()).unwrap();
         let cert = Certificate::read_pem_file(&layout.sign_cert()).unwrap();
@@ -445,7 +445,7 @@ impl Client {
                     let request = encode(&AdminRequest::Status).unwrap();
                     let reply = tokio::time::timeout(
                         Duration::from_secs(2),
-                        net.request(orderer, ADMIN_SERVICE, request),
+                        net.request(orderer, ORDERER_ADMIN_SERVICE, request),
                     )
                     .await;
                     match reply {

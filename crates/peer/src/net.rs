@@ -1,0 +1,729 @@
+//! The peer on the network: its services over `netsettle-net` and the paths blocks take
+//! to its committer. The node builds the peer ([`service::spawn`](crate::service::spawn))
+//! and calls [`spawn`] with the network handle; everything below runs on its own tasks
+//! until shutdown.
+//!
+//! | service          | callers (roles)       | request                   | response            |
+//! |------------------|-----------------------|---------------------------|---------------------|
+//! | `peer-endorse`   | client, admin         | `encode(SignedProposal)`  | `encode(EndorseReply)` |
+//! | `peer-tx-status` | client, admin, peer   | `encode(TxStatusRequest)` | `encode(TxStatus)`  |
+//! | `peer-blocks`    | peer                  | `encode(BlockRange)`      | `encode(BlockBatch)` |
+//!
+//! (Service names and message types are `netsettle_protocol`'s, where every service is
+//! listed.)
+//!
+//! Blocks reach the committer by three paths, all into one bounded queue (the committer
+//! takes the next block and drops the rest, so a block that arrives twice commits once):
+//!
+//! - deliver from the channel's orderers (`orderer-blocks`, own carrier's consenters
+//!   first, failing over to the other carrier's), unless the peer is configured with
+//!   [`DeliverFrom::Gossip`];
+//! - gossip: every committed block is published on the channel's block topic
+//!   ([`gossip::block_topic`]); received blocks are judged by [`gossip::judge`] and
+//!   accepted (forwarded) or reported (the sender is penalised); blocks ahead of the
+//!   ledger wait in a bounded buffer;
+//! - state transfer (`peer-blocks`): when the orderers fail, or always for a gossip-only
+//!   peer, deliver pulls from the other peers, the own carrier's first, then the other
+//!   carrier's anchor peers. When the peer asked has nothing new, deliver moves to the
+//!   next one as soon as a block from the future is gossiped, or when, every
+//!   `PEER_POLL_INTERVAL` with nothing gossiped, another peer is found holding the block
+//!   this peer lacks (anti-entropy).
+//!
+//! Which peers: the nodes this peer is connected to with the peer role. The network
+//! keeps the nodes of the node config connected: the own carrier's inside its cloud, the
+//! other carrier's at its DMZ. The channel config's anchor peers name the other carrier's
+//! DMZ-published peer addresses; the peers configured at those addresses are asked first
+//! among the other carrier's.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use netsettle_ledger::{LedgerError, TxLocation};
+use netsettle_msp::consenter_nodes;
+use netsettle_net::{ConnectionEvent, GossipMessage, InboundRequest, NetHandle, NodeId};
+use netsettle_protocol::limits::{RESPONSE_MESSAGE_BYTES_MAX, truncate_text};
+use netsettle_protocol::{
+    Block, BlockBatch, BlockRange, CodecError, ENDORSE_SERVICE, EndorseReply,
+    ORDERER_BLOCKS_SERVICE, PEER_BLOCKS_SERVICE, Role, SignedProposal, TX_STATUS_SERVICE, TxStatus,
+    TxStatusRequest, decode, encode,
+};
+use tokio::sync::{Notify, broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+use crate::deliver::{self, BlockSource, DeliverConfig};
+use crate::error::{EndorseError, PeerNetError};
+use crate::gossip::{self, Intake, Route};
+use crate::service::PeerHandle;
+
+/// The longest a status request may wait for its transaction to commit.
+const TX_STATUS_WAIT_MAX: Duration = Duration::from_secs(30);
+/// Pause before asking an orderer again when it had no new block. Orderers hold a request
+/// at the chain's head until a block exists or their long poll ends; this bounds the
+/// rate when one answers empty at once.
+const BLOCK_POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// Pause before asking a peer again when it had no new block (anti-entropy: gossip
+/// normally brings blocks first). A gossiped block from the future cuts it short.
+const PEER_POLL_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Where a peer's blocks come from besides gossip (the node config's `deliver`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliverFrom {
+    /// Pull from the orderers (own carrier's first), fall back to other peers; gossip too.
+    #[default]
+    Orderers,
+    /// No orderer connection: blocks arrive by gossip, gaps are fetched from other peers.
+    Gossip,
+}
+
+/// What the peer's network side needs from the node config.
+#[derive(Debug, Clone)]
+pub struct PeerNetConfig {
+    /// This peer's organisation (its own carrier's orderers and peers come first).
+    pub msp_id: String,
+    /// Where blocks come from besides gossip.
+    pub deliver_from: DeliverFrom,
+    /// The nodes the node config keeps connected, with their addresses; those that are
+    /// not consenters are the peers state transfer may ask.
+    pub known_nodes: Vec<(NodeId, SocketAddr)>,
+}
+
+/// A task of the peer's network side; it runs until shutdown.
+pub type PeerNetTask = JoinHandle<Result<(), PeerNetError>>;
+
+/// Starts the peer's services (endorsement, commit status, state transfer) and the paths
+/// blocks take to the committer through `blocks` (deliver from orderers and peers,
+/// gossip), all until `shutdown`. The caller treats a task that ends before shutdown as
+/// the end of the peer.
+pub fn spawn(
+    net: &NetHandle,
+    peer: &PeerHandle,
+    config: &PeerNetConfig,
+    blocks: mpsc::Sender<Block>,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<Vec<PeerNetTask>, PeerNetError> {
+    let mut tasks = spawn_block_paths(net, peer, config, blocks, shutdown)?;
+    tasks.extend(serve(net, peer, shutdown)?);
+    Ok(tasks)
+}
+
+/// Starts the paths blocks take to the committer: deliver (orderers, then peers) and
+/// gossip, sharing the committer's queue.
+fn spawn_block_paths(
+    net: &NetHandle,
+    peer: &PeerHandle,
+    config: &PeerNetConfig,
+    blocks: mpsc::Sender<Block>,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<Vec<PeerNetTask>, PeerNetError> {
+    let gap = Arc::new(Notify::new());
+    let source = Sources::new(net.clone(), config, peer.clone(), Arc::clone(&gap))?;
+    info!(
+        deliver_from = ?config.deliver_from,
+        n_orderers = source.orderers.len(),
+        n_peer_slots = source.peers.n_slots,
+        "block sources"
+    );
+    let deliver_peer = peer.clone();
+    let deliver_shutdown = shutdown.clone();
+    let deliver_blocks = blocks.clone();
+    let deliver = tokio::spawn(async move {
+        deliver::run(
+            source,
+            DeliverConfig::default(),
+            deliver_peer,
+            deliver_blocks,
+            deliver_shutdown,
+        )
+        .await;
+        Ok(())
+    });
+    let gossip = tokio::spawn(gossip_blocks(
+        net.clone(),
+        peer.clone(),
+        blocks,
+        gap,
+        shutdown.clone(),
+    ));
+    Ok(vec![deliver, gossip])
+}
+
+/// Serves endorsement, commit status and state transfer until shutdown.
+fn serve(
+    net: &NetHandle,
+    peer: &PeerHandle,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<Vec<PeerNetTask>, PeerNetError> {
+    let endorse = net.serve(ENDORSE_SERVICE, &[Role::Client, Role::Admin])?;
+    let endorse_peer = peer.clone();
+    let endorse = tokio::spawn(serve_until(endorse, shutdown.clone(), move |request| {
+        let peer = endorse_peer.clone();
+        async move { answer_endorse(&peer, request).await }
+    }));
+    let status = net.serve(TX_STATUS_SERVICE, &[Role::Client, Role::Admin, Role::Peer])?;
+    let status_peer = peer.clone();
+    let status = tokio::spawn(serve_until(status, shutdown.clone(), move |request| {
+        let peer = status_peer.clone();
+        async move { answer_tx_status(&peer, request).await }
+    }));
+    let blocks = net.serve(PEER_BLOCKS_SERVICE, &[Role::Peer])?;
+    let blocks_peer = peer.clone();
+    let blocks = tokio::spawn(serve_until(blocks, shutdown.clone(), move |request| {
+        let peer = blocks_peer.clone();
+        async move { answer_blocks(&peer, request).await }
+    }));
+    Ok(vec![endorse, status, blocks])
+}
+
+/// The gossip side of the peer: publishes every committed block on the channel's block
+/// topic, judges the blocks other peers publish, hands the next one to the committer and
+/// keeps those from the future until the gap before them closes.
+async fn gossip_blocks(
+    net: NetHandle,
+    peer: PeerHandle,
+    blocks: mpsc::Sender<Block>,
+    gap: Arc<Notify>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), PeerNetError> {
+    let topic = gossip::block_topic(&peer.channel().config.channel);
+    // Subscribe to commits first: a block committed meanwhile is still published.
+    let mut committed = peer.subscribe();
+    let mut messages = net
+        .subscribe(&topic)
+        .await
+        .map_err(|source| PeerNetError::Subscribe {
+            topic: topic.clone(),
+            source: Box::new(source),
+        })?;
+    let mut intake = Intake::new();
+    loop {
+        tokio::select! {
+            message = messages.recv() => {
+                let Some(message) = message else { return Ok(()) };
+                on_gossiped_block(&net, &peer, &blocks, &mut intake, &gap, message).await;
+            }
+            event = committed.recv() => {
+                match event {
+                    Ok(event) => {
+                        if intake.committed(event.number) {
+                            publish_block(&net, &peer, &topic, event.number).await;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        debug!(missed, "commit events lagged; those blocks are not published");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                }
+                forward_ready(&peer, &blocks, &mut intake).await;
+            }
+            () = stopped(&mut shutdown) => return Ok(()),
+        }
+    }
+}
+
+/// Resolves once shutdown is asked for (or its sender is gone).
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// Judges one gossiped block (on the blocking pool: decoding and a signature check),
+/// reports the verdict to the network and routes the block.
+async fn on_gossiped_block(
+    net: &NetHandle,
+    peer: &PeerHandle,
+    blocks: &mpsc::Sender<Block>,
+    intake: &mut Intake,
+    gap: &Notify,
+    message: GossipMessage,
+) {
+    let judge_peer = peer.clone();
+    let payload = message.payload.clone();
+    let judged = tokio::task::spawn_blocking(move || {
+        let tip = judge_peer.tip()?;
+        let ledger = judge_peer.ledger();
+        let committed_hash = |number| ledger.block(number).ok().flatten().map(|b| b.hash());
+        Ok::<_, LedgerError>(gossip::judge(
+            &judge_peer.channel(),
+            tip,
+            committed_hash,
+            &payload,
+        ))
+    })
+    .await;
+    let judged = match judged {
+        Ok(Ok(judged)) => judged,
+        Ok(Err(error)) => {
+            // Our own ledger failed: no verdict on the sender.
+            warn!(%error, "gossiped block not judged");
+            return;
+        }
+        Err(join_error) => {
+            warn!(%join_error, "gossiped block not judged");
+            return;
+        }
+    };
+    let from = message.from;
+    let verdict = match intake.route(judged, message.payload.len()) {
+        Route::Commit(block) => {
+            debug!(%from, number = block.header.number, "next block by gossip");
+            let accepted = net.accept(&message).await;
+            // A closed queue means the committer stopped; the node is going down.
+            let _ = blocks.send(*block).await;
+            accepted
+        }
+        Route::Accept => net.accept(&message).await,
+        Route::AcceptBehind => {
+            debug!(%from, "block from the future by gossip");
+            gap.notify_one();
+            net.accept(&message).await
+        }
+        Route::Behind => {
+            // Not judged, so no verdict: the network drops it unforwarded and unblamed.
+            debug!(%from, "gossiped block under a config not committed yet");
+            gap.notify_one();
+            Ok(())
+        }
+        Route::Report(refusal) => {
+            warn!(%from, %refusal, "gossiped block refused; sender reported");
+            net.report_invalid(&message).await
+        }
+    };
+    if let Err(error) = verdict {
+        debug!(%error, "gossip verdict not delivered");
+    }
+}
+
+/// Hands the buffered blocks that now continue the ledger to the committer.
+async fn forward_ready(peer: &PeerHandle, blocks: &mpsc::Sender<Block>, intake: &mut Intake) {
+    let tip = match peer.tip() {
+        Ok(tip) => tip,
+        Err(error) => {
+            warn!(%error, "reading the ledger tip");
+            return;
+        }
+    };
+    for block in intake.ready(tip) {
+        if blocks.send(block).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Publishes committed block `number` as stored (so every peer publishes the same bytes
+/// and the network delivers it once).
+async fn publish_block(net: &NetHandle, peer: &PeerHandle, topic: &str, number: u64) {
+    let bytes = match peer.ledger().block_bytes(number) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return,
+        Err(error) => {
+            warn!(number, %error, "reading a committed block to gossip");
+            return;
+        }
+    };
+    if bytes.len() > net.limits().gossip_bytes_max {
+        debug!(
+            number,
+            "block over the gossip limit; peers fetch it by state transfer"
+        );
+        return;
+    }
+    // Already seen (it came by gossip) or nobody subscribed yet: both are fine.
+    if let Err(error) = net.publish(topic, bytes).await {
+        debug!(number, %error, "block not gossiped");
+    }
+}
+
+/// Serves committed blocks to peers catching up.
+async fn answer_blocks(peer: &PeerHandle, request: InboundRequest) {
+    let range: BlockRange = match decode(&request.payload) {
+        Ok(range) => range,
+        Err(error) => {
+            let _ = request.refuse(error.to_string()).await;
+            return;
+        }
+    };
+    let serving = peer.clone();
+    let read = tokio::task::spawn_blocking(move || serving.blocks_from(range.start)).await;
+    let encoded = match read {
+        Ok(Ok(mut blocks)) => {
+            blocks.truncate(usize::try_from(range.len()).unwrap_or(usize::MAX));
+            encode(&BlockBatch(blocks)).map_err(|error| error.to_string())
+        }
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(join_error) => Err(join_error.to_string()),
+    };
+    let _ = match encoded {
+        Ok(bytes) => request.respond(bytes).await,
+        Err(reason) => request.refuse(reason).await,
+    };
+}
+
+/// Answers each request on its own task until shutdown.
+async fn serve_until<F, Fut>(
+    mut requests: mpsc::Receiver<InboundRequest>,
+    mut shutdown: watch::Receiver<bool>,
+    answer: F,
+) -> Result<(), PeerNetError>
+where
+    F: Fn(InboundRequest) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    loop {
+        tokio::select! {
+            request = requests.recv() => match request {
+                Some(request) => {
+                    tokio::spawn(answer(request));
+                }
+                None => return Ok(()),
+            },
+            _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+        }
+    }
+}
+
+async fn answer_endorse(peer: &PeerHandle, request: InboundRequest) {
+    let reply = match decode::<SignedProposal>(&request.payload) {
+        Ok(signed) => match peer.endorse(signed).await {
+            Ok(response) => EndorseReply::Endorsed(Box::new(response)),
+            Err(error) => EndorseReply::Refused {
+                status: endorse_status(&error),
+                message: truncate_text(error.to_string(), RESPONSE_MESSAGE_BYTES_MAX),
+            },
+        },
+        Err(error) => EndorseReply::Refused {
+            status: 400,
+            message: truncate_text(error.to_string(), RESPONSE_MESSAGE_BYTES_MAX),
+        },
+    };
+    respond(request, encode(&reply)).await;
+}
+
+fn endorse_status(error: &EndorseError) -> u32 {
+    match error {
+        EndorseError::Contract { status, .. } => *status,
+        EndorseError::Rejected(_) => 403,
+        EndorseError::Unavailable(_) => 503,
+        _ => 500,
+    }
+}
+
+async fn answer_tx_status(peer: &PeerHandle, request: InboundRequest) {
+    let status = match decode::<TxStatusRequest>(&request.payload) {
+        Ok(query) => tx_status(peer, &query).await,
+        Err(error) => {
+            let _ = request.refuse(error.to_string()).await;
+            return;
+        }
+    };
+    match status {
+        Ok(status) => respond(request, encode(&status)).await,
+        Err(error) => {
+            let _ = request.refuse(error.to_string()).await;
+        }
+    }
+}
+
+/// Looks the transaction up; if absent, waits (bounded) for a block that holds it.
+async fn tx_status(peer: &PeerHandle, query: &TxStatusRequest) -> Result<TxStatus, LedgerError> {
+    // Subscribe before looking, so a commit between the two is not missed.
+    let mut events = peer.subscribe();
+    if let Some(location) = peer.ledger().transaction(&query.tx_id)? {
+        return Ok(committed(location));
+    }
+    let wait = Duration::from_millis(query.wait_ms).min(TX_STATUS_WAIT_MAX);
+    // Either outcome of the wait is settled by the ledger lookup below: a timeout, a
+    // closed or lagging event stream, or the block that holds the transaction.
+    let _ = tokio::time::timeout(wait, async {
+        while let Ok(event) = events.recv().await {
+            if event.txs.iter().any(|tx| tx.tx_id == query.tx_id) {
+                return;
+            }
+        }
+    })
+    .await;
+    Ok(match peer.ledger().transaction(&query.tx_id)? {
+        Some(location) => committed(location),
+        None => TxStatus::NotCommitted {
+            height: peer.height(),
+        },
+    })
+}
+
+fn committed(location: TxLocation) -> TxStatus {
+    TxStatus::Committed {
+        block: location.block,
+        tx: location.index,
+        code: location.code,
+    }
+}
+
+async fn respond(request: InboundRequest, encoded: Result<Vec<u8>, CodecError>) {
+    let _ = match encoded {
+        Ok(bytes) => request.respond(bytes).await,
+        Err(error) => request.refuse(error.to_string()).await,
+    };
+}
+
+/// Where deliver pulls blocks from: the channel's orderers (this carrier's consenters
+/// first, none for a gossip-only peer), then the other peers (state transfer).
+struct Sources {
+    net: NetHandle,
+    orderers: Vec<NodeId>,
+    peers: PeerDirectory,
+    gap: Arc<Notify>,
+}
+
+impl Sources {
+    fn new(
+        net: NetHandle,
+        config: &PeerNetConfig,
+        peer: PeerHandle,
+        gap: Arc<Notify>,
+    ) -> Result<Self, PeerNetError> {
+        let channel = peer.channel();
+        let nodes = consenter_nodes(&channel.config, NodeId::from_public_key)?;
+        let orderers = match config.deliver_from {
+            DeliverFrom::Gossip => Vec::new(),
+            DeliverFrom::Orderers => {
+                let mut consenters: Vec<_> = channel.config.orderer.consenters.iter().collect();
+                // Own carrier first: inside the cloud, no DMZ hop.
+                consenters.sort_by_key(|consenter| consenter.msp_id != config.msp_id);
+                let orderers: Vec<NodeId> = consenters
+                    .iter()
+                    .filter_map(|consenter| nodes.get(&consenter.id).copied())
+                    .collect();
+                if orderers.is_empty() {
+                    return Err(PeerNetError::NoConsenters);
+                }
+                orderers
+            }
+        };
+        let consenter_ids: Vec<NodeId> = nodes.values().copied().collect();
+        let peers = PeerDirectory::new(config, &consenter_ids, peer);
+        Ok(Sources {
+            net,
+            orderers,
+            peers,
+            gap,
+        })
+    }
+
+    /// One range request to `node`'s block service.
+    async fn request_blocks(
+        &self,
+        node: NodeId,
+        service: &str,
+        start: u64,
+        max: usize,
+    ) -> Result<Vec<Block>, String> {
+        let request =
+            encode(&BlockRange::starting_at(start, max)).map_err(|error| error.to_string())?;
+        let response = self
+            .net
+            .request(node, service, request)
+            .await
+            .map_err(|error| error.to_string())?;
+        let batch: BlockBatch = decode(&response).map_err(|error| error.to_string())?;
+        Ok(batch.0)
+    }
+
+    async fn fetch_from_orderer(
+        &self,
+        node: NodeId,
+        start: u64,
+        max: usize,
+    ) -> Result<Vec<Block>, String> {
+        let blocks = self
+            .request_blocks(node, ORDERER_BLOCKS_SERVICE, start, max)
+            .await?;
+        if blocks.is_empty() {
+            tokio::time::sleep(BLOCK_POLL_INTERVAL).await;
+        }
+        Ok(blocks)
+    }
+
+    async fn fetch_from_peer(
+        &self,
+        slot: usize,
+        start: u64,
+        max: usize,
+    ) -> Result<Vec<Block>, String> {
+        let node = self.peers.in_slot(&self.net, slot).await?;
+        // A gap seen before this request is answered by this request.
+        let gap = self.gap.notified();
+        tokio::pin!(gap);
+        gap.as_mut().enable();
+        let blocks = self
+            .request_blocks(node, PEER_BLOCKS_SERVICE, start, max)
+            .await?;
+        if blocks.is_empty() {
+            tokio::select! {
+                () = tokio::time::sleep(PEER_POLL_INTERVAL) => {}
+                () = gap => {
+                    return Err(format!(
+                        "peer {node} has nothing from block {start} on, but later blocks were gossiped"
+                    ));
+                }
+            }
+            // Anti-entropy when nothing is gossiped: is another peer further on?
+            if let Some(other) = self.peer_holding(start, node).await {
+                return Err(format!(
+                    "peer {node} has nothing from block {start} on, peer {other} has"
+                ));
+            }
+        }
+        Ok(blocks)
+    }
+
+    /// Another connected peer than `asked` that holds block `start`, if any.
+    async fn peer_holding(&self, start: u64, asked: NodeId) -> Option<NodeId> {
+        let peers = self.peers.connected_peers(&self.net).await.ok()?;
+        for node in peers.into_iter().filter(|node| *node != asked) {
+            let probe = self
+                .request_blocks(node, PEER_BLOCKS_SERVICE, start, 1)
+                .await;
+            if probe.is_ok_and(|blocks| !blocks.is_empty()) {
+                return Some(node);
+            }
+        }
+        None
+    }
+}
+
+impl BlockSource for Sources {
+    fn n_endpoints(&self) -> usize {
+        self.orderers.len().saturating_add(self.peers.n_slots)
+    }
+
+    async fn fetch(&self, endpoint: usize, start: u64, max: usize) -> Result<Vec<Block>, String> {
+        match self.orderers.get(endpoint) {
+            Some(node) => self.fetch_from_orderer(*node, start, max).await,
+            None => {
+                let slot = endpoint.saturating_sub(self.orderers.len());
+                self.fetch_from_peer(slot, start, max).await
+            }
+        }
+    }
+}
+
+/// The other peers this peer may fetch blocks from: those it is connected to, in order of
+/// preference (own carrier, then the other carrier's anchor peers, then the rest).
+struct PeerDirectory {
+    /// Deliver endpoints reserved for peers: as many as the node config lists nodes that
+    /// are not consenters (at least one, for peers that connect to us).
+    n_slots: usize,
+    own_msp_id: String,
+    /// The configured nodes that are not consenters, with their addresses.
+    configured: Vec<(NodeId, SocketAddr)>,
+    /// The channel in force (anchor peers may change with a config update).
+    peer: PeerHandle,
+}
+
+impl PeerDirectory {
+    fn new(config: &PeerNetConfig, consenters: &[NodeId], peer: PeerHandle) -> Self {
+        let configured: Vec<(NodeId, SocketAddr)> = config
+            .known_nodes
+            .iter()
+            .filter(|(node, _)| !consenters.contains(node))
+            .copied()
+            .collect();
+        let directory = PeerDirectory {
+            n_slots: configured.len().max(1),
+            own_msp_id: config.msp_id.clone(),
+            configured,
+            peer,
+        };
+        for (msp_id, address, node) in directory.anchors() {
+            match node {
+                Some(node) => info!(%msp_id, %address, %node, "anchor peer"),
+                None => warn!(
+                    %msp_id,
+                    %address,
+                    "anchor peer not in [[network.peers]]: the network dials nodes by id"
+                ),
+            }
+        }
+        directory
+    }
+
+    /// The other carriers' anchor peers in the channel config in force: organisation,
+    /// address and the configured node at that address.
+    fn anchors(&self) -> Vec<(String, String, Option<NodeId>)> {
+        let channel = self.peer.channel();
+        let mut anchors = Vec::new();
+        for org in channel
+            .config
+            .orgs
+            .iter()
+            .filter(|org| org.msp_id != self.own_msp_id)
+        {
+            for endpoint in &org.anchor_peers {
+                let address = format!("{}:{}", endpoint.host, endpoint.port);
+                let node = self
+                    .configured
+                    .iter()
+                    .find(|(_, configured)| configured.to_string() == address)
+                    .map(|(node, _)| *node);
+                anchors.push((org.msp_id.clone(), address, node));
+            }
+        }
+        anchors
+    }
+
+    /// The peer in deliver slot `slot` among those connected now. With none connected
+    /// yet (the network is still dialling) it waits, bounded, for the first one.
+    async fn in_slot(&self, net: &NetHandle, slot: usize) -> Result<NodeId, String> {
+        // Subscribe before looking, so a connection in between is not missed.
+        let mut events = net.events();
+        let mut peers = self.connected_peers(net).await?;
+        if peers.is_empty() {
+            let first_peer = async {
+                loop {
+                    match events.recv().await {
+                        Ok(ConnectionEvent::Connected { peer, .. }) if peer.role == Role::Peer => {
+                            return;
+                        }
+                        Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(PEER_POLL_INTERVAL, first_peer).await;
+            peers = self.connected_peers(net).await?;
+        }
+        peers
+            .get(slot)
+            .copied()
+            .ok_or_else(|| format!("no connected peer for slot {slot}"))
+    }
+
+    /// The connected peers in order of preference.
+    async fn connected_peers(&self, net: &NetHandle) -> Result<Vec<NodeId>, String> {
+        let mut peers: Vec<_> = net
+            .connected()
+            .await
+            .map_err(|error| error.to_string())?
+            .into_iter()
+            .filter(|remote| remote.role == Role::Peer)
+            .collect();
+        let anchors: Vec<NodeId> = self
+            .anchors()
+            .into_iter()
+            .filter_map(|(_, _, node)| node)
+            .collect();
+        peers.sort_by_key(|remote| {
+            let rank = if remote.msp_id == self.own_msp_id {
+                0
+            } else if anchors.contains(&remote.node_id) {
+                1
+            } else {
+                2
+            };
+            (rank, remote.node_id.to_string())
+        });
+        Ok(peers.into_iter().map(|remote| remote.node_id).collect())
+    }
+}
