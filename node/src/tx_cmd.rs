@@ -17,8 +17,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
 use netsettle_client::{Gateway, Signer};
+use netsettle_contract::Contract as _;
+use netsettle_peer::LIFECYCLE_NAMESPACE;
 use netsettle_peer::lifecycle::{ContractDefinition, LIFECYCLE_VERSION};
-use netsettle_peer::{Contract as _, LIFECYCLE_NAMESPACE};
 use netsettle_protocol::{
     ContractId, Policy, Principal, Role, SignaturePolicy, ValidationCode, encode,
 };

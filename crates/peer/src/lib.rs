@@ -5,11 +5,9 @@
 //! The cores are pure functions over a committed-state view; the service shell owns the
 //! I/O:
 //!
-//! - [`contract`]: the trait a native contract implements and the context it runs in.
-//! - [`state`]: the committed-state view the cores read ([`LedgerView`] over a ledger
-//!   snapshot).
-//! - [`simulator`]: the [`Context`] that records a canonical read–write set; what the
-//!   endorser runs contracts in, and what contract authors test against.
+//! - [`LedgerView`]: the committed-state view the cores read, a ledger snapshot seen
+//!   through `netsettle_contract::StateRead`. The contract interface and the simulator
+//!   the endorser runs contracts in are `netsettle-contract`'s.
 //! - [`lifecycle`]: install (the [`ContractRegistry`]), approve and commit of contract
 //!   definitions through the `_lifecycle` system contract.
 //! - [`endorser`]: checks a signed proposal, simulates, signs the result.
@@ -61,7 +59,6 @@
 //! any particular contract (the settlement contract lives in `netsettle-settlement`).
 
 pub mod committer;
-pub mod contract;
 pub mod deliver;
 pub mod endorser;
 mod error;
@@ -70,16 +67,13 @@ pub mod gossip;
 pub mod lifecycle;
 pub mod limits;
 pub mod service;
-pub mod simulator;
-pub mod state;
+mod state;
 pub mod validator;
 
-pub use contract::{Context, Contract, ContractError, Creator, KeyModification};
 pub use endorser::Endorser;
 pub use error::{EndorseError, ProposalRejected};
 pub use events::{BlockEvent, TxEvent};
 pub use lifecycle::{ContractDefinition, ContractRegistry, InstalledContract, LIFECYCLE_NAMESPACE};
 pub use service::{PeerHandle, PeerParts, ServiceError};
-pub use simulator::{Invocation, Simulation, Simulator};
-pub use state::{LedgerView, StateRead};
+pub use state::LedgerView;
 pub use validator::{BlockError, ChannelState, ValidatedBlock, Validator};

@@ -1,6 +1,8 @@
 //! The data every netsettle node agrees on: the execute–order–validate messages in
 //! Hyperledger Fabric's shape with SM2/SM3 in place of ECDSA/SHA-256, blocks, the channel
-//! configuration, validation codes, the one codec they all go through, and every limit.
+//! configuration, validation codes, the one codec they all go through, and every limit;
+//! and the world state as every reader sees it ([`VersionedValue`], [`StateEntry`],
+//! [`HistoryEntry`], [`Page`]) with the rules a namespace or key must meet ([`check_key`]).
 //!
 //! What it leaves out: I/O of any kind, X.509 parsing (callers extract the signer's
 //! [`PublicKey`](netsettle_smcrypto::PublicKey) from the certificate and pass it in),
@@ -71,6 +73,7 @@ mod peer;
 mod policy;
 mod proposal;
 mod rwset;
+mod state;
 mod validation;
 
 pub use block::{Block, BlockHeader, BlockMetadata, OrdererSignature};
@@ -97,4 +100,8 @@ pub use proposal::{
     ProposalResponsePayload, Response, SignedProposal,
 };
 pub use rwset::{KvRead, KvWrite, NamespaceReadWriteSet, RangeQueryRead, ReadWriteSet, Version};
+pub use state::{
+    COMPOSITE_KEY_SEPARATOR, HistoryEntry, KeyError, Page, SIMPLE_KEY_FIRST, StateEntry,
+    VersionedValue, check_key, check_namespace, check_simple_key, check_write, in_simple_range,
+};
 pub use validation::ValidationCode;

@@ -21,10 +21,10 @@
 //! - [`workflow`]: the period state machine, pure;
 //! - [`finance`]: final data, its SM3 digest, CSV/JSON export;
 //! - [`api`]: the JSON request types of every function;
-//! - [`store`]: state keys and record encoding over the peer's `Context`;
+//! - [`store`]: state keys and record encoding over the contract `Context`;
 //! - [`contract`]: [`SettlementContract`], the `Contract` adapter;
-//! - [`memory`]: an in-memory ledger to run the contract without a peer (tests, replay);
-//! - [`replay`]: re-derivation of the final data from the ledger's transactions (audit);
+//! - [`replay`]: re-derivation of the final data from the ledger's transactions (audit),
+//!   on `netsettle_contract::MemoryState`: the peer's simulator over state in memory;
 //! - [`sample`]: a seeded generator of realistic reports;
 //! - [`limits`]: every size and count limit.
 //!
@@ -61,8 +61,9 @@
 //!
 //! # What it leaves out
 //!
-//! RocksDB, networking and signatures: the peer runs the contract over its simulator and
-//! the endorsement policy makes both carriers' peers agree. Key generation happens on the
+//! RocksDB, networking and signatures: the crate depends on the contract interface
+//! (`netsettle-contract`), not on the peer; the peer runs the contract over the same
+//! simulator the replay uses, and the endorsement policy makes both carriers' peers agree. Key generation happens on the
 //! client ([`seal::seal_report_fresh`]); the contract never makes a key. No clocks: the
 //! proposal timestamp is the only time; no floats: amounts are integer fen and rates
 //! integer millionths of a yuan.
@@ -73,7 +74,6 @@ pub mod contract;
 mod error;
 pub mod finance;
 pub mod limits;
-pub mod memory;
 pub mod reconcile;
 pub mod replay;
 pub mod report;

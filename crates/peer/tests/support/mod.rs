@@ -6,9 +6,9 @@
 
 use std::sync::Arc;
 
+use netsettle_contract::{Context, Contract, ContractError};
 use netsettle_ledger::Ledger;
 use netsettle_msp::{ChannelMsps, default_org_policies};
-use netsettle_peer::{Context, Contract, ContractError};
 use netsettle_protocol::{
     BatchPolicy, Block, ChannelConfig, ChannelPolicies, ConfigEnvelope, Consenter, ContractId,
     CryptoPolicy, Endpoint, Envelope, Header, Identity, Nonce, OrdererConfig, OrgConfig, Payload,
