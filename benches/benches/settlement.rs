@@ -23,10 +23,14 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use netsettle_contract::{Creator, Invocation, MemoryState};
 use netsettle_protocol::{Role, Timestamp, TxId};
+use netsettle_settlement::agreement::Agreement;
 use netsettle_settlement::contract::CONTRACT_NAME;
+use netsettle_settlement::contract::SettlementContract;
+use netsettle_settlement::reconcile::reconcile;
+use netsettle_settlement::report::Report;
 use netsettle_settlement::sample::{SampleSpec, generate_pair};
 use netsettle_settlement::seal::{Sealed, open_report, reveal_args, seal_report};
-use netsettle_settlement::{Agreement, Period, Report, SettlementContract, reconcile};
+use netsettle_settlement::units::Period;
 use netsettle_smcrypto::{Sm4Key, sm3};
 
 /// Counts live heap bytes and their high-water mark.

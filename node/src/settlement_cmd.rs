@@ -8,11 +8,14 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
+use netsettle_settlement::agreement::Agreement;
 use netsettle_settlement::limits::REPORT_BYTES_MAX;
 use netsettle_settlement::reconcile::LineStatus;
+use netsettle_settlement::reconcile::reconcile;
+use netsettle_settlement::report::Report;
 use netsettle_settlement::sample::{SampleSpec, generate_pair};
 use netsettle_settlement::seal::{reveal_args, seal_report_fresh};
-use netsettle_settlement::{Agreement, Period, Report, reconcile};
+use netsettle_settlement::units::Period;
 use netsettle_smcrypto::sm3;
 
 #[derive(Debug, clap::Subcommand)]

@@ -8,7 +8,7 @@
 //! - [`LedgerView`]: the committed-state view the cores read, a ledger snapshot seen
 //!   through `netsettle_contract::StateRead`. The contract interface and the simulator
 //!   the endorser runs contracts in are `netsettle-contract`'s.
-//! - [`lifecycle`]: install (the [`ContractRegistry`]), approve and commit of contract
+//! - [`lifecycle`]: install (the [`lifecycle::ContractRegistry`]), approve and commit of contract
 //!   definitions through the `_lifecycle` system contract.
 //! - [`endorser`]: checks a signed proposal, simulates, signs the result.
 //! - [`validator`]: `validate_block(channel, state, block)` → the block with its codes.
@@ -19,7 +19,7 @@
 //!   until the gap before it closes); [`gossip::Intake`] routes the verdicts between
 //!   commits.
 //! - [`service`]: the tokio shell the node runtime spawns ([`service::spawn`] →
-//!   [`PeerHandle`]).
+//!   [`service::PeerHandle`]).
 //!
 //! # Starting a peer (what the node runtime does)
 //!
@@ -52,7 +52,7 @@
 //!
 //! `my_block_source` implements [`deliver::BlockSource`]: `fetch(endpoint, start, max)`
 //! over the net crate, e.g. an orderer's `OrdererHandle::deliver` / `blocks` behind a
-//! request-response service, or another peer's [`PeerHandle::blocks_from`] (state
+//! request-response service, or another peer's [`service::PeerHandle::blocks_from`] (state
 //! transfer; bounded in blocks and bytes).
 //!
 //! What it leaves out: RocksDB (the ledger crate owns it), networking (the net crate), and
@@ -70,10 +70,5 @@ pub mod service;
 mod state;
 pub mod validator;
 
-pub use endorser::Endorser;
 pub use error::{EndorseError, ProposalRejected};
-pub use events::{BlockEvent, TxEvent};
-pub use lifecycle::{ContractDefinition, ContractRegistry, InstalledContract, LIFECYCLE_NAMESPACE};
-pub use service::{PeerHandle, PeerParts, ServiceError};
 pub use state::LedgerView;
-pub use validator::{BlockError, ChannelState, ValidatedBlock, Validator};

@@ -25,11 +25,10 @@ use netsettle_contract::StateRead;
 use netsettle_contract::limits::RANGE_ENTRIES_MAX;
 use netsettle_ledger::LedgerError;
 use netsettle_msp::{ChannelMsps, MspError, ValidatedIdentity, check_config_update};
-use netsettle_protocol::codec::domain;
 use netsettle_protocol::{
     Block, ChannelConfig, ConfigEnvelope, Envelope, Header, Identity, NamespaceReadWriteSet,
     Payload, Policy, RangeQueryRead, Role, Transaction, TxId, ValidationCode, Wire as _, check_key,
-    check_write, encode,
+    check_write, domain, encode,
 };
 use netsettle_smcrypto::{BatchVerifier, CryptoError, Signature, VerifyJob};
 use tracing::debug;

@@ -22,14 +22,14 @@
 //! `encode(x) = 0x01 ‖ bincode(x)`: a version byte, then bincode 2 with little-endian
 //! fixed-width integers (8-byte length prefixes). It is canonical: decoding is strict, lists
 //! that must be ordered are checked, so re-encoding a decoded value gives back the same
-//! bytes. Details in [`codec`].
+//! bytes. Details in `codec.rs` and on [`Wire`].
 //!
 //! # What is signed
 //!
 //! Every SM2 signature uses the GM/T 0009 default signer ID `1234567812345678` and covers
 //! `tag ‖ encode(unsigned part)`, followed by `bincode(signer identity)` where the signer is
 //! not already inside the unsigned part (as Fabric binds endorser and creator into what
-//! they sign). Tags are NUL-terminated ASCII, listed in [`codec::domain`]:
+//! they sign). Tags are NUL-terminated ASCII, listed in [`domain`]:
 //!
 //! | Signature | Signer | Bytes signed |
 //! |---|---|---|
@@ -61,7 +61,7 @@
 //! orders are [`Wire::check`], run after every decode and before every encode.
 
 mod block;
-pub mod codec;
+mod codec;
 mod config;
 mod envelope;
 mod error;
@@ -77,7 +77,7 @@ mod state;
 mod validation;
 
 pub use block::{Block, BlockHeader, BlockMetadata, OrdererSignature};
-pub use codec::{Wire, decode, encode};
+pub use codec::{Wire, decode, domain, encode};
 pub use config::{
     BatchPolicy, ChannelConfig, ChannelPolicies, Consenter, CryptoPolicy, Endpoint, HashAlgorithm,
     OrdererConfig, OrgConfig, OrgPolicies, RoleOus, SignatureAlgorithm, SymmetricAlgorithm,

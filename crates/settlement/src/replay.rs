@@ -12,8 +12,8 @@
 use netsettle_contract::{ContractError, Creator, Invocation, MemoryState};
 use netsettle_protocol::{Timestamp, TxId};
 
-use crate::SettlementContract;
 use crate::contract::CONTRACT_NAME;
+use crate::contract::SettlementContract;
 use crate::finance::FinalData;
 use crate::store::final_key;
 use crate::units::Period;

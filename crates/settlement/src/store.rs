@@ -17,8 +17,7 @@
 //! Numbers in keys are zero-padded decimal so key order is numeric order.
 
 use netsettle_contract::{Context, ContractError, composite_key};
-use netsettle_protocol::codec::{decode, encode};
-use netsettle_protocol::{InvalidMessage, Wire};
+use netsettle_protocol::{InvalidMessage, Wire, decode, encode};
 
 use crate::agreement::Agreement;
 use crate::api::Digest;

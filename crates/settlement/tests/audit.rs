@@ -21,7 +21,7 @@ use netsettle_protocol::{
     Proposal, ProposalResponsePayload, Response, SignedProposal, Timestamp, Transaction,
     ValidationCode,
 };
-use netsettle_settlement::SettlementContract;
+use netsettle_settlement::contract::SettlementContract;
 use netsettle_settlement::replay::{RecordedCall, final_data, replay};
 use netsettle_settlement::seal::{reveal_args, seal_report};
 use netsettle_smcrypto::{PrivateKey, sm3};

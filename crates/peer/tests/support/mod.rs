@@ -461,8 +461,14 @@ pub fn start_peer(
     member: &Member,
     dir: &std::path::Path,
     with_kv: bool,
-) -> (netsettle_peer::PeerHandle, tokio::sync::mpsc::Sender<Block>) {
-    use netsettle_peer::{ContractRegistry, Endorser, PeerParts, Validator, service};
+) -> (
+    netsettle_peer::service::PeerHandle,
+    tokio::sync::mpsc::Sender<Block>,
+) {
+    use netsettle_peer::endorser::Endorser;
+    use netsettle_peer::lifecycle::ContractRegistry;
+    use netsettle_peer::service::{self, PeerParts};
+    use netsettle_peer::validator::Validator;
     let ledger = Arc::new(Ledger::open(dir).unwrap());
     let mut registry = ContractRegistry::new();
     if with_kv {

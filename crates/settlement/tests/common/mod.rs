@@ -6,10 +6,13 @@
 
 use netsettle_contract::{Contract, Creator, Invocation, MemoryState};
 use netsettle_protocol::{Role, Timestamp, TxId};
+use netsettle_settlement::agreement::Agreement;
 use netsettle_settlement::contract::CONTRACT_NAME;
+use netsettle_settlement::contract::SettlementContract;
+use netsettle_settlement::report::Report;
 use netsettle_settlement::sample::{SampleSpec, generate_pair};
 use netsettle_settlement::seal::{reveal_args, seal_report};
-use netsettle_settlement::{Agreement, Period, Report, SettlementContract};
+use netsettle_settlement::units::Period;
 use netsettle_smcrypto::{Sm4Key, sm3};
 use serde_json::{Value, json};
 
