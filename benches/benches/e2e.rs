@@ -39,8 +39,10 @@ use netsettle_benches::process::process_cpu_seconds;
 use netsettle_benches::results::{Chart, Series, write_csv, write_png};
 use netsettle_client::{ConnectionProfile, Gateway, Signer, assemble};
 use netsettle_protocol::{ContractId, ValidationCode};
+use netsettle_settlement::agreement::Agreement;
 use netsettle_settlement::sample::{SampleSpec, generate_pair};
-use netsettle_settlement::{Agreement, Period, seal_report_fresh};
+use netsettle_settlement::seal::seal_report_fresh;
+use netsettle_settlement::units::Period;
 
 /// Loopback range of this bench (127.10.x.x); tests use other slots.
 const SLOT: u8 = 10;

@@ -19,8 +19,11 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use netsettle_ledger::Ledger;
 use netsettle_msp::ChannelState;
+use netsettle_peer::LedgerView;
+use netsettle_peer::committer;
+use netsettle_peer::lifecycle::ContractDefinition;
 use netsettle_peer::lifecycle::{LIFECYCLE_NAMESPACE, definition_key};
-use netsettle_peer::{ContractDefinition, LedgerView, Validator, committer};
+use netsettle_peer::validator::{ValidatedBlock, Validator};
 use netsettle_protocol::{
     BatchPolicy, Block, ChannelConfig, ChannelPolicies, ConfigEnvelope, Consenter, ContractAction,
     ContractId, CryptoPolicy, Endorsement, Endpoint, Envelope, Header, Identity, KvWrite,
@@ -278,7 +281,7 @@ impl Bench {
         self.block(envelopes)
     }
 
-    fn validate(&self, block: &Block) -> netsettle_peer::ValidatedBlock {
+    fn validate(&self, block: &Block) -> ValidatedBlock {
         let view = LedgerView::new(&self.ledger).expect("view");
         let validated = self
             .validator

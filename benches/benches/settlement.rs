@@ -21,12 +21,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use netsettle_peer::Creator;
+use netsettle_contract::{Creator, Invocation, MemoryState};
 use netsettle_protocol::{Role, Timestamp, TxId};
-use netsettle_settlement::memory::{Invocation, MemoryLedger};
+use netsettle_settlement::agreement::Agreement;
+use netsettle_settlement::contract::CONTRACT_NAME;
+use netsettle_settlement::contract::SettlementContract;
+use netsettle_settlement::reconcile::reconcile;
+use netsettle_settlement::report::Report;
 use netsettle_settlement::sample::{SampleSpec, generate_pair};
 use netsettle_settlement::seal::{Sealed, open_report, reveal_args, seal_report};
-use netsettle_settlement::{Agreement, Period, Report, SettlementContract, reconcile};
+use netsettle_settlement::units::Period;
 use netsettle_smcrypto::{Sm4Key, sm3};
 
 /// Counts live heap bytes and their high-water mark.
@@ -151,7 +155,7 @@ fn bench(c: &mut Criterion) {
 }
 
 struct Month {
-    ledger: MemoryLedger,
+    ledger: MemoryState,
     calls: u64,
     txs: usize,
     args_bytes: usize,
@@ -170,6 +174,7 @@ impl Month {
         let common_name = format!("{role:?}@{msp_id}");
         let invocation = Invocation {
             channel: "settlement".into(),
+            namespace: CONTRACT_NAME.into(),
             creator: Creator {
                 msp_id: msp_id.into(),
                 role,
@@ -187,7 +192,7 @@ impl Month {
             .unwrap_or_else(|error| panic!("{function}: {error}"));
         self.txs += 1;
         self.args_bytes += args.iter().map(Vec::len).sum::<usize>();
-        self.written_bytes += outcome.written_bytes;
+        self.written_bytes += outcome.written_bytes();
         serde_json::from_slice(&outcome.payload).unwrap_or(serde_json::Value::Null)
     }
 
@@ -206,7 +211,7 @@ impl Month {
 fn month_ledger_size(terms: &Agreement, unicom: &Report, mobile: &Report) {
     use serde_json::json;
     let mut month = Month {
-        ledger: MemoryLedger::new(),
+        ledger: MemoryState::new(),
         calls: 0,
         txs: 0,
         args_bytes: 0,
@@ -318,6 +323,7 @@ impl Month {
     fn query(&self, function: &str, request: serde_json::Value) -> serde_json::Value {
         let invocation = Invocation {
             channel: "settlement".into(),
+            namespace: CONTRACT_NAME.into(),
             creator: Creator {
                 msp_id: "UnicomMSP".into(),
                 role: Role::Client,

@@ -13,7 +13,6 @@ use netsettle_smtls::TrustAnchors;
 
 use crate::authority::csr_params;
 use crate::layout::{IdentityFiles, IdentityLayout, write_identity};
-use crate::limits::{REQUEST_FRAME_BYTES_MAX, RESPONSE_FRAME_BYTES_MAX};
 use crate::wire::{self, Request, Response};
 use crate::{CaError, RevokeTarget};
 
@@ -75,8 +74,8 @@ impl CaClient {
         let mut tls =
             netsettle_smtls::connect(&self.config, self.address.as_str(), &self.server_name)
                 .await?;
-        wire::write_message(&mut tls, request, REQUEST_FRAME_BYTES_MAX).await?;
-        let Some(body) = wire::read_frame(&mut tls, RESPONSE_FRAME_BYTES_MAX).await? else {
+        wire::write_message(&mut tls, request).await?;
+        let Some(body) = wire::read_frame::<Response, _>(&mut tls).await? else {
             return Err(CaError::Protocol(
                 "CA closed the connection without answering".to_owned(),
             ));

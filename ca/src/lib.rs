@@ -63,8 +63,8 @@
 //! authentication but does not require it: a client without a certificate may only send
 //! `Enroll`; `Reenroll` and `Crl` need a certificate this CA issued that is not revoked;
 //! `Register` and `Revoke*` need one whose role OU is `admin` for this CA's organisation.
-//! Each message is a frame: 4-byte big-endian length, then bincode (standard config,
-//! serde) of a [`wire::Request`] or [`wire::Response`]; at most 64 KiB per request and
+//! Each message is a frame: 4-byte big-endian length, then the protocol codec's encoding
+//! (`netsettle_protocol::encode`) of a [`wire::Request`] or [`wire::Response`]; at most 64 KiB per request and
 //! 4 MiB per response, one response per request, several requests per connection
 //! allowed. A refusal is `Response::Refused(`[`Refusal`]`)`, with its reason.
 //!
@@ -98,4 +98,4 @@ pub use registry::{
     parse_reason, reason_from_code,
 };
 pub use server::{ServeConfig, handle, now_unix, serve};
-pub use tls::{OptionalClientAuth, RevokedSerials};
+pub use tls::RevokedSerials;

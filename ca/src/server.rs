@@ -23,10 +23,7 @@ use netsettle_smcrypto::x509::{Certificate, CertificateRequest};
 use netsettle_smtls::{HANDSHAKE_TIMEOUT, TlsError, TlsIdentity, TrustAnchors};
 
 use crate::authority::{Authority, Caller, Registration, RevokeTarget};
-use crate::limits::{
-    CONNECTIONS_MAX, FRAME_TIMEOUT, REQUEST_FRAME_BYTES_MAX, REQUESTS_PER_CONNECTION_MAX,
-    RESPONSE_FRAME_BYTES_MAX,
-};
+use crate::limits::{CONNECTIONS_MAX, FRAME_TIMEOUT, REQUESTS_PER_CONNECTION_MAX};
 use crate::tls::RevokedSerials;
 use crate::wire::{self, Request, Response};
 use crate::{CaError, Refusal};
@@ -118,7 +115,7 @@ async fn handle_connection(
         None => None,
     };
     for _ in 0..REQUESTS_PER_CONNECTION_MAX {
-        let read = wire::read_frame(&mut tls, REQUEST_FRAME_BYTES_MAX);
+        let read = wire::read_frame::<Request, _>(&mut tls);
         let body = match tokio::time::timeout(FRAME_TIMEOUT, read).await {
             Ok(Ok(Some(body))) => body,
             Ok(Ok(None)) => break,
@@ -131,7 +128,7 @@ async fn handle_connection(
                 detail: err.to_string(),
             }),
         };
-        wire::write_message(&mut tls, &response, RESPONSE_FRAME_BYTES_MAX).await?;
+        wire::write_message(&mut tls, &response).await?;
     }
     // Best effort close_notify; the client has its answers already.
     let _ = tls.shutdown().await;

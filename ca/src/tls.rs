@@ -2,20 +2,15 @@
 //! mandatory mutual TLS (`netsettle_smtls::server_config`); the CA alone must also accept
 //! clients that have no certificate yet, because enrolling is how they get one.
 //!
-//! So the server wraps smtls's client verifier in [`OptionalClientAuth`], which offers
-//! client authentication, verifies any certificate presented exactly as smtls does, but
-//! does not require one. The server then allows a certificate-less connection to send
+//! So the server uses smtls's client verifier made optional
+//! ([`Sm2ClientVerifier::optional`]): it offers client authentication and verifies any
+//! certificate presented exactly as everywhere else, but does not require one. The server then allows a certificate-less connection to send
 //! only `Enroll` (see `server.rs`). The server's own identity and the SM-only provider
 //! come from smtls unchanged.
 
 use std::sync::{Arc, RwLock};
 
-use rustls::client::danger::HandshakeSignatureValid;
-use rustls::pki_types::{CertificateDer, UnixTime};
-use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{
-    ClientConfig, DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme,
-};
+use rustls::{ClientConfig, ServerConfig};
 
 use netsettle_smcrypto::x509::Certificate;
 use netsettle_smtls::{
@@ -57,58 +52,6 @@ impl RevocationCheck for RevokedSerials {
     }
 }
 
-/// smtls's client verifier with the certificate made optional.
-#[derive(Debug)]
-pub struct OptionalClientAuth {
-    inner: Sm2ClientVerifier,
-}
-
-impl ClientCertVerifier for OptionalClientAuth {
-    fn offer_client_auth(&self) -> bool {
-        true
-    }
-
-    fn client_auth_mandatory(&self) -> bool {
-        false
-    }
-
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        self.inner.root_hint_subjects()
-    }
-
-    fn verify_client_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        now: UnixTime,
-    ) -> Result<ClientCertVerified, rustls::Error> {
-        self.inner
-            .verify_client_cert(end_entity, intermediates, now)
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
-}
-
 /// The enrollment server's config: SM-TLS 1.3, our identity, client certificates
 /// optional but verified against `trust` and `revocation` when presented.
 pub fn server_config(
@@ -119,9 +62,7 @@ pub fn server_config(
     // Borrow smtls's certificate resolver (it owns the SM2 signing-key glue) from a
     // standard config, then pair it with the optional verifier.
     let standard = netsettle_smtls::server_config(identity, trust, Arc::clone(&revocation))?;
-    let verifier = Arc::new(OptionalClientAuth {
-        inner: Sm2ClientVerifier::new(trust.clone(), revocation),
-    });
+    let verifier = Arc::new(Sm2ClientVerifier::optional(trust.clone(), revocation));
     let mut config = ServerConfig::builder_with_provider(netsettle_smtls::provider_arc())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|err| TlsError::Config(netsettle_smtls::ConfigError::Rustls(err)))?

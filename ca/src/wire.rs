@@ -1,20 +1,21 @@
 //! The enrollment protocol on the wire, inside SM-TLS: each message is one frame, a 4-byte
-//! big-endian length followed by that many bytes of bincode (standard configuration,
-//! serde encoding) of a [`Request`] or a [`Response`]. The client sends one request frame
-//! and reads one response frame, and may repeat that on the same connection. Request
-//! frames are at most [`REQUEST_FRAME_BYTES_MAX`] bytes, responses at most
-//! [`RESPONSE_FRAME_BYTES_MAX`]; a length over the limit closes the connection before
+//! big-endian length followed by the protocol codec's encoding
+//! ([`netsettle_protocol::encode`]: `0x01 ‖ bincode`, strict and canonical) of a
+//! [`Request`] or a [`Response`]. The client sends one request frame and reads one
+//! response frame, and may repeat that on the same connection. Request frames are at most
+//! [`REQUEST_FRAME_BYTES_MAX`] bytes, responses at most [`RESPONSE_FRAME_BYTES_MAX`] (each
+//! type's [`Wire::BYTES_MAX`]); a length over the limit closes the connection before
 //! anything is allocated for it.
 
+use netsettle_protocol::{InvalidMessage, Wire};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
+use crate::limits::{REQUEST_FRAME_BYTES_MAX, RESPONSE_FRAME_BYTES_MAX};
 use crate::registry::RoleName;
 use crate::{CaError, Refusal};
 
 /// Bytes of the frame length prefix.
 pub const FRAME_HEADER_BYTES: usize = 4;
-
-pub use crate::limits::{REQUEST_FRAME_BYTES_MAX, RESPONSE_FRAME_BYTES_MAX};
 
 /// A request to the CA.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -117,23 +118,31 @@ pub enum Response {
     Refused(Refusal),
 }
 
-fn config() -> bincode::config::Configuration {
-    bincode::config::standard()
+// What a request asks for (names, hosts, CSRs, secrets) is judged by the authority, which
+// answers a bad one with a refusal naming the field; the codec only bounds the bytes.
+impl Wire for Request {
+    const NAME: &'static str = "CA request";
+    const BYTES_MAX: usize = REQUEST_FRAME_BYTES_MAX;
+    fn check(&self) -> Result<(), InvalidMessage> {
+        Ok(())
+    }
 }
 
-/// Encode a message into a frame (header included), refusing bodies over `max_bytes`.
-pub fn encode_frame<T: serde::Serialize>(
-    message: &T,
-    max_bytes: usize,
-) -> Result<Vec<u8>, CaError> {
-    let body = bincode::serde::encode_to_vec(message, config())
-        .map_err(|err| CaError::Protocol(format!("encoding: {err}")))?;
-    if body.len() > max_bytes {
-        return Err(CaError::Protocol(format!(
-            "message of {} bytes exceeds the {max_bytes}-byte frame limit",
-            body.len()
-        )));
+// Responses come from the CA the client chose to trust; certificates and CRLs in them are
+// parsed and verified by the caller.
+impl Wire for Response {
+    const NAME: &'static str = "CA response";
+    const BYTES_MAX: usize = RESPONSE_FRAME_BYTES_MAX;
+    fn check(&self) -> Result<(), InvalidMessage> {
+        Ok(())
     }
+}
+
+/// Encode a message into a frame (header included), refusing bodies over its
+/// [`Wire::BYTES_MAX`].
+pub fn encode_frame<T: Wire>(message: &T) -> Result<Vec<u8>, CaError> {
+    let body = netsettle_protocol::encode(message)
+        .map_err(|err| CaError::Protocol(format!("encoding: {err}")))?;
     let length = u32::try_from(body.len())
         .map_err(|_| CaError::Protocol("frame length does not fit 32 bits".to_owned()))?;
     let mut frame = Vec::with_capacity(FRAME_HEADER_BYTES.saturating_add(body.len()));
@@ -142,39 +151,31 @@ pub fn encode_frame<T: serde::Serialize>(
     Ok(frame)
 }
 
-/// Decode a frame body; trailing bytes are an error, so one frame is exactly one message.
-pub fn decode_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, CaError> {
-    let (message, used) = bincode::serde::decode_from_slice(body, config())
-        .map_err(|err| CaError::Protocol(format!("decoding: {err}")))?;
-    if used != body.len() {
-        return Err(CaError::Protocol(format!(
-            "{} trailing bytes after the message",
-            body.len().saturating_sub(used)
-        )));
-    }
-    Ok(message)
+/// Decode a frame body with the protocol codec (strict: trailing bytes are an error, so
+/// one frame is exactly one message).
+pub fn decode_body<T: Wire>(body: &[u8]) -> Result<T, CaError> {
+    netsettle_protocol::decode(body).map_err(|err| CaError::Protocol(format!("decoding: {err}")))
 }
 
 /// Write one message as a frame and flush it.
-pub async fn write_message<T, W>(
-    writer: &mut W,
-    message: &T,
-    max_bytes: usize,
-) -> Result<(), CaError>
+pub async fn write_message<T, W>(writer: &mut W, message: &T) -> Result<(), CaError>
 where
-    T: serde::Serialize,
+    T: Wire,
     W: AsyncWrite + Unpin,
 {
-    let frame = encode_frame(message, max_bytes)?;
+    let frame = encode_frame(message)?;
     writer.write_all(&frame).await.map_err(io_error)?;
     writer.flush().await.map_err(io_error)
 }
 
-/// Read one frame's body, or `None` on a clean end of stream before its first byte.
-pub async fn read_frame<R>(reader: &mut R, max_bytes: usize) -> Result<Option<Vec<u8>>, CaError>
+/// Read one frame's body of a `T`, or `None` on a clean end of stream before its first
+/// byte. A length over `T`'s [`Wire::BYTES_MAX`] is refused before anything is allocated.
+pub async fn read_frame<T, R>(reader: &mut R) -> Result<Option<Vec<u8>>, CaError>
 where
+    T: Wire,
     R: AsyncRead + Unpin,
 {
+    let max_bytes = T::BYTES_MAX;
     let mut header = [0u8; FRAME_HEADER_BYTES];
     match reader.read_exact(&mut header).await {
         Ok(_) => {}
@@ -209,7 +210,7 @@ mod tests {
             sign_csr: vec![1, 2, 3],
             tls_csr: vec![4, 5],
         };
-        let frame = encode_frame(&request, REQUEST_FRAME_BYTES_MAX).unwrap();
+        let frame = encode_frame(&request).unwrap();
         let (header, body) = frame.split_at(FRAME_HEADER_BYTES);
         assert_eq!(
             u32::from_be_bytes(header.try_into().unwrap()) as usize,
@@ -224,8 +225,8 @@ mod tests {
             sign_csr: vec![0; REQUEST_FRAME_BYTES_MAX],
             tls_csr: Vec::new(),
         };
-        assert!(encode_frame(&big, REQUEST_FRAME_BYTES_MAX).is_err());
-        let mut body = bincode::serde::encode_to_vec(&Request::Crl, config()).unwrap();
+        assert!(encode_frame(&big).is_err());
+        let mut body = netsettle_protocol::encode(&Request::Crl).unwrap();
         body.push(0);
         assert!(decode_body::<Request>(&body).is_err());
         assert!(decode_body::<Request>(&[0xff, 0xff, 0xff]).is_err());
@@ -234,9 +235,9 @@ mod tests {
     #[tokio::test]
     async fn reader_refuses_a_length_over_the_limit_before_allocating() {
         let mut input: &[u8] = &[0xff, 0xff, 0xff, 0xff];
-        let err = read_frame(&mut input, 1024).await.unwrap_err();
+        let err = read_frame::<Request, _>(&mut input).await.unwrap_err();
         assert!(err.to_string().contains("exceeds"), "{err}");
         let mut empty: &[u8] = &[];
-        assert_eq!(read_frame(&mut empty, 1024).await.unwrap(), None);
+        assert_eq!(read_frame::<Request, _>(&mut empty).await.unwrap(), None);
     }
 }

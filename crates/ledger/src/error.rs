@@ -1,5 +1,5 @@
 //! Ledger errors, grouped by what the caller can do about them: fix the key it passed
-//! ([`KeyError`]), fix the block it passed ([`BlockRejected`]), or stop and repair the
+//! ([`KeyError`], the protocol's key rules), fix the block it passed ([`BlockRejected`]), or stop and repair the
 //! database ([`Corruption`], [`LedgerError::Db`]).
 
 /// Everything a ledger operation can fail with.
@@ -12,7 +12,7 @@ pub enum LedgerError {
     Db(#[from] rocksdb::Error),
     /// A namespace, key or composite-key part the caller passed is not acceptable.
     #[error("invalid key: {0}")]
-    Key(#[from] KeyError),
+    Key(#[from] netsettle_protocol::KeyError),
     /// A block handed to `commit_block` or `append_block` does not extend the chain.
     #[error("block rejected: {0}")]
     Rejected(#[from] BlockRejected),
@@ -49,51 +49,6 @@ pub enum LedgerError {
     StateTooLargeToVerify {
         /// [`crate::limits::VERIFY_STATE_ENTRIES_MAX`].
         max: usize,
-    },
-}
-
-/// A namespace or key that the ledger will not store or query.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum KeyError {
-    /// Namespaces name a contract and cannot be empty.
-    #[error("namespace is empty")]
-    EmptyNamespace,
-    /// Namespace longer than [`crate::limits::NAMESPACE_BYTES_MAX`].
-    #[error("namespace of {len} bytes is too long")]
-    NamespaceTooLong {
-        /// Length given.
-        len: usize,
-    },
-    /// State keys cannot be empty.
-    #[error("key is empty")]
-    EmptyKey,
-    /// Key longer than [`crate::limits::KEY_BYTES_MAX`].
-    #[error("key of {len} bytes is too long")]
-    KeyTooLong {
-        /// Length given.
-        len: usize,
-    },
-    /// Simple keys may not start with `0x00`, which marks composite keys.
-    #[error("simple key starts with 0x00, reserved for composite keys")]
-    SimpleKeyStartsWithNul,
-    /// A composite key needs an object type.
-    #[error("composite key has an empty object type")]
-    EmptyObjectType,
-    /// Composite-key parts may not contain `0x00`, the part separator.
-    #[error("composite key part contains 0x00")]
-    CompositePartContainsNul,
-    /// Part longer than [`crate::limits::COMPOSITE_PART_BYTES_MAX`].
-    #[error("composite key part of {len} bytes is too long")]
-    CompositePartTooLong {
-        /// Length given.
-        len: usize,
-    },
-    /// More attributes than [`crate::limits::COMPOSITE_ATTRIBUTES_MAX`].
-    #[error("composite key has {count} attributes, too many")]
-    TooManyAttributes {
-        /// Attributes given.
-        count: usize,
     },
 }
 
@@ -163,7 +118,7 @@ pub enum BlockRejected {
         /// Position of the transaction in the block.
         index: usize,
         /// What is wrong with the key.
-        error: KeyError,
+        error: netsettle_protocol::KeyError,
     },
     /// The block could not be encoded within the protocol's limits.
     #[error("block {number} cannot be encoded: {reason}")]

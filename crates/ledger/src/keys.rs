@@ -15,17 +15,13 @@
 //!   may not start with `0x00`, so simple and composite keys never collide and range
 //!   queries over simple keys (which start at `0x01`) never see composite keys.
 
-use crate::error::KeyError;
-use crate::limits::{
-    COMPOSITE_ATTRIBUTES_MAX, COMPOSITE_PART_BYTES_MAX, KEY_BYTES_MAX, NAMESPACE_BYTES_MAX,
+use netsettle_protocol::limits::{
+    COMPOSITE_ATTRIBUTES_MAX, COMPOSITE_PART_BYTES_MAX, KEY_BYTES_MAX,
 };
-
-/// First byte of every composite key, and the separator after each of its parts.
-const COMPOSITE_SEPARATOR: u8 = 0x00;
-
-/// The smallest simple key: range queries with no start key begin here, so they skip the
-/// composite keys that all start with [`COMPOSITE_SEPARATOR`].
-const SIMPLE_KEY_FIRST: &[u8] = &[0x01];
+use netsettle_protocol::{
+    COMPOSITE_KEY_SEPARATOR as COMPOSITE_SEPARATOR, KeyError, SIMPLE_KEY_FIRST, check_key,
+    check_namespace,
+};
 
 /// Bytes of the `(block, tx)` suffix of a history key.
 pub(crate) const VERSION_BYTES: usize = 12;
@@ -39,47 +35,6 @@ pub(crate) fn block_number_key(number: u64) -> [u8; 8] {
 pub(crate) fn decode_block_number(bytes: &[u8]) -> Option<u64> {
     let array: [u8; 8] = bytes.try_into().ok()?;
     Some(u64::from_be_bytes(array))
-}
-
-/// Checks a namespace: non-empty, at most [`NAMESPACE_BYTES_MAX`] bytes.
-pub fn check_namespace(namespace: &str) -> Result<(), KeyError> {
-    if namespace.is_empty() {
-        return Err(KeyError::EmptyNamespace);
-    }
-    if namespace.len() > NAMESPACE_BYTES_MAX {
-        return Err(KeyError::NamespaceTooLong {
-            len: namespace.len(),
-        });
-    }
-    Ok(())
-}
-
-/// Checks a state key (simple or composite): non-empty, at most [`KEY_BYTES_MAX`] bytes.
-pub fn check_key(key: &[u8]) -> Result<(), KeyError> {
-    if key.is_empty() {
-        return Err(KeyError::EmptyKey);
-    }
-    if key.len() > KEY_BYTES_MAX {
-        return Err(KeyError::KeyTooLong { len: key.len() });
-    }
-    Ok(())
-}
-
-/// Checks a simple key: a valid key that does not start with the composite marker.
-pub fn check_simple_key(key: &[u8]) -> Result<(), KeyError> {
-    check_key(key)?;
-    if key.first() == Some(&COMPOSITE_SEPARATOR) {
-        return Err(KeyError::SimpleKeyStartsWithNul);
-    }
-    Ok(())
-}
-
-/// Checks a write of a valid transaction: a valid namespace and a valid key, simple or
-/// composite. The peer marks transactions whose writes fail this `BAD_RWSET`, since the
-/// ledger refuses to commit them.
-pub fn check_write(namespace: &str, key: &str) -> Result<(), KeyError> {
-    check_namespace(namespace)?;
-    check_key(key.as_bytes())
 }
 
 /// `ns_len ‖ namespace`: the prefix shared by every state key of one namespace.
@@ -175,7 +130,7 @@ pub(crate) fn simple_range_bounds(
 ) -> Result<(Vec<u8>, Vec<u8>), KeyError> {
     let prefix = namespace_prefix(namespace)?;
     let start = if start.is_empty() {
-        SIMPLE_KEY_FIRST
+        SIMPLE_KEY_FIRST.as_bytes()
     } else {
         check_key(start)?;
         start
@@ -278,6 +233,7 @@ fn encode_composite(object_type: &str, attributes: &[&str]) -> Result<Vec<u8>, K
 #[cfg(test)]
 mod tests {
     use super::*;
+    use netsettle_protocol::limits::NAME_BYTES_MAX;
     use proptest::prelude::*;
 
     #[test]
@@ -309,16 +265,12 @@ mod tests {
                 len: KEY_BYTES_MAX + 1
             })
         );
-        let long_ns = "n".repeat(NAMESPACE_BYTES_MAX + 1);
+        let long_ns = "n".repeat(NAME_BYTES_MAX + 1);
         assert_eq!(
             namespace_prefix(&long_ns),
             Err(KeyError::NamespaceTooLong {
-                len: NAMESPACE_BYTES_MAX + 1
+                len: NAME_BYTES_MAX + 1
             })
-        );
-        assert_eq!(
-            check_simple_key(b"\0x"),
-            Err(KeyError::SimpleKeyStartsWithNul)
         );
     }
 

@@ -10,11 +10,11 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
-use netsettle_protocol::{Block, Payload, TxId, ValidationCode, encode};
+use netsettle_protocol::{Block, Payload, TxId, ValidationCode, check_write, encode};
 use netsettle_smcrypto::{Hash, sm3};
 
 use crate::error::{BlockRejected, Corruption, LedgerError};
-use crate::keys::{block_number_key, check_write, history_key, state_key};
+use crate::keys::{block_number_key, history_key, state_key};
 use crate::meta::{CHAIN_KEY, ChainInfo, FORMAT_KEY, FORMAT_VERSION, SAVEPOINT_KEY};
 use crate::query::StateSnapshot;
 use crate::records::{HistoryRecord, TxLocationRecord, encode_state_value};

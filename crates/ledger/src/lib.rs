@@ -90,11 +90,11 @@ mod signers;
 mod store;
 mod verify;
 
-pub use error::{BlockRejected, Corruption, KeyError, LedgerError};
-pub use keys::{CompositeKey, check_key, check_namespace, check_simple_key, check_write};
+pub use error::{BlockRejected, Corruption, LedgerError};
+pub use keys::CompositeKey;
 pub use ledger::Ledger;
 pub use meta::ChainInfo;
-pub use query::{HistoryEntry, Page, StateEntry, StateSnapshot, TxLocation, VersionedValue};
+pub use query::{StateSnapshot, TxLocation};
 pub use verify::{
     Comparison, Difference, DifferenceKind, Fault, FaultKind, VerifyReport, compare, verify,
 };

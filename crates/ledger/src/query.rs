@@ -8,15 +8,15 @@
 
 use netsettle_protocol::limits::{BLOCK_BYTES_MAX, VALUE_BYTES_MAX};
 use netsettle_protocol::{
-    Block, ChannelConfig, Envelope, Payload, TxId, ValidationCode, Version, decode,
+    Block, ChannelConfig, Envelope, HistoryEntry, Page, Payload, StateEntry, TxId, ValidationCode,
+    Version, VersionedValue, check_simple_key, decode,
 };
 use netsettle_smcrypto::{Hash, Sm3Hasher, sm3};
 
 use crate::error::{Corruption, LedgerError};
 use crate::keys::{
-    CompositeKey, block_number_key, check_simple_key, decode_block_number, history_prefix,
-    namespace_prefix, prefix_successor, simple_range_bounds, split_history_version,
-    split_state_key, state_key,
+    CompositeKey, block_number_key, decode_block_number, history_prefix, namespace_prefix,
+    prefix_successor, simple_range_bounds, split_history_version, split_state_key, state_key,
 };
 use crate::ledger::Ledger;
 use crate::limits::PAGE_ENTRIES_MAX;
@@ -36,45 +36,6 @@ pub struct TxLocation {
     pub index: u32,
     /// The peer's verdict; `NOT_VALIDATED` on an orderer's ledger.
     pub code: ValidationCode,
-}
-
-/// A world-state value and the version (block, tx) of the write that produced it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VersionedValue {
-    /// The value.
-    pub value: Vec<u8>,
-    /// Which transaction wrote it.
-    pub version: Version,
-}
-
-/// One entry of a range or prefix query.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StateEntry {
-    /// The key within its namespace.
-    pub key: String,
-    /// Value and version.
-    pub value: VersionedValue,
-}
-
-/// One write to a key, as the history query reports it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HistoryEntry {
-    /// Which transaction wrote it.
-    pub version: Version,
-    /// That transaction's id.
-    pub tx_id: TxId,
-    /// The value written; `None` for a delete.
-    pub value: Option<Vec<u8>>,
-}
-
-/// A page of query results. `next` is `Some` when more entries may follow: pass it back
-/// as `after` to get them.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Page<T, C> {
-    /// Entries in key (or version) order.
-    pub entries: Vec<T>,
-    /// Continuation: the last entry's key (or version), if the page is full.
-    pub next: Option<C>,
 }
 
 fn check_page_limit(limit: usize) -> Result<(), LedgerError> {
@@ -295,12 +256,7 @@ impl Ledger {
             })?;
             entries.push(history_entry(block, namespace, key, version, record)?);
         }
-        let next = if entries.len() == limit {
-            entries.last().map(|entry| entry.version)
-        } else {
-            None
-        };
-        Ok(Page { entries, next })
+        Ok(Page::of(entries, limit, |entry| entry.version))
     }
 
     /// SM3 over the whole world state in key order; equal on every peer at the same
@@ -435,7 +391,7 @@ fn prefix_state(
     let mut lower = namespace_prefix(namespace)?;
     lower.extend_from_slice(prefix.as_bytes());
     // A composite prefix ends in 0x00, so its successor always exists.
-    let upper = prefix_successor(&lower).ok_or(crate::error::KeyError::EmptyObjectType)?;
+    let upper = prefix_successor(&lower).ok_or(netsettle_protocol::KeyError::EmptyObjectType)?;
     if let Some(after) = after {
         lower = lower.max(successor_key(namespace, after)?);
     }
@@ -461,12 +417,7 @@ fn state_page(
             Ok(entries.len() < limit)
         },
     )?;
-    let next = if entries.len() == limit {
-        entries.last().map(|entry| entry.key.clone())
-    } else {
-        None
-    };
-    Ok(Page { entries, next })
+    Ok(Page::of(entries, limit, |entry| entry.key.clone()))
 }
 
 /// The running state digest; see [`Ledger::state_digest`]. Shared with `verify`, which

@@ -398,7 +398,7 @@ fn replay(walk: &mut Walk, block: &Block) -> Result<(), Fault> {
         })?;
         let version = Version { block: number, tx };
         for (namespace, write) in transaction.response.action.rw_set.writes() {
-            let bad_key = |error: crate::error::KeyError| {
+            let bad_key = |error: netsettle_protocol::KeyError| {
                 fault(
                     at,
                     FaultKind::Undecodable(format!("valid write with {error}")),

@@ -4,10 +4,8 @@
 mod common;
 
 use common::{ChainBuilder, NAMESPACE, delete, put};
-use netsettle_ledger::{
-    BlockRejected, CompositeKey, Ledger, LedgerError, Page, StateEntry, verify,
-};
-use netsettle_protocol::{ValidationCode, Version};
+use netsettle_ledger::{BlockRejected, CompositeKey, Ledger, LedgerError, verify};
+use netsettle_protocol::{Page, StateEntry, ValidationCode, Version};
 use netsettle_smcrypto::Hash;
 
 use ValidationCode::{MvccReadConflict, NotValidated, Valid};

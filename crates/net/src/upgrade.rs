@@ -11,7 +11,6 @@
 //! The TLS server-name check is replaced by that `PeerId` check: across the DMZ the
 //! dialled address is the forwarder's, which no node certificate names.
 
-use core::fmt;
 use core::iter;
 use core::pin::Pin;
 use core::task::{Context, Poll};
@@ -30,9 +29,8 @@ use libp2p::core::{ConnectedPoint, Transport};
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use multistream_select::{Version, dialer_select_proto, listener_select_proto};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, ServerConfig, SignatureScheme};
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ServerConfig};
 
 use netsettle_smcrypto::x509::Certificate;
 use netsettle_smtls::{Sm2ServerVerifier, TlsError, TlsIdentity};
@@ -86,9 +84,10 @@ impl Handshake {
         let mut client = (*client).clone();
         client
             .dangerous()
-            .set_certificate_verifier(Arc::new(NodeServerVerifier {
-                inner: Sm2ServerVerifier::new(trust.anchors().clone(), trust.revocation()),
-            }));
+            .set_certificate_verifier(Arc::new(Sm2ServerVerifier::for_nodes(
+                trust.anchors().clone(),
+                trust.revocation(),
+            )));
         Ok(Handshake {
             client: Arc::new(client),
             server,
@@ -191,7 +190,8 @@ where
     fn upgrade_outbound(self, socket: C, _: Self::Info) -> Self::Future {
         async move {
             let connector = futures_rustls::TlsConnector::from(self.handshake.client.clone());
-            // Any name will do: NodeServerVerifier checks the certificate, not the name.
+            // Any name will do: the node verifier checks the leaf against its own name;
+            // the node's identity is its key, checked by `authorize`.
             let name = ServerName::try_from("node.netsettle").expect("a valid DNS name");
             let stream = connector
                 .connect(name, socket)
@@ -203,69 +203,6 @@ where
             Ok((peer_id, stream.into()))
         }
         .boxed()
-    }
-}
-
-/// smtls's server verifier (chain to the anchors, serverAuth, revocation, `sm2sig_sm3`
-/// handshake signature) with the host-name check switched to the leaf's own name: node
-/// identity is the `PeerId` check in [`Handshake::authorize`].
-struct NodeServerVerifier {
-    inner: Sm2ServerVerifier,
-}
-
-impl fmt::Debug for NodeServerVerifier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NodeServerVerifier")
-            .field("inner", &self.inner)
-            .finish()
-    }
-}
-
-impl ServerCertVerifier for NodeServerVerifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let bad = || rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding);
-        let leaf = Certificate::from_der(end_entity.as_ref()).map_err(|_| bad())?;
-        let own_name = if let Some(ip) = leaf.ip_addresses().first() {
-            ServerName::from(*ip)
-        } else if let Some(dns) = leaf.dns_names().first() {
-            ServerName::try_from(dns.clone()).map_err(|_| bad())?
-        } else {
-            // smtls's verifier needs a name to check; `ca bootstrap` always writes one.
-            return Err(rustls::Error::General(
-                "node TLS certificate names no host or IP address (subjectAltName)".to_owned(),
-            ));
-        };
-        self.inner
-            .verify_server_cert(end_entity, intermediates, &own_name, ocsp_response, now)
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
     }
 }
 

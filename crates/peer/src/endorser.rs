@@ -14,6 +14,8 @@
 
 use std::sync::Arc;
 
+use netsettle_contract::{Contract, Creator, Invocation, Simulator, StateRead};
+use netsettle_ledger::LedgerError;
 use netsettle_msp::{ChannelMsps, ValidatedIdentity};
 use netsettle_protocol::{
     ContractAction, ContractId, Endorsement, Identity, ProposalResponse, ProposalResponsePayload,
@@ -22,15 +24,12 @@ use netsettle_protocol::{
 use netsettle_smcrypto::PrivateKey;
 use tracing::debug;
 
-use crate::contract::{Contract, Creator};
 use crate::error::{EndorseError, ProposalRejected};
 use crate::lifecycle::{
     ContractDefinition, ContractRegistry, LIFECYCLE_NAMESPACE, Lifecycle, decode_definition,
     definition_key,
 };
 use crate::limits::PROPOSAL_CLOCK_SKEW_MS_MAX;
-use crate::simulator::{Invocation, Simulator};
-use crate::state::StateRead;
 
 /// A peer's endorsing identity and its installed contracts.
 pub struct Endorser {
@@ -70,7 +69,7 @@ impl Endorser {
 
     /// Endorses `signed` against `state` under the channel's `msps`, with the endorser's
     /// clock at `now_ms` (milliseconds since the Unix epoch).
-    pub fn endorse<S: StateRead + ?Sized>(
+    pub fn endorse<S: StateRead<Error = LedgerError> + ?Sized>(
         &self,
         msps: &ChannelMsps,
         state: &S,
@@ -123,7 +122,7 @@ impl Endorser {
 
     /// The contract a proposal names: the lifecycle, or an installed contract whose
     /// committed definition has the proposed version and the installed package.
-    fn resolve<S: StateRead + ?Sized>(
+    fn resolve<S: StateRead<Error = LedgerError> + ?Sized>(
         &self,
         msps: &ChannelMsps,
         state: &S,
@@ -164,7 +163,7 @@ impl Endorser {
 }
 
 /// The committed definition of contract `name`, if any.
-pub fn read_definition<S: StateRead + ?Sized>(
+pub fn read_definition<S: StateRead<Error = LedgerError> + ?Sized>(
     state: &S,
     name: &str,
 ) -> Result<Option<ContractDefinition>, EndorseError> {
@@ -184,7 +183,7 @@ pub fn read_definition<S: StateRead + ?Sized>(
 }
 
 /// Every check on the proposal itself; returns the creator as the contract sees it.
-fn check_proposal<S: StateRead + ?Sized>(
+fn check_proposal<S: StateRead<Error = LedgerError> + ?Sized>(
     msps: &ChannelMsps,
     state: &S,
     signed: &SignedProposal,

@@ -5,12 +5,10 @@
 //! The cores are pure functions over a committed-state view; the service shell owns the
 //! I/O:
 //!
-//! - [`contract`]: the trait a native contract implements and the context it runs in.
-//! - [`state`]: the committed-state view the cores read ([`LedgerView`] over a ledger
-//!   snapshot).
-//! - [`simulator`]: the [`Context`] that records a canonical read–write set; what the
-//!   endorser runs contracts in, and what contract authors test against.
-//! - [`lifecycle`]: install (the [`ContractRegistry`]), approve and commit of contract
+//! - [`LedgerView`]: the committed-state view the cores read, a ledger snapshot seen
+//!   through `netsettle_contract::StateRead`. The contract interface and the simulator
+//!   the endorser runs contracts in are `netsettle-contract`'s.
+//! - [`lifecycle`]: install (the [`lifecycle::ContractRegistry`]), approve and commit of contract
 //!   definitions through the `_lifecycle` system contract.
 //! - [`endorser`]: checks a signed proposal, simulates, signs the result.
 //! - [`validator`]: `validate_block(channel, state, block)` → the block with its codes.
@@ -21,7 +19,7 @@
 //!   until the gap before it closes); [`gossip::Intake`] routes the verdicts between
 //!   commits.
 //! - [`service`]: the tokio shell the node runtime spawns ([`service::spawn`] →
-//!   [`PeerHandle`]).
+//!   [`service::PeerHandle`]).
 //! - [`net`]: the peer on `netsettle-net`: its services (`peer-endorse`,
 //!   `peer-tx-status`, `peer-blocks`), deliver from orderers and peers, and gossip.
 //!
@@ -59,7 +57,6 @@
 //! contract lives in `netsettle-settlement`).
 
 pub mod committer;
-pub mod contract;
 pub mod deliver;
 pub mod endorser;
 mod error;
@@ -69,16 +66,8 @@ pub mod lifecycle;
 pub mod limits;
 pub mod net;
 pub mod service;
-pub mod simulator;
-pub mod state;
+mod state;
 pub mod validator;
 
-pub use contract::{Context, Contract, ContractError, Creator, KeyModification};
-pub use endorser::Endorser;
 pub use error::{EndorseError, PeerNetError, ProposalRejected};
-pub use events::{BlockEvent, TxEvent};
-pub use lifecycle::{ContractDefinition, ContractRegistry, InstalledContract, LIFECYCLE_NAMESPACE};
-pub use service::{PeerHandle, PeerParts, ServiceError};
-pub use simulator::{Invocation, Simulation, Simulator};
-pub use state::{LedgerView, StateRead};
-pub use validator::{BlockError, ValidatedBlock, Validator};
+pub use state::LedgerView;

@@ -24,8 +24,8 @@ use netsettle_protocol::limits::NAME_BYTES_MAX;
 use netsettle_protocol::{ContractId, InvalidMessage, Policy, Role, Wire, decode, encode};
 use netsettle_smcrypto::Hash;
 
-use crate::contract::{Context, Contract, ContractError, composite_key};
 use crate::limits::CONTRACTS_MAX;
+use netsettle_contract::{Context, Contract, ContractError, composite_key};
 
 /// The namespace of the lifecycle system contract; contract names may not start with `_`.
 pub const LIFECYCLE_NAMESPACE: &str = "_lifecycle";

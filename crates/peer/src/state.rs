@@ -1,40 +1,11 @@
-//! The committed state the peer's cores read: one trait, so the simulator and the block
-//! validator run the same way over a RocksDB snapshot in the node and in tests.
+//! The committed state the peer's cores read: the ledger seen through the contract
+//! crate's [`StateRead`], so the simulator and the block validator run over a RocksDB
+//! snapshot exactly as they run over `netsettle_contract::MemoryState` in tests.
 
-use netsettle_ledger::VersionedValue;
-use netsettle_ledger::{HistoryEntry, Ledger, LedgerError, Page, StateEntry, StateSnapshot};
-use netsettle_protocol::TxId;
+use netsettle_contract::StateRead;
+use netsettle_ledger::{Ledger, LedgerError, StateSnapshot};
+use netsettle_protocol::{HistoryEntry, Page, StateEntry, TxId, VersionedValue};
 use netsettle_smcrypto::Hash;
-
-/// Read access to committed state at one state height.
-pub trait StateRead {
-    /// Number of blocks whose writes this view holds.
-    fn state_height(&self) -> u64;
-    /// Hash of the last block whose writes this view holds; `None` before the genesis
-    /// block.
-    fn last_block_hash(&self) -> Option<Hash>;
-    /// The value and version of `key` in `namespace`.
-    fn state(&self, namespace: &str, key: &str) -> Result<Option<VersionedValue>, LedgerError>;
-    /// Keys of `namespace` in `[start, end)` (empty `end`: to the end of the namespace;
-    /// empty `start`: from the first simple key), in key order, at most `limit`.
-    fn state_range(
-        &self,
-        namespace: &str,
-        start: &str,
-        end: &str,
-        limit: usize,
-    ) -> Result<Page<StateEntry, String>, LedgerError>;
-    /// Committed writes to `key`, oldest first, at most `limit`, none from blocks beyond
-    /// this view.
-    fn history(
-        &self,
-        namespace: &str,
-        key: &str,
-        limit: usize,
-    ) -> Result<Vec<HistoryEntry>, LedgerError>;
-    /// Whether a transaction with this id is already on the ledger (valid or not).
-    fn contains_transaction(&self, tx_id: &TxId) -> Result<bool, LedgerError>;
-}
 
 /// A [`Ledger`] seen through one [`StateSnapshot`]: state reads come from the snapshot,
 /// history and transaction lookups from the ledger, cut off at the snapshot's height.
@@ -60,6 +31,8 @@ impl<'a> LedgerView<'a> {
 }
 
 impl StateRead for LedgerView<'_> {
+    type Error = LedgerError;
+
     fn state_height(&self) -> u64 {
         self.snapshot.state_info().height
     }

@@ -21,19 +21,19 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use netsettle_ledger::{LedgerError, check_key, check_write};
+use netsettle_contract::StateRead;
+use netsettle_contract::limits::RANGE_ENTRIES_MAX;
+use netsettle_ledger::LedgerError;
 use netsettle_msp::{ChannelMsps, ChannelState, MspError, ValidatedIdentity, check_config_update};
-use netsettle_protocol::codec::domain;
 use netsettle_protocol::{
     Block, ChannelConfig, ConfigEnvelope, Envelope, Header, Identity, NamespaceReadWriteSet,
-    Payload, Policy, RangeQueryRead, Role, Transaction, TxId, ValidationCode, Wire as _, encode,
+    Payload, Policy, RangeQueryRead, Role, Transaction, TxId, ValidationCode, Wire as _, check_key,
+    check_write, domain, encode,
 };
 use netsettle_smcrypto::{BatchVerifier, CryptoError, Signature, VerifyJob};
 use tracing::debug;
 
 use crate::lifecycle::{LIFECYCLE_NAMESPACE, decode_definition, definition_key};
-use crate::limits::RANGE_ENTRIES_MAX;
-use crate::state::StateRead;
 
 /// A block that must not be committed at all.
 #[derive(Debug, thiserror::Error)]
@@ -184,7 +184,7 @@ impl Validator {
     }
 
     /// Validates `block` as the next block on top of `state` under `channel`.
-    pub fn validate_block<S: StateRead + ?Sized>(
+    pub fn validate_block<S: StateRead<Error = LedgerError> + ?Sized>(
         &self,
         channel: &ChannelState,
         state: &S,
@@ -296,7 +296,10 @@ pub(crate) fn check_block_shape(block: &Block) -> Result<(), BlockError> {
         .map_err(|_| BlockError::WrongDataHash { number })
 }
 
-fn check_chain<S: StateRead + ?Sized>(state: &S, block: &Block) -> Result<(), BlockError> {
+fn check_chain<S: StateRead<Error = LedgerError> + ?Sized>(
+    state: &S,
+    block: &Block,
+) -> Result<(), BlockError> {
     let number = block.header.number;
     let expected = state.state_height();
     if number != expected {
@@ -481,7 +484,7 @@ fn signed_message<T: netsettle_protocol::Wire>(
 }
 
 /// Pass 3 for an endorsed transaction whose signatures all verified.
-fn check_endorsed<S: StateRead + ?Sized>(
+fn check_endorsed<S: StateRead<Error = LedgerError> + ?Sized>(
     channel: &ChannelState,
     state: &S,
     updates: &Updates,
@@ -510,7 +513,7 @@ fn check_endorsed<S: StateRead + ?Sized>(
 
 /// The endorsement policy of the contract, from its definition as of this point in the
 /// block; `Err(code)` when the contract or version is not defined.
-fn endorsement_policy<S: StateRead + ?Sized>(
+fn endorsement_policy<S: StateRead<Error = LedgerError> + ?Sized>(
     channel: &ChannelState,
     state: &S,
     updates: &Updates,
@@ -561,7 +564,7 @@ fn check_rw_set_rules(contract: &str, tx: &Transaction) -> Option<ValidationCode
 
 /// MVCC: every point read saw the version still in force, and every range would return
 /// the same keys now. `None` when all reads hold.
-fn check_reads<S: StateRead + ?Sized>(
+fn check_reads<S: StateRead<Error = LedgerError> + ?Sized>(
     state: &S,
     updates: &Updates,
     namespace: &NamespaceReadWriteSet,
@@ -586,7 +589,7 @@ fn check_reads<S: StateRead + ?Sized>(
     Ok(None)
 }
 
-fn check_range<S: StateRead + ?Sized>(
+fn check_range<S: StateRead<Error = LedgerError> + ?Sized>(
     state: &S,
     ns_updates: Option<&BTreeMap<String, Option<Vec<u8>>>>,
     namespace: &str,

@@ -6,8 +6,8 @@ mod support;
 
 use std::time::Duration;
 
-use netsettle_peer::PeerHandle;
 use netsettle_peer::deliver::{self, BlockSource, DeliverConfig};
+use netsettle_peer::service::PeerHandle;
 use netsettle_protocol::Block;
 use support::{Network, chain};
 use tokio::sync::watch;

@@ -18,8 +18,9 @@ use netsettle_orderer::{
     CoreConfig, FetchFuture, OrdererHandle, OrdererService, ServiceConfig, Signer, Transport,
 };
 use netsettle_peer::deliver::{self, BlockSource, DeliverConfig};
+use netsettle_peer::lifecycle::ContractDefinition;
 use netsettle_peer::lifecycle::LIFECYCLE_NAMESPACE;
-use netsettle_peer::{ContractDefinition, PeerHandle};
+use netsettle_peer::service::PeerHandle;
 use netsettle_protocol::{
     BatchPolicy, Block, Envelope, Payload, Policy, Principal, Role, SignaturePolicy, Transaction,
     encode,
@@ -90,7 +91,7 @@ struct Chain {
     net: Network,
     orderers: Arc<Orderers>,
     peers: Vec<PeerHandle>,
-    events: Vec<tokio::sync::broadcast::Receiver<Arc<netsettle_peer::BlockEvent>>>,
+    events: Vec<tokio::sync::broadcast::Receiver<Arc<netsettle_peer::events::BlockEvent>>>,
     seen: Vec<HashMap<netsettle_protocol::TxId, String>>,
     seed: u64,
 }

@@ -5,9 +5,9 @@
 mod support;
 
 use netsettle_msp::ChannelState;
-use netsettle_peer::PeerHandle;
 use netsettle_peer::gossip::{FutureBlocks, Intake, Route, Tip, judge};
 use netsettle_peer::limits::FUTURE_BLOCKS_MAX;
+use netsettle_peer::service::PeerHandle;
 use netsettle_protocol::limits::BLOCK_BYTES_MAX;
 use netsettle_protocol::{Block, encode};
 use support::{Network, chain, writes};

@@ -7,11 +7,12 @@ mod support;
 use std::sync::Arc;
 
 use netsettle_msp::ChannelState;
+use netsettle_peer::endorser::Endorser;
+use netsettle_peer::events::BlockEvent;
 use netsettle_peer::lifecycle::LIFECYCLE_NAMESPACE;
-use netsettle_peer::{
-    BlockEvent, ContractDefinition, ContractRegistry, EndorseError, Endorser, LedgerView,
-    ProposalRejected, ValidatedBlock, Validator, committer,
-};
+use netsettle_peer::lifecycle::{ContractDefinition, ContractRegistry};
+use netsettle_peer::validator::{ValidatedBlock, Validator};
+use netsettle_peer::{EndorseError, LedgerView, ProposalRejected, committer};
 use netsettle_protocol::{
     Block, Envelope, Payload, Policy, Principal, ProposalResponse, Role, SignaturePolicy,
     SignedProposal, Transaction, encode,

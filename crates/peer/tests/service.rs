@@ -8,8 +8,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use netsettle_ledger::Ledger;
+use netsettle_peer::lifecycle::ContractDefinition;
 use netsettle_peer::lifecycle::LIFECYCLE_NAMESPACE;
-use netsettle_peer::{ContractDefinition, PeerHandle};
+use netsettle_peer::service::PeerHandle;
 use netsettle_protocol::{
     Block, Envelope, Payload, Policy, Principal, Role, SignaturePolicy, SignedProposal,
     Transaction, ValidationCode, encode,

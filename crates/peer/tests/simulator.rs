@@ -3,9 +3,11 @@
 
 mod support;
 
-use netsettle_peer::contract::composite_key;
-use netsettle_peer::{Context, Creator, Invocation, LedgerView, Simulator};
-use netsettle_protocol::{ReadWriteSet, Role, Timestamp};
+use netsettle_contract::{
+    Context, Creator, Invocation, MemoryState, Simulator, composite_key, prefix_end,
+};
+use netsettle_peer::LedgerView;
+use netsettle_protocol::{KvWrite, NamespaceReadWriteSet, ReadWriteSet, Role, Timestamp};
 use support::{Network, TempLedger, commit_unvalidated, proposal, transaction, writes};
 
 /// Ledger with block 0 = genesis and block 1 writing `kv`: a=1, b=2, c=3 and composite
@@ -14,16 +16,11 @@ fn ledger_with_state(net: &Network) -> TempLedger {
     let temp = TempLedger::new();
     let genesis = net.genesis();
     commit_unvalidated(&temp.ledger, genesis.clone());
-    let unicom_report = composite_key("report", &["2026-10", "UnicomMSP"]).unwrap();
-    let mobile_report = composite_key("report", &["2026-10", "MobileMSP"]).unwrap();
-    let mut entries = vec![
-        ("a", Some("1")),
-        ("b", Some("2")),
-        ("c", Some("3")),
-        (unicom_report.as_str(), Some("u")),
-        (mobile_report.as_str(), Some("m")),
-    ];
-    entries.sort();
+    let entries = block_1_entries();
+    let entries: Vec<(&str, Option<&str>)> = entries
+        .iter()
+        .map(|(key, value)| (key.as_str(), Some(*value)))
+        .collect();
     let signed = proposal(&net.unicom_client, 1, "kv", "setup", &[]);
     let envelope = transaction(
         &signed,
@@ -33,6 +30,46 @@ fn ledger_with_state(net: &Network) -> TempLedger {
     );
     commit_unvalidated(&temp.ledger, net.block(&genesis, vec![envelope]));
     temp
+}
+
+/// What block 1 writes, sorted by key.
+fn block_1_entries() -> Vec<(String, &'static str)> {
+    let unicom_report = composite_key("report", &["2026-10", "UnicomMSP"]).unwrap();
+    let mobile_report = composite_key("report", &["2026-10", "MobileMSP"]).unwrap();
+    let mut entries = vec![
+        ("a".to_owned(), "1"),
+        ("b".to_owned(), "2"),
+        ("c".to_owned(), "3"),
+        (unicom_report, "u"),
+        (mobile_report, "m"),
+    ];
+    entries.sort();
+    entries
+}
+
+/// The same state in memory: an empty block 0 (genesis), then block 1's writes.
+fn memory_with_state(net: &Network) -> MemoryState {
+    let mut state = MemoryState::new();
+    let genesis = proposal(&net.unicom_client, 0, "kv", "genesis", &[]);
+    state.commit(genesis.tx_id(), &ReadWriteSet::default());
+    let setup = proposal(&net.unicom_client, 1, "kv", "setup", &[]);
+    let writes = block_1_entries()
+        .into_iter()
+        .map(|(key, value)| KvWrite {
+            key,
+            value: Some(value.as_bytes().to_vec()),
+        })
+        .collect();
+    let rw_set = ReadWriteSet {
+        namespaces: vec![NamespaceReadWriteSet {
+            namespace: "kv".to_owned(),
+            reads: Vec::new(),
+            range_queries: Vec::new(),
+            writes,
+        }],
+    };
+    state.commit(setup.tx_id(), &rw_set);
+    state
 }
 
 fn invocation(net: &Network) -> Invocation {
@@ -88,7 +125,8 @@ fn render(rw_set: &ReadWriteSet) -> String {
 
 type Script = fn(&mut dyn Context) -> String;
 
-/// Runs `script` in a fresh simulator; returns its own output and the rendered set.
+/// Runs `script` in a fresh simulator over the ledger and again over the same state in
+/// memory; both must give its expected output and rendered set.
 fn check(script: Script, expected: &str) {
     let net = Network::new();
     let temp = ledger_with_state(&net);
@@ -102,6 +140,14 @@ fn check(script: Script, expected: &str) {
     // Simulating wrote nothing: the state is what block 1 left.
     let after = temp.ledger.state("kv", "d").unwrap();
     assert_eq!(after, None);
+
+    // The audit replay and contract tests run on MemoryState: same simulator, same view.
+    let memory = memory_with_state(&net);
+    let mut simulator = Simulator::new(&memory, invocation(&net));
+    let said = script(&mut simulator);
+    let simulation = simulator.finish();
+    let in_memory = format!("{said}\n{}", render(&simulation.rw_set));
+    assert_eq!(in_memory, actual, "MemoryState and the ledger disagree");
 }
 
 fn text(value: Option<Vec<u8>>) -> String {
@@ -197,7 +243,7 @@ fn composite_key_prefix_ranges_see_only_their_object_type() {
     check(
         |ctx| {
             let prefix = composite_key("report", &["2026-10"]).unwrap();
-            let end = netsettle_peer::contract::prefix_end(&prefix);
+            let end = prefix_end(&prefix);
             let entries = ctx.range(&prefix, &end, 10).unwrap();
             entries.len().to_string()
         },

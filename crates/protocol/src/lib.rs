@@ -1,6 +1,8 @@
 //! The data every netsettle node agrees on: the execute–order–validate messages in
 //! Hyperledger Fabric's shape with SM2/SM3 in place of ECDSA/SHA-256, blocks, the channel
-//! configuration, validation codes, the one codec they all go through, and every limit.
+//! configuration, validation codes, the one codec they all go through, and every limit;
+//! and the world state as every reader sees it ([`VersionedValue`], [`StateEntry`],
+//! [`HistoryEntry`], [`Page`]) with the rules a namespace or key must meet ([`check_key`]).
 //!
 //! What it leaves out: I/O of any kind, X.509 parsing (callers extract the signer's
 //! [`PublicKey`](netsettle_smcrypto::PublicKey) from the certificate and pass it in),
@@ -20,14 +22,14 @@
 //! `encode(x) = 0x01 ‖ bincode(x)`: a version byte, then bincode 2 with little-endian
 //! fixed-width integers (8-byte length prefixes). It is canonical: decoding is strict, lists
 //! that must be ordered are checked, so re-encoding a decoded value gives back the same
-//! bytes. Details in [`codec`].
+//! bytes. Details in `codec.rs` and on [`Wire`].
 //!
 //! # What is signed
 //!
 //! Every SM2 signature uses the GM/T 0009 default signer ID `1234567812345678` and covers
 //! `tag ‖ encode(unsigned part)`, followed by `bincode(signer identity)` where the signer is
 //! not already inside the unsigned part (as Fabric binds endorser and creator into what
-//! they sign). Tags are NUL-terminated ASCII, listed in [`codec::domain`]:
+//! they sign). Tags are NUL-terminated ASCII, listed in [`domain`]:
 //!
 //! | Signature | Signer | Bytes signed |
 //! |---|---|---|
@@ -59,7 +61,7 @@
 //! orders are [`Wire::check`], run after every decode and before every encode.
 
 mod block;
-pub mod codec;
+mod codec;
 mod config;
 mod envelope;
 mod error;
@@ -73,10 +75,11 @@ mod proposal;
 mod rwset;
 mod services;
 mod transfer;
+mod state;
 mod validation;
 
 pub use block::{Block, BlockHeader, BlockMetadata, OrdererSignature};
-pub use codec::{Wire, decode, encode};
+pub use codec::{Wire, decode, domain, encode};
 pub use config::{
     BatchPolicy, ChannelConfig, ChannelPolicies, Consenter, CryptoPolicy, Endpoint, HashAlgorithm,
     OrdererConfig, OrgConfig, OrgPolicies, RoleOus, SignatureAlgorithm, SymmetricAlgorithm,
@@ -105,4 +108,8 @@ pub use services::{
     ORDERER_BLOCKS_SERVICE, ORDERER_RAFT_SERVICE, PEER_BLOCKS_SERVICE, TX_STATUS_SERVICE,
 };
 pub use transfer::{BlockBatch, BlockRange};
+pub use state::{
+    COMPOSITE_KEY_SEPARATOR, HistoryEntry, KeyError, Page, SIMPLE_KEY_FIRST, StateEntry,
+    VersionedValue, check_key, check_namespace, check_simple_key, check_write, in_simple_range,
+};
 pub use validation::ValidationCode;

@@ -31,6 +31,10 @@ pub const ARGS_MAX: usize = 64;
 pub const ARGS_BYTES_MAX: usize = 32 * MIB;
 /// A state key (composite keys included).
 pub const KEY_BYTES_MAX: usize = 4 * KIB;
+/// Longest object type or attribute of a composite key, in bytes.
+pub const COMPOSITE_PART_BYTES_MAX: usize = 256;
+/// Most attributes in one composite key.
+pub const COMPOSITE_ATTRIBUTES_MAX: usize = 16;
 /// A state value; the report stored on chain is the largest.
 pub const VALUE_BYTES_MAX: usize = 32 * MIB;
 /// Namespaces (contracts) touched by one transaction.
@@ -138,6 +142,9 @@ const _: () = assert!(FRAME_BYTES_MAX <= u32::MAX as usize);
 
 const _: () = assert!(MSP_ID_BYTES_MAX + CERT_DER_BYTES_MAX < IDENTITY_BYTES_MAX);
 const _: () = assert!(KEY_BYTES_MAX <= VALUE_BYTES_MAX);
+// A composite key is checked against KEY_BYTES_MAX as a whole; one part alone (plus the
+// leading marker and separators) must at least fit.
+const _: () = assert!(COMPOSITE_PART_BYTES_MAX + 3 <= KEY_BYTES_MAX);
 const _: () = assert!(ARGS_BYTES_MAX + IDENTITY_BYTES_MAX < PROPOSAL_BYTES_MAX);
 const _: () = assert!(VALUE_BYTES_MAX + RESPONSE_PAYLOAD_BYTES_MAX < PROPOSAL_RESPONSE_BYTES_MAX);
 // An envelope carries a proposal, one response payload and all endorsements.

@@ -4,7 +4,7 @@
 
 mod support;
 
-use netsettle_protocol::codec::domain;
+use netsettle_protocol::domain;
 use netsettle_protocol::limits::CODEC_VERSION;
 use netsettle_protocol::{
     Block, ConfigSignature, ConfigUpdate, ContractAction, ContractId, DeliverRequest, Endorsement,

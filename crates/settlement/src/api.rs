@@ -178,7 +178,7 @@ pub struct PeriodRequest {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AcceptAgreementRequest {
-    /// [`crate::Agreement::digest`] of the pending proposal.
+    /// [`crate::agreement::Agreement::digest`] of the pending proposal.
     pub digest: Digest,
 }
 

@@ -1,10 +1,10 @@
-//! The adapter between the peer's [`Contract`] interface and the settlement core: decode
+//! The adapter between the [`Contract`] interface and the settlement core: decode
 //! the JSON request, load the records a step needs, run the pure step, store what changed,
 //! append the audit entry, emit the events, answer in JSON.
 //!
 //! See the crate documentation for the function list, argument encodings and events.
 
-use netsettle_peer::{Context, Contract, ContractError};
+use netsettle_contract::{Context, Contract, ContractError, prefix_end};
 use netsettle_protocol::ContractId;
 use netsettle_smcrypto::{Hash, sm3};
 
@@ -65,7 +65,7 @@ impl Contract for SettlementContract {
 pub fn into_contract_error(error: SettleError) -> ContractError {
     let message = error.to_string();
     match error {
-        SettleError::Peer(inner) => inner,
+        SettleError::Context(inner) => inner,
         other => match other.status() {
             403 => ContractError::forbidden(message),
             404 => ContractError::not_found(message),
@@ -763,7 +763,7 @@ fn audit_get(
         .unwrap_or(usize::MAX)
         .min(QUERY_AUDIT_MAX);
     let start = audit_key(state.period, Some(request.from))?;
-    let end = netsettle_peer::contract::prefix_end(&audit_key(state.period, None)?);
+    let end = prefix_end(&audit_key(state.period, None)?);
     let rows = store.ctx().range(&start, &end, limit)?;
     let mut entries = Vec::with_capacity(rows.len());
     for (_, bytes) in rows {

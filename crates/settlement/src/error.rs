@@ -163,10 +163,10 @@ pub enum SettleError {
     /// The peer failed to read or write state (status 500).
     #[error("state access failed: {0}")]
     Storage(String),
-    /// The peer refused a state access (a read–write set limit) or failed; the status is
-    /// the peer's.
+    /// The context refused a state access (a read–write set limit) or failed; the status
+    /// is the context's.
     #[error(transparent)]
-    Peer(netsettle_peer::ContractError),
+    Context(netsettle_contract::ContractError),
     /// A stored record does not decode: the ledger is damaged (status 500).
     #[error("stored {0} is corrupt")]
     Corrupt(&'static str),
@@ -181,7 +181,7 @@ impl SettleError {
             Self::NotFound(_) => 404,
             Self::State(_) => 409,
             Self::TooLarge { .. } => 413,
-            Self::Peer(error) => error.status(),
+            Self::Context(error) => error.status(),
             Self::Storage(_) | Self::Corrupt(_) => 500,
         }
     }

@@ -21,10 +21,10 @@
 //! - [`workflow`]: the period state machine, pure;
 //! - [`finance`]: final data, its SM3 digest, CSV/JSON export;
 //! - [`api`]: the JSON request types of every function;
-//! - [`store`]: state keys and record encoding over the peer's `Context`;
-//! - [`contract`]: [`SettlementContract`], the `Contract` adapter;
-//! - [`memory`]: an in-memory ledger to run the contract without a peer (tests, replay);
-//! - [`replay`]: re-derivation of the final data from the ledger's transactions (audit);
+//! - [`store`]: state keys and record encoding over the contract `Context`;
+//! - [`contract`]: [`contract::SettlementContract`], the `Contract` adapter;
+//! - [`replay`]: re-derivation of the final data from the ledger's transactions (audit),
+//!   on `netsettle_contract::MemoryState`: the peer's simulator over state in memory;
 //! - [`sample`]: a seeded generator of realistic reports;
 //! - [`limits`]: every size and count limit.
 //!
@@ -36,7 +36,7 @@
 //!
 //! | function | request (args\[0\]) | effect | events |
 //! |---|---|---|---|
-//! | `agreement_propose` | an [`Agreement`] | stores a proposal | `AgreementProposed` |
+//! | `agreement_propose` | an [`agreement::Agreement`] | stores a proposal | `AgreementProposed` |
 //! | `agreement_accept` | `{digest}` of the proposal, by the other party's admin | the agreement in force, version +1 | `AgreementAccepted` |
 //! | `upload` | [`api::UploadRequest`] `{period, nonce, key_commitment, plaintext_commitment}`; args\[1\] = ciphertext | records the upload; opens the period on first upload | `ReportUploaded`, `ReportsUploaded` when both are in |
 //! | `reveal` | `{period, key}` (hex) | checks `SM3(key)`, opens the caller's report; the second reveal reconciles; a report that fails to open puts the period in `Failed`, blaming its uploader | `KeyRevealed`, `Reconciled`, `LinesDisputed`, or `ReportRejected` |
@@ -61,8 +61,9 @@
 //!
 //! # What it leaves out
 //!
-//! RocksDB, networking and signatures: the peer runs the contract over its simulator and
-//! the endorsement policy makes both carriers' peers agree. Key generation happens on the
+//! RocksDB, networking and signatures: the crate depends on the contract interface
+//! (`netsettle-contract`), not on the peer; the peer runs the contract over the same
+//! simulator the replay uses, and the endorsement policy makes both carriers' peers agree. Key generation happens on the
 //! client ([`seal::seal_report_fresh`]); the contract never makes a key. No clocks: the
 //! proposal timestamp is the only time; no floats: amounts are integer fen and rates
 //! integer millionths of a yuan.
@@ -73,7 +74,6 @@ pub mod contract;
 mod error;
 pub mod finance;
 pub mod limits;
-pub mod memory;
 pub mod reconcile;
 pub mod replay;
 pub mod report;
@@ -83,10 +83,4 @@ pub mod store;
 pub mod units;
 pub mod workflow;
 
-pub use agreement::{Agreement, Side};
-pub use contract::SettlementContract;
 pub use error::{AccessError, ReportError, SettleError, StateError};
-pub use reconcile::{Reconciliation, reconcile};
-pub use report::{Report, ReportLine};
-pub use seal::{SealedReport, seal_report, seal_report_fresh};
-pub use units::{Period, Rate, Token};

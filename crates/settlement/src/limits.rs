@@ -15,7 +15,7 @@ const MIB: usize = 1024 * KIB;
 /// The bound is set by the reconciling reveal: it writes every reconciled line (about 160
 /// bytes each as stored) in one transaction, and two 100,000-line reports with no line in
 /// common (200,000 lines, about 32 MiB of pages) still fit the peer simulator's write
-/// budget (`netsettle_peer::limits::SIMULATION_WRITE_BYTES_MAX`, 36 MiB).
+/// budget (`netsettle_contract::limits::SIMULATION_WRITE_BYTES_MAX`, 36 MiB).
 pub const REPORT_LINES_MAX: usize = 100_000;
 /// Bytes of one report's text (CSV or canonical form). A canonical line is under 100
 /// bytes, so a full report fits with room for long tokens.

@@ -1,5 +1,6 @@
 //! Re-derivation for audit: re-run a channel's settlement transactions, in ledger order,
-//! through the contract on an in-memory ledger, and read the result back. Because the
+//! through the contract on [`MemoryState`] (the peer's simulator over state in memory),
+//! and read the result back. Because the
 //! contract is deterministic, the final data re-derived (digest, totals, payer) must equal
 //! the final data on the chain; any difference means the ledger or a peer is wrong.
 //!
@@ -8,12 +9,12 @@
 //! [`RecordedCall`] with the creator as the channel's MSPs validated it. This module never
 //! touches RocksDB.
 
-use netsettle_peer::{ContractError, Creator};
+use netsettle_contract::{ContractError, Creator, Invocation, MemoryState};
 use netsettle_protocol::{Timestamp, TxId};
 
-use crate::SettlementContract;
+use crate::contract::CONTRACT_NAME;
+use crate::contract::SettlementContract;
 use crate::finance::FinalData;
-use crate::memory::{Invocation, MemoryLedger};
 use crate::store::final_key;
 use crate::units::Period;
 
@@ -44,17 +45,18 @@ pub struct ReplayError {
     pub error: ContractError,
 }
 
-/// Replays `calls` in order on a fresh in-memory ledger.
-pub fn replay(calls: impl IntoIterator<Item = RecordedCall>) -> Result<MemoryLedger, ReplayError> {
-    let mut ledger = MemoryLedger::new();
+/// Replays `calls` in order on a fresh in-memory state, one block per call.
+pub fn replay(calls: impl IntoIterator<Item = RecordedCall>) -> Result<MemoryState, ReplayError> {
+    let mut state = MemoryState::new();
     for (index, call) in calls.into_iter().enumerate() {
         let invocation = Invocation {
             channel: String::new(),
+            namespace: CONTRACT_NAME.to_owned(),
             creator: call.creator,
             tx_id: call.tx_id,
             timestamp: call.timestamp,
         };
-        ledger
+        state
             .execute(&SettlementContract, &invocation, &call.function, &call.args)
             .map_err(|error| ReplayError {
                 index,
@@ -62,11 +64,11 @@ pub fn replay(calls: impl IntoIterator<Item = RecordedCall>) -> Result<MemoryLed
                 error,
             })?;
     }
-    Ok(ledger)
+    Ok(state)
 }
 
-/// The final data of `period` in a replayed ledger, if the period reached final.
-pub fn final_data(ledger: &MemoryLedger, period: Period) -> Option<FinalData> {
+/// The final data of `period` in a replayed state, if the period reached final.
+pub fn final_data(state: &MemoryState, period: Period) -> Option<FinalData> {
     let key = final_key(period).ok()?;
-    netsettle_protocol::decode(ledger.value(&key)?).ok()
+    netsettle_protocol::decode(&state.value(CONTRACT_NAME, &key)?.value).ok()
 }

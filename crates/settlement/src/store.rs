@@ -1,4 +1,4 @@
-//! The contract's state layout and record encoding over a peer [`Context`].
+//! The contract's state layout and record encoding over the contract [`Context`].
 //!
 //! Records are encoded with the protocol codec (`0x01 ‖ bincode`, size-checked both
 //! ways); keys are composite keys:
@@ -16,10 +16,8 @@
 //!
 //! Numbers in keys are zero-padded decimal so key order is numeric order.
 
-use netsettle_peer::contract::composite_key;
-use netsettle_peer::{Context, ContractError};
-use netsettle_protocol::codec::{decode, encode};
-use netsettle_protocol::{InvalidMessage, Wire};
+use netsettle_contract::{Context, ContractError, composite_key};
+use netsettle_protocol::{InvalidMessage, Wire, decode, encode};
 
 use crate::agreement::Agreement;
 use crate::api::Digest;
@@ -117,7 +115,7 @@ pub struct Store<'c> {
 
 impl From<ContractError> for SettleError {
     fn from(error: ContractError) -> Self {
-        Self::Peer(error)
+        Self::Context(error)
     }
 }
 

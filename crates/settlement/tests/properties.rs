@@ -5,9 +5,12 @@
 mod common;
 
 use common::{MOBILE, UNICOM, agreement, period};
+use netsettle_settlement::agreement::Agreement;
 use netsettle_settlement::reconcile::{LineStatus, Summary, reconcile};
 use netsettle_settlement::report::Direction;
-use netsettle_settlement::{Agreement, Rate, Report, ReportLine};
+use netsettle_settlement::report::Report;
+use netsettle_settlement::report::ReportLine;
+use netsettle_settlement::units::Rate;
 use proptest::prelude::*;
 
 fn token() -> impl Strategy<Value = String> {

@@ -4,8 +4,8 @@
 mod common;
 
 use common::{UNICOM, period};
-use netsettle_settlement::Report;
 use netsettle_settlement::limits::{REPORT_BYTES_MAX, REPORT_LINES_MAX};
+use netsettle_settlement::report::Report;
 
 const HEADER: &str = "item,direction,area,quantity,unit,rate,amount_fen\n";
 

@@ -7,8 +7,9 @@ mod common;
 use std::path::PathBuf;
 
 use common::{MOBILE, UNICOM, agreement, period};
+use netsettle_settlement::reconcile::reconcile;
+use netsettle_settlement::report::Report;
 use netsettle_settlement::sample::{SampleSpec, generate_pair};
-use netsettle_settlement::{Report, reconcile};
 
 /// Lines per generated sample: a realistic month between two provincial companies.
 const SAMPLE_LINES: usize = 3_000;
@@ -51,7 +52,7 @@ fn demo_samples_parse_and_reconcile() {
     let read = |name: &str| std::fs::read(data_dir().join(name)).unwrap();
     let unicom = Report::from_csv(period(), UNICOM, &read("demo-UnicomMSP.csv")).unwrap();
     let mobile = Report::from_csv(period(), MOBILE, &read("demo-MobileMSP.csv")).unwrap();
-    let terms: netsettle_settlement::Agreement =
+    let terms: netsettle_settlement::agreement::Agreement =
         serde_json::from_slice(&read("agreement.json")).unwrap();
     terms.check().unwrap();
     let result = reconcile(&terms, &unicom, &mobile).unwrap();

@@ -6,7 +6,8 @@
 //! path lengths), (2) the leaf is allowed for the purpose (serverAuth / clientAuth,
 //! digitalSignature), (3) no certificate in the chain is revoked according to the
 //! pluggable [`RevocationCheck`], (4) for servers, the leaf names the host or IP address
-//! we dialled, and (5) its `CertificateVerify` is an `sm2sig_sm3` signature under the RFC
+//! we dialled (or, for node links that identify the server by its key, any one of its
+//! own: [`Sm2ServerVerifier::for_nodes`]), and (5) its `CertificateVerify` is an `sm2sig_sm3` signature under the RFC
 //! 8998 signer ID. rustls's own WebPKI verifier is not used: it cannot parse SM2 keys or
 //! apply two different SM2 IDs.
 
@@ -238,21 +239,73 @@ fn refuse_tls12() -> Error {
     Error::PeerIncompatible(rustls::PeerIncompatible::Tls12NotOffered)
 }
 
+/// The handshake-signature methods every verifier shares (rustls asks them of server and
+/// client verifiers alike, through two traits): TLS 1.2 refused, TLS 1.3 `CertificateVerify`
+/// checked as `sm2sig_sm3` under the RFC 8998 signer ID, and that one scheme offered.
+macro_rules! sm2_handshake_signatures {
+    () => {
+        fn verify_tls12_signature(
+            &self,
+            _message: &[u8],
+            _cert: &CertificateDer<'_>,
+            _dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, Error> {
+            Err(refuse_tls12())
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, Error> {
+            verify_handshake_signature(message, cert, dss)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            vec![SM2SIG_SM3]
+        }
+    };
+}
+
+/// Which name a server's leaf must carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ServerNames {
+    /// The host or IP address the client dialled, as TLS usually checks.
+    Dialled,
+    /// Its own: the leaf must name a host or IP address, and the caller identifies the
+    /// server by other means (netsettle nodes: the node id of the certificate's key).
+    Own,
+}
+
 /// Verifies servers for our clients: chain, serverAuth, revocation, name, handshake
 /// signature.
 pub struct Sm2ServerVerifier {
     chain: ChainVerifier,
+    names: ServerNames,
 }
 
 impl Sm2ServerVerifier {
     /// Trust servers whose chains end at one of `anchors`, asking `revocation` about each
-    /// certificate.
+    /// certificate; the leaf must name the host or IP address dialled.
     pub fn new(anchors: TrustAnchors, revocation: Arc<dyn RevocationCheck>) -> Self {
         Sm2ServerVerifier {
             chain: ChainVerifier {
                 anchors,
                 revocation,
             },
+            names: ServerNames::Dialled,
+        }
+    }
+
+    /// Like [`Sm2ServerVerifier::new`], but the leaf is checked against its own first IP
+    /// address or host name instead of the one dialled, so it only has to name one. For
+    /// callers that identify the server by its key after the handshake (the net crate's
+    /// node ids), where the dialled address is a DMZ forwarder's, not the node's.
+    pub fn for_nodes(anchors: TrustAnchors, revocation: Arc<dyn RevocationCheck>) -> Self {
+        Sm2ServerVerifier {
+            names: ServerNames::Own,
+            ..Sm2ServerVerifier::new(anchors, revocation)
         }
     }
 }
@@ -261,7 +314,24 @@ impl fmt::Debug for Sm2ServerVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sm2ServerVerifier")
             .field("roots", &self.chain.anchors.roots().len())
+            .field("names", &self.names)
             .finish_non_exhaustive()
+    }
+}
+
+/// The name a leaf is checked against under [`ServerNames::Own`]: its first IP address,
+/// else its first DNS name.
+fn own_server_name(leaf: &Certificate) -> Result<ServerName<'static>, Error> {
+    if let Some(ip) = leaf.ip_addresses().first() {
+        return Ok(ServerName::from(*ip));
+    }
+    match leaf.dns_names().first() {
+        Some(dns) => ServerName::try_from(dns.clone())
+            .map_err(|_| Error::InvalidCertificate(CertificateError::BadEncoding)),
+        // The name check needs a name; `ca bootstrap` always writes one.
+        None => Err(Error::General(
+            "node TLS certificate names no host or IP address (subjectAltName)".to_owned(),
+        )),
     }
 }
 
@@ -277,48 +347,45 @@ impl ServerCertVerifier for Sm2ServerVerifier {
         let chain = self
             .chain
             .verify(end_entity, intermediates, now, Purpose::ServerAuth)?;
-        check_server_name(chain.leaf(), server_name)?;
+        let leaf = chain.leaf();
+        match self.names {
+            ServerNames::Dialled => check_server_name(leaf, server_name)?,
+            ServerNames::Own => check_server_name(leaf, &own_server_name(leaf)?)?,
+        }
         Ok(ServerCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        Err(refuse_tls12())
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        verify_handshake_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        vec![SM2SIG_SM3]
-    }
+    sm2_handshake_signatures!();
 }
 
-/// Verifies clients for our servers: a certificate is mandatory; chain, clientAuth,
-/// revocation, handshake signature.
+/// Verifies clients for our servers: chain, clientAuth, revocation, handshake signature;
+/// a certificate is mandatory unless built with [`Sm2ClientVerifier::optional`].
 pub struct Sm2ClientVerifier {
     chain: ChainVerifier,
+    mandatory: bool,
 }
 
 impl Sm2ClientVerifier {
-    /// Trust clients whose chains end at one of `anchors`, asking `revocation` about each
-    /// certificate.
+    /// Require a client certificate whose chain ends at one of `anchors`, asking
+    /// `revocation` about each certificate.
     pub fn new(anchors: TrustAnchors, revocation: Arc<dyn RevocationCheck>) -> Self {
         Sm2ClientVerifier {
             chain: ChainVerifier {
                 anchors,
                 revocation,
             },
+            mandatory: true,
+        }
+    }
+
+    /// Offer client authentication without requiring it; a certificate presented is
+    /// verified exactly as [`Sm2ClientVerifier::new`] does. Only for a server that must
+    /// serve clients without a certificate yet (the CA's enrollment service), and which
+    /// then decides per request what an anonymous client may do.
+    pub fn optional(anchors: TrustAnchors, revocation: Arc<dyn RevocationCheck>) -> Self {
+        Sm2ClientVerifier {
+            mandatory: false,
+            ..Sm2ClientVerifier::new(anchors, revocation)
         }
     }
 }
@@ -327,6 +394,7 @@ impl fmt::Debug for Sm2ClientVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sm2ClientVerifier")
             .field("roots", &self.chain.anchors.roots().len())
+            .field("mandatory", &self.mandatory)
             .finish_non_exhaustive()
     }
 }
@@ -337,7 +405,7 @@ impl ClientCertVerifier for Sm2ClientVerifier {
     }
 
     fn client_auth_mandatory(&self) -> bool {
-        true
+        self.mandatory
     }
 
     /// No `certificate_authorities` hint: each node has exactly one certificate, so the
@@ -358,27 +426,7 @@ impl ClientCertVerifier for Sm2ClientVerifier {
         Ok(ClientCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        Err(refuse_tls12())
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        verify_handshake_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        vec![SM2SIG_SM3]
-    }
+    sm2_handshake_signatures!();
 }
 
 #[cfg(test)]

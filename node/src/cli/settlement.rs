@@ -8,11 +8,14 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
+use netsettle_settlement::agreement::Agreement;
 use netsettle_settlement::limits::REPORT_BYTES_MAX;
 use netsettle_settlement::reconcile::LineStatus;
+use netsettle_settlement::reconcile::reconcile;
+use netsettle_settlement::report::Report;
 use netsettle_settlement::sample::{SampleSpec, generate_pair};
 use netsettle_settlement::seal::{reveal_args, seal_report_fresh};
-use netsettle_settlement::{Agreement, Period, Report, reconcile};
+use netsettle_settlement::units::Period;
 use netsettle_smcrypto::sm3;
 
 #[derive(Debug, clap::Subcommand)]
@@ -277,7 +280,7 @@ fn sample(agreement: &Path, period: Period, lines: usize, seed: u64, out_dir: &P
 /// The creator as the peer's MSP validation presents it to the contract: organisation,
 /// role OU, common name and certificate fingerprint (the ledger holds only valid
 /// transactions' certificates, already checked when they committed).
-fn creator_of(identity: &netsettle_protocol::Identity) -> Result<netsettle_peer::Creator> {
+fn creator_of(identity: &netsettle_protocol::Identity) -> Result<netsettle_contract::Creator> {
     use netsettle_smcrypto::x509::{Certificate, Role as CertRole};
     let cert = Certificate::from_der(&identity.cert_der).context("creator certificate")?;
     let role = match cert.role().context("creator role")? {
@@ -287,7 +290,7 @@ fn creator_of(identity: &netsettle_protocol::Identity) -> Result<netsettle_peer:
         Some(CertRole::Client) => netsettle_protocol::Role::Client,
         None => netsettle_protocol::Role::Member,
     };
-    Ok(netsettle_peer::Creator {
+    Ok(netsettle_contract::Creator {
         msp_id: identity.msp_id.clone(),
         role,
         common_name: cert.common_name().unwrap_or_default(),

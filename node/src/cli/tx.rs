@@ -16,8 +16,9 @@
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
+use netsettle_contract::Contract as _;
+use netsettle_peer::lifecycle::LIFECYCLE_NAMESPACE;
 use netsettle_peer::lifecycle::{ContractDefinition, LIFECYCLE_VERSION};
-use netsettle_peer::{Contract as _, LIFECYCLE_NAMESPACE};
 use netsettle_protocol::{
     ContractId, Policy, Principal, Role, SignaturePolicy, ValidationCode, encode,
 };
@@ -203,7 +204,7 @@ async fn query(call: &CallArgs) -> Result<()> {
 /// carrier's peer must endorse its transactions.
 async fn define(args: &DefinitionArgs, function: &str) -> Result<()> {
     let (gateway, signer) = connect(&args.client).await?;
-    let contract = netsettle_settlement::SettlementContract;
+    let contract = netsettle_settlement::contract::SettlementContract;
     let id = contract.id();
     let mut msp_ids: Vec<String> = gateway.peers().iter().map(|p| p.msp_id.clone()).collect();
     msp_ids.sort();

@@ -6,9 +6,9 @@
 
 use std::sync::Arc;
 
+use netsettle_contract::{Context, Contract, ContractError};
 use netsettle_ledger::Ledger;
 use netsettle_msp::{ChannelMsps, default_org_policies};
-use netsettle_peer::{Context, Contract, ContractError};
 use netsettle_protocol::{
     BatchPolicy, Block, ChannelConfig, ChannelPolicies, ConfigEnvelope, Consenter, ContractId,
     CryptoPolicy, Endpoint, Envelope, Header, Identity, Nonce, OrdererConfig, OrgConfig, Payload,
@@ -461,8 +461,14 @@ pub fn start_peer(
     member: &Member,
     dir: &std::path::Path,
     with_kv: bool,
-) -> (netsettle_peer::PeerHandle, tokio::sync::mpsc::Sender<Block>) {
-    use netsettle_peer::{ContractRegistry, Endorser, PeerParts, Validator, service};
+) -> (
+    netsettle_peer::service::PeerHandle,
+    tokio::sync::mpsc::Sender<Block>,
+) {
+    use netsettle_peer::endorser::Endorser;
+    use netsettle_peer::lifecycle::ContractRegistry;
+    use netsettle_peer::service::{self, PeerParts};
+    use netsettle_peer::validator::Validator;
     let ledger = Arc::new(Ledger::open(dir).unwrap());
     let mut registry = ContractRegistry::new();
     if with_kv {

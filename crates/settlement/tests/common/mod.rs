@@ -1,14 +1,18 @@
-//! A harness that drives the settlement contract through the in-memory ledger with the
-//! two carriers' identities, so each test reads as the workflow it checks.
+//! A harness that drives the settlement contract through the peer's simulator over
+//! in-memory state (`MemoryState`) with the two carriers' identities, so each test reads
+//! as the workflow it checks.
 
 #![allow(dead_code)]
 
-use netsettle_peer::{Contract, Creator};
+use netsettle_contract::{Contract, Creator, Invocation, MemoryState};
 use netsettle_protocol::{Role, Timestamp, TxId};
-use netsettle_settlement::memory::{Invocation, MemoryLedger};
+use netsettle_settlement::agreement::Agreement;
+use netsettle_settlement::contract::CONTRACT_NAME;
+use netsettle_settlement::contract::SettlementContract;
+use netsettle_settlement::report::Report;
 use netsettle_settlement::sample::{SampleSpec, generate_pair};
 use netsettle_settlement::seal::{reveal_args, seal_report};
-use netsettle_settlement::{Agreement, Period, Report, SettlementContract};
+use netsettle_settlement::units::Period;
 use netsettle_smcrypto::{Sm4Key, sm3};
 use serde_json::{Value, json};
 
@@ -57,7 +61,7 @@ pub struct Refusal {
 }
 
 pub struct Harness {
-    pub ledger: MemoryLedger,
+    pub ledger: MemoryState,
     pub now_ms: u64,
     pub events: Vec<(String, Value)>,
     calls: u64,
@@ -66,7 +70,7 @@ pub struct Harness {
 impl Harness {
     pub fn new() -> Self {
         Self {
-            ledger: MemoryLedger::new(),
+            ledger: MemoryState::new(),
             now_ms: 1_793_000_000_000,
             events: Vec::new(),
             calls: 0,
@@ -90,6 +94,7 @@ impl Harness {
         self.calls += 1;
         Invocation {
             channel: "settlement".into(),
+            namespace: CONTRACT_NAME.into(),
             creator: creator.clone(),
             tx_id: TxId(sm3(&self.calls.to_le_bytes())),
             timestamp: Timestamp {
@@ -113,9 +118,9 @@ impl Harness {
             .execute(&SettlementContract, &invocation, function, args)
         {
             Ok(outcome) => {
-                for (name, payload) in outcome.events {
+                for event in outcome.simulation.events {
                     self.events
-                        .push((name, serde_json::from_slice(&payload).unwrap()));
+                        .push((event.name, serde_json::from_slice(&event.payload).unwrap()));
                 }
                 Ok(outcome.payload)
             }
@@ -176,6 +181,7 @@ impl Harness {
     pub fn query(&self, creator: &Creator, function: &str, request: Value) -> Value {
         let invocation = Invocation {
             channel: "settlement".into(),
+            namespace: CONTRACT_NAME.into(),
             creator: creator.clone(),
             tx_id: TxId(sm3(b"query")),
             timestamp: Timestamp {

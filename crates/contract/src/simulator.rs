@@ -1,4 +1,5 @@
-//! The simulator: the [`Context`] a contract runs in while a peer endorses a proposal.
+//! The simulator: the [`Context`] a contract runs in while a peer endorses a proposal, and
+//! when [`MemoryState`](crate::MemoryState) runs it in tests and the audit replay.
 //!
 //! It reads committed state through a [`StateRead`] view fixed at one height and records
 //! what the contract did as a canonical read–write set: point reads with the version seen
@@ -13,15 +14,15 @@
 //! only reaches the ledger once its transaction is ordered, validated and committed.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 
-use netsettle_ledger::{LedgerError, check_key};
 use netsettle_protocol::limits::{EVENT_PAYLOAD_BYTES_MAX, NAME_BYTES_MAX, VALUE_BYTES_MAX};
 use netsettle_protocol::{
-    ContractEvent, KvRead, KvWrite, NamespaceReadWriteSet, RangeQueryRead, ReadWriteSet, Timestamp,
-    TxId, Version,
+    ContractEvent, HistoryEntry, KvRead, KvWrite, NamespaceReadWriteSet, RangeQueryRead,
+    ReadWriteSet, Timestamp, TxId, Version, check_key, in_simple_range,
 };
 
-use crate::contract::{Context, ContractError, Creator, KeyModification};
+use crate::contract::{Context, ContractError, Creator};
 use crate::limits::{
     HISTORY_ENTRIES_MAX, RANGE_ENTRIES_MAX, SIMULATION_ENTRIES_MAX, SIMULATION_EVENTS_MAX,
     SIMULATION_RANGE_QUERIES_MAX, SIMULATION_WRITE_BYTES_MAX,
@@ -158,22 +159,21 @@ impl<'s, S: StateRead + ?Sized> Simulator<'s, S> {
         Ok(())
     }
 
-    /// Own writes inside `[start, end)` with the same bounds the ledger applies (an empty
-    /// start skips composite keys, an empty end is open).
+    /// Own writes inside `[start, end)` with the same bounds every state view applies (an
+    /// empty start skips composite keys, an empty end is open).
     fn own_writes_in<'w>(
         writes: &'w BTreeMap<String, Option<Vec<u8>>>,
-        start: &str,
-        end: &str,
+        start: &'w str,
+        end: &'w str,
     ) -> impl Iterator<Item = (&'w String, &'w Option<Vec<u8>>)> {
-        let lower = if start.is_empty() { "\u{1}" } else { start };
-        let upper = end.to_owned();
         writes
-            .range(lower.to_owned()..)
-            .take_while(move |(key, _)| upper.is_empty() || key.as_str() < upper.as_str())
+            .range::<str, _>((Bound::Included(start), Bound::Unbounded))
+            .skip_while(move |(key, _)| !in_simple_range(key, start, end))
+            .take_while(move |(key, _)| in_simple_range(key, start, end))
     }
 }
 
-fn state_error(error: LedgerError) -> ContractError {
+fn state_error(error: impl std::error::Error) -> ContractError {
     ContractError::State(error.to_string())
 }
 
@@ -278,25 +278,16 @@ impl<S: StateRead + ?Sized> Context for Simulator<'_, S> {
         Ok(merged.into_iter().take(limit).collect())
     }
 
-    fn history(&mut self, key: &str, limit: usize) -> Result<Vec<KeyModification>, ContractError> {
+    fn history(&mut self, key: &str, limit: usize) -> Result<Vec<HistoryEntry>, ContractError> {
         if limit == 0 || limit > HISTORY_ENTRIES_MAX {
             return Err(ContractError::bad_request(format!(
                 "a history read may return between 1 and {HISTORY_ENTRIES_MAX} entries"
             )));
         }
         check_key(key.as_bytes()).map_err(|error| ContractError::bad_request(error.to_string()))?;
-        let entries = self
-            .state
+        self.state
             .history(&self.invocation.namespace, key, limit)
-            .map_err(state_error)?;
-        Ok(entries
-            .into_iter()
-            .map(|entry| KeyModification {
-                version: entry.version,
-                tx_id: entry.tx_id,
-                value: entry.value,
-            })
-            .collect())
+            .map_err(state_error)
     }
 
     fn emit_event(&mut self, name: &str, payload: &[u8]) -> Result<(), ContractError> {

@@ -1,48 +1,46 @@
-//! The settlement month through the peer's real simulator over a RocksDB ledger in a
-//! temporary directory: every call is simulated against a ledger snapshot, its read–write
-//! set is wrapped in a (singly endorsed, unvalidated) transaction, cut into its own block
-//! and committed with `Ledger::commit_block`. So the contract runs under the simulator's
-//! limits and canonical rw-sets, and the export query reads the block number from the
-//! committed key history, as on a real peer.
+//! The settlement month as a chain of blocks, then audited: every call is simulated by the
+//! peer's simulator over the committed state (`MemoryState`), its read–write set is
+//! wrapped in a (singly endorsed) transaction and cut into its own block, and its writes
+//! are committed. The export query reads the block number from the committed key
+//! history, as on a real peer; the audit replays the blocks' valid settlement
+//! transactions and must re-derive the final data on the chain.
 //!
 //! Signatures and the endorsement policy are the peer's business and are not checked
-//! here; the certificates are placeholders.
+//! here; the certificates are placeholders. The same simulator over a RocksDB snapshot is
+//! the peer's test (`crates/peer/tests/simulator.rs` runs every scenario on both).
 
 mod common;
 
 use common::{MOBILE, UNICOM, admin, agreement, client, key, nonce_for, period, small_reports};
-use netsettle_ledger::Ledger;
-use netsettle_peer::{Contract, ContractError, Creator, Invocation, LedgerView, Simulator};
+use netsettle_contract::{
+    Contract, ContractError, Creator, Invocation, MemoryState, Simulation, Simulator,
+};
 use netsettle_protocol::Role;
 use netsettle_protocol::{
     Block, ContractAction, ContractId, Endorsement, Envelope, Header, Identity, Nonce, Payload,
     Proposal, ProposalResponsePayload, Response, SignedProposal, Timestamp, Transaction,
     ValidationCode,
 };
-use netsettle_settlement::SettlementContract;
+use netsettle_settlement::contract::SettlementContract;
 use netsettle_settlement::replay::{RecordedCall, final_data, replay};
 use netsettle_settlement::seal::{reveal_args, seal_report};
 use netsettle_smcrypto::{PrivateKey, sm3};
 use serde_json::{Value, json};
 
 struct Chain {
-    ledger: Ledger,
-    _dir: tempfile::TempDir,
+    state: MemoryState,
+    blocks: Vec<Block>,
     key: PrivateKey,
-    previous: Option<Block>,
     seed: u64,
     now_ms: u64,
 }
 
 impl Chain {
     fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let ledger = Ledger::open(dir.path()).unwrap();
         Chain {
-            ledger,
-            _dir: dir,
+            state: MemoryState::new(),
+            blocks: Vec::new(),
             key: PrivateKey::generate(),
-            previous: None,
             seed: 0,
             now_ms: 1_793_000_000_000,
         }
@@ -78,8 +76,7 @@ impl Chain {
         &self,
         proposal: &Proposal,
         creator: &Creator,
-    ) -> Result<(Vec<u8>, netsettle_peer::Simulation), ContractError> {
-        let view = LedgerView::new(&self.ledger).unwrap();
+    ) -> Result<(Vec<u8>, Simulation), ContractError> {
         let invocation = Invocation {
             channel: "settlement".into(),
             namespace: "settlement".into(),
@@ -87,7 +84,7 @@ impl Chain {
             timestamp: proposal.header.timestamp,
             creator: creator.clone(),
         };
-        let mut simulator = Simulator::new(&view, invocation);
+        let mut simulator = Simulator::new(&self.state, invocation);
         let payload =
             SettlementContract.invoke(&mut simulator, &proposal.function, &proposal.args)?;
         Ok((payload, simulator.finish()))
@@ -102,6 +99,7 @@ impl Chain {
     ) -> Result<Vec<u8>, ContractError> {
         let proposal = self.proposal(creator, function, args);
         let (payload, simulation) = self.simulate(&proposal, creator)?;
+        let version = self.state.commit(proposal.tx_id(), &simulation.rw_set);
         let response = ProposalResponsePayload {
             proposal_hash: proposal.hash().unwrap(),
             action: ContractAction {
@@ -130,14 +128,15 @@ impl Chain {
         };
         let envelope =
             Envelope::sign(&self.key, Payload::Transaction(Box::new(transaction))).unwrap();
-        let (number, previous_hash) = match &self.previous {
+        let (number, previous_hash) = match self.blocks.last() {
             Some(block) => (block.header.number + 1, block.hash()),
             None => (0, netsettle_smcrypto::Hash::default()),
         };
+        // The state committed the writes at the block this transaction goes into.
+        assert_eq!((version.block, version.tx), (number, 0));
         let mut block = Block::new(number, previous_hash, vec![envelope], 0).unwrap();
         block.metadata.validation_codes = vec![ValidationCode::Valid];
-        self.ledger.commit_block(&block).unwrap();
-        self.previous = Some(block);
+        self.blocks.push(block);
         Ok(payload)
     }
 
@@ -164,7 +163,7 @@ impl Chain {
 }
 
 #[test]
-fn a_month_through_the_simulator_on_a_rocksdb_ledger() {
+fn a_month_in_blocks_replays_to_the_final_data_on_the_chain() {
     let mut chain = Chain::new();
     let digest =
         chain.json(&admin(UNICOM), "agreement_propose", json!(agreement()))["digest"].clone();
@@ -225,7 +224,7 @@ fn a_month_through_the_simulator_on_a_rocksdb_ledger() {
         json!({ "period": "2026-10", "version": 4 }),
     );
     assert_eq!(done["phase"], "Final");
-    let final_block = chain.previous.as_ref().unwrap().header.number;
+    let final_block = chain.blocks.last().unwrap().header.number;
 
     let request = json!({ "period": "2026-10", "format": "csv", "limit": 1000 });
     let from_unicom = chain.query(&client(UNICOM), "export", request.clone());
@@ -246,17 +245,16 @@ fn a_month_through_the_simulator_on_a_rocksdb_ledger() {
     assert_eq!(located["data"]["tx_id"], located["location"]["tx_id"]);
 
     // Audit: replaying the committed valid transactions re-derives the same final data.
-    let replayed = replay(recorded_calls(&chain.ledger, final_block)).unwrap();
+    let replayed = replay(recorded_calls(&chain.blocks)).unwrap();
     let rederived = final_data(&replayed, period()).unwrap();
     assert_eq!(serde_json::to_value(&rederived).unwrap(), located["data"]);
 }
 
-/// The valid settlement transactions of blocks `0..=last`, with their creators as the
-/// harness made them (role and name are in the placeholder certificate).
-fn recorded_calls(ledger: &Ledger, last: u64) -> Vec<RecordedCall> {
+/// The valid settlement transactions of `blocks`, with their creators as the harness
+/// made them (role and name are in the placeholder certificate).
+fn recorded_calls(blocks: &[Block]) -> Vec<RecordedCall> {
     let mut calls = Vec::new();
-    for number in 0..=last {
-        let block = ledger.block(number).unwrap().unwrap();
+    for block in blocks {
         for (envelope, code) in block.data.iter().zip(&block.metadata.validation_codes) {
             let Payload::Transaction(tx) = &envelope.payload else {
                 continue;

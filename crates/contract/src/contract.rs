@@ -10,7 +10,7 @@
 //! (use [`Context::timestamp`], the proposal's time), no randomness, no floating point, no
 //! I/O, and `BTreeMap` rather than `HashMap` for anything iterated into an output.
 
-use netsettle_protocol::{ContractId, Role, Timestamp, TxId, Version};
+use netsettle_protocol::{ContractId, HistoryEntry, Role, Timestamp, TxId};
 use netsettle_smcrypto::Hash;
 
 /// A native contract. Implementations are stateless values; all state lives behind the
@@ -49,17 +49,6 @@ pub struct Creator {
     pub fingerprint: Hash,
 }
 
-/// One committed write to a key, oldest first, as [`Context::history`] reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyModification {
-    /// Block and transaction index of the write.
-    pub version: Version,
-    /// The writing transaction.
-    pub tx_id: TxId,
-    /// The value written; `None` for a delete.
-    pub value: Option<Vec<u8>>,
-}
-
 /// What a contract can see and do while it runs. Keys live in the contract's own
 /// namespace; composite keys (see [`composite_key`]) are ordinary keys built from parts.
 ///
@@ -91,13 +80,14 @@ pub trait Context {
     ) -> Result<Vec<(String, Vec<u8>)>, ContractError>;
     /// Committed writes to `key`, oldest first, at most `limit`. History reads are not
     /// protected by MVCC (as in Fabric); use them for audit trails, not for decisions.
-    fn history(&mut self, key: &str, limit: usize) -> Result<Vec<KeyModification>, ContractError>;
+    fn history(&mut self, key: &str, limit: usize) -> Result<Vec<HistoryEntry>, ContractError>;
     /// Emits an event, delivered to subscribers once the transaction commits valid.
     fn emit_event(&mut self, name: &str, payload: &[u8]) -> Result<(), ContractError>;
 }
 
-/// The separator between the parts of a composite key (Fabric's layout).
-pub const COMPOSITE_KEY_SEPARATOR: char = '\u{0}';
+/// The separator between the parts of a composite key (Fabric's layout; the protocol's
+/// [`netsettle_protocol::COMPOSITE_KEY_SEPARATOR`] as a `char`).
+const COMPOSITE_KEY_SEPARATOR: char = netsettle_protocol::COMPOSITE_KEY_SEPARATOR as char;
 
 /// Builds the composite key `0x00 ‖ object_type ‖ 0x00 ‖ attr₁ ‖ 0x00 ‖ …`. Parts must not
 /// be empty (except trailing attributes of a prefix) nor contain `0x00`.
