@@ -32,7 +32,7 @@ pub use kx::{EphemeralKey, KX_POINT_BYTES, KX_SHARED_SECRET_BYTES};
 pub use mac::{HMAC_SM3_TAG_BYTES, HmacSm3Key, hmac_sm3};
 pub use sign::{DEFAULT_DIST_ID, PrivateKey, PublicKey, Signature, TLS13_DIST_ID};
 #[doc(hidden)]
-pub use sm2v::verify_prehashed_every_path;
+pub use sm2v::{check_sm2_verify_differential, verify_prehashed_every_path};
 pub use symmetric::{
     GCM_NONCE_BYTES, GCM_TAG_BYTES, SM4_BLOCK_BYTES, SM4_KEY_BYTES, Sm4Key, cbc_decrypt,
     cbc_encrypt, gcm_open, gcm_seal, random_bytes,

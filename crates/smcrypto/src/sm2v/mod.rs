@@ -13,6 +13,7 @@
 //! - field arithmetic specialised to the SM2 prime ([`field`]).
 
 mod cache;
+mod differential;
 mod field;
 mod point;
 mod scalar;
@@ -29,6 +30,7 @@ use scalar::{N, Scalar};
 use table::{CHUNK_BITS, CHUNK_DIGITS, CHUNKS, FixedTable, SCALAR_DIGITS};
 
 pub(crate) use cache::KeyBytes;
+pub use differential::check_sm2_verify_differential;
 
 /// Parse 64 hex digits into 32 bytes at compile time (curve constants are written in hex,
 /// as the standard prints them).
