@@ -6,7 +6,9 @@
 //! choices (signer ID, DER encoding, nonce sizes) are made once, here.
 //!
 //! Peers check thousands of signatures per block, so [`BatchVerifier`] spreads SM2
-//! verification over all cores with a bounded batch ([`BATCH_JOBS_MAX`]). Certificates,
+//! verification over all cores with a bounded batch ([`BATCH_JOBS_MAX`]); each verification
+//! runs on a variable-time path specialised to the SM2 curve (`sm2v`: public data only),
+//! while signing stays on the constant-time `sm2` crate. Certificates,
 //! CSRs, CRLs and chain verification live in [`x509`].
 //!
 //! What it leaves out: network I/O, TLS (see `netsettle-smtls`), and policy (which
