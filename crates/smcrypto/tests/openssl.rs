@@ -126,6 +126,24 @@ fn openssl_verifies_our_chain() {
     );
 }
 
+/// A fresh OpenSSL SM2 key in `dir/key_pem` (PKCS#8) and its public key in `dir/pub_pem`.
+fn openssl_sm2_key_pair(dir: &Path, key_pem: &str, pub_pem: &str) {
+    let paramgen = "ec_paramgen_curve:SM2";
+    openssl(
+        dir,
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            paramgen,
+            "-out",
+            key_pem,
+        ],
+    );
+    openssl(dir, &["pkey", "-in", key_pem, "-pubout", "-out", pub_pem]);
+}
+
 /// Write `contents` into `dir/name`.
 fn put(dir: &Path, name: &str, contents: impl AsRef<[u8]>) {
     std::fs::write(dir.join(name), contents).unwrap();
@@ -168,22 +186,7 @@ fn openssl_verifies_our_signature() {
 #[test]
 fn we_verify_openssl_signature_with_openssl_key() {
     let dir = tempfile::tempdir().unwrap();
-    openssl(
-        dir.path(),
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:SM2",
-            "-out",
-            "key.pem",
-        ],
-    );
-    openssl(
-        dir.path(),
-        &["pkey", "-in", "key.pem", "-pubout", "-out", "pub.pem"],
-    );
+    openssl_sm2_key_pair(dir.path(), "key.pem", "pub.pem");
     let message = b"report commitment";
     put(dir.path(), "msg", message);
     openssl(
@@ -581,23 +584,7 @@ fn sm2_verify_agrees_with_openssl_on_valid_and_corrupted_signatures() {
     for key_idx in 0..3 {
         let key_pem = format!("key{key_idx}.pem");
         let pub_pem = format!("pub{key_idx}.pem");
-        let paramgen = "ec_paramgen_curve:SM2";
-        openssl(
-            dir.path(),
-            &[
-                "genpkey",
-                "-algorithm",
-                "EC",
-                "-pkeyopt",
-                paramgen,
-                "-out",
-                &key_pem,
-            ],
-        );
-        openssl(
-            dir.path(),
-            &["pkey", "-in", &key_pem, "-pubout", "-out", &pub_pem],
-        );
+        openssl_sm2_key_pair(dir.path(), &key_pem, &pub_pem);
         let public =
             PublicKey::from_spki_pem(&String::from_utf8(get(dir.path(), &pub_pem)).unwrap())
                 .unwrap();
