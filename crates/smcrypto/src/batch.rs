@@ -1,6 +1,6 @@
-//! Parallel SM2 verification for block validation: SM2 verify (about 4,000/s per core) is
-//! the ceiling of the chain's commit throughput, and every committed transaction carries
-//! several signatures, so peers must verify on all cores.
+//! Parallel SM2 verification for block validation: SM2 verify is a large share of the
+//! chain's commit cost, and every committed transaction carries several signatures, so
+//! peers verify on all cores.
 //!
 //! Bounded by construction: the caller hands over one slice of at most
 //! [`BATCH_JOBS_MAX`] jobs; it is split into one contiguous chunk per worker thread

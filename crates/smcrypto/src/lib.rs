@@ -6,7 +6,9 @@
 //! choices (signer ID, DER encoding, nonce sizes) are made once, here.
 //!
 //! Peers check thousands of signatures per block, so [`BatchVerifier`] spreads SM2
-//! verification over all cores with a bounded batch ([`BATCH_JOBS_MAX`]). Certificates,
+//! verification over all cores with a bounded batch ([`BATCH_JOBS_MAX`]); each verification
+//! runs on a variable-time path specialised to the SM2 curve (`sm2v`: public data only),
+//! while signing stays on the constant-time `sm2` crate. Certificates,
 //! CSRs, CRLs and chain verification live in [`x509`].
 //!
 //! What it leaves out: network I/O, TLS (see `netsettle-smtls`), and policy (which
@@ -21,6 +23,7 @@ mod kx;
 mod mac;
 mod pem;
 mod sign;
+mod sm2v;
 mod symmetric;
 pub mod x509;
 
@@ -32,6 +35,8 @@ pub use keys::{PRIVATE_KEY_PEM_LABEL, PUBLIC_KEY_PEM_LABEL};
 pub use kx::{EphemeralKey, KX_POINT_BYTES, KX_SHARED_SECRET_BYTES};
 pub use mac::{HMAC_SM3_TAG_BYTES, HmacSm3Key, hmac_sm3};
 pub use sign::{DEFAULT_DIST_ID, PrivateKey, PublicKey, Signature, TLS13_DIST_ID};
+#[doc(hidden)]
+pub use sm2v::{check_sm2_verify_differential, verify_prehashed_every_path};
 pub use symmetric::{
     GCM_NONCE_BYTES, GCM_TAG_BYTES, SM4_BLOCK_BYTES, SM4_KEY_BYTES, Sm4Key, cbc_decrypt,
     cbc_encrypt, gcm_open, gcm_seal, random_bytes,

@@ -13,6 +13,7 @@ use sm2::dsa::signature::{RandomizedSigner as _, Signer as _, Verifier as _};
 use sm2::elliptic_curve::Generate as _;
 use zeroize::Zeroizing;
 
+use crate::sm2v::{self, CURVE_A, CURVE_B, GENERATOR_X, GENERATOR_Y, KeyBytes};
 use crate::{CryptoError, Hash, Sm3Hasher};
 
 /// The GM/T 0009 default signer ID, used for everything except TLS handshakes.
@@ -20,12 +21,6 @@ pub const DEFAULT_DIST_ID: &str = "1234567812345678";
 
 /// The signer ID RFC 8998 §3.2.1 fixes for TLS 1.3 `CertificateVerify` signatures.
 pub const TLS13_DIST_ID: &str = "TLSv1.3+GM+Cipher+Suite";
-
-/// SM2 recommended-curve parameters from GB/T 32918.5, as hashed into `Z`.
-const CURVE_A_HEX: &str = "FFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFC";
-const CURVE_B_HEX: &str = "28E9FA9E9D9F5E344D5A9E4BCF6509A7F39789F515AB8F92DDBCBD414D940E93";
-const GENERATOR_X_HEX: &str = "32C4AE2C1F1981195F9904466A39C9948FE30BBFF2660BE1715A4589334C74C7";
-const GENERATOR_Y_HEX: &str = "BC3736A2F4F6779C59BDCEE36B692153D0A9877CC62A474002DF32E52139F0A0";
 
 /// Longest ID whose bit length fits the 16-bit `ENTL` field of `Z`.
 const DIST_ID_BYTES_MAX: usize = 8191;
@@ -131,20 +126,28 @@ impl fmt::Debug for PrivateKey {
     }
 }
 
-/// An SM2 public key (a point on the SM2 curve) with its default-ID verifying key cached.
+/// An SM2 public key (a point on the SM2 curve) with its coordinates and default-ID `Z`
+/// cached for verification.
 #[derive(Clone)]
 pub struct PublicKey {
     point: sm2::PublicKey,
-    verifying_default: sm2::dsa::VerifyingKey,
+    /// `x ‖ y`, what the verifier and its key cache take.
+    coordinates: KeyBytes,
+    /// `Z` for [`DEFAULT_DIST_ID`], which nearly every signature uses.
+    z_default: Hash,
 }
 
 impl PublicKey {
     fn from_point(point: sm2::PublicKey) -> Self {
-        let verifying_default = sm2::dsa::VerifyingKey::new(DEFAULT_DIST_ID, point)
-            .expect("default SM2 ID is short enough");
+        let sec1 = point.to_sec1_bytes();
+        let mut coordinates = [0u8; 64];
+        // An uncompressed SM2 point is `04 ‖ x ‖ y`, 65 bytes.
+        coordinates.copy_from_slice(sec1.get(1..).unwrap_or_default());
+        let z_default = z_value_of(&coordinates, DEFAULT_DIST_ID);
         PublicKey {
             point,
-            verifying_default,
+            coordinates,
+            z_default,
         }
     }
 
@@ -157,16 +160,14 @@ impl PublicKey {
 
     /// The uncompressed SEC1 encoding, 65 bytes `04‖x‖y`.
     pub fn to_sec1_uncompressed(&self) -> [u8; 65] {
-        let bytes = self.point.to_sec1_bytes();
-        let mut out = [0u8; 65];
-        // An uncompressed SM2 point is always 65 bytes.
-        out.copy_from_slice(&bytes);
+        let mut out = [4u8; 65];
+        out[1..].copy_from_slice(&self.coordinates);
         out
     }
 
     /// Verify a DER signature over `message` made with the default ID.
     pub fn verify(&self, message: &[u8], signature: &Signature) -> Result<(), CryptoError> {
-        verify_with(&self.verifying_default, message, signature)
+        self.verify_with_z(&self.z_default, message, signature)
     }
 
     /// Verify a DER signature over `message` made with an explicit signer ID.
@@ -176,10 +177,47 @@ impl PublicKey {
         message: &[u8],
         signature: &Signature,
     ) -> Result<(), CryptoError> {
+        let z = self.z_value(dist_id)?;
+        self.verify_with_z(&z, message, signature)
+    }
+
+    /// Verification on the variable-time path ([`crate::sm2v`]): e = SM3(Z ‖ M), then
+    /// s·G + t·P from precomputed tables.
+    fn verify_with_z(
+        &self,
+        z: &Hash,
+        message: &[u8],
+        signature: &Signature,
+    ) -> Result<(), CryptoError> {
+        let raw = signature.to_raw()?;
+        let mut hasher = Sm3Hasher::new();
+        hasher.update(z.as_bytes());
+        hasher.update(message);
+        let e = hasher.finalize();
+        if sm2v::verify_prehashed(&self.coordinates, e.as_bytes(), &raw) {
+            Ok(())
+        } else {
+            Err(CryptoError::BadSignature)
+        }
+    }
+
+    /// The same check on the `sm2` crate's constant-time arithmetic: the reference the
+    /// differential tests and the benchmark compare the fast path against. Not for
+    /// production use (about 4× slower).
+    #[doc(hidden)]
+    pub fn verify_with_id_sm2_crate(
+        &self,
+        dist_id: &str,
+        message: &[u8],
+        signature: &Signature,
+    ) -> Result<(), CryptoError> {
         check_dist_id(dist_id)?;
         let verifying = sm2::dsa::VerifyingKey::new(dist_id, self.point)
             .map_err(|_| CryptoError::DistIdTooLong)?;
-        verify_with(&verifying, message, signature)
+        let raw = signature.to_sm2()?;
+        verifying
+            .verify(message, &raw)
+            .map_err(|_| CryptoError::BadSignature)
     }
 
     /// The GB/T 32918.2 user hash `Z = SM3(ENTL ‖ ID ‖ a ‖ b ‖ xG ‖ yG ‖ xA ‖ yA)` that
@@ -187,18 +225,7 @@ impl PublicKey {
     /// a signature that verifies nowhere usually means the two sides disagree on the ID.
     pub fn z_value(&self, dist_id: &str) -> Result<Hash, CryptoError> {
         check_dist_id(dist_id)?;
-        // At most 8191 bytes, so the bit length fits ENTL's 16 bits.
-        let entl = u16::try_from(dist_id.len().saturating_mul(8))
-            .map_err(|_| CryptoError::DistIdTooLong)?;
-        let mut hasher = Sm3Hasher::new();
-        hasher.update(&entl.to_be_bytes());
-        hasher.update(dist_id.as_bytes());
-        for constant in [CURVE_A_HEX, CURVE_B_HEX, GENERATOR_X_HEX, GENERATOR_Y_HEX] {
-            hasher.update(&hex::decode(constant).expect("curve constants are valid hex"));
-        }
-        // Skip the SEC1 `04` tag: Z takes the bare coordinates.
-        hasher.update(self.to_sec1_uncompressed().get(1..).unwrap_or_default());
-        Ok(hasher.finalize())
+        Ok(z_value_of(&self.coordinates, dist_id))
     }
 
     pub(crate) fn as_sm2(&self) -> &sm2::PublicKey {
@@ -210,15 +237,18 @@ impl PublicKey {
     }
 }
 
-fn verify_with(
-    verifying: &sm2::dsa::VerifyingKey,
-    message: &[u8],
-    signature: &Signature,
-) -> Result<(), CryptoError> {
-    let raw = signature.to_sm2()?;
-    verifying
-        .verify(message, &raw)
-        .map_err(|_| CryptoError::BadSignature)
+/// `Z = SM3(ENTL ‖ ID ‖ a ‖ b ‖ xG ‖ yG ‖ xA ‖ yA)` for an ID already checked to fit
+/// ENTL's 16 bits (at most [`DIST_ID_BYTES_MAX`] bytes).
+fn z_value_of(coordinates: &KeyBytes, dist_id: &str) -> Hash {
+    let entl = u16::try_from(dist_id.len().saturating_mul(8)).unwrap_or(u16::MAX);
+    let mut hasher = Sm3Hasher::new();
+    hasher.update(&entl.to_be_bytes());
+    hasher.update(dist_id.as_bytes());
+    for constant in [CURVE_A, CURVE_B, GENERATOR_X, GENERATOR_Y] {
+        hasher.update(&constant);
+    }
+    hasher.update(coordinates);
+    hasher.finalize()
 }
 
 impl PartialEq for PublicKey {

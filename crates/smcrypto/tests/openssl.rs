@@ -13,8 +13,8 @@ use netsettle_smcrypto::x509::{
     Role, SubjectName,
 };
 use netsettle_smcrypto::{
-    CertificateError, CryptoError, EncodingError, PrivateKey, PublicKey, Signature, Sm4Key,
-    cbc_decrypt, cbc_encrypt,
+    CertificateError, CryptoError, DEFAULT_DIST_ID, EncodingError, PrivateKey, PublicKey,
+    Signature, Sm4Key, TLS13_DIST_ID, cbc_decrypt, cbc_encrypt,
 };
 
 const DIST_ID_OPT: &str = "distid:1234567812345678";
@@ -126,6 +126,24 @@ fn openssl_verifies_our_chain() {
     );
 }
 
+/// A fresh OpenSSL SM2 key in `dir/key_pem` (PKCS#8) and its public key in `dir/pub_pem`.
+fn openssl_sm2_key_pair(dir: &Path, key_pem: &str, pub_pem: &str) {
+    let paramgen = "ec_paramgen_curve:SM2";
+    openssl(
+        dir,
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            paramgen,
+            "-out",
+            key_pem,
+        ],
+    );
+    openssl(dir, &["pkey", "-in", key_pem, "-pubout", "-out", pub_pem]);
+}
+
 /// Write `contents` into `dir/name`.
 fn put(dir: &Path, name: &str, contents: impl AsRef<[u8]>) {
     std::fs::write(dir.join(name), contents).unwrap();
@@ -168,22 +186,7 @@ fn openssl_verifies_our_signature() {
 #[test]
 fn we_verify_openssl_signature_with_openssl_key() {
     let dir = tempfile::tempdir().unwrap();
-    openssl(
-        dir.path(),
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:SM2",
-            "-out",
-            "key.pem",
-        ],
-    );
-    openssl(
-        dir.path(),
-        &["pkey", "-in", "key.pem", "-pubout", "-out", "pub.pem"],
-    );
+    openssl_sm2_key_pair(dir.path(), "key.pem", "pub.pem");
     let message = b"report commitment";
     put(dir.path(), "msg", message);
     openssl(
@@ -560,4 +563,94 @@ fn ecdsa_certificate_is_unsupported() {
         }
         .into())
     );
+}
+
+/// Whether `openssl args…` in `dir` succeeds (for checks whose failure is an answer).
+fn openssl_succeeds(dir: &Path, args: &[&str]) -> bool {
+    Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|err| panic!("cannot run `openssl` ({err}); install it (scripts/setup.sh)"))
+        .status
+        .success()
+}
+
+/// The fast SM2 verifier and OpenSSL agree on OpenSSL's signatures (several keys, both
+/// signer IDs, messages of many lengths) and on corrupted ones, which both reject.
+#[test]
+fn sm2_verify_agrees_with_openssl_on_valid_and_corrupted_signatures() {
+    let dir = tempfile::tempdir().unwrap();
+    for key_idx in 0..3 {
+        let key_pem = format!("key{key_idx}.pem");
+        let pub_pem = format!("pub{key_idx}.pem");
+        openssl_sm2_key_pair(dir.path(), &key_pem, &pub_pem);
+        let public =
+            PublicKey::from_spki_pem(&String::from_utf8(get(dir.path(), &pub_pem)).unwrap())
+                .unwrap();
+        for msg_idx in 0..6usize {
+            let dist_id = if msg_idx % 3 == 2 {
+                TLS13_DIST_ID
+            } else {
+                DEFAULT_DIST_ID
+            };
+            let dist_id_opt = format!("distid:{dist_id}");
+            let message: Vec<u8> = (0..msg_idx * 97 + key_idx)
+                .map(|i| (i * 31 + msg_idx) as u8)
+                .collect();
+            put(dir.path(), "msg", &message);
+            let sign = [
+                "pkeyutl", "-sign", "-inkey", &key_pem, "-rawin", "-digest", "sm3",
+            ];
+            let io = ["-in", "msg", "-out", "sig", "-pkeyopt", &dist_id_opt];
+            openssl(dir.path(), &[&sign[..], &io[..]].concat());
+            let signature = Signature::from_der(&get(dir.path(), "sig")).unwrap();
+            assert_eq!(public.verify_with_id(dist_id, &message, &signature), Ok(()));
+
+            // One bit of the message flipped: OpenSSL and we both reject.
+            let mut corrupted = message.clone();
+            match corrupted.get_mut(msg_idx * 7 % message.len().max(1)) {
+                Some(byte) => *byte ^= 0x10,
+                None => corrupted.push(0),
+            }
+            put(dir.path(), "bad", &corrupted);
+            let verify = ["pkeyutl", "-verify", "-pubin", "-inkey", &pub_pem, "-rawin"];
+            let args = [
+                "-digest",
+                "sm3",
+                "-in",
+                "bad",
+                "-sigfile",
+                "sig",
+                "-pkeyopt",
+                &dist_id_opt,
+            ];
+            assert!(!openssl_succeeds(
+                dir.path(),
+                &[&verify[..], &args[..]].concat()
+            ));
+            assert_eq!(
+                public.verify_with_id(dist_id, &corrupted, &signature),
+                Err(CryptoError::BadSignature)
+            );
+            // The other signer ID: both reject.
+            let other_id = if dist_id == DEFAULT_DIST_ID {
+                TLS13_DIST_ID
+            } else {
+                DEFAULT_DIST_ID
+            };
+            let other_opt = format!("distid:{other_id}");
+            let args = [
+                "-digest", "sm3", "-in", "msg", "-sigfile", "sig", "-pkeyopt", &other_opt,
+            ];
+            assert!(!openssl_succeeds(
+                dir.path(),
+                &[&verify[..], &args[..]].concat()
+            ));
+            assert_eq!(
+                public.verify_with_id(other_id, &message, &signature),
+                Err(CryptoError::BadSignature)
+            );
+        }
+    }
 }
