@@ -1,18 +1,19 @@
 //! The simulator over a real tempdir ledger: the read–write set a contract's calls
 //! record, rendered as text and compared, one scenario per case.
 
-mod support;
-
 use netsettle_peer::contract::composite_key;
 use netsettle_peer::{Context, Creator, Invocation, LedgerView, Simulator};
 use netsettle_protocol::{ReadWriteSet, Role, Timestamp};
-use support::{Network, TempLedger, commit_unvalidated, proposal, transaction, writes};
+use netsettle_testkit::Consortium;
+use netsettle_testkit::peer::{TempLedger, commit_unvalidated};
+use netsettle_testkit::pki::NOW_MS;
+use netsettle_testkit::tx::{proposal, transaction, writes};
 
 /// Ledger with block 0 = genesis and block 1 writing `kv`: a=1, b=2, c=3 and composite
 /// keys report/2026-10/{UnicomMSP,MobileMSP}.
-fn ledger_with_state(net: &Network) -> TempLedger {
+fn ledger_with_state(net: &Consortium) -> TempLedger {
     let temp = TempLedger::new();
-    let genesis = net.genesis();
+    let genesis = net.genesis.clone();
     commit_unvalidated(&temp.ledger, genesis.clone());
     let unicom_report = composite_key("report", &["2026-10", "UnicomMSP"]).unwrap();
     let mobile_report = composite_key("report", &["2026-10", "MobileMSP"]).unwrap();
@@ -26,7 +27,7 @@ fn ledger_with_state(net: &Network) -> TempLedger {
     entries.sort();
     let signed = proposal(&net.unicom_client, 1, "kv", "setup", &[]);
     let envelope = transaction(
-        &signed,
+        &signed.proposal,
         &net.unicom_client,
         writes("kv", &entries),
         &[&net.unicom_peer],
@@ -35,14 +36,14 @@ fn ledger_with_state(net: &Network) -> TempLedger {
     temp
 }
 
-fn invocation(net: &Network) -> Invocation {
+fn invocation(net: &Consortium) -> Invocation {
     let signed = proposal(&net.unicom_client, 99, "kv", "f", &[]);
     Invocation {
         channel: "settlement".to_owned(),
         namespace: "kv".to_owned(),
         tx_id: signed.tx_id(),
         timestamp: Timestamp {
-            unix_time_ms: support::NOW_MS,
+            unix_time_ms: NOW_MS,
         },
         creator: Creator {
             msp_id: "UnicomMSP".to_owned(),
@@ -90,7 +91,7 @@ type Script = fn(&mut dyn Context) -> String;
 
 /// Runs `script` in a fresh simulator; returns its own output and the rendered set.
 fn check(script: Script, expected: &str) {
-    let net = Network::new();
+    let net = Consortium::new();
     let temp = ledger_with_state(&net);
     let view = LedgerView::new(&temp.ledger).unwrap();
     let mut simulator = Simulator::new(&view, invocation(&net));
@@ -235,7 +236,7 @@ fn history_lists_committed_writes() {
 
 #[test]
 fn events_are_kept_in_order() {
-    let net = Network::new();
+    let net = Consortium::new();
     let temp = ledger_with_state(&net);
     let view = LedgerView::new(&temp.ledger).unwrap();
     let mut simulator = Simulator::new(&view, invocation(&net));
