@@ -23,33 +23,30 @@
 //! `cargo bench -p netsettle --bench consensus`. Every process is killed and reaped and
 //! the directory removed on the way out, also when the bench fails (drop guards).
 
-#[path = "../../node/tests/common/mod.rs"]
-mod common;
-
 use std::collections::HashMap;
-use std::io::{BufRead as _, BufReader};
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{BIN, READY_DEADLINE, consortium};
 use netsettle_benches::process::{process_cpu_seconds, stat_cpu_seconds};
 use netsettle_benches::results::{Chart, Series, write_csv, write_png};
 use netsettle_benches::signed::SignedBatch;
 use netsettle_ca::IdentityLayout;
-use netsettle_client::Signer;
 use netsettle_net::{ChannelTrust, NetConfig, NetHandle, Network, NodeId};
 use netsettle_protocol::{
     BROADCAST_SERVICE, Block, BlockBatch, BlockRange, BroadcastResponse, BroadcastStatus,
-    ChannelConfig, ContractAction, ContractId, Endorsement, Envelope, Identity,
-    ORDERER_BLOCKS_SERVICE, Payload, ProposalResponsePayload, ReadWriteSet, Response, Role,
-    Transaction, TxId, decode, encode,
+    ChannelConfig, Envelope, ORDERER_BLOCKS_SERVICE, Role, TxId, decode, encode,
 };
-use netsettle_smcrypto::x509::Certificate;
 use netsettle_smcrypto::{BatchVerifier, PrivateKey};
+use netsettle_testkit::WAIT_MAX;
+use netsettle_testkit::pki::Member;
+use netsettle_testkit::process::{NODE_READY, Netsettle, Process, load_member};
+use netsettle_testkit::tx::{fresh_header, ordering_envelope};
 use tokio::sync::Semaphore;
+
+/// The binary under test.
+const NETSETTLE: Netsettle = Netsettle(env!("CARGO_BIN_EXE_netsettle"));
 
 /// Marks failure only: a level whose transactions are not all in blocks by then.
 const LEVEL_DEADLINE: Duration = Duration::from_secs(180);
@@ -103,55 +100,18 @@ const ORDERERS: [(&str, &str, &str, &str); 5] = [
     ),
 ];
 
-/// A running orderer process; killed and reaped when dropped.
-struct Process {
-    child: Child,
-    ready: String,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Process {
-    fn start(dir: &Path, config: &Path, log: &Path) -> Process {
-        let log = std::fs::File::create(log).expect("log file");
-        let mut child = Command::new(BIN)
-            .args(["node", "--config"])
-            .arg(config)
-            .current_dir(dir)
-            .env("NETSETTLE_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("netsettle node starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (lines, ready) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if line.starts_with("netsettle node ready") {
-                    let _ = lines.send(line);
-                }
-            }
-        });
-        let mut process = Process {
-            child,
-            ready: String::new(),
-        };
-        process.ready = ready
-            .recv_timeout(READY_DEADLINE)
-            .unwrap_or_else(|_| panic!("{} printed no readiness line", config.display()));
-        process
-    }
-
-    /// CPU seconds (user + system) the process used so far.
-    fn cpu_seconds(&self) -> f64 {
-        process_cpu_seconds(self.child.id())
-    }
+/// Starts the orderer of node config `config` in `dir`, its log in `log`, and waits for
+/// its readiness line.
+fn start_orderer(dir: &Path, config: &Path, log: &Path) -> Process {
+    let log = std::fs::File::create(log).expect("log file");
+    let mut command = NETSETTLE.command();
+    command
+        .args(["node", "--config"])
+        .arg(config)
+        .current_dir(dir)
+        .env("NETSETTLE_LOG", "warn")
+        .stderr(log);
+    Process::start(command, NODE_READY)
 }
 
 fn identity_dir(org: &str, kind: &str, name: &str) -> PathBuf {
@@ -195,64 +155,18 @@ fn write_configs(dir: &Path) -> Vec<PathBuf> {
     paths
 }
 
-/// A key and identity from an identity directory.
-fn signing_identity(dir: &Path, msp_id: &str, identity: &Path) -> (PrivateKey, Identity) {
-    let layout = IdentityLayout::new(&dir.join(identity));
-    let key = PrivateKey::read_pkcs8_pem_file(&layout.sign_key()).expect("signing key");
-    let pem = std::fs::read_to_string(layout.sign_cert()).expect("signing certificate");
-    let certificate = Certificate::from_pem(&pem).expect("certificate");
-    let identity = Identity {
-        msp_id: msp_id.to_owned(),
-        cert_der: certificate.der().to_vec(),
-    };
-    (key, identity)
-}
-
-/// Makes signed transaction envelopes: the client proposes, Unicom's peer0 endorses (the
-/// orderers check the client's signature and the Writers policy; endorsements are the
-/// committing peers' business).
+/// Makes signed transaction envelopes for ordering only: the client proposes, Unicom's
+/// peer0 endorses (the orderers check the client's signature and the Writers policy;
+/// endorsements are the committing peers' business).
 struct Envelopes {
-    client: Signer,
-    peer_key: PrivateKey,
-    peer: Identity,
+    client: Member,
+    peer: Member,
 }
 
 impl Envelopes {
     fn make(&self) -> Envelope {
-        let contract = ContractId {
-            name: "settlement".to_owned(),
-            version: "1".to_owned(),
-        };
-        let args = vec![vec![0x5a; ARG_BYTES]];
-        let signed = self
-            .client
-            .propose("settlement", contract.clone(), "upload", args)
-            .expect("proposal");
-        let response = ProposalResponsePayload {
-            proposal_hash: signed.proposal.hash().expect("proposal hash"),
-            action: ContractAction {
-                contract,
-                rw_set: ReadWriteSet {
-                    namespaces: Vec::new(),
-                },
-                response: Response {
-                    status: 200,
-                    message: String::new(),
-                    payload: Vec::new(),
-                },
-                events: Vec::new(),
-            },
-        };
-        let endorsement =
-            Endorsement::sign(&self.peer_key, self.peer.clone(), &response).expect("endorse");
-        let transaction = Transaction {
-            proposal: signed.proposal,
-            response,
-            endorsements: vec![endorsement],
-        };
-        self.client
-            .sign_envelope(Payload::Transaction(Box::new(transaction)))
-            .expect("envelope")
+        let header = fresh_header(&self.client.identity());
+        ordering_envelope(&self.client, &self.peer, header, ARG_BYTES)
     }
 }
 
@@ -329,7 +243,10 @@ struct Bench {
 
 impl Bench {
     fn orderer_cpu_seconds(&self) -> f64 {
-        self.orderers.iter().map(Process::cpu_seconds).sum()
+        self.orderers
+            .iter()
+            .map(|process| process_cpu_seconds(process.child.id()))
+            .sum()
     }
 
     async fn run_level(&mut self, envelopes: Vec<Envelope>, in_flight: usize) -> Outcome {
@@ -398,7 +315,7 @@ impl Bench {
 /// leader after they start, and until then answer `ServiceUnavailable`. Retried every
 /// `LEADER_RETRY` (the election is the event; the orderers offer nothing to wait on).
 async fn wait_for_leader(bench: &Bench, envelopes: &Envelopes) {
-    let deadline = Instant::now() + READY_DEADLINE;
+    let deadline = Instant::now() + WAIT_MAX;
     for orderer in &bench.orderer_ids {
         loop {
             let bytes = encode(&envelopes.make()).expect("encode");
@@ -484,7 +401,7 @@ async fn start(dir: &Path) -> Bench {
         .iter()
         .map(|config| {
             let log = config.with_extension("log");
-            Process::start(dir, config, &log)
+            start_orderer(dir, config, &log)
         })
         .collect();
     for process in &orderers {
@@ -529,21 +446,16 @@ fn main() {
         .prefix("netsettle-consensus-bench")
         .tempdir()
         .expect("temp dir");
-    consortium(dir.path());
-    let (client_key, client_identity) = signing_identity(
-        dir.path(),
-        "UnicomMSP",
-        &identity_dir("unicom", "users", "settlement@unicom.example"),
-    );
-    let (peer_key, peer) = signing_identity(
-        dir.path(),
-        "UnicomMSP",
-        &identity_dir("unicom", "peers", "peer0.unicom.example"),
-    );
+    NETSETTLE.consortium(dir.path());
+    let member = |kind: &str, name: &str| {
+        load_member(
+            &dir.path().join(identity_dir("unicom", kind, name)),
+            "UnicomMSP",
+        )
+    };
     let envelopes = Envelopes {
-        client: Signer::new(client_key, client_identity),
-        peer_key,
-        peer,
+        client: member("users", "settlement@unicom.example"),
+        peer: member("peers", "peer0.unicom.example"),
     };
     let size = encode(&envelopes.make()).expect("encode").len();
     println!("envelope: {size} bytes");

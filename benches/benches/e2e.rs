@@ -23,18 +23,12 @@
 
 #![allow(clippy::print_stdout, reason = "a bench prints its figures")]
 
-#[path = "../../node/tests/common/mod.rs"]
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{
-    ADMIN_M, Forwarder, Node, REPO, consortium, define_settlement, ok, propose, render_layout,
-};
 use netsettle_benches::process::process_cpu_seconds;
 use netsettle_benches::results::{Chart, Series, write_csv, write_png};
 use netsettle_client::{ConnectionProfile, Gateway, Signer, assemble};
@@ -43,6 +37,10 @@ use netsettle_settlement::agreement::Agreement;
 use netsettle_settlement::sample::{SampleSpec, generate_pair};
 use netsettle_settlement::seal::seal_report_fresh;
 use netsettle_settlement::units::Period;
+use netsettle_testkit::process::{ADMIN_M, Forwarder, Netsettle, Process, REPO};
+
+/// The binary under test.
+const NETSETTLE: Netsettle = Netsettle(env!("CARGO_BIN_EXE_netsettle"));
 
 /// Loopback range of this bench (127.10.x.x); tests use other slots.
 const SLOT: u8 = 10;
@@ -116,15 +114,15 @@ fn env_list(name: &str, default: &[u32]) -> Vec<u32> {
 /// The running processes; killed and reaped on drop (also when the bench panics).
 struct Consortium {
     dir: tempfile::TempDir,
-    nodes: Vec<(String, Node)>,
+    nodes: Vec<(String, Process)>,
     forwarders: Vec<Forwarder>,
 }
 
 impl Consortium {
     fn start() -> Consortium {
         let dir = tempfile::tempdir().expect("temp dir");
-        consortium(dir.path());
-        render_layout(dir.path(), SLOT, "");
+        NETSETTLE.consortium(dir.path());
+        NETSETTLE.render_layout(dir.path(), SLOT, "");
         let forwarders = [("unicom", "UnicomMSP"), ("mobile", "MobileMSP")]
             .iter()
             .map(|(carrier, org)| {
@@ -144,7 +142,7 @@ impl Consortium {
             if name.contains("peer") && !name.ends_with("peer0") {
                 continue;
             }
-            nodes.push((name, Node::start(&config)));
+            nodes.push((name, NETSETTLE.node(&config)));
         }
         Consortium {
             dir,
@@ -161,8 +159,8 @@ impl Consortium {
     /// the CLI as the carriers' admins do it.
     fn prepare(&self) {
         let dir = self.dir();
-        define_settlement(dir);
-        let proposed = propose(dir);
+        NETSETTLE.define_settlement(dir);
+        let proposed = NETSETTLE.propose(dir);
         let proposed = String::from_utf8_lossy(&proposed.stdout);
         let digest = proposed
             .split("\"digest\":\"")
@@ -174,7 +172,7 @@ impl Consortium {
         call.extend(ADMIN_M);
         call.extend(["--contract", "settlement", "--function", "agreement_accept"]);
         call.extend(["--arg", &accept]);
-        ok(dir, &call);
+        NETSETTLE.ok(dir, &call);
     }
 
     /// CPU seconds used so far, by kind of process.

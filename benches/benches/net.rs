@@ -15,17 +15,15 @@ use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use netsettle_msp::default_org_policies;
 use netsettle_net::{ChannelTrust, NetConfig, Network, NodeId};
-use netsettle_protocol::{
-    BatchPolicy, ChannelConfig, ChannelPolicies, Consenter, CryptoPolicy, Endpoint, OrdererConfig,
-    OrgConfig, Role as ProtocolRole, RoleOus,
-};
-use netsettle_smcrypto::PrivateKey;
-use netsettle_smcrypto::x509::{self, CertificateParams, Role, SubjectName};
+use netsettle_protocol::{ChannelConfig, Role as ProtocolRole};
+use netsettle_smcrypto::x509::Role;
 use netsettle_smtls::TlsIdentity;
+use netsettle_testkit::TestOrg;
+use netsettle_testkit::channel::one_orderer_config;
+use netsettle_testkit::pki::now_unix;
 
 const SERVER_ENV: &str = "NETSETTLE_BENCH_NET_SERVER";
 const SMALL_BYTES: usize = 64;
@@ -33,76 +31,21 @@ const BULK_BYTES: usize = 4 * 1024 * 1024;
 /// How long each measurement runs (after a warm-up of a tenth of it).
 const MEASURE: Duration = Duration::from_secs(3);
 
-fn now_unix() -> i64 {
-    i64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-    )
-    .unwrap()
-}
-
-fn subject(cn: &str) -> SubjectName {
-    SubjectName {
-        common_name: cn.to_owned(),
-        organization: Some("BenchMSP".to_owned()),
-        ..SubjectName::default()
-    }
-}
-
 /// A CA, a channel config trusting it, and two node identities written as PEM files.
 fn pki(dir: &Path) -> ChannelConfig {
-    let now = now_unix();
-    let ca_key = PrivateKey::generate();
-    let ca_params =
-        CertificateParams::ca(subject("ca.bench"), None, now - 3600, now + 86_400).unwrap();
-    let ca = x509::self_signed(&ca_params, &ca_key).unwrap();
+    let org = TestOrg::at("BenchMSP", now_unix());
     for name in ["server", "client"] {
-        let key = PrivateKey::generate();
-        let mut params =
-            CertificateParams::end_entity(subject(name), Role::Peer, now - 3600, now + 86_400)
-                .unwrap();
-        // Node TLS certificates always name their host (the forwarder maps to it).
-        params.ip_addresses = vec!["127.0.0.1".parse().unwrap()];
-        let cert = x509::issue(&params, key.public_key(), &ca, &ca_key).unwrap();
-        std::fs::write(dir.join(format!("{name}.pem")), cert.to_pem()).unwrap();
+        // Node TLS certificates always name their host (the forwarder maps to it): the
+        // test CA's members name 127.0.0.1.
+        let member = org.member(name, Role::Peer);
+        std::fs::write(dir.join(format!("{name}.pem")), member.cert.to_pem()).unwrap();
         std::fs::write(
             dir.join(format!("{name}.key")),
-            key.to_pkcs8_pem().as_bytes(),
+            member.key.to_pkcs8_pem().as_bytes(),
         )
         .unwrap();
     }
-    ChannelConfig {
-        channel: "bench".to_owned(),
-        sequence: 0,
-        orgs: vec![OrgConfig {
-            msp_id: "BenchMSP".to_owned(),
-            root_certs_der: vec![ca.der().to_vec()],
-            intermediate_certs_der: Vec::new(),
-            crls_der: Vec::new(),
-            tls_root_certs_der: vec![ca.der().to_vec()],
-            role_ous: RoleOus::default(),
-            anchor_peers: Vec::new(),
-            orderer_endpoints: Vec::new(),
-            policies: default_org_policies("BenchMSP"),
-        }],
-        orderer: OrdererConfig {
-            consenters: vec![Consenter {
-                id: 1,
-                msp_id: "BenchMSP".to_owned(),
-                endpoint: Endpoint {
-                    host: "127.0.1.10".to_owned(),
-                    port: 7050,
-                },
-                tls_cert_der: ca.der().to_vec(),
-            }],
-            batch: BatchPolicy::default(),
-        },
-        policies: ChannelPolicies::default(),
-        crypto: CryptoPolicy::default(),
-        capabilities: vec!["V1_0".to_owned()],
-    }
+    one_orderer_config(&[&org])
 }
 
 fn net_config(dir: &Path, name: &str, config: &ChannelConfig, listen: &str) -> NetConfig {

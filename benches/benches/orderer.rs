@@ -19,9 +19,6 @@
 //! `ORDERER_BENCH_TRANSPORT=net` (Raft over SM-TLS: `orderer::net::NetTransport`, one
 //! ordered, batching link per consenter).
 
-#[path = "../../crates/orderer/tests/support/fixtures.rs"]
-mod fixtures;
-
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -33,13 +30,11 @@ use netsettle_orderer::net::{NetTransport, serve};
 use netsettle_orderer::{
     CoreConfig, FetchFuture, OrdererHandle, OrdererService, ServiceConfig, Signer, Transport,
 };
-use netsettle_protocol::{BatchPolicy, Envelope, Role, TxId};
+use netsettle_protocol::{Envelope, Role, TxId};
 use netsettle_smcrypto::PrivateKey;
-use netsettle_smcrypto::x509::Certificate;
-use netsettle_smtls::TlsIdentity;
 use tokio::sync::Semaphore;
 
-use fixtures::{Consortium, Member};
+use netsettle_testkit::{Consortium, Member};
 
 /// Load levels: (name, requests in flight, transactions).
 const LEVELS: [(&str, usize, u64); 2] = [("light", 4, 40), ("saturation", 512, 3_000)];
@@ -77,14 +72,9 @@ impl Transport for Routed {
     }
 }
 
-fn tls_identity(member: &Member) -> TlsIdentity {
-    let certificate = Certificate::from_der(&member.identity.cert_der).expect("certificate");
-    TlsIdentity::new(vec![certificate], member.key.clone()).expect("tls identity")
-}
-
 async fn start_network(member: &Member, trust: &ChannelTrust) -> Network {
     let config = NetConfig::new(
-        tls_identity(member),
+        member.tls_identity(),
         trust.clone(),
         "127.0.0.1:0".parse().expect("address"),
     );
@@ -150,15 +140,15 @@ async fn start_cluster(consortium: &Consortium) -> Cluster {
     let routes: Arc<Mutex<HashMap<u64, OrdererHandle>>> = Arc::default();
     let mut handles = BTreeMap::new();
     for (id, network) in &networks {
-        let member = consortium.orderers[(*id - 1) as usize].clone();
+        let member = consortium.orderer_id(*id).clone();
         let mut core = CoreConfig::new(*id);
         // Measure how long ordering takes rather than fail slow broadcasts.
         core.broadcast_wait_ticks = 600;
         let config = ServiceConfig {
             core,
             signer: Signer {
+                identity: member.identity(),
                 key: member.key,
-                identity: member.identity,
             },
             genesis: consortium.genesis.clone(),
             data_dir: dir.path().join(format!("orderer{id}")),
@@ -288,7 +278,7 @@ async fn run_level(cluster: &Cluster, envelopes: Vec<Envelope>, in_flight: usize
 fn main() {
     let verify_rate = sm2_verify_rate(3.0);
     println!("SM2 verify, 2 threads: {verify_rate:.0}/s");
-    let consortium = Consortium::new(5, BatchPolicy::default());
+    let consortium = Consortium::new();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -302,7 +292,7 @@ fn main() {
             let envelopes: Vec<Envelope> = (0..txs)
                 .map(|_| {
                     seq += 1;
-                    consortium.transaction(&consortium.unicom_client, seq, ARG_BYTES)
+                    consortium.ordering_envelope(&consortium.unicom_client, seq, ARG_BYTES)
                 })
                 .collect();
             let outcome = run_level(&cluster, envelopes, in_flight).await;

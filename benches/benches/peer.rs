@@ -25,82 +25,26 @@ use netsettle_peer::lifecycle::ContractDefinition;
 use netsettle_peer::lifecycle::{LIFECYCLE_NAMESPACE, definition_key};
 use netsettle_peer::validator::{ValidatedBlock, Validator};
 use netsettle_protocol::{
-    BatchPolicy, Block, ChannelConfig, ChannelPolicies, ConfigEnvelope, Consenter, ContractAction,
-    ContractId, CryptoPolicy, Endorsement, Endpoint, Envelope, Header, Identity, KvWrite,
-    NamespaceReadWriteSet, Nonce, OrdererConfig, OrgConfig, Payload, Policy, Principal, Proposal,
-    ProposalResponsePayload, ReadWriteSet, Response, Role, RoleOus, SignaturePolicy, Timestamp,
-    Transaction, ValidationCode, encode,
+    Block, ContractId, Envelope, KvWrite, NamespaceReadWriteSet, Policy, Principal, Proposal,
+    ReadWriteSet, SignaturePolicy, ValidationCode, encode,
 };
-use netsettle_smcrypto::x509::{self, CertificateParams, SubjectName};
-use netsettle_smcrypto::{BatchVerifier, Hash, PrivateKey, sm3};
+use netsettle_smcrypto::x509::Role;
+use netsettle_smcrypto::{BatchVerifier, sm3};
+use netsettle_testkit::block::{genesis_block, next_block};
+use netsettle_testkit::channel::{MOBILE, UNICOM, channel_config, consenter};
+use netsettle_testkit::tx::{header, transaction};
+use netsettle_testkit::{Member, TestOrg};
 
 const TXS_PER_BLOCK: usize = 50;
 const WORKING_SET_KEYS: u64 = 10_000;
 const VALUE_BYTES: usize = 128;
-const NOW: i64 = 1_795_000_000;
-const NOW_MS: u64 = 1_795_000_000_000;
-const YEAR: i64 = 365 * 86_400;
 
-struct Member {
-    key: PrivateKey,
-    identity: Identity,
-}
-
-struct Org {
-    config: OrgConfig,
-    peer: Member,
-    client: Member,
-    orderer: Member,
-}
-
-fn subject(name: &str, msp_id: &str) -> SubjectName {
-    SubjectName {
-        common_name: format!("{name}.{msp_id}"),
-        organization: Some(msp_id.to_owned()),
-        organizational_units: Vec::new(),
-        country: Some("CN".to_owned()),
-    }
-}
-
-fn org(msp_id: &str) -> Org {
-    let ca_key = PrivateKey::generate();
-    let ca_params = CertificateParams::ca(subject("ca", msp_id), None, NOW - YEAR, NOW + YEAR)
-        .expect("CA params");
-    let ca_cert = x509::self_signed(&ca_params, &ca_key).expect("CA cert");
-    let member = |name: &str, role: x509::Role| {
-        let key = PrivateKey::generate();
-        let params =
-            CertificateParams::end_entity(subject(name, msp_id), role, NOW - YEAR, NOW + YEAR)
-                .expect("params");
-        let cert = x509::issue(&params, key.public_key(), &ca_cert, &ca_key).expect("cert");
-        let identity = Identity {
-            msp_id: msp_id.to_owned(),
-            cert_der: cert.der().to_vec(),
-        };
-        Member { key, identity }
-    };
-    Org {
-        config: OrgConfig {
-            msp_id: msp_id.to_owned(),
-            root_certs_der: vec![ca_cert.der().to_vec()],
-            intermediate_certs_der: Vec::new(),
-            crls_der: Vec::new(),
-            tls_root_certs_der: vec![ca_cert.der().to_vec()],
-            role_ous: RoleOus::default(),
-            anchor_peers: Vec::new(),
-            orderer_endpoints: Vec::new(),
-            policies: netsettle_msp::default_org_policies(msp_id),
-        },
-        peer: member("peer0", x509::Role::Peer),
-        client: member("client", x509::Role::Client),
-        orderer: member("orderer0", x509::Role::Orderer),
-    }
-}
-
-/// Both carriers, the ledger, and the chain so far.
+/// Both carriers' endorsing peers, Unicom's client and orderer, the ledger, and the
+/// chain so far.
 struct Bench {
-    unicom: Org,
-    mobile: Org,
+    client: Member,
+    peers: [Member; 2],
+    orderer: Member,
     channel: ChannelState,
     validator: Validator,
     ledger: Ledger,
@@ -109,65 +53,25 @@ struct Bench {
     next_tx: u64,
 }
 
-fn header(creator: &Identity, seed: u64) -> Header {
-    let digest = sm3(&seed.to_le_bytes());
-    let mut nonce = [0u8; 24];
-    nonce.copy_from_slice(digest.as_bytes().get(..24).expect("32-byte digest"));
-    Header {
-        channel: "settlement".to_owned(),
-        creator: creator.clone(),
-        nonce: Nonce(nonce),
-        timestamp: Timestamp {
-            unix_time_ms: NOW_MS,
-        },
-    }
-}
-
 impl Bench {
     fn new() -> Self {
-        let unicom = org("UnicomMSP");
-        let mobile = org("MobileMSP");
-        let config = ChannelConfig {
-            channel: "settlement".to_owned(),
-            sequence: 0,
-            orgs: vec![mobile.config.clone(), unicom.config.clone()],
-            orderer: OrdererConfig {
-                consenters: vec![Consenter {
-                    id: 1,
-                    msp_id: "UnicomMSP".to_owned(),
-                    endpoint: Endpoint {
-                        host: "127.0.0.1".to_owned(),
-                        port: 7050,
-                    },
-                    tls_cert_der: unicom.orderer.identity.cert_der.clone(),
-                }],
-                batch: BatchPolicy::default(),
-            },
-            policies: ChannelPolicies::default(),
-            crypto: CryptoPolicy::default(),
-            capabilities: vec!["V1_0".to_owned()],
-        };
-        let orderer = &unicom.orderer;
-        let payload = Payload::Config {
-            header: header(&orderer.identity, 0),
-            config: Box::new(ConfigEnvelope {
-                config,
-                last_update: None,
-            }),
-        };
-        let envelope = Envelope::sign(&orderer.key, payload).expect("sign");
-        let mut genesis = Block::new(0, Hash::default(), vec![envelope], 0).expect("block");
-        genesis
-            .sign(&orderer.key, orderer.identity.clone())
-            .expect("sign");
+        let unicom = TestOrg::new(UNICOM);
+        let mobile = TestOrg::new(MOBILE);
+        let orderer = unicom.member("orderer0", Role::Orderer);
+        let config = channel_config(&[&unicom, &mobile], vec![consenter(1, &orderer)]);
+        let genesis = genesis_block(&orderer, &config);
         let validator = Validator::new(BatchVerifier::with_available_parallelism());
         let (validated, channel) = validator.validate_genesis(&genesis).expect("genesis");
         let dir = tempfile::tempdir().expect("tempdir");
         let ledger = Ledger::open(dir.path()).expect("ledger");
         committer::commit(&ledger, &validated).expect("commit genesis");
         let mut bench = Bench {
-            unicom,
-            mobile,
+            client: unicom.member("client", Role::Client),
+            peers: [
+                unicom.member("peer0", Role::Peer),
+                mobile.member("peer0", Role::Peer),
+            ],
+            orderer,
             channel,
             validator,
             ledger,
@@ -181,13 +85,13 @@ impl Bench {
         bench
     }
 
-    /// An endorsed transaction of `contract` writing `writes` into its namespace.
+    /// A transaction of `contract` writing `writes` into its namespace, endorsed by both
+    /// carriers' peers.
     fn tx(&mut self, contract: &str, writes: Vec<KvWrite>) -> Envelope {
-        let client = &self.unicom.client;
         let seed = self.next_tx;
         self.next_tx += 1;
         let proposal = Proposal {
-            header: header(&client.identity, seed),
+            header: header(&self.client.identity(), seed),
             contract: ContractId {
                 name: contract.to_owned(),
                 version: "1".to_owned(),
@@ -195,45 +99,23 @@ impl Bench {
             function: "put".to_owned(),
             args: Vec::new(),
         };
-        let response = ProposalResponsePayload {
-            proposal_hash: proposal.hash().expect("hash"),
-            action: ContractAction {
-                contract: proposal.contract.clone(),
-                rw_set: ReadWriteSet {
-                    namespaces: vec![NamespaceReadWriteSet {
-                        namespace: contract.to_owned(),
-                        reads: Vec::new(),
-                        range_queries: Vec::new(),
-                        writes,
-                    }],
-                },
-                response: Response {
-                    status: 200,
-                    message: String::new(),
-                    payload: Vec::new(),
-                },
-                events: Vec::new(),
-            },
+        let rw_set = ReadWriteSet {
+            namespaces: vec![NamespaceReadWriteSet {
+                namespace: contract.to_owned(),
+                reads: Vec::new(),
+                range_queries: Vec::new(),
+                writes,
+            }],
         };
-        let endorsements = [&self.unicom.peer, &self.mobile.peer]
-            .iter()
-            .map(|peer| {
-                Endorsement::sign(&peer.key, peer.identity.clone(), &response).expect("endorse")
-            })
-            .collect();
-        let tx = Transaction {
-            proposal,
-            response,
-            endorsements,
-        };
-        Envelope::sign(&client.key, Payload::Transaction(Box::new(tx))).expect("sign")
+        let [unicom_peer, mobile_peer] = &self.peers;
+        transaction(&proposal, &self.client, rw_set, &[unicom_peer, mobile_peer])
     }
 
     fn definition_tx(&mut self) -> Envelope {
         let peer = |msp_id: &str| {
             SignaturePolicy::SignedBy(Principal {
                 msp_id: msp_id.to_owned(),
-                role: Role::Peer,
+                role: netsettle_protocol::Role::Peer,
             })
         };
         let definition = ContractDefinition {
@@ -254,13 +136,7 @@ impl Bench {
     }
 
     fn block(&self, envelopes: Vec<Envelope>) -> Block {
-        let mut block =
-            Block::new(self.last.header.number + 1, self.last.hash(), envelopes, 0).expect("block");
-        let orderer = &self.unicom.orderer;
-        block
-            .sign(&orderer.key, orderer.identity.clone())
-            .expect("sign");
-        block
+        next_block(&self.orderer, &self.last, envelopes)
     }
 
     /// The next block of 50 blind writes (not yet committed).

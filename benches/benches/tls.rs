@@ -10,17 +10,16 @@
 //! way `openssl speed` reports, so the figures stay comparable when other builds load the
 //! shared machine. One `cpu` handshake is the cost of both sides of a handshake.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use criterion::{Bencher, Criterion, Throughput, criterion_group, criterion_main};
-use netsettle_smcrypto::PrivateKey;
-use netsettle_smcrypto::x509::{CertificateParams, Role, SubjectName, issue, self_signed};
 use netsettle_smtls::{
-    NoRevocation, RevocationCheck, TlsIdentity, TlsStream, TrustAnchors, accept, client_config,
-    connect, server_config,
+    TlsIdentity, TlsStream, TrustAnchors, accept, client_config, connect, server_config,
 };
+use netsettle_testkit::TestOrg;
+use netsettle_testkit::pki::{anchors, no_revocation, now_unix};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
@@ -41,43 +40,11 @@ struct Pki {
 }
 
 fn pki() -> Pki {
-    let now = i64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-    )
-    .unwrap();
-    let (not_before, not_after) = (now - 3600, now + 86_400);
-    let ca_key = PrivateKey::generate();
-    let ca_subject = SubjectName {
-        common_name: "carrier-a root CA".to_owned(),
-        organization: Some("carrier-a".to_owned()),
-        ..SubjectName::default()
-    };
-    let ca = self_signed(
-        &CertificateParams::ca(ca_subject, Some(0), not_before, not_after).unwrap(),
-        &ca_key,
-    )
-    .unwrap();
-    let node = |name: &str, dns: &str| {
-        let key = PrivateKey::generate();
-        let subject = SubjectName {
-            common_name: name.to_owned(),
-            organization: Some("carrier-a".to_owned()),
-            ..SubjectName::default()
-        };
-        let mut params =
-            CertificateParams::end_entity(subject, Role::Peer, not_before, not_after).unwrap();
-        params.dns_names = vec![dns.to_owned()];
-        params.ip_addresses = vec![IpAddr::V4(Ipv4Addr::LOCALHOST)];
-        let cert = issue(&params, key.public_key(), &ca, &ca_key).unwrap();
-        TlsIdentity::new(vec![cert], key).unwrap()
-    };
+    let ca = TestOrg::at("carrier-a", now_unix());
     Pki {
-        server: node("peer0", SERVER_NAME),
-        client: node("client0", "client0.carrier-a.net"),
-        trust: TrustAnchors::new(vec![ca]).unwrap(),
+        server: ca.node_tls("peer0", SERVER_NAME),
+        client: ca.node_tls("client0", "client0.carrier-a.net"),
+        trust: anchors(&[&ca]),
     }
 }
 
@@ -133,10 +100,6 @@ fn runtime() -> Runtime {
         .enable_all()
         .build()
         .unwrap()
-}
-
-fn no_revocation() -> Arc<dyn RevocationCheck> {
-    Arc::new(NoRevocation)
 }
 
 /// Accepts connections forever; after each handshake it sends `DONE`, so the client knows

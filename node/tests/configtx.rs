@@ -2,18 +2,19 @@
 //! that `ledger verify` accepts, an update one carrier's admin cannot apply alone and both
 //! together can.
 
+use netsettle_testkit::process::Netsettle;
 use std::path::{Path, PathBuf};
 
-mod common;
-use common::{fails, ok};
+/// The binary under test.
+const NETSETTLE: Netsettle = Netsettle(env!("CARGO_BIN_EXE_netsettle"));
 
 /// One carrier: a root CA, an admin and `n_orderers` orderers, in Fabric's MSP layout.
 fn carrier(dir: &Path, name: &str, msp_id: &str, n_orderers: usize) -> PathBuf {
     let root = dir.join(name);
     std::fs::create_dir_all(root.join("msp/cacerts")).unwrap();
     let p = |rel: &str| root.join(rel).to_str().unwrap().to_owned();
-    ok(dir, &["key", "gen", "--out", &p("ca.key")]);
-    ok(
+    NETSETTLE.ok(dir, &["key", "gen", "--out", &p("ca.key")]);
+    NETSETTLE.ok(
         dir,
         &[
             "cert",
@@ -33,8 +34,8 @@ fn carrier(dir: &Path, name: &str, msp_id: &str, n_orderers: usize) -> PathBuf {
         people.push((format!("orderer{idx}"), "orderer"));
     }
     for (who, role) in people {
-        ok(dir, &["key", "gen", "--out", &p(&format!("{who}.key"))]);
-        ok(
+        NETSETTLE.ok(dir, &["key", "gen", "--out", &p(&format!("{who}.key"))]);
+        NETSETTLE.ok(
             dir,
             &[
                 "cert",
@@ -90,7 +91,7 @@ fn genesis_then_update_needs_both_carriers() {
     carrier(dir, "unicom", "UnicomMSP", 3);
     carrier(dir, "mobile", "MobileMSP", 2);
     // Mobile hands Unicom only its public MSP.
-    ok(
+    NETSETTLE.ok(
         dir,
         &[
             "msp",
@@ -122,17 +123,17 @@ fn genesis_then_update_needs_both_carriers() {
         "ledger",
     ];
     genesis.extend(unicom_orderer);
-    ok(dir, &genesis);
-    let verified = ok(dir, &["ledger", "verify", "--path", "ledger"]);
+    NETSETTLE.ok(dir, &genesis);
+    let verified = NETSETTLE.ok(dir, &["ledger", "verify", "--path", "ledger"]);
     assert!(verified.contains("height 1"), "{verified}");
 
     // An edited config: smaller blocks.
-    let current = ok(dir, &["configtx", "inspect", "--from-ledger", "ledger"]);
+    let current = NETSETTLE.ok(dir, &["configtx", "inspect", "--from-ledger", "ledger"]);
     let mut config: serde_json::Value = serde_json::from_str(&current).unwrap();
     assert_eq!(config["sequence"], 0);
     config["orderer"]["batch"]["tx_max"] = 20.into();
     std::fs::write(dir.join("edited.json"), config.to_string()).unwrap();
-    ok(
+    NETSETTLE.ok(
         dir,
         &[
             "configtx",
@@ -146,7 +147,7 @@ fn genesis_then_update_needs_both_carriers() {
         ],
     );
 
-    ok(
+    NETSETTLE.ok(
         dir,
         &[
             "configtx",
@@ -161,7 +162,7 @@ fn genesis_then_update_needs_both_carriers() {
             "UnicomMSP",
         ],
     );
-    let refused = fails(
+    let refused = NETSETTLE.fails(
         dir,
         &[
             "configtx",
@@ -185,10 +186,10 @@ fn genesis_then_update_needs_both_carriers() {
         "update.json",
     ];
     apply.extend(unicom_orderer);
-    let refused = fails(dir, &apply);
+    let refused = NETSETTLE.fails(dir, &apply);
     assert!(refused.contains("policy"), "{refused}");
 
-    ok(
+    NETSETTLE.ok(
         dir,
         &[
             "configtx",
@@ -203,7 +204,7 @@ fn genesis_then_update_needs_both_carriers() {
             "MobileMSP",
         ],
     );
-    let accepted = ok(
+    let accepted = NETSETTLE.ok(
         dir,
         &[
             "configtx",
@@ -215,21 +216,21 @@ fn genesis_then_update_needs_both_carriers() {
         ],
     );
     assert!(accepted.contains("sequence 0 -> 1"), "{accepted}");
-    ok(dir, &apply);
+    NETSETTLE.ok(dir, &apply);
 
-    let now = ok(dir, &["configtx", "inspect", "--from-ledger", "ledger"]);
+    let now = NETSETTLE.ok(dir, &["configtx", "inspect", "--from-ledger", "ledger"]);
     let config: serde_json::Value = serde_json::from_str(&now).unwrap();
     assert_eq!(config["sequence"], 1);
     assert_eq!(config["orderer"]["batch"]["tx_max"], 20);
-    let verified = ok(dir, &["ledger", "verify", "--path", "ledger"]);
+    let verified = NETSETTLE.ok(dir, &["ledger", "verify", "--path", "ledger"]);
     assert!(verified.contains("height 2"), "{verified}");
 
     // The same update again is a replay: its sequence is no longer next.
-    let replay = fails(dir, &apply);
+    let replay = NETSETTLE.fails(dir, &apply);
     assert!(replay.contains("sequence 1, expected 2"), "{replay}");
 
     // Anchor peers: Unicom's admin alone may set Unicom's.
-    ok(
+    NETSETTLE.ok(
         dir,
         &[
             "configtx",
@@ -244,7 +245,7 @@ fn genesis_then_update_needs_both_carriers() {
             "anchors.json",
         ],
     );
-    ok(
+    NETSETTLE.ok(
         dir,
         &[
             "configtx",
@@ -259,7 +260,7 @@ fn genesis_then_update_needs_both_carriers() {
             "UnicomMSP",
         ],
     );
-    let accepted = ok(
+    let accepted = NETSETTLE.ok(
         dir,
         &[
             "configtx",

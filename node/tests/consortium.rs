@@ -5,17 +5,19 @@
 //! confirmations, final data, byte-identical exports from both carriers' peers, then every
 //! ledger verified and the carriers' ledgers compared. Needs nginx (scripts/setup.sh).
 
-mod common;
-use common::{BIN, REPO, consortium};
+use netsettle_testkit::process::{Netsettle, REPO};
+
+/// The binary under test.
+const NETSETTLE: Netsettle = Netsettle(env!("CARGO_BIN_EXE_netsettle"));
 
 #[test]
 fn a_settlement_month_runs_end_to_end_across_both_carriers() {
     let dir = tempfile::tempdir().unwrap();
-    consortium(dir.path());
+    NETSETTLE.consortium(dir.path());
     // The script bounds every wait and stops every process it started, also on failure.
     let output = std::process::Command::new("bash")
         .arg(format!("{REPO}/scripts/consortium-demo.sh"))
-        .arg(BIN)
+        .arg(NETSETTLE.0)
         .arg(dir.path())
         .output()
         .expect("bash runs");

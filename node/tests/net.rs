@@ -6,6 +6,7 @@
 //! Needs nginx with the stream module (`scripts/setup.sh` installs it); without it the
 //! test fails and says so.
 
+use netsettle_testkit::process::{Netsettle, REPO};
 use std::io::{BufRead as _, BufReader};
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
@@ -13,8 +14,8 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-mod common;
-use common::{BIN, REPO, consortium, ok};
+/// The binary under test.
+const NETSETTLE: Netsettle = Netsettle(env!("CARGO_BIN_EXE_netsettle"));
 
 /// Upper bound for any wait; reaching it fails the test.
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -126,12 +127,12 @@ fn carriers_talk_through_the_dmz_forwarder() {
     require_nginx();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    consortium(dir);
+    NETSETTLE.consortium(dir);
 
     // Mobile's peer0 inside Mobile's cloud.
     let mobile = Running::spawn(
         "mobile peer0",
-        Command::new(BIN).current_dir(dir).args([
+        NETSETTLE.command().current_dir(dir).args([
             "net",
             "listen",
             "--identity",
@@ -146,16 +147,17 @@ fn carriers_talk_through_the_dmz_forwarder() {
     let mobile_id = field(&ready, "node").to_owned();
     let mobile_addr: SocketAddr = field(&ready, "addr").parse().unwrap();
     assert_eq!(
-        ok(
-            dir,
-            &[
-                "net",
-                "id",
-                "--cert",
-                "crypto/mobile/peers/peer0.mobile.example/tls/cert.pem"
-            ]
-        )
-        .trim(),
+        NETSETTLE
+            .ok(
+                dir,
+                &[
+                    "net",
+                    "id",
+                    "--cert",
+                    "crypto/mobile/peers/peer0.mobile.example/tls/cert.pem"
+                ]
+            )
+            .trim(),
         mobile_id
     );
 
@@ -175,7 +177,7 @@ fn carriers_talk_through_the_dmz_forwarder() {
     // Unicom's peer0 dials Mobile's public address.
     let to = format!("--to={mobile_id}");
     let addr = format!("--addr={public}");
-    let ping = ok(
+    let ping = NETSETTLE.ok(
         dir,
         &[
             "net",

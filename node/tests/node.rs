@@ -2,12 +2,14 @@
 //! the CA role serving enrollments, clean shutdown on SIGTERM, and restart on the same
 //! ledger. Every node listens on 127.0.0.1 port 0.
 
+use netsettle_testkit::WAIT_MAX;
+use netsettle_testkit::process::{Forwarder, Netsettle, Process};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-mod common;
-use common::{BIN, Forwarder, Node, READY_DEADLINE, consortium, genesis, ok, render_layout, run};
+/// The binary under test.
+const NETSETTLE: Netsettle = Netsettle(env!("CARGO_BIN_EXE_netsettle"));
 
 fn write_config(dir: &Path, file: &str, identity: &str, extra: &str) -> PathBuf {
     let path = dir.join(file);
@@ -27,7 +29,7 @@ fn write_config(dir: &Path, file: &str, identity: &str, extra: &str) -> PathBuf 
 #[test]
 fn node_starts_serves_its_ca_role_stops_and_restarts_on_its_ledger() {
     let dir = tempfile::tempdir().unwrap();
-    consortium(dir.path());
+    NETSETTLE.consortium(dir.path());
     let peer = "crypto/unicom/peers/peer0.unicom.example";
     let config = write_config(
         dir.path(),
@@ -36,7 +38,7 @@ fn node_starts_serves_its_ca_role_stops_and_restarts_on_its_ledger() {
         "[ca]\ndir = \"crypto/unicom/ca\"\nlisten = \"127.0.0.1:0\"\n",
     );
 
-    let node = Node::start(&config);
+    let node = NETSETTLE.node(&config);
     assert_eq!(node.field("roles"), "ca");
     assert_eq!(node.field("height"), "1");
     assert_eq!(node.field("channel"), "settlement");
@@ -55,17 +57,17 @@ fn node_starts_serves_its_ca_role_stops_and_restarts_on_its_ledger() {
     let mut register = vec!["ca", "register"];
     register.extend(server);
     register.extend(["--identity", admin, "--name", "billing", "--role", "client"]);
-    let secret = ok(dir.path(), &register);
+    let secret = NETSETTLE.ok(dir.path(), &register);
     let secret = secret.trim().to_owned();
     let mut enroll = vec!["ca", "enroll"];
     enroll.extend(server);
     enroll.extend(["--name", "billing", "--secret", &secret, "--out", "billing"]);
-    ok(dir.path(), &enroll);
+    NETSETTLE.ok(dir.path(), &enroll);
     assert!(dir.path().join("billing/msp/signcerts/cert.pem").is_file());
     node.stop();
 
     // Restart on the same ledger: still one block, no second genesis.
-    let node = Node::start(&config);
+    let node = NETSETTLE.node(&config);
     assert_eq!(node.field("height"), "1");
     node.stop();
 }
@@ -73,11 +75,11 @@ fn node_starts_serves_its_ca_role_stops_and_restarts_on_its_ledger() {
 #[test]
 fn node_refuses_a_foreign_identity_a_foreign_ledger_and_a_bad_config() {
     let dir = tempfile::tempdir().unwrap();
-    consortium(dir.path());
+    NETSETTLE.consortium(dir.path());
 
     // An identity from a CA the channel does not know.
     let stranger = dir.path().join("stranger");
-    ok(
+    NETSETTLE.ok(
         dir.path(),
         &[
             "ca",
@@ -96,7 +98,7 @@ fn node_refuses_a_foreign_identity_a_foreign_ledger_and_a_bad_config() {
         stranger.join("admin").to_str().unwrap(),
         "",
     );
-    let output = run(dir.path(), &["node", "--config", config.to_str().unwrap()]);
+    let output = NETSETTLE.run(dir.path(), &["node", "--config", config.to_str().unwrap()]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -107,11 +109,11 @@ fn node_refuses_a_foreign_identity_a_foreign_ledger_and_a_bad_config() {
     // A ledger that began with another genesis block.
     let peer = "crypto/unicom/peers/peer0.unicom.example";
     let config = write_config(dir.path(), "peer0.toml", peer, "");
-    let node = Node::start(&config);
+    let node = NETSETTLE.node(&config);
     node.stop();
     // Another genesis block for the same channel (signed by another orderer).
-    genesis(dir.path(), "orderer1");
-    let output = run(dir.path(), &["node", "--config", config.to_str().unwrap()]);
+    NETSETTLE.genesis(dir.path(), "orderer1");
+    let output = NETSETTLE.run(dir.path(), &["node", "--config", config.to_str().unwrap()]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("belongs to another channel"), "{stderr}");
@@ -122,7 +124,7 @@ fn node_refuses_a_foreign_identity_a_foreign_ledger_and_a_bad_config() {
         "name = \"x\"\ndatadir = \"d\"\n",
     )
     .unwrap();
-    let output = run(dir.path(), &["node", "--config", "typo.toml"]);
+    let output = NETSETTLE.run(dir.path(), &["node", "--config", "typo.toml"]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("datadir"), "{stderr}");
@@ -130,7 +132,7 @@ fn node_refuses_a_foreign_identity_a_foreign_ledger_and_a_bad_config() {
 
 /// Waits until `file` holds a line containing `needle`; the deadline only marks failure.
 fn wait_for_line(file: &Path, needle: &str) {
-    let deadline = std::time::Instant::now() + READY_DEADLINE;
+    let deadline = std::time::Instant::now() + WAIT_MAX;
     loop {
         if std::fs::read_to_string(file).is_ok_and(|text| text.contains(needle)) {
             return;
@@ -148,9 +150,9 @@ fn wait_for_line(file: &Path, needle: &str) {
 #[test]
 fn layout_routes_the_other_carrier_through_its_dmz_and_nodes_connect() {
     let dir = tempfile::tempdir().unwrap();
-    consortium(dir.path());
+    NETSETTLE.consortium(dir.path());
     // Ports of its own, so the test cannot collide with a running demo.
-    render_layout(dir.path(), 0, "2");
+    NETSETTLE.render_layout(dir.path(), 0, "2");
 
     let config = std::fs::read_to_string(dir.path().join("nodes/unicommsp-peer0.toml")).unwrap();
     assert!(config.contains("listen = \"127.0.1.20:27060\""), "{config}");
@@ -171,36 +173,22 @@ fn layout_routes_the_other_carrier_through_its_dmz_and_nodes_connect() {
         "{dmz_map}"
     );
 
-    let _unicom_dmz = Forwarder::start(
-        &dir.path().join("dmz/unicom"),
-        &dir.path().join("dmz/UnicomMSP.map"),
-    );
-    let _mobile_dmz = Forwarder::start(
-        &dir.path().join("dmz/mobile"),
-        &dir.path().join("dmz/MobileMSP.map"),
-    );
+    let _dmz = Forwarder::both(dir.path());
     let start_logged = |name: &str| {
         let log = dir.path().join(format!("{name}.log"));
-        let child = Command::new(BIN)
+        let mut command = NETSETTLE.command();
+        command
             .args(["node", "--config", &format!("nodes/{name}.toml")])
             .current_dir(dir.path())
             .env("NETSETTLE_LOG", "info")
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        (
-            Node {
-                child,
-                ready: String::new(),
-            },
-            log,
-        )
+            .stderr(std::fs::File::create(&log).unwrap());
+        (Process::spawn(command), log)
     };
     let (unicom, unicom_log) = start_logged("unicommsp-peer0");
     let (mobile, mobile_log) = start_logged("mobilemsp-peer0");
-    let mobile_id = ok(
+    let mobile_id = NETSETTLE.ok(
         dir.path(),
         &[
             "net",
@@ -209,7 +197,7 @@ fn layout_routes_the_other_carrier_through_its_dmz_and_nodes_connect() {
             "crypto/mobile/peers/peer0.mobile.example/tls/cert.pem",
         ],
     );
-    let unicom_id = ok(
+    let unicom_id = NETSETTLE.ok(
         dir.path(),
         &[
             "net",
@@ -228,7 +216,7 @@ fn layout_routes_the_other_carrier_through_its_dmz_and_nodes_connect() {
         (dir.path().join("dmz/unicom/access.log"), "127.0.1.20:27060"),
         (dir.path().join("dmz/mobile/access.log"), "127.0.2.20:27060"),
     ];
-    let deadline = std::time::Instant::now() + READY_DEADLINE;
+    let deadline = std::time::Instant::now() + WAIT_MAX;
     while !sessions.iter().any(|(log, upstream)| {
         std::fs::read_to_string(log).is_ok_and(|text| text.contains(upstream))
     }) {
@@ -248,7 +236,7 @@ fn an_oversize_argument_file_is_refused_before_anything_is_sent() {
     let file = std::fs::File::create(&big).unwrap();
     let limit = u64::try_from(netsettle_protocol::limits::ARGS_BYTES_MAX).unwrap();
     file.set_len(limit + 1).unwrap();
-    let output = run(
+    let output = NETSETTLE.run(
         dir.path(),
         &[
             "tx",

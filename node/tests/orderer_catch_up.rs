@@ -4,14 +4,18 @@
 //! then it orders with the others and ends with the same block hashes (`netsettle ledger
 //! compare`). Five orderer processes (no peers), loopback slot 6.
 
-mod common;
-mod orderer_support;
+use netsettle_testkit::orderers::{
+    Client, Load, Orderers, assert_exactly_once, with_orderer_option,
+};
+use netsettle_testkit::process::Netsettle;
 
-use orderer_support::{Client, Load, Orderers, assert_exactly_once, with_orderer_option};
+/// The binary under test.
+const NETSETTLE: Netsettle = Netsettle(env!("CARGO_BIN_EXE_netsettle"));
 
 #[test]
 fn a_wiped_orderer_catches_up_through_a_snapshot() {
     let mut orderers = Orderers::start(
+        NETSETTLE,
         6,
         "5",
         with_orderer_option("snapshot_interval_entries", "250"),

@@ -3,13 +3,12 @@
 //! killed (`kill -9`) transactions still commit; with 3 killed the client gets a clear
 //! error and nothing commits; with one restarted (from its own Raft log) ordering resumes.
 
-mod common;
-use common::{
-    Forwarder, Node, ORDERERS, PEERS, consortium, define_settlement, propose, render_layout,
-    start_node,
-};
+use netsettle_testkit::process::{Forwarder, Netsettle, ORDERERS, PEERS, Process};
 
-fn kill(node: Node) {
+/// The binary under test.
+const NETSETTLE: Netsettle = Netsettle(env!("CARGO_BIN_EXE_netsettle"));
+
+fn kill(node: Process) {
     drop(node); // SIGKILL and reap
 }
 
@@ -26,27 +25,29 @@ fn assert_committed(output: &std::process::Output) {
 fn ordering_survives_two_orderers_down_stops_at_three_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    consortium(dir);
-    render_layout(dir, 3, "3");
-    let _unicom_dmz = Forwarder::start(&dir.join("dmz/unicom"), &dir.join("dmz/UnicomMSP.map"));
-    let _mobile_dmz = Forwarder::start(&dir.join("dmz/mobile"), &dir.join("dmz/MobileMSP.map"));
-    let mut orderers: Vec<Option<Node>> = ORDERERS
+    NETSETTLE.consortium(dir);
+    NETSETTLE.render_layout(dir, 3, "3");
+    let _dmz = Forwarder::both(dir);
+    let mut orderers: Vec<Option<Process>> = ORDERERS
         .iter()
-        .map(|name| Some(start_node(dir, name)))
+        .map(|name| Some(NETSETTLE.start_node(dir, name)))
         .collect();
-    let _peers: Vec<Node> = PEERS.iter().map(|name| start_node(dir, name)).collect();
+    let _peers: Vec<Process> = PEERS
+        .iter()
+        .map(|name| NETSETTLE.start_node(dir, name))
+        .collect();
 
-    define_settlement(dir);
-    assert_committed(&propose(dir));
+    NETSETTLE.define_settlement(dir);
+    assert_committed(&NETSETTLE.propose(dir));
 
     // Two of five down (one per carrier): a majority of three remains.
     kill(orderers[0].take().unwrap());
     kill(orderers[3].take().unwrap());
-    assert_committed(&propose(dir));
+    assert_committed(&NETSETTLE.propose(dir));
 
     // Three down: no quorum. The client retries, then reports the orderers' answer.
     kill(orderers[1].take().unwrap());
-    let refused = propose(dir);
+    let refused = NETSETTLE.propose(dir);
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
@@ -55,6 +56,6 @@ fn ordering_survives_two_orderers_down_stops_at_three_and_resumes() {
     );
 
     // One back, from its own Raft log: three of five again, ordering resumes.
-    orderers[3] = Some(start_node(dir, "mobilemsp-orderer0"));
-    assert_committed(&propose(dir));
+    orderers[3] = Some(NETSETTLE.start_node(dir, "mobilemsp-orderer0"));
+    assert_committed(&NETSETTLE.propose(dir));
 }

@@ -6,10 +6,13 @@
 //!
 //! `ORDERER_KILL_LOOP_TXS` changes the count (for a quick run by hand).
 
-mod common;
-mod orderer_support;
+use netsettle_testkit::orderers::{
+    Client, Load, Orderers, assert_exactly_once, with_orderer_option,
+};
+use netsettle_testkit::process::Netsettle;
 
-use orderer_support::{Client, Load, Orderers, assert_exactly_once, with_orderer_option};
+/// The binary under test.
+const NETSETTLE: Netsettle = Netsettle(env!("CARGO_BIN_EXE_netsettle"));
 
 const TRANSACTIONS_DEFAULT: usize = 10_000;
 /// Leader kills spread over the run.
@@ -26,7 +29,7 @@ fn ten_thousand_transactions_through_repeated_leader_kills() {
     let started = std::time::Instant::now();
     // 50 ms ticks: elections after 0.5-1 s, so the kills cost less of the run (the batch
     // timeout stays 1 s; it is counted in ticks of whatever length).
-    let mut orderers = Orderers::start(5, "4", with_orderer_option("tick_ms", "50"));
+    let mut orderers = Orderers::start(NETSETTLE, 5, "4", with_orderer_option("tick_ms", "50"));
     let client = Client::connect(orderers.path());
     let mut leader = client.wait_leader(None);
 

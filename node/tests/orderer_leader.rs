@@ -6,17 +6,17 @@
 //! restarted orderer and `netsettle orderer status` shows it. Five orderer processes (no
 //! peers) behind both DMZ forwarders, loopback slot 5.
 
-mod common;
-mod orderer_support;
-
-use common::{fails, ok};
-use orderer_support::{
+use netsettle_testkit::orderers::{
     ADMIN_IDENTITY, ADMIN_PROFILE, Client, Landed, Load, Orderers, assert_exactly_once,
 };
+use netsettle_testkit::process::Netsettle;
+
+/// The binary under test.
+const NETSETTLE: Netsettle = Netsettle(env!("CARGO_BIN_EXE_netsettle"));
 
 #[test]
 fn killing_the_leader_mid_load_loses_and_duplicates_nothing() {
-    let mut orderers = Orderers::start(5, "5", |text| text.to_owned());
+    let mut orderers = Orderers::start(NETSETTLE, 5, "5", |text| text.to_owned());
     let client = Client::connect(orderers.path());
     let leader = client.wait_leader(None);
 
@@ -44,21 +44,21 @@ fn killing_the_leader_mid_load_loses_and_duplicates_nothing() {
     let to = leader.to_string();
     let mut transfer = vec!["orderer", "transfer-leader", "--to", &to];
     transfer.extend(admin);
-    let output = ok(orderers.path(), &transfer);
+    let output = NETSETTLE.ok(orderers.path(), &transfer);
     assert!(
         output.contains(&format!("to consenter {leader}")),
         "{output}"
     );
     let mut refused = vec!["orderer", "transfer-leader", "--to", "9"];
     refused.extend(admin);
-    let stderr = fails(orderers.path(), &refused);
+    let stderr = NETSETTLE.fails(orderers.path(), &refused);
     assert!(
         stderr.contains("consenter 9 is not a Raft voter"),
         "{stderr}"
     );
     let mut status = vec!["orderer", "status"];
     status.extend(admin);
-    let output = ok(orderers.path(), &status);
+    let output = NETSETTLE.ok(orderers.path(), &status);
     assert_eq!(output.lines().count(), 5, "{output}");
     for line in output.lines() {
         assert!(

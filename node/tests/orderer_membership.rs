@@ -9,20 +9,17 @@
 //! The updates go to the orderers' broadcast service from the test's own client (what
 //! `netsettle configtx submit` does, without waiting for peers).
 
-mod common;
-mod orderer_support;
-
 use std::path::Path;
 
-use common::{REPO, consortium_with_unicom_spec, ok, render_layout};
 use netsettle_ledger::Ledger;
-use netsettle_protocol::{
-    BroadcastStatus, ChannelConfig, ConfigSignature, ConfigUpdate, ConfigUpdateEnvelope, Consenter,
-    Endpoint, Envelope, Identity, Payload, encode,
-};
-use netsettle_smcrypto::PrivateKey;
+use netsettle_protocol::{BroadcastStatus, ChannelConfig, Consenter, Endpoint, Envelope, encode};
 use netsettle_smcrypto::x509::Certificate;
-use orderer_support::{Client, Load, ORDERER_NAMES, Orderers, assert_exactly_once, fresh_header};
+use netsettle_testkit::orderers::{Client, Load, Orderers, assert_exactly_once};
+use netsettle_testkit::process::{Netsettle, ORDERERS, REPO, load_member};
+use netsettle_testkit::tx::{config_update_under, fresh_header};
+
+/// The binary under test.
+const NETSETTLE: Netsettle = Netsettle(env!("CARGO_BIN_EXE_netsettle"));
 
 const SLOT: u8 = 6;
 const PREFIX: &str = "4";
@@ -37,60 +34,32 @@ fn consortium_with_a_spare_orderer(dir: &Path) {
         "[[orderers]]\nname = \"orderer3\"\nhosts = [\"127.0.1.13\"]\n\n# peer0 is Unicom's",
     );
     std::fs::write(dir.join("unicom.toml"), spec).unwrap();
-    consortium_with_unicom_spec(dir, "unicom.toml");
-    render_layout(dir, SLOT, PREFIX);
+    NETSETTLE.consortium_with_unicom_spec(dir, "unicom.toml");
+    NETSETTLE.render_layout(dir, SLOT, PREFIX);
     let spare = format!(
         "\n[[nodes]]\nname = \"orderer3\"\norg = \"UnicomMSP\"\nkind = \"orderer\"\nlisten = \"127.{SLOT}.1.13:{PREFIX}7050\"\npublic_port = {PREFIX}7053\n"
     );
     let mut layout = std::fs::read_to_string(dir.join("layout.toml")).unwrap();
     layout.push_str(&spare);
     std::fs::write(dir.join("layout.toml"), layout).unwrap();
-    ok(
+    NETSETTLE.ok(
         dir,
         &["layout", "render", "--layout", "layout.toml", "--base", "."],
     );
 }
 
-struct Admin {
-    key: PrivateKey,
-    identity: Identity,
-}
-
-fn admin(dir: &Path, msp_id: &str, identity_dir: &str) -> Admin {
-    let layout = netsettle_ca::IdentityLayout::new(&dir.join(identity_dir));
-    Admin {
-        key: PrivateKey::read_pkcs8_pem_file(&layout.sign_key()).unwrap(),
-        identity: Identity {
-            msp_id: msp_id.to_owned(),
-            cert_der: Certificate::read_pem_file(&layout.sign_cert())
-                .unwrap()
-                .der()
-                .to_vec(),
-        },
-    }
-}
-
 /// A config update to `config`, approved by both carriers' admins, submitted by Unicom's.
 fn update_envelope(dir: &Path, config: ChannelConfig) -> Envelope {
-    let unicom = admin(dir, "UnicomMSP", "crypto/unicom/users/admin@unicom.example");
-    let mobile = admin(dir, "MobileMSP", "crypto/mobile/users/admin@mobile.example");
-    let update = ConfigUpdate {
-        channel: config.channel.clone(),
-        config,
-    };
-    let signatures = [&unicom, &mobile]
-        .iter()
-        .map(|admin| ConfigSignature::sign(&admin.key, admin.identity.clone(), &update).unwrap())
-        .collect();
-    let header = fresh_header(&update.channel, &unicom.identity);
-    Envelope::sign(
-        &unicom.key,
-        Payload::ConfigUpdate {
-            header,
-            update: Box::new(ConfigUpdateEnvelope { update, signatures }),
-        },
-    )
-    .unwrap()
+    let unicom = load_member(
+        &dir.join("crypto/unicom/users/admin@unicom.example"),
+        "UnicomMSP",
+    );
+    let mobile = load_member(
+        &dir.join("crypto/mobile/users/admin@mobile.example"),
+        "MobileMSP",
+    );
+    let header = fresh_header(&unicom.identity());
+    config_update_under(config, &[&unicom, &mobile], &unicom, header)
 }
 
 /// The latest config block of consenter `id`'s chain (read beside the running node).
@@ -108,7 +77,7 @@ fn latest_config_block(orderers: &Orderers, id: u64) -> netsettle_protocol::Bloc
 fn a_sixth_orderer_is_added_and_one_removed_while_ordering_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     consortium_with_a_spare_orderer(dir.path());
-    let mut orderers = Orderers::launch(dir, &ORDERER_NAMES, |text| text.to_owned());
+    let mut orderers = Orderers::launch(NETSETTLE, dir, &ORDERERS, |text| text.to_owned());
     let client = Client::connect(orderers.path());
     let leader = client.wait_leader(None);
     let mut outcomes = Load::start(&client, 100, 32, 256).finish(&client);

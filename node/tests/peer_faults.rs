@@ -19,15 +19,16 @@
 //! - the settlement definition upgraded to sequence 2 (one carrier's endorsement
 //!   suffices) through the CLI, after an approval with a wrong sequence was refused.
 
-mod common;
 use std::path::Path;
 
-use common::{
-    ADMIN_M, ADMIN_U, Forwarder, Node, ORDERERS, PEERS, REPO, consortium, define_settlement, fails,
-    ok, render_layout, start_node,
-};
 use netsettle_client::{ClientError, Endorsed, Endpoint, Gateway, Signer, assemble};
 use netsettle_protocol::{ContractId, Payload, TxId, ValidationCode};
+use netsettle_testkit::process::{
+    ADMIN_M, ADMIN_U, Forwarder, Netsettle, ORDERERS, PEERS, Process, REPO,
+};
+
+/// The binary under test.
+const NETSETTLE: Netsettle = Netsettle(env!("CARGO_BIN_EXE_netsettle"));
 
 /// This file's loopback range: 127.8.x.x.
 const SLOT: u8 = 8;
@@ -131,13 +132,18 @@ const PEER_DATA: [&str; 4] = [
 fn peers_record_each_failure_code_and_follow_config_and_definition_updates() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    consortium(dir);
-    render_layout(dir, SLOT, "");
-    let _unicom_dmz = Forwarder::start(&dir.join("dmz/unicom"), &dir.join("dmz/UnicomMSP.map"));
-    let _mobile_dmz = Forwarder::start(&dir.join("dmz/mobile"), &dir.join("dmz/MobileMSP.map"));
-    let orderers: Vec<Node> = ORDERERS.iter().map(|name| start_node(dir, name)).collect();
-    let peers: Vec<Node> = PEERS.iter().map(|name| start_node(dir, name)).collect();
-    define_settlement(dir);
+    NETSETTLE.consortium(dir);
+    NETSETTLE.render_layout(dir, SLOT, "");
+    let _dmz = Forwarder::both(dir);
+    let orderers: Vec<Process> = ORDERERS
+        .iter()
+        .map(|name| NETSETTLE.start_node(dir, name))
+        .collect();
+    let peers: Vec<Process> = PEERS
+        .iter()
+        .map(|name| NETSETTLE.start_node(dir, name))
+        .collect();
+    NETSETTLE.define_settlement(dir);
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let unicom = runtime.block_on(Client::connect(dir, ADMIN_U[1], ADMIN_U[3]));
@@ -160,7 +166,7 @@ fn peers_record_each_failure_code_and_follow_config_and_definition_updates() {
         duplicate
     });
     // What an operator preparing the next update reads: a running peer's ledger.
-    let live = json(&ok(
+    let live = json(&NETSETTLE.ok(
         dir,
         &[
             "configtx",
@@ -192,7 +198,7 @@ fn peers_record_each_failure_code_and_follow_config_and_definition_updates() {
     drop(orderers);
     for (name, data) in PEERS.iter().zip(PEER_DATA) {
         let ledger = dir.join(format!("data/{data}/ledger"));
-        let config = json(&ok(
+        let config = json(&NETSETTLE.ok(
             dir,
             &[
                 "configtx",
@@ -218,7 +224,7 @@ fn lifecycle(dir: &Path, steps: &[(&str, [&str; 4])], extra: &[&str]) {
         let mut call = vec!["lifecycle", function];
         call.extend(client);
         call.extend(extra);
-        let output = ok(dir, &call);
+        let output = NETSETTLE.ok(dir, &call);
         assert!(output.contains("code=VALID"), "{output}");
     }
 }
@@ -322,7 +328,7 @@ async fn codes_of_endorsement_and_order(unicom: &Client, mobile: &Client) -> End
 
 /// The arguments of an upload of Unicom's demo report for 2026-10.
 fn upload_args(dir: &Path) -> Vec<Vec<u8>> {
-    ok(
+    NETSETTLE.ok(
         dir,
         &[
             "settlement",
@@ -366,12 +372,12 @@ fn revoke_settlement_client(dir: &Path) -> serde_json::Value {
     let mut revoke = vec!["ca", "revoke"];
     revoke.extend(ca);
     revoke.extend(["--serial", &serial, "--reason", "keyCompromise"]);
-    ok(dir, &revoke);
+    NETSETTLE.ok(dir, &revoke);
     let mut crl = vec!["ca", "crl"];
     crl.extend(ca);
     crl.extend(["--out", "crl.pem"]);
-    ok(dir, &crl);
-    ok(
+    NETSETTLE.ok(dir, &crl);
+    NETSETTLE.ok(
         dir,
         &[
             "configtx",
@@ -390,22 +396,19 @@ fn revoke_settlement_client(dir: &Path) -> serde_json::Value {
     let mut submit = vec!["configtx", "submit"];
     submit.extend(ADMIN_U);
     submit.extend(["--update", "crl-update.json"]);
-    let refused = fails(dir, &submit);
+    let refused = NETSETTLE.fails(dir, &submit);
     assert!(
         refused.contains("config update rejected") && refused.contains("Admins"),
         "{refused}"
     );
     sign_update(dir, "mobile", "MobileMSP");
-    let submitted = ok(dir, &submit);
+    let submitted = NETSETTLE.ok(dir, &submit);
     assert!(submitted.contains("config sequence 1"), "{submitted}");
     eprintln!("configtx submit: {submitted}");
     let update = json(&std::fs::read_to_string(dir.join("crl-update.json")).unwrap());
     let crls = unicom_crls(&update["update"]["config"]);
     // The new CRL replaces the one Unicom's CA issued at bootstrap (same issuer).
-    let genesis = json(&ok(
-        dir,
-        &["configtx", "inspect", "--block", "genesis.block"],
-    ));
+    let genesis = json(&NETSETTLE.ok(dir, &["configtx", "inspect", "--block", "genesis.block"]));
     let before = unicom_crls(&genesis);
     assert_eq!(before.as_array().unwrap().len(), 1, "{before}");
     assert_eq!(crls.as_array().unwrap().len(), 1, "{crls}");
@@ -425,7 +428,7 @@ fn unicom_crls(config: &serde_json::Value) -> serde_json::Value {
 
 fn sign_update(dir: &Path, carrier: &str, msp_id: &str) {
     let admin = format!("crypto/{carrier}/users/admin@{carrier}.example/msp");
-    ok(
+    NETSETTLE.ok(
         dir,
         &[
             "configtx",
@@ -549,7 +552,7 @@ fn definition_sequence_two(dir: &Path) {
     let mut wrong = vec!["lifecycle", "approve"];
     wrong.extend(ADMIN_M);
     wrong.extend(["--sequence", "3", "--endorsement", "any"]);
-    let refused = fails(dir, &wrong);
+    let refused = NETSETTLE.fails(dir, &wrong);
     assert!(refused.contains("must have sequence 2, not 3"), "{refused}");
     lifecycle(
         dir,
@@ -562,7 +565,7 @@ fn definition_sequence_two(dir: &Path) {
     );
     let mut query = vec!["lifecycle", "query"];
     query.extend(ADMIN_M);
-    let definition = ok(dir, &query);
+    let definition = NETSETTLE.ok(dir, &query);
     assert!(
         definition.contains("sequence 2") && definition.contains("Or("),
         "{definition}"

@@ -9,19 +9,18 @@
 //! requests the peer answers when the transaction commits there. Deadlines only mark
 //! failure; every process is killed and reaped on drop.
 
-mod common;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{
-    Forwarder, Node, ORDERERS, PEERS, REPO, consortium, define_settlement, genesis_from_profile,
-    ok, propose, render_layout, start_node,
-};
 use netsettle_net::{ChannelTrust, NetConfig, NetHandle, Network, NodeId};
 use netsettle_protocol::{
     Block, ChannelConfig, Role, TX_STATUS_SERVICE, TxId, TxStatus, TxStatusRequest, decode, encode,
 };
+use netsettle_testkit::process::{Forwarder, Netsettle, ORDERERS, PEERS, Process, REPO};
+
+/// The binary under test.
+const NETSETTLE: Netsettle = Netsettle(env!("CARGO_BIN_EXE_netsettle"));
 
 /// The longest the test waits for one peer to commit one transaction.
 const COMMIT_DEADLINE: Duration = Duration::from_secs(40);
@@ -32,14 +31,14 @@ const RETRY_PAUSE: Duration = Duration::from_millis(200);
 /// The genesis block with anchor peers at this slot's DMZ addresses (the stock profile
 /// names the demo's), then the layout with Mobile's peer1 gossip-only.
 fn deploy(dir: &Path) {
-    consortium(dir);
+    NETSETTLE.consortium(dir);
     let profile = std::fs::read_to_string(format!("{REPO}/configs/consortium.toml"))
         .unwrap()
         .replace("\"127.0.", "\"127.7.");
     assert!(profile.contains("anchor_peers = [\"127.7.3.1:7060\"]"));
     std::fs::write(dir.join("profile.toml"), profile).unwrap();
-    genesis_from_profile(dir, "orderer0", "profile.toml");
-    render_layout(dir, 7, "");
+    NETSETTLE.genesis_from_profile(dir, "orderer0", "profile.toml");
+    NETSETTLE.render_layout(dir, 7, "");
     let layout = std::fs::read_to_string(dir.join("layout.toml")).unwrap();
     let mobile_peer1 = "name = \"peer1\"\norg = \"MobileMSP\"\nkind = \"peer\"\n";
     assert!(layout.contains(mobile_peer1), "{layout}");
@@ -48,7 +47,7 @@ fn deploy(dir: &Path) {
         &format!("{mobile_peer1}deliver = \"gossip\"\n"),
     );
     std::fs::write(dir.join("layout.toml"), layout).unwrap();
-    ok(
+    NETSETTLE.ok(
         dir,
         &["layout", "render", "--layout", "layout.toml", "--base", "."],
     );
@@ -62,7 +61,7 @@ fn deploy(dir: &Path) {
 /// An agreement proposal; its transaction id once committed VALID at both endorsing
 /// peers (the CLI waits for them).
 fn propose_committed(dir: &Path) -> TxId {
-    let output = propose(dir);
+    let output = NETSETTLE.propose(dir);
     assert!(
         output.status.success(),
         "{}",
@@ -115,7 +114,7 @@ impl StatusClient {
     }
 
     /// Waits until `peer` committed `tx_id`; its block number.
-    fn wait_committed(&self, peer: &Node, tx_id: &TxId) -> u64 {
+    fn wait_committed(&self, peer: &Process, tx_id: &TxId) -> u64 {
         let node: NodeId = peer.field("node_id").parse().unwrap();
         let address: SocketAddr = peer.field("p2p").parse().unwrap();
         let request = encode(&TxStatusRequest {
@@ -171,15 +170,17 @@ fn peers_share_blocks_by_gossip_and_catch_up_by_state_transfer() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     deploy(dir);
-    let _unicom_dmz = Forwarder::start(&dir.join("dmz/unicom"), &dir.join("dmz/UnicomMSP.map"));
-    let _mobile_dmz = Forwarder::start(&dir.join("dmz/mobile"), &dir.join("dmz/MobileMSP.map"));
-    let orderers: Vec<Node> = ORDERERS.iter().map(|name| start_node(dir, name)).collect();
-    let mut peers: Vec<Option<Node>> = PEERS
+    let _dmz = Forwarder::both(dir);
+    let orderers: Vec<Process> = ORDERERS
         .iter()
-        .map(|name| Some(start_node(dir, name)))
+        .map(|name| NETSETTLE.start_node(dir, name))
+        .collect();
+    let mut peers: Vec<Option<Process>> = PEERS
+        .iter()
+        .map(|name| Some(NETSETTLE.start_node(dir, name)))
         .collect();
     let status = StatusClient::new(dir);
-    let wait_everywhere = |peers: &[Option<Node>], tx_id: &TxId| -> Vec<u64> {
+    let wait_everywhere = |peers: &[Option<Process>], tx_id: &TxId| -> Vec<u64> {
         peers
             .iter()
             .flatten()
@@ -189,7 +190,7 @@ fn peers_share_blocks_by_gossip_and_catch_up_by_state_transfer() {
 
     // The lifecycle and a first settlement transaction: every peer has them, Mobile's
     // peer1 by gossip alone.
-    define_settlement(dir);
+    NETSETTLE.define_settlement(dir);
     let first = propose_committed(dir);
     let blocks = wait_everywhere(&peers, &first);
     assert!(
@@ -204,11 +205,11 @@ fn peers_share_blocks_by_gossip_and_catch_up_by_state_transfer() {
 
     // Restarted, they catch up: Unicom's from the orderers; then Mobile's gossip-only
     // peer, when nothing new is gossiped, from the other peers (state transfer).
-    peers[1] = Some(start_node(dir, PEERS[1]));
+    peers[1] = Some(NETSETTLE.start_node(dir, PEERS[1]));
     for tx_id in &missed {
         wait_everywhere(&peers, tx_id);
     }
-    peers[3] = Some(start_node(dir, PEERS[3]));
+    peers[3] = Some(NETSETTLE.start_node(dir, PEERS[3]));
     for tx_id in &missed {
         wait_everywhere(&peers, tx_id);
     }
@@ -232,7 +233,7 @@ fn peers_share_blocks_by_gossip_and_catch_up_by_state_transfer() {
     for name in ["peer0", "peer1"] {
         for carrier in ["unicom", "mobile"] {
             let ledger = format!("data/{name}.{carrier}.example/ledger");
-            let verified = ok(dir, &["ledger", "verify", "--path", &ledger]);
+            let verified = NETSETTLE.ok(dir, &["ledger", "verify", "--path", &ledger]);
             assert!(verified.contains(&format!("height {height}")), "{verified}");
         }
     }
@@ -241,7 +242,7 @@ fn peers_share_blocks_by_gossip_and_catch_up_by_state_transfer() {
         ("peer1.unicom", "peer1.mobile"),
         ("peer0.unicom", "peer1.mobile"),
     ] {
-        let compared = ok(
+        let compared = NETSETTLE.ok(
             dir,
             &[
                 "ledger",

@@ -12,10 +12,12 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-mod common;
-mod orderer_support;
-use common::{BIN, READY_DEADLINE, REPO, consortium, genesis_from_profile, render_layout};
-use orderer_support::Client;
+use netsettle_testkit::WAIT_MAX;
+use netsettle_testkit::orderers::Client;
+use netsettle_testkit::process::{Netsettle, REPO};
+
+/// The binary under test.
+const NETSETTLE: Netsettle = Netsettle(env!("CARGO_BIN_EXE_netsettle"));
 
 /// Loopback slot and port prefix of this file's consortium (see `render_layout`).
 const SLOT: u8 = 12;
@@ -37,14 +39,18 @@ fn single_consenter_profile(dir: &Path) -> String {
 #[test]
 fn an_orderer_whose_storage_fails_after_ready_exits_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
-    consortium(dir.path());
+    NETSETTLE.consortium(dir.path());
     let profile = single_consenter_profile(dir.path());
-    genesis_from_profile(dir.path(), "orderer0", &profile);
-    render_layout(dir.path(), SLOT, "");
+    NETSETTLE.genesis_from_profile(dir.path(), "orderer0", &profile);
+    NETSETTLE.render_layout(dir.path(), SLOT, "");
     let config = dir.path().join("nodes/unicommsp-orderer0.toml");
 
     let mut child = Command::new("bash")
-        .args(["-c", "trap '' XFSZ; exec \"$0\" node --config \"$1\"", BIN])
+        .args([
+            "-c",
+            "trap '' XFSZ; exec \"$0\" node --config \"$1\"",
+            NETSETTLE.0,
+        ])
         .arg(&config)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -74,7 +80,7 @@ fn an_orderer_whose_storage_fails_after_ready_exits_with_the_reason() {
     });
 
     let ready = ready_rx
-        .recv_timeout(READY_DEADLINE)
+        .recv_timeout(WAIT_MAX)
         .unwrap_or_else(|_| kill_and_fail(pid, "the orderer printed no readiness line"));
     assert!(ready.contains("orderer=consenter-1"), "{ready}");
 

@@ -2,12 +2,11 @@
 //! org may change its own anchor peers alone; stale, replayed or forged updates are
 //! refused.
 
-mod support;
-
 use netsettle_msp::{ChannelMsps, ConfigUpdateError, check_config_update};
 use netsettle_protocol::{ConfigSignature, ConfigUpdate, ConfigUpdateEnvelope, Endpoint};
 use netsettle_smcrypto::x509::Role;
-use support::{Member, NOW, TestOrg, channel_config};
+use netsettle_testkit::channel::one_orderer_config;
+use netsettle_testkit::pki::{Member, NOW, TestOrg};
 
 fn approve(update: &ConfigUpdate, admins: &[&Member]) -> ConfigUpdateEnvelope {
     ConfigUpdateEnvelope {
@@ -30,7 +29,7 @@ struct Setup {
 fn setup() -> Setup {
     let unicom = TestOrg::new("UnicomMSP");
     let mobile = TestOrg::new("MobileMSP");
-    let current = channel_config(&[&unicom, &mobile]);
+    let current = one_orderer_config(&[&unicom, &mobile]);
     let msps = ChannelMsps::from_config(&current).unwrap();
     Setup {
         unicom_admin: unicom.member("admin", Role::Admin),

@@ -1,17 +1,16 @@
 //! Identity validation: each way an identity can be wrong gets its own error.
 
-mod support;
-
 use netsettle_msp::{ChannelMsps, MspError};
 use netsettle_protocol::Role as PolicyRole;
 use netsettle_smcrypto::x509::Role;
-use support::{DAY, NOW, TestOrg, channel_config};
+use netsettle_testkit::channel::one_orderer_config;
+use netsettle_testkit::pki::{DAY, NOW, TestOrg};
 
 #[test]
 fn valid_members_get_their_role() {
     let unicom = TestOrg::new("UnicomMSP");
     let mobile = TestOrg::new("MobileMSP");
-    let msps = ChannelMsps::from_config(&channel_config(&[&unicom, &mobile])).unwrap();
+    let msps = ChannelMsps::from_config(&one_orderer_config(&[&unicom, &mobile])).unwrap();
     for (role, expected) in [
         (Role::Admin, PolicyRole::Admin),
         (Role::Peer, PolicyRole::Peer),
@@ -31,8 +30,8 @@ fn each_fault_has_its_own_error() {
     let mobile = TestOrg::new("MobileMSP");
     let stranger = TestOrg::new("UnicomMSP");
     let revoked = unicom.member("revoked-client", Role::Client);
-    unicom.revoke(&revoked);
-    let msps = ChannelMsps::from_config(&channel_config(&[&unicom, &mobile])).unwrap();
+    unicom.revoke(&revoked.cert);
+    let msps = ChannelMsps::from_config(&one_orderer_config(&[&unicom, &mobile])).unwrap();
 
     let good = unicom.member("client", Role::Client);
     let expired = unicom.member_valid("old", Role::Client, NOW - 10 * DAY, NOW - DAY);
@@ -72,7 +71,7 @@ fn each_fault_has_its_own_error() {
 fn forged_signature_is_refused() {
     let unicom = TestOrg::new("UnicomMSP");
     let mobile = TestOrg::new("MobileMSP");
-    let msps = ChannelMsps::from_config(&channel_config(&[&unicom, &mobile])).unwrap();
+    let msps = ChannelMsps::from_config(&one_orderer_config(&[&unicom, &mobile])).unwrap();
     let alice = unicom.member("alice", Role::Client);
     let mallory = unicom.member("mallory", Role::Client);
     let signature = alice.key.sign(b"upload report 2026-10");
@@ -96,7 +95,7 @@ fn forged_signature_is_refused() {
 fn cache_rechecks_time_and_skips_failures() {
     let unicom = TestOrg::new("UnicomMSP");
     let mobile = TestOrg::new("MobileMSP");
-    let msps = ChannelMsps::from_config(&channel_config(&[&unicom, &mobile])).unwrap();
+    let msps = ChannelMsps::from_config(&one_orderer_config(&[&unicom, &mobile])).unwrap();
     let short = unicom.member_valid("short", Role::Client, NOW - DAY, NOW + DAY);
     assert!(msps.validate(&short.identity(), NOW).is_ok());
     assert_eq!(msps.cached_identities(), 1);
@@ -116,10 +115,10 @@ fn revocation_takes_effect_with_the_new_config() {
     let mut unicom = TestOrg::new("UnicomMSP");
     let mobile = TestOrg::new("MobileMSP");
     let client = unicom.member("client", Role::Client);
-    let before = ChannelMsps::from_config(&channel_config(&[&unicom, &mobile])).unwrap();
+    let before = ChannelMsps::from_config(&one_orderer_config(&[&unicom, &mobile])).unwrap();
     assert!(before.validate(&client.identity(), NOW).is_ok());
-    unicom.revoke(&client);
-    let after = ChannelMsps::from_config(&channel_config(&[&unicom, &mobile])).unwrap();
+    unicom.revoke(&client.cert);
+    let after = ChannelMsps::from_config(&one_orderer_config(&[&unicom, &mobile])).unwrap();
     assert!(matches!(
         after.validate(&client.identity(), NOW),
         Err(MspError::Revoked { .. })
@@ -131,8 +130,8 @@ fn crl_signed_by_another_ca_is_a_config_error() {
     let mut unicom = TestOrg::new("UnicomMSP");
     let mut mobile = TestOrg::new("MobileMSP");
     let victim = unicom.member("client", Role::Client);
-    mobile.revoke(&victim);
-    let mut config = channel_config(&[&unicom, &mobile]);
+    mobile.revoke(&victim.cert);
+    let mut config = one_orderer_config(&[&unicom, &mobile]);
     // Put Mobile's CRL into Unicom's org: it is not signed by Unicom's CA.
     let mobile_crl = mobile.crl().unwrap();
     let unicom_org = config
@@ -145,13 +144,13 @@ fn crl_signed_by_another_ca_is_a_config_error() {
         ChannelMsps::from_config(&config),
         Err(MspError::BadConfig { .. })
     ));
-    unicom.revoke(&victim);
+    unicom.revoke(&victim.cert);
 }
 
 #[test]
 fn consenters_are_named_by_their_tls_keys_and_a_bad_certificate_is_a_config_error() {
     let unicom = TestOrg::new("UnicomMSP");
-    let mut config = channel_config(&[&unicom]);
+    let mut config = one_orderer_config(&[&unicom]);
     let tls =
         netsettle_smcrypto::x509::Certificate::from_der(&config.orderer.consenters[0].tls_cert_der)
             .unwrap();

@@ -1,12 +1,11 @@
 //! Policy evaluation, table-driven: each case names the signers present and whether the
 //! policy holds.
 
-mod support;
-
 use netsettle_msp::{ChannelMsps, PolicyError, ValidatedIdentity};
 use netsettle_protocol::{Policy, Principal, Role as P, SignaturePolicy};
 use netsettle_smcrypto::x509::Role;
-use support::{NOW, TestOrg, channel_config};
+use netsettle_testkit::channel::one_orderer_config;
+use netsettle_testkit::pki::{NOW, TestOrg};
 
 struct World {
     msps: ChannelMsps,
@@ -16,7 +15,7 @@ struct World {
 fn world() -> World {
     let unicom = TestOrg::new("UnicomMSP");
     let mobile = TestOrg::new("MobileMSP");
-    let msps = ChannelMsps::from_config(&channel_config(&[&unicom, &mobile])).unwrap();
+    let msps = ChannelMsps::from_config(&one_orderer_config(&[&unicom, &mobile])).unwrap();
     let people = [
         ("u.admin", unicom.member("admin", Role::Admin)),
         ("u.peer", unicom.member("peer0", Role::Peer)),

@@ -1,14 +1,12 @@
 //! The consortium profile → genesis channel configuration: the repository's own profile
 //! (`configs/consortium.toml`) with test MSP material, and each way a profile is refused.
 
-mod support;
-
 use netsettle_msp::{
     ConsortiumProfile, MspError, OrgMaterial, ProfileError, ProfileMaterial, default_org_policies,
 };
 use netsettle_protocol::{ChannelConfig, Endpoint, InvalidMessage};
 use netsettle_smcrypto::x509::Role;
-use support::TestOrg;
+use netsettle_testkit::pki::TestOrg;
 
 /// The repository's consortium profile: two carriers, five consenters.
 fn consortium_profile() -> ConsortiumProfile {

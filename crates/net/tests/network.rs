@@ -2,12 +2,13 @@
 //! clear errors, redial after restart, gossip to every subscriber and the penalty for
 //! invalid gossip. Every wait is on an event or a response; a deadline marks failure.
 
-mod support;
-
 use netsettle_net::{ConnectionEvent, NetError, Network, NodeId};
 use netsettle_protocol::Role as ProtocolRole;
 use netsettle_smcrypto::x509::Role;
-use support::{Carrier, DEADLINE, channel_config, net_config, start, wait_for};
+use netsettle_testkit::WAIT_MAX;
+use netsettle_testkit::channel::one_orderer_config;
+use netsettle_testkit::net::{net_config, start, wait_for};
+use netsettle_testkit::pki::{TestOrg, now_unix};
 
 /// Serve `service` on `network` by echoing each payload with a prefix, until shut down.
 fn echo(network: &Network, service: &str, allowed: &[ProtocolRole]) {
@@ -28,7 +29,7 @@ async fn request(
     payload: &[u8],
 ) -> Result<Vec<u8>, NetError> {
     tokio::time::timeout(
-        DEADLINE,
+        WAIT_MAX,
         from.handle().request(to, service, payload.to_vec()),
     )
     .await
@@ -37,11 +38,20 @@ async fn request(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_cross_carriers_and_refusals_say_why() {
-    let unicom = Carrier::new("UnicomMSP");
-    let mobile = Carrier::new("MobileMSP");
-    let config = channel_config(&[&unicom, &mobile]);
-    let a = start(unicom.node("peer0", Role::Peer), &config, "127.0.1.20:0").await;
-    let mut b_config = net_config(mobile.node("peer0", Role::Peer), &config, "127.0.2.20:0");
+    let unicom = TestOrg::at("UnicomMSP", now_unix());
+    let mobile = TestOrg::at("MobileMSP", now_unix());
+    let config = one_orderer_config(&[&unicom, &mobile]);
+    let a = start(
+        unicom.member("peer0", Role::Peer).tls_identity(),
+        &config,
+        "127.0.1.20:0",
+    )
+    .await;
+    let mut b_config = net_config(
+        mobile.member("peer0", Role::Peer).tls_identity(),
+        &config,
+        "127.0.2.20:0",
+    );
     b_config.known_peers = vec![(a.node_id(), a.listen_addr())];
     let b = Network::start(b_config).await.unwrap();
     echo(&a, "echo", &[ProtocolRole::Peer]);
@@ -76,7 +86,11 @@ async fn requests_cross_carriers_and_refusals_say_why() {
 
     // Too large for the receiver's limit (a sender with a larger one): the receiver
     // refuses to read it and the request fails.
-    let mut small = net_config(unicom.node("peer1", Role::Peer), &config, "127.0.1.21:0");
+    let mut small = net_config(
+        unicom.member("peer1", Role::Peer).tls_identity(),
+        &config,
+        "127.0.1.21:0",
+    );
     small.limits.message_bytes_max = 64 * 1024;
     let c = Network::start(small).await.unwrap();
     echo(&c, "echo", &[ProtocolRole::Peer]);
@@ -98,10 +112,15 @@ async fn requests_cross_carriers_and_refusals_say_why() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_in_flight_are_bounded() {
-    let unicom = Carrier::new("UnicomMSP");
-    let mobile = Carrier::new("MobileMSP");
-    let config = channel_config(&[&unicom, &mobile]);
-    let a = start(unicom.node("peer0", Role::Peer), &config, "127.0.1.20:0").await;
+    let unicom = TestOrg::at("UnicomMSP", now_unix());
+    let mobile = TestOrg::at("MobileMSP", now_unix());
+    let config = one_orderer_config(&[&unicom, &mobile]);
+    let a = start(
+        unicom.member("peer0", Role::Peer).tls_identity(),
+        &config,
+        "127.0.1.20:0",
+    )
+    .await;
     // A handler that holds every request without answering.
     let mut held = a.handle().serve("hold", &[ProtocolRole::Peer]).unwrap();
     let (arrived, first_arrived) = tokio::sync::oneshot::channel();
@@ -115,14 +134,18 @@ async fn requests_in_flight_are_bounded() {
             }
         }
     });
-    let mut b_config = net_config(mobile.node("peer0", Role::Peer), &config, "127.0.2.20:0");
+    let mut b_config = net_config(
+        mobile.member("peer0", Role::Peer).tls_identity(),
+        &config,
+        "127.0.2.20:0",
+    );
     b_config.limits.requests_in_flight_max = 1;
     b_config.known_peers = vec![(a.node_id(), a.listen_addr())];
     let b = Network::start(b_config).await.unwrap();
     let b_net = b.handle();
     let a_id = a.node_id();
     let first = tokio::spawn(async move { b_net.request(a_id, "hold", b"1".to_vec()).await });
-    tokio::time::timeout(DEADLINE, first_arrived)
+    tokio::time::timeout(WAIT_MAX, first_arrived)
         .await
         .unwrap()
         .unwrap();
@@ -163,14 +186,23 @@ fn gated(network: &Network, service: &str, gate: usize, total: usize) {
 /// connection, failing every request on it with "connection closed".)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_beyond_the_stream_limit_wait_instead_of_breaking_the_connection() {
-    let unicom = Carrier::new("UnicomMSP");
-    let mobile = Carrier::new("MobileMSP");
-    let config = channel_config(&[&unicom, &mobile]);
-    let a = start(unicom.node("peer0", Role::Peer), &config, "127.9.0.1:0").await;
+    let unicom = TestOrg::at("UnicomMSP", now_unix());
+    let mobile = TestOrg::at("MobileMSP", now_unix());
+    let config = one_orderer_config(&[&unicom, &mobile]);
+    let a = start(
+        unicom.member("peer0", Role::Peer).tls_identity(),
+        &config,
+        "127.9.0.1:0",
+    )
+    .await;
     let streams = a.handle().limits().streams_per_node_max;
     let total = 3 * streams + 8;
     gated(&a, "gate", streams, total);
-    let mut b_config = net_config(mobile.node("peer0", Role::Peer), &config, "127.9.0.2:0");
+    let mut b_config = net_config(
+        mobile.member("peer0", Role::Peer).tls_identity(),
+        &config,
+        "127.9.0.2:0",
+    );
     b_config.known_peers = vec![(a.node_id(), a.listen_addr())];
     let b = Network::start(b_config).await.unwrap();
     let calls: Vec<_> = (0..total)
@@ -181,7 +213,7 @@ async fn requests_beyond_the_stream_limit_wait_instead_of_breaking_the_connectio
         })
         .collect();
     for (n, call) in calls.into_iter().enumerate() {
-        let reply = tokio::time::timeout(DEADLINE, call)
+        let reply = tokio::time::timeout(WAIT_MAX, call)
             .await
             .expect("answered within the deadline")
             .unwrap();
@@ -193,19 +225,24 @@ async fn requests_beyond_the_stream_limit_wait_instead_of_breaking_the_connectio
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_ca_revoked_and_wrong_node_are_refused() {
-    let unicom = Carrier::new("UnicomMSP");
-    let mut mobile = Carrier::new("MobileMSP");
-    let stranger_ca = Carrier::new("StrangerMSP");
-    let revoked = mobile.node("peer9", Role::Peer);
-    mobile.revoke(&revoked);
-    let config = channel_config(&[&unicom, &mobile]);
-    let a = start(unicom.node("peer0", Role::Peer), &config, "127.0.1.20:0").await;
+    let unicom = TestOrg::at("UnicomMSP", now_unix());
+    let mut mobile = TestOrg::at("MobileMSP", now_unix());
+    let stranger_ca = TestOrg::at("StrangerMSP", now_unix());
+    let revoked = mobile.member("peer9", Role::Peer).tls_identity();
+    mobile.revoke(revoked.leaf());
+    let config = one_orderer_config(&[&unicom, &mobile]);
+    let a = start(
+        unicom.member("peer0", Role::Peer).tls_identity(),
+        &config,
+        "127.0.1.20:0",
+    )
+    .await;
     echo(&a, "echo", &[ProtocolRole::Peer]);
     let mut a_events = a.handle().events();
 
     // A node whose certificate comes from a CA outside the channel.
     let stranger = start(
-        stranger_ca.node("peer0", Role::Peer),
+        stranger_ca.member("peer0", Role::Peer).tls_identity(),
         &config,
         "127.0.2.30:0",
     )
@@ -250,8 +287,14 @@ async fn unknown_ca_revoked_and_wrong_node_are_refused() {
     assert!(text.to_lowercase().contains("revoked"), "{text}");
 
     // Dialling A's address expecting another node: the PeerId check refuses.
-    let b = start(mobile.node("peer0", Role::Peer), &config, "127.0.2.20:0").await;
-    let someone_else = NodeId::from_certificate(mobile.node("peer1", Role::Peer).leaf());
+    let b = start(
+        mobile.member("peer0", Role::Peer).tls_identity(),
+        &config,
+        "127.0.2.20:0",
+    )
+    .await;
+    let someone_else =
+        NodeId::from_certificate(mobile.member("peer1", Role::Peer).tls_identity().leaf());
     b.handle()
         .add_address(someone_else, a.listen_addr())
         .await
@@ -265,7 +308,11 @@ async fn unknown_ca_revoked_and_wrong_node_are_refused() {
     // A node certificate that names no host cannot serve (`ca bootstrap` always names
     // one): the dialler says so.
     let nameless = start(
-        unicom.node_naming("peer5", Role::Peer, Vec::new()),
+        unicom
+            .member_with("peer5", Role::Peer, |params| {
+                params.ip_addresses = Vec::new()
+            })
+            .tls_identity(),
         &config,
         "127.0.1.25:0",
     )
@@ -280,7 +327,12 @@ async fn unknown_ca_revoked_and_wrong_node_are_refused() {
     assert!(error.to_string().contains("names no host"), "{error}");
 
     // A client certificate may not open node connections.
-    let client = start(mobile.node("app", Role::Client), &config, "127.0.2.32:0").await;
+    let client = start(
+        mobile.member("app", Role::Client).tls_identity(),
+        &config,
+        "127.0.2.32:0",
+    )
+    .await;
     client
         .handle()
         .add_address(a.node_id(), a.listen_addr())
@@ -304,15 +356,19 @@ async fn unknown_ca_revoked_and_wrong_node_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_node_is_redialled() {
-    let unicom = Carrier::new("UnicomMSP");
-    let mobile = Carrier::new("MobileMSP");
-    let config = channel_config(&[&unicom, &mobile]);
-    let b_identity = mobile.node("peer0", Role::Peer);
+    let unicom = TestOrg::at("UnicomMSP", now_unix());
+    let mobile = TestOrg::at("MobileMSP", now_unix());
+    let config = one_orderer_config(&[&unicom, &mobile]);
+    let b_identity = mobile.member("peer0", Role::Peer).tls_identity();
     let b = start(b_identity.clone(), &config, "127.0.2.20:0").await;
     let b_addr = b.listen_addr();
     let b_id = b.node_id();
 
-    let mut a_config = net_config(unicom.node("peer0", Role::Peer), &config, "127.0.1.20:0");
+    let mut a_config = net_config(
+        unicom.member("peer0", Role::Peer).tls_identity(),
+        &config,
+        "127.0.1.20:0",
+    );
     a_config.known_peers = vec![(b_id, b_addr)];
     // Subscribe to events before the first dial can complete.
     let a = Network::start(a_config).await.unwrap();
@@ -362,11 +418,11 @@ async fn a_restarted_node_is_redialled() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gossip_reaches_every_subscriber_and_invalid_senders_are_penalised() {
-    let unicom = Carrier::new("UnicomMSP");
-    let mobile = Carrier::new("MobileMSP");
-    let config = channel_config(&[&unicom, &mobile]);
+    let unicom = TestOrg::at("UnicomMSP", now_unix());
+    let mobile = TestOrg::at("MobileMSP", now_unix());
+    let config = one_orderer_config(&[&unicom, &mobile]);
     let hub = start(
-        unicom.node("orderer0", Role::Orderer),
+        unicom.member("orderer0", Role::Orderer).tls_identity(),
         &config,
         "127.0.1.10:0",
     )
@@ -379,7 +435,11 @@ async fn gossip_reaches_every_subscriber_and_invalid_senders_are_penalised() {
         (&mobile, "peer1", "127.0.2.21:0"),
     ];
     for (carrier, name, listen) in listeners {
-        let mut net = net_config(carrier.node(name, Role::Peer), &config, listen);
+        let mut net = net_config(
+            carrier.member(name, Role::Peer).tls_identity(),
+            &config,
+            listen,
+        );
         net.known_peers = vec![(hub.node_id(), hub.listen_addr())];
         let node = Network::start(net).await.unwrap();
         let messages = node.handle().subscribe("blocks").await.unwrap();
@@ -404,7 +464,7 @@ async fn gossip_reaches_every_subscriber_and_invalid_senders_are_penalised() {
         .await
         .unwrap();
     for (node, messages) in &mut subscribers {
-        let message = tokio::time::timeout(DEADLINE, messages.recv())
+        let message = tokio::time::timeout(WAIT_MAX, messages.recv())
             .await
             .expect("gossip within the deadline")
             .expect("subscription open");
@@ -424,7 +484,7 @@ async fn gossip_reaches_every_subscriber_and_invalid_senders_are_penalised() {
             .publish("blocks", format!("forged {n}").into_bytes())
             .await
             .unwrap();
-        let message = tokio::time::timeout(DEADLINE, messages.recv())
+        let message = tokio::time::timeout(WAIT_MAX, messages.recv())
             .await
             .unwrap()
             .unwrap();

@@ -8,20 +8,20 @@ mod support;
 use netsettle_msp::ChannelState;
 use netsettle_orderer::{ChainTip, verify_fetched_block};
 use netsettle_protocol::{BatchPolicy, Block};
-use support::cluster::Cluster;
-use support::{Consortium, Member};
+use netsettle_testkit::{Consortium, Member};
+use support::Cluster;
 
 /// A cluster of five consenters (and one spare orderer, id 6) with a few blocks cut.
 fn cluster_with_blocks() -> Cluster {
     let mut cluster = Cluster::new(
-        Consortium::with_spares(5, 1, BatchPolicy::default()),
+        Consortium::with_orderers(5, 1, BatchPolicy::default()),
         31,
         20,
     );
     let leader = cluster.elect();
     let client = cluster.consortium.mobile_client.clone();
     for seq in 0..120 {
-        let envelope = cluster.consortium.transaction(&client, seq, 32);
+        let envelope = cluster.consortium.ordering_envelope(&client, seq, 32);
         cluster.broadcast(leader, envelope);
     }
     assert!(cluster.run_until(50, |c| c.all_at_least(4)));
@@ -31,7 +31,7 @@ fn cluster_with_blocks() -> Cluster {
 fn resigned(block: &Block, by: &Member) -> Block {
     let mut block = block.clone();
     block.metadata.signatures.clear();
-    block.sign(&by.key, by.identity.clone()).unwrap();
+    block.sign(&by.key, by.identity()).unwrap();
     block
 }
 
@@ -96,7 +96,7 @@ fn fetched_blocks_need_a_consenter_signature() {
 #[test]
 fn a_lagging_orderer_refuses_badly_signed_blocks_and_writes_nothing() {
     let mut cluster = Cluster::new(
-        Consortium::with_spares(5, 1, BatchPolicy::default()),
+        Consortium::with_orderers(5, 1, BatchPolicy::default()),
         32,
         20,
     );
@@ -105,7 +105,7 @@ fn a_lagging_orderer_refuses_badly_signed_blocks_and_writes_nothing() {
     cluster.stop(lagging);
     let client = cluster.consortium.unicom_client.clone();
     for seq in 0..300 {
-        let envelope = cluster.consortium.transaction(&client, seq, 32);
+        let envelope = cluster.consortium.ordering_envelope(&client, seq, 32);
         cluster.broadcast(leader, envelope);
     }
     assert!(cluster.run_until(100, |c| c.all_at_least(7)));

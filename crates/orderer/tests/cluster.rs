@@ -8,12 +8,13 @@ use std::collections::{HashMap, HashSet};
 
 use netsettle_orderer::{BroadcastError, RequestId};
 use netsettle_protocol::{BatchPolicy, Block, Envelope, TxId};
-use support::cluster::Cluster;
-use support::{Consortium, Member};
+use netsettle_testkit::tx::config_update;
+use netsettle_testkit::{Consortium, Member};
+use support::Cluster;
 
 fn cluster(seed: u64, snapshot_interval: u64) -> Cluster {
     Cluster::new(
-        Consortium::new(5, BatchPolicy::default()),
+        Consortium::with_orderers(5, 0, BatchPolicy::default()),
         seed,
         snapshot_interval,
     )
@@ -47,7 +48,7 @@ fn submit(
 ) -> Vec<(RequestId, TxId)> {
     (first..first + count)
         .map(|seq| {
-            let envelope = cluster.consortium.transaction(client, seq, 64);
+            let envelope = cluster.consortium.ordering_envelope(client, seq, 64);
             let tx_id = envelope.tx_id();
             let target = targets[usize::try_from(seq).unwrap() % targets.len()];
             (cluster.broadcast(target, envelope), tx_id)
@@ -117,7 +118,7 @@ fn replayed_transaction_is_refused_before_and_after_its_block() {
     let mut cluster = cluster(3, 1_000);
     let leader = cluster.elect();
     let client = cluster.consortium.unicom_client.clone();
-    let envelope = cluster.consortium.transaction(&client, 7, 16);
+    let envelope = cluster.consortium.ordering_envelope(&client, 7, 16);
     let first = cluster.broadcast(leader, envelope.clone());
     // While it is being ordered here, a second copy waits for the first one's answer
     // (a client retrying after a lost connection must not hear "duplicate" before the
@@ -150,17 +151,17 @@ fn oversize_and_badly_signed_envelopes_are_refused() {
         preferred_bytes_max: 8 * 1024,
         ..BatchPolicy::default()
     };
-    let mut cluster = Cluster::new(Consortium::new(5, small), 4, 1_000);
+    let mut cluster = Cluster::new(Consortium::with_orderers(5, 0, small), 4, 1_000);
     let leader = cluster.elect();
     let client = cluster.consortium.unicom_client.clone();
-    let big = cluster.consortium.transaction(&client, 1, 10_000);
+    let big = cluster.consortium.ordering_envelope(&client, 1, 10_000);
     let request = cluster.broadcast(leader, big);
     assert!(matches!(
         cluster.replies.get(&request),
         Some(Err(BroadcastError::TooLarge { .. }))
     ));
-    let mut forged = cluster.consortium.transaction(&client, 2, 16);
-    let other = cluster.consortium.transaction(&client, 3, 16);
+    let mut forged = cluster.consortium.ordering_envelope(&client, 2, 16);
+    let other = cluster.consortium.ordering_envelope(&client, 3, 16);
     forged.signature = other.signature;
     let request = cluster.broadcast(leader, forged);
     assert!(matches!(
@@ -292,7 +293,7 @@ fn leader_kill_loop(seed: u64, rounds: u64, per_round: u64, drop_per_mille: u64)
             .filter(|id| cluster.is_running(*id))
             .collect();
         for _ in 0..per_round {
-            let envelope = cluster.consortium.transaction(&client, seq, 32);
+            let envelope = cluster.consortium.ordering_envelope(&client, seq, 32);
             envelopes.insert(envelope.tx_id(), envelope.clone());
             let target = running[usize::try_from(seq).unwrap() % running.len()];
             all_requests.push((
@@ -352,32 +353,15 @@ fn ten_thousand_transactions_through_ten_leader_crashes() {
 }
 
 fn config_update_envelope(cluster: &Cluster, tx_max: u32, seq: u64, both_admins: bool) -> Envelope {
-    use netsettle_protocol::{ConfigSignature, ConfigUpdate, ConfigUpdateEnvelope, Payload};
     let consortium = &cluster.consortium;
     let mut config = consortium.config.clone();
     config.sequence = 1;
     config.orderer.batch.tx_max = tx_max;
-    let update = ConfigUpdate {
-        channel: "settlement".to_owned(),
-        config,
-    };
     let mut admins = vec![&consortium.unicom_admin];
     if both_admins {
         admins.push(&consortium.mobile_admin);
     }
-    let signatures = admins
-        .iter()
-        .map(|admin| ConfigSignature::sign(&admin.key, admin.identity.clone(), &update).unwrap())
-        .collect();
-    let admin = &consortium.unicom_admin;
-    Envelope::sign(
-        &admin.key,
-        Payload::ConfigUpdate {
-            header: support::header(&admin.identity, seq),
-            update: Box::new(ConfigUpdateEnvelope { update, signatures }),
-        },
-    )
-    .unwrap()
+    config_update(config, &admins, &consortium.unicom_admin, seq)
 }
 
 #[test]

@@ -9,13 +9,13 @@ use std::collections::{BTreeSet, HashSet};
 
 use netsettle_orderer::{BroadcastError, ConsenterChangeError, RequestId};
 use netsettle_protocol::{BatchPolicy, ChannelConfig, Envelope, TxId};
-use support::Consortium;
-use support::cluster::Cluster;
+use netsettle_testkit::Consortium;
+use support::Cluster;
 
 /// Five consenters and one spare (id 6); snapshots every `snapshot_interval` entries.
 fn cluster(seed: u64, snapshot_interval: u64) -> Cluster {
     Cluster::new(
-        Consortium::with_spares(5, 1, BatchPolicy::default()),
+        Consortium::with_orderers(5, 1, BatchPolicy::default()),
         seed,
         snapshot_interval,
     )
@@ -53,7 +53,7 @@ fn submit(
     let client = cluster.consortium.unicom_client.clone();
     (first..first + count)
         .map(|seq| {
-            let envelope = cluster.consortium.transaction(&client, seq, 64);
+            let envelope = cluster.consortium.ordering_envelope(&client, seq, 64);
             let tx_id = envelope.tx_id();
             let target = targets[usize::try_from(seq).unwrap() % targets.len()];
             (cluster.broadcast(target, envelope), tx_id)
@@ -181,7 +181,7 @@ fn a_sixth_consenter_joins_through_a_snapshot_then_one_is_removed() {
     let last = cluster.chain(6).blocks().pop().unwrap();
     assert_eq!(
         last.metadata.signatures[0].signer.cert_der,
-        cluster.consortium.orderers[5].identity.cert_der
+        cluster.consortium.orderers[5].identity().cert_der
     );
 }
 

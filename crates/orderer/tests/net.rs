@@ -4,8 +4,6 @@
 //! leader crash; many concurrent broadcasts from one client, followed by a peer that
 //! long-polls `orderer-blocks`; the largest Raft request crossing the network.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,21 +17,14 @@ use netsettle_protocol::{
     BROADCAST_SERVICE, BatchPolicy, BlockBatch, BlockRange, BroadcastResponse, BroadcastStatus,
     ORDERER_BLOCKS_SERVICE, Role, decode, encode,
 };
-use netsettle_smcrypto::x509::Certificate;
-use netsettle_smtls::TlsIdentity;
-use support::{Consortium, Member};
+use netsettle_testkit::{Consortium, Member};
 
 /// Marks failure only; every wait ends on the event itself.
 const DEADLINE: Duration = Duration::from_secs(60);
 
-fn tls_identity(member: &Member) -> TlsIdentity {
-    let certificate = Certificate::from_der(&member.identity.cert_der).unwrap();
-    TlsIdentity::new(vec![certificate], member.key.clone()).unwrap()
-}
-
 async fn start_network(member: &Member, trust: &ChannelTrust) -> Network {
     let config = NetConfig::new(
-        tls_identity(member),
+        member.tls_identity(),
         trust.clone(),
         "127.0.0.1:0".parse().unwrap(),
     );
@@ -80,7 +71,7 @@ async fn start_cluster(dir: &std::path::Path, consortium: &Consortium) -> Cluste
     let trust = trust(consortium);
     let mut networks = BTreeMap::new();
     for id in 1..=5u64 {
-        let member = &consortium.orderers[usize::try_from(id - 1).unwrap()];
+        let member = &consortium.orderer_id(id);
         networks.insert(id, start_network(member, &trust).await);
     }
     for (id, network) in &networks {
@@ -97,14 +88,14 @@ async fn start_cluster(dir: &std::path::Path, consortium: &Consortium) -> Cluste
     let mut handles = BTreeMap::new();
     let mut transports = BTreeMap::new();
     for (id, network) in &networks {
-        let member = consortium.orderers[usize::try_from(id - 1).unwrap()].clone();
+        let member = consortium.orderer_id(*id).clone();
         let mut core = CoreConfig::new(*id);
         core.tick_ms = 50;
         let config = ServiceConfig {
             core,
             signer: Signer {
+                identity: member.identity(),
                 key: member.key,
-                identity: member.identity,
             },
             genesis: consortium.genesis.clone(),
             data_dir: dir.join(format!("orderer{id}")),
@@ -136,7 +127,7 @@ impl Cluster {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_orderers_over_sm_tls_order_and_survive_a_leader_crash() {
     let dir = tempfile::tempdir().unwrap();
-    let consortium = Consortium::new(5, BatchPolicy::default());
+    let consortium = Consortium::with_orderers(5, 0, BatchPolicy::default());
     let trust = trust(&consortium);
     let Cluster {
         mut networks,
@@ -154,7 +145,7 @@ async fn five_orderers_over_sm_tls_order_and_survive_a_leader_crash() {
         .add_address(target.node_id(), target.listen_addr())
         .await
         .unwrap();
-    let envelope = consortium.transaction(&consortium.mobile_client, 0, 512);
+    let envelope = consortium.ordering_envelope(&consortium.mobile_client, 0, 512);
     let response = tokio::time::timeout(
         DEADLINE,
         client.handle().request(
@@ -177,7 +168,7 @@ async fn five_orderers_over_sm_tls_order_and_survive_a_leader_crash() {
     let mut tasks = Vec::new();
     for seq in 1..60u64 {
         let handle = handles[&(seq % 5 + 1)].clone();
-        let envelope = consortium.transaction(&consortium.unicom_client, seq, 1024);
+        let envelope = consortium.ordering_envelope(&consortium.unicom_client, seq, 1024);
         tasks.push(tokio::spawn(
             async move { handle.broadcast(envelope).await },
         ));
@@ -198,7 +189,7 @@ async fn five_orderers_over_sm_tls_order_and_survive_a_leader_crash() {
     assert_ne!(new_leader, leader);
     let survivor = handles.values().next().unwrap().clone();
     for seq in 100..110u64 {
-        let envelope = consortium.transaction(&consortium.unicom_client, seq, 256);
+        let envelope = consortium.ordering_envelope(&consortium.unicom_client, seq, 256);
         survivor.broadcast(envelope).await.unwrap();
     }
     for handle in handles.values() {
@@ -245,7 +236,7 @@ const BROADCASTS_DEADLINE: Duration = Duration::from_secs(90);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hundreds_of_concurrent_broadcasts_over_sm_tls_are_all_ordered() {
     let dir = tempfile::tempdir().unwrap();
-    let consortium = Consortium::new(5, BatchPolicy::default());
+    let consortium = Consortium::with_orderers(5, 0, BatchPolicy::default());
     let trust = trust(&consortium);
     let cluster = start_cluster(dir.path(), &consortium).await;
     let leader = wait_leader(&cluster.handles, None).await;
@@ -289,7 +280,7 @@ async fn hundreds_of_concurrent_broadcasts_over_sm_tls_are_all_ordered() {
     };
 
     let envelopes: Vec<_> = (0..BROADCASTS)
-        .map(|seq| consortium.transaction(&consortium.unicom_client, 1_000 + seq, 1024))
+        .map(|seq| consortium.ordering_envelope(&consortium.unicom_client, 1_000 + seq, 1024))
         .collect();
     let slots = Arc::new(tokio::sync::Semaphore::new(BROADCASTS_IN_FLIGHT as usize));
     let broadcasts = async {
@@ -351,7 +342,7 @@ async fn hundreds_of_concurrent_broadcasts_over_sm_tls_are_all_ordered() {
 /// runs unoptimised there.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_transport_needs_a_network_that_carries_the_largest_raft_request() {
-    let consortium = Consortium::new(1, BatchPolicy::default());
+    let consortium = Consortium::with_orderers(1, 0, BatchPolicy::default());
     let trust = trust(&consortium);
     let member = &consortium.orderers[0];
     let default = start_network(member, &trust).await;
@@ -360,7 +351,7 @@ async fn the_transport_needs_a_network_that_carries_the_largest_raft_request() {
     default.shutdown().await;
 
     let mut config = NetConfig::new(
-        tls_identity(member),
+        member.tls_identity(),
         trust.clone(),
         "127.0.0.1:0".parse().unwrap(),
     );

@@ -2,8 +2,6 @@
 //! a temporary directory, connected by an in-memory transport: broadcast, block cutting,
 //! identical ledgers, deliver with a signed request, and a restart from disk.
 
-mod support;
-
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -16,7 +14,7 @@ use netsettle_protocol::{
     BatchPolicy, DeliverRequest, DeliverResponse, DeliverStatus, Nonce, SeekPosition,
     SignedDeliverRequest, Timestamp,
 };
-use support::Consortium;
+use netsettle_testkit::Consortium;
 
 /// Marks failure only; every wait below ends on the event itself.
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -51,14 +49,14 @@ impl Transport for Routed {
 }
 
 fn service_config(consortium: &Consortium, id: u64, dir: &std::path::Path) -> ServiceConfig {
-    let member = consortium.orderers[usize::try_from(id - 1).unwrap()].clone();
+    let member = consortium.orderer_id(id).clone();
     let mut core = CoreConfig::new(id);
     core.tick_ms = 20;
     ServiceConfig {
         core,
         signer: Signer {
+            identity: member.identity(),
             key: member.key,
-            identity: member.identity,
         },
         genesis: consortium.genesis.clone(),
         data_dir: dir.join(format!("orderer{id}")),
@@ -86,7 +84,7 @@ fn now_ms() -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_services_order_deliver_and_restart_from_disk() {
     let dir = tempfile::tempdir().unwrap();
-    let consortium = Consortium::new(5, BatchPolicy::default());
+    let consortium = Consortium::with_orderers(5, 0, BatchPolicy::default());
     let transport = Arc::new(MemTransport::default());
     for id in 1..=5 {
         let handle = OrdererService::spawn(
@@ -111,7 +109,7 @@ async fn five_services_order_deliver_and_restart_from_disk() {
     let mut tasks = Vec::new();
     for seq in 0..120u64 {
         let handle = transport.handle(seq % 5 + 1).unwrap();
-        let envelope = consortium.transaction(&consortium.unicom_client, seq, 1024);
+        let envelope = consortium.ordering_envelope(&consortium.unicom_client, seq, 1024);
         tasks.push(tokio::spawn(
             async move { handle.broadcast(envelope).await },
         ));
@@ -140,7 +138,7 @@ async fn five_services_order_deliver_and_restart_from_disk() {
         &client.key,
         DeliverRequest {
             channel: "settlement".to_owned(),
-            requester: client.identity.clone(),
+            requester: client.identity(),
             nonce: Nonce([7; NONCE_BYTES]),
             timestamp: Timestamp {
                 unix_time_ms: now_ms(),
@@ -177,7 +175,7 @@ async fn five_services_order_deliver_and_restart_from_disk() {
     let survivor = (1..=5).find(|id| *id != follower).unwrap();
     let handle = transport.handle(survivor).unwrap();
     for seq in 1_000..1_050u64 {
-        let envelope = consortium.transaction(&consortium.unicom_client, seq, 256);
+        let envelope = consortium.ordering_envelope(&consortium.unicom_client, seq, 256);
         handle.broadcast(envelope).await.unwrap();
     }
     wait_height(&handle, 5).await;

@@ -2,14 +2,13 @@
 //! committer refuses, to one serving the real chain; then a second peer catches up from
 //! the first peer's ledger (state transfer) with no orderer at all.
 
-mod support;
-
 use std::time::Duration;
 
 use netsettle_peer::deliver::{self, BlockSource, DeliverConfig};
 use netsettle_peer::service::PeerHandle;
 use netsettle_protocol::Block;
-use support::{Network, chain};
+use netsettle_testkit::Consortium;
+use netsettle_testkit::peer::{chain, start_peer};
 use tokio::sync::watch;
 
 /// Endpoint behaviours of a fake block source.
@@ -58,11 +57,11 @@ fn quick() -> DeliverConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fails_over_to_a_good_orderer_then_transfers_state_between_peers() {
-    let net = Network::new();
-    let good = chain(&net, &net.orderer, 20);
+    let net = Consortium::new();
+    let good = chain(&net, net.orderer(), 20);
     let forged = chain(&net, &net.unicom_client, 20);
     let dir = tempfile::tempdir().unwrap();
-    let (peer, blocks) = support::start_peer(&net, &net.unicom_peer, dir.path(), false);
+    let (peer, blocks) = start_peer(&net, &net.unicom_peer, dir.path(), false);
     let (stop, shutdown) = watch::channel(false);
     let source = FakeSource {
         endpoints: vec![
@@ -89,7 +88,7 @@ async fn fails_over_to_a_good_orderer_then_transfers_state_between_peers() {
 
     // A second peer that never reaches an orderer catches up from the first.
     let dir2 = tempfile::tempdir().unwrap();
-    let (late, late_blocks) = support::start_peer(&net, &net.unicom_peer, dir2.path(), false);
+    let (late, late_blocks) = start_peer(&net, &net.unicom_peer, dir2.path(), false);
     let source = FakeSource {
         endpoints: vec![Endpoint::Down, Endpoint::Peer(peer.clone())],
     };

@@ -6,9 +6,7 @@
 //! everywhere, and both peers end with the orderers' block hashes and one state digest.
 //!
 //! The orderers judge envelope times against the wall clock, so this test signs with it;
-//! the fixtures' certificates are valid from the day before `support::NOW` for 3000 days.
-
-mod support;
+//! the fixtures' certificates are valid ten years either side of the fixed `NOW`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -25,7 +23,9 @@ use netsettle_protocol::{
     BatchPolicy, Block, Envelope, Payload, Policy, Principal, Role, SignaturePolicy, Transaction,
     encode,
 };
-use support::{Member, Network, proposal_at, start_peer};
+use netsettle_testkit::peer::{KV_DIGEST_SEED, start_peer};
+use netsettle_testkit::tx::proposal_at;
+use netsettle_testkit::{Consortium, Member};
 use tokio::sync::watch;
 
 /// Marks failure only; every wait ends on the event itself.
@@ -88,7 +88,7 @@ fn now_ms() -> u64 {
 }
 
 struct Chain {
-    net: Network,
+    net: Consortium,
     orderers: Arc<Orderers>,
     peers: Vec<PeerHandle>,
     events: Vec<tokio::sync::broadcast::Receiver<Arc<netsettle_peer::events::BlockEvent>>>,
@@ -165,7 +165,7 @@ async fn run() {
         timeout_ms: 100,
         ..BatchPolicy::default()
     };
-    let net = Network::with_batch(batch);
+    let net = Consortium::with_batch(batch);
     let dirs: Vec<tempfile::TempDir> = (0..7).map(|_| tempfile::tempdir().unwrap()).collect();
     let orderers = Arc::new(Orderers::default());
     for (id, member) in (1u64..).zip(&net.orderers) {
@@ -174,10 +174,10 @@ async fn run() {
         let config = ServiceConfig {
             core,
             signer: Signer {
-                key: (*member.key).clone(),
+                key: member.key.clone(),
                 identity: member.identity(),
             },
-            genesis: net.genesis(),
+            genesis: net.genesis.clone(),
             data_dir: dirs[usize::try_from(id).unwrap()].path().to_path_buf(),
         };
         let transport = Arc::new(MemTransport(Arc::clone(&orderers)));
@@ -225,7 +225,7 @@ async fn run() {
             peer("UnicomMSP"),
             peer("MobileMSP"),
         ])),
-        package_digest: netsettle_smcrypto::sm3(support::KV_DIGEST_SEED),
+        package_digest: netsettle_smcrypto::sm3(KV_DIGEST_SEED),
     })
     .unwrap();
     let admins = [

@@ -2,15 +2,15 @@
 //! buffer for blocks from the future, table-driven: each case is a receiver at some
 //! height, the bytes a peer sent, and the verdict written out.
 
-mod support;
-
 use netsettle_msp::ChannelState;
 use netsettle_peer::gossip::{FutureBlocks, Intake, Route, Tip, judge};
 use netsettle_peer::limits::FUTURE_BLOCKS_MAX;
 use netsettle_peer::service::PeerHandle;
 use netsettle_protocol::limits::BLOCK_BYTES_MAX;
 use netsettle_protocol::{Block, encode};
-use support::{Network, chain, writes};
+use netsettle_testkit::Consortium;
+use netsettle_testkit::peer::{chain, start_peer};
+use netsettle_testkit::tx::{proposal, transaction, writes};
 use tokio::sync::mpsc;
 
 /// A receiver whose ledger holds `chain[..height]`.
@@ -22,7 +22,7 @@ fn tip_of(chain: &[Block], height: u64) -> Tip {
 }
 
 /// The verdict, as a short text: what the peer would do with the message.
-fn check(net: &Network, chain: &[Block], height: u64, payload: &[u8]) -> String {
+fn check(net: &Consortium, chain: &[Block], height: u64, payload: &[u8]) -> String {
     let channel = ChannelState::new(net.config.clone(), 0).unwrap();
     let committed =
         |number: u64| (number < height).then(|| chain[usize::try_from(number).unwrap()].hash());
@@ -49,22 +49,22 @@ fn check(net: &Network, chain: &[Block], height: u64, payload: &[u8]) -> String 
 
 #[test]
 fn gossiped_blocks_are_judged_before_they_are_forwarded_or_committed() {
-    let net = Network::new();
-    let good = chain(&net, &net.orderer, 6);
+    let net = Consortium::new();
+    let good = chain(&net, net.orderer(), 6);
     // The same positions signed by a client, not an orderer.
     let forged = chain(&net, &net.unicom_client, 6);
     // A competing chain an orderer signed: same numbers, other contents.
     let other = {
-        let signed = support::proposal(&net.mobile_client, 99, "kv", "put", &[]);
-        let envelope = support::transaction(
-            &signed,
+        let signed = proposal(&net.mobile_client, 99, "kv", "put", &[]);
+        let envelope = transaction(
+            &signed.proposal,
             &net.mobile_client,
             writes("kv", &[("k", Some("w"))]),
             &[&net.mobile_peer],
         );
         let mut block = Block::new(2, good[1].hash(), vec![envelope], 0).unwrap();
         block
-            .sign(&net.orderer.key, net.orderer.identity())
+            .sign(&net.orderer().key, net.orderer().identity())
             .unwrap();
         block
     };
@@ -73,7 +73,7 @@ fn gossiped_blocks_are_judged_before_they_are_forwarded_or_committed() {
     tampered.data.push(other.data[0].clone());
     let mut broken_link = Block::new(3, other.hash(), good[3].data.clone(), 0).unwrap();
     broken_link
-        .sign(&net.orderer.key, net.orderer.identity())
+        .sign(&net.orderer().key, net.orderer().identity())
         .unwrap();
     // Signed by someone this config does not name as an orderer, but claiming a config
     // from block 4 on: perhaps a consenter added there.
@@ -148,8 +148,8 @@ fn gossiped_blocks_are_judged_before_they_are_forwarded_or_committed() {
 
 #[test]
 fn future_blocks_wait_in_a_bounded_buffer_until_the_gap_closes() {
-    let net = Network::new();
-    let good = chain(&net, &net.orderer, 8);
+    let net = Consortium::new();
+    let good = chain(&net, net.orderer(), 8);
     let mut future = FutureBlocks::new();
     // Arrivals out of order, one twice.
     for number in [5usize, 4, 7, 4] {
@@ -174,8 +174,8 @@ fn future_blocks_wait_in_a_bounded_buffer_until_the_gap_closes() {
 
 #[test]
 fn a_full_buffer_keeps_the_nearest_blocks() {
-    let net = Network::new();
-    let good = chain(&net, &net.orderer, 2);
+    let net = Consortium::new();
+    let good = chain(&net, net.orderer(), 2);
     let mut future = FutureBlocks::new();
     // Same block under many numbers is enough to fill it; contents do not matter here.
     let numbered = |number: u64| {
@@ -230,10 +230,10 @@ async fn commit(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gossiped_blocks_reach_the_committer_in_order_and_once() {
-    let net = Network::new();
-    let good = chain(&net, &net.orderer, 7);
+    let net = Consortium::new();
+    let good = chain(&net, net.orderer(), 7);
     let dir = tempfile::tempdir().unwrap();
-    let (peer, queue) = support::start_peer(&net, &net.unicom_peer, dir.path(), false);
+    let (peer, queue) = start_peer(&net, &net.unicom_peer, dir.path(), false);
     let mut intake = Intake::new();
     let mut log = Vec::new();
     for number in [3usize, 2, 1, 1, 6, 4, 5] {

@@ -2,8 +2,6 @@
 //! SM2 certificates of both carriers. Each scenario submits envelopes as one block and
 //! compares the codes the validator set, rendered as text.
 
-mod support;
-
 use std::sync::Arc;
 
 use netsettle_msp::ChannelState;
@@ -18,10 +16,13 @@ use netsettle_protocol::{
     SignedProposal, Transaction, encode,
 };
 use netsettle_smcrypto::BatchVerifier;
-use support::{KvContract, Member, NOW_MS, Network, TempLedger, proposal, transaction, writes};
+use netsettle_testkit::peer::{KV_DIGEST_SEED, KvContract, TempLedger};
+use netsettle_testkit::pki::NOW_MS;
+use netsettle_testkit::tx::{header, proposal, transaction, writes};
+use netsettle_testkit::{Consortium, Member};
 
 struct Harness {
-    net: Network,
+    net: Consortium,
     temp: TempLedger,
     channel: ChannelState,
     validator: Validator,
@@ -49,24 +50,28 @@ fn kv_definition() -> ContractDefinition {
         version: "1.0".to_owned(),
         sequence: 1,
         endorsement_policy: both_peers_policy(),
-        package_digest: netsettle_smcrypto::sm3(support::KV_DIGEST_SEED),
+        package_digest: netsettle_smcrypto::sm3(KV_DIGEST_SEED),
     }
 }
 
 impl Harness {
     /// Genesis committed; no contract defined yet.
     fn bare() -> Self {
-        let net = Network::new();
+        let net = Consortium::new();
         let temp = TempLedger::new();
         let validator = Validator::new(BatchVerifier::with_available_parallelism());
-        let genesis = net.genesis();
+        let genesis = net.genesis.clone();
         let (validated, channel) = validator.validate_genesis(&genesis).unwrap();
         committer::commit(&temp.ledger, &validated).unwrap();
         let mut registry = ContractRegistry::new();
         registry.install(Arc::new(KvContract)).unwrap();
         let registry = Arc::new(registry);
         let endorser = |member: &Member| {
-            Endorser::new(member.key.clone(), member.identity(), Arc::clone(&registry))
+            Endorser::new(
+                Arc::new(member.key.clone()),
+                member.identity(),
+                Arc::clone(&registry),
+            )
         };
         let endorsers = [endorser(&net.unicom_peer), endorser(&net.mobile_peer)];
         Harness {
@@ -330,7 +335,12 @@ fn a_revoked_client_is_refused_by_endorsers_and_validators() {
     );
     // Peers that (wrongly) endorsed it anyway do not get it committed.
     let peers = [&h.net.unicom_peer, &h.net.mobile_peer];
-    let forged = transaction(&signed, &revoked, writes("kv", &[("c", Some("3"))]), &peers);
+    let forged = transaction(
+        &signed.proposal,
+        &revoked,
+        writes("kv", &[("c", Some("3"))]),
+        &peers,
+    );
     assert_eq!(h.submit(vec![forged]), "REVOKED_CERT");
 }
 
@@ -345,9 +355,14 @@ fn an_empty_key_is_a_bad_rw_set() {
         "{error}"
     );
     let peers = [&h.net.unicom_peer, &h.net.mobile_peer];
-    let empty = transaction(&signed, &client, writes("kv", &[("", Some("x"))]), &peers);
+    let empty = transaction(
+        &signed.proposal,
+        &client,
+        writes("kv", &[("", Some("x"))]),
+        &peers,
+    );
     let other_namespace = transaction(
-        &signed,
+        &signed.proposal,
         &client,
         writes("other", &[("k", Some("x"))]),
         &peers,
@@ -365,7 +380,7 @@ fn a_write_outside_the_contracts_namespace_is_a_bad_rw_set() {
     let signed = h.sign(&client, "kv", "put", &[b"k", b"x"]);
     let peers = [&h.net.unicom_peer, &h.net.mobile_peer];
     let sneaky = transaction(
-        &signed,
+        &signed.proposal,
         &client,
         writes(LIFECYCLE_NAMESPACE, &[("k", Some("x"))]),
         &peers,
@@ -391,7 +406,12 @@ fn an_undefined_contract_is_refused() {
         "{error}"
     );
     let peers = [&h.net.unicom_peer, &h.net.mobile_peer];
-    let forged = transaction(&signed, &client, writes("kv", &[("c", Some("3"))]), &peers);
+    let forged = transaction(
+        &signed.proposal,
+        &client,
+        writes("kv", &[("c", Some("3"))]),
+        &peers,
+    );
     assert_eq!(h.submit(vec![forged]), "UNKNOWN_CONTRACT");
 }
 
@@ -530,17 +550,17 @@ fn config_block(
         .map(|admin| ConfigSignature::sign(&admin.key, admin.identity(), &update).unwrap())
         .collect();
     let payload = Payload::Config {
-        header: support::header(&h.net.orderer, 77),
+        header: header(&h.net.orderer().identity(), 77),
         config: Box::new(ConfigEnvelope {
             config,
             last_update: Some(ConfigUpdateEnvelope { update, signatures }),
         }),
     };
-    let envelope = Envelope::sign(&h.net.orderer.key, payload).unwrap();
+    let envelope = Envelope::sign(&h.net.orderer().key, payload).unwrap();
     let number = h.last.header.number + 1;
     let mut block = Block::new(number, h.last.hash(), vec![envelope], number).unwrap();
     block
-        .sign(&h.net.orderer.key, h.net.orderer.identity())
+        .sign(&h.net.orderer().key, h.net.orderer().identity())
         .unwrap();
     block
 }

@@ -2,8 +2,6 @@
 //! same blocks: lifecycle, endorsement through the handles, events, equal ledgers, and a
 //! restart that resumes from the ledger.
 
-mod support;
-
 use std::path::Path;
 use std::sync::Arc;
 
@@ -15,7 +13,10 @@ use netsettle_protocol::{
     Block, Envelope, Payload, Policy, Principal, Role, SignaturePolicy, SignedProposal,
     Transaction, ValidationCode, encode,
 };
-use support::{Member, NOW_MS, Network, proposal};
+use netsettle_testkit::peer::{KV_DIGEST_SEED, start_peer};
+use netsettle_testkit::pki::NOW_MS;
+use netsettle_testkit::tx::proposal;
+use netsettle_testkit::{Consortium, Member};
 use tokio::sync::mpsc;
 
 struct Peer {
@@ -23,19 +24,19 @@ struct Peer {
     blocks: mpsc::Sender<Block>,
 }
 
-fn start(net: &Network, member: &Member, dir: &Path) -> Peer {
-    let (handle, blocks) = support::start_peer(net, member, dir, true);
+fn start(net: &Consortium, member: &Member, dir: &Path) -> Peer {
+    let (handle, blocks) = start_peer(net, member, dir, true);
     Peer { handle, blocks }
 }
 
-struct Consortium {
-    net: Network,
+struct Running {
+    net: Consortium,
     peers: Vec<Peer>,
     last: Block,
     seed: u64,
 }
 
-impl Consortium {
+impl Running {
     async fn endorse(&self, creator: &Member, signed: &SignedProposal) -> Envelope {
         let mut responses = Vec::new();
         for peer in &self.peers {
@@ -81,7 +82,7 @@ impl Consortium {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_carriers_commit_the_same_ledger_and_survive_a_restart() {
-    let net = Network::new();
+    let net = Consortium::new();
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let peers = vec![
         start(&net, &net.unicom_peer, dirs[0].path()),
@@ -89,8 +90,8 @@ async fn both_carriers_commit_the_same_ledger_and_survive_a_restart() {
     ];
     assert_eq!(peers[0].handle.height(), 1);
     let mut events = peers[1].handle.subscribe();
-    let last = net.genesis();
-    let mut c = Consortium {
+    let last = net.genesis.clone();
+    let mut c = Running {
         net,
         peers,
         last,
@@ -111,7 +112,7 @@ async fn both_carriers_commit_the_same_ledger_and_survive_a_restart() {
             peer("UnicomMSP"),
             peer("MobileMSP"),
         ])),
-        package_digest: netsettle_smcrypto::sm3(support::KV_DIGEST_SEED),
+        package_digest: netsettle_smcrypto::sm3(KV_DIGEST_SEED),
     })
     .unwrap();
     let (unicom_admin, mobile_admin) = (c.net.unicom_admin.clone(), c.net.mobile_admin.clone());

@@ -1,20 +1,21 @@
 //! The simulator over a real tempdir ledger: the read–write set a contract's calls
 //! record, rendered as text and compared, one scenario per case.
 
-mod support;
-
 use netsettle_contract::{
     Context, Creator, Invocation, MemoryState, Simulator, composite_key, prefix_end,
 };
 use netsettle_peer::LedgerView;
 use netsettle_protocol::{KvWrite, NamespaceReadWriteSet, ReadWriteSet, Role, Timestamp};
-use support::{Network, TempLedger, commit_unvalidated, proposal, transaction, writes};
+use netsettle_testkit::Consortium;
+use netsettle_testkit::peer::{TempLedger, commit_unvalidated};
+use netsettle_testkit::pki::NOW_MS;
+use netsettle_testkit::tx::{proposal, transaction, writes};
 
 /// Ledger with block 0 = genesis and block 1 writing `kv`: a=1, b=2, c=3 and composite
 /// keys report/2026-10/{UnicomMSP,MobileMSP}.
-fn ledger_with_state(net: &Network) -> TempLedger {
+fn ledger_with_state(net: &Consortium) -> TempLedger {
     let temp = TempLedger::new();
-    let genesis = net.genesis();
+    let genesis = net.genesis.clone();
     commit_unvalidated(&temp.ledger, genesis.clone());
     let entries = block_1_entries();
     let entries: Vec<(&str, Option<&str>)> = entries
@@ -23,7 +24,7 @@ fn ledger_with_state(net: &Network) -> TempLedger {
         .collect();
     let signed = proposal(&net.unicom_client, 1, "kv", "setup", &[]);
     let envelope = transaction(
-        &signed,
+        &signed.proposal,
         &net.unicom_client,
         writes("kv", &entries),
         &[&net.unicom_peer],
@@ -48,7 +49,7 @@ fn block_1_entries() -> Vec<(String, &'static str)> {
 }
 
 /// The same state in memory: an empty block 0 (genesis), then block 1's writes.
-fn memory_with_state(net: &Network) -> MemoryState {
+fn memory_with_state(net: &Consortium) -> MemoryState {
     let mut state = MemoryState::new();
     let genesis = proposal(&net.unicom_client, 0, "kv", "genesis", &[]);
     state.commit(genesis.tx_id(), &ReadWriteSet::default());
@@ -72,14 +73,14 @@ fn memory_with_state(net: &Network) -> MemoryState {
     state
 }
 
-fn invocation(net: &Network) -> Invocation {
+fn invocation(net: &Consortium) -> Invocation {
     let signed = proposal(&net.unicom_client, 99, "kv", "f", &[]);
     Invocation {
         channel: "settlement".to_owned(),
         namespace: "kv".to_owned(),
         tx_id: signed.tx_id(),
         timestamp: Timestamp {
-            unix_time_ms: support::NOW_MS,
+            unix_time_ms: NOW_MS,
         },
         creator: Creator {
             msp_id: "UnicomMSP".to_owned(),
@@ -128,7 +129,7 @@ type Script = fn(&mut dyn Context) -> String;
 /// Runs `script` in a fresh simulator over the ledger and again over the same state in
 /// memory; both must give its expected output and rendered set.
 fn check(script: Script, expected: &str) {
-    let net = Network::new();
+    let net = Consortium::new();
     let temp = ledger_with_state(&net);
     let view = LedgerView::new(&temp.ledger).unwrap();
     let mut simulator = Simulator::new(&view, invocation(&net));
@@ -281,7 +282,7 @@ fn history_lists_committed_writes() {
 
 #[test]
 fn events_are_kept_in_order() {
-    let net = Network::new();
+    let net = Consortium::new();
     let temp = ledger_with_state(&net);
     let view = LedgerView::new(&temp.ledger).unwrap();
     let mut simulator = Simulator::new(&view, invocation(&net));

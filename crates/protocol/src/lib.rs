@@ -74,8 +74,8 @@ mod policy;
 mod proposal;
 mod rwset;
 mod services;
-mod transfer;
 mod state;
+mod transfer;
 mod validation;
 
 pub use block::{Block, BlockHeader, BlockMetadata, OrdererSignature};
@@ -107,9 +107,9 @@ pub use services::{
     BROADCAST_SERVICE, DELIVER_SERVICE, ENDORSE_SERVICE, ORDERER_ADMIN_SERVICE,
     ORDERER_BLOCKS_SERVICE, ORDERER_RAFT_SERVICE, PEER_BLOCKS_SERVICE, TX_STATUS_SERVICE,
 };
-pub use transfer::{BlockBatch, BlockRange};
 pub use state::{
     COMPOSITE_KEY_SEPARATOR, HistoryEntry, KeyError, Page, SIMPLE_KEY_FIRST, StateEntry,
     VersionedValue, check_key, check_namespace, check_simple_key, check_write, in_simple_range,
 };
+pub use transfer::{BlockBatch, BlockRange};
 pub use validation::ValidationCode;

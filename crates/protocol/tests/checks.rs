@@ -2,8 +2,6 @@
 //! configuration passes, and each broken rule is refused with the error that names it,
 //! both when encoding and when decoding bytes that carry the violation.
 
-mod support;
-
 use netsettle_protocol::limits::{BLOCK_TX_MAX, ENDORSEMENTS_MAX};
 use netsettle_protocol::{
     Block, ChannelConfig, CodecError, ContractAction, ContractId, Endpoint, InvalidMessage, KvRead,
@@ -11,7 +9,7 @@ use netsettle_protocol::{
     SignaturePolicy, ValidationCode, Wire, decode, encode,
 };
 use netsettle_smcrypto::{Hash, sm3};
-use support::{sample_config, sample_identity};
+use netsettle_testkit::arbitrary::{sample_config, sample_identity};
 
 /// The one caller of `Wire::check` here: `value` must be refused with `expected`, by
 /// `check` itself and by `encode`.

@@ -2,8 +2,6 @@
 //! decoded gives back the same bytes, and hostile bytes (random, truncated, padded,
 //! mis-versioned, oversized, deeply nested) yield a clear error and never a panic.
 
-mod support;
-
 use std::fmt::Debug;
 
 use netsettle_protocol::limits::{CODEC_VERSION, POLICY_DEPTH_MAX};
@@ -14,8 +12,8 @@ use netsettle_protocol::{
     SignedProposal, ValidationCode, Wire, decode, encode,
 };
 use netsettle_smcrypto::{Hash, sm3};
+use netsettle_testkit::arbitrary::*;
 use proptest::prelude::*;
-use support::*;
 
 /// The one caller of encode/decode in the round-trip tests: the value comes back equal,
 /// and its bytes are a fixed point of decode-then-encode.

@@ -2,8 +2,6 @@
 //! with another key, and fails after any single byte of its encoding is flipped; the
 //! transaction id and block hash are the documented SM3 digests.
 
-mod support;
-
 use netsettle_protocol::domain;
 use netsettle_protocol::limits::CODEC_VERSION;
 use netsettle_protocol::{
@@ -14,7 +12,7 @@ use netsettle_protocol::{
     Wire, decode, encode,
 };
 use netsettle_smcrypto::{CryptoError, Hash, PrivateKey, sm3};
-use support::{sample_config, sample_identity};
+use netsettle_testkit::arbitrary::{sample_config, sample_identity};
 
 fn header(creator: Identity, nonce_byte: u8) -> Header {
     Header {

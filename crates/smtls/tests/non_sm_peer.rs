@@ -7,16 +7,15 @@
 //! other two mismatches rustls can hit: a cipher suite we do not have (with curveSM2
 //! offered, so the group check passes) and signature schemes without `sm2sig_sm3`.
 
-mod common;
-
 use std::process::Stdio;
 use std::sync::Arc;
 
-use common::{Ca, TEST_DEADLINE, anchors, no_revocation, serve_one};
 use netsettle_smtls::{
     DetectedBy, HandshakeFailure, Sm2ServerVerifier, TLS13_SM4_GCM_SM3, TlsError, TlsIdentity,
     TrustAnchors, client_config, connect, provider, server_config,
 };
+use netsettle_testkit::WAIT_MAX;
+use netsettle_testkit::pki::{TestOrg, anchors, no_revocation, now_unix, serve_one};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -38,16 +37,16 @@ fn rustls_cause(result: &Result<impl Sized, TlsError>) -> Option<&rustls::Error>
     }
 }
 
-fn setup() -> (Ca, TrustAnchors, TlsIdentity) {
-    let ca = Ca::new("carrier-a");
+fn setup() -> (TestOrg, TrustAnchors, TlsIdentity) {
+    let ca = TestOrg::at("carrier-a", now_unix());
     let trust = anchors(&[&ca]);
-    let server_identity = ca.node("peer0", "peer0.carrier-a.net");
+    let server_identity = ca.node_tls("peer0", "peer0.carrier-a.net");
     (ca, trust, server_identity)
 }
 
 #[tokio::test]
 async fn openssl_s_client_without_sm_suites_is_refused() {
-    tokio::time::timeout(TEST_DEADLINE, async {
+    tokio::time::timeout(WAIT_MAX, async {
         let (_ca, trust, server_identity) = setup();
         let (addr, server) = serve_one(server_config(&server_identity, &trust, no_revocation()).unwrap()).await;
 
@@ -110,7 +109,7 @@ fn provider_offering_only_aes_suite() -> Arc<CryptoProvider> {
 
 #[tokio::test]
 async fn client_offering_only_aes_suite_is_refused() {
-    tokio::time::timeout(TEST_DEADLINE, async {
+    tokio::time::timeout(WAIT_MAX, async {
         let (_ca, trust, server_identity) = setup();
         let (addr, server) =
             serve_one(server_config(&server_identity, &trust, no_revocation()).unwrap()).await;
@@ -191,12 +190,12 @@ impl ServerCertVerifier for EcdsaOnly {
 
 #[tokio::test]
 async fn client_accepting_only_ecdsa_signatures_is_refused() {
-    tokio::time::timeout(TEST_DEADLINE, async {
+    tokio::time::timeout(WAIT_MAX, async {
         let (ca, trust, server_identity) = setup();
         let (addr, server) =
             serve_one(server_config(&server_identity, &trust, no_revocation()).unwrap()).await;
         let mut client_cfg = (*client_config(
-            &ca.node("client0", "client0.carrier-a.net"),
+            &ca.node_tls("client0", "client0.carrier-a.net"),
             &trust,
             no_revocation(),
         )
@@ -231,7 +230,7 @@ async fn client_accepting_only_ecdsa_signatures_is_refused() {
 
 #[tokio::test]
 async fn plaintext_peer_is_a_protocol_error_not_a_hang() {
-    tokio::time::timeout(TEST_DEADLINE, async {
+    tokio::time::timeout(WAIT_MAX, async {
         let (_ca, trust, server_identity) = setup();
         let (addr, server) =
             serve_one(server_config(&server_identity, &trust, no_revocation()).unwrap()).await;

@@ -2,17 +2,15 @@
 //! `HANDSHAKE_TIMEOUT`, on either side. Time is paused, so tokio advances the clock as
 //! soon as both ends are idle and the test takes no real ten seconds.
 
-mod common;
-
-use common::{Ca, anchors, no_revocation};
 use netsettle_smtls::{HANDSHAKE_TIMEOUT, TlsError, accept, client_config, connect, server_config};
+use netsettle_testkit::pki::{TestOrg, anchors, no_revocation, now_unix};
 use tokio::net::{TcpListener, TcpStream};
 
 #[tokio::test(start_paused = true)]
 async fn silent_server_times_out_client() {
-    let ca = Ca::new("carrier-a");
+    let ca = TestOrg::at("carrier-a", now_unix());
     let client_cfg = client_config(
-        &ca.node("client0", "client0.carrier-a.net"),
+        &ca.node_tls("client0", "client0.carrier-a.net"),
         &anchors(&[&ca]),
         no_revocation(),
     )
@@ -33,9 +31,9 @@ async fn silent_server_times_out_client() {
 
 #[tokio::test(start_paused = true)]
 async fn silent_client_times_out_server() {
-    let ca = Ca::new("carrier-a");
+    let ca = TestOrg::at("carrier-a", now_unix());
     let server_cfg = server_config(
-        &ca.node("peer0", "peer0.carrier-a.net"),
+        &ca.node_tls("peer0", "peer0.carrier-a.net"),
         &anchors(&[&ca]),
         no_revocation(),
     )

@@ -38,7 +38,7 @@ pub fn start(
     tasks: &mut JoinSet<Result<()>>,
 ) -> Result<PeerRole> {
     let mut registry = ContractRegistry::new();
-    registry.install(Arc::new(netsettle_settlement::SettlementContract))?;
+    registry.install(Arc::new(netsettle_settlement::contract::SettlementContract))?;
     let endorser = Endorser::new(
         Arc::new(context.signing_key.clone()),
         context.identity.clone(),

@@ -1,58 +1,45 @@
-//! Test fixture shared by the ledger's integration tests: a one-organisation channel with
-//! one orderer, and a chain builder that makes signed, validated blocks of transactions
-//! writing chosen keys. Everything is deterministic except SM2 signature randomness, which
-//! no test compares.
+//! The ledger's chain builder: a one-organisation channel (testkit's Unicom CA, one
+//! orderer and one client with fixed keys) and signed, validated blocks of transactions
+//! writing chosen keys. Everything is deterministic except SM2 signature randomness and
+//! certificate serials, which no test compares.
 
 #![allow(dead_code)] // Each test binary uses a different part of the fixture.
 
 use netsettle_protocol::{
-    BatchPolicy, Block, ChannelConfig, ChannelPolicies, ConfigEnvelope, Consenter, ContractAction,
-    ContractId, CryptoPolicy, Endorsement, Endpoint, Envelope, Header, Identity, KvWrite,
-    NamespaceReadWriteSet, Nonce, OrdererConfig, OrgConfig, OrgPolicies, Payload, Policy, Proposal,
-    ProposalResponsePayload, ReadWriteSet, Response, Role, RoleOus, Timestamp, Transaction,
-    ValidationCode,
+    Block, ChannelConfig, Envelope, KvWrite, NamespaceReadWriteSet, Payload, Proposal,
+    ReadWriteSet, ValidationCode,
 };
-use netsettle_smcrypto::{Hash, PrivateKey, x509};
+use netsettle_smcrypto::x509::{Certificate, Role};
+use netsettle_smcrypto::{Hash, PrivateKey};
+use netsettle_testkit::block::signed_block;
+use netsettle_testkit::channel::{UNICOM, channel_config, consenter};
+use netsettle_testkit::pki::{Member, NOW_MS, TestOrg};
+use netsettle_testkit::tx::{config_envelope, header_at, transaction};
 
-pub const CHANNEL: &str = "settlement";
-pub const MSP_ID: &str = "UnicomMSP";
 pub const NAMESPACE: &str = "settlement";
 
 /// One write: key and new value (`None` deletes).
 pub type Write = (String, Option<Vec<u8>>);
 
-/// Keys and identities of the test channel.
+/// Unicom's CA, its one orderer and a client: the test channel.
 pub struct Fixture {
-    pub ca_key: PrivateKey,
-    pub ca_cert_der: Vec<u8>,
-    pub orderer_key: PrivateKey,
-    pub orderer: Identity,
-    pub client_key: PrivateKey,
-    pub client: Identity,
+    pub org: TestOrg,
+    pub orderer: Member,
+    pub client: Member,
 }
 
 impl Fixture {
     /// Fixed keys, so that a second process (the crash test's child) signs as the same
     /// orderer; certificates are made fresh (see [`Fixture::adopt_certificates`]).
     pub fn new() -> Self {
-        let ca_key = PrivateKey::from_bytes(&[1; 32]).expect("valid scalar");
-        let orderer_key = PrivateKey::from_bytes(&[2; 32]).expect("valid scalar");
-        let client_key = PrivateKey::from_bytes(&[3; 32]).expect("valid scalar");
-        let (ca_cert_der, orderer_cert_der) = certificates(&ca_key, &orderer_key);
+        let key = |byte: u8| PrivateKey::from_bytes(&[byte; 32]).expect("valid scalar");
+        let org = TestOrg::with_ca_key(UNICOM, netsettle_testkit::pki::NOW, key(1));
+        let orderer = org.member_keyed("orderer0", Role::Orderer, key(2), |_| {});
+        let client = org.member_keyed("client", Role::Client, key(3), |_| {});
         Fixture {
-            ca_key,
-            ca_cert_der,
-            orderer_key,
-            orderer: Identity {
-                msp_id: MSP_ID.to_string(),
-                cert_der: orderer_cert_der,
-            },
-            client_key,
-            client: Identity {
-                msp_id: MSP_ID.to_string(),
-                // The ledger never checks client certificates; the peer does.
-                cert_der: b"client certificate".to_vec(),
-            },
+            org,
+            orderer,
+            client,
         }
     }
 
@@ -65,87 +52,33 @@ impl Fixture {
         let Payload::Config { config, .. } = &envelope.payload else {
             panic!("genesis holds a config envelope");
         };
-        self.ca_cert_der = config.config.orgs[0].root_certs_der[0].clone();
-        self.orderer.cert_der = config.config.orderer.consenters[0].tls_cert_der.clone();
+        let der = |bytes: &[u8]| Certificate::from_der(bytes).expect("stored certificate");
+        self.org.ca_cert = der(&config.config.orgs[0].root_certs_der[0]);
+        self.orderer.cert = der(&config.config.orderer.consenters[0].tls_cert_der);
     }
 
+    /// The channel config at `sequence`: Unicom alone, ordered by the fixture's orderer.
     pub fn config(&self, sequence: u64) -> ChannelConfig {
-        let member = Policy::signed_by(MSP_ID, Role::Member);
-        ChannelConfig {
-            channel: CHANNEL.to_string(),
-            sequence,
-            orgs: vec![OrgConfig {
-                msp_id: MSP_ID.to_string(),
-                root_certs_der: vec![self.ca_cert_der.clone()],
-                intermediate_certs_der: Vec::new(),
-                crls_der: Vec::new(),
-                tls_root_certs_der: vec![self.ca_cert_der.clone()],
-                role_ous: RoleOus::default(),
-                anchor_peers: Vec::new(),
-                orderer_endpoints: Vec::new(),
-                policies: OrgPolicies {
-                    readers: member.clone(),
-                    writers: member.clone(),
-                    admins: Policy::signed_by(MSP_ID, Role::Admin),
-                    endorsement: Policy::signed_by(MSP_ID, Role::Peer),
-                },
-            }],
-            orderer: OrdererConfig {
-                consenters: vec![Consenter {
-                    id: 1,
-                    msp_id: MSP_ID.to_string(),
-                    endpoint: Endpoint {
-                        host: "orderer0.unicom.example".to_string(),
-                        port: 7050,
-                    },
-                    tls_cert_der: self.orderer.cert_der.clone(),
-                }],
-                batch: BatchPolicy::default(),
-            },
-            policies: ChannelPolicies::default(),
-            crypto: CryptoPolicy::default(),
-            capabilities: vec!["V1_0".to_string()],
-        }
-    }
-
-    fn header(&self, nonce: u64) -> Header {
-        let mut bytes = [0u8; 24];
-        bytes[..8].copy_from_slice(&nonce.to_be_bytes());
-        Header {
-            channel: CHANNEL.to_string(),
-            creator: self.client.clone(),
-            nonce: Nonce(bytes),
-            timestamp: Timestamp {
-                unix_time_ms: 1_790_000_000_000 + nonce,
-            },
-        }
+        let mut config = channel_config(&[&self.org], vec![consenter(1, &self.orderer)]);
+        config.sequence = sequence;
+        config
     }
 
     /// A config envelope putting `config` in force.
     pub fn config_envelope(&self, nonce: u64, config: ChannelConfig) -> Envelope {
-        let payload = Payload::Config {
-            header: Header {
-                creator: self.orderer.clone(),
-                ..self.header(nonce)
-            },
-            config: Box::new(ConfigEnvelope {
-                config,
-                last_update: None,
-            }),
-        };
-        Envelope::sign(&self.orderer_key, payload).expect("config envelope signs")
+        config_envelope(&self.orderer, nonce, config)
     }
 
-    /// An endorsed transaction writing `writes` in [`NAMESPACE`], padded with `arg_bytes`
-    /// of argument so tests and benches can size it.
+    /// A transaction writing `writes` in [`NAMESPACE`], padded with `arg_bytes` of
+    /// argument so tests can size it. The client endorses its own transaction: the
+    /// ledger checks no policy.
     pub fn transaction(&self, nonce: u64, writes: &[Write], arg_bytes: usize) -> Envelope {
-        let contract = ContractId {
-            name: NAMESPACE.to_string(),
-            version: "1.0".to_string(),
-        };
         let proposal = Proposal {
-            header: self.header(nonce),
-            contract: contract.clone(),
+            header: header_at(&self.client.identity(), nonce, NOW_MS + nonce),
+            contract: netsettle_protocol::ContractId {
+                name: NAMESPACE.to_string(),
+                version: "1.0".to_string(),
+            },
             function: "put".to_string(),
             args: vec![vec![0x5a; arg_bytes]],
         };
@@ -158,42 +91,18 @@ impl Fixture {
             .collect();
         writes.sort_by(|a, b| a.key.cmp(&b.key));
         writes.dedup_by(|later, earlier| later.key == earlier.key);
-        let payload = ProposalResponsePayload {
-            proposal_hash: proposal.hash().expect("proposal hashes"),
-            action: ContractAction {
-                contract,
-                rw_set: ReadWriteSet {
-                    namespaces: vec![NamespaceReadWriteSet {
-                        namespace: NAMESPACE.to_string(),
-                        reads: Vec::new(),
-                        range_queries: Vec::new(),
-                        writes,
-                    }],
-                },
-                response: Response {
-                    status: Response::OK,
-                    message: "OK".to_string(),
-                    payload: Vec::new(),
-                },
-                events: Vec::new(),
-            },
+        let rw_set = ReadWriteSet {
+            namespaces: vec![NamespaceReadWriteSet {
+                namespace: NAMESPACE.to_string(),
+                reads: Vec::new(),
+                range_queries: Vec::new(),
+                writes,
+            }],
         };
-        // The client endorses its own transaction here: the ledger checks no policy.
-        let endorsement =
-            Endorsement::sign(&self.client_key, self.client.clone(), &payload).expect("endorses");
-        let transaction = Transaction {
-            proposal,
-            response: payload,
-            endorsements: vec![endorsement],
-        };
-        Envelope::sign(
-            &self.client_key,
-            Payload::Transaction(Box::new(transaction)),
-        )
-        .expect("signs")
+        transaction(&proposal, &self.client, rw_set, &[&self.client])
     }
 
-    /// A signed block after `previous` (number and hash) with `codes` set.
+    /// A signed block after `previous_hash` with `codes` set.
     pub fn block(
         &self,
         number: u64,
@@ -202,11 +111,13 @@ impl Fixture {
         last_config_index: u64,
         codes: Vec<ValidationCode>,
     ) -> Block {
-        let mut block =
-            Block::new(number, previous_hash, data, last_config_index).expect("block builds");
-        block
-            .sign(&self.orderer_key, self.orderer.clone())
-            .expect("block signs");
+        let mut block = signed_block(
+            &self.orderer,
+            number,
+            previous_hash,
+            data,
+            last_config_index,
+        );
         block.metadata.validation_codes = codes;
         block
     }
@@ -302,29 +213,4 @@ pub fn put(key: &str, value: &[u8]) -> Write {
 /// One delete of `key`.
 pub fn delete(key: &str) -> Write {
     (key.to_string(), None)
-}
-
-/// A self-signed CA certificate and an orderer certificate it issued, valid 2026–2036.
-fn certificates(ca_key: &PrivateKey, orderer_key: &PrivateKey) -> (Vec<u8>, Vec<u8>) {
-    const NOT_BEFORE: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
-    const NOT_AFTER: i64 = NOT_BEFORE + 10 * 365 * 86_400;
-    let name = |common_name: &str| x509::SubjectName {
-        common_name: common_name.to_string(),
-        organization: Some(MSP_ID.to_string()),
-        organizational_units: Vec::new(),
-        country: Some("CN".to_string()),
-    };
-    let ca_params = x509::CertificateParams::ca(name("ca.unicom"), None, NOT_BEFORE, NOT_AFTER)
-        .expect("CA params");
-    let ca = x509::self_signed(&ca_params, ca_key).expect("CA certificate");
-    let orderer_params = x509::CertificateParams::end_entity(
-        name("orderer0.unicom"),
-        x509::Role::Orderer,
-        NOT_BEFORE,
-        NOT_AFTER,
-    )
-    .expect("orderer params");
-    let orderer = x509::issue(&orderer_params, orderer_key.public_key(), &ca, ca_key)
-        .expect("orderer certificate");
-    (ca.der().to_vec(), orderer.der().to_vec())
 }

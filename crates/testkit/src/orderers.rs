@@ -1,46 +1,31 @@
-//! Support for the orderer process tests: the five orderer processes of the consortium
-//! (no peers) behind both carriers' DMZ forwarders, and an admin client in the test
-//! process that broadcasts signed envelopes and asks the orderers' `orderer-admin`
-//! service for their status, over the same libp2p/SM-TLS network the CLI uses.
+//! The orderer process tests' harness: the five orderer processes of the consortium (no
+//! peers) behind both carriers' DMZ forwarders, and an admin client in the test process
+//! that broadcasts signed envelopes and asks the orderers' `orderer-admin` service for
+//! their status, over the same libp2p/SM-TLS network the CLI uses.
 //!
 //! Nothing here sleeps to synchronise: waits are on readiness lines, status answers and
 //! acknowledgements, with a deadline that only marks failure. The client's retry
 //! backoff is what any client does against a leaderless service.
 
-#![allow(dead_code, reason = "each test file uses a different subset")]
-
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use netsettle_client::ConnectionProfile;
 use netsettle_net::{ChannelTrust, NetConfig, NetHandle, Network, NodeId};
-use netsettle_protocol::limits::NONCE_BYTES;
 use netsettle_protocol::{
-    AdminReply, AdminRequest, Block, BroadcastResponse, BroadcastStatus, ContractAction,
-    ContractId, Endorsement, Envelope, Header, Identity, Nonce, ORDERER_ADMIN_SERVICE,
-    OrdererStatus, Payload, Proposal, ProposalResponsePayload, ReadWriteSet, Response, Role,
-    Timestamp, Transaction, TxId, decode, encode,
+    AdminReply, AdminRequest, Block, BroadcastResponse, BroadcastStatus, Envelope,
+    ORDERER_ADMIN_SERVICE, OrdererStatus, Payload, Role, TxId, decode, encode,
 };
-use netsettle_smcrypto::PrivateKey;
-use netsettle_smcrypto::x509::Certificate;
 
-use crate::common::{Forwarder, Node, consortium, ok, render_layout};
-
-/// The consortium's orderer processes, by node config name.
-pub const ORDERER_NAMES: [&str; 5] = [
-    "unicommsp-orderer0",
-    "unicommsp-orderer1",
-    "unicommsp-orderer2",
-    "mobilemsp-orderer0",
-    "mobilemsp-orderer1",
-];
+use crate::WAIT_MAX;
+use crate::pki::Member;
+use crate::process::{Forwarder, Netsettle, ORDERERS, Process, load_member};
+use crate::tx::{fresh_header, ordering_envelope};
 /// Unicom's admin: a writer of the channel and allowed on `orderer-admin`.
 pub const ADMIN_IDENTITY: &str = "crypto/unicom/users/admin@unicom.example";
 pub const ADMIN_PROFILE: &str = "clients/unicommsp.toml";
-/// Upper bound for anything the tests wait on; only marks failure.
-pub const WAIT_MAX: Duration = Duration::from_secs(60);
 /// How long one request may take before the client counts it as failed.
 const REQUEST_WAIT: Duration = Duration::from_secs(10);
 
@@ -48,24 +33,31 @@ const REQUEST_WAIT: Duration = Duration::from_secs(10);
 /// process is killed when dropped.
 pub struct Orderers {
     pub dir: tempfile::TempDir,
+    netsettle: Netsettle,
     /// Consenter id → (node config name, running process).
-    nodes: BTreeMap<u64, (String, Option<Node>)>,
+    nodes: BTreeMap<u64, (String, Option<Process>)>,
     _dmz: [Forwarder; 2],
 }
 
 impl Orderers {
     /// Sets up the consortium on loopback `slot` with port `prefix`, lets `tweak` edit
     /// every orderer's config text, and starts the forwarders and the five orderers.
-    pub fn start(slot: u8, prefix: &str, tweak: impl Fn(&str) -> String) -> Orderers {
+    pub fn start(
+        netsettle: Netsettle,
+        slot: u8,
+        prefix: &str,
+        tweak: impl Fn(&str) -> String,
+    ) -> Orderers {
         let dir = tempfile::tempdir().unwrap();
-        consortium(dir.path());
-        render_layout(dir.path(), slot, prefix);
-        Orderers::launch(dir, &ORDERER_NAMES, tweak)
+        netsettle.consortium(dir.path());
+        netsettle.render_layout(dir.path(), slot, prefix);
+        Orderers::launch(netsettle, dir, &ORDERERS, tweak)
     }
 
     /// Starts the forwarders and the orderers `names` of a consortium already set up and
     /// rendered in `dir`, after `tweak` edited their config text.
     pub fn launch(
+        netsettle: Netsettle,
         dir: tempfile::TempDir,
         names: &[&str],
         tweak: impl Fn(&str) -> String,
@@ -75,18 +67,10 @@ impl Orderers {
             let text = std::fs::read_to_string(&path).unwrap();
             std::fs::write(&path, tweak(&text)).unwrap();
         }
-        let dmz = [
-            Forwarder::start(
-                &dir.path().join("dmz/unicom"),
-                &dir.path().join("dmz/UnicomMSP.map"),
-            ),
-            Forwarder::start(
-                &dir.path().join("dmz/mobile"),
-                &dir.path().join("dmz/MobileMSP.map"),
-            ),
-        ];
+        let dmz = Forwarder::both(dir.path());
         let mut orderers = Orderers {
             dir,
+            netsettle,
             nodes: BTreeMap::new(),
             _dmz: dmz,
         };
@@ -98,7 +82,7 @@ impl Orderers {
 
     /// Starts the orderer whose node config is `nodes/NAME.toml`; its consenter id.
     pub fn add(&mut self, name: &str) -> u64 {
-        let node = Node::start(&node_config(self.path(), name));
+        let node = self.netsettle.node(&node_config(self.path(), name));
         let id = consenter_of(&node);
         let previous = self.nodes.insert(id, (name.to_owned(), Some(node)));
         assert!(previous.is_none(), "two orderers are consenter {id}");
@@ -126,9 +110,10 @@ impl Orderers {
     /// Starts consenter `id` again (from its data directory, whatever is left of it).
     pub fn restart(&mut self, id: u64) {
         let path = self.path().to_path_buf();
+        let netsettle = self.netsettle;
         let (name, node) = self.nodes.get_mut(&id).expect("known consenter");
         assert!(node.is_none(), "consenter {id} is running");
-        let started = Node::start(&node_config(&path, name));
+        let started = netsettle.node(&node_config(&path, name));
         assert_eq!(consenter_of(&started), id);
         *node = Some(started);
     }
@@ -168,7 +153,7 @@ impl Orderers {
     pub fn assert_same_blocks_among(&self, with: u64, ids: &[u64]) {
         let reference = self.ledger_dir(with);
         for id in ids.iter().copied().filter(|id| *id != with) {
-            let output = ok(
+            let output = self.netsettle.ok(
                 self.path(),
                 &[
                     "ledger",
@@ -205,7 +190,7 @@ fn node_config(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("nodes/{name}.toml"))
 }
 
-fn consenter_of(node: &Node) -> u64 {
+fn consenter_of(node: &Process) -> u64 {
     node.field("orderer")
         .strip_prefix("consenter-")
         .and_then(|id| id.parse().ok())
@@ -216,21 +201,6 @@ fn consenter_of(node: &Node) -> u64 {
 pub fn with_orderer_option(key: &str, value: &str) -> impl Fn(&str) -> String {
     let line = format!("[orderer]\n{key} = {value}");
     move |text: &str| text.replace("[orderer]", &line)
-}
-
-#[derive(Debug, serde::Deserialize)]
-struct Profile {
-    msp_id: String,
-    channel: String,
-    genesis: PathBuf,
-    listen: SocketAddr,
-    orderers: Vec<ProfileOrderer>,
-}
-
-#[derive(Debug, serde::Deserialize)]
-struct ProfileOrderer {
-    node_id: String,
-    address: SocketAddr,
 }
 
 /// What became of one submission.
@@ -259,9 +229,7 @@ pub struct Client {
     network: Network,
     net: NetHandle,
     orderers: Vec<NodeId>,
-    key: PrivateKey,
-    identity: Identity,
-    channel: String,
+    admin: Member,
 }
 
 impl Client {
@@ -271,23 +239,10 @@ impl Client {
             .enable_all()
             .build()
             .unwrap();
-        let profile_path = dir.join(ADMIN_PROFILE);
-        let profile: Profile =
-            toml::from_str(&std::fs::read_to_string(&profile_path).unwrap()).unwrap();
-        let genesis_bytes =
-            std::fs::read(profile_path.parent().unwrap().join(&profile.genesis)).unwrap();
-        let genesis: Block = decode(&genesis_bytes).unwrap();
-        let config = genesis
-            .config()
-            .cloned()
-            .expect("genesis block holds a config");
+        let profile = ConnectionProfile::load(&dir.join(ADMIN_PROFILE)).unwrap();
+        let config = profile.genesis_config().unwrap();
+        let admin = load_member(&dir.join(ADMIN_IDENTITY), &profile.msp_id);
         let layout = netsettle_ca::IdentityLayout::new(&dir.join(ADMIN_IDENTITY));
-        let key = PrivateKey::read_pkcs8_pem_file(&layout.sign_key()).unwrap();
-        let cert = Certificate::read_pem_file(&layout.sign_cert()).unwrap();
-        let identity = Identity {
-            msp_id: profile.msp_id.clone(),
-            cert_der: cert.der().to_vec(),
-        };
         let trust = ChannelTrust::new(&config, &[Role::Orderer]).unwrap();
         let mut net_config = NetConfig::new(layout.tls_identity().unwrap(), trust, profile.listen);
         let mut orderers = Vec::new();
@@ -303,51 +258,15 @@ impl Client {
             network,
             net,
             orderers,
-            key,
-            identity,
-            channel: profile.channel,
+            admin,
         })
     }
 
-    /// A fresh signed transaction envelope (~`pad_bytes` of arguments). Orderers check
-    /// the creator, its signature and the Writers policy; endorsements are the peers'
-    /// business, so the client's own signature stands in for one.
+    /// A fresh envelope for ordering only (~`pad_bytes` of arguments), at the wall-clock
+    /// time; the admin's own endorsement stands in for the peers'.
     pub fn envelope(&self, pad_bytes: usize) -> Envelope {
-        let header = fresh_header(&self.channel, &self.identity);
-        let proposal = Proposal {
-            header,
-            contract: ContractId {
-                name: "settlement".to_owned(),
-                version: "1.0".to_owned(),
-            },
-            function: "ordering_test".to_owned(),
-            args: vec![vec![0x5a; pad_bytes]],
-        };
-        let response = ProposalResponsePayload {
-            proposal_hash: proposal.hash().unwrap(),
-            action: ContractAction {
-                contract: proposal.contract.clone(),
-                rw_set: ReadWriteSet {
-                    namespaces: Vec::new(),
-                },
-                response: Response {
-                    status: 200,
-                    message: String::new(),
-                    payload: Vec::new(),
-                },
-                events: Vec::new(),
-            },
-        };
-        let endorsement = Endorsement::sign(&self.key, self.identity.clone(), &response).unwrap();
-        Envelope::sign(
-            &self.key,
-            Payload::Transaction(Box::new(Transaction {
-                proposal,
-                response,
-                endorsements: vec![endorsement],
-            })),
-        )
-        .unwrap()
+        let header = fresh_header(&self.admin.identity());
+        ordering_envelope(&self.admin, &self.admin, header, pad_bytes)
     }
 
     async fn broadcast_once(
@@ -517,25 +436,6 @@ impl Client {
     pub fn close(self: Arc<Self>) {
         let client = Arc::into_inner(self).expect("no submissions running");
         client.runtime.block_on(client.network.shutdown());
-    }
-}
-
-/// A header for `creator` on `channel`: a random nonce (so a fresh transaction id) and
-/// the current time.
-pub fn fresh_header(channel: &str, creator: &Identity) -> Header {
-    let mut nonce = [0u8; NONCE_BYTES];
-    netsettle_smcrypto::random_bytes(&mut nonce).unwrap();
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
-    Header {
-        channel: channel.to_owned(),
-        creator: creator.clone(),
-        nonce: Nonce(nonce),
-        timestamp: Timestamp {
-            unix_time_ms: u64::try_from(now_ms).unwrap(),
-        },
     }
 }
 

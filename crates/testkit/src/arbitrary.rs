@@ -1,7 +1,6 @@
-//! Proptest strategies for every protocol message, and one-line helpers the test files
-//! share, so each test states only its intent.
-
-#![allow(dead_code)] // Each test file uses a different subset.
+//! Proptest strategies for every protocol message (structurally valid, not verifying:
+//! round trips and decoders do not verify), and hand-built examples with made-up
+//! certificates for tests that need a message's shape, not its trust.
 
 use std::collections::BTreeSet;
 

@@ -1,0 +1,357 @@
+//! Process tests with the real `netsettle` binary: run its commands in a directory, set
+//! up both carriers' consortium as `scripts/demo.sh` does, render `configs/local.toml` on
+//! a loopback slot of the test's own, start nodes and wait for their readiness lines, and
+//! run the DMZ forwarders. Every process is killed and reaped when its guard drops, so a
+//! failing test leaves nothing running; temporary directories are the caller's
+//! `tempfile::TempDir`s.
+//!
+//! Only the `netsettle` package's tests and benches know where cargo put the binary
+//! (`env!("CARGO_BIN_EXE_netsettle")`), so they name it: `const NETSETTLE: Netsettle =
+//! Netsettle(env!("CARGO_BIN_EXE_netsettle"));`.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+
+use netsettle_smcrypto::PrivateKey;
+use netsettle_smcrypto::x509::Certificate;
+
+use crate::WAIT_MAX;
+use crate::pki::Member;
+
+/// The repository root, for `configs/`, `scripts/` and `tests/data/`.
+pub const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+
+/// Unicom's admin through Unicom's connection profile (`netsettle tx`, `lifecycle`).
+pub const ADMIN_U: [&str; 4] = [
+    "--profile",
+    "clients/unicommsp.toml",
+    "--identity",
+    "crypto/unicom/users/admin@unicom.example",
+];
+/// Mobile's admin through Mobile's connection profile.
+pub const ADMIN_M: [&str; 4] = [
+    "--profile",
+    "clients/mobilemsp.toml",
+    "--identity",
+    "crypto/mobile/users/admin@mobile.example",
+];
+
+/// The rendered layout's orderer processes (`nodes/NAME.toml`): three Unicom, two Mobile.
+pub const ORDERERS: [&str; 5] = [
+    "unicommsp-orderer0",
+    "unicommsp-orderer1",
+    "unicommsp-orderer2",
+    "mobilemsp-orderer0",
+    "mobilemsp-orderer1",
+];
+/// The rendered layout's peer processes: two per carrier.
+pub const PEERS: [&str; 4] = [
+    "unicommsp-peer0",
+    "unicommsp-peer1",
+    "mobilemsp-peer0",
+    "mobilemsp-peer1",
+];
+
+/// The prefix of the line a node prints once every role is serving.
+pub const NODE_READY: &str = "netsettle node ready";
+
+/// The `netsettle` binary under test, by path.
+#[derive(Debug, Clone, Copy)]
+pub struct Netsettle(pub &'static str);
+
+impl Netsettle {
+    /// A command running the binary.
+    pub fn command(self) -> Command {
+        Command::new(self.0)
+    }
+
+    /// Runs `netsettle args` in `dir` to completion.
+    pub fn run(self, dir: &Path, args: &[&str]) -> Output {
+        self.command()
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("netsettle runs")
+    }
+
+    /// Runs `netsettle args` and returns its stdout; fails the test with stderr if it
+    /// fails.
+    pub fn ok(self, dir: &Path, args: &[&str]) -> String {
+        let output = self.run(dir, args);
+        assert!(
+            output.status.success(),
+            "netsettle {args:?} failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Runs `netsettle args`, expects it to fail, and returns its stderr.
+    pub fn fails(self, dir: &Path, args: &[&str]) -> String {
+        let output = self.run(dir, args);
+        assert!(
+            !output.status.success(),
+            "netsettle {args:?} unexpectedly succeeded"
+        );
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    }
+
+    /// Both carriers bootstrapped, the roots exchanged and the genesis block written, as
+    /// in `scripts/demo.sh`.
+    pub fn consortium(self, dir: &Path) {
+        self.consortium_with_unicom_spec(dir, &format!("{REPO}/configs/unicom.toml"));
+    }
+
+    /// [`Netsettle::consortium`] with Unicom's CA spec taken from `unicom_spec` (e.g.
+    /// one with more nodes than the genesis block names).
+    pub fn consortium_with_unicom_spec(self, dir: &Path, unicom_spec: &str) {
+        let mobile_spec = format!("{REPO}/configs/mobile.toml");
+        for (spec, out) in [
+            (unicom_spec, "crypto/unicom"),
+            (&mobile_spec, "crypto/mobile"),
+        ] {
+            self.ok(dir, &["ca", "bootstrap", "--spec", spec, "--out", out]);
+        }
+        self.ok(
+            dir,
+            &[
+                "msp",
+                "export",
+                "--msp-dir",
+                "crypto/mobile/msp",
+                "--out",
+                "exchange/mobile-msp",
+            ],
+        );
+        self.genesis(dir, "orderer0");
+    }
+
+    /// Writes `genesis.block` signed by one of Unicom's orderers.
+    pub fn genesis(self, dir: &Path, orderer: &str) {
+        self.genesis_from_profile(dir, orderer, &format!("{REPO}/configs/consortium.toml"));
+    }
+
+    /// Writes `genesis.block` from consortium profile `profile`, signed by one of
+    /// Unicom's orderers.
+    pub fn genesis_from_profile(self, dir: &Path, orderer: &str, profile: &str) {
+        let msp = format!("crypto/unicom/orderers/{orderer}.unicom.example/msp");
+        self.ok(
+            dir,
+            &[
+                "configtx",
+                "genesis",
+                "--profile",
+                profile,
+                "--base",
+                ".",
+                "--signer-key",
+                &format!("{msp}/keystore/key.pem"),
+                "--signer-cert",
+                &format!("{msp}/signcerts/cert.pem"),
+                "--signer-msp",
+                "UnicomMSP",
+                "--out",
+                "genesis.block",
+            ],
+        );
+    }
+
+    /// `configs/local.toml` rendered into `dir` on loopback addresses and ports of the
+    /// test's own: every `127.0.` address moves to `127.{slot}.` and every port gets
+    /// `prefix` in front (e.g. `"3"`: 7050 becomes 37050), so a test's consortium cannot
+    /// collide with the demo's or another test's. In use: the demo and consortium.rs slot
+    /// 0 without prefix, node.rs slot 0 prefix 2, orderer_faults.rs slot 3,
+    /// orderer_membership.rs slot 6, peer_gossip.rs slot 7; give each new test file its
+    /// own slot.
+    pub fn render_layout(self, dir: &Path, slot: u8, prefix: &str) {
+        let layout = std::fs::read_to_string(format!("{REPO}/configs/local.toml"))
+            .expect("configs/local.toml")
+            .replace("\"127.0.", &format!("\"127.{slot}."))
+            .replace(":7050\"", &format!(":{prefix}7050\""))
+            .replace(":7060\"", &format!(":{prefix}7060\""))
+            .replace("= 70", &format!("= {prefix}70"))
+            .replace(":7054\"", &format!(":{prefix}7054\""));
+        std::fs::write(dir.join("layout.toml"), layout).expect("layout.toml written");
+        self.ok(
+            dir,
+            &["layout", "render", "--layout", "layout.toml", "--base", "."],
+        );
+    }
+
+    /// Starts `netsettle node --config CONFIG` and waits for its readiness line.
+    pub fn node(self, config: &Path) -> Process {
+        let mut command = self.command();
+        command
+            .arg("node")
+            .arg("--config")
+            .arg(config)
+            .stderr(Stdio::null());
+        Process::start(command, NODE_READY)
+    }
+
+    /// Starts the rendered node `nodes/NAME.toml` and waits for its readiness line.
+    pub fn start_node(self, dir: &Path, name: &str) -> Process {
+        self.node(&dir.join(format!("nodes/{name}.toml")))
+    }
+
+    /// The settlement contract's lifecycle through the CLI: both carriers' admins
+    /// approve, Unicom's commits; each step committed VALID.
+    pub fn define_settlement(self, dir: &Path) {
+        for (args, function) in [
+            (ADMIN_U, "approve"),
+            (ADMIN_M, "approve"),
+            (ADMIN_U, "commit"),
+        ] {
+            let mut call = vec!["lifecycle", function];
+            call.extend(args);
+            let output = self.ok(dir, &call);
+            assert!(output.contains("code=VALID"), "{output}");
+        }
+    }
+
+    /// An agreement proposal by Unicom's admin (`netsettle tx invoke`): a real settlement
+    /// transaction, valid any time after the lifecycle.
+    pub fn propose(self, dir: &Path) -> Output {
+        let agreement = format!("{REPO}/tests/data/settlement/agreement.json");
+        let mut args = vec!["tx", "invoke"];
+        args.extend(ADMIN_U);
+        args.extend([
+            "--contract",
+            "settlement",
+            "--function",
+            "agreement_propose",
+            "--arg-file",
+            &agreement,
+        ]);
+        self.run(dir, &args)
+    }
+}
+
+/// The member whose identity directory (as `ca bootstrap` writes it) is `dir`, signing
+/// for `msp_id`.
+pub fn load_member(dir: &Path, msp_id: &str) -> Member {
+    let layout = netsettle_ca::IdentityLayout::new(dir);
+    let member = Member {
+        key: PrivateKey::read_pkcs8_pem_file(&layout.sign_key()).expect("the signing key"),
+        cert: Certificate::read_pem_file(&layout.sign_cert()).expect("the certificate"),
+        msp_id: msp_id.to_owned(),
+    };
+    assert!(
+        member.cert.public_key() == member.key.public_key(),
+        "{} holds a key that is not its certificate's",
+        dir.display()
+    );
+    member
+}
+
+/// A running process and the readiness line it printed; killed and reaped on drop.
+pub struct Process {
+    pub child: Child,
+    /// The readiness line (empty for [`Process::spawn`]).
+    pub ready: String,
+}
+
+impl Process {
+    /// Spawns `command` with stdout piped and waits until it prints a line starting with
+    /// `ready_prefix`; fails (and kills it) after [`WAIT_MAX`]. Later output is read and
+    /// dropped, so the process never blocks on a full pipe.
+    pub fn start(mut command: Command, ready_prefix: &str) -> Process {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the process starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (ready_tx, ready_rx) = mpsc::sync_channel(1);
+        let prefix = ready_prefix.to_owned();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if line.starts_with(&prefix) {
+                    let _ = ready_tx.try_send(line);
+                }
+            }
+        });
+        let mut process = Process {
+            child,
+            ready: String::new(),
+        };
+        match ready_rx.recv_timeout(WAIT_MAX) {
+            Ok(line) => process.ready = line,
+            Err(_) => panic!("{command:?} printed no line {ready_prefix:?}"),
+        }
+        process
+    }
+
+    /// Spawns `command` without waiting for anything: for tests that watch its logs.
+    pub fn spawn(mut command: Command) -> Process {
+        Process {
+            child: command.spawn().expect("the process starts"),
+            ready: String::new(),
+        }
+    }
+
+    /// The value of `name=VALUE` in the readiness line.
+    pub fn field(&self, name: &str) -> String {
+        self.ready
+            .split(' ')
+            .find_map(|part| part.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name}= in {:?}", self.ready))
+            .to_owned()
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(mut self) {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+        let status = self.child.wait().expect("the process is reaped");
+        assert!(status.success(), "process exited with {status}");
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A DMZ forwarder (`scripts/dmz.sh` → nginx) serving the mappings of file `map` from
+/// directory `dir`; stopped on drop.
+pub struct Forwarder {
+    child: Child,
+}
+
+impl Forwarder {
+    pub fn start(dir: &Path, map: &Path) -> Forwarder {
+        let mappings = std::fs::read_to_string(map).expect("the DMZ map");
+        let child = Command::new("bash")
+            .arg(format!("{REPO}/scripts/dmz.sh"))
+            .arg(dir)
+            .args(mappings.lines())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("scripts/dmz.sh starts (needs nginx: scripts/setup.sh installs it)");
+        Forwarder { child }
+    }
+
+    /// Both carriers' forwarders of a rendered layout in `dir` (`dmz/{unicom,mobile}`).
+    pub fn both(dir: &Path) -> [Forwarder; 2] {
+        [
+            Forwarder::start(&dir.join("dmz/unicom"), &dir.join("dmz/UnicomMSP.map")),
+            Forwarder::start(&dir.join("dmz/mobile"), &dir.join("dmz/MobileMSP.map")),
+        ]
+    }
+}
+
+impl Drop for Forwarder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
