@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use netsettle_benches::process::{process_cpu_seconds, stat_cpu_seconds};
 use netsettle_benches::results::{Chart, Series, write_csv, write_png};
 use netsettle_benches::signed::SignedBatch;
-use netsettle_ca::IdentityLayout;
+use netsettle_msp::IdentityLayout;
 use netsettle_net::{ChannelTrust, NetConfig, NetHandle, Network, NodeId};
 use netsettle_protocol::{
     BROADCAST_SERVICE, Block, BlockBatch, BlockRange, BroadcastResponse, BroadcastStatus,
@@ -119,9 +119,10 @@ fn identity_dir(org: &str, kind: &str, name: &str) -> PathBuf {
 }
 
 fn node_id(dir: &Path, identity: &Path) -> NodeId {
-    let identity = IdentityLayout::new(&dir.join(identity))
-        .tls_identity()
-        .expect("TLS identity");
+    let layout = IdentityLayout::new(&dir.join(identity));
+    let identity =
+        netsettle_smtls::TlsIdentity::from_pem_files(&layout.tls_cert(), &layout.tls_key())
+            .expect("TLS identity");
     NodeId::from_certificate(identity.leaf())
 }
 
@@ -171,9 +172,10 @@ impl Envelopes {
 }
 
 async fn start_network(dir: &Path, identity: &Path, trust: &ChannelTrust, ip: &str) -> Network {
-    let identity = IdentityLayout::new(&dir.join(identity))
-        .tls_identity()
-        .expect("TLS identity");
+    let layout = IdentityLayout::new(&dir.join(identity));
+    let identity =
+        netsettle_smtls::TlsIdentity::from_pem_files(&layout.tls_cert(), &layout.tls_key())
+            .expect("TLS identity");
     let listen = format!("{ip}:0").parse().expect("address");
     let config = NetConfig::new(identity, trust.clone(), listen);
     Network::start(config).await.expect("network")

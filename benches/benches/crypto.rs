@@ -13,9 +13,9 @@
 use netsettle_benches::signed::SignedBatch;
 use std::hint::black_box;
 use std::num::NonZeroUsize;
-use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use netsettle_benches::process::cpu_timed;
 use netsettle_smcrypto::{BatchVerifier, PrivateKey, Sm4Key, cbc_encrypt, gcm_seal, sm3};
 
 /// Jobs per batch in the parallel-verifier bench: about one block's worth of signatures.
@@ -23,30 +23,6 @@ const BATCH_JOBS: usize = 512;
 
 /// A transaction-sized message: what peers actually sign and verify.
 const TX_BYTES: usize = 512;
-
-/// CPU time consumed by the calling thread so far.
-fn thread_cpu_time() -> Duration {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `now` is a valid, writable timespec, and CLOCK_THREAD_CPUTIME_ID is supported
-    // by every Linux kernel this runs on; the return code is checked below.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
-    let seconds = u64::try_from(now.tv_sec).expect("CPU time is non-negative");
-    let nanos = u32::try_from(now.tv_nsec).expect("tv_nsec is below one second");
-    Duration::new(seconds, nanos)
-}
-
-/// Run `routine` `iters` times and return the CPU time this thread spent on it.
-fn cpu_timed<O>(iters: u64, mut routine: impl FnMut() -> O) -> Duration {
-    let start = thread_cpu_time();
-    for _ in 0..iters {
-        black_box(routine());
-    }
-    thread_cpu_time().saturating_sub(start)
-}
 
 fn bytes(len: usize) -> Throughput {
     Throughput::Bytes(u64::try_from(len).expect("length fits u64"))
@@ -59,11 +35,11 @@ fn sm2(c: &mut Criterion) {
     let mut group = c.benchmark_group("sm2_cpu");
     group.throughput(Throughput::Elements(1));
     group.bench_function("sign", |b| {
-        b.iter_custom(|iters| cpu_timed(iters, || key.sign(black_box(&message))))
+        b.iter_custom(|iters| cpu_timed(iters, |_| key.sign(black_box(&message))))
     });
     group.bench_function("verify", |b| {
         b.iter_custom(|iters| {
-            cpu_timed(iters, || {
+            cpu_timed(iters, |_| {
                 key.public_key()
                     .verify(black_box(&message), black_box(&signature))
             })
@@ -94,7 +70,7 @@ fn sm3_hash(c: &mut Criterion) {
         let data = vec![0xa5; len];
         group.throughput(bytes(len));
         group.bench_with_input(BenchmarkId::from_parameter(len), &data, |b, data| {
-            b.iter_custom(|iters| cpu_timed(iters, || sm3(black_box(data))))
+            b.iter_custom(|iters| cpu_timed(iters, |_| sm3(black_box(data))))
         });
     }
     group.finish();
@@ -109,10 +85,12 @@ fn sm4(c: &mut Criterion) {
         let data = vec![0x3c; len];
         group.throughput(bytes(len));
         group.bench_with_input(BenchmarkId::new("gcm_seal", len), &data, |b, data| {
-            b.iter_custom(|iters| cpu_timed(iters, || gcm_seal(&key, &nonce, b"", black_box(data))))
+            b.iter_custom(|iters| {
+                cpu_timed(iters, |_| gcm_seal(&key, &nonce, b"", black_box(data)))
+            })
         });
         group.bench_with_input(BenchmarkId::new("cbc_encrypt", len), &data, |b, data| {
-            b.iter_custom(|iters| cpu_timed(iters, || cbc_encrypt(&key, &iv, black_box(data))))
+            b.iter_custom(|iters| cpu_timed(iters, |_| cbc_encrypt(&key, &iv, black_box(data))))
         });
     }
     group.finish();

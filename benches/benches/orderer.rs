@@ -21,23 +21,24 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use netsettle_net::{ChannelTrust, NetConfig, Network};
 use netsettle_orderer::net::{NetTransport, serve};
-use netsettle_orderer::{
-    CoreConfig, FetchFuture, OrdererHandle, OrdererService, ServiceConfig, Signer, Transport,
-};
+use netsettle_orderer::{OrdererHandle, OrdererService, Transport};
 use netsettle_protocol::{Envelope, Role, TxId};
 use netsettle_smcrypto::PrivateKey;
 use tokio::sync::Semaphore;
 
+use netsettle_testkit::ordering::{Routes, service_config};
 use netsettle_testkit::{Consortium, Member};
 
 /// Load levels: (name, requests in flight, transactions).
 const LEVELS: [(&str, usize, u64); 2] = [("light", 4, 40), ("saturation", 512, 3_000)];
+/// The orderer's default tick, as a node runs it.
+const TICK_MS: u64 = 100;
 /// About 1 KiB encoded envelopes.
 const ARG_BYTES: usize = 200;
 
@@ -45,31 +46,6 @@ const ARG_BYTES: usize = 200;
 /// routes Raft messages in memory, which measures the core, RocksDB and SM2 alone.
 fn over_network() -> bool {
     std::env::var("ORDERER_BENCH_TRANSPORT").is_ok_and(|value| value == "net")
-}
-
-/// Raft messages and block fetches handed straight to the other orderers' handles.
-struct Routed(Arc<Mutex<HashMap<u64, OrdererHandle>>>);
-
-impl Routed {
-    fn handle(&self, id: u64) -> Option<OrdererHandle> {
-        self.0.lock().expect("routes").get(&id).cloned()
-    }
-}
-
-impl Transport for Routed {
-    fn send_raft(&self, to: u64, message: Vec<u8>) {
-        if let Some(handle) = self.handle(to) {
-            handle.raft_message(&message);
-        }
-    }
-
-    fn fetch_blocks(&self, from: u64, start: u64, end: u64) -> FetchFuture {
-        let handle = self.handle(from);
-        Box::pin(async move {
-            let handle = handle.ok_or_else(|| format!("orderer {from} unknown"))?;
-            handle.blocks(start, end).map_err(|e| e.to_string())
-        })
-    }
 }
 
 async fn start_network(member: &Member, trust: &ChannelTrust) -> Network {
@@ -137,29 +113,19 @@ async fn start_cluster(consortium: &Consortium) -> Cluster {
             }
         }
     }
-    let routes: Arc<Mutex<HashMap<u64, OrdererHandle>>> = Arc::default();
+    let routes = Routes::default();
     let mut handles = BTreeMap::new();
     for (id, network) in &networks {
-        let member = consortium.orderer_id(*id).clone();
-        let mut core = CoreConfig::new(*id);
+        let mut config = service_config(consortium, *id, dir.path(), TICK_MS);
         // Measure how long ordering takes rather than fail slow broadcasts.
-        core.broadcast_wait_ticks = 600;
-        let config = ServiceConfig {
-            core,
-            signer: Signer {
-                identity: member.identity(),
-                key: member.key,
-            },
-            genesis: consortium.genesis.clone(),
-            data_dir: dir.path().join(format!("orderer{id}")),
-        };
+        config.core.broadcast_wait_ticks = 600;
         let transport: Arc<dyn Transport> = if over_network() {
             Arc::new(NetTransport::new(network.handle(), &consortium.config).expect("transport"))
         } else {
-            Arc::new(Routed(Arc::clone(&routes)))
+            routes.transport()
         };
         let handle = OrdererService::spawn(config, transport).expect("orderer");
-        routes.lock().expect("routes").insert(*id, handle.clone());
+        routes.insert(*id, handle.clone());
         serve(&network.handle(), &handle).expect("serve");
         handles.insert(*id, handle);
     }

@@ -1,5 +1,33 @@
 //! CPU time of processes and threads, from `/proc`: what a bench reports per transaction
-//! on a machine whose cores are shared (wall time alone hides who used them).
+//! on a machine whose cores are shared (wall time alone hides who used them), and the CPU
+//! time of the calling thread for micro-benches.
+
+/// CPU time consumed by the calling thread so far (`CLOCK_THREAD_CPUTIME_ID`): what the
+/// micro-benches time instead of wall-clock time, since the machine is shared and
+/// `openssl speed` also divides by CPU time, so the figures compare.
+pub fn thread_cpu_time() -> std::time::Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec and CLOCK_THREAD_CPUTIME_ID is supported
+    // by every Linux kernel this runs on; the return code is checked below.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    let seconds = u64::try_from(now.tv_sec).expect("CPU time is non-negative");
+    let nanos = u32::try_from(now.tv_nsec).expect("tv_nsec is below one second");
+    std::time::Duration::new(seconds, nanos)
+}
+
+/// Runs `routine(iteration)` `iters` times and returns the CPU time this thread spent on
+/// it (for criterion's `iter_custom`).
+pub fn cpu_timed<O>(iters: u64, mut routine: impl FnMut(u64) -> O) -> std::time::Duration {
+    let start = thread_cpu_time();
+    for iter in 0..iters {
+        std::hint::black_box(routine(iter));
+    }
+    thread_cpu_time().saturating_sub(start)
+}
 
 /// utime + stime of a `/proc/…/stat` file (`/proc/PID/stat`: all threads of a process;
 /// `/proc/thread-self/stat`: the calling thread), in seconds. Linux reports clock ticks

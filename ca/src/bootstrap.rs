@@ -11,7 +11,9 @@ use netsettle_smcrypto::x509::Role;
 use crate::CaError;
 use crate::authority::{Authority, InitParams, Registration};
 use crate::files::{self, PUBLIC_FILE_MODE};
-use crate::layout::{IdentityFiles, IdentityLayout, write_identity};
+use netsettle_msp::IdentityLayout;
+
+use crate::layout::{IdentityFiles, write_identity};
 use crate::limits::{IDENTITIES_MAX, SPEC_FILE_BYTES_MAX};
 
 /// A bootstrap spec (`configs/unicom.toml`).

@@ -12,7 +12,10 @@ use netsettle_smcrypto::x509::{Certificate, CertificateRequest, Crl, Role};
 use netsettle_smtls::TrustAnchors;
 
 use crate::authority::csr_params;
-use crate::layout::{IdentityFiles, IdentityLayout, write_identity};
+use netsettle_msp::IdentityLayout;
+use netsettle_smtls::TlsIdentity;
+
+use crate::layout::{IdentityFiles, write_identity};
 use crate::wire::{self, Request, Response};
 use crate::{CaError, RevokeTarget};
 
@@ -59,7 +62,9 @@ impl CaClient {
         identity_dir: &Path,
     ) -> Result<Self, CaError> {
         let trust = trust(&ca_cert)?;
-        let identity = IdentityLayout::new(identity_dir).tls_identity()?;
+        let layout = IdentityLayout::new(identity_dir);
+        let identity = TlsIdentity::from_pem_files(&layout.tls_cert(), &layout.tls_key())
+            .map_err(|err| CaError::Tls(err.into()))?;
         Ok(CaClient {
             address: address.to_owned(),
             server_name: server_name.to_owned(),

@@ -1,12 +1,12 @@
-//! Where things live on disk: the CA directory and the identity directory that enrollment
-//! and bootstrap both write (so a node reads the same layout however its certificates
-//! were made). The layouts are documented in the crate docs.
+//! Where things live on disk: the CA directory, and writing the identity directory
+//! (`netsettle_msp::IdentityLayout`) that enrollment and bootstrap both produce (so a node
+//! reads the same layout however its certificates were made).
 
 use std::path::{Path, PathBuf};
 
+use netsettle_msp::IdentityLayout;
 use netsettle_smcrypto::PrivateKey;
 use netsettle_smcrypto::x509::Certificate;
-use netsettle_smtls::TlsIdentity;
 
 use crate::CaError;
 use crate::files::{self, PUBLIC_FILE_MODE};
@@ -63,67 +63,6 @@ impl CaLayout {
     /// The bootstrap admin's identity directory written by `ca init`.
     pub fn bootstrap_admin(&self) -> PathBuf {
         self.root.join("admin")
-    }
-}
-
-/// The files of an identity directory, Fabric-MSP style.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdentityLayout {
-    root: PathBuf,
-}
-
-impl IdentityLayout {
-    /// The layout rooted at `dir`.
-    pub fn new(dir: &Path) -> IdentityLayout {
-        IdentityLayout {
-            root: dir.to_owned(),
-        }
-    }
-
-    /// The identity directory.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// `msp/cacerts/ca.pem`: the issuing root.
-    pub fn msp_ca_cert(&self) -> PathBuf {
-        self.root.join("msp").join("cacerts").join("ca.pem")
-    }
-
-    /// `msp/tlscacerts/ca.pem`: the root TLS peers chain to (the same CA).
-    pub fn msp_tls_ca_cert(&self) -> PathBuf {
-        self.root.join("msp").join("tlscacerts").join("ca.pem")
-    }
-
-    /// `msp/signcerts/cert.pem`: the signing certificate.
-    pub fn sign_cert(&self) -> PathBuf {
-        self.root.join("msp").join("signcerts").join("cert.pem")
-    }
-
-    /// `msp/keystore/key.pem`: the signing key (0600).
-    pub fn sign_key(&self) -> PathBuf {
-        self.root.join("msp").join("keystore").join("key.pem")
-    }
-
-    /// `tls/ca.pem`: the TLS root.
-    pub fn tls_ca_cert(&self) -> PathBuf {
-        self.root.join("tls").join("ca.pem")
-    }
-
-    /// `tls/cert.pem`: the TLS certificate (SANs = the registered hosts).
-    pub fn tls_cert(&self) -> PathBuf {
-        self.root.join("tls").join("cert.pem")
-    }
-
-    /// `tls/key.pem`: the TLS key (0600).
-    pub fn tls_key(&self) -> PathBuf {
-        self.root.join("tls").join("key.pem")
-    }
-
-    /// The TLS identity stored here, for talking to a CA or a node.
-    pub fn tls_identity(&self) -> Result<TlsIdentity, CaError> {
-        TlsIdentity::from_pem_files(&self.tls_cert(), &self.tls_key())
-            .map_err(|err| CaError::Tls(err.into()))
     }
 }
 

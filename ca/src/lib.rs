@@ -92,7 +92,7 @@ pub use bootstrap::{
 };
 pub use client::{CaClient, Enrolled};
 pub use error::{CaError, Refusal};
-pub use layout::{CaLayout, IdentityFiles, IdentityLayout, write_identity};
+pub use layout::{CaLayout, IdentityFiles, write_identity};
 pub use registry::{
     CertificateUsage, IdentityRecord, IssuedRecord, REGISTRY_FORMAT, Registry, RoleName,
     parse_reason, reason_from_code,

@@ -95,11 +95,12 @@ impl StatusClient {
             .unwrap();
         let genesis: Block = decode(&std::fs::read(dir.join("genesis.block")).unwrap()).unwrap();
         let config: ChannelConfig = genesis.config().cloned().expect("genesis holds a config");
-        let identity = netsettle_ca::IdentityLayout::new(
+        let layout = netsettle_msp::IdentityLayout::new(
             &dir.join("crypto/unicom/users/admin@unicom.example"),
-        )
-        .tls_identity()
-        .unwrap();
+        );
+        let identity =
+            netsettle_smtls::TlsIdentity::from_pem_files(&layout.tls_cert(), &layout.tls_key())
+                .unwrap();
         let trust = ChannelTrust::new(&config, &[Role::Peer]).unwrap();
         let listen: SocketAddr = "127.7.1.31:0".parse().unwrap();
         let network = runtime

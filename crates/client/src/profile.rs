@@ -6,10 +6,11 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use netsettle_ca::IdentityLayout;
+use netsettle_msp::IdentityLayout;
 use netsettle_net::{ChannelTrust, NetConfig, NodeId};
 use netsettle_protocol::{Block, ChannelConfig, Identity, Role, Wire as _, decode};
 use netsettle_smcrypto::x509::Certificate;
+use netsettle_smtls::TlsIdentity;
 
 use crate::limits::PROFILE_BYTES_MAX;
 use crate::{ClientError, Endpoint, GatewayConfig, Signer};
@@ -118,8 +119,7 @@ impl ConnectionProfile {
     /// TLS identity, trust in the genesis block's peers and orderers, the profile's nodes.
     pub fn gateway_config(&self, dir: &Path) -> Result<GatewayConfig, ClientError> {
         let layout = IdentityLayout::new(dir);
-        let tls = layout
-            .tls_identity()
+        let tls = TlsIdentity::from_pem_files(&layout.tls_cert(), &layout.tls_key())
             .map_err(|error| file_error(&layout.tls_cert(), error))?;
         let trust = ChannelTrust::new(&self.genesis_config()?, &[Role::Peer, Role::Orderer])?;
         let mut net = NetConfig::new(tls, trust, self.listen);

@@ -10,6 +10,9 @@
 //! force with its MSPs, as the orderer and the peer hold it; [`consenter_nodes`] names the
 //! consenters by the TLS keys the config lists.
 //!
+//! [`IdentityLayout`] names the files of an identity directory (signing identity under
+//! `msp/`, TLS identity under `tls/`) that the CA writes and everyone else reads.
+//!
 //! [`ConsortiumProfile`] turns the operators' consortium profile, with the MSP material
 //! the caller read, into the genesis channel configuration.
 //!
@@ -22,6 +25,7 @@ mod channel;
 mod config_update;
 mod consenters;
 mod error;
+mod layout;
 mod org;
 mod policy;
 mod profile;
@@ -30,6 +34,7 @@ pub use channel::{ChannelMsps, ChannelState};
 pub use config_update::{AcceptedUpdate, ConfigUpdateError, check_config_update};
 pub use consenters::consenter_nodes;
 pub use error::{MspError, PolicyError};
+pub use layout::IdentityLayout;
 pub use org::{Msp, ValidatedIdentity};
 pub use policy::{Satisfied, default_org_policies};
 pub use profile::{

@@ -11,12 +11,13 @@ use std::time::Duration;
 use netsettle_net::{ChannelTrust, NetConfig, Network};
 use netsettle_orderer::limits::RAFT_REQUEST_BYTES_MAX;
 use netsettle_orderer::net::{NetTransport, serve};
-use netsettle_orderer::{CoreConfig, OrdererHandle, OrdererService, ServiceConfig, Signer};
+use netsettle_orderer::{OrdererHandle, OrdererService};
 use netsettle_protocol::limits::FRAME_BYTES_MAX;
 use netsettle_protocol::{
     BROADCAST_SERVICE, BatchPolicy, BlockBatch, BlockRange, BroadcastResponse, BroadcastStatus,
     ORDERER_BLOCKS_SERVICE, Role, decode, encode,
 };
+use netsettle_testkit::ordering::service_config;
 use netsettle_testkit::{Consortium, Member};
 
 /// Marks failure only; every wait ends on the event itself.
@@ -88,18 +89,7 @@ async fn start_cluster(dir: &std::path::Path, consortium: &Consortium) -> Cluste
     let mut handles = BTreeMap::new();
     let mut transports = BTreeMap::new();
     for (id, network) in &networks {
-        let member = consortium.orderer_id(*id).clone();
-        let mut core = CoreConfig::new(*id);
-        core.tick_ms = 50;
-        let config = ServiceConfig {
-            core,
-            signer: Signer {
-                identity: member.identity(),
-                key: member.key,
-            },
-            genesis: consortium.genesis.clone(),
-            data_dir: dir.join(format!("orderer{id}")),
-        };
+        let config = service_config(consortium, *id, dir, 50);
         let transport = NetTransport::new(network.handle(), &consortium.config).unwrap();
         let handle = OrdererService::spawn(config, Arc::new(transport.clone())).unwrap();
         serve(&network.handle(), &handle).unwrap();

@@ -2,66 +2,21 @@
 //! a temporary directory, connected by an in-memory transport: broadcast, block cutting,
 //! identical ledgers, deliver with a signed request, and a restart from disk.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use netsettle_orderer::{
-    CoreConfig, FetchFuture, OrdererHandle, OrdererService, ServiceConfig, Signer, Transport,
-};
+use netsettle_orderer::{OrdererHandle, OrdererService};
 use netsettle_protocol::limits::NONCE_BYTES;
 use netsettle_protocol::{
     BatchPolicy, DeliverRequest, DeliverResponse, DeliverStatus, Nonce, SeekPosition,
     SignedDeliverRequest, Timestamp,
 };
 use netsettle_testkit::Consortium;
+use netsettle_testkit::ordering::{Routes, service_config};
 
 /// Marks failure only; every wait below ends on the event itself.
 const DEADLINE: Duration = Duration::from_secs(60);
-
-#[derive(Default)]
-struct MemTransport {
-    handles: RwLock<HashMap<u64, OrdererHandle>>,
-}
-
-impl MemTransport {
-    fn handle(&self, id: u64) -> Option<OrdererHandle> {
-        self.handles.read().unwrap().get(&id).cloned()
-    }
-}
-
-struct Routed(Arc<MemTransport>);
-
-impl Transport for Routed {
-    fn send_raft(&self, to: u64, message: Vec<u8>) {
-        if let Some(handle) = self.0.handle(to) {
-            handle.raft_message(&message);
-        }
-    }
-
-    fn fetch_blocks(&self, from: u64, start: u64, end: u64) -> FetchFuture {
-        let handle = self.0.handle(from);
-        Box::pin(async move {
-            let handle = handle.ok_or_else(|| format!("orderer {from} is down"))?;
-            handle.blocks(start, end).map_err(|e| e.to_string())
-        })
-    }
-}
-
-fn service_config(consortium: &Consortium, id: u64, dir: &std::path::Path) -> ServiceConfig {
-    let member = consortium.orderer_id(id).clone();
-    let mut core = CoreConfig::new(id);
-    core.tick_ms = 20;
-    ServiceConfig {
-        core,
-        signer: Signer {
-            identity: member.identity(),
-            key: member.key,
-        },
-        genesis: consortium.genesis.clone(),
-        data_dir: dir.join(format!("orderer{id}")),
-    }
-}
+/// A fast tick keeps elections and batch timeouts short.
+const TICK_MS: u64 = 20;
 
 async fn wait_height(handle: &OrdererHandle, height: u64) {
     let mut heights = handle.height();
@@ -85,14 +40,14 @@ fn now_ms() -> u64 {
 async fn five_services_order_deliver_and_restart_from_disk() {
     let dir = tempfile::tempdir().unwrap();
     let consortium = Consortium::with_orderers(5, 0, BatchPolicy::default());
-    let transport = Arc::new(MemTransport::default());
+    let transport = Routes::default();
     for id in 1..=5 {
         let handle = OrdererService::spawn(
-            service_config(&consortium, id, dir.path()),
-            Arc::new(Routed(Arc::clone(&transport))),
+            service_config(&consortium, id, dir.path(), TICK_MS),
+            transport.transport(),
         )
         .unwrap();
-        transport.handles.write().unwrap().insert(id, handle);
+        transport.insert(id, handle);
     }
     let first = transport.handle(1).unwrap();
     let leader = first.leader();
@@ -164,12 +119,7 @@ async fn five_services_order_deliver_and_restart_from_disk() {
 
     // Stop a follower, order more without it, restart it from its directories.
     let follower = (2..=5).find(|id| *id != *leader.borrow()).unwrap();
-    let stopped = transport
-        .handles
-        .write()
-        .unwrap()
-        .remove(&follower)
-        .unwrap();
+    let stopped = transport.remove(follower).unwrap();
     stopped.shutdown().await;
     drop(stopped);
     let survivor = (1..=5).find(|id| *id != follower).unwrap();
@@ -180,29 +130,18 @@ async fn five_services_order_deliver_and_restart_from_disk() {
     }
     wait_height(&handle, 5).await;
     let restarted = OrdererService::spawn(
-        service_config(&consortium, follower, dir.path()),
-        Arc::new(Routed(Arc::clone(&transport))),
+        service_config(&consortium, follower, dir.path(), TICK_MS),
+        transport.transport(),
     )
     .unwrap();
     assert!(*restarted.height().borrow() >= 4, "blocks survived on disk");
-    transport
-        .handles
-        .write()
-        .unwrap()
-        .insert(follower, restarted.clone());
+    transport.insert(follower, restarted.clone());
     wait_height(&restarted, 5).await;
     assert_eq!(
         restarted.ledger().block(4).unwrap().unwrap().hash(),
         handle.ledger().block(4).unwrap().unwrap().hash()
     );
-    let handles: Vec<OrdererHandle> = transport
-        .handles
-        .read()
-        .unwrap()
-        .values()
-        .cloned()
-        .collect();
-    for handle in handles {
+    for handle in transport.all() {
         handle.shutdown().await;
     }
 }

@@ -9,12 +9,10 @@
 //! the fixtures' certificates are valid ten years either side of the fixed `NOW`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use netsettle_orderer::{
-    CoreConfig, FetchFuture, OrdererHandle, OrdererService, ServiceConfig, Signer, Transport,
-};
+use netsettle_orderer::OrdererService;
 use netsettle_peer::deliver::{self, BlockSource, DeliverConfig};
 use netsettle_peer::lifecycle::ContractDefinition;
 use netsettle_peer::lifecycle::LIFECYCLE_NAMESPACE;
@@ -23,6 +21,7 @@ use netsettle_protocol::{
     BatchPolicy, Block, Envelope, Payload, Policy, Principal, Role, SignaturePolicy, Transaction,
     encode,
 };
+use netsettle_testkit::ordering::{Routes, service_config};
 use netsettle_testkit::peer::{KV_DIGEST_SEED, start_peer};
 use netsettle_testkit::tx::proposal_at;
 use netsettle_testkit::{Consortium, Member};
@@ -31,38 +30,9 @@ use tokio::sync::watch;
 /// Marks failure only; every wait ends on the event itself.
 const DEADLINE: Duration = Duration::from_secs(120);
 
-#[derive(Default)]
-struct Orderers {
-    handles: RwLock<HashMap<u64, OrdererHandle>>,
-}
-
-impl Orderers {
-    fn get(&self, id: u64) -> Option<OrdererHandle> {
-        self.handles.read().unwrap().get(&id).cloned()
-    }
-}
-
-struct MemTransport(Arc<Orderers>);
-
-impl Transport for MemTransport {
-    fn send_raft(&self, to: u64, message: Vec<u8>) {
-        if let Some(handle) = self.0.get(to) {
-            handle.raft_message(&message);
-        }
-    }
-
-    fn fetch_blocks(&self, from: u64, start: u64, end: u64) -> FetchFuture {
-        let handle = self.0.get(from);
-        Box::pin(async move {
-            let handle = handle.ok_or_else(|| format!("orderer {from} is down"))?;
-            handle.blocks(start, end).map_err(|e| e.to_string())
-        })
-    }
-}
-
 /// The deliver side: endpoint `i` is consenter `i + 1`; an empty answer waits for the
 /// orderer's height to pass `start` (a long poll).
-struct OrdererBlocks(Arc<Orderers>);
+struct OrdererBlocks(Routes);
 
 impl BlockSource for OrdererBlocks {
     fn n_endpoints(&self) -> usize {
@@ -71,7 +41,7 @@ impl BlockSource for OrdererBlocks {
 
     async fn fetch(&self, endpoint: usize, start: u64, max: usize) -> Result<Vec<Block>, String> {
         let id = u64::try_from(endpoint).unwrap() + 1;
-        let handle = self.0.get(id).ok_or("orderer down")?;
+        let handle = self.0.handle(id).ok_or("orderer down")?;
         let mut height = handle.height();
         height
             .wait_for(|height| *height > start)
@@ -89,7 +59,7 @@ fn now_ms() -> u64 {
 
 struct Chain {
     net: Consortium,
-    orderers: Arc<Orderers>,
+    orderers: Routes,
     peers: Vec<PeerHandle>,
     events: Vec<tokio::sync::broadcast::Receiver<Arc<netsettle_peer::events::BlockEvent>>>,
     seen: Vec<HashMap<netsettle_protocol::TxId, String>>,
@@ -123,14 +93,14 @@ impl Chain {
     /// Broadcasts through the leader, retrying while it is being elected.
     async fn broadcast(&self, envelope: Envelope) {
         loop {
-            let leader = *self.orderers.get(1).unwrap().leader().borrow();
-            if let Some(handle) = self.orderers.get(leader) {
+            let leader = *self.orderers.handle(1).unwrap().leader().borrow();
+            if let Some(handle) = self.orderers.handle(leader) {
                 match handle.broadcast(envelope.clone()).await {
                     Ok(_) => return,
                     Err(error) => eprintln!("broadcast via {leader}: {error}"),
                 }
             }
-            let mut leaders = self.orderers.get(1).unwrap().leader();
+            let mut leaders = self.orderers.handle(1).unwrap().leader();
             let _ = tokio::time::timeout(Duration::from_millis(200), leaders.changed()).await;
         }
     }
@@ -167,29 +137,19 @@ async fn run() {
     };
     let net = Consortium::with_batch(batch);
     let dirs: Vec<tempfile::TempDir> = (0..7).map(|_| tempfile::tempdir().unwrap()).collect();
-    let orderers = Arc::new(Orderers::default());
-    for (id, member) in (1u64..).zip(&net.orderers) {
-        let mut core = CoreConfig::new(id);
-        core.tick_ms = 20;
-        let config = ServiceConfig {
-            core,
-            signer: Signer {
-                key: member.key.clone(),
-                identity: member.identity(),
-            },
-            genesis: net.genesis.clone(),
-            data_dir: dirs[usize::try_from(id).unwrap()].path().to_path_buf(),
-        };
-        let transport = Arc::new(MemTransport(Arc::clone(&orderers)));
-        let handle = OrdererService::spawn(config, transport).unwrap();
-        orderers.handles.write().unwrap().insert(id, handle);
+    let orderers = Routes::default();
+    for id in 1..=5u64 {
+        let dir = dirs[usize::try_from(id).unwrap()].path();
+        let handle =
+            OrdererService::spawn(service_config(&net, id, dir, 20), orderers.transport()).unwrap();
+        orderers.insert(id, handle);
     }
     let (stop, shutdown) = watch::channel(false);
     let mut peers = Vec::new();
     let mut deliverers = Vec::new();
     for (member, dir) in [(&net.unicom_peer, &dirs[0]), (&net.mobile_peer, &dirs[6])] {
         let (handle, blocks) = start_peer(&net, member, dir.path(), true);
-        let source = OrdererBlocks(Arc::clone(&orderers));
+        let source = OrdererBlocks(orderers.clone());
         let config = DeliverConfig::default();
         deliverers.push(tokio::spawn(deliver::run(
             source,
@@ -203,7 +163,7 @@ async fn run() {
     let events: Vec<_> = peers.iter().map(PeerHandle::subscribe).collect();
     let mut chain = Chain {
         net,
-        orderers: Arc::clone(&orderers),
+        orderers: orderers.clone(),
         peers,
         events,
         seen: vec![HashMap::new(), HashMap::new()],
@@ -278,7 +238,7 @@ async fn run() {
     // Same blocks as the orderers, same world state on both carriers' peers.
     let height = chain.peers[0].height();
     assert!(chain.peers[1].wait_for_height(height).await);
-    let orderer = chain.orderers.get(3).unwrap();
+    let orderer = chain.orderers.handle(3).unwrap();
     assert!(orderer.height().wait_for(|h| *h >= height).await.is_ok());
     let ordered = orderer.blocks(0, height).unwrap();
     for peer in &chain.peers {
@@ -299,6 +259,6 @@ async fn run() {
         task.await.unwrap();
     }
     for id in 1..=5 {
-        chain.orderers.get(id).unwrap().shutdown().await;
+        chain.orderers.handle(id).unwrap().shutdown().await;
     }
 }

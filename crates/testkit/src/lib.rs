@@ -8,7 +8,8 @@
 //!   only among them), config envelopes and blocks;
 //! - [`rng`]: a seeded generator for fault schedules;
 //! - behind features: `arbitrary` (proptest strategies for every protocol message), `net`
-//!   (in-process network nodes), `peer` (a peer over a temporary ledger and a key-value
+//!   (in-process network nodes), `orderer` (orderer services in one process over an
+//!   in-memory transport), `peer` (a peer over a temporary ledger and a key-value
 //!   contract), `process` (the real `netsettle` binary on a loopback slot, and the
 //!   orderer processes' harness with an admin client).
 //!
@@ -25,6 +26,8 @@ pub mod channel;
 pub mod net;
 #[cfg(feature = "process")]
 pub mod orderers;
+#[cfg(feature = "orderer")]
+pub mod ordering;
 #[cfg(feature = "peer")]
 pub mod peer;
 pub mod pki;

@@ -18,6 +18,7 @@ use netsettle_protocol::{
     AdminReply, AdminRequest, Block, BroadcastResponse, BroadcastStatus, Envelope,
     ORDERER_ADMIN_SERVICE, OrdererStatus, Payload, Role, TxId, decode, encode,
 };
+use netsettle_smtls::TlsIdentity;
 
 use crate::WAIT_MAX;
 use crate::pki::Member;
@@ -242,9 +243,13 @@ impl Client {
         let profile = ConnectionProfile::load(&dir.join(ADMIN_PROFILE)).unwrap();
         let config = profile.genesis_config().unwrap();
         let admin = load_member(&dir.join(ADMIN_IDENTITY), &profile.msp_id);
-        let layout = netsettle_ca::IdentityLayout::new(&dir.join(ADMIN_IDENTITY));
+        let layout = netsettle_msp::IdentityLayout::new(&dir.join(ADMIN_IDENTITY));
         let trust = ChannelTrust::new(&config, &[Role::Orderer]).unwrap();
-        let mut net_config = NetConfig::new(layout.tls_identity().unwrap(), trust, profile.listen);
+        let mut net_config = NetConfig::new(
+            TlsIdentity::from_pem_files(&layout.tls_cert(), &layout.tls_key()).unwrap(),
+            trust,
+            profile.listen,
+        );
         let mut orderers = Vec::new();
         for orderer in &profile.orderers {
             let node_id: NodeId = orderer.node_id.parse().unwrap();

@@ -232,7 +232,7 @@ impl Netsettle {
 /// The member whose identity directory (as `ca bootstrap` writes it) is `dir`, signing
 /// for `msp_id`.
 pub fn load_member(dir: &Path, msp_id: &str) -> Member {
-    let layout = netsettle_ca::IdentityLayout::new(dir);
+    let layout = netsettle_msp::IdentityLayout::new(dir);
     let member = Member {
         key: PrivateKey::read_pkcs8_pem_file(&layout.sign_key()).expect("the signing key"),
         cert: Certificate::read_pem_file(&layout.sign_cert()).expect("the certificate"),

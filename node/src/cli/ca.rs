@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 use netsettle_ca::{CaClient, InitParams, RevokeTarget, ServeConfig};
 use netsettle_smcrypto::x509::{Certificate, Role};
+use netsettle_smtls::TlsIdentity;
 
 const CA_DIR_LAYOUT: &str = "CA directory layout:
   ca.pem            root certificate (give it to every node and the other carrier)
@@ -304,7 +305,8 @@ async fn run_client(command: CaCommand) -> Result<()> {
             Ok(())
         }
         CaCommand::Reenroll { server, identity } => {
-            let current = netsettle_ca::IdentityLayout::new(&identity).tls_identity()?;
+            let layout = netsettle_msp::IdentityLayout::new(&identity);
+            let current = TlsIdentity::from_pem_files(&layout.tls_cert(), &layout.tls_key())?;
             let name = current
                 .leaf()
                 .common_name()

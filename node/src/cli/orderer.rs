@@ -27,8 +27,9 @@ use netsettle_protocol::{
     AdminReply, AdminRequest, DeliverStatus, ORDERER_ADMIN_SERVICE, OrdererStatus, Role, decode,
     encode,
 };
+use netsettle_smtls::TlsIdentity;
 
-use crate::shared::runtime;
+use crate::shared::{ClientArgs, runtime};
 
 /// How long one orderer may take to answer.
 const ANSWER_WAIT: Duration = Duration::from_secs(5);
@@ -37,24 +38,13 @@ const POLL_INTERVAL: Duration = Duration::from_millis(200);
 /// How often a transfer that has not happened yet is asked for again.
 const TRANSFER_ASK_INTERVAL: Duration = Duration::from_secs(3);
 
-/// Who asks, and through which connection profile.
-#[derive(Debug, clap::Args)]
-pub struct AdminArgs {
-    /// The carrier's connection profile, e.g. DIR/clients/unicommsp.toml.
-    #[arg(long)]
-    profile: PathBuf,
-    /// An admin's identity directory, e.g. crypto/unicom/users/admin@unicom.example.
-    #[arg(long)]
-    identity: PathBuf,
-}
-
 /// Operate the ordering service.
 #[derive(Debug, clap::Subcommand)]
 pub enum OrdererCommand {
     /// Print each orderer's Raft and chain state.
     Status {
         #[command(flatten)]
-        admin: AdminArgs,
+        admin: ClientArgs,
         /// Ask only the orderer with this consenter id.
         #[arg(long)]
         consenter: Option<u64>,
@@ -62,7 +52,7 @@ pub enum OrdererCommand {
     /// Fetch blocks through signed delivery (Readers policy) into a directory.
     Deliver {
         #[command(flatten)]
-        admin: AdminArgs,
+        admin: ClientArgs,
         /// The first block.
         #[arg(long, default_value_t = 0)]
         start: u64,
@@ -76,7 +66,7 @@ pub enum OrdererCommand {
     /// Hand Raft leadership to a consenter and wait until it leads.
     TransferLeader {
         #[command(flatten)]
-        admin: AdminArgs,
+        admin: ClientArgs,
         /// The consenter id to lead next.
         #[arg(long)]
         to: u64,
@@ -107,7 +97,7 @@ pub fn run(command: OrdererCommand) -> Result<()> {
 
 /// Fetches blocks `start..=stop` through signed delivery, failing over between the
 /// profile's orderers, and writes each to `out`.
-async fn deliver(args: &AdminArgs, start: u64, stop: Option<u64>, out: &Path) -> Result<()> {
+async fn deliver(args: &ClientArgs, start: u64, stop: Option<u64>, out: &Path) -> Result<()> {
     if stop.is_some_and(|stop| stop < start) {
         bail!(
             "--stop {} is before --start {start}",
@@ -177,11 +167,10 @@ async fn deliver_into(
 
 /// The admin's network endpoint (its TLS identity, trusting the genesis block's
 /// orderers) and the profile's orderers.
-async fn connect(args: &AdminArgs) -> Result<(Network, Vec<Endpoint>)> {
+async fn connect(args: &ClientArgs) -> Result<(Network, Vec<Endpoint>)> {
     let profile = ConnectionProfile::load(&args.profile)?;
-    let layout = netsettle_ca::IdentityLayout::new(&args.identity);
-    let tls = layout
-        .tls_identity()
+    let layout = netsettle_msp::IdentityLayout::new(&args.identity);
+    let tls = TlsIdentity::from_pem_files(&layout.tls_cert(), &layout.tls_key())
         .with_context(|| format!("loading the TLS identity in {}", args.identity.display()))?;
     let trust = ChannelTrust::new(&profile.genesis_config()?, &[Role::Orderer])?;
     let mut net = NetConfig::new(tls, trust, profile.listen);
@@ -268,7 +257,7 @@ fn status_line(orderer: &Endpoint, status: &OrdererStatus) -> String {
     )
 }
 
-async fn status(args: &AdminArgs, consenter: Option<u64>) -> Result<()> {
+async fn status(args: &ClientArgs, consenter: Option<u64>) -> Result<()> {
     let (network, orderers) = connect(args).await?;
     let answers = statuses(&network.handle(), &orderers).await;
     network.shutdown().await;
@@ -295,7 +284,7 @@ async fn status(args: &AdminArgs, consenter: Option<u64>) -> Result<()> {
     Ok(())
 }
 
-async fn transfer_leader(args: &AdminArgs, to: u64, wait: Duration) -> Result<()> {
+async fn transfer_leader(args: &ClientArgs, to: u64, wait: Duration) -> Result<()> {
     let (network, orderers) = connect(args).await?;
     let outcome = transfer_and_wait(&network.handle(), &orderers, to, wait).await;
     network.shutdown().await;

@@ -277,27 +277,6 @@ fn sample(agreement: &Path, period: Period, lines: usize, seed: u64, out_dir: &P
     Ok(())
 }
 
-/// The creator as the peer's MSP validation presents it to the contract: organisation,
-/// role OU, common name and certificate fingerprint (the ledger holds only valid
-/// transactions' certificates, already checked when they committed).
-fn creator_of(identity: &netsettle_protocol::Identity) -> Result<netsettle_contract::Creator> {
-    use netsettle_smcrypto::x509::{Certificate, Role as CertRole};
-    let cert = Certificate::from_der(&identity.cert_der).context("creator certificate")?;
-    let role = match cert.role().context("creator role")? {
-        Some(CertRole::Admin) => netsettle_protocol::Role::Admin,
-        Some(CertRole::Peer) => netsettle_protocol::Role::Peer,
-        Some(CertRole::Orderer) => netsettle_protocol::Role::Orderer,
-        Some(CertRole::Client) => netsettle_protocol::Role::Client,
-        None => netsettle_protocol::Role::Member,
-    };
-    Ok(netsettle_contract::Creator {
-        msp_id: identity.msp_id.clone(),
-        role,
-        common_name: cert.common_name().unwrap_or_default(),
-        fingerprint: cert.sm3_fingerprint(),
-    })
-}
-
 fn audit(ledger_dir: &Path, period: Period) -> Result<()> {
     use netsettle_protocol::{Payload, ValidationCode};
     use netsettle_settlement::contract::CONTRACT_NAME;
@@ -306,10 +285,22 @@ fn audit(ledger_dir: &Path, period: Period) -> Result<()> {
         .with_context(|| format!("opening {}", ledger_dir.display()))?;
     let height = ledger.chain_info()?.height;
     let mut calls = Vec::new();
+    // The creators are presented to the contract as the committing peers did: validated
+    // by the MSPs of the config in force at their block, at the transaction's time.
+    let mut msps = None;
     for number in 0..height {
         let block = ledger
             .block(number)?
             .with_context(|| format!("block {number} missing"))?;
+        if let Some(config) = block.config() {
+            msps = Some(
+                netsettle_msp::ChannelMsps::from_config(config)
+                    .with_context(|| format!("the config in block {number}"))?,
+            );
+        }
+        let msps = msps
+            .as_ref()
+            .with_context(|| format!("block {number} precedes any config block"))?;
         for (envelope, code) in block.data.iter().zip(&block.metadata.validation_codes) {
             let Payload::Transaction(tx) = &envelope.payload else {
                 continue;
@@ -317,8 +308,13 @@ fn audit(ledger_dir: &Path, period: Period) -> Result<()> {
             if *code != ValidationCode::Valid || tx.proposal.contract.name != CONTRACT_NAME {
                 continue;
             }
+            let header = &tx.proposal.header;
+            let at_unix = i64::try_from(header.timestamp.unix_time_ms / 1000).unwrap_or(i64::MAX);
+            let creator = msps
+                .validate(&header.creator, at_unix)
+                .with_context(|| format!("the creator of a valid transaction in block {number}"))?;
             calls.push(RecordedCall {
-                creator: creator_of(&tx.proposal.header.creator)?,
+                creator: netsettle_peer::endorser::contract_creator(&creator),
                 tx_id: tx.proposal.tx_id(),
                 timestamp: tx.proposal.header.timestamp,
                 function: tx.proposal.function.clone(),

@@ -124,17 +124,19 @@ async fn serve(context: NodeContext) -> Result<()> {
     drop(stdout);
     tracing::info!(name = %context.config.name, "node started");
 
-    let outcome = tokio::select! {
+    // `None`: a role ended early without saying why (e.g. a delivery task whose committer
+    // had gone); the reason is then the first error another role reports on the way down.
+    let mut outcome = tokio::select! {
         name = signals.recv() => {
             tracing::info!(signal = name, "shutting down");
-            Ok(())
+            Some(Ok(()))
         }
         Some(finished) = roles.join_next() => {
             // A role must run until shutdown; one that ends early takes the node down.
             match finished {
-                Ok(Ok(())) => Err(anyhow::anyhow!("a role stopped unexpectedly")),
-                Ok(Err(error)) => Err(error),
-                Err(panic) => Err(anyhow::anyhow!("a role task failed: {panic}")),
+                Ok(Ok(())) => None,
+                Ok(Err(error)) => Some(Err(error)),
+                Err(panic) => Some(Err(anyhow::anyhow!("a role task failed: {panic}"))),
             }
         }
     };
@@ -142,12 +144,18 @@ async fn serve(context: NodeContext) -> Result<()> {
     while let Some(finished) = roles.join_next().await {
         if let Ok(Err(error)) = finished {
             tracing::warn!(error = %format!("{error:#}"), "role stopped with an error");
+            if outcome.is_none() {
+                outcome = Some(Err(error));
+            }
         }
     }
     if let Some(peer) = peer {
         // Delivery stopped with the roles, which closes the committer's block queue.
         if let Err(error) = peer.handle.join().await {
             tracing::warn!(%error, "the committer stopped with an error");
+            if outcome.is_none() {
+                outcome = Some(Err(anyhow::Error::new(error).context("peer role")));
+            }
         }
     }
     if let Some(orderer) = orderer {
@@ -156,7 +164,7 @@ async fn serve(context: NodeContext) -> Result<()> {
     if let Some(network) = network {
         network.shutdown().await;
     }
-    outcome
+    outcome.unwrap_or_else(|| Err(anyhow::anyhow!("a role stopped unexpectedly")))
 }
 
 /// Makes the peer's committer a role of the node: a committer that ends before shutdown

@@ -4,6 +4,7 @@
 use anyhow::{Context as _, Result};
 use netsettle_net::{ChannelTrust, NetConfig, Network, NodeId};
 use netsettle_protocol::Role;
+use netsettle_smtls::TlsIdentity;
 
 use super::NodeContext;
 use super::config::NetworkConfig;
@@ -12,9 +13,8 @@ use super::config::NetworkConfig;
 /// organisations. Every role may connect at this level; each service names the roles it
 /// serves.
 pub(super) async fn start(context: &NodeContext, config: &NetworkConfig) -> Result<Network> {
-    let layout = netsettle_ca::IdentityLayout::new(&context.config.identity.dir);
-    let identity = layout
-        .tls_identity()
+    let layout = netsettle_msp::IdentityLayout::new(&context.config.identity.dir);
+    let identity = TlsIdentity::from_pem_files(&layout.tls_cert(), &layout.tls_key())
         .with_context(|| format!("loading the TLS identity in {}", layout.root().display()))?;
     let trust = ChannelTrust::new(
         &context.channel_config,

@@ -17,7 +17,7 @@ use crate::shared::{now_unix, read_bounded, read_signer};
 
 /// Loads the identity and the ledger, checking both against the channel.
 pub(super) fn prepare(config: NodeConfig) -> Result<NodeContext> {
-    let layout = netsettle_ca::IdentityLayout::new(&config.identity.dir);
+    let layout = netsettle_msp::IdentityLayout::new(&config.identity.dir);
     let (signing_key, identity) = read_signer(
         &layout.sign_key(),
         &layout.sign_cert(),
