@@ -1,7 +1,8 @@
 //! `NetHandle::replace_trust` between in-process nodes over real sockets: a newer config
 //! that revokes a connected node closes its session and refuses its redial; one that adds
-//! an organisation lets that organisation's node in; an older config is refused. Every
-//! wait is on an event or a response; a deadline marks failure.
+//! an organisation lets that organisation's node in, and one that removes it again closes
+//! its session; an older config is refused. Every wait is on an event or a response; a
+//! deadline marks failure.
 
 use netsettle_net::{ChannelTrust, ConnectionEvent, NetError, Network, NodeId};
 use netsettle_protocol::{ChannelConfig, Role as ProtocolRole};
@@ -109,6 +110,25 @@ async fn a_newer_config_closes_revoked_sessions_and_admits_new_roots() {
         "{error}"
     );
     let refused = request(&b, &a).await.unwrap_err();
+    assert!(matches!(refused, NetError::Unreachable { .. }), "{refused}");
+
+    // The partner leaves: its root is gone, so its session closes too.
+    let without_partner = next_config(&config, &[&unicom, &mobile], 2);
+    let mut c_events = c.handle().events();
+    let trust = ChannelTrust::new(&without_partner, &NODE_ROLES).unwrap();
+    let closed = a.handle().replace_trust(trust).await.unwrap();
+    assert_eq!(closed, vec![c.node_id()]);
+    let c_id = c.node_id();
+    wait_for(&mut a_events, "C disconnected", |event| {
+        matches!(event, ConnectionEvent::Disconnected { node } if *node == c_id).then_some(())
+    })
+    .await;
+    // C itself sees the close a moment later; a request before that would fail as cut off.
+    wait_for(&mut c_events, "A closing C's connection", |event| {
+        matches!(event, ConnectionEvent::Disconnected { node } if *node == a_id).then_some(())
+    })
+    .await;
+    let refused = request(&c, &a).await.unwrap_err();
     assert!(matches!(refused, NetError::Unreachable { .. }), "{refused}");
 
     for network in [a, b, c] {
