@@ -31,6 +31,9 @@ use tokio::task::JoinHandle;
 
 use crate::service::OrdererHandle;
 
+/// How the leader's refusal of an admin of another carrier begins: clients stop asking.
+pub const NOT_ALLOWED: &str = "not allowed:";
+
 /// Serves `orderer-admin` to the channel's admins until the network stops.
 pub fn serve(net: &NetHandle, orderer: &OrdererHandle) -> Result<JoinHandle<()>, NetError> {
     let mut requests = net.serve(ORDERER_ADMIN_SERVICE, &[Role::Admin])?;
@@ -107,7 +110,7 @@ fn transfer_leader(
         .map(|consenter| consenter.msp_id.as_str());
     if leader_msp != Some(caller.msp_id.as_str()) {
         return AdminReply::Refused(format!(
-            "not allowed: only an admin of {}, whose orderer {} leads, may move leadership",
+            "{NOT_ALLOWED} only an admin of {}, whose orderer {} leads, may move leadership",
             leader_msp.unwrap_or("the leader's organisation"),
             status.leader_id
         ));
