@@ -702,9 +702,14 @@ fn reset(store: &mut Store<'_>, caller: &Caller, args: &[Vec<u8>]) -> Result<Vec
         .get(faults_before..)
         .unwrap_or_default()
         .to_vec();
+    // A default resolution moves the period to review below, in this same transaction.
+    let phase = match outcome {
+        Outcome::Wait => state.phase,
+        Outcome::Reconcile | Outcome::Default(_) => Phase::Reviewing,
+    };
     let event = serde_json::json!({
         "period": state.period, "closed_round": closed_round, "round": state.round,
-        "phase": state.phase, "by": caller.msp_id, "faults": faults,
+        "phase": phase, "by": caller.msp_id, "faults": faults,
     });
     emit(store, "PeriodReset", &event)?;
     let detail = format!(

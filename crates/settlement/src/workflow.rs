@@ -426,6 +426,9 @@ impl PeriodState {
         ciphertext: &[u8],
     ) -> Result<Side, SettleError> {
         let side = caller_side(&self.agreement, caller, WORKFLOW_ROLES)?;
+        if self.phase == Phase::Final {
+            return Err(StateError::Final(self.period.to_string()).into());
+        }
         let own = self.side(side);
         if let Some(reason) = &own.default {
             return Err(StateError::InDefault(reason.clone()).into());
