@@ -4,4 +4,5 @@
 //! that the honest nodes' ledgers verify and compare identical.
 
 mod chain;
+mod fairness;
 mod trust;
