@@ -191,8 +191,10 @@ async fn gossip_blocks(
     let topic = gossip::block_topic(&peer.channel().config.channel);
     // Subscribe to commits first: a block committed meanwhile is still published.
     let mut committed = peer.subscribe();
+    // Only the channel's peers and orderers may gossip blocks; another role's message
+    // is rejected by the network and counts against its sender.
     let mut messages = net
-        .subscribe(&topic)
+        .subscribe(&topic, &[Role::Peer, Role::Orderer])
         .await
         .map_err(|source| PeerNetError::Subscribe {
             topic: topic.clone(),
