@@ -15,9 +15,10 @@ use core::iter;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 
-use futures::future::BoxFuture;
+use futures::future::{Abortable, BoxFuture};
 use futures::{AsyncRead, AsyncWrite, FutureExt as _};
 use libp2p::core::muxing::StreamMuxerBox;
 use libp2p::core::transport::Boxed;
@@ -36,6 +37,7 @@ use netsettle_smtls::{TlsError, TlsIdentity};
 use crate::error::{IdentityRefusal, NetError};
 use crate::limits::NetLimits;
 use crate::live_trust::{LiveTrust, Session, TrustInForce};
+use crate::pending::PendingHandshakes;
 use crate::trust::{ChannelTrust, RemotePeer};
 
 /// The protocol name negotiated for the security upgrade.
@@ -59,6 +61,8 @@ pub(crate) enum UpgradeFailure {
     Identity(#[from] IdentityRefusal),
     #[error("multiplexer negotiation failed: {0}")]
     Multiplex(String),
+    #[error("evicted: newer connections needed the pending handshake slot")]
+    Evicted,
 }
 
 /// Everything the upgrade needs, shared by all connections: the trust in force (replaced
@@ -191,10 +195,12 @@ fn dialled_peer(address: &Multiaddr) -> Option<PeerId> {
     }
 }
 
-/// TCP, then SM-TLS, then yamux, within the handshake timeout.
+/// TCP, then SM-TLS, then yamux, within the handshake timeout; inbound handshakes hold
+/// a slot of `pending` until done and are evicted when newer ones need it.
 pub(crate) fn transport(
     handshake: Arc<Handshake>,
     limits: &NetLimits,
+    pending: Arc<PendingHandshakes>,
 ) -> Boxed<(PeerId, StreamMuxerBox)> {
     let tcp = NewPortPerDial(libp2p::tcp::tokio::Transport::new(
         libp2p::tcp::Config::default().nodelay(true),
@@ -209,7 +215,23 @@ pub(crate) fn transport(
                 ConnectedPoint::Listener { .. } => None,
             },
         };
-        secure_and_multiplex(socket, endpoint, upgrade, yamux.clone())
+        let slot = match &endpoint {
+            ConnectedPoint::Listener { send_back_addr, .. } => {
+                let source = crate::runner::to_socket_addr(send_back_addr)
+                    .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |address| address.ip());
+                Some(pending.admit(source))
+            }
+            ConnectedPoint::Dialer { .. } => None,
+        };
+        let upgrading = secure_and_multiplex(socket, endpoint, upgrade, yamux.clone());
+        async move {
+            let Some((slot, registration)) = slot else {
+                return upgrading.await;
+            };
+            let result = Abortable::new(upgrading, registration).await;
+            drop(slot);
+            result.unwrap_or(Err(UpgradeFailure::Evicted))
+        }
     });
     TransportTimeout::new(upgraded, limits.handshake_timeout).boxed()
 }
