@@ -1,6 +1,8 @@
-//! The adversarial suite: one carrier, holding its own CA, its own nodes and its own
-//! clients, attacks the other carrier's real `netsettle` processes, and afterwards the
-//! honest carrier's ledgers verify and compare identical. One module per area of attack;
-//! each starts its consortium on a loopback slot of its own.
+//! The adversarial suite: one carrier, holding its own CA and nodes (its CA can mint a
+//! certificate of any role), misbehaves against the other carrier's real `netsettle`
+//! processes; each module is one family of attacks of issue 15, and each checks afterwards
+//! that the honest nodes' ledgers verify and compare identical.
 
+mod chain;
 mod fairness;
+mod trust;
