@@ -393,8 +393,12 @@ fn reveal(
         "KeyRevealed",
         &serde_json::json!({ "period": state.period, "round": state.round, "carrier": caller.msp_id }),
     )?;
+    let mut opened = None;
     match open_side(store, &state, side)? {
-        Ok(_) => state.record_opened(side),
+        Ok(report) => {
+            state.record_opened(side);
+            opened = Some((side, report));
+        }
         Err(error) => {
             state.fail(side, error.to_string(), error.commitment_unopenable())?;
             let failure = state.failure.clone();
@@ -416,28 +420,37 @@ fn reveal(
                 "period": state.period, "phase": state.phase, "failure": state.failure,
             })))
         }
-        outcome => settle(store, state, caller, "reveal", outcome),
+        outcome => settle(store, state, caller, "reveal", outcome, opened),
     }
 }
 
 /// Builds the quasi-final data once both reports are open (reconciliation) or one
 /// carrier is in default and the other's report is open (every line disputed), stores
-/// it and the period, and answers with the summary.
+/// it and the period, and answers with the summary. `opened` is a report this
+/// transaction already opened, so it is not opened twice.
 fn settle(
     store: &mut Store<'_>,
     mut state: PeriodState,
     caller: &Caller,
     step: &str,
     outcome: Outcome,
+    mut opened: Option<(Side, Report)>,
 ) -> Result<Vec<u8>, SettleError> {
+    let mut report_of = |store: &mut Store<'_>, side: Side| match opened.take() {
+        Some((opened_side, report)) if opened_side == side => Ok(report),
+        other => {
+            opened = other;
+            reopen_side(store, &state, side)
+        }
+    };
     let (reconciliation, default) = match outcome {
         Outcome::Reconcile => {
-            let report_a = reopen_side(store, &state, Side::A)?;
-            let report_b = reopen_side(store, &state, Side::B)?;
+            let report_a = report_of(store, Side::A)?;
+            let report_b = report_of(store, Side::B)?;
             (reconcile(&state.agreement, &report_a, &report_b)?, None)
         }
         Outcome::Default(defaulted) => {
-            let honest = reopen_side(store, &state, defaulted.other())?;
+            let honest = report_of(store, defaulted.other())?;
             let data = resolve_default(&state.agreement, &honest, defaulted)?;
             (data, Some(state.agreement.party(defaulted).to_owned()))
         }
@@ -718,7 +731,7 @@ fn reset(store: &mut Store<'_>, caller: &Caller, args: &[Vec<u8>]) -> Result<Vec
         faults.len()
     );
     if outcome != Outcome::Wait {
-        return settle(store, state, caller, "reset", outcome);
+        return settle(store, state, caller, "reset", outcome, None);
     }
     save(store, state, caller, "reset", detail)?;
     Ok(to_json(&event))

@@ -3,8 +3,8 @@
 //! chain messages safe are asserted at compile time below.
 
 use netsettle_protocol::limits::{
-    ARGS_BYTES_MAX, EVENT_PAYLOAD_BYTES_MAX, RESPONSE_PAYLOAD_BYTES_MAX, RW_SET_ENTRIES_MAX,
-    VALUE_BYTES_MAX,
+    ARGS_BYTES_MAX, ENVELOPE_TIME_SKEW_SECS_MAX, EVENT_PAYLOAD_BYTES_MAX,
+    RESPONSE_PAYLOAD_BYTES_MAX, RW_SET_ENTRIES_MAX, VALUE_BYTES_MAX,
 };
 use netsettle_smcrypto::GCM_TAG_BYTES;
 
@@ -36,12 +36,12 @@ pub const RATE_MICROS_MAX: u64 = 1_000_000_000_000;
 /// Digits after the decimal point of a rate: rates are integer millionths of a yuan.
 pub const RATE_DECIMALS: u32 = 6;
 /// How far the chain lets a transaction's timestamp (the proposal time, chosen by the
-/// client) be from the ordering service's clock when it is ordered, and from its block's
-/// time when a peer validates it: the orderers' and peers' timestamp bound (until the
-/// ordering bound lands, the endorsing peers' `PROPOSAL_CLOCK_SKEW_MS_MAX`, 15 min, which
-/// this must equal). The contract only sees the proposal time, so it judges every
-/// deadline with a margin of twice this bound ([`DEADLINE_MARGIN_MS_DEFAULT`]).
-pub const TX_TIME_BOUND_MS: u64 = 15 * 60 * 1000;
+/// client) be from the ordering service's clock when it is ordered: the orderers' bound,
+/// `protocol::limits::ENVELOPE_TIME_SKEW_SECS_MAX`, in milliseconds (orderers refuse a
+/// back-dated, forward-dated or held envelope outside it). The contract only sees the
+/// proposal time, so it judges every deadline with a margin of twice this bound
+/// ([`DEADLINE_MARGIN_MS_DEFAULT`]).
+pub const TX_TIME_BOUND_MS: u64 = ENVELOPE_TIME_SKEW_SECS_MAX * 1000;
 /// The margin an agreement adds to every deadline unless it names its own
 /// (`Agreement::clock_margin_ms`): twice [`TX_TIME_BOUND_MS`]. A back-dated first upload
 /// moves a deadline at most one bound earlier and a forward-dated reset is at most one

@@ -4,11 +4,13 @@
 //! nothing the adapter will store.
 //!
 //! ```text
-//!  Uploading ──both uploads──▶ Revealing ──both open──▶ Reviewing ──both confirm──▶ Final
-//!      ▲                         │   a report fails to open      ▲                  (immutable)
-//!      │                         ▼                               │ one side in default,
-//!      └─ reset (deadline+margin) Failed ───────────────────────┘ the other's report open
-//!                                          both sides in default ──▶ Defaulted
+//!  Uploading ──both uploads──▶ Revealing ──both reports open──▶ Reviewing ──both confirm──▶ Final
+//!      ▲                          │ a report fails to open       ▲                    (immutable)
+//!      │                          ▼                              │
+//!      │                        Failed                           │
+//!      │   reset (from Uploading, Revealing or Failed, after the deadline + margin):
+//!      └── the next round, or ───────────────────────────────────┘ one side in default and
+//!          Defaulted (both sides in default)                       the other's report open
 //! ```
 //!
 //! # Fairness

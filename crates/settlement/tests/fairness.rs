@@ -380,3 +380,145 @@ fn the_finance_export_escapes_formula_tokens() {
         done["final"]["data_sm3"].as_str().unwrap()
     );
 }
+
+/// What the dishonest carrier does next, in the property below.
+#[derive(Debug, Clone)]
+enum Move {
+    /// Upload its honest report (salt index, key byte).
+    UploadHonest(usize, u8),
+    /// Upload a report shaded towards Unicom's (salt index, key byte).
+    UploadShaded(usize, u8),
+    /// Upload garbage under a commitment with no report behind it.
+    UploadGarbage(u8),
+    /// Reveal the opening of its latest upload.
+    Reveal,
+    /// Try to close the round now.
+    Reset,
+    /// Let the round's deadline plus margin pass.
+    Wait,
+}
+
+fn moves() -> impl proptest::strategy::Strategy<Value = Vec<Move>> {
+    use proptest::prelude::*;
+    let one = prop_oneof![
+        (0usize..2, 10u8..200).prop_map(|(salt, key)| Move::UploadHonest(salt, key)),
+        (0usize..2, 10u8..200).prop_map(|(salt, key)| Move::UploadShaded(salt, key)),
+        (10u8..200).prop_map(Move::UploadGarbage),
+        Just(Move::Reveal),
+        Just(Move::Reset),
+        Just(Move::Wait),
+    ];
+    proptest::collection::vec(one, 1..16)
+}
+
+/// Mobile's two salts: its usual one and another.
+fn mobile_salt(index: usize) -> [u8; SALT_BYTES] {
+    if index == 0 {
+        salt_for(MOBILE)
+    } else {
+        [0x33; SALT_BYTES]
+    }
+}
+
+/// Unicom plays by the rules: it uploads when it has nothing standing and reveals as
+/// soon as both uploads are in.
+fn honest_unicom(h: &mut Harness, unicom: &Report, key_byte: &mut u8) {
+    let state = h.period_state();
+    let own = &state["a"];
+    let usable = own["default"].is_null() && own["opened"] != true;
+    if usable && own["upload"].is_null() && state["phase"] == "Uploading" {
+        *key_byte = key_byte.wrapping_add(1);
+        let _ = h.upload(UNICOM, unicom, &key(*key_byte));
+    }
+    let state = h.period_state();
+    let own = &state["a"];
+    let revealing = matches!(state["phase"].as_str(), Some("Revealing" | "Failed"));
+    if revealing && own["key"].is_null() && !own["upload"].is_null() {
+        h.reveal(UNICOM, &key(*key_byte)).unwrap();
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(96))]
+
+    /// Whatever Mobile does, once both uploads are in its plaintext commitment never
+    /// changes, and the period can only end up reconciled against the report it committed
+    /// to then (exactly as an honest reveal would have it), or with Mobile in default and
+    /// nothing of Mobile's on the chain.
+    #[test]
+    fn no_sequence_of_moves_changes_a_committed_report(moves in moves()) {
+        let mut h = Harness::with_agreement();
+        let (unicom, mobile) = small_reports();
+        let shaded = shaded_mobile();
+        // Unicom uploads first, so the period exists from the start.
+        let mut unicom_key = 1u8;
+        h.upload(UNICOM, &unicom, &key(unicom_key)).unwrap();
+        let mut last_opening: Option<Opening> = None;
+        // Every plaintext commitment Mobile made, with the report behind it (if any).
+        let mut reports_by_commitment: Vec<(String, Option<Report>)> = Vec::new();
+        let mut bound: Option<String> = None;
+        for step in moves {
+            honest_unicom(&mut h, &unicom, &mut unicom_key);
+            match step {
+                Move::UploadHonest(salt, key_byte) | Move::UploadShaded(salt, key_byte) => {
+                    let report = if matches!(step, Move::UploadHonest(..)) { &mobile } else { &shaded };
+                    let opening = Opening { key: key(key_byte), salt: mobile_salt(salt) };
+                    let sealed = seal_report(report, &opening, nonce_for(MOBILE));
+                    if h.call_raw(&client(MOBILE), "upload", &sealed.upload_args()).is_ok() {
+                        reports_by_commitment.push((sealed.plaintext_commitment.to_hex(), Some(report.clone())));
+                        last_opening = Some(opening);
+                    }
+                }
+                Move::UploadGarbage(key_byte) => {
+                    let opening = Opening { key: key(key_byte), salt: mobile_salt(1) };
+                    let mut sealed = seal_report(&mobile, &opening, nonce_for(MOBILE));
+                    sealed.plaintext_commitment = sm3(&[key_byte]);
+                    sealed.ciphertext.iter_mut().for_each(|byte| *byte ^= 0x5a);
+                    if h.call_raw(&client(MOBILE), "upload", &sealed.upload_args()).is_ok() {
+                        reports_by_commitment.push((sealed.plaintext_commitment.to_hex(), None));
+                        last_opening = Some(opening);
+                    }
+                }
+                Move::Reveal => {
+                    if let Some(opening) = &last_opening {
+                        let _ = h.call_raw(&client(MOBILE), "reveal", &reveal_args(period(), opening));
+                    }
+                }
+                Move::Reset => {
+                    let _ = h.call(&client(MOBILE), "reset", json!({ "period": P }));
+                }
+                Move::Wait => {
+                    let state = h.query(&client(UNICOM), "period_get", json!({ "period": P }));
+                    if let Some(closable) = state["closable_after_ms"].as_u64() {
+                        h.now_ms = h.now_ms.max(closable + 1);
+                    }
+                }
+            }
+            honest_unicom(&mut h, &unicom, &mut unicom_key);
+            let state = h.period_state();
+            let committed = state["b"]["committed"].as_str().map(str::to_owned);
+            if let Some(first) = &bound {
+                proptest::prop_assert_eq!(committed.as_ref(), Some(first), "the commitment moved");
+            }
+            bound = bound.or(committed);
+            if state["phase"] == "Reviewing" {
+                let summary = &state["summary"];
+                if state["b"]["default"].is_string() {
+                    proptest::prop_assert_eq!(&summary["b_reported"], &json!({ "a_pays_fen": 0, "b_pays_fen": 0 }));
+                    proptest::prop_assert_eq!(&summary["settled"], &json!({ "a_pays_fen": 0, "b_pays_fen": 0 }));
+                } else {
+                    let bound = bound.clone().unwrap();
+                    let report = reports_by_commitment
+                        .iter()
+                        .find(|(commitment, _)| *commitment == bound)
+                        .and_then(|(_, report)| report.clone())
+                        .expect("a reconciled report had a report behind its commitment");
+                    let expected = reconcile(&agreement(), &unicom, &report).unwrap();
+                    proptest::prop_assert_eq!(&summary["settled"], &json!(expected.summary.settled));
+                    proptest::prop_assert_eq!(&summary["b_reported"], &json!(expected.summary.b_reported));
+                }
+                break;
+            }
+        }
+    }
+}

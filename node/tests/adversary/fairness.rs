@@ -45,11 +45,12 @@ const SLOT: u8 = 13;
 const PEERS: [&str; 2] = ["unicommsp-peer0", "mobilemsp-peer0"];
 /// Short rounds for the routes that need a round to close: long enough for the test to
 /// try closing early, short enough to wait for.
-const WINDOW_MS: u64 = 20_000;
+const WINDOW_MS: u64 = 25_000;
 const MARGIN_MS: u64 = 5_000;
-/// How far Mobile moves its timestamps: most of the chain's bound, so its envelopes are
-/// still endorsed and ordered.
-const SKEW_MS: u64 = TX_TIME_BOUND_MS - 60_000;
+/// How far Mobile moves its timestamps: 90 % of the chain's bound, so its envelopes are
+/// still endorsed, ordered and valid (the rest covers the trip to the orderers and the
+/// block cut).
+const SKEW_MS: u64 = TX_TIME_BOUND_MS - TX_TIME_BOUND_MS / 10;
 
 const UNICOM: &str = "UnicomMSP";
 const MOBILE: &str = "MobileMSP";
