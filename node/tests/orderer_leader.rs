@@ -6,10 +6,8 @@
 //! restarted orderer and `netsettle orderer status` shows it. Five orderer processes (no
 //! peers) behind both DMZ forwarders, loopback slot 5.
 
-use netsettle_testkit::orderers::{
-    ADMIN_IDENTITY, ADMIN_PROFILE, Client, Landed, Load, Orderers, assert_exactly_once,
-};
-use netsettle_testkit::process::Netsettle;
+use netsettle_testkit::orderers::{Client, Landed, Load, Orderers, assert_exactly_once};
+use netsettle_testkit::process::{ADMIN_M, ADMIN_U, Netsettle};
 
 /// The binary under test.
 const NETSETTLE: Netsettle = Netsettle(env!("CARGO_BIN_EXE_netsettle"));
@@ -40,7 +38,8 @@ fn killing_the_leader_mid_load_loses_and_duplicates_nothing() {
     );
 
     // The operator's view: hand leadership back to the restarted orderer, and see it.
-    let admin = ["--profile", ADMIN_PROFILE, "--identity", ADMIN_IDENTITY];
+    // Only an admin of the leading orderer's carrier may (Unicom runs consenters 1-3).
+    let admin = if new_leader <= 3 { ADMIN_U } else { ADMIN_M };
     let to = leader.to_string();
     let mut transfer = vec!["orderer", "transfer-leader", "--to", &to];
     transfer.extend(admin);

@@ -32,7 +32,7 @@ mod profile;
 
 pub use channel::{ChannelMsps, ChannelState};
 pub use config_update::{AcceptedUpdate, ConfigUpdateError, check_config_update};
-pub use consenters::consenter_nodes;
+pub use consenters::{BlockSignatureError, consenter_nodes, verify_consenter_signature};
 pub use error::{MspError, PolicyError};
 pub use layout::IdentityLayout;
 pub use org::{Msp, ValidatedIdentity};

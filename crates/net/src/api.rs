@@ -15,6 +15,7 @@ use crate::admission::{BudgetPermit, GossipPermit};
 use crate::codec::WireResponse;
 use crate::error::NetError;
 use crate::limits::{NetLimits, SERVICE_NAME_BYTES_MAX, TOPIC_NAME_BYTES_MAX};
+use crate::live_trust::LiveTrust;
 use crate::node_id::NodeId;
 use crate::trust::{ChannelTrust, RemotePeer};
 
@@ -246,6 +247,10 @@ pub(crate) enum Command {
     Connected {
         reply: oneshot::Sender<Vec<RemotePeer>>,
     },
+    /// Close every connection to these nodes (a new trust refused them).
+    Disconnect {
+        nodes: Vec<NodeId>,
+    },
     Shutdown,
 }
 
@@ -261,6 +266,8 @@ pub struct NetHandle {
     pub(crate) services: Services,
     pub(crate) events: broadcast::Sender<ConnectionEvent>,
     pub(crate) limits: Arc<NetLimits>,
+    /// The trust in force, replaced by `replace_trust` (module `live_trust`).
+    pub(crate) trust: Arc<LiveTrust>,
 }
 
 impl core::fmt::Debug for NetHandle {

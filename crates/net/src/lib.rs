@@ -58,19 +58,22 @@
 //!
 //! Message semantics and signatures (roles check the SM2 signatures inside payloads),
 //! peer discovery beyond the configured peers and what they advertise, NAT traversal
-//! (the DMZ forwarders map fixed ports), and live channel-config updates (restart the
-//! network with a new [`ChannelTrust`]).
+//! (the DMZ forwarders map fixed ports), and following the channel's config blocks: the
+//! node hands each newer config's [`ChannelTrust`] to [`NetHandle::replace_trust`], which
+//! puts it in force for new handshakes and closes the connections it no longer trusts.
 //!
-//! Reading order: `limits`, `node_id`, `error`, `trust`, `pending` (handshakes in
-//! progress), `upgrade` (the SM-TLS libp2p upgrade and transport), `admission` (who may
-//! send what, and how many bytes), `codec`, `api`, `outbound` (our requests per node),
-//! `runner` (the task owning the libp2p swarm).
+//! Reading order: `limits`, `node_id`, `error`, `trust`, `live_trust` (the trust in force
+//! and the session table, replaceable while running), `pending` (handshakes in progress),
+//! `upgrade` (the SM-TLS libp2p upgrade and transport), `admission` (who may send what,
+//! and how many bytes), `codec`, `api`, `outbound` (our requests per node), `runner` (the
+//! task owning the libp2p swarm).
 
 mod admission;
 mod api;
 mod codec;
 mod error;
 mod limits;
+mod live_trust;
 mod node_id;
 mod outbound;
 mod pending;

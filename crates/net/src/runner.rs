@@ -90,6 +90,7 @@ impl Network {
         let local = NodeId::from_certificate(config.identity.leaf());
         let sessions: Sessions = Arc::default();
         let handshake = Handshake::new(&config.identity, config.trust.clone(), sessions.clone())?;
+        let trust = handshake.live();
         let pending = PendingHandshakes::new(
             usize::try_from(config.limits.pending_connections_max).unwrap_or(usize::MAX),
             usize::try_from(config.limits.pending_connections_per_source_max).unwrap_or(usize::MAX),
@@ -124,6 +125,7 @@ impl Network {
             services: services.clone(),
             events: events.clone(),
             limits: Arc::new(config.limits.clone()),
+            trust,
         };
         let outbound = OutboundRequests::new(
             config.limits.streams_per_node_max,
@@ -483,9 +485,15 @@ impl Runner {
                 let connected = self
                     .swarm
                     .connected_peers()
-                    .filter_map(|peer_id| sessions.get(peer_id).cloned())
+                    .filter_map(|peer_id| sessions.get(peer_id).map(|s| s.peer.clone()))
                     .collect();
                 let _ = reply.send(connected);
+            }
+            Command::Disconnect { nodes } => {
+                for node in nodes {
+                    // Not connected (any more) is fine: the session is gone either way.
+                    let _ = self.swarm.disconnect_peer_id(node.peer_id());
+                }
             }
             Command::Shutdown => unreachable!("handled by the loop"),
         }

@@ -16,10 +16,8 @@
 
 use std::sync::Arc;
 
-use netsettle_protocol::{Block, Role};
-use netsettle_smcrypto::x509::Certificate;
-
-use netsettle_msp::ChannelState;
+use netsettle_msp::{BlockSignatureError, ChannelState};
+use netsettle_protocol::Block;
 
 use crate::chain::ChainTip;
 use crate::error::CatchUpError;
@@ -47,65 +45,23 @@ pub fn verify_fetched_block(
     verify_consenter_signature(channel, block)
 }
 
-/// At least one of the block's signatures is a consenter's and verifies.
+/// At least one of the block's signatures is a consenter's and verifies
+/// (`msp::verify_consenter_signature`, the rule peers apply too).
 fn verify_consenter_signature(channel: &ChannelState, block: &Block) -> Result<(), CatchUpError> {
-    let number = block.header.number;
     let at_unix = block.data.first().map_or(0, |envelope| {
         i64::try_from(envelope.header().timestamp.unix_time_ms / 1000).unwrap_or(i64::MAX)
     });
-    let mut reasons = Vec::new();
-    for (index, signature) in block.metadata.signatures.iter().enumerate() {
-        let signer = match channel.msps.validate(&signature.signer, at_unix) {
-            Ok(signer) if signer.role == Role::Orderer => signer,
-            Ok(signer) => {
-                reasons.push(format!("{} is not an orderer", signer.cert.subject_dn()));
-                continue;
-            }
-            Err(error) => {
-                reasons.push(error.to_string());
-                continue;
-            }
-        };
-        let Some(consenter) = consenter_named(channel, &signature.signer.msp_id, &signer.cert)
-        else {
-            reasons.push(format!(
-                "{} is not a consenter of config {}",
-                signer.cert.subject_dn(),
-                channel.config.sequence
-            ));
-            continue;
-        };
-        match block.verify_signature(index, signer.cert.public_key()) {
-            Ok(()) => return Ok(()),
-            Err(error) => reasons.push(format!("consenter {consenter}: {error}")),
+    match netsettle_msp::verify_consenter_signature(channel, block, at_unix) {
+        Ok(_) => Ok(()),
+        Err(BlockSignatureError::Unsigned { number }) => Err(CatchUpError::Unsigned { number }),
+        Err(BlockSignatureError::NoConsenterSignature { number, reason }) => {
+            Err(CatchUpError::NoConsenterSignature { number, reason })
         }
+        Err(error) => Err(CatchUpError::NoConsenterSignature {
+            number: block.header.number,
+            reason: error.to_string(),
+        }),
     }
-    if block.metadata.signatures.is_empty() {
-        return Err(CatchUpError::Unsigned { number });
-    }
-    Err(CatchUpError::NoConsenterSignature {
-        number,
-        reason: reasons.join("; "),
-    })
-}
-
-/// The id of the consenter of `msp_id` whose TLS certificate has the common name of
-/// `cert`.
-fn consenter_named(channel: &ChannelState, msp_id: &str, cert: &Certificate) -> Option<u64> {
-    let name = cert.common_name()?;
-    channel
-        .config
-        .orderer
-        .consenters
-        .iter()
-        .filter(|consenter| consenter.msp_id == msp_id)
-        .find(|consenter| {
-            Certificate::from_der(&consenter.tls_cert_der)
-                .ok()
-                .and_then(|tls| tls.common_name())
-                .is_some_and(|tls_name| tls_name == name)
-        })
-        .map(|consenter| consenter.id)
 }
 
 /// Checks a batch of fetched blocks in order, starting after `tip` under `channel`, and

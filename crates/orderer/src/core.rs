@@ -51,6 +51,7 @@ use crate::limits::{
     RAFT_UNCOMMITTED_BYTES_MAX, WAITERS_PER_TRANSACTION_MAX, WAITING_ACKS_MAX,
 };
 use crate::membership::{ConsenterChange, check_consenter_change, consenter_ids, next_conf_change};
+use crate::snapshot::check_snapshot;
 use crate::storage::{RaftStore, bootstrap_conf_state};
 use crate::validate::{VerifiedEnvelope, VerifiedKind};
 
@@ -72,6 +73,11 @@ pub struct CoreConfig {
     pub snapshot_interval_entries: u64,
     /// Ticks a broadcast waits for its entry to be applied.
     pub broadcast_wait_ticks: u64,
+    /// How far a broadcast envelope's timestamp may be from this orderer's clock, in
+    /// seconds. The default is `protocol::limits::ENVELOPE_TIME_SKEW_SECS_MAX`, the
+    /// bound contracts rely on; a node may lower it, only tests whose envelopes carry a
+    /// fixed time raise it.
+    pub envelope_time_skew_secs: u64,
 }
 
 impl CoreConfig {
@@ -84,6 +90,7 @@ impl CoreConfig {
             heartbeat_ticks: 2,
             snapshot_interval_entries: crate::limits::SNAPSHOT_INTERVAL_ENTRIES_DEFAULT,
             broadcast_wait_ticks: crate::limits::BROADCAST_WAIT_TICKS_DEFAULT,
+            envelope_time_skew_secs: netsettle_protocol::limits::ENVELOPE_TIME_SKEW_SECS_MAX,
         }
     }
 }
@@ -506,6 +513,16 @@ impl<C: Chain> OrdererCore<C> {
     /// thought the follower held, probes it again from what it really holds (and sends a
     /// snapshot if that was compacted).
     fn step_raft(&mut self, mut message: Message) {
+        if let Err(reason) = self.admissible(&message) {
+            tracing::warn!(
+                id = self.config.id,
+                from = message.from,
+                kind = ?message.get_msg_type(),
+                %reason,
+                "raft message refused"
+            );
+            return;
+        }
         match message.get_msg_type() {
             MessageType::MsgHeartbeat => {
                 let last = self.node.raft.raft_log.last_index();
@@ -533,6 +550,27 @@ impl<C: Chain> OrdererCore<C> {
         }
         if let Err(error) = self.node.step(message) {
             tracing::debug!(id = self.config.id, %error, "raft message ignored");
+        }
+    }
+
+    /// What a message from another consenter may not do, whatever transport brought it:
+    /// install a snapshot that does not decode or does not fit this orderer's chain
+    /// (`snapshot::check_snapshot`), ask this orderer to start a leadership transfer
+    /// (only the operator's `orderer-admin` request on the leader does; see
+    /// `admin::handle`), or make it campaign at once unless the leader it follows asks.
+    fn admissible(&self, message: &Message) -> Result<(), String> {
+        match message.get_msg_type() {
+            MessageType::MsgSnapshot => {
+                check_snapshot(message.get_snapshot(), &self.channel, &self.chain)
+            }
+            MessageType::MsgTransferLeader => {
+                Err("leadership transfers are requested through orderer-admin".to_owned())
+            }
+            MessageType::MsgTimeoutNow if message.from != self.node.raft.leader_id => Err(format!(
+                "only the leader ({}) may ask for an election now",
+                self.node.raft.leader_id
+            )),
+            _ => Ok(()),
         }
     }
 

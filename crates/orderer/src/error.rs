@@ -79,6 +79,20 @@ pub enum BroadcastError {
     /// The ordering service is shutting down or has failed.
     #[error("ordering service stopped")]
     Stopped,
+    /// The envelope's timestamp is further from this orderer's clock than the channel's
+    /// bound (`OrdererConfig::envelope_time_skew_secs_max`): back-dated, forward-dated, or
+    /// held too long after endorsement. Re-endorse with a fresh proposal.
+    #[error(
+        "envelope timestamp {timestamp_unix_ms} ms is more than {skew_secs_max} s from the orderer's clock ({now_unix_ms} ms)"
+    )]
+    TimestampOutOfRange {
+        /// The envelope header's timestamp, unix milliseconds.
+        timestamp_unix_ms: u64,
+        /// This orderer's clock, unix milliseconds.
+        now_unix_ms: u64,
+        /// The bound in force, seconds.
+        skew_secs_max: u64,
+    },
 }
 
 impl BroadcastError {
@@ -91,7 +105,8 @@ impl BroadcastError {
             | BroadcastError::Duplicate(_)
             | BroadcastError::ConfigEnvelope
             | BroadcastError::ConfigUpdate(_)
-            | BroadcastError::ConsenterChange(_) => BroadcastStatus::BadRequest,
+            | BroadcastError::ConsenterChange(_)
+            | BroadcastError::TimestampOutOfRange { .. } => BroadcastStatus::BadRequest,
             BroadcastError::Creator(_) | BroadcastError::Forbidden(_) => BroadcastStatus::Forbidden,
             BroadcastError::TooLarge { .. } => BroadcastStatus::RequestEntityTooLarge,
             BroadcastError::NotAConsenter
@@ -133,6 +148,40 @@ impl DeliverError {
             DeliverError::Unavailable(_) => DeliverStatus::ServiceUnavailable,
         }
     }
+}
+
+/// Why an `orderer-raft` request was refused: only the consenters of the configuration
+/// in force speak Raft, each only as itself. Nothing of a refused request is stepped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RaftRefusal {
+    /// The sender's TLS certificate is not the one the configuration in force lists for
+    /// any consenter: an orderer-role certificate that is not a consenter (minted, or of a
+    /// removed consenter).
+    #[error("{sender} is not a consenter of config {config_sequence}")]
+    NotAConsenter {
+        /// The sender's certificate subject and organisation.
+        sender: String,
+        /// The sequence of the configuration in force.
+        config_sequence: u64,
+    },
+    /// A message claims to come from another consenter than the one that sent it.
+    #[error("forged raft sender: consenter {sender} sent a message from {claimed}")]
+    ForgedSender {
+        /// The consenter id the authenticated sender has.
+        sender: u64,
+        /// The `from` the message claims.
+        claimed: u64,
+    },
+    /// A message does not decode or is over the size limit.
+    #[error("raft message refused: {0}")]
+    Malformed(String),
+    /// A snapshot that does not decode or does not fit this orderer's chain.
+    #[error("raft snapshot refused: {0}")]
+    BadSnapshot(String),
+    /// The orderer's input queue is full or it stopped; Raft retransmits.
+    #[error("orderer busy")]
+    Busy,
 }
 
 /// Why a config update's change of the consenter set was refused.

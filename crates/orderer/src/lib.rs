@@ -101,6 +101,7 @@ pub mod limits;
 pub mod membership;
 pub mod net;
 mod service;
+pub mod snapshot;
 mod storage;
 mod validate;
 
@@ -112,8 +113,11 @@ pub use core::{
 };
 pub use entry::{LogEntry, SnapshotState};
 pub use error::{
-    BroadcastError, CatchUpError, ConsenterChangeError, DeliverError, OrdererError, StorageError,
+    BroadcastError, CatchUpError, ConsenterChangeError, DeliverError, OrdererError, RaftRefusal,
+    StorageError,
 };
-pub use service::{FetchFuture, OrdererHandle, OrdererService, ServiceConfig, Transport};
+pub use service::{
+    FetchFuture, OrdererHandle, OrdererService, ServiceConfig, Transport, check_envelope_time,
+};
 pub use storage::RaftStore;
 pub use validate::{VerifiedEnvelope, VerifiedKind, verify_deliver_request, verify_envelope};

@@ -79,6 +79,9 @@ const _: () = assert!(LOG_ENTRY_BYTES_MAX as u64 <= RAFT_UNCOMMITTED_BYTES_MAX);
 /// How far a deliver request's timestamp may be from the orderer's clock, in seconds (as
 /// Fabric's 15 minutes), so a captured request cannot be replayed much later.
 pub const DELIVER_REQUEST_SKEW_SECS: u64 = 15 * 60;
+/// Broadcast envelopes being checked (decoding, certificates, SM2) on the blocking pool
+/// at once; more are refused as busy. Raft ticks and the network never wait for them.
+pub const ENVELOPE_CHECKS_CONCURRENT_MAX: usize = 64;
 
 /// Ticks a catch-up request may stay unanswered before it is sent to another consenter.
 pub const CATCH_UP_RETRY_TICKS: u64 = 10;

@@ -57,7 +57,7 @@ use netsettle_protocol::{
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::error::OrdererError;
+use crate::error::{OrdererError, RaftRefusal};
 use crate::limits::{
     BLOCK_READS_CONCURRENT_MAX, BLOCK_REQUESTS_OPEN_MAX, BLOCKS_LONG_POLL_MS,
     BROADCAST_INFO_BYTES_MAX, DELIVER_NEXT_BLOCK_WAIT_MS, DELIVER_REQUESTS_OPEN_MAX,
@@ -379,16 +379,37 @@ pub fn serve(net: &NetHandle, orderer: &OrdererHandle) -> Result<Vec<JoinHandle<
     let mut broadcasts = net.serve(BROADCAST_SERVICE, &[Role::Client, Role::Peer, Role::Admin])?;
     let raft_orderer = orderer.clone();
     let raft_task = tokio::spawn(async move {
+        let mut senders = RaftSenders::default();
         // One request at a time, so a consenter's messages are stepped in the order sent.
-        while let Some(request) = raft.recv().await {
-            let _ = match split_raft_batch(&request.payload) {
-                Ok(messages) => {
-                    for message in messages {
-                        raft_orderer.raft_message(message);
-                    }
-                    request.respond(Vec::new()).await
+        while let Some(mut request) = raft.recv().await {
+            let sender = match senders.consenter(&raft_orderer, &request.from.node_id) {
+                Ok(id) => id,
+                Err(config_sequence) => {
+                    let refusal = RaftRefusal::NotAConsenter {
+                        sender: format!("{} ({})", request.from.subject, request.from.msp_id),
+                        config_sequence,
+                    };
+                    tracing::warn!(node = %request.from.node_id, %refusal, "orderer-raft request refused");
+                    let _ = request.refuse(refusal.to_string()).await;
+                    continue;
                 }
-                Err(reason) => request.refuse(reason).await,
+            };
+            // Splitting and decoding (up to a snapshot's worth) is CPU work: not on the
+            // async workers that run the network and the tick timer.
+            let payload = std::mem::take(&mut request.payload);
+            let orderer = raft_orderer.clone();
+            let outcome = tokio::task::spawn_blocking(move || {
+                let messages = split_raft_batch(&payload).map_err(RaftRefusal::Malformed)?;
+                orderer.raft_messages_from(sender, &messages)
+            })
+            .await
+            .unwrap_or(Err(RaftRefusal::Busy));
+            let _ = match outcome {
+                Ok(()) => request.respond(Vec::new()).await,
+                Err(refusal) => {
+                    tracing::warn!(sender, node = %request.from.node_id, %refusal, "orderer-raft request refused");
+                    request.refuse(refusal.to_string()).await
+                }
             };
         }
     });
@@ -431,6 +452,40 @@ pub fn serve(net: &NetHandle, orderer: &OrdererHandle) -> Result<Vec<JoinHandle<
         }
     });
     Ok(vec![raft_task, blocks_task, deliver_task, broadcast_task])
+}
+
+/// Who may speak Raft: the consenters of the configuration in force, by the node id of
+/// the TLS certificate the config lists for each, recomputed when the config changes.
+#[derive(Default)]
+struct RaftSenders {
+    config_sequence: Option<u64>,
+    by_node: HashMap<NodeId, u64>,
+}
+
+impl RaftSenders {
+    /// The consenter id of `node` under the configuration in force, or that config's
+    /// sequence when `node` is none of its consenters.
+    fn consenter(&mut self, orderer: &OrdererHandle, node: &NodeId) -> Result<u64, u64> {
+        let channel = orderer.channel();
+        let sequence = channel.config.sequence;
+        if self.config_sequence != Some(sequence) {
+            // A consenter whose certificate does not parse is left out (the config check
+            // refuses such configs; this never trusts one).
+            self.by_node = channel
+                .config
+                .orderer
+                .consenters
+                .iter()
+                .filter_map(|consenter| {
+                    netsettle_smcrypto::x509::Certificate::from_der(&consenter.tls_cert_der)
+                        .ok()
+                        .map(|cert| (NodeId::from_public_key(cert.public_key()), consenter.id))
+                })
+                .collect();
+            self.config_sequence = Some(sequence);
+        }
+        self.by_node.get(node).copied().ok_or(sequence)
+    }
 }
 
 /// The `orderer-blocks` side: each request in a task of its own (bounded), held at the
@@ -499,8 +554,14 @@ async fn wait_for_block(mut heights: watch::Receiver<u64>, number: u64, wait: Du
     let _ = tokio::time::timeout(wait, heights.wait_for(|height| *height > number)).await;
 }
 
-async fn answer_broadcast(orderer: &OrdererHandle, request: InboundRequest) {
-    let response = match decode::<Envelope>(&request.payload) {
+async fn answer_broadcast(orderer: &OrdererHandle, mut request: InboundRequest) {
+    let payload = std::mem::take(&mut request.payload);
+    // Decoding up to a block's worth of envelope is CPU work: off the async workers.
+    let decoded = tokio::task::spawn_blocking(move || decode::<Envelope>(&payload))
+        .await
+        .map_err(|error| error.to_string())
+        .and_then(|decoded| decoded.map_err(|error| error.to_string()));
+    let response = match decoded {
         Ok(envelope) => match orderer.broadcast(envelope).await {
             // The id that landed: for a config update, the config envelope the orderer
             // made of it, which the client then waits for at the peers.
@@ -515,7 +576,7 @@ async fn answer_broadcast(orderer: &OrdererHandle, request: InboundRequest) {
         },
         Err(error) => BroadcastResponse {
             status: BroadcastStatus::BadRequest,
-            info: truncate_text(error.to_string(), BROADCAST_INFO_BYTES_MAX),
+            info: truncate_text(error, BROADCAST_INFO_BYTES_MAX),
         },
     };
     let _ = match encode(&response) {

@@ -31,10 +31,10 @@ use crate::core::{
     Actions, BroadcastAck, CoreConfig, Event, OrdererCore, RequestId, Signer, bootstrap_snapshot,
     prepare_chain,
 };
-use crate::error::{BroadcastError, DeliverError, OrdererError};
+use crate::error::{BroadcastError, DeliverError, OrdererError, RaftRefusal};
 use crate::limits::{
-    CATCH_UP_RESPONSE_BYTES_MAX, DELIVER_QUEUE_MAX, DELIVER_STREAMS_MAX, INPUT_BATCH_MAX,
-    INPUT_QUEUE_MAX, RAFT_WIRE_BYTES_MAX,
+    CATCH_UP_RESPONSE_BYTES_MAX, DELIVER_QUEUE_MAX, DELIVER_STREAMS_MAX,
+    ENVELOPE_CHECKS_CONCURRENT_MAX, INPUT_BATCH_MAX, INPUT_QUEUE_MAX, RAFT_WIRE_BYTES_MAX,
 };
 use crate::storage::RaftStore;
 use crate::validate::{verify_deliver_request, verify_envelope};
@@ -97,6 +97,10 @@ pub struct OrdererHandle {
     ledger: Arc<Ledger>,
     deliver_streams: Arc<Semaphore>,
     thread: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
+    /// `CoreConfig::envelope_time_skew_secs`.
+    envelope_time_skew_secs: u64,
+    /// Envelope checks running on the blocking pool; beyond it broadcasts are `Busy`.
+    checks: Arc<Semaphore>,
     /// How the core thread ended (`None` while it runs): `Err` names why it failed.
     stopped: watch::Receiver<Option<Result<(), String>>>,
 }
@@ -112,10 +116,34 @@ impl std::fmt::Debug for OrdererHandle {
 
 /// Unix seconds now (the shell's clock; the core never reads one).
 fn now_unix() -> i64 {
+    i64::try_from(now_unix_ms() / 1000).unwrap_or(i64::MAX)
+}
+
+/// Unix milliseconds now.
+fn now_unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX))
+        .map(|elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
+}
+
+/// Refuses an envelope whose timestamp is more than `skew_secs_max` from `now_unix_ms`,
+/// either way (a pure check; the shell passes its clock).
+pub fn check_envelope_time(
+    envelope: &Envelope,
+    now_unix_ms: u64,
+    skew_secs_max: u64,
+) -> Result<(), BroadcastError> {
+    let timestamp_unix_ms = envelope.header().timestamp.unix_time_ms;
+    let skew_ms_max = skew_secs_max.saturating_mul(1000);
+    if timestamp_unix_ms.abs_diff(now_unix_ms) > skew_ms_max {
+        return Err(BroadcastError::TimestampOutOfRange {
+            timestamp_unix_ms,
+            now_unix_ms,
+            skew_secs_max,
+        });
+    }
+    Ok(())
 }
 
 /// The ordering service's entry point.
@@ -147,6 +175,7 @@ fn spawn(
     prepare_chain(&ledger, &config.genesis)?;
     let store = RaftStore::open(&raft_dir, bootstrap_snapshot(&config.genesis)?)?;
     let tick = Duration::from_millis(config.core.tick_ms.max(1));
+    let envelope_time_skew_secs = config.core.envelope_time_skew_secs;
     let core = OrdererCore::new(config.core, config.signer, store, Arc::clone(&ledger))?;
     // The latest snapshot may hold a later consenter set than the transport was made with.
     transport.consenters_changed(&core.channel().config);
@@ -209,6 +238,8 @@ fn spawn(
         ledger,
         deliver_streams: Arc::new(Semaphore::new(DELIVER_STREAMS_MAX)),
         thread: Arc::new(std::sync::Mutex::new(Some(thread))),
+        envelope_time_skew_secs,
+        checks: Arc::new(Semaphore::new(ENVELOPE_CHECKS_CONCURRENT_MAX)),
         stopped,
     })
 }
@@ -366,12 +397,40 @@ impl Shell {
     }
 }
 
+/// One Raft message from its bytes, within the wire limit.
+fn parse_raft_message(bytes: &[u8]) -> Result<Message, RaftRefusal> {
+    if bytes.len() > RAFT_WIRE_BYTES_MAX {
+        return Err(RaftRefusal::Malformed(format!(
+            "{} bytes, over the {RAFT_WIRE_BYTES_MAX}-byte limit",
+            bytes.len()
+        )));
+    }
+    Message::parse_from_bytes(bytes).map_err(|error| RaftRefusal::Malformed(error.to_string()))
+}
+
 impl OrdererHandle {
     /// Submits an envelope. Returns once it is committed in the Raft log (it will be in
     /// the next block), or with the reason it was refused.
+    ///
+    /// The envelope's timestamp must be within `CoreConfig::envelope_time_skew_secs` of
+    /// this orderer's clock. The checks (re-encoding, certificates, SM2) run on tokio's
+    /// blocking pool, at most `ENVELOPE_CHECKS_CONCURRENT_MAX` at once (beyond: `Busy`),
+    /// so a flood of broadcasts cannot starve the async workers that run the network and
+    /// the Raft ticks.
     pub async fn broadcast(&self, envelope: Envelope) -> Result<BroadcastAck, BroadcastError> {
+        check_envelope_time(&envelope, now_unix_ms(), self.envelope_time_skew_secs).inspect_err(
+            |error| tracing::info!(tx_id = %envelope.tx_id(), %error, "broadcast refused"),
+        )?;
+        let permit = Arc::clone(&self.checks)
+            .try_acquire_owned()
+            .map_err(|_| BroadcastError::Busy)?;
         let state = Arc::clone(&self.channel.borrow());
-        let verified = verify_envelope(&state, envelope, now_unix())?;
+        let verified = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            verify_envelope(&state, envelope, now_unix())
+        })
+        .await
+        .map_err(|_| BroadcastError::Stopped)??;
         let (reply, answer) = oneshot::channel();
         self.inputs
             .try_send(Input::Broadcast {
@@ -386,18 +445,49 @@ impl OrdererHandle {
     }
 
     /// Hands over a Raft message another consenter sent (its bytes as the transport
-    /// received them). Dropped when it does not decode or the queue is full.
+    /// received them), trusting the transport that the message's `from` is its sender
+    /// (the in-memory transports of tests). Dropped when it does not decode or the queue
+    /// is full. A network transport calls [`Self::raft_message_from`].
     pub fn raft_message(&self, bytes: &[u8]) {
-        if bytes.len() > RAFT_WIRE_BYTES_MAX {
-            tracing::warn!(bytes = bytes.len(), "oversize raft message dropped");
-            return;
-        }
-        match Message::parse_from_bytes(bytes) {
-            Ok(message) => {
-                let _ = self.inputs.try_send(Input::Raft(Box::new(message)));
+        let message = match parse_raft_message(bytes) {
+            Ok(message) => message,
+            Err(error) => {
+                tracing::warn!(%error, "raft message dropped");
+                return;
             }
-            Err(error) => tracing::warn!(%error, "raft message does not decode"),
+        };
+        let _ = self.inputs.try_send(Input::Raft(Box::new(message)));
+    }
+
+    /// Decodes and checks the Raft messages consenter `sender` sent (the transport
+    /// authenticated it as that consenter of the configuration in force) and hands them
+    /// to the core: every message must claim `sender` as its `from`, and a snapshot must
+    /// decode and fit this orderer's chain ([`crate::snapshot::check_snapshot`]). One bad
+    /// message refuses the whole request, and nothing of it is stepped. CPU-bound
+    /// (protobuf decoding): call it off the async workers.
+    pub fn raft_messages_from(&self, sender: u64, messages: &[&[u8]]) -> Result<(), RaftRefusal> {
+        let mut parsed = Vec::with_capacity(messages.len());
+        for bytes in messages {
+            let message = parse_raft_message(bytes)?;
+            if message.from != sender {
+                return Err(RaftRefusal::ForgedSender {
+                    sender,
+                    claimed: message.from,
+                });
+            }
+            if message.get_msg_type() == raft::prelude::MessageType::MsgSnapshot {
+                let channel = Arc::clone(&self.channel.borrow());
+                crate::snapshot::check_snapshot(message.get_snapshot(), &channel, &self.ledger)
+                    .map_err(RaftRefusal::BadSnapshot)?;
+            }
+            parsed.push(message);
         }
+        for message in parsed {
+            self.inputs
+                .try_send(Input::Raft(Box::new(message)))
+                .map_err(|_| RaftRefusal::Busy)?;
+        }
+        Ok(())
     }
 
     /// Blocks `[start, end)` from this orderer's ledger for a catching-up consenter: as
@@ -485,6 +575,12 @@ impl OrdererHandle {
     /// The channel configuration in force.
     pub fn channel(&self) -> Arc<ChannelState> {
         Arc::clone(&self.channel.borrow())
+    }
+
+    /// The channel configuration in force as it changes: a new value whenever a config
+    /// block is applied (the node's network trust follows it).
+    pub fn channel_changes(&self) -> watch::Receiver<Arc<ChannelState>> {
+        self.channel.clone()
     }
 
     /// The ledger (read it; only the core writes).

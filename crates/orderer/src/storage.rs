@@ -80,6 +80,9 @@ impl RaftStore {
         let mut options = rocksdb::Options::default();
         options.create_if_missing(true);
         options.set_max_background_jobs(2);
+        // Consensus state: a corrupt record must stop the orderer at open or read, not be
+        // served to Raft (RocksDB then checks checksums and file consistency eagerly).
+        options.set_paranoid_checks(true);
         let db = rocksdb::DB::open(&options, path)?;
         let Some(snapshot_bytes) = db.get(SNAPSHOT_KEY)? else {
             let mut store = RaftStore::memory(bootstrap);

@@ -128,7 +128,7 @@ pub fn judge(
         decode(payload).map_err(|error| GossipRefusal::Undecodable(error.to_string()))?;
     check_block_shape(&block)?;
     let number = block.header.number;
-    if let Err(error) = check_orderer_signature(&channel.msps, &block) {
+    if let Err(error) = check_orderer_signature(channel, &block) {
         if block.metadata.last_config_index > channel.config_block {
             return Ok(Judgement::LaterConfig { number });
         }

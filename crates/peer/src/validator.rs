@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use netsettle_contract::StateRead;
 use netsettle_contract::limits::RANGE_ENTRIES_MAX;
 use netsettle_ledger::LedgerError;
-use netsettle_msp::{ChannelMsps, ChannelState, MspError, ValidatedIdentity, check_config_update};
+use netsettle_msp::{ChannelState, MspError, ValidatedIdentity, check_config_update};
 use netsettle_protocol::{
     Block, ChannelConfig, ConfigEnvelope, Envelope, Header, Identity, NamespaceReadWriteSet,
     Payload, Policy, RangeQueryRead, Role, Transaction, TxId, ValidationCode, Wire as _, check_key,
@@ -163,7 +163,7 @@ impl Validator {
         };
         let channel = ChannelState::new(config.clone(), 0)
             .map_err(|error| BlockError::Genesis(error.to_string()))?;
-        check_orderer_signature(&channel.msps, block)?;
+        check_orderer_signature(&channel, block)?;
         let at = unix_seconds(envelope.header());
         let creator = channel
             .msps
@@ -192,7 +192,7 @@ impl Validator {
     ) -> Result<ValidatedBlock, BlockError> {
         check_block_shape(block)?;
         check_chain(state, block)?;
-        check_orderer_signature(&channel.msps, block)?;
+        check_orderer_signature(channel, block)?;
         let plans: Vec<Plan<'_>> = block
             .data
             .iter()
@@ -311,34 +311,24 @@ fn check_chain<S: StateRead<Error = LedgerError> + ?Sized>(
     Ok(())
 }
 
-/// At least one orderer signature must come from a valid orderer of the channel and
-/// verify. Certificates are judged at the first envelope's time: blocks carry no clock.
-pub(crate) fn check_orderer_signature(msps: &ChannelMsps, block: &Block) -> Result<(), BlockError> {
-    let number = block.header.number;
+/// At least one orderer signature must be a consenter's of the configuration in force and
+/// verify (`msp::verify_consenter_signature`, as the orderers judge catch-up blocks): an
+/// orderer-role certificate a carrier mints is no consenter. Certificates are judged at
+/// the first envelope's time.
+pub(crate) fn check_orderer_signature(
+    channel: &ChannelState,
+    block: &Block,
+) -> Result<(), BlockError> {
     let at = block
         .data
         .first()
         .map_or(0, |envelope| unix_seconds(envelope.header()));
-    let mut reasons = Vec::new();
-    for (index, signature) in block.metadata.signatures.iter().enumerate() {
-        match msps.validate(&signature.signer, at) {
-            Ok(signer) if signer.role == Role::Orderer => {
-                match block.verify_signature(index, signer.cert.public_key()) {
-                    Ok(()) => return Ok(()),
-                    Err(error) => reasons.push(error.to_string()),
-                }
-            }
-            Ok(signer) => reasons.push(format!("{} is not an orderer", signer.cert.subject_dn())),
-            Err(error) => reasons.push(error.to_string()),
-        }
-    }
-    if reasons.is_empty() {
-        reasons.push("unsigned".to_owned());
-    }
-    Err(BlockError::NoOrdererSignature {
-        number,
-        reason: reasons.join("; "),
-    })
+    netsettle_msp::verify_consenter_signature(channel, block, at)
+        .map(|_| ())
+        .map_err(|error| BlockError::NoOrdererSignature {
+            number: block.header.number,
+            reason: error.to_string(),
+        })
 }
 
 /// The transaction's time in unix seconds, for certificate validity.

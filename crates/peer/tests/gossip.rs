@@ -8,6 +8,7 @@ use netsettle_peer::limits::FUTURE_BLOCKS_MAX;
 use netsettle_peer::service::PeerHandle;
 use netsettle_protocol::limits::BLOCK_BYTES_MAX;
 use netsettle_protocol::{Block, encode};
+use netsettle_smcrypto::x509::Role;
 use netsettle_testkit::Consortium;
 use netsettle_testkit::peer::{chain, start_peer};
 use netsettle_testkit::tx::{proposal, transaction, writes};
@@ -81,6 +82,13 @@ fn gossiped_blocks_are_judged_before_they_are_forwarded_or_committed() {
     later_config
         .sign(&net.unicom_client.key, net.unicom_client.identity())
         .unwrap();
+    // Unicom's CA mints an orderer-role certificate that no consenter has: a forged next
+    // block signed with it, and the real next block re-signed with it.
+    let orderer9 = net.unicom.member("orderer9", Role::Orderer);
+    let forged_by_orderer9 = chain(&net, &orderer9, 6);
+    let mut resigned = good[3].clone();
+    resigned.metadata.signatures.clear();
+    resigned.sign(&orderer9.key, orderer9.identity()).unwrap();
     let bytes = |block: &Block| encode(block).unwrap();
 
     let oversize = format!("refused: {} bytes, over the", BLOCK_BYTES_MAX + 1);
@@ -92,6 +100,18 @@ fn gossiped_blocks_are_judged_before_they_are_forwarded_or_committed() {
             "signed by a client",
             3,
             bytes(&forged[3]),
+            "refused: block 3 has no valid orderer signature",
+        ),
+        (
+            "signed by a minted orderer9 that is no consenter",
+            3,
+            bytes(&forged_by_orderer9[3]),
+            "refused: block 3 has no valid orderer signature",
+        ),
+        (
+            "the real block, signed only by orderer9",
+            3,
+            bytes(&resigned),
             "refused: block 3 has no valid orderer signature",
         ),
         (

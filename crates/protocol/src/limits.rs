@@ -112,6 +112,16 @@ pub const ADMIN_STATUS_IDS_MAX: usize = 1_024;
 /// Bytes of the reason in an orderer's refusal of an admin request.
 pub const ADMIN_REFUSAL_BYTES_MAX: usize = 1_024;
 
+/// How far an envelope's timestamp (its client's clock) may be from an orderer's clock
+/// when it is broadcast, in seconds, either way: orderers refuse envelopes outside it
+/// (`TimestampOutOfRange`), so a back-dated, forward-dated or held (endorsed, then
+/// submitted much later) envelope is never ordered by an honest orderer. An orderer may be
+/// configured with a smaller bound (`orderer.envelope_time_skew_secs`), never a larger
+/// one. A contract that judges deadlines on the proposal's timestamp knows the ordering
+/// time is within this bound of it; judging with a margin of twice this bound keeps a
+/// deadline safe against one client's clock and the orderer's.
+pub const ENVELOPE_TIME_SKEW_SECS_MAX: u64 = 5 * 60;
+
 /// Default batch timeout: a block is cut 1 s after its first transaction.
 pub const BATCH_TIMEOUT_MS_DEFAULT: u64 = 1_000;
 /// Default transactions per block.

@@ -69,6 +69,8 @@ impl Transport for Routes {
 pub fn service_config(consortium: &Consortium, id: u64, dir: &Path, tick_ms: u64) -> ServiceConfig {
     let member = consortium.orderer_id(id).clone();
     let mut core = CoreConfig::new(id);
+    // The fixtures' envelopes carry the fixed time `pki::NOW_MS`, not the clock's.
+    core.envelope_time_skew_secs = u64::MAX;
     core.tick_ms = tick_ms;
     ServiceConfig {
         core,

@@ -121,6 +121,18 @@ impl TestOrg {
         }
     }
 
+    /// The CA `ca bootstrap` wrote under `ca_dir` (`ca.pem`, `ca.key`), minting around the
+    /// clock's now: what a carrier that holds its own CA can issue (the adversary tests).
+    pub fn from_ca_dir(msp_id: &str, ca_dir: &std::path::Path) -> Self {
+        TestOrg {
+            msp_id: msp_id.to_owned(),
+            ca_key: PrivateKey::read_pkcs8_pem_file(&ca_dir.join("ca.key")).expect("the CA key"),
+            ca_cert: Certificate::read_pem_file(&ca_dir.join("ca.pem")).expect("the CA cert"),
+            now: now_unix(),
+            revoked: Vec::new(),
+        }
+    }
+
     /// A member `CN={name}.{msp_id}` of `role`, naming 127.0.0.1 so that its certificate
     /// also serves as a TLS certificate.
     pub fn member(&self, name: &str, role: Role) -> Member {

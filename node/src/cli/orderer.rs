@@ -23,6 +23,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use netsettle_client::{ConnectionProfile, Endpoint, Gateway, Signer};
 use netsettle_net::{ChannelTrust, NetConfig, NetHandle, Network, NodeId};
+use netsettle_orderer::admin::NOT_ALLOWED;
 use netsettle_protocol::{
     AdminReply, AdminRequest, DeliverStatus, ORDERER_ADMIN_SERVICE, OrdererStatus, Role, decode,
     encode,
@@ -326,6 +327,9 @@ async fn transfer_and_wait(
                     from.get_or_insert(leader);
                     asked_at = Some(tokio::time::Instant::now());
                 }
+                // The leader refused this admin (only its own carrier's may move it):
+                // asking again changes nothing.
+                Err(reason) if reason.contains(NOT_ALLOWED) => bail!("{reason}"),
                 Err(reason) => last = reason,
             }
         }
@@ -366,6 +370,8 @@ async fn request_transfer(
     for orderer in orderers {
         match ask(net, orderer, &AdminRequest::TransferLeader { to }).await {
             Ok(AdminReply::TransferRequested { leader }) => return Ok(leader),
+            // The leader's verdict on this admin outweighs the followers' "ask the leader".
+            Ok(AdminReply::Refused(reason)) if reason.contains(NOT_ALLOWED) => return Err(reason),
             Ok(AdminReply::Refused(reason)) => last = reason,
             Ok(other) => last = format!("unexpected answer {other:?}"),
             Err(error) => last = format!("{error:#}"),
