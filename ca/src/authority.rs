@@ -6,6 +6,17 @@
 //! Time comes in as an argument (`now_unix`) so the rules are testable without a clock.
 //! Every change is persisted to the registry before its result (a certificate, a secret)
 //! is handed out: a certificate the CA forgot about could never be revoked by name.
+//!
+//! Revocations reach `crl.pem` before the registry: a new CRL is written (atomically)
+//! first, then the registry with the revocations and the CRL's number. A crash between
+//! the two leaves a CRL ahead of the registry, which [`Authority::open`] adopts (the
+//! revocations it lists are recorded); a CRL behind the registry (or missing, or not
+//! signed by this CA) is rewritten from the registry. Either way the CRL never misses a
+//! revocation the registry holds.
+//!
+//! Wrong enrollment secrets are counted but never lock a registration (the enrollment
+//! server throttles the addresses they come from). A re-enrollment revokes the
+//! certificates it replaces (reason superseded) and is bounded per identity and day.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -20,8 +31,9 @@ use netsettle_smcrypto::{PrivateKey, PublicKey, random_bytes, sm3};
 use crate::files::{self, PUBLIC_FILE_MODE};
 use crate::layout::CaLayout;
 use crate::limits::{
-    ATTRIBUTE_BYTES_MAX, ATTRIBUTES_MAX, FAILED_ENROLLMENTS_MAX, HOST_BYTES_MAX, HOSTS_MAX,
-    IDENTITIES_MAX, ISSUED_CERTIFICATES_MAX, NAME_BYTES_MAX, SECRET_BYTES_MAX, SECRET_BYTES_MIN,
+    ATTRIBUTE_BYTES_MAX, ATTRIBUTES_MAX, HOST_BYTES_MAX, HOSTS_MAX, IDENTITIES_MAX,
+    ISSUED_CERTIFICATES_MAX, NAME_BYTES_MAX, REENROLL_WINDOW_SECONDS, REENROLLMENTS_PER_WINDOW_MAX,
+    SECRET_BYTES_MAX, SECRET_BYTES_MIN,
 };
 use crate::registry::{
     CertificateUsage, IdentityRecord, IssuedRecord, Registry, RoleName, reason_from_code,
@@ -143,8 +155,9 @@ impl Authority {
         Ok(authority)
     }
 
-    /// Open an existing CA directory.
-    pub fn open(dir: &Path) -> Result<Authority, CaError> {
+    /// Open an existing CA directory, bringing `crl.pem` and the registry into agreement
+    /// (see the module doc); `now_unix` dates a CRL that has to be rewritten.
+    pub fn open(dir: &Path, now_unix: i64) -> Result<Authority, CaError> {
         let layout = CaLayout::new(dir);
         let cert = Certificate::read_pem_file(&layout.ca_cert())?;
         let key = PrivateKey::read_pkcs8_pem_file(&layout.ca_key())?;
@@ -168,12 +181,73 @@ impl Authority {
                 ),
             });
         }
-        Ok(Authority {
+        let mut authority = Authority {
             layout,
             cert,
             key,
             registry,
-        })
+        };
+        authority.reconcile_crl(now_unix)?;
+        Ok(authority)
+    }
+
+    /// Make `crl.pem` and the registry agree after a crash between their writes.
+    fn reconcile_crl(&mut self, now_unix: i64) -> Result<(), CaError> {
+        let crl = Crl::read_pem_file(&self.layout.crl())
+            .ok()
+            .filter(|crl| crl.verify_signed_by(&self.cert).is_ok());
+        let Some(crl) = crl else {
+            tracing::warn!(path = %self.layout.crl().display(), "CRL missing or not ours; rewritten from the registry");
+            self.crl(now_unix)?;
+            return Ok(());
+        };
+        let crl_number = crl.crl_number().unwrap_or(0);
+        if crl_number > self.registry.crl_number {
+            let adopted = self.adopt_revocations(&crl);
+            self.registry.crl_number = crl_number;
+            self.save()?;
+            tracing::warn!(
+                crl_number,
+                adopted,
+                "CRL ahead of the registry: its revocations adopted"
+            );
+            return Ok(());
+        }
+        let listed: std::collections::BTreeSet<Vec<u8>> = crl
+            .entries()
+            .iter()
+            .map(|entry| magnitude(&entry.serial))
+            .collect();
+        let missing = self
+            .registry
+            .revoked_serials()
+            .iter()
+            .any(|serial| !listed.contains(&magnitude(serial)));
+        if missing || crl_number < self.registry.crl_number {
+            tracing::warn!(crl_number, "CRL behind the registry; rewritten");
+            self.crl(now_unix)?;
+        }
+        Ok(())
+    }
+
+    /// Record as revoked every certificate of ours the CRL lists; returns how many were
+    /// not recorded yet.
+    fn adopt_revocations(&mut self, crl: &Crl) -> usize {
+        let mut adopted = 0;
+        for entry in crl.entries() {
+            let serial = hex::encode(magnitude(&entry.serial));
+            let Some(record) = self.registry.certificate_mut(&serial) else {
+                continue;
+            };
+            if record.revoked_at.is_none() {
+                record.revoked_at = Some(entry.revoked_at_unix);
+                record.reason = entry.reason.and_then(|reason| {
+                    (0u8..=10).find(|code| reason_from_code(*code) == Some(reason))
+                });
+                adopted += 1;
+            }
+        }
+        adopted
     }
 
     /// The root certificate.
@@ -230,6 +304,7 @@ impl Authority {
             secret_sm3: Some(secret_digest(&salt, &secret).to_hex()),
             failed_attempts: 0,
             enrollments: 0,
+            reenrolled_at: Vec::new(),
             revoked: false,
             registered_by: registrar,
         });
@@ -258,7 +333,10 @@ impl Authority {
         Ok(enrollment)
     }
 
-    /// Issue fresh certificates to the holder of a current certificate of this CA.
+    /// Issue fresh certificates to the holder of a current certificate of this CA, and
+    /// revoke (superseded) every earlier certificate of the identity: a stolen key must
+    /// not outlive its owner's re-enrollment. At most [`REENROLLMENTS_PER_WINDOW_MAX`]
+    /// per identity within [`REENROLL_WINDOW_SECONDS`].
     pub fn reenroll(
         &mut self,
         caller: Caller<'_>,
@@ -268,9 +346,53 @@ impl Authority {
     ) -> Result<Enrollment, CaError> {
         let name = self.certified_identity(caller, "reenroll")?;
         let identity = self.enrollable(&name)?.clone();
+        let window_start = now_unix.saturating_sub(REENROLL_WINDOW_SECONDS);
+        let recent: Vec<i64> = identity
+            .reenrolled_at
+            .iter()
+            .copied()
+            .filter(|at| *at > window_start)
+            .collect();
+        if recent.len() >= REENROLLMENTS_PER_WINDOW_MAX {
+            return Err(Refusal::ReenrollmentLimit {
+                name,
+                count: recent.len(),
+                window_seconds: REENROLL_WINDOW_SECONDS,
+            }
+            .into());
+        }
         let enrollment = self.issue_for(&identity, sign_csr, tls_csr, now_unix)?;
-        self.commit_enrollment(&name, &enrollment)?;
+        let superseded = self.supersede(&name, now_unix);
+        self.record(&name, CertificateUsage::Sign, &enrollment.sign_cert)?;
+        self.record(&name, CertificateUsage::Tls, &enrollment.tls_cert)?;
+        if let Some(record) = self.registry.identity_mut(&name) {
+            record.enrollments = record.enrollments.saturating_add(1);
+            record.reenrolled_at = recent;
+            record.reenrolled_at.push(now_unix);
+        }
+        // The CRL with the superseded certificates first, then the registry.
+        self.crl(now_unix)?;
+        assert!(
+            self.registry
+                .certificate(&enrollment.tls_cert.serial_hex().to_ascii_lowercase())
+                .is_some_and(|record| record.name == name && record.revoked_at.is_none())
+        );
+        tracing::info!(%name, n_superseded = superseded.len(), "re-enrolled; earlier certificates revoked");
         Ok(enrollment)
+    }
+
+    /// Mark every live certificate of `name` revoked as superseded; returns their serials.
+    fn supersede(&mut self, name: &str, now_unix: i64) -> Vec<String> {
+        const SUPERSEDED: u8 = 4;
+        let mut serials = Vec::new();
+        for record in &mut self.registry.certificates {
+            if record.name == name && record.revoked_at.is_none() {
+                record.revoked_at = Some(now_unix);
+                record.reason = Some(SUPERSEDED);
+                serials.push(record.serial.clone());
+            }
+        }
+        serials
     }
 
     /// Register and enroll an identity on the CA host, generating its keys here (the
@@ -309,13 +431,14 @@ impl Authority {
             RevokeTarget::Serial(serial) => self.revoke_serial(serial, reason_code, now_unix)?,
             RevokeTarget::Name(name) => self.revoke_name(name, reason_code, now_unix)?,
         };
-        self.save()?;
+        // `crl` writes the CRL first, then the registry with these revocations.
         let crl = self.crl(now_unix)?;
         Ok((serials, crl))
     }
 
-    /// Sign a fresh CRL of everything revoked, with the next CRL number, and write it to
-    /// `crl.pem`.
+    /// Sign a fresh CRL of everything revoked, with the next CRL number, write it to
+    /// `crl.pem` (atomically), then save the registry (its revocations and the CRL's
+    /// number). In that order, a crash leaves the CRL ahead, never behind.
     pub fn crl(&mut self, now_unix: i64) -> Result<Crl, CaError> {
         let mut entries = Vec::new();
         for record in &self.registry.certificates {
@@ -347,14 +470,15 @@ impl Authority {
             entries,
         };
         let crl = x509::build_crl(&params, &self.cert, &self.key)?;
-        // The number is persisted before the CRL leaves, so it never repeats.
-        self.registry.crl_number = crl_number;
-        self.save()?;
         files::write_atomic(
             &self.layout.crl(),
             crl.to_pem().as_bytes(),
             PUBLIC_FILE_MODE,
         )?;
+        // A crash here leaves the CRL ahead; `open` adopts it, so its number is never
+        // handed out twice.
+        self.registry.crl_number = crl_number;
+        self.save()?;
         Ok(crl)
     }
 
@@ -473,13 +597,6 @@ impl Authority {
             }
             .into());
         };
-        if identity.failed_attempts >= FAILED_ENROLLMENTS_MAX {
-            return Err(Refusal::EnrollmentLocked {
-                name: name.to_owned(),
-                attempts: identity.failed_attempts,
-            }
-            .into());
-        }
         let salt = hex::decode(salt).map_err(|_| CaError::Registry {
             path: self.layout.registry(),
             detail: format!("secret salt of {name} is not hex"),
@@ -488,6 +605,8 @@ impl Authority {
         if constant_time_eq(actual.as_bytes(), expected.as_bytes()) {
             return Ok(());
         }
+        // Counted for the audit trail only: a count that locked the registration would
+        // let anyone who knows the name lock its holder out.
         if let Some(record) = self.registry.identity_mut(name) {
             record.failed_attempts = record.failed_attempts.saturating_add(1);
         }
@@ -796,6 +915,16 @@ fn secret_digest(salt: &[u8], secret: &str) -> netsettle_smcrypto::Hash {
     input.extend_from_slice(salt);
     input.extend_from_slice(secret.as_bytes());
     sm3(&input)
+}
+
+/// A serial's positive big-endian magnitude (no leading zero bytes), as the registry
+/// keys it.
+fn magnitude(serial: &[u8]) -> Vec<u8> {
+    serial
+        .iter()
+        .copied()
+        .skip_while(|byte| *byte == 0)
+        .collect()
 }
 
 /// Compare without an early exit, so timing does not reveal how much of a digest matched.

@@ -2,6 +2,7 @@
 //! reenroll|revoke|crl` and a node's own tooling call. Keys are generated here and never
 //! sent; only CSRs travel.
 
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -27,6 +28,8 @@ pub struct CaClient {
     server_name: String,
     config: Arc<ClientConfig>,
     ca_cert: Certificate,
+    /// The local address to connect from, if not the system's choice.
+    source: Option<IpAddr>,
 }
 
 /// What an enrollment wrote.
@@ -51,6 +54,7 @@ impl CaClient {
             server_name: server_name.to_owned(),
             config: crate::tls::anonymous_client_config(&trust)?,
             ca_cert,
+            source: None,
         })
     }
 
@@ -70,15 +74,30 @@ impl CaClient {
             server_name: server_name.to_owned(),
             config: crate::tls::client_config(&identity, &trust)?,
             ca_cert,
+            source: None,
         })
+    }
+
+    /// Connect from `source` (a host with several addresses; the CA throttles wrong
+    /// secrets per source address).
+    pub fn from_source(mut self, source: IpAddr) -> Self {
+        self.source = Some(source);
+        self
     }
 
     /// Send one request on a fresh connection and return the answer; a refusal becomes
     /// [`CaError::Refused`].
     pub async fn call(&self, request: &Request) -> Result<Response, CaError> {
-        let mut tls =
-            netsettle_smtls::connect(&self.config, self.address.as_str(), &self.server_name)
-                .await?;
+        let mut tls = match self.source {
+            None => {
+                netsettle_smtls::connect(&self.config, self.address.as_str(), &self.server_name)
+                    .await?
+            }
+            Some(source) => {
+                let tcp = connect_from(source, &self.address).await?;
+                netsettle_smtls::connect_stream(&self.config, tcp, &self.server_name).await?
+            }
+        };
         wire::write_message(&mut tls, request).await?;
         let Some(body) = wire::read_frame::<Response, _>(&mut tls).await? else {
             return Err(CaError::Protocol(
@@ -245,4 +264,23 @@ fn unexpected(response: &Response) -> CaError {
         Response::Refused(_) => "Refused",
     };
     CaError::Protocol(format!("unexpected {kind} response"))
+}
+
+/// A TCP connection to `address` from the local address `source`.
+async fn connect_from(source: IpAddr, address: &str) -> Result<tokio::net::TcpStream, CaError> {
+    let io = |err: std::io::Error| CaError::Tls(netsettle_smtls::TlsError::Io(err));
+    let remote: SocketAddr = tokio::net::lookup_host(address)
+        .await
+        .map_err(io)?
+        .next()
+        .ok_or_else(|| CaError::invalid("CA address", format!("{address} resolves to nothing")))?;
+    let socket = match source {
+        IpAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+        IpAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+    }
+    .map_err(io)?;
+    socket.bind(SocketAddr::new(source, 0)).map_err(io)?;
+    let tcp = socket.connect(remote).await.map_err(io)?;
+    tcp.set_nodelay(true).map_err(io)?;
+    Ok(tcp)
 }

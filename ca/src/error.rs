@@ -116,13 +116,24 @@ pub enum Refusal {
         /// The identity.
         name: String,
     },
-    /// Too many wrong secrets were tried; the registration is locked.
-    #[error("enrollment of {name:?} is locked after {attempts} wrong secrets")]
-    EnrollmentLocked {
+    /// Too many wrong secrets came from this address; it must wait before trying again.
+    /// (Wrong secrets never lock a registration.)
+    #[error(
+        "too many wrong enrollment secrets from this address; retry in {retry_after_seconds} s"
+    )]
+    EnrollmentThrottled {
+        /// Seconds until the next attempt is accepted.
+        retry_after_seconds: u64,
+    },
+    /// The identity re-enrolled as often as allowed within the window.
+    #[error("{name:?} re-enrolled {count} times within {window_seconds} s; retry later")]
+    ReenrollmentLimit {
         /// The identity.
         name: String,
-        /// Failed attempts recorded.
-        attempts: u32,
+        /// Re-enrollments within the window.
+        count: usize,
+        /// The window, seconds.
+        window_seconds: i64,
     },
     /// The identity was revoked and can no longer enroll or re-enroll.
     #[error("identity {name:?} is revoked")]

@@ -33,10 +33,29 @@ pub const HOST_BYTES_MAX: usize = 253;
 pub const SECRET_BYTES_MAX: usize = 128;
 /// Shortest enrollment secret accepted from a registrar: short secrets can be guessed.
 pub const SECRET_BYTES_MIN: usize = 12;
-/// Wrong secrets allowed before an identity's enrollment is locked.
-pub const FAILED_ENROLLMENTS_MAX: u32 = 5;
-/// Connections served at once; further clients wait in the listen backlog.
+/// Wrong secrets one source address may try (all registrations together) before it must
+/// wait between attempts. Wrong secrets never lock a registration: its holder, from
+/// another address, can still enroll.
+pub const ENROLL_FAILURES_FREE_PER_SOURCE: u32 = 5;
+/// Wrong secrets one source address may try for one registration before it must wait.
+pub const ENROLL_FAILURES_FREE_PER_REGISTRATION: u32 = 3;
+/// The wait after the free attempts: doubles from one second with each further wrong
+/// secret, up to this.
+pub const ENROLL_BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// Sources and (source, registration) pairs whose wrong secrets the server remembers;
+/// beyond it the entries whose wait is over are forgotten first.
+pub const ENROLL_THROTTLE_ENTRIES_MAX: usize = 4096;
+/// Re-enrollments one identity may make within [`REENROLL_WINDOW_SECONDS`]; each
+/// revokes the certificates it replaces, so this also bounds how fast one identity can
+/// grow the registry and the CRL.
+pub const REENROLLMENTS_PER_WINDOW_MAX: usize = 4;
+/// The window of [`REENROLLMENTS_PER_WINDOW_MAX`].
+pub const REENROLL_WINDOW_SECONDS: i64 = 86_400;
+/// Connections served at once (in their handshake or established).
 pub const CONNECTIONS_MAX: usize = 64;
+/// Connections from one source address at once; a new one beyond it evicts that
+/// address's oldest connection, so idle connections cannot hold the CA.
+pub const CONNECTIONS_PER_SOURCE_MAX: usize = 8;
 /// Requests served on one connection before the server closes it.
 pub const REQUESTS_PER_CONNECTION_MAX: usize = 64;
 /// Longest wait for the next frame (or for a frame to finish arriving) on a connection.
@@ -45,4 +64,6 @@ pub const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
 const _: () = assert!(2 * CSR_DER_BYTES_MAX + 4 * 1024 <= REQUEST_FRAME_BYTES_MAX);
 const _: () = assert!(REQUEST_FRAME_BYTES_MAX <= RESPONSE_FRAME_BYTES_MAX);
 const _: () = assert!(SECRET_BYTES_MIN <= SECRET_BYTES_MAX);
+const _: () = assert!(CONNECTIONS_PER_SOURCE_MAX <= CONNECTIONS_MAX);
+const _: () = assert!(ENROLL_FAILURES_FREE_PER_REGISTRATION <= ENROLL_FAILURES_FREE_PER_SOURCE);
 const _: () = assert!(2 * IDENTITIES_MAX <= ISSUED_CERTIFICATES_MAX);

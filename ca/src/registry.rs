@@ -89,6 +89,10 @@ pub struct IdentityRecord {
     /// Times this identity enrolled or re-enrolled.
     #[serde(default)]
     pub enrollments: u32,
+    /// When this identity last re-enrolled (unix seconds, oldest first, at most
+    /// `REENROLLMENTS_PER_WINDOW_MAX`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reenrolled_at: Vec<i64>,
     /// Revoked identities may not enroll or re-enroll again.
     #[serde(default)]
     pub revoked: bool,
@@ -312,6 +316,7 @@ mod tests {
             secret_sm3: Some("11".to_owned()),
             failed_attempts: 1,
             enrollments: 0,
+            reenrolled_at: vec![1_790_000_000],
             revoked: false,
             registered_by: "admin".to_owned(),
         });

@@ -3,27 +3,38 @@
 //! everything else needs a certificate this CA issued (and an admin's for register and
 //! revoke).
 //!
-//! Bounds: at most [`CONNECTIONS_MAX`] connections at once (further clients wait in the
-//! listen backlog), [`REQUESTS_PER_CONNECTION_MAX`] requests per connection, and
-//! [`FRAME_TIMEOUT`] for each frame. The authority sits behind one mutex and its disk work
-//! runs on the blocking pool, so requests are applied one at a time, in arrival order.
+//! Bounds: at most [`CONNECTIONS_MAX`] connections at once and
+//! [`CONNECTIONS_PER_SOURCE_MAX`] from one address; a new connection beyond either bound
+//! evicts the oldest (of that address, then of all), so idle connections cannot lock out
+//! real clients. [`REQUESTS_PER_CONNECTION_MAX`] requests per connection, and
+//! [`FRAME_TIMEOUT`] for each frame. Wrong enrollment secrets make their source address
+//! wait, with a backoff per address and per (address, registration)
+//! ([`EnrollThrottle`]); they never lock the registration. The authority sits behind one
+//! mutex and its disk work runs on the blocking pool, so requests are applied one at a
+//! time, in arrival order.
 
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rustls::ServerConfig;
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
 use netsettle_smcrypto::x509::{Certificate, CertificateRequest};
 use netsettle_smtls::{HANDSHAKE_TIMEOUT, TlsError, TlsIdentity, TrustAnchors};
 
 use crate::authority::{Authority, Caller, Registration, RevokeTarget};
-use crate::limits::{CONNECTIONS_MAX, FRAME_TIMEOUT, REQUESTS_PER_CONNECTION_MAX};
+use crate::limits::{
+    CONNECTIONS_MAX, CONNECTIONS_PER_SOURCE_MAX, ENROLL_BACKOFF_MAX,
+    ENROLL_FAILURES_FREE_PER_REGISTRATION, ENROLL_FAILURES_FREE_PER_SOURCE,
+    ENROLL_THROTTLE_ENTRIES_MAX, FRAME_TIMEOUT, REQUESTS_PER_CONNECTION_MAX,
+};
 use crate::tls::RevokedSerials;
 use crate::wire::{self, Request, Response};
 use crate::{CaError, Refusal};
@@ -38,6 +49,7 @@ pub struct ServeConfig {
 struct Shared {
     authority: Mutex<Authority>,
     revoked: RevokedSerials,
+    throttle: Mutex<EnrollThrottle>,
 }
 
 /// Serve enrollment requests on `listener` until `shutdown` completes. Connections still
@@ -47,7 +59,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), CaError> {
-    let authority = Authority::open(&config.dir)?;
+    let authority = Authority::open(&config.dir, now_unix()?)?;
     let layout = authority.layout().clone();
     let identity = TlsIdentity::from_pem_files(&layout.server_tls_cert(), &layout.server_tls_key())
         .map_err(|err| CaError::Tls(err.into()))?;
@@ -59,16 +71,12 @@ pub async fn serve(
     let shared = Arc::new(Shared {
         authority: Mutex::new(authority),
         revoked,
+        throttle: Mutex::new(EnrollThrottle::default()),
     });
-    let slots = Arc::new(Semaphore::new(CONNECTIONS_MAX));
+    let slots = Arc::new(ConnectionSlots::default());
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            () = &mut shutdown => break,
-            permit = Arc::clone(&slots).acquire_owned() => permit,
-        };
-        let Ok(permit) = permit else { break };
         let accepted = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => accepted,
@@ -79,12 +87,15 @@ pub async fn serve(
             Ok((tcp, peer)) => {
                 let tls_config = Arc::clone(&tls_config);
                 let shared = Arc::clone(&shared);
-                connections.spawn(async move {
-                    if let Err(err) = handle_connection(tcp, tls_config, shared).await {
+                let slot = ConnectionSlots::admit(&slots, peer.ip());
+                let id = slot.id;
+                let abort = connections.spawn(async move {
+                    let _slot = slot;
+                    if let Err(err) = handle_connection(tcp, peer.ip(), tls_config, shared).await {
                         tracing::info!(%peer, "CA connection ended: {err}");
                     }
-                    drop(permit);
                 });
+                slots.set_abort(id, abort);
             }
             // Accept errors (e.g. too many open files) are transient: log and go on.
             Err(err) => tracing::warn!("accept failed: {err}"),
@@ -96,6 +107,7 @@ pub async fn serve(
 
 async fn handle_connection(
     tcp: TcpStream,
+    source: IpAddr,
     tls_config: Arc<ServerConfig>,
     shared: Arc<Shared>,
 ) -> Result<(), CaError> {
@@ -123,7 +135,7 @@ async fn handle_connection(
             Err(_) => return Err(CaError::Protocol("client idle too long".to_owned())),
         };
         let response = match wire::decode_body::<Request>(&body) {
-            Ok(request) => answer(&shared, peer.clone(), request).await,
+            Ok(request) => answer(&shared, peer.clone(), source, request).await,
             Err(err) => Response::Refused(Refusal::BadRequest {
                 detail: err.to_string(),
             }),
@@ -135,7 +147,43 @@ async fn handle_connection(
     Ok(())
 }
 
-async fn answer(shared: &Arc<Shared>, peer: Option<Certificate>, request: Request) -> Response {
+async fn answer(
+    shared: &Arc<Shared>,
+    peer: Option<Certificate>,
+    source: IpAddr,
+    request: Request,
+) -> Response {
+    let operation = request.operation();
+    let enrolling = match &request {
+        Request::Enroll { name, .. } => Some(name.clone()),
+        _ => None,
+    };
+    if let Some(name) = &enrolling {
+        let throttle = shared.throttle.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(wait) = throttle.check(source, name, Instant::now()) {
+            tracing::info!(%source, %name, ?wait, "enrollment throttled");
+            return Response::Refused(Refusal::EnrollmentThrottled {
+                retry_after_seconds: wait.as_secs().saturating_add(1),
+            });
+        }
+    }
+    let response = apply(shared, peer, request).await;
+    if let Some(name) = &enrolling {
+        let mut throttle = shared.throttle.lock().unwrap_or_else(|e| e.into_inner());
+        match &response {
+            Response::Refused(Refusal::WrongSecret { .. }) => {
+                tracing::warn!(%source, %name, "wrong enrollment secret");
+                throttle.failed(source, name, Instant::now());
+            }
+            Response::Enrolled { .. } => throttle.succeeded(source, name),
+            _ => {}
+        }
+    }
+    tracing::debug!(operation, %source, "CA request answered");
+    response
+}
+
+async fn apply(shared: &Arc<Shared>, peer: Option<Certificate>, request: Request) -> Response {
     let operation = request.operation();
     let shared = Arc::clone(shared);
     let task = tokio::task::spawn_blocking(move || {
@@ -148,7 +196,11 @@ async fn answer(shared: &Arc<Shared>, peer: Option<Certificate>, request: Reques
             .map_err(|_| internal("CA state poisoned by an earlier failure"))?;
         let caller = peer.as_ref().map_or(Caller::Anonymous, Caller::Certified);
         let response = handle(&mut authority, caller, request, now_unix)?;
-        if matches!(response, Response::Revoked { .. }) {
+        // Revocation and re-enrollment (which supersedes) both change the revoked set.
+        if matches!(
+            response,
+            Response::Revoked { .. } | Response::Enrolled { .. }
+        ) {
             shared.revoked.set(authority.registry().revoked_serials());
         }
         Ok::<Response, CaError>(response)
@@ -173,6 +225,155 @@ async fn answer(shared: &Arc<Shared>, peer: Option<Certificate>, request: Reques
             })
         }
     }
+}
+
+/// Connections being served, oldest first: at most [`CONNECTIONS_MAX`], and
+/// [`CONNECTIONS_PER_SOURCE_MAX`] from one address; a new one beyond either evicts the
+/// oldest (of its address first). Clients open one connection per call, so the oldest is
+/// the one most likely idle.
+#[derive(Debug, Default)]
+struct ConnectionSlots {
+    state: Mutex<SlotState>,
+}
+
+#[derive(Debug, Default)]
+struct SlotState {
+    next_id: u64,
+    entries: VecDeque<(u64, IpAddr, Option<AbortHandle>)>,
+}
+
+/// A connection's slot, freed when its task ends (or is aborted).
+struct Slot {
+    slots: Arc<ConnectionSlots>,
+    id: u64,
+}
+
+impl ConnectionSlots {
+    fn admit(slots: &Arc<Self>, source: IpAddr) -> Slot {
+        let mut state = slots.state.lock().unwrap_or_else(|e| e.into_inner());
+        let from_source = state.entries.iter().filter(|e| e.1 == source).count();
+        if from_source >= CONNECTIONS_PER_SOURCE_MAX
+            && let Some(index) = state.entries.iter().position(|e| e.1 == source)
+            && let Some(evicted) = state.entries.remove(index)
+        {
+            tracing::info!(%source, "connection evicted: too many from this address");
+            evict(evicted);
+        }
+        while state.entries.len() >= CONNECTIONS_MAX {
+            let Some(evicted) = state.entries.pop_front() else {
+                break;
+            };
+            tracing::info!(source = %evicted.1, "connection evicted: connections full");
+            evict(evicted);
+        }
+        let id = state.next_id;
+        state.next_id = state.next_id.wrapping_add(1);
+        state.entries.push_back((id, source, None));
+        Slot {
+            slots: Arc::clone(slots),
+            id,
+        }
+    }
+
+    fn set_abort(&self, id: u64, abort: AbortHandle) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = state.entries.iter_mut().find(|e| e.0 == id) {
+            entry.2 = Some(abort);
+        }
+    }
+}
+
+fn evict((_, _, abort): (u64, IpAddr, Option<AbortHandle>)) {
+    if let Some(abort) = abort {
+        abort.abort();
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut state = self.slots.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.entries.retain(|e| e.0 != self.id);
+    }
+}
+
+/// Wrong enrollment secrets per source address and per (address, registration). After
+/// the free attempts, each further wrong secret doubles the wait (from one second, up to
+/// [`ENROLL_BACKOFF_MAX`]) before that address may try again. Only addresses that
+/// guessed wrong wait: the registration's holder, elsewhere, enrolls at once.
+#[derive(Debug, Default)]
+pub(crate) struct EnrollThrottle {
+    by_source: HashMap<IpAddr, Backoff>,
+    by_registration: HashMap<(IpAddr, String), Backoff>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Backoff {
+    failures: u32,
+    retry_at: Option<Instant>,
+}
+
+impl Backoff {
+    fn wait(&self, now: Instant) -> Option<Duration> {
+        self.retry_at
+            .and_then(|at| at.checked_duration_since(now))
+            .filter(|wait| !wait.is_zero())
+    }
+
+    fn fail(&mut self, free: u32, now: Instant) {
+        self.failures = self.failures.saturating_add(1);
+        if self.failures >= free {
+            let doublings = (self.failures - free).min(16);
+            let wait = Duration::from_secs(1u64 << doublings).min(ENROLL_BACKOFF_MAX);
+            self.retry_at = Some(now + wait);
+        }
+    }
+}
+
+impl EnrollThrottle {
+    /// `Err(wait)` when `source` must wait before trying `name` again.
+    pub(crate) fn check(&self, source: IpAddr, name: &str, now: Instant) -> Result<(), Duration> {
+        let by_source = self.by_source.get(&source).and_then(|b| b.wait(now));
+        let by_registration = self
+            .by_registration
+            .get(&(source, name.to_owned()))
+            .and_then(|b| b.wait(now));
+        match by_source.max(by_registration) {
+            Some(wait) => Err(wait),
+            None => Ok(()),
+        }
+    }
+
+    /// `source` tried a wrong secret for `name`.
+    pub(crate) fn failed(&mut self, source: IpAddr, name: &str, now: Instant) {
+        bounded_entry(&mut self.by_source, source, now).fail(ENROLL_FAILURES_FREE_PER_SOURCE, now);
+        bounded_entry(&mut self.by_registration, (source, name.to_owned()), now)
+            .fail(ENROLL_FAILURES_FREE_PER_REGISTRATION, now);
+    }
+
+    /// `source` enrolled `name`: its wrong guesses at that registration are forgotten.
+    pub(crate) fn succeeded(&mut self, source: IpAddr, name: &str) {
+        self.by_registration.remove(&(source, name.to_owned()));
+    }
+}
+
+/// The entry for `key`, making room first when the table is full: entries whose wait
+/// is over go first, then (as a last resort) the whole table.
+fn bounded_entry<K: std::hash::Hash + Eq>(
+    table: &mut HashMap<K, Backoff>,
+    key: K,
+    now: Instant,
+) -> &mut Backoff {
+    if !table.contains_key(&key) && table.len() >= ENROLL_THROTTLE_ENTRIES_MAX {
+        table.retain(|_, backoff| backoff.wait(now).is_some());
+        if table.len() >= ENROLL_THROTTLE_ENTRIES_MAX {
+            tracing::warn!("enrollment throttle table full; forgotten");
+            table.clear();
+        }
+    }
+    table.entry(key).or_insert(Backoff {
+        failures: 0,
+        retry_at: None,
+    })
 }
 
 /// Apply one request to the authority.

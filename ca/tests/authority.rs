@@ -1,6 +1,8 @@
-//! The CA's rules without a network: secrets are one-time and guessed secrets lock the
-//! registration, only admins register and revoke, CSRs cannot claim unregistered names,
-//! revocation lands in the CRL, and everything survives reopening the directory.
+//! The CA's rules without a network: secrets are one-time and guessed secrets never
+//! lock the registration, only admins register and revoke, CSRs cannot claim
+//! unregistered names, revocation lands in the CRL, re-enrollment revokes what it
+//! replaces and is bounded, a crash between `crl.pem` and the registry is repaired on
+//! reopening, and everything survives reopening the directory.
 
 use std::collections::BTreeMap;
 
@@ -96,7 +98,7 @@ fn peer_enrolls_once_with_its_secret_and_gets_registered_sans() {
 }
 
 #[test]
-fn wrong_secrets_are_refused_and_lock_the_registration() {
+fn wrong_secrets_are_refused_but_never_lock_out_the_holder() {
     let dir = tempfile::tempdir().unwrap();
     let (mut authority, admin) = ca(dir.path());
     let name = "settlement@unicom.example";
@@ -108,7 +110,8 @@ fn wrong_secrets_are_refused_and_lock_the_registration() {
         .unwrap();
     let (_, sign_csr) = csr(name);
     let (_, tls_csr) = csr(name);
-    for _ in 0..netsettle_ca::limits::FAILED_ENROLLMENTS_MAX {
+    // Before, five wrong secrets from anyone locked the registration for good.
+    for _ in 0..20 {
         assert_eq!(
             refusal(authority.enroll(name, "guess-guess-guess", &sign_csr, &tls_csr, NOW)),
             Refusal::WrongSecret {
@@ -116,10 +119,14 @@ fn wrong_secrets_are_refused_and_lock_the_registration() {
             }
         );
     }
-    assert!(matches!(
-        refusal(authority.enroll(name, "correct-horse-battery", &sign_csr, &tls_csr, NOW)),
-        Refusal::EnrollmentLocked { .. }
-    ));
+    assert_eq!(
+        authority.registry().identity(name).unwrap().failed_attempts,
+        20,
+        "wrong secrets stay on record for the audit"
+    );
+    authority
+        .enroll(name, "correct-horse-battery", &sign_csr, &tls_csr, NOW)
+        .unwrap();
     assert!(matches!(
         refusal(authority.enroll("nobody", "whatever-whatever", &sign_csr, &tls_csr, NOW)),
         Refusal::UnknownIdentity { .. }
@@ -245,7 +252,7 @@ fn revocation_reaches_the_crl_and_everything_survives_reopening() {
     crl.verify_signed_by(authority.certificate()).unwrap();
     drop(authority);
 
-    let mut reopened = Authority::open(dir.path()).unwrap();
+    let mut reopened = Authority::open(dir.path(), NOW).unwrap();
     let crl = reopened.crl(NOW).unwrap();
     assert!(crl.is_revoked(client.tls_cert.serial()));
     assert!(matches!(
@@ -272,4 +279,166 @@ fn revocation_reaches_the_crl_and_everything_survives_reopening() {
         Authority::init(dir.path(), &params(), NOW),
         Err(CaError::AlreadyInitialised { .. })
     ));
+}
+
+/// An enrolled client of `name` and its key pair's CSRs for the next re-enrollment.
+fn enrolled_client(
+    authority: &mut Authority,
+    admin: &Certificate,
+    name: &str,
+) -> netsettle_ca::Enrollment {
+    let secret = authority
+        .register(
+            Caller::Certified(admin),
+            registration(name, Role::Client, &[], None),
+        )
+        .unwrap();
+    let (_, sign_csr) = csr(name);
+    let (_, tls_csr) = csr(name);
+    authority
+        .enroll(name, &secret, &sign_csr, &tls_csr, NOW)
+        .unwrap()
+}
+
+#[test]
+fn reenrollment_revokes_what_it_replaces_and_is_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut authority, admin) = ca(dir.path());
+    let name = "settlement@unicom.example";
+    let first = enrolled_client(&mut authority, &admin, name);
+    let mut current = first.clone();
+    let max = netsettle_ca::limits::REENROLLMENTS_PER_WINDOW_MAX;
+    for n in 0..max {
+        let (_, sign_csr) = csr(name);
+        let (_, tls_csr) = csr(name);
+        let at = NOW + i64::try_from(n).unwrap();
+        let next = authority
+            .reenroll(
+                Caller::Certified(&current.tls_cert),
+                &sign_csr,
+                &tls_csr,
+                at,
+            )
+            .unwrap();
+        // Before, the replaced certificates stayed valid: a stolen key outlived the
+        // owner's re-enrollment.
+        let crl = netsettle_smcrypto::x509::Crl::read_pem_file(&authority.layout().crl()).unwrap();
+        assert!(
+            crl.is_revoked(current.sign_cert.serial()),
+            "re-enrollment {n}"
+        );
+        assert!(
+            crl.is_revoked(current.tls_cert.serial()),
+            "re-enrollment {n}"
+        );
+        assert!(!crl.is_revoked(next.tls_cert.serial()));
+        // The replaced certificate can no longer re-enroll.
+        let (_, sign_csr) = csr(name);
+        let (_, tls_csr) = csr(name);
+        assert!(matches!(
+            refusal(authority.reenroll(
+                Caller::Certified(&current.tls_cert),
+                &sign_csr,
+                &tls_csr,
+                at
+            )),
+            Refusal::NotAuthorised { .. }
+        ));
+        current = next;
+    }
+    // Before, re-enrollment was unbounded (each one a pair of certificates on record).
+    let (_, sign_csr) = csr(name);
+    let (_, tls_csr) = csr(name);
+    assert!(matches!(
+        refusal(authority.reenroll(
+            Caller::Certified(&current.tls_cert),
+            &sign_csr,
+            &tls_csr,
+            NOW + 60
+        )),
+        Refusal::ReenrollmentLimit { .. }
+    ));
+    let next_day = NOW + netsettle_ca::limits::REENROLL_WINDOW_SECONDS + 1;
+    authority
+        .reenroll(
+            Caller::Certified(&current.tls_cert),
+            &sign_csr,
+            &tls_csr,
+            next_day,
+        )
+        .unwrap();
+    assert!(first.tls_cert.serial() != current.tls_cert.serial());
+}
+
+/// A crash after the CRL was written but before the registry was: reopening adopts the
+/// CRL's revocations (before, the CRL was written second, so a crash between left a
+/// CRL that missed the revocation). A crash that left the CRL behind the registry (a CA
+/// directory from before this order) is repaired by rewriting the CRL.
+#[test]
+fn a_crash_between_crl_and_registry_is_repaired_on_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut authority, admin) = ca(dir.path());
+    let client = enrolled_client(&mut authority, &admin, "finance@unicom.example");
+    let registry_path = authority.layout().registry();
+    let crl_path = authority.layout().crl();
+    assert!(
+        registry_path.exists(),
+        "the registry lives at {}",
+        registry_path.display()
+    );
+    let registry_before = std::fs::read(&registry_path).unwrap();
+    let crl_before = std::fs::read(&crl_path).unwrap();
+    let serial = client.tls_cert.serial_hex();
+    authority
+        .revoke(
+            Caller::Certified(&admin),
+            &RevokeTarget::Serial(serial),
+            1,
+            NOW,
+        )
+        .unwrap();
+    let crl_after = std::fs::read(&crl_path).unwrap();
+    drop(authority);
+
+    // CRL written, registry not: the revocation is adopted.
+    std::fs::write(&registry_path, &registry_before).unwrap();
+    let reopened = Authority::open(dir.path(), NOW).unwrap();
+    let record = reopened
+        .registry()
+        .certificate(&client.tls_cert.serial_hex().to_ascii_lowercase())
+        .unwrap();
+    assert!(
+        record.revoked_at.is_some(),
+        "the CRL's revocation was not adopted"
+    );
+    assert_eq!(record.reason, Some(1));
+    assert_eq!(
+        std::fs::read(&crl_path).unwrap(),
+        crl_after,
+        "an adopted CRL stays as it is"
+    );
+    let (_, sign_csr) = csr("finance@unicom.example");
+    let (_, tls_csr) = csr("finance@unicom.example");
+    let mut reopened = reopened;
+    assert!(matches!(
+        refusal(reopened.reenroll(
+            Caller::Certified(&client.tls_cert),
+            &sign_csr,
+            &tls_csr,
+            NOW
+        )),
+        Refusal::NotAuthorised { .. }
+    ));
+    drop(reopened);
+
+    // Registry written, CRL stale: the CRL is rewritten with the revocation.
+    std::fs::write(&crl_path, &crl_before).unwrap();
+    let reopened = Authority::open(dir.path(), NOW + 10).unwrap();
+    let crl = netsettle_smcrypto::x509::Crl::read_pem_file(&crl_path).unwrap();
+    assert!(
+        crl.is_revoked(client.tls_cert.serial()),
+        "the stale CRL was kept"
+    );
+    assert!(crl.crl_number().unwrap() > reopened.registry().crl_number - 1);
+    assert_eq!(crl.crl_number(), Some(reopened.registry().crl_number));
 }

@@ -338,11 +338,14 @@ impl NetworkBehaviour for ConnectionStamp {
     }
 }
 
-/// Gossip payload bytes waiting for one subscriber, in total and per sender.
+/// Gossip payload bytes waiting for one subscriber, in total, per sender and per
+/// organisation (half the total, so one carrier minting many peers cannot fill the
+/// queue for the other's).
 #[derive(Debug)]
 pub(crate) struct GossipBudget {
     total_bytes_max: usize,
     sender_bytes_max: usize,
+    org_bytes_max: usize,
     held: Mutex<GossipHeld>,
 }
 
@@ -350,6 +353,7 @@ pub(crate) struct GossipBudget {
 struct GossipHeld {
     total: usize,
     by_sender: HashMap<NodeId, usize>,
+    by_org: HashMap<String, usize>,
 }
 
 /// One queued gossip message's bytes, returned when its last copy is dropped.
@@ -357,6 +361,7 @@ struct GossipHeld {
 pub(crate) struct GossipPermit {
     budget: Arc<GossipBudget>,
     from: NodeId,
+    org: String,
     bytes: usize,
 }
 
@@ -365,25 +370,38 @@ impl GossipBudget {
         Arc::new(GossipBudget {
             total_bytes_max: limits.topic_queue_bytes_max,
             sender_bytes_max: limits.topic_sender_bytes_max,
+            org_bytes_max: (limits.topic_queue_bytes_max / 2)
+                .max(limits.topic_sender_bytes_max)
+                .min(limits.topic_queue_bytes_max),
             held: Mutex::new(GossipHeld::default()),
         })
     }
 
-    /// Room for `bytes` more from `from`, or `None` when the queue or the sender's share
-    /// of it is full.
-    pub(crate) fn reserve(self: &Arc<Self>, from: NodeId, bytes: usize) -> Option<GossipPermit> {
+    /// Room for `bytes` more from `from` of organisation `org`, or `None` when the queue
+    /// or the sender's or organisation's share of it is full.
+    pub(crate) fn reserve(
+        self: &Arc<Self>,
+        from: NodeId,
+        org: &str,
+        bytes: usize,
+    ) -> Option<GossipPermit> {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         let sender = held.by_sender.get(&from).copied().unwrap_or(0);
+        let org_held = held.by_org.get(org).copied().unwrap_or(0);
         if held.total.saturating_add(bytes) > self.total_bytes_max
             || sender.saturating_add(bytes) > self.sender_bytes_max
+            || org_held.saturating_add(bytes) > self.org_bytes_max
         {
             return None;
         }
         held.total = held.total.saturating_add(bytes);
         held.by_sender.insert(from, sender.saturating_add(bytes));
+        held.by_org
+            .insert(org.to_owned(), org_held.saturating_add(bytes));
         Some(GossipPermit {
             budget: Arc::clone(self),
             from,
+            org: org.to_owned(),
             bytes,
         })
     }
@@ -398,6 +416,12 @@ impl Drop for GossipPermit {
             *sender = sender.saturating_sub(self.bytes);
             if *sender == 0 {
                 held.by_sender.remove(&self.from);
+            }
+        }
+        if let Some(org) = held.by_org.get_mut(&self.org) {
+            *org = org.saturating_sub(self.bytes);
+            if *org == 0 {
+                held.by_org.remove(&self.org);
             }
         }
     }
@@ -485,5 +509,33 @@ mod tests {
         drop(raft);
         drop(held);
         assert_eq!(admission.held(), (0, 0));
+    }
+
+    #[test]
+    fn gossip_bytes_are_bounded_per_sender_and_per_organisation() {
+        let limits = NetLimits {
+            topic_queue_bytes_max: 4 * MIB,
+            topic_sender_bytes_max: MIB,
+            ..NetLimits::default()
+        };
+        let budget = GossipBudget::new(&limits);
+        let senders: Vec<_> = (0..4).map(|n| peer("MobileMSP", Role::Peer, n)).collect();
+        let id = |n: usize| senders[n].peer.node_id;
+        let first = budget.reserve(id(0), "MobileMSP", MIB).unwrap();
+        assert!(
+            budget.reserve(id(0), "MobileMSP", 1).is_none(),
+            "sender share"
+        );
+        let _second = budget.reserve(id(1), "MobileMSP", MIB).unwrap();
+        assert!(
+            budget.reserve(id(2), "MobileMSP", 1).is_none(),
+            "organisation share"
+        );
+        let other = peer("UnicomMSP", Role::Peer, 9);
+        let _unicom = budget
+            .reserve(other.peer.node_id, "UnicomMSP", MIB)
+            .unwrap();
+        drop(first);
+        assert!(budget.reserve(id(2), "MobileMSP", MIB).is_some());
     }
 }

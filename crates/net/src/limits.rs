@@ -88,8 +88,9 @@ pub struct NetLimits {
     /// Gossip messages waiting for one subscriber; beyond it messages are ignored (not
     /// forwarded, not penalised).
     pub topic_queue_max: usize,
-    /// Gossip payload bytes waiting for one subscriber, all senders together; beyond it
-    /// messages are ignored like those beyond `topic_queue_max`.
+    /// Gossip payload bytes waiting for one subscriber, all senders together (one
+    /// organisation at most half of it); beyond it messages are ignored like those
+    /// beyond `topic_queue_max`.
     pub topic_queue_bytes_max: usize,
     /// Gossip payload bytes from one sender waiting for one subscriber, so one node
     /// cannot fill the queue for everyone.

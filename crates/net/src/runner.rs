@@ -859,7 +859,7 @@ impl Runner {
 impl Runner {
     /// Hand a gossip message to its subscriber if its sender's role may gossip on the
     /// topic and the subscriber's queue has room (in messages, bytes, and the sender's
-    /// share of the bytes).
+    /// and its organisation's shares of the bytes).
     fn on_gossip_message(
         &mut self,
         source: PeerId,
@@ -869,7 +869,8 @@ impl Runner {
         let Ok(from) = NodeId::from_peer_id(source) else {
             return;
         };
-        let role = upgrade::session(&self.sessions, &source).map(|peer| peer.role);
+        let session = upgrade::session(&self.sessions, &source);
+        let role = session.as_ref().map(|peer| peer.role);
         let Some(subscription) = self.topics.get(&message.topic) else {
             self.ignore_gossip(&message_id, &source);
             return;
@@ -879,7 +880,8 @@ impl Runner {
             self.on_verdict(&message_id, from, Verdict::Reject);
             return;
         }
-        let Some(permit) = subscription.bytes.reserve(from, message.data.len()) else {
+        let org = session.as_ref().map_or("", |peer| peer.msp_id.as_str());
+        let Some(permit) = subscription.bytes.reserve(from, org, message.data.len()) else {
             tracing::debug!(node = %from, topic = %subscription.name, "gossip queue bytes full");
             self.ignore_gossip(&message_id, &source);
             return;
