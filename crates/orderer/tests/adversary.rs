@@ -146,6 +146,7 @@ async fn raft_messages_must_come_from_their_sender_and_snapshots_must_fit() {
         last_config_index: 0,
         config: genesis.config().unwrap().clone(),
         pending: Vec::new(),
+        clock_unix_ms: 0,
     };
     let bytes = snapshot_message(leader, victim, encode(&inconsistent).unwrap(), term);
     let refusal = cluster
@@ -278,6 +279,35 @@ async fn envelopes_dated_away_from_the_orderers_clock_are_refused() {
         );
     }
     cluster.still_orders(1).await;
+    cluster.still_orders(4).await;
+
+    // Blocks carry the orderers' time (the leader's clock in the log), not the clients':
+    // every orderer built the same header, time included.
+    for id in 1..=5 {
+        let mut heights = cluster.handle(id).height();
+        tokio::time::timeout(DEADLINE, heights.wait_for(|h| *h >= 2))
+            .await
+            .expect("a block")
+            .unwrap();
+    }
+    let after_ms = fresh_header(&client.identity()).timestamp.unix_time_ms;
+    let ledger = cluster.handle(1).ledger().clone();
+    let mut previous_ms = 0;
+    let height = ledger.chain_info().unwrap().height;
+    for number in 1..height {
+        let block = ledger.block(number).unwrap().unwrap();
+        let block_ms = block.header.timestamp.unix_time_ms;
+        assert!(
+            block_ms + 2_000 >= now_ms && block_ms <= after_ms && block_ms >= previous_ms,
+            "block {number} at {block_ms}, test ran from {now_ms} to {after_ms}"
+        );
+        previous_ms = block_ms;
+        for id in 2..=5 {
+            if let Some(other) = cluster.handle(id).ledger().block(number).unwrap() {
+                assert_eq!(other.hash(), block.hash());
+            }
+        }
+    }
 
     // The pure check, at its edges.
     let envelope = ordering_envelope(client, peer, fresh, 16);
