@@ -28,7 +28,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use netsettle_msp::ChannelState;
-use netsettle_protocol::limits::NONCE_BYTES;
+use netsettle_protocol::limits::{ENVELOPE_TIME_SKEW_SECS_MAX, NONCE_BYTES};
 use netsettle_protocol::{
     Block, ConfigEnvelope, Envelope, Header, Identity, Nonce, Payload, Timestamp, TxId, decode,
     encode,
@@ -46,7 +46,7 @@ use crate::cutter::{BlockCutter, Sized, cut_due, timeout_ticks};
 use crate::entry::{LogEntry, SnapshotState};
 use crate::error::{BroadcastError, OrdererError};
 use crate::limits::{
-    CATCH_UP_BLOCKS_MAX, CATCH_UP_RETRY_TICKS, CLOCK_STAMP_INTERVAL_MS,
+    CATCH_UP_BLOCKS_MAX, CATCH_UP_RETRY_TICKS, CLOCK_ENTRY_BYTES_MAX, CLOCK_STAMP_INTERVAL_MS,
     LOG_KEPT_BEHIND_SNAPSHOT_ENTRIES, RAFT_COMMITTED_BYTES_PER_READY_MAX,
     RAFT_INFLIGHT_MESSAGES_MAX, RAFT_MESSAGE_BYTES_MAX, RAFT_UNCOMMITTED_BYTES_MAX,
     WAITERS_PER_TRANSACTION_MAX, WAITING_ACKS_MAX,
@@ -591,8 +591,38 @@ impl<C: Chain> OrdererCore<C> {
                 "only the leader ({}) may ask for an election now",
                 self.node.raft.leader_id
             )),
+            MessageType::MsgAppend => self.check_clock_entries(message.get_entries()),
             _ => Ok(()),
         }
+    }
+
+    /// A follower does not take a leader's clock entry that is ahead of its own wall
+    /// clock by more than `ENVELOPE_TIME_SKEW_SECS_MAX`: blocks would carry a time peers
+    /// cannot trust. It refuses the append (the leader retries), so such a time commits
+    /// only if a majority's clocks agree with it. Entries behind the clock are normal (a
+    /// follower catching up replays old ones); the log never moves the time backwards.
+    fn check_clock_entries(&self, entries: &[Entry]) -> Result<(), String> {
+        let now = self.wall_clock_unix_ms;
+        if now == 0 {
+            return Ok(());
+        }
+        let ahead_ms_max = ENVELOPE_TIME_SKEW_SECS_MAX.saturating_mul(1000);
+        for entry in entries {
+            // A clock entry is a few bytes; only those are decoded here.
+            if entry.get_entry_type() != EntryType::EntryNormal
+                || entry.get_data().len() > CLOCK_ENTRY_BYTES_MAX
+            {
+                continue;
+            }
+            if let Ok(LogEntry::Clock { unix_ms }) = decode::<LogEntry>(entry.get_data())
+                && unix_ms > now.saturating_add(ahead_ms_max)
+            {
+                return Err(format!(
+                    "leader's clock entry {unix_ms} ms is more than {ENVELOPE_TIME_SKEW_SECS_MAX} s ahead of this orderer's clock ({now} ms)"
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn on_tick(&mut self, actions: &mut Actions) -> Result<(), OrdererError> {

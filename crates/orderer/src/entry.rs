@@ -108,3 +108,19 @@ impl Wire for SnapshotState {
         self.pending.iter().try_for_each(Envelope::check)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clock_entry_is_small_enough_for_followers_to_decode() {
+        let entry = LogEntry::Clock { unix_ms: u64::MAX };
+        let bytes = netsettle_protocol::encode(&entry).unwrap();
+        assert!(bytes.len() <= crate::limits::CLOCK_ENTRY_BYTES_MAX);
+        assert_eq!(
+            netsettle_protocol::decode::<LogEntry>(&bytes).unwrap(),
+            entry
+        );
+    }
+}

@@ -83,6 +83,9 @@ pub const DELIVER_REQUEST_SKEW_SECS: u64 = 15 * 60;
 /// one ahead of its next proposal: a block's time trails the leader's clock by at most
 /// this (plus commit latency).
 pub const CLOCK_STAMP_INTERVAL_MS: u64 = 1_000;
+/// The encoded size of a clock entry is under this; followers decode only entries this
+/// small when they check a leader's clock.
+pub const CLOCK_ENTRY_BYTES_MAX: usize = 32;
 /// Broadcast envelopes being checked (decoding, certificates, SM2) on the blocking pool
 /// at once; more are refused as busy. Raft ticks and the network never wait for them.
 pub const ENVELOPE_CHECKS_CONCURRENT_MAX: usize = 64;

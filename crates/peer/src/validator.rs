@@ -78,6 +78,27 @@ pub enum BlockError {
         /// Why the signatures present were refused.
         reason: String,
     },
+    /// The block's time (the orderers' clock) is before the previous block's.
+    #[error("block {number} at {time_ms} ms is before the previous block's time {previous_ms} ms")]
+    TimeGoesBack {
+        /// Block number.
+        number: u64,
+        /// Its time, unix milliseconds.
+        time_ms: u64,
+        /// The previous block's time.
+        previous_ms: u64,
+    },
+    /// The block's time is ahead of this peer's clock by more than
+    /// `ENVELOPE_TIME_SKEW_SECS_MAX`: not committed now; it is asked for again later.
+    #[error("block {number} at {time_ms} ms is ahead of this peer's clock ({now_ms} ms)")]
+    TimeInTheFuture {
+        /// Block number.
+        number: u64,
+        /// Its time, unix milliseconds.
+        time_ms: u64,
+        /// This peer's clock.
+        now_ms: u64,
+    },
     /// The genesis block is not a single config envelope that builds valid MSPs.
     #[error("genesis block: {0}")]
     Genesis(String),
@@ -329,6 +350,32 @@ pub(crate) fn check_orderer_signature(
             number: block.header.number,
             reason: error.to_string(),
         })
+}
+
+/// Checks a block's time against the previous block's (never backwards) and against the
+/// committing peer's clock `now_ms` (not further ahead than `ENVELOPE_TIME_SKEW_SECS_MAX`,
+/// so a leader's clock far ahead cannot end deadlines early). The shell calls it before
+/// [`Validator::validate_block`]; the clock makes it the only time-dependent check, and a
+/// block it refuses for being early is committed once the clock catches up.
+pub fn check_block_time(previous_ms: u64, block: &Block, now_ms: u64) -> Result<(), BlockError> {
+    let number = block.header.number;
+    let time_ms = block.header.timestamp.unix_time_ms;
+    if time_ms < previous_ms {
+        return Err(BlockError::TimeGoesBack {
+            number,
+            time_ms,
+            previous_ms,
+        });
+    }
+    let ahead_ms_max = ENVELOPE_TIME_SKEW_SECS_MAX.saturating_mul(1000);
+    if time_ms > now_ms.saturating_add(ahead_ms_max) {
+        return Err(BlockError::TimeInTheFuture {
+            number,
+            time_ms,
+            now_ms,
+        });
+    }
+    Ok(())
 }
 
 /// Whether the transaction's timestamp (its client's clock) is within

@@ -9,7 +9,7 @@ use netsettle_peer::endorser::Endorser;
 use netsettle_peer::events::BlockEvent;
 use netsettle_peer::lifecycle::LIFECYCLE_NAMESPACE;
 use netsettle_peer::lifecycle::{ContractDefinition, ContractRegistry};
-use netsettle_peer::validator::{ValidatedBlock, Validator};
+use netsettle_peer::validator::{ValidatedBlock, Validator, check_block_time};
 use netsettle_peer::{EndorseError, LedgerView, ProposalRejected, committer};
 use netsettle_protocol::{
     Block, Envelope, Payload, Policy, Principal, ProposalResponse, Role, SignaturePolicy,
@@ -566,6 +566,30 @@ fn transactions_dated_away_from_their_blocks_time_are_out_of_range() {
         render(&validated),
         "VALID TIMESTAMP_OUT_OF_RANGE TIMESTAMP_OUT_OF_RANGE"
     );
+}
+
+#[test]
+fn a_blocks_time_never_goes_back_nor_runs_ahead_of_the_peers_clock() {
+    let skew_ms = netsettle_protocol::limits::ENVELOPE_TIME_SKEW_SECS_MAX * 1000;
+    let at = |ms: u64| {
+        Block::new_at(
+            5,
+            netsettle_smcrypto::Hash::default(),
+            Vec::new(),
+            0,
+            Timestamp { unix_time_ms: ms },
+        )
+        .unwrap()
+    };
+    let now = NOW_MS;
+    let verdict = |previous: u64, block: u64| match check_block_time(previous, &at(block), now) {
+        Ok(()) => "ok".to_owned(),
+        Err(error) => error.to_string(),
+    };
+    assert_eq!(verdict(now - 10, now - 10), "ok");
+    assert_eq!(verdict(now - 10, now + skew_ms), "ok");
+    assert!(verdict(now, now - 1).contains("before the previous block"));
+    assert!(verdict(now, now + skew_ms + 1).contains("ahead of this peer's clock"));
 }
 
 #[test]
