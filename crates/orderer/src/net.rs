@@ -469,23 +469,40 @@ impl RaftSenders {
         let channel = orderer.channel();
         let sequence = channel.config.sequence;
         if self.config_sequence != Some(sequence) {
-            // A consenter whose certificate does not parse is left out (the config check
-            // refuses such configs; this never trusts one).
-            self.by_node = channel
-                .config
-                .orderer
-                .consenters
-                .iter()
-                .filter_map(|consenter| {
-                    netsettle_smcrypto::x509::Certificate::from_der(&consenter.tls_cert_der)
-                        .ok()
-                        .map(|cert| (NodeId::from_public_key(cert.public_key()), consenter.id))
-                })
-                .collect();
+            self.by_node = consenters_by_node(&channel.config);
             self.config_sequence = Some(sequence);
         }
         self.by_node.get(node).copied().ok_or(sequence)
     }
+}
+
+/// The consenters of `config` by the node id of the TLS certificate it lists for each. A
+/// consenter whose certificate does not parse is left out (the config checks refuse such
+/// configs; this never trusts one).
+fn consenters_by_node(config: &ChannelConfig) -> HashMap<NodeId, u64> {
+    config
+        .orderer
+        .consenters
+        .iter()
+        .filter_map(|consenter| {
+            netsettle_smcrypto::x509::Certificate::from_der(&consenter.tls_cert_der)
+                .ok()
+                .map(|cert| (NodeId::from_public_key(cert.public_key()), consenter.id))
+        })
+        .collect()
+}
+
+/// Who `node` may speak Raft as under `config`: its consenter id, or why it may not (what
+/// `orderer-raft` answers a node that is no consenter of the configuration in force: a
+/// minted orderer certificate, a removed consenter).
+pub fn raft_sender(config: &ChannelConfig, node: &NodeId) -> Result<u64, RaftRefusal> {
+    consenters_by_node(config)
+        .get(node)
+        .copied()
+        .ok_or_else(|| RaftRefusal::NotAConsenter {
+            sender: node.to_string(),
+            config_sequence: config.sequence,
+        })
 }
 
 /// The `orderer-blocks` side: each request in a task of its own (bounded), held at the

@@ -323,3 +323,36 @@ async fn envelopes_dated_away_from_the_orderers_clock_are_refused() {
     assert!(check_envelope_time(&envelope, now_ms - 300_001, 300).is_err());
     cluster.shutdown().await;
 }
+
+#[test]
+fn only_consenters_of_the_config_in_force_speak_raft() {
+    let consortium = Consortium::with_orderers(5, 1, BatchPolicy::default());
+    let node = |id: u64| NodeId::from_public_key(consortium.orderer_id(id).cert.public_key());
+    let mut config = consortium.config.clone();
+    for id in 1..=5 {
+        assert_eq!(
+            netsettle_orderer::net::raft_sender(&config, &node(id)),
+            Ok(id)
+        );
+    }
+    // An orderer certificate that is no consenter (a spare, as a minted one would be).
+    let refusal = netsettle_orderer::net::raft_sender(&config, &node(6)).unwrap_err();
+    assert!(
+        refusal.to_string().contains("is not a consenter of config"),
+        "{refusal}"
+    );
+    // Consenter 5 removed by a config update: refused from then on.
+    config
+        .orderer
+        .consenters
+        .retain(|consenter| consenter.id != 5);
+    config.sequence += 1;
+    assert!(matches!(
+        netsettle_orderer::net::raft_sender(&config, &node(5)),
+        Err(RaftRefusal::NotAConsenter { config_sequence, .. }) if config_sequence == config.sequence
+    ));
+    assert_eq!(
+        netsettle_orderer::net::raft_sender(&config, &node(4)),
+        Ok(4)
+    );
+}
