@@ -68,7 +68,7 @@ digest=$(echo "$proposed" | sed -n 's/.*"digest":"\([0-9a-f]*\)".*/\1/p')
 settle agreement_accept "${MOBILE_ADMIN[@]}" --arg "{\"digest\":\"$digest\"}"
 
 echo
-echo "-- 2026-10: each carrier encrypts its report (SM4-GCM, key kept at home) and uploads it"
+echo "-- 2026-10: each carrier encrypts its report (SM4-GCM; key and commitment salt kept at home) and uploads it"
 "$BIN" settlement report encrypt --period 2026-10 --carrier UnicomMSP \
   --csv "$DATA/demo-UnicomMSP.csv" --out-dir upload-unicom | sed 's/^/   /'
 "$BIN" settlement report encrypt --period 2026-10 --carrier MobileMSP \
@@ -77,9 +77,10 @@ settle upload "${UNICOM[@]}" --arg-file upload-unicom/request.json --arg-file up
 settle upload "${MOBILE[@]}" --arg-file upload-mobile/request.json --arg-file upload-mobile/ciphertext.bin
 
 echo
-echo "-- both reveal their keys; the second reveal reconciles on every endorsing peer"
-settle reveal "${UNICOM[@]}" --arg "{\"period\":\"2026-10\",\"key\":\"$(cat upload-unicom/key.hex)\"}"
-settle reveal "${MOBILE[@]}" --arg "{\"period\":\"2026-10\",\"key\":\"$(cat upload-mobile/key.hex)\"}"
+echo "-- both reports are in, so both commitments now bind for the whole period; each carrier"
+echo "   reveals its key and salt; the second reveal reconciles on every endorsing peer"
+settle reveal "${UNICOM[@]}" --arg-file upload-unicom/reveal.json
+settle reveal "${MOBILE[@]}" --arg-file upload-mobile/reveal.json
 "$BIN" tx query "${UNICOM[@]}" --contract settlement --function lines_get \
   --arg '{"period":"2026-10","from":0,"limit":20,"open_only":true}' | sed 's/^/   /'
 

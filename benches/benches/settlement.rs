@@ -29,7 +29,7 @@ use netsettle_settlement::contract::SettlementContract;
 use netsettle_settlement::reconcile::reconcile;
 use netsettle_settlement::report::Report;
 use netsettle_settlement::sample::{SampleSpec, generate_pair};
-use netsettle_settlement::seal::{Sealed, open_report, reveal_args, seal_report};
+use netsettle_settlement::seal::{Opening, Sealed, open_report, reveal_args, seal_report};
 use netsettle_settlement::units::Period;
 use netsettle_smcrypto::{Sm4Key, sm3};
 
@@ -88,6 +88,7 @@ fn agreement() -> Agreement {
         tolerance_fen: 100,
         tolerance_bp: 10,
         reveal_window_ms: 7 * 86_400_000,
+        clock_margin_ms: netsettle_settlement::limits::DEADLINE_MARGIN_MS_DEFAULT,
     }
 }
 
@@ -111,7 +112,10 @@ fn bench(c: &mut Criterion) {
     );
     drop(result);
 
-    let key = Sm4Key::from_slice(&[7u8; 16]).expect("16 bytes");
+    let key = Opening {
+        key: Sm4Key::from_slice(&[7u8; 16]).expect("16 bytes"),
+        salt: [8u8; 16],
+    };
     let sealed = seal_report(&unicom, &key, [9u8; 12]);
     let plaintext_commitment = sealed.plaintext_commitment;
     let open = || {
@@ -225,8 +229,14 @@ fn month_ledger_size(terms: &Agreement, unicom: &Report, mobile: &Report) {
         "agreement_accept",
         json!({ "digest": digest }),
     );
-    let key_unicom = Sm4Key::from_slice(&[1u8; 16]).expect("16 bytes");
-    let key_mobile = Sm4Key::from_slice(&[2u8; 16]).expect("16 bytes");
+    let key_unicom = Opening {
+        key: Sm4Key::from_slice(&[1u8; 16]).expect("16 bytes"),
+        salt: [3u8; 16],
+    };
+    let key_mobile = Opening {
+        key: Sm4Key::from_slice(&[2u8; 16]).expect("16 bytes"),
+        salt: [4u8; 16],
+    };
     month.call(
         "UnicomMSP",
         Role::Client,

@@ -11,9 +11,11 @@ use netsettle_protocol::Role;
 use netsettle_smtls::TlsIdentity;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::codec::{BudgetPermit, WireResponse};
+use crate::admission::{BudgetPermit, GossipPermit};
+use crate::codec::WireResponse;
 use crate::error::NetError;
 use crate::limits::{NetLimits, SERVICE_NAME_BYTES_MAX, TOPIC_NAME_BYTES_MAX};
+use crate::live_trust::LiveTrust;
 use crate::node_id::NodeId;
 use crate::trust::{ChannelTrust, RemotePeer};
 
@@ -111,9 +113,11 @@ pub struct InboundRequest {
     pub service: String,
     /// The request bytes.
     pub payload: Vec<u8>,
-    /// Its share of `limits.inbound_bytes_max`, returned when this request is dropped.
+    /// Its share of the inbound byte limits, returned when this request is dropped.
     pub(crate) _budget: Option<BudgetPermit>,
     pub(crate) responder: Responder,
+    /// Closed by the network task when the caller can no longer get an answer.
+    pub(crate) departed: oneshot::Receiver<()>,
 }
 
 #[derive(Debug)]
@@ -123,6 +127,14 @@ pub(crate) struct Responder {
 }
 
 impl InboundRequest {
+    /// Resolves once the caller can no longer receive an answer: its connection closed,
+    /// or the request outlived the request timeout here. A handler that holds a request
+    /// (a long poll) selects on this to let go of what it holds for a departed caller.
+    pub async fn departed(&mut self) {
+        // The network task never sends; it drops its end when the caller is gone.
+        let _ = (&mut self.departed).await;
+    }
+
     /// Answer with `payload`.
     pub async fn respond(self, payload: Vec<u8>) -> Result<(), NetError> {
         self.responder.send(WireResponse::Ok(payload)).await
@@ -151,7 +163,9 @@ impl Responder {
 /// A gossip message delivered to a subscriber. Report every message with
 /// [`NetHandle::accept`] or [`NetHandle::report_invalid`]: only accepted messages are
 /// forwarded to other nodes, and invalid ones count against the node that sent them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Its payload counts against the topic's queue byte limits until every copy of the
+/// message is dropped.
+#[derive(Debug, Clone)]
 pub struct GossipMessage {
     /// The topic.
     pub topic: String,
@@ -161,7 +175,17 @@ pub struct GossipMessage {
     /// The bytes published.
     pub payload: Vec<u8>,
     pub(crate) id: MessageId,
+    pub(crate) _permit: Option<Arc<GossipPermit>>,
 }
+
+impl PartialEq for GossipMessage {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.topic, self.from, &self.payload, &self.id)
+            == (&other.topic, other.from, &other.payload, &other.id)
+    }
+}
+
+impl Eq for GossipMessage {}
 
 /// What a subscriber decided about a gossip message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,9 +194,19 @@ pub(crate) enum Verdict {
     Reject,
 }
 
+/// Which inbound byte pool a service's requests draw on (see `admission`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ServiceClass {
+    /// The shared pool only.
+    General,
+    /// The consensus reserve first, then the shared pool.
+    Consensus,
+}
+
 pub(crate) struct ServiceEntry {
     pub(crate) allowed_roles: Vec<Role>,
     pub(crate) sender: mpsc::Sender<InboundRequest>,
+    pub(crate) class: ServiceClass,
 }
 
 pub(crate) type Services = Arc<Mutex<HashMap<String, ServiceEntry>>>;
@@ -183,6 +217,7 @@ pub(crate) enum Command {
         node: NodeId,
         service: String,
         payload: Vec<u8>,
+        trickle_len: Option<u64>,
         reply: oneshot::Sender<Result<Vec<u8>, NetError>>,
     },
     Respond {
@@ -196,11 +231,13 @@ pub(crate) enum Command {
     },
     Subscribe {
         topic: String,
+        allowed_roles: Vec<Role>,
         sender: mpsc::Sender<GossipMessage>,
         reply: oneshot::Sender<Result<(), NetError>>,
     },
     Validate {
-        message: GossipMessage,
+        id: MessageId,
+        from: NodeId,
         verdict: Verdict,
     },
     AddAddress {
@@ -209,6 +246,10 @@ pub(crate) enum Command {
     },
     Connected {
         reply: oneshot::Sender<Vec<RemotePeer>>,
+    },
+    /// Close every connection to these nodes (a new trust refused them).
+    Disconnect {
+        nodes: Vec<NodeId>,
     },
     Shutdown,
 }
@@ -225,6 +266,8 @@ pub struct NetHandle {
     pub(crate) services: Services,
     pub(crate) events: broadcast::Sender<ConnectionEvent>,
     pub(crate) limits: Arc<NetLimits>,
+    /// The trust in force, replaced by `replace_trust` (module `live_trust`).
+    pub(crate) trust: Arc<LiveTrust>,
 }
 
 impl core::fmt::Debug for NetHandle {
@@ -288,13 +331,39 @@ impl NetHandle {
             node,
             service: service.to_owned(),
             payload,
+            trickle_len: None,
+            reply,
+        };
+        self.call(command, response).await?
+    }
+
+    /// For resource tests only: a request that claims `claimed_len` payload bytes and
+    /// then sends them one at a time, as a slow or hostile sender would, until the
+    /// receiver resets the stream or the request times out. Shows what such a sender
+    /// can hold at the receiver.
+    #[doc(hidden)]
+    pub async fn request_trickled(
+        &self,
+        node: NodeId,
+        service: &str,
+        claimed_len: u64,
+    ) -> Result<Vec<u8>, NetError> {
+        check_name(service, SERVICE_NAME_BYTES_MAX)?;
+        let (reply, response) = oneshot::channel();
+        let command = Command::Request {
+            node,
+            service: service.to_owned(),
+            payload: Vec::new(),
+            trickle_len: Some(claimed_len),
             reply,
         };
         self.call(command, response).await?
     }
 
     /// Receive requests for `service` from nodes whose role is in `allowed_roles`
-    /// (others are refused with an explanation). The queue holds
+    /// (others are refused with an explanation, before their payload is read). A service
+    /// named in `limits.consensus_services` may draw on the consensus reserve. The queue
+    /// holds
     /// `limits.service_queue_max` requests; beyond that callers are told the service is
     /// busy. One receiver per service; dropping it stops serving.
     pub fn serve(
@@ -317,11 +386,17 @@ impl NetHandle {
             return Err(NetError::AlreadyServed(service.to_owned()));
         }
         let (sender, receiver) = mpsc::channel(self.limits.service_queue_max);
+        let class = if self.limits.consensus_services.iter().any(|s| s == service) {
+            ServiceClass::Consensus
+        } else {
+            ServiceClass::General
+        };
         services.insert(
             service.to_owned(),
             ServiceEntry {
                 allowed_roles: allowed_roles.to_vec(),
                 sender,
+                class,
             },
         );
         Ok(receiver)
@@ -345,15 +420,24 @@ impl NetHandle {
         self.call(command, done).await?
     }
 
-    /// Subscribe to `topic`. The queue holds `limits.topic_queue_max` messages; while it
-    /// is full new messages are ignored (neither forwarded nor held against anyone). A
-    /// new subscription to the same topic replaces the old one.
-    pub async fn subscribe(&self, topic: &str) -> Result<mpsc::Receiver<GossipMessage>, NetError> {
+    /// Subscribe to `topic`, taking messages only from nodes whose role is in
+    /// `allowed_roles` (a message another role forwards is rejected and counts against
+    /// it, like an invalid one). The queue holds `limits.topic_queue_max` messages and
+    /// `limits.topic_queue_bytes_max` payload bytes, at most
+    /// `limits.topic_sender_bytes_max` of them from one sender; beyond that new messages
+    /// are ignored (neither forwarded nor held against anyone). A new subscription to
+    /// the same topic replaces the old one.
+    pub async fn subscribe(
+        &self,
+        topic: &str,
+        allowed_roles: &[Role],
+    ) -> Result<mpsc::Receiver<GossipMessage>, NetError> {
         check_name(topic, TOPIC_NAME_BYTES_MAX)?;
         let (sender, receiver) = mpsc::channel(self.limits.topic_queue_max);
         let (reply, done) = oneshot::channel();
         let command = Command::Subscribe {
             topic: topic.to_owned(),
+            allowed_roles: allowed_roles.to_vec(),
             sender,
             reply,
         };
@@ -375,7 +459,8 @@ impl NetHandle {
 
     async fn validate(&self, message: &GossipMessage, verdict: Verdict) -> Result<(), NetError> {
         let command = Command::Validate {
-            message: message.clone(),
+            id: message.id.clone(),
+            from: message.from,
             verdict,
         };
         self.commands

@@ -11,11 +11,11 @@
 
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use libp2p::StreamProtocol;
 
+use crate::admission::{Admission, BudgetPermit, ConnectionShare};
 use crate::limits::SERVICE_NAME_BYTES_MAX;
 
 /// The request–response protocol name.
@@ -25,60 +25,52 @@ pub(crate) const REQUEST_PROTOCOL: StreamProtocol = StreamProtocol::new("/netset
 const PREALLOCATE_BYTES_MAX: usize = 64 * 1024;
 
 /// A request on the wire. Received requests hold their share of the inbound byte
-/// budget until dropped.
+/// budget until dropped; a request refused on its header carries the reason instead of
+/// its payload.
 #[derive(Debug)]
 pub(crate) struct WireRequest {
     pub(crate) service: String,
     pub(crate) payload: Vec<u8>,
     pub(crate) permit: Option<BudgetPermit>,
+    pub(crate) refusal: Option<String>,
+    /// Resource tests only: claim this length and trickle it (see
+    /// `NetHandle::request_trickled`) instead of sending `payload`.
+    pub(crate) trickle_len: Option<u64>,
 }
 
-/// The bytes of received requests held at once, shared by every connection.
-#[derive(Debug, Clone)]
-pub(crate) struct ByteBudget {
-    used: Arc<AtomicUsize>,
-    max: usize,
-}
-
-/// A share of the [`ByteBudget`], returned when dropped.
-#[derive(Debug)]
-pub(crate) struct BudgetPermit {
-    used: Arc<AtomicUsize>,
-    bytes: usize,
-}
-
-impl ByteBudget {
-    pub(crate) fn new(max: usize) -> Self {
-        ByteBudget {
-            used: Arc::new(AtomicUsize::new(0)),
-            max,
+impl WireRequest {
+    /// A request of ours, to be sent.
+    pub(crate) fn outbound(service: String, payload: Vec<u8>) -> Self {
+        WireRequest {
+            service,
+            payload,
+            permit: None,
+            refusal: None,
+            trickle_len: None,
         }
     }
-
-    fn reserve(&self, bytes: usize) -> Option<BudgetPermit> {
-        self.used
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-                used.checked_add(bytes).filter(|total| *total <= self.max)
-            })
-            .ok()?;
-        Some(BudgetPermit {
-            used: self.used.clone(),
-            bytes,
-        })
-    }
-
-    #[cfg(test)]
-    fn used(&self) -> usize {
-        self.used.load(Ordering::Acquire)
-    }
 }
 
-impl Drop for BudgetPermit {
-    fn drop(&mut self) {
-        let before = self.used.fetch_sub(self.bytes, Ordering::AcqRel);
-        debug_assert!(before >= self.bytes, "budget released more than reserved");
+/// The pace of a trickled request: one byte per this interval.
+const TRICKLE_INTERVAL: core::time::Duration = core::time::Duration::from_millis(50);
+
+/// Claim `len` payload bytes, then send them one at a time: a slow sender, for tests of
+/// what such a sender can hold at the receiver. Fails once the receiver resets the
+/// stream.
+async fn write_trickled<T: AsyncWrite + Unpin>(io: &mut T, len: u64) -> io::Result<()> {
+    io.write_all(&len.to_be_bytes()).await?;
+    io.flush().await?;
+    for _ in 0..len {
+        tokio::time::sleep(TRICKLE_INTERVAL).await;
+        io.write_all(&[0]).await?;
+        io.flush().await?;
     }
+    Ok(())
 }
+
+/// A refused request's payload up to this size is read and dropped so that the caller
+/// gets the reason; a larger one is not read at all (the stream is reset).
+const REFUSAL_DRAIN_BYTES_MAX: usize = 64 * 1024;
 
 /// A response on the wire: the handler's bytes or a refusal text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,11 +80,32 @@ pub(crate) enum WireResponse {
 }
 
 /// The size-limited codec; `message_bytes_max` bounds payloads in both directions and
-/// `inbound` bounds the request bytes held at once.
-#[derive(Debug, Clone)]
+/// `admission` judges each request header (service, role, bytes held) before its payload
+/// is read.
+#[derive(Debug)]
 pub(crate) struct FrameCodec {
     pub(crate) message_bytes_max: usize,
-    pub(crate) inbound: ByteBudget,
+    pub(crate) admission: Arc<Admission>,
+    /// The connection this codec reads for; `None` in the behaviour's prototype, which
+    /// is cloned once per connection.
+    pub(crate) connection: Option<Arc<ConnectionShare>>,
+}
+
+impl Clone for FrameCodec {
+    /// The request–response behaviour clones its prototype codec once per new
+    /// connection, right after `ConnectionStamp` announced that connection's peer; the
+    /// connection's handler then clones its codec per stream, keeping the connection.
+    fn clone(&self) -> Self {
+        let connection = self
+            .connection
+            .clone()
+            .or_else(|| self.admission.take_next_connection());
+        FrameCodec {
+            message_bytes_max: self.message_bytes_max,
+            admission: Arc::clone(&self.admission),
+            connection,
+        }
+    }
 }
 
 fn invalid(text: String) -> io::Error {
@@ -156,18 +169,30 @@ impl libp2p::request_response::Codec for FrameCodec {
         let service =
             String::from_utf8(name).map_err(|_| invalid("service name is not UTF-8".to_owned()))?;
         let len = read_length(io, self.message_bytes_max).await?;
-        let permit = self.inbound.reserve(len).ok_or_else(|| {
-            io::Error::other(format!(
-                "inbound request bytes at their limit of {}; refusing {len} more",
-                self.inbound.max
-            ))
-        })?;
-        let payload = read_exactly(io, len).await?;
-        Ok(WireRequest {
-            service,
-            payload,
-            permit: Some(permit),
-        })
+        match self
+            .admission
+            .admit(self.connection.as_ref(), &service, len)
+        {
+            Ok(permit) => {
+                let payload = read_exactly(io, len).await?;
+                Ok(WireRequest {
+                    permit,
+                    ..WireRequest::outbound(service, payload)
+                })
+            }
+            Err(reason) if len <= REFUSAL_DRAIN_BYTES_MAX => {
+                tracing::debug!(%service, len, %reason, "inbound request refused");
+                read_exactly(io, len).await?;
+                Ok(WireRequest {
+                    refusal: Some(reason),
+                    ..WireRequest::outbound(service, Vec::new())
+                })
+            }
+            Err(reason) => {
+                tracing::info!(%service, len, %reason, "inbound request refused unread");
+                Err(io::Error::other(reason))
+            }
+        }
     }
 
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<WireResponse>
@@ -199,7 +224,10 @@ impl libp2p::request_response::Codec for FrameCodec {
             .map_err(|_| invalid("service name too long".to_owned()))?;
         io.write_all(&[name_len]).await?;
         io.write_all(request.service.as_bytes()).await?;
-        write_payload(io, &request.payload).await
+        match request.trickle_len {
+            Some(len) => write_trickled(io, len).await,
+            None => write_payload(io, &request.payload).await,
+        }
     }
 
     async fn write_response<T>(
@@ -226,65 +254,24 @@ impl libp2p::request_response::Codec for FrameCodec {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn the_inbound_budget_refuses_beyond_its_limit_and_is_returned_on_drop() {
-        block_on(async {
-            let mut codec = codec(1024);
-            codec.inbound = ByteBudget::new(1500);
-            let mut wire = Vec::new();
-            let request = |n| WireRequest {
-                service: "bulk".to_owned(),
-                payload: vec![7; n],
-                permit: None,
-            };
-            codec
-                .write_request(&REQUEST_PROTOCOL, &mut wire, request(1000))
-                .await
-                .unwrap();
-            let held = codec
-                .read_request(&REQUEST_PROTOCOL, &mut wire.as_slice())
-                .await
-                .unwrap();
-            assert_eq!(codec.inbound.used(), 1000);
-            let error = codec
-                .read_request(&REQUEST_PROTOCOL, &mut wire.as_slice())
-                .await
-                .unwrap_err();
-            assert!(
-                error.to_string().contains("at their limit of 1500"),
-                "{error}"
-            );
-            drop(held);
-            assert_eq!(codec.inbound.used(), 0);
-            assert!(
-                codec
-                    .read_request(&REQUEST_PROTOCOL, &mut wire.as_slice())
-                    .await
-                    .is_ok()
-            );
-        });
-    }
-
     use futures::executor::block_on;
     use libp2p::request_response::Codec as _;
 
     use super::*;
+    use crate::admission::IDENTIFY_SERVICE as IDENTIFY;
 
     fn codec(max: usize) -> FrameCodec {
         FrameCodec {
             message_bytes_max: max,
-            inbound: ByteBudget::new(4 * max),
+            admission: Admission::new(&crate::NetLimits::default(), Arc::default()),
+            connection: None,
         }
     }
 
     #[test]
     fn requests_and_responses_round_trip() {
         block_on(async {
-            let request = WireRequest {
-                service: "raft".to_owned(),
-                payload: vec![1, 2, 3],
-                permit: None,
-            };
+            let request = WireRequest::outbound(IDENTIFY.to_owned(), vec![1, 2, 3]);
             let mut wire = Vec::new();
             codec(16)
                 .write_request(&REQUEST_PROTOCOL, &mut wire, request)
@@ -296,8 +283,25 @@ mod tests {
                 .unwrap();
             assert_eq!(
                 (read.service.as_str(), read.payload.as_slice()),
-                ("raft", &[1, 2, 3][..])
+                (IDENTIFY, &[1, 2, 3][..])
             );
+            // Without an authenticated connection every other service is refused, with
+            // a reason, before its payload is kept.
+            let mut wire = Vec::new();
+            let request = WireRequest::outbound("raft".to_owned(), vec![1, 2, 3]);
+            codec(16)
+                .write_request(&REQUEST_PROTOCOL, &mut wire, request)
+                .await
+                .unwrap();
+            let read = codec(16)
+                .read_request(&REQUEST_PROTOCOL, &mut wire.as_slice())
+                .await
+                .unwrap();
+            assert_eq!(
+                read.refusal.as_deref(),
+                Some("connection not authenticated")
+            );
+            assert!(read.payload.is_empty());
             for response in [
                 WireResponse::Ok(vec![9; 16]),
                 WireResponse::Refused("busy".into()),

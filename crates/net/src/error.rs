@@ -113,6 +113,15 @@ pub enum IdentityRefusal {
         /// The role.
         role: String,
     },
+    /// A connected node's TLS chain no longer passes under the channel configuration now
+    /// in force: it ends at no TLS root of the channel any more, or a CRL lists it.
+    #[error("certificate {subject} is no longer trusted: {reason}")]
+    TlsChain {
+        /// The certificate subject.
+        subject: String,
+        /// What failed.
+        reason: String,
+    },
     /// The node that answered is not the node that was dialled.
     #[error("PeerId mismatch: dialled {expected}, but the certificate belongs to {actual}")]
     PeerIdMismatch {

@@ -18,7 +18,7 @@
 //! }
 //! let reply = net.request(other_node_id, "raft", bytes).await?;  // with timeout
 //!
-//! let mut blocks = net.subscribe("blocks").await?;
+//! let mut blocks = net.subscribe("blocks", &[Role::Peer]).await?; // senders' roles
 //! net.publish("blocks", block_bytes).await?;
 //! let message = blocks.recv().await.unwrap();
 //! net.accept(&message).await?;            // or net.report_invalid(&message): penalised
@@ -37,6 +37,12 @@
 //!   ones to finish (all of them together bounded by `requests_in_flight_max`). yamux
 //!   closes the whole connection when a remote opens more streams than it allows, so
 //!   this bound, the same on every node, keeps a burst of requests from failing them all.
+//! * Inbound, a request's service and the sender's role are checked before its payload
+//!   is read, and its bytes are held against the sender's connection, its organisation
+//!   and a pool; consensus services have a reserve of their own (see `admission`).
+//!   [`InboundRequest::departed`] tells a long-polling handler that its caller is gone.
+//! * Handshakes in progress are bounded in total and per source address; a new one
+//!   beyond either bound evicts the oldest (see `pending`).
 //!
 //! # What happens on a connection
 //!
@@ -52,19 +58,25 @@
 //!
 //! Message semantics and signatures (roles check the SM2 signatures inside payloads),
 //! peer discovery beyond the configured peers and what they advertise, NAT traversal
-//! (the DMZ forwarders map fixed ports), and live channel-config updates (restart the
-//! network with a new [`ChannelTrust`]).
+//! (the DMZ forwarders map fixed ports), and following the channel's config blocks: the
+//! node hands each newer config's [`ChannelTrust`] to [`NetHandle::replace_trust`], which
+//! puts it in force for new handshakes and closes the connections it no longer trusts.
 //!
-//! Reading order: `limits`, `node_id`, `error`, `trust`, `upgrade` (the SM-TLS libp2p
-//! upgrade and transport), `codec`, `api`, `outbound` (our requests per node), `runner`
-//! (the task owning the libp2p swarm).
+//! Reading order: `limits`, `node_id`, `error`, `trust`, `live_trust` (the trust in force
+//! and the session table, replaceable while running), `pending` (handshakes in progress),
+//! `upgrade` (the SM-TLS libp2p upgrade and transport), `admission` (who may send what,
+//! and how many bytes), `codec`, `api`, `outbound` (our requests per node), `runner` (the
+//! task owning the libp2p swarm).
 
+mod admission;
 mod api;
 mod codec;
 mod error;
 mod limits;
+mod live_trust;
 mod node_id;
 mod outbound;
+mod pending;
 mod runner;
 mod trust;
 mod upgrade;

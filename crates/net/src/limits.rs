@@ -4,6 +4,7 @@
 
 use core::time::Duration;
 
+use netsettle_protocol::ORDERER_RAFT_SERVICE;
 use netsettle_protocol::limits::FRAME_BYTES_MAX;
 
 /// Longest service name on the wire (`raft`, `deliver`, `endorse`, ...).
@@ -44,11 +45,23 @@ pub struct NetLimits {
     pub message_bytes_max: usize,
     /// Largest gossip payload.
     pub gossip_bytes_max: usize,
-    /// Request bytes from all peers held at once, from the moment a request's length is
-    /// read until its handler drops the [`crate::InboundRequest`]. Beyond it new requests
-    /// are refused before their payload is read, so a member that floods large requests
-    /// (or a slow handler) cannot exhaust memory.
+    /// Request bytes held at once in the shared pool, from the moment a request's length
+    /// is read until its handler drops the [`crate::InboundRequest`]. Beyond it new
+    /// requests are refused before their payload is read, so a member that floods large
+    /// requests (or a slow handler) cannot exhaust memory. Requests are admitted only
+    /// after their service and the sender's role are checked.
     pub inbound_bytes_max: usize,
+    /// One organisation's share of `inbound_bytes_max`: one carrier's flood cannot take
+    /// the shared pool from the other carrier.
+    pub inbound_org_bytes_max: usize,
+    /// Request bytes one connection may hold at once, whatever service it calls.
+    pub inbound_connection_bytes_max: usize,
+    /// A reserve only requests to `consensus_services` may use (before they draw on the
+    /// shared pool), so client traffic can never starve consensus. One organisation may
+    /// hold at most half of it.
+    pub inbound_consensus_bytes_max: usize,
+    /// The services whose requests may draw on `inbound_consensus_bytes_max`.
+    pub consensus_services: Vec<String>,
     /// Established connections from other nodes.
     pub inbound_connections_max: u32,
     /// Established connections we opened.
@@ -56,6 +69,10 @@ pub struct NetLimits {
     /// Connections still in their handshake (unauthenticated): a flood of TCP connects
     /// cannot hold more slots than this.
     pub pending_connections_max: u32,
+    /// Connections in their handshake from one IP address; a new one beyond it evicts
+    /// that address's oldest (across a DMZ every remote node shares the forwarder's
+    /// address, so evicting, not refusing, keeps real handshakes going).
+    pub pending_connections_per_source_max: u32,
     /// Our requests on the wire to one node at once (each is a yamux stream); further
     /// requests to that node wait in order until earlier ones finish. Every node of a
     /// consortium must use the same value: a connection carries this many streams from
@@ -71,6 +88,12 @@ pub struct NetLimits {
     /// Gossip messages waiting for one subscriber; beyond it messages are ignored (not
     /// forwarded, not penalised).
     pub topic_queue_max: usize,
+    /// Gossip payload bytes waiting for one subscriber, all senders together; beyond it
+    /// messages are ignored like those beyond `topic_queue_max`.
+    pub topic_queue_bytes_max: usize,
+    /// Gossip payload bytes from one sender waiting for one subscriber, so one node
+    /// cannot fill the queue for everyone.
+    pub topic_sender_bytes_max: usize,
     /// Connection events waiting for the reader; beyond it events are dropped (counted).
     pub event_queue_max: usize,
     /// Outgoing messages queued per connection inside gossipsub.
@@ -94,13 +117,20 @@ impl Default for NetLimits {
             message_bytes_max: MESSAGE_BYTES_MAX_DEFAULT,
             gossip_bytes_max: FRAME_BYTES_MAX,
             inbound_bytes_max: 4 * MESSAGE_BYTES_MAX_DEFAULT,
+            inbound_org_bytes_max: 2 * MESSAGE_BYTES_MAX_DEFAULT,
+            inbound_connection_bytes_max: MESSAGE_BYTES_MAX_DEFAULT,
+            inbound_consensus_bytes_max: 2 * MESSAGE_BYTES_MAX_DEFAULT,
+            consensus_services: vec![ORDERER_RAFT_SERVICE.to_owned()],
             inbound_connections_max: 64,
             outbound_connections_max: 64,
             pending_connections_max: 32,
+            pending_connections_per_source_max: 8,
             streams_per_node_max: 64,
             requests_in_flight_max: 1024,
             service_queue_max: 256,
             topic_queue_max: 256,
+            topic_queue_bytes_max: 2 * FRAME_BYTES_MAX,
+            topic_sender_bytes_max: FRAME_BYTES_MAX,
             event_queue_max: 256,
             gossip_peer_queue_max: 1024,
             request_timeout: Duration::from_secs(30),
@@ -120,8 +150,26 @@ impl NetLimits {
                 "message limits must be at least {MESSAGE_BYTES_MIN} bytes"
             ));
         }
-        if self.inbound_bytes_max < self.message_bytes_max {
-            return Err("inbound_bytes_max must hold at least one message".to_owned());
+        let inbound = [
+            ("inbound_bytes_max", self.inbound_bytes_max),
+            ("inbound_org_bytes_max", self.inbound_org_bytes_max),
+            (
+                "inbound_connection_bytes_max",
+                self.inbound_connection_bytes_max,
+            ),
+        ];
+        for (name, value) in inbound {
+            if value < self.message_bytes_max {
+                return Err(format!("{name} must hold at least one message"));
+            }
+        }
+        if self.topic_queue_bytes_max < self.gossip_bytes_max
+            || self.topic_sender_bytes_max < self.gossip_bytes_max
+        {
+            return Err("gossip queue byte limits must hold at least one message".to_owned());
+        }
+        if self.pending_connections_per_source_max == 0 || self.pending_connections_max == 0 {
+            return Err("pending connection limits must be at least 1".to_owned());
         }
         if self.streams_per_node_max > STREAMS_PER_NODE_MAX_LIMIT {
             return Err(format!(

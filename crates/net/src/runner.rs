@@ -11,32 +11,39 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 use libp2p::core::ConnectedPoint;
-use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageAuthenticity, ValidationMode};
+use libp2p::gossipsub::{
+    self, IdentTopic, MessageAcceptance, MessageAuthenticity, MessageId, ValidationMode,
+};
 use libp2p::multiaddr::Protocol;
-use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
+use libp2p::request_response::{self, InboundRequestId, OutboundRequestId, ProtocolSupport};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm, connection_limits};
+use netsettle_protocol::Role;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::admission::{
+    Admission as InboundAdmission, ConnectionStamp, GossipBudget, IDENTIFY_SERVICE,
+};
 use crate::api::{
     COMMAND_QUEUE_MAX, Command, ConnectionEvent, GossipMessage, InboundRequest, NetConfig,
     NetHandle, RESERVED_PREFIX, Responder, Services, Verdict,
 };
-use crate::codec::{ByteBudget, FrameCodec, REQUEST_PROTOCOL, WireRequest, WireResponse};
+use crate::codec::{FrameCodec, REQUEST_PROTOCOL, WireRequest, WireResponse};
 use crate::error::NetError;
 use crate::limits::{ADVERTISED_ADDRESSES_MAX, IDENTIFY_BYTES_MAX, KNOWN_PEERS_MAX, NetLimits};
 use crate::node_id::NodeId;
 use crate::outbound::{Admission, OutboundRequests};
+use crate::pending::PendingHandshakes;
 use crate::trust::RemotePeer;
 use crate::upgrade::{self, Handshake, Sessions};
 
-/// The network layer's own service: each side tells the other the addresses it wants
-/// to be dialled at (its external address, else its listen address). libp2p's identify
-/// protocol cannot be used: it carries a libp2p public key (Ed25519, secp256k1, ECDSA,
-/// RSA) whose hash must equal the `PeerId`, and SM2 is none of those.
-const IDENTIFY_SERVICE: &str = "netsettle.identify";
+// The network layer's own service (`admission::IDENTIFY_SERVICE`): each side tells the
+// other the addresses it wants to be dialled at (its external address, else its listen
+// address). libp2p's identify protocol cannot be used: it carries a libp2p public key
+// (Ed25519, secp256k1, ECDSA, RSA) whose hash must equal the `PeerId`, and SM2 is none
+// of those.
 const _: () = assert!(IDENTIFY_SERVICE.len() > RESERVED_PREFIX.len());
 
 /// Connections stay open while idle: consortium nodes talk all the time and reconnecting
@@ -47,6 +54,8 @@ const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(3600);
 #[behaviour(prelude = "libp2p::swarm::derive_prelude")]
 struct Behaviour {
     limits: connection_limits::Behaviour,
+    /// Must come right before `requests` (see `admission`).
+    stamp: ConnectionStamp,
     requests: request_response::Behaviour<FrameCodec>,
     gossip: gossipsub::Behaviour,
 }
@@ -81,8 +90,18 @@ impl Network {
         let local = NodeId::from_certificate(config.identity.leaf());
         let sessions: Sessions = Arc::default();
         let handshake = Handshake::new(&config.identity, config.trust.clone(), sessions.clone())?;
-        let transport = upgrade::transport(Arc::new(handshake), &config.limits);
-        let behaviour = behaviour(&config.limits)?;
+        let trust = handshake.live();
+        let pending = PendingHandshakes::new(
+            usize::try_from(config.limits.pending_connections_max).unwrap_or(usize::MAX),
+            usize::try_from(config.limits.pending_connections_per_source_max).unwrap_or(usize::MAX),
+        );
+        let transport = upgrade::transport(Arc::new(handshake), &config.limits, pending);
+        let services: Services = Arc::new(Mutex::new(HashMap::new()));
+        let stamp = ConnectionStamp {
+            sessions: sessions.clone(),
+            admission: InboundAdmission::new(&config.limits, services.clone()),
+        };
+        let behaviour = behaviour(&config.limits, stamp)?;
         let swarm_config = libp2p::swarm::Config::with_tokio_executor()
             .with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT);
         let mut swarm = Swarm::new(transport, behaviour, local.peer_id(), swarm_config);
@@ -100,13 +119,13 @@ impl Network {
 
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE_MAX);
         let (events, _) = broadcast::channel(config.limits.event_queue_max);
-        let services: Services = Arc::new(Mutex::new(HashMap::new()));
         let handle = NetHandle {
             local,
             commands: commands.clone(),
             services: services.clone(),
             events: events.clone(),
             limits: Arc::new(config.limits.clone()),
+            trust,
         };
         let outbound = OutboundRequests::new(
             config.limits.streams_per_node_max,
@@ -122,6 +141,7 @@ impl Network {
             advertised,
             topics: HashMap::new(),
             pending: HashMap::new(),
+            answering: HashMap::new(),
             outbound,
             known: HashMap::new(),
             invalid_gossip: HashMap::new(),
@@ -161,17 +181,21 @@ impl Network {
     }
 }
 
-fn behaviour(limits: &NetLimits) -> Result<Behaviour, NetError> {
+fn behaviour(limits: &NetLimits, stamp: ConnectionStamp) -> Result<Behaviour, NetError> {
+    // Inbound handshakes are bounded by `PendingHandshakes` in the transport, which
+    // evicts the oldest; this is only a backstop above it (evicted handshakes take a
+    // moment to be reported), never the bound that refuses a real node.
     let connection_limits = connection_limits::ConnectionLimits::default()
         .with_max_established_incoming(Some(limits.inbound_connections_max))
         .with_max_established_outgoing(Some(limits.outbound_connections_max))
-        .with_max_pending_incoming(Some(limits.pending_connections_max))
+        .with_max_pending_incoming(Some(limits.pending_connections_max.saturating_mul(2)))
         .with_max_pending_outgoing(Some(limits.pending_connections_max))
         .with_max_established_per_peer(Some(2));
     let requests = request_response::Behaviour::with_codec(
         FrameCodec {
             message_bytes_max: limits.message_bytes_max,
-            inbound: ByteBudget::new(limits.inbound_bytes_max),
+            admission: Arc::clone(&stamp.admission),
+            connection: None,
         },
         [(REQUEST_PROTOCOL, ProtocolSupport::Full)],
         request_response::Config::default()
@@ -196,6 +220,7 @@ fn behaviour(limits: &NetLimits) -> Result<Behaviour, NetError> {
         .map_err(|e| NetError::Config(format!("gossip: {e}")))?;
     Ok(Behaviour {
         limits: connection_limits::Behaviour::new(connection_limits),
+        stamp,
         requests,
         gossip,
     })
@@ -255,8 +280,12 @@ struct Runner {
     events: broadcast::Sender<ConnectionEvent>,
     limits: NetLimits,
     advertised: Multiaddr,
-    topics: HashMap<gossipsub::TopicHash, (String, mpsc::Sender<GossipMessage>)>,
+    topics: HashMap<gossipsub::TopicHash, Subscription>,
     pending: HashMap<OutboundRequestId, Pending>,
+    /// Inbound requests handed to a service and not answered yet: dropping the sender
+    /// tells the handler its caller is gone ([`InboundRequest::departed`]). Bounded by
+    /// the streams libp2p lets each connection open.
+    answering: HashMap<InboundRequestId, oneshot::Sender<()>>,
     /// Our callers' requests, per node: on the wire (also in `pending`) or waiting.
     outbound: OutboundRequests<PeerId, CallerRequest>,
     known: HashMap<PeerId, KnownPeer>,
@@ -269,6 +298,14 @@ struct Runner {
 /// Dial failure reasons kept; beyond this the table is cleared (they are only needed
 /// for the moment between the two libp2p events).
 const DIAL_ERRORS_MAX: usize = 1024;
+
+/// A topic we subscribed to.
+struct Subscription {
+    name: String,
+    sender: mpsc::Sender<GossipMessage>,
+    allowed_roles: Vec<Role>,
+    bytes: Arc<GossipBudget>,
+}
 
 /// A caller's request, on its way out.
 struct CallerRequest {
@@ -371,12 +408,12 @@ impl Runner {
                 node,
                 service,
                 payload,
+                trickle_len,
                 reply,
             } => {
                 let request = WireRequest {
-                    service,
-                    payload,
-                    permit: None,
+                    trickle_len,
+                    ..WireRequest::outbound(service, payload)
                 };
                 let caller = CallerRequest {
                     node,
@@ -418,6 +455,7 @@ impl Runner {
             }
             Command::Subscribe {
                 topic,
+                allowed_roles,
                 sender,
                 reply,
             } => {
@@ -430,20 +468,32 @@ impl Runner {
                     .map(|_| ())
                     .map_err(|e| NetError::Publish(e.to_string()));
                 if result.is_ok() {
-                    self.topics.insert(ident.hash(), (topic, sender));
+                    let subscription = Subscription {
+                        name: topic,
+                        sender,
+                        allowed_roles,
+                        bytes: GossipBudget::new(&self.limits),
+                    };
+                    self.topics.insert(ident.hash(), subscription);
                 }
                 let _ = reply.send(result);
             }
-            Command::Validate { message, verdict } => self.on_verdict(message, verdict),
+            Command::Validate { id, from, verdict } => self.on_verdict(&id, from, verdict),
             Command::AddAddress { node, address } => self.add_known(node, address),
             Command::Connected { reply } => {
                 let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
                 let connected = self
                     .swarm
                     .connected_peers()
-                    .filter_map(|peer_id| sessions.get(peer_id).cloned())
+                    .filter_map(|peer_id| sessions.get(peer_id).map(|s| s.peer.clone()))
                     .collect();
                 let _ = reply.send(connected);
+            }
+            Command::Disconnect { nodes } => {
+                for node in nodes {
+                    // Not connected (any more) is fine: the session is gone either way.
+                    let _ = self.swarm.disconnect_peer_id(node.peer_id());
+                }
             }
             Command::Shutdown => unreachable!("handled by the loop"),
         }
@@ -485,14 +535,14 @@ impl Runner {
         }
     }
 
-    fn on_verdict(&mut self, message: GossipMessage, verdict: Verdict) {
-        let source = message.from.peer_id();
+    fn on_verdict(&mut self, id: &MessageId, from: NodeId, verdict: Verdict) {
+        let source = from.peer_id();
         let acceptance = match verdict {
             Verdict::Accept => MessageAcceptance::Accept,
             Verdict::Reject => MessageAcceptance::Reject,
         };
         let gossip = &mut self.swarm.behaviour_mut().gossip;
-        gossip.report_message_validation_result(&message.id, &source, acceptance);
+        gossip.report_message_validation_result(id, &source, acceptance);
         if verdict == Verdict::Accept {
             return;
         }
@@ -501,9 +551,9 @@ impl Runner {
         let count = *count;
         if count >= self.limits.invalid_gossip_max {
             self.swarm.behaviour_mut().gossip.blacklist_peer(&source);
-            tracing::warn!(node = %message.from, count, "blacklisted from gossip: invalid messages");
+            tracing::warn!(node = %from, count, "blacklisted from gossip: invalid messages");
             self.emit(ConnectionEvent::Penalised {
-                node: message.from,
+                node: from,
                 invalid_messages: count,
             });
         }
@@ -571,11 +621,10 @@ impl Runner {
         };
         let address = to_socket_addr(endpoint.get_remote_address());
         tracing::info!(node = %peer.node_id, msp = %peer.msp_id, role = ?peer.role, ?address, "connected");
-        let identify = WireRequest {
-            service: IDENTIFY_SERVICE.to_owned(),
-            payload: self.advertised.to_string().into_bytes(),
-            permit: None,
-        };
+        let identify = WireRequest::outbound(
+            IDENTIFY_SERVICE.to_owned(),
+            self.advertised.to_string().into_bytes(),
+        );
         let id = self
             .swarm
             .behaviour_mut()
@@ -599,8 +648,10 @@ impl Runner {
         match event {
             request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request {
-                    request, channel, ..
-                } => self.on_inbound_request(peer, request, channel),
+                    request_id,
+                    request,
+                    channel,
+                } => self.on_inbound_request(peer, request_id, request, channel),
                 request_response::Message::Response {
                     request_id,
                     response,
@@ -643,10 +694,18 @@ impl Runner {
                     None => {}
                 }
             }
-            request_response::Event::InboundFailure { peer, error, .. } => {
+            request_response::Event::InboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                self.answering.remove(&request_id);
                 tracing::info!(%peer, error = %error_chain(&error), "inbound request failed");
             }
-            request_response::Event::ResponseSent { .. } => {}
+            request_response::Event::ResponseSent { request_id, .. } => {
+                self.answering.remove(&request_id);
+            }
         }
     }
 
@@ -693,7 +752,8 @@ impl Runner {
     fn on_inbound_request(
         &mut self,
         peer_id: PeerId,
-        request: WireRequest,
+        request_id: InboundRequestId,
+        mut request: WireRequest,
         channel: request_response::ResponseChannel<WireResponse>,
     ) {
         let respond = |swarm: &mut Swarm<Behaviour>, channel, response| {
@@ -702,6 +762,10 @@ impl Runner {
                 .requests
                 .send_response(channel, response);
         };
+        if let Some(reason) = request.refusal.take() {
+            respond(&mut self.swarm, channel, WireResponse::Refused(reason));
+            return;
+        }
         if request.service == IDENTIFY_SERVICE {
             self.learn_addresses(peer_id, &request.payload);
             let ours = WireResponse::Ok(self.advertised.to_string().into_bytes());
@@ -713,7 +777,7 @@ impl Runner {
             respond(&mut self.swarm, channel, refusal);
             return;
         };
-        let refusal = match self.route(from, request, channel) {
+        let refusal = match self.route(from, request_id, request, channel) {
             Ok(()) => return,
             Err((channel, reason)) => (channel, reason),
         };
@@ -724,6 +788,7 @@ impl Runner {
     fn route(
         &mut self,
         from: RemotePeer,
+        request_id: InboundRequestId,
         request: WireRequest,
         channel: request_response::ResponseChannel<WireResponse>,
     ) -> Result<(), (request_response::ResponseChannel<WireResponse>, String)> {
@@ -753,6 +818,7 @@ impl Runner {
                 ));
             }
         };
+        let (caller_present, departed) = oneshot::channel();
         permit.send(InboundRequest {
             from,
             service: request.service,
@@ -762,7 +828,10 @@ impl Runner {
                 channel,
                 commands: self.commands.clone(),
             },
+            departed,
         });
+        drop(services);
+        self.answering.insert(request_id, caller_present);
         Ok(())
     }
 
@@ -772,35 +841,7 @@ impl Runner {
                 propagation_source,
                 message_id,
                 message,
-            } => {
-                let Ok(from) = NodeId::from_peer_id(propagation_source) else {
-                    return;
-                };
-                let delivered = self
-                    .topics
-                    .get(&message.topic)
-                    .is_some_and(|(topic, sender)| {
-                        let message = GossipMessage {
-                            topic: topic.clone(),
-                            from,
-                            payload: message.data,
-                            id: message_id.clone(),
-                        };
-                        sender.try_send(message).is_ok()
-                    });
-                if !delivered {
-                    // Nobody to judge it (full queue or no subscriber): do not forward, do
-                    // not penalise.
-                    self.swarm
-                        .behaviour_mut()
-                        .gossip
-                        .report_message_validation_result(
-                            &message_id,
-                            &propagation_source,
-                            MessageAcceptance::Ignore,
-                        );
-                }
-            }
+            } => self.on_gossip_message(propagation_source, message_id, message),
             gossipsub::Event::Subscribed { peer_id, topic } => {
                 // Topics are identity-hashed: the hash is the name.
                 if let Ok(node) = NodeId::from_peer_id(peer_id) {
@@ -812,6 +853,55 @@ impl Runner {
             }
             _ => {}
         }
+    }
+}
+
+impl Runner {
+    /// Hand a gossip message to its subscriber if its sender's role may gossip on the
+    /// topic and the subscriber's queue has room (in messages, bytes, and the sender's
+    /// share of the bytes).
+    fn on_gossip_message(
+        &mut self,
+        source: PeerId,
+        message_id: MessageId,
+        message: gossipsub::Message,
+    ) {
+        let Ok(from) = NodeId::from_peer_id(source) else {
+            return;
+        };
+        let role = upgrade::session(&self.sessions, &source).map(|peer| peer.role);
+        let Some(subscription) = self.topics.get(&message.topic) else {
+            self.ignore_gossip(&message_id, &source);
+            return;
+        };
+        if !role.is_some_and(|role| subscription.allowed_roles.contains(&role)) {
+            tracing::warn!(node = %from, ?role, topic = %subscription.name, "gossip from a role that may not send it");
+            self.on_verdict(&message_id, from, Verdict::Reject);
+            return;
+        }
+        let Some(permit) = subscription.bytes.reserve(from, message.data.len()) else {
+            tracing::debug!(node = %from, topic = %subscription.name, "gossip queue bytes full");
+            self.ignore_gossip(&message_id, &source);
+            return;
+        };
+        let delivered = GossipMessage {
+            topic: subscription.name.clone(),
+            from,
+            payload: message.data,
+            id: message_id.clone(),
+            _permit: Some(Arc::new(permit)),
+        };
+        if subscription.sender.try_send(delivered).is_err() {
+            self.ignore_gossip(&message_id, &source);
+        }
+    }
+
+    /// Nobody to judge it (full queue or no subscriber): do not forward, do not penalise.
+    fn ignore_gossip(&mut self, message_id: &MessageId, source: &PeerId) {
+        self.swarm
+            .behaviour_mut()
+            .gossip
+            .report_message_validation_result(message_id, source, MessageAcceptance::Ignore);
     }
 }
 

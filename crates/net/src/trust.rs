@@ -9,7 +9,7 @@ use std::sync::Arc;
 use netsettle_msp::ChannelMsps;
 use netsettle_protocol::{ChannelConfig, Identity, Role};
 use netsettle_smcrypto::Hash;
-use netsettle_smcrypto::x509::{Certificate, Crl};
+use netsettle_smcrypto::x509::{Certificate, Crl, verify_chain};
 use netsettle_smtls::{RevocationCheck, RevocationError, TrustAnchors};
 
 use crate::error::{IdentityRefusal, NetError};
@@ -83,6 +83,16 @@ impl ChannelTrust {
         })
     }
 
+    /// The config sequence this trust was built from.
+    pub fn sequence(&self) -> u64 {
+        self.msps.sequence()
+    }
+
+    /// The channel this trust was built from.
+    pub fn channel(&self) -> &str {
+        self.msps.channel()
+    }
+
     pub(crate) fn anchors(&self) -> &TrustAnchors {
         &self.anchors
     }
@@ -130,6 +140,43 @@ impl ChannelTrust {
     }
 }
 
+impl ChannelTrust {
+    /// Everything the handshake checks, again, for a chain (leaf first) that was accepted
+    /// under an earlier trust: it still ends at one of these TLS roots, no CRL of these
+    /// lists any of it, and an organisation of this config vouches for the leaf with an
+    /// allowed role.
+    pub(crate) fn recheck(
+        &self,
+        chain: &[Certificate],
+        at_unix: i64,
+    ) -> Result<RemotePeer, IdentityRefusal> {
+        let Some((leaf, intermediates)) = chain.split_first() else {
+            return Err(IdentityRefusal::TlsChain {
+                subject: String::new(),
+                reason: "no certificate".to_owned(),
+            });
+        };
+        let refused = |reason: String| IdentityRefusal::TlsChain {
+            subject: leaf.subject_dn(),
+            reason,
+        };
+        let verified = verify_chain(leaf, intermediates, self.anchors.roots(), at_unix)
+            .map_err(|error| refused(error.to_string()))?;
+        for pair in verified.certificates().windows(2) {
+            let [certificate, issuer] = pair else {
+                continue;
+            };
+            if self.crls.lists(certificate, issuer) {
+                return Err(refused(format!(
+                    "{} is revoked by its issuer's CRL",
+                    certificate.subject_dn()
+                )));
+            }
+        }
+        self.authorize(leaf, at_unix)
+    }
+}
+
 /// The organisations' CRLs as the TLS verifiers' revocation check. Same meaning as in
 /// the MSP: a certificate is revoked when a CRL its issuer signed lists it; an issuer
 /// without a CRL has revoked nothing. (smtls's `CrlRevocation` is stricter, hard-failing
@@ -145,11 +192,18 @@ impl RevocationCheck for ChannelCrls {
         issuer: &Certificate,
         _at_unix: i64,
     ) -> Result<bool, RevocationError> {
+        Ok(self.lists(certificate, issuer))
+    }
+}
+
+impl ChannelCrls {
+    /// Whether a CRL that `issuer` signed lists `certificate`.
+    fn lists(&self, certificate: &Certificate, issuer: &Certificate) -> bool {
         let issuer_dn = issuer.subject_dn();
-        Ok(self.crls.iter().any(|crl| {
+        self.crls.iter().any(|crl| {
             crl.issuer_dn() == issuer_dn
                 && crl.verify_signed_by(issuer).is_ok()
                 && crl.is_revoked(certificate.serial())
-        }))
+        })
     }
 }

@@ -15,10 +15,10 @@ use core::iter;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use futures::future::BoxFuture;
+use futures::future::{Abortable, BoxFuture};
 use futures::{AsyncRead, AsyncWrite, FutureExt as _};
 use libp2p::core::muxing::StreamMuxerBox;
 use libp2p::core::transport::Boxed;
@@ -30,24 +30,25 @@ use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use multistream_select::{Version, dialer_select_proto, listener_select_proto};
 use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, ServerConfig};
 
 use netsettle_smcrypto::x509::Certificate;
-use netsettle_smtls::{Sm2ServerVerifier, TlsError, TlsIdentity};
+use netsettle_smtls::{TlsError, TlsIdentity};
 
 use crate::error::{IdentityRefusal, NetError};
 use crate::limits::NetLimits;
+use crate::live_trust::{LiveTrust, Session, TrustInForce};
+use crate::pending::PendingHandshakes;
 use crate::trust::{ChannelTrust, RemotePeer};
 
 /// The protocol name negotiated for the security upgrade.
 pub const SM_TLS_PROTOCOL: &str = "/netsettle/sm-tls/1.0.0";
 
-/// Authenticated remote nodes by `PeerId`, filled by the upgrade and read by the event
-/// loop when libp2p reports the connection (libp2p's connection only carries the
-/// `PeerId`). Entries are removed when the last connection closes; the map can only
-/// hold members of the channel, bounded by `SESSIONS_MAX` regardless.
-pub(crate) type Sessions = Arc<Mutex<HashMap<PeerId, RemotePeer>>>;
-const SESSIONS_MAX: usize = 4096;
+/// Authenticated remote nodes by `PeerId`, filled by the upgrade (`LiveTrust::admit`) and
+/// read by the event loop when libp2p reports the connection (libp2p's connection only
+/// carries the `PeerId`). Entries are removed when the last connection closes, or when a
+/// new trust no longer accepts them; the map can only hold members of the channel, and is
+/// bounded regardless.
+pub(crate) type Sessions = Arc<Mutex<HashMap<PeerId, Session>>>;
 
 /// Why a connection upgrade failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -60,14 +61,14 @@ pub(crate) enum UpgradeFailure {
     Identity(#[from] IdentityRefusal),
     #[error("multiplexer negotiation failed: {0}")]
     Multiplex(String),
+    #[error("evicted: newer connections needed the pending handshake slot")]
+    Evicted,
 }
 
-/// Everything the upgrade needs, shared by all connections.
+/// Everything the upgrade needs, shared by all connections: the trust in force (replaced
+/// while the node runs) and the session table.
 pub(crate) struct Handshake {
-    client: Arc<ClientConfig>,
-    server: Arc<ServerConfig>,
-    trust: ChannelTrust,
-    sessions: Sessions,
+    live: Arc<LiveTrust>,
 }
 
 impl Handshake {
@@ -76,24 +77,14 @@ impl Handshake {
         trust: ChannelTrust,
         sessions: Sessions,
     ) -> Result<Self, NetError> {
-        let config_error = |error| NetError::Config(format!("TLS: {error}"));
-        let server = netsettle_smtls::server_config(identity, trust.anchors(), trust.revocation())
-            .map_err(config_error)?;
-        let client = netsettle_smtls::client_config(identity, trust.anchors(), trust.revocation())
-            .map_err(config_error)?;
-        let mut client = (*client).clone();
-        client
-            .dangerous()
-            .set_certificate_verifier(Arc::new(Sm2ServerVerifier::for_nodes(
-                trust.anchors().clone(),
-                trust.revocation(),
-            )));
         Ok(Handshake {
-            client: Arc::new(client),
-            server,
-            trust,
-            sessions,
+            live: Arc::new(LiveTrust::new(identity, trust, sessions)?),
         })
+    }
+
+    /// The trust in force, for the handle that replaces it.
+    pub(crate) fn live(&self) -> Arc<LiveTrust> {
+        Arc::clone(&self.live)
     }
 
     /// Authorise the verified peer chain and check it is the node we meant to reach.
@@ -101,37 +92,21 @@ impl Handshake {
         &self,
         chain: Option<&[CertificateDer<'static>]>,
         expected: Option<PeerId>,
+        started: &Arc<TrustInForce>,
     ) -> Result<PeerId, UpgradeFailure> {
         // rustls only completes a handshake with a verified client and server chain, so
-        // a missing or unparsable leaf here means the configuration was bypassed.
-        let leaf = chain
-            .and_then(|chain| chain.first())
-            .and_then(|der| Certificate::from_der(der.as_ref()).ok())
+        // a missing or unparsable chain here means the configuration was bypassed.
+        let chain = chain
+            .filter(|chain| !chain.is_empty())
+            .and_then(|chain| {
+                chain
+                    .iter()
+                    .map(|der| Certificate::from_der(der.as_ref()).ok())
+                    .collect::<Option<Vec<_>>>()
+            })
             .ok_or_else(|| UpgradeFailure::Tls("no peer certificate".to_owned()))?;
-        let remote = self.trust.authorize(&leaf, now_unix())?;
-        let peer_id = remote.node_id.peer_id();
-        if let Some(expected) = expected
-            && expected != peer_id
-        {
-            return Err(IdentityRefusal::PeerIdMismatch {
-                expected: expected.to_string(),
-                actual: peer_id.to_string(),
-            }
-            .into());
-        }
-        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        if sessions.len() < SESSIONS_MAX || sessions.contains_key(&peer_id) {
-            sessions.insert(peer_id, remote);
-        }
-        Ok(peer_id)
+        Ok(self.live.admit(chain, expected, started)?)
     }
-}
-
-fn now_unix() -> i64 {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX)
 }
 
 fn tls_error_text(error: std::io::Error) -> String {
@@ -165,14 +140,17 @@ where
 
     fn upgrade_inbound(self, socket: C, _: Self::Info) -> Self::Future {
         async move {
-            let acceptor = futures_rustls::TlsAcceptor::from(self.handshake.server.clone());
+            let in_force = self.handshake.live.current();
+            let acceptor = futures_rustls::TlsAcceptor::from(in_force.server.clone());
             let stream = acceptor
                 .accept(socket)
                 .await
                 .map_err(|e| UpgradeFailure::Tls(tls_error_text(e)))?;
-            let peer_id = self
-                .handshake
-                .authorize(stream.get_ref().1.peer_certificates(), None)?;
+            let peer_id = self.handshake.authorize(
+                stream.get_ref().1.peer_certificates(),
+                None,
+                &in_force,
+            )?;
             Ok((peer_id, stream.into()))
         }
         .boxed()
@@ -189,7 +167,8 @@ where
 
     fn upgrade_outbound(self, socket: C, _: Self::Info) -> Self::Future {
         async move {
-            let connector = futures_rustls::TlsConnector::from(self.handshake.client.clone());
+            let in_force = self.handshake.live.current();
+            let connector = futures_rustls::TlsConnector::from(in_force.client.clone());
             // Any name will do: the node verifier checks the leaf against its own name;
             // the node's identity is its key, checked by `authorize`.
             let name = ServerName::try_from("node.netsettle").expect("a valid DNS name");
@@ -197,9 +176,11 @@ where
                 .connect(name, socket)
                 .await
                 .map_err(|e| UpgradeFailure::Tls(tls_error_text(e)))?;
-            let peer_id = self
-                .handshake
-                .authorize(stream.get_ref().1.peer_certificates(), self.expected)?;
+            let peer_id = self.handshake.authorize(
+                stream.get_ref().1.peer_certificates(),
+                self.expected,
+                &in_force,
+            )?;
             Ok((peer_id, stream.into()))
         }
         .boxed()
@@ -214,10 +195,12 @@ fn dialled_peer(address: &Multiaddr) -> Option<PeerId> {
     }
 }
 
-/// TCP, then SM-TLS, then yamux, within the handshake timeout.
+/// TCP, then SM-TLS, then yamux, within the handshake timeout; inbound handshakes hold
+/// a slot of `pending` until done and are evicted when newer ones need it.
 pub(crate) fn transport(
     handshake: Arc<Handshake>,
     limits: &NetLimits,
+    pending: Arc<PendingHandshakes>,
 ) -> Boxed<(PeerId, StreamMuxerBox)> {
     let tcp = NewPortPerDial(libp2p::tcp::tokio::Transport::new(
         libp2p::tcp::Config::default().nodelay(true),
@@ -232,7 +215,23 @@ pub(crate) fn transport(
                 ConnectedPoint::Listener { .. } => None,
             },
         };
-        secure_and_multiplex(socket, endpoint, upgrade, yamux.clone())
+        let slot = match &endpoint {
+            ConnectedPoint::Listener { send_back_addr, .. } => {
+                let source = crate::runner::to_socket_addr(send_back_addr)
+                    .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |address| address.ip());
+                Some(pending.admit(source))
+            }
+            ConnectedPoint::Dialer { .. } => None,
+        };
+        let upgrading = secure_and_multiplex(socket, endpoint, upgrade, yamux.clone());
+        async move {
+            let Some((slot, registration)) = slot else {
+                return upgrading.await;
+            };
+            let result = Abortable::new(upgrading, registration).await;
+            drop(slot);
+            result.unwrap_or(Err(UpgradeFailure::Evicted))
+        }
     });
     TransportTimeout::new(upgraded, limits.handshake_timeout).boxed()
 }
@@ -343,7 +342,7 @@ fn after_handshake(error: multistream_select::NegotiationError) -> UpgradeFailur
 /// The node id of an authenticated session, for the event loop.
 pub(crate) fn session(sessions: &Sessions, peer_id: &PeerId) -> Option<RemotePeer> {
     let sessions = sessions.lock().unwrap_or_else(|e| e.into_inner());
-    sessions.get(peer_id).cloned()
+    sessions.get(peer_id).map(|session| session.peer.clone())
 }
 
 /// Forget a node whose last connection closed.

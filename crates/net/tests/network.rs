@@ -442,7 +442,11 @@ async fn gossip_reaches_every_subscriber_and_invalid_senders_are_penalised() {
         );
         net.known_peers = vec![(hub.node_id(), hub.listen_addr())];
         let node = Network::start(net).await.unwrap();
-        let messages = node.handle().subscribe("blocks").await.unwrap();
+        let messages = node
+            .handle()
+            .subscribe("blocks", &[ProtocolRole::Peer, ProtocolRole::Orderer])
+            .await
+            .unwrap();
         subscribers.push((node, messages));
     }
     // Publish once every subscriber's subscription has reached the hub.

@@ -532,7 +532,7 @@ impl BlockServer {
         });
     }
 
-    async fn answer(&self, request: InboundRequest) {
+    async fn answer(&self, mut request: InboundRequest) {
         let BlockRange { start, end } = match decode(&request.payload) {
             Ok(range) => range,
             Err(error) => {
@@ -542,7 +542,11 @@ impl BlockServer {
         };
         if start < end {
             let wait = Duration::from_millis(BLOCKS_LONG_POLL_MS);
-            wait_for_block(self.orderer.height(), start, wait).await;
+            tokio::select! {
+                () = wait_for_block(self.orderer.height(), start, wait) => {}
+                // The caller is gone: give its place back now, not at the poll's end.
+                () = request.departed() => return,
+            }
         }
         let Ok(_read) = self.reads.acquire().await else {
             return; // never closed
@@ -617,7 +621,7 @@ async fn answer_broadcast(
 /// [`OrdererHandle::deliver`]) and answers with the next blocks of its range, waiting up
 /// to the long poll for the first one at the chain's head. Delivery over request–response
 /// is a series of requests, each signed, each from the block after the last one received.
-async fn answer_deliver(orderer: &OrdererHandle, request: InboundRequest) {
+async fn answer_deliver(orderer: &OrdererHandle, mut request: InboundRequest) {
     let signed = match decode::<SignedDeliverRequest>(&request.payload) {
         Ok(signed) => signed,
         Err(error) => {
@@ -626,7 +630,11 @@ async fn answer_deliver(orderer: &OrdererHandle, request: InboundRequest) {
         }
     };
     let batch = match orderer.deliver(signed) {
-        Ok(stream) => collect_deliver(stream).await,
+        Ok(stream) => tokio::select! {
+            batch = collect_deliver(stream) => batch,
+            // The caller is gone: give its place back now, not at the poll's end.
+            () = request.departed() => return,
+        },
         Err(error) => {
             tracing::debug!(%error, "deliver request refused");
             DeliverBatch {

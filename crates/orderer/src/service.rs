@@ -580,6 +580,12 @@ impl OrdererHandle {
         Arc::clone(&self.channel.borrow())
     }
 
+    /// The channel configuration in force as it changes: a new value whenever a config
+    /// block is applied (the node's network trust follows it).
+    pub fn channel_changes(&self) -> watch::Receiver<Arc<ChannelState>> {
+        self.channel.clone()
+    }
+
     /// The ledger (read it; only the core writes).
     pub fn ledger(&self) -> &Arc<Ledger> {
         &self.ledger

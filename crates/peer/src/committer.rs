@@ -3,6 +3,7 @@
 //! serving a ledger that may diverge from the other carrier's.
 
 use netsettle_ledger::{ChainInfo, Ledger, LedgerError};
+use tracing::debug;
 
 use crate::validator::ValidatedBlock;
 
@@ -14,8 +15,13 @@ pub fn commit(ledger: &Ledger, validated: &ValidatedBlock) -> Result<ChainInfo, 
         block.data.len(),
         "a validated block carries one code per envelope"
     );
+    let number = block.header.number;
+    // The moment the block's batch goes to RocksDB; node/tests/peer_kill.rs kills a peer
+    // on this line to prove a `kill -9` here leaves the ledger at a block boundary.
+    debug!(number, txs = block.data.len(), "writing block");
     let info = ledger.commit_block(block)?;
-    assert_eq!(info.height, block.header.number.saturating_add(1));
+    assert_eq!(info.height, number.saturating_add(1));
     assert_eq!(info.current_hash, Some(block.hash()));
+    debug!(number, "block committed");
     Ok(info)
 }

@@ -51,3 +51,19 @@ const _: () = assert!(STATE_TRANSFER_BYTES_MAX < FRAME_BYTES_MAX);
 // are in `netsettle_contract::limits`).
 const _: () = assert!(RANGE_ENTRIES_MAX <= PAGE_ENTRIES_MAX);
 const _: () = assert!(HISTORY_ENTRIES_MAX <= PAGE_ENTRIES_MAX);
+
+/// `peer-blocks` requests answered at once, all peers together: each reads and encodes
+/// up to [`STATE_TRANSFER_BYTES_MAX`] on the blocking pool.
+pub const PEER_BLOCKS_OPEN_MAX: usize = 8;
+/// `peer-blocks` requests answered at once for one peer: deliver asks one peer at a time
+/// and probes others one by one, so two is enough for an honest peer.
+pub const PEER_BLOCKS_OPEN_PER_NODE_MAX: usize = 2;
+/// `peer-endorse` and `peer-tx-status` requests answered (or, for a status, waited on)
+/// at once, all callers together.
+pub const CLIENT_REQUESTS_OPEN_MAX: usize = 512;
+/// The same for one calling node: as many as a node puts on the wire to us at once
+/// (`netsettle_net::NetLimits::streams_per_node_max`), so one client cannot hold them all.
+pub const CLIENT_REQUESTS_OPEN_PER_NODE_MAX: usize = 64;
+
+const _: () = assert!(PEER_BLOCKS_OPEN_PER_NODE_MAX <= PEER_BLOCKS_OPEN_MAX);
+const _: () = assert!(CLIENT_REQUESTS_OPEN_PER_NODE_MAX <= CLIENT_REQUESTS_OPEN_MAX);

@@ -12,6 +12,11 @@
 //! (Service names and message types are `netsettle_protocol`'s, where every service is
 //! listed.)
 //!
+//! Each service answers a bounded number of requests at once, in total and per calling
+//! node ([`OpenRequests`], limits in `crate::limits`); beyond them callers are told the
+//! service is busy. A status request waiting for its transaction lets go as soon as its
+//! caller is gone ([`InboundRequest::departed`]).
+//!
 //! Blocks reach the committer by three paths, all into one bounded queue (the committer
 //! takes the next block and drops the rest, so a block that arrives twice commits once):
 //!
@@ -35,9 +40,10 @@
 //! DMZ-published peer addresses; the peers configured at those addresses are asked first
 //! among the other carrier's.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use netsettle_ledger::{LedgerError, TxLocation};
@@ -56,6 +62,10 @@ use tracing::{debug, info, warn};
 use crate::deliver::{self, BlockSource, DeliverConfig};
 use crate::error::{EndorseError, PeerNetError};
 use crate::gossip::{self, Intake, Route};
+use crate::limits::{
+    CLIENT_REQUESTS_OPEN_MAX, CLIENT_REQUESTS_OPEN_PER_NODE_MAX, PEER_BLOCKS_OPEN_MAX,
+    PEER_BLOCKS_OPEN_PER_NODE_MAX,
+};
 use crate::service::PeerHandle;
 
 /// The longest a status request may wait for its transaction to commit.
@@ -157,24 +167,42 @@ fn serve(
     peer: &PeerHandle,
     shutdown: &watch::Receiver<bool>,
 ) -> Result<Vec<PeerNetTask>, PeerNetError> {
+    let client_bound =
+        || OpenRequests::new(CLIENT_REQUESTS_OPEN_MAX, CLIENT_REQUESTS_OPEN_PER_NODE_MAX);
     let endorse = net.serve(ENDORSE_SERVICE, &[Role::Client, Role::Admin])?;
     let endorse_peer = peer.clone();
-    let endorse = tokio::spawn(serve_until(endorse, shutdown.clone(), move |request| {
-        let peer = endorse_peer.clone();
-        async move { answer_endorse(&peer, request).await }
-    }));
+    let endorse = tokio::spawn(serve_until(
+        endorse,
+        client_bound(),
+        shutdown.clone(),
+        move |request| {
+            let peer = endorse_peer.clone();
+            async move { answer_endorse(&peer, request).await }
+        },
+    ));
     let status = net.serve(TX_STATUS_SERVICE, &[Role::Client, Role::Admin, Role::Peer])?;
     let status_peer = peer.clone();
-    let status = tokio::spawn(serve_until(status, shutdown.clone(), move |request| {
-        let peer = status_peer.clone();
-        async move { answer_tx_status(&peer, request).await }
-    }));
+    let status = tokio::spawn(serve_until(
+        status,
+        client_bound(),
+        shutdown.clone(),
+        move |request| {
+            let peer = status_peer.clone();
+            async move { answer_tx_status(&peer, request).await }
+        },
+    ));
     let blocks = net.serve(PEER_BLOCKS_SERVICE, &[Role::Peer])?;
     let blocks_peer = peer.clone();
-    let blocks = tokio::spawn(serve_until(blocks, shutdown.clone(), move |request| {
-        let peer = blocks_peer.clone();
-        async move { answer_blocks(&peer, request).await }
-    }));
+    let blocks_bound = OpenRequests::new(PEER_BLOCKS_OPEN_MAX, PEER_BLOCKS_OPEN_PER_NODE_MAX);
+    let blocks = tokio::spawn(serve_until(
+        blocks,
+        blocks_bound,
+        shutdown.clone(),
+        move |request| {
+            let peer = blocks_peer.clone();
+            async move { answer_blocks(&peer, request).await }
+        },
+    ));
     Ok(vec![endorse, status, blocks])
 }
 
@@ -191,8 +219,10 @@ async fn gossip_blocks(
     let topic = gossip::block_topic(&peer.channel().config.channel);
     // Subscribe to commits first: a block committed meanwhile is still published.
     let mut committed = peer.subscribe();
+    // Only the channel's peers and orderers may gossip blocks; another role's message
+    // is rejected by the network and counts against its sender.
     let mut messages = net
-        .subscribe(&topic)
+        .subscribe(&topic, &[Role::Peer, Role::Orderer])
         .await
         .map_err(|source| PeerNetError::Subscribe {
             topic: topic.clone(),
@@ -361,9 +391,10 @@ async fn answer_blocks(peer: &PeerHandle, request: InboundRequest) {
     };
 }
 
-/// Answers each request on its own task until shutdown.
+/// Answers each request on its own task until shutdown, at most `bound` at once.
 async fn serve_until<F, Fut>(
     mut requests: mpsc::Receiver<InboundRequest>,
+    bound: Arc<OpenRequests>,
     mut shutdown: watch::Receiver<bool>,
     answer: F,
 ) -> Result<(), PeerNetError>
@@ -374,12 +405,91 @@ where
     loop {
         tokio::select! {
             request = requests.recv() => match request {
-                Some(request) => {
-                    tokio::spawn(answer(request));
-                }
+                Some(request) => match bound.enter(request.from.node_id) {
+                    Ok(open) => {
+                        let answering = answer(request);
+                        tokio::spawn(async move {
+                            answering.await;
+                            drop(open);
+                        });
+                    }
+                    Err(reason) => {
+                        debug!(from = %request.from.node_id, service = %request.service, %reason, "request refused");
+                        tokio::spawn(async move {
+                            let _ = request.refuse(reason).await;
+                        });
+                    }
+                },
                 None => return Ok(()),
             },
             _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+        }
+    }
+}
+
+/// Requests of one service being answered: at most `total_max` at once, and at most
+/// `per_node_max` from one calling node, so neither a flood nor one slow caller can hold
+/// the service.
+#[derive(Debug)]
+pub struct OpenRequests {
+    total_max: usize,
+    per_node_max: usize,
+    open: Mutex<HashMap<NodeId, usize>>,
+}
+
+/// One request's place in [`OpenRequests`], given back when dropped.
+#[derive(Debug)]
+pub struct OpenRequest {
+    bound: Arc<OpenRequests>,
+    node: NodeId,
+}
+
+impl OpenRequests {
+    /// A bound of `total_max` requests at once, `per_node_max` of them from one node.
+    pub fn new(total_max: usize, per_node_max: usize) -> Arc<Self> {
+        Arc::new(OpenRequests {
+            total_max,
+            per_node_max,
+            open: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A place for one more request from `node`, or why not.
+    pub fn enter(self: &Arc<Self>, node: NodeId) -> Result<OpenRequest, String> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let total: usize = open.values().sum();
+        if total >= self.total_max {
+            return Err(format!("busy: {total} requests open"));
+        }
+        let from_node = open.entry(node).or_insert(0);
+        if *from_node >= self.per_node_max {
+            return Err(format!("busy: {from_node} requests of this node open"));
+        }
+        *from_node = from_node.saturating_add(1);
+        Ok(OpenRequest {
+            bound: Arc::clone(self),
+            node,
+        })
+    }
+
+    /// Requests open now.
+    pub fn n_open(&self) -> usize {
+        self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .sum()
+    }
+}
+
+impl Drop for OpenRequest {
+    fn drop(&mut self) {
+        let mut open = self.bound.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = open.get_mut(&self.node) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.node);
+            }
         }
     }
 }
@@ -410,11 +520,19 @@ fn endorse_status(error: &EndorseError) -> u32 {
     }
 }
 
-async fn answer_tx_status(peer: &PeerHandle, request: InboundRequest) {
-    let status = match decode::<TxStatusRequest>(&request.payload) {
-        Ok(query) => tx_status(peer, &query).await,
+async fn answer_tx_status(peer: &PeerHandle, mut request: InboundRequest) {
+    let query = match decode::<TxStatusRequest>(&request.payload) {
+        Ok(query) => query,
         Err(error) => {
             let _ = request.refuse(error.to_string()).await;
+            return;
+        }
+    };
+    // A caller that is gone gets no answer: stop waiting and give its place back.
+    let status = tokio::select! {
+        status = tx_status(peer, &query) => status,
+        () = request.departed() => {
+            debug!(from = %request.from.node_id, "status caller gone");
             return;
         }
     };

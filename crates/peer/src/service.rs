@@ -13,7 +13,7 @@
 //! [`ENDORSE_QUEUE_MAX`] endorsements run or wait at once (more are refused as
 //! `Unavailable`), and each event subscriber has its own bounded queue.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use netsettle_ledger::{Ledger, LedgerError};
@@ -74,7 +74,8 @@ pub struct PeerParts {
 
 struct Shared {
     ledger: Arc<Ledger>,
-    channel: RwLock<Arc<ChannelState>>,
+    /// The config in force; a watch, so the node's trust can follow it.
+    channel: watch::Sender<Arc<ChannelState>>,
     endorser: Endorser,
     endorse_permits: Arc<Semaphore>,
     events: broadcast::Sender<Arc<BlockEvent>>,
@@ -82,20 +83,11 @@ struct Shared {
 
 impl Shared {
     fn channel(&self) -> Arc<ChannelState> {
-        // A poisoned lock means a panic while swapping the config, i.e. a bug; keep
-        // serving the last config rather than crash every endorsement.
-        match self.channel.read() {
-            Ok(channel) => Arc::clone(&channel),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
+        Arc::clone(&self.channel.borrow())
     }
 
     fn set_channel(&self, channel: ChannelState) {
-        let channel = Arc::new(channel);
-        match self.channel.write() {
-            Ok(mut slot) => *slot = channel,
-            Err(poisoned) => *poisoned.into_inner() = channel,
-        }
+        self.channel.send_replace(Arc::new(channel));
     }
 }
 
@@ -133,7 +125,7 @@ pub fn spawn(parts: PeerParts) -> Result<PeerHandle, ServiceError> {
     let (events, _) = broadcast::channel(EVENT_SUBSCRIBER_QUEUE_MAX);
     let shared = Arc::new(Shared {
         ledger,
-        channel: RwLock::new(Arc::new(channel)),
+        channel: watch::Sender::new(Arc::new(channel)),
         endorser,
         endorse_permits: Arc::new(Semaphore::new(ENDORSE_QUEUE_MAX)),
         events,
@@ -413,6 +405,12 @@ impl PeerHandle {
     /// The channel configuration in force.
     pub fn channel(&self) -> Arc<ChannelState> {
         self.shared.channel()
+    }
+
+    /// The channel configuration in force as it changes: a new value whenever a config
+    /// block commits (the node's network trust follows it).
+    pub fn channel_changes(&self) -> watch::Receiver<Arc<ChannelState>> {
+        self.shared.channel.subscribe()
     }
 
     /// The ledger (for queries).

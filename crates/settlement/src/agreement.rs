@@ -6,6 +6,7 @@
 use netsettle_smcrypto::{Hash, sm3};
 
 use crate::SettleError;
+use crate::limits::DEADLINE_MARGIN_MS_DEFAULT;
 use crate::report::check_msp_id;
 
 /// The only currency settled.
@@ -51,8 +52,21 @@ pub struct Agreement {
     /// ...or by at most this many basis points of the larger amount.
     pub tolerance_bp: u32,
     /// Both reports and both keys must be on the chain within this many milliseconds of
-    /// a round's first upload; after that either side may reset the round.
+    /// the round's start (the first upload of a period, or the reset that opened a later
+    /// round); after that, plus [`Agreement::clock_margin_ms`], either side may close the
+    /// round (`reset`).
     pub reveal_window_ms: u64,
+    /// The margin added to every deadline, because the contract's only time is the
+    /// proposal timestamp the client chose. It must be at least twice the chain's
+    /// timestamp bound ([`crate::limits::TX_TIME_BOUND_MS`]) for a deadline to hold against
+    /// a back-dated upload and a forward-dated reset; that is the default when the JSON
+    /// omits it. A carrier's admin must not accept less (only test chains do).
+    #[serde(default = "default_clock_margin_ms")]
+    pub clock_margin_ms: u64,
+}
+
+fn default_clock_margin_ms() -> u64 {
+    DEADLINE_MARGIN_MS_DEFAULT
 }
 
 impl Agreement {
@@ -72,6 +86,9 @@ impl Agreement {
         }
         if self.reveal_window_ms == 0 || self.reveal_window_ms > REVEAL_WINDOW_MS_MAX {
             return Err(SettleError::bad("reveal_window_ms must be 1 ms to 90 days"));
+        }
+        if self.clock_margin_ms > REVEAL_WINDOW_MS_MAX {
+            return Err(SettleError::bad("clock_margin_ms is at most 90 days"));
         }
         Ok(())
     }
@@ -124,6 +141,7 @@ mod tests {
             tolerance_fen,
             tolerance_bp,
             reveal_window_ms: 86_400_000,
+            clock_margin_ms: DEADLINE_MARGIN_MS_DEFAULT,
         }
     }
 

@@ -96,13 +96,15 @@ pub struct UploadRequest {
     pub period: Period,
     /// The 12-byte SM4-GCM nonce.
     pub nonce: HexBytes<12>,
-    /// `SM3(key)`.
+    /// `SM3("netsettle/v1/key\0" ‖ key ‖ salt)` ([`crate::seal::key_commitment`]).
     pub key_commitment: Digest,
-    /// `SM3(canonical report text)`.
+    /// `SM3("netsettle/v1/plaintext\0" ‖ salt ‖ canonical report text)`
+    /// ([`crate::seal::plaintext_commitment`]); binding for the period once both uploads
+    /// are in.
     pub plaintext_commitment: Digest,
 }
 
-/// `reveal`: the 16-byte SM4 key.
+/// `reveal`: the 16-byte SM4 key of this round and the 16-byte commitment salt.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RevealRequest {
@@ -110,6 +112,8 @@ pub struct RevealRequest {
     pub period: Period,
     /// The key.
     pub key: HexBytes<16>,
+    /// The salt of the plaintext commitment.
+    pub salt: HexBytes<16>,
 }
 
 /// `dispute`: mark a settled line disputed.

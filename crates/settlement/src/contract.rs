@@ -19,21 +19,21 @@ use crate::finance::{DataHasher, FinalData, TxLocation, export_csv, export_json}
 use crate::limits::{
     CIPHERTEXT_BYTES_MAX, EVENT_LINES_MAX, PAGE_LINES, QUERY_AUDIT_MAX, QUERY_LINES_MAX,
 };
-use crate::reconcile::{ReconciledLine, reconcile};
+use crate::reconcile::{ReconciledLine, reconcile, resolve_default};
 use crate::report::Report;
-use crate::seal::{Sealed, key_from_bytes, open_report};
+use crate::seal::{OpenError, Sealed, open_report, opening_from_bytes};
 use crate::store::{
     AgreementProposal, AgreementRecord, Page, Store, adjustment_key, agreement_key,
     agreement_proposal_key, audit_key, final_key, page_key, period_key, upload_key,
 };
-use crate::workflow::{Adjustment, AuditEntry, Caller, PeriodState, Phase};
+use crate::workflow::{Adjustment, AuditEntry, Caller, Outcome, PeriodState, Phase};
 
 /// The contract's name on the channel.
 pub const CONTRACT_NAME: &str = "settlement";
 /// The contract's version.
 pub const CONTRACT_VERSION: &str = "1.0";
 /// Changes whenever the contract's behaviour does; part of the package digest.
-pub const CODE_REVISION: &str = "settlement-2026-11-26.1";
+pub const CODE_REVISION: &str = "settlement-2026-12-06.1";
 
 /// The settlement contract. Stateless: all state lives behind the peer's context.
 #[derive(Debug, Clone, Copy, Default)]
@@ -341,19 +341,24 @@ fn upload(
     ))
 }
 
-/// Loads and opens `side`'s report of the current round with its recorded key.
+/// Loads and opens `side`'s report (from the round it was uploaded in) with its
+/// recorded key and salt.
 fn open_side(
     store: &mut Store<'_>,
     state: &PeriodState,
     side: Side,
-) -> Result<Result<Report, String>, SettleError> {
+) -> Result<Result<Report, OpenError>, SettleError> {
     let carrier = state.agreement.party(side);
     let own = state.side(side);
-    let (Some(upload), Some(key)) = (own.upload.as_ref(), own.key.as_ref()) else {
-        return Err(SettleError::Corrupt("period (reveal without upload)"));
+    let (Some(upload), Some(key), Some(salt)) =
+        (own.upload.as_ref(), own.key.as_ref(), own.salt.as_ref())
+    else {
+        return Err(SettleError::Corrupt(
+            "period (opening without upload or key)",
+        ));
     };
     let ciphertext = store
-        .get_raw(&upload_key(state.period, state.round, carrier)?)?
+        .get_raw(&upload_key(state.period, upload.round, carrier)?)?
         .ok_or(SettleError::Corrupt("upload"))?;
     let sealed = Sealed {
         period: state.period,
@@ -362,7 +367,16 @@ fn open_side(
         plaintext_commitment: &Hash(upload.plaintext_commitment.0),
         ciphertext: &ciphertext,
     };
-    Ok(open_report(sealed, &key_from_bytes(&key.0)?).map_err(|error| error.to_string()))
+    Ok(open_report(sealed, &opening_from_bytes(&key.0, &salt.0)?))
+}
+
+/// Opens `side`'s report, which opened before: failing now means the ledger is damaged.
+fn reopen_side(
+    store: &mut Store<'_>,
+    state: &PeriodState,
+    side: Side,
+) -> Result<Report, SettleError> {
+    open_side(store, state, side)?.map_err(|_| SettleError::Corrupt("opened report"))
 }
 
 fn reveal(
@@ -372,43 +386,94 @@ fn reveal(
 ) -> Result<Vec<u8>, SettleError> {
     let request: RevealRequest = parse_request(args)?;
     let mut state = store.period(request.period)?;
-    let side = state.check_reveal(caller, &request.key)?;
-    let both = state.record_key(side, request.key);
-    let own_report = match open_side(store, &state, side)? {
-        Ok(report) => report,
-        Err(reason) => return fail(store, state, caller, side, reason),
-    };
+    let side = state.check_reveal(caller, &request.key, &request.salt)?;
+    state.record_opening(side, request.key, request.salt);
     emit(
         store,
         "KeyRevealed",
         &serde_json::json!({ "period": state.period, "round": state.round, "carrier": caller.msp_id }),
     )?;
-    if !both {
-        let state = save(
-            store,
-            state,
-            caller,
-            "reveal",
-            "key revealed; report opens and matches its commitment".into(),
-        )?;
-        return Ok(to_json(
-            &serde_json::json!({ "period": state.period, "phase": state.phase }),
-        ));
+    let mut opened = None;
+    match open_side(store, &state, side)? {
+        Ok(report) => {
+            state.record_opened(side);
+            opened = Some((side, report));
+        }
+        Err(error) => {
+            state.fail(side, error.to_string(), error.commitment_unopenable())?;
+            let failure = state.failure.clone();
+            let event = serde_json::json!({ "period": state.period, "round": state.round, "failure": failure });
+            emit(store, "ReportRejected", &event)?;
+        }
     }
-    let other_report = match open_side(store, &state, side.other())? {
-        Ok(report) => report,
-        Err(reason) => return fail(store, state, caller, side.other(), reason),
+    match state.outcome() {
+        Outcome::Wait => {
+            let detail = match &state.failure {
+                Some(failure) if failure.side == side => format!(
+                    "key revealed; report of {} rejected: {}",
+                    failure.carrier, failure.reason
+                ),
+                _ => "key revealed; report opens and matches its commitment".into(),
+            };
+            let state = save(store, state, caller, "reveal", detail)?;
+            Ok(to_json(&serde_json::json!({
+                "period": state.period, "phase": state.phase, "failure": state.failure,
+            })))
+        }
+        outcome => settle(store, state, caller, "reveal", outcome, opened),
+    }
+}
+
+/// Builds the quasi-final data once both reports are open (reconciliation) or one
+/// carrier is in default and the other's report is open (every line disputed), stores
+/// it and the period, and answers with the summary. `opened` is a report this
+/// transaction already opened, so it is not opened twice.
+fn settle(
+    store: &mut Store<'_>,
+    mut state: PeriodState,
+    caller: &Caller,
+    step: &str,
+    outcome: Outcome,
+    mut opened: Option<(Side, Report)>,
+) -> Result<Vec<u8>, SettleError> {
+    let mut report_of = |store: &mut Store<'_>, side: Side| match opened.take() {
+        Some((opened_side, report)) if opened_side == side => Ok(report),
+        other => {
+            opened = other;
+            reopen_side(store, &state, side)
+        }
     };
-    let reconciliation = reconcile(&state.agreement, &own_report, &other_report)?;
+    let (reconciliation, default) = match outcome {
+        Outcome::Reconcile => {
+            let report_a = report_of(store, Side::A)?;
+            let report_b = report_of(store, Side::B)?;
+            (reconcile(&state.agreement, &report_a, &report_b)?, None)
+        }
+        Outcome::Default(defaulted) => {
+            let honest = report_of(store, defaulted.other())?;
+            let data = resolve_default(&state.agreement, &honest, defaulted)?;
+            (data, Some(state.agreement.party(defaulted).to_owned()))
+        }
+        Outcome::Wait => return Err(SettleError::Corrupt("period (nothing to settle)")),
+    };
     let pages = write_pages(store, state.period, &reconciliation.lines)?;
     state.start_review(reconciliation.summary, pages);
-    let detail = format!(
-        "key revealed; reconciled {} lines, {} open",
-        state.summary.lines,
-        state.summary.open_lines()
-    );
-    let state = save(store, state, caller, "reveal", detail)?;
-    let summary = serde_json::json!({ "period": state.period, "round": state.round, "version": state.version, "summary": state.summary });
+    let detail = match &default {
+        None => format!(
+            "reconciled {} lines, {} open",
+            state.summary.lines,
+            state.summary.open_lines()
+        ),
+        Some(carrier) => format!(
+            "{carrier} in default: {} lines from the other carrier's report, all disputed",
+            state.summary.lines
+        ),
+    };
+    let state = save(store, state, caller, step, detail)?;
+    let summary = serde_json::json!({
+        "period": state.period, "round": state.round, "version": state.version,
+        "summary": state.summary, "phase": state.phase, "default": default,
+    });
     emit(store, "Reconciled", &summary)?;
     let open: Vec<u64> = reconciliation
         .lines
@@ -422,26 +487,6 @@ fn reveal(
         emit(store, "LinesDisputed", &event)?;
     }
     Ok(to_json(&summary))
-}
-
-/// Records a report that failed to open, blaming its uploader.
-fn fail(
-    store: &mut Store<'_>,
-    mut state: PeriodState,
-    caller: &Caller,
-    side: Side,
-    reason: String,
-) -> Result<Vec<u8>, SettleError> {
-    state.fail(side, reason);
-    let failure = state.failure.clone();
-    let detail = format!("report of {} rejected", state.agreement.party(side));
-    let state = save(store, state, caller, "reveal", detail)?;
-    let event =
-        serde_json::json!({ "period": state.period, "round": state.round, "failure": failure });
-    emit(store, "ReportRejected", &event)?;
-    Ok(to_json(
-        &serde_json::json!({ "period": state.period, "phase": state.phase, "failure": failure }),
-    ))
 }
 
 fn write_pages(
@@ -662,17 +707,33 @@ fn reset(store: &mut Store<'_>, caller: &Caller, args: &[Vec<u8>]) -> Result<Vec
     let request: PeriodRequest = parse_request(args)?;
     let mut state = store.period(request.period)?;
     let previous = state.phase;
-    state.reset(caller)?;
-    let state = save(
-        store,
-        state,
-        caller,
-        "reset",
-        format!("round reset from {}", previous.name()),
-    )?;
-    let event =
-        serde_json::json!({ "period": state.period, "round": state.round, "by": caller.msp_id });
+    let closed_round = state.round;
+    let faults_before = state.faults.len();
+    let outcome = state.reset(caller)?;
+    let faults = state
+        .faults
+        .get(faults_before..)
+        .unwrap_or_default()
+        .to_vec();
+    // A default resolution moves the period to review below, in this same transaction.
+    let phase = match outcome {
+        Outcome::Wait => state.phase,
+        Outcome::Reconcile | Outcome::Default(_) => Phase::Reviewing,
+    };
+    let event = serde_json::json!({
+        "period": state.period, "closed_round": closed_round, "round": state.round,
+        "phase": phase, "by": caller.msp_id, "faults": faults,
+    });
     emit(store, "PeriodReset", &event)?;
+    let detail = format!(
+        "round {closed_round} closed from {}; {} fault(s) recorded",
+        previous.name(),
+        faults.len()
+    );
+    if outcome != Outcome::Wait {
+        return settle(store, state, caller, "reset", outcome, None);
+    }
+    save(store, state, caller, "reset", detail)?;
     Ok(to_json(&event))
 }
 
@@ -685,9 +746,10 @@ fn period_get(
 ) -> Result<Vec<u8>, SettleError> {
     let request: PeriodRequest = parse_request(args)?;
     let state = readable_period(store, caller, request.period)?;
-    Ok(to_json(
-        &serde_json::json!({ "state": state, "deadline_ms": state.deadline_ms() }),
-    ))
+    Ok(to_json(&serde_json::json!({
+        "state": state, "deadline_ms": state.deadline_ms(),
+        "closable_after_ms": state.closable_after_ms(),
+    })))
 }
 
 fn lines_get(

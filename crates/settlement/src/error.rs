@@ -103,14 +103,33 @@ pub enum StateError {
     /// The period's data is final and immutable.
     #[error("period {0} is final and can no longer change")]
     Final(String),
-    /// A reset was asked for before the reveal deadline.
-    #[error("the reveal deadline {deadline_ms} ms has not passed (now {now_ms} ms)")]
+    /// A reset was asked for before the reveal deadline plus the clock margin.
+    #[error(
+        "the reveal deadline {deadline_ms} ms plus the clock margin {margin_ms} ms has not passed (now {now_ms} ms)"
+    )]
     DeadlineNotPassed {
         /// Deadline, ms since the epoch.
         deadline_ms: u64,
+        /// The agreement's clock margin.
+        margin_ms: u64,
         /// The proposal's time.
         now_ms: u64,
     },
+    /// The upload's plaintext commitment differs from the one this carrier is bound to
+    /// since both reports were first on the chain.
+    #[error(
+        "the report is bound to plaintext commitment {committed}: upload the same report under the same salt (a fresh key is fine)"
+    )]
+    CommitmentBinding {
+        /// The binding commitment.
+        committed: crate::api::Digest,
+    },
+    /// The carrier is in default for this period and can no longer upload or reveal.
+    #[error("in default: {0}")]
+    InDefault(String),
+    /// The carrier's report already opened in an earlier round; it stands.
+    #[error("the report already opened and stands for the period")]
+    ReportOpened,
     /// The line already has an adjustment awaiting a decision.
     #[error("line {0} already has a pending adjustment")]
     AdjustmentPending(u64),

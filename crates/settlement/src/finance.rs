@@ -8,6 +8,14 @@
 //! transaction is committed, so the export is a query over committed state: it reads the
 //! final record and the location of its committing write from the key history. Both
 //! carriers' peers hold the same state, so both carriers' exports are byte-identical.
+//!
+//! Text fields of the line table (item, area, payer, payee, unit, status) go through
+//! [`write_csv_field`]: quoted per RFC 4180 when they hold a comma, quote, CR or LF, and
+//! neutralised when a spreadsheet would read them as a formula (a leading `-`, `=`, `+`,
+//! `@`, tab or CR gets a `'` in front, and the field is quoted). Report tokens and MSP ids
+//! cannot hold separators today, but the export must be safe whatever the finance
+//! system's spreadsheet makes of a field, not only because of today's token rules.
+//! Numbers are unsigned and written bare.
 
 use core::fmt::Write as _;
 
@@ -112,7 +120,35 @@ impl<'a> DataHasher<'a> {
     }
 }
 
-/// Appends one row of the final line table, `\n`-terminated.
+/// Characters that make a spreadsheet read a field as a formula (or, for tab and CR,
+/// that some spreadsheets strip before doing so).
+const FORMULA_STARTS: &[char] = &['-', '=', '+', '@', '\t', '\r'];
+
+/// Appends `value` as one CSV field: neutralised with a leading `'` if it starts like a
+/// formula, and quoted (inner quotes doubled) if it was neutralised or holds a comma,
+/// quote, CR or LF.
+pub fn write_csv_field(out: &mut String, value: &str) {
+    let formula = value.starts_with(FORMULA_STARTS);
+    let special = value.contains([',', '"', '\r', '\n']);
+    if !formula && !special {
+        out.push_str(value);
+        return;
+    }
+    out.push('"');
+    if formula {
+        out.push('\'');
+    }
+    for character in value.chars() {
+        if character == '"' {
+            out.push('"');
+        }
+        out.push(character);
+    }
+    out.push('"');
+}
+
+/// Appends one row of the final line table, `\n`-terminated; text fields escaped by
+/// [`write_csv_field`].
 pub fn write_row(out: &mut String, agreement: &Agreement, line: &ReconciledLine) {
     let payer = agreement.party(line.key.payer);
     let payee = agreement.party(line.key.payer.other());
@@ -139,12 +175,21 @@ pub fn write_row(out: &mut String, agreement: &Agreement, line: &ReconciledLine)
             .unwrap_or_default()
     };
     // Writing to a String cannot fail.
+    let _ = write!(out, "{},", line.line_no);
+    for text in [
+        line.key.item.as_str(),
+        line.key.area.as_str(),
+        payer,
+        payee,
+        status,
+        unit,
+    ] {
+        write_csv_field(out, text);
+        out.push(',');
+    }
     let _ = writeln!(
         out,
-        "{},{},{},{payer},{payee},{status},{unit},{quantity},{amount},{},{}",
-        line.line_no,
-        line.key.item,
-        line.key.area,
+        "{quantity},{amount},{},{}",
         reported(&line.a),
         reported(&line.b)
     );
@@ -241,4 +286,34 @@ pub fn export_json(data: &FinalData, location: &TxLocation, lines: &[ReconciledL
         data,
         lines,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(value: &str) -> String {
+        let mut out = String::new();
+        write_csv_field(&mut out, value);
+        out
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_per_rfc_4180_and_formulas_neutralised() {
+        assert_eq!(field("voice"), "voice");
+        assert_eq!(field("data_5g.x"), "data_5g.x");
+        assert_eq!(field(""), "");
+        assert_eq!(field("a,b"), "\"a,b\"");
+        assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(field("two\nlines"), "\"two\nlines\"");
+        assert_eq!(field("cr\rx"), "\"cr\rx\"");
+        assert_eq!(field("-A1"), "\"'-A1\"");
+        assert_eq!(field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(field("+1"), "\"'+1\"");
+        assert_eq!(field("@SUM(A1)"), "\"'@SUM(A1)\"");
+        assert_eq!(field("\tcmd"), "\"'\tcmd\"");
+        assert_eq!(field("\rcmd"), "\"'\rcmd\"");
+        // Only a leading character makes a formula.
+        assert_eq!(field("a-b=c"), "a-b=c");
+    }
 }

@@ -2,10 +2,14 @@
 //! chain.
 //!
 //! Each carrier encrypts its settlement report with SM4-GCM under a fresh key and uploads
-//! the ciphertext with SM3 commitments to the key and the plaintext; once both reports are
-//! on the chain, each reveals its key; the transaction completing the reveals decrypts
+//! the ciphertext with salted SM3 commitments to the key and the plaintext; once both
+//! reports are on the chain (and from then on both plaintext commitments bind for the
+//! period), each reveals its key and salt; the transaction completing the reveals decrypts
 //! both, checks them against their commitments and reconciles them line by line into the
-//! quasi-final settlement data. Carriers then dispute lines, propose and accept or reject
+//! quasi-final settlement data. A round that does not complete closes at its deadline plus
+//! a clock margin, records who failed it, and the next round accepts only the committed
+//! reports; a carrier in default leaves the period to be settled line by line from the
+//! other's figures (the fairness rules are in [`workflow`]). Carriers then dispute lines, propose and accept or reject
 //! adjustments, and confirm the current data version; when both confirm with nothing in
 //! dispute the data becomes final and immutable, ready for the finance export.
 //!
@@ -38,16 +42,16 @@
 //! |---|---|---|---|
 //! | `agreement_propose` | an [`agreement::Agreement`] | stores a proposal | `AgreementProposed` |
 //! | `agreement_accept` | `{digest}` of the proposal, by the other party's admin | the agreement in force, version +1 | `AgreementAccepted` |
-//! | `upload` | [`api::UploadRequest`] `{period, nonce, key_commitment, plaintext_commitment}`; args\[1\] = ciphertext | records the upload; opens the period on first upload | `ReportUploaded`, `ReportsUploaded` when both are in |
-//! | `reveal` | `{period, key}` (hex) | checks `SM3(key)`, opens the caller's report; the second reveal reconciles; a report that fails to open puts the period in `Failed`, blaming its uploader | `KeyRevealed`, `Reconciled`, `LinesDisputed`, or `ReportRejected` |
+//! | `upload` | [`api::UploadRequest`] `{period, nonce, key_commitment, plaintext_commitment}`; args\[1\] = ciphertext | records the upload (refused if the plaintext commitment differs from a binding one); opens the period on first upload | `ReportUploaded`, `ReportsUploaded` when both are in |
+//! | `reveal` | `{period, key, salt}` (hex) | checks the key commitment, opens the caller's report; the second opening reconciles; a report that fails to open puts the period in `Failed`, blaming its uploader (in default at once if its committed plaintext is not a report); a default with the other report open resolves the period | `KeyRevealed`, `Reconciled`, `LinesDisputed`, or `ReportRejected` |
 //! | `dispute` | `{period, line_no, reason}` | a settled line becomes disputed; version +1 | `LineDisputed` |
 //! | `adjust_propose` | `{period, line_no, quantity, amount_fen, reason, attachment_sm3?}` | a pending adjustment | `AdjustmentProposed` |
 //! | `adjust_accept` | `{period, adjustment_id}` by the other party | the line takes the figures; version +1 | `AdjustmentAccepted` |
 //! | `adjust_reject` | `{period, adjustment_id, reason}` by the other party | the adjustment is closed | `AdjustmentRejected` |
 //! | `confirm` | `{period, version}` | signs off the current version; the second makes the data final | `Confirmed`, `Final` |
-//! | `reset` | `{period}` | a new round after the reveal deadline or a failure | `PeriodReset` |
+//! | `reset` | `{period}` | after the deadline plus the clock margin: closes the round, records faults, then a new round, a default resolution (review, all lines disputed) or `Defaulted` | `PeriodReset` (+ `Reconciled`) |
 //! | `agreement_get` | `{}` | the agreement in force and any proposal | — |
-//! | `period_get` | `{period}` | the period record and its reveal deadline | — |
+//! | `period_get` | `{period}` | the period record, its reveal deadline and when `reset` may close the round | — |
 //! | `lines_get` | `{period, from, limit, open_only}` | a page of reconciled lines | — |
 //! | `adjustment_get` | `{period, adjustment_id}` | one adjustment | — |
 //! | `audit_get` | `{period, from, limit}` | the audit trail: who did what, when, in which tx | — |
@@ -55,9 +59,11 @@
 //! | `export` | `{period, format: "csv"\|"json", from, limit}` | the finance export | — |
 //!
 //! Errors are contract responses that change nothing: 400 malformed request or report,
-//! key not matching its commitment; 403 wrong carrier or role; 404 unknown period, line
-//! or adjustment, no agreement; 409 wrong phase, second upload after the counterparty's,
-//! reveal before both uploads, stale version, unresolved lines, final period; 413 oversize.
+//! key or salt not matching the key commitment; 403 wrong carrier or role; 404 unknown
+//! period, line or adjustment, no agreement; 409 wrong phase, second upload after the
+//! counterparty's, an upload off its binding commitment, a carrier in default, reveal
+//! before both uploads, reset before the deadline plus margin, stale version, unresolved
+//! lines, final period; 413 oversize.
 //!
 //! # What it leaves out
 //!

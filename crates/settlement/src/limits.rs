@@ -3,8 +3,8 @@
 //! chain messages safe are asserted at compile time below.
 
 use netsettle_protocol::limits::{
-    ARGS_BYTES_MAX, EVENT_PAYLOAD_BYTES_MAX, RESPONSE_PAYLOAD_BYTES_MAX, RW_SET_ENTRIES_MAX,
-    VALUE_BYTES_MAX,
+    ARGS_BYTES_MAX, ENVELOPE_TIME_SKEW_SECS_MAX, EVENT_PAYLOAD_BYTES_MAX,
+    RESPONSE_PAYLOAD_BYTES_MAX, RW_SET_ENTRIES_MAX, VALUE_BYTES_MAX,
 };
 use netsettle_smcrypto::GCM_TAG_BYTES;
 
@@ -35,6 +35,27 @@ pub const QUANTITY_MAX: u64 = 1_000_000_000_000_000;
 pub const RATE_MICROS_MAX: u64 = 1_000_000_000_000;
 /// Digits after the decimal point of a rate: rates are integer millionths of a yuan.
 pub const RATE_DECIMALS: u32 = 6;
+/// How far the chain lets a transaction's timestamp (the proposal time, chosen by the
+/// client) be from the ordering service's clock when it is ordered: the orderers' bound,
+/// `protocol::limits::ENVELOPE_TIME_SKEW_SECS_MAX`, in milliseconds (orderers refuse a
+/// back-dated, forward-dated or held envelope outside it). The contract only sees the
+/// proposal time, so it judges every deadline with a margin of twice this bound
+/// ([`DEADLINE_MARGIN_MS_DEFAULT`]).
+pub const TX_TIME_BOUND_MS: u64 = ENVELOPE_TIME_SKEW_SECS_MAX * 1000;
+/// The margin an agreement adds to every deadline unless it names its own
+/// (`Agreement::clock_margin_ms`): twice [`TX_TIME_BOUND_MS`]. A back-dated first upload
+/// moves a deadline at most one bound earlier and a forward-dated reset is at most one
+/// bound ahead of the orderers' clock, so a reset accepted at `deadline + 2 × bound` (by
+/// its own timestamp) is ordered no earlier than the real deadline.
+pub const DEADLINE_MARGIN_MS_DEFAULT: u64 = 2 * TX_TIME_BOUND_MS;
+/// Rounds a carrier may fail (withhold its key, upload nothing, or upload a report that
+/// does not open) before it is in default for the period: the round it failed and one
+/// more to open its committed report with a fresh key.
+pub const FAULTS_TO_DEFAULT: u32 = 2;
+/// Faults recorded in one period record: each closed round records at least one, and
+/// both carriers are in default after [`FAULTS_TO_DEFAULT`] each, so a period never holds
+/// more.
+pub const FAULTS_MAX: usize = 2 * FAULTS_TO_DEFAULT as usize;
 /// Bytes of a dispute, adjustment or rejection reason.
 pub const REASON_BYTES_MAX: usize = 1024;
 /// Bytes of one JSON request argument (every function's first argument).

@@ -324,6 +324,48 @@ pub fn reconcile(
     Ok(Reconciliation { lines, summary })
 }
 
+/// The data of a period in which `defaulted` is in default: the other carrier's report
+/// alone, every line disputed (with the contract's note naming the default), so each line
+/// settles only by an adjustment both carriers agree to.
+pub fn resolve_default(
+    agreement: &Agreement,
+    honest: &Report,
+    defaulted: Side,
+) -> Result<Reconciliation, SettleError> {
+    let honest_side = side_of(agreement, honest)?;
+    if honest_side == defaulted {
+        return Err(SettleError::bad("the report is the defaulted carrier's"));
+    }
+    let reason = format!(
+        "{} is in default; only {}'s figures are on the chain",
+        agreement.party(defaulted),
+        agreement.party(honest_side)
+    );
+    let mut lines = Vec::with_capacity(honest.lines().len());
+    for (line_no, (key, figures)) in (0u64..).zip(keyed_lines(honest, honest_side)) {
+        let (a, b) = match honest_side {
+            Side::A => (Some(figures), None),
+            Side::B => (None, Some(figures)),
+        };
+        lines.push(ReconciledLine {
+            line_no,
+            key,
+            a,
+            b,
+            status: LineStatus::Disputed,
+            settled: None,
+            note: Some(Note {
+                by: None,
+                reason: reason.clone(),
+            }),
+            revision: 0,
+            pending_adjustment: None,
+        });
+    }
+    let summary = Summary::of(&lines)?;
+    Ok(Reconciliation { lines, summary })
+}
+
 fn side_of(agreement: &Agreement, report: &Report) -> Result<Side, SettleError> {
     agreement.side_of(report.carrier()).ok_or_else(|| {
         SettleError::bad(format!(

@@ -4,11 +4,38 @@
 //! nothing the adapter will store.
 //!
 //! ```text
-//!  Uploading ──both uploads──▶ Revealing ──both keys──▶ Reviewing ──both confirm──▶ Final
-//!      ▲                          │  a report fails to open                         (immutable)
-//!      │                          ▼
-//!      └──────── reset ──────── Failed        (and reset after the reveal deadline)
+//!  Uploading ──both uploads──▶ Revealing ──both reports open──▶ Reviewing ──both confirm──▶ Final
+//!      ▲                          │ a report fails to open       ▲                    (immutable)
+//!      │                          ▼                              │
+//!      │                        Failed                           │
+//!      │   reset (from Uploading, Revealing or Failed, after the deadline + margin):
+//!      └── the next round, or ───────────────────────────────────┘ one side in default and
+//!          Defaulted (both sides in default)                       the other's report open
 //! ```
+//!
+//! # Fairness
+//!
+//! Neither carrier trusts the other, and either may see the other's key before it is on
+//! the chain (a reveal proposal goes to both carriers' endorsing peers). So:
+//!
+//! - Once both uploads are on the chain, both plaintext commitments are binding for the
+//!   whole period (`SideState::committed`): no round accepts an upload with another
+//!   commitment. A carrier can replace its upload only while the counterparty has none,
+//!   before any key could have been revealed. Commitments are salted, so the
+//!   counterparty cannot test a guessed report against them.
+//! - A report that opened stands for the period; it is not uploaded again.
+//! - `reset` closes a round only after its deadline plus the agreement's clock margin
+//!   (the contract's only time is the client-chosen proposal time). It records a fault
+//!   against each carrier that uploaded nothing, withheld its key while both uploads were
+//!   in, or whose report did not open, and clears that carrier's upload; the next round
+//!   accepts only an upload that opens to its committed plaintext (a fresh key is fine).
+//! - A carrier is in default when its committed plaintext opens but is not a valid report
+//!   (it can never open), or after [`FAULTS_TO_DEFAULT`] faults. When one carrier is in
+//!   default and the other's report is open, the period goes to review with the honest
+//!   carrier's figures only, every line disputed: each settles only by an adjustment the
+//!   other side accepts. So a carrier that withholds or spoils its report gets at most
+//!   what it could get by agreeing line by line, never the automatic settlement at the
+//!   mean of the two figures an honest reveal gives, and never a second report.
 
 use netsettle_protocol::Role;
 
@@ -16,7 +43,8 @@ use crate::agreement::{Agreement, Side};
 use crate::api::{AdjustRequest, Digest, HexBytes, UploadRequest};
 use crate::error::{AccessError, SettleError, StateError};
 use crate::limits::{
-    ADJUSTMENTS_MAX, AMOUNT_FEN_MAX, CIPHERTEXT_BYTES_MAX, QUANTITY_MAX, REASON_BYTES_MAX,
+    ADJUSTMENTS_MAX, AMOUNT_FEN_MAX, CIPHERTEXT_BYTES_MAX, FAULTS_MAX, FAULTS_TO_DEFAULT,
+    QUANTITY_MAX, REASON_BYTES_MAX,
 };
 use crate::reconcile::{LineStatus, Note, ReconciledLine, Settled, Summary};
 use crate::units::Period;
@@ -49,8 +77,12 @@ pub enum Phase {
     Reviewing,
     /// Both confirmed; the data is final and immutable.
     Final,
-    /// A report failed to open after its key was revealed; see `failure`.
+    /// A report failed to open after its key was revealed (see `failure`); the other
+    /// carrier may still reveal; the round closes at its deadline.
     Failed,
+    /// Both carriers are in default: neither report can open, nothing can be settled on
+    /// the chain for this period.
+    Defaulted,
 }
 
 impl Phase {
@@ -62,6 +94,7 @@ impl Phase {
             Self::Reviewing => "reviewing",
             Self::Final => "final",
             Self::Failed => "failed",
+            Self::Defaulted => "defaulted",
         }
     }
 }
@@ -69,11 +102,13 @@ impl Phase {
 /// One carrier's upload.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Upload {
+    /// The round it was made in (its ciphertext's key).
+    pub round: u32,
     /// SM4-GCM nonce.
     pub nonce: HexBytes<12>,
-    /// `SM3(key)`.
+    /// `SM3(tag ‖ key ‖ salt)`.
     pub key_commitment: Digest,
-    /// `SM3(canonical text)`.
+    /// `SM3(tag ‖ salt ‖ canonical text)`.
     pub plaintext_commitment: Digest,
     /// `SM3(ciphertext)`, for the audit trail.
     pub ciphertext_sm3: Digest,
@@ -85,15 +120,64 @@ pub struct Upload {
     pub at_ms: u64,
 }
 
-/// One carrier's part of a round.
+/// One carrier's part of the period.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SideState {
-    /// Its upload, once made.
+    /// Its upload of the current round (or of the round its report opened in).
     pub upload: Option<Upload>,
     /// Its key, once revealed.
     pub key: Option<HexBytes<16>>,
+    /// Its commitment salt, revealed with the key.
+    pub salt: Option<HexBytes<16>>,
+    /// The plaintext commitment it is bound to: set when both uploads were first in,
+    /// kept for the whole period.
+    pub committed: Option<Digest>,
+    /// Whether its report opened; an opened report stands for the period.
+    pub opened: bool,
+    /// Rounds it failed (see [`Fault`]).
+    pub faults: u32,
+    /// Why it is in default, once it is.
+    pub default: Option<String>,
     /// The data version it confirmed, if any.
     pub confirmed_version: Option<u64>,
+}
+
+/// What a carrier failed to do in a round.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum FaultKind {
+    /// It uploaded nothing before the round closed.
+    NoUpload,
+    /// Both uploads were in, and it revealed no key before the round closed.
+    Withheld,
+    /// Its report did not open under the key it revealed.
+    Failed(String),
+    /// Its committed plaintext opened but is not a valid report: it can never open.
+    Unopenable(String),
+}
+
+/// A fault on the record: who, in which round, what.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Fault {
+    /// The round.
+    pub round: u32,
+    /// The side at fault.
+    pub side: Side,
+    /// Its MSP id.
+    pub carrier: String,
+    /// What it failed to do.
+    pub kind: FaultKind,
+}
+
+/// What the period can do once a step changed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing more yet.
+    Wait,
+    /// Both reports are open: reconcile them.
+    Reconcile,
+    /// `Side` is in default and the other's report is open: resolve line by line from
+    /// the other's figures.
+    Default(Side),
 }
 
 /// Why a round failed, and whose fault it was.
@@ -116,7 +200,7 @@ pub struct PeriodState {
     pub agreement: Agreement,
     /// Its version.
     pub agreement_version: u64,
-    /// Rounds restarted by `reset`, from 0.
+    /// Rounds closed by `reset`, from 0.
     pub round: u32,
     /// The phase.
     pub phase: Phase,
@@ -124,10 +208,13 @@ pub struct PeriodState {
     pub a: SideState,
     /// Carrier B's part.
     pub b: SideState,
-    /// When the round's first upload was made.
-    pub first_upload_at_ms: Option<u64>,
-    /// Set in phase `Failed`.
+    /// When the round started (proposal time): the period's first upload for round 0,
+    /// the closing `reset` for later rounds.
+    pub round_opened_at_ms: Option<u64>,
+    /// Set in phase `Failed`: the report of this round that did not open.
     pub failure: Option<Failure>,
+    /// Every fault so far, at most [`FAULTS_MAX`].
+    pub faults: Vec<Fault>,
     /// Data version: 1 after reconciliation, +1 per change.
     pub version: u64,
     /// Counts and totals of the reconciled lines.
@@ -203,6 +290,19 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
+/// `reason` cut to at most [`REASON_BYTES_MAX`] bytes (at a character boundary), so a
+/// long error message cannot grow the period record.
+fn bounded(mut reason: String) -> String {
+    if reason.len() > REASON_BYTES_MAX {
+        let mut end = REASON_BYTES_MAX;
+        while !reason.is_char_boundary(end) {
+            end = end.saturating_sub(1);
+        }
+        reason.truncate(end);
+    }
+    reason
+}
+
 /// Roles allowed to take settlement steps: the carriers' settlement systems act as
 /// clients.
 const WORKFLOW_ROLES: &[Role] = &[Role::Client];
@@ -256,8 +356,9 @@ impl PeriodState {
             phase: Phase::Uploading,
             a: SideState::default(),
             b: SideState::default(),
-            first_upload_at_ms: None,
+            round_opened_at_ms: None,
             failure: None,
+            faults: Vec::new(),
             version: 0,
             summary: Summary::default(),
             pages: 0,
@@ -298,10 +399,24 @@ impl PeriodState {
         Ok(())
     }
 
-    /// The reveal deadline of the current round, once it has a first upload.
+    /// The reveal deadline of the current round, once the round has started.
     pub fn deadline_ms(&self) -> Option<u64> {
-        self.first_upload_at_ms
+        self.round_opened_at_ms
             .map(|at| at.saturating_add(self.agreement.reveal_window_ms))
+    }
+
+    /// The earliest proposal time at which `reset` may close the round: the deadline plus
+    /// the agreement's clock margin.
+    pub fn closable_after_ms(&self) -> Option<u64> {
+        self.deadline_ms()
+            .map(|deadline| deadline.saturating_add(self.agreement.clock_margin_ms))
+    }
+
+    /// Whether every side has something to open: an upload, or a default.
+    fn ready_to_reveal(&self) -> bool {
+        [&self.a, &self.b]
+            .iter()
+            .all(|own| own.upload.is_some() || own.default.is_some())
     }
 
     /// Step `upload`: records the caller's upload (replacing its earlier one while the
@@ -313,12 +428,27 @@ impl PeriodState {
         ciphertext: &[u8],
     ) -> Result<Side, SettleError> {
         let side = caller_side(&self.agreement, caller, WORKFLOW_ROLES)?;
-        if self.phase == Phase::Revealing {
+        if self.phase == Phase::Final {
+            return Err(StateError::Final(self.period.to_string()).into());
+        }
+        let own = self.side(side);
+        if let Some(reason) = &own.default {
+            return Err(StateError::InDefault(reason.clone()).into());
+        }
+        if own.opened {
+            return Err(StateError::ReportOpened.into());
+        }
+        if matches!(self.phase, Phase::Revealing | Phase::Failed) {
             // Both reports are in: the caller's is fixed for the round, whichever came
             // first.
             return Err(StateError::CounterpartyUploaded.into());
         }
         self.require(&[Phase::Uploading], "upload")?;
+        if let Some(committed) = own.committed
+            && committed != request.plaintext_commitment
+        {
+            return Err(StateError::CommitmentBinding { committed }.into());
+        }
         if ciphertext.len() > CIPHERTEXT_BYTES_MAX {
             return Err(SettleError::TooLarge {
                 what: "ciphertext",
@@ -327,6 +457,7 @@ impl PeriodState {
             });
         }
         let upload = Upload {
+            round: self.round,
             nonce: request.nonce,
             key_commitment: request.key_commitment,
             plaintext_commitment: request.plaintext_commitment,
@@ -337,47 +468,112 @@ impl PeriodState {
             at_ms: caller.at_ms,
         };
         self.side_mut(side).upload = Some(upload);
-        self.first_upload_at_ms.get_or_insert(caller.at_ms);
-        if self.a.upload.is_some() && self.b.upload.is_some() {
-            self.phase = Phase::Revealing;
+        self.round_opened_at_ms.get_or_insert(caller.at_ms);
+        if self.ready_to_reveal() {
+            self.start_reveals();
         }
         Ok(side)
     }
 
-    /// Step `reveal`, the checks: both uploads made, not yet revealed, key matches its
-    /// commitment. Returns the caller's side; [`PeriodState::record_key`] records it.
-    pub fn check_reveal(&self, caller: &Caller, key: &HexBytes<16>) -> Result<Side, SettleError> {
+    /// Both sides have something to open: from now on either may see the other's key,
+    /// so both plaintext commitments become binding for the period.
+    fn start_reveals(&mut self) {
+        self.phase = Phase::Revealing;
+        for own in [&mut self.a, &mut self.b] {
+            if let Some(upload) = &own.upload {
+                own.committed.get_or_insert(upload.plaintext_commitment);
+            }
+        }
+    }
+
+    /// Step `reveal`, the checks: both uploads made, not yet revealed, key and salt match
+    /// the key commitment. Returns the caller's side; [`PeriodState::record_opening`]
+    /// records them.
+    pub fn check_reveal(
+        &self,
+        caller: &Caller,
+        key: &HexBytes<16>,
+        salt: &HexBytes<16>,
+    ) -> Result<Side, SettleError> {
         let side = caller_side(&self.agreement, caller, WORKFLOW_ROLES)?;
+        let own = self.side(side);
+        if let Some(reason) = &own.default {
+            return Err(StateError::InDefault(reason.clone()).into());
+        }
         if self.phase == Phase::Uploading {
             return Err(StateError::RevealBeforeUploads.into());
         }
-        self.require(&[Phase::Revealing], "reveal")?;
-        let own = self.side(side);
-        if own.key.is_some() {
+        self.require(&[Phase::Revealing, Phase::Failed], "reveal")?;
+        if own.key.is_some() || own.opened {
             return Err(StateError::AlreadyRevealed.into());
         }
         let upload = own.upload.as_ref().ok_or(StateError::RevealBeforeUploads)?;
-        if Digest::from(netsettle_smcrypto::sm3(&key.0)) != upload.key_commitment {
+        if Digest::from(crate::seal::key_commitment(&key.0, &salt.0)) != upload.key_commitment {
             return Err(SettleError::KeyMismatch);
         }
         Ok(side)
     }
 
-    /// Records a checked key. Returns whether both keys are now in.
-    pub fn record_key(&mut self, side: Side, key: HexBytes<16>) -> bool {
-        self.side_mut(side).key = Some(key);
-        self.a.key.is_some() && self.b.key.is_some()
+    /// Records a checked key and salt.
+    pub fn record_opening(&mut self, side: Side, key: HexBytes<16>, salt: HexBytes<16>) {
+        let own = self.side_mut(side);
+        own.key = Some(key);
+        own.salt = Some(salt);
     }
 
-    /// Puts the period in `Failed`, blaming `side`.
-    pub fn fail(&mut self, side: Side, reason: String) {
+    /// Records that `side`'s report opened.
+    pub fn record_opened(&mut self, side: Side) {
+        self.side_mut(side).opened = true;
+    }
+
+    /// Puts the period in `Failed`, blaming `side`. A committed plaintext that is not a
+    /// valid report can never open: its carrier is in default at once.
+    pub fn fail(
+        &mut self,
+        side: Side,
+        reason: String,
+        unopenable: bool,
+    ) -> Result<(), SettleError> {
+        let reason = bounded(reason);
         let carrier = self.agreement.party(side).to_owned();
         self.failure = Some(Failure {
             side,
-            carrier,
-            reason,
+            carrier: carrier.clone(),
+            reason: reason.clone(),
         });
         self.phase = Phase::Failed;
+        if unopenable {
+            self.record_fault(side, FaultKind::Unopenable(reason.clone()))?;
+            self.side_mut(side).default = Some(format!(
+                "{carrier}'s committed report is not a valid report: {reason}"
+            ));
+        }
+        Ok(())
+    }
+
+    fn record_fault(&mut self, side: Side, kind: FaultKind) -> Result<(), SettleError> {
+        if self.faults.len() >= FAULTS_MAX {
+            return Err(StateError::LimitReached("faults").into());
+        }
+        self.faults.push(Fault {
+            round: self.round,
+            side,
+            carrier: self.agreement.party(side).to_owned(),
+            kind,
+        });
+        let own = self.side_mut(side);
+        own.faults = own.faults.saturating_add(1);
+        Ok(())
+    }
+
+    /// What the period can do now: reconcile, resolve a default, or wait.
+    pub fn outcome(&self) -> Outcome {
+        match (&self.a, &self.b) {
+            (a, b) if a.opened && b.opened => Outcome::Reconcile,
+            (a, b) if a.default.is_some() && b.opened => Outcome::Default(Side::A),
+            (a, b) if b.default.is_some() && a.opened => Outcome::Default(Side::B),
+            _ => Outcome::Wait,
+        }
     }
 
     /// Enters review with freshly reconciled data.
@@ -385,41 +581,98 @@ impl PeriodState {
         self.summary = summary;
         self.pages = pages;
         self.version = 1;
+        self.failure = None;
         self.phase = Phase::Reviewing;
     }
 
-    /// Step `reset`: a new round, allowed when the round failed, or when the reveal
-    /// deadline passed without both reveals.
-    pub fn reset(&mut self, caller: &Caller) -> Result<(), SettleError> {
+    /// What `side` failed to do in a round being closed, if anything.
+    fn fault_at_close(&self, side: Side, ready: bool) -> Option<FaultKind> {
+        let own = self.side(side);
+        if own.opened || own.default.is_some() {
+            return None;
+        }
+        if own.upload.is_none() {
+            return Some(FaultKind::NoUpload);
+        }
+        if !ready {
+            // The counterparty gave it nothing to reveal against: not its fault.
+            return None;
+        }
+        if own.key.is_none() {
+            return Some(FaultKind::Withheld);
+        }
+        let reason = match &self.failure {
+            Some(failure) if failure.side == side => failure.reason.clone(),
+            _ => "its report did not open".to_owned(),
+        };
+        Some(FaultKind::Failed(reason))
+    }
+
+    /// Step `reset`: closes the round once its deadline plus the clock margin has passed
+    /// (by the caller's proposal time). Records a fault against each carrier that failed
+    /// the round and clears its upload; its commitment stays binding. Then resolves the
+    /// period if a carrier is in default and the other's report is open, ends it if both
+    /// are in default, or opens the next round.
+    pub fn reset(&mut self, caller: &Caller) -> Result<Outcome, SettleError> {
         caller_side(&self.agreement, caller, RESET_ROLES)?;
         self.require(
             &[Phase::Uploading, Phase::Revealing, Phase::Failed],
             "reset",
         )?;
-        if self.phase != Phase::Failed {
-            let deadline_ms = self.deadline_ms().ok_or(StateError::WrongPhase {
+        let (Some(deadline_ms), Some(closable_after_ms)) =
+            (self.deadline_ms(), self.closable_after_ms())
+        else {
+            return Err(StateError::WrongPhase {
                 period: self.period.to_string(),
                 phase: "uploading with no upload",
                 step: "reset",
-            })?;
-            if caller.at_ms <= deadline_ms {
-                return Err(StateError::DeadlineNotPassed {
-                    deadline_ms,
-                    now_ms: caller.at_ms,
-                }
-                .into());
             }
+            .into());
+        };
+        if caller.at_ms <= closable_after_ms {
+            return Err(StateError::DeadlineNotPassed {
+                deadline_ms,
+                margin_ms: self.agreement.clock_margin_ms,
+                now_ms: caller.at_ms,
+            }
+            .into());
+        }
+        let ready = self.ready_to_reveal();
+        let faults = [Side::A, Side::B].map(|side| (side, self.fault_at_close(side, ready)));
+        for (side, fault) in faults {
+            let Some(kind) = fault else { continue };
+            self.record_fault(side, kind)?;
+            let carrier = self.agreement.party(side).to_owned();
+            let own = self.side_mut(side);
+            own.upload = None;
+            own.key = None;
+            own.salt = None;
+            if own.faults >= FAULTS_TO_DEFAULT {
+                own.default = Some(format!(
+                    "{carrier} failed {} rounds without an opened report",
+                    own.faults
+                ));
+            }
+        }
+        self.failure = None;
+        if self.a.default.is_some() && self.b.default.is_some() {
+            self.phase = Phase::Defaulted;
+            return Ok(Outcome::Wait);
+        }
+        let outcome = self.outcome();
+        if outcome != Outcome::Wait {
+            return Ok(outcome);
         }
         self.round = self
             .round
             .checked_add(1)
             .ok_or(StateError::LimitReached("rounds"))?;
+        self.round_opened_at_ms = Some(caller.at_ms);
         self.phase = Phase::Uploading;
-        self.a = SideState::default();
-        self.b = SideState::default();
-        self.first_upload_at_ms = None;
-        self.failure = None;
-        Ok(())
+        if self.ready_to_reveal() {
+            self.start_reveals();
+        }
+        Ok(Outcome::Wait)
     }
 
     /// Step `dispute`: marks a settled line disputed with the caller's reason.

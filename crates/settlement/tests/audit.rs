@@ -11,7 +11,9 @@
 
 mod common;
 
-use common::{MOBILE, UNICOM, admin, agreement, client, key, nonce_for, period, small_reports};
+use common::{
+    MOBILE, UNICOM, admin, agreement, client, key, nonce_for, opening, period, small_reports,
+};
 use netsettle_contract::{
     Contract, ContractError, Creator, Invocation, MemoryState, Simulation, Simulator,
 };
@@ -177,29 +179,37 @@ fn a_month_in_blocks_replays_to_the_final_data_on_the_chain() {
         .call(
             &client(UNICOM),
             "upload",
-            &seal_report(&unicom, &key(1), nonce_for(UNICOM)).upload_args(),
+            &seal_report(&unicom, &opening(UNICOM, &key(1)), nonce_for(UNICOM)).upload_args(),
         )
         .unwrap();
     chain
         .call(
             &client(MOBILE),
             "upload",
-            &seal_report(&mobile, &key(2), nonce_for(MOBILE)).upload_args(),
+            &seal_report(&mobile, &opening(MOBILE, &key(2)), nonce_for(MOBILE)).upload_args(),
         )
         .unwrap();
     // A refused call is an error response: nothing to commit.
     let refusal = chain.call(
         &client(UNICOM),
         "upload",
-        &seal_report(&unicom, &key(3), nonce_for(UNICOM)).upload_args(),
+        &seal_report(&unicom, &opening(UNICOM, &key(3)), nonce_for(UNICOM)).upload_args(),
     );
     assert_eq!(refusal.unwrap_err().status(), 409);
     chain
-        .call(&client(UNICOM), "reveal", &reveal_args(period(), &key(1)))
+        .call(
+            &client(UNICOM),
+            "reveal",
+            &reveal_args(period(), &opening(UNICOM, &key(1))),
+        )
         .unwrap();
     let reconciled: Value = serde_json::from_slice(
         &chain
-            .call(&client(MOBILE), "reveal", &reveal_args(period(), &key(2)))
+            .call(
+                &client(MOBILE),
+                "reveal",
+                &reveal_args(period(), &opening(MOBILE, &key(2))),
+            )
             .unwrap(),
     )
     .unwrap();

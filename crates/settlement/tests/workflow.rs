@@ -5,7 +5,9 @@ mod common;
 
 use common::*;
 use netsettle_settlement::limits::{CIPHERTEXT_BYTES_MAX, REQUEST_BYTES_MAX};
-use netsettle_settlement::seal::{Sealed, open_report, seal_report};
+use netsettle_settlement::seal::{
+    Sealed, key_commitment, open_report, plaintext_commitment, seal_report,
+};
 use netsettle_smcrypto::{gcm_seal, sm3};
 use serde_json::json;
 
@@ -299,7 +301,7 @@ fn a_full_month_reaches_final_data_and_exports_identically() {
 fn wrong_carrier_and_wrong_role_are_forbidden() {
     let mut h = Harness::with_agreement();
     let (unicom, _) = small_reports();
-    let sealed = seal_report(&unicom, &key(1), nonce_for(UNICOM));
+    let sealed = seal_report(&unicom, &opening(UNICOM, &key(1)), nonce_for(UNICOM));
     let stranger = client("TelecomMSP");
     assert_eq!(
         h.call_raw(&stranger, "upload", &sealed.upload_args())
@@ -343,7 +345,7 @@ fn unknown_period_and_missing_agreement_are_not_found() {
     h.refused(
         &client(UNICOM),
         "reveal",
-        json!({ "period": "2026-11", "key": "00".repeat(16) }),
+        json!({ "period": "2026-11", "key": "00".repeat(16), "salt": "00".repeat(16) }),
         404,
         "period 2026-11",
     );
@@ -365,7 +367,7 @@ fn uploads_are_replaceable_only_until_the_counterparty_uploads() {
     h.refused(
         &client(UNICOM),
         "reveal",
-        json!({ "period": P, "key": hex::encode([3u8; 16]) }),
+        json!({ "period": P, "key": hex::encode([3u8; 16]), "salt": hex::encode(salt_for(UNICOM)) }),
         409,
         "both reports",
     );
@@ -391,10 +393,11 @@ fn uploads_are_replaceable_only_until_the_counterparty_uploads() {
 }
 
 #[test]
-fn a_tampered_ciphertext_fails_the_round_for_its_uploader_and_a_reset_starts_over() {
+fn a_tampered_ciphertext_fails_the_round_for_its_uploader_who_must_open_the_same_report_next_round()
+{
     let mut h = Harness::with_agreement();
     let (unicom, mobile) = small_reports();
-    let mut sealed = seal_report(&unicom, &key(1), nonce_for(UNICOM));
+    let mut sealed = seal_report(&unicom, &opening(UNICOM, &key(1)), nonce_for(UNICOM));
     sealed.ciphertext[10] ^= 1;
     h.call_raw(&client(UNICOM), "upload", &sealed.upload_args())
         .unwrap();
@@ -424,28 +427,38 @@ fn a_tampered_ciphertext_fails_the_round_for_its_uploader_and_a_reset_starts_ove
         409,
         "failed",
     );
-    // A failed round can be reset at once; the new round starts empty.
+    // A failed round closes only at its deadline plus the clock margin.
+    h.refused(
+        &client(MOBILE),
+        "reset",
+        json!({ "period": P }),
+        409,
+        "deadline",
+    );
+    h.now_ms += agreement().reveal_window_ms + agreement().clock_margin_ms + 1;
     let reset = h.ok(&client(MOBILE), "reset", json!({ "period": P }));
     assert_eq!(reset["round"], 1);
+    assert_eq!(reset["faults"][0]["carrier"], UNICOM);
+    // Mobile's report opened and stands; Unicom opens its committed report anew.
+    assert_eq!(h.upload(MOBILE, &mobile, &key(5)).unwrap_err().status, 409);
     h.upload(UNICOM, &unicom, &key(4)).unwrap();
-    h.upload(MOBILE, &mobile, &key(5)).unwrap();
-    h.reveal(UNICOM, &key(4)).unwrap();
-    let done = h.reveal(MOBILE, &key(5)).unwrap();
+    let done = h.reveal(UNICOM, &key(4)).unwrap();
     assert_eq!(done["summary"]["lines"], 5);
 }
 
 #[test]
-fn a_report_that_is_not_the_committed_canonical_text_fails_for_its_uploader() {
+fn a_report_that_is_not_the_committed_canonical_text_puts_its_uploader_in_default() {
     let mut h = Harness::with_agreement();
-    let (_, mobile) = small_reports();
     // Mobile encrypts loose CSV, not canonical text, and commits to it honestly.
     let plaintext =
         b"item,direction,area,quantity,unit,rate,amount_fen\nvoice,payable,0571,1,minute,0.06,6\n";
     let aad = netsettle_settlement::seal::report_aad(common::period(), MOBILE);
     let ciphertext = gcm_seal(&key(2), &nonce_for(MOBILE), &aad, plaintext);
+    let salt = salt_for(MOBILE);
     let request = json!({
         "period": P, "nonce": hex::encode(nonce_for(MOBILE)),
-        "key_commitment": sm3(&[2u8; 16]).to_hex(), "plaintext_commitment": sm3(plaintext).to_hex(),
+        "key_commitment": key_commitment(&[2u8; 16], &salt).to_hex(),
+        "plaintext_commitment": plaintext_commitment(&salt, plaintext).to_hex(),
     });
     h.call_raw(
         &client(MOBILE),
@@ -464,11 +477,18 @@ fn a_report_that_is_not_the_committed_canonical_text_fails_for_its_uploader() {
             .contains("malformed"),
         "{answer}"
     );
-    drop(mobile);
+    // The committed plaintext can never open: Mobile is in default at once, and
+    // Unicom's reveal resolves the period from Unicom's figures, every line disputed.
+    assert!(h.period_state()["b"]["default"].is_string());
+    let resolved = h.reveal(UNICOM, &key(1)).unwrap();
+    assert_eq!(resolved["phase"], "Reviewing");
+    assert_eq!(resolved["default"], MOBILE);
+    assert_eq!(resolved["summary"]["lines"], 4);
+    assert_eq!(resolved["summary"]["disputed"], 4);
 }
 
 #[test]
-fn a_reset_waits_for_the_reveal_deadline() {
+fn a_reset_waits_for_the_reveal_deadline_plus_the_clock_margin() {
     let mut h = Harness::with_agreement();
     let (unicom, mobile) = small_reports();
     h.refused(
@@ -481,7 +501,7 @@ fn a_reset_waits_for_the_reveal_deadline() {
     h.upload(UNICOM, &unicom, &key(1)).unwrap();
     h.upload(MOBILE, &mobile, &key(2)).unwrap();
     h.reveal(UNICOM, &key(1)).unwrap();
-    h.now_ms += 7 * DAY_MS;
+    h.now_ms += 7 * DAY_MS + agreement().clock_margin_ms;
     h.refused(
         &client(MOBILE),
         "reset",
@@ -503,16 +523,19 @@ fn a_reset_waits_for_the_reveal_deadline() {
         (state["round"].as_u64(), state["phase"].as_str()),
         (Some(1), Some("Uploading"))
     );
-    assert!(state["a"]["upload"].is_null());
+    // Unicom's report opened and stands; Mobile withheld and must upload again.
+    assert_eq!(state["a"]["opened"], true);
+    assert!(state["b"]["upload"].is_null());
+    assert_eq!(state["faults"][0]["kind"], "Withheld");
     // The old round's ciphertexts stay on the ledger for the audit trail.
-    h.upload(UNICOM, &unicom, &key(6)).unwrap();
+    h.upload(MOBILE, &mobile, &key(6)).unwrap();
 }
 
 #[test]
 fn oversize_and_malformed_requests_are_refused() {
     let mut h = Harness::with_agreement();
     let (unicom, _) = small_reports();
-    let sealed = seal_report(&unicom, &key(1), nonce_for(UNICOM));
+    let sealed = seal_report(&unicom, &opening(UNICOM, &key(1)), nonce_for(UNICOM));
     let mut args = sealed.upload_args();
     args[1] = vec![0u8; CIPHERTEXT_BYTES_MAX + 1];
     assert_eq!(
@@ -701,7 +724,7 @@ fn the_agreement_needs_both_admins() {
 #[test]
 fn a_revealed_report_opens_for_anyone_holding_the_key() {
     let (unicom, _) = small_reports();
-    let sealed = seal_report(&unicom, &key(1), nonce_for(UNICOM));
+    let sealed = seal_report(&unicom, &opening(UNICOM, &key(1)), nonce_for(UNICOM));
     let opened = open_report(
         Sealed {
             period: common::period(),
@@ -710,7 +733,7 @@ fn a_revealed_report_opens_for_anyone_holding_the_key() {
             plaintext_commitment: &sealed.plaintext_commitment,
             ciphertext: &sealed.ciphertext,
         },
-        &key(1),
+        &opening(UNICOM, &key(1)),
     )
     .unwrap();
     assert_eq!(opened, unicom);
@@ -750,7 +773,7 @@ fn a_report_sealed_for_the_other_carrier_fails_for_its_uploader() {
     h.upload(UNICOM, &unicom, &key(1)).unwrap();
     // Mobile's client uploads a copy of a report sealed as Unicom's: the associated data
     // names the uploader, so it cannot open as Mobile's.
-    let forged = seal_report(&unicom, &key(2), nonce_for(MOBILE));
+    let forged = seal_report(&unicom, &opening(MOBILE, &key(2)), nonce_for(MOBILE));
     h.call_raw(&client(MOBILE), "upload", &forged.upload_args())
         .unwrap();
     let answer = h.reveal(MOBILE, &key(2)).unwrap();

@@ -4,6 +4,7 @@
 use aes_gcm::aead::{AeadInOut as _, KeyInit as _};
 use cbc::cipher::{BlockModeDecrypt as _, BlockModeEncrypt as _, KeyIvInit as _};
 use core::fmt;
+use subtle::ConstantTimeEq as _;
 use zeroize::Zeroize;
 
 use crate::CryptoError;
@@ -21,8 +22,8 @@ type Sm4Gcm = aes_gcm::AesGcm<sm4::Sm4, aes_gcm::aead::consts::U12>;
 type Sm4CbcEnc = cbc::Encryptor<sm4::Sm4>;
 type Sm4CbcDec = cbc::Decryptor<sm4::Sm4>;
 
-/// A 16-byte SM4 key, wiped when dropped, never printed.
-#[derive(Clone, PartialEq, Eq)]
+/// A 16-byte SM4 key, wiped when dropped, never printed, compared in constant time.
+#[derive(Clone)]
 pub struct Sm4Key([u8; SM4_KEY_BYTES]);
 
 impl Sm4Key {
@@ -49,6 +50,17 @@ impl Sm4Key {
         &self.0
     }
 }
+
+/// Equality takes the same time whichever byte differs: a comparison that stopped at the
+/// first differing byte would tell someone who can time it (a counterparty submitting
+/// guessed keys) how many leading bytes of a key they got right.
+impl PartialEq for Sm4Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.0[..].ct_eq(&other.0[..]).into()
+    }
+}
+
+impl Eq for Sm4Key {}
 
 impl Drop for Sm4Key {
     fn drop(&mut self) {
@@ -199,6 +211,24 @@ mod tests {
             gcm_open(&k, &nonce, b"aad", &sealed[..10]),
             Err(CryptoError::AuthenticationFailed)
         );
+    }
+
+    /// Equal exactly when every byte is, wherever the difference is; the comparison goes
+    /// through `subtle` (no early exit), so this checks the answers, not the timing.
+    #[test]
+    fn key_equality_is_bytewise() {
+        let base = [0x5au8; SM4_KEY_BYTES];
+        let k = Sm4Key(base);
+        assert_eq!(k, Sm4Key(base));
+        assert_eq!(k, k.clone());
+        for index in 0..SM4_KEY_BYTES {
+            for bit in 0..8 {
+                let mut other = base;
+                other[index] ^= 1 << bit;
+                assert_ne!(k, Sm4Key(other), "byte {index} bit {bit}");
+            }
+        }
+        assert_ne!(Sm4Key::generate().unwrap(), Sm4Key::generate().unwrap());
     }
 
     #[test]

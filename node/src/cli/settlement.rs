@@ -1,7 +1,8 @@
 //! `netsettle settlement …`: offline tools for a carrier's settlement staff, no node
 //! needed. `report check` validates a CSV report and prints its canonical digest,
-//! `report encrypt` seals it for upload under a fresh key (kept in a 0600 file until the
-//! reveal), `reconcile-local` previews the on-chain reconciliation of two plaintext
+//! `report encrypt` seals it for upload under a fresh key and commitment salt (kept in
+//! 0600 files until the reveal; a later round of the same period reseals the same report
+//! with the salt kept, `--salt-file`), `reconcile-local` previews the on-chain reconciliation of two plaintext
 //! reports, and `sample` writes a seeded pair of realistic reports.
 
 use std::io::Write as _;
@@ -14,7 +15,7 @@ use netsettle_settlement::reconcile::LineStatus;
 use netsettle_settlement::reconcile::reconcile;
 use netsettle_settlement::report::Report;
 use netsettle_settlement::sample::{SampleSpec, generate_pair};
-use netsettle_settlement::seal::{reveal_args, seal_report_fresh};
+use netsettle_settlement::seal::{SALT_BYTES, reseal_report_fresh, reveal_args, seal_report_fresh};
 use netsettle_settlement::units::Period;
 use netsettle_smcrypto::sm3;
 
@@ -26,7 +27,7 @@ pub enum SettlementCommand {
     /// Reconcile two plaintext reports locally, as the contract will after the reveal.
     ReconcileLocal {
         /// The agreement (JSON: party_a, party_b, currency, tolerance_fen, tolerance_bp,
-        /// reveal_window_ms).
+        /// reveal_window_ms, clock_margin_ms).
         #[arg(long)]
         agreement: PathBuf,
         /// The period, YYYY-MM.
@@ -77,14 +78,20 @@ pub enum ReportCommand {
     /// Validate a CSV report; print its lines, totals and canonical SM3.
     Check(ReportArgs),
     /// Seal a CSV report for upload: writes `request.json` and `ciphertext.bin` (the
-    /// `upload` arguments), and `key.hex` and `reveal.json` (the `reveal` argument), both
-    /// 0600: keep them on the carrier's server until the reveal.
+    /// `upload` arguments), and `key.hex`, `salt.hex` and `reveal.json` (the `reveal`
+    /// argument), all three 0600: keep them on the carrier's server until the reveal, and
+    /// keep `salt.hex` for the whole period.
     Encrypt {
         #[command(flatten)]
         report: ReportArgs,
         /// Output directory (created; files are not overwritten).
         #[arg(long)]
         out_dir: PathBuf,
+        /// Reseal for a later round of the same period: the salt (hex) of the first
+        /// sealing, so the upload carries the same, binding, plaintext commitment under
+        /// a fresh key.
+        #[arg(long)]
+        salt_file: Option<PathBuf>,
     },
 }
 
@@ -104,9 +111,11 @@ pub struct ReportArgs {
 pub fn run(command: SettlementCommand) -> Result<()> {
     match command {
         SettlementCommand::Report(ReportCommand::Check(args)) => check(&args),
-        SettlementCommand::Report(ReportCommand::Encrypt { report, out_dir }) => {
-            encrypt(&report, &out_dir)
-        }
+        SettlementCommand::Report(ReportCommand::Encrypt {
+            report,
+            out_dir,
+            salt_file,
+        }) => encrypt(&report, &out_dir, salt_file.as_deref()),
         SettlementCommand::ReconcileLocal {
             agreement,
             period,
@@ -172,9 +181,21 @@ fn write_new(path: &Path, bytes: &[u8], private: bool) -> Result<()> {
         .with_context(|| format!("syncing {}", path.display()))
 }
 
-fn encrypt(args: &ReportArgs, out_dir: &Path) -> Result<()> {
+/// A salt file: the hex `report encrypt` wrote.
+fn load_salt(path: &Path) -> Result<[u8; SALT_BYTES]> {
+    let text = crate::shared::read_bounded(path, 4 * SALT_BYTES)?;
+    let mut salt = [0u8; SALT_BYTES];
+    hex::decode_to_slice(String::from_utf8_lossy(&text).trim(), &mut salt)
+        .with_context(|| format!("{}: expected {} hex digits", path.display(), 2 * SALT_BYTES))?;
+    Ok(salt)
+}
+
+fn encrypt(args: &ReportArgs, out_dir: &Path, salt_file: Option<&Path>) -> Result<()> {
     let report = load_report(args)?;
-    let (sealed, key) = seal_report_fresh(&report)?;
+    let (sealed, opening) = match salt_file {
+        Some(path) => reseal_report_fresh(&report, load_salt(path)?)?,
+        None => seal_report_fresh(&report)?,
+    };
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let upload_args = sealed.upload_args();
     let [request, ciphertext] = upload_args.as_slice() else {
@@ -182,10 +203,15 @@ fn encrypt(args: &ReportArgs, out_dir: &Path) -> Result<()> {
     };
     write_new(
         &out_dir.join("key.hex"),
-        hex::encode(key.as_bytes()).as_bytes(),
+        hex::encode(opening.key.as_bytes()).as_bytes(),
         true,
     )?;
-    let reveal = reveal_args(report.period(), &key);
+    write_new(
+        &out_dir.join("salt.hex"),
+        hex::encode(opening.salt).as_bytes(),
+        true,
+    )?;
+    let reveal = reveal_args(report.period(), &opening);
     let [reveal_request] = reveal.as_slice() else {
         bail!("reveal arguments have an unexpected shape");
     };
@@ -200,7 +226,7 @@ fn encrypt(args: &ReportArgs, out_dir: &Path) -> Result<()> {
         sm3(ciphertext)
     );
     println!(
-        "wrote {}/{{request.json,ciphertext.bin,key.hex,reveal.json}}",
+        "wrote {}/{{request.json,ciphertext.bin,key.hex,salt.hex,reveal.json}}",
         out_dir.display()
     );
     Ok(())

@@ -8,8 +8,9 @@
 //! instead of sleeping. SIGINT or SIGTERM stops the roles and closes the ledger cleanly.
 //!
 //! This file supervises the roles and shuts them down; `config` is the config file,
-//! `startup` the checks before any role runs, and `ca`, `network`, `orderer`, `peer` wire
-//! one role each to its library crate.
+//! `startup` the checks before any role runs, `ca`, `network`, `orderer`, `peer` wire
+//! one role each to its library crate, and `trust` keeps the network's trust on the
+//! config the roles have in force.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -28,6 +29,7 @@ mod network;
 mod orderer;
 mod peer;
 mod startup;
+mod trust;
 
 /// What every role of the process shares: who the node is and the channel state.
 pub struct NodeContext {
@@ -112,6 +114,22 @@ async fn serve(context: NodeContext) -> Result<()> {
         (Some(_), None, _) => bail!("the peer role needs a [network] section"),
         _ => None,
     };
+
+    if let Some(network) = &network {
+        // The network's TLS roots, CRLs and roles follow the config each role puts in force.
+        let sources = [
+            orderer.as_ref().map(|orderer| orderer.channel_changes()),
+            peer.as_ref().map(|peer| peer.handle.channel_changes()),
+        ];
+        let in_force = context.channel_config.sequence;
+        trust::start(
+            network.handle(),
+            sources,
+            in_force,
+            &shutdown_rx,
+            &mut roles,
+        );
+    }
 
     if let Some(ledger) = &context.ledger {
         ready.push(format!("height={}", ledger.chain_info()?.height));

@@ -9,6 +9,10 @@ use netsettle_smtls::TlsIdentity;
 use super::NodeContext;
 use super::config::NetworkConfig;
 
+/// The roles that may open a connection to a node; each service narrows it down.
+pub(super) const CONNECTING_ROLES: [Role; 4] =
+    [Role::Orderer, Role::Peer, Role::Client, Role::Admin];
+
 /// Starts libp2p over SM-TLS with the node's TLS identity, trusting the channel's
 /// organisations. Every role may connect at this level; each service names the roles it
 /// serves.
@@ -16,10 +20,7 @@ pub(super) async fn start(context: &NodeContext, config: &NetworkConfig) -> Resu
     let layout = netsettle_msp::IdentityLayout::new(&context.config.identity.dir);
     let identity = TlsIdentity::from_pem_files(&layout.tls_cert(), &layout.tls_key())
         .with_context(|| format!("loading the TLS identity in {}", layout.root().display()))?;
-    let trust = ChannelTrust::new(
-        &context.channel_config,
-        &[Role::Orderer, Role::Peer, Role::Client, Role::Admin],
-    )?;
+    let trust = ChannelTrust::new(&context.channel_config, &CONNECTING_ROLES)?;
     let mut net_config = NetConfig::new(identity, trust, config.listen);
     net_config.external = config.external;
     for peer in &config.peers {

@@ -342,7 +342,7 @@ fn unicom_cannot_speak_raft_falsely_date_envelopes_grab_leadership_or_forge_bloc
     let topic = netsettle_peer::gossip::block_topic(&config.channel);
     let payload = encode(&forged).unwrap();
     gossip.runtime.block_on(async {
-        let _blocks = gossip.net.subscribe(&topic).await.unwrap();
+        let _blocks = gossip.net.subscribe(&topic, &[Role::Peer]).await.unwrap();
         let node: NodeId = peers[1].field("node_id").parse().unwrap();
         let address: SocketAddr = peers[1].field("p2p").parse().unwrap();
         gossip.net.add_address(node, address).await.unwrap();

@@ -9,9 +9,10 @@ use netsettle_protocol::{Role, Timestamp, TxId};
 use netsettle_settlement::agreement::Agreement;
 use netsettle_settlement::contract::CONTRACT_NAME;
 use netsettle_settlement::contract::SettlementContract;
+use netsettle_settlement::limits::DEADLINE_MARGIN_MS_DEFAULT;
 use netsettle_settlement::report::Report;
 use netsettle_settlement::sample::{SampleSpec, generate_pair};
-use netsettle_settlement::seal::{reveal_args, seal_report};
+use netsettle_settlement::seal::{Opening, SALT_BYTES, reveal_args, seal_report};
 use netsettle_settlement::units::Period;
 use netsettle_smcrypto::{Sm4Key, sm3};
 use serde_json::{Value, json};
@@ -32,6 +33,7 @@ pub fn agreement() -> Agreement {
         tolerance_fen: 100,
         tolerance_bp: 10,
         reveal_window_ms: 7 * DAY_MS,
+        clock_margin_ms: DEADLINE_MARGIN_MS_DEFAULT,
     }
 }
 
@@ -211,12 +213,13 @@ impl Harness {
         report: &Report,
         key: &Sm4Key,
     ) -> Result<Vec<u8>, Refusal> {
-        let sealed = seal_report(report, key, nonce_for(carrier));
+        let sealed = seal_report(report, &opening(carrier, key), nonce_for(carrier));
         self.call_raw(&client(carrier), "upload", &sealed.upload_args())
     }
 
+    /// Reveals `key` with the carrier's salt ([`salt_for`]).
     pub fn reveal(&mut self, carrier: &str, key: &Sm4Key) -> Result<Value, Refusal> {
-        let args = reveal_args(period(), key);
+        let args = reveal_args(period(), &opening(carrier, key));
         let payload = self.call_raw(&client(carrier), "reveal", &args)?;
         Ok(serde_json::from_slice(&payload).unwrap())
     }
@@ -239,6 +242,21 @@ pub fn nonce_for(carrier: &str) -> [u8; 12] {
     let mut nonce = [0u8; 12];
     nonce.copy_from_slice(&sm3(carrier.as_bytes()).0[..12]);
     nonce
+}
+
+/// The commitment salt the harness uses for `carrier` in every round.
+pub fn salt_for(carrier: &str) -> [u8; SALT_BYTES] {
+    let mut salt = [0u8; SALT_BYTES];
+    salt.copy_from_slice(&sm3(format!("salt {carrier}").as_bytes()).0[..SALT_BYTES]);
+    salt
+}
+
+/// `key` with the carrier's salt.
+pub fn opening(carrier: &str, key: &Sm4Key) -> Opening {
+    Opening {
+        key: key.clone(),
+        salt: salt_for(carrier),
+    }
 }
 
 pub fn key(byte: u8) -> Sm4Key {
