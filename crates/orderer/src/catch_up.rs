@@ -11,8 +11,9 @@
 //! certificate's common name is the one of the TLS certificate the config lists for it
 //! (each orderer has a signing and a TLS certificate under one name).
 //!
-//! Pure: the time a signer's certificate must be valid at is the block's first
-//! envelope's, as the peers judge it, so every orderer reaches the same verdict.
+//! Pure: the time a signer's certificate must be valid at is the block's own (the
+//! orderers' clock in its header), as the peers judge it, so every orderer reaches the
+//! same verdict.
 
 use std::sync::Arc;
 
@@ -48,9 +49,8 @@ pub fn verify_fetched_block(
 /// At least one of the block's signatures is a consenter's and verifies
 /// (`msp::verify_consenter_signature`, the rule peers apply too).
 fn verify_consenter_signature(channel: &ChannelState, block: &Block) -> Result<(), CatchUpError> {
-    let at_unix = block.data.first().map_or(0, |envelope| {
-        i64::try_from(envelope.header().timestamp.unix_time_ms / 1000).unwrap_or(i64::MAX)
-    });
+    // The block's own time (the orderers' clock in its signed header), as peers judge it.
+    let at_unix = i64::try_from(block.header.timestamp.unix_time_ms / 1000).unwrap_or(i64::MAX);
     match netsettle_msp::verify_consenter_signature(channel, block, at_unix) {
         Ok(_) => Ok(()),
         Err(BlockSignatureError::Unsigned { number }) => Err(CatchUpError::Unsigned { number }),

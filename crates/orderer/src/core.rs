@@ -28,7 +28,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use netsettle_msp::ChannelState;
-use netsettle_protocol::limits::NONCE_BYTES;
+use netsettle_protocol::limits::{ENVELOPE_TIME_SKEW_SECS_MAX, NONCE_BYTES};
 use netsettle_protocol::{
     Block, ConfigEnvelope, Envelope, Header, Identity, Nonce, Payload, Timestamp, TxId, decode,
     encode,
@@ -46,9 +46,10 @@ use crate::cutter::{BlockCutter, Sized, cut_due, timeout_ticks};
 use crate::entry::{LogEntry, SnapshotState};
 use crate::error::{BroadcastError, OrdererError};
 use crate::limits::{
-    CATCH_UP_BLOCKS_MAX, CATCH_UP_RETRY_TICKS, LOG_KEPT_BEHIND_SNAPSHOT_ENTRIES,
-    RAFT_COMMITTED_BYTES_PER_READY_MAX, RAFT_INFLIGHT_MESSAGES_MAX, RAFT_MESSAGE_BYTES_MAX,
-    RAFT_UNCOMMITTED_BYTES_MAX, WAITERS_PER_TRANSACTION_MAX, WAITING_ACKS_MAX,
+    CATCH_UP_BLOCKS_MAX, CATCH_UP_RETRY_TICKS, CLOCK_ENTRY_BYTES_MAX, CLOCK_STAMP_INTERVAL_MS,
+    LOG_KEPT_BEHIND_SNAPSHOT_ENTRIES, RAFT_COMMITTED_BYTES_PER_READY_MAX,
+    RAFT_INFLIGHT_MESSAGES_MAX, RAFT_MESSAGE_BYTES_MAX, RAFT_UNCOMMITTED_BYTES_MAX,
+    WAITERS_PER_TRANSACTION_MAX, WAITING_ACKS_MAX,
 };
 use crate::membership::{ConsenterChange, check_consenter_change, consenter_ids, next_conf_change};
 use crate::snapshot::check_snapshot;
@@ -125,6 +126,9 @@ pub enum Event {
     Unreachable(u64),
     /// Hand leadership to another consenter.
     TransferLeader(u64),
+    /// The shell's wall clock now, unix milliseconds (sent with every tick): what the
+    /// leader enters in the log as the orderers' time ([`LogEntry::Clock`]).
+    WallClock(u64),
 }
 
 /// An accepted broadcast: its transaction is committed in the Raft log and will be in the
@@ -195,6 +199,7 @@ pub fn bootstrap_snapshot(genesis: &Block) -> Result<Snapshot, OrdererError> {
         last_config_index: genesis.header.number,
         config: config.clone(),
         pending: Vec::new(),
+        clock_unix_ms: genesis.header.timestamp.unix_time_ms,
     };
     let mut snapshot = Snapshot::default();
     snapshot.set_data(
@@ -249,6 +254,13 @@ pub struct OrdererCore<C: Chain> {
     /// A membership change was applied since the latest snapshot: take one, so a new
     /// consenter can be sent a snapshot that names it.
     snapshot_for_conf_change: bool,
+    /// The orderers' time as the applied log says (the latest `Clock` entry, never
+    /// decreasing): the next block's time.
+    clock_unix_ms: u64,
+    /// The shell's wall clock as last told (0: never told, so never stamped).
+    wall_clock_unix_ms: u64,
+    /// The wall clock this node last entered in the log as leader, and in which term.
+    stamped: Option<(u64, u64)>,
 }
 
 impl<C: Chain> std::fmt::Debug for OrdererCore<C> {
@@ -319,6 +331,9 @@ impl<C: Chain> OrdererCore<C> {
             catch_up: None,
             held_entries: Vec::new(),
             snapshot_for_conf_change: false,
+            clock_unix_ms: state.clock_unix_ms,
+            wall_clock_unix_ms: 0,
+            stamped: None,
         };
         let mut actions = Actions::default();
         core.restore(state, snapshot.get_metadata().index, &mut actions)?;
@@ -471,6 +486,10 @@ impl<C: Chain> OrdererCore<C> {
                 self.node.transfer_leader(id);
                 Ok(())
             }
+            Event::WallClock(unix_ms) => {
+                self.wall_clock_unix_ms = unix_ms;
+                Ok(())
+            }
         }
     }
 }
@@ -524,6 +543,8 @@ impl<C: Chain> OrdererCore<C> {
             return;
         }
         match message.get_msg_type() {
+            // Proposals a follower forwards: the leader's clock goes in first.
+            MessageType::MsgPropose if self.is_leader() => self.stamp_clock_if_due(),
             MessageType::MsgHeartbeat => {
                 let last = self.node.raft.raft_log.last_index();
                 if message.commit > last {
@@ -570,8 +591,38 @@ impl<C: Chain> OrdererCore<C> {
                 "only the leader ({}) may ask for an election now",
                 self.node.raft.leader_id
             )),
+            MessageType::MsgAppend => self.check_clock_entries(message.get_entries()),
             _ => Ok(()),
         }
+    }
+
+    /// A follower does not take a leader's clock entry that is ahead of its own wall
+    /// clock by more than `ENVELOPE_TIME_SKEW_SECS_MAX`: blocks would carry a time peers
+    /// cannot trust. It refuses the append (the leader retries), so such a time commits
+    /// only if a majority's clocks agree with it. Entries behind the clock are normal (a
+    /// follower catching up replays old ones); the log never moves the time backwards.
+    fn check_clock_entries(&self, entries: &[Entry]) -> Result<(), String> {
+        let now = self.wall_clock_unix_ms;
+        if now == 0 {
+            return Ok(());
+        }
+        let ahead_ms_max = ENVELOPE_TIME_SKEW_SECS_MAX.saturating_mul(1000);
+        for entry in entries {
+            // A clock entry is a few bytes; only those are decoded here.
+            if entry.get_entry_type() != EntryType::EntryNormal
+                || entry.get_data().len() > CLOCK_ENTRY_BYTES_MAX
+            {
+                continue;
+            }
+            if let Ok(LogEntry::Clock { unix_ms }) = decode::<LogEntry>(entry.get_data())
+                && unix_ms > now.saturating_add(ahead_ms_max)
+            {
+                return Err(format!(
+                    "leader's clock entry {unix_ms} ms is more than {ENVELOPE_TIME_SKEW_SECS_MAX} s ahead of this orderer's clock ({now} ms)"
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn on_tick(&mut self, actions: &mut Actions) -> Result<(), OrdererError> {
@@ -603,6 +654,33 @@ impl<C: Chain> OrdererCore<C> {
         });
     }
 
+    /// On the leader, before it proposes anything: enters its wall clock in the log
+    /// ([`LogEntry::Clock`]) when it has not in this term or the last entry is
+    /// `CLOCK_STAMP_INTERVAL_MS` old, so every transaction in the log has a leader's clock
+    /// reading at most that old before it, and its block carries that time.
+    fn stamp_clock_if_due(&mut self) {
+        let now = self.wall_clock_unix_ms;
+        if !self.is_leader() || now == 0 {
+            return;
+        }
+        let term = self.term();
+        if let Some((stamped_ms, stamped_term)) = self.stamped
+            && stamped_term == term
+            && now < stamped_ms.saturating_add(CLOCK_STAMP_INTERVAL_MS)
+        {
+            return;
+        }
+        match encode(&LogEntry::Clock { unix_ms: now }) {
+            Ok(data) => match self.node.propose(Vec::new(), data) {
+                Ok(()) => self.stamped = Some((now, term)),
+                Err(error) => {
+                    tracing::debug!(id = self.config.id, %error, "clock proposal dropped")
+                }
+            },
+            Err(error) => tracing::error!(%error, "clock entry does not encode"),
+        }
+    }
+
     fn propose_cut_if_due(&mut self) {
         if !self.is_leader() || self.catch_up.is_some() {
             return;
@@ -616,6 +694,7 @@ impl<C: Chain> OrdererCore<C> {
         ) {
             return;
         }
+        self.stamp_clock_if_due();
         let entry = LogEntry::Cut {
             block_number: self.tip.height,
         };
@@ -677,6 +756,7 @@ impl<C: Chain> OrdererCore<C> {
         if self.node.raft.leader_id == 0 {
             return Err(self.no_leader_error());
         }
+        self.stamp_clock_if_due();
         let (entry, tx_id) = match envelope.kind {
             VerifiedKind::Transaction => (
                 LogEntry::Transaction {
@@ -812,6 +892,11 @@ impl<C: Chain> OrdererCore<C> {
             }
             Ok(LogEntry::Config { envelope, at_unix }) => {
                 self.apply_config(index, envelope, at_unix, actions)
+            }
+            Ok(LogEntry::Clock { unix_ms }) => {
+                // Never backwards: a new leader with a slower clock keeps the old time.
+                self.clock_unix_ms = self.clock_unix_ms.max(unix_ms);
+                Ok(())
             }
             Ok(LogEntry::Cut { block_number }) => {
                 if block_number == self.tip.height
@@ -989,7 +1074,10 @@ impl<C: Chain> OrdererCore<C> {
         for envelope in &batch {
             self.pending_ids.remove(&envelope.tx_id());
         }
-        let mut block = Block::new(number, self.tip.last_hash, batch, last_config)
+        let timestamp = Timestamp {
+            unix_time_ms: self.clock_unix_ms,
+        };
+        let mut block = Block::new_at(number, self.tip.last_hash, batch, last_config, timestamp)
             .map_err(|e| OrdererError::Block(e.to_string()))?;
         let hash = block.hash();
         match self.chain.block(number)? {
@@ -1034,6 +1122,7 @@ impl<C: Chain> OrdererCore<C> {
         actions: &mut Actions,
     ) -> Result<(), OrdererError> {
         self.channel = Arc::new(ChannelState::new(state.config, state.last_config_index)?);
+        self.clock_unix_ms = state.clock_unix_ms;
         // Callers checking envelopes, and the transport, follow the restored config.
         actions.channel = Some(Arc::clone(&self.channel));
         self.tip = ChainTip {
@@ -1236,6 +1325,7 @@ impl<C: Chain> OrdererCore<C> {
             last_config_index: self.channel.config_block,
             config: self.channel.config.clone(),
             pending: self.cutter.pending().to_vec(),
+            clock_unix_ms: self.clock_unix_ms,
         };
         let data = encode(&state).map_err(|e| OrdererError::Config(e.to_string()))?;
         let index = self.applied_index;

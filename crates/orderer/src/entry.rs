@@ -6,6 +6,8 @@
 //! the batch timeout depends on a clock; the leader turns it into a [`LogEntry::Cut`]
 //! naming the block it closes, so every orderer cuts that block at the same log position.
 //! A stale cut (its block was already closed by the count limit) is ignored by everyone.
+//! The block's time is decided the same way: the leader enters its clock in the log
+//! ([`LogEntry::Clock`]) and a block carries the latest one before it.
 
 use netsettle_protocol::{ChannelConfig, Envelope, InvalidMessage, Wire};
 use netsettle_smcrypto::Hash;
@@ -36,6 +38,13 @@ pub enum LogEntry {
         /// The number the cut block gets.
         block_number: u64,
     },
+    /// The leader's clock, proposed before anything else it proposes once its last
+    /// reading is a second old: blocks cut after it carry this time (never less than the
+    /// time before it), so every orderer stamps the same time on the same block.
+    Clock {
+        /// Unix milliseconds on the leader's clock.
+        unix_ms: u64,
+    },
 }
 
 impl Wire for LogEntry {
@@ -47,7 +56,7 @@ impl Wire for LogEntry {
             LogEntry::Transaction { envelope } | LogEntry::Config { envelope, .. } => {
                 envelope.check()
             }
-            LogEntry::Cut { .. } => Ok(()),
+            LogEntry::Cut { .. } | LogEntry::Clock { .. } => Ok(()),
         }
     }
 }
@@ -68,6 +77,9 @@ pub struct SnapshotState {
     pub config: ChannelConfig,
     /// Envelopes committed after the last cut, in log order.
     pub pending: Vec<Envelope>,
+    /// The orderers' time at this log position (the latest [`LogEntry::Clock`]), unix
+    /// milliseconds: the time the next block gets.
+    pub clock_unix_ms: u64,
 }
 
 impl Wire for SnapshotState {
@@ -94,5 +106,21 @@ impl Wire for SnapshotState {
         }
         self.config.check()?;
         self.pending.iter().try_for_each(Envelope::check)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clock_entry_is_small_enough_for_followers_to_decode() {
+        let entry = LogEntry::Clock { unix_ms: u64::MAX };
+        let bytes = netsettle_protocol::encode(&entry).unwrap();
+        assert!(bytes.len() <= crate::limits::CLOCK_ENTRY_BYTES_MAX);
+        assert_eq!(
+            netsettle_protocol::decode::<LogEntry>(&bytes).unwrap(),
+            entry
+        );
     }
 }

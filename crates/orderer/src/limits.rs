@@ -79,6 +79,13 @@ const _: () = assert!(LOG_ENTRY_BYTES_MAX as u64 <= RAFT_UNCOMMITTED_BYTES_MAX);
 /// How far a deliver request's timestamp may be from the orderer's clock, in seconds (as
 /// Fabric's 15 minutes), so a captured request cannot be replayed much later.
 pub const DELIVER_REQUEST_SKEW_SECS: u64 = 15 * 60;
+/// How old the leader's last clock entry in the Raft log may be before it enters a new
+/// one ahead of its next proposal: a block's time trails the leader's clock by at most
+/// this (plus commit latency).
+pub const CLOCK_STAMP_INTERVAL_MS: u64 = 1_000;
+/// The encoded size of a clock entry is under this; followers decode only entries this
+/// small when they check a leader's clock.
+pub const CLOCK_ENTRY_BYTES_MAX: usize = 32;
 /// Broadcast envelopes being checked (decoding, certificates, SM2) on the blocking pool
 /// at once; more are refused as busy. Raft ticks and the network never wait for them.
 pub const ENVELOPE_CHECKS_CONCURRENT_MAX: usize = 64;

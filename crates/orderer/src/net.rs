@@ -61,9 +61,9 @@ use crate::error::{OrdererError, RaftRefusal};
 use crate::limits::{
     BLOCK_READS_CONCURRENT_MAX, BLOCK_REQUESTS_OPEN_MAX, BLOCKS_LONG_POLL_MS,
     BROADCAST_INFO_BYTES_MAX, DELIVER_NEXT_BLOCK_WAIT_MS, DELIVER_REQUESTS_OPEN_MAX,
-    RAFT_BATCH_BYTES_TARGET, RAFT_BATCH_MESSAGES_MAX, RAFT_FRAME_PREFIX_BYTES,
-    RAFT_LINK_QUEUE_BYTES_MAX, RAFT_LINK_QUEUE_MESSAGES_MAX, RAFT_REQUEST_BYTES_MAX,
-    RAFT_WIRE_BYTES_MAX,
+    ENVELOPE_CHECKS_CONCURRENT_MAX, RAFT_BATCH_BYTES_TARGET, RAFT_BATCH_MESSAGES_MAX,
+    RAFT_FRAME_PREFIX_BYTES, RAFT_LINK_QUEUE_BYTES_MAX, RAFT_LINK_QUEUE_MESSAGES_MAX,
+    RAFT_REQUEST_BYTES_MAX, RAFT_WIRE_BYTES_MAX,
 };
 use crate::service::{FetchFuture, OrdererHandle, Transport};
 
@@ -444,11 +444,13 @@ pub fn serve(net: &NetHandle, orderer: &OrdererHandle) -> Result<Vec<JoinHandle<
         }
     });
     let broadcast_orderer = orderer.clone();
+    let decodes = Arc::new(Semaphore::new(ENVELOPE_CHECKS_CONCURRENT_MAX));
     let broadcast_task = tokio::spawn(async move {
         while let Some(request) = broadcasts.recv().await {
             let orderer = broadcast_orderer.clone();
+            let decodes = Arc::clone(&decodes);
             // Each broadcast waits for its entry to commit; answer them concurrently.
-            tokio::spawn(async move { answer_broadcast(&orderer, request).await });
+            tokio::spawn(async move { answer_broadcast(&orderer, &decodes, request).await });
         }
     });
     Ok(vec![raft_task, blocks_task, deliver_task, broadcast_task])
@@ -469,23 +471,40 @@ impl RaftSenders {
         let channel = orderer.channel();
         let sequence = channel.config.sequence;
         if self.config_sequence != Some(sequence) {
-            // A consenter whose certificate does not parse is left out (the config check
-            // refuses such configs; this never trusts one).
-            self.by_node = channel
-                .config
-                .orderer
-                .consenters
-                .iter()
-                .filter_map(|consenter| {
-                    netsettle_smcrypto::x509::Certificate::from_der(&consenter.tls_cert_der)
-                        .ok()
-                        .map(|cert| (NodeId::from_public_key(cert.public_key()), consenter.id))
-                })
-                .collect();
+            self.by_node = consenters_by_node(&channel.config);
             self.config_sequence = Some(sequence);
         }
         self.by_node.get(node).copied().ok_or(sequence)
     }
+}
+
+/// The consenters of `config` by the node id of the TLS certificate it lists for each. A
+/// consenter whose certificate does not parse is left out (the config checks refuse such
+/// configs; this never trusts one).
+fn consenters_by_node(config: &ChannelConfig) -> HashMap<NodeId, u64> {
+    config
+        .orderer
+        .consenters
+        .iter()
+        .filter_map(|consenter| {
+            netsettle_smcrypto::x509::Certificate::from_der(&consenter.tls_cert_der)
+                .ok()
+                .map(|cert| (NodeId::from_public_key(cert.public_key()), consenter.id))
+        })
+        .collect()
+}
+
+/// Who `node` may speak Raft as under `config`: its consenter id, or why it may not (what
+/// `orderer-raft` answers a node that is no consenter of the configuration in force: a
+/// minted orderer certificate, a removed consenter).
+pub fn raft_sender(config: &ChannelConfig, node: &NodeId) -> Result<u64, RaftRefusal> {
+    consenters_by_node(config)
+        .get(node)
+        .copied()
+        .ok_or_else(|| RaftRefusal::NotAConsenter {
+            sender: node.to_string(),
+            config_sequence: config.sequence,
+        })
 }
 
 /// The `orderer-blocks` side: each request in a task of its own (bounded), held at the
@@ -554,13 +573,26 @@ async fn wait_for_block(mut heights: watch::Receiver<u64>, number: u64, wait: Du
     let _ = tokio::time::timeout(wait, heights.wait_for(|height| *height > number)).await;
 }
 
-async fn answer_broadcast(orderer: &OrdererHandle, mut request: InboundRequest) {
+async fn answer_broadcast(
+    orderer: &OrdererHandle,
+    decodes: &Arc<Semaphore>,
+    mut request: InboundRequest,
+) {
+    let Ok(permit) = Arc::clone(decodes).try_acquire_owned() else {
+        let reason = format!("busy: {ENVELOPE_CHECKS_CONCURRENT_MAX} broadcasts being decoded");
+        let _ = request.refuse(reason).await;
+        return;
+    };
     let payload = std::mem::take(&mut request.payload);
-    // Decoding up to a block's worth of envelope is CPU work: off the async workers.
-    let decoded = tokio::task::spawn_blocking(move || decode::<Envelope>(&payload))
-        .await
-        .map_err(|error| error.to_string())
-        .and_then(|decoded| decoded.map_err(|error| error.to_string()));
+    // Decoding up to a block's worth of envelope is CPU work: off the async workers, and
+    // bounded, since the blocking pool is not.
+    let decoded = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        decode::<Envelope>(&payload)
+    })
+    .await
+    .map_err(|error| error.to_string())
+    .and_then(|decoded| decoded.map_err(|error| error.to_string()));
     let response = match decoded {
         Ok(envelope) => match orderer.broadcast(envelope).await {
             // The id that landed: for a config update, the config envelope the orderer

@@ -318,7 +318,10 @@ impl Shell {
             let mut stop = false;
             for input in batch {
                 match input {
-                    Input::Tick => events.push(Event::Tick),
+                    Input::Tick => {
+                        events.push(Event::WallClock(now_unix_ms()));
+                        events.push(Event::Tick);
+                    }
                     Input::Broadcast { envelope, reply } => {
                         let request = self.next_request;
                         self.next_request = self.next_request.wrapping_add(1);

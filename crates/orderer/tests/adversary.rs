@@ -146,6 +146,7 @@ async fn raft_messages_must_come_from_their_sender_and_snapshots_must_fit() {
         last_config_index: 0,
         config: genesis.config().unwrap().clone(),
         pending: Vec::new(),
+        clock_unix_ms: 0,
     };
     let bytes = snapshot_message(leader, victim, encode(&inconsistent).unwrap(), term);
     let refusal = cluster
@@ -278,6 +279,35 @@ async fn envelopes_dated_away_from_the_orderers_clock_are_refused() {
         );
     }
     cluster.still_orders(1).await;
+    cluster.still_orders(4).await;
+
+    // Blocks carry the orderers' time (the leader's clock in the log), not the clients':
+    // every orderer built the same header, time included.
+    for id in 1..=5 {
+        let mut heights = cluster.handle(id).height();
+        tokio::time::timeout(DEADLINE, heights.wait_for(|h| *h >= 2))
+            .await
+            .expect("a block")
+            .unwrap();
+    }
+    let after_ms = fresh_header(&client.identity()).timestamp.unix_time_ms;
+    let ledger = cluster.handle(1).ledger().clone();
+    let mut previous_ms = 0;
+    let height = ledger.chain_info().unwrap().height;
+    for number in 1..height {
+        let block = ledger.block(number).unwrap().unwrap();
+        let block_ms = block.header.timestamp.unix_time_ms;
+        assert!(
+            block_ms + 2_000 >= now_ms && block_ms <= after_ms && block_ms >= previous_ms,
+            "block {number} at {block_ms}, test ran from {now_ms} to {after_ms}"
+        );
+        previous_ms = block_ms;
+        for id in 2..=5 {
+            if let Some(other) = cluster.handle(id).ledger().block(number).unwrap() {
+                assert_eq!(other.hash(), block.hash());
+            }
+        }
+    }
 
     // The pure check, at its edges.
     let envelope = ordering_envelope(client, peer, fresh, 16);
@@ -292,4 +322,37 @@ async fn envelopes_dated_away_from_the_orderers_clock_are_refused() {
     assert!(check_envelope_time(&envelope, now_ms + 300_001, 300).is_err());
     assert!(check_envelope_time(&envelope, now_ms - 300_001, 300).is_err());
     cluster.shutdown().await;
+}
+
+#[test]
+fn only_consenters_of_the_config_in_force_speak_raft() {
+    let consortium = Consortium::with_orderers(5, 1, BatchPolicy::default());
+    let node = |id: u64| NodeId::from_public_key(consortium.orderer_id(id).cert.public_key());
+    let mut config = consortium.config.clone();
+    for id in 1..=5 {
+        assert_eq!(
+            netsettle_orderer::net::raft_sender(&config, &node(id)),
+            Ok(id)
+        );
+    }
+    // An orderer certificate that is no consenter (a spare, as a minted one would be).
+    let refusal = netsettle_orderer::net::raft_sender(&config, &node(6)).unwrap_err();
+    assert!(
+        refusal.to_string().contains("is not a consenter of config"),
+        "{refusal}"
+    );
+    // Consenter 5 removed by a config update: refused from then on.
+    config
+        .orderer
+        .consenters
+        .retain(|consenter| consenter.id != 5);
+    config.sequence += 1;
+    assert!(matches!(
+        netsettle_orderer::net::raft_sender(&config, &node(5)),
+        Err(RaftRefusal::NotAConsenter { config_sequence, .. }) if config_sequence == config.sequence
+    ));
+    assert_eq!(
+        netsettle_orderer::net::raft_sender(&config, &node(4)),
+        Ok(4)
+    );
 }

@@ -33,7 +33,7 @@ use crate::limits::{
     STATE_TRANSFER_BYTES_MAX,
 };
 use crate::state::LedgerView;
-use crate::validator::{BlockError, Validator};
+use crate::validator::{BlockError, Validator, check_block_time};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -207,6 +207,8 @@ async fn run_committer(
     progress: Progress,
 ) -> Result<(), ServiceError> {
     let Progress { height, refusals } = progress;
+    // The last committed block's time, read from the ledger once.
+    let mut last_time_ms: Option<u64> = None;
     while let Some(block) = blocks.recv().await {
         let expected = *height.borrow();
         if block.header.number != expected {
@@ -220,11 +222,14 @@ async fn run_committer(
             continue;
         }
         let worker = Arc::clone(&shared);
-        let outcome =
-            tokio::task::spawn_blocking(move || validate_and_commit(&worker, &validator, &block))
-                .await;
+        let time_ms = block.header.timestamp.unix_time_ms;
+        let outcome = tokio::task::spawn_blocking(move || {
+            validate_and_commit(&worker, &validator, &block, last_time_ms)
+        })
+        .await;
         match outcome {
             Ok(Ok(event)) => {
+                last_time_ms = Some(time_ms);
                 height.send_replace(event.number.saturating_add(1));
                 // No subscribers is fine; lagging ones are told by the broadcast itself.
                 let _ = shared.events.send(event);
@@ -258,7 +263,13 @@ fn validate_and_commit(
     shared: &Shared,
     validator: &Validator,
     block: &Block,
+    last_time_ms: Option<u64>,
 ) -> Result<Arc<BlockEvent>, ServiceError> {
+    let previous_ms = match last_time_ms {
+        Some(time_ms) => time_ms,
+        None => previous_block_time(&shared.ledger, block.header.number)?,
+    };
+    check_block_time(previous_ms, block, now_ms())?;
     let channel = shared.channel();
     let validated = {
         let view = LedgerView::new(&shared.ledger)?;
@@ -277,6 +288,17 @@ fn validate_and_commit(
         shared.set_channel(channel);
     }
     Ok(BlockEvent::from_validated(&validated))
+}
+
+/// The time of the block before `number` on the ledger (0 before block 0).
+fn previous_block_time(ledger: &Ledger, number: u64) -> Result<u64, ServiceError> {
+    let Some(previous) = number.checked_sub(1) else {
+        return Ok(0);
+    };
+    let block = ledger.block(previous)?.ok_or_else(|| {
+        ServiceError::Config(format!("block {previous} is missing from the ledger"))
+    })?;
+    Ok(block.header.timestamp.unix_time_ms)
 }
 
 /// The wall clock in milliseconds since the Unix epoch; the shell is the only place that

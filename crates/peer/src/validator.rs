@@ -16,8 +16,10 @@
 //!    endorsement policy, read versions and range phantoms. A valid transaction's writes
 //!    then join the in-block updates.
 //!
-//! Time comes from the transactions' own timestamps, so every peer reaches the same codes
-//! whenever it validates.
+//! Time comes from the block (the orderers' clock, signed with it) and the transactions'
+//! own timestamps, which must be within `ENVELOPE_TIME_SKEW_SECS_MAX` of the block's
+//! (`TIMESTAMP_OUT_OF_RANGE` otherwise), so every peer reaches the same codes whenever it
+//! validates.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -25,6 +27,7 @@ use netsettle_contract::StateRead;
 use netsettle_contract::limits::RANGE_ENTRIES_MAX;
 use netsettle_ledger::LedgerError;
 use netsettle_msp::{ChannelState, MspError, ValidatedIdentity, check_config_update};
+use netsettle_protocol::limits::ENVELOPE_TIME_SKEW_SECS_MAX;
 use netsettle_protocol::{
     Block, ChannelConfig, ConfigEnvelope, Envelope, Header, Identity, NamespaceReadWriteSet,
     Payload, Policy, RangeQueryRead, Role, Transaction, TxId, ValidationCode, Wire as _, check_key,
@@ -74,6 +77,27 @@ pub enum BlockError {
         number: u64,
         /// Why the signatures present were refused.
         reason: String,
+    },
+    /// The block's time (the orderers' clock) is before the previous block's.
+    #[error("block {number} at {time_ms} ms is before the previous block's time {previous_ms} ms")]
+    TimeGoesBack {
+        /// Block number.
+        number: u64,
+        /// Its time, unix milliseconds.
+        time_ms: u64,
+        /// The previous block's time.
+        previous_ms: u64,
+    },
+    /// The block's time is ahead of this peer's clock by more than
+    /// `ENVELOPE_TIME_SKEW_SECS_MAX`: not committed now; it is asked for again later.
+    #[error("block {number} at {time_ms} ms is ahead of this peer's clock ({now_ms} ms)")]
+    TimeInTheFuture {
+        /// Block number.
+        number: u64,
+        /// Its time, unix milliseconds.
+        time_ms: u64,
+        /// This peer's clock.
+        now_ms: u64,
     },
     /// The genesis block is not a single config envelope that builds valid MSPs.
     #[error("genesis block: {0}")]
@@ -196,7 +220,7 @@ impl Validator {
         let plans: Vec<Plan<'_>> = block
             .data
             .iter()
-            .map(|envelope| plan(channel, envelope, block.data.len()))
+            .map(|envelope| plan(channel, envelope, block))
             .collect();
         let signatures_ok = self.verify_signatures(&plans)?;
         let mut updates = Updates::new();
@@ -314,21 +338,57 @@ fn check_chain<S: StateRead<Error = LedgerError> + ?Sized>(
 /// At least one orderer signature must be a consenter's of the configuration in force and
 /// verify (`msp::verify_consenter_signature`, as the orderers judge catch-up blocks): an
 /// orderer-role certificate a carrier mints is no consenter. Certificates are judged at
-/// the first envelope's time.
+/// the block's time (the orderers' clock, covered by the signature), never a client's.
 pub(crate) fn check_orderer_signature(
     channel: &ChannelState,
     block: &Block,
 ) -> Result<(), BlockError> {
-    let at = block
-        .data
-        .first()
-        .map_or(0, |envelope| unix_seconds(envelope.header()));
+    let at = i64::try_from(block.header.timestamp.unix_time_ms / 1000).unwrap_or(i64::MAX);
     netsettle_msp::verify_consenter_signature(channel, block, at)
         .map(|_| ())
         .map_err(|error| BlockError::NoOrdererSignature {
             number: block.header.number,
             reason: error.to_string(),
         })
+}
+
+/// Checks a block's time against the previous block's (never backwards) and against the
+/// committing peer's clock `now_ms` (not further ahead than `ENVELOPE_TIME_SKEW_SECS_MAX`,
+/// so a leader's clock far ahead cannot end deadlines early). The shell calls it before
+/// [`Validator::validate_block`]; the clock makes it the only time-dependent check, and a
+/// block it refuses for being early is committed once the clock catches up.
+pub fn check_block_time(previous_ms: u64, block: &Block, now_ms: u64) -> Result<(), BlockError> {
+    let number = block.header.number;
+    let time_ms = block.header.timestamp.unix_time_ms;
+    if time_ms < previous_ms {
+        return Err(BlockError::TimeGoesBack {
+            number,
+            time_ms,
+            previous_ms,
+        });
+    }
+    let ahead_ms_max = ENVELOPE_TIME_SKEW_SECS_MAX.saturating_mul(1000);
+    if time_ms > now_ms.saturating_add(ahead_ms_max) {
+        return Err(BlockError::TimeInTheFuture {
+            number,
+            time_ms,
+            now_ms,
+        });
+    }
+    Ok(())
+}
+
+/// Whether the transaction's timestamp (its client's clock) is within
+/// `ENVELOPE_TIME_SKEW_SECS_MAX` of its block's time (the orderers' clock): what makes
+/// the proposal time a contract judges by trustworthy to that bound, whichever orderer
+/// ordered it and however long the envelope was held.
+fn within_time_bound(header: &Header, block: &Block) -> bool {
+    let skew_ms_max = ENVELOPE_TIME_SKEW_SECS_MAX.saturating_mul(1000);
+    header
+        .timestamp
+        .unix_time_ms
+        .abs_diff(block.header.timestamp.unix_time_ms)
+        <= skew_ms_max
 }
 
 /// The transaction's time in unix seconds, for certificate validity.
@@ -346,10 +406,14 @@ fn identity_code(error: &MspError) -> ValidationCode {
 }
 
 /// Pass 1 for one envelope.
-fn plan<'b>(channel: &ChannelState, envelope: &'b Envelope, n_envelopes: usize) -> Plan<'b> {
+fn plan<'b>(channel: &ChannelState, envelope: &'b Envelope, block: &Block) -> Plan<'b> {
+    let n_envelopes = block.data.len();
     let header = envelope.header();
     if header.channel != channel.config.channel {
         return Plan::Rejected(ValidationCode::WrongChannel);
+    }
+    if !within_time_bound(header, block) {
+        return Plan::Rejected(ValidationCode::TimestampOutOfRange);
     }
     let at = unix_seconds(header);
     let creator = match channel.msps.validate(&header.creator, at) {

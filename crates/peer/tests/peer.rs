@@ -9,16 +9,16 @@ use netsettle_peer::endorser::Endorser;
 use netsettle_peer::events::BlockEvent;
 use netsettle_peer::lifecycle::LIFECYCLE_NAMESPACE;
 use netsettle_peer::lifecycle::{ContractDefinition, ContractRegistry};
-use netsettle_peer::validator::{ValidatedBlock, Validator};
+use netsettle_peer::validator::{ValidatedBlock, Validator, check_block_time};
 use netsettle_peer::{EndorseError, LedgerView, ProposalRejected, committer};
 use netsettle_protocol::{
     Block, Envelope, Payload, Policy, Principal, ProposalResponse, Role, SignaturePolicy,
-    SignedProposal, Transaction, encode,
+    SignedProposal, Timestamp, Transaction, encode,
 };
 use netsettle_smcrypto::BatchVerifier;
 use netsettle_testkit::peer::{KV_DIGEST_SEED, KvContract, TempLedger};
 use netsettle_testkit::pki::NOW_MS;
-use netsettle_testkit::tx::{header, proposal, transaction, writes};
+use netsettle_testkit::tx::{header, proposal, proposal_at, transaction, writes};
 use netsettle_testkit::{Consortium, Member};
 
 struct Harness {
@@ -529,6 +529,86 @@ fn a_block_not_signed_by_an_orderer_is_refused_whole() {
         .validate_block(&h.channel, &view, &unlinked)
         .unwrap_err();
     assert!(error.to_string().contains("does not link"), "{error}");
+}
+
+#[test]
+fn transactions_dated_away_from_their_blocks_time_are_out_of_range() {
+    let mut h = Harness::new();
+    let client = h.net.unicom_client.clone();
+    let skew_ms = netsettle_protocol::limits::ENVELOPE_TIME_SKEW_SECS_MAX * 1000;
+    // The endorsers (at NOW_MS) accept all three; the orderers' time decides.
+    let mut at = |ms: u64, key: &[u8]| {
+        let seed = h.next_seed();
+        let signed = proposal_at(&client, seed, "kv", "put", &[key, b"1"], ms);
+        h.assemble(&client, &signed, &[0, 1])
+    };
+    let on_time = at(NOW_MS - skew_ms, b"on-time");
+    let back_dated = at(NOW_MS - skew_ms - 60_000, b"back");
+    let forward_dated = at(NOW_MS + skew_ms + 60_000, b"forward");
+    let orderer = h.net.orderer();
+    let mut block = Block::new_at(
+        h.last.header.number + 1,
+        h.last.hash(),
+        vec![on_time, back_dated, forward_dated],
+        h.last.metadata.last_config_index,
+        Timestamp {
+            unix_time_ms: NOW_MS,
+        },
+    )
+    .unwrap();
+    block.sign(&orderer.key, orderer.identity()).unwrap();
+    let view = LedgerView::new(&h.temp.ledger).unwrap();
+    let validated = h
+        .validator
+        .validate_block(&h.channel, &view, &block)
+        .unwrap();
+    assert_eq!(
+        render(&validated),
+        "VALID TIMESTAMP_OUT_OF_RANGE TIMESTAMP_OUT_OF_RANGE"
+    );
+}
+
+#[test]
+fn a_blocks_time_never_goes_back_nor_runs_ahead_of_the_peers_clock() {
+    let skew_ms = netsettle_protocol::limits::ENVELOPE_TIME_SKEW_SECS_MAX * 1000;
+    let at = |ms: u64| {
+        Block::new_at(
+            5,
+            netsettle_smcrypto::Hash::default(),
+            Vec::new(),
+            0,
+            Timestamp { unix_time_ms: ms },
+        )
+        .unwrap()
+    };
+    let now = NOW_MS;
+    let verdict = |previous: u64, block: u64| match check_block_time(previous, &at(block), now) {
+        Ok(()) => "ok".to_owned(),
+        Err(error) => error.to_string(),
+    };
+    assert_eq!(verdict(now - 10, now - 10), "ok");
+    assert_eq!(verdict(now - 10, now + skew_ms), "ok");
+    assert!(verdict(now, now - 1).contains("before the previous block"));
+    assert!(verdict(now, now + skew_ms + 1).contains("ahead of this peer's clock"));
+}
+
+#[test]
+fn a_block_signed_by_a_minted_orderer_that_is_no_consenter_is_refused_whole() {
+    let h = Harness::new();
+    let orderer9 = h
+        .net
+        .unicom
+        .member("orderer9", netsettle_smcrypto::x509::Role::Orderer);
+    let client = h.net.unicom_client.clone();
+    let signed = proposal(&client, 7, "kv", "put", &[b"c", b"3"]);
+    let tx = h.assemble(&client, &signed, &[0, 1]);
+    let block = netsettle_testkit::block::next_block(&orderer9, &h.last, vec![tx]);
+    let view = LedgerView::new(&h.temp.ledger).unwrap();
+    let error = h
+        .validator
+        .validate_block(&h.channel, &view, &block)
+        .unwrap_err();
+    assert!(error.to_string().contains("is not a consenter"), "{error}");
 }
 
 /// An orderer's config block carrying `update` signed by `admins`.

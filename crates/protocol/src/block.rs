@@ -3,6 +3,8 @@
 //!
 //! What is covered by what:
 //! - the block hash is `SM3(encode(header))`; the next header's `previous_hash` is it;
+//!   the header carries the block's time (the orderers' clock), so the hash chain and the
+//!   orderer's signature cover it;
 //! - `header.data_hash` is the Merkle root (see `merkle`) of `SM3(encode(envelope))` for
 //!   every envelope in order;
 //! - an orderer signature covers `domain::BLOCK ‖ CODEC_VERSION ‖ bincode(header) ‖
@@ -18,7 +20,7 @@ use crate::codec::{Wire, check_count, domain, signing_bytes_of};
 use crate::config::ChannelConfig;
 use crate::envelope::{Envelope, Payload};
 use crate::error::{CodecError, InvalidMessage, ProtocolError};
-use crate::header::Identity;
+use crate::header::{Identity, Timestamp};
 use crate::limits::{
     BLOCK_BYTES_MAX, BLOCK_OVERHEAD_BYTES_MAX, BLOCK_SIGNATURES_MAX, BLOCK_TX_MAX, CODEC_VERSION,
     IDENTITY_BYTES_MAX,
@@ -36,11 +38,15 @@ pub struct BlockHeader {
     pub previous_hash: Hash,
     /// Merkle root of the envelope hashes.
     pub data_hash: Hash,
+    /// The block's time: the orderers' clock (the Raft leader's, entered in the Raft log,
+    /// so every orderer builds the same header), never a client's. Peers judge the
+    /// transactions' timestamps and the signers' certificates by it.
+    pub timestamp: Timestamp,
 }
 
 impl BlockHeader {
-    /// Bytes of an encoded header: version, number, two hashes.
-    pub const ENCODED_BYTES: usize = 1 + 8 + 32 + 32;
+    /// Bytes of an encoded header: version, number, two hashes, the time.
+    pub const ENCODED_BYTES: usize = 1 + 8 + 32 + 32 + 8;
 
     /// The block hash, `SM3(encode(header))`.
     pub fn hash(&self) -> Hash {
@@ -50,6 +56,7 @@ impl BlockHeader {
         hasher.update(&self.number.to_le_bytes());
         hasher.update(self.previous_hash.as_bytes());
         hasher.update(self.data_hash.as_bytes());
+        hasher.update(&self.timestamp.unix_time_ms.to_le_bytes());
         hasher.finalize()
     }
 }
@@ -128,12 +135,31 @@ pub struct Block {
 
 impl Block {
     /// A block of `data` following the block whose hash is `previous_hash`, with its data
-    /// hash computed and no signatures or verdicts yet.
+    /// hash computed and no signatures or verdicts yet, timed at its first envelope's
+    /// timestamp (0 without one): for tools and tests that build blocks offline (genesis,
+    /// config blocks applied without orderers). Orderers stamp their own clock with
+    /// [`Block::new_at`].
     pub fn new(
         number: u64,
         previous_hash: Hash,
         data: Vec<Envelope>,
         last_config_index: u64,
+    ) -> Result<Self, ProtocolError> {
+        let timestamp = data
+            .first()
+            .map_or(Timestamp { unix_time_ms: 0 }, |envelope| {
+                envelope.header().timestamp
+            });
+        Self::new_at(number, previous_hash, data, last_config_index, timestamp)
+    }
+
+    /// [`Block::new`] at `timestamp`, the orderers' time.
+    pub fn new_at(
+        number: u64,
+        previous_hash: Hash,
+        data: Vec<Envelope>,
+        last_config_index: u64,
+        timestamp: Timestamp,
     ) -> Result<Self, ProtocolError> {
         let data_hash = Self::compute_data_hash(&data)?;
         Ok(Block {
@@ -141,6 +167,7 @@ impl Block {
                 number,
                 previous_hash,
                 data_hash,
+                timestamp,
             },
             data,
             metadata: BlockMetadata {

@@ -82,6 +82,10 @@ validation_codes! {
     InvalidConfig = 13, "INVALID_CONFIG";
     /// The contract's response status was an error, yet it was submitted.
     ContractError = 14, "CONTRACT_ERROR";
+    /// The transaction's timestamp is further than `limits::ENVELOPE_TIME_SKEW_SECS_MAX`
+    /// from its block's time (the orderers' clock): back- or forward-dated, or held long
+    /// after endorsement.
+    TimestampOutOfRange = 15, "TIMESTAMP_OUT_OF_RANGE";
     /// A reason not covered above; details in the peer's log.
     InvalidOtherReason = 254, "INVALID_OTHER_REASON";
     /// Not validated yet: what the orderer's copy of a block implies.

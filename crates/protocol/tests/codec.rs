@@ -298,10 +298,12 @@ fn encoding_is_pinned() {
         number: 2,
         previous_hash: Hash([0x11; 32]),
         data_hash: Hash([0x22; 32]),
+        timestamp: netsettle_protocol::Timestamp { unix_time_ms: 3 },
     };
     let mut expected = vec![0x01, 2, 0, 0, 0, 0, 0, 0, 0];
     expected.extend_from_slice(&[0x11; 32]);
     expected.extend_from_slice(&[0x22; 32]);
+    expected.extend_from_slice(&[3, 0, 0, 0, 0, 0, 0, 0]);
     assert_eq!(encode(&header).unwrap(), expected);
     assert_eq!(header.hash(), sm3(&expected));
 
@@ -400,5 +402,8 @@ fn sample_header() -> BlockHeader {
         number: 7,
         previous_hash: sm3(b"previous"),
         data_hash: sm3(b"data"),
+        timestamp: netsettle_protocol::Timestamp {
+            unix_time_ms: 1_795_000_000_000,
+        },
     }
 }

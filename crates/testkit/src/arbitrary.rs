@@ -371,11 +371,14 @@ pub fn validation_code() -> impl Strategy<Value = ValidationCode> {
 }
 
 pub fn block_header() -> impl Strategy<Value = BlockHeader> {
-    (any::<u64>(), hash(), hash()).prop_map(|(number, previous_hash, data_hash)| BlockHeader {
-        number,
-        previous_hash,
-        data_hash,
-    })
+    (any::<u64>(), hash(), hash(), any::<u64>()).prop_map(
+        |(number, previous_hash, data_hash, unix_time_ms)| BlockHeader {
+            number,
+            previous_hash,
+            data_hash,
+            timestamp: Timestamp { unix_time_ms },
+        },
+    )
 }
 
 pub fn block_metadata() -> impl Strategy<Value = BlockMetadata> {

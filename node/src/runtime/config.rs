@@ -86,6 +86,10 @@ pub struct OrdererRoleConfig {
     pub tick_ms: Option<u64>,
     /// Applied Raft entries between snapshots (default 1000).
     pub snapshot_interval_entries: Option<u64>,
+    /// How far (seconds) a broadcast envelope's timestamp may be from this orderer's
+    /// clock; at most, and by default, `ENVELOPE_TIME_SKEW_SECS_MAX` (300), the bound
+    /// peers and contracts rely on.
+    pub envelope_time_skew_secs: Option<u64>,
     /// For an orderer added after genesis: the config block that made it a consenter
     /// (`netsettle ledger` or an orderer's chain has it). It names the consenters to
     /// reach at start; the chain itself still starts from the genesis block.

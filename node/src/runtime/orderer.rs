@@ -56,6 +56,13 @@ pub(super) fn start(
         }
         core.snapshot_interval_entries = entries;
     }
+    if let Some(skew_secs) = config.envelope_time_skew_secs {
+        let max = netsettle_protocol::limits::ENVELOPE_TIME_SKEW_SECS_MAX;
+        if skew_secs > max {
+            bail!("orderer.envelope_time_skew_secs must be at most {max}");
+        }
+        core.envelope_time_skew_secs = skew_secs;
+    }
     let service_config = ServiceConfig {
         core,
         signer: netsettle_orderer::Signer {

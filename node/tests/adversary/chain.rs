@@ -391,5 +391,23 @@ fn unicom_cannot_speak_raft_falsely_date_envelopes_grab_leadership_or_forge_bloc
         compared.lines().any(|line| line.trim() == "identical"),
         "{compared}"
     );
+    // And the orderers' chains: Mobile's agree with Unicom's.
+    let orderer_ledger = |name: &str| format!("data/{name}/orderer/ledger");
+    for name in [
+        "orderer0.unicom.example",
+        "orderer1.unicom.example",
+        "orderer1.mobile.example",
+    ] {
+        let compared = NETSETTLE.ok(
+            dir,
+            &[
+                "ledger",
+                "compare",
+                &orderer_ledger("orderer0.mobile.example"),
+                &orderer_ledger(name),
+            ],
+        );
+        assert!(compared.contains("identical"), "{name}: {compared}");
+    }
     eprintln!("chain adversary test took {:?}", started.elapsed());
 }
