@@ -89,6 +89,7 @@ fn agreement() -> Agreement {
         tolerance_bp: 10,
         reveal_window_ms: 7 * 86_400_000,
         clock_margin_ms: netsettle_settlement::limits::DEADLINE_MARGIN_MS_DEFAULT,
+        upload_deadline_day: None,
     }
 }
 

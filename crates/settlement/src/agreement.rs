@@ -1,6 +1,6 @@
 //! The settlement agreement between the two carriers: who the parties are, the currency,
-//! when two figures for a line count as agreed, and how long a round may wait for both
-//! reveals. It is proposed by one carrier's admin and takes effect when the other
+//! when two figures for a line count as agreed, by which day of the following month each
+//! report is due, and how long a round may wait for both reveals. It is proposed by one carrier's admin and takes effect when the other
 //! carrier's admin accepts exactly the same terms.
 
 use netsettle_smcrypto::{Hash, sm3};
@@ -8,6 +8,7 @@ use netsettle_smcrypto::{Hash, sm3};
 use crate::SettleError;
 use crate::limits::DEADLINE_MARGIN_MS_DEFAULT;
 use crate::report::check_msp_id;
+use crate::units::Period;
 
 /// The only currency settled.
 pub const CURRENCY: &str = "CNY";
@@ -15,6 +16,13 @@ pub const CURRENCY: &str = "CNY";
 pub const BASIS_POINTS_ONE: u32 = 10_000;
 /// Longest reveal window: 90 days.
 pub const REVEAL_WINDOW_MS_MAX: u64 = 90 * 24 * 3600 * 1000;
+/// Latest upload deadline day: the 28th, a day every month has, so the term means the same
+/// date every month (interconnection agreements name a fixed day, e.g. the 5th or 10th).
+pub const UPLOAD_DEADLINE_DAY_MAX: u8 = 28;
+/// Deadline days are Beijing time (UTC+08:00, no daylight saving), the time both carriers'
+/// billing cycles and agreements use.
+pub const BEIJING_UTC_OFFSET_MS: u64 = 8 * 3600 * 1000;
+const DAY_MS: u64 = 24 * 3600 * 1000;
 
 /// One side of the agreement.
 #[derive(
@@ -63,6 +71,45 @@ pub struct Agreement {
     /// omits it. A carrier's admin must not accept less (only test chains do).
     #[serde(default = "default_clock_margin_ms")]
     pub clock_margin_ms: u64,
+    /// The day of the month after the period (1 to [`UPLOAD_DEADLINE_DAY_MAX`]) by whose
+    /// end, Beijing time, each carrier's report must be on the chain: `5` means period
+    /// `2026-10` is due by 2026-11-05 24:00 (UTC+08:00). An upload after that (judged
+    /// with [`Agreement::clock_margin_ms`], like every deadline) is shown late; lateness
+    /// blocks nothing. `None` (the default when the JSON omits it, as agreements made
+    /// before the term did): no upload deadline agreed, nobody is late.
+    #[serde(default, deserialize_with = "upload_deadline_day")]
+    pub upload_deadline_day: Option<u8>,
+}
+
+/// Decodes [`Agreement::upload_deadline_day`], naming the term in the error: serde's own
+/// message ("expected u8") does not say which field, nor what a carrier should write.
+fn upload_deadline_day<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u8>, D::Error> {
+    use serde::Deserialize as _;
+    use serde::de::Error as _;
+    Option::<u8>::deserialize(deserializer).map_err(|error| {
+        D::Error::custom(format!(
+            "upload_deadline_day is a day of the month after the period, 1 to \
+             {UPLOAD_DEADLINE_DAY_MAX}: {error}"
+        ))
+    })
+}
+
+/// The terms as their digest sees them: the JSON of [`Agreement`], except that an absent
+/// upload deadline is left out, so agreements made before that term keep their digest.
+/// JSON only: the stored records use bincode, which cannot skip a field.
+#[derive(serde::Serialize)]
+struct DigestedTerms<'a> {
+    party_a: &'a str,
+    party_b: &'a str,
+    currency: &'a str,
+    tolerance_fen: u64,
+    tolerance_bp: u32,
+    reveal_window_ms: u64,
+    clock_margin_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    upload_deadline_day: Option<u8>,
 }
 
 fn default_clock_margin_ms() -> u64 {
@@ -90,7 +137,29 @@ impl Agreement {
         if self.clock_margin_ms > REVEAL_WINDOW_MS_MAX {
             return Err(SettleError::bad("clock_margin_ms is at most 90 days"));
         }
+        if let Some(day) = self.upload_deadline_day
+            && !(1..=UPLOAD_DEADLINE_DAY_MAX).contains(&day)
+        {
+            return Err(SettleError::bad(format!(
+                "upload_deadline_day is a day of the month after the period, 1 to \
+                 {UPLOAD_DEADLINE_DAY_MAX} (a day every month has), not {day}"
+            )));
+        }
         Ok(())
+    }
+
+    /// When `period`'s reports are due, ms since the epoch: the end (24:00 Beijing time)
+    /// of [`Agreement::upload_deadline_day`] in the following month. `None` without that
+    /// term (or with a day out of range, which [`Agreement::check`] refuses).
+    pub fn upload_deadline_ms(&self, period: Period) -> Option<u64> {
+        let day = self
+            .upload_deadline_day
+            .filter(|day| (1..=UPLOAD_DEADLINE_DAY_MAX).contains(day))?;
+        let (year, month) = period.following();
+        let midnight_ms = days_since_epoch(year, month, day)?
+            .checked_add(1)?
+            .checked_mul(DAY_MS)?;
+        midnight_ms.checked_sub(BEIJING_UTC_OFFSET_MS)
     }
 
     /// Which side `msp_id` is, if a party.
@@ -125,8 +194,31 @@ impl Agreement {
 
     /// SM3 of the JSON form: what the accepting admin names to accept these exact terms.
     pub fn digest(&self) -> Hash {
-        sm3(&serde_json::to_vec(self).unwrap_or_default())
+        let terms = DigestedTerms {
+            party_a: &self.party_a,
+            party_b: &self.party_b,
+            currency: &self.currency,
+            tolerance_fen: self.tolerance_fen,
+            tolerance_bp: self.tolerance_bp,
+            reveal_window_ms: self.reveal_window_ms,
+            clock_margin_ms: self.clock_margin_ms,
+            upload_deadline_day: self.upload_deadline_day,
+        };
+        sm3(&serde_json::to_vec(&terms).unwrap_or_default())
     }
+}
+
+/// Days from 1970-01-01 to `year-month-day` (proleptic Gregorian; Howard Hinnant's
+/// `days_from_civil`), for dates from 1970 on; `None` before that.
+fn days_since_epoch(year: u16, month: u8, day: u8) -> Option<u64> {
+    let (year, month, day) = (i64::from(year), i64::from(month), i64::from(day));
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month_from_march = (month + 9) % 12;
+    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    u64::try_from(era * 146_097 + day_of_era - 719_468).ok()
 }
 
 #[cfg(test)]
@@ -142,7 +234,16 @@ mod tests {
             tolerance_bp,
             reveal_window_ms: 86_400_000,
             clock_margin_ms: DEADLINE_MARGIN_MS_DEFAULT,
+            upload_deadline_day: None,
         }
+    }
+
+    #[test]
+    fn civil_days_match_known_dates() {
+        assert_eq!(days_since_epoch(1970, 1, 1), Some(0));
+        assert_eq!(days_since_epoch(2000, 3, 1), Some(11_017));
+        assert_eq!(days_since_epoch(2026, 11, 5), Some(20_762));
+        assert_eq!(days_since_epoch(2028, 2, 29), Some(21_243));
     }
 
     #[test]

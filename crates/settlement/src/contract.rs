@@ -33,7 +33,7 @@ pub const CONTRACT_NAME: &str = "settlement";
 /// The contract's version.
 pub const CONTRACT_VERSION: &str = "1.0";
 /// Changes whenever the contract's behaviour does; part of the package digest.
-pub const CODE_REVISION: &str = "settlement-2026-12-06.1";
+pub const CODE_REVISION: &str = "settlement-2026-12-06.2";
 
 /// The settlement contract. Stateless: all state lives behind the peer's context.
 #[derive(Debug, Clone, Copy, Default)]
@@ -174,7 +174,7 @@ fn audit(
     store.put(&audit_key(state.period, Some(seq))?, &entry)
 }
 
-/// Stores the period, with its audit entry for `step`.
+/// Stores the period, with its audit entry for `step`; notes whose move this step made it.
 fn save(
     store: &mut Store<'_>,
     mut state: PeriodState,
@@ -182,6 +182,7 @@ fn save(
     step: &str,
     detail: String,
 ) -> Result<PeriodState, SettleError> {
+    state.track_moves(caller);
     audit(store, &mut state, caller, step, detail)?;
     store.put(&period_key(state.period)?, &state)?;
     Ok(state)
@@ -749,6 +750,7 @@ fn period_get(
     Ok(to_json(&serde_json::json!({
         "state": state, "deadline_ms": state.deadline_ms(),
         "closable_after_ms": state.closable_after_ms(),
+        "status": state.status(caller.at_ms),
     })))
 }
 

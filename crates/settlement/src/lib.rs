@@ -11,7 +11,9 @@
 //! reports; a carrier in default leaves the period to be settled line by line from the
 //! other's figures (the fairness rules are in [`workflow`]). Carriers then dispute lines, propose and accept or reject
 //! adjustments, and confirm the current data version; when both confirm with nothing in
-//! dispute the data becomes final and immutable, ready for the finance export.
+//! dispute the data becomes final and immutable, ready for the finance export. The
+//! agreement may name an upload deadline (a day of the following month, Beijing time);
+//! the period status shows whose move it is, since which transaction, and who is late.
 //!
 //! # Layout
 //!
@@ -19,7 +21,7 @@
 //!
 //! - [`units`], [`report`]: periods, fixed-point rates, tokens; the report, its CSV, JSON
 //!   and canonical text (the CSV format is documented in [`report`]);
-//! - [`agreement`]: the parties and tolerance;
+//! - [`agreement`]: the parties, tolerance, deadlines and clock margin;
 //! - [`reconcile`]: line matching, pure;
 //! - [`seal`]: client-side sealing (fresh key, SM4-GCM, commitments) and on-chain opening;
 //! - [`workflow`]: the period state machine, pure;
@@ -51,7 +53,7 @@
 //! | `confirm` | `{period, version}` | signs off the current version; the second makes the data final | `Confirmed`, `Final` |
 //! | `reset` | `{period}` | after the deadline plus the clock margin: closes the round, records faults, then a new round, a default resolution (review, all lines disputed) or `Defaulted` | `PeriodReset` (+ `Reconciled`) |
 //! | `agreement_get` | `{}` | the agreement in force and any proposal | — |
-//! | `period_get` | `{period}` | the period record, its reveal deadline and when `reset` may close the round | — |
+//! | `period_get` | `{period}` | the period record, its reveal deadline, when `reset` may close the round, and its [`workflow::PeriodStatus`] at the query's time: whose move, since when, upload deadline, who is late | — |
 //! | `lines_get` | `{period, from, limit, open_only}` | a page of reconciled lines | — |
 //! | `adjustment_get` | `{period, adjustment_id}` | one adjustment | — |
 //! | `audit_get` | `{period, from, limit}` | the audit trail: who did what, when, in which tx | — |

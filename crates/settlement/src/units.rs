@@ -22,6 +22,16 @@ impl Period {
     pub fn new(year: u16, month: u8) -> Option<Self> {
         ((2000..=9999).contains(&year) && (1..=12).contains(&month)).then_some(Self { year, month })
     }
+
+    /// The year and month after the period (reports are due in it); the year may be
+    /// 10000 after `9999-12`.
+    pub fn following(self) -> (u16, u8) {
+        if self.month >= 12 {
+            (self.year.saturating_add(1), 1)
+        } else {
+            (self.year, self.month.saturating_add(1))
+        }
+    }
 }
 
 impl FromStr for Period {

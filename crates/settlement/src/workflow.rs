@@ -140,6 +140,80 @@ pub struct SideState {
     pub default: Option<String>,
     /// The data version it confirmed, if any.
     pub confirmed_version: Option<u64>,
+    /// Adjustments it proposed that await the other carrier's decision.
+    #[serde(default)]
+    pub pending_proposals: u64,
+    /// Its current move and the transaction that made it its move (kept by
+    /// [`PeriodState::track_moves`] on every stored step).
+    #[serde(default)]
+    pub awaiting: Option<Awaiting>,
+}
+
+/// A step a carrier must take next for the period to move on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Action {
+    /// Upload its report.
+    Upload,
+    /// Reveal its key (both reports are on the chain).
+    Reveal,
+    /// Accept or reject the adjustments the other carrier proposed.
+    Decide,
+    /// Settle the disputed lines: propose adjustments, or wait for the other's.
+    Resolve,
+    /// Confirm the current data version (nothing is left in dispute).
+    Confirm,
+}
+
+/// A carrier's current move and since when: the transaction that made it its move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Awaiting {
+    /// The move.
+    pub action: Action,
+    /// The proposal time of the transaction that made it this carrier's move.
+    pub since_ms: u64,
+    /// That transaction.
+    pub since_tx: Digest,
+}
+
+/// One carrier's line of the period status: its move, since when, and its upload against
+/// the upload deadline.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SideStatus {
+    /// The side.
+    pub side: Side,
+    /// Its MSP id.
+    pub carrier: String,
+    /// What it must do next, if anything.
+    pub action: Option<Action>,
+    /// When that became its move (the proposal time of the transaction that did it).
+    pub since_ms: Option<u64>,
+    /// The transaction that made it its move.
+    pub since_tx: Option<Digest>,
+    /// When it uploaded the report now on the chain, if any.
+    pub uploaded_at_ms: Option<u64>,
+    /// Its report came, or is still missing, after the upload deadline plus the clock
+    /// margin. Shown, never enforced.
+    pub late: bool,
+    /// How far past the upload deadline itself, when late.
+    pub late_by_ms: Option<u64>,
+}
+
+/// The period at a glance: phase, whose move it is and since when, deadlines, who is late.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PeriodStatus {
+    /// The phase.
+    pub phase: Phase,
+    /// The MSP ids of the carriers who must act next (none when final or defaulted, or
+    /// while a round waits only for its deadline).
+    pub whose_move: Vec<String>,
+    /// When the reports are due ([`Agreement::upload_deadline_ms`]), if agreed.
+    pub upload_deadline_ms: Option<u64>,
+    /// The reveal deadline of the current round.
+    pub reveal_deadline_ms: Option<u64>,
+    /// The earliest proposal time at which `reset` may close the round.
+    pub closable_after_ms: Option<u64>,
+    /// Carrier A, then carrier B.
+    pub sides: Vec<SideStatus>,
 }
 
 /// What a carrier failed to do in a round.
@@ -410,6 +484,118 @@ impl PeriodState {
     pub fn closable_after_ms(&self) -> Option<u64> {
         self.deadline_ms()
             .map(|deadline| deadline.saturating_add(self.agreement.clock_margin_ms))
+    }
+
+    /// What `side` must do next, from the record alone. In review, a side with adjustments
+    /// to decide decides first; while lines are open both sides may resolve them (either
+    /// may propose an adjustment); with nothing open or pending, a side that has not
+    /// confirmed the current version confirms. Reset is not a move: it depends on the
+    /// time, see [`PeriodState::closable_after_ms`].
+    pub fn move_of(&self, side: Side) -> Option<Action> {
+        let own = self.side(side);
+        if own.default.is_some() {
+            return None;
+        }
+        match self.phase {
+            Phase::Uploading => own.upload.is_none().then_some(Action::Upload),
+            Phase::Revealing | Phase::Failed => {
+                (own.upload.is_some() && own.key.is_none() && !own.opened).then_some(Action::Reveal)
+            }
+            Phase::Reviewing => {
+                if self.side(side.other()).pending_proposals > 0 {
+                    Some(Action::Decide)
+                } else if self.summary.open_lines() > 0 {
+                    Some(Action::Resolve)
+                } else if self.pending_adjustments == 0
+                    && own.confirmed_version != Some(self.version)
+                {
+                    Some(Action::Confirm)
+                } else {
+                    None
+                }
+            }
+            Phase::Final | Phase::Defaulted => None,
+        }
+    }
+
+    /// Records, for each side whose move changed, that `caller`'s transaction made it so.
+    /// The adapter calls this on every step it stores, so `since` is the transaction that
+    /// gave a carrier its current move.
+    pub fn track_moves(&mut self, caller: &Caller) {
+        for side in [Side::A, Side::B] {
+            let action = self.move_of(side);
+            let own = self.side_mut(side);
+            if own.awaiting.map(|awaiting| awaiting.action) != action {
+                own.awaiting = action.map(|action| Awaiting {
+                    action,
+                    since_ms: caller.at_ms,
+                    since_tx: caller.tx_id,
+                });
+            }
+        }
+    }
+
+    /// `side`'s upload against the upload deadline, seen at `now_ms` (the query's
+    /// proposal time): late when its report came, or is still missing, after the deadline
+    /// plus the agreement's clock margin. Proposal times are the clients' and the chain
+    /// bounds them only within [`crate::limits::TX_TIME_BOUND_MS`] of the orderers'
+    /// clock, so the margin keeps an honest upload made before the deadline by a clock
+    /// that runs fast from being shown late, and an upload back-dated by the whole bound
+    /// is still late once it was really made more than the margin plus that bound after
+    /// the deadline. Returns `(late, late_by_ms)`; never late without an agreed deadline.
+    pub fn upload_lateness(&self, side: Side, now_ms: u64) -> (bool, Option<u64>) {
+        let Some(due_ms) = self.agreement.upload_deadline_ms(self.period) else {
+            return (false, None);
+        };
+        let judged_ms = self
+            .side(side)
+            .upload
+            .as_ref()
+            .map_or(now_ms, |upload| upload.at_ms);
+        let late = judged_ms > due_ms.saturating_add(self.agreement.clock_margin_ms);
+        (late, late.then(|| judged_ms.saturating_sub(due_ms)))
+    }
+
+    /// The period's status at `now_ms` (the query's proposal time; only lateness of a
+    /// missing upload depends on it).
+    pub fn status(&self, now_ms: u64) -> PeriodStatus {
+        let sides: Vec<SideStatus> = [Side::A, Side::B]
+            .into_iter()
+            .map(|side| self.side_status(side, now_ms))
+            .collect();
+        PeriodStatus {
+            phase: self.phase,
+            whose_move: sides
+                .iter()
+                .filter(|status| status.action.is_some())
+                .map(|status| status.carrier.clone())
+                .collect(),
+            upload_deadline_ms: self.agreement.upload_deadline_ms(self.period),
+            reveal_deadline_ms: self.deadline_ms(),
+            closable_after_ms: self.closable_after_ms(),
+            sides,
+        }
+    }
+
+    fn side_status(&self, side: Side, now_ms: u64) -> SideStatus {
+        let own = self.side(side);
+        let action = self.move_of(side);
+        // A record whose tracked move disagrees with the computed one names no time
+        // rather than a wrong one.
+        let since = own
+            .awaiting
+            .filter(|awaiting| Some(awaiting.action) == action);
+        let (late, late_by_ms) = self.upload_lateness(side, now_ms);
+        SideStatus {
+            side,
+            carrier: self.agreement.party(side).to_owned(),
+            action,
+            since_ms: since.map(|awaiting| awaiting.since_ms),
+            since_tx: since.map(|awaiting| awaiting.since_tx),
+            uploaded_at_ms: own.upload.as_ref().map(|upload| upload.at_ms),
+            late,
+            late_by_ms,
+        }
     }
 
     /// Whether every side has something to open: an upload, or a default.
@@ -730,6 +916,8 @@ impl PeriodState {
         let id = self.adjustments;
         self.adjustments = self.adjustments.saturating_add(1);
         self.pending_adjustments = self.pending_adjustments.saturating_add(1);
+        let own = self.side_mut(side);
+        own.pending_proposals = own.pending_proposals.saturating_add(1);
         line.pending_adjustment = Some(id);
         Ok(Adjustment {
             id,
@@ -772,6 +960,11 @@ impl PeriodState {
             .pending_adjustments
             .checked_sub(1)
             .ok_or(SettleError::Corrupt("period"))?;
+        let proposer = self.side_mut(adjustment.proposer);
+        proposer.pending_proposals = proposer
+            .pending_proposals
+            .checked_sub(1)
+            .ok_or(SettleError::Corrupt("period (pending proposals)"))?;
         line.pending_adjustment = None;
         adjustment.decided_tx = Some(caller.tx_id);
         if let Some(reason) = rejection {

@@ -243,6 +243,7 @@ async fn agree(admin_u: &Carrier, admin_m: &Carrier, window_ms: u64, margin_ms: 
         tolerance_bp: 10,
         reveal_window_ms: window_ms,
         clock_margin_ms: margin_ms,
+        upload_deadline_day: None,
     };
     let proposed = admin_u
         .json("agreement_propose", json!(agreement))

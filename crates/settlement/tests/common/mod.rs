@@ -34,6 +34,7 @@ pub fn agreement() -> Agreement {
         tolerance_bp: 10,
         reveal_window_ms: 7 * DAY_MS,
         clock_margin_ms: DEADLINE_MARGIN_MS_DEFAULT,
+        upload_deadline_day: None,
     }
 }
 
