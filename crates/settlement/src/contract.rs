@@ -319,8 +319,14 @@ fn upload(
         ciphertext,
     )?;
     let both = state.phase == Phase::Revealing;
+    // Lateness goes on the record as the upload's own time judged it, so the audit trail
+    // and the event say it without a later query.
+    let (late, late_by_ms) = state.upload_lateness(side, caller.at_ms);
+    let lateness = late_by_ms
+        .map(|late_by_ms| format!(", late by {late_by_ms} ms"))
+        .unwrap_or_default();
     let detail = format!(
-        "uploaded {} bytes, ciphertext sm3 {}",
+        "uploaded {} bytes, ciphertext sm3 {}{lateness}",
         ciphertext.len(),
         sm3(ciphertext)
     );
@@ -328,6 +334,8 @@ fn upload(
     let event = serde_json::json!({
         "period": state.period, "round": state.round, "carrier": caller.msp_id,
         "upload": state.side(side).upload, "deadline_ms": state.deadline_ms(),
+        "upload_deadline_ms": state.agreement.upload_deadline_ms(state.period),
+        "late": late, "late_by_ms": late_by_ms,
     });
     emit(store, "ReportUploaded", &event)?;
     if both {

@@ -36,6 +36,16 @@
 //!   other side accepts. So a carrier that withholds or spoils its report gets at most
 //!   what it could get by agreeing line by line, never the automatic settlement at the
 //!   mean of the two figures an honest reveal gives, and never a second report.
+//!
+//! # Whose move, since when, who is late
+//!
+//! [`PeriodState::move_of`] derives each carrier's next step from the record; every
+//! stored step notes which transaction changed it ([`PeriodState::track_moves`]), so the
+//! status ([`PeriodState::status`]) says whose move it is and since when. The agreement's
+//! upload deadline is judged like the other deadlines, with the clock margin: a report
+//! whose proposal time is past the deadline plus the margin (or still missing at the
+//! query's time past it) is late. Late is shown and recorded, never enforced: the round's
+//! own deadline and `reset` are what move a stalled period on.
 
 use netsettle_protocol::Role;
 
@@ -213,7 +223,7 @@ pub struct PeriodStatus {
     /// The earliest proposal time at which `reset` may close the round.
     pub closable_after_ms: Option<u64>,
     /// Carrier A, then carrier B.
-    pub sides: Vec<SideStatus>,
+    pub sides: [SideStatus; 2],
 }
 
 /// What a carrier failed to do in a round.
@@ -559,10 +569,7 @@ impl PeriodState {
     /// The period's status at `now_ms` (the query's proposal time; only lateness of a
     /// missing upload depends on it).
     pub fn status(&self, now_ms: u64) -> PeriodStatus {
-        let sides: Vec<SideStatus> = [Side::A, Side::B]
-            .into_iter()
-            .map(|side| self.side_status(side, now_ms))
-            .collect();
+        let sides = [Side::A, Side::B].map(|side| self.side_status(side, now_ms));
         PeriodStatus {
             phase: self.phase,
             whose_move: sides

@@ -327,6 +327,27 @@ fn a_late_upload_is_shown_late_and_an_on_time_one_is_not() {
         h.upload(UNICOM, &unicom, &key(1)).unwrap();
         h.now_ms = uploaded_ms;
         h.upload(MOBILE, &mobile, &key(2)).unwrap();
+        // The upload's event and audit entry say so at once.
+        let (name, event) = h
+            .events
+            .iter()
+            .rev()
+            .find(|(name, _)| name == "ReportUploaded")
+            .unwrap();
+        assert_eq!(
+            (name.as_str(), &event["carrier"]),
+            ("ReportUploaded", &json!(MOBILE))
+        );
+        assert_eq!(event["late"], late);
+        assert_eq!(event["late_by_ms"].as_u64(), late_by_ms);
+        assert_eq!(event["upload_deadline_ms"], DUE_MS);
+        let audit = h.query(
+            &client(MOBILE),
+            "audit_get",
+            json!({ "period": P, "from": 0, "limit": 10 }),
+        );
+        let detail = audit["entries"][1]["detail"].as_str().unwrap().to_owned();
+        assert_eq!(detail.contains("late by"), late, "{detail}");
         // Seen long after, the verdict is the upload's, not the viewer's clock.
         h.now_ms = DUE_MS + 30 * DAY_MS;
         let status = status(&h);

@@ -27,7 +27,7 @@ pub enum SettlementCommand {
     /// Reconcile two plaintext reports locally, as the contract will after the reveal.
     ReconcileLocal {
         /// The agreement (JSON: party_a, party_b, currency, tolerance_fen, tolerance_bp,
-        /// reveal_window_ms, clock_margin_ms).
+        /// reveal_window_ms, clock_margin_ms, upload_deadline_day).
         #[arg(long)]
         agreement: PathBuf,
         /// The period, YYYY-MM.
