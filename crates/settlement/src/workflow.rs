@@ -159,8 +159,10 @@ pub struct SideState {
     pub awaiting: Option<Awaiting>,
 }
 
-/// A step a carrier must take next for the period to move on.
+/// A step a carrier must take next for the period to move on. Non-exhaustive: the
+/// finance sign-off and payment steps will add theirs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub enum Action {
     /// Upload its report.
     Upload,
@@ -503,13 +505,14 @@ impl PeriodState {
     /// time, see [`PeriodState::closable_after_ms`].
     pub fn move_of(&self, side: Side) -> Option<Action> {
         let own = self.side(side);
-        if own.default.is_some() {
-            return None;
-        }
+        // A carrier in default has nothing to upload or reveal, but still reviews the
+        // line-by-line settlement of the other's figures.
+        let in_default = own.default.is_some();
         match self.phase {
-            Phase::Uploading => own.upload.is_none().then_some(Action::Upload),
+            Phase::Uploading => (own.upload.is_none() && !in_default).then_some(Action::Upload),
             Phase::Revealing | Phase::Failed => {
-                (own.upload.is_some() && own.key.is_none() && !own.opened).then_some(Action::Reveal)
+                (own.upload.is_some() && own.key.is_none() && !own.opened && !in_default)
+                    .then_some(Action::Reveal)
             }
             Phase::Reviewing => {
                 if self.side(side.other()).pending_proposals > 0 {

@@ -401,3 +401,42 @@ fn a_back_dated_upload_cannot_avoid_being_late_beyond_the_margin() {
     // The margin covers at least that bound on both sides, so the default margin holds.
     const _: () = assert!(DEADLINE_MARGIN_MS_DEFAULT >= 2 * TX_TIME_BOUND_MS);
 }
+
+#[test]
+fn a_carrier_in_default_has_no_upload_move_but_still_reviews() {
+    let mut h = harness(&with_deadline(5));
+    let (unicom, _) = small_reports();
+    h.upload(UNICOM, &unicom, &key(1)).unwrap();
+    // Mobile uploads nothing for two rounds: in default.
+    for _ in 0..2 {
+        let closable_ms =
+            h.query(&client(UNICOM), "period_get", json!({ "period": P }))["closable_after_ms"]
+                .as_u64()
+                .unwrap();
+        h.now_ms = closable_ms + 1;
+        h.ok(&client(UNICOM), "reset", json!({ "period": P }));
+    }
+    let reset_ms = h.now_ms;
+    let revealing = status(&h);
+    assert_eq!(revealing["phase"], "Revealing");
+    assert_eq!(
+        sides(&revealing),
+        [
+            (Some("Reveal".into()), Some(reset_ms), false),
+            (None, None, true)
+        ]
+    );
+    assert_eq!(revealing["whose_move"], json!([UNICOM]));
+    // Unicom reveals: review of Unicom's figures, every line disputed; both review.
+    h.now_ms += 1_000;
+    h.reveal(UNICOM, &key(1)).unwrap();
+    let status = status(&h);
+    assert_eq!(status["phase"], "Reviewing");
+    assert_eq!(
+        sides(&status),
+        [
+            (Some("Resolve".into()), Some(h.now_ms), false),
+            (Some("Resolve".into()), Some(h.now_ms), true)
+        ]
+    );
+}
