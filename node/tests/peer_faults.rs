@@ -23,9 +23,7 @@ use std::path::Path;
 
 use netsettle_client::{ClientError, Endorsed, Endpoint, Gateway, Signer, assemble};
 use netsettle_protocol::{ContractId, Payload, TxId, ValidationCode};
-use netsettle_testkit::process::{
-    ADMIN_M, ADMIN_U, Forwarder, Netsettle, ORDERERS, PEERS, Process, REPO,
-};
+use netsettle_testkit::process::{ADMIN_M, ADMIN_U, Consortium, Netsettle, ORDERERS, PEERS, REPO};
 
 /// The binary under test.
 const NETSETTLE: Netsettle = Netsettle(env!("CARGO_BIN_EXE_netsettle"));
@@ -132,17 +130,11 @@ const PEER_DATA: [&str; 4] = [
 fn peers_record_each_failure_code_and_follow_config_and_definition_updates() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    NETSETTLE.consortium(dir);
-    NETSETTLE.render_layout(dir, SLOT, "");
-    let _dmz = Forwarder::both(dir);
-    let orderers: Vec<Process> = ORDERERS
-        .iter()
-        .map(|name| NETSETTLE.start_node(dir, name))
-        .collect();
-    let peers: Vec<Process> = PEERS
-        .iter()
-        .map(|name| NETSETTLE.start_node(dir, name))
-        .collect();
+    let Consortium {
+        peers,
+        orderers,
+        dmz: _dmz,
+    } = NETSETTLE.start_consortium(dir, SLOT, &ORDERERS, &PEERS);
     NETSETTLE.define_settlement(dir);
 
     let runtime = tokio::runtime::Runtime::new().unwrap();

@@ -199,6 +199,34 @@ impl Netsettle {
         self.node(&dir.join(format!("nodes/{name}.toml")))
     }
 
+    /// Writes the local consortium into `dir`, renders it onto loopback `slot` (no port
+    /// prefix), starts both DMZ forwarders, then the named `orderers` and `peers`, each
+    /// past its readiness line. Dropping the result stops them all.
+    pub fn start_consortium(
+        self,
+        dir: &Path,
+        slot: u8,
+        orderers: &[&str],
+        peers: &[&str],
+    ) -> Consortium {
+        self.consortium(dir);
+        self.render_layout(dir, slot, "");
+        let dmz = Forwarder::both(dir);
+        let orderers = orderers
+            .iter()
+            .map(|name| self.start_node(dir, name))
+            .collect();
+        let peers = peers
+            .iter()
+            .map(|name| self.start_node(dir, name))
+            .collect();
+        Consortium {
+            peers,
+            orderers,
+            dmz,
+        }
+    }
+
     /// The settlement contract's lifecycle through the CLI: both carriers' admins
     /// approve, Unicom's commits; each step committed VALID.
     pub fn define_settlement(self, dir: &Path) {
@@ -321,6 +349,14 @@ impl Drop for Process {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A started local consortium ([`Netsettle::start_consortium`]); its fields drop in
+/// order: peers, orderers, then the forwarders.
+pub struct Consortium {
+    pub peers: Vec<Process>,
+    pub orderers: Vec<Process>,
+    pub dmz: [Forwarder; 2],
 }
 
 /// A DMZ forwarder (`scripts/dmz.sh` → nginx) serving the mappings of file `map` from

@@ -34,7 +34,7 @@ use netsettle_settlement::seal::{
     seal_report_fresh,
 };
 use netsettle_smcrypto::sm3;
-use netsettle_testkit::process::{ADMIN_M, ADMIN_U, Forwarder, Netsettle, ORDERERS, Process};
+use netsettle_testkit::process::{ADMIN_M, ADMIN_U, Consortium, Netsettle, ORDERERS};
 use serde_json::{Value, json};
 
 /// The binary under test.
@@ -260,17 +260,11 @@ async fn agree(admin_u: &Carrier, admin_m: &Carrier, window_ms: u64, margin_ms: 
 fn a_dishonest_carrier_gains_nothing_from_any_settlement_route() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    NETSETTLE.consortium(dir);
-    NETSETTLE.render_layout(dir, SLOT, "");
-    let dmz = Forwarder::both(dir);
-    let orderers: Vec<Process> = ORDERERS
-        .iter()
-        .map(|name| NETSETTLE.start_node(dir, name))
-        .collect();
-    let peers: Vec<Process> = PEERS
-        .iter()
-        .map(|name| NETSETTLE.start_node(dir, name))
-        .collect();
+    let Consortium {
+        peers,
+        orderers,
+        dmz,
+    } = NETSETTLE.start_consortium(dir, SLOT, &ORDERERS, &PEERS);
     NETSETTLE.define_settlement(dir);
 
     let runtime = tokio::runtime::Runtime::new().unwrap();

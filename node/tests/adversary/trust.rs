@@ -24,7 +24,7 @@ use netsettle_protocol::{
 use netsettle_smcrypto::x509::Certificate;
 use netsettle_smtls::TlsIdentity;
 use netsettle_testkit::WAIT_MAX;
-use netsettle_testkit::process::{ADMIN_U, Forwarder, Netsettle, ORDERERS, PEERS, Process};
+use netsettle_testkit::process::{ADMIN_U, Consortium, Netsettle, ORDERERS, PEERS, Process};
 use tokio::sync::broadcast;
 
 /// The binary under test.
@@ -70,17 +70,11 @@ struct Node {
 fn revoked_and_new_roots_take_effect_at_every_node_without_restart() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    NETSETTLE.consortium(dir);
-    NETSETTLE.render_layout(dir, SLOT, "");
-    let _dmz = Forwarder::both(dir);
-    let orderers: Vec<Process> = ORDERERS
-        .iter()
-        .map(|name| NETSETTLE.start_node(dir, name))
-        .collect();
-    let peers: Vec<Process> = PEERS
-        .iter()
-        .map(|name| NETSETTLE.start_node(dir, name))
-        .collect();
+    let Consortium {
+        peers,
+        orderers,
+        dmz: _dmz,
+    } = NETSETTLE.start_consortium(dir, SLOT, &ORDERERS, &PEERS);
     let nodes = nodes(&orderers, &peers);
     let genesis = genesis_config(dir);
     let ca = orderers[0].field("ca");
