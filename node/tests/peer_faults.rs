@@ -365,25 +365,7 @@ fn revoke_settlement_client(dir: &Path) -> serde_json::Value {
     revoke.extend(ca);
     revoke.extend(["--serial", &serial, "--reason", "keyCompromise"]);
     NETSETTLE.ok(dir, &revoke);
-    let mut crl = vec!["ca", "crl"];
-    crl.extend(ca);
-    crl.extend(["--out", "crl.pem"]);
-    NETSETTLE.ok(dir, &crl);
-    NETSETTLE.ok(
-        dir,
-        &[
-            "configtx",
-            "crl",
-            "--block",
-            "genesis.block",
-            "--org",
-            "UnicomMSP",
-            "--crl",
-            "crl.pem",
-            "--out",
-            "crl-update.json",
-        ],
-    );
+    NETSETTLE.unicom_crl_update(dir, &ca);
     sign_update(dir, "unicom", "UnicomMSP");
     let mut submit = vec!["configtx", "submit"];
     submit.extend(ADMIN_U);

@@ -227,6 +227,31 @@ impl Netsettle {
         }
     }
 
+    /// Fetches Unicom's current CRL from its CA (`ca_args`: the `ca` subcommand's
+    /// options that reach and authenticate to it) into `crl.pem`, and writes the config
+    /// update that puts it in the channel, `crl-update.json`, both in `dir`.
+    pub fn unicom_crl_update(self, dir: &Path, ca_args: &[&str]) {
+        let mut crl = vec!["ca", "crl"];
+        crl.extend(ca_args);
+        crl.extend(["--out", "crl.pem"]);
+        self.ok(dir, &crl);
+        self.ok(
+            dir,
+            &[
+                "configtx",
+                "crl",
+                "--block",
+                "genesis.block",
+                "--org",
+                "UnicomMSP",
+                "--crl",
+                "crl.pem",
+                "--out",
+                "crl-update.json",
+            ],
+        );
+    }
+
     /// The settlement contract's lifecycle through the CLI: both carriers' admins
     /// approve, Unicom's commits; each step committed VALID.
     pub fn define_settlement(self, dir: &Path) {

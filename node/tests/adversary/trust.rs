@@ -330,25 +330,7 @@ fn revoke_intruder(dir: &Path, ca: &str) {
     revoke.extend(unicom_ca(ca));
     revoke.extend(["--name", INTRUDER, "--reason", "keyCompromise"]);
     NETSETTLE.ok(dir, &revoke);
-    let mut crl = vec!["ca", "crl"];
-    crl.extend(unicom_ca(ca));
-    crl.extend(["--out", "crl.pem"]);
-    NETSETTLE.ok(dir, &crl);
-    NETSETTLE.ok(
-        dir,
-        &[
-            "configtx",
-            "crl",
-            "--block",
-            "genesis.block",
-            "--org",
-            "UnicomMSP",
-            "--crl",
-            "crl.pem",
-            "--out",
-            "crl-update.json",
-        ],
-    );
+    NETSETTLE.unicom_crl_update(dir, &unicom_ca(ca));
     sign_and_submit(dir, "crl-update.json", 1);
 }
 
