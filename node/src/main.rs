@@ -26,8 +26,9 @@ fn main() -> std::process::ExitCode {
     match cli::run(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
-            std::process::ExitCode::FAILURE
+            // One line: the chain of causes joined, so scripts and logs keep it whole.
+            eprintln!("error: {}", format!("{error:#}").replace('\n', " "));
+            std::process::ExitCode::from(cli::exit_code(&error))
         }
     }
 }

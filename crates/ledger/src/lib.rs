@@ -97,4 +97,5 @@ pub use meta::ChainInfo;
 pub use query::{StateSnapshot, TxLocation};
 pub use verify::{
     Comparison, Difference, DifferenceKind, Fault, FaultKind, VerifyReport, compare, verify,
+    verify_with_progress,
 };

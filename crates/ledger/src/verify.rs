@@ -143,11 +143,20 @@ fn fault(block: Option<u64>, kind: FaultKind) -> Fault {
 /// Checks the ledger at `path` without modifying it. `Err` only when it cannot be opened
 /// at all; everything else wrong is reported in [`VerifyReport::fault`].
 pub fn verify(path: &Path) -> Result<VerifyReport, LedgerError> {
+    verify_with_progress(path, &|_, _| {})
+}
+
+/// [`verify`], calling `progress(blocks_checked, height)` after each block, so a caller
+/// can show how far a long walk has got.
+pub fn verify_with_progress(
+    path: &Path,
+    progress: &dyn Fn(u64, u64),
+) -> Result<VerifyReport, LedgerError> {
     let ledger = Ledger::open_read_only(path)?;
     let chain = ledger.chain_info()?;
     let state = ledger.state_info()?;
     let mut walk = Walk::new(state.height);
-    let walked = walk_blocks(&ledger, &chain, &mut walk);
+    let walked = walk_blocks(&ledger, &chain, &mut walk, progress);
     let state_digest = ledger.state_digest();
     let mut report = VerifyReport {
         chain,
@@ -209,7 +218,12 @@ impl Walk {
 }
 
 /// Walks the `blocks` column in key order, checking each block against the walk so far.
-fn walk_blocks(ledger: &Ledger, chain: &ChainInfo, walk: &mut Walk) -> Result<(), Fault> {
+fn walk_blocks(
+    ledger: &Ledger,
+    chain: &ChainInfo,
+    walk: &mut Walk,
+    progress: &dyn Fn(u64, u64),
+) -> Result<(), Fault> {
     let mut found: Option<Fault> = None;
     let scanned = ledger
         .store
@@ -217,7 +231,9 @@ fn walk_blocks(ledger: &Ledger, chain: &ChainInfo, walk: &mut Walk) -> Result<()
             let expected = walk.checked;
             let outcome = match decode_block_number(key) {
                 Some(number) if number == expected && number < chain.height => {
-                    check_block(ledger, walk, number, value)
+                    let checked = check_block(ledger, walk, number, value);
+                    progress(walk.checked, chain.height);
+                    checked
                 }
                 Some(number) if number >= chain.height && expected >= chain.height => Err(fault(
                     Some(number),

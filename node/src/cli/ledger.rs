@@ -1,6 +1,7 @@
 //! `netsettle ledger verify|compare`: the operator's checks of ledger directories. Both
 //! open the ledgers read-only, so they can run beside a node that holds them open. Any
-//! fault or difference becomes an error, so the exit status is non-zero.
+//! fault or difference becomes an error, so the exit status is non-zero. `verify` shows a
+//! progress bar over the blocks on a terminal.
 
 use std::path::PathBuf;
 
@@ -34,8 +35,20 @@ pub fn run(command: LedgerCommand) -> Result<()> {
 }
 
 fn verify(path: &std::path::Path) -> Result<()> {
-    let report = netsettle_ledger::verify(path)
-        .with_context(|| format!("opening ledger {}", path.display()))?;
+    // Drawn on stderr and only on a terminal: scripts reading stdout see the same lines.
+    let bar = indicatif::ProgressBar::new(0);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} {elapsed_precise}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message("blocks");
+    let report = netsettle_ledger::verify_with_progress(path, &|checked, height| {
+        bar.set_length(height);
+        bar.set_position(checked);
+    });
+    bar.finish_and_clear();
+    let report = report.with_context(|| format!("opening ledger {}", path.display()))?;
     println!("height {}", report.chain.height);
     if let Some(hash) = report.chain.current_hash {
         println!("current hash {hash}");

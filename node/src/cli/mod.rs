@@ -95,7 +95,8 @@ enum Command {
     /// Node-to-node network (libp2p over SM-TLS) checks: a listening node and a pinger.
     #[command(subcommand)]
     Net(net::NetCommand),
-    /// Settlement reports offline: check, encrypt for upload, reconcile locally, samples.
+    /// The settlement month for staff (upload, reveal, status, review, confirm, finance,
+    /// export, history, watch) and the offline report tools.
     #[command(subcommand)]
     Settlement(settlement::SettlementCommand),
     /// Print the SM3 digest of a file (hex).
@@ -124,6 +125,13 @@ impl Cli {
                 | Command::Net(net::NetCommand::Listen { .. })
         )
     }
+}
+
+/// The exit status of a failed command: the settlement commands tell a refusal by the
+/// contract (3), an unreachable consortium (4) and an invalid commit (5) apart; every
+/// other failure is 1.
+pub fn exit_code(error: &anyhow::Error) -> u8 {
+    settlement::exit_code(error)
 }
 
 pub fn run(cli: Cli) -> Result<()> {

@@ -1,9 +1,9 @@
-//! `netsettle settlement …`: offline tools for a carrier's settlement staff, no node
-//! needed. `report check` validates a CSV report and prints its canonical digest,
-//! `report encrypt` seals it for upload under a fresh key and commitment salt (kept in
-//! 0600 files until the reveal; a later round of the same period reseals the same report
-//! with the salt kept, `--salt-file`), `reconcile-local` previews the on-chain reconciliation of two plaintext
-//! reports, and `sample` writes a seeded pair of realistic reports.
+//! The offline settlement tools, no node needed. `report check` validates a CSV report and
+//! prints its canonical digest, `report encrypt` seals it for upload under a fresh key
+//! and commitment salt (kept in 0600 files until the reveal; a later round of the same
+//! period reseals the same report with the salt kept, `--salt-file`), `reconcile-local`
+//! previews the on-chain reconciliation of two plaintext reports, and `sample` writes a
+//! seeded pair of realistic reports.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -18,60 +18,6 @@ use netsettle_settlement::sample::{SampleSpec, generate_pair};
 use netsettle_settlement::seal::{SALT_BYTES, reseal_report_fresh, reveal_args, seal_report_fresh};
 use netsettle_settlement::units::Period;
 use netsettle_smcrypto::sm3;
-
-#[derive(Debug, clap::Subcommand)]
-pub enum SettlementCommand {
-    /// Settlement reports: check and encrypt.
-    #[command(subcommand)]
-    Report(ReportCommand),
-    /// Reconcile two plaintext reports locally, as the contract will after the reveal.
-    ReconcileLocal {
-        /// The agreement (JSON: party_a, party_b, currency, tolerance_fen, tolerance_bp,
-        /// reveal_window_ms, clock_margin_ms, upload_deadline_day).
-        #[arg(long)]
-        agreement: PathBuf,
-        /// The period, YYYY-MM.
-        #[arg(long)]
-        period: Period,
-        /// Party A's report (CSV).
-        #[arg(long)]
-        a: PathBuf,
-        /// Party B's report (CSV).
-        #[arg(long)]
-        b: PathBuf,
-        /// Open lines to print at most.
-        #[arg(long, default_value_t = 20)]
-        show: usize,
-    },
-    /// Audit a period on a peer's ledger: replay every valid settlement transaction
-    /// through the contract and compare the re-derived final data with the committed one.
-    Audit {
-        /// The peer's ledger directory (opened read-only).
-        #[arg(long)]
-        ledger: PathBuf,
-        /// The period, YYYY-MM.
-        #[arg(long)]
-        period: Period,
-    },
-    /// Write a seeded pair of realistic reports for both parties of an agreement.
-    Sample {
-        /// The agreement (JSON).
-        #[arg(long)]
-        agreement: PathBuf,
-        /// The period, YYYY-MM.
-        #[arg(long)]
-        period: Period,
-        /// Line keys to generate.
-        #[arg(long, default_value_t = 3_000)]
-        lines: usize,
-        /// PRNG seed.
-        #[arg(long, default_value_t = 2026)]
-        seed: u64,
-        /// Directory for `<period>-<msp>.csv`.
-        #[arg(long)]
-        out_dir: PathBuf,
-    },
-}
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ReportCommand {
@@ -99,43 +45,17 @@ pub enum ReportCommand {
 pub struct ReportArgs {
     /// The period, YYYY-MM.
     #[arg(long)]
-    period: Period,
+    pub period: Period,
     /// The reporting carrier's MSP id.
     #[arg(long)]
-    carrier: String,
+    pub carrier: String,
     /// The report (CSV; see the settlement crate's README).
     #[arg(long)]
-    csv: PathBuf,
-}
-
-pub fn run(command: SettlementCommand) -> Result<()> {
-    match command {
-        SettlementCommand::Report(ReportCommand::Check(args)) => check(&args),
-        SettlementCommand::Report(ReportCommand::Encrypt {
-            report,
-            out_dir,
-            salt_file,
-        }) => encrypt(&report, &out_dir, salt_file.as_deref()),
-        SettlementCommand::ReconcileLocal {
-            agreement,
-            period,
-            a,
-            b,
-            show,
-        } => reconcile_local(&agreement, period, &a, &b, show),
-        SettlementCommand::Audit { ledger, period } => audit(&ledger, period),
-        SettlementCommand::Sample {
-            agreement,
-            period,
-            lines,
-            seed,
-            out_dir,
-        } => sample(&agreement, period, lines, seed, &out_dir),
-    }
+    pub csv: PathBuf,
 }
 
 /// A report or agreement file, at most the contract's report size.
-fn read_bounded(path: &Path) -> Result<Vec<u8>> {
+pub fn read_bounded(path: &Path) -> Result<Vec<u8>> {
     crate::shared::read_bounded(path, REPORT_BYTES_MAX)
 }
 
@@ -144,7 +64,7 @@ fn load_report(args: &ReportArgs) -> Result<Report> {
         .with_context(|| format!("{}", args.csv.display()))
 }
 
-fn load_agreement(path: &Path) -> Result<Agreement> {
+pub fn load_agreement(path: &Path) -> Result<Agreement> {
     let agreement: Agreement = serde_json::from_slice(&read_bounded(path)?)
         .with_context(|| format!("parsing {}", path.display()))?;
     agreement
@@ -153,7 +73,7 @@ fn load_agreement(path: &Path) -> Result<Agreement> {
     Ok(agreement)
 }
 
-fn check(args: &ReportArgs) -> Result<()> {
+pub fn check(args: &ReportArgs) -> Result<()> {
     let report = load_report(args)?;
     let (payable, receivable) = report.totals_fen();
     println!("period      {}", report.period());
@@ -165,7 +85,7 @@ fn check(args: &ReportArgs) -> Result<()> {
     Ok(())
 }
 
-fn write_new(path: &Path, bytes: &[u8], private: bool) -> Result<()> {
+pub fn write_new(path: &Path, bytes: &[u8], private: bool) -> Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     if private {
@@ -182,7 +102,7 @@ fn write_new(path: &Path, bytes: &[u8], private: bool) -> Result<()> {
 }
 
 /// A salt file: the hex `report encrypt` wrote.
-fn load_salt(path: &Path) -> Result<[u8; SALT_BYTES]> {
+pub fn load_salt(path: &Path) -> Result<[u8; SALT_BYTES]> {
     let text = crate::shared::read_bounded(path, 4 * SALT_BYTES)?;
     let mut salt = [0u8; SALT_BYTES];
     hex::decode_to_slice(String::from_utf8_lossy(&text).trim(), &mut salt)
@@ -190,7 +110,7 @@ fn load_salt(path: &Path) -> Result<[u8; SALT_BYTES]> {
     Ok(salt)
 }
 
-fn encrypt(args: &ReportArgs, out_dir: &Path, salt_file: Option<&Path>) -> Result<()> {
+pub fn encrypt(args: &ReportArgs, out_dir: &Path, salt_file: Option<&Path>) -> Result<()> {
     let report = load_report(args)?;
     let (sealed, opening) = match salt_file {
         Some(path) => reseal_report_fresh(&report, load_salt(path)?)?,
@@ -232,7 +152,7 @@ fn encrypt(args: &ReportArgs, out_dir: &Path, salt_file: Option<&Path>) -> Resul
     Ok(())
 }
 
-fn reconcile_local(
+pub fn reconcile_local(
     agreement: &Path,
     period: Period,
     a: &Path,
@@ -290,7 +210,13 @@ fn reconcile_local(
     Ok(())
 }
 
-fn sample(agreement: &Path, period: Period, lines: usize, seed: u64, out_dir: &Path) -> Result<()> {
+pub fn sample(
+    agreement: &Path,
+    period: Period,
+    lines: usize,
+    seed: u64,
+    out_dir: &Path,
+) -> Result<()> {
     let agreement = load_agreement(agreement)?;
     let (report_a, report_b) =
         generate_pair(&SampleSpec::typical(seed, period, lines), &agreement)?;
@@ -300,72 +226,5 @@ fn sample(agreement: &Path, period: Period, lines: usize, seed: u64, out_dir: &P
         write_new(&path, &report.to_csv(), false)?;
         println!("wrote {} ({} lines)", path.display(), report.lines().len());
     }
-    Ok(())
-}
-
-fn audit(ledger_dir: &Path, period: Period) -> Result<()> {
-    use netsettle_protocol::{Payload, ValidationCode};
-    use netsettle_settlement::contract::CONTRACT_NAME;
-    use netsettle_settlement::replay::{RecordedCall, final_data, replay};
-    let ledger = netsettle_ledger::Ledger::open_read_only(ledger_dir)
-        .with_context(|| format!("opening {}", ledger_dir.display()))?;
-    let height = ledger.chain_info()?.height;
-    let mut calls = Vec::new();
-    // The creators are presented to the contract as the committing peers did: validated
-    // by the MSPs of the config in force at their block, at the transaction's time.
-    let mut msps = None;
-    for number in 0..height {
-        let block = ledger
-            .block(number)?
-            .with_context(|| format!("block {number} missing"))?;
-        if let Some(config) = block.config() {
-            msps = Some(
-                netsettle_msp::ChannelMsps::from_config(config)
-                    .with_context(|| format!("the config in block {number}"))?,
-            );
-        }
-        let msps = msps
-            .as_ref()
-            .with_context(|| format!("block {number} precedes any config block"))?;
-        for (envelope, code) in block.data.iter().zip(&block.metadata.validation_codes) {
-            let Payload::Transaction(tx) = &envelope.payload else {
-                continue;
-            };
-            if *code != ValidationCode::Valid || tx.proposal.contract.name != CONTRACT_NAME {
-                continue;
-            }
-            let header = &tx.proposal.header;
-            let at_unix = i64::try_from(header.timestamp.unix_time_ms / 1000).unwrap_or(i64::MAX);
-            let creator = msps
-                .validate(&header.creator, at_unix)
-                .with_context(|| format!("the creator of a valid transaction in block {number}"))?;
-            calls.push(RecordedCall {
-                creator: netsettle_peer::endorser::contract_creator(&creator),
-                tx_id: tx.proposal.tx_id(),
-                timestamp: tx.proposal.header.timestamp,
-                function: tx.proposal.function.clone(),
-                args: tx.proposal.args.clone(),
-            });
-        }
-    }
-    let n_calls = calls.len();
-    let replayed = replay(calls)?;
-    let rederived = final_data(&replayed, period).with_context(|| {
-        format!("period {period} is not final after replaying {n_calls} transactions")
-    })?;
-    let key = netsettle_settlement::store::final_key(period)?;
-    let committed = ledger
-        .state(CONTRACT_NAME, &key)?
-        .with_context(|| format!("no final data for {period} on the ledger"))?;
-    let rederived_bytes = netsettle_protocol::encode(&rederived)?;
-    println!("replayed     {n_calls} settlement transactions from {height} blocks");
-    println!(
-        "re-derived   data_sm3 {} net {} fen",
-        rederived.data_sm3, rederived.net_amount_fen
-    );
-    if rederived_bytes != committed.value {
-        bail!("MISMATCH: the committed final data of {period} differs from the re-derived one");
-    }
-    println!("committed    identical (written at {})", committed.version);
     Ok(())
 }

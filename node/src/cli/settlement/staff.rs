@@ -1,0 +1,430 @@
+//! The staff commands' arguments and the month's first half: upload, reveal, status,
+//! periods and confirm. Review (lines, disputes, adjustments, history, export) is in
+//! [`super::review`], finance and the agreement in [`super::finance`].
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use netsettle_settlement::api::Digest;
+use netsettle_settlement::limits::REPORT_BYTES_MAX;
+use netsettle_settlement::report::Report;
+use netsettle_settlement::seal::{
+    SealedReport, reseal_report_fresh, reveal_args, seal_report_fresh,
+};
+use netsettle_settlement::units::Period;
+use serde_json::Value;
+
+use super::SettlementCommand;
+use super::client::{Staff, Submitted};
+use super::keys::KeyStore;
+use super::render::{OutputArgs, Printer, Table, at, fields, get, objects_table, yuan};
+use super::time::{beijing, duration};
+use crate::shared::ClientArgs;
+
+pub use super::finance::{AckArgs, AgreementCommand, PayArgs};
+pub use super::review::{AdjustArgs, DecideArgs, DisputeArgs, ExportArgs, HistoryArgs, LinesArgs};
+
+/// Periods `periods` lists at most: ten years of months, far more than a page.
+const PERIODS_MAX: u64 = 120;
+
+/// Who calls, through which profile, and how to print.
+#[derive(Debug, clap::Args)]
+pub struct StaffArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+impl StaffArgs {
+    pub async fn connect(&self) -> Result<(Staff, Printer)> {
+        Ok((Staff::connect(&self.client).await?, self.output.printer()))
+    }
+}
+
+/// A command on one period.
+#[derive(Debug, clap::Args)]
+pub struct PeriodArgs {
+    #[command(flatten)]
+    pub staff: StaffArgs,
+    /// The period, YYYY-MM.
+    #[arg(long)]
+    pub period: Period,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct UploadArgs {
+    #[command(flatten)]
+    on: PeriodArgs,
+    /// The report (CSV: UTF-8, UTF-8 with BOM, or GBK as Excel writes it).
+    #[arg(long)]
+    csv: PathBuf,
+    /// Where the key is kept until the reveal (default: IDENTITY/settlement-keys).
+    #[arg(long)]
+    key_store: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RevealArgs {
+    #[command(flatten)]
+    on: PeriodArgs,
+    /// Where `upload` kept the key (default: IDENTITY/settlement-keys).
+    #[arg(long)]
+    key_store: Option<PathBuf>,
+    /// Wait until both reports are uploaded, then reveal.
+    #[arg(long)]
+    auto: bool,
+    /// With `--auto`: give up after this many seconds.
+    #[arg(long, default_value_t = 3600)]
+    wait_secs: u64,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    staff: StaffArgs,
+    /// The first block whose events to show.
+    #[arg(long, default_value_t = 0)]
+    from: u64,
+}
+
+pub async fn run(command: SettlementCommand) -> Result<()> {
+    use super::{finance, review};
+    match command {
+        SettlementCommand::Upload(args) => upload(&args).await,
+        SettlementCommand::Reveal(args) => reveal(&args).await,
+        SettlementCommand::Status(args) => status(&args).await,
+        SettlementCommand::Periods(args) => periods(&args).await,
+        SettlementCommand::Confirm(args) => confirm(&args).await,
+        SettlementCommand::Lines(args) => review::lines(&args).await,
+        SettlementCommand::Dispute(args) => review::dispute(&args).await,
+        SettlementCommand::Adjust(args) => review::adjust(&args).await,
+        SettlementCommand::Accept(args) => review::decide(&args, true).await,
+        SettlementCommand::Reject(args) => review::decide(&args, false).await,
+        SettlementCommand::History(args) => review::history(&args).await,
+        SettlementCommand::Export(args) => review::export(&args).await,
+        SettlementCommand::Approve(args) => finance::approve(&args).await,
+        SettlementCommand::Pay(args) => finance::pay(&args).await,
+        SettlementCommand::Ack(args) => finance::ack(&args).await,
+        SettlementCommand::Agreement(command) => finance::agreement(command).await,
+        SettlementCommand::Watch(args) => watch(&args).await,
+        SettlementCommand::Report(_)
+        | SettlementCommand::ReconcileLocal { .. }
+        | SettlementCommand::Sample { .. }
+        | SettlementCommand::Audit { .. } => bail!("an offline command reached the client"),
+    }
+}
+
+/// Runs `call` on a connection, closing it whatever the outcome.
+pub async fn with_staff<T>(
+    args: &StaffArgs,
+    call: impl AsyncFnOnce(&Staff, Printer) -> Result<T>,
+) -> Result<T> {
+    let (staff, printer) = args.connect().await?;
+    let outcome = call(&staff, printer).await;
+    staff.close().await;
+    outcome
+}
+
+/// Prints a committed transaction: its id and block, then `table` of the answer.
+pub fn show_submitted(printer: Printer, submitted: &Submitted, table: impl FnOnce() -> String) {
+    printer.show(&submitted.json(), || {
+        format!(
+            "{}committed  tx {} block {}\n",
+            table(),
+            submitted.tx_id,
+            submitted.block
+        )
+    });
+}
+
+/// The report file as text: UTF-8 (a BOM dropped) or GBK, as billing exports come out of
+/// Excel; anything else is refused with the reason.
+fn report_text(path: &Path) -> Result<Vec<u8>> {
+    let bytes = crate::shared::read_bounded(path, REPORT_BYTES_MAX)?;
+    // Until the contract crate's decoder (GBK too) is in: UTF-8, a BOM dropped.
+    let text = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&bytes);
+    if std::str::from_utf8(text).is_err() {
+        bail!("{}: the report is not UTF-8 text", path.display());
+    }
+    Ok(text.to_vec())
+}
+
+async fn upload(args: &UploadArgs) -> Result<()> {
+    let store = KeyStore::new(args.key_store.as_deref(), &args.on.staff.client.identity);
+    let period = args.on.period;
+    with_staff(&args.on.staff, async |staff, printer| {
+        let carrier = staff.msp_id().to_owned();
+        let bar = printer.progress(4, "reading");
+        let text = report_text(&args.csv)?;
+        bar.inc(1);
+        bar.set_message("checking");
+        let report = Report::from_csv(period, &carrier, &text)
+            .with_context(|| format!("{}", args.csv.display()))?;
+        bar.inc(1);
+        bar.set_message("sealing");
+        let sealed = seal(&store, &report)?;
+        bar.inc(1);
+        bar.set_message("uploading");
+        let [request, ciphertext] = <[Vec<u8>; 2]>::try_from(sealed.upload_args())
+            .map_err(|_| anyhow::anyhow!("upload arguments have an unexpected shape"))?;
+        let request: Value = serde_json::from_slice(&request)?;
+        let submitted = staff.submit("upload", &request, vec![ciphertext]).await;
+        bar.finish_and_clear();
+        let submitted = submitted?;
+        let (payable, receivable) = report.totals_fen();
+        show_submitted(printer, &submitted, || {
+            fields(&[
+                ("period", period.to_string()),
+                ("carrier", carrier.clone()),
+                ("lines", report.lines().len().to_string()),
+                ("payable", format!("{payable} fen")),
+                ("receivable", format!("{receivable} fen")),
+                ("ciphertext", format!("{} bytes", sealed.ciphertext.len())),
+                ("phase", at(&submitted.answer, &["phase"])),
+            ])
+        });
+        Ok(())
+    })
+    .await
+}
+
+/// Seals `report` under a fresh key (the period's salt if the store has one) and keeps
+/// the opening in `store` before anything is sent.
+fn seal(store: &KeyStore, report: &Report) -> Result<SealedReport> {
+    let (period, carrier) = (report.period(), report.carrier());
+    let (sealed, opening) = match store.salt(carrier, period)? {
+        Some(salt) => reseal_report_fresh(report, salt)?,
+        None => seal_report_fresh(report)?,
+    };
+    store.save(
+        carrier,
+        period,
+        &opening,
+        sealed.plaintext_commitment.into(),
+    )?;
+    Ok(sealed)
+}
+
+/// The caller's side record (`a` or `b`) in a `period_get` answer.
+fn own_side<'a>(period: &'a Value, msp_id: &str) -> Result<&'a Value> {
+    let agreement = get(period, &["state", "agreement"]);
+    let side = if agreement.get("party_a").and_then(Value::as_str) == Some(msp_id) {
+        "a"
+    } else if agreement.get("party_b").and_then(Value::as_str) == Some(msp_id) {
+        "b"
+    } else {
+        bail!("{msp_id} is not a party to this period's agreement");
+    };
+    Ok(get(period, &["state", side]))
+}
+
+async fn period_get(staff: &Staff, period: Period) -> Result<Value> {
+    staff
+        .query("period_get", &serde_json::json!({ "period": period }))
+        .await
+}
+
+async fn reveal(args: &RevealArgs) -> Result<()> {
+    let store = KeyStore::new(args.key_store.as_deref(), &args.on.staff.client.identity);
+    let period = args.on.period;
+    with_staff(&args.on.staff, async |staff, printer| {
+        let mut record = period_get(staff, period).await?;
+        if args.auto {
+            record = wait_for_reveal(staff, period, record, args.wait_secs).await?;
+        }
+        let own = own_side(&record, staff.msp_id())?;
+        let commitment: Digest = serde_json::from_value(
+            get(own, &["upload", "key_commitment"]).clone(),
+        )
+        .with_context(|| {
+            format!(
+                "{} has no upload in {period}'s current round",
+                staff.msp_id()
+            )
+        })?;
+        let opening = store.opening(staff.msp_id(), period, &commitment)?;
+        let [request] = <[Vec<u8>; 1]>::try_from(reveal_args(period, &opening))
+            .map_err(|_| anyhow::anyhow!("reveal arguments have an unexpected shape"))?;
+        let request: Value = serde_json::from_slice(&request)?;
+        let submitted = staff.submit("reveal", &request, Vec::new()).await?;
+        show_submitted(printer, &submitted, || {
+            fields(&[
+                ("period", period.to_string()),
+                ("revealed", staff.msp_id().to_owned()),
+                ("phase", at(&submitted.answer, &["phase"])),
+                ("lines", at(&submitted.answer, &["summary", "lines"])),
+            ])
+        });
+        Ok(())
+    })
+    .await
+}
+
+/// Waits (polling the period, `wait_secs` at most) until both reports are uploaded.
+async fn wait_for_reveal(
+    staff: &Staff,
+    period: Period,
+    mut record: Value,
+    wait_secs: u64,
+) -> Result<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait_secs);
+    loop {
+        let phase = at(&record, &["state", "phase"]);
+        if phase != "Uploading" {
+            return Ok(record);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!("{period}: the counterparty's report did not arrive within {wait_secs} s");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        record = period_get(staff, period).await?;
+    }
+}
+
+async fn status(args: &PeriodArgs) -> Result<()> {
+    let period = args.period;
+    with_staff(&args.staff, async |staff, printer| {
+        let record = period_get(staff, period).await?;
+        printer.show(&record, || status_table(&record));
+        Ok(())
+    })
+    .await
+}
+
+fn when(value: &Value) -> String {
+    value.as_u64().map_or_else(|| "-".to_owned(), beijing)
+}
+
+fn status_table(record: &Value) -> String {
+    let state = get(record, &["state"]);
+    let status = get(record, &["status"]);
+    let whose: Vec<String> = get(status, &["whose_move"])
+        .as_array()
+        .map(|names| names.iter().map(|name| at(name, &[])).collect())
+        .unwrap_or_default();
+    let summary = get(state, &["summary"]);
+    let mut out = fields(&[
+        (
+            "period",
+            format!(
+                "{} (round {}, version {})",
+                at(state, &["period"]),
+                at(state, &["round"]),
+                at(state, &["version"])
+            ),
+        ),
+        ("phase", at(status, &["phase"])),
+        (
+            "whose move",
+            if whose.is_empty() {
+                "nobody's".to_owned()
+            } else {
+                whose.join(", ")
+            },
+        ),
+        ("upload due", when(get(status, &["upload_deadline_ms"]))),
+        ("reveal by", when(get(status, &["reveal_deadline_ms"]))),
+        (
+            "lines",
+            format!(
+                "{} (agreed {}, disputed {}, one-sided {}, adjusted {})",
+                at(summary, &["lines"]),
+                at(summary, &["agreed"]),
+                at(summary, &["disputed"]),
+                at(summary, &["one_sided"]),
+                at(summary, &["adjusted"])
+            ),
+        ),
+        ("pending adj.", at(state, &["pending_adjustments"])),
+    ]);
+    let mut sides = Table::new(&[
+        "side",
+        "carrier",
+        "next move",
+        "since",
+        "uploaded",
+        "late",
+        "settled pays",
+    ]);
+    let settled = get(summary, &["settled"]);
+    for (idx, side) in get(status, &["sides"])
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let pays = if idx == 0 { "a_pays_fen" } else { "b_pays_fen" };
+        let late = match (
+            side.get("late").and_then(Value::as_bool),
+            side.get("late_by_ms").and_then(Value::as_u64),
+        ) {
+            (Some(true), Some(by)) => format!("LATE by {}", duration(by)),
+            (Some(true), None) => "LATE".to_owned(),
+            _ => "no".to_owned(),
+        };
+        sides.row(vec![
+            at(side, &["side"]),
+            at(side, &["carrier"]),
+            at(side, &["action"]).to_lowercase(),
+            when(get(side, &["since_ms"])),
+            when(get(side, &["uploaded_at_ms"])),
+            late,
+            format!("{} yuan", yuan(get(settled, &[pays]))),
+        ]);
+    }
+    out.push('\n');
+    out.push_str(&sides.render());
+    out
+}
+
+async fn periods(args: &StaffArgs) -> Result<()> {
+    with_staff(args, async |staff, printer| {
+        let request = serde_json::json!({ "limit": PERIODS_MAX });
+        let answer = staff.query("periods_list", &request).await?;
+        printer.show(&answer, || {
+            let items = get(&answer, &["periods"])
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            objects_table(&items)
+        });
+        Ok(())
+    })
+    .await
+}
+
+async fn confirm(args: &PeriodArgs) -> Result<()> {
+    let period = args.period;
+    with_staff(&args.staff, async |staff, printer| {
+        let record = period_get(staff, period).await?;
+        let version = get(&record, &["state", "version"])
+            .as_u64()
+            .context("the period record has no data version")?;
+        let submitted = staff
+            .submit(
+                "confirm",
+                &serde_json::json!({ "period": period, "version": version }),
+                Vec::new(),
+            )
+            .await?;
+        show_submitted(printer, &submitted, || {
+            fields(&[
+                ("period", period.to_string()),
+                (
+                    "confirmed",
+                    format!("version {version} by {}", staff.msp_id()),
+                ),
+                ("phase", at(&submitted.answer, &["phase"])),
+                ("net", at(&submitted.answer, &["final", "net_amount_fen"])),
+            ])
+        });
+        Ok(())
+    })
+    .await
+}
+
+async fn watch(_args: &WatchArgs) -> Result<()> {
+    bail!("watch needs the SDK's event stream")
+}
