@@ -3,9 +3,11 @@
 #   two carriers' clouds (127.0.1.0/24 Unicom, 127.0.2.0/24 Mobile), each behind its DMZ
 #   forwarder (nginx stream: 127.0.3.1, 127.0.4.1); 5 Raft orderers (3 Unicom, 2 Mobile,
 #   the first of each also running its carrier's CA), 4 peers; then the contract
-#   lifecycle, the agreement, encrypted uploads, key reveals, on-chain reconciliation,
-#   disputes and adjustments, both confirmations, the final settlement data and both
-#   carriers' finance exports; at the end every peer's ledger is compared.
+#   lifecycle, the agreement, and the month through the staff commands (`netsettle
+#   settlement …`): encrypted uploads, key reveals, on-chain reconciliation, disputes and
+#   adjustments (one file of them), both confirmations, the final settlement data and
+#   both carriers' finance exports; at the end every peer's ledger is compared and the
+#   month replayed from a ledger.
 #
 #   scripts/consortium-demo.sh BIN WORK
 # BIN is the netsettle binary; WORK holds `crypto/unicom`, `crypto/mobile` (from
@@ -49,8 +51,6 @@ UNICOM_ADMIN=(--profile clients/unicommsp.toml --identity crypto/unicom/users/ad
 MOBILE_ADMIN=(--profile clients/mobilemsp.toml --identity crypto/mobile/users/admin@mobile.example)
 UNICOM=(--profile clients/unicommsp.toml --identity crypto/unicom/users/settlement@unicom.example)
 MOBILE=(--profile clients/mobilemsp.toml --identity crypto/mobile/users/settlement@mobile.example)
-invoke() { "$BIN" tx invoke "$@" | sed 's/^/   /'; }
-settle() { local who=$1; shift; invoke "$@" --contract settlement --function "$who"; }
 
 echo
 echo "-- lifecycle: each carrier's admin approves the settlement contract, then it is committed"
@@ -61,69 +61,61 @@ echo "-- lifecycle: each carrier's admin approves the settlement contract, then 
 
 echo
 echo "-- the agreement: proposed by Unicom's admin, accepted by Mobile's (tolerance 100 fen / 10 bp)"
-proposed=$("$BIN" tx invoke "${UNICOM_ADMIN[@]}" --contract settlement --function agreement_propose \
-  --arg-file "$DATA/agreement.json")
-echo "$proposed" | sed 's/^/   /'
-digest=$(echo "$proposed" | sed -n 's/.*"digest":"\([0-9a-f]*\)".*/\1/p')
-settle agreement_accept "${MOBILE_ADMIN[@]}" --arg "{\"digest\":\"$digest\"}"
+"$BIN" settlement agreement propose "${UNICOM_ADMIN[@]}" --file "$DATA/agreement.json" | sed 's/^/   /'
+"$BIN" settlement agreement accept "${MOBILE_ADMIN[@]}" | sed 's/^/   /'
+
+# Each staff command prints a readable table; `--output json` would print JSON for scripts.
+settle() { "$BIN" settlement "$@" | sed 's/^/   /'; }
 
 echo
-echo "-- 2026-10: each carrier encrypts its report (SM4-GCM; key and commitment salt kept at home) and uploads it"
-"$BIN" settlement report encrypt --period 2026-10 --carrier UnicomMSP \
-  --csv "$DATA/demo-UnicomMSP.csv" --out-dir upload-unicom | sed 's/^/   /'
-"$BIN" settlement report encrypt --period 2026-10 --carrier MobileMSP \
-  --csv "$DATA/demo-MobileMSP.csv" --out-dir upload-mobile | sed 's/^/   /'
-settle upload "${UNICOM[@]}" --arg-file upload-unicom/request.json --arg-file upload-unicom/ciphertext.bin
-settle upload "${MOBILE[@]}" --arg-file upload-mobile/request.json --arg-file upload-mobile/ciphertext.bin
+echo "-- 2026-10: each carrier's staff upload their report: sealed locally (SM4-GCM, a fresh key"
+echo "   kept 0600 in the key store under the identity directory), then uploaded"
+settle upload "${UNICOM[@]}" --period 2026-10 --csv "$DATA/demo-UnicomMSP.csv"
+settle status "${MOBILE[@]}" --period 2026-10
+# Unicom's reveal waits by itself until Mobile's report is in.
+"$BIN" settlement reveal --auto "${UNICOM[@]}" --period 2026-10 > reveal-unicom.out &
+reveal_pid=$!
+settle upload "${MOBILE[@]}" --period 2026-10 --csv "$DATA/demo-MobileMSP.csv"
 
 echo
 echo "-- both reports are in, so both commitments now bind for the whole period; each carrier"
-echo "   reveals its key and salt; the second reveal reconciles on every endorsing peer"
-settle reveal "${UNICOM[@]}" --arg-file upload-unicom/reveal.json
-settle reveal "${MOBILE[@]}" --arg-file upload-mobile/reveal.json
-"$BIN" tx query "${UNICOM[@]}" --contract settlement --function lines_get \
-  --arg '{"period":"2026-10","from":0,"limit":20,"open_only":true}' | sed 's/^/   /'
+echo "   reveals its key (found in its key store); the second reveal reconciles on every endorsing peer"
+wait "$reveal_pid"
+sed 's/^/   /' reveal-unicom.out
+settle reveal "${MOBILE[@]}" --period 2026-10
+settle lines "${UNICOM[@]}" --period 2026-10 --open
 
 echo
 echo "-- review: Mobile disputes agreed line 2; every open line is adjusted by one side, accepted by the other"
-settle dispute "${MOBILE[@]}" \
-  --arg '{"period":"2026-10","line_no":2,"reason":"data_5g 0571 counted the 10-31 outage window twice"}'
-# adjust LINE QUANTITY AMOUNT_FEN REASON PROPOSER... -- ACCEPTER...
-adjust() {
-  local line=$1 quantity=$2 amount=$3 reason=$4 proposer=$5 accepter=$6
-  local -n by=$proposer other=$accepter
-  local out id
-  out=$("$BIN" tx invoke "${by[@]}" --contract settlement --function adjust_propose --arg \
-    "{\"period\":\"2026-10\",\"line_no\":$line,\"quantity\":$quantity,\"amount_fen\":$amount,\"reason\":\"$reason\"}")
-  echo "$out" | sed 's/^/   /'
-  id=$(echo "$out" | sed -n 's/.*"id":\([0-9]*\).*/\1/p' | head -1)
-  settle adjust_accept "${other[@]}" --arg "{\"period\":\"2026-10\",\"adjustment_id\":$id}"
-}
-adjust 2 87000000 8700000 "1,000,000 MB of the outage window removed" MOBILE UNICOM
-adjust 3 12 1440000 "circuit 13 was cancelled on 2026-10-01" MOBILE UNICOM
-adjust 11 441000 3087000 "Mobile's CDRs include the 10-17 gap" UNICOM MOBILE
-adjust 4 60000 600000 "MMS traffic Unicom did not report" UNICOM MOBILE
-adjust 8 90000 810000 "toll-free traffic Mobile did not report" MOBILE UNICOM
+settle dispute "${MOBILE[@]}" --period 2026-10 --line 2 --reason "data_5g 0571 counted the 10-31 outage window twice"
+cat > adjustments-mobile.csv <<'CSV'
+line_no,quantity,amount_fen,reason
+2,87000000,8700000,"1,000,000 MB of the outage window removed"
+3,12,1440000,circuit 13 was cancelled on 2026-10-01
+8,90000,810000,toll-free traffic Mobile did not report
+CSV
+settle adjust "${MOBILE[@]}" --period 2026-10 --file adjustments-mobile.csv
+settle accept "${UNICOM[@]}" --period 2026-10 --all-pending
+settle adjust "${UNICOM[@]}" --period 2026-10 --line 11 --quantity 441000 --amount-fen 3087000 \
+  --reason "Mobile's CDRs include the 10-17 gap"
+settle adjust "${UNICOM[@]}" --period 2026-10 --line 4 --quantity 60000 --amount-fen 600000 \
+  --reason "MMS traffic Unicom did not report"
+settle accept "${MOBILE[@]}" --period 2026-10 --all-pending
 
 echo
-echo "-- both confirm the current version; the contract writes the final settlement data"
-period=$("$BIN" tx query "${UNICOM[@]}" --contract settlement --function period_get --arg '{"period":"2026-10"}')
-version=$(echo "$period" | sed -n 's/.*"version":\([0-9]*\).*/\1/p' | head -1)
-settle confirm "${UNICOM[@]}" --arg "{\"period\":\"2026-10\",\"version\":$version}"
-settle confirm "${MOBILE[@]}" --arg "{\"period\":\"2026-10\",\"version\":$version}"
-"$BIN" tx query "${MOBILE[@]}" --contract settlement --function final_get --arg '{"period":"2026-10"}' \
-  | head -c 1200 | sed 's/^/   /'
-echo
+echo "-- both confirm the current version (each finds it on the chain); the contract writes the final settlement data"
+settle confirm "${UNICOM[@]}" --period 2026-10
+settle confirm "${MOBILE[@]}" --period 2026-10
+settle status "${UNICOM[@]}" --period 2026-10
 
 echo
 echo "-- finance exports from each carrier's own peer are byte-identical"
-"$BIN" tx query "${UNICOM[@]}" --contract settlement --function export \
-  --arg '{"period":"2026-10","format":"csv","from":0,"limit":1000}' > export-unicom.csv
-"$BIN" tx query "${MOBILE[@]}" --contract settlement --function export \
-  --arg '{"period":"2026-10","format":"csv","from":0,"limit":1000}' > export-mobile.csv
+settle export "${UNICOM[@]}" --period 2026-10 --format csv --out export-unicom.csv
+settle export "${MOBILE[@]}" --period 2026-10 --format csv --out export-mobile.csv
 cmp export-unicom.csv export-mobile.csv
-head -4 export-unicom.csv | sed 's/^/   /'
+head -16 export-unicom.csv | sed 's/^/   /'
 echo "   sm3 $("$BIN" sm3 export-unicom.csv)"
+settle history "${MOBILE[@]}" --period 2026-10 | tail -4
 
 echo
 echo "-- a consortium change through the running orderers: at most 40 tx a block; both admins sign,"
