@@ -1,0 +1,380 @@
+//! A settlement month through the typed Rust SDK (`netsettle_client::Settlement`) against
+//! real processes: five Raft orderers and two peers per carrier behind both DMZ
+//! forwarders (loopback slot 17), the test a client of each carrier over real sockets.
+//!
+//! - the agreement (with an upload deadline long past) proposed and accepted by the
+//!   admins; the proposer's own acceptance refused (403);
+//! - both reports sealed and uploaded through `upload_csv` (keys in each user's key store,
+//!   0600 files), each shown late; the reveals find their keys themselves;
+//! - refusals with the contract's status and no change: another carrier's report, a
+//!   reveal before both uploads (409), a reveal with no key kept, an adjustment decided by
+//!   its proposer (403), a stale confirmation (409);
+//! - a dispute, an adjustment rejected and re-proposed, every open line adjusted and
+//!   accepted, both confirmations, the final data, both carriers' exports byte-identical,
+//!   the audit trail;
+//! - the event stream from height 0 holds exactly the events of every submitted call, in
+//!   order, with one block event per block; resumed after a contract event's cursor and
+//!   after a block's, it yields exactly the rest; with every orderer stopped it ends with
+//!   an error.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+
+use netsettle_client::settlement::Submitted;
+use netsettle_client::{
+    ChainEvent, ClientError, EventCursor, EventStream, Gateway, KeyStore, Settlement, Signer,
+};
+use netsettle_protocol::TxId;
+use netsettle_settlement::agreement::Agreement;
+use netsettle_settlement::api::{AdjustRequest, ExportFormat};
+use netsettle_settlement::reconcile::LineStatus;
+use netsettle_settlement::units::Period;
+use netsettle_settlement::workflow::Phase;
+use netsettle_testkit::process::{ADMIN_M, ADMIN_U, Consortium, Netsettle, ORDERERS, PEERS, REPO};
+
+/// The binary under test.
+const NETSETTLE: Netsettle = Netsettle(env!("CARGO_BIN_EXE_netsettle"));
+
+/// This file's loopback range: 127.17.x.x.
+const SLOT: u8 = 17;
+
+const SETTLEMENT_U: &str = "crypto/unicom/users/settlement@unicom.example";
+const SETTLEMENT_M: &str = "crypto/mobile/users/settlement@mobile.example";
+
+/// One user of one carrier: connection, signer, key store.
+struct User {
+    gateway: Gateway,
+    signer: Signer,
+    keys: KeyStore,
+}
+
+impl User {
+    async fn connect(dir: &Path, profile: &str, identity: &str) -> User {
+        let (gateway, signer) = Gateway::from_profile(&dir.join(profile), &dir.join(identity))
+            .await
+            .expect("client connects");
+        let keys = KeyStore::for_identity(&dir.join(identity)).expect("key store");
+        User {
+            gateway,
+            signer,
+            keys,
+        }
+    }
+
+    fn sdk(&self) -> Settlement<'_> {
+        Settlement::new(&self.gateway, &self.signer)
+    }
+}
+
+/// Every submitted call's settlement events, in submission order.
+#[derive(Default)]
+struct Log(Vec<(TxId, String)>);
+
+impl Log {
+    fn add<T>(&mut self, submitted: &Submitted<T>) {
+        for event in &submitted.events {
+            self.0.push((submitted.tx_id, event.name.clone()));
+        }
+    }
+}
+
+fn period() -> Period {
+    "2026-10".parse().unwrap()
+}
+
+fn csv(carrier: &str) -> Vec<u8> {
+    std::fs::read(format!("{REPO}/tests/data/settlement/demo-{carrier}.csv")).unwrap()
+}
+
+#[test]
+fn a_month_through_the_typed_sdk_and_its_event_stream() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut consortium = NETSETTLE.start_consortium(dir, SLOT, &ORDERERS, &PEERS);
+    NETSETTLE.define_settlement(dir);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let unicom = User::connect(dir, ADMIN_U[1], SETTLEMENT_U).await;
+        let mobile = User::connect(dir, ADMIN_M[1], SETTLEMENT_M).await;
+        let mut log = Log::default();
+        agreement(dir, &mut log).await;
+        uploads_and_reveals(dir, &unicom, &mobile, &mut log).await;
+        review_and_final(&unicom, &mobile, &mut log).await;
+        let full = events_match_the_calls(&unicom, &log).await;
+        resumes_without_gaps(&unicom, &full).await;
+        ends_on_disconnect(&unicom, &mut consortium).await;
+    });
+}
+
+async fn agreement(dir: &Path, log: &mut Log) {
+    let admin_u = User::connect(dir, ADMIN_U[1], ADMIN_U[3]).await;
+    let admin_m = User::connect(dir, ADMIN_M[1], ADMIN_M[3]).await;
+    let text = std::fs::read(format!("{REPO}/tests/data/settlement/agreement.json")).unwrap();
+    let mut terms: Agreement = serde_json::from_slice(&text).unwrap();
+    // Due 2026-11-05: long past, so both uploads are late.
+    terms.upload_deadline_day = Some(5);
+    let proposed = admin_u.sdk().propose_agreement(&terms).await.unwrap();
+    log.add(&proposed);
+    let digest = proposed.answer.digest;
+    let own = admin_u.sdk().accept_agreement(digest).await.unwrap_err();
+    assert_eq!(own.status(), Some(403), "{own}");
+    let accepted = admin_m.sdk().accept_agreement(digest).await.unwrap();
+    log.add(&accepted);
+    assert_eq!(accepted.answer.agreement, terms);
+    let view = admin_m.sdk().agreement().await.unwrap();
+    assert_eq!(view.agreement.unwrap().version, 1);
+    assert!(view.proposal.is_none());
+}
+
+async fn uploads_and_reveals(dir: &Path, unicom: &User, mobile: &User, log: &mut Log) {
+    let unknown = unicom.sdk().status(period()).await.unwrap_err();
+    assert_eq!(unknown.status(), Some(404), "{unknown}");
+    // Mobile's report through Unicom's client: refused before anything is sealed.
+    let foreign =
+        netsettle_settlement::report::Report::from_csv(period(), "MobileMSP", &csv("MobileMSP"))
+            .unwrap();
+    let refused = unicom
+        .sdk()
+        .upload(&foreign, &unicom.keys)
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, ClientError::Request(_)), "{refused}");
+
+    let upload = unicom
+        .sdk()
+        .upload_csv(period(), &csv("UnicomMSP"), &unicom.keys)
+        .await
+        .unwrap();
+    log.add(&upload);
+    assert_eq!(
+        (upload.answer.round, upload.answer.phase),
+        (0, Phase::Uploading)
+    );
+    assert!(upload.answer.late && upload.answer.late_by_ms.is_some());
+    let key_file = unicom.keys.path("settlement", period(), 0).unwrap();
+    let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    let early = unicom
+        .sdk()
+        .reveal(period(), &unicom.keys)
+        .await
+        .unwrap_err();
+    assert_eq!(early.status(), Some(409), "{early}");
+    let upload = mobile
+        .sdk()
+        .upload_csv(period(), &csv("MobileMSP"), &mobile.keys)
+        .await
+        .unwrap();
+    log.add(&upload);
+    assert_eq!(upload.answer.phase, Phase::Revealing);
+
+    // A key store without Mobile's key: a clear refusal, nothing submitted.
+    let empty = KeyStore::open(&dir.join("empty-keys")).unwrap();
+    let missing = mobile.sdk().reveal(period(), &empty).await.unwrap_err();
+    assert!(
+        matches!(&missing, ClientError::Request(reason) if reason.contains("no key")),
+        "{missing}"
+    );
+    let status = mobile.sdk().status(period()).await.unwrap();
+    assert_eq!(status.state.phase, Phase::Revealing);
+    assert!(status.status.sides.iter().all(|side| side.late));
+
+    let first = unicom.sdk().reveal(period(), &unicom.keys).await.unwrap();
+    log.add(&first);
+    assert_eq!(first.answer.phase, Phase::Revealing);
+    let second = mobile.sdk().reveal(period(), &mobile.keys).await.unwrap();
+    log.add(&second);
+    assert_eq!(second.answer.phase, Phase::Reviewing);
+    assert!(second.event("Reconciled").is_some());
+}
+
+async fn review_and_final(unicom: &User, mobile: &User, log: &mut Log) {
+    let all = unicom.sdk().lines(period(), false).await.unwrap();
+    let summary = unicom.sdk().status(period()).await.unwrap().state.summary;
+    assert_eq!(all.lines.len() as u64, summary.lines);
+    let agreed = all
+        .lines
+        .iter()
+        .find(|line| line.status == LineStatus::Agreed)
+        .expect("an agreed line");
+    let disputed = mobile
+        .sdk()
+        .dispute(period(), agreed.line_no, "counted the outage window twice")
+        .await
+        .unwrap();
+    log.add(&disputed);
+    assert_eq!(disputed.answer.line_no, agreed.line_no);
+
+    let open = mobile.sdk().lines(period(), true).await.unwrap().lines;
+    assert!(open.iter().any(|line| line.line_no == agreed.line_no));
+    for (n, line) in open.iter().enumerate() {
+        let figures = line.a.as_ref().or(line.b.as_ref()).unwrap();
+        let request = AdjustRequest {
+            period: period(),
+            line_no: line.line_no,
+            quantity: figures.quantity,
+            amount_fen: figures.amount_fen,
+            reason: "settled at Unicom's figures".into(),
+            attachment_sm3: None,
+        };
+        if n == 0 {
+            // The first proposal is rejected, then proposed again and accepted.
+            let proposed = unicom.sdk().adjust(&request).await.unwrap();
+            log.add(&proposed);
+            let id = proposed.answer.adjustment.id;
+            let own = unicom.sdk().accept(period(), id).await.unwrap_err();
+            assert_eq!(own.status(), Some(403), "{own}");
+            let rejected = mobile
+                .sdk()
+                .reject(period(), id, "wrong quantity")
+                .await
+                .unwrap();
+            log.add(&rejected);
+        }
+        let proposed = unicom.sdk().adjust(&request).await.unwrap();
+        log.add(&proposed);
+        let accepted = mobile
+            .sdk()
+            .accept(period(), proposed.answer.adjustment.id)
+            .await
+            .unwrap();
+        log.add(&accepted);
+    }
+    assert!(
+        unicom
+            .sdk()
+            .lines(period(), true)
+            .await
+            .unwrap()
+            .lines
+            .is_empty()
+    );
+
+    let version = unicom.sdk().status(period()).await.unwrap().state.version;
+    let stale = unicom
+        .sdk()
+        .confirm_version(period(), version - 1)
+        .await
+        .unwrap_err();
+    assert_eq!(stale.status(), Some(409), "{stale}");
+    let first = unicom.sdk().confirm(period()).await.unwrap();
+    log.add(&first);
+    assert!(first.answer.final_data.is_none());
+    let second = mobile.sdk().confirm(period()).await.unwrap();
+    log.add(&second);
+    let data = second.answer.final_data.expect("final");
+    let view = unicom.sdk().final_data(period()).await.unwrap();
+    assert_eq!(view.data, data);
+    assert_eq!(view.location.block, second.block);
+
+    let csv_u = unicom
+        .sdk()
+        .export(period(), ExportFormat::Csv)
+        .await
+        .unwrap();
+    let csv_m = mobile
+        .sdk()
+        .export(period(), ExportFormat::Csv)
+        .await
+        .unwrap();
+    assert_eq!(csv_u, csv_m);
+    let rows = String::from_utf8(csv_u).unwrap();
+    let table = rows.lines().filter(|row| !row.starts_with('#')).count();
+    assert_eq!(table as u64, data.lines + 1, "header and one row per line");
+    let json = mobile
+        .sdk()
+        .export(period(), ExportFormat::Json)
+        .await
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(json["lines"].as_array().unwrap().len() as u64, data.lines);
+
+    let trail = unicom.sdk().audit_trail(period()).await.unwrap();
+    let steps: Vec<&str> = trail.iter().map(|entry| entry.step.as_str()).collect();
+    assert_eq!(steps.first(), Some(&"upload"));
+    assert_eq!(steps.last(), Some(&"confirm"));
+    assert!(trail.windows(2).all(|pair| pair[1].seq == pair[0].seq + 1));
+}
+
+/// Reads `stream` until the settlement contract's `Final` event, checking block events
+/// come one per block in order; every event read.
+async fn until_final(stream: &mut EventStream<'_>) -> Vec<ChainEvent> {
+    let mut seen = Vec::new();
+    loop {
+        let event = stream.next().await.expect("the stream goes on");
+        if let (ChainEvent::Block(block), Some(ChainEvent::Block(previous))) = (
+            &event,
+            seen.iter()
+                .rev()
+                .find(|event| matches!(event, ChainEvent::Block(_))),
+        ) {
+            assert_eq!(block.number, previous.number + 1);
+        }
+        let last = matches!(&event, ChainEvent::Contract(event) if event.name == "Final");
+        seen.push(event);
+        if last {
+            return seen;
+        }
+    }
+}
+
+async fn events_match_the_calls(user: &User, log: &Log) -> Vec<ChainEvent> {
+    let mut stream = user.gateway.events(&user.signer, 0).unwrap();
+    let full = until_final(&mut stream).await;
+    let settlement: Vec<(TxId, String)> = full
+        .iter()
+        .filter_map(|event| match event {
+            ChainEvent::Contract(event) if event.contract.name == "settlement" => {
+                assert!(event.validation.is_valid());
+                Some((event.tx_id, event.name.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(settlement, log.0);
+    assert!(
+        matches!(&full[0], ChainEvent::Block(genesis) if genesis.number == 0 && genesis.config)
+    );
+    let cursors: Vec<EventCursor> = full.iter().map(ChainEvent::cursor).collect();
+    assert!(cursors.windows(2).all(|pair| pair[0] < pair[1]));
+    full
+}
+
+async fn resumes_without_gaps(user: &User, full: &[ChainEvent]) {
+    let contract_at = full
+        .iter()
+        .position(|event| matches!(event, ChainEvent::Contract(_)))
+        .unwrap()
+        + 3;
+    let block_at = full
+        .iter()
+        .rposition(|event| matches!(event, ChainEvent::Block(_)))
+        .unwrap();
+    for at in [contract_at, block_at] {
+        // Through the cursor's text, as an SSE client would hand it back.
+        let cursor: EventCursor = full[at].cursor().to_string().parse().unwrap();
+        let mut stream = user.gateway.events_after(&user.signer, cursor).unwrap();
+        let rest = until_final(&mut stream).await;
+        assert_eq!(rest, full[at + 1..], "resumed after {cursor}");
+    }
+}
+
+async fn ends_on_disconnect(user: &User, consortium: &mut Consortium) {
+    let height = {
+        let status = user.sdk().final_data(period()).await.unwrap();
+        status.location.block + 1
+    };
+    let mut stream = user.gateway.events(&user.signer, height).unwrap();
+    let orderers = std::mem::take(&mut consortium.orderers);
+    let (ended, ()) = tokio::join!(stream.next(), async move { drop(orderers) });
+    // Either the block after the final one (if it was cut in between), then the end,
+    // or the end straight away; the end is an error the caller resumes from.
+    let ended = match ended {
+        Ok(_) => stream.next().await,
+        error => error,
+    };
+    let error = ended.unwrap_err();
+    assert!(stream.next().await.is_err(), "an ended stream stays ended");
+    assert_eq!(error.status(), None, "{error}");
+}
