@@ -9,9 +9,13 @@
 //! - refusals with the contract's status and no change: another carrier's report, a
 //!   reveal before both uploads (409), a reveal with no key kept, an adjustment decided by
 //!   its proposer (403), a stale confirmation (409);
-//! - a dispute, an adjustment rejected and re-proposed, every open line adjusted and
-//!   accepted, both confirmations, the final data, both carriers' exports byte-identical,
-//!   the audit trail;
+//! - a dispute, an adjustment rejected and re-proposed, the other open lines adjusted in
+//!   one transaction and accepted in one, a line's history, both confirmations, the final
+//!   data, both carriers' exports byte-identical, the audit trail;
+//! - finance: approval refused for settlement staff (403), accepted for both finance
+//!   departments; payment by the payer's finance refused for the payee (403) and for
+//!   another amount (409); acknowledgement by the payee's finance closes the period; the
+//!   period list shows it closed;
 //! - the event stream from height 0 holds exactly the events of every submitted call, in
 //!   order, with one block event per block; resumed after a contract event's cursor and
 //!   after a block's, it yields exactly the rest; with every orderer stopped it ends with
@@ -25,8 +29,9 @@ use netsettle_client::{
     ChainEvent, ClientError, EventCursor, EventStream, Gateway, KeyStore, Settlement, Signer,
 };
 use netsettle_protocol::TxId;
-use netsettle_settlement::agreement::Agreement;
-use netsettle_settlement::api::{AdjustRequest, ExportFormat};
+use netsettle_settlement::agreement::{Agreement, Side};
+use netsettle_settlement::api::{AdjustmentEntry, ExportFormat};
+use netsettle_settlement::history::LineEventKind;
 use netsettle_settlement::reconcile::LineStatus;
 use netsettle_settlement::units::Period;
 use netsettle_settlement::workflow::Phase;
@@ -40,6 +45,8 @@ const SLOT: u8 = 17;
 
 const SETTLEMENT_U: &str = "crypto/unicom/users/settlement@unicom.example";
 const SETTLEMENT_M: &str = "crypto/mobile/users/settlement@mobile.example";
+const FINANCE_U: &str = "crypto/unicom/users/finance@unicom.example";
+const FINANCE_M: &str = "crypto/mobile/users/finance@mobile.example";
 
 /// One user of one carrier: connection, signer, key store.
 struct User {
@@ -100,6 +107,7 @@ fn a_month_through_the_typed_sdk_and_its_event_stream() {
         agreement(dir, &mut log).await;
         uploads_and_reveals(dir, &unicom, &mobile, &mut log).await;
         review_and_final(&unicom, &mobile, &mut log).await;
+        finance(dir, &unicom, &mut log).await;
         let full = events_match_the_calls(&unicom, &log).await;
         resumes_without_gaps(&unicom, &full).await;
         ends_on_disconnect(&unicom, &mut consortium).await;
@@ -127,8 +135,11 @@ async fn agreement(dir: &Path, log: &mut Log) {
 }
 
 async fn uploads_and_reveals(dir: &Path, unicom: &User, mobile: &User, log: &mut Log) {
-    let unknown = unicom.sdk().status(period()).await.unwrap_err();
-    assert_eq!(unknown.status(), Some(404), "{unknown}");
+    // Before any upload: no record, both carriers to upload.
+    let fresh = unicom.sdk().status(period()).await.unwrap();
+    assert!(!fresh.recorded && fresh.state.is_none());
+    assert_eq!(fresh.status.whose_move.len(), 2);
+    assert!(matches!(fresh.record(), Err(ClientError::Request(_))));
     // Mobile's report through Unicom's client: refused before anything is sealed.
     let foreign =
         netsettle_settlement::report::Report::from_csv(period(), "MobileMSP", &csv("MobileMSP"))
@@ -177,7 +188,7 @@ async fn uploads_and_reveals(dir: &Path, unicom: &User, mobile: &User, log: &mut
         "{missing}"
     );
     let status = mobile.sdk().status(period()).await.unwrap();
-    assert_eq!(status.state.phase, Phase::Revealing);
+    assert_eq!(status.record().unwrap().phase, Phase::Revealing);
     assert!(status.status.sides.iter().all(|side| side.late));
 
     let first = unicom.sdk().reveal(period(), &unicom.keys).await.unwrap();
@@ -191,7 +202,14 @@ async fn uploads_and_reveals(dir: &Path, unicom: &User, mobile: &User, log: &mut
 
 async fn review_and_final(unicom: &User, mobile: &User, log: &mut Log) {
     let all = unicom.sdk().lines(period(), false).await.unwrap();
-    let summary = unicom.sdk().status(period()).await.unwrap().state.summary;
+    let summary = unicom
+        .sdk()
+        .status(period())
+        .await
+        .unwrap()
+        .state
+        .unwrap()
+        .summary;
     assert_eq!(all.lines.len() as u64, summary.lines);
     let agreed = all
         .lines
@@ -207,40 +225,56 @@ async fn review_and_final(unicom: &User, mobile: &User, log: &mut Log) {
     assert_eq!(disputed.answer.line_no, agreed.line_no);
 
     let open = mobile.sdk().lines(period(), true).await.unwrap().lines;
+    assert!(open.len() >= 2, "the demo reports leave several lines open");
     assert!(open.iter().any(|line| line.line_no == agreed.line_no));
-    for (n, line) in open.iter().enumerate() {
-        let figures = line.a.as_ref().or(line.b.as_ref()).unwrap();
-        let request = AdjustRequest {
-            period: period(),
-            line_no: line.line_no,
-            quantity: figures.quantity,
-            amount_fen: figures.amount_fen,
-            reason: "settled at Unicom's figures".into(),
-            attachment_sm3: None,
-        };
-        if n == 0 {
-            // The first proposal is rejected, then proposed again and accepted.
-            let proposed = unicom.sdk().adjust(&request).await.unwrap();
-            log.add(&proposed);
-            let id = proposed.answer.adjustment.id;
-            let own = unicom.sdk().accept(period(), id).await.unwrap_err();
-            assert_eq!(own.status(), Some(403), "{own}");
-            let rejected = mobile
-                .sdk()
-                .reject(period(), id, "wrong quantity")
-                .await
-                .unwrap();
-            log.add(&rejected);
-        }
-        let proposed = unicom.sdk().adjust(&request).await.unwrap();
-        log.add(&proposed);
-        let accepted = mobile
-            .sdk()
-            .accept(period(), proposed.answer.adjustment.id)
-            .await
-            .unwrap();
-        log.add(&accepted);
-    }
+    let entries: Vec<AdjustmentEntry> = open
+        .iter()
+        .map(|line| {
+            let figures = line.a.as_ref().or(line.b.as_ref()).unwrap();
+            AdjustmentEntry {
+                line_no: line.line_no,
+                quantity: figures.quantity,
+                amount_fen: figures.amount_fen,
+                reason: "settled at Unicom's figures".into(),
+                attachment_sm3: None,
+            }
+        })
+        .collect();
+    // The first line one at a time: rejected, proposed again, accepted.
+    let proposed = unicom.sdk().adjust(period(), &entries[0]).await.unwrap();
+    log.add(&proposed);
+    let id = proposed.answer.adjustment.id;
+    let own = unicom.sdk().accept(period(), id).await.unwrap_err();
+    assert_eq!(own.status(), Some(403), "{own}");
+    let rejected = mobile
+        .sdk()
+        .reject(period(), id, "wrong quantity")
+        .await
+        .unwrap();
+    log.add(&rejected);
+    let proposed = unicom.sdk().adjust(period(), &entries[0]).await.unwrap();
+    log.add(&proposed);
+    let accepted = mobile
+        .sdk()
+        .accept(period(), proposed.answer.adjustment.id)
+        .await
+        .unwrap();
+    log.add(&accepted);
+    // The rest in bulk: one transaction each way.
+    let bulk = unicom
+        .sdk()
+        .adjust_many(period(), entries[1..].to_vec())
+        .await
+        .unwrap();
+    log.add(&bulk);
+    assert_eq!(bulk.answer.count as usize, entries.len() - 1);
+    let decided = mobile
+        .sdk()
+        .decide_many(period(), bulk.answer.adjustment_ids.clone(), Vec::new())
+        .await
+        .unwrap();
+    log.add(&decided);
+    assert_eq!(decided.answer.accepted, bulk.answer.adjustment_ids);
     assert!(
         unicom
             .sdk()
@@ -251,7 +285,40 @@ async fn review_and_final(unicom: &User, mobile: &User, log: &mut Log) {
             .is_empty()
     );
 
-    let version = unicom.sdk().status(period()).await.unwrap().state.version;
+    let history = mobile
+        .sdk()
+        .history(period(), entries[0].line_no)
+        .await
+        .unwrap();
+    let kinds: Vec<&LineEventKind> = history
+        .entries
+        .iter()
+        .map(|entry| &entry.event.event)
+        .collect();
+    assert!(
+        matches!(kinds.first(), Some(LineEventKind::Reconciled { .. })),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds
+            .iter()
+            .any(|kind| matches!(kind, LineEventKind::AdjustmentRejected { .. }))
+    );
+    assert!(
+        matches!(kinds.last(), Some(LineEventKind::AdjustmentAccepted { .. })),
+        "{kinds:?}"
+    );
+    let located = history.entries.last().unwrap().location.unwrap();
+    assert_eq!(located.block, accepted.block);
+
+    let version = unicom
+        .sdk()
+        .status(period())
+        .await
+        .unwrap()
+        .state
+        .unwrap()
+        .version;
     let stale = unicom
         .sdk()
         .confirm_version(period(), version - 1)
@@ -297,9 +364,9 @@ async fn review_and_final(unicom: &User, mobile: &User, log: &mut Log) {
     assert!(trail.windows(2).all(|pair| pair[1].seq == pair[0].seq + 1));
 }
 
-/// Reads `stream` until the settlement contract's `Final` event, checking block events
-/// come one per block in order; every event read.
-async fn until_final(stream: &mut EventStream<'_>) -> Vec<ChainEvent> {
+/// Reads `stream` until the settlement contract's `PeriodClosed` event, checking block
+/// events come one per block in order; every event read.
+async fn until_closed(stream: &mut EventStream<'_>) -> Vec<ChainEvent> {
     let mut seen = Vec::new();
     loop {
         let event = stream.next().await.expect("the stream goes on");
@@ -311,7 +378,7 @@ async fn until_final(stream: &mut EventStream<'_>) -> Vec<ChainEvent> {
         ) {
             assert_eq!(block.number, previous.number + 1);
         }
-        let last = matches!(&event, ChainEvent::Contract(event) if event.name == "Final");
+        let last = matches!(&event, ChainEvent::Contract(event) if event.name == "PeriodClosed");
         seen.push(event);
         if last {
             return seen;
@@ -319,9 +386,54 @@ async fn until_final(stream: &mut EventStream<'_>) -> Vec<ChainEvent> {
     }
 }
 
+async fn finance(dir: &Path, settlement_u: &User, log: &mut Log) {
+    let finance_u = User::connect(dir, ADMIN_U[1], FINANCE_U).await;
+    let finance_m = User::connect(dir, ADMIN_M[1], FINANCE_M).await;
+    let staff = settlement_u.sdk().approve(period()).await.unwrap_err();
+    assert_eq!(staff.status(), Some(403), "{staff}");
+    let first = finance_u.sdk().approve(period()).await.unwrap();
+    log.add(&first);
+    assert!(!first.answer.both);
+    let second = finance_m.sdk().approve(period()).await.unwrap();
+    log.add(&second);
+    assert!(second.answer.both);
+    let net = second.answer.net.unwrap();
+    let (payer, payee) = match net.payer.expect("the demo month has a net payer") {
+        Side::A => (&finance_u, &finance_m),
+        Side::B => (&finance_m, &finance_u),
+    };
+    let reference = "BANK-2026-11-0001";
+    let by_payee = payee
+        .sdk()
+        .pay(period(), reference, net.amount_fen, None)
+        .await
+        .unwrap_err();
+    assert_eq!(by_payee.status(), Some(403), "{by_payee}");
+    let wrong = payer
+        .sdk()
+        .pay(period(), reference, net.amount_fen + 1, None)
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.status(), Some(409), "{wrong}");
+    let paid = payer
+        .sdk()
+        .pay(period(), reference, net.amount_fen, Some(1_764_000_000_000))
+        .await
+        .unwrap();
+    log.add(&paid);
+    let acked = payee.sdk().ack(period(), reference).await.unwrap();
+    log.add(&acked);
+    assert_eq!(acked.answer.phase, Some(Phase::Closed));
+    let periods = settlement_u.sdk().periods().await.unwrap();
+    assert_eq!(periods.len(), 1);
+    assert_eq!(periods[0].period, period());
+    assert_eq!(periods[0].phase, Phase::Closed);
+    assert_eq!(periods[0].payment.as_ref().unwrap().reference, reference);
+}
+
 async fn events_match_the_calls(user: &User, log: &Log) -> Vec<ChainEvent> {
     let mut stream = user.gateway.events(&user.signer, 0).unwrap();
-    let full = until_final(&mut stream).await;
+    let full = until_closed(&mut stream).await;
     let settlement: Vec<(TxId, String)> = full
         .iter()
         .filter_map(|event| match event {
@@ -355,15 +467,25 @@ async fn resumes_without_gaps(user: &User, full: &[ChainEvent]) {
         // Through the cursor's text, as an SSE client would hand it back.
         let cursor: EventCursor = full[at].cursor().to_string().parse().unwrap();
         let mut stream = user.gateway.events_after(&user.signer, cursor).unwrap();
-        let rest = until_final(&mut stream).await;
+        let rest = until_closed(&mut stream).await;
         assert_eq!(rest, full[at + 1..], "resumed after {cursor}");
     }
 }
 
 async fn ends_on_disconnect(user: &User, consortium: &mut Consortium) {
     let height = {
-        let status = user.sdk().final_data(period()).await.unwrap();
-        status.location.block + 1
+        let trail = user.sdk().audit_trail(period()).await.unwrap();
+        let last = trail.last().unwrap().tx_id;
+        let mut stream = user.gateway.events(&user.signer, 0).unwrap();
+        let mut height = 0;
+        while height == 0 {
+            if let ChainEvent::Contract(event) = stream.next().await.unwrap()
+                && event.tx_id.0.0 == last.0
+            {
+                height = event.block + 1;
+            }
+        }
+        height
     };
     let mut stream = user.gateway.events(&user.signer, height).unwrap();
     let orderers = std::mem::take(&mut consortium.orderers);

@@ -34,11 +34,19 @@
 //! let upload = sdk.upload_csv(period, &csv, &keys).await?; // sealed here, key kept in `keys`
 //! println!("round {} in block {}, late: {}", upload.answer.round, upload.block, upload.answer.late);
 //! let status = sdk.status(period).await?;                  // phase, whose move, who is late
-//! if status.state.phase == netsettle_settlement::workflow::Phase::Revealing {
+//! if status.status.phase == netsettle_settlement::workflow::Phase::Revealing {
 //!     sdk.reveal(period, &keys).await?;                    // finds its key itself
 //! }
 //! # Ok(()) }
 //! ```
+//!
+//! Every contract function has its method: `propose_agreement` / `accept_agreement` /
+//! `agreement`, `upload` / `upload_csv` (UTF-8, UTF-8 with a BOM or GBK files, converted
+//! here), `reveal`, `reset`, `status`, `periods`, `lines`, `history`, `adjustment`,
+//! `dispute`, `adjust` / `adjust_many`, `accept` / `reject` / `decide_many`, `confirm`
+//! (reads the current version itself) / `confirm_version`, `approve`, `pay`, `ack`,
+//! `final_data`, `export` (all pages), `audit_trail`. [`Settlement::acting_for`] records
+//! the user a gateway signs for in every request (`on_behalf_of`).
 //!
 //! Submitted calls return [`Submitted`] (tx id, block, the contract's events, the typed
 //! answer) once every endorser committed the transaction valid; a refusal is

@@ -17,18 +17,23 @@
 use netsettle_protocol::{ContractEvent, ContractId, Response, TxId, ValidationCode};
 use netsettle_settlement::agreement::{Agreement, Side};
 use netsettle_settlement::api::{
-    AcceptAgreementRequest, AdjustRequest, AdjustmentRequest, ConfirmRequest, DecideRequest,
-    Digest, DisputeRequest, ExportFormat, ExportRequest, ListRequest, PeriodRequest, to_json,
+    AcceptAgreementRequest, AckRequest, ActingUser, AdjustManyRequest, AdjustRequest,
+    AdjustmentEntry, AdjustmentRequest, ConfirmRequest, DecideManyRequest, DecideRequest, Digest,
+    DisputeRequest, ExportFormat, ExportRequest, HexBytes, LineHistoryRequest, ListRequest,
+    PayRequest, PeriodRequest, PeriodsListRequest, RejectEntry, RevealRequest, UploadRequest,
+    to_json,
 };
 use netsettle_settlement::contract::{CONTRACT_NAME, CONTRACT_VERSION};
 use netsettle_settlement::finance::{FinalData, TxLocation, export_csv, export_json};
+use netsettle_settlement::history::LineEvent;
 use netsettle_settlement::reconcile::{ReconciledLine, Summary};
-use netsettle_settlement::report::Report;
-use netsettle_settlement::seal::{reseal_report_fresh, reveal_args, seal_report_fresh};
+use netsettle_settlement::report::{Report, SourceEncoding, decode_report_bytes};
+use netsettle_settlement::seal::{Opening, SealedReport, reseal_report_fresh, seal_report_fresh};
 use netsettle_settlement::store::{AgreementProposal, AgreementRecord};
 use netsettle_settlement::units::Period;
 use netsettle_settlement::workflow::{
-    Adjustment, AuditEntry, Failure, Fault, PeriodState, PeriodStatus, Phase,
+    Adjustment, AuditEntry, Failure, Fault, NetPosition, Payment, PeriodState, PeriodStatus, Phase,
+    SideStatus,
 };
 use serde::de::DeserializeOwned;
 
@@ -61,6 +66,9 @@ impl<T> Submitted<T> {
 pub struct UploadReceipt {
     /// The period.
     pub period: Period,
+    /// The encoding the report file was in (UTF-8, UTF-8 with a BOM, GBK), for
+    /// [`Settlement::upload_csv`]; `None` for a report given parsed.
+    pub source_encoding: Option<SourceEncoding>,
     /// The round the upload belongs to.
     pub round: u32,
     /// The phase after it (`Revealing` once both reports are in).
@@ -103,11 +111,16 @@ pub struct StepAnswer {
     pub faults: Vec<Fault>,
 }
 
-/// `period_get`: the period record and its status at the query's time.
+/// `period_get`: the period record and its status at the query's time. A period nothing
+/// was uploaded for yet has no record (`recorded` false, `state` `None`) and the status
+/// it starts with under the agreement in force.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 pub struct PeriodView {
-    /// The full record.
-    pub state: PeriodState,
+    /// Whether the period has a record on the chain.
+    #[serde(default = "recorded_default")]
+    pub recorded: bool,
+    /// The full record, once there is one.
+    pub state: Option<PeriodState>,
     /// The reveal deadline of the current round.
     pub deadline_ms: Option<u64>,
     /// When `reset` may close the round.
@@ -116,11 +129,127 @@ pub struct PeriodView {
     pub status: PeriodStatus,
 }
 
+fn recorded_default() -> bool {
+    true
+}
+
 impl PeriodView {
-    /// The side `msp_id` is, if a party.
-    pub fn side_of(&self, msp_id: &str) -> Option<Side> {
-        self.state.agreement.side_of(msp_id)
+    /// The record, or [`ClientError::Request`] naming the period when it has none yet.
+    pub fn record(&self) -> Result<&PeriodState, ClientError> {
+        self.state.as_ref().ok_or_else(|| {
+            ClientError::Request("the period has no record yet: nothing was uploaded".into())
+        })
     }
+
+    /// The side `msp_id` is, if a party (`None` too before the period has a record).
+    pub fn side_of(&self, msp_id: &str) -> Option<Side> {
+        self.state.as_ref()?.agreement.side_of(msp_id)
+    }
+}
+
+/// One period of [`Settlement::periods`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct PeriodRow {
+    /// The period.
+    pub period: Period,
+    /// Its phase.
+    pub phase: Phase,
+    /// The carriers who must act next.
+    pub whose_move: Vec<String>,
+    /// Each carrier's move, since when, lateness.
+    pub sides: [SideStatus; 2],
+    /// The round.
+    pub round: u32,
+    /// The data version (0 before reconciliation).
+    pub version: u64,
+    /// Counts and totals, once reconciled.
+    pub summary: Option<Summary>,
+    /// Who pays how much, once final.
+    pub net: Option<NetPosition>,
+    /// The payment, once recorded.
+    pub payment: Option<Payment>,
+}
+
+/// `line_history`: a line and every step on it, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct LineHistory {
+    /// The period.
+    pub period: Period,
+    /// The line.
+    pub line_no: u64,
+    /// The line as it stands.
+    pub line: ReconciledLine,
+    /// The reconciliation (both figures), then disputes and adjustments.
+    pub entries: Vec<HistoryEntry>,
+}
+
+/// One step of a line's history and where its transaction was committed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct HistoryEntry {
+    /// Who did what, when, in which transaction.
+    #[serde(flatten)]
+    pub event: LineEvent,
+    /// Its block and position, once committed.
+    pub location: Option<TxLocation>,
+}
+
+/// `adjust_propose_many`'s answer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct AdjustmentsProposed {
+    /// The period.
+    pub period: Period,
+    /// The proposing carrier.
+    pub by: String,
+    /// How many were proposed.
+    pub count: u64,
+    /// Their ids, in the order given (the first 1,000).
+    pub adjustment_ids: Vec<u64>,
+    /// Their lines, in the same order (the first 1,000).
+    pub line_nos: Vec<u64>,
+}
+
+/// `adjust_decide_many`'s answer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct AdjustmentsDecided {
+    /// The period.
+    pub period: Period,
+    /// The deciding carrier.
+    pub by: String,
+    /// The data version after it.
+    pub version: u64,
+    /// The adjustments accepted.
+    pub accepted: Vec<u64>,
+    /// The adjustments rejected.
+    pub rejected: Vec<u64>,
+}
+
+/// `approve`'s answer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Approved {
+    /// The period.
+    pub period: Period,
+    /// The approving carrier.
+    pub by: String,
+    /// Both carriers' finance have approved now.
+    pub both: bool,
+    /// The phase after it (`Closed` when there is nothing to pay).
+    pub phase: Phase,
+    /// Who pays how much.
+    pub net: Option<NetPosition>,
+}
+
+/// `pay`'s and `ack`'s answer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct PaymentAnswer {
+    /// The period.
+    pub period: Period,
+    /// The carrier that paid or acknowledged.
+    pub by: String,
+    /// The payment as recorded.
+    pub payment: Option<Payment>,
+    /// The phase after an acknowledgement (`Closed`).
+    #[serde(default)]
+    pub phase: Option<Phase>,
 }
 
 /// Every reconciled line (or every open one) and the data version they belong to.
@@ -206,6 +335,13 @@ struct LinesPage {
     next: Option<u64>,
 }
 
+/// One page of `periods_list`.
+#[derive(serde::Deserialize)]
+struct PeriodsPage {
+    periods: Vec<PeriodRow>,
+    next: Option<Period>,
+}
+
 /// One page of `audit_get`.
 #[derive(serde::Deserialize)]
 struct AuditPage {
@@ -242,6 +378,7 @@ pub struct Settlement<'a> {
     gateway: &'a Gateway,
     signer: &'a Signer,
     contract: ContractId,
+    on_behalf_of: Option<ActingUser>,
 }
 
 impl<'a> Settlement<'a> {
@@ -254,7 +391,15 @@ impl<'a> Settlement<'a> {
                 name: CONTRACT_NAME.to_owned(),
                 version: CONTRACT_VERSION.to_owned(),
             },
+            on_behalf_of: None,
         }
+    }
+
+    /// The same calls, each recording `user` as the one the signer acts for (a gateway
+    /// signing with the carrier's identity for an authenticated caller).
+    pub fn acting_for(mut self, user: ActingUser) -> Self {
+        self.on_behalf_of = Some(user);
+        self
     }
 
     /// The same calls against another deployed name or version of the contract.
@@ -296,17 +441,22 @@ impl<'a> Settlement<'a> {
 
     // ---- upload and reveal -------------------------------------------------------
 
-    /// Reads a CSV report (see `netsettle_settlement::report`) of the caller's carrier
-    /// for `period` and uploads it ([`Settlement::upload`]).
+    /// Reads a CSV report file (see `netsettle_settlement::report`) of the caller's
+    /// carrier for `period`, as billing exports come: UTF-8, UTF-8 with a byte-order mark
+    /// or GBK, converted here; anything else is refused naming the offending byte. Then
+    /// uploads it ([`Settlement::upload`]).
     pub async fn upload_csv(
         &self,
         period: Period,
         csv: &[u8],
         keys: &KeyStore,
     ) -> Result<Submitted<UploadReceipt>, ClientError> {
-        let report = Report::from_csv(period, self.msp_id(), csv)
-            .map_err(netsettle_settlement::SettleError::from)?;
-        self.upload(&report, keys).await
+        let settle = netsettle_settlement::SettleError::from;
+        let (text, encoding) = decode_report_bytes(csv).map_err(settle)?;
+        let report = Report::from_csv(period, self.msp_id(), text.as_bytes()).map_err(settle)?;
+        let mut submitted = self.upload(&report, keys).await?;
+        submitted.answer.source_encoding = Some(encoding);
+        Ok(submitted)
     }
 
     /// Seals `report` (the caller's carrier's) and uploads it; the key and salt are kept
@@ -326,7 +476,7 @@ impl<'a> Settlement<'a> {
         let period = report.period();
         let channel = self.gateway.channel();
         let round = match self.status(period).await {
-            Ok(view) => view.state.round,
+            Ok(view) => view.state.map_or(0, |state| state.round),
             Err(ClientError::Contract { status: 404, .. }) => 0,
             Err(error) => return Err(error),
         };
@@ -336,7 +486,7 @@ impl<'a> Settlement<'a> {
         };
         keys.put(channel, period, round, &opening)?;
         let submitted: Submitted<UploadAnswer> =
-            self.invoke("upload", sealed.upload_args()).await?;
+            self.invoke("upload", self.upload_args(&sealed)).await?;
         let answer = &submitted.answer;
         if answer.round != round {
             // Someone closed the round between the query and the upload: keep the key
@@ -353,6 +503,7 @@ impl<'a> Settlement<'a> {
         };
         let receipt = UploadReceipt {
             period,
+            source_encoding: None,
             round: answer.round,
             phase: answer.phase,
             key_commitment: sealed.key_commitment.into(),
@@ -376,17 +527,18 @@ impl<'a> Settlement<'a> {
         keys: &KeyStore,
     ) -> Result<Submitted<StepAnswer>, ClientError> {
         let view = self.status(period).await?;
+        let state = view.record()?;
         let side = view.side_of(self.msp_id()).ok_or_else(|| {
             ClientError::Request(format!("{} is not a party to {period}", self.msp_id()))
         })?;
-        let upload = view.state.side(side).upload.clone().ok_or_else(|| {
+        let upload = state.side(side).upload.clone().ok_or_else(|| {
             ClientError::Request(format!("{} has no upload for {period}", self.msp_id()))
         })?;
         let channel = self.gateway.channel();
         let mut found = keys.find(channel, period, upload.round, &upload.key_commitment.0)?;
         // A round closed between sealing and submitting files the key under an earlier
         // round's name; look there too.
-        for round in 0..=view.state.round {
+        for round in 0..=state.round {
             if found.is_some() {
                 break;
             }
@@ -400,12 +552,16 @@ impl<'a> Settlement<'a> {
                 self.msp_id()
             ))
         })?;
-        self.invoke("reveal", reveal_args(period, &opening)).await
+        self.invoke(
+            "reveal",
+            vec![to_json(&self.reveal_request(period, &opening))],
+        )
+        .await
     }
 
     /// `reset`: closes a round past its deadline plus the clock margin.
     pub async fn reset(&self, period: Period) -> Result<Submitted<StepAnswer>, ClientError> {
-        self.invoke("reset", vec![to_json(&PeriodRequest { period })])
+        self.invoke("reset", vec![to_json(&self.period_request(period))])
             .await
     }
 
@@ -422,16 +578,61 @@ impl<'a> Settlement<'a> {
             period,
             line_no,
             reason: reason.to_owned(),
+            on_behalf_of: self.on_behalf_of.clone(),
         };
         self.invoke("dispute", vec![to_json(&request)]).await
     }
 
-    /// `adjust_propose`: new figures for a line.
+    /// `adjust_propose`: new figures for one line.
     pub async fn adjust(
         &self,
-        request: &AdjustRequest,
+        period: Period,
+        entry: &AdjustmentEntry,
     ) -> Result<Submitted<AdjustmentAnswer>, ClientError> {
-        self.invoke("adjust_propose", vec![to_json(request)]).await
+        let request = AdjustRequest {
+            period,
+            line_no: entry.line_no,
+            quantity: entry.quantity,
+            amount_fen: entry.amount_fen,
+            reason: entry.reason.clone(),
+            attachment_sm3: entry.attachment_sm3,
+            on_behalf_of: self.on_behalf_of.clone(),
+        };
+        self.invoke("adjust_propose", vec![to_json(&request)]).await
+    }
+
+    /// `adjust_propose_many`: many lines' new figures in one transaction, all or nothing
+    /// (a bad entry refuses them all, naming `adjustments[i]`).
+    pub async fn adjust_many(
+        &self,
+        period: Period,
+        adjustments: Vec<AdjustmentEntry>,
+    ) -> Result<Submitted<AdjustmentsProposed>, ClientError> {
+        let request = AdjustManyRequest {
+            period,
+            adjustments,
+            on_behalf_of: self.on_behalf_of.clone(),
+        };
+        self.invoke("adjust_propose_many", vec![to_json(&request)])
+            .await
+    }
+
+    /// `adjust_decide_many`: accept and reject many of the other carrier's adjustments in
+    /// one transaction, all or nothing.
+    pub async fn decide_many(
+        &self,
+        period: Period,
+        accept: Vec<u64>,
+        reject: Vec<RejectEntry>,
+    ) -> Result<Submitted<AdjustmentsDecided>, ClientError> {
+        let request = DecideManyRequest {
+            period,
+            accept,
+            reject,
+            on_behalf_of: self.on_behalf_of.clone(),
+        };
+        self.invoke("adjust_decide_many", vec![to_json(&request)])
+            .await
     }
 
     /// `adjust_accept` of the other carrier's adjustment.
@@ -444,6 +645,7 @@ impl<'a> Settlement<'a> {
             period,
             adjustment_id,
             reason: None,
+            on_behalf_of: self.on_behalf_of.clone(),
         };
         self.invoke("adjust_accept", vec![to_json(&request)]).await
     }
@@ -459,13 +661,14 @@ impl<'a> Settlement<'a> {
             period,
             adjustment_id,
             reason: Some(reason.to_owned()),
+            on_behalf_of: self.on_behalf_of.clone(),
         };
         self.invoke("adjust_reject", vec![to_json(&request)]).await
     }
 
     /// `confirm` of the data version now current (read from the chain first).
     pub async fn confirm(&self, period: Period) -> Result<Submitted<Confirmed>, ClientError> {
-        let version = self.status(period).await?.state.version;
+        let version = self.status(period).await?.record()?.version;
         self.confirm_version(period, version).await
     }
 
@@ -475,15 +678,88 @@ impl<'a> Settlement<'a> {
         period: Period,
         version: u64,
     ) -> Result<Submitted<Confirmed>, ClientError> {
-        let request = ConfirmRequest { period, version };
+        let request = ConfirmRequest {
+            period,
+            version,
+            on_behalf_of: self.on_behalf_of.clone(),
+        };
         self.invoke("confirm", vec![to_json(&request)]).await
+    }
+
+    // ---- finance -----------------------------------------------------------------
+
+    /// `approve` (a finance identity): signs off the final data.
+    pub async fn approve(&self, period: Period) -> Result<Submitted<Approved>, ClientError> {
+        self.invoke("approve", vec![to_json(&self.period_request(period))])
+            .await
+    }
+
+    /// `pay` (the payer's finance, after both approvals): records the payment of the net
+    /// amount `amount_fen` under the bank `reference`.
+    pub async fn pay(
+        &self,
+        period: Period,
+        reference: &str,
+        amount_fen: u64,
+        paid_at_ms: Option<u64>,
+    ) -> Result<Submitted<PaymentAnswer>, ClientError> {
+        let request = PayRequest {
+            period,
+            reference: reference.to_owned(),
+            amount_fen,
+            paid_at_ms,
+            on_behalf_of: self.on_behalf_of.clone(),
+        };
+        self.invoke("pay", vec![to_json(&request)]).await
+    }
+
+    /// `ack` (the payee's finance): acknowledges the payment recorded under `reference`;
+    /// the period is closed.
+    pub async fn ack(
+        &self,
+        period: Period,
+        reference: &str,
+    ) -> Result<Submitted<PaymentAnswer>, ClientError> {
+        let request = AckRequest {
+            period,
+            reference: reference.to_owned(),
+            on_behalf_of: self.on_behalf_of.clone(),
+        };
+        self.invoke("ack", vec![to_json(&request)]).await
     }
 
     // ---- queries -----------------------------------------------------------------
 
     /// `period_get`: the record, deadlines, whose move, who is late.
     pub async fn status(&self, period: Period) -> Result<PeriodView, ClientError> {
-        self.query("period_get", &PeriodRequest { period }).await
+        self.query("period_get", &self.period_request(period)).await
+    }
+
+    /// `periods_list`: every period with a record, ascending, reading all pages.
+    pub async fn periods(&self) -> Result<Vec<PeriodRow>, ClientError> {
+        let mut periods: Vec<PeriodRow> = Vec::new();
+        let mut from = None;
+        for _ in 0..PAGES_MAX {
+            let request = PeriodsListRequest {
+                from,
+                limit: PAGE_ENTRIES,
+            };
+            let page: PeriodsPage = self.query("periods_list", &request).await?;
+            periods.extend(page.periods);
+            match page.next {
+                Some(next) if from.is_none_or(|from| next > from) => from = Some(next),
+                Some(_) => return Err(stuck("periods_list")),
+                None => return Ok(periods),
+            }
+        }
+        Err(stuck("periods_list"))
+    }
+
+    /// `line_history`: the line and who proposed, disputed, adjusted, accepted what,
+    /// when, in which transaction.
+    pub async fn history(&self, period: Period, line_no: u64) -> Result<LineHistory, ClientError> {
+        self.query("line_history", &LineHistoryRequest { period, line_no })
+            .await
     }
 
     /// Every reconciled line of `period` (`open_only`: the disputed and one-sided ones),
@@ -551,7 +827,7 @@ impl<'a> Settlement<'a> {
 
     /// `final_get`: the final data and where it was committed (409 before final).
     pub async fn final_data(&self, period: Period) -> Result<FinalView, ClientError> {
-        self.query("final_get", &PeriodRequest { period }).await
+        self.query("final_get", &self.period_request(period)).await
     }
 
     /// The finance export of a final period with every line, in `format`: the bytes the
@@ -590,13 +866,41 @@ impl<'a> Settlement<'a> {
         Ok(match format {
             ExportFormat::Json => export_json(&data, &location, &lines),
             ExportFormat::Csv => {
-                let agreement = self.status(period).await?.state.agreement;
-                export_csv(&data, &location, &agreement, &lines)
+                let view = self.status(period).await?;
+                export_csv(&data, &location, &view.record()?.agreement, &lines)
             }
         })
     }
 
     // ---- plumbing ----------------------------------------------------------------
+
+    fn period_request(&self, period: Period) -> PeriodRequest {
+        PeriodRequest {
+            period,
+            on_behalf_of: self.on_behalf_of.clone(),
+        }
+    }
+
+    /// The `upload` arguments: the JSON request and the ciphertext.
+    fn upload_args(&self, sealed: &SealedReport) -> Vec<Vec<u8>> {
+        let request = UploadRequest {
+            period: sealed.period,
+            nonce: HexBytes(sealed.nonce),
+            key_commitment: sealed.key_commitment.into(),
+            plaintext_commitment: sealed.plaintext_commitment.into(),
+            on_behalf_of: self.on_behalf_of.clone(),
+        };
+        vec![to_json(&request), sealed.ciphertext.clone()]
+    }
+
+    fn reveal_request(&self, period: Period, opening: &Opening) -> RevealRequest {
+        RevealRequest {
+            period,
+            key: HexBytes(*opening.key.as_bytes()),
+            salt: HexBytes(opening.salt),
+            on_behalf_of: self.on_behalf_of.clone(),
+        }
+    }
 
     /// Evaluates `function(request)` on a peer of the caller's carrier.
     pub(crate) async fn query<T: DeserializeOwned>(
