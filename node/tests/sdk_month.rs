@@ -5,7 +5,8 @@
 //! - the agreement (with an upload deadline long past) proposed and accepted by the
 //!   admins; the proposer's own acceptance refused (403);
 //! - both reports sealed and uploaded through `upload_csv` (keys in each user's key store,
-//!   0600 files), each shown late; the reveals find their keys themselves;
+//!   0600 files), one a GBK file, the other UTF-8 with a byte-order mark, each shown
+//!   late; a UTF-16 file refused on the client; the reveals find their keys themselves;
 //! - refusals with the contract's status and no change: another carrier's report, a
 //!   reveal before both uploads (409), a reveal with no key kept, an adjustment decided by
 //!   its proposer (403), a stale confirmation (409);
@@ -33,6 +34,7 @@ use netsettle_settlement::agreement::{Agreement, Side};
 use netsettle_settlement::api::{AdjustmentEntry, ExportFormat};
 use netsettle_settlement::history::LineEventKind;
 use netsettle_settlement::reconcile::LineStatus;
+use netsettle_settlement::report::SourceEncoding;
 use netsettle_settlement::units::Period;
 use netsettle_settlement::workflow::Phase;
 use netsettle_testkit::process::{ADMIN_M, ADMIN_U, Consortium, Netsettle, ORDERERS, PEERS, REPO};
@@ -150,12 +152,30 @@ async fn uploads_and_reveals(dir: &Path, unicom: &User, mobile: &User, log: &mut
         .await
         .unwrap_err();
     assert!(matches!(refused, ClientError::Request(_)), "{refused}");
+    // A UTF-16 file (Excel's "Unicode text"): refused on the client, naming the encoding.
+    let mut utf16 = b"\xff\xfe".to_vec();
+    utf16.extend(csv("UnicomMSP").iter().flat_map(|byte| [*byte, 0]));
+    let refused = unicom
+        .sdk()
+        .upload_csv(period(), &utf16, &unicom.keys)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, ClientError::Report(_)) && refused.to_string().contains("UTF-16"),
+        "{refused}"
+    );
+    assert!(!unicom.sdk().status(period()).await.unwrap().recorded);
 
+    // Unicom's billing export comes out of Excel as GBK (its comment names the carrier in
+    // Chinese), Mobile's as UTF-8 with a byte-order mark; both are converted here.
+    let mut gbk = b"# \xd6\xd0\xb9\xfa\xc1\xaa\xcd\xa8 2026-10\n".to_vec();
+    gbk.extend(csv("UnicomMSP"));
     let upload = unicom
         .sdk()
-        .upload_csv(period(), &csv("UnicomMSP"), &unicom.keys)
+        .upload_csv(period(), &gbk, &unicom.keys)
         .await
         .unwrap();
+    assert_eq!(upload.answer.source_encoding, Some(SourceEncoding::Gbk));
     log.add(&upload);
     assert_eq!(
         (upload.answer.round, upload.answer.phase),
@@ -172,12 +192,15 @@ async fn uploads_and_reveals(dir: &Path, unicom: &User, mobile: &User, log: &mut
         .await
         .unwrap_err();
     assert_eq!(early.status(), Some(409), "{early}");
+    let mut bom = b"\xef\xbb\xbf".to_vec();
+    bom.extend(csv("MobileMSP"));
     let upload = mobile
         .sdk()
-        .upload_csv(period(), &csv("MobileMSP"), &mobile.keys)
+        .upload_csv(period(), &bom, &mobile.keys)
         .await
         .unwrap();
     log.add(&upload);
+    assert_eq!(upload.answer.source_encoding, Some(SourceEncoding::Utf8Bom));
     assert_eq!(upload.answer.phase, Phase::Revealing);
 
     // A key store without Mobile's key: a clear refusal, nothing submitted.
