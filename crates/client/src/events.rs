@@ -111,6 +111,20 @@ impl FromStr for EventCursor {
     }
 }
 
+/// In JSON (and any serde format) a cursor is its text, as in an SSE id.
+impl serde::Serialize for EventCursor {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for EventCursor {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// An event a contract emitted in a valid, committed transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContractEvent {
@@ -423,6 +437,22 @@ mod tests {
         assert!(
             "12-1-0".parse::<EventCursor>().unwrap() > "12-0-9".parse::<EventCursor>().unwrap()
         );
+    }
+
+    #[test]
+    fn cursors_are_strings_in_json() {
+        let cursor = EventCursor {
+            block: 7,
+            tx_index: 2,
+            event_index: 0,
+        };
+        assert_eq!(serde_json::to_string(&cursor).unwrap(), "\"7-2-0\"");
+        let back: EventCursor = serde_json::from_str("\"7-2-0\"").unwrap();
+        assert_eq!(back, cursor);
+        let end: EventCursor = serde_json::from_str("\"7-end\"").unwrap();
+        assert_eq!(end, EventCursor::block_end(7));
+        let refused = serde_json::from_str::<EventCursor>("\"7-2\"").unwrap_err();
+        assert!(refused.to_string().contains("BLOCK-TX-EVENT"), "{refused}");
     }
 
     #[test]
