@@ -107,8 +107,11 @@ fn a_month_through_the_typed_sdk_and_its_event_stream() {
         let mobile = User::connect(dir, ADMIN_M[1], SETTLEMENT_M).await;
         let mut log = Log::default();
         agreement(dir, &mut log).await;
-        uploads_and_reveals(dir, &unicom, &mobile, &mut log).await;
-        review_and_final(&unicom, &mobile, &mut log).await;
+        uploads(&unicom, &mobile, &mut log).await;
+        reveals(dir, &unicom, &mobile, &mut log).await;
+        let open = review(&unicom, &mobile, &mut log).await;
+        adjustments(&unicom, &mobile, &open, &mut log).await;
+        final_and_exports(&unicom, &mobile, &mut log).await;
         finance(dir, &unicom, &mut log).await;
         let full = events_match_the_calls(&unicom, &log).await;
         resumes_without_gaps(&unicom, &full).await;
@@ -136,7 +139,7 @@ async fn agreement(dir: &Path, log: &mut Log) {
     assert!(view.proposal.is_none());
 }
 
-async fn uploads_and_reveals(dir: &Path, unicom: &User, mobile: &User, log: &mut Log) {
+async fn uploads(unicom: &User, mobile: &User, log: &mut Log) {
     // Before any upload: no record, both carriers to upload.
     let fresh = unicom.sdk().status(period()).await.unwrap();
     assert!(!fresh.recorded && fresh.state.is_none());
@@ -202,7 +205,9 @@ async fn uploads_and_reveals(dir: &Path, unicom: &User, mobile: &User, log: &mut
     log.add(&upload);
     assert_eq!(upload.answer.source_encoding, Some(SourceEncoding::Utf8Bom));
     assert_eq!(upload.answer.phase, Phase::Revealing);
+}
 
+async fn reveals(dir: &Path, unicom: &User, mobile: &User, log: &mut Log) {
     // A key store without Mobile's key: a clear refusal, nothing submitted.
     let empty = KeyStore::open(&dir.join("empty-keys")).unwrap();
     let missing = mobile.sdk().reveal(period(), &empty).await.unwrap_err();
@@ -223,7 +228,8 @@ async fn uploads_and_reveals(dir: &Path, unicom: &User, mobile: &User, log: &mut
     assert!(second.event("Reconciled").is_some());
 }
 
-async fn review_and_final(unicom: &User, mobile: &User, log: &mut Log) {
+/// A dispute of an agreed line; the figures Unicom proposes for every open line.
+async fn review(unicom: &User, mobile: &User, log: &mut Log) -> Vec<AdjustmentEntry> {
     let all = unicom.sdk().lines(period(), false).await.unwrap();
     let summary = unicom
         .sdk()
@@ -263,6 +269,10 @@ async fn review_and_final(unicom: &User, mobile: &User, log: &mut Log) {
             }
         })
         .collect();
+    entries
+}
+
+async fn adjustments(unicom: &User, mobile: &User, entries: &[AdjustmentEntry], log: &mut Log) {
     // The first line one at a time: rejected, proposed again, accepted.
     let proposed = unicom.sdk().adjust(period(), &entries[0]).await.unwrap();
     log.add(&proposed);
@@ -333,7 +343,9 @@ async fn review_and_final(unicom: &User, mobile: &User, log: &mut Log) {
     );
     let located = history.entries.last().unwrap().location.unwrap();
     assert_eq!(located.block, accepted.block);
+}
 
+async fn final_and_exports(unicom: &User, mobile: &User, log: &mut Log) {
     let version = unicom
         .sdk()
         .status(period())
