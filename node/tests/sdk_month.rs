@@ -6,7 +6,8 @@
 //!   admins; the proposer's own acceptance refused (403);
 //! - both reports sealed and uploaded through `upload_csv` (keys in each user's key store,
 //!   0600 files), one a GBK file, the other UTF-8 with a byte-order mark, each shown
-//!   late; a UTF-16 file refused on the client; the reveals find their keys themselves;
+//!   late; a UTF-16 file refused on the client; the reveals find their keys themselves,
+//!   Unicom's waiting (`reveal_when_ready`) while Mobile uploads;
 //! - refusals with the contract's status and no change: another carrier's report, a
 //!   reveal before both uploads (409), a reveal with no key kept, an adjustment decided by
 //!   its proposer (403), a stale confirmation (409);
@@ -108,7 +109,7 @@ fn a_month_through_the_typed_sdk_and_its_event_stream() {
         let mut log = Log::default();
         agreement(dir, &mut log).await;
         uploads(&unicom, &mobile, &mut log).await;
-        reveals(dir, &unicom, &mobile, &mut log).await;
+        reveals(dir, &mobile, &mut log).await;
         let open = review(&unicom, &mobile, &mut log).await;
         adjustments(&unicom, &mobile, &open, &mut log).await;
         final_and_exports(&unicom, &mobile, &mut log).await;
@@ -197,17 +198,22 @@ async fn uploads(unicom: &User, mobile: &User, log: &mut Log) {
     assert_eq!(early.status(), Some(409), "{early}");
     let mut bom = b"\xef\xbb\xbf".to_vec();
     bom.extend(csv("MobileMSP"));
-    let upload = mobile
-        .sdk()
-        .upload_csv(period(), &bom, &mobile.keys)
-        .await
-        .unwrap();
+    // Unicom waits for Mobile's upload and reveals at once.
+    let (unicom_sdk, mobile_sdk) = (unicom.sdk(), mobile.sdk());
+    let (revealed, upload) = tokio::join!(
+        unicom_sdk.reveal_when_ready(period(), &unicom.keys),
+        mobile_sdk.upload_csv(period(), &bom, &mobile.keys)
+    );
+    let (revealed, upload) = (revealed.unwrap(), upload.unwrap());
     log.add(&upload);
+    log.add(&revealed);
     assert_eq!(upload.answer.source_encoding, Some(SourceEncoding::Utf8Bom));
     assert_eq!(upload.answer.phase, Phase::Revealing);
+    assert!(revealed.block > upload.block);
+    assert_eq!(revealed.answer.phase, Phase::Revealing);
 }
 
-async fn reveals(dir: &Path, unicom: &User, mobile: &User, log: &mut Log) {
+async fn reveals(dir: &Path, mobile: &User, log: &mut Log) {
     // A key store without Mobile's key: a clear refusal, nothing submitted.
     let empty = KeyStore::open(&dir.join("empty-keys")).unwrap();
     let missing = mobile.sdk().reveal(period(), &empty).await.unwrap_err();
@@ -219,9 +225,6 @@ async fn reveals(dir: &Path, unicom: &User, mobile: &User, log: &mut Log) {
     assert_eq!(status.record().unwrap().phase, Phase::Revealing);
     assert!(status.status.sides.iter().all(|side| side.late));
 
-    let first = unicom.sdk().reveal(period(), &unicom.keys).await.unwrap();
-    log.add(&first);
-    assert_eq!(first.answer.phase, Phase::Revealing);
     let second = mobile.sdk().reveal(period(), &mobile.keys).await.unwrap();
     log.add(&second);
     assert_eq!(second.answer.phase, Phase::Reviewing);

@@ -42,10 +42,11 @@
 //!
 //! Every contract function has its method: `propose_agreement` / `accept_agreement` /
 //! `agreement`, `upload` / `upload_csv` (UTF-8, UTF-8 with a BOM or GBK files, converted
-//! here), `reveal`, `reset`, `status`, `periods`, `lines`, `history`, `adjustment`,
-//! `dispute`, `adjust` / `adjust_many`, `accept` / `reject` / `decide_many`, `confirm`
-//! (reads the current version itself) / `confirm_version`, `approve`, `pay`, `ack`,
-//! `final_data`, `export` (all pages), `audit_trail`. [`Settlement::acting_for`] records
+//! here), `reveal` / `reveal_when_ready` (waits for both uploads), `reset`, `status`,
+//! `periods`, `lines`, `history`, `adjustment`, `dispute`, `adjust` / `adjust_many`,
+//! `accept` / `reject` / `decide_many`, `confirm` (reads the current version itself) /
+//! `confirm_version`, `approve`, `pay`, `ack`, `final_data`, `export` (all pages),
+//! `audit_trail`. [`Settlement::acting_for`] records
 //! the user a gateway signs for in every request (`on_behalf_of`).
 //!
 //! Submitted calls return [`Submitted`] (tx id, block, the contract's events, the typed

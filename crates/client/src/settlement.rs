@@ -37,6 +37,7 @@ use netsettle_settlement::workflow::{
 };
 use serde::de::DeserializeOwned;
 
+use crate::events::ChainEvent;
 use crate::keystore::KeyStore;
 use crate::limits::{PAGE_ENTRIES, PAGES_MAX};
 use crate::{ClientError, Gateway, Signer};
@@ -557,6 +558,57 @@ impl<'a> Settlement<'a> {
             vec![to_json(&self.reveal_request(period, &opening))],
         )
         .await
+    }
+
+    /// Waits until both reports of `period` are on the chain, then reveals
+    /// ([`Settlement::reveal`]): for a carrier that uploaded first and reveals as soon as
+    /// it may. It follows the chain's events from the block of the caller's own upload
+    /// until `ReportsUploaded` for the period; it waits as long as that takes (bound it
+    /// with a timeout) and fails if the event stream ends.
+    pub async fn reveal_when_ready(
+        &self,
+        period: Period,
+        keys: &KeyStore,
+    ) -> Result<Submitted<StepAnswer>, ClientError> {
+        let view = self.status(period).await?;
+        let state = view.record()?;
+        if state.phase == Phase::Uploading {
+            let own = view
+                .side_of(self.msp_id())
+                .and_then(|side| state.side(side).upload.clone())
+                .ok_or_else(|| {
+                    ClientError::Request(format!("{} has no upload for {period}", self.msp_id()))
+                })?;
+            let peer = self
+                .gateway
+                .endorsers()
+                .into_iter()
+                .find(|peer| peer.msp_id == self.msp_id())
+                .ok_or_else(|| ClientError::Request("the profile lists no own peer".into()))?;
+            let tx_id = TxId(netsettle_smcrypto::Hash(own.tx_id.0));
+            let (block, _) = self.gateway.wait_committed(&peer, &tx_id).await?;
+            self.until_both_uploaded(period, block).await?;
+        }
+        self.reveal(period, keys).await
+    }
+
+    /// Follows events from `height` until `ReportsUploaded` for `period`.
+    async fn until_both_uploaded(&self, period: Period, height: u64) -> Result<(), ClientError> {
+        #[derive(serde::Deserialize)]
+        struct Uploaded {
+            period: Period,
+        }
+        let mut stream = self.gateway.events(self.signer, height)?;
+        loop {
+            if let ChainEvent::Contract(event) = stream.next().await?
+                && event.contract.name == self.contract.name
+                && event.name == "ReportsUploaded"
+                && serde_json::from_slice::<Uploaded>(&event.payload)
+                    .is_ok_and(|uploaded| uploaded.period == period)
+            {
+                return Ok(());
+            }
+        }
     }
 
     /// `reset`: closes a round past its deadline plus the clock margin.
