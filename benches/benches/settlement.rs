@@ -185,6 +185,7 @@ impl Month {
                 role,
                 fingerprint: sm3(common_name.as_bytes()),
                 common_name,
+                attributes: Default::default(),
             },
             tx_id: TxId(sm3(&self.calls.to_le_bytes())),
             timestamp: Timestamp {
@@ -340,6 +341,7 @@ impl Month {
                 role: Role::Client,
                 common_name: "reader".into(),
                 fingerprint: sm3(b"reader"),
+                attributes: Default::default(),
             },
             tx_id: TxId(sm3(b"query")),
             timestamp: Timestamp {

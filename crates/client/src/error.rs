@@ -109,4 +109,62 @@ pub enum ClientError {
         /// What failed.
         reason: String,
     },
+    /// The contract refused a settlement call (or the peer refused its proposal): the
+    /// contract's status code (400 malformed, 403 wrong carrier or role, 404 unknown,
+    /// 409 wrong phase or stale version, 413 too large) and its one-line reason.
+    #[error("{function} refused ({status}): {message}")]
+    Contract {
+        /// The contract function.
+        function: String,
+        /// The status code.
+        status: u32,
+        /// The contract's message.
+        message: String,
+    },
+    /// The transaction was committed but marked invalid: it changed nothing.
+    #[error("transaction {tx_id} was committed in block {block} as {code}: it changed nothing")]
+    NotValid {
+        /// The transaction.
+        tx_id: netsettle_protocol::TxId,
+        /// The block holding it.
+        block: u64,
+        /// The validation code.
+        code: netsettle_protocol::ValidationCode,
+    },
+    /// The contract's answer is not what this client expects (a contract of another
+    /// version).
+    #[error("{function}: unexpected answer: {reason}")]
+    Answer {
+        /// The contract function.
+        function: String,
+        /// What did not parse.
+        reason: String,
+    },
+    /// A request the client refuses before sending it (e.g. a report of another carrier,
+    /// a reveal with no key kept).
+    #[error("{0}")]
+    Request(String),
+    /// A report could not be read or sealed.
+    #[error("report: {0}")]
+    Report(#[from] netsettle_settlement::SettleError),
+    /// The local key store refused or failed.
+    #[error(transparent)]
+    KeyStore(#[from] crate::keystore::KeyStoreError),
+    /// An event stream ended: the orderer refused delivery, a block could not be checked,
+    /// or the connection failed. Resume from the last cursor seen.
+    #[error("event stream ended: {0}")]
+    Events(String),
+}
+
+impl ClientError {
+    /// The contract's (or the refusing peer's) status code, when the consortium refused
+    /// the call, as opposed to the client or network failing.
+    pub fn status(&self) -> Option<u32> {
+        match self {
+            Self::Contract { status, .. }
+            | Self::Endorsement { status, .. }
+            | Self::Refused { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
 }

@@ -6,10 +6,10 @@ use std::path::Path;
 
 use netsettle_net::{NetConfig, NetHandle, Network, NodeId};
 use netsettle_protocol::{
-    BROADCAST_SERVICE, BroadcastResponse, BroadcastStatus, ConfigUpdateEnvelope, ContractId,
-    DELIVER_SERVICE, DeliverBatch, ENDORSE_SERVICE, EndorseReply, Envelope, ProposalResponse,
-    Response, SignedProposal, TX_STATUS_SERVICE, TxId, TxStatus, TxStatusRequest, ValidationCode,
-    decode, encode,
+    BROADCAST_SERVICE, BroadcastResponse, BroadcastStatus, ConfigUpdateEnvelope, ContractEvent,
+    ContractId, DELIVER_SERVICE, DeliverBatch, ENDORSE_SERVICE, EndorseReply, Envelope, Payload,
+    ProposalResponse, Response, SignedProposal, TX_STATUS_SERVICE, TxId, TxStatus, TxStatusRequest,
+    ValidationCode, decode, encode,
 };
 
 use crate::limits::{
@@ -51,6 +51,8 @@ pub struct Committed {
     pub code: ValidationCode,
     /// The contract's answer at endorsement.
     pub response: Response,
+    /// The events the contract emitted (they count only when `code` is valid).
+    pub events: Vec<ContractEvent>,
 }
 
 /// A config update in force: ordered into a config block of its own and committed by
@@ -100,6 +102,11 @@ impl Gateway {
     /// Closes the connections.
     pub async fn close(self) {
         self.network.shutdown().await;
+    }
+
+    /// The network handle, for the event stream's own requests.
+    pub(crate) fn net_handle(&self) -> &NetHandle {
+        &self.net
     }
 
     /// The channel.
@@ -193,11 +200,16 @@ impl Gateway {
             committed.get_or_insert(status);
         }
         let (block, code) = committed.ok_or(ClientError::NoEndorsements)?;
+        let events = match &endorsed.envelope.payload {
+            Payload::Transaction(tx) => tx.response.action.events.clone(),
+            _ => Vec::new(),
+        };
         Ok(Committed {
             tx_id: proposal.tx_id(),
             block,
             code,
             response: endorsed.response,
+            events,
         })
     }
 

@@ -16,6 +16,55 @@
 //! the carrier's connection profile and a user's identity directory
 //! ([`Gateway::from_profile`]).
 //!
+//! # Settlement SDK
+//!
+//! [`Settlement`] wraps a [`Gateway`] and a [`Signer`] with one typed method per
+//! settlement contract function; no JSON in user code:
+//!
+//! ```no_run
+//! # async fn month() -> Result<(), netsettle_client::ClientError> {
+//! use std::path::Path;
+//! use netsettle_client::{Gateway, KeyStore, Settlement};
+//! let identity = Path::new("crypto/unicom/users/settlement@unicom.example");
+//! let (gateway, signer) = Gateway::from_profile(Path::new("clients/unicommsp.toml"), identity).await?;
+//! let keys = KeyStore::for_identity(identity)?;
+//! let sdk = Settlement::new(&gateway, &signer);
+//! let period = "2026-10".parse().expect("a period");
+//! let csv = std::fs::read("unicom.csv").expect("the report");
+//! let upload = sdk.upload_csv(period, &csv, &keys).await?; // sealed here, key kept in `keys`
+//! println!("round {} in block {}, late: {}", upload.answer.round, upload.block, upload.answer.late);
+//! let status = sdk.status(period).await?;                  // phase, whose move, who is late
+//! if status.status.phase == netsettle_settlement::workflow::Phase::Revealing {
+//!     sdk.reveal(period, &keys).await?;                    // finds its key itself
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Every contract function has its method: `propose_agreement` / `accept_agreement` /
+//! `agreement`, `upload` / `upload_csv` (UTF-8, UTF-8 with a BOM or GBK files, converted
+//! here), `reveal` / `reveal_when_ready` (waits for both uploads), `reset`, `status`,
+//! `periods`, `lines`, `history`, `adjustment`, `dispute`, `adjust` / `adjust_many`,
+//! `accept` / `reject` / `decide_many`, `confirm` (reads the current version itself) /
+//! `confirm_version`, `approve`, `pay`, `ack`, `final_data`, `export` (all pages),
+//! `audit_trail`. [`Settlement::acting_for`] records
+//! the user a gateway signs for in every request (`on_behalf_of`).
+//!
+//! Submitted calls return [`Submitted`] (tx id, block, the contract's events, the typed
+//! answer) once every endorser committed the transaction valid; a refusal is
+//! [`ClientError::Contract`] with the contract's status code and one-line reason
+//! ([`ClientError::status`]). Listings (`lines`, `audit_trail`, `export`) read every page.
+//! [`KeyStore`] keeps each round's SM4 key and commitment salt in a private directory
+//! (`<identity>/keys/`, 0700, files 0600, atomic writes) from before the upload until
+//! the reveal.
+//!
+//! [`Gateway::events`] and [`Gateway::events_after`] follow the chain from a height or a
+//! resume [`EventCursor`]: contract events of valid transactions and block events, in
+//! block order ([`ChainEvent`]); the stream ends with an error on a disconnect and
+//! resumes from the last cursor handled without gaps or repeats.
+//!
+//! `examples/settle_month.rs` drives a month with both carriers' clients;
+//! `examples/follow_events.rs` follows the events and resumes after a disconnect.
+//!
 //! What it leaves out: validating endorsers against the channel MSPs and the endorsement
 //! policy is the committing peers' job (a client that assembles a transaction with too few
 //! or wrong endorsements only gets it marked invalid); here the checks are the ones that
@@ -24,13 +73,19 @@
 
 mod assemble;
 mod error;
+pub mod events;
 mod gateway;
+pub mod keystore;
 pub mod limits;
 mod profile;
+pub mod settlement;
 mod signer;
 
 pub use assemble::{Endorsed, assemble};
 pub use error::ClientError;
+pub use events::{ChainEvent, EventCursor, EventStream};
 pub use gateway::{Committed, ConfigCommitted, Endpoint, Gateway, GatewayConfig};
+pub use keystore::{KeyStore, KeyStoreError};
 pub use profile::{ConnectionProfile, ProfileNode};
+pub use settlement::{Settlement, Submitted};
 pub use signer::Signer;

@@ -17,3 +17,15 @@ pub const BROADCAST_BACKOFF_MIN: Duration = Duration::from_millis(100);
 pub const BROADCAST_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 const _: () = assert!(BROADCAST_BACKOFF_MIN.as_millis() <= BROADCAST_BACKOFF_MAX.as_millis());
+
+/// Openings kept per (channel, period, round) in the key store: one per sealing; a
+/// carrier seals again only when a submission failed, so a handful is plenty.
+pub const KEYSTORE_OPENINGS_MAX: usize = 16;
+/// Largest key file read: the format line and [`KEYSTORE_OPENINGS_MAX`] lines of
+/// `<32 hex> <32 hex>\n`.
+pub const KEYSTORE_FILE_BYTES_MAX: usize = 32 + KEYSTORE_OPENINGS_MAX * 66;
+/// Lines or audit entries asked for per page (the contract caps pages at 1,000).
+pub const PAGE_ENTRIES: u64 = 1_000;
+/// Pages read before a listing gives up: a period has at most 200,000 lines, i.e. 200
+/// pages; more means the answers do not advance.
+pub const PAGES_MAX: u32 = 1_000;

@@ -10,6 +10,8 @@
 //! (use [`Context::timestamp`], the proposal's time), no randomness, no floating point, no
 //! I/O, and `BTreeMap` rather than `HashMap` for anything iterated into an output.
 
+use std::collections::BTreeMap;
+
 use netsettle_protocol::{ContractId, HistoryEntry, Role, Timestamp, TxId};
 use netsettle_smcrypto::Hash;
 
@@ -47,6 +49,9 @@ pub struct Creator {
     pub common_name: String,
     /// SM3 of the certificate DER.
     pub fingerprint: Hash,
+    /// The certificate's `key=value` attributes (subject OUs such as
+    /// `department=finance`), as the MSP parsed them from the validated certificate.
+    pub attributes: BTreeMap<String, String>,
 }
 
 /// What a contract can see and do while it runs. Keys live in the contract's own

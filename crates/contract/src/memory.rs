@@ -321,6 +321,7 @@ mod tests {
                 role: Role::Client,
                 common_name: "client".into(),
                 fingerprint: sm3(b"client"),
+                attributes: Default::default(),
             },
         }
     }

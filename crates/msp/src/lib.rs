@@ -10,6 +10,10 @@
 //! force with its MSPs, as the orderer and the peer hold it; [`consenter_nodes`] names the
 //! consenters by the TLS keys the config lists.
 //!
+//! [`ValidatedIdentity::attributes`] are the certificate's `key=value` subject OUs (the
+//! CA's identity attributes, e.g. `department=finance`), parsed and bounded by
+//! [`certificate_attributes`].
+//!
 //! [`IdentityLayout`] names the files of an identity directory (signing identity under
 //! `msp/`, TLS identity under `tls/`) that the CA writes and everyone else reads.
 //!
@@ -20,6 +24,7 @@
 //! Time is always a parameter (`at_unix`), so validation is deterministic and a committing
 //! peer judges a transaction by the block's time, not its own clock.
 
+mod attributes;
 mod cache;
 mod channel;
 mod config_update;
@@ -30,6 +35,9 @@ mod org;
 mod policy;
 mod profile;
 
+pub use attributes::{
+    ATTRIBUTE_KEY_BYTES_MAX, ATTRIBUTE_VALUE_BYTES_MAX, ATTRIBUTES_MAX, certificate_attributes,
+};
 pub use channel::{ChannelMsps, ChannelState};
 pub use config_update::{AcceptedUpdate, ConfigUpdateError, check_config_update};
 pub use consenters::{BlockSignatureError, consenter_nodes, verify_consenter_signature};

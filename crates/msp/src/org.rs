@@ -1,11 +1,14 @@
 //! One organisation's MSP: its trust anchors, CRLs and role OUs, and the checks that turn
 //! a certificate into a [`ValidatedIdentity`].
 
+use std::collections::BTreeMap;
+
 use netsettle_protocol::{OrgConfig, Role, RoleOus};
 use netsettle_smcrypto::x509::{self, Certificate, Crl};
 use netsettle_smcrypto::{CertificateError, CryptoError, Hash, Signature};
 
 use crate::MspError;
+use crate::attributes::certificate_attributes;
 
 /// An identity that chains to its organisation's CA, is not revoked and has a role. It
 /// says nothing about time by itself: [`Msp::validate`] checks validity at a given time
@@ -21,6 +24,9 @@ pub struct ValidatedIdentity {
     /// SM3 of the certificate DER: the identity's stable name in caches and policies
     /// (one identity signing twice counts once).
     pub fingerprint: Hash,
+    /// The certificate's `key=value` subject OUs (e.g. `department=finance`), bounded; see
+    /// [`crate::certificate_attributes`].
+    pub attributes: BTreeMap<String, String>,
     /// The span in which every certificate of the chain is valid, unix seconds: the
     /// latest notBefore and the earliest notAfter.
     chain_not_before: i64,
@@ -156,6 +162,7 @@ impl Msp {
             msp_id: self.msp_id.clone(),
             role,
             fingerprint: cert.sm3_fingerprint(),
+            attributes: certificate_attributes(&cert.organizational_units()),
             cert: cert.clone(),
             chain_not_before: chain_not_before.unwrap_or_else(|| cert.not_before_unix()),
             chain_not_after: chain_not_after.unwrap_or_else(|| cert.not_after_unix()),

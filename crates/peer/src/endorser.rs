@@ -233,5 +233,6 @@ pub fn contract_creator(identity: &ValidatedIdentity) -> Creator {
         role: identity.role,
         common_name: identity.cert.common_name().unwrap_or_default(),
         fingerprint: identity.fingerprint,
+        attributes: identity.attributes.clone(),
     }
 }

@@ -87,6 +87,7 @@ fn invocation(net: &Consortium) -> Invocation {
             role: Role::Client,
             common_name: "settlement.UnicomMSP".to_owned(),
             fingerprint: net.unicom_client.cert.sm3_fingerprint(),
+            attributes: Default::default(),
         },
     }
 }

@@ -16,24 +16,33 @@ use crate::api::{
 };
 use crate::error::{AccessError, SettleError, StateError};
 use crate::finance::{DataHasher, FinalData, TxLocation, export_csv, export_json};
+use crate::history::{LineEvent, LineEventKind};
 use crate::limits::{
     CIPHERTEXT_BYTES_MAX, EVENT_LINES_MAX, PAGE_LINES, QUERY_AUDIT_MAX, QUERY_LINES_MAX,
 };
 use crate::reconcile::{ReconciledLine, reconcile, resolve_default};
 use crate::report::Report;
 use crate::seal::{OpenError, Sealed, open_report, opening_from_bytes};
+use crate::store::line_event_key;
 use crate::store::{
     AgreementProposal, AgreementRecord, Page, Store, adjustment_key, agreement_key,
     agreement_proposal_key, audit_key, final_key, page_key, period_key, upload_key,
 };
-use crate::workflow::{Adjustment, AuditEntry, Caller, Outcome, PeriodState, Phase};
+use crate::workflow::{
+    Adjustment, AuditEntry, Caller, DEPARTMENT_ATTRIBUTE, Mark, Outcome, PeriodState, Phase,
+    WORKFLOW_ROLES, settlement_side,
+};
+
+mod bulk;
+mod signoff;
+mod views;
 
 /// The contract's name on the channel.
 pub const CONTRACT_NAME: &str = "settlement";
 /// The contract's version.
 pub const CONTRACT_VERSION: &str = "1.0";
 /// Changes whenever the contract's behaviour does; part of the package digest.
-pub const CODE_REVISION: &str = "settlement-2026-12-06.2";
+pub const CODE_REVISION: &str = "settlement-2026-12-06.3";
 
 /// The settlement contract. Stateless: all state lives behind the peer's context.
 #[derive(Debug, Clone, Copy, Default)]
@@ -87,11 +96,18 @@ pub const FUNCTIONS: &[&str] = &[
     "adjust_propose",
     "adjust_accept",
     "adjust_reject",
+    "adjust_propose_many",
+    "adjust_decide_many",
     "confirm",
     "reset",
+    "approve",
+    "pay",
+    "ack",
     "agreement_get",
     "period_get",
+    "periods_list",
     "lines_get",
+    "line_history",
     "adjustment_get",
     "audit_get",
     "final_get",
@@ -114,11 +130,18 @@ fn dispatch(
         "adjust_propose" => adjust_propose(&mut store, &caller, args),
         "adjust_accept" => adjust_decide(&mut store, &caller, args, true),
         "adjust_reject" => adjust_decide(&mut store, &caller, args, false),
+        "adjust_propose_many" => bulk::adjust_propose_many(&mut store, &caller, args),
+        "adjust_decide_many" => bulk::adjust_decide_many(&mut store, &caller, args),
         "confirm" => confirm(&mut store, &caller, args),
         "reset" => reset(&mut store, &caller, args),
+        "approve" => signoff::approve(&mut store, &caller, args),
+        "pay" => signoff::pay(&mut store, &caller, args),
+        "ack" => signoff::ack(&mut store, &caller, args),
         "agreement_get" => agreement_get(&mut store),
-        "period_get" => period_get(&mut store, &caller, args),
+        "period_get" => views::period_get(&mut store, &caller, args),
+        "periods_list" => views::periods_list(&mut store, &caller, args),
         "lines_get" => lines_get(&mut store, &caller, args),
+        "line_history" => views::line_history(&mut store, &caller, args),
         "adjustment_get" => adjustment_get(&mut store, &caller, args),
         "audit_get" => audit_get(&mut store, &caller, args),
         "final_get" => final_get(&mut store, &caller, args),
@@ -139,6 +162,8 @@ fn caller_of(ctx: &dyn Context) -> Caller {
         fingerprint: creator.fingerprint.into(),
         tx_id: ctx.tx_id().0.into(),
         at_ms: ctx.timestamp().unix_time_ms,
+        department: creator.attributes.get(DEPARTMENT_ATTRIBUTE).cloned(),
+        on_behalf_of: None,
     }
 }
 
@@ -170,6 +195,8 @@ fn audit(
         tx_id: caller.tx_id,
         at_ms: caller.at_ms,
         detail,
+        department: caller.department.clone(),
+        on_behalf_of: caller.on_behalf_of.clone(),
     };
     store.put(&audit_key(state.period, Some(seq))?, &entry)
 }
@@ -304,6 +331,7 @@ fn upload(
         });
     }
     let request: UploadRequest = parse_request(args)?;
+    let caller = &caller.clone().acting_for(request.on_behalf_of.as_ref());
     let mut state = match store.get(&period_key(request.period)?)? {
         Some(state) => state,
         None => {
@@ -394,6 +422,7 @@ fn reveal(
     args: &[Vec<u8>],
 ) -> Result<Vec<u8>, SettleError> {
     let request: RevealRequest = parse_request(args)?;
+    let caller = &caller.clone().acting_for(request.on_behalf_of.as_ref());
     let mut state = store.period(request.period)?;
     let side = state.check_reveal(caller, &request.key, &request.salt)?;
     state.record_opening(side, request.key, request.salt);
@@ -467,6 +496,7 @@ fn settle(
     };
     let pages = write_pages(store, state.period, &reconciliation.lines)?;
     state.start_review(reconciliation.summary, pages);
+    state.reconciled = Some(Mark::of(caller));
     let detail = match &default {
         None => format!(
             "reconciled {} lines, {} open",
@@ -534,11 +564,7 @@ fn review_period(
     period: crate::units::Period,
 ) -> Result<PeriodState, SettleError> {
     let state = store.period(period)?;
-    crate::workflow::caller_side(
-        &state.agreement,
-        caller,
-        &[netsettle_protocol::Role::Client],
-    )?;
+    settlement_side(&state.agreement, caller, WORKFLOW_ROLES)?;
     state.require(&[Phase::Reviewing], "review")?;
     Ok(state)
 }
@@ -563,10 +589,14 @@ fn dispute(
     args: &[Vec<u8>],
 ) -> Result<Vec<u8>, SettleError> {
     let request: DisputeRequest = parse_request(args)?;
+    let caller = &caller.clone().acting_for(request.on_behalf_of.as_ref());
     let mut state = review_period(store, caller, request.period)?;
-    edit_line(store, &mut state, request.line_no, |state, line| {
-        state.dispute(caller, line, &request.reason)
+    let entry = edit_line(store, &mut state, request.line_no, |state, line| {
+        let side = state.dispute(caller, line, &request.reason)?;
+        let reason = request.reason.clone();
+        LineEvent::record(caller, side, line, LineEventKind::Disputed { reason })
     })?;
+    put_line_event(store, state.period, &entry)?;
     let state = save(
         store,
         state,
@@ -588,11 +618,16 @@ fn adjust_propose(
     args: &[Vec<u8>],
 ) -> Result<Vec<u8>, SettleError> {
     let request: AdjustRequest = parse_request(args)?;
+    let caller = &caller.clone().acting_for(request.on_behalf_of.as_ref());
     let mut state = review_period(store, caller, request.period)?;
-    let adjustment = edit_line(store, &mut state, request.line_no, |state, line| {
-        state.propose_adjustment(caller, line, &request)
+    let (adjustment, entry) = edit_line(store, &mut state, request.line_no, |state, line| {
+        let adjustment = state.propose_adjustment(caller, line, &request)?;
+        let kind = LineEvent::proposed(&adjustment);
+        let entry = LineEvent::record(caller, adjustment.proposer, line, kind)?;
+        Ok((adjustment, entry))
     })?;
     store.put(&adjustment_key(state.period, adjustment.id)?, &adjustment)?;
+    put_line_event(store, state.period, &entry)?;
     let detail = format!(
         "adjustment {} of line {}: {} fen",
         adjustment.id, adjustment.line_no, adjustment.amount_fen
@@ -610,6 +645,7 @@ fn adjust_decide(
     accept: bool,
 ) -> Result<Vec<u8>, SettleError> {
     let request: DecideRequest = parse_request(args)?;
+    let caller = &caller.clone().acting_for(request.on_behalf_of.as_ref());
     let mut state = review_period(store, caller, request.period)?;
     let key = adjustment_key(state.period, request.adjustment_id)?;
     let mut adjustment: Adjustment = store.get(&key)?.ok_or_else(|| {
@@ -623,10 +659,11 @@ fn adjust_decide(
         (false, Some(reason)) => Some(reason),
         (false, None) => return Err(SettleError::bad("a rejection needs a reason")),
     };
-    edit_line(store, &mut state, adjustment.line_no, |state, line| {
-        state.decide_adjustment(caller, &mut adjustment, line, rejection)
+    let entry = edit_line(store, &mut state, adjustment.line_no, |state, line| {
+        decide_on_line(state, caller, &mut adjustment, line, rejection)
     })?;
     store.put(&key, &adjustment)?;
+    put_line_event(store, state.period, &entry)?;
     let step = if accept {
         "adjust_accept"
     } else {
@@ -654,16 +691,61 @@ fn adjust_decide(
     Ok(to_json(&event))
 }
 
+/// Decides `adjustment` on its line and makes the line's history entry for it.
+fn decide_on_line(
+    state: &mut PeriodState,
+    caller: &Caller,
+    adjustment: &mut Adjustment,
+    line: &mut ReconciledLine,
+    rejection: Option<&str>,
+) -> Result<LineEvent, SettleError> {
+    let side = state.decide_adjustment(caller, adjustment, line, rejection)?;
+    let adjustment_id = adjustment.id;
+    let kind = match rejection {
+        Some(reason) => LineEventKind::AdjustmentRejected {
+            adjustment_id,
+            reason: reason.to_owned(),
+        },
+        None => LineEventKind::AdjustmentAccepted {
+            adjustment_id,
+            settled: crate::reconcile::Settled {
+                quantity: adjustment.quantity,
+                amount_fen: adjustment.amount_fen,
+            },
+        },
+    };
+    LineEvent::record(caller, side, line, kind)
+}
+
+/// Stores a line history entry under its own key.
+fn put_line_event(
+    store: &mut Store<'_>,
+    period: crate::units::Period,
+    entry: &LineEvent,
+) -> Result<(), SettleError> {
+    let seq = entry
+        .seq
+        .ok_or(SettleError::Corrupt("line event without seq"))?;
+    store.put(&line_event_key(period, entry.line_no, Some(seq))?, entry)
+}
+
 fn confirm(
     store: &mut Store<'_>,
     caller: &Caller,
     args: &[Vec<u8>],
 ) -> Result<Vec<u8>, SettleError> {
     let request: ConfirmRequest = parse_request(args)?;
+    let caller = &caller.clone().acting_for(request.on_behalf_of.as_ref());
     let mut state = store.period(request.period)?;
     let (_, both) = state.confirm(caller, request.version)?;
     let final_data = if both {
-        Some(finalise(store, &state, caller)?)
+        let data = finalise(store, &state, caller)?;
+        let payer = data
+            .payer
+            .as_deref()
+            .and_then(|payer| state.agreement.side_of(payer));
+        state.record_net(payer, data.net_amount_fen);
+        Some(data)
     } else {
         None
     };
@@ -714,6 +796,7 @@ fn finalise(
 
 fn reset(store: &mut Store<'_>, caller: &Caller, args: &[Vec<u8>]) -> Result<Vec<u8>, SettleError> {
     let request: PeriodRequest = parse_request(args)?;
+    let caller = &caller.clone().acting_for(request.on_behalf_of.as_ref());
     let mut state = store.period(request.period)?;
     let previous = state.phase;
     let closed_round = state.round;
@@ -747,20 +830,6 @@ fn reset(store: &mut Store<'_>, caller: &Caller, args: &[Vec<u8>]) -> Result<Vec
 }
 
 // ---- queries -----------------------------------------------------------------------
-
-fn period_get(
-    store: &mut Store<'_>,
-    caller: &Caller,
-    args: &[Vec<u8>],
-) -> Result<Vec<u8>, SettleError> {
-    let request: PeriodRequest = parse_request(args)?;
-    let state = readable_period(store, caller, request.period)?;
-    Ok(to_json(&serde_json::json!({
-        "state": state, "deadline_ms": state.deadline_ms(),
-        "closable_after_ms": state.closable_after_ms(),
-        "status": state.status(caller.at_ms),
-    })))
-}
 
 fn lines_get(
     store: &mut Store<'_>,
@@ -857,7 +926,7 @@ fn final_with_location(
     store: &mut Store<'_>,
     state: &PeriodState,
 ) -> Result<(FinalData, TxLocation), SettleError> {
-    if state.phase != Phase::Final {
+    if !matches!(state.phase, Phase::Final | Phase::Closed) {
         return Err(StateError::WrongPhase {
             period: state.period.to_string(),
             phase: state.phase.name(),

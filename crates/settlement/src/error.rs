@@ -24,6 +24,15 @@ pub enum ReportError {
     /// The text is not UTF-8.
     #[error("report is not UTF-8 text")]
     NotUtf8,
+    /// The file is not UTF-8 (with or without a byte-order mark) or GBK text
+    /// ([`crate::report::decode_report_bytes`]).
+    #[error("report file is not UTF-8 or GBK text: at byte {offset}, {reason}")]
+    Encoding {
+        /// The byte offset that gave it away.
+        offset: usize,
+        /// What was found.
+        reason: String,
+    },
     /// A line of the text is malformed.
     #[error("line {line_no}: {reason}")]
     Syntax {
@@ -59,6 +68,11 @@ pub enum AccessError {
     /// The caller's certificate role may not take this step.
     #[error("wrong role: {0}")]
     WrongRole(String),
+    /// The caller's department (its certificate's `department` attribute) may not take
+    /// this step: finance staff approve, pay and acknowledge and nothing else; settlement
+    /// staff may not do those.
+    #[error("wrong department: {0}")]
+    WrongDepartment(String),
 }
 
 /// The step does not fit the state of the period, adjustment or agreement.
@@ -142,6 +156,41 @@ pub enum StateError {
     /// A count limit of the period was reached.
     #[error("a count limit was reached: {0}")]
     LimitReached(&'static str),
+    /// The period is closed: approved, paid and acknowledged; nothing changes it.
+    #[error("period {0} is closed and can no longer change")]
+    Closed(String),
+    /// This carrier's finance department already approved the final data.
+    #[error("{0} already approved the final data")]
+    AlreadyApproved(String),
+    /// The payment can be recorded only once both finance departments approved.
+    #[error("the final data still awaits the approval of {0}")]
+    AwaitingApproval(String),
+    /// A payment is already recorded for the period.
+    #[error("payment {0:?} is already recorded")]
+    AlreadyPaid(String),
+    /// The amount paid is not the net amount of the final data.
+    #[error("the net amount due is {expected} fen; {given} fen was given")]
+    PaymentAmount {
+        /// The net amount of the final data.
+        expected: u64,
+        /// The amount in the request.
+        given: u64,
+    },
+    /// The final data nets to zero: there is no payment to record.
+    #[error("the final data nets to zero: there is nothing to pay")]
+    NothingToPay,
+    /// No payment is recorded yet, so there is nothing to acknowledge.
+    #[error("no payment is recorded yet")]
+    NoPayment,
+    /// The acknowledgement names another payment than the one recorded.
+    #[error("the recorded payment has reference {recorded:?}")]
+    ReferenceMismatch {
+        /// The recorded reference.
+        recorded: String,
+    },
+    /// The line's history is full ([`crate::limits::LINE_HISTORY_MAX`] entries).
+    #[error("line {0} has reached its history limit; settle it off chain")]
+    HistoryFull(u64),
 }
 
 /// Why a settlement call failed.
@@ -173,6 +222,16 @@ pub enum SettleError {
         /// Its size.
         actual: usize,
     },
+    /// A list of the request has more entries than its limit (status 413).
+    #[error("{what}: {actual} entries, at most {max} allowed in one transaction")]
+    TooMany {
+        /// Which list.
+        what: &'static str,
+        /// Its limit.
+        max: usize,
+        /// Its length.
+        actual: usize,
+    },
     /// The period, line, adjustment or agreement does not exist (status 404).
     #[error("not found: {0}")]
     NotFound(String),
@@ -189,6 +248,17 @@ pub enum SettleError {
     /// A stored record does not decode: the ledger is damaged (status 500).
     #[error("stored {0} is corrupt")]
     Corrupt(&'static str),
+    /// One entry of a bulk request failed, refusing the whole request (the status is the
+    /// entry's).
+    #[error("{list}[{index}]: {source}")]
+    InEntry {
+        /// Which list of the request.
+        list: &'static str,
+        /// The entry's index in it, from 0.
+        index: usize,
+        /// Why it failed.
+        source: Box<SettleError>,
+    },
 }
 
 impl SettleError {
@@ -199,13 +269,23 @@ impl SettleError {
             Self::Access(_) => 403,
             Self::NotFound(_) => 404,
             Self::State(_) => 409,
-            Self::TooLarge { .. } => 413,
+            Self::TooLarge { .. } | Self::TooMany { .. } => 413,
             Self::Context(error) => error.status(),
+            Self::InEntry { source, .. } => source.status(),
             Self::Storage(_) | Self::Corrupt(_) => 500,
         }
     }
 
     pub(crate) fn bad(message: impl Into<String>) -> Self {
         Self::BadArgument(message.into())
+    }
+
+    /// This error as the failure of entry `index` of the bulk list `list`.
+    pub fn in_entry(self, list: &'static str, index: usize) -> Self {
+        Self::InEntry {
+            list,
+            index,
+            source: Box::new(self),
+        }
     }
 }

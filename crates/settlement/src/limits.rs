@@ -22,8 +22,11 @@ pub const REPORT_LINES_MAX: usize = 100_000;
 pub const REPORT_BYTES_MAX: usize = 16 * MIB;
 /// Bytes of one uploaded ciphertext: the canonical report plus the SM4-GCM tag.
 pub const CIPHERTEXT_BYTES_MAX: usize = REPORT_BYTES_MAX + GCM_TAG_BYTES;
-/// Bytes of a settlement item, unit or local network area token.
-pub const TOKEN_BYTES_MAX: usize = 32;
+/// Bytes of a settlement item, unit or local network area name (UTF-8, NFC): room for
+/// 21 CJK characters, or 64 ASCII ones.
+pub const TOKEN_BYTES_MAX: usize = 64;
+/// Characters of such a name: `国内长途话音` is 6 characters, 18 bytes.
+pub const TOKEN_CHARS_MAX: usize = 32;
 /// Bytes of an MSP id in an agreement.
 pub const MSP_ID_BYTES_MAX: usize = 128;
 /// Largest amount of one line: 10^13 fen (100 billion CNY), far above any real line, and
@@ -60,6 +63,25 @@ pub const FAULTS_MAX: usize = 2 * FAULTS_TO_DEFAULT as usize;
 pub const REASON_BYTES_MAX: usize = 1024;
 /// Bytes of one JSON request argument (every function's first argument).
 pub const REQUEST_BYTES_MAX: usize = 64 * KIB;
+/// Adjustments proposed, or decisions taken, in one bulk transaction
+/// (`adjust_propose_many`, `adjust_decide_many`): a month's correction file is hundreds
+/// of lines; each entry writes its adjustment, its line's page and its line's history.
+pub const BULK_ADJUSTMENTS_MAX: usize = 1_000;
+/// Bytes of a bulk request: [`BULK_ADJUSTMENTS_MAX`] entries with reasons at their
+/// limit and room for the JSON around them.
+pub const BULK_REQUEST_BYTES_MAX: usize = BULK_ADJUSTMENTS_MAX * (REASON_BYTES_MAX + 256);
+/// Bytes of the acting user a gateway names (`on_behalf_of`).
+pub const ACTING_USER_BYTES_MAX: usize = 128;
+/// Bytes of a payment reference (a bank transfer id).
+pub const PAYMENT_REFERENCE_BYTES_MAX: usize = 128;
+/// Entries kept in one line's history: reconciliation, then a few disputes and
+/// adjustment rounds. Past the limit the line refuses further disputes and adjustments
+/// (409): a line argued over 64 times needs people, not another transaction, and the
+/// bound keeps a history read one value.
+pub const LINE_HISTORY_MAX: usize = 64;
+/// Periods one `periods_list` query returns (ten years of months).
+pub const QUERY_PERIODS_MAX: usize = 120;
+
 /// Reconciled lines stored under one state key. Pages keep one reconciliation under the
 /// read–write set's entry limit and make an adjustment rewrite one page, not the month;
 /// 100 lines (about 17 KiB) keep a month's adjustments from dominating the ledger (the
@@ -82,6 +104,11 @@ pub const PAGE_BYTES_MAX: usize = MIB;
 /// Bytes of any other stored record (agreement, adjustment, audit entry, final data).
 pub const RECORD_BYTES_MAX: usize = 64 * KIB;
 
+// A bulk transaction's writes (adjustment, page, line history per entry, plus the period
+// record, audit entry and the line reads) stay within the read–write set.
+const _: () = assert!(4 * BULK_ADJUSTMENTS_MAX + 64 <= RW_SET_ENTRIES_MAX);
+const _: () = assert!(BULK_REQUEST_BYTES_MAX <= ARGS_BYTES_MAX);
+const _: () = assert!(TOKEN_CHARS_MAX <= TOKEN_BYTES_MAX);
 // A whole report's total fits in i64 with room for the difference of two totals.
 const _: () =
     assert!((AMOUNT_FEN_MAX as u128) * (REPORT_LINES_MAX as u128) * 2 <= i64::MAX as u128);

@@ -104,6 +104,10 @@ pub struct ReconciledLine {
     pub revision: u32,
     /// The adjustment awaiting a decision, if any.
     pub pending_adjustment: Option<u64>,
+    /// Entries in the line's history since reconciliation (disputes and adjustment
+    /// steps; see [`crate::history`]): the sequence number of the next one.
+    #[serde(default)]
+    pub history: u32,
 }
 
 impl ReconciledLine {
@@ -125,6 +129,7 @@ impl ReconciledLine {
             note,
             revision: 0,
             pending_adjustment: None,
+            history: 0,
         }
     }
 }
@@ -360,6 +365,7 @@ pub fn resolve_default(
             }),
             revision: 0,
             pending_adjustment: None,
+            history: 0,
         });
     }
     let summary = Summary::of(&lines)?;

@@ -4,7 +4,11 @@
 //!
 //! # CSV format
 //!
-//! UTF-8, `\n` or `\r\n` line ends. Blank lines and lines starting with `#` are ignored.
+//! UTF-8 (a leading byte-order mark is skipped), `\n` or `\r\n` line ends. Blank lines
+//! and lines starting with `#` are ignored. Billing exports that come out of Excel as
+//! GBK or UTF-8 with a byte-order mark are converted on the client with
+//! [`decode_report_bytes`] before parsing; anything else is refused there with the byte
+//! offset that gave it away.
 //! The first other line is the header, exactly:
 //!
 //! ```text
@@ -15,15 +19,17 @@
 //!
 //! | field | meaning | form |
 //! |---|---|---|
-//! | `item` | settlement item / service type (`voice`, `sms`, `data`, `leased_line`, ...) | token |
+//! | `item` | settlement item / service type (`voice`, `sms`, `国内长途话音`, ...) | name |
 //! | `direction` | `payable` (the reporting carrier pays) or `receivable` (it is paid) | word |
-//! | `area` | local network area, e.g. the area code `0571` | token |
+//! | `area` | local network area, e.g. the area code `0571` or `北京` | name |
 //! | `quantity` | units carried | whole number, at most 10^15 |
-//! | `unit` | `minute`, `message`, `MB`, `circuit_month`, ... | token |
+//! | `unit` | `minute`, `message`, `MB`, `分钟`, ... | name |
 //! | `rate` | yuan per unit | decimal, at most 6 decimals |
 //! | `amount_fen` | what the line is worth, in fen (1/100 yuan) | whole number, at most 10^13 |
 //!
-//! A token is 1–32 bytes of `A-Z a-z 0-9 _ - .`. Numbers have no sign, no leading zeros
+//! A name is UTF-8 text of 1–64 bytes and at most 32 characters, normalised to NFC, with
+//! no control or format characters, commas, quotes, surrounding space or leading `#`
+//! (see [`crate::units::Token`]). Numbers have no sign, no leading zeros
 //! and no separators; a negative number is an error. Each (item, direction, area) appears
 //! once. The amount is the carrier's billed figure and is authoritative; quantity and rate
 //! explain it.
@@ -370,6 +376,7 @@ fn checked_text(bytes: &[u8]) -> Result<&str, ReportError> {
 /// Parses the CSV table of `text`: skips comments and blank lines, expects the header,
 /// then lines.
 fn parse_table(text: &str) -> Result<Vec<ReportLine>, ReportError> {
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
     let mut lines = Vec::new();
     let mut seen_header = false;
     for (idx, row) in text.lines().enumerate() {
@@ -404,4 +411,95 @@ fn parse_table(text: &str) -> Result<Vec<ReportLine>, ReportError> {
         });
     }
     Ok(lines)
+}
+
+/// The encoding a report file turned out to be in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceEncoding {
+    /// UTF-8 without a byte-order mark.
+    Utf8,
+    /// UTF-8 with a byte-order mark (Excel's "CSV UTF-8").
+    Utf8Bom,
+    /// GBK (Excel's "CSV" on a Chinese Windows).
+    Gbk,
+}
+
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Decodes a report file as carriers' billing exports come: UTF-8 with or without a
+/// byte-order mark, or GBK. GBK is tried only when the bytes are not UTF-8, and must
+/// decode without a replacement character. Anything else (UTF-16, binary data, bytes that
+/// are neither) is an error naming the byte offset that gave it away. Client side: the
+/// contract only ever sees the canonical UTF-8 text.
+pub fn decode_report_bytes(bytes: &[u8]) -> Result<(String, SourceEncoding), ReportError> {
+    if bytes.len() > REPORT_BYTES_MAX {
+        return Err(ReportError::TooLarge {
+            max: REPORT_BYTES_MAX,
+            actual: bytes.len(),
+        });
+    }
+    if bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") {
+        return Err(ReportError::Encoding {
+            offset: 0,
+            reason: "a UTF-16 byte-order mark: save the report as UTF-8 or GBK CSV".into(),
+        });
+    }
+    // Text in any of the accepted encodings has no control bytes but tab and line ends
+    // (GBK's multi-byte sequences never use bytes below 0x40); UTF-16 without a mark and
+    // binary data do.
+    let control = bytes
+        .iter()
+        .position(|byte| (*byte < 0x20 && !matches!(byte, b'\t' | b'\n' | b'\r')) || *byte == 0x7F);
+    if let Some(offset) = control {
+        return Err(ReportError::Encoding {
+            offset,
+            reason: format!(
+                "control byte 0x{:02X}: not a text report (UTF-16 or binary?)",
+                bytes.get(offset).copied().unwrap_or_default()
+            ),
+        });
+    }
+    if let Some(rest) = bytes.strip_prefix(UTF8_BOM) {
+        return match core::str::from_utf8(rest) {
+            Ok(text) => Ok((text.to_owned(), SourceEncoding::Utf8Bom)),
+            Err(error) => Err(ReportError::Encoding {
+                offset: error.valid_up_to().saturating_add(UTF8_BOM.len()),
+                reason: "invalid UTF-8 after a UTF-8 byte-order mark".into(),
+            }),
+        };
+    }
+    let utf8_error = match core::str::from_utf8(bytes) {
+        Ok(text) => return Ok((text.to_owned(), SourceEncoding::Utf8)),
+        Err(error) => error,
+    };
+    decode_gbk(bytes)
+        .map_err(|gbk_offset| ReportError::Encoding {
+            offset: gbk_offset,
+            reason: format!(
+                "neither UTF-8 (invalid from byte {}) nor GBK (invalid from byte {gbk_offset})",
+                utf8_error.valid_up_to()
+            ),
+        })
+        .map(|text| (text, SourceEncoding::Gbk))
+}
+
+/// Decodes GBK without replacement; the error is the offset of the first malformed
+/// sequence.
+fn decode_gbk(bytes: &[u8]) -> Result<String, usize> {
+    let mut decoder = encoding_rs::GBK.new_decoder_without_bom_handling();
+    let capacity = decoder
+        .max_utf8_buffer_length_without_replacement(bytes.len())
+        .ok_or(0usize)?;
+    let mut text = String::with_capacity(capacity);
+    let (result, read) = decoder.decode_to_string_without_replacement(bytes, &mut text, true);
+    match result {
+        encoding_rs::DecoderResult::InputEmpty => Ok(text),
+        encoding_rs::DecoderResult::Malformed(bad, after) => Err(read
+            .saturating_sub(usize::from(bad))
+            .saturating_sub(usize::from(after))),
+        // The buffer was sized for the worst case, so this means a decoder bug; report
+        // where it stopped rather than panic.
+        encoding_rs::DecoderResult::OutputFull => Err(read),
+    }
 }

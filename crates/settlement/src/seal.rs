@@ -104,6 +104,7 @@ impl SealedReport {
             nonce: HexBytes(self.nonce),
             key_commitment: HexBytes(self.key_commitment.0),
             plaintext_commitment: HexBytes(self.plaintext_commitment.0),
+            on_behalf_of: None,
         };
         vec![crate::api::to_json(&request), self.ciphertext.clone()]
     }
@@ -156,6 +157,7 @@ pub fn reveal_args(period: Period, opening: &Opening) -> Vec<Vec<u8>> {
         period,
         key: HexBytes(*opening.key.as_bytes()),
         salt: HexBytes(opening.salt),
+        on_behalf_of: None,
     })]
 }
 

@@ -13,6 +13,7 @@
 //! | `adjustment ‖ YYYY-MM ‖ id` | [`Adjustment`] |
 //! | `audit ‖ YYYY-MM ‖ seq` | [`AuditEntry`] |
 //! | `final ‖ YYYY-MM` | [`FinalData`] |
+//! | `line_event ‖ YYYY-MM ‖ line_no ‖ seq` | [`LineEvent`]: one entry of a line's history |
 //!
 //! Numbers in keys are zero-padded decimal so key order is numeric order.
 
@@ -23,6 +24,7 @@ use crate::agreement::Agreement;
 use crate::api::Digest;
 use crate::error::SettleError;
 use crate::finance::FinalData;
+use crate::history::LineEvent;
 use crate::limits::{PAGE_BYTES_MAX, PAGE_LINES, PERIOD_STATE_BYTES_MAX, RECORD_BYTES_MAX};
 use crate::reconcile::ReconciledLine;
 use crate::units::Period;
@@ -85,6 +87,7 @@ record!(PeriodState, "settlement period", PERIOD_STATE_BYTES_MAX);
 record!(Adjustment, "settlement adjustment", RECORD_BYTES_MAX);
 record!(AuditEntry, "settlement audit entry", RECORD_BYTES_MAX);
 record!(FinalData, "settlement final data", RECORD_BYTES_MAX);
+record!(LineEvent, "settlement line event", RECORD_BYTES_MAX);
 
 impl Wire for Page {
     const NAME: &'static str = "settlement page";
@@ -171,6 +174,29 @@ pub fn audit_key(period: Period, seq: Option<u64>) -> Result<String, SettleError
         )?),
         None => Ok(composite_key("audit", &[&period.to_string()])?),
     }
+}
+
+/// Key of a line history entry; with `seq` `None`, the prefix of all of the line's
+/// entries.
+pub fn line_event_key(
+    period: Period,
+    line_no: u64,
+    seq: Option<u32>,
+) -> Result<String, SettleError> {
+    let period = period.to_string();
+    let line_no = number(line_no);
+    match seq {
+        Some(seq) => Ok(composite_key(
+            "line_event",
+            &[&period, &line_no, &number(u64::from(seq))],
+        )?),
+        None => Ok(composite_key("line_event", &[&period, &line_no])?),
+    }
+}
+
+/// The prefix of every period record's key.
+pub fn periods_prefix() -> Result<String, SettleError> {
+    Ok(composite_key("period", &[])?)
 }
 
 /// Key of the final data.

@@ -5,7 +5,7 @@
 use core::fmt;
 use core::str::FromStr;
 
-use crate::limits::{RATE_DECIMALS, RATE_MICROS_MAX, TOKEN_BYTES_MAX};
+use crate::limits::{RATE_DECIMALS, RATE_MICROS_MAX, TOKEN_BYTES_MAX, TOKEN_CHARS_MAX};
 
 /// A settlement period, `YYYY-MM` (year 2000–9999).
 #[derive(
@@ -150,9 +150,14 @@ impl From<Rate> for String {
     }
 }
 
-/// A short name in a line key or unit: 1 to [`TOKEN_BYTES_MAX`] bytes of ASCII letters,
-/// digits, `_`, `-` and `.`. Tokens never need quoting in CSV, and their byte order is
-/// their sort order.
+/// A name in a line key or unit: a settlement item (`voice`, `国内长途话音`), a local network
+/// area (`0571`, `北京`) or a unit (`minute`, `分钟`). UTF-8, kept in Unicode normalisation
+/// form C so that the same name typed or exported two ways has one canonical text and one
+/// commitment; 1 to [`TOKEN_BYTES_MAX`] bytes and at most [`TOKEN_CHARS_MAX`] characters
+/// (after normalisation); no control or format characters ([`is_format_char`]), no
+/// U+FFFD (the mark of a botched conversion), no leading or trailing white space, no
+/// comma or double quote (the CSV has no quoting), and no leading `#` (a comment line).
+/// Names sort in byte order.
 #[derive(
     Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
@@ -170,13 +175,35 @@ impl FromStr for Token {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let allowed = |byte: u8| byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'-' | b'.');
-        if text.is_empty() || text.len() > TOKEN_BYTES_MAX || !text.bytes().all(allowed) {
+        use unicode_normalization::UnicodeNormalization as _;
+        // Bound the input before normalising it (NFC never more than triples a length).
+        if text.len() > TOKEN_BYTES_MAX.saturating_mul(3) {
+            return Err(format!("name {text:?} is over {TOKEN_BYTES_MAX} bytes"));
+        }
+        let name: String = text.nfc().collect();
+        if name.is_empty() {
+            return Err("a name must not be empty".to_owned());
+        }
+        if name.len() > TOKEN_BYTES_MAX || name.chars().count() > TOKEN_CHARS_MAX {
             return Err(format!(
-                "{text:?} is not a token (1-{TOKEN_BYTES_MAX} of A-Z a-z 0-9 _ - .)"
+                "name {name:?} is over {TOKEN_BYTES_MAX} bytes or {TOKEN_CHARS_MAX} characters"
             ));
         }
-        Ok(Self(text.to_owned()))
+        let bad = name
+            .chars()
+            .find(|c| c.is_control() || is_format_char(*c) || matches!(c, ',' | '"' | '\u{FFFD}'));
+        if let Some(bad) = bad {
+            return Err(format!(
+                "name {name:?} holds {bad:?} (U+{:04X}): no control, format or replacement characters, commas or quotes",
+                u32::from(bad)
+            ));
+        }
+        if name.trim() != name || name.starts_with('#') {
+            return Err(format!(
+                "name {name:?} must not start or end with white space or start with #"
+            ));
+        }
+        Ok(Self(name))
     }
 }
 
@@ -213,6 +240,37 @@ pub(crate) fn parse_count(text: &str, what: &str, max: u64) -> Result<u64, Strin
         .ok()
         .filter(|value| *value <= max)
         .ok_or_else(|| format!("{what} {text:?} is over its maximum {max}"))
+}
+
+/// Whether `c` is a Unicode format character (general category Cf: soft hyphen, zero-width
+/// spaces and joiners, bidirectional controls, the byte-order mark, tag characters, ...).
+/// They are invisible, so two names that differ only by one look the same to people
+/// while their commitments differ; names and user ids refuse them.
+pub fn is_format_char(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x00AD
+            | 0x0600..=0x0605
+            | 0x061C
+            | 0x06DD
+            | 0x070F
+            | 0x0890..=0x0891
+            | 0x08E2
+            | 0x180E
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x2064
+            | 0x2066..=0x206F
+            | 0xFEFF
+            | 0xFFF9..=0xFFFB
+            | 0x110BD
+            | 0x110CD
+            | 0x13430..=0x1343F
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0001
+            | 0xE0020..=0xE007F
+    )
 }
 
 #[cfg(test)]

@@ -11,7 +11,13 @@
 //!      │   reset (from Uploading, Revealing or Failed, after the deadline + margin):
 //!      └── the next round, or ───────────────────────────────────┘ one side in default and
 //!          Defaulted (both sides in default)                       the other's report open
+//!
+//!  Final ──both finance approvals, payment by the payer, acknowledgement by the payee──▶ Closed
 //! ```
+//!
+//! The finance steps are in [`crate::signoff`]. Settlement steps go through
+//! [`settlement_side`], which refuses finance staff; finance steps through
+//! [`finance_side`], which requires them.
 //!
 //! # Fairness
 //!
@@ -50,7 +56,7 @@
 use netsettle_protocol::Role;
 
 use crate::agreement::{Agreement, Side};
-use crate::api::{AdjustRequest, Digest, HexBytes, UploadRequest};
+use crate::api::{ActingUser, AdjustRequest, Digest, HexBytes, UploadRequest};
 use crate::error::{AccessError, SettleError, StateError};
 use crate::limits::{
     ADJUSTMENTS_MAX, AMOUNT_FEN_MAX, CIPHERTEXT_BYTES_MAX, FAULTS_MAX, FAULTS_TO_DEFAULT,
@@ -74,6 +80,58 @@ pub struct Caller {
     pub tx_id: Digest,
     /// The proposal's time, ms since the epoch: the only clock.
     pub at_ms: u64,
+    /// The `department` attribute of its certificate, if any (`finance` for finance
+    /// staff; see [`FINANCE_DEPARTMENT`]).
+    pub department: Option<String>,
+    /// The user a gateway signed for, if the request named one.
+    pub on_behalf_of: Option<ActingUser>,
+}
+
+/// The certificate attribute naming the caller's department.
+pub const DEPARTMENT_ATTRIBUTE: &str = "department";
+/// The department of finance staff: they approve, pay and acknowledge, and take no
+/// settlement step (separation of duties, MISSION §2 step 7).
+pub const FINANCE_DEPARTMENT: &str = "finance";
+
+impl Caller {
+    /// Whether the caller is finance staff.
+    pub fn is_finance(&self) -> bool {
+        self.department.as_deref() == Some(FINANCE_DEPARTMENT)
+    }
+
+    /// The caller as it acts for `on_behalf_of` (a request's acting user).
+    pub fn acting_for(mut self, on_behalf_of: Option<&ActingUser>) -> Self {
+        self.on_behalf_of = on_behalf_of.cloned();
+        self
+    }
+}
+
+/// Who did something and in which transaction: kept on approvals and payments.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Mark {
+    /// The organisation.
+    pub msp_id: String,
+    /// Its certificate's common name.
+    pub common_name: String,
+    /// The user a gateway signed for, if any.
+    pub on_behalf_of: Option<ActingUser>,
+    /// The transaction.
+    pub tx_id: Digest,
+    /// Its proposal time.
+    pub at_ms: u64,
+}
+
+impl Mark {
+    /// The mark of `caller`'s transaction.
+    pub fn of(caller: &Caller) -> Self {
+        Self {
+            msp_id: caller.msp_id.clone(),
+            common_name: caller.common_name.clone(),
+            on_behalf_of: caller.on_behalf_of.clone(),
+            tx_id: caller.tx_id,
+            at_ms: caller.at_ms,
+        }
+    }
 }
 
 /// Where a period is in the workflow.
@@ -93,6 +151,9 @@ pub enum Phase {
     /// Both carriers are in default: neither report can open, nothing can be settled on
     /// the chain for this period.
     Defaulted,
+    /// Final, approved by both finance departments, and paid and acknowledged (or
+    /// nothing to pay): nothing changes it any more.
+    Closed,
 }
 
 impl Phase {
@@ -105,6 +166,7 @@ impl Phase {
             Self::Final => "final",
             Self::Failed => "failed",
             Self::Defaulted => "defaulted",
+            Self::Closed => "closed",
         }
     }
 }
@@ -157,10 +219,13 @@ pub struct SideState {
     /// [`PeriodState::track_moves`] on every stored step).
     #[serde(default)]
     pub awaiting: Option<Awaiting>,
+    /// Its finance department's approval of the final data.
+    #[serde(default)]
+    pub approval: Option<Mark>,
 }
 
-/// A step a carrier must take next for the period to move on. Non-exhaustive: the
-/// finance sign-off and payment steps will add theirs.
+/// A step a carrier must take next for the period to move on. Non-exhaustive: later
+/// workflow steps may add theirs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum Action {
@@ -174,6 +239,12 @@ pub enum Action {
     Resolve,
     /// Confirm the current data version (nothing is left in dispute).
     Confirm,
+    /// Its finance department approves the final data.
+    Approve,
+    /// Its finance department records the payment of the net amount (the payer).
+    Pay,
+    /// Its finance department acknowledges the payment received (the payee).
+    Acknowledge,
 }
 
 /// A carrier's current move and since when: the transaction that made it its move.
@@ -313,6 +384,40 @@ pub struct PeriodState {
     pub pending_adjustments: u64,
     /// Audit entries written so far (the next sequence number).
     pub audit_entries: u64,
+    /// The transaction that reconciled the reports (or resolved a default): the first
+    /// entry of every line's history.
+    #[serde(default)]
+    pub reconciled: Option<Mark>,
+    /// Who pays whom once the data is final.
+    #[serde(default)]
+    pub net: Option<NetPosition>,
+    /// The payment, once the payer recorded it.
+    #[serde(default)]
+    pub payment: Option<Payment>,
+}
+
+/// The net position of the final data: who pays, how much.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NetPosition {
+    /// The paying side; `None` when the flows cancel out (nothing to pay).
+    pub payer: Option<Side>,
+    /// The net amount, fen.
+    pub amount_fen: u64,
+}
+
+/// A payment recorded by the payer, and the payee's acknowledgement.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Payment {
+    /// The payer's reference (bank transfer id).
+    pub reference: String,
+    /// The amount paid: the net amount of the final data.
+    pub amount_fen: u64,
+    /// When it was paid, as the payer's system said, if it did.
+    pub paid_at_ms: Option<u64>,
+    /// Who recorded it.
+    pub recorded: Mark,
+    /// Who acknowledged it, once the payee did.
+    pub acknowledged: Option<Mark>,
 }
 
 /// A proposed change to one line.
@@ -374,6 +479,12 @@ pub struct AuditEntry {
     pub at_ms: u64,
     /// What happened, in one line.
     pub detail: String,
+    /// The caller's department attribute, if any.
+    #[serde(default)]
+    pub department: Option<String>,
+    /// The user a gateway signed for, if any.
+    #[serde(default)]
+    pub on_behalf_of: Option<ActingUser>,
 }
 
 /// `reason` cut to at most [`REASON_BYTES_MAX`] bytes (at a character boundary), so a
@@ -391,9 +502,43 @@ fn bounded(mut reason: String) -> String {
 
 /// Roles allowed to take settlement steps: the carriers' settlement systems act as
 /// clients.
-const WORKFLOW_ROLES: &[Role] = &[Role::Client];
+pub const WORKFLOW_ROLES: &[Role] = &[Role::Client];
 /// Roles allowed to reset a round: the settlement system or an administrator.
 const RESET_ROLES: &[Role] = &[Role::Client, Role::Admin];
+
+/// The side `caller` speaks for in a settlement step (upload, reveal, dispute, adjust,
+/// decide, confirm, reset): a party's identity in one of `roles` that is not finance
+/// staff. Finance approves and pays; it does not settle (separation of duties).
+pub fn settlement_side(
+    agreement: &Agreement,
+    caller: &Caller,
+    roles: &[Role],
+) -> Result<Side, SettleError> {
+    let side = caller_side(agreement, caller, roles)?;
+    if caller.is_finance() {
+        return Err(AccessError::WrongDepartment(format!(
+            "{} is in department {FINANCE_DEPARTMENT}: finance staff approve, pay and acknowledge; settlement steps need settlement staff",
+            caller.common_name
+        ))
+        .into());
+    }
+    Ok(side)
+}
+
+/// The side `caller` speaks for in a finance step (approve, pay, ack): a party's client
+/// identity whose certificate carries `department=finance`.
+pub fn finance_side(agreement: &Agreement, caller: &Caller) -> Result<Side, SettleError> {
+    let side = caller_side(agreement, caller, WORKFLOW_ROLES)?;
+    if !caller.is_finance() {
+        let department = caller.department.as_deref().unwrap_or("(none)");
+        return Err(AccessError::WrongDepartment(format!(
+            "{} is in department {department}: this step needs a certificate with {DEPARTMENT_ATTRIBUTE}={FINANCE_DEPARTMENT}",
+            caller.common_name
+        ))
+        .into());
+    }
+    Ok(side)
+}
 
 /// The side `caller` speaks for, if its organisation is a party and its role allowed.
 pub fn caller_side(
@@ -451,6 +596,9 @@ impl PeriodState {
             adjustments: 0,
             pending_adjustments: 0,
             audit_entries: 0,
+            reconciled: None,
+            net: None,
+            payment: None,
         }
     }
 
@@ -462,7 +610,7 @@ impl PeriodState {
         }
     }
 
-    fn side_mut(&mut self, side: Side) -> &mut SideState {
+    pub(crate) fn side_mut(&mut self, side: Side) -> &mut SideState {
         match side {
             Side::A => &mut self.a,
             Side::B => &mut self.b,
@@ -471,6 +619,9 @@ impl PeriodState {
 
     /// Refuses unless the period is in one of `phases` (a final period says so).
     pub fn require(&self, phases: &[Phase], step: &'static str) -> Result<(), SettleError> {
+        if self.phase == Phase::Closed && !phases.contains(&Phase::Closed) {
+            return Err(StateError::Closed(self.period.to_string()).into());
+        }
         if self.phase == Phase::Final && !phases.contains(&Phase::Final) {
             return Err(StateError::Final(self.period.to_string()).into());
         }
@@ -527,7 +678,8 @@ impl PeriodState {
                     None
                 }
             }
-            Phase::Final | Phase::Defaulted => None,
+            Phase::Final => self.finance_move(side),
+            Phase::Closed | Phase::Defaulted => None,
         }
     }
 
@@ -623,9 +775,10 @@ impl PeriodState {
         request: &UploadRequest,
         ciphertext: &[u8],
     ) -> Result<Side, SettleError> {
-        let side = caller_side(&self.agreement, caller, WORKFLOW_ROLES)?;
-        if self.phase == Phase::Final {
-            return Err(StateError::Final(self.period.to_string()).into());
+        let side = settlement_side(&self.agreement, caller, WORKFLOW_ROLES)?;
+        if matches!(self.phase, Phase::Final | Phase::Closed) {
+            // Says "final" or "closed" rather than a generic wrong phase.
+            self.require(&[Phase::Uploading], "upload")?;
         }
         let own = self.side(side);
         if let Some(reason) = &own.default {
@@ -691,7 +844,7 @@ impl PeriodState {
         key: &HexBytes<16>,
         salt: &HexBytes<16>,
     ) -> Result<Side, SettleError> {
-        let side = caller_side(&self.agreement, caller, WORKFLOW_ROLES)?;
+        let side = settlement_side(&self.agreement, caller, WORKFLOW_ROLES)?;
         let own = self.side(side);
         if let Some(reason) = &own.default {
             return Err(StateError::InDefault(reason.clone()).into());
@@ -810,7 +963,7 @@ impl PeriodState {
     /// period if a carrier is in default and the other's report is open, ends it if both
     /// are in default, or opens the next round.
     pub fn reset(&mut self, caller: &Caller) -> Result<Outcome, SettleError> {
-        caller_side(&self.agreement, caller, RESET_ROLES)?;
+        settlement_side(&self.agreement, caller, RESET_ROLES)?;
         self.require(
             &[Phase::Uploading, Phase::Revealing, Phase::Failed],
             "reset",
@@ -878,7 +1031,7 @@ impl PeriodState {
         line: &mut ReconciledLine,
         reason: &str,
     ) -> Result<Side, SettleError> {
-        let side = caller_side(&self.agreement, caller, WORKFLOW_ROLES)?;
+        let side = settlement_side(&self.agreement, caller, WORKFLOW_ROLES)?;
         self.require(&[Phase::Reviewing], "dispute")?;
         check_reason(reason)?;
         if line.status.is_open() {
@@ -909,7 +1062,7 @@ impl PeriodState {
         line: &mut ReconciledLine,
         request: &AdjustRequest,
     ) -> Result<Adjustment, SettleError> {
-        let side = caller_side(&self.agreement, caller, WORKFLOW_ROLES)?;
+        let side = settlement_side(&self.agreement, caller, WORKFLOW_ROLES)?;
         self.require(&[Phase::Reviewing], "adjust")?;
         check_reason(&request.reason)?;
         if request.amount_fen > AMOUNT_FEN_MAX || request.quantity > QUANTITY_MAX {
@@ -952,7 +1105,7 @@ impl PeriodState {
         line: &mut ReconciledLine,
         rejection: Option<&str>,
     ) -> Result<Side, SettleError> {
-        let side = caller_side(&self.agreement, caller, WORKFLOW_ROLES)?;
+        let side = settlement_side(&self.agreement, caller, WORKFLOW_ROLES)?;
         self.require(&[Phase::Reviewing], "decide an adjustment")?;
         if adjustment.decision != Decision::Pending {
             return Err(StateError::AdjustmentDecided(adjustment.id).into());
@@ -1002,7 +1155,7 @@ impl PeriodState {
     /// Step `confirm`: the caller signs off `version`. Returns the side and whether both
     /// sides have now confirmed the current version (the period becomes final).
     pub fn confirm(&mut self, caller: &Caller, version: u64) -> Result<(Side, bool), SettleError> {
-        let side = caller_side(&self.agreement, caller, WORKFLOW_ROLES)?;
+        let side = settlement_side(&self.agreement, caller, WORKFLOW_ROLES)?;
         self.require(&[Phase::Reviewing], "confirm")?;
         if version != self.version {
             return Err(StateError::StaleVersion {

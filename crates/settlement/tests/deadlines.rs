@@ -251,9 +251,9 @@ fn each_phase_shows_whose_move_it_is_and_since_when() {
             [(None, None), (Some("Confirm"), Some(9))],
         ),
         (
-            "mobile confirms: final",
+            "mobile confirms: final, each carrier's finance approves next",
             confirm(MOBILE),
-            [(None, None), (None, None)],
+            [(Some("Approve"), Some(11)), (Some("Approve"), Some(11))],
         ),
     ];
     let mut h = harness(&with_deadline(5));

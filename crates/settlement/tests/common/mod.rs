@@ -45,7 +45,19 @@ pub fn who(msp_id: &str, role: Role) -> Creator {
         role,
         fingerprint: sm3(common_name.as_bytes()),
         common_name,
+        attributes: Default::default(),
     }
+}
+
+/// A client certificate of `msp_id`'s finance department (`department=finance`).
+pub fn finance(msp_id: &str) -> Creator {
+    let mut creator = who(msp_id, Role::Client);
+    creator.common_name = format!("finance@{msp_id}").to_lowercase();
+    creator.fingerprint = sm3(creator.common_name.as_bytes());
+    creator
+        .attributes
+        .insert("department".into(), "finance".into());
+    creator
 }
 
 pub fn client(msp_id: &str) -> Creator {
