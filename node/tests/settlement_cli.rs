@@ -155,7 +155,9 @@ fn bad_uploads(dir: &Path) {
         &["--period", PERIOD, "--csv", "short.csv"],
     );
     assert!(reason.contains("short.csv"), "{reason}");
-    let reason = refused(dir, EXIT_REFUSED, "status", &UNICOM, &["--period", PERIOD]);
+    // Nothing was recorded: the period has no record, and its lines do not exist.
+    assert_eq!(status(dir, &UNICOM)["recorded"], false);
+    let reason = refused(dir, EXIT_REFUSED, "lines", &UNICOM, &["--period", PERIOD]);
     assert!(reason.contains("404"), "{reason}");
     assert!(
         !dir.join("crypto/unicom/users/settlement@unicom.example/settlement-keys")
@@ -302,9 +304,8 @@ fn review(dir: &Path) {
         &["--period", PERIOD, "--file", "mobile-adjustments.csv"],
     );
     assert_eq!(
-        proposed["proposed"].as_array().unwrap().len(),
-        3,
-        "{proposed}"
+        proposed["proposed"][0]["result"]["count"], 3,
+        "one transaction for the file: {proposed}"
     );
     // A bad file is refused whole before anything is sent.
     std::fs::write(
@@ -328,11 +329,7 @@ fn review(dir: &Path) {
         &UNICOM,
         &["--period", PERIOD, "--all-pending"],
     );
-    assert_eq!(
-        accepted["decided"].as_array().unwrap().len(),
-        3,
-        "{accepted}"
-    );
+    assert_eq!(accepted["ids"].as_array().unwrap().len(), 3, "{accepted}");
     for (line, quantity, amount, why) in [
         (
             "11",
@@ -399,8 +396,7 @@ fn review(dir: &Path) {
         ],
     );
     assert_eq!(
-        rejected["decided"][0]["result"]["adjustment"]["decision"]["Rejected"],
-        "the gap is on Unicom's side",
+        rejected["decided"][0]["result"]["rejected"][0], pending[1].1,
         "{rejected}"
     );
     // Unicom cannot decide its own adjustment: refused, still pending.
@@ -413,7 +409,7 @@ fn review(dir: &Path) {
         &["--period", PERIOD, "--id", &line_4],
     );
     assert!(
-        reason.contains("adjust_accept refused (403)") || reason.contains("(409)"),
+        reason.contains("adjust_decide_many refused (40"),
         "{reason}"
     );
     settle(
@@ -439,11 +435,7 @@ fn review(dir: &Path) {
         &MOBILE,
         &["--period", PERIOD, "--all-pending"],
     );
-    assert_eq!(
-        accepted["decided"].as_array().unwrap().len(),
-        2,
-        "{accepted}"
-    );
+    assert_eq!(accepted["ids"].as_array().unwrap().len(), 2, "{accepted}");
     let open = settle(dir, "lines", &MOBILE, &["--period", PERIOD, "--open"]);
     assert_eq!(open["lines"], serde_json::json!([]), "{open}");
 }
@@ -524,6 +516,121 @@ fn confirm_and_export(dir: &Path) {
         2,
         "{steps:?}"
     );
+    let line = settle(
+        dir,
+        "history",
+        &UNICOM,
+        &["--period", PERIOD, "--line", "11"],
+    );
+    assert!(line["entries"].as_array().unwrap().len() >= 3, "{line}");
+}
+
+/// Finance: settlement staff cannot approve, finance can; the payer pays the net amount,
+/// the payee acknowledges, the period closes.
+fn finance(dir: &Path) {
+    let finance_u = [
+        "--profile",
+        "clients/unicommsp.toml",
+        "--identity",
+        "crypto/unicom/users/finance@unicom.example",
+    ];
+    let finance_m = [
+        "--profile",
+        "clients/mobilemsp.toml",
+        "--identity",
+        "crypto/mobile/users/finance@mobile.example",
+    ];
+    let before = status(dir, &UNICOM);
+    let reason = refused(dir, EXIT_REFUSED, "approve", &UNICOM, &["--period", PERIOD]);
+    assert!(reason.contains("approve refused (403)"), "{reason}");
+    assert_eq!(status(dir, &UNICOM)["state"], before["state"]);
+    // Finance cannot upload either.
+    let csv = format!("{REPO}/tests/data/settlement/demo-UnicomMSP.csv");
+    let reason = refused(
+        dir,
+        EXIT_REFUSED,
+        "upload",
+        &finance_u,
+        &["--period", "2026-11", "--csv", &csv],
+    );
+    assert!(reason.contains("(403)"), "{reason}");
+    settle(dir, "approve", &finance_u, &["--period", PERIOD]);
+    settle(dir, "approve", &finance_m, &["--period", PERIOD]);
+    let net = status(dir, &UNICOM)["state"]["net"].clone();
+    assert_eq!(net["payer"], "B", "Mobile (party B) pays: {net}");
+    let amount = net["amount_fen"].as_u64().unwrap().to_string();
+    let reason = refused(
+        dir,
+        EXIT_REFUSED,
+        "pay",
+        &finance_m,
+        &[
+            "--period",
+            PERIOD,
+            "--reference",
+            "ICBC-2026-11-0001",
+            "--amount",
+            "1",
+        ],
+    );
+    assert!(reason.contains("pay refused"), "{reason}");
+    settle(
+        dir,
+        "pay",
+        &finance_m,
+        &[
+            "--period",
+            PERIOD,
+            "--reference",
+            "ICBC-2026-11-0001",
+            "--amount",
+            &amount,
+        ],
+    );
+    let acked = settle(
+        dir,
+        "ack",
+        &finance_u,
+        &["--period", PERIOD, "--reference", "ICBC-2026-11-0001"],
+    );
+    assert_eq!(status(dir, &MOBILE)["status"]["phase"], "Closed", "{acked}");
+    let periods = settle(dir, "periods", &UNICOM, &[]);
+    assert!(periods.to_string().contains("2026-10"), "{periods}");
+}
+
+/// `watch` from block 0 sees the month's events in order; resumed after one of them, it
+/// sees exactly the rest.
+fn watch(dir: &Path) {
+    let lines = |extra: &[&str]| -> Vec<Value> {
+        let args = [
+            &["settlement", "watch", "--output", "json"][..],
+            &MOBILE[..],
+            extra,
+        ]
+        .concat();
+        NETSETTLE
+            .ok(dir, &args)
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    };
+    let all = lines(&["--from", "0", "--count", "12"]);
+    let names: Vec<&str> = all
+        .iter()
+        .map(|event| event["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names[..2],
+        ["AgreementProposed", "AgreementAccepted"],
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"ReportsUploaded") && names.contains(&"Reconciled"),
+        "{names:?}"
+    );
+    let cursor = all[5]["cursor"].as_str().unwrap();
+    let rest = lines(&["--after", cursor, "--count", "6"]);
+    assert_eq!(rest[..], all[6..]);
 }
 
 #[test]
@@ -537,6 +644,8 @@ fn a_month_through_the_settlement_commands() {
     upload_and_reveal(dir);
     review(dir);
     confirm_and_export(dir);
+    finance(dir);
+    watch(dir);
     // The audit replays the month from Mobile's peer's ledger, beside the running peer.
     let audit = settle(
         dir,

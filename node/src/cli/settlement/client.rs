@@ -73,7 +73,7 @@ impl Failure {
     }
 
     /// Sorts a gateway error of a call to `function`.
-    fn of(function: &str, error: ClientError) -> anyhow::Error {
+    pub fn of(function: &str, error: ClientError) -> anyhow::Error {
         let function = function.to_owned();
         match error {
             ClientError::Endorsement {
@@ -86,6 +86,9 @@ impl Failure {
             .into(),
             ClientError::Refused {
                 status, message, ..
+            }
+            | ClientError::Contract {
+                status, message, ..
             } => Failure::Refused {
                 function,
                 status,
@@ -94,7 +97,8 @@ impl Failure {
             .into(),
             error @ (ClientError::Net(_)
             | ClientError::NotCommitted
-            | ClientError::Broadcast { .. }) => Failure::Unreachable {
+            | ClientError::Broadcast { .. }
+            | ClientError::Events(_)) => Failure::Unreachable {
                 function,
                 reason: error.to_string(),
             }
@@ -183,6 +187,20 @@ impl Staff {
             block: committed.block,
             answer: json_answer(function, &committed.response.payload)?,
         })
+    }
+
+    /// The chain's events from block `from`, or after `cursor` (as a previous `watch`
+    /// printed it).
+    pub fn events(
+        &self,
+        from: u64,
+        cursor: Option<netsettle_client::EventCursor>,
+    ) -> Result<netsettle_client::EventStream<'_>> {
+        let stream = match cursor {
+            Some(cursor) => self.gateway.events_after(&self.signer, cursor),
+            None => self.gateway.events(&self.signer, from),
+        };
+        stream.map_err(|error| Failure::of("watch", error))
     }
 
     /// Runs a query on a peer of the caller's carrier; its raw answer.

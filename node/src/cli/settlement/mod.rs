@@ -36,6 +36,7 @@ mod render;
 mod review;
 mod staff;
 mod time;
+mod watch;
 
 pub use client::exit_code;
 pub use offline::ReportCommand;

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
 use netsettle_settlement::api::ExportFormat;
-use netsettle_settlement::limits::{QUERY_AUDIT_MAX, QUERY_LINES_MAX, REASON_BYTES_MAX};
+use netsettle_settlement::limits::{
+    BULK_ADJUSTMENTS_MAX, QUERY_AUDIT_MAX, QUERY_LINES_MAX, REASON_BYTES_MAX,
+};
 use netsettle_settlement::units::Period;
 use serde_json::Value;
 
@@ -259,19 +261,17 @@ pub async fn adjust(args: &AdjustArgs) -> Result<()> {
     };
     with_staff(&args.on.staff, async |staff, printer| {
         let mut results = Vec::new();
-        let mut table = Table::new(&["id", "line", "quantity", "yuan", "tx", "block"]);
-        for adjustment in &adjustments {
-            let request = serde_json::json!({
-                "period": period, "line_no": adjustment.line_no, "quantity": adjustment.quantity,
-                "amount_fen": adjustment.amount_fen, "reason": adjustment.reason,
-            });
-            let submitted = staff.submit("adjust_propose", &request, Vec::new()).await?;
-            let adjustment = get(&submitted.answer, &["adjustment"]);
+        let mut table = Table::new(&["ids", "lines", "tx", "block"]);
+        // One transaction for each chunk the contract takes at once: a file of a few
+        // hundred lines is one signed step in the history.
+        for chunk in adjustments.chunks(BULK_ADJUSTMENTS_MAX) {
+            let request = serde_json::json!({ "period": period, "adjustments": chunk });
+            let submitted = staff
+                .submit("adjust_propose_many", &request, Vec::new())
+                .await?;
             table.row(vec![
-                at(adjustment, &["id"]),
-                at(adjustment, &["line_no"]),
-                at(adjustment, &["quantity"]),
-                yuan(get(adjustment, &["amount_fen"])),
+                at(&submitted.answer, &["adjustment_ids"]),
+                at(&submitted.answer, &["line_nos"]),
                 submitted.tx_id.to_string(),
                 submitted.block.to_string(),
             ]);
@@ -315,11 +315,6 @@ pub async fn decide(args: &DecideArgs, accept: bool) -> Result<()> {
     if !accept && args.reason.is_none() {
         bail!("reject needs --reason");
     }
-    let function = if accept {
-        "adjust_accept"
-    } else {
-        "adjust_reject"
-    };
     with_staff(&args.on.staff, async |staff, printer| {
         let ids = if args.all_pending {
             pending_ids(staff, period).await?
@@ -327,26 +322,31 @@ pub async fn decide(args: &DecideArgs, accept: bool) -> Result<()> {
             args.ids.clone()
         };
         let mut results = Vec::new();
-        let mut table = Table::new(&["id", "line", "decision", "tx", "block"]);
-        for adjustment_id in ids {
-            let request = serde_json::json!({
-                "period": period, "adjustment_id": adjustment_id, "reason": args.reason,
-            });
-            let submitted = staff.submit(function, &request, Vec::new()).await?;
-            let adjustment = get(&submitted.answer, &["adjustment"]);
+        let mut table = Table::new(&["decision", "ids", "tx", "block"]);
+        for chunk in ids.chunks(BULK_ADJUSTMENTS_MAX) {
+            let request = match &args.reason {
+                Some(reason) if !accept => {
+                    let reject: Vec<Value> = chunk
+                        .iter()
+                        .map(|id| serde_json::json!({ "adjustment_id": id, "reason": reason }))
+                        .collect();
+                    serde_json::json!({ "period": period, "reject": reject })
+                }
+                _ => serde_json::json!({ "period": period, "accept": chunk }),
+            };
+            let submitted = staff
+                .submit("adjust_decide_many", &request, Vec::new())
+                .await?;
             table.row(vec![
-                adjustment_id.to_string(),
-                at(adjustment, &["line_no"]),
-                variant(get(adjustment, &["decision"])).to_lowercase(),
+                if accept { "accepted" } else { "rejected" }.to_owned(),
+                serde_json::to_string(chunk)?,
                 submitted.tx_id.to_string(),
                 submitted.block.to_string(),
             ]);
             results.push(submitted.json());
         }
-        let json = serde_json::json!({ "period": period, "decided": results });
-        printer.show(&json, || {
-            format!("{}{} decided\n", table.render(), table.n_rows())
-        });
+        let json = serde_json::json!({ "period": period, "ids": ids, "decided": results });
+        printer.show(&json, || table.render());
         Ok(())
     })
     .await

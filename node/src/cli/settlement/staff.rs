@@ -83,10 +83,16 @@ pub struct RevealArgs {
 #[derive(Debug, clap::Args)]
 pub struct WatchArgs {
     #[command(flatten)]
-    staff: StaffArgs,
+    pub staff: StaffArgs,
     /// The first block whose events to show.
     #[arg(long, default_value_t = 0)]
-    from: u64,
+    pub from: u64,
+    /// Resume after this event (its cursor as `watch` printed it, e.g. `12-0-1`).
+    #[arg(long, conflicts_with = "from")]
+    pub after: Option<String>,
+    /// Stop after this many settlement events (default: follow until interrupted).
+    #[arg(long)]
+    pub count: Option<u64>,
 }
 
 pub async fn run(command: SettlementCommand) -> Result<()> {
@@ -108,7 +114,7 @@ pub async fn run(command: SettlementCommand) -> Result<()> {
         SettlementCommand::Pay(args) => finance::pay(&args).await,
         SettlementCommand::Ack(args) => finance::ack(&args).await,
         SettlementCommand::Agreement(command) => finance::agreement(command).await,
-        SettlementCommand::Watch(args) => watch(&args).await,
+        SettlementCommand::Watch(args) => super::watch::run(&args).await,
         SettlementCommand::Report(_)
         | SettlementCommand::ReconcileLocal { .. }
         | SettlementCommand::Sample { .. }
@@ -143,12 +149,9 @@ pub fn show_submitted(printer: Printer, submitted: &Submitted, table: impl FnOnc
 /// Excel; anything else is refused with the reason.
 fn report_text(path: &Path) -> Result<Vec<u8>> {
     let bytes = crate::shared::read_bounded(path, REPORT_BYTES_MAX)?;
-    // Until the contract crate's decoder (GBK too) is in: UTF-8, a BOM dropped.
-    let text = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&bytes);
-    if std::str::from_utf8(text).is_err() {
-        bail!("{}: the report is not UTF-8 text", path.display());
-    }
-    Ok(text.to_vec())
+    let (text, _) = netsettle_settlement::report::decode_report_bytes(&bytes)
+        .with_context(|| format!("{}", path.display()))?;
+    Ok(text.into_bytes())
 }
 
 async fn upload(args: &UploadArgs) -> Result<()> {
@@ -423,8 +426,4 @@ async fn confirm(args: &PeriodArgs) -> Result<()> {
         Ok(())
     })
     .await
-}
-
-async fn watch(_args: &WatchArgs) -> Result<()> {
-    bail!("watch needs the SDK's event stream")
 }
