@@ -159,10 +159,9 @@ fn bad_uploads(dir: &Path) {
     assert_eq!(status(dir, &UNICOM)["recorded"], false);
     let reason = refused(dir, EXIT_REFUSED, "lines", &UNICOM, &["--period", PERIOD]);
     assert!(reason.contains("404"), "{reason}");
-    assert!(
-        !dir.join("crypto/unicom/users/settlement@unicom.example/settlement-keys")
-            .exists()
-    );
+    let keys = dir.join("crypto/unicom/users/settlement@unicom.example/keys");
+    let kept = std::fs::read_dir(&keys).map_or(0, |entries| entries.count());
+    assert_eq!(kept, 0, "a refused upload kept a key");
 }
 
 /// Both uploads (late), Unicom's reveal waiting for Mobile's upload, Mobile's reveal.
@@ -175,11 +174,21 @@ fn upload_and_reveal(dir: &Path) {
         &["--period", PERIOD, "--csv", &csv("UnicomMSP")],
     );
     assert_eq!(uploaded["result"]["phase"], "Uploading", "{uploaded}");
-    let keys = dir.join("crypto/unicom/users/settlement@unicom.example/settlement-keys");
-    let key_file = keys.join("UnicomMSP-2026-10.json");
+    // The key is in the SDK's key store, private, and nowhere in the output.
+    let keys = dir.join("crypto/unicom/users/settlement@unicom.example/keys");
+    let files: Vec<_> = std::fs::read_dir(&keys)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let key_file = &files[0];
+    let kept = std::fs::read_to_string(key_file).unwrap();
+    let key_hex = kept.lines().nth(1).unwrap().split(' ').next().unwrap();
+    assert_eq!(key_hex.len(), 32, "{kept}");
+    assert!(!uploaded.to_string().contains(key_hex));
     use std::os::unix::fs::PermissionsExt as _;
     assert_eq!(
-        std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+        std::fs::metadata(key_file).unwrap().permissions().mode() & 0o777,
         0o600
     );
     assert_eq!(
@@ -227,11 +236,15 @@ fn upload_and_reveal(dir: &Path) {
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
     let auto = auto.spawn().unwrap();
+    // Mobile's report comes out of Excel as UTF-8 with a byte-order mark.
+    let mut bom = "\u{feff}".as_bytes().to_vec();
+    bom.extend(std::fs::read(csv("MobileMSP")).unwrap());
+    std::fs::write(dir.join("mobile-bom.csv"), bom).unwrap();
     settle(
         dir,
         "upload",
         &MOBILE,
-        &["--period", PERIOD, "--csv", &csv("MobileMSP")],
+        &["--period", PERIOD, "--csv", "mobile-bom.csv"],
     );
     let output = auto.wait_with_output().unwrap();
     assert!(

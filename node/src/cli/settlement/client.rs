@@ -150,6 +150,12 @@ impl Staff {
         Ok(Staff { gateway, signer })
     }
 
+    /// The SDK's typed settlement calls on this connection (upload and reveal, with the
+    /// SDK's key store).
+    pub fn sdk(&self) -> netsettle_client::Settlement<'_> {
+        netsettle_client::Settlement::new(&self.gateway, &self.signer)
+    }
+
     /// The caller's carrier.
     pub fn msp_id(&self) -> &str {
         &self.signer.identity().msp_id

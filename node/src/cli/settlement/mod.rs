@@ -30,7 +30,6 @@ use netsettle_settlement::units::Period;
 mod audit;
 mod client;
 mod finance;
-mod keys;
 mod offline;
 mod render;
 mod review;

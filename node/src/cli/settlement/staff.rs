@@ -6,18 +6,16 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use netsettle_settlement::api::Digest;
 use netsettle_settlement::limits::REPORT_BYTES_MAX;
 use netsettle_settlement::report::Report;
-use netsettle_settlement::seal::{
-    SealedReport, reseal_report_fresh, reveal_args, seal_report_fresh,
-};
 use netsettle_settlement::units::Period;
 use serde_json::Value;
 
 use super::SettlementCommand;
 use super::client::{Staff, Submitted};
-use super::keys::KeyStore;
+use netsettle_client::KeyStore;
+
+use super::client::Failure;
 use super::render::{OutputArgs, Printer, Table, at, fields, get, objects_table, yuan};
 use super::time::{beijing, duration};
 use crate::shared::ClientArgs;
@@ -154,73 +152,67 @@ fn report_text(path: &Path) -> Result<Vec<u8>> {
     Ok(text.into_bytes())
 }
 
+/// The SDK's key store: `--key-store DIR`, or `keys/` in the identity directory.
+fn key_store(dir: Option<&Path>, identity: &Path) -> Result<KeyStore> {
+    Ok(match dir {
+        Some(dir) => KeyStore::open(dir)?,
+        None => KeyStore::for_identity(identity)?,
+    })
+}
+
 async fn upload(args: &UploadArgs) -> Result<()> {
-    let store = KeyStore::new(args.key_store.as_deref(), &args.on.staff.client.identity);
     let period = args.on.period;
+    let keys = key_store(args.key_store.as_deref(), &args.on.staff.client.identity)?;
     with_staff(&args.on.staff, async |staff, printer| {
         let carrier = staff.msp_id().to_owned();
-        let bar = printer.progress(4, "reading");
+        let bar = printer.progress(3, "reading");
         let text = report_text(&args.csv)?;
         bar.inc(1);
         bar.set_message("checking");
         let report = Report::from_csv(period, &carrier, &text)
             .with_context(|| format!("{}", args.csv.display()))?;
         bar.inc(1);
+        // The SDK seals under a fresh key, keeps key and salt in the key store, then
+        // submits.
         bar.set_message("sealing");
-        let sealed = seal(&store, &report)?;
-        bar.inc(1);
-        bar.set_message("uploading");
-        let [request, ciphertext] = <[Vec<u8>; 2]>::try_from(sealed.upload_args())
-            .map_err(|_| anyhow::anyhow!("upload arguments have an unexpected shape"))?;
-        let request: Value = serde_json::from_slice(&request)?;
-        let submitted = staff.submit("upload", &request, vec![ciphertext]).await;
+        let uploaded = staff.sdk().upload(&report, &keys).await;
         bar.finish_and_clear();
-        let submitted = submitted?;
+        let uploaded = uploaded.map_err(|error| Failure::of("upload", error))?;
+        let receipt = &uploaded.answer;
+        let json = serde_json::json!({
+            "tx_id": uploaded.tx_id.to_string(), "block": uploaded.block,
+            "result": {
+                "period": receipt.period, "round": receipt.round, "phase": receipt.phase,
+                "late": receipt.late, "late_by_ms": receipt.late_by_ms,
+                "key_commitment": receipt.key_commitment,
+                "plaintext_commitment": receipt.plaintext_commitment,
+            },
+        });
         let (payable, receivable) = report.totals_fen();
-        show_submitted(printer, &submitted, || {
-            fields(&[
+        printer.show(&json, || {
+            let late = match receipt.late_by_ms {
+                Some(by) if receipt.late => format!("LATE by {}", duration(by)),
+                _ => "no".to_owned(),
+            };
+            let mut out = fields(&[
                 ("period", period.to_string()),
                 ("carrier", carrier.clone()),
                 ("lines", report.lines().len().to_string()),
                 ("payable", format!("{payable} fen")),
                 ("receivable", format!("{receivable} fen")),
-                ("ciphertext", format!("{} bytes", sealed.ciphertext.len())),
-                ("phase", at(&submitted.answer, &["phase"])),
-            ])
+                ("round", receipt.round.to_string()),
+                ("late", late),
+                ("key", format!("kept in {}", keys.dir().display())),
+            ]);
+            out.push_str(&format!(
+                "committed  tx {} block {}\n",
+                uploaded.tx_id, uploaded.block
+            ));
+            out
         });
         Ok(())
     })
     .await
-}
-
-/// Seals `report` under a fresh key (the period's salt if the store has one) and keeps
-/// the opening in `store` before anything is sent.
-fn seal(store: &KeyStore, report: &Report) -> Result<SealedReport> {
-    let (period, carrier) = (report.period(), report.carrier());
-    let (sealed, opening) = match store.salt(carrier, period)? {
-        Some(salt) => reseal_report_fresh(report, salt)?,
-        None => seal_report_fresh(report)?,
-    };
-    store.save(
-        carrier,
-        period,
-        &opening,
-        sealed.plaintext_commitment.into(),
-    )?;
-    Ok(sealed)
-}
-
-/// The caller's side record (`a` or `b`) in a `period_get` answer.
-fn own_side<'a>(period: &'a Value, msp_id: &str) -> Result<&'a Value> {
-    let agreement = get(period, &["state", "agreement"]);
-    let side = if agreement.get("party_a").and_then(Value::as_str) == Some(msp_id) {
-        "a"
-    } else if agreement.get("party_b").and_then(Value::as_str) == Some(msp_id) {
-        "b"
-    } else {
-        bail!("{msp_id} is not a party to this period's agreement");
-    };
-    Ok(get(period, &["state", side]))
 }
 
 async fn period_get(staff: &Staff, period: Period) -> Result<Value> {
@@ -230,35 +222,39 @@ async fn period_get(staff: &Staff, period: Period) -> Result<Value> {
 }
 
 async fn reveal(args: &RevealArgs) -> Result<()> {
-    let store = KeyStore::new(args.key_store.as_deref(), &args.on.staff.client.identity);
     let period = args.on.period;
+    let keys = key_store(args.key_store.as_deref(), &args.on.staff.client.identity)?;
     with_staff(&args.on.staff, async |staff, printer| {
-        let mut record = period_get(staff, period).await?;
         if args.auto {
-            record = wait_for_reveal(staff, period, record, args.wait_secs).await?;
+            let record = period_get(staff, period).await?;
+            wait_for_reveal(staff, period, record, args.wait_secs).await?;
         }
-        let own = own_side(&record, staff.msp_id())?;
-        let commitment: Digest = serde_json::from_value(
-            get(own, &["upload", "key_commitment"]).clone(),
-        )
-        .with_context(|| {
-            format!(
-                "{} has no upload in {period}'s current round",
-                staff.msp_id()
-            )
-        })?;
-        let opening = store.opening(staff.msp_id(), period, &commitment)?;
-        let [request] = <[Vec<u8>; 1]>::try_from(reveal_args(period, &opening))
-            .map_err(|_| anyhow::anyhow!("reveal arguments have an unexpected shape"))?;
-        let request: Value = serde_json::from_slice(&request)?;
-        let submitted = staff.submit("reveal", &request, Vec::new()).await?;
-        show_submitted(printer, &submitted, || {
-            fields(&[
+        let revealed = staff
+            .sdk()
+            .reveal(period, &keys)
+            .await
+            .map_err(|error| Failure::of("reveal", error))?;
+        let answer = &revealed.answer;
+        let lines = answer.summary.as_ref().map(|summary| summary.lines);
+        let json = serde_json::json!({
+            "tx_id": revealed.tx_id.to_string(), "block": revealed.block,
+            "result": { "period": answer.period, "phase": answer.phase, "lines": lines },
+        });
+        printer.show(&json, || {
+            let mut out = fields(&[
                 ("period", period.to_string()),
                 ("revealed", staff.msp_id().to_owned()),
-                ("phase", at(&submitted.answer, &["phase"])),
-                ("lines", at(&submitted.answer, &["summary", "lines"])),
-            ])
+                ("phase", answer.phase.name().to_owned()),
+                (
+                    "lines",
+                    lines.map_or_else(|| "-".to_owned(), |n| n.to_string()),
+                ),
+            ]);
+            out.push_str(&format!(
+                "committed  tx {} block {}\n",
+                revealed.tx_id, revealed.block
+            ));
+            out
         });
         Ok(())
     })
