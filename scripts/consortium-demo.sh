@@ -118,6 +118,25 @@ echo "   sm3 $("$BIN" sm3 export-unicom.csv)"
 settle history "${MOBILE[@]}" --period 2026-10 | tail -4
 
 echo
+echo "-- finance: settlement staff may not approve; each carrier's finance approves, Mobile's pays"
+echo "   the net amount, Unicom's acknowledges it, and the period is closed"
+UNICOM_FINANCE=(--profile clients/unicommsp.toml --identity crypto/unicom/users/finance@unicom.example)
+MOBILE_FINANCE=(--profile clients/mobilemsp.toml --identity crypto/mobile/users/finance@mobile.example)
+if "$BIN" settlement approve "${UNICOM[@]}" --period 2026-10 2> approve-refused.err; then
+  echo "settlement staff approved the final data" >&2; exit 1
+fi
+sed 's/^/   refused as expected: /' approve-refused.err
+settle approve "${UNICOM_FINANCE[@]}" --period 2026-10
+settle approve "${MOBILE_FINANCE[@]}" --period 2026-10
+net=$("$BIN" settlement status "${MOBILE_FINANCE[@]}" --period 2026-10 --output json |
+  sed -n 's/.*"net":{"amount_fen":\([0-9]*\).*/\1/p')
+settle pay "${MOBILE_FINANCE[@]}" --period 2026-10 --reference CMCC-ZJ-2026-11-0042 --amount "$net"
+settle ack "${UNICOM_FINANCE[@]}" --period 2026-10 --reference CMCC-ZJ-2026-11-0042
+settle status "${UNICOM[@]}" --period 2026-10 | head -3
+echo "   the month's contract events, as \`settlement watch\` follows them:"
+settle watch "${UNICOM[@]}" --from 0 --count 12 | tail -6
+
+echo
 echo "-- a consortium change through the running orderers: at most 40 tx a block; both admins sign,"
 echo "   Unicom's admin submits, the orderers cut a config block and Unicom's peers commit it"
 "$BIN" configtx inspect --block genesis.block | sed 's/"tx_max": 50/"tx_max": 40/' > edited-online.json

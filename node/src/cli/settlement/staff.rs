@@ -225,15 +225,22 @@ async fn reveal(args: &RevealArgs) -> Result<()> {
     let period = args.on.period;
     let keys = key_store(args.key_store.as_deref(), &args.on.staff.client.identity)?;
     with_staff(&args.on.staff, async |staff, printer| {
-        if args.auto {
-            let record = period_get(staff, period).await?;
-            wait_for_reveal(staff, period, record, args.wait_secs).await?;
+        let sdk = staff.sdk();
+        let revealed = if args.auto {
+            // Follows the chain's events from the caller's upload until both reports are
+            // in; bounded so an unattended run ends with a reason.
+            let wait = Duration::from_secs(args.wait_secs);
+            match tokio::time::timeout(wait, sdk.reveal_when_ready(period, &keys)).await {
+                Ok(revealed) => revealed,
+                Err(_) => bail!(
+                    "{period}: the counterparty's report did not arrive within {} s",
+                    args.wait_secs
+                ),
+            }
+        } else {
+            sdk.reveal(period, &keys).await
         }
-        let revealed = staff
-            .sdk()
-            .reveal(period, &keys)
-            .await
-            .map_err(|error| Failure::of("reveal", error))?;
+        .map_err(|error| Failure::of("reveal", error))?;
         let answer = &revealed.answer;
         let lines = answer.summary.as_ref().map(|summary| summary.lines);
         let json = serde_json::json!({
@@ -259,27 +266,6 @@ async fn reveal(args: &RevealArgs) -> Result<()> {
         Ok(())
     })
     .await
-}
-
-/// Waits (polling the period, `wait_secs` at most) until both reports are uploaded.
-async fn wait_for_reveal(
-    staff: &Staff,
-    period: Period,
-    mut record: Value,
-    wait_secs: u64,
-) -> Result<Value> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait_secs);
-    loop {
-        let phase = at(&record, &["state", "phase"]);
-        if phase != "Uploading" {
-            return Ok(record);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            bail!("{period}: the counterparty's report did not arrive within {wait_secs} s");
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        record = period_get(staff, period).await?;
-    }
 }
 
 async fn status(args: &PeriodArgs) -> Result<()> {
