@@ -10,9 +10,14 @@
 //! itself (`confirm` the current version, `reveal` the key matching the on-chain
 //! commitment, `accept --all-pending` the counterparty's pending adjustments).
 //!
-//! `upload` seals the report on the caller's machine; the SM4 key and commitment salt go
-//! into the key store ([`keys`]: 0600 files in a 0700 directory), never onto the command
-//! line, into `ps` or onto the terminal, and `reveal` takes them from there.
+//! `upload` decodes the report on the caller's machine (UTF-8, UTF-8 with BOM or GBK) and
+//! seals it there through the SDK (`netsettle_client::Settlement`); the SM4 key and
+//! commitment salt go into the SDK's key store (`IDENTITY/keys/`, or `--key-store`: 0600
+//! files in a 0700 directory) before anything is sent, never onto the command line, into
+//! `ps` or onto the terminal, and `reveal` takes them from there (`--auto` follows the
+//! chain's events until both reports are in). `adjust --file` and `accept`/`reject` of
+//! many ids are one bulk transaction each (`adjust_propose_many`, `adjust_decide_many`).
+//! `watch` follows the SDK's event stream from a height or after a cursor it printed.
 //!
 //! Output: a readable table by default; `--output json` prints one stable JSON document on
 //! stdout and nothing else there. Progress bars (sealing, replaying a ledger) draw on
