@@ -166,3 +166,32 @@ fn consenters_are_named_by_their_tls_keys_and_a_bad_certificate_is_a_config_erro
         "{error}"
     );
 }
+
+/// The CA writes identity attributes as `key=value` subject OUs beside the role OU; a
+/// validated identity carries them (the settlement contract's separation of duties reads
+/// `department`), and they never change the role.
+#[test]
+fn certificate_attributes_come_from_key_value_organizational_units() {
+    let unicom = TestOrg::new("UnicomMSP");
+    let mobile = TestOrg::new("MobileMSP");
+    let msps = ChannelMsps::from_config(&one_orderer_config(&[&unicom, &mobile])).unwrap();
+    let finance = unicom.member_with("finance", Role::Client, |params| {
+        params.subject.organizational_units =
+            vec!["department=finance".to_owned(), "site=北京".to_owned()];
+    });
+    let validated = msps.validate(&finance.identity(), NOW).unwrap();
+    assert_eq!(validated.role, PolicyRole::Client);
+    let attributes: Vec<(&str, &str)> = validated
+        .attributes
+        .iter()
+        .map(|(key, value)| (key.as_str(), value.as_str()))
+        .collect();
+    assert_eq!(attributes, [("department", "finance"), ("site", "北京")]);
+    let plain = unicom.member("settlement", Role::Client);
+    assert!(
+        msps.validate(&plain.identity(), NOW)
+            .unwrap()
+            .attributes
+            .is_empty()
+    );
+}
