@@ -607,6 +607,20 @@ fn finance(dir: &Path) {
         &["--period", PERIOD, "--reference", "ICBC-2026-11-0001"],
     );
     assert_eq!(status(dir, &MOBILE)["status"]["phase"], "Closed", "{acked}");
+    let table = NETSETTLE.ok(
+        dir,
+        &[
+            &["settlement", "status"][..],
+            &UNICOM[..],
+            &["--period", PERIOD],
+        ]
+        .concat(),
+    );
+    assert!(
+        table.contains("MobileMSP pays 272330.60 yuan")
+            && table.contains("ICBC-2026-11-0001 by MobileMSP"),
+        "{table}"
+    );
     let periods = settle(dir, "periods", &UNICOM, &[]);
     assert!(periods.to_string().contains("2026-10"), "{periods}");
 }

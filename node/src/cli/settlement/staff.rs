@@ -359,9 +359,58 @@ fn status_table(record: &Value) -> String {
             format!("{} yuan", yuan(get(settled, &[pays]))),
         ]);
     }
+    out.push_str(&finance_fields(state));
     out.push('\n');
     out.push_str(&sides.render());
     out
+}
+
+/// The net amount, each finance approval and the payment, once the data is final.
+fn finance_fields(state: &Value) -> String {
+    let net = get(state, &["net"]);
+    if net.is_null() {
+        return String::new();
+    }
+    let party = |side: &Value| match side.as_str() {
+        Some("A") => at(state, &["agreement", "party_a"]),
+        Some("B") => at(state, &["agreement", "party_b"]),
+        _ => "nobody".to_owned(),
+    };
+    let mark = |mark: &Value| match mark.get("msp_id") {
+        Some(_) => format!(
+            "{} ({}) at {}",
+            at(mark, &["msp_id"]),
+            at(mark, &["common_name"]),
+            when(get(mark, &["at_ms"]))
+        ),
+        None => "-".to_owned(),
+    };
+    let payment = get(state, &["payment"]);
+    fields(&[
+        (
+            "net",
+            format!(
+                "{} pays {} yuan",
+                party(get(net, &["payer"])),
+                yuan(get(net, &["amount_fen"]))
+            ),
+        ),
+        ("approved A", mark(get(state, &["a", "approval"]))),
+        ("approved B", mark(get(state, &["b", "approval"]))),
+        (
+            "payment",
+            if payment.is_null() {
+                "-".to_owned()
+            } else {
+                format!(
+                    "{} by {}",
+                    at(payment, &["reference"]),
+                    mark(get(payment, &["recorded"]))
+                )
+            },
+        ),
+        ("received", mark(get(payment, &["acknowledged"]))),
+    ])
 }
 
 async fn periods(args: &StaffArgs) -> Result<()> {
