@@ -23,8 +23,10 @@ use crate::shared::ClientArgs;
 pub use super::finance::{AckArgs, AgreementCommand, PayArgs};
 pub use super::review::{AdjustArgs, DecideArgs, DisputeArgs, ExportArgs, HistoryArgs, LinesArgs};
 
-/// Periods `periods` lists at most: ten years of months, far more than a page.
-const PERIODS_MAX: u64 = 120;
+/// Periods `periods` asks for a page.
+const PERIODS_PAGE: u64 = 120;
+/// Periods `periods` lists at most: a century of months.
+const PERIODS_MAX: usize = 1_200;
 
 /// Who calls, through which profile, and how to print.
 #[derive(Debug, clap::Args)]
@@ -415,15 +417,25 @@ fn finance_fields(state: &Value) -> String {
 
 async fn periods(args: &StaffArgs) -> Result<()> {
     with_staff(args, async |staff, printer| {
-        let request = serde_json::json!({ "limit": PERIODS_MAX });
-        let answer = staff.query("periods_list", &request).await?;
-        printer.show(&answer, || {
-            let items = get(&answer, &["periods"])
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            objects_table(&items)
-        });
+        let mut periods = Vec::new();
+        let mut from = Value::Null;
+        // Every page: a page of `PERIODS_PAGE` months, at most `PERIODS_MAX` in all.
+        while periods.len() < PERIODS_MAX {
+            let request = serde_json::json!({ "from": from, "limit": PERIODS_PAGE });
+            let page = staff.query("periods_list", &request).await?;
+            periods.extend(
+                get(&page, &["periods"])
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+            from = get(&page, &["next"]).clone();
+            if from.is_null() {
+                break;
+            }
+        }
+        let json = serde_json::json!({ "periods": periods });
+        printer.show(&json, || objects_table(&periods));
         Ok(())
     })
     .await
