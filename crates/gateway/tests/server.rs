@@ -206,8 +206,7 @@ async fn the_client_certificate_is_the_callers_identity() {
         Ok(mut connection) => connection
             .send("GET", "/v1/identity", b"", &[])
             .await
-            .err()
-            .expect("no answer without a client certificate"),
+            .expect_err("no answer without a client certificate"),
     };
     assert!(!refused.is_empty());
 
@@ -217,8 +216,7 @@ async fn the_client_certificate_is_the_callers_identity() {
         Ok(mut connection) => connection
             .send("GET", "/v1/identity", b"", &[])
             .await
-            .err()
-            .expect("no answer for a revoked certificate"),
+            .expect_err("no answer for a revoked certificate"),
     };
     assert!(!revoked.is_empty());
 
@@ -229,8 +227,7 @@ async fn the_client_certificate_is_the_callers_identity() {
         Ok(mut connection) => connection
             .send("GET", "/v1/identity", b"", &[])
             .await
-            .err()
-            .expect("no answer for a foreign CA"),
+            .expect_err("no answer for a foreign CA"),
     };
     assert!(!outsider.is_empty());
 }
@@ -401,8 +398,7 @@ async fn connections_are_bounded_per_source_address() {
         Ok(mut connection) => connection
             .json("GET", "/v1/chain", "")
             .await
-            .err()
-            .expect("a third connection from the address is closed"),
+            .expect_err("a third connection from the address is closed"),
     };
     assert!(!third.is_empty());
     // The first two still work.
