@@ -32,6 +32,17 @@
 //! [peer]                               # optional: the peer role (needs [network])
 //! deliver = "orderers"                 # or "gossip": no orderer connection, blocks from peers
 //!
+//! [gateway]                            # optional: the HTTP gateway (needs [peer])
+//! enabled = true                       # default true
+//! listen = "127.0.1.20:8443"           # HTTPS over SM-TLS, client certificates required
+//! profile = "clients/unicommsp.toml"   # the carrier's connection profile: endorse, order
+//! settlement_identity = "crypto/unicom/users/settlement@unicom.example"
+//! finance_identity = "crypto/unicom/users/finance@unicom.example"   # optional
+//! connections_max = 256                # optional limits, each at most the crate's maximum
+//! connections_per_address_max = 32
+//! body_bytes_max = 16777216
+//! sse_subscribers_max = 64
+//!
 //! [ca]                                 # optional: the CA role
 //! dir = "crypto/unicom/ca"
 //! listen = "127.0.1.1:7054"
@@ -64,6 +75,40 @@ pub struct NodeConfig {
     pub orderer: Option<OrdererRoleConfig>,
     /// The peer role, when enabled (needs `[network]`).
     pub peer: Option<PeerRoleConfig>,
+    /// The HTTP gateway, when present and enabled (needs `[peer]`).
+    pub gateway: Option<GatewayRoleConfig>,
+}
+
+/// The HTTP gateway beside the peer role (`netsettle-gateway`): JSON over HTTPS on
+/// SM-TLS, client certificates required. It signs with the two identities below only for
+/// authenticated client users of this node's own organisation.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayRoleConfig {
+    /// Off switch that keeps the section (default on).
+    #[serde(default = "enabled_default")]
+    pub enabled: bool,
+    /// Where to listen; port 0 picks a free port (the readiness line reports it).
+    pub listen: SocketAddr,
+    /// The carrier's connection profile: the peers to endorse at and the orderers.
+    pub profile: PathBuf,
+    /// The carrier's settlement identity directory (`department=settlement`).
+    pub settlement_identity: PathBuf,
+    /// The carrier's finance identity directory (`department=finance`), used for callers
+    /// whose certificate carries `department=finance`; without it they are refused.
+    pub finance_identity: Option<PathBuf>,
+    /// Open connections at once.
+    pub connections_max: Option<usize>,
+    /// Open connections from one address.
+    pub connections_per_address_max: Option<usize>,
+    /// Largest request body in bytes (413 above).
+    pub body_bytes_max: Option<usize>,
+    /// Event-stream subscribers at once.
+    pub sse_subscribers_max: Option<usize>,
+}
+
+fn enabled_default() -> bool {
+    true
 }
 
 /// The peer role: endorses with the native contracts compiled into the binary, gets
@@ -162,6 +207,7 @@ struct RawConfig {
     ca: Option<CaRoleConfig>,
     orderer: Option<OrdererRoleConfig>,
     peer: Option<PeerRoleConfig>,
+    gateway: Option<GatewayRoleConfig>,
 }
 
 impl NodeConfig {
@@ -175,6 +221,9 @@ impl NodeConfig {
     /// Parses config text; relative paths are taken relative to `base`.
     pub fn parse(text: &str, base: &Path) -> Result<NodeConfig> {
         let raw: RawConfig = toml::from_str(text)?;
+        if raw.gateway.as_ref().is_some_and(|gateway| gateway.enabled) && raw.peer.is_none() {
+            bail!("the [gateway] section needs the peer role ([peer])");
+        }
         if raw.name.trim().is_empty() {
             bail!("`name` is empty");
         }
@@ -212,6 +261,15 @@ impl NodeConfig {
                 ..orderer
             }),
             peer: raw.peer,
+            gateway: raw
+                .gateway
+                .filter(|gateway| gateway.enabled)
+                .map(|gateway| GatewayRoleConfig {
+                    profile: resolve(&gateway.profile),
+                    settlement_identity: resolve(&gateway.settlement_identity),
+                    finance_identity: gateway.finance_identity.as_deref().map(resolve),
+                    ..gateway
+                }),
         })
     }
 
@@ -229,6 +287,9 @@ impl NodeConfig {
         }
         if self.peer.is_some() {
             roles.push("peer");
+        }
+        if self.gateway.is_some() {
+            roles.push("gateway");
         }
         roles
     }
@@ -281,6 +342,27 @@ genesis = "/abs/genesis.block"
         assert_eq!(config.peer.unwrap().deliver, DeliverFrom::Gossip);
         let unknown = format!("{MINIMAL}[peer]\ndeliver = \"carrier-pigeon\"\n");
         assert!(NodeConfig::parse(&unknown, Path::new("/")).is_err());
+    }
+
+    #[test]
+    fn a_gateway_resolves_its_paths_and_needs_a_peer() {
+        let section = "[gateway]\nlisten = \"127.0.1.20:0\"\nprofile = \"clients/u.toml\"\n\
+                       settlement_identity = \"users/s\"\nbody_bytes_max = 1024\n";
+        let text = format!("{MINIMAL}[peer]\n{section}");
+        let config = NodeConfig::parse(&text, Path::new("/srv")).unwrap();
+        let gateway = config.gateway.clone().unwrap();
+        assert_eq!(gateway.profile, Path::new("/srv/clients/u.toml"));
+        assert_eq!(gateway.settlement_identity, Path::new("/srv/users/s"));
+        assert_eq!(gateway.finance_identity, None);
+        assert_eq!(gateway.body_bytes_max, Some(1024));
+        assert_eq!(config.roles(), vec!["peer", "gateway"]);
+        let without_peer = format!("{MINIMAL}{section}");
+        assert!(NodeConfig::parse(&without_peer, Path::new("/")).is_err());
+        let disabled = format!("{MINIMAL}[peer]\n{section}enabled = false\n");
+        let config = NodeConfig::parse(&disabled, Path::new("/")).unwrap();
+        assert!(config.gateway.is_none());
+        let misspelt = format!("{MINIMAL}[peer]\n{section}body_bytes = 3\n");
+        assert!(NodeConfig::parse(&misspelt, Path::new("/")).is_err());
     }
 
     #[test]

@@ -25,6 +25,7 @@ use self::config::NodeConfig;
 
 mod ca;
 pub mod config;
+mod gateway;
 mod network;
 mod orderer;
 mod peer;
@@ -109,6 +110,17 @@ async fn serve(context: NodeContext) -> Result<()> {
             )?;
             supervise_committer(&peer.handle, &shutdown_rx, &mut roles);
             ready.push("peer=on".to_owned());
+            if let Some(gateway_config) = &context.config.gateway {
+                let address = gateway::start(
+                    &context,
+                    gateway_config,
+                    &peer.handle,
+                    &shutdown_rx,
+                    &mut roles,
+                )
+                .await?;
+                ready.push(format!("gateway={address}"));
+            }
             Some(peer)
         }
         (Some(_), None, _) => bail!("the peer role needs a [network] section"),
