@@ -39,6 +39,10 @@ impl Cluster {
         for id in 1..=5 {
             let mut config = service_config(&consortium, id, dir.path(), TICK_MS);
             config.core.envelope_time_skew_secs = skew_secs;
+            // These tests judge who may speak Raft and move leadership, not elections: a
+            // 1-2 s election timeout keeps a loaded machine's late heartbeat from starting
+            // one mid-test ("no Raft leader now").
+            config.core.election_ticks = 50;
             let handle = OrdererService::spawn(config, routes.transport()).unwrap();
             routes.insert(id, handle);
         }
