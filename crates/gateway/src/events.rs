@@ -12,12 +12,14 @@
 //! Each subscriber has a task that reads committed blocks from the ledger at its own pace
 //! (the committer never waits for it) into a queue of
 //! [`SSE_BUFFER_EVENTS_MAX`](crate::limits::SSE_BUFFER_EVENTS_MAX) events; a queue that
-//! stays full for [`SSE_STALL_MAX`](crate::limits::SSE_STALL_MAX) ends the stream with an
+//! stays full for the configured stall time (at most
+//! [`SSE_STALL_MAX`](crate::limits::SSE_STALL_MAX)) ends the stream with an
 //! `error` event, and the client resumes with `Last-Event-ID`.
 
 use core::convert::Infallible;
 use core::fmt;
 use core::str::FromStr;
+use core::time::Duration;
 
 use axum::response::sse::Event;
 use futures::Stream;
@@ -25,7 +27,7 @@ use netsettle_peer::service::PeerHandle;
 use netsettle_protocol::{Block, Payload};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
-use crate::limits::{SSE_BUFFER_EVENTS_MAX, SSE_STALL_MAX};
+use crate::limits::SSE_BUFFER_EVENTS_MAX;
 
 /// A position in the event stream: a block, and within it a contract event (`Some`) or
 /// the block event that closes it (`None`).
@@ -169,10 +171,16 @@ pub fn subscribe(
     peer: PeerHandle,
     start: Start,
     permit: OwnedSemaphorePermit,
+    stall: Duration,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     let (events_tx, events_rx) = mpsc::channel(SSE_BUFFER_EVENTS_MAX);
     let (error_tx, error_rx) = oneshot::channel();
-    tokio::spawn(read_blocks(peer, start, events_tx, error_tx));
+    let queue = Queue {
+        events: events_tx,
+        error: error_tx,
+        stall,
+    };
+    tokio::spawn(read_blocks(peer, start, queue));
     let state = (events_rx, Some(error_rx), permit);
     futures::stream::unfold(state, |(mut events, error, permit)| async move {
         let mut error = error?;
@@ -200,14 +208,22 @@ fn to_sse(event: &StreamEvent) -> Event {
         .data(event.data.to_string())
 }
 
-/// Reads blocks from the ledger from `start` on, as they commit, into `events`, until
-/// the subscriber leaves, the peer stops, or the subscriber stalls (reported on `error`).
-async fn read_blocks(
-    peer: PeerHandle,
-    start: Start,
+/// A subscriber's side of the reader: its bounded queue, where a stop is reported, and
+/// how long the queue may stay full.
+struct Queue {
     events: mpsc::Sender<StreamEvent>,
     error: oneshot::Sender<String>,
-) {
+    stall: Duration,
+}
+
+/// Reads blocks from the ledger from `start` on, as they commit, into the queue, until
+/// the subscriber leaves, the peer stops, or the subscriber stalls (reported on `error`).
+async fn read_blocks(peer: PeerHandle, start: Start, queue: Queue) {
+    let Queue {
+        events,
+        error,
+        stall,
+    } = queue;
     let mut number = start.first_block();
     loop {
         let waited = tokio::select! {
@@ -229,13 +245,13 @@ async fn read_blocks(
             if !start.admits(event.id) {
                 continue;
             }
-            match tokio::time::timeout(SSE_STALL_MAX, events.send(event)).await {
+            match tokio::time::timeout(stall, events.send(event)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => return,
                 Err(_) => {
                     let _ = error.send(format!(
-                        "subscriber too slow: its queue stayed full for {} s; resume with Last-Event-ID",
-                        SSE_STALL_MAX.as_secs()
+                        "subscriber too slow: its queue stayed full for {} ms; resume with Last-Event-ID",
+                        stall.as_millis()
                     ));
                     return;
                 }
