@@ -7,7 +7,8 @@
 //!   bytes → submit), Mobile's admin through Unicom's gateway;
 //! - Unicom's settlement system drives its side gateway-signed (`POST
 //!   /v1/settlement/{function}`, its user recorded as `on_behalf_of`), Mobile's users
-//!   caller-signed; a disputed line is adjusted and accepted, both confirm, the period is
+//!   caller-signed (its confirm through `prepare`: JSON in, nothing but SM2 signatures
+//!   made here, as a Java system would); a disputed line is adjusted and accepted, both confirm, the period is
 //!   final and the export has every line;
 //! - Mobile's certificate is refused on the gateway-signed route (403) and nothing
 //!   changes;
@@ -78,6 +79,8 @@ struct User {
     address: SocketAddr,
     key: PrivateKey,
     identity: Identity,
+    /// The signing certificate, for `prepare`.
+    cert_pem: String,
 }
 
 impl User {
@@ -98,6 +101,7 @@ impl User {
             config,
             address,
             key,
+            cert_pem: cert.to_pem(),
             identity: Identity {
                 msp_id: msp_id.to_owned(),
                 cert_der: cert.der().to_vec(),
@@ -176,6 +180,48 @@ impl User {
             .await;
         assert_eq!(committed["code"], "VALID", "{function}: {committed}");
         assert_eq!(committed["tx_id"], endorsed["tx_id"]);
+        endorsed["response"]["payload"].clone()
+    }
+
+    /// Caller-signed without our codec, as a Java system does it: `prepare` from JSON,
+    /// then only SM2 signatures over the returned signing bytes (proposal, then
+    /// transaction), submitted and waited for.
+    async fn prepared_signed(&self, function: &str, args: Value) -> Value {
+        let prepared = self
+            .ok(
+                "POST",
+                "/v1/proposals/prepare",
+                Some(json!({ "certificate": self.cert_pem, "function": function, "args": args })),
+            )
+            .await;
+        let signing_bytes = hex::decode(prepared["signing_bytes"].as_str().unwrap()).unwrap();
+        let signature = self.key.sign(&signing_bytes);
+        let endorsed = self
+            .ok(
+                "POST",
+                "/v1/proposals/endorse",
+                Some(json!({
+                    "proposal": prepared["proposal"],
+                    "signature": hex::encode(signature.as_der()),
+                })),
+            )
+            .await;
+        assert_eq!(endorsed["tx_id"], prepared["tx_id"]);
+        let signing_bytes = hex::decode(endorsed["signing_bytes"].as_str().unwrap()).unwrap();
+        let signature = self.key.sign(&signing_bytes);
+        let committed = self
+            .ok(
+                "POST",
+                "/v1/transactions/submit",
+                Some(json!({
+                    "payload": endorsed["payload"],
+                    "signature": hex::encode(signature.as_der()),
+                    "wait": true,
+                })),
+            )
+            .await;
+        assert_eq!(committed["code"], "VALID", "{function}: {committed}");
+        assert_eq!(committed["tx_id"], prepared["tx_id"]);
         endorsed["response"]["payload"].clone()
     }
 
@@ -420,14 +466,11 @@ fn a_month_through_the_http_gateway_with_resumable_events() {
                 json!({ "request": { "period": PERIOD, "version": version } }),
             )
             .await;
+        // Mobile confirms through prepare: JSON in, only signatures made here.
         settlement_m
-            .caller_signed(
+            .prepared_signed(
                 "confirm",
-                vec![
-                    json!({ "period": PERIOD, "version": version })
-                        .to_string()
-                        .into_bytes(),
-                ],
+                json!([{ "period": PERIOD, "version": version }]),
             )
             .await;
         let final_data = settlement_u

@@ -12,12 +12,14 @@
 //! Each subscriber has a task that reads committed blocks from the ledger at its own pace
 //! (the committer never waits for it) into a queue of
 //! [`SSE_BUFFER_EVENTS_MAX`](crate::limits::SSE_BUFFER_EVENTS_MAX) events; a queue that
-//! stays full for [`SSE_STALL_MAX`](crate::limits::SSE_STALL_MAX) ends the stream with an
+//! stays full for the configured stall time (at most
+//! [`SSE_STALL_MAX`](crate::limits::SSE_STALL_MAX)) ends the stream with an
 //! `error` event, and the client resumes with `Last-Event-ID`.
 
 use core::convert::Infallible;
 use core::fmt;
 use core::str::FromStr;
+use core::time::Duration;
 
 use axum::response::sse::Event;
 use futures::Stream;
@@ -25,7 +27,7 @@ use netsettle_peer::service::PeerHandle;
 use netsettle_protocol::{Block, Payload};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
-use crate::limits::{SSE_BUFFER_EVENTS_MAX, SSE_STALL_MAX};
+use crate::limits::SSE_BUFFER_EVENTS_MAX;
 
 /// A position in the event stream: a block, and within it a contract event (`Some`) or
 /// the block event that closes it (`None`).
@@ -169,10 +171,9 @@ pub fn subscribe(
     peer: PeerHandle,
     start: Start,
     permit: OwnedSemaphorePermit,
+    stall: Duration,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
-    let (events_tx, events_rx) = mpsc::channel(SSE_BUFFER_EVENTS_MAX);
-    let (error_tx, error_rx) = oneshot::channel();
-    tokio::spawn(read_blocks(peer, start, events_tx, error_tx));
+    let (events_rx, error_rx) = start_reader(peer, start, stall, SSE_BUFFER_EVENTS_MAX);
     let state = (events_rx, Some(error_rx), permit);
     futures::stream::unfold(state, |(mut events, error, permit)| async move {
         let mut error = error?;
@@ -193,6 +194,25 @@ pub fn subscribe(
     })
 }
 
+/// Spawns a subscriber's reader with a queue of `buffer` events; returns the queue and
+/// where the reader reports why it stopped early.
+fn start_reader(
+    peer: PeerHandle,
+    start: Start,
+    stall: Duration,
+    buffer: usize,
+) -> (mpsc::Receiver<StreamEvent>, oneshot::Receiver<String>) {
+    let (events_tx, events_rx) = mpsc::channel(buffer.max(1));
+    let (error_tx, error_rx) = oneshot::channel();
+    let queue = Queue {
+        events: events_tx,
+        error: error_tx,
+        stall,
+    };
+    tokio::spawn(read_blocks(peer, start, queue));
+    (events_rx, error_rx)
+}
+
 fn to_sse(event: &StreamEvent) -> Event {
     Event::default()
         .id(event.id.to_string())
@@ -200,14 +220,22 @@ fn to_sse(event: &StreamEvent) -> Event {
         .data(event.data.to_string())
 }
 
-/// Reads blocks from the ledger from `start` on, as they commit, into `events`, until
-/// the subscriber leaves, the peer stops, or the subscriber stalls (reported on `error`).
-async fn read_blocks(
-    peer: PeerHandle,
-    start: Start,
+/// A subscriber's side of the reader: its bounded queue, where a stop is reported, and
+/// how long the queue may stay full.
+struct Queue {
     events: mpsc::Sender<StreamEvent>,
     error: oneshot::Sender<String>,
-) {
+    stall: Duration,
+}
+
+/// Reads blocks from the ledger from `start` on, as they commit, into the queue, until
+/// the subscriber leaves, the peer stops, or the subscriber stalls (reported on `error`).
+async fn read_blocks(peer: PeerHandle, start: Start, queue: Queue) {
+    let Queue {
+        events,
+        error,
+        stall,
+    } = queue;
     let mut number = start.first_block();
     loop {
         let waited = tokio::select! {
@@ -229,13 +257,13 @@ async fn read_blocks(
             if !start.admits(event.id) {
                 continue;
             }
-            match tokio::time::timeout(SSE_STALL_MAX, events.send(event)).await {
+            match tokio::time::timeout(stall, events.send(event)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => return,
                 Err(_) => {
                     let _ = error.send(format!(
-                        "subscriber too slow: its queue stayed full for {} s; resume with Last-Event-ID",
-                        SSE_STALL_MAX.as_secs()
+                        "subscriber too slow: its queue stayed full for {} ms; resume with Last-Event-ID",
+                        stall.as_millis()
                     ));
                     return;
                 }
@@ -248,6 +276,49 @@ async fn read_blocks(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A subscriber that never reads is dropped once its queue stayed full for the stall
+    /// time, with the reason; another subscriber keeps receiving every event and the
+    /// peer commits on without waiting for either.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stalled_subscriber_is_dropped_and_the_others_go_on() {
+        use netsettle_testkit::WAIT_MAX;
+        let net = netsettle_testkit::Consortium::new();
+        let dir = tempfile::tempdir().unwrap();
+        let (peer, blocks) =
+            netsettle_testkit::peer::start_peer(&net, &net.unicom_peer, dir.path(), false);
+        let stall = Duration::from_millis(100);
+        let (stalled, stalled_error) = start_reader(peer.clone(), Start::From(1), stall, 2);
+        let (mut follower, follower_error) = start_reader(peer.clone(), Start::From(1), stall, 2);
+        let chain = netsettle_testkit::peer::chain(&net, net.orderer(), 6);
+        for (number, block) in chain.iter().enumerate().skip(1) {
+            blocks.send(block.clone()).await.unwrap();
+            let event = tokio::time::timeout(WAIT_MAX, follower.recv())
+                .await
+                .expect("the follower is served in time")
+                .expect("an event");
+            assert_eq!(event.id.to_string(), format!("{number}-end"));
+        }
+        assert!(
+            peer.wait_for_height(7).await,
+            "the peer committed every block"
+        );
+        let reason = tokio::time::timeout(WAIT_MAX, stalled_error)
+            .await
+            .expect("the stalled subscriber is dropped in time")
+            .expect("with a reason");
+        assert!(reason.contains("too slow"), "{reason}");
+        // Its queue holds what it had room for, then ends: the reader is gone.
+        let mut stalled = stalled;
+        let mut queued = Vec::new();
+        while let Some(event) = stalled.recv().await {
+            queued.push(event.id.to_string());
+        }
+        assert_eq!(queued, ["1-end", "2-end"]);
+        // The follower's reader is still there, waiting for block 7.
+        assert!(!follower.is_closed());
+        drop(follower_error);
+    }
 
     #[test]
     fn cursors_round_trip_and_order() {

@@ -174,6 +174,11 @@ pub(crate) async fn events(
     let permit = std::sync::Arc::clone(&state.subscribers)
         .try_acquire_owned()
         .map_err(|_| ApiError::unavailable("too many event subscribers"))?;
-    let stream = events::subscribe(state.backend.peer.clone(), start, permit);
+    let stream = events::subscribe(
+        state.backend.peer.clone(),
+        start,
+        permit,
+        state.limits.sse_stall,
+    );
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(SSE_HEARTBEAT)))
 }

@@ -7,8 +7,10 @@
 //!   channel's MSPs then name the [`Caller`] (organisation, role, CN, `name=value`
 //!   attribute OUs such as `department=finance`).
 //! - [`routes`]: the route table (see `docs/api/README.md` and `docs/api/openapi.json`).
-//! - Submission, two ways as Fabric Gateway: caller-signed (endorse → the caller signs
-//!   the payload → submit; the caller's key never reaches the gateway) and
+//! - Submission, two ways as Fabric Gateway: caller-signed (prepare → the caller signs
+//!   the proposal → endorse → the caller signs the payload → submit, or endorse from a
+//!   `SignedProposal` the caller encoded itself; the caller's key never reaches the
+//!   gateway, which never signs on this path) and
 //!   gateway-signed (`POST /v1/settlement/{function}`: the carrier's settlement or
 //!   finance identity signs for the carrier's own authenticated client users, the
 //!   caller's CN goes into the request's `on_behalf_of`).
@@ -28,6 +30,7 @@ pub mod events;
 mod extract;
 mod ledger_views;
 pub mod limits;
+mod prepare;
 pub mod routes;
 pub mod server;
 mod settlement_views;

@@ -29,8 +29,12 @@ pub const HEADER_BYTES_MAX: usize = 16 * 1024;
 /// commit included); event streams are exempt once their response has started.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Longest time a client may take to send its request headers.
+/// Longest time a client may take for its TLS handshake, and then to send each
+/// request's headers: a connection that sends nothing cannot hold a slot for long.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Shortest configurable timeout: a zero timeout would close every connection at once.
+pub const TIMEOUT_MIN: Duration = Duration::from_millis(10);
 
 /// Event-stream subscribers at once.
 pub const SSE_SUBSCRIBERS_MAX: usize = 64;
@@ -39,7 +43,7 @@ pub const SSE_SUBSCRIBERS_MAX: usize = 64;
 /// connection.
 pub const SSE_BUFFER_EVENTS_MAX: usize = 256;
 
-/// How long a subscriber's queue may stay full before the subscriber is dropped with an
+/// Longest time a subscriber's queue may stay full before the subscriber is dropped with an
 /// `error` event (it resumes with `Last-Event-ID`); the node never waits for it.
 pub const SSE_STALL_MAX: Duration = Duration::from_secs(15);
 

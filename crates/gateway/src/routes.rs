@@ -9,6 +9,7 @@ use tokio::sync::Semaphore;
 
 use crate::extract;
 use crate::ledger_views;
+use crate::prepare;
 use crate::settlement_views;
 use crate::state::{AppState, Backend, GatewayLimits, Shared};
 use crate::submit;
@@ -30,6 +31,7 @@ fn table() -> Vec<(&'static str, &'static str, MethodRouter<Shared>)> {
             get(ledger_views::status),
         ),
         ("get", "/v1/events", get(ledger_views::events)),
+        ("post", "/v1/proposals/prepare", post(prepare::prepare)),
         ("post", "/v1/proposals/endorse", post(submit::endorse)),
         ("post", "/v1/proposals/evaluate", post(submit::evaluate)),
         ("post", "/v1/transactions/submit", post(submit::submit)),

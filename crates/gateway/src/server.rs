@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 
 use crate::auth::Authenticator;
 use crate::extract::Authenticated;
-use crate::limits::{HEADER_BYTES_MAX, HEADER_READ_TIMEOUT};
+use crate::limits::HEADER_BYTES_MAX;
 use crate::state::GatewayLimits;
 
 /// Open connections, in total and per source address.
@@ -103,9 +103,10 @@ pub async fn serve(
         };
         let authenticator = Arc::clone(&authenticator);
         let router = router.clone();
+        let header_read_timeout = connections.limits.header_read_timeout;
         tasks.spawn(async move {
             let _slot = slot;
-            serve_connection(tcp, remote, &authenticator, router).await;
+            serve_connection(tcp, remote, &authenticator, router, header_read_timeout).await;
         });
     }
     tasks.shutdown().await;
@@ -116,12 +117,21 @@ async fn serve_connection(
     remote: SocketAddr,
     authenticator: &Authenticator,
     router: Router,
+    header_read_timeout: core::time::Duration,
 ) {
     let _ = tcp.set_nodelay(true);
-    let tls = match netsettle_smtls::accept(&authenticator.server_config(), tcp).await {
-        Ok(tls) => tls,
-        Err(error) => {
+    // The handshake is bounded like the headers: a client that connects and sends
+    // nothing would otherwise hold its connection slot for ever.
+    let config = authenticator.server_config();
+    let handshake = netsettle_smtls::accept(&config, tcp);
+    let tls = match tokio::time::timeout(header_read_timeout, handshake).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(error)) => {
             tracing::info!(%remote, %error, "gateway handshake refused");
+            return;
+        }
+        Err(_) => {
+            tracing::info!(%remote, "gateway handshake timed out");
             return;
         }
     };
@@ -133,7 +143,7 @@ async fn serve_connection(
     let service = TowerToHyperService::new(router);
     let served = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(header_read_timeout)
         .max_buf_size(HEADER_BYTES_MAX)
         .serve_connection(TokioIo::new(tls), service)
         .await;

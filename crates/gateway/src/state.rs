@@ -2,6 +2,7 @@
 //! the client connection that endorses at both carriers and orders (absent on a
 //! read-only gateway), the carrier's signing identities, and the runtime limits.
 
+use core::time::Duration;
 use std::sync::Arc;
 
 use netsettle_client::{Gateway as ClientGateway, Signer};
@@ -32,6 +33,11 @@ pub struct GatewayLimits {
     pub body_bytes_max: usize,
     /// Event-stream subscribers at once (503 above).
     pub sse_subscribers_max: usize,
+    /// Time a new connection has for its TLS handshake and then for each request's
+    /// headers; it is closed past it.
+    pub header_read_timeout: Duration,
+    /// How long a subscriber's event queue may stay full before it is dropped.
+    pub sse_stall: Duration,
 }
 
 impl Default for GatewayLimits {
@@ -41,14 +47,18 @@ impl Default for GatewayLimits {
             connections_per_address_max: limits::CONNECTIONS_PER_ADDRESS_MAX,
             body_bytes_max: limits::REQUEST_BODY_BYTES_DEFAULT,
             sse_subscribers_max: limits::SSE_SUBSCRIBERS_MAX,
+            header_read_timeout: limits::HEADER_READ_TIMEOUT,
+            sse_stall: limits::SSE_STALL_MAX,
         }
     }
 }
 
 impl GatewayLimits {
-    /// These limits, each capped at its maximum and at least 1.
+    /// These limits, each capped at its maximum and at least 1 (a timeout at least
+    /// [`limits::TIMEOUT_MIN`]).
     pub fn capped(self) -> Self {
         let cap = |value: usize, max: usize| value.clamp(1, max);
+        let cap_time = |value: Duration, max: Duration| value.clamp(limits::TIMEOUT_MIN, max);
         GatewayLimits {
             connections_max: cap(self.connections_max, limits::CONNECTIONS_MAX),
             connections_per_address_max: cap(
@@ -57,6 +67,8 @@ impl GatewayLimits {
             ),
             body_bytes_max: cap(self.body_bytes_max, limits::REQUEST_BODY_BYTES_MAX),
             sse_subscribers_max: cap(self.sse_subscribers_max, limits::SSE_SUBSCRIBERS_MAX),
+            header_read_timeout: cap_time(self.header_read_timeout, limits::HEADER_READ_TIMEOUT),
+            sse_stall: cap_time(self.sse_stall, limits::SSE_STALL_MAX),
         }
     }
 }
@@ -101,12 +113,16 @@ mod tests {
             connections_per_address_max: 0,
             body_bytes_max: usize::MAX,
             sse_subscribers_max: 3,
+            header_read_timeout: Duration::from_secs(3600),
+            sse_stall: Duration::ZERO,
         }
         .capped();
         assert_eq!(wild.connections_max, limits::CONNECTIONS_MAX);
         assert_eq!(wild.connections_per_address_max, 1);
         assert_eq!(wild.body_bytes_max, limits::REQUEST_BODY_BYTES_MAX);
         assert_eq!(wild.sse_subscribers_max, 3);
+        assert_eq!(wild.header_read_timeout, limits::HEADER_READ_TIMEOUT);
+        assert_eq!(wild.sse_stall, limits::TIMEOUT_MIN);
         assert_eq!(GatewayLimits::default().capped(), GatewayLimits::default());
     }
 }

@@ -19,8 +19,8 @@ use axum::extract::{Path, Request, State};
 use netsettle_client::{ClientError, Gateway as ClientGateway};
 use netsettle_peer::service::PeerHandle;
 use netsettle_protocol::{
-    Envelope, Payload, ProposalResponse, Response, SignedProposal, Transaction, TxId, decode,
-    domain, encode,
+    Envelope, Payload, Proposal, ProposalResponse, Response, SignedProposal, Transaction, TxId,
+    decode, domain, encode,
 };
 use netsettle_smcrypto::Signature;
 use netsettle_smcrypto::x509::Certificate;
@@ -51,11 +51,15 @@ pub const GATEWAY_SIGNED_FUNCTIONS: &[&str] = &[
     "reset",
 ];
 
-/// `{"proposal": HEX}`: a caller-signed proposal, `encode(SignedProposal)` in hex.
+/// `{"proposal": HEX}`: a caller-signed proposal, `encode(SignedProposal)` in hex; or
+/// `{"proposal": HEX, "signature": HEX}`: `encode(Proposal)` from `prepare` and the
+/// caller's SM2 signature (DER) over its signing bytes.
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ProposalBody {
     proposal: String,
+    #[serde(default)]
+    signature: Option<String>,
 }
 
 /// `{"payload": HEX, "signature": HEX, "wait": bool}`: the payload from endorse and the
@@ -93,7 +97,10 @@ fn client(state: &Shared) -> Result<&Arc<ClientGateway>, ApiError> {
 
 /// The proposal or payload creator must be the caller: a gateway endorses and relays only
 /// its callers' own transactions.
-fn check_creator(caller: &Caller, creator: &netsettle_protocol::Identity) -> Result<(), ApiError> {
+pub(crate) fn check_creator(
+    caller: &Caller,
+    creator: &netsettle_protocol::Identity,
+) -> Result<(), ApiError> {
     let name = Certificate::from_der(&creator.cert_der)
         .ok()
         .and_then(|cert| cert.common_name());
@@ -116,8 +123,18 @@ async fn signed_proposal(
 ) -> Result<SignedProposal, ApiError> {
     let body: ProposalBody = json_body(request, state.limits.body_bytes_max).await?;
     let bytes = unhex("proposal", &body.proposal)?;
-    let proposal: SignedProposal =
-        decode(&bytes).map_err(|error| ApiError::bad_request(format!("proposal: {error}")))?;
+    let bad =
+        |error: netsettle_protocol::CodecError| ApiError::bad_request(format!("proposal: {error}"));
+    let proposal = match &body.signature {
+        None => decode::<SignedProposal>(&bytes).map_err(bad)?,
+        Some(signature) => {
+            let unsigned: Proposal = decode(&bytes).map_err(bad)?;
+            // The creator first: a stranger's proposal is refused as such, whatever it
+            // carries as a signature.
+            check_creator(caller, &unsigned.header.creator)?;
+            crate::prepare::signed(unsigned, signature)?
+        }
+    };
     check_creator(caller, &proposal.proposal.header.creator)?;
     let channel = state.backend.peer.channel().config.channel.clone();
     if proposal.proposal.header.channel != channel {

@@ -529,3 +529,261 @@ async fn connection_json(
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     (status, serde_json::from_slice(&bytes).unwrap())
 }
+
+/// `prepare`'s body for the lifecycle's `query` (a contract every channel runs; this
+/// test channel defines no other) with `certificate` as the creator.
+fn prepare_body(certificate: &Member, args: Value) -> String {
+    serde_json::json!({
+        "certificate": certificate.cert.to_pem(),
+        "contract": { "name": "_lifecycle", "version": "1" },
+        "function": "query",
+        "args": args,
+    })
+    .to_string()
+}
+
+async fn prepared(fixture: &Fixture, caller: &Member, certificate: &Member) -> (String, Vec<u8>) {
+    let (status, prepared) = call(
+        fixture,
+        caller,
+        "POST",
+        "/v1/proposals/prepare",
+        &prepare_body(certificate, serde_json::json!(["kv"])),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{prepared}");
+    let proposal = prepared["proposal"].as_str().unwrap().to_owned();
+    let signing_bytes = hex::decode(prepared["signing_bytes"].as_str().unwrap()).unwrap();
+    (proposal, signing_bytes)
+}
+
+fn signed_body(proposal: &str, signature: &[u8]) -> String {
+    serde_json::json!({ "proposal": proposal, "signature": hex::encode(signature) }).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_proposals_are_signed_by_the_caller_alone() {
+    use netsettle_protocol::{Proposal, decode, domain, encode};
+    let fixture = start(GatewayLimits::default()).await;
+    let net = &fixture.net;
+    let user = &net.unicom_client;
+    let height = fixture.peer.height();
+
+    // The arguments' JSON forms become the bytes the contract reads; the signing bytes
+    // are the proposal domain tag and exactly the proposal returned.
+    let (status, answer) = call(
+        &fixture,
+        user,
+        "POST",
+        "/v1/proposals/prepare",
+        &prepare_body(user, serde_json::json!(["k", {"hex": "00ff"}, {"a": 1}, 7])),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let proposal_bytes = hex::decode(answer["proposal"].as_str().unwrap()).unwrap();
+    let proposal: Proposal = decode(&proposal_bytes).unwrap();
+    assert_eq!(
+        proposal.args,
+        vec![
+            b"k".to_vec(),
+            vec![0, 255],
+            br#"{"a":1}"#.to_vec(),
+            b"7".to_vec()
+        ]
+    );
+    assert_eq!(proposal.header.creator, user.identity());
+    assert_eq!(answer["tx_id"], proposal.tx_id().to_string());
+    let mut expected = domain::PROPOSAL.to_vec();
+    expected.extend_from_slice(&proposal_bytes);
+    assert_eq!(answer["signing_bytes"], hex::encode(&expected));
+
+    // Signed as a Java system would (plain SM2 over the signing bytes): the peer checks
+    // creator and signature and runs the contract, whose answer comes back (the channel
+    // has no definition of kv: its 404).
+    let (proposal, signing_bytes) = prepared(&fixture, user, user).await;
+    let signature = user.key.sign(&signing_bytes);
+    let evaluated = call(
+        &fixture,
+        user,
+        "POST",
+        "/v1/proposals/evaluate",
+        &signed_body(&proposal, signature.as_der()),
+    )
+    .await;
+    assert_error(&evaluated, StatusCode::NOT_FOUND, "no definition of kv");
+
+    // Another key's signature: refused at evaluate and at endorse.
+    let stranger = net.mobile_client.key.sign(&signing_bytes);
+    for path in ["/v1/proposals/evaluate", "/v1/proposals/endorse"] {
+        let refused = call(
+            &fixture,
+            user,
+            "POST",
+            path,
+            &signed_body(&proposal, stranger.as_der()),
+        )
+        .await;
+        assert_error(&refused, StatusCode::FORBIDDEN, "does not verify");
+    }
+
+    // A proposal changed after signing (another key to read): refused.
+    let mut tampered: Proposal = decode(&hex::decode(&proposal).unwrap()).unwrap();
+    tampered.args = vec![b"other".to_vec()];
+    let tampered = hex::encode(encode(&tampered).unwrap());
+    let refused = call(
+        &fixture,
+        user,
+        "POST",
+        "/v1/proposals/endorse",
+        &signed_body(&tampered, signature.as_der()),
+    )
+    .await;
+    assert_error(&refused, StatusCode::FORBIDDEN, "does not verify");
+
+    // Malformed signatures get clear errors.
+    let not_hex = call(
+        &fixture,
+        user,
+        "POST",
+        "/v1/proposals/evaluate",
+        &serde_json::json!({ "proposal": proposal, "signature": "zz" }).to_string(),
+    )
+    .await;
+    assert_error(&not_hex, StatusCode::BAD_REQUEST, "signature is not hex");
+    let not_der = call(
+        &fixture,
+        user,
+        "POST",
+        "/v1/proposals/evaluate",
+        &signed_body(&proposal, &[1, 2]),
+    )
+    .await;
+    assert_error(&not_der, StatusCode::BAD_REQUEST, "DER");
+
+    // A signing certificate that is not the TLS caller's (another user of the same
+    // carrier, or the other carrier's user): refused at prepare.
+    let colleague = net.unicom.member("colleague", Role::Client);
+    for other in [&colleague, &net.mobile_client] {
+        let refused = call(
+            &fixture,
+            user,
+            "POST",
+            "/v1/proposals/prepare",
+            &prepare_body(other, serde_json::json!(["kv"])),
+        )
+        .await;
+        assert_error(&refused, StatusCode::FORBIDDEN, "is not the caller");
+    }
+    // A proposal prepared for the colleague (by the colleague) and signed by them is
+    // still not this caller's to send.
+    let (theirs, their_bytes) = prepared(&fixture, &colleague, &colleague).await;
+    let their_signature = colleague.key.sign(&their_bytes);
+    let refused = call(
+        &fixture,
+        user,
+        "POST",
+        "/v1/proposals/evaluate",
+        &signed_body(&theirs, their_signature.as_der()),
+    )
+    .await;
+    assert_error(&refused, StatusCode::FORBIDDEN, "is not the caller");
+    let bad_pem = call(
+        &fixture,
+        user,
+        "POST",
+        "/v1/proposals/prepare",
+        &serde_json::json!({ "certificate": "nope", "function": "query" }).to_string(),
+    )
+    .await;
+    assert_error(&bad_pem, StatusCode::BAD_REQUEST, "certificate");
+
+    // A correctly signed proposal reaches endorse's peers step (this gateway is
+    // read-only, so it says so); nothing was committed on any path.
+    let endorse = call(
+        &fixture,
+        user,
+        "POST",
+        "/v1/proposals/endorse",
+        &signed_body(&proposal, signature.as_der()),
+    )
+    .await;
+    assert_error(
+        &endorse,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "views and events only",
+    );
+    assert_eq!(fixture.peer.height(), height, "nothing was committed");
+}
+
+/// Reads until the server closes `stream` (end of stream or a reset), within `WAIT_MAX`;
+/// returns what it sent before.
+async fn read_until_closed<S: tokio::io::AsyncRead + Unpin>(mut stream: S) -> Vec<u8> {
+    use tokio::io::AsyncReadExt as _;
+    let mut received = Vec::new();
+    let closed = tokio::time::timeout(WAIT_MAX, async {
+        let mut buffer = [0u8; 4096];
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => received.extend_from_slice(&buffer[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the gateway did not close the connection");
+    received
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_are_closed_after_the_header_read_timeout() {
+    let limits = GatewayLimits {
+        // Short next to WAIT_MAX, long enough for a handshake on a loaded machine.
+        header_read_timeout: core::time::Duration::from_secs(2),
+        ..GatewayLimits::default()
+    };
+    let fixture = start(limits).await;
+    let client = &fixture.net.unicom_client;
+
+    // A TCP connection that never starts the TLS handshake is closed.
+    let tcp = tokio::net::TcpStream::connect(fixture.address)
+        .await
+        .unwrap();
+    let sent = read_until_closed(tcp).await;
+    assert!(sent.is_empty(), "nothing is sent to a silent client");
+
+    // A TLS connection that never sends request headers is closed as well.
+    let config = client_config(&fixture, Some(client));
+    let tls = netsettle_smtls::connect(&config, fixture.address, "127.0.0.1")
+        .await
+        .expect("handshake");
+    read_until_closed(tls).await;
+
+    // A client that sends its request in time is served.
+    let mut connection = Connection::open(&fixture, Some(client)).await.unwrap();
+    let (status, _) = connection.json("GET", "/v1/chain", "").await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversize_request_headers_are_refused() {
+    let fixture = start(GatewayLimits::default()).await;
+    let client = &fixture.net.unicom_client;
+    let mut connection = Connection::open(&fixture, Some(client)).await.unwrap();
+    let big = "x".repeat(netsettle_gateway::limits::HEADER_BYTES_MAX + 1024);
+    let answer = connection
+        .send("GET", "/v1/chain", b"", &[("x-padding", big.as_str())])
+        .await;
+    let response = answer.expect("an answer");
+    assert_eq!(
+        response.status(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
+    // Headers within the limit on a new connection are served.
+    let fine = "x".repeat(1024);
+    let mut connection = Connection::open(&fixture, Some(client)).await.unwrap();
+    let response = connection
+        .send("GET", "/v1/chain", b"", &[("x-padding", fine.as_str())])
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}

@@ -69,6 +69,7 @@ pub(super) async fn start(
         sse_subscribers_max: config
             .sse_subscribers_max
             .unwrap_or(defaults.sse_subscribers_max),
+        ..defaults
     };
     let running = netsettle_gateway::start(config.listen, tls, backend, limits, shutdown.clone())
         .await
