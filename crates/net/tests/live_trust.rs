@@ -71,6 +71,7 @@ async fn a_newer_config_closes_revoked_sessions_and_admits_new_roots() {
     let next = next_config(&config, &[&unicom, &mobile, &partner], 1);
     let mut a_events = a.handle().events();
     let mut b_events = b.handle().events();
+    let mut c_admitted = c.handle().events();
     let trust = ChannelTrust::new(&next, &NODE_ROLES).unwrap();
     let closed = a.handle().replace_trust(trust).await.unwrap();
     assert_eq!(closed, vec![b.node_id()]);
@@ -91,6 +92,13 @@ async fn a_newer_config_closes_revoked_sessions_and_admits_new_roots() {
     assert!(reason.to_lowercase().contains("revoked"), "{reason}");
     let refused = request(&b, &a).await.unwrap_err();
     assert!(matches!(refused, NetError::Unreachable { .. }), "{refused}");
+    // C keeps redialling A; a dial it started before the new trust can still fail with the
+    // old refusal, and a request made meanwhile waits on that dial. Wait for C's session.
+    wait_for(&mut c_admitted, "C connected to A", |event| match event {
+        ConnectionEvent::Connected { peer, .. } if peer.node_id == a_id => Some(()),
+        _ => None,
+    })
+    .await;
     assert_eq!(request(&c, &a).await.unwrap(), b"ok");
     let connected: Vec<NodeId> = a
         .handle()
