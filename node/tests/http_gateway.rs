@@ -165,6 +165,13 @@ impl User {
                 Some(json!({ "proposal": hex::encode(encode(&proposal).unwrap()) })),
             )
             .await;
+        self.sign_and_submit(function, &endorsed).await;
+        endorsed["response"]["payload"].clone()
+    }
+
+    /// Signs an endorsed payload's signing bytes with the caller's own key, submits it and
+    /// waits: committed VALID.
+    async fn sign_and_submit(&self, function: &str, endorsed: &Value) {
         let signing_bytes = hex::decode(endorsed["signing_bytes"].as_str().unwrap()).unwrap();
         let signature = self.key.sign(&signing_bytes);
         let committed = self
@@ -180,7 +187,6 @@ impl User {
             .await;
         assert_eq!(committed["code"], "VALID", "{function}: {committed}");
         assert_eq!(committed["tx_id"], endorsed["tx_id"]);
-        endorsed["response"]["payload"].clone()
     }
 
     /// Caller-signed without our codec, as a Java system does it: `prepare` from JSON,
@@ -207,21 +213,7 @@ impl User {
             )
             .await;
         assert_eq!(endorsed["tx_id"], prepared["tx_id"]);
-        let signing_bytes = hex::decode(endorsed["signing_bytes"].as_str().unwrap()).unwrap();
-        let signature = self.key.sign(&signing_bytes);
-        let committed = self
-            .ok(
-                "POST",
-                "/v1/transactions/submit",
-                Some(json!({
-                    "payload": endorsed["payload"],
-                    "signature": hex::encode(signature.as_der()),
-                    "wait": true,
-                })),
-            )
-            .await;
-        assert_eq!(committed["code"], "VALID", "{function}: {committed}");
-        assert_eq!(committed["tx_id"], prepared["tx_id"]);
+        self.sign_and_submit(function, &endorsed).await;
         endorsed["response"]["payload"].clone()
     }
 
