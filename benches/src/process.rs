@@ -55,9 +55,15 @@ mod tests {
 
     #[test]
     fn this_process_has_used_some_cpu_and_a_missing_one_none() {
+        // Spin until the kernel has charged this process a clock tick (10 ms): on a loaded
+        // machine that takes longer than any fixed wall-clock spin (a 30 ms one failed).
         let spin = std::time::Instant::now();
-        while spin.elapsed() < std::time::Duration::from_millis(30) {
-            std::hint::black_box(0u64);
+        while process_cpu_seconds(std::process::id()) == 0.0
+            && spin.elapsed() < std::time::Duration::from_secs(30)
+        {
+            for _ in 0..100_000 {
+                std::hint::black_box(0u64);
+            }
         }
         assert!(process_cpu_seconds(std::process::id()) > 0.0);
         assert_eq!(stat_cpu_seconds("/proc/nonexistent/stat"), 0.0);
