@@ -10,16 +10,6 @@ use serde_json::{Value, json};
 
 const P: &str = "2026-10";
 
-fn reconciled() -> Harness {
-    let mut h = Harness::with_agreement();
-    let (unicom, mobile) = small_reports();
-    h.upload(UNICOM, &unicom, &key(1)).unwrap();
-    h.upload(MOBILE, &mobile, &key(2)).unwrap();
-    h.reveal(UNICOM, &key(1)).unwrap();
-    h.reveal(MOBILE, &key(2)).unwrap();
-    h
-}
-
 fn entry(line_no: u64, amount_fen: u64, reason: &str) -> Value {
     json!({ "line_no": line_no, "quantity": 1, "amount_fen": amount_fen, "reason": reason })
 }
@@ -28,7 +18,7 @@ fn entry(line_no: u64, amount_fen: u64, reason: &str) -> Value {
 /// did not change.
 #[test]
 fn a_bad_entry_refuses_the_whole_file() {
-    let mut h = reconciled();
+    let mut h = Harness::reconciled();
     let cases: [(Value, u32, &str); 8] = [
         (
             json!([
@@ -91,7 +81,7 @@ fn a_bad_entry_refuses_the_whole_file() {
 
 #[test]
 fn a_file_of_adjustments_is_proposed_and_decided_in_two_transactions() {
-    let mut h = reconciled();
+    let mut h = Harness::reconciled();
     let height = h.ledger.height();
     let proposed = h.ok(&client(UNICOM), "adjust_propose_many", json!({ "period": P, "on_behalf_of": "settlement-batch", "adjustments": [
         { "line_no": 0, "quantity": 9450000, "amount_fen": 945000, "reason": "split the gap", "attachment_sm3": "00".repeat(32) },

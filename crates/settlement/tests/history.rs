@@ -13,16 +13,6 @@ use serde_json::{Value, json};
 
 const P: &str = "2026-10";
 
-fn reconciled() -> Harness {
-    let mut h = Harness::with_agreement();
-    let (unicom, mobile) = small_reports();
-    h.upload(UNICOM, &unicom, &key(1)).unwrap();
-    h.upload(MOBILE, &mobile, &key(2)).unwrap();
-    h.reveal(UNICOM, &key(1)).unwrap();
-    h.reveal(MOBILE, &key(2)).unwrap();
-    h
-}
-
 fn history(h: &Harness, line_no: u64) -> Vec<Value> {
     let answer = h.query(
         &client(MOBILE),
@@ -103,7 +93,7 @@ fn upload_in(h: &mut Harness, period: &str, carrier: &str) {
 
 #[test]
 fn periods_list_pages_the_periods_in_order_with_their_state() {
-    let mut h = reconciled();
+    let mut h = Harness::reconciled();
     upload_in(&mut h, "2026-12", MOBILE);
     upload_in(&mut h, "2026-09", UNICOM);
     upload_in(&mut h, "2026-09", MOBILE);
@@ -154,7 +144,7 @@ fn periods_list_pages_the_periods_in_order_with_their_state() {
 
 #[test]
 fn a_line_history_names_every_step_who_took_it_and_where() {
-    let mut h = reconciled();
+    let mut h = Harness::reconciled();
     // Line 4 (voice, agreed): Mobile disputes; Unicom proposes; Mobile rejects; Unicom
     // proposes again through a gateway user; Mobile accepts.
     h.ok(
@@ -250,7 +240,7 @@ fn a_line_history_names_every_step_who_took_it_and_where() {
 
 #[test]
 fn a_line_history_is_bounded() {
-    let mut h = reconciled();
+    let mut h = Harness::reconciled();
     let propose =
         json!({ "period": P, "line_no": 0, "quantity": 1, "amount_fen": 1, "reason": "try" });
     for _ in 0..LINE_HISTORY_MAX / 2 {

@@ -13,20 +13,9 @@ use serde_json::json;
 
 const P: &str = "2026-10";
 
-/// Uploads and reveals the small pair; returns the harness in review.
-fn reconciled() -> Harness {
-    let mut h = Harness::with_agreement();
-    let (unicom, mobile) = small_reports();
-    h.upload(UNICOM, &unicom, &key(1)).unwrap();
-    h.upload(MOBILE, &mobile, &key(2)).unwrap();
-    h.reveal(UNICOM, &key(1)).unwrap();
-    h.reveal(MOBILE, &key(2)).unwrap();
-    h
-}
-
 #[test]
 fn a_full_month_reaches_final_data_and_exports_identically() {
-    let mut h = reconciled();
+    let mut h = Harness::reconciled();
     let state = h.period_state();
     assert_eq!(state["phase"], "Reviewing");
     assert_eq!(state["version"], 1);
@@ -589,7 +578,7 @@ fn oversize_and_malformed_requests_are_refused() {
 
 #[test]
 fn review_rules_refuse_bad_lines_and_reasons() {
-    let mut h = reconciled();
+    let mut h = Harness::reconciled();
     h.refused(
         &client(UNICOM),
         "dispute",

@@ -92,6 +92,17 @@ impl Harness {
         }
     }
 
+    /// The small pair uploaded and revealed: the period in review.
+    pub fn reconciled() -> Self {
+        let mut harness = Self::with_agreement();
+        let (unicom, mobile) = small_reports();
+        harness.upload(UNICOM, &unicom, &key(1)).unwrap();
+        harness.upload(MOBILE, &mobile, &key(2)).unwrap();
+        harness.reveal(UNICOM, &key(1)).unwrap();
+        harness.reveal(MOBILE, &key(2)).unwrap();
+        harness
+    }
+
     /// A harness with the agreement in force.
     pub fn with_agreement() -> Self {
         let mut harness = Self::new();
