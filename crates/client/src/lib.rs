@@ -62,6 +62,9 @@
 //! block order ([`ChainEvent`]); the stream ends with an error on a disconnect and
 //! resumes from the last cursor handled without gaps or repeats.
 //!
+//! [`notice`] is the signed webhook format of the notices a carrier's node sends its
+//! staff: [`sign_notice`] on the node, [`verify_notice`] at a receiver.
+//!
 //! `examples/settle_month.rs` drives a month with both carriers' clients;
 //! `examples/follow_events.rs` follows the events and resumes after a disconnect.
 //!
@@ -77,6 +80,7 @@ pub mod events;
 mod gateway;
 pub mod keystore;
 pub mod limits;
+pub mod notice;
 mod profile;
 pub mod settlement;
 mod signer;
@@ -86,6 +90,7 @@ pub use error::ClientError;
 pub use events::{ChainEvent, EventCursor, EventStream};
 pub use gateway::{Committed, ConfigCommitted, Endpoint, Gateway, GatewayConfig};
 pub use keystore::{KeyStore, KeyStoreError};
+pub use notice::{Notice, NoticeError, sign_notice, verify_notice};
 pub use profile::{ConnectionProfile, ProfileNode};
 pub use settlement::{Settlement, Submitted};
 pub use signer::Signer;
