@@ -23,6 +23,34 @@
 //! - `GET /`: table `#periods`, one row `tr[data-period=YYYY-MM]` per period with its
 //!   phase (`td.phase`), whose move (`td.whose-move`), and each side
 //!   (`span.side[data-carrier]`, class `late` when late).
+//! - `GET /periods/{period}` (`YYYY-MM`; GET parameters `q`: search text matched,
+//!   case-insensitively, against item, area, payer, status and note; `open=1`: the open
+//!   lines only, as the contract lists them):
+//!   - `#status` (a `section`): `dd.phase`, `dd.round`, `dd.version`, `dd.whose-move`
+//!     (MSP ids joined by `, `), `dd.upload-deadline`, `dd.reveal-deadline`, each side
+//!     `span.side[data-carrier]` (class `late` when late), and once reconciled
+//!     `dd.lines[data-lines]`, `dd.a-reported`, `dd.b-reported`, `dd.settled`;
+//!   - `#lines`: one `tr[data-line=N]` per kept line, class `disputed` (and `open`) on
+//!     disputed lines, `one-sided` (and `open`) on one-sided ones; cells `td.item`,
+//!     `td.area`, `td.payer` (MSP id), `td.status`, `td.a-quantity`, `td.a-amount`,
+//!     `td.b-quantity`, `td.b-amount`, `td.difference` (carrier A's amount minus carrier
+//!     B's), `td.settled`, `td.note`; every amount cell carries `data-fen` (minor units),
+//!     absent where there is no figure;
+//!   - `#items`: one `tr[data-item=ITEM][data-payer=MSP]` per item and payer over the
+//!     kept lines, with `td.lines`, `td.open`, `td.a-amount`, `td.b-amount`,
+//!     `td.difference` (each amount with `data-fen`);
+//!   - `#chart`: an inline SVG; one `rect.bar` per item, reporting carrier and direction
+//!     with `data-item`, `data-carrier` (MSP id), `data-direction` (`payable` when the
+//!     reporting carrier is the line's payer, else `receivable`) and `data-amount` (that
+//!     carrier's amounts summed, in fen);
+//!   - `#search` (GET form with `q` and `open`), `#timeline-link`, and once final or
+//!     closed `#export-csv`, `#export-json`; before reconciliation `#no-lines`.
+//! - `GET /periods/{period}/timeline`: `ol#timeline`, one `li[data-tx=HEX][data-seq=N]` per
+//!   audit entry, oldest first, with `span.when[data-ms]`, `span.carrier`, `span.cn`,
+//!   `span.on-behalf-of`, `span.step`, `span.detail`, `span.block` (`-` when no own peer
+//!   answered) and `code.tx`.
+//! - `GET /periods/{period}/export.csv` and `export.json`: the finance export as the SDK
+//!   writes it (byte-identical for both carriers), as a download; 409 before final.
 //! - A flash message after an action is `#flash` (class `ok` or `error`); an error page
 //!   shows its detail in `#error`.
 //!
@@ -30,14 +58,17 @@
 //! `X-Frame-Options: DENY` and `Cache-Control: no-store`. Request bodies are bounded
 //! ([`limits`]).
 //!
-//! What it leaves out (yet): the period page with its actions, chart and timeline, the
-//! export download, the notices hook, and the TLS listener.
+//! What it leaves out (yet): the period page's action forms, the notices hook, and the TLS
+//! listener.
 
 mod auth;
 mod config;
 mod error;
 mod html;
 pub mod limits;
+mod period;
+mod period_html;
+mod period_routes;
 mod server;
 mod session;
 mod upstream;

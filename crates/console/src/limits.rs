@@ -36,3 +36,17 @@ const _: () = assert!(FIELD_BYTES_MAX <= BODY_BYTES_MAX);
 const _: () = assert!(PASSWORD_BYTES_MAX <= FIELD_BYTES_MAX);
 const _: () = assert!(USER_NAME_BYTES_MAX <= FIELD_BYTES_MAX);
 const _: () = assert!(SESSIONS_MAX <= PRE_SESSIONS_MAX);
+
+/// Longest search text on the period page.
+pub const QUERY_BYTES_MAX: usize = 128;
+/// Most lines the period page renders; the search narrows a larger month.
+pub const LINES_SHOWN_MAX: usize = 2000;
+/// Most bars the chart draws.
+pub const CHART_BARS_MAX: usize = 400;
+/// Most timeline entries whose block is looked up on one page view.
+pub const TIMELINE_LOCATED_MAX: usize = 500;
+/// Most transaction → block answers remembered (committed blocks never change).
+pub const BLOCK_CACHE_MAX: usize = 16 * 1024;
+
+const _: () = assert!(QUERY_BYTES_MAX <= FIELD_BYTES_MAX);
+const _: () = assert!(TIMELINE_LOCATED_MAX <= BLOCK_CACHE_MAX);

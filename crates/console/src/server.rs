@@ -22,6 +22,7 @@ use crate::config::{ConsoleConfig, Role};
 use crate::error::ConsoleError;
 use crate::html;
 use crate::limits::{BODY_BYTES_MAX, CONNECTIONS_MAX, FIELD_BYTES_MAX, FIELDS_MAX};
+use crate::period_routes;
 use crate::session::{Session, Sessions, tokens_equal};
 use crate::upstream::Upstream;
 
@@ -35,7 +36,7 @@ pub(crate) struct Shared {
     users: Users,
     sessions: Mutex<Sessions>,
     throttle: Mutex<Throttle>,
-    upstream: Upstream,
+    pub(crate) upstream: Upstream,
     secure_cookies: bool,
 }
 
@@ -105,6 +106,16 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/", get(periods_page))
+        .route("/periods/{period}", get(period_routes::period_page))
+        .route("/periods/{period}/timeline", get(period_routes::timeline))
+        .route(
+            "/periods/{period}/export.csv",
+            get(period_routes::export_csv),
+        )
+        .route(
+            "/periods/{period}/export.json",
+            get(period_routes::export_json),
+        )
         .route("/notices", get(notices_page))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
@@ -167,7 +178,7 @@ async fn security_headers(mut response: Response) -> Response {
     response
 }
 
-fn html_response(status: StatusCode, body: String) -> Response {
+pub(crate) fn html_response(status: StatusCode, body: String) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
@@ -176,12 +187,12 @@ fn html_response(status: StatusCode, body: String) -> Response {
         .into_response()
 }
 
-fn error_page(status: StatusCode, detail: &str) -> Response {
+pub(crate) fn error_page(status: StatusCode, detail: &str) -> Response {
     let title = status.canonical_reason().unwrap_or("error");
     html_response(status, html::error(title, detail))
 }
 
-fn redirect(to: &str) -> Response {
+pub(crate) fn redirect(to: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response()
 }
 
@@ -214,7 +225,7 @@ fn set_cookie(shared: &Shared, name: &str, value: &str, max_age: Option<u64>) ->
 }
 
 /// A request refused before it did anything: the status and the page's one line.
-pub(crate) struct Refused(StatusCode, &'static str);
+pub(crate) struct Refused(pub(crate) StatusCode, pub(crate) &'static str);
 
 impl IntoResponse for Refused {
     fn into_response(self) -> Response {
@@ -243,7 +254,7 @@ pub(crate) fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'
 }
 
 /// The live session of the request, if any.
-fn session(shared: &Shared, headers: &HeaderMap) -> Option<(String, Session)> {
+pub(crate) fn session(shared: &Shared, headers: &HeaderMap) -> Option<(String, Session)> {
     let token = cookie(headers, SESSION_COOKIE)?;
     let mut sessions = shared.sessions.lock().ok()?;
     let session = sessions.get(token, Instant::now())?;

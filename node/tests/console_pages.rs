@@ -1,0 +1,462 @@
+//! The staff console's period pages against a real consortium: five Raft orderers and two
+//! peers per carrier as real `netsettle` processes behind both DMZ forwarders (loopback
+//! slot 22), a month uploaded and revealed through the typed SDK, and Unicom's console
+//! (`netsettle_console::Console`, in this process) on 127.0.0.1:0 read with a real HTTP
+//! client. Every figure the pages show is checked against the SDK's own views:
+//!
+//! - the period page: `#status` (phase, round, whose move, totals), `#lines` (one row per
+//!   line, `disputed` where the contract says so, both carriers' amounts and their
+//!   difference), `#items` (per item and payer), the `#chart` bars (each carrier's figures
+//!   summed by item and direction); the search (`q`) and the open-lines filter (`open=1`);
+//! - the timeline: one `li[data-tx]` per audit entry, with the block the SDK's answer
+//!   named for the transaction;
+//! - refusals that change nothing: no session (to the login form), an unknown period
+//!   path (404), an over-long search (400), the export before the period is final (409
+//!   with the contract's reason).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::{Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use netsettle_client::{Gateway, KeyStore, Settlement, Signer};
+use netsettle_console::{Console, ConsoleConfig, PRE_COOKIE, SESSION_COOKIE, hash_password};
+use netsettle_settlement::agreement::{Agreement, Side};
+use netsettle_settlement::reconcile::{LineStatus, ReconciledLine};
+use netsettle_settlement::units::Period;
+use netsettle_settlement::workflow::Phase;
+use netsettle_testkit::process::{ADMIN_M, ADMIN_U, Netsettle, ORDERERS, PEERS, REPO};
+
+/// The binary under test.
+const NETSETTLE: Netsettle = Netsettle(env!("CARGO_BIN_EXE_netsettle"));
+
+/// This file's loopback range: 127.22.x.x.
+const SLOT: u8 = 22;
+
+const SETTLEMENT_U: &str = "crypto/unicom/users/settlement@unicom.example";
+const SETTLEMENT_M: &str = "crypto/mobile/users/settlement@mobile.example";
+const FINANCE_U: &str = "crypto/unicom/users/finance@unicom.example";
+
+/// How long one HTTP exchange with the console may take (a page is a few contract
+/// queries).
+const DEADLINE: Duration = Duration::from_secs(60);
+
+fn period() -> Period {
+    "2026-10".parse().unwrap()
+}
+
+fn csv(carrier: &str) -> Vec<u8> {
+    std::fs::read(format!("{REPO}/tests/data/settlement/demo-{carrier}.csv")).unwrap()
+}
+
+/// One carrier user through the SDK: connection, signer, key store.
+struct User {
+    gateway: Gateway,
+    signer: Signer,
+    keys: KeyStore,
+}
+
+impl User {
+    async fn connect(dir: &Path, profile: &str, identity: &str) -> User {
+        let (gateway, signer) = Gateway::from_profile(&dir.join(profile), &dir.join(identity))
+            .await
+            .expect("client connects");
+        let keys = KeyStore::for_identity(&dir.join(identity)).expect("key store");
+        User {
+            gateway,
+            signer,
+            keys,
+        }
+    }
+
+    fn sdk(&self) -> Settlement<'_> {
+        Settlement::new(&self.gateway, &self.signer)
+    }
+}
+
+/// The agreement, both uploads and both reveals: the period in review, its lines
+/// reconciled. Returns Unicom's upload's transaction id (hex) and block.
+async fn month_to_review(dir: &Path, unicom: &User, mobile: &User) -> (String, u64) {
+    let admin_u = User::connect(dir, ADMIN_U[1], ADMIN_U[3]).await;
+    let admin_m = User::connect(dir, ADMIN_M[1], ADMIN_M[3]).await;
+    let text = std::fs::read(format!("{REPO}/tests/data/settlement/agreement.json")).unwrap();
+    let terms: Agreement = serde_json::from_slice(&text).unwrap();
+    let proposed = admin_u.sdk().propose_agreement(&terms).await.unwrap();
+    admin_m
+        .sdk()
+        .accept_agreement(proposed.answer.digest)
+        .await
+        .unwrap();
+    let upload = unicom
+        .sdk()
+        .upload_csv(period(), &csv("UnicomMSP"), &unicom.keys)
+        .await
+        .unwrap();
+    mobile
+        .sdk()
+        .upload_csv(period(), &csv("MobileMSP"), &mobile.keys)
+        .await
+        .unwrap();
+    unicom.sdk().reveal(period(), &unicom.keys).await.unwrap();
+    let second = mobile.sdk().reveal(period(), &mobile.keys).await.unwrap();
+    assert_eq!(second.answer.phase, Phase::Reviewing);
+    (hex::encode(upload.tx_id.0.0), upload.block)
+}
+
+/// A console answer.
+struct Answer {
+    status: StatusCode,
+    headers: hyper::HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all(hyper::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with(&format!("{name}=")))
+            .and_then(|v| v.split(';').next())
+            .map(str::to_owned)
+    }
+
+    fn csrf(&self) -> String {
+        let marker = "name=\"csrf\" value=\"";
+        let start = self.body.find(marker).expect("a csrf field") + marker.len();
+        let end = self.body[start..].find('"').expect("its end");
+        self.body[start..start + end].to_owned()
+    }
+}
+
+async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    cookie: &str,
+    body: Vec<u8>,
+) -> Answer {
+    let exchange = async {
+        let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+            .await
+            .expect("handshake");
+        tokio::spawn(connection);
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", addr.to_string())
+            .header("content-type", "application/x-www-form-urlencoded");
+        if !cookie.is_empty() {
+            builder = builder.header("cookie", cookie);
+        }
+        let response = sender
+            .send_request(builder.body(Full::new(Bytes::from(body))).expect("request"))
+            .await
+            .expect("response");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        Answer {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    };
+    tokio::time::timeout(DEADLINE, exchange)
+        .await
+        .expect("answered in time")
+}
+
+/// Unicom's console with a settlement user `alice` and a finance user `frank`.
+async fn start_console(dir: &Path) -> Console {
+    let settlement = hash_password(b"alice's password").unwrap();
+    let finance = hash_password(b"frank's password").unwrap();
+    let text = format!(
+        r#"listen = "127.0.0.1:0"
+profile = "{profile}"
+settlement_identity = "{settlement_identity}"
+finance_identity = "{finance_identity}"
+[[users]]
+name = "alice"
+password_hash = "{settlement}"
+role = "settlement"
+[[users]]
+name = "frank"
+password_hash = "{finance}"
+role = "finance"
+"#,
+        profile = dir.join(ADMIN_U[1]).display(),
+        settlement_identity = dir.join(SETTLEMENT_U).display(),
+        finance_identity = dir.join(FINANCE_U).display(),
+    );
+    Console::start(ConsoleConfig::parse(&text).unwrap())
+        .await
+        .unwrap()
+}
+
+/// Logs `name` in; the session cookie (`name=value`).
+async fn log_in(addr: SocketAddr, name: &str, password: &str) -> String {
+    let form_page = request(addr, "GET", "/login", "", Vec::new()).await;
+    let pre = form_page.cookie(PRE_COOKIE).expect("pre-session cookie");
+    let body = serde_urlencoded::to_string([
+        ("csrf", form_page.csrf().as_str()),
+        ("name", name),
+        ("password", password),
+    ])
+    .unwrap();
+    let answer = request(addr, "POST", "/login", &pre, body.into_bytes()).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    answer.cookie(SESSION_COOKIE).expect("session cookie")
+}
+
+/// The element starting with `<{tag} {attribute}` up to its closing tag.
+fn element<'a>(body: &'a str, tag: &str, attribute: &str) -> Option<&'a str> {
+    let start = body.find(&format!("<{tag} {attribute}"))?;
+    let end = body[start..].find(&format!("</{tag}>"))?;
+    Some(&body[start..start + end])
+}
+
+/// Every element `<{tag} {prefix}…` in `body`.
+fn elements<'a>(body: &'a str, tag: &str, prefix: &str) -> Vec<&'a str> {
+    let open = format!("<{tag} {prefix}");
+    let close = format!("</{tag}>");
+    body.match_indices(&open)
+        .filter_map(|(start, _)| {
+            let end = body[start..].find(&close)?;
+            Some(&body[start..start + end])
+        })
+        .collect()
+}
+
+/// The value of `name="…"` in `fragment`.
+fn attribute<'a>(fragment: &'a str, name: &str) -> Option<&'a str> {
+    let marker = format!("{name}=\"");
+    let start = fragment.find(&marker)? + marker.len();
+    let end = fragment[start..].find('"')?;
+    Some(&fragment[start..start + end])
+}
+
+/// The `data-fen` of the cell of class `class` in `row`.
+fn fen(row: &str, class: &str) -> Option<u64> {
+    let cell = element(row, "td", &format!("class=\"{class}\""))?;
+    attribute(cell, "data-fen")?.parse().ok()
+}
+
+fn carrier(agreement: &Agreement, side: Side) -> &str {
+    match side {
+        Side::A => &agreement.party_a,
+        Side::B => &agreement.party_b,
+    }
+}
+
+#[test]
+fn the_period_pages_show_what_the_ledger_holds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let _consortium = NETSETTLE.start_consortium(dir, SLOT, &ORDERERS, &PEERS);
+    NETSETTLE.define_settlement(dir);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let unicom = User::connect(dir, ADMIN_U[1], SETTLEMENT_U).await;
+        let mobile = User::connect(dir, ADMIN_M[1], SETTLEMENT_M).await;
+        let (upload_tx, upload_block) = month_to_review(dir, &unicom, &mobile).await;
+        let console = start_console(dir).await;
+        let addr = console.local_addr();
+        let alice = log_in(addr, "alice", "alice's password").await;
+        refusals(addr, &alice).await;
+        period_page(addr, &alice, &unicom).await;
+        filters(addr, &alice, &unicom).await;
+        timeline(addr, &alice, &unicom, &upload_tx, upload_block).await;
+        console.shutdown().await;
+    });
+}
+
+async fn refusals(addr: SocketAddr, session: &str) {
+    let anonymous = request(addr, "GET", "/periods/2026-10", "", Vec::new()).await;
+    assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
+    assert_eq!(anonymous.headers["location"], "/login");
+    let bad = request(addr, "GET", "/periods/2026-13", session, Vec::new()).await;
+    assert_eq!(bad.status, StatusCode::NOT_FOUND, "{}", bad.body);
+    assert!(bad.body.contains("id=\"error\""));
+    let long = format!("/periods/2026-10?q={}", "x".repeat(200));
+    let long = request(addr, "GET", &long, session, Vec::new()).await;
+    assert_eq!(long.status, StatusCode::BAD_REQUEST, "{}", long.body);
+    // Not final yet: the contract refuses the export and the page says why.
+    let export = request(
+        addr,
+        "GET",
+        "/periods/2026-10/export.csv",
+        session,
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(export.status, StatusCode::CONFLICT, "{}", export.body);
+    assert!(export.body.contains("id=\"error\""), "{}", export.body);
+}
+
+async fn period_page(addr: SocketAddr, session: &str, unicom: &User) {
+    let view = unicom.sdk().status(period()).await.unwrap();
+    let state = view.state.as_ref().unwrap();
+    let lines = unicom.sdk().lines(period(), false).await.unwrap().lines;
+    let page = request(addr, "GET", "/periods/2026-10", session, Vec::new()).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_eq!(page.headers["cache-control"], "no-store");
+
+    let status = element(&page.body, "section", "id=\"status\"").expect("#status");
+    assert!(
+        status.contains("<dd class=\"phase\">reviewing</dd>"),
+        "{status}"
+    );
+    assert!(status.contains(&format!("<dd class=\"round\">{}</dd>", state.round)));
+    assert!(status.contains(&format!("data-lines=\"{}\"", state.summary.lines)));
+    let whose = view.status.whose_move.join(", ");
+    assert!(status.contains(&format!("<dd class=\"whose-move\">{whose}</dd>")));
+
+    let table = element(&page.body, "table", "id=\"lines\"").expect("#lines");
+    let rows = elements(table, "tr", "data-line=");
+    assert_eq!(rows.len(), lines.len());
+    assert!(lines.iter().any(|l| l.status == LineStatus::Disputed));
+    for line in &lines {
+        let row = element(table, "tr", &format!("data-line=\"{}\"", line.line_no)).unwrap();
+        let disputed = line.status == LineStatus::Disputed;
+        assert_eq!(row.contains("class=\"disputed"), disputed, "{row}");
+        assert_eq!(fen(row, "a-amount"), line.a.as_ref().map(|f| f.amount_fen));
+        assert_eq!(fen(row, "b-amount"), line.b.as_ref().map(|f| f.amount_fen));
+        let difference = element(row, "td", "class=\"difference\"").unwrap();
+        let expected = match (&line.a, &line.b) {
+            (Some(a), Some(b)) => Some(i128::from(a.amount_fen) - i128::from(b.amount_fen)),
+            _ => None,
+        };
+        let shown = attribute(difference, "data-fen").map(|v| v.parse::<i128>().unwrap());
+        assert_eq!(shown, expected, "{row}");
+    }
+    items(&page.body, &lines, &state.agreement);
+    chart(&page.body, &lines, &state.agreement);
+}
+
+/// `#items`: each carrier's amounts summed per item and payer.
+fn items(body: &str, lines: &[ReconciledLine], agreement: &Agreement) {
+    let mut expected: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
+    for line in lines {
+        let key = (
+            line.key.item.to_string(),
+            carrier(agreement, line.key.payer).to_owned(),
+        );
+        let sums = expected.entry(key).or_default();
+        sums.0 += line.a.as_ref().map_or(0, |f| f.amount_fen);
+        sums.1 += line.b.as_ref().map_or(0, |f| f.amount_fen);
+    }
+    let table = element(body, "table", "id=\"items\"").expect("#items");
+    assert_eq!(elements(table, "tr", "data-item=").len(), expected.len());
+    for ((item, payer), (a, b)) in expected {
+        let selector = format!("data-item=\"{item}\" data-payer=\"{payer}\"");
+        let row = element(table, "tr", &selector).expect("an item row");
+        assert_eq!(fen(row, "a-amount"), Some(a), "{row}");
+        assert_eq!(fen(row, "b-amount"), Some(b), "{row}");
+    }
+}
+
+/// `#chart`: a bar per item, reporting carrier and direction with that carrier's
+/// figures summed.
+fn chart(body: &str, lines: &[ReconciledLine], agreement: &Agreement) {
+    let mut expected: BTreeMap<(String, String, String), u64> = BTreeMap::new();
+    for line in lines {
+        for (side, figures) in [(Side::A, &line.a), (Side::B, &line.b)] {
+            let Some(figures) = figures else { continue };
+            let direction = if line.key.payer == side {
+                "payable"
+            } else {
+                "receivable"
+            };
+            let key = (
+                line.key.item.to_string(),
+                carrier(agreement, side).to_owned(),
+                direction.to_owned(),
+            );
+            *expected.entry(key).or_default() += figures.amount_fen;
+        }
+    }
+    let svg = element(body, "svg", "id=\"chart\"").expect("#chart");
+    let bars = elements(svg, "rect", "class=\"bar\"");
+    assert_eq!(bars.len(), expected.len());
+    let shown: BTreeMap<(String, String, String), u64> = bars
+        .iter()
+        .map(|bar| {
+            let key = (
+                attribute(bar, "data-item").unwrap().to_owned(),
+                attribute(bar, "data-carrier").unwrap().to_owned(),
+                attribute(bar, "data-direction").unwrap().to_owned(),
+            );
+            (key, attribute(bar, "data-amount").unwrap().parse().unwrap())
+        })
+        .collect();
+    assert_eq!(shown, expected);
+}
+
+async fn filters(addr: SocketAddr, session: &str, unicom: &User) {
+    let open = unicom.sdk().lines(period(), true).await.unwrap().lines;
+    let all = unicom.sdk().lines(period(), false).await.unwrap().lines;
+    assert!(!open.is_empty() && open.len() < all.len());
+    let page = request(addr, "GET", "/periods/2026-10?open=1", session, Vec::new()).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let table = element(&page.body, "table", "id=\"lines\"").unwrap();
+    let shown: Vec<u64> = elements(table, "tr", "data-line=")
+        .iter()
+        .map(|row| attribute(row, "data-line").unwrap().parse().unwrap())
+        .collect();
+    let expected: Vec<u64> = open.iter().map(|line| line.line_no).collect();
+    assert_eq!(shown, expected);
+
+    // The search keeps the lines of one area (areas are digit tokens no other field holds).
+    let area = all[0].key.area.to_string();
+    let path = format!("/periods/2026-10?q={area}");
+    let page = request(addr, "GET", &path, session, Vec::new()).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let table = element(&page.body, "table", "id=\"lines\"").unwrap();
+    let shown = elements(table, "tr", "data-line=");
+    let expected = all
+        .iter()
+        .filter(|line| line.key.area.to_string().contains(&area))
+        .count();
+    assert_eq!(shown.len(), expected);
+    assert!(shown.iter().all(|row| row.contains(&area)));
+}
+
+async fn timeline(addr: SocketAddr, session: &str, unicom: &User, upload_tx: &str, block: u64) {
+    let trail = unicom.sdk().audit_trail(period()).await.unwrap();
+    let page = request(
+        addr,
+        "GET",
+        "/periods/2026-10/timeline",
+        session,
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let list = element(&page.body, "ol", "id=\"timeline\"").expect("#timeline");
+    let items = elements(list, "li", "data-tx=");
+    assert_eq!(items.len(), trail.len());
+    for (item, entry) in items.iter().zip(&trail) {
+        assert_eq!(
+            attribute(item, "data-tx"),
+            Some(entry.tx_id.to_string().as_str())
+        );
+        assert!(item.contains(&format!("<span class=\"step\">{}</span>", entry.step)));
+        assert!(item.contains(&format!("<span class=\"carrier\">{}</span>", entry.msp_id)));
+    }
+    let upload = element(list, "li", &format!("data-tx=\"{upload_tx}\"")).expect("the upload");
+    assert!(
+        upload.contains(&format!("<span class=\"block\">{block}</span>")),
+        "{upload}"
+    );
+}
