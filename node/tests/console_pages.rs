@@ -12,7 +12,14 @@
 //!   named for the transaction;
 //! - refusals that change nothing: no session (to the login form), an unknown period
 //!   path (404), an over-long search (400), the export before the period is final (409
-//!   with the contract's reason).
+//!   with the contract's reason); a POST without or with a wrong CSRF token (403),
+//!   another role's step (403, and its form absent), a step the contract refuses (an
+//!   `error` flash with its reason);
+//! - the rest of the month through both carriers' consoles (Mobile's started too): a
+//!   dispute, Unicom's adjustments for every open line uploaded as a file, Mobile's
+//!   settlement user accepting them all, both confirmations, the CSV export identical to
+//!   the SDK's, both finance approvals, the payer's payment and the payee's
+//!   acknowledgement; every step recorded on the chain on behalf of the console user.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -40,6 +47,10 @@ const SLOT: u8 = 22;
 const SETTLEMENT_U: &str = "crypto/unicom/users/settlement@unicom.example";
 const SETTLEMENT_M: &str = "crypto/mobile/users/settlement@mobile.example";
 const FINANCE_U: &str = "crypto/unicom/users/finance@unicom.example";
+const FINANCE_M: &str = "crypto/mobile/users/finance@mobile.example";
+/// Each carrier's console: profile, settlement identity, finance identity.
+const UNICOM: [&str; 3] = [ADMIN_U[1], SETTLEMENT_U, FINANCE_U];
+const MOBILE: [&str; 3] = [ADMIN_M[1], SETTLEMENT_M, FINANCE_M];
 
 /// How long one HTTP exchange with the console may take (a page is a few contract
 /// queries).
@@ -140,6 +151,18 @@ async fn request(
     cookie: &str,
     body: Vec<u8>,
 ) -> Answer {
+    let form = "application/x-www-form-urlencoded";
+    request_typed(addr, method, path, cookie, form, body).await
+}
+
+async fn request_typed(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    cookie: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> Answer {
     let exchange = async {
         let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
@@ -150,7 +173,7 @@ async fn request(
             .method(method)
             .uri(path)
             .header("host", addr.to_string())
-            .header("content-type", "application/x-www-form-urlencoded");
+            .header("content-type", content_type);
         if !cookie.is_empty() {
             builder = builder.header("cookie", cookie);
         }
@@ -177,35 +200,40 @@ async fn request(
         .expect("answered in time")
 }
 
-/// Unicom's console with a settlement user `alice` and a finance user `frank`.
-async fn start_console(dir: &Path) -> Console {
-    let settlement = hash_password(b"alice's password").unwrap();
-    let finance = hash_password(b"frank's password").unwrap();
+/// A carrier's console (profile, settlement and finance identity) with a settlement user
+/// and a finance user, each with the password `{name}'s password`.
+async fn start_console(dir: &Path, carrier: [&str; 3], users: [&str; 2]) -> Console {
+    let [profile, settlement_identity, finance_identity] = carrier;
+    let [settlement_user, finance_user] = users;
+    let settlement = hash_password(format!("{settlement_user}'s password").as_bytes()).unwrap();
+    let finance = hash_password(format!("{finance_user}'s password").as_bytes()).unwrap();
     let text = format!(
         r#"listen = "127.0.0.1:0"
 profile = "{profile}"
 settlement_identity = "{settlement_identity}"
 finance_identity = "{finance_identity}"
 [[users]]
-name = "alice"
+name = "{settlement_user}"
 password_hash = "{settlement}"
 role = "settlement"
 [[users]]
-name = "frank"
+name = "{finance_user}"
 password_hash = "{finance}"
 role = "finance"
 "#,
-        profile = dir.join(ADMIN_U[1]).display(),
-        settlement_identity = dir.join(SETTLEMENT_U).display(),
-        finance_identity = dir.join(FINANCE_U).display(),
+        profile = dir.join(profile).display(),
+        settlement_identity = dir.join(settlement_identity).display(),
+        finance_identity = dir.join(finance_identity).display(),
     );
     Console::start(ConsoleConfig::parse(&text).unwrap())
         .await
         .unwrap()
 }
 
-/// Logs `name` in; the session cookie (`name=value`).
-async fn log_in(addr: SocketAddr, name: &str, password: &str) -> String {
+/// Logs `name` in (password `{name}'s password`); the session cookie (`name=value`).
+async fn log_in(addr: SocketAddr, name: &str) -> String {
+    let password = format!("{name}'s password");
+    let password = password.as_str();
     let form_page = request(addr, "GET", "/login", "", Vec::new()).await;
     let pre = form_page.cookie(PRE_COOKIE).expect("pre-session cookie");
     let body = serde_urlencoded::to_string([
@@ -270,13 +298,26 @@ fn the_period_pages_show_what_the_ledger_holds() {
         let unicom = User::connect(dir, ADMIN_U[1], SETTLEMENT_U).await;
         let mobile = User::connect(dir, ADMIN_M[1], SETTLEMENT_M).await;
         let (upload_tx, upload_block) = month_to_review(dir, &unicom, &mobile).await;
-        let console = start_console(dir).await;
+        let console = start_console(dir, UNICOM, ["alice", "frank"]).await;
         let addr = console.local_addr();
-        let alice = log_in(addr, "alice", "alice's password").await;
+        let alice = log_in(addr, "alice").await;
         refusals(addr, &alice).await;
         period_page(addr, &alice, &unicom).await;
         filters(addr, &alice, &unicom).await;
         timeline(addr, &alice, &unicom, &upload_tx, upload_block).await;
+        let mobile_console = start_console(dir, MOBILE, ["bob", "fiona"]).await;
+        let consoles = Consoles {
+            unicom: addr,
+            mobile: mobile_console.local_addr(),
+            alice,
+            frank: log_in(addr, "frank").await,
+            bob: log_in(mobile_console.local_addr(), "bob").await,
+            fiona: log_in(mobile_console.local_addr(), "fiona").await,
+        };
+        refused_steps(&consoles, &unicom).await;
+        review_steps(&consoles, &unicom).await;
+        finance_steps(&consoles, &unicom).await;
+        mobile_console.shutdown().await;
         console.shutdown().await;
     });
 }
@@ -458,5 +499,332 @@ async fn timeline(addr: SocketAddr, session: &str, unicom: &User, upload_tx: &st
     assert!(
         upload.contains(&format!("<span class=\"block\">{block}</span>")),
         "{upload}"
+    );
+}
+
+/// Both carriers' consoles and a session of each user.
+struct Consoles {
+    unicom: SocketAddr,
+    mobile: SocketAddr,
+    alice: String,
+    frank: String,
+    bob: String,
+    fiona: String,
+}
+
+/// The period page as `session` sees it, with its CSRF token.
+async fn page_of(addr: SocketAddr, session: &str) -> Answer {
+    let page = request(addr, "GET", "/periods/2026-10", session, Vec::new()).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    page
+}
+
+/// POSTs `step` with `fields` (the session's CSRF token added) and follows the redirect;
+/// the flash's class and text.
+async fn step(
+    addr: SocketAddr,
+    session: &str,
+    step: &str,
+    fields: &[(&str, &str)],
+) -> (String, String) {
+    let csrf = page_of(addr, session).await.csrf();
+    let mut all = vec![("csrf", csrf.as_str())];
+    all.extend_from_slice(fields);
+    let body = serde_urlencoded::to_string(&all).unwrap().into_bytes();
+    let path = format!("/periods/2026-10/{step}");
+    let answer = request(addr, "POST", &path, session, body).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::SEE_OTHER,
+        "{step}: {}",
+        answer.body
+    );
+    assert_eq!(answer.headers["location"], "/periods/2026-10");
+    flash(addr, session).await.expect("a flash after a step")
+}
+
+/// The flash on the period page, if any (shown once).
+async fn flash(addr: SocketAddr, session: &str) -> Option<(String, String)> {
+    let page = page_of(addr, session).await;
+    let start = page.body.find("<p id=\"flash\"")?;
+    let element = &page.body[start..];
+    let end = element.find("</p>")?;
+    let element = &element[..end];
+    let class = attribute(element, "class")?.to_owned();
+    let text = element[element.find('>')? + 1..].to_owned();
+    Some((class, text))
+}
+
+async fn version(unicom: &User) -> u64 {
+    let view = unicom.sdk().status(period()).await.unwrap();
+    view.state.unwrap().version
+}
+
+async fn refused_steps(consoles: &Consoles, unicom: &User) {
+    let addr = consoles.unicom;
+    let before = version(unicom).await;
+    // Each role sees its own forms only.
+    let alice_page = page_of(addr, &consoles.alice).await;
+    for id in ["dispute", "adjust", "adjust-file", "decide", "confirm"] {
+        assert!(
+            alice_page.body.contains(&format!("<form id=\"{id}\"")),
+            "{id}"
+        );
+    }
+    assert!(!alice_page.body.contains("<form id=\"approve\""));
+    let frank_page = page_of(addr, &consoles.frank).await;
+    assert!(!frank_page.body.contains("<form id=\"dispute\""));
+
+    // Forged POSTs: another role's step, no or a wrong CSRF token.
+    let form = |csrf: &str| {
+        let fields = [("csrf", csrf), ("line", "0"), ("reason", "forged")];
+        serde_urlencoded::to_string(fields).unwrap().into_bytes()
+    };
+    let path = "/periods/2026-10/dispute";
+    let other_role = request(
+        addr,
+        "POST",
+        path,
+        &consoles.frank,
+        form(&frank_page.csrf()),
+    )
+    .await;
+    assert_eq!(
+        other_role.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        other_role.body
+    );
+    let approve = serde_urlencoded::to_string([("csrf", alice_page.csrf())]).unwrap();
+    let approve = request(
+        addr,
+        "POST",
+        "/periods/2026-10/approve",
+        &consoles.alice,
+        approve.into_bytes(),
+    )
+    .await;
+    assert_eq!(approve.status, StatusCode::FORBIDDEN, "{}", approve.body);
+    let no_token = serde_urlencoded::to_string([("line", "0"), ("reason", "x")]).unwrap();
+    let no_token = request(addr, "POST", path, &consoles.alice, no_token.into_bytes()).await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN, "{}", no_token.body);
+    let wrong = request(
+        addr,
+        "POST",
+        path,
+        &consoles.alice,
+        form(&frank_page.csrf()),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN, "{}", wrong.body);
+    let anonymous = request(addr, "POST", path, "", form(&alice_page.csrf())).await;
+    assert_eq!(
+        anonymous.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        anonymous.body
+    );
+
+    // Bad input and a step the contract refuses: an error flash, nothing changed.
+    let (class, text) = step(
+        addr,
+        &consoles.alice,
+        "dispute",
+        &[("line", "x"), ("reason", "r")],
+    )
+    .await;
+    assert_eq!(class, "error");
+    assert!(text.contains("not a whole number"), "{text}");
+    let (class, text) = step(
+        addr,
+        &consoles.alice,
+        "dispute",
+        &[("line", "99999"), ("reason", "r")],
+    )
+    .await;
+    assert_eq!(class, "error", "{text}");
+    assert!(!text.is_empty() && !text.contains('\n'), "{text}");
+    assert_eq!(
+        flash(addr, &consoles.alice).await,
+        None,
+        "a flash is shown once"
+    );
+    assert_eq!(version(unicom).await, before);
+}
+
+async fn review_steps(consoles: &Consoles, unicom: &User) {
+    let all = unicom.sdk().lines(period(), false).await.unwrap().lines;
+    let agreed = all
+        .iter()
+        .find(|line| line.status == LineStatus::Agreed)
+        .expect("an agreed line");
+    let line = agreed.line_no.to_string();
+    let (class, text) = step(
+        consoles.unicom,
+        &consoles.alice,
+        "dispute",
+        &[("line", &line), ("reason", "counted twice")],
+    )
+    .await;
+    assert_eq!(class, "ok", "{text}");
+    let trail = unicom.sdk().audit_trail(period()).await.unwrap();
+    let last = trail.last().unwrap();
+    assert_eq!(last.step, "dispute");
+    assert_eq!(last.on_behalf_of.as_ref().unwrap().to_string(), "alice");
+    let page = request(
+        consoles.unicom,
+        "GET",
+        "/periods/2026-10/timeline",
+        &consoles.alice,
+        Vec::new(),
+    )
+    .await;
+    let item = element(&page.body, "li", &format!("data-tx=\"{}\"", last.tx_id)).unwrap();
+    assert!(
+        item.contains("<span class=\"on-behalf-of\">alice</span>"),
+        "{item}"
+    );
+
+    // Unicom's figures for every open line, as a file.
+    let open = unicom.sdk().lines(period(), true).await.unwrap().lines;
+    let mut file = String::from("line_no,quantity,amount_fen,reason\n");
+    for line in &open {
+        let figures = line.a.as_ref().or(line.b.as_ref()).unwrap();
+        file.push_str(&format!(
+            "{},{},{},\"settled at Unicom's figures, per the console\"\n",
+            line.line_no, figures.quantity, figures.amount_fen
+        ));
+    }
+    let csrf = page_of(consoles.unicom, &consoles.alice).await.csrf();
+    let body = format!(
+        "--b0undary\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
+         --b0undary\r\nContent-Disposition: form-data; name=\"file\"; filename=\"adjust.csv\"\r\n\
+         Content-Type: text/csv\r\n\r\n{file}\r\n--b0undary--\r\n"
+    );
+    let answer = request_typed(
+        consoles.unicom,
+        "POST",
+        "/periods/2026-10/adjust-file",
+        &consoles.alice,
+        "multipart/form-data; boundary=b0undary",
+        body.into_bytes(),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    let (class, text) = flash(consoles.unicom, &consoles.alice).await.unwrap();
+    assert_eq!(
+        (class.as_str(), text),
+        ("ok", format!("{} adjustments proposed", open.len()))
+    );
+    let bob_page = page_of(consoles.mobile, &consoles.bob).await;
+    let pending = element(&bob_page.body, "table", "id=\"pending\"").unwrap();
+    assert_eq!(
+        elements(pending, "tr", "data-adjustment=").len(),
+        open.len()
+    );
+
+    let decided = step(
+        consoles.mobile,
+        &consoles.bob,
+        "decide",
+        &[("adjustment", "all"), ("decision", "accept")],
+    )
+    .await;
+    assert_eq!(decided.0, "ok", "{}", decided.1);
+    assert!(
+        unicom
+            .sdk()
+            .lines(period(), true)
+            .await
+            .unwrap()
+            .lines
+            .is_empty()
+    );
+    let confirmed = step(consoles.unicom, &consoles.alice, "confirm", &[]).await;
+    assert_eq!(confirmed.0, "ok", "{}", confirmed.1);
+    let confirmed = step(consoles.mobile, &consoles.bob, "confirm", &[]).await;
+    assert_eq!(
+        confirmed,
+        ("ok".to_owned(), "confirmed; the period is final".to_owned())
+    );
+
+    let export = request(
+        consoles.unicom,
+        "GET",
+        "/periods/2026-10/export.csv",
+        &consoles.frank,
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(export.status, StatusCode::OK, "{}", export.body);
+    assert!(
+        export.headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    let expected = unicom
+        .sdk()
+        .export(period(), netsettle_settlement::api::ExportFormat::Csv)
+        .await
+        .unwrap();
+    assert_eq!(export.body.as_bytes(), expected.as_slice());
+}
+
+async fn finance_steps(consoles: &Consoles, unicom: &User) {
+    for (addr, session) in [
+        (consoles.unicom, &consoles.frank),
+        (consoles.mobile, &consoles.fiona),
+    ] {
+        let (class, text) = step(addr, session, "approve", &[]).await;
+        assert_eq!(class, "ok", "{text}");
+    }
+    let state = unicom.sdk().status(period()).await.unwrap().state.unwrap();
+    let net = state.net.expect("a net position");
+    let payer = net.payer.expect("someone pays");
+    let (payer, payee) = if carrier(&state.agreement, payer) == "UnicomMSP" {
+        (
+            (consoles.unicom, &consoles.frank),
+            (consoles.mobile, &consoles.fiona),
+        )
+    } else {
+        (
+            (consoles.mobile, &consoles.fiona),
+            (consoles.unicom, &consoles.frank),
+        )
+    };
+    let payee_page = page_of(payee.0, payee.1).await;
+    assert!(!payee_page.body.contains("<form id=\"pay\""));
+    let pay_form = page_of(payer.0, payer.1).await;
+    let form = element(&pay_form.body, "form", "id=\"pay\"").expect("#pay for the payer");
+    assert!(
+        form.contains(&format!("value=\"{}\"", net.amount_fen)),
+        "{form}"
+    );
+    let amount = net.amount_fen.to_string();
+    let paid = step(
+        payer.0,
+        payer.1,
+        "pay",
+        &[("reference", "BANK-2026-10"), ("amount_fen", &amount)],
+    )
+    .await;
+    assert_eq!(paid.0, "ok", "{}", paid.1);
+    let ack_page = page_of(payee.0, payee.1).await;
+    assert!(ack_page.body.contains("<form id=\"ack\""));
+    let acked = step(payee.0, payee.1, "ack", &[("reference", "BANK-2026-10")]).await;
+    assert_eq!(acked.0, "ok", "{}", acked.1);
+    let closed = unicom.sdk().status(period()).await.unwrap();
+    assert_eq!(closed.status.phase, Phase::Closed);
+    let trail = unicom.sdk().audit_trail(period()).await.unwrap();
+    let users: Vec<String> = trail
+        .iter()
+        .rev()
+        .take(4)
+        .map(|entry| entry.on_behalf_of.as_ref().unwrap().to_string())
+        .collect();
+    assert!(
+        users.iter().all(|user| user == "frank" || user == "fiona"),
+        "{users:?}"
     );
 }

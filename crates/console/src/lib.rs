@@ -44,7 +44,24 @@
 //!     reporting carrier is the line's payer, else `receivable`) and `data-amount` (that
 //!     carrier's amounts summed, in fen);
 //!   - `#search` (GET form with `q` and `open`), `#timeline-link`, and once final or
-//!     closed `#export-csv`, `#export-json`; before reconciliation `#no-lines`.
+//!     closed `#export-csv`, `#export-json`; before reconciliation `#no-lines`;
+//!   - the action forms of the user's role only (`section#actions`), each a POST to
+//!     `/periods/{period}/{step}` named by its id and carrying the hidden `csrf`:
+//!     settlement staff, while the period is in review: `#dispute` (`line`, `reason`),
+//!     `#adjust` (`line`, `quantity`, `amount_fen`, `reason`), `#adjust-file`
+//!     (multipart, a `file` in the CLI's `settlement adjust --file` format), `#decide`
+//!     (`adjustment`: an id or `all` of the other side's pending ones, `decision`:
+//!     `accept` or `reject`, `reason` for a rejection) and `#confirm`, with the pending
+//!     adjustments in `#pending` (`tr[data-adjustment=ID][data-for-line=N][data-proposer=MSP]`);
+//!     finance, once final: `#approve`, `#pay` (`reference`, `amount_fen` prefilled
+//!     with the net amount; the payer's finance only, until paid) and `#ack`
+//!     (`reference` prefilled; the payee's finance only, once paid).
+//! - `POST /periods/{period}/{step}`: 403 without a session or the session's CSRF token,
+//!   403 for another role's step (the console refuses before the contract would); else
+//!   the step is signed with the role's carrier identity on behalf of the user and the
+//!   answer is a 303 back to the period page, which shows the outcome once as `#flash`:
+//!   class `ok`, or `error` with the contract's one-line reason (or what is wrong with
+//!   the form; nothing was submitted then).
 //! - `GET /periods/{period}/timeline`: `ol#timeline`, one `li[data-tx=HEX][data-seq=N]` per
 //!   audit entry, oldest first, with `span.when[data-ms]`, `span.carrier`, `span.cn`,
 //!   `span.on-behalf-of`, `span.step`, `span.detail`, `span.block` (`-` when no own peer
@@ -58,9 +75,9 @@
 //! `X-Frame-Options: DENY` and `Cache-Control: no-store`. Request bodies are bounded
 //! ([`limits`]).
 //!
-//! What it leaves out (yet): the period page's action forms, the notices hook, and the TLS
-//! listener.
+//! What it leaves out (yet): the notices hook and the TLS listener.
 
+mod actions;
 mod auth;
 mod config;
 mod error;
@@ -71,6 +88,7 @@ mod period_html;
 mod period_routes;
 mod server;
 mod session;
+mod upload;
 mod upstream;
 
 pub use auth::hash_password;

@@ -50,3 +50,14 @@ pub const BLOCK_CACHE_MAX: usize = 16 * 1024;
 
 const _: () = assert!(QUERY_BYTES_MAX <= FIELD_BYTES_MAX);
 const _: () = assert!(TIMELINE_LOCATED_MAX <= BLOCK_CACHE_MAX);
+
+/// Longest flash message kept for the next page (a contract reason is at most 1 KiB).
+pub const FLASH_BYTES_MAX: usize = 512;
+/// Most adjustments an uploaded adjustments file may hold.
+pub const ADJUSTMENTS_FILE_MAX: usize = 10_000;
+/// Most parts a multipart upload may have (the file, the CSRF token, a few more).
+pub const MULTIPART_PARTS_MAX: usize = 8;
+/// Most pending adjustments the period page looks up and lists.
+pub const PENDING_SHOWN_MAX: usize = 200;
+
+const _: () = assert!(FLASH_BYTES_MAX <= FIELD_BYTES_MAX);

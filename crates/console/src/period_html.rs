@@ -6,10 +6,11 @@ use std::fmt::Write;
 use netsettle_client::settlement::PeriodView;
 use netsettle_settlement::agreement::{Agreement, Side};
 use netsettle_settlement::reconcile::{Figures, LineStatus, ReconciledLine, Summary};
-use netsettle_settlement::workflow::{AuditEntry, PeriodStatus, Phase};
+use netsettle_settlement::workflow::{Adjustment, AuditEntry, PeriodState, PeriodStatus, Phase};
 
+use crate::config::Role;
 use crate::html::{Flash, escape, page};
-use crate::limits::{CHART_BARS_MAX, LINES_SHOWN_MAX};
+use crate::limits::{CHART_BARS_MAX, LINES_SHOWN_MAX, PENDING_SHOWN_MAX};
 use crate::period::{self, Filter, carrier, status_name, utc, yuan};
 
 /// What the period page shows besides the status: the lines (all, or the open ones),
@@ -23,6 +24,18 @@ pub struct PeriodPage<'a> {
     pub lines: Option<&'a [ReconciledLine]>,
     /// The filter asked for.
     pub filter: &'a Filter,
+    /// What the user may do here.
+    pub actions: &'a Actions,
+}
+
+/// The action forms a user sees: their role's steps, as the period stands.
+pub struct Actions {
+    /// The user's role.
+    pub role: Role,
+    /// The user's carrier's side, if a party.
+    pub own: Option<Side>,
+    /// Adjustments awaiting a decision (the first [`PENDING_SHOWN_MAX`]).
+    pub pending: Vec<Adjustment>,
 }
 
 /// `GET /periods/{period}`.
@@ -43,6 +56,7 @@ pub fn period_page(
                 export_links(state.phase, name),
                 p = escape(name)
             );
+            forms(&mut body, name, state, data.actions, user.2);
             search(&mut body, data.filter);
             let kept = period::kept(lines, &state.agreement, data.filter);
             lines_table(&mut body, &kept, &state.agreement);
@@ -152,6 +166,119 @@ fn totals(body: &mut String, summary: &Summary, agreement: &Agreement) {
             yuan(i128::from(flows.b_pays_fen)),
         );
     }
+}
+
+/// A POST form to `/periods/{period}/{step}` with id `step`, the CSRF token and `inputs`.
+fn action_form(body: &mut String, period: &str, step: &str, csrf: &str, inputs: &str, label: &str) {
+    let enctype = if step == "adjust-file" {
+        " enctype=\"multipart/form-data\""
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        body,
+        "<form id=\"{step}\" method=\"post\" action=\"/periods/{p}/{step}\"{enctype}>\
+         <input type=\"hidden\" name=\"csrf\" value=\"{}\">{inputs} <button type=\"submit\">{label}</button></form>",
+        escape(csrf),
+        p = escape(period),
+    );
+}
+
+/// The forms of the user's role that fit the period's phase.
+fn forms(body: &mut String, period: &str, state: &PeriodState, actions: &Actions, csrf: &str) {
+    body.push_str("<section id=\"actions\"><h2>actions</h2>\n");
+    match actions.role {
+        Role::Settlement if state.phase == Phase::Reviewing => {
+            pending_table(body, state, &actions.pending);
+            let text = |name: &str| format!("<label>{name} <input name=\"{name}\"></label> ");
+            let line = text("line");
+            let reason = text("reason");
+            action_form(
+                body,
+                period,
+                "dispute",
+                csrf,
+                &format!("{line}{reason}"),
+                "dispute",
+            );
+            let inputs = format!("{line}{}{}{reason}", text("quantity"), text("amount_fen"));
+            action_form(body, period, "adjust", csrf, &inputs, "propose adjustment");
+            let file = "<label>adjustments file <input type=\"file\" name=\"file\" accept=\".csv,text/csv\"></label>";
+            action_form(
+                body,
+                period,
+                "adjust-file",
+                csrf,
+                file,
+                "propose adjustments",
+            );
+            let decide = format!(
+                "<label>adjustment (id or all) <input name=\"adjustment\" value=\"all\"></label> \
+                 <select name=\"decision\"><option value=\"accept\">accept</option><option value=\"reject\">reject</option></select> {reason}"
+            );
+            action_form(body, period, "decide", csrf, &decide, "decide");
+            action_form(body, period, "confirm", csrf, "", "confirm this version");
+        }
+        Role::Finance => finance_forms(body, period, state, actions.own, csrf),
+        Role::Settlement => {}
+    }
+    body.push_str("</section>\n");
+}
+
+fn finance_forms(
+    body: &mut String,
+    period: &str,
+    state: &PeriodState,
+    own: Option<Side>,
+    csrf: &str,
+) {
+    if state.phase != Phase::Final {
+        return;
+    }
+    action_form(body, period, "approve", csrf, "", "approve");
+    let Some(net) = state.net else { return };
+    match (&state.payment, net.payer) {
+        (None, Some(payer)) if Some(payer) == own => {
+            let inputs = format!(
+                "<label>reference <input name=\"reference\"></label> \
+                 <label>amount_fen <input name=\"amount_fen\" value=\"{}\"></label>",
+                net.amount_fen
+            );
+            action_form(body, period, "pay", csrf, &inputs, "record payment");
+        }
+        (Some(payment), Some(payer)) if payment.acknowledged.is_none() && Some(payer) != own => {
+            let inputs = format!(
+                "<label>reference <input name=\"reference\" value=\"{}\"></label>",
+                escape(&payment.reference)
+            );
+            action_form(body, period, "ack", csrf, &inputs, "acknowledge payment");
+        }
+        _ => {}
+    }
+}
+
+/// `#pending`: the adjustments awaiting a decision, `tr[data-adjustment=ID]`.
+fn pending_table(body: &mut String, state: &PeriodState, pending: &[Adjustment]) {
+    body.push_str(
+        "<table id=\"pending\"><thead><tr><th>adjustment</th><th>line</th><th>proposer</th>\
+         <th>quantity</th><th>amount</th><th>reason</th></tr></thead><tbody>\n",
+    );
+    for adjustment in pending.iter().take(PENDING_SHOWN_MAX) {
+        let proposer = escape(carrier(&state.agreement, adjustment.proposer));
+        let _ = writeln!(
+            body,
+            "<tr data-adjustment=\"{id}\" data-for-line=\"{line}\" data-proposer=\"{proposer}\"><td>{id}</td><td>{line}</td>\
+             <td class=\"proposer\">{proposer}</td><td class=\"quantity\">{}</td>\
+             <td class=\"amount\" data-fen=\"{}\">{}</td><td class=\"reason\">{}</td></tr>",
+            adjustment.quantity,
+            adjustment.amount_fen,
+            yuan(i128::from(adjustment.amount_fen)),
+            escape(&adjustment.reason),
+            id = adjustment.id,
+            line = adjustment.line_no,
+        );
+    }
+    body.push_str("</tbody></table>\n");
 }
 
 /// The search form (`q`, `open=1`), a GET to this page.

@@ -7,13 +7,18 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use netsettle_client::settlement::PeriodView;
 use netsettle_client::{ClientError, Settlement};
 use netsettle_settlement::api::ExportFormat;
 use netsettle_settlement::units::Period;
 
-use crate::limits::TIMELINE_LOCATED_MAX;
+use netsettle_settlement::reconcile::ReconciledLine;
+use netsettle_settlement::workflow::Adjustment;
+
+use crate::html::Flash;
+use crate::limits::{PENDING_SHOWN_MAX, TIMELINE_LOCATED_MAX};
 use crate::period::Filter;
-use crate::period_html::{self, PeriodPage, TimelineEntry};
+use crate::period_html::{self, Actions, PeriodPage, TimelineEntry};
 use crate::server::{Refused, Shared, error_page, html_response, redirect, session};
 
 /// The period of a path, or the 404 to answer.
@@ -40,6 +45,38 @@ pub(crate) fn upstream_error(what: &str, error: &ClientError) -> Response {
     error_page(status, &format!("{what}: {error}"))
 }
 
+/// What the period page shows, read through the SDK.
+struct Loaded {
+    view: PeriodView,
+    lines: Option<Vec<ReconciledLine>>,
+    pending: Vec<Adjustment>,
+}
+
+async fn load(sdk: &Settlement<'_>, period: Period, filter: &Filter) -> Result<Loaded, Response> {
+    let view = sdk
+        .status(period)
+        .await
+        .map_err(|error| upstream_error("period_get", &error))?;
+    let reconciled = view.state.as_ref().is_some_and(|s| s.version > 0);
+    let lines = if reconciled {
+        let lines = sdk
+            .lines(period, filter.open_only())
+            .await
+            .map_err(|error| upstream_error("lines_get", &error))?;
+        Some(lines.lines)
+    } else {
+        None
+    };
+    let pending = pending(sdk, period, lines.as_deref())
+        .await
+        .map_err(|error| upstream_error("adjustment_get", &error))?;
+    Ok(Loaded {
+        view,
+        lines,
+        pending,
+    })
+}
+
 /// `GET /periods/{period}`.
 pub(crate) async fn period_page(
     State(shared): State<Arc<Shared>>,
@@ -47,7 +84,7 @@ pub(crate) async fn period_page(
     Query(filter): Query<Filter>,
     headers: HeaderMap,
 ) -> Response {
-    let Some((_, session)) = session(&shared, &headers) else {
+    let Some((token, session)) = session(&shared, &headers) else {
         return redirect("/login");
     };
     let period = match parse_period(&period) {
@@ -57,40 +94,65 @@ pub(crate) async fn period_page(
     if filter.too_long() {
         return error_page(StatusCode::BAD_REQUEST, "the search text is too long");
     }
+    let flash = shared
+        .sessions
+        .lock()
+        .ok()
+        .and_then(|mut sessions| sessions.take_flash(&token));
     let (gateway, signer) = match shared.upstream.connection(session.role).await {
         Ok(connection) => connection,
         Err(error) => return upstream_error("connecting", &error),
     };
     let sdk = Settlement::new(gateway, signer);
-    let view = match sdk.status(period).await {
-        Ok(view) => view,
-        Err(error) => return upstream_error("period_get", &error),
+    let loaded = match load(&sdk, period, &filter).await {
+        Ok(loaded) => loaded,
+        Err(response) => return response,
     };
-    let reconciled = view.state.as_ref().is_some_and(|s| s.version > 0);
-    let lines = if reconciled {
-        match sdk.lines(period, filter.open_only()).await {
-            Ok(lines) => Some(lines.lines),
-            Err(error) => return upstream_error("lines_get", &error),
-        }
-    } else {
-        None
+    let actions = Actions {
+        role: session.role,
+        own: loaded.view.side_of(sdk.msp_id()),
+        pending: loaded.pending,
     };
     let name = period.to_string();
     let data = PeriodPage {
         period: &name,
-        view: &view,
-        lines: lines.as_deref(),
+        view: &loaded.view,
+        lines: loaded.lines.as_deref(),
         filter: &filter,
+        actions: &actions,
     };
     let user = (
         session.user.as_str(),
         session.role.name(),
         session.csrf.as_str(),
     );
-    match period_html::period_page(&data, user, None) {
+    let flash = flash.as_ref().map(|(ok, text)| Flash {
+        class: if *ok { "ok" } else { "error" },
+        text,
+    });
+    match period_html::period_page(&data, user, flash) {
         Ok(body) => html_response(StatusCode::OK, body),
         Err(error) => error_page(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string()),
     }
+}
+
+/// The adjustments the lines name as awaiting a decision (the first
+/// [`PENDING_SHOWN_MAX`]).
+async fn pending(
+    sdk: &Settlement<'_>,
+    period: Period,
+    lines: Option<&[ReconciledLine]>,
+) -> Result<Vec<Adjustment>, ClientError> {
+    let ids = lines
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|line| line.pending_adjustment)
+        .take(PENDING_SHOWN_MAX);
+    let mut pending = Vec::new();
+    for id in ids {
+        pending.push(sdk.adjustment(period, id).await?);
+    }
+    Ok(pending)
 }
 
 /// `GET /periods/{period}/timeline`.

@@ -17,6 +17,7 @@ use netsettle_client::Settlement;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
+use crate::actions;
 use crate::auth::{Throttle, Users};
 use crate::config::{ConsoleConfig, Role};
 use crate::error::ConsoleError;
@@ -34,7 +35,7 @@ pub const PRE_COOKIE: &str = "ns_login";
 /// What every request handler shares.
 pub(crate) struct Shared {
     users: Users,
-    sessions: Mutex<Sessions>,
+    pub(crate) sessions: Mutex<Sessions>,
     throttle: Mutex<Throttle>,
     pub(crate) upstream: Upstream,
     secure_cookies: bool,
@@ -116,6 +117,7 @@ fn router(shared: Arc<Shared>) -> Router {
             "/periods/{period}/export.json",
             get(period_routes::export_json),
         )
+        .route("/periods/{period}/{step}", post(actions::act))
         .route("/notices", get(notices_page))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))

@@ -11,7 +11,7 @@ use subtle::ConstantTimeEq;
 
 use crate::config::Role;
 use crate::error::ConsoleError;
-use crate::limits::{PRE_SESSION_LIFETIME, PRE_SESSIONS_MAX, SESSIONS_MAX};
+use crate::limits::{FLASH_BYTES_MAX, PRE_SESSION_LIFETIME, PRE_SESSIONS_MAX, SESSIONS_MAX};
 
 /// A fresh 256-bit random token, hex.
 pub fn random_token() -> Result<String, ConsoleError> {
@@ -34,6 +34,8 @@ pub struct Session {
     pub role: Role,
     /// The token every form of this session carries.
     pub csrf: String,
+    /// The outcome of the last action, shown once on the next page (`ok`, text).
+    flash: Option<(bool, String)>,
     created: Instant,
     last_seen: Instant,
 }
@@ -76,6 +78,7 @@ impl Sessions {
             user: user.to_owned(),
             role,
             csrf: random_token()?,
+            flash: None,
             created: now,
             last_seen: now,
         };
@@ -94,6 +97,23 @@ impl Sessions {
         }
         session.last_seen = now;
         Some(session.clone())
+    }
+
+    /// Keeps an action's outcome for the next page of `token`'s session, cut to
+    /// [`FLASH_BYTES_MAX`] bytes.
+    pub fn set_flash(&mut self, token: &str, ok: bool, text: &str) {
+        if let Some(session) = self.sessions.get_mut(token) {
+            let mut end = text.len().min(FLASH_BYTES_MAX);
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            session.flash = text.get(..end).map(|cut| (ok, cut.to_owned()));
+        }
+    }
+
+    /// The outcome kept for `token`'s session, removed.
+    pub fn take_flash(&mut self, token: &str) -> Option<(bool, String)> {
+        self.sessions.get_mut(token)?.flash.take()
     }
 
     /// Ends the session of `token`.
