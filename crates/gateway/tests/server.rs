@@ -93,6 +93,18 @@ fn client_config(fixture: &Fixture, member: Option<&Member>) -> Arc<ClientConfig
     }
 }
 
+/// An error with its chain of causes, so a failure says why.
+fn describe(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// An HTTP/1.1 connection to the gateway over SM-TLS.
 struct Connection {
     sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
@@ -128,10 +140,17 @@ impl Connection {
         let request = request
             .body(Full::new(Bytes::copy_from_slice(body)))
             .unwrap();
+        // hyper takes a second request on a connection only once its dispatcher has
+        // finished the first and asked for more: wait for that (or for the
+        // connection's end) instead of racing it.
+        self.sender
+            .ready()
+            .await
+            .map_err(|error| describe(&error))?;
         self.sender
             .send_request(request)
             .await
-            .map_err(|error| error.to_string())
+            .map_err(|error| describe(&error))
     }
 
     async fn json(

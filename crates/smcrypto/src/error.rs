@@ -43,6 +43,15 @@ pub enum CryptoError {
         /// The length given.
         actual: usize,
     },
+    /// A message to seal is longer than one GCM nonce can cover (2^32 - 2 blocks):
+    /// split it, or seal the parts under separate nonces.
+    #[error("SM4-GCM message of {actual} bytes exceeds the {max} bytes one nonce covers")]
+    GcmMessageTooLong {
+        /// The most bytes one nonce covers.
+        max: u64,
+        /// The length given.
+        actual: usize,
+    },
     /// The operating system's random number generator failed.
     #[error("OS random number generator failed")]
     Rng,

@@ -24,6 +24,7 @@ mod mac;
 mod pem;
 mod sign;
 mod sm2v;
+mod sm4gcm;
 mod symmetric;
 pub mod x509;
 
@@ -37,6 +38,9 @@ pub use mac::{HMAC_SM3_TAG_BYTES, HmacSm3Key, hmac_sm3};
 pub use sign::{DEFAULT_DIST_ID, PrivateKey, PublicKey, Signature, TLS13_DIST_ID};
 #[doc(hidden)]
 pub use sm2v::{check_sm2_verify_differential, verify_prehashed_every_path};
+#[doc(hidden)]
+pub use sm4gcm::{CtrPath, reference as sm4gcm_reference, sm4_encrypt_block};
+pub use sm4gcm::{GCM_PLAINTEXT_BYTES_MAX, Sm4GcmKey};
 pub use symmetric::{
     GCM_NONCE_BYTES, GCM_TAG_BYTES, SM4_BLOCK_BYTES, SM4_KEY_BYTES, Sm4Key, cbc_decrypt,
     cbc_encrypt, gcm_open, gcm_seal, random_bytes,

@@ -1,13 +1,13 @@
 //! SM4 (GB/T 32907): SM4-GCM for settlement reports and TLS records, SM4-CBC with PKCS#7
 //! padding for interoperability with tools that only have CBC (OpenSSL 3.0's `enc`).
 
-use aes_gcm::aead::{AeadInOut as _, KeyInit as _};
 use cbc::cipher::{BlockModeDecrypt as _, BlockModeEncrypt as _, KeyIvInit as _};
 use core::fmt;
 use subtle::ConstantTimeEq as _;
 use zeroize::Zeroize;
 
 use crate::CryptoError;
+use crate::sm4gcm::Sm4GcmKey;
 
 /// SM4 key length.
 pub const SM4_KEY_BYTES: usize = 16;
@@ -18,7 +18,6 @@ pub const GCM_NONCE_BYTES: usize = 12;
 /// SM4-GCM tag length (RFC 8998 §3.1 fixes 16 bytes).
 pub const GCM_TAG_BYTES: usize = 16;
 
-type Sm4Gcm = aes_gcm::AesGcm<sm4::Sm4, aes_gcm::aead::consts::U12>;
 type Sm4CbcEnc = cbc::Encryptor<sm4::Sm4>;
 type Sm4CbcDec = cbc::Decryptor<sm4::Sm4>;
 
@@ -79,20 +78,18 @@ pub fn random_bytes(out: &mut [u8]) -> Result<(), CryptoError> {
     getrandom::fill(out).map_err(|_| CryptoError::Rng)
 }
 
-fn gcm(key: &Sm4Key) -> Sm4Gcm {
-    Sm4Gcm::new(key.as_bytes().into())
-}
-
-/// SM4-GCM encrypt: returns `ciphertext ‖ tag` (16-byte tag).
+/// SM4-GCM encrypt: returns `ciphertext ‖ tag` (16-byte tag). For many messages under one
+/// key (TLS records), build an [`Sm4GcmKey`] once instead.
 pub fn gcm_seal(
     key: &Sm4Key,
     nonce: &[u8; GCM_NONCE_BYTES],
     aad: &[u8],
     plaintext: &[u8],
 ) -> Vec<u8> {
-    let mut buffer = plaintext.to_vec();
-    let tag = gcm(key)
-        .encrypt_inout_detached(nonce.into(), aad, buffer.as_mut_slice().into())
+    let mut buffer = Vec::with_capacity(plaintext.len().saturating_add(GCM_TAG_BYTES));
+    buffer.extend_from_slice(plaintext);
+    let tag = Sm4GcmKey::new(key)
+        .seal_in_place_detached(nonce, aad, &mut buffer)
         .expect("SM4-GCM encryption of an in-memory buffer cannot fail below 64 GiB");
     buffer.extend_from_slice(&tag);
     buffer
@@ -110,13 +107,11 @@ pub fn gcm_open(
         return Err(CryptoError::AuthenticationFailed);
     };
     let (body, tag) = sealed.split_at(body_len);
-    let mut buffer = body.to_vec();
     let tag: &[u8; GCM_TAG_BYTES] = tag
         .try_into()
         .map_err(|_| CryptoError::AuthenticationFailed)?;
-    gcm(key)
-        .decrypt_inout_detached(nonce.into(), aad, buffer.as_mut_slice().into(), tag.into())
-        .map_err(|_| CryptoError::AuthenticationFailed)?;
+    let mut buffer = body.to_vec();
+    Sm4GcmKey::new(key).open_in_place_detached(nonce, aad, &mut buffer, tag)?;
     Ok(buffer)
 }
 

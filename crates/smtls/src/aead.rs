@@ -2,6 +2,10 @@
 //! 16-byte tag), following the generic TLS 1.3 record construction of RFC 8446 §5.2:
 //! the per-record nonce is the traffic IV XOR the sequence number, the additional data is
 //! the record header, and the true content type is appended to the plaintext.
+//!
+//! Each direction of a connection expands its traffic key once into an [`Sm4GcmKey`]
+//! (SM4 round keys and the GHASH key) and reuses it for every record; records are
+//! encrypted in rustls's outgoing buffer and decrypted where they were received.
 
 use rustls::crypto::cipher::{
     AeadKey, InboundOpaqueMessage, InboundPlainMessage, Iv, MessageDecrypter, MessageEncrypter,
@@ -10,7 +14,7 @@ use rustls::crypto::cipher::{
 };
 use rustls::{ConnectionTrafficSecrets, ContentType, Error, ProtocolVersion};
 
-use netsettle_smcrypto::{GCM_TAG_BYTES, SM4_KEY_BYTES, Sm4Key, gcm_open, gcm_seal};
+use netsettle_smcrypto::{GCM_TAG_BYTES, SM4_KEY_BYTES, Sm4GcmKey, Sm4Key};
 
 /// Length of the inner content-type byte TLS 1.3 appends to every record's plaintext.
 const CONTENT_TYPE_BYTES: usize = 1;
@@ -52,12 +56,14 @@ impl Tls13AeadAlgorithm for Sm4Gcm {
 
 /// rustls derives exactly `key_len()` bytes, so the conversion only fails if rustls broke
 /// its own contract; then every record fails instead of the process panicking.
-fn record_key(key: &AeadKey) -> Option<Sm4Key> {
-    Sm4Key::from_slice(key.as_ref()).ok()
+fn record_key(key: &AeadKey) -> Option<Sm4GcmKey> {
+    Sm4Key::from_slice(key.as_ref())
+        .ok()
+        .map(|key| Sm4GcmKey::new(&key))
 }
 
 struct Sm4GcmEncrypter {
-    key: Sm4Key,
+    key: Sm4GcmKey,
     iv: Iv,
 }
 
@@ -68,19 +74,20 @@ impl MessageEncrypter for Sm4GcmEncrypter {
         seq: u64,
     ) -> Result<OutboundOpaqueMessage, Error> {
         let total_len = self.encrypted_payload_len(msg.payload.len());
-        let mut inner_plaintext = Vec::with_capacity(total_len);
-        msg.payload.copy_to_vec(&mut inner_plaintext);
-        inner_plaintext.push(u8::from(msg.typ));
+        let mut payload = PrefixedPayload::with_capacity(total_len);
+        payload.extend_from_chunks(&msg.payload);
+        payload.extend_from_slice(&[u8::from(msg.typ)]);
 
         let nonce = Nonce::new(&self.iv, seq).0;
         let aad = make_tls13_aad(total_len);
-        let sealed = gcm_seal(&self.key, &nonce, &aad, &inner_plaintext);
-        if sealed.len() != total_len {
+        let tag = self
+            .key
+            .seal_in_place_detached(&nonce, &aad, payload.as_mut())
+            .map_err(|_| Error::EncryptError)?;
+        payload.extend_from_slice(&tag);
+        if payload.as_ref().len() != total_len {
             return Err(Error::EncryptError);
         }
-
-        let mut payload = PrefixedPayload::with_capacity(sealed.len());
-        payload.extend_from_slice(&sealed);
         // All TLS 1.3 protected records carry the legacy TLS 1.2 version and the
         // application-data type on the wire (RFC 8446 §5.2).
         Ok(OutboundOpaqueMessage::new(
@@ -98,7 +105,7 @@ impl MessageEncrypter for Sm4GcmEncrypter {
 }
 
 struct Sm4GcmDecrypter {
-    key: Sm4Key,
+    key: Sm4GcmKey,
     iv: Iv,
 }
 
@@ -109,19 +116,17 @@ impl MessageDecrypter for Sm4GcmDecrypter {
         seq: u64,
     ) -> Result<InboundPlainMessage<'a>, Error> {
         let payload = &mut msg.payload;
-        if payload.len() < GCM_TAG_BYTES {
+        let Some(body_len) = payload.len().checked_sub(GCM_TAG_BYTES) else {
             return Err(Error::DecryptError);
-        }
+        };
         let nonce = Nonce::new(&self.iv, seq).0;
         let aad = make_tls13_aad(payload.len());
-        let plaintext =
-            gcm_open(&self.key, &nonce, &aad, payload).map_err(|_| Error::DecryptError)?;
-        let plain_len = plaintext.len();
-        payload
-            .get_mut(..plain_len)
-            .ok_or(Error::DecryptError)?
-            .copy_from_slice(&plaintext);
-        payload.truncate(plain_len);
+        let (body, tag) = payload.split_at_mut(body_len);
+        let tag: &[u8; GCM_TAG_BYTES] = (&*tag).try_into().map_err(|_| Error::DecryptError)?;
+        self.key
+            .open_in_place_detached(&nonce, &aad, body, tag)
+            .map_err(|_| Error::DecryptError)?;
+        payload.truncate(body_len);
         // Strips the zero padding and recovers the inner content type.
         msg.into_tls13_unpadded_message()
     }
@@ -159,6 +164,8 @@ impl MessageDecrypter for FailedKey {
 mod tests {
     use rustls::crypto::cipher::OutboundChunks;
     use rustls::crypto::tls13::Hkdf as _;
+
+    use netsettle_smcrypto::gcm_seal;
 
     use super::*;
 

@@ -9,6 +9,7 @@ use anyhow::Result;
 
 mod ca;
 mod configtx;
+mod console;
 mod crypto;
 mod layout;
 mod ledger;
@@ -99,6 +100,9 @@ enum Command {
     /// export, history, watch) and the offline report tools.
     #[command(subcommand)]
     Settlement(settlement::SettlementCommand),
+    /// The staff web console of one carrier, and its password hashing tool.
+    #[command(subcommand)]
+    Console(console::ConsoleCommand),
     /// Print the SM3 digest of a file (hex).
     Sm3 {
         /// File to hash.
@@ -123,6 +127,7 @@ impl Cli {
                 | Command::Ca(ca::CaCommand::Serve { .. })
                 | Command::Tls(tls::TlsCommand::Serve { .. })
                 | Command::Net(net::NetCommand::Listen { .. })
+                | Command::Console(console::ConsoleCommand::Run { .. })
         )
     }
 }
@@ -156,6 +161,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Msp(MspCommand::Export(args)) => configtx::run_msp_export(&args),
         Command::Ca(command) => ca::run(command),
         Command::Settlement(command) => settlement::run(command),
+        Command::Console(command) => console::run(command),
         Command::Sm3 { path } => crypto::run_sm3(&path),
     }
 }

@@ -1,0 +1,38 @@
+//! Every bound of the console in one place: a browser, a password guesser or a flood of
+//! requests meets one of these before it meets memory.
+
+use std::time::Duration;
+
+/// Largest request body read, form or upload (an adjustment file included).
+pub const BODY_BYTES_MAX: usize = 1024 * 1024;
+/// Largest form field value (name, password, reason); an upload is the only larger field.
+pub const FIELD_BYTES_MAX: usize = 4 * 1024;
+/// Most fields a form may carry.
+pub const FIELDS_MAX: usize = 32;
+/// Most sessions held at once; a login beyond this drops the oldest.
+pub const SESSIONS_MAX: usize = 1024;
+/// Most pre-session (login form) tokens held at once.
+pub const PRE_SESSIONS_MAX: usize = 4096;
+/// How long a login form's token stays valid.
+pub const PRE_SESSION_LIFETIME: Duration = Duration::from_secs(30 * 60);
+/// Most users the config may list.
+pub const USERS_MAX: usize = 256;
+/// Longest user name (it is recorded on the chain as `on_behalf_of`, bounded there too).
+pub const USER_NAME_BYTES_MAX: usize = 64;
+/// Longest password accepted at login (argon2 takes any length; a megabyte one is a DoS).
+pub const PASSWORD_BYTES_MAX: usize = 1024;
+/// Failed logins per user and address before the pair is refused for the window.
+pub const LOGIN_FAILURES_MAX: u32 = 5;
+/// How long failures count against a user and address.
+pub const LOGIN_FAILURE_WINDOW: Duration = Duration::from_secs(5 * 60);
+/// Most user+address pairs the throttle tracks; beyond it the oldest is forgotten.
+pub const THROTTLE_ENTRIES_MAX: usize = 4096;
+/// Most connections served at once.
+pub const CONNECTIONS_MAX: usize = 256;
+/// Longest config file read.
+pub const CONFIG_BYTES_MAX: u64 = 256 * 1024;
+
+const _: () = assert!(FIELD_BYTES_MAX <= BODY_BYTES_MAX);
+const _: () = assert!(PASSWORD_BYTES_MAX <= FIELD_BYTES_MAX);
+const _: () = assert!(USER_NAME_BYTES_MAX <= FIELD_BYTES_MAX);
+const _: () = assert!(SESSIONS_MAX <= PRE_SESSIONS_MAX);

@@ -1,0 +1,426 @@
+//! The HTTP side: an accept loop with a connection limit, the axum routes, sessions and
+//! CSRF checks, security headers on every answer.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use netsettle_client::Settlement;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+
+use crate::auth::{Throttle, Users};
+use crate::config::{ConsoleConfig, Role};
+use crate::error::ConsoleError;
+use crate::html;
+use crate::limits::{BODY_BYTES_MAX, CONNECTIONS_MAX, FIELD_BYTES_MAX, FIELDS_MAX};
+use crate::session::{Session, Sessions, tokens_equal};
+use crate::upstream::Upstream;
+
+/// Cookie naming the session.
+pub const SESSION_COOKIE: &str = "ns_session";
+/// Cookie naming the login form's token.
+pub const PRE_COOKIE: &str = "ns_login";
+
+/// What every request handler shares.
+pub(crate) struct Shared {
+    users: Users,
+    sessions: Mutex<Sessions>,
+    throttle: Mutex<Throttle>,
+    upstream: Upstream,
+    secure_cookies: bool,
+}
+
+/// A running console.
+pub struct Console {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Console {
+    /// Binds the listener and serves until [`Console::shutdown`].
+    pub async fn start(config: ConsoleConfig) -> Result<Console, ConsoleError> {
+        if config.tls.is_some() {
+            // Checked again here: the TLS listener is not built yet, and serving plain
+            // HTTP where TLS was configured would be worse than refusing.
+            return Err(ConsoleError::Tls(
+                "TLS listener not implemented yet; use a loopback address".into(),
+            ));
+        }
+        if !config.listen.ip().is_loopback() {
+            return Err(ConsoleError::PlainNotLoopback(config.listen));
+        }
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ConsoleError::Listen {
+                    addr: config.listen,
+                    source,
+                })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| ConsoleError::Listen {
+                addr: config.listen,
+                source,
+            })?;
+        let shared = Arc::new(Shared {
+            users: Users::new(&config.users)?,
+            sessions: Mutex::new(Sessions::new(
+                config.session_idle(),
+                config.session_absolute(),
+            )),
+            throttle: Mutex::new(Throttle::default()),
+            upstream: Upstream::new(&config),
+            secure_cookies: false,
+        });
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(accept_loop(listener, router(shared), stopped));
+        tracing::info!(%addr, "console listening");
+        Ok(Console { addr, stop, task })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting and waits for the connections to end.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/", get(periods_page))
+        .route("/notices", get(notices_page))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(shared)
+}
+
+async fn accept_loop(listener: TcpListener, router: Router, mut stopped: watch::Receiver<bool>) {
+    let slots = Arc::new(Semaphore::new(CONNECTIONS_MAX));
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        let (tcp, remote) = tokio::select! {
+            _ = stopped.wait_for(|stop| *stop) => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "console accept");
+                    continue;
+                }
+            },
+        };
+        while tasks.try_join_next().is_some() {}
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            tracing::info!(%remote, "console connection limit reached; closing");
+            continue;
+        };
+        let router = router.clone().layer(axum::Extension(Remote(remote.ip())));
+        tasks.spawn(async move {
+            let _slot = slot;
+            let service = TowerToHyperService::new(router);
+            let served = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(std::time::Duration::from_secs(10))
+                .serve_connection(TokioIo::new(tcp), service)
+                .await;
+            if let Err(error) = served {
+                tracing::debug!(%remote, %error, "console connection ended");
+            }
+        });
+    }
+    tasks.shutdown().await;
+}
+
+/// The client's address, for the login throttle.
+#[derive(Clone, Copy)]
+struct Remote(IpAddr);
+
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    let set = [
+        (header::CONTENT_SECURITY_POLICY, "default-src 'self'"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "same-origin"),
+        (header::CACHE_CONTROL, "no-store"),
+    ];
+    for (name, value) in set {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+fn html_response(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+fn error_page(status: StatusCode, detail: &str) -> Response {
+    let title = status.canonical_reason().unwrap_or("error");
+    html_response(status, html::error(title, detail))
+}
+
+fn redirect(to: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response()
+}
+
+async fn not_found() -> Response {
+    error_page(StatusCode::NOT_FOUND, "no such page")
+}
+
+/// The value of cookie `name`, if the request carries it.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+fn set_cookie(shared: &Shared, name: &str, value: &str, max_age: Option<u64>) -> String {
+    let secure = if shared.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let age = max_age
+        .map(|s| format!("; Max-Age={s}"))
+        .unwrap_or_default();
+    format!("{name}={value}; HttpOnly; SameSite=Strict; Path=/{secure}{age}")
+}
+
+/// A request refused before it did anything: the status and the page's one line.
+pub(crate) struct Refused(StatusCode, &'static str);
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        error_page(self.0, self.1)
+    }
+}
+
+/// A form body: at most [`FIELDS_MAX`] fields of at most [`FIELD_BYTES_MAX`] each.
+pub(crate) fn form(body: &[u8]) -> Result<Vec<(String, String)>, Refused> {
+    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|_| Refused(StatusCode::BAD_REQUEST, "the form is not valid"))?;
+    if fields.len() > FIELDS_MAX || fields.iter().any(|(_, v)| v.len() > FIELD_BYTES_MAX) {
+        return Err(Refused(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too many or too large form fields",
+        ));
+    }
+    Ok(fields)
+}
+
+pub(crate) fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The live session of the request, if any.
+fn session(shared: &Shared, headers: &HeaderMap) -> Option<(String, Session)> {
+    let token = cookie(headers, SESSION_COOKIE)?;
+    let mut sessions = shared.sessions.lock().ok()?;
+    let session = sessions.get(token, Instant::now())?;
+    Some((token.to_owned(), session))
+}
+
+/// The session of a POST whose form carries its CSRF token, or the 403 to answer.
+pub(crate) fn checked_post(
+    shared: &Shared,
+    headers: &HeaderMap,
+    fields: &[(String, String)],
+) -> Result<(String, Session), Refused> {
+    let Some((token, session)) = session(shared, headers) else {
+        return Err(Refused(
+            StatusCode::FORBIDDEN,
+            "not logged in, or the session expired",
+        ));
+    };
+    match field(fields, "csrf") {
+        Some(csrf) if tokens_equal(csrf, &session.csrf) => Ok((token, session)),
+        _ => Err(Refused(
+            StatusCode::FORBIDDEN,
+            "the form's CSRF token is missing or wrong",
+        )),
+    }
+}
+
+async fn login_page(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let now = Instant::now();
+    let Ok(mut sessions) = shared.sessions.lock() else {
+        return error_page(StatusCode::INTERNAL_SERVER_ERROR, "session store poisoned");
+    };
+    let existing = cookie(&headers, PRE_COOKIE).filter(|t| sessions.pre_valid(t, now));
+    let token = match existing {
+        Some(token) => token.to_owned(),
+        None => match sessions.create_pre(now) {
+            Ok(token) => token,
+            Err(error) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string()),
+        },
+    };
+    drop(sessions);
+    let cookie = set_cookie(&shared, PRE_COOKIE, &token, None);
+    let mut response = html_response(StatusCode::OK, html::login(&token, None));
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+async fn login(
+    State(shared): State<Arc<Shared>>,
+    axum::Extension(Remote(addr)): axum::Extension<Remote>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let fields = match form(&body) {
+        Ok(fields) => fields,
+        Err(refused) => return refused.into_response(),
+    };
+    let now = Instant::now();
+    let pre_ok = match (cookie(&headers, PRE_COOKIE), field(&fields, "csrf")) {
+        (Some(cookie), Some(csrf)) if tokens_equal(cookie, csrf) => shared
+            .sessions
+            .lock()
+            .map(|mut s| s.pre_valid(cookie, now))
+            .unwrap_or(false),
+        _ => false,
+    };
+    if !pre_ok {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "the login form's CSRF token is missing or wrong; reload the login page",
+        );
+    }
+    let name = field(&fields, "name").unwrap_or_default();
+    let password = field(&fields, "password").unwrap_or_default();
+    let allowed = shared
+        .throttle
+        .lock()
+        .map(|mut t| t.allowed(name, addr, now))
+        .unwrap_or(false);
+    if !allowed {
+        tracing::warn!(user = name, %addr, "login throttled");
+        return html_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            html::login(
+                field(&fields, "csrf").unwrap_or_default(),
+                Some("too many failed logins; try again later"),
+            ),
+        );
+    }
+    let Some(role) = shared.users.verify(name, password) else {
+        if let Ok(mut throttle) = shared.throttle.lock() {
+            throttle.failed(name, addr, now);
+        }
+        tracing::info!(user = name, %addr, "login failed");
+        return html_response(
+            StatusCode::UNAUTHORIZED,
+            html::login(
+                field(&fields, "csrf").unwrap_or_default(),
+                Some("wrong name or password"),
+            ),
+        );
+    };
+    start_session(&shared, name, role, addr, now)
+}
+
+fn start_session(shared: &Shared, name: &str, role: Role, addr: IpAddr, now: Instant) -> Response {
+    if let Ok(mut throttle) = shared.throttle.lock() {
+        throttle.succeeded(name, addr);
+    }
+    let token = match shared
+        .sessions
+        .lock()
+        .map(|mut s| s.create(name, role, now))
+    {
+        Ok(Ok(token)) => token,
+        Ok(Err(error)) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string()),
+        Err(_) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, "session store poisoned"),
+    };
+    tracing::info!(user = name, role = role.name(), %addr, "logged in");
+    let mut response = redirect("/");
+    if let Ok(value) = HeaderValue::from_str(&set_cookie(shared, SESSION_COOKIE, &token, None)) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+async fn logout(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let fields = match form(&body) {
+        Ok(fields) => fields,
+        Err(refused) => return refused.into_response(),
+    };
+    let (token, session) = match checked_post(&shared, &headers, &fields) {
+        Ok(found) => found,
+        Err(refused) => return refused.into_response(),
+    };
+    if let Ok(mut sessions) = shared.sessions.lock() {
+        sessions.remove(&token);
+    }
+    tracing::info!(user = session.user, "logged out");
+    let mut response = redirect("/login");
+    if let Ok(value) = HeaderValue::from_str(&set_cookie(&shared, SESSION_COOKIE, "", Some(0))) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+async fn periods_page(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let Some((_, session)) = session(&shared, &headers) else {
+        return redirect("/login");
+    };
+    let rows = match shared.upstream.connection(session.role).await {
+        Ok((gateway, signer)) => Settlement::new(gateway, signer).periods().await,
+        Err(error) => Err(error),
+    };
+    match rows {
+        Ok(rows) => html_response(
+            StatusCode::OK,
+            html::periods(&rows, (&session.user, session.role.name(), &session.csrf)),
+        ),
+        Err(error) => {
+            tracing::warn!(%error, "periods_list");
+            error_page(
+                StatusCode::BAD_GATEWAY,
+                &format!("the consortium did not answer: {error}"),
+            )
+        }
+    }
+}
+
+async fn notices_page(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let Some((_, session)) = session(&shared, &headers) else {
+        return redirect("/login");
+    };
+    html_response(
+        StatusCode::OK,
+        html::notices((&session.user, session.role.name(), &session.csrf)),
+    )
+}
