@@ -9,8 +9,9 @@
 //!   [`Notice`](netsettle_client::notice::Notice) with an id stable across retries and
 //!   restarts, so a receiver can drop a duplicate.
 //!
-//! What it leaves out for now: the durable outbox, HTTP delivery (webhook, SMS gateway),
-//! deadline reminders and the node wiring (see `docs/ARCHITECTURE.md`, "Notices").
+//! The durable outbox is the ledger's (`netsettle_ledger::Outbox`). What it leaves out for
+//! now: HTTP delivery (webhook, SMS gateway), deadline reminders and the node wiring (see
+//! `docs/ARCHITECTURE.md`, "Notices").
 
 pub mod derive;
 pub mod recipient;
