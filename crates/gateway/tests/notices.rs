@@ -703,9 +703,16 @@ impl World {
 
     /// Commits a block of one settlement transaction emitting `events`.
     fn commit(&self, events: &[(&str, Value)]) {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        self.commit_at(events, u64::try_from(now.as_millis()).unwrap());
+    }
+
+    /// [`World::commit`] of a block made at `unix_time_ms`.
+    fn commit_at(&self, events: &[(&str, Value)], unix_time_ms: u64) {
         let info = self.ledger().chain_info().unwrap();
         let seed = info.height + 1;
-        let signed = testkit_tx::proposal(&self.client, seed, "settlement", "step", &[]);
+        let signed =
+            testkit_tx::proposal_at(&self.client, seed, "settlement", "step", &[], unix_time_ms);
         let mut envelope = testkit_tx::transaction(
             &signed.proposal,
             &self.client,
@@ -750,6 +757,18 @@ impl World {
         let heights = self.heights.subscribe();
         let task = tokio::spawn(async move { notifier.run(heights, stopped).await.unwrap() });
         (stop, task)
+    }
+
+    /// Waits until the outbox cursor reaches `height`.
+    async fn wait_cursor(&self, height: u64) {
+        tokio::time::timeout(Duration::from_secs(30), async {
+            while self.ledger().outbox().cursor().unwrap() < Some(height) {
+                // The outbox has no change feed; look again shortly.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("the cursor never reached {height}"));
     }
 
     /// Waits until the outbox entry `id` satisfies `done`.
@@ -915,6 +934,13 @@ async fn an_unreachable_recipient_fails_after_its_attempts_and_sms_goes_out_by_t
         json!({"period": P, "by": MOBILE, "payee": UNICOM}),
     )]);
     world.commit(&[(UPLOAD, json!({"period": P, "carrier": MOBILE}))]);
+    // A block from two days ago (older than `age_max_secs`) gives no notice.
+    let old =
+        SystemTime::now().duration_since(UNIX_EPOCH).unwrap() - Duration::from_secs(2 * 86_400);
+    world.commit_at(
+        &[(UPLOAD, json!({"period": P, "carrier": MOBILE}))],
+        u64::try_from(old.as_millis()).unwrap(),
+    );
 
     let failed = world
         .wait_entry("1-0-0:gone", |entry| entry.state == OutboxState::Failed)
@@ -933,6 +959,20 @@ async fn an_unreachable_recipient_fails_after_its_attempts_and_sms_goes_out_by_t
     assert_eq!(
         body["content"],
         "2026-11: MobileMSP recorded its payment; acknowledge receipt"
+    );
+    world.wait_cursor(3).await;
+    let ids: Vec<String> = world
+        .ledger()
+        .outbox()
+        .list(None, 0, 100)
+        .unwrap()
+        .into_iter()
+        .map(|entry| entry.id)
+        .collect();
+    assert_eq!(
+        ids,
+        ["0-0-0:cfo-sms", "1-0-0:gone"],
+        "no notice of the old block"
     );
     stop.send_replace(true);
     task.await.unwrap();

@@ -210,13 +210,17 @@ impl Notifier {
         let end = height.min(cursor.saturating_add(DERIVE_BLOCKS_PER_TURN_MAX));
         let mut notices = Vec::new();
         let created_ms = now_ms();
+        // A block older than `age_max` gives no notice: it would be given up on unsent
+        // anyway, and a node that turns notices on later does not page staff with history.
+        let age_max_ms = i64::try_from(self.settings.retry.age_max.as_millis()).unwrap_or(i64::MAX);
+        let oldest_ms = created_ms.saturating_sub(age_max_ms);
         for number in cursor..end {
             let block = self
                 .ledger
                 .block(number)?
                 .ok_or(NotifierError::MissingBlock(number))?;
             let drafts = derive(&self.origin.carrier, &block_contract_events(&block));
-            for draft in &drafts {
+            for draft in drafts.iter().filter(|draft| draft.at_ms >= oldest_ms) {
                 for addressee in &self.settings.addressees {
                     if !addressee.recipient.wants(draft) {
                         continue;
