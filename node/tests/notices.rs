@@ -3,7 +3,8 @@
 //! sink in this test that checks each notice's signature against the peer's signing
 //! certificate. Mobile uploads (Unicom's staff: upload yours); Unicom's peer0 is stopped
 //! with SIGTERM; Unicom uploads meanwhile (reveal); the peer restarts, catches up and
-//! sends what it missed; both reveal (reconciled). Each notice arrives exactly once, and
+//! sends what it missed, and its reminder timer finds the reveal deadline within the
+//! configured 200 hours (deadline near); both reveal (reconciled). Each notice arrives exactly once, and
 //! `netsettle notices list`, beside the running node, shows them sent.
 
 use std::net::SocketAddr;
@@ -103,6 +104,7 @@ fn configure_notices(dir: &Path, sink: SocketAddr) {
     let mut config = std::fs::read_to_string(&path).unwrap();
     config.push_str(&format!(
         "\n[notices]\nbackoff_initial_ms = 100\nbackoff_max_ms = 1000\n\
+         reminder_hours = [200]\nreminder_check_secs = 1\n\
          [[notices.recipients]]\nname = \"desk\"\nroles = [\"settlement\", \"finance\"]\n\
          periods = \"all\"\nchannel = \"webhook\"\nurl = \"http://{sink}/hooks/notices\"\n"
     ));
@@ -203,8 +205,16 @@ fn notices_arrive_once_signed_across_a_restart_of_the_notifying_peer() {
     consortium
         .peers
         .insert(notified, NETSETTLE.start_node(dir, NOTIFIED_PEER));
-    let second = next_notices(&accepted, 1);
-    assert_eq!(second[0].kind, "reveal_due", "{second:?}");
+    // The block's notice, and the reminder timer's: the reveal deadline (a week after
+    // the round opened) is within the configured 200 hours.
+    let mut second = next_notices(&accepted, 2);
+    second.sort_by(|a, b| a.kind.cmp(&b.kind));
+    assert_eq!(second[0].kind, "deadline_near", "{second:?}");
+    assert_eq!(second[1].kind, "reveal_due", "{second:?}");
+    assert!(
+        second[0].id.starts_with("remind-2026-10-r0-UnicomMSP-200h"),
+        "{second:?}"
+    );
 
     settle(dir, "reveal", &UNICOM, &["--period", PERIOD]);
     settle(dir, "reveal", &MOBILE, &["--period", PERIOD]);
@@ -212,24 +222,27 @@ fn notices_arrive_once_signed_across_a_restart_of_the_notifying_peer() {
     assert_eq!(third[0].kind, "reconciled", "{third:?}");
 
     let all: Vec<Notice> = [first, second, third].concat();
+    assert_eq!(all.len(), 4);
     for notice in &all {
         assert_eq!(notice.carrier, "UnicomMSP");
         assert_eq!(notice.recipient, "desk");
         assert_eq!(notice.period.as_deref(), Some(PERIOD));
         assert!(notice.id.ends_with(":desk"), "{notice:?}");
     }
-    // `notices list` beside the running node: the three, sent, once each.
+    // `notices list` beside the running node: the four, sent, once each.
     let config = format!("nodes/{NOTIFIED_PEER}.toml");
     let listed = NETSETTLE.ok(
         dir,
         &["notices", "list", "--config", &config, "--output", "json"],
     );
     let listed: Vec<Value> = serde_json::from_str(&listed).unwrap();
-    let ids: Vec<&str> = listed
+    let mut ids: Vec<&str> = listed
         .iter()
         .map(|row| row["id"].as_str().unwrap())
         .collect();
-    let sent: Vec<&str> = all.iter().map(|notice| notice.id.as_str()).collect();
+    let mut sent: Vec<&str> = all.iter().map(|notice| notice.id.as_str()).collect();
+    ids.sort_unstable();
+    sent.sort_unstable();
     assert_eq!(ids, sent, "{listed:?}");
     assert!(
         listed.iter().all(|row| row["state"] == "sent"),

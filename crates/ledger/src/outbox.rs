@@ -411,7 +411,16 @@ impl<'l> Outbox<'l> {
             return Err(OutboxError::Full { entries_max }.into());
         }
         header.entries = entries_after - pruned;
-        header.cursor = cursor.or(header.cursor);
+        let cursor_after = cursor.or(header.cursor);
+        if added.is_empty() && pruned == 0 && cursor_after == header.cursor {
+            // Nothing new (a reminder timer looking again): no write, no fsync.
+            return Ok(Enqueued {
+                added,
+                duplicates,
+                pruned: 0,
+            });
+        }
+        header.cursor = cursor_after;
         store.put(&mut batch, Column::Outbox, HEADER_KEY, &header.encode())?;
         store.write(batch)?;
         // Paired with the header built above: what was written reads back.

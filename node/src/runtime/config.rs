@@ -52,6 +52,8 @@
 //! in_flight_max = 8                    # attempts at once, and to one recipient
 //! in_flight_per_recipient_max = 2
 //! entries_max = 10000                  # outbox entries kept; oldest sent/failed pruned
+//! reminder_hours = [72, 24]            # deadline reminders, hours before ([]: after only)
+//! reminder_check_secs = 300            # how often the periods' deadlines are looked at
 //! [[notices.recipients]]
 //! name = "settlement-desk"             # unique; part of each notice id
 //! roles = ["settlement"]               # settlement, finance

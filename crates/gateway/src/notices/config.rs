@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::derive::Role;
 use super::limits::{
     ATTEMPT_TIMEOUT_MAX, BACKOFF_MAX, IN_FLIGHT_MAX, IN_FLIGHT_PER_RECIPIENT_MAX, RECIPIENTS_MAX,
-    TEMPLATE_BYTES_MAX,
+    REMINDER_HOURS_MAX, REMINDER_THRESHOLDS_MAX, TEMPLATE_BYTES_MAX,
 };
 use super::recipient::{Periods, Recipient};
 use super::sms::{Encoding, SmsTemplate, TemplateError};
@@ -40,6 +40,11 @@ pub struct NoticesConfig {
     pub in_flight_per_recipient_max: Option<usize>,
     /// Entries the outbox keeps, oldest finished pruned first (default 10000).
     pub entries_max: Option<usize>,
+    /// Deadline reminders, hours before an upload or reveal deadline (default [72, 24];
+    /// `[]`: reminders only once a deadline passed).
+    pub reminder_hours: Option<Vec<u64>>,
+    /// How often the reminder timer reads the periods' status, seconds (default 300).
+    pub reminder_check_secs: Option<u64>,
 }
 
 /// One `[[notices.recipients]]` entry as written.
@@ -147,6 +152,10 @@ pub struct Settings {
     pub in_flight_per_recipient_max: usize,
     /// Entries the outbox keeps.
     pub entries_max: usize,
+    /// Reminder thresholds before a deadline, most distant first.
+    pub reminder_before: Vec<Duration>,
+    /// How often the reminder timer looks.
+    pub reminder_check: Duration,
 }
 
 /// What is wrong with a `[notices]` section.
@@ -335,7 +344,32 @@ impl NoticesConfig {
             1,
             widen(Some(entries_max)).unwrap_or(1),
         )?;
+        let hours = self.reminder_hours.clone().unwrap_or_else(|| vec![72, 24]);
+        if hours.len() > REMINDER_THRESHOLDS_MAX {
+            return Err(ConfigError::OutOfRange {
+                name: "reminder_hours (count)",
+                value: widen(Some(hours.len())).unwrap_or(u64::MAX),
+                min: 0,
+                max: widen(Some(REMINDER_THRESHOLDS_MAX)).unwrap_or(0),
+            });
+        }
+        let mut reminder_before = Vec::with_capacity(hours.len());
+        for hour in hours {
+            let hour = range("reminder_hours", Some(hour), 0, 1, REMINDER_HOURS_MAX)?;
+            reminder_before.push(Duration::from_secs(hour * 3_600));
+        }
+        reminder_before.sort_unstable_by(|a, b| b.cmp(a));
+        reminder_before.dedup();
+        let check = range(
+            "reminder_check_secs",
+            self.reminder_check_secs,
+            300,
+            1,
+            3_600,
+        )?;
         Ok(Settings {
+            reminder_before,
+            reminder_check: Duration::from_secs(check),
             addressees,
             retry,
             attempt_timeout: Duration::from_millis(timeout),
