@@ -367,42 +367,7 @@ impl<'l> Outbox<'l> {
         }
         let store = &self.ledger.store;
         let mut batch = store.batch();
-        let mut added = Vec::new();
-        let mut duplicates = 0usize;
-        for notice in notices {
-            let seen_in_batch = added.iter().any(|e: &OutboxEntry| e.id == notice.id);
-            if seen_in_batch || store.contains(Column::Outbox, &id_key(&notice.id))? {
-                duplicates += 1;
-                continue;
-            }
-            let entry = OutboxEntry {
-                seq: header.next_seq,
-                id: notice.id.clone(),
-                state: OutboxState::Pending,
-                attempts: 0,
-                created_ms: notice.created_ms,
-                next_attempt_ms: notice.created_ms,
-                last_error: None,
-                payload: notice.payload.clone(),
-            };
-            store.put(
-                &mut batch,
-                Column::Outbox,
-                &id_key(&entry.id),
-                &entry.seq.to_be_bytes(),
-            )?;
-            store.put(
-                &mut batch,
-                Column::Outbox,
-                &entry_key(entry.seq),
-                &encode_entry(&entry),
-            )?;
-            header.next_seq = header
-                .next_seq
-                .checked_add(1)
-                .ok_or(malformed("seq overflow"))?;
-            added.push(entry);
-        }
+        let (added, duplicates) = self.add_new(&mut batch, &mut header, notices)?;
         let n_added = u64::try_from(added.len()).unwrap_or(u64::MAX);
         let entries_after = header.entries.saturating_add(n_added);
         let room_needed = entries_after.saturating_sub(u64::try_from(entries_max).unwrap_or(0));
@@ -430,6 +395,54 @@ impl<'l> Outbox<'l> {
             duplicates,
             pruned: usize::try_from(pruned).unwrap_or(usize::MAX),
         })
+    }
+
+    /// Adds to `batch` an entry for each notice whose id is not present yet, numbering
+    /// them from `header.next_seq`; the entries added and the duplicates skipped.
+    fn add_new(
+        &self,
+        batch: &mut Batch,
+        header: &mut Header,
+        notices: &[NewNotice],
+    ) -> Result<(Vec<OutboxEntry>, usize), LedgerError> {
+        let store = &self.ledger.store;
+        let mut added: Vec<OutboxEntry> = Vec::new();
+        let mut duplicates = 0usize;
+        for notice in notices {
+            let seen_in_batch = added.iter().any(|entry| entry.id == notice.id);
+            if seen_in_batch || store.contains(Column::Outbox, &id_key(&notice.id))? {
+                duplicates += 1;
+                continue;
+            }
+            let entry = OutboxEntry {
+                seq: header.next_seq,
+                id: notice.id.clone(),
+                state: OutboxState::Pending,
+                attempts: 0,
+                created_ms: notice.created_ms,
+                next_attempt_ms: notice.created_ms,
+                last_error: None,
+                payload: notice.payload.clone(),
+            };
+            store.put(
+                batch,
+                Column::Outbox,
+                &id_key(&entry.id),
+                &entry.seq.to_be_bytes(),
+            )?;
+            store.put(
+                batch,
+                Column::Outbox,
+                &entry_key(entry.seq),
+                &encode_entry(&entry),
+            )?;
+            header.next_seq = header
+                .next_seq
+                .checked_add(1)
+                .ok_or(malformed("seq overflow"))?;
+            added.push(entry);
+        }
+        Ok((added, duplicates))
     }
 
     /// Adds to `batch` the deletion of up to `n` of the oldest finished entries; how many.
