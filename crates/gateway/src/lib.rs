@@ -19,7 +19,9 @@
 //! - [`events`]: Server-Sent Events from a height, ids `B-T-E` / `B-end`, resumable with
 //!   `Last-Event-ID`.
 //! - [`notices`]: notices for the carrier's own staff derived from committed settlement
-//!   events (whose move it is), and who receives which.
+//!   events (whose move it is) and deadline reminders, who receives which, and the
+//!   notifier that keeps them in the ledger's outbox and delivers them (signed webhook,
+//!   SMS platform request) with retries.
 //! - [`server`]: the listener with connection limits; [`limits`]: every bound.
 //!
 //! What it leaves out: signing for anyone but its own carrier's authenticated users;

@@ -25,6 +25,7 @@ use tokio::sync::{Notify, oneshot, watch};
 
 use netsettle_gateway::notices::config::RetryPolicy;
 use netsettle_gateway::notices::notifier::backoff;
+use netsettle_gateway::notices::remind::{OpenPeriod, remind};
 use netsettle_gateway::notices::sms::{Encoding, SmsTemplate, Values};
 use netsettle_gateway::notices::{
     ConfigError, ContractEvent, NoticesConfig, Notifier, Origin, Periods, Recipient, Role,
@@ -703,9 +704,16 @@ impl World {
 
     /// Commits a block of one settlement transaction emitting `events`.
     fn commit(&self, events: &[(&str, Value)]) {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        self.commit_at(events, u64::try_from(now.as_millis()).unwrap());
+    }
+
+    /// [`World::commit`] of a block made at `unix_time_ms`.
+    fn commit_at(&self, events: &[(&str, Value)], unix_time_ms: u64) {
         let info = self.ledger().chain_info().unwrap();
         let seed = info.height + 1;
-        let signed = testkit_tx::proposal(&self.client, seed, "settlement", "step", &[]);
+        let signed =
+            testkit_tx::proposal_at(&self.client, seed, "settlement", "step", &[], unix_time_ms);
         let mut envelope = testkit_tx::transaction(
             &signed.proposal,
             &self.client,
@@ -750,6 +758,18 @@ impl World {
         let heights = self.heights.subscribe();
         let task = tokio::spawn(async move { notifier.run(heights, stopped).await.unwrap() });
         (stop, task)
+    }
+
+    /// Waits until the outbox cursor reaches `height`.
+    async fn wait_cursor(&self, height: u64) {
+        tokio::time::timeout(Duration::from_secs(30), async {
+            while self.ledger().outbox().cursor().unwrap() < Some(height) {
+                // The outbox has no change feed; look again shortly.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("the cursor never reached {height}"));
     }
 
     /// Waits until the outbox entry `id` satisfies `done`.
@@ -915,6 +935,13 @@ async fn an_unreachable_recipient_fails_after_its_attempts_and_sms_goes_out_by_t
         json!({"period": P, "by": MOBILE, "payee": UNICOM}),
     )]);
     world.commit(&[(UPLOAD, json!({"period": P, "carrier": MOBILE}))]);
+    // A block from two days ago (older than `age_max_secs`) gives no notice.
+    let old =
+        SystemTime::now().duration_since(UNIX_EPOCH).unwrap() - Duration::from_secs(2 * 86_400);
+    world.commit_at(
+        &[(UPLOAD, json!({"period": P, "carrier": MOBILE}))],
+        u64::try_from(old.as_millis()).unwrap(),
+    );
 
     let failed = world
         .wait_entry("1-0-0:gone", |entry| entry.state == OutboxState::Failed)
@@ -934,6 +961,115 @@ async fn an_unreachable_recipient_fails_after_its_attempts_and_sms_goes_out_by_t
         body["content"],
         "2026-11: MobileMSP recorded its payment; acknowledge receipt"
     );
+    world.wait_cursor(3).await;
+    let ids: Vec<String> = world
+        .ledger()
+        .outbox()
+        .list(None, 0, 100)
+        .unwrap()
+        .into_iter()
+        .map(|entry| entry.id)
+        .collect();
+    assert_eq!(
+        ids,
+        ["0-0-0:cfo-sms", "1-0-0:gone"],
+        "no notice of the old block"
+    );
     stop.send_replace(true);
     task.await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// Deadline reminders.
+
+const HOUR_MS: u64 = 3_600_000;
+const NOW_MS: u64 = 1_800_000_000_000;
+
+/// A period whose sides (Unicom is A, Mobile B) have `actions` pending, with deadlines
+/// `hours` from [`NOW_MS`] (upload, reveal).
+fn open_period(
+    actions: [Option<&str>; 2],
+    upload_in_h: Option<i64>,
+    reveal_in_h: Option<i64>,
+) -> OpenPeriod {
+    let at = |hours: Option<i64>| {
+        hours.map(|h| i64::try_from(NOW_MS).unwrap() + h * i64::try_from(HOUR_MS).unwrap())
+    };
+    let side = |side: &str, carrier: &str, action: Option<&str>| {
+        json!({"side": side, "carrier": carrier, "action": action, "since_ms": null,
+               "since_tx": null, "uploaded_at_ms": null, "late": false, "late_by_ms": null})
+    };
+    let status = json!({
+        "phase": "Revealing", "whose_move": [], "upload_deadline_ms": at(upload_in_h),
+        "reveal_deadline_ms": at(reveal_in_h), "closable_after_ms": null,
+        "sides": [side("A", UNICOM, actions[0]), side("B", MOBILE, actions[1])],
+    });
+    OpenPeriod {
+        period: P.to_owned(),
+        round: 1,
+        status: serde_json::from_value(status).unwrap(),
+    }
+}
+
+/// `own`'s reminders, one line each: `key kind text`.
+fn reminders(own: &str, open: &OpenPeriod, before_h: &[u64]) -> String {
+    let before: Vec<Duration> = before_h
+        .iter()
+        .map(|h| Duration::from_secs(h * 3_600))
+        .collect();
+    remind(own, open, NOW_MS, &before)
+        .iter()
+        .map(|draft| format!("{} {} {}", draft.event_key, draft.kind, draft.text))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn reminders_name_the_most_urgent_threshold_crossed_and_the_passed_deadline_once() {
+    let reveal = |hours: i64| open_period([Some("Reveal"), None], None, Some(hours));
+    let before = [24, 72];
+    assert_eq!(reminders(UNICOM, &reveal(100), &before), "");
+    assert_eq!(
+        reminders(UNICOM, &reveal(50), &before),
+        "remind-2026-11-r1-UnicomMSP-72h deadline_near 2026-11: reveal your key; the deadline is in 50 h"
+    );
+    assert_eq!(
+        reminders(UNICOM, &reveal(10), &before),
+        "remind-2026-11-r1-UnicomMSP-24h deadline_near 2026-11: reveal your key; the deadline is in 10 h"
+    );
+    // The other side hears nothing until Unicom is late.
+    assert_eq!(reminders(MOBILE, &reveal(10), &before), "");
+    assert_eq!(
+        reminders(UNICOM, &reveal(-2), &before),
+        "remind-2026-11-r1-UnicomMSP-passed deadline_passed 2026-11: the deadline passed 2 h ago; reveal your key now"
+    );
+    assert_eq!(
+        reminders(MOBILE, &reveal(-2), &before),
+        "remind-2026-11-r1-UnicomMSP-late counterpart_late 2026-11: UnicomMSP is late: the deadline to reveal its key passed 2 h ago"
+    );
+    // No thresholds: only the passed deadline.
+    assert_eq!(reminders(UNICOM, &reveal(1), &[]), "");
+    assert!(reminders(UNICOM, &reveal(-1), &[]).contains("deadline_passed"));
+
+    // Both to upload: each node reminds its own staff only.
+    let both = open_period([Some("Upload"), Some("Upload")], Some(20), None);
+    assert_eq!(
+        reminders(MOBILE, &both, &before),
+        "remind-2026-11-r1-MobileMSP-24h deadline_near 2026-11: upload your report; the deadline is in 20 h"
+    );
+    assert!(reminders(UNICOM, &both, &before).starts_with("remind-2026-11-r1-UnicomMSP-24h"));
+    // Moves without a deadline, and deadlines not agreed, remind nobody.
+    let confirm = open_period([Some("Confirm"), Some("Decide")], Some(-5), Some(-5));
+    assert_eq!(reminders(UNICOM, &confirm, &before), "");
+    let undated = open_period([Some("Upload"), None], None, None);
+    assert_eq!(reminders(UNICOM, &undated, &before), "");
+    // Reminders go to settlement staff, as notices with no block.
+    let drafts = remind(UNICOM, &reveal(10), NOW_MS, &[Duration::from_secs(86_400)]);
+    assert_eq!(drafts[0].roles, &[Role::Settlement]);
+    assert_eq!((drafts[0].block, drafts[0].tx_id.clone()), (None, None));
+    let desk = recipient("desk", &[Role::Settlement], Periods::All);
+    assert_eq!(
+        address(&drafts[0], &desk, "settlement", UNICOM).id,
+        "remind-2026-11-r1-UnicomMSP-24h:desk"
+    );
 }

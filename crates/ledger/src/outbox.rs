@@ -367,10 +367,49 @@ impl<'l> Outbox<'l> {
         }
         let store = &self.ledger.store;
         let mut batch = store.batch();
-        let mut added = Vec::new();
+        let (added, duplicates) = self.add_new(&mut batch, &mut header, notices)?;
+        let n_added = u64::try_from(added.len()).unwrap_or(u64::MAX);
+        let entries_after = header.entries.saturating_add(n_added);
+        let room_needed = entries_after.saturating_sub(u64::try_from(entries_max).unwrap_or(0));
+        let pruned = self.prune_finished(&mut batch, room_needed)?;
+        if pruned < room_needed {
+            return Err(OutboxError::Full { entries_max }.into());
+        }
+        header.entries = entries_after - pruned;
+        let cursor_after = cursor.or(header.cursor);
+        if added.is_empty() && pruned == 0 && cursor_after == header.cursor {
+            // Nothing new (a reminder timer looking again): no write, no fsync.
+            return Ok(Enqueued {
+                added,
+                duplicates,
+                pruned: 0,
+            });
+        }
+        header.cursor = cursor_after;
+        store.put(&mut batch, Column::Outbox, HEADER_KEY, &header.encode())?;
+        store.write(batch)?;
+        // Paired with the header built above: what was written reads back.
+        assert_eq!(self.header()?, header, "outbox header read back differs");
+        Ok(Enqueued {
+            added,
+            duplicates,
+            pruned: usize::try_from(pruned).unwrap_or(usize::MAX),
+        })
+    }
+
+    /// Adds to `batch` an entry for each notice whose id is not present yet, numbering
+    /// them from `header.next_seq`; the entries added and the duplicates skipped.
+    fn add_new(
+        &self,
+        batch: &mut Batch,
+        header: &mut Header,
+        notices: &[NewNotice],
+    ) -> Result<(Vec<OutboxEntry>, usize), LedgerError> {
+        let store = &self.ledger.store;
+        let mut added: Vec<OutboxEntry> = Vec::new();
         let mut duplicates = 0usize;
         for notice in notices {
-            let seen_in_batch = added.iter().any(|e: &OutboxEntry| e.id == notice.id);
+            let seen_in_batch = added.iter().any(|entry| entry.id == notice.id);
             if seen_in_batch || store.contains(Column::Outbox, &id_key(&notice.id))? {
                 duplicates += 1;
                 continue;
@@ -386,13 +425,13 @@ impl<'l> Outbox<'l> {
                 payload: notice.payload.clone(),
             };
             store.put(
-                &mut batch,
+                batch,
                 Column::Outbox,
                 &id_key(&entry.id),
                 &entry.seq.to_be_bytes(),
             )?;
             store.put(
-                &mut batch,
+                batch,
                 Column::Outbox,
                 &entry_key(entry.seq),
                 &encode_entry(&entry),
@@ -403,24 +442,7 @@ impl<'l> Outbox<'l> {
                 .ok_or(malformed("seq overflow"))?;
             added.push(entry);
         }
-        let n_added = u64::try_from(added.len()).unwrap_or(u64::MAX);
-        let entries_after = header.entries.saturating_add(n_added);
-        let room_needed = entries_after.saturating_sub(u64::try_from(entries_max).unwrap_or(0));
-        let pruned = self.prune_finished(&mut batch, room_needed)?;
-        if pruned < room_needed {
-            return Err(OutboxError::Full { entries_max }.into());
-        }
-        header.entries = entries_after - pruned;
-        header.cursor = cursor.or(header.cursor);
-        store.put(&mut batch, Column::Outbox, HEADER_KEY, &header.encode())?;
-        store.write(batch)?;
-        // Paired with the header built above: what was written reads back.
-        assert_eq!(self.header()?, header, "outbox header read back differs");
-        Ok(Enqueued {
-            added,
-            duplicates,
-            pruned: usize::try_from(pruned).unwrap_or(usize::MAX),
-        })
+        Ok((added, duplicates))
     }
 
     /// Adds to `batch` the deletion of up to `n` of the oldest finished entries; how many.

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::derive::Role;
 use super::limits::{
     ATTEMPT_TIMEOUT_MAX, BACKOFF_MAX, IN_FLIGHT_MAX, IN_FLIGHT_PER_RECIPIENT_MAX, RECIPIENTS_MAX,
-    TEMPLATE_BYTES_MAX,
+    REMINDER_HOURS_MAX, REMINDER_THRESHOLDS_MAX, TEMPLATE_BYTES_MAX,
 };
 use super::recipient::{Periods, Recipient};
 use super::sms::{Encoding, SmsTemplate, TemplateError};
@@ -40,6 +40,11 @@ pub struct NoticesConfig {
     pub in_flight_per_recipient_max: Option<usize>,
     /// Entries the outbox keeps, oldest finished pruned first (default 10000).
     pub entries_max: Option<usize>,
+    /// Deadline reminders, hours before an upload or reveal deadline (default [72, 24];
+    /// `[]`: reminders only once a deadline passed).
+    pub reminder_hours: Option<Vec<u64>>,
+    /// How often the reminder timer reads the periods' status, seconds (default 300).
+    pub reminder_check_secs: Option<u64>,
 }
 
 /// One `[[notices.recipients]]` entry as written.
@@ -147,6 +152,10 @@ pub struct Settings {
     pub in_flight_per_recipient_max: usize,
     /// Entries the outbox keeps.
     pub entries_max: usize,
+    /// Reminder thresholds before a deadline, most distant first.
+    pub reminder_before: Vec<Duration>,
+    /// How often the reminder timer looks.
+    pub reminder_check: Duration,
 }
 
 /// What is wrong with a `[notices]` section.
@@ -245,6 +254,18 @@ fn range(
     Ok(value)
 }
 
+/// A count setting from 1 to `max`, `default` when absent.
+fn bound(
+    name: &'static str,
+    value: Option<usize>,
+    default: usize,
+    max: usize,
+) -> Result<usize, ConfigError> {
+    let max_wide = widen(Some(max)).unwrap_or(u64::MAX);
+    let default_wide = widen(Some(default)).unwrap_or(1);
+    range(name, widen(value), default_wide, 1, max_wide).map(narrow)
+}
+
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
@@ -272,7 +293,41 @@ impl NoticesConfig {
             }
             addressees.push(config.validate()?);
         }
-        let timeout_min = millis(TIMEOUT_MIN);
+        let timeout = range(
+            "attempt_timeout_ms",
+            self.attempt_timeout_ms,
+            10_000,
+            millis(TIMEOUT_MIN),
+            millis(ATTEMPT_TIMEOUT_MAX),
+        )?;
+        let in_flight = bound("in_flight_max", self.in_flight_max, 8, IN_FLIGHT_MAX)?;
+        let per_recipient = bound(
+            "in_flight_per_recipient_max",
+            self.in_flight_per_recipient_max,
+            2,
+            IN_FLIGHT_PER_RECIPIENT_MAX,
+        )?;
+        let entries_max = netsettle_ledger::limits::OUTBOX_ENTRIES_MAX;
+        let check = range(
+            "reminder_check_secs",
+            self.reminder_check_secs,
+            300,
+            1,
+            3_600,
+        )?;
+        Ok(Settings {
+            addressees,
+            retry: self.retry()?,
+            attempt_timeout: Duration::from_millis(timeout),
+            in_flight_max: in_flight,
+            in_flight_per_recipient_max: per_recipient,
+            entries_max: bound("entries_max", self.entries_max, 10_000, entries_max)?,
+            reminder_before: self.reminder_before()?,
+            reminder_check: Duration::from_secs(check),
+        })
+    }
+
+    fn retry(&self) -> Result<RetryPolicy, ConfigError> {
         let backoff_max = millis(BACKOFF_MAX);
         let initial = range(
             "backoff_initial_ms",
@@ -281,68 +336,48 @@ impl NoticesConfig {
             1,
             backoff_max,
         )?;
-        let retry = RetryPolicy {
-            attempts_max: u32::try_from(range(
-                "attempts_max",
-                self.attempts_max.map(u64::from),
-                12,
-                1,
-                1_000,
-            )?)
-            .unwrap_or(1_000),
-            age_max: Duration::from_secs(range(
-                "age_max_secs",
-                self.age_max_secs,
-                86_400,
-                1,
-                30 * 86_400,
-            )?),
+        let attempts = range(
+            "attempts_max",
+            self.attempts_max.map(u64::from),
+            12,
+            1,
+            1_000,
+        )?;
+        let age = range("age_max_secs", self.age_max_secs, 86_400, 1, 30 * 86_400)?;
+        let longest = range(
+            "backoff_max_ms",
+            self.backoff_max_ms,
+            600_000,
+            initial,
+            backoff_max,
+        )?;
+        Ok(RetryPolicy {
+            attempts_max: u32::try_from(attempts).unwrap_or(1_000),
+            age_max: Duration::from_secs(age),
             backoff_initial: Duration::from_millis(initial),
-            backoff_max: Duration::from_millis(range(
-                "backoff_max_ms",
-                self.backoff_max_ms,
-                600_000,
-                initial,
-                backoff_max,
-            )?),
-        };
-        let timeout = range(
-            "attempt_timeout_ms",
-            self.attempt_timeout_ms,
-            10_000,
-            timeout_min,
-            millis(ATTEMPT_TIMEOUT_MAX),
-        )?;
-        let in_flight = range(
-            "in_flight_max",
-            widen(self.in_flight_max),
-            8,
-            1,
-            widen(Some(IN_FLIGHT_MAX)).unwrap_or(1),
-        )?;
-        let per_recipient = range(
-            "in_flight_per_recipient_max",
-            widen(self.in_flight_per_recipient_max),
-            2,
-            1,
-            widen(Some(IN_FLIGHT_PER_RECIPIENT_MAX)).unwrap_or(1),
-        )?;
-        let entries_max = netsettle_ledger::limits::OUTBOX_ENTRIES_MAX;
-        let entries = range(
-            "entries_max",
-            widen(self.entries_max),
-            10_000,
-            1,
-            widen(Some(entries_max)).unwrap_or(1),
-        )?;
-        Ok(Settings {
-            addressees,
-            retry,
-            attempt_timeout: Duration::from_millis(timeout),
-            in_flight_max: narrow(in_flight),
-            in_flight_per_recipient_max: narrow(per_recipient),
-            entries_max: narrow(entries),
+            backoff_max: Duration::from_millis(longest),
         })
+    }
+
+    /// The reminder thresholds, most distant first, each once.
+    fn reminder_before(&self) -> Result<Vec<Duration>, ConfigError> {
+        let hours = self.reminder_hours.clone().unwrap_or_else(|| vec![72, 24]);
+        if hours.len() > REMINDER_THRESHOLDS_MAX {
+            return Err(ConfigError::OutOfRange {
+                name: "reminder_hours (count)",
+                value: widen(Some(hours.len())).unwrap_or(u64::MAX),
+                min: 0,
+                max: widen(Some(REMINDER_THRESHOLDS_MAX)).unwrap_or(0),
+            });
+        }
+        let mut before = Vec::with_capacity(hours.len());
+        for hour in hours {
+            let hour = range("reminder_hours", Some(hour), 0, 1, REMINDER_HOURS_MAX)?;
+            before.push(Duration::from_secs(hour * 3_600));
+        }
+        before.sort_unstable_by(|a, b| b.cmp(a));
+        before.dedup();
+        Ok(before)
     }
 }
 

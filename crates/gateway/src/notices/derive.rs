@@ -68,7 +68,8 @@ pub struct ContractEvent {
 /// A notice before it is addressed to a recipient.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Draft {
-    /// The event's ledger position, `B-T-E`; unique per derived notice.
+    /// The event's ledger position, `B-T-E`, or a reminder's
+    /// `remind-PERIOD-rROUND-CARRIER-THRESHOLD`; unique per derived notice.
     pub event_key: String,
     /// A stable snake_case kind (`counterpart_uploaded`, `reveal_due`, …).
     pub kind: &'static str,

@@ -34,5 +34,15 @@ pub const RESPONSE_HEAD_BYTES_MAX: usize = 16 * 1024;
 /// dropped (and sent again after the restart: receivers drop duplicates by id).
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
+/// Period records the reminder timer reads per look (20 years of months).
+pub const PERIODS_SCANNED_MAX: usize = 240;
+
+/// Reminder thresholds one config may name.
+pub const REMINDER_THRESHOLDS_MAX: usize = 8;
+
+/// The earliest reminder threshold, hours before a deadline (30 days).
+pub const REMINDER_HOURS_MAX: u64 = 720;
+
+const _: () = assert!(PERIODS_SCANNED_MAX <= netsettle_ledger::limits::PAGE_ENTRIES_MAX);
 const _: () = assert!(IN_FLIGHT_PER_RECIPIENT_MAX <= IN_FLIGHT_MAX);
 const _: () = assert!(IN_FLIGHT_MAX <= netsettle_ledger::limits::PAGE_ENTRIES_MAX);

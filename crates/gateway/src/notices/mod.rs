@@ -14,10 +14,14 @@
 //!   cursor (the ledger's `netsettle_ledger::Outbox`), enqueues, and delivers over plain
 //!   HTTP (`send`: a signed webhook POST, or the SMS template's request) with bounded
 //!   concurrency, a per-attempt timeout, and capped jittered exponential backoff.
+//! - [`remind`]: deadline reminders from the periods' status in the local world state
+//!   (a deadline of ours nears or passed; the other side is late), on the notifier's
+//!   timer, each once per period, round, carrier and threshold.
 //! - [`limits`]: every bound.
 //!
 //! What it leaves out: HTTPS to ordinary-CA endpoints (our rustls provider has only the
-//! SM suite; endpoints are inside the carrier's network) and deadline reminders. See
+//! SM suite; endpoints are inside the carrier's network), and reminders before a period
+//! has its first record (an upload deadline with nothing uploaded by either side). See
 //! `docs/ARCHITECTURE.md`, "Notices", and `docs/notices.md` for the kinds.
 
 pub mod config;
@@ -25,6 +29,7 @@ pub mod derive;
 pub mod limits;
 pub mod notifier;
 pub mod recipient;
+pub mod remind;
 mod send;
 pub mod sms;
 

@@ -26,9 +26,10 @@ use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use super::config::{Addressee, RetryPolicy, Settings};
-use super::derive::{block_contract_events, derive};
+use super::derive::{Draft, block_contract_events, derive};
 use super::limits::{DERIVE_BLOCKS_PER_TURN_MAX, SHUTDOWN_GRACE};
 use super::recipient::address;
+use super::remind::{open_periods, remind};
 use super::send;
 
 /// Why the notifier stopped.
@@ -66,6 +67,7 @@ enum Event {
     HeightsClosed,
     AttemptEnded(u64, Result<(), String>),
     Due,
+    Remind,
 }
 
 /// The notifier over `ledger`'s outbox.
@@ -102,6 +104,8 @@ impl Notifier {
     ) -> Result<(), NotifierError> {
         self.load_pending()?;
         let mut heights_open = true;
+        let mut reminders = tokio::time::interval(self.settings.reminder_check);
+        reminders.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         info!(
             pending = self.pending.len(),
             cursor = self.ledger.outbox().cursor()?.unwrap_or(0),
@@ -131,6 +135,7 @@ impl Notifier {
                     }
                 },
                 () = sleep_for(due_in), if due_in.is_some() => Event::Due,
+                _ = reminders.tick() => Event::Remind,
                 () = std::future::ready(()), if more => Event::Height,
             };
             match event {
@@ -138,6 +143,7 @@ impl Notifier {
                 Event::Height | Event::Due => {}
                 Event::HeightsClosed => heights_open = false,
                 Event::AttemptEnded(seq, outcome) => self.finish(seq, outcome)?,
+                Event::Remind => self.remind()?,
             }
         }
         self.drain().await
@@ -208,61 +214,101 @@ impl Notifier {
             return Ok(false);
         }
         let end = height.min(cursor.saturating_add(DERIVE_BLOCKS_PER_TURN_MAX));
-        let mut notices = Vec::new();
         let created_ms = now_ms();
+        // A block older than `age_max` gives no notice: it would be given up on unsent
+        // anyway, and a node that turns notices on later does not page staff with history.
+        let age_max_ms = i64::try_from(self.settings.retry.age_max.as_millis()).unwrap_or(i64::MAX);
+        let oldest_ms = created_ms.saturating_sub(age_max_ms);
+        let mut drafts = Vec::new();
         for number in cursor..end {
             let block = self
                 .ledger
                 .block(number)?
                 .ok_or(NotifierError::MissingBlock(number))?;
-            let drafts = derive(&self.origin.carrier, &block_contract_events(&block));
-            for draft in &drafts {
-                for addressee in &self.settings.addressees {
-                    if !addressee.recipient.wants(draft) {
-                        continue;
-                    }
-                    let notice = address(
-                        draft,
-                        &addressee.recipient,
-                        &self.origin.channel,
-                        &self.origin.carrier,
-                    );
-                    notices.push(NewNotice {
-                        id: notice.id.clone(),
-                        payload: serde_json::to_vec(&notice).unwrap_or_default(),
-                        created_ms,
-                    });
-                }
-            }
+            let derived = derive(&self.origin.carrier, &block_contract_events(&block));
+            drafts.extend(derived.into_iter().filter(|draft| draft.at_ms >= oldest_ms));
         }
-        let enqueued =
-            match self
-                .ledger
-                .outbox()
-                .enqueue(Some(end), &notices, self.settings.entries_max)
-            {
-                Ok(enqueued) => enqueued,
-                Err(LedgerError::Outbox(OutboxError::Full { entries_max })) => {
-                    // Wait for deliveries to finish some entries; the cursor stays.
-                    warn!(
-                        entries_max,
-                        "notice outbox full; deriving waits for deliveries"
-                    );
-                    return Ok(false);
-                }
-                Err(error) => return Err(error.into()),
-            };
+        let notices = self.address_all(&drafts, created_ms);
         debug!(
             from = cursor,
             to = end,
-            added = enqueued.added.len(),
+            notices = notices.len(),
             "notices derived"
         );
+        let before = self.ledger.outbox().cursor()?;
+        self.enqueue(Some(end), &notices)?;
+        if self.ledger.outbox().cursor()? == before {
+            // The outbox was full: nothing moved; look again after deliveries.
+            return Ok(false);
+        }
+        Ok(end < height)
+    }
+
+    /// Enqueues the deadline reminders due now; the outbox drops those already sent.
+    fn remind(&mut self) -> Result<(), NotifierError> {
+        let now = now_ms();
+        let now_unsigned = u64::try_from(now).unwrap_or(0);
+        let mut drafts = Vec::new();
+        for open in open_periods(&self.ledger, now_unsigned)? {
+            drafts.extend(remind(
+                &self.origin.carrier,
+                &open,
+                now_unsigned,
+                &self.settings.reminder_before,
+            ));
+        }
+        let notices = self.address_all(&drafts, now);
+        if notices.is_empty() {
+            return Ok(());
+        }
+        self.enqueue(None, &notices)
+    }
+
+    /// `drafts` addressed to every recipient that wants each, made at `created_ms`.
+    fn address_all(&self, drafts: &[Draft], created_ms: i64) -> Vec<NewNotice> {
+        let mut notices = Vec::new();
+        for draft in drafts {
+            for addressee in &self.settings.addressees {
+                if !addressee.recipient.wants(draft) {
+                    continue;
+                }
+                let notice = address(
+                    draft,
+                    &addressee.recipient,
+                    &self.origin.channel,
+                    &self.origin.carrier,
+                );
+                notices.push(NewNotice {
+                    id: notice.id.clone(),
+                    payload: serde_json::to_vec(&notice).unwrap_or_default(),
+                    created_ms,
+                });
+            }
+        }
+        notices
+    }
+
+    /// Enqueues `notices` (moving the cursor to `cursor` if given) and tracks the new
+    /// ones; a full outbox only waits.
+    fn enqueue(&mut self, cursor: Option<u64>, notices: &[NewNotice]) -> Result<(), NotifierError> {
+        let outbox = self.ledger.outbox();
+        let enqueued = match outbox.enqueue(cursor, notices, self.settings.entries_max) {
+            Ok(enqueued) => enqueued,
+            Err(LedgerError::Outbox(OutboxError::Full { entries_max })) => {
+                // Wait for deliveries to finish some entries; the cursor stays.
+                warn!(
+                    entries_max,
+                    "notice outbox full; deriving waits for deliveries"
+                );
+                return Ok(());
+            }
+            Err(error) => return Err(error.into()),
+        };
         for entry in enqueued.added {
             info!(id = %entry.id, "notice enqueued");
             self.track(entry)?;
         }
-        Ok(end < height)
+        Ok(())
     }
 
     /// Starts every due attempt the bounds allow; how long until the next one is due,
