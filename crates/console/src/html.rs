@@ -3,7 +3,10 @@
 
 use std::fmt::Write;
 
+use netsettle_client::Notice;
 use netsettle_client::settlement::PeriodRow;
+
+use crate::period::utc;
 
 /// `text` safe in HTML text and double-quoted attributes.
 pub fn escape(text: &str) -> String {
@@ -129,10 +132,31 @@ pub fn periods(rows: &[PeriodRow], user: (&str, &str, &str)) -> String {
     page("periods", Some(user), None, &body)
 }
 
-/// `GET /notices`: the notices received (none kept yet: the hook comes with the notices).
-pub fn notices(user: (&str, &str, &str)) -> String {
-    let body = "<h1>notices</h1>\n<ul id=\"notices\"></ul>";
-    page("notices", Some(user), None, body)
+/// `GET /notices`: the notices received, newest first.
+pub fn notices(notices: &[Notice], user: (&str, &str, &str)) -> String {
+    let mut body = String::from("<h1>notices</h1>\n<ul id=\"notices\">\n");
+    for notice in notices {
+        let _ = writeln!(
+            body,
+            "<li data-notice=\"{}\" data-kind=\"{}\"><span class=\"when\" data-ms=\"{}\">{}</span> \
+             <span class=\"period\">{}</span> <span class=\"kind\">{}</span>: <span class=\"text\">{}</span> \
+             (block <span class=\"block\">{}</span>, for <span class=\"recipient\">{}</span>)</li>",
+            escape(&notice.id),
+            escape(&notice.kind),
+            notice.at_ms,
+            u64::try_from(notice.at_ms).map(utc).unwrap_or_default(),
+            escape(notice.period.as_deref().unwrap_or("-")),
+            escape(&notice.kind),
+            escape(&notice.text),
+            notice
+                .block
+                .map(|b| b.to_string())
+                .unwrap_or_else(|| "-".to_owned()),
+            escape(&notice.recipient),
+        );
+    }
+    body.push_str("</ul>");
+    page("notices", Some(user), None, &body)
 }
 
 /// An error page.

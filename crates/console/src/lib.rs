@@ -68,6 +68,16 @@
 //!   answered) and `code.tx`.
 //! - `GET /periods/{period}/export.csv` and `export.json`: the finance export as the SDK
 //!   writes it (byte-identical for both carriers), as a download; 409 before final.
+//! - `GET /notices`: `ul#notices`, one `li[data-notice=ID][data-kind=KIND]` per notice
+//!   received, newest first, with `span.when[data-ms]`, `span.period`, `span.kind`,
+//!   `span.text`, `span.block`, `span.recipient`.
+//! - `POST /hooks/notices`: the node's signed notices (the format of
+//!   [`netsettle_client::notice`]), checked against the node signing certificates in
+//!   `notice_signers` and the clock; no session or CSRF token (the signature is the
+//!   authentication). 200 `received`, or 200 `duplicate ignored` for an id already seen;
+//!   401 for a bad or missing signature match, a tampered body or an old timestamp, 413
+//!   over the notice size, 400 otherwise. The last [`limits::NOTICES_KEPT_MAX`] are kept
+//!   in memory.
 //! - A flash message after an action is `#flash` (class `ok` or `error`); an error page
 //!   shows its detail in `#error`.
 //!
@@ -75,7 +85,7 @@
 //! `X-Frame-Options: DENY` and `Cache-Control: no-store`. Request bodies are bounded
 //! ([`limits`]).
 //!
-//! What it leaves out (yet): the notices hook and the TLS listener.
+//! What it leaves out (yet): the TLS listener.
 
 mod actions;
 mod auth;
@@ -83,6 +93,7 @@ mod config;
 mod error;
 mod html;
 pub mod limits;
+mod notices;
 mod period;
 mod period_html;
 mod period_routes;

@@ -61,3 +61,11 @@ pub const MULTIPART_PARTS_MAX: usize = 8;
 pub const PENDING_SHOWN_MAX: usize = 200;
 
 const _: () = assert!(FLASH_BYTES_MAX <= FIELD_BYTES_MAX);
+
+/// Notices kept for the notices page; older ones drop off.
+pub const NOTICES_KEPT_MAX: usize = 200;
+/// Notice ids remembered to drop a notice delivered again (the node's outbox retries
+/// until it sees a 2xx, so a repeat comes soon after the first, well within this many).
+pub const NOTICE_IDS_REMEMBERED_MAX: usize = 8192;
+
+const _: () = assert!(NOTICES_KEPT_MAX <= NOTICE_IDS_REMEMBERED_MAX);

@@ -14,6 +14,7 @@ use axum::routing::{get, post};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use netsettle_client::Settlement;
+use netsettle_client::notice::NOTICE_BYTES_MAX;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
@@ -23,6 +24,7 @@ use crate::config::{ConsoleConfig, Role};
 use crate::error::ConsoleError;
 use crate::html;
 use crate::limits::{BODY_BYTES_MAX, CONNECTIONS_MAX, FIELD_BYTES_MAX, FIELDS_MAX};
+use crate::notices::{self, NoticeStore};
 use crate::period_routes;
 use crate::session::{Session, Sessions, tokens_equal};
 use crate::upstream::Upstream;
@@ -38,6 +40,8 @@ pub(crate) struct Shared {
     pub(crate) sessions: Mutex<Sessions>,
     throttle: Mutex<Throttle>,
     pub(crate) upstream: Upstream,
+    pub(crate) notice_keys: Vec<netsettle_smcrypto::PublicKey>,
+    pub(crate) notices: Mutex<NoticeStore>,
     secure_cookies: bool,
 }
 
@@ -82,6 +86,8 @@ impl Console {
             )),
             throttle: Mutex::new(Throttle::default()),
             upstream: Upstream::new(&config),
+            notice_keys: notices::trusted_keys(&config.notice_signers)?,
+            notices: Mutex::new(NoticeStore::default()),
             secure_cookies: false,
         });
         let (stop, stopped) = watch::channel(false);
@@ -118,7 +124,11 @@ fn router(shared: Arc<Shared>) -> Router {
             get(period_routes::export_json),
         )
         .route("/periods/{period}/{step}", post(actions::act))
-        .route("/notices", get(notices_page))
+        .route("/notices", get(notices::page))
+        .route(
+            "/hooks/notices",
+            post(notices::hook).layer(DefaultBodyLimit::max(NOTICE_BYTES_MAX)),
+        )
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .layer(axum::middleware::map_response(security_headers))
@@ -426,14 +436,4 @@ async fn periods_page(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> 
             )
         }
     }
-}
-
-async fn notices_page(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    let Some((_, session)) = session(&shared, &headers) else {
-        return redirect("/login");
-    };
-    html_response(
-        StatusCode::OK,
-        html::notices((&session.user, session.role.name(), &session.csrf)),
-    )
 }
