@@ -3,8 +3,9 @@
 //! Browsers cannot speak RFC 8998 (SM-TLS), so `netsettle console` runs inside a
 //! carrier's network with that carrier's client identities and talks to the consortium
 //! through the SDK ([`netsettle_client::Settlement`]); towards browsers it serves ordinary
-//! HTTP, on a loopback address only (a TLS listener with an ordinary certificate is
-//! configured with `[tls]` and not built yet: such a config is refused).
+//! HTTPS with a certificate the carrier configures (`[tls]` cert and key, PEM; rustls with
+//! its standard `ring` provider for this listener only, cookies `Secure`), or plain HTTP
+//! on a loopback address only (anything else is refused).
 //!
 //! Staff log in with per-user credentials from the config (argon2id hashes,
 //! [`hash_password`]); failures are throttled per user and address. A session is a random
@@ -85,7 +86,8 @@
 //! `X-Frame-Options: DENY` and `Cache-Control: no-store`. Request bodies are bounded
 //! ([`limits`]).
 //!
-//! What it leaves out (yet): the TLS listener.
+//! What it leaves out: uploading and revealing reports (the settlement CLI or the SDK do
+//! that), agreements, and any JavaScript.
 
 mod actions;
 mod auth;
@@ -99,6 +101,7 @@ mod period_html;
 mod period_routes;
 mod server;
 mod session;
+mod tls;
 mod upload;
 mod upstream;
 

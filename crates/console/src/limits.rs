@@ -69,3 +69,10 @@ pub const NOTICES_KEPT_MAX: usize = 200;
 pub const NOTICE_IDS_REMEMBERED_MAX: usize = 8192;
 
 const _: () = assert!(NOTICES_KEPT_MAX <= NOTICE_IDS_REMEMBERED_MAX);
+
+/// Largest TLS certificate chain or key file read.
+pub const TLS_PEM_BYTES_MAX: usize = 256 * 1024;
+/// How long a browser may take to finish the TLS handshake.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection may take to send a request's headers.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);

@@ -17,16 +17,21 @@ use netsettle_client::Settlement;
 use netsettle_client::notice::NOTICE_BYTES_MAX;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
 
 use crate::actions;
 use crate::auth::{Throttle, Users};
 use crate::config::{ConsoleConfig, Role};
 use crate::error::ConsoleError;
 use crate::html;
-use crate::limits::{BODY_BYTES_MAX, CONNECTIONS_MAX, FIELD_BYTES_MAX, FIELDS_MAX};
+use crate::limits::{
+    BODY_BYTES_MAX, CONNECTIONS_MAX, FIELD_BYTES_MAX, FIELDS_MAX, HEADER_READ_TIMEOUT,
+    TLS_HANDSHAKE_TIMEOUT,
+};
 use crate::notices::{self, NoticeStore};
 use crate::period_routes;
 use crate::session::{Session, Sessions, tokens_equal};
+use crate::tls;
 use crate::upstream::Upstream;
 
 /// Cookie naming the session.
@@ -55,16 +60,14 @@ pub struct Console {
 impl Console {
     /// Binds the listener and serves until [`Console::shutdown`].
     pub async fn start(config: ConsoleConfig) -> Result<Console, ConsoleError> {
-        if config.tls.is_some() {
-            // Checked again here: the TLS listener is not built yet, and serving plain
-            // HTTP where TLS was configured would be worse than refusing.
-            return Err(ConsoleError::Tls(
-                "TLS listener not implemented yet; use a loopback address".into(),
-            ));
-        }
-        if !config.listen.ip().is_loopback() {
-            return Err(ConsoleError::PlainNotLoopback(config.listen));
-        }
+        // Checked again here (the config checks it too): plain HTTP only on loopback.
+        let acceptor = match &config.tls {
+            Some(tls) => Some(tls::acceptor(tls)?),
+            None if !config.listen.ip().is_loopback() => {
+                return Err(ConsoleError::PlainNotLoopback(config.listen));
+            }
+            None => None,
+        };
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -88,11 +91,12 @@ impl Console {
             upstream: Upstream::new(&config),
             notice_keys: notices::trusted_keys(&config.notice_signers)?,
             notices: Mutex::new(NoticeStore::default()),
-            secure_cookies: false,
+            secure_cookies: acceptor.is_some(),
         });
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(listener, router(shared), stopped));
-        tracing::info!(%addr, "console listening");
+        let tls = acceptor.is_some();
+        let task = tokio::spawn(accept_loop(listener, acceptor, router(shared), stopped));
+        tracing::info!(%addr, tls, "console listening");
         Ok(Console { addr, stop, task })
     }
 
@@ -135,7 +139,12 @@ fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-async fn accept_loop(listener: TcpListener, router: Router, mut stopped: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: Option<TlsAcceptor>,
+    router: Router,
+    mut stopped: watch::Receiver<bool>,
+) {
     let slots = Arc::new(Semaphore::new(CONNECTIONS_MAX));
     let mut tasks = tokio::task::JoinSet::new();
     loop {
@@ -155,20 +164,43 @@ async fn accept_loop(listener: TcpListener, router: Router, mut stopped: watch::
             continue;
         };
         let router = router.clone().layer(axum::Extension(Remote(remote.ip())));
+        let acceptor = acceptor.clone();
         tasks.spawn(async move {
             let _slot = slot;
-            let service = TowerToHyperService::new(router);
-            let served = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(std::time::Duration::from_secs(10))
-                .serve_connection(TokioIo::new(tcp), service)
-                .await;
+            let served = match acceptor {
+                None => serve(tcp, router).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                        Ok(Ok(tls)) => serve(tls, router).await,
+                        Ok(Err(error)) => {
+                            tracing::debug!(%remote, %error, "console TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%remote, "console TLS handshake timed out");
+                            return;
+                        }
+                    }
+                }
+            };
             if let Err(error) = served {
                 tracing::debug!(%remote, %error, "console connection ended");
             }
         });
     }
     tasks.shutdown().await;
+}
+
+/// Serves HTTP/1.1 on one connection, plain or TLS.
+async fn serve<Io>(io: Io, router: Router) -> Result<(), hyper::Error>
+where
+    Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(TokioIo::new(io), TowerToHyperService::new(router))
+        .await
 }
 
 /// The client's address, for the login throttle.
