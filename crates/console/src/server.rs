@@ -53,6 +53,7 @@ pub(crate) struct Shared {
 /// A running console.
 pub struct Console {
     addr: SocketAddr,
+    tls: bool,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -97,12 +98,23 @@ impl Console {
         let tls = acceptor.is_some();
         let task = tokio::spawn(accept_loop(listener, acceptor, router(shared), stopped));
         tracing::info!(%addr, tls, "console listening");
-        Ok(Console { addr, stop, task })
+        Ok(Console {
+            addr,
+            tls,
+            stop,
+            task,
+        })
     }
 
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The base URL browsers use: `https://ADDR` under TLS, else `http://ADDR`.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Stops accepting and waits for the connections to end.

@@ -88,6 +88,7 @@ async fn pages_are_served_over_tls_with_secure_cookies() {
     .await
     .unwrap();
     let addr = console.local_addr();
+    assert_eq!(console.url(), format!("https://{addr}"));
 
     let trusted = issued.cert.der().clone();
     let answer = tokio::time::timeout(DEADLINE, get_login(addr, &client(&trusted)))
