@@ -8,6 +8,9 @@ use netsettle_client::settlement::PeriodRow;
 
 use crate::period::utc;
 
+/// The stylesheet every page links (`GET /console.css`).
+pub const STYLESHEET: &str = include_str!("../assets/console.css");
+
 /// `text` safe in HTML text and double-quoted attributes.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -42,7 +45,7 @@ pub fn page(
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} · netsettle</title></head><body>",
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} · netsettle</title><link rel=\"stylesheet\" href=\"/console.css\"></head><body>",
         escape(title)
     );
     if let Some((name, role, csrf)) = user {

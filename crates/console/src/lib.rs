@@ -82,6 +82,9 @@
 //! - A flash message after an action is `#flash` (class `ok` or `error`); an error page
 //!   shows its detail in `#error`.
 //!
+//! - `GET /console.css`: the one stylesheet (compiled in; the CSP allows no inline style),
+//!   which highlights `tr.disputed` and `tr.one-sided` rows and `.late` sides.
+//!
 //! Every answer carries `Content-Security-Policy: default-src 'self'`,
 //! `X-Frame-Options: DENY` and `Cache-Control: no-store`. Request bodies are bounded
 //! ([`limits`]).

@@ -35,6 +35,8 @@ pub const CONFIG_BYTES_MAX: u64 = 256 * 1024;
 const _: () = assert!(FIELD_BYTES_MAX <= BODY_BYTES_MAX);
 const _: () = assert!(PASSWORD_BYTES_MAX <= FIELD_BYTES_MAX);
 const _: () = assert!(USER_NAME_BYTES_MAX <= FIELD_BYTES_MAX);
+// A console user's name is recorded on the chain as `on_behalf_of`: it must always fit.
+const _: () = assert!(USER_NAME_BYTES_MAX <= netsettle_settlement::limits::ACTING_USER_BYTES_MAX);
 const _: () = assert!(SESSIONS_MAX <= PRE_SESSIONS_MAX);
 
 /// Longest search text on the period page.

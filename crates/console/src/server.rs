@@ -129,6 +129,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/", get(periods_page))
+        .route("/console.css", get(stylesheet))
         .route("/periods/{period}", get(period_routes::period_page))
         .route("/periods/{period}/timeline", get(period_routes::timeline))
         .route(
@@ -250,6 +251,14 @@ pub(crate) fn error_page(status: StatusCode, detail: &str) -> Response {
 
 pub(crate) fn redirect(to: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response()
+}
+
+async fn stylesheet() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        html::STYLESHEET,
+    )
+        .into_response()
 }
 
 async fn not_found() -> Response {
