@@ -76,12 +76,11 @@
 //!   [`netsettle_client::notice`]), checked against the node signing certificates in
 //!   `notice_signers` and the clock; no session or CSRF token (the signature is the
 //!   authentication). 200 `received`, or 200 `duplicate ignored` for an id already seen;
-//!   401 for a bad or missing signature match, a tampered body or an old timestamp, 413
-//!   over the notice size, 400 otherwise. The last [`limits::NOTICES_KEPT_MAX`] are kept
-//!   in memory.
+//!   401 when the signature does not verify (forged, tampered) or the timestamp is old,
+//!   413 over the notice size, 400 otherwise (a missing header, a body that is no
+//!   notice). The last [`limits::NOTICES_KEPT_MAX`] are kept in memory.
 //! - A flash message after an action is `#flash` (class `ok` or `error`); an error page
 //!   shows its detail in `#error`.
-//!
 //! - `GET /console.css`: the one stylesheet (compiled in; the CSP allows no inline style),
 //!   which highlights `tr.disputed` and `tr.one-sided` rows and `.late` sides.
 //!
