@@ -443,6 +443,26 @@ async fn period_page(addr: SocketAddr, session: &str, unicom: &User) {
     }
     items(&page.body, &lines, &state.agreement);
     chart(&page.body, &lines, &state.agreement);
+    periods_row(addr, session, unicom, "reviewing").await;
+}
+
+/// `#periods`: the period's row shows its phase and whose move, as `periods_list` says.
+async fn periods_row(addr: SocketAddr, session: &str, unicom: &User, phase: &str) {
+    let rows = unicom.sdk().periods().await.unwrap();
+    let page = request(addr, "GET", "/", session, Vec::new()).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let table = element(&page.body, "table", "id=\"periods\"").expect("#periods");
+    assert_eq!(elements(table, "tr", "data-period=").len(), rows.len());
+    let row = element(table, "tr", "data-period=\"2026-10\"").expect("the period's row");
+    assert!(
+        row.contains(&format!("<td class=\"phase\">{phase}</td>")),
+        "{row}"
+    );
+    let whose = rows[0].whose_move.join(", ");
+    assert!(
+        row.contains(&format!("<td class=\"whose-move\">{whose}</td>")),
+        "{row}"
+    );
 }
 
 /// `#items`: each carrier's amounts summed per item and payer.
@@ -876,6 +896,7 @@ async fn finance_steps(consoles: &Consoles, unicom: &User) {
     assert_eq!(acked.0, "ok", "{}", acked.1);
     let closed = unicom.sdk().status(period()).await.unwrap();
     assert_eq!(closed.status.phase, Phase::Closed);
+    periods_row(consoles.unicom, &consoles.frank, unicom, "closed").await;
     let trail = unicom.sdk().audit_trail(period()).await.unwrap();
     let users: Vec<String> = trail
         .iter()

@@ -104,11 +104,11 @@ pub fn periods(rows: &[PeriodRow], user: (&str, &str, &str)) -> String {
                 let action = side
                     .action
                     .as_ref()
-                    .map(|a| format!("{a:?}"))
+                    .map(|a| format!("{a:?}").to_lowercase())
                     .unwrap_or_default();
                 let since = side
                     .since_ms
-                    .map(|ms| format!(" since {ms} ms"))
+                    .map(|ms| format!(" since {}", utc(ms)))
                     .unwrap_or_default();
                 format!(
                     "<span class=\"{class}\" data-carrier=\"{}\">{} {}{}{}</span>",
@@ -124,7 +124,7 @@ pub fn periods(rows: &[PeriodRow], user: (&str, &str, &str)) -> String {
             body,
             "<tr data-period=\"{p}\"><td><a href=\"/periods/{p}\">{p}</a></td><td class=\"phase\">{}</td>\
              <td>{}</td><td class=\"whose-move\">{}</td><td>{}</td></tr>",
-            escape(&format!("{:?}", row.phase)),
+            row.phase.name(),
             row.round,
             escape(&row.whose_move.join(", ")),
             sides.join(" "),

@@ -22,8 +22,10 @@
 //!   password, 429 when throttled, 403 without a valid form token.
 //! - `POST /logout` (form `#logout` in the header of every page).
 //! - `GET /`: table `#periods`, one row `tr[data-period=YYYY-MM]` per period with its
-//!   phase (`td.phase`), whose move (`td.whose-move`), and each side
-//!   (`span.side[data-carrier]`, class `late` when late).
+//!   phase (`td.phase`, the lower-case name as in `#status`: `uploading`, `revealing`,
+//!   `reviewing`, `final`, `closed`, …), whose move (`td.whose-move`, MSP ids joined by
+//!   `, `), and each side (`span.side[data-carrier]`: its next action and since when,
+//!   class `late` when late).
 //! - `GET /periods/{period}` (`YYYY-MM`; GET parameters `q`: search text matched,
 //!   case-insensitively, against item, area, payer, status and note; `open=1`: the open
 //!   lines only, as the contract lists them):
