@@ -17,11 +17,13 @@
 //!   `error` flash with its reason);
 //! - the rest of the month through both carriers' consoles (Mobile's a `netsettle console
 //!   run` process, its config beside the consortium and its hashes from `netsettle
-//!   console hash-password`, stopped with SIGTERM at the end): a
-//!   dispute, Unicom's adjustments for every open line uploaded as a file, Mobile's
+//!   console hash-password`, stopped with SIGTERM at the end): a dispute, one adjustment
+//!   through the single form (its own side's decision refused, Mobile's rejection with a
+//!   reason), Unicom's adjustments for every open line uploaded as a file, Mobile's
 //!   settlement user accepting them all, both confirmations, the CSV export identical to
 //!   the SDK's, both finance approvals, the payer's payment and the payee's
-//!   acknowledgement; every step recorded on the chain on behalf of the console user.
+//!   acknowledgement, the periods page in review and closed; every step recorded on the
+//!   chain on behalf of the console user.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -765,8 +767,53 @@ async fn review_steps(consoles: &Consoles, unicom: &User) {
         "{item}"
     );
 
-    // Unicom's figures for every open line, as a file.
+    // One adjustment through the single form, rejected by Mobile with a reason; its own
+    // side cannot decide it.
     let open = unicom.sdk().lines(period(), true).await.unwrap().lines;
+    let first = &open[0];
+    let figures = first.a.as_ref().or(first.b.as_ref()).unwrap();
+    let fields = [
+        ("line", first.line_no.to_string()),
+        ("quantity", figures.quantity.to_string()),
+        ("amount_fen", figures.amount_fen.to_string()),
+        ("reason", "Unicom's count".to_owned()),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (class, text) = step(consoles.unicom, &consoles.alice, "adjust", &fields).await;
+    assert_eq!(class, "ok", "{text}");
+    let id = unicom.sdk().lines(period(), true).await.unwrap().lines[0]
+        .pending_adjustment
+        .expect("pending");
+    assert!(
+        text.starts_with(&format!("adjustment {id} proposed")),
+        "{text}"
+    );
+    let own = step(
+        consoles.unicom,
+        &consoles.alice,
+        "decide",
+        &[("adjustment", "all"), ("decision", "accept")],
+    )
+    .await;
+    assert_eq!(own.0, "error", "{}", own.1);
+    let id = id.to_string();
+    let rejected = step(
+        consoles.mobile,
+        &consoles.bob,
+        "decide",
+        &[
+            ("adjustment", &id),
+            ("decision", "reject"),
+            ("reason", "count again"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        rejected,
+        ("ok".to_owned(), "1 adjustments rejected".to_owned())
+    );
+
+    // Unicom's figures for every open line, as a file.
     let mut file = String::from("line_no,quantity,amount_fen,reason\n");
     for line in &open {
         let figures = line.a.as_ref().or(line.b.as_ref()).unwrap();
