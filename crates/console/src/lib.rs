@@ -80,7 +80,9 @@
 //!   authentication). 200 `received`, or 200 `duplicate ignored` for an id already seen;
 //!   401 when the signature does not verify (forged, tampered) or the timestamp is old,
 //!   413 over the notice size, 400 otherwise (a missing header, a body that is no
-//!   notice). The last [`limits::NOTICES_KEPT_MAX`] are kept in memory.
+//!   notice). The last [`limits::NOTICES_KEPT_MAX`] are kept in memory. A console behind
+//!   TLS can serve the hook on a second, plain-HTTP listener (`notices_listen`) that
+//!   serves nothing else: the node's webhook sender speaks plain HTTP.
 //! - A flash message after an action is `#flash` (class `ok` or `error`); an error page
 //!   shows its detail in `#error`.
 //! - `GET /console.css`: the one stylesheet (compiled in; the CSP allows no inline style),

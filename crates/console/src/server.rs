@@ -53,9 +53,11 @@ pub(crate) struct Shared {
 /// A running console.
 pub struct Console {
     addr: SocketAddr,
+    notices_addr: Option<SocketAddr>,
     tls: bool,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    hook_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Console {
@@ -69,19 +71,11 @@ impl Console {
             }
             None => None,
         };
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| ConsoleError::Listen {
-                    addr: config.listen,
-                    source,
-                })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| ConsoleError::Listen {
-                addr: config.listen,
-                source,
-            })?;
+        let (listener, addr) = bind(config.listen).await?;
+        let hook_listener = match config.notices_listen {
+            Some(listen) => Some(bind(listen).await?),
+            None => None,
+        };
         let shared = Arc::new(Shared {
             users: Users::new(&config.users)?,
             sessions: Mutex::new(Sessions::new(
@@ -96,14 +90,27 @@ impl Console {
         });
         let (stop, stopped) = watch::channel(false);
         let tls = acceptor.is_some();
+        let notices_addr = hook_listener.as_ref().map(|(_, addr)| *addr);
+        let hook_task = hook_listener.map(|(listener, hook_addr)| {
+            tracing::info!(%hook_addr, "console notices hook listening (plain HTTP)");
+            let router = hook_router(Arc::clone(&shared));
+            tokio::spawn(accept_loop(listener, None, router, stopped.clone()))
+        });
         let task = tokio::spawn(accept_loop(listener, acceptor, router(shared), stopped));
         tracing::info!(%addr, tls, "console listening");
         Ok(Console {
             addr,
+            notices_addr,
             tls,
             stop,
             task,
+            hook_task,
         })
+    }
+
+    /// The address of the separate notices hook listener, if configured.
+    pub fn notices_addr(&self) -> Option<SocketAddr> {
+        self.notices_addr
     }
 
     /// The bound address.
@@ -121,7 +128,33 @@ impl Console {
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
+        if let Some(hook_task) = self.hook_task {
+            let _ = hook_task.await;
+        }
     }
+}
+
+async fn bind(listen: SocketAddr) -> Result<(TcpListener, SocketAddr), ConsoleError> {
+    let error = |source| ConsoleError::Listen {
+        addr: listen,
+        source,
+    };
+    let listener = TcpListener::bind(listen).await.map_err(error)?;
+    let addr = listener.local_addr().map_err(error)?;
+    Ok((listener, addr))
+}
+
+/// The notices listener's routes: the hook alone (the node's sender speaks plain HTTP;
+/// a signed notice needs no session, and nothing else is served here).
+fn hook_router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route(
+            "/hooks/notices",
+            post(notices::hook).layer(DefaultBodyLimit::max(NOTICE_BYTES_MAX)),
+        )
+        .fallback(not_found)
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(shared)
 }
 
 fn router(shared: Arc<Shared>) -> Router {
