@@ -148,7 +148,7 @@ pub fn notices(notices: &[Notice], user: (&str, &str, &str)) -> String {
             escape(&notice.kind),
             notice.at_ms,
             u64::try_from(notice.at_ms).map(utc).unwrap_or_default(),
-            escape(notice.period.as_deref().unwrap_or("-")),
+            notice_period(notice.period.as_deref()),
             escape(&notice.kind),
             escape(&notice.text),
             notice
@@ -160,6 +160,14 @@ pub fn notices(notices: &[Notice], user: (&str, &str, &str)) -> String {
     }
     body.push_str("</ul>");
     page("notices", Some(user), None, &body)
+}
+
+/// A notice's period, linked to its page when it is one.
+fn notice_period(period: Option<&str>) -> String {
+    match period.map(str::parse::<netsettle_settlement::units::Period>) {
+        Some(Ok(period)) => format!("<a href=\"/periods/{period}\">{period}</a>"),
+        Some(Err(_)) | None => escape(period.unwrap_or("-")),
+    }
 }
 
 /// An error page.
