@@ -15,15 +15,21 @@
 //!   with the contract's reason); a POST without or with a wrong CSRF token (403),
 //!   another role's step (403, and its form absent), a step the contract refuses (an
 //!   `error` flash with its reason);
-//! - the rest of the month through both carriers' consoles (Mobile's started too): a
-//!   dispute, Unicom's adjustments for every open line uploaded as a file, Mobile's
+//! - the rest of the month through both carriers' consoles (Mobile's a `netsettle console
+//!   run` process, its config beside the consortium and its hashes from `netsettle
+//!   console hash-password`, stopped with SIGTERM at the end): a dispute, one adjustment
+//!   through the single form (its own side's decision refused, Mobile's rejection with a
+//!   reason), Unicom's adjustments for every open line uploaded as a file, Mobile's
 //!   settlement user accepting them all, both confirmations, the CSV export identical to
 //!   the SDK's, both finance approvals, the payer's payment and the payee's
-//!   acknowledgement; every step recorded on the chain on behalf of the console user.
+//!   acknowledgement, the periods page in review and closed; every step recorded on the
+//!   chain on behalf of the console user.
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::process::Stdio;
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
@@ -36,7 +42,7 @@ use netsettle_settlement::agreement::{Agreement, Side};
 use netsettle_settlement::reconcile::{LineStatus, ReconciledLine};
 use netsettle_settlement::units::Period;
 use netsettle_settlement::workflow::Phase;
-use netsettle_testkit::process::{ADMIN_M, ADMIN_U, Netsettle, ORDERERS, PEERS, REPO};
+use netsettle_testkit::process::{ADMIN_M, ADMIN_U, Netsettle, ORDERERS, PEERS, Process, REPO};
 
 /// The binary under test.
 const NETSETTLE: Netsettle = Netsettle(env!("CARGO_BIN_EXE_netsettle"));
@@ -47,10 +53,8 @@ const SLOT: u8 = 22;
 const SETTLEMENT_U: &str = "crypto/unicom/users/settlement@unicom.example";
 const SETTLEMENT_M: &str = "crypto/mobile/users/settlement@mobile.example";
 const FINANCE_U: &str = "crypto/unicom/users/finance@unicom.example";
-const FINANCE_M: &str = "crypto/mobile/users/finance@mobile.example";
-/// Each carrier's console: profile, settlement identity, finance identity.
+/// Unicom's console: profile, settlement identity, finance identity.
 const UNICOM: [&str; 3] = [ADMIN_U[1], SETTLEMENT_U, FINANCE_U];
-const MOBILE: [&str; 3] = [ADMIN_M[1], SETTLEMENT_M, FINANCE_M];
 
 /// How long one HTTP exchange with the console may take (a page is a few contract
 /// queries).
@@ -230,6 +234,64 @@ role = "finance"
         .unwrap()
 }
 
+/// `password`'s argon2id hash from `netsettle console hash-password` (read from stdin).
+fn hash_with_cli(password: &str) -> String {
+    let mut child = NETSETTLE
+        .command()
+        .args(["console", "hash-password"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(format!("{password}\n").as_bytes()).unwrap();
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// Mobile's console as the demo runs it: `netsettle console run --config` with a config
+/// beside the consortium (paths relative to it), users `bob` (settlement) and `fiona`
+/// (finance), hashes from `netsettle console hash-password`; the process past its
+/// readiness line and the address it printed.
+fn console_process(dir: &Path) -> (Process, SocketAddr) {
+    let text = format!(
+        r#"listen = "127.0.0.1:0"
+profile = "clients/mobilemsp.toml"
+settlement_identity = "crypto/mobile/users/settlement@mobile.example"
+finance_identity = "crypto/mobile/users/finance@mobile.example"
+notice_signers = [
+  "crypto/mobile/peers/peer0.mobile.example/msp/signcerts/cert.pem",
+  "crypto/mobile/peers/peer1.mobile.example/msp/signcerts/cert.pem",
+]
+[[users]]
+name = "bob"
+password_hash = "{}"
+role = "settlement"
+[[users]]
+name = "fiona"
+password_hash = "{}"
+role = "finance"
+"#,
+        hash_with_cli("bob's password"),
+        hash_with_cli("fiona's password"),
+    );
+    std::fs::write(dir.join("console-mobile.toml"), text).unwrap();
+    let mut command = NETSETTLE.command();
+    command
+        .args(["console", "run", "--config", "console-mobile.toml"])
+        .current_dir(dir);
+    let process = Process::start(command, "console listening on ");
+    let addr = process
+        .ready
+        .strip_prefix("console listening on http://")
+        .expect("plain HTTP on loopback")
+        .parse()
+        .unwrap();
+    (process, addr)
+}
+
 /// Logs `name` in (password `{name}'s password`); the session cookie (`name=value`).
 async fn log_in(addr: SocketAddr, name: &str) -> String {
     let password = format!("{name}'s password");
@@ -305,19 +367,19 @@ fn the_period_pages_show_what_the_ledger_holds() {
         period_page(addr, &alice, &unicom).await;
         filters(addr, &alice, &unicom).await;
         timeline(addr, &alice, &unicom, &upload_tx, upload_block).await;
-        let mobile_console = start_console(dir, MOBILE, ["bob", "fiona"]).await;
+        let (mobile_console, mobile_addr) = console_process(dir);
         let consoles = Consoles {
             unicom: addr,
-            mobile: mobile_console.local_addr(),
+            mobile: mobile_addr,
             alice,
             frank: log_in(addr, "frank").await,
-            bob: log_in(mobile_console.local_addr(), "bob").await,
-            fiona: log_in(mobile_console.local_addr(), "fiona").await,
+            bob: log_in(mobile_addr, "bob").await,
+            fiona: log_in(mobile_addr, "fiona").await,
         };
         refused_steps(&consoles, &unicom).await;
         review_steps(&consoles, &unicom).await;
         finance_steps(&consoles, &unicom).await;
-        mobile_console.shutdown().await;
+        mobile_console.stop();
         console.shutdown().await;
     });
 }
@@ -383,6 +445,26 @@ async fn period_page(addr: SocketAddr, session: &str, unicom: &User) {
     }
     items(&page.body, &lines, &state.agreement);
     chart(&page.body, &lines, &state.agreement);
+    periods_row(addr, session, unicom, "reviewing").await;
+}
+
+/// `#periods`: the period's row shows its phase and whose move, as `periods_list` says.
+async fn periods_row(addr: SocketAddr, session: &str, unicom: &User, phase: &str) {
+    let rows = unicom.sdk().periods().await.unwrap();
+    let page = request(addr, "GET", "/", session, Vec::new()).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let table = element(&page.body, "table", "id=\"periods\"").expect("#periods");
+    assert_eq!(elements(table, "tr", "data-period=").len(), rows.len());
+    let row = element(table, "tr", "data-period=\"2026-10\"").expect("the period's row");
+    assert!(
+        row.contains(&format!("<td class=\"phase\">{phase}</td>")),
+        "{row}"
+    );
+    let whose = rows[0].whose_move.join(", ");
+    assert!(
+        row.contains(&format!("<td class=\"whose-move\">{whose}</td>")),
+        "{row}"
+    );
 }
 
 /// `#items`: each carrier's amounts summed per item and payer.
@@ -685,8 +767,53 @@ async fn review_steps(consoles: &Consoles, unicom: &User) {
         "{item}"
     );
 
-    // Unicom's figures for every open line, as a file.
+    // One adjustment through the single form, rejected by Mobile with a reason; its own
+    // side cannot decide it.
     let open = unicom.sdk().lines(period(), true).await.unwrap().lines;
+    let first = &open[0];
+    let figures = first.a.as_ref().or(first.b.as_ref()).unwrap();
+    let fields = [
+        ("line", first.line_no.to_string()),
+        ("quantity", figures.quantity.to_string()),
+        ("amount_fen", figures.amount_fen.to_string()),
+        ("reason", "Unicom's count".to_owned()),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (class, text) = step(consoles.unicom, &consoles.alice, "adjust", &fields).await;
+    assert_eq!(class, "ok", "{text}");
+    let id = unicom.sdk().lines(period(), true).await.unwrap().lines[0]
+        .pending_adjustment
+        .expect("pending");
+    assert!(
+        text.starts_with(&format!("adjustment {id} proposed")),
+        "{text}"
+    );
+    let own = step(
+        consoles.unicom,
+        &consoles.alice,
+        "decide",
+        &[("adjustment", "all"), ("decision", "accept")],
+    )
+    .await;
+    assert_eq!(own.0, "error", "{}", own.1);
+    let id = id.to_string();
+    let rejected = step(
+        consoles.mobile,
+        &consoles.bob,
+        "decide",
+        &[
+            ("adjustment", &id),
+            ("decision", "reject"),
+            ("reason", "count again"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        rejected,
+        ("ok".to_owned(), "1 adjustments rejected".to_owned())
+    );
+
+    // Unicom's figures for every open line, as a file.
     let mut file = String::from("line_no,quantity,amount_fen,reason\n");
     for line in &open {
         let figures = line.a.as_ref().or(line.b.as_ref()).unwrap();
@@ -816,6 +943,7 @@ async fn finance_steps(consoles: &Consoles, unicom: &User) {
     assert_eq!(acked.0, "ok", "{}", acked.1);
     let closed = unicom.sdk().status(period()).await.unwrap();
     assert_eq!(closed.status.phase, Phase::Closed);
+    periods_row(consoles.unicom, &consoles.frank, unicom, "closed").await;
     let trail = unicom.sdk().audit_trail(period()).await.unwrap();
     let users: Vec<String> = trail
         .iter()

@@ -26,6 +26,14 @@ pub enum ConsoleError {
     /// The TLS certificate or key could not be loaded.
     #[error("TLS certificate/key: {0}")]
     Tls(String),
+    /// A node signing certificate for notices could not be read.
+    #[error("notice signer certificate {path}: {reason}")]
+    NoticeSigner {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// The listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {

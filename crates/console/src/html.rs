@@ -3,7 +3,13 @@
 
 use std::fmt::Write;
 
+use netsettle_client::Notice;
 use netsettle_client::settlement::PeriodRow;
+
+use crate::period::utc;
+
+/// The stylesheet every page links (`GET /console.css`).
+pub const STYLESHEET: &str = include_str!("../assets/console.css");
 
 /// `text` safe in HTML text and double-quoted attributes.
 pub fn escape(text: &str) -> String {
@@ -39,7 +45,7 @@ pub fn page(
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} · netsettle</title></head><body>",
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} · netsettle</title><link rel=\"stylesheet\" href=\"/console.css\"></head><body>",
         escape(title)
     );
     if let Some((name, role, csrf)) = user {
@@ -98,11 +104,11 @@ pub fn periods(rows: &[PeriodRow], user: (&str, &str, &str)) -> String {
                 let action = side
                     .action
                     .as_ref()
-                    .map(|a| format!("{a:?}"))
+                    .map(|a| format!("{a:?}").to_lowercase())
                     .unwrap_or_default();
                 let since = side
                     .since_ms
-                    .map(|ms| format!(" since {ms} ms"))
+                    .map(|ms| format!(" since {}", utc(ms)))
                     .unwrap_or_default();
                 format!(
                     "<span class=\"{class}\" data-carrier=\"{}\">{} {}{}{}</span>",
@@ -118,7 +124,7 @@ pub fn periods(rows: &[PeriodRow], user: (&str, &str, &str)) -> String {
             body,
             "<tr data-period=\"{p}\"><td><a href=\"/periods/{p}\">{p}</a></td><td class=\"phase\">{}</td>\
              <td>{}</td><td class=\"whose-move\">{}</td><td>{}</td></tr>",
-            escape(&format!("{:?}", row.phase)),
+            row.phase.name(),
             row.round,
             escape(&row.whose_move.join(", ")),
             sides.join(" "),
@@ -129,10 +135,39 @@ pub fn periods(rows: &[PeriodRow], user: (&str, &str, &str)) -> String {
     page("periods", Some(user), None, &body)
 }
 
-/// `GET /notices`: the notices received (none kept yet: the hook comes with the notices).
-pub fn notices(user: (&str, &str, &str)) -> String {
-    let body = "<h1>notices</h1>\n<ul id=\"notices\"></ul>";
-    page("notices", Some(user), None, body)
+/// `GET /notices`: the notices received, newest first.
+pub fn notices(notices: &[Notice], user: (&str, &str, &str)) -> String {
+    let mut body = String::from("<h1>notices</h1>\n<ul id=\"notices\">\n");
+    for notice in notices {
+        let _ = writeln!(
+            body,
+            "<li data-notice=\"{}\" data-kind=\"{}\"><span class=\"when\" data-ms=\"{}\">{}</span> \
+             <span class=\"period\">{}</span> <span class=\"kind\">{}</span>: <span class=\"text\">{}</span> \
+             (block <span class=\"block\">{}</span>, for <span class=\"recipient\">{}</span>)</li>",
+            escape(&notice.id),
+            escape(&notice.kind),
+            notice.at_ms,
+            u64::try_from(notice.at_ms).map(utc).unwrap_or_default(),
+            notice_period(notice.period.as_deref()),
+            escape(&notice.kind),
+            escape(&notice.text),
+            notice
+                .block
+                .map(|b| b.to_string())
+                .unwrap_or_else(|| "-".to_owned()),
+            escape(&notice.recipient),
+        );
+    }
+    body.push_str("</ul>");
+    page("notices", Some(user), None, &body)
+}
+
+/// A notice's period, linked to its page when it is one.
+fn notice_period(period: Option<&str>) -> String {
+    match period.map(str::parse::<netsettle_settlement::units::Period>) {
+        Some(Ok(period)) => format!("<a href=\"/periods/{period}\">{period}</a>"),
+        Some(Err(_)) | None => escape(period.unwrap_or("-")),
+    }
 }
 
 /// An error page.

@@ -3,8 +3,9 @@
 //! Browsers cannot speak RFC 8998 (SM-TLS), so `netsettle console` runs inside a
 //! carrier's network with that carrier's client identities and talks to the consortium
 //! through the SDK ([`netsettle_client::Settlement`]); towards browsers it serves ordinary
-//! HTTP, on a loopback address only (a TLS listener with an ordinary certificate is
-//! configured with `[tls]` and not built yet: such a config is refused).
+//! HTTPS with a certificate the carrier configures (`[tls]` cert and key, PEM; rustls with
+//! its standard `ring` provider for this listener only, cookies `Secure`), or plain HTTP
+//! on a loopback address only (anything else is refused).
 //!
 //! Staff log in with per-user credentials from the config (argon2id hashes,
 //! [`hash_password`]); failures are throttled per user and address. A session is a random
@@ -21,8 +22,10 @@
 //!   password, 429 when throttled, 403 without a valid form token.
 //! - `POST /logout` (form `#logout` in the header of every page).
 //! - `GET /`: table `#periods`, one row `tr[data-period=YYYY-MM]` per period with its
-//!   phase (`td.phase`), whose move (`td.whose-move`), and each side
-//!   (`span.side[data-carrier]`, class `late` when late).
+//!   phase (`td.phase`, the lower-case name as in `#status`: `uploading`, `revealing`,
+//!   `reviewing`, `final`, `closed`, …), whose move (`td.whose-move`, MSP ids joined by
+//!   `, `), and each side (`span.side[data-carrier]`: its next action and since when,
+//!   class `late` when late).
 //! - `GET /periods/{period}` (`YYYY-MM`; GET parameters `q`: search text matched,
 //!   case-insensitively, against item, area, payer, status and note; `open=1`: the open
 //!   lines only, as the contract lists them):
@@ -68,14 +71,29 @@
 //!   answered) and `code.tx`.
 //! - `GET /periods/{period}/export.csv` and `export.json`: the finance export as the SDK
 //!   writes it (byte-identical for both carriers), as a download; 409 before final.
+//! - `GET /notices`: `ul#notices`, one `li[data-notice=ID][data-kind=KIND]` per notice
+//!   received, newest first, with `span.when[data-ms]`, `span.period`, `span.kind`,
+//!   `span.text`, `span.block`, `span.recipient`.
+//! - `POST /hooks/notices`: the node's signed notices (the format of
+//!   [`netsettle_client::notice`]), checked against the node signing certificates in
+//!   `notice_signers` and the clock; no session or CSRF token (the signature is the
+//!   authentication). 200 `received`, or 200 `duplicate ignored` for an id already seen;
+//!   401 when the signature does not verify (forged, tampered) or the timestamp is old,
+//!   413 over the notice size, 400 otherwise (a missing header, a body that is no
+//!   notice). The last [`limits::NOTICES_KEPT_MAX`] are kept in memory. A console behind
+//!   TLS can serve the hook on a second, plain-HTTP listener (`notices_listen`) that
+//!   serves nothing else: the node's webhook sender speaks plain HTTP.
 //! - A flash message after an action is `#flash` (class `ok` or `error`); an error page
 //!   shows its detail in `#error`.
+//! - `GET /console.css`: the one stylesheet (compiled in; the CSP allows no inline style),
+//!   which highlights `tr.disputed` and `tr.one-sided` rows and `.late` sides.
 //!
 //! Every answer carries `Content-Security-Policy: default-src 'self'`,
 //! `X-Frame-Options: DENY` and `Cache-Control: no-store`. Request bodies are bounded
 //! ([`limits`]).
 //!
-//! What it leaves out (yet): the notices hook and the TLS listener.
+//! What it leaves out: uploading and revealing reports (the settlement CLI or the SDK do
+//! that), agreements, and any JavaScript.
 
 mod actions;
 mod auth;
@@ -83,11 +101,13 @@ mod config;
 mod error;
 mod html;
 pub mod limits;
+mod notices;
 mod period;
 mod period_html;
 mod period_routes;
 mod server;
 mod session;
+mod tls;
 mod upload;
 mod upstream;
 

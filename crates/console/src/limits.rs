@@ -35,6 +35,8 @@ pub const CONFIG_BYTES_MAX: u64 = 256 * 1024;
 const _: () = assert!(FIELD_BYTES_MAX <= BODY_BYTES_MAX);
 const _: () = assert!(PASSWORD_BYTES_MAX <= FIELD_BYTES_MAX);
 const _: () = assert!(USER_NAME_BYTES_MAX <= FIELD_BYTES_MAX);
+// A console user's name is recorded on the chain as `on_behalf_of`: it must always fit.
+const _: () = assert!(USER_NAME_BYTES_MAX <= netsettle_settlement::limits::ACTING_USER_BYTES_MAX);
 const _: () = assert!(SESSIONS_MAX <= PRE_SESSIONS_MAX);
 
 /// Longest search text on the period page.
@@ -61,3 +63,18 @@ pub const MULTIPART_PARTS_MAX: usize = 8;
 pub const PENDING_SHOWN_MAX: usize = 200;
 
 const _: () = assert!(FLASH_BYTES_MAX <= FIELD_BYTES_MAX);
+
+/// Notices kept for the notices page; older ones drop off.
+pub const NOTICES_KEPT_MAX: usize = 200;
+/// Notice ids remembered to drop a notice delivered again (the node's outbox retries
+/// until it sees a 2xx, so a repeat comes soon after the first, well within this many).
+pub const NOTICE_IDS_REMEMBERED_MAX: usize = 8192;
+
+const _: () = assert!(NOTICES_KEPT_MAX <= NOTICE_IDS_REMEMBERED_MAX);
+
+/// Largest TLS certificate chain or key file read.
+pub const TLS_PEM_BYTES_MAX: usize = 256 * 1024;
+/// How long a browser may take to finish the TLS handshake.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection may take to send a request's headers.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);

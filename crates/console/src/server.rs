@@ -14,17 +14,24 @@ use axum::routing::{get, post};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use netsettle_client::Settlement;
+use netsettle_client::notice::NOTICE_BYTES_MAX;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
 
 use crate::actions;
 use crate::auth::{Throttle, Users};
 use crate::config::{ConsoleConfig, Role};
 use crate::error::ConsoleError;
 use crate::html;
-use crate::limits::{BODY_BYTES_MAX, CONNECTIONS_MAX, FIELD_BYTES_MAX, FIELDS_MAX};
+use crate::limits::{
+    BODY_BYTES_MAX, CONNECTIONS_MAX, FIELD_BYTES_MAX, FIELDS_MAX, HEADER_READ_TIMEOUT,
+    TLS_HANDSHAKE_TIMEOUT,
+};
+use crate::notices::{self, NoticeStore};
 use crate::period_routes;
 use crate::session::{Session, Sessions, tokens_equal};
+use crate::tls;
 use crate::upstream::Upstream;
 
 /// Cookie naming the session.
@@ -38,42 +45,37 @@ pub(crate) struct Shared {
     pub(crate) sessions: Mutex<Sessions>,
     throttle: Mutex<Throttle>,
     pub(crate) upstream: Upstream,
+    pub(crate) notice_keys: Vec<netsettle_smcrypto::PublicKey>,
+    pub(crate) notices: Mutex<NoticeStore>,
     secure_cookies: bool,
 }
 
 /// A running console.
 pub struct Console {
     addr: SocketAddr,
+    notices_addr: Option<SocketAddr>,
+    tls: bool,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    hook_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Console {
     /// Binds the listener and serves until [`Console::shutdown`].
     pub async fn start(config: ConsoleConfig) -> Result<Console, ConsoleError> {
-        if config.tls.is_some() {
-            // Checked again here: the TLS listener is not built yet, and serving plain
-            // HTTP where TLS was configured would be worse than refusing.
-            return Err(ConsoleError::Tls(
-                "TLS listener not implemented yet; use a loopback address".into(),
-            ));
-        }
-        if !config.listen.ip().is_loopback() {
-            return Err(ConsoleError::PlainNotLoopback(config.listen));
-        }
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| ConsoleError::Listen {
-                    addr: config.listen,
-                    source,
-                })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| ConsoleError::Listen {
-                addr: config.listen,
-                source,
-            })?;
+        // Checked again here (the config checks it too): plain HTTP only on loopback.
+        let acceptor = match &config.tls {
+            Some(tls) => Some(tls::acceptor(tls)?),
+            None if !config.listen.ip().is_loopback() => {
+                return Err(ConsoleError::PlainNotLoopback(config.listen));
+            }
+            None => None,
+        };
+        let (listener, addr) = bind(config.listen).await?;
+        let hook_listener = match config.notices_listen {
+            Some(listen) => Some(bind(listen).await?),
+            None => None,
+        };
         let shared = Arc::new(Shared {
             users: Users::new(&config.users)?,
             sessions: Mutex::new(Sessions::new(
@@ -82,12 +84,33 @@ impl Console {
             )),
             throttle: Mutex::new(Throttle::default()),
             upstream: Upstream::new(&config),
-            secure_cookies: false,
+            notice_keys: notices::trusted_keys(&config.notice_signers)?,
+            notices: Mutex::new(NoticeStore::default()),
+            secure_cookies: acceptor.is_some(),
         });
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(listener, router(shared), stopped));
-        tracing::info!(%addr, "console listening");
-        Ok(Console { addr, stop, task })
+        let tls = acceptor.is_some();
+        let notices_addr = hook_listener.as_ref().map(|(_, addr)| *addr);
+        let hook_task = hook_listener.map(|(listener, hook_addr)| {
+            tracing::info!(%hook_addr, "console notices hook listening (plain HTTP)");
+            let router = hook_router(Arc::clone(&shared));
+            tokio::spawn(accept_loop(listener, None, router, stopped.clone()))
+        });
+        let task = tokio::spawn(accept_loop(listener, acceptor, router(shared), stopped));
+        tracing::info!(%addr, tls, "console listening");
+        Ok(Console {
+            addr,
+            notices_addr,
+            tls,
+            stop,
+            task,
+            hook_task,
+        })
+    }
+
+    /// The address of the separate notices hook listener, if configured.
+    pub fn notices_addr(&self) -> Option<SocketAddr> {
+        self.notices_addr
     }
 
     /// The bound address.
@@ -95,11 +118,43 @@ impl Console {
         self.addr
     }
 
+    /// The base URL browsers use: `https://ADDR` under TLS, else `http://ADDR`.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
     /// Stops accepting and waits for the connections to end.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
+        if let Some(hook_task) = self.hook_task {
+            let _ = hook_task.await;
+        }
     }
+}
+
+async fn bind(listen: SocketAddr) -> Result<(TcpListener, SocketAddr), ConsoleError> {
+    let error = |source| ConsoleError::Listen {
+        addr: listen,
+        source,
+    };
+    let listener = TcpListener::bind(listen).await.map_err(error)?;
+    let addr = listener.local_addr().map_err(error)?;
+    Ok((listener, addr))
+}
+
+/// The notices listener's routes: the hook alone (the node's sender speaks plain HTTP;
+/// a signed notice needs no session, and nothing else is served here).
+fn hook_router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route(
+            "/hooks/notices",
+            post(notices::hook).layer(DefaultBodyLimit::max(NOTICE_BYTES_MAX)),
+        )
+        .fallback(not_found)
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(shared)
 }
 
 fn router(shared: Arc<Shared>) -> Router {
@@ -107,6 +162,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/", get(periods_page))
+        .route("/console.css", get(stylesheet))
         .route("/periods/{period}", get(period_routes::period_page))
         .route("/periods/{period}/timeline", get(period_routes::timeline))
         .route(
@@ -118,14 +174,23 @@ fn router(shared: Arc<Shared>) -> Router {
             get(period_routes::export_json),
         )
         .route("/periods/{period}/{step}", post(actions::act))
-        .route("/notices", get(notices_page))
+        .route("/notices", get(notices::page))
+        .route(
+            "/hooks/notices",
+            post(notices::hook).layer(DefaultBodyLimit::max(NOTICE_BYTES_MAX)),
+        )
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(shared)
 }
 
-async fn accept_loop(listener: TcpListener, router: Router, mut stopped: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: Option<TlsAcceptor>,
+    router: Router,
+    mut stopped: watch::Receiver<bool>,
+) {
     let slots = Arc::new(Semaphore::new(CONNECTIONS_MAX));
     let mut tasks = tokio::task::JoinSet::new();
     loop {
@@ -145,20 +210,43 @@ async fn accept_loop(listener: TcpListener, router: Router, mut stopped: watch::
             continue;
         };
         let router = router.clone().layer(axum::Extension(Remote(remote.ip())));
+        let acceptor = acceptor.clone();
         tasks.spawn(async move {
             let _slot = slot;
-            let service = TowerToHyperService::new(router);
-            let served = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(std::time::Duration::from_secs(10))
-                .serve_connection(TokioIo::new(tcp), service)
-                .await;
+            let served = match acceptor {
+                None => serve(tcp, router).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                        Ok(Ok(tls)) => serve(tls, router).await,
+                        Ok(Err(error)) => {
+                            tracing::debug!(%remote, %error, "console TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%remote, "console TLS handshake timed out");
+                            return;
+                        }
+                    }
+                }
+            };
             if let Err(error) = served {
                 tracing::debug!(%remote, %error, "console connection ended");
             }
         });
     }
     tasks.shutdown().await;
+}
+
+/// Serves HTTP/1.1 on one connection, plain or TLS.
+async fn serve<Io>(io: Io, router: Router) -> Result<(), hyper::Error>
+where
+    Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(TokioIo::new(io), TowerToHyperService::new(router))
+        .await
 }
 
 /// The client's address, for the login throttle.
@@ -196,6 +284,14 @@ pub(crate) fn error_page(status: StatusCode, detail: &str) -> Response {
 
 pub(crate) fn redirect(to: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response()
+}
+
+async fn stylesheet() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        html::STYLESHEET,
+    )
+        .into_response()
 }
 
 async fn not_found() -> Response {
@@ -426,14 +522,4 @@ async fn periods_page(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> 
             )
         }
     }
-}
-
-async fn notices_page(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    let Some((_, session)) = session(&shared, &headers) else {
-        return redirect("/login");
-    };
-    html_response(
-        StatusCode::OK,
-        html::notices((&session.user, session.role.name(), &session.csrf)),
-    )
 }

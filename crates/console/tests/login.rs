@@ -309,3 +309,21 @@ fn configs_that_would_be_unsafe_are_refused() {
     ));
     assert!(ConsoleConfig::parse(&format!("listen = \"127.0.0.1:0\"\n{base}")).is_ok());
 }
+
+#[tokio::test]
+async fn the_stylesheet_is_served_without_a_session() {
+    let console = start().await;
+    let addr = console.local_addr();
+    let css = request(addr, "GET", "/console.css", &[], Vec::new()).await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(
+        css.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+    assert!(css.body.contains("tr.disputed"));
+    let login = request(addr, "GET", "/login", &[], Vec::new()).await;
+    assert!(login.body.contains("href=\"/console.css\""));
+    console.shutdown().await;
+}

@@ -56,8 +56,12 @@ fn serve(path: &std::path::Path) -> Result<()> {
         let mut interrupt = signal(SignalKind::interrupt()).context("SIGINT handler")?;
         let mut terminate = signal(SignalKind::terminate()).context("SIGTERM handler")?;
         let console = Console::start(config).await?;
-        // The readiness line tests and scripts wait for: the real address, port included.
-        println!("console listening on http://{}", console.local_addr());
+        // The readiness line tests and scripts wait for: the scheme and the real address,
+        // port included (`console listening on http://127.0.0.1:8080`).
+        if let Some(hook) = console.notices_addr() {
+            println!("console notices hook on http://{hook}/hooks/notices");
+        }
+        println!("console listening on {}", console.url());
         tokio::select! {
             _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
