@@ -9,7 +9,9 @@ use netsettle_console::{Console, ConsoleConfig, hash_password, limits::PASSWORD_
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ConsoleCommand {
-    /// Serve the console for browsers (config: listen, profile, identities, users).
+    /// Serve the console for browsers (config: listen, [tls] cert and key, profile,
+    /// settlement_identity, finance_identity, notice_signers, notices_listen, session
+    /// lifetimes, [[users]]); prints `console listening on URL` once ready.
     Run {
         /// The console config file (TOML).
         #[arg(long)]
