@@ -504,6 +504,15 @@ async fn periods_row(addr: SocketAddr, session: &str, unicom: &User, phase: &str
         row.contains(&format!("<td class=\"whose-move\">{whose}</td>")),
         "{row}"
     );
+    // The deadlines as `period_get` has them: shown when set, `-` when not.
+    let status = unicom.sdk().status(period()).await.unwrap().status;
+    for (class, deadline) in [
+        ("upload-deadline", status.upload_deadline_ms),
+        ("reveal-deadline", status.reveal_deadline_ms),
+    ] {
+        let shown = element(row, "span", &format!("class=\"{class}\"")).expect(class);
+        assert_eq!(shown.ends_with(">-"), deadline.is_none(), "{row}");
+    }
 }
 
 /// `#items`: each carrier's amounts summed per item and payer.

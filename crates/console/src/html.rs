@@ -88,13 +88,25 @@ pub fn login(csrf: &str, error: Option<&str>) -> String {
     page("log in", None, flash, &body)
 }
 
-/// `GET /`: every period with phase, whose move, since when, late sides.
-pub fn periods(rows: &[PeriodRow], user: (&str, &str, &str)) -> String {
+/// A period's deadlines: upload, then the current round's reveal.
+pub type Deadlines = (Option<u64>, Option<u64>);
+
+/// `GET /`: every period with phase, whose move, since when, deadlines (where `deadlines`
+/// has them, in row order), late sides.
+pub fn periods(rows: &[PeriodRow], deadlines: &[Deadlines], user: (&str, &str, &str)) -> String {
     let mut body = String::from(
         "<h1>periods</h1>\n<table id=\"periods\"><thead><tr><th>period</th><th>phase</th><th>round</th>\
-         <th>whose move</th><th>sides</th></tr></thead><tbody>\n",
+         <th>whose move</th><th>sides</th><th>deadlines</th></tr></thead><tbody>\n",
     );
-    for row in rows {
+    let time = |ms: Option<u64>| ms.map(utc).unwrap_or_else(|| "-".to_owned());
+    for (index, row) in rows.iter().enumerate() {
+        let (upload, reveal) = deadlines.get(index).copied().unwrap_or_default();
+        let deadlines = format!(
+            "<td class=\"deadlines\">upload <span class=\"upload-deadline\">{}</span>, \
+             reveal <span class=\"reveal-deadline\">{}</span></td>",
+            time(upload),
+            time(reveal)
+        );
         let period = row.period.to_string();
         let sides: Vec<String> = row
             .sides
@@ -123,7 +135,7 @@ pub fn periods(rows: &[PeriodRow], user: (&str, &str, &str)) -> String {
         let _ = writeln!(
             body,
             "<tr data-period=\"{p}\"><td><a href=\"/periods/{p}\">{p}</a></td><td class=\"phase\">{}</td>\
-             <td>{}</td><td class=\"whose-move\">{}</td><td>{}</td></tr>",
+             <td>{}</td><td class=\"whose-move\">{}</td><td>{}</td>{deadlines}</tr>",
             row.phase.name(),
             row.round,
             escape(&row.whose_move.join(", ")),

@@ -24,8 +24,10 @@
 //! - `GET /`: table `#periods`, one row `tr[data-period=YYYY-MM]` per period with its
 //!   phase (`td.phase`, the lower-case name as in `#status`: `uploading`, `revealing`,
 //!   `reviewing`, `final`, `closed`, …), whose move (`td.whose-move`, MSP ids joined by
-//!   `, `), and each side (`span.side[data-carrier]`: its next action and since when,
-//!   class `late` when late).
+//!   `, `), each side (`span.side[data-carrier]`: its next action and since when, class
+//!   `late` when late), and the deadlines (`td.deadlines` with `span.upload-deadline`,
+//!   `span.reveal-deadline`: UTC, or `-` when none; asked for the most recent
+//!   [`limits::PERIODS_DEADLINES_MAX`] periods).
 //! - `GET /periods/{period}` (`YYYY-MM`; GET parameters `q`: search text matched,
 //!   case-insensitively, against item, area, payer, status and note; `open=1`: the open
 //!   lines only, as the contract lists them):

@@ -26,7 +26,7 @@ use crate::error::ConsoleError;
 use crate::html;
 use crate::limits::{
     BODY_BYTES_MAX, CONNECTIONS_MAX, FIELD_BYTES_MAX, FIELDS_MAX, HEADER_READ_TIMEOUT,
-    TLS_HANDSHAKE_TIMEOUT,
+    PERIODS_DEADLINES_MAX, TLS_HANDSHAKE_TIMEOUT,
 };
 use crate::notices::{self, NoticeStore};
 use crate::period_routes;
@@ -505,21 +505,34 @@ async fn periods_page(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> 
     let Some((_, session)) = session(&shared, &headers) else {
         return redirect("/login");
     };
-    let rows = match shared.upstream.connection(session.role).await {
-        Ok((gateway, signer)) => Settlement::new(gateway, signer).periods().await,
-        Err(error) => Err(error),
+    let (gateway, signer) = match shared.upstream.connection(session.role).await {
+        Ok(connection) => connection,
+        Err(error) => return period_routes::upstream_error("connecting", &error),
     };
-    match rows {
-        Ok(rows) => html_response(
-            StatusCode::OK,
-            html::periods(&rows, (&session.user, session.role.name(), &session.csrf)),
-        ),
-        Err(error) => {
-            tracing::warn!(%error, "periods_list");
-            error_page(
-                StatusCode::BAD_GATEWAY,
-                &format!("the consortium did not answer: {error}"),
-            )
+    let sdk = Settlement::new(gateway, signer);
+    let rows = match sdk.periods().await {
+        Ok(rows) => rows,
+        Err(error) => return period_routes::upstream_error("periods_list", &error),
+    };
+    // The deadlines of the most recent periods (`period_get` each; older ones are settled
+    // history and show none).
+    let mut deadlines = vec![(None, None); rows.len()];
+    let recent = rows.len().saturating_sub(PERIODS_DEADLINES_MAX);
+    for (row, slot) in rows.iter().zip(deadlines.iter_mut()).skip(recent) {
+        match sdk.status(row.period).await {
+            Ok(view) => {
+                *slot = (
+                    view.status.upload_deadline_ms,
+                    view.status.reveal_deadline_ms,
+                )
+            }
+            Err(error) => return period_routes::upstream_error("period_get", &error),
         }
     }
+    let user = (
+        session.user.as_str(),
+        session.role.name(),
+        session.csrf.as_str(),
+    );
+    html_response(StatusCode::OK, html::periods(&rows, &deadlines, user))
 }
