@@ -20,6 +20,7 @@ use netsettle_smcrypto::{PrivateKey, PublicKey};
 use netsettle_testkit::block::signed_block;
 use netsettle_testkit::tx as testkit_tx;
 use netsettle_testkit::{Member, TestOrg};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, oneshot, watch};
 
@@ -913,6 +914,59 @@ async fn a_dead_endpoint_does_not_delay_the_others_and_shutdown_does_not_wait_fo
         .expect("shutdown waits a short grace, not the attempt timeout")
         .unwrap();
     held.abort();
+}
+
+#[tokio::test]
+async fn an_endpoint_that_closes_right_after_answering_gets_each_notice_once() {
+    let world = World::new();
+    // Answers 204 with `Connection: close` and closes, as a minimal HTTP/1.0-style
+    // server would; counts the requests.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks/notices", listener.local_addr().unwrap());
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&requests);
+    let server = tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 4096];
+            // The head, then as many body bytes as it announces.
+            loop {
+                let n = stream.read(&mut buffer).await.unwrap();
+                request.extend_from_slice(&buffer[..n]);
+                let text = String::from_utf8_lossy(&request).to_string();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length: usize = text
+                        .lines()
+                        .find_map(|line| line.strip_prefix("content-length: "))
+                        .map_or(0, |value| value.trim().parse().unwrap());
+                    if request.len() >= end + 4 + length || n == 0 {
+                        break;
+                    }
+                }
+            }
+            counted.fetch_add(1, Ordering::SeqCst);
+            let answer = b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n";
+            stream.write_all(answer).await.unwrap();
+            stream.shutdown().await.unwrap();
+        }
+    });
+    let (stop, task) = world.notifier(fast(
+        json!([webhook("desk", &["settlement"], &url)]),
+        json!({}),
+    ));
+    for _ in 0..3 {
+        world.commit(&[(UPLOAD, json!({"period": P, "carrier": MOBILE}))]);
+    }
+    for id in ["0-0-0:desk", "1-0-0:desk", "2-0-0:desk"] {
+        let sent = world
+            .wait_entry(id, |entry| entry.state == OutboxState::Sent)
+            .await;
+        assert_eq!(sent.attempts, 1, "{sent:?}");
+    }
+    assert_eq!(requests.load(Ordering::SeqCst), 3);
+    stop.send_replace(true);
+    task.await.unwrap();
+    server.abort();
 }
 
 #[tokio::test]

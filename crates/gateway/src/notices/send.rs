@@ -105,15 +105,21 @@ async fn exchange(request: Request) -> Result<u16, String> {
         .body(Full::new(Bytes::from(request.body)))
         .map_err(|error| format!("request: {error}"))?;
     // The connection is driven alongside the request and dropped with it: one request
-    // per connection, nothing left behind after an attempt.
+    // per connection, nothing left behind after an attempt (or its timeout).
+    let response = sender.send_request(http_request);
+    tokio::pin!(response, connection);
     tokio::select! {
-        response = sender.send_request(http_request) => {
-            let response = response.map_err(|error| format!("http: {error}"))?;
-            Ok(response.status().as_u16())
+        biased;
+        response = &mut response => response
+            .map(|response| response.status().as_u16())
+            .map_err(|error| format!("http: {error}")),
+        ended = &mut connection => {
+            // A server that closes right after answering ends the connection in the same
+            // poll that hands the response over: the answer, if any, is waiting.
+            match (response.await, ended) {
+                (Ok(response), _) => Ok(response.status().as_u16()),
+                (Err(_), Err(error)) | (Err(error), Ok(())) => Err(format!("http: {error}")),
+            }
         }
-        ended = connection => Err(match ended {
-            Ok(()) => "connection closed before the response".to_owned(),
-            Err(error) => format!("http: {error}"),
-        }),
     }
 }
