@@ -951,8 +951,16 @@ async fn finance_steps(consoles: &Consoles, unicom: &User) {
         (consoles.unicom, &consoles.frank),
         (consoles.mobile, &consoles.fiona),
     ] {
+        let page = page_of(addr, session).await;
+        assert!(page.body.contains("<form id=\"approve\""));
+        assert!(
+            !page.body.contains("<form id=\"pay\""),
+            "no payment before both approvals"
+        );
         let (class, text) = step(addr, session, "approve", &[]).await;
         assert_eq!(class, "ok", "{text}");
+        let page = page_of(addr, session).await;
+        assert!(!page.body.contains("<form id=\"approve\""), "approved once");
     }
     let state = unicom.sdk().status(period()).await.unwrap().state.unwrap();
     let net = state.net.expect("a net position");

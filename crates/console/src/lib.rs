@@ -58,9 +58,10 @@
 //!     (`adjustment`: an id or `all` of the other side's pending ones, `decision`:
 //!     `accept` or `reject`, `reason` for a rejection) and `#confirm`, with the pending
 //!     adjustments in `#pending` (`tr[data-adjustment=ID][data-for-line=N][data-proposer=MSP]`);
-//!     finance, once final: `#approve`, `#pay` (`reference`, `amount_fen` prefilled
-//!     with the net amount; the payer's finance only, until paid) and `#ack`
-//!     (`reference` prefilled; the payee's finance only, once paid).
+//!     finance, once final: `#approve` (until the own carrier approved), `#pay`
+//!     (`reference`, `amount_fen` prefilled with the net amount; the payer's finance
+//!     only, once both approved, until paid) and `#ack` (`reference` prefilled; the
+//!     payee's finance only, once paid).
 //! - `POST /periods/{period}/{step}`: 403 without a session or the session's CSRF token,
 //!   403 for another role's step (the console refuses before the contract would); else
 //!   the step is signed with the role's carrier identity on behalf of the user and the

@@ -232,13 +232,21 @@ fn finance_forms(
     own: Option<Side>,
     csrf: &str,
 ) {
+    let Some(own) = own else { return };
     if state.phase != Phase::Final {
         return;
     }
-    action_form(body, period, "approve", csrf, "", "approve");
+    let own_state = match own {
+        Side::A => &state.a,
+        Side::B => &state.b,
+    };
+    if own_state.approval.is_none() {
+        action_form(body, period, "approve", csrf, "", "approve");
+    }
+    let approved = state.a.approval.is_some() && state.b.approval.is_some();
     let Some(net) = state.net else { return };
     match (&state.payment, net.payer) {
-        (None, Some(payer)) if Some(payer) == own => {
+        (None, Some(payer)) if approved && payer == own => {
             let inputs = format!(
                 "<label>reference <input name=\"reference\"></label> \
                  <label>amount_fen <input name=\"amount_fen\" value=\"{}\"></label>",
@@ -246,7 +254,7 @@ fn finance_forms(
             );
             action_form(body, period, "pay", csrf, &inputs, "record payment");
         }
-        (Some(payment), Some(payer)) if payment.acknowledged.is_none() && Some(payer) != own => {
+        (Some(payment), Some(payer)) if payment.acknowledged.is_none() && payer != own => {
             let inputs = format!(
                 "<label>reference <input name=\"reference\" value=\"{}\"></label>",
                 escape(&payment.reference)
