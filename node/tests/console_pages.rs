@@ -917,6 +917,17 @@ async fn review_steps(consoles: &Consoles, unicom: &User) {
     );
     let confirmed = step(consoles.unicom, &consoles.alice, "confirm", &[]).await;
     assert_eq!(confirmed.0, "ok", "{}", confirmed.1);
+    let page = page_of(consoles.unicom, &consoles.alice).await;
+    assert!(
+        !page.body.contains("<form id=\"confirm\""),
+        "confirmed once"
+    );
+    assert!(
+        page_of(consoles.mobile, &consoles.bob)
+            .await
+            .body
+            .contains("<form id=\"confirm\"")
+    );
     let confirmed = step(consoles.mobile, &consoles.bob, "confirm", &[]).await;
     assert_eq!(
         confirmed,

@@ -56,7 +56,8 @@
 //!     `#adjust` (`line`, `quantity`, `amount_fen`, `reason`), `#adjust-file`
 //!     (multipart, a `file` in the CLI's `settlement adjust --file` format), `#decide`
 //!     (`adjustment`: an id or `all` of the other side's pending ones, `decision`:
-//!     `accept` or `reject`, `reason` for a rejection) and `#confirm`, with the pending
+//!     `accept` or `reject`, `reason` for a rejection) and `#confirm` (until the own
+//!     carrier confirmed the current data version), with the pending
 //!     adjustments in `#pending` (`tr[data-adjustment=ID][data-for-line=N][data-proposer=MSP]`);
 //!     finance, once final: `#approve` (until the own carrier approved), `#pay`
 //!     (`reference`, `amount_fen` prefilled with the net amount; the payer's finance

@@ -217,7 +217,15 @@ fn forms(body: &mut String, period: &str, state: &PeriodState, actions: &Actions
                  <select name=\"decision\"><option value=\"accept\">accept</option><option value=\"reject\">reject</option></select> {reason}"
             );
             action_form(body, period, "decide", csrf, &decide, "decide");
-            action_form(body, period, "confirm", csrf, "", "confirm this version");
+            let own = match actions.own {
+                Some(Side::A) => Some(&state.a),
+                Some(Side::B) => Some(&state.b),
+                None => None,
+            };
+            // Until the own carrier confirmed this data version (a change reopens it).
+            if own.is_some_and(|side| side.confirmed_version != Some(state.version)) {
+                action_form(body, period, "confirm", csrf, "", "confirm this version");
+            }
         }
         Role::Finance => finance_forms(body, period, state, actions.own, csrf),
         Role::Settlement => {}
