@@ -333,7 +333,7 @@ fn review(dir: &Path) {
         &UNICOM,
         &["--period", PERIOD, "--file", "bad-adjustments.csv"],
     );
-    assert!(reason.contains("bad-adjustments.csv line 2"), "{reason}");
+    assert!(reason.contains("bad-adjustments.csv: line 2"), "{reason}");
     assert_eq!(status(dir, &UNICOM)["state"]["pending_adjustments"], 3);
 
     let accepted = settle(

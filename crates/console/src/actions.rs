@@ -11,6 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use netsettle_client::{ClientError, Settlement};
+use netsettle_settlement::adjustments_file::parse_adjustments;
 use netsettle_settlement::api::{ActingUser, AdjustmentEntry, RejectEntry};
 use netsettle_settlement::limits::BULK_ADJUSTMENTS_MAX;
 use netsettle_settlement::units::Period;
@@ -132,7 +133,9 @@ fn parse_step(
         }]),
         Kind::AdjustFile => {
             let bytes = file.ok_or("the form needs the adjustments file")?;
-            Step::Adjust(upload::adjustments(&bytes).map_err(|e| e.to_string())?)
+            Step::Adjust(
+                parse_adjustments(&bytes).map_err(|e| format!("the adjustments file: {e}"))?,
+            )
         }
         Kind::Decide => {
             let accept = match required(fields, "decision")? {

@@ -55,8 +55,6 @@ const _: () = assert!(TIMELINE_LOCATED_MAX <= BLOCK_CACHE_MAX);
 
 /// Longest flash message kept for the next page (a contract reason is at most 1 KiB).
 pub const FLASH_BYTES_MAX: usize = 512;
-/// Most adjustments an uploaded adjustments file may hold.
-pub const ADJUSTMENTS_FILE_MAX: usize = 10_000;
 /// Most parts a multipart upload may have (the file, the CSRF token, a few more).
 pub const MULTIPART_PARTS_MAX: usize = 8;
 /// Most pending adjustments the period page looks up and lists.

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use netsettle_settlement::agreement::{Agreement, Side};
+use netsettle_settlement::agreement::{Agreement, Side, civil_from_days};
 use netsettle_settlement::reconcile::{LineStatus, ReconciledLine};
 
 use crate::limits::QUERY_BYTES_MAX;
@@ -206,22 +206,6 @@ pub fn utc(unix_ms: u64) -> String {
         secs / 60 % 60,
         secs % 60
     )
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
-/// (Howard Hinnant's `civil_from_days`, for non-negative day counts).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]

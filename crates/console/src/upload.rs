@@ -1,12 +1,8 @@
 //! The adjustments file upload: a bounded `multipart/form-data` reader (the form's fields
-//! and one file) and the file's format, the same as the CLI's `settlement adjust --file`:
-//! UTF-8 (a byte-order mark dropped), an optional `line_no,…` header, `#` comments and
-//! blank lines skipped, then `line_no,quantity,amount_fen,reason` rows (the reason may
-//! hold commas and be quoted). Bad input is refused whole, naming the line.
+//! and one file). The file's format is the CLI's `settlement adjust --file`, read by
+//! [`netsettle_settlement::adjustments_file`].
 
-use netsettle_settlement::api::AdjustmentEntry;
-
-use crate::limits::{ADJUSTMENTS_FILE_MAX, FIELD_BYTES_MAX, MULTIPART_PARTS_MAX};
+use crate::limits::{FIELD_BYTES_MAX, MULTIPART_PARTS_MAX};
 
 /// Why an upload was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -18,20 +14,6 @@ pub enum UploadError {
     /// Too many parts, or a field other than the file is too long.
     #[error("the upload has too many or too large fields")]
     TooLarge,
-    /// The file is not UTF-8 text.
-    #[error("the adjustments file is not UTF-8 text")]
-    NotUtf8,
-    /// A row is not `line_no,quantity,amount_fen,reason`.
-    #[error("the adjustments file, line {line}: {what}")]
-    Row {
-        /// 1-based line of the file.
-        line: usize,
-        /// What is wrong.
-        what: String,
-    },
-    /// No rows, or more than [`ADJUSTMENTS_FILE_MAX`].
-    #[error("the adjustments file holds no adjustments, or more than {ADJUSTMENTS_FILE_MAX}")]
-    Count,
 }
 
 /// A multipart form: its plain fields and the bytes of its (first) file part.
@@ -126,87 +108,9 @@ pub fn parse_multipart(body: &[u8], boundary: &str) -> Result<Multipart, UploadE
     Err(UploadError::TooLarge)
 }
 
-/// The adjustments of a file in the CLI's format.
-pub fn adjustments(bytes: &[u8]) -> Result<Vec<AdjustmentEntry>, UploadError> {
-    let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
-    let text = std::str::from_utf8(bytes).map_err(|_| UploadError::NotUtf8)?;
-    let mut entries = Vec::new();
-    for (index, row) in text.lines().enumerate() {
-        let row = row.trim();
-        if row.is_empty() || row.starts_with('#') || (index == 0 && row.starts_with("line_no")) {
-            continue;
-        }
-        let line = index.saturating_add(1);
-        let mut parts = row.splitn(4, ',');
-        let mut number = |what: &str| {
-            let field = parts.next().map(str::trim).unwrap_or_default();
-            field.parse::<u64>().map_err(|_| UploadError::Row {
-                line,
-                what: format!("{what} {field:?} is not a whole number"),
-            })
-        };
-        let (line_no, quantity, amount_fen) = (
-            number("line_no")?,
-            number("quantity")?,
-            number("amount_fen")?,
-        );
-        let reason = parts.next().map(str::trim).unwrap_or_default();
-        if reason.is_empty() {
-            return Err(UploadError::Row {
-                line,
-                what: "no reason".into(),
-            });
-        }
-        if entries.len() >= ADJUSTMENTS_FILE_MAX {
-            return Err(UploadError::Count);
-        }
-        entries.push(AdjustmentEntry {
-            line_no,
-            quantity,
-            amount_fen,
-            reason: reason.trim_matches('"').to_owned(),
-            attachment_sm3: None,
-        });
-    }
-    if entries.is_empty() {
-        return Err(UploadError::Count);
-    }
-    Ok(entries)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_file_is_read_whole_or_refused_with_its_line() {
-        let read = adjustments(
-            "\u{feff}line_no,quantity,amount_fen,reason\n\
-             2,87000000,8700000,\"1,000,000 MB removed\"\n\
-             # a comment\n\
-             \n\
-             11, 441000 ,3087000,移动话单缺 10-17\n"
-                .as_bytes(),
-        )
-        .unwrap();
-        assert_eq!(read.len(), 2);
-        assert_eq!((read[0].line_no, read[0].quantity), (2, 87_000_000));
-        assert_eq!(read[0].reason, "1,000,000 MB removed");
-        assert_eq!(read[1].reason, "移动话单缺 10-17");
-        for (text, expected) in [
-            (
-                "2,1,1,ok\n4,sixty,600000,bad\n",
-                "line 2: quantity \"sixty\"",
-            ),
-            ("2,1,1\n", "line 1: no reason"),
-            ("2,1,-5,negative\n", "amount_fen \"-5\""),
-            ("line_no,quantity,amount_fen,reason\n", "no adjustments"),
-        ] {
-            let error = adjustments(text.as_bytes()).unwrap_err();
-            assert!(error.to_string().contains(expected), "{error}");
-        }
-        assert_eq!(adjustments(b"\xff\xfe1,2"), Err(UploadError::NotUtf8));
-    }
 
     #[test]
     fn multipart_bodies() {

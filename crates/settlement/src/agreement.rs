@@ -221,9 +221,41 @@ fn days_since_epoch(year: u16, month: u8, day: u8) -> Option<u64> {
     u64::try_from(era * 146_097 + day_of_era - 719_468).ok()
 }
 
+/// The date (year, month, day; proleptic Gregorian) of a day count since 1970-01-01, the
+/// inverse of [`days_since_epoch`] (Howard Hinnant's `civil_from_days`); for showing the
+/// chain's times as dates without a date crate.
+pub fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days.saturating_add(719_468);
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn civil_from_days_inverts_days_since_epoch() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(21_243), (2028, 2, 29));
+        for days in (0..80_000u64).step_by(7) {
+            let (year, month, day) = civil_from_days(days);
+            let back = days_since_epoch(
+                u16::try_from(year).expect("year"),
+                u8::try_from(month).expect("month"),
+                u8::try_from(day).expect("day"),
+            );
+            assert_eq!(back, Some(days));
+        }
+    }
 
     fn terms(tolerance_fen: u64, tolerance_bp: u32) -> Agreement {
         Agreement {

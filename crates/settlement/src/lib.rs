@@ -28,6 +28,7 @@
 //! - [`units`], [`report`]: periods, fixed-point rates, tokens; the report, its CSV, JSON
 //!   and canonical text (the CSV format is documented in [`report`]);
 //! - [`agreement`]: the parties, tolerance, deadlines and clock margin;
+//! - [`adjustments_file`]: the bulk adjustments file staff upload (CLI and console);
 //! - [`reconcile`]: line matching, pure;
 //! - [`seal`]: client-side sealing (fresh key, SM4-GCM, commitments) and on-chain opening;
 //! - [`workflow`]: the period state machine, pure;
@@ -98,6 +99,7 @@
 //! proposal timestamp is the only time; no floats: amounts are integer fen and rates
 //! integer millionths of a yuan.
 
+pub mod adjustments_file;
 pub mod agreement;
 pub mod api;
 pub mod contract;

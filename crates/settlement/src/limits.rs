@@ -70,6 +70,12 @@ pub const BULK_ADJUSTMENTS_MAX: usize = 1_000;
 /// Bytes of a bulk request: [`BULK_ADJUSTMENTS_MAX`] entries with reasons at their
 /// limit and room for the JSON around them.
 pub const BULK_REQUEST_BYTES_MAX: usize = BULK_ADJUSTMENTS_MAX * (REASON_BYTES_MAX + 256);
+/// Adjustments one file of them may hold (`adjustments_file`): the contract's own limit on
+/// a period's adjustments is far higher, but a file of more is a mistake to stop early.
+pub const ADJUSTMENTS_FILE_MAX: usize = 10_000;
+/// Bytes of an adjustments file: [`ADJUSTMENTS_FILE_MAX`] rows with reasons at their
+/// limit and a few dozen bytes of figures each.
+pub const ADJUSTMENTS_FILE_BYTES_MAX: usize = ADJUSTMENTS_FILE_MAX * (REASON_BYTES_MAX + 64);
 /// Bytes of the acting user a gateway names (`on_behalf_of`).
 pub const ACTING_USER_BYTES_MAX: usize = 128;
 /// Bytes of a payment reference (a bank transfer id).

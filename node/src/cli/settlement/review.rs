@@ -5,9 +5,10 @@
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
-use netsettle_settlement::api::ExportFormat;
+use netsettle_settlement::adjustments_file::parse_adjustments;
+use netsettle_settlement::api::{AdjustmentEntry, ExportFormat};
 use netsettle_settlement::limits::{
-    BULK_ADJUSTMENTS_MAX, QUERY_AUDIT_MAX, QUERY_LINES_MAX, REASON_BYTES_MAX,
+    ADJUSTMENTS_FILE_BYTES_MAX, BULK_ADJUSTMENTS_MAX, QUERY_AUDIT_MAX, QUERY_LINES_MAX,
 };
 use netsettle_settlement::units::Period;
 use serde_json::Value;
@@ -17,11 +18,6 @@ use super::render::{Table, at, fields, get, variant, yuan};
 use super::staff::{PeriodArgs, show_submitted, with_staff};
 use super::time::beijing;
 
-/// Lines or adjustments one command handles at most; the contract's own limit on
-/// adjustments a period is far higher, but a file of more is a mistake to stop early.
-const ADJUSTMENTS_FILE_MAX: usize = 10_000;
-/// A bulk adjustment file: a reason is at most `REASON_BYTES_MAX`, figures a few dozen.
-const ADJUSTMENTS_FILE_BYTES_MAX: usize = ADJUSTMENTS_FILE_MAX * (REASON_BYTES_MAX + 64);
 /// Pages any listing reads at most, so a misbehaving peer cannot keep it looping.
 const PAGES_MAX: usize = 100_000;
 
@@ -192,71 +188,22 @@ pub async fn dispute(args: &DisputeArgs) -> Result<()> {
     .await
 }
 
-/// One adjustment of a line: the contract's `adjust_propose` request without the period.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-struct Adjustment {
-    line_no: u64,
-    quantity: u64,
-    amount_fen: u64,
-    reason: String,
-}
-
 /// The adjustments of a bulk file, checked whole before anything is sent.
-fn read_adjustments(path: &std::path::Path) -> Result<Vec<Adjustment>> {
+fn read_adjustments(path: &std::path::Path) -> Result<Vec<AdjustmentEntry>> {
     let bytes = crate::shared::read_bounded(path, ADJUSTMENTS_FILE_BYTES_MAX)?;
-    let text = std::str::from_utf8(bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&bytes))
-        .with_context(|| format!("{}: not UTF-8 text", path.display()))?;
-    let mut adjustments = Vec::new();
-    for (idx, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') || (idx == 0 && line.starts_with("line_no")) {
-            continue;
-        }
-        let at_line = || format!("{} line {}", path.display(), idx + 1);
-        let mut parts = line.splitn(4, ',');
-        let mut number = |what: &str| -> Result<u64> {
-            let field = parts.next().map(str::trim).unwrap_or_default();
-            field
-                .parse()
-                .with_context(|| format!("{}: {what} {field:?} is not a whole number", at_line()))
-        };
-        let (line_no, quantity, amount_fen) = (
-            number("line_no")?,
-            number("quantity")?,
-            number("amount_fen")?,
-        );
-        let reason = parts.next().map(str::trim).unwrap_or_default();
-        if reason.is_empty() {
-            bail!("{}: no reason", at_line());
-        }
-        if adjustments.len() >= ADJUSTMENTS_FILE_MAX {
-            bail!(
-                "{}: more than {ADJUSTMENTS_FILE_MAX} adjustments",
-                path.display()
-            );
-        }
-        adjustments.push(Adjustment {
-            line_no,
-            quantity,
-            amount_fen,
-            reason: reason.trim_matches('"').to_owned(),
-        });
-    }
-    if adjustments.is_empty() {
-        bail!("{}: no adjustments", path.display());
-    }
-    Ok(adjustments)
+    parse_adjustments(&bytes).with_context(|| format!("{}", path.display()))
 }
 
 pub async fn adjust(args: &AdjustArgs) -> Result<()> {
     let period = args.on.period;
     let adjustments = match &args.file {
         Some(path) => read_adjustments(path)?,
-        None => vec![Adjustment {
+        None => vec![AdjustmentEntry {
             line_no: args.line.context("--line")?,
             quantity: args.quantity.context("--quantity")?,
             amount_fen: args.amount_fen.context("--amount-fen")?,
             reason: args.reason.clone().context("--reason")?,
+            attachment_sm3: None,
         }],
     };
     with_staff(&args.on.staff, async |staff, printer| {
@@ -517,39 +464,19 @@ pub async fn export(args: &ExportArgs) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn adjustments(text: &str) -> Result<Vec<Adjustment>> {
+    #[test]
+    fn a_bulk_file_is_read_whole_or_refused_naming_the_file_and_line() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("adjustments.csv");
-        std::fs::write(&path, text).expect("written");
-        read_adjustments(&path)
-    }
-
-    #[test]
-    fn a_bulk_file_is_read_whole_or_refused_with_its_line() {
-        let read = adjustments(
-            "\u{feff}line_no,quantity,amount_fen,reason\n\
-             2,87000000,8700000,\"1,000,000 MB removed\"\n\
-             # a comment\n\
-             \n\
-             11, 441000 ,3087000,移动话单缺 10-17\n",
-        )
-        .expect("read");
-        assert_eq!(read.len(), 2);
-        assert_eq!((read[0].line_no, read[0].quantity), (2, 87_000_000));
-        assert_eq!(read[0].reason, "1,000,000 MB removed");
-        assert_eq!(read[1].reason, "移动话单缺 10-17");
-        for (text, expected) in [
-            (
-                "2,1,1,ok\n4,sixty,600000,bad\n",
-                "line 2: quantity \"sixty\"",
-            ),
-            ("2,1,1\n", "line 1: no reason"),
-            ("2,1,-5,negative\n", "amount_fen \"-5\""),
-            ("line_no,quantity,amount_fen,reason\n", "no adjustments"),
-        ] {
-            let error = adjustments(text).expect_err(text);
-            assert!(format!("{error:#}").contains(expected), "{error:#}");
-        }
+        std::fs::write(&path, "line_no,quantity,amount_fen,reason\n2,1,1,ok\n").expect("written");
+        let read = read_adjustments(&path).expect("read");
+        assert_eq!((read[0].line_no, read[0].reason.as_str()), (2, "ok"));
+        std::fs::write(&path, "2,1,1,ok\n4,sixty,600000,bad\n").expect("written");
+        let error = format!("{:#}", read_adjustments(&path).expect_err("refused"));
+        assert!(
+            error.contains("adjustments.csv: line 2: quantity"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Contract times (Unix milliseconds) for people: Beijing time, the time the carriers'
 //! agreements and billing cycles use, and durations in days and hours.
 
-use netsettle_settlement::agreement::BEIJING_UTC_OFFSET_MS;
+use netsettle_settlement::agreement::{BEIJING_UTC_OFFSET_MS, civil_from_days};
 
 const DAY_MS: u64 = 24 * 3600 * 1000;
 
@@ -32,22 +32,6 @@ pub fn duration(ms: u64) -> String {
     } else {
         format!("{secs}s")
     }
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01 (the "days from civil"
-/// inverse of H. Hinnant's date algorithms), without a date crate for one function.
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
