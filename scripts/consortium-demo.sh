@@ -35,6 +35,21 @@ wait_for() {
 
 "$BIN" layout render --layout "$REPO/configs/local.toml" --base . | sed 's/^/   /'
 mkdir -p logs
+# Each carrier's peer0 tells its staff when it is their move: signed webhook notices to
+# the carrier's console (started below), kept in a durable outbox until delivered.
+for carrier in unicom:1 mobile:2; do
+  cat >> "nodes/${carrier%%:*}msp-peer0.toml" <<TOML
+
+[notices]
+reminder_hours = [72, 24]
+[[notices.recipients]]
+name = "console"
+roles = ["settlement", "finance"]
+periods = "all"
+channel = "webhook"
+url = "http://127.0.${carrier##*:}.40:8080/hooks/notices"
+TOML
+done
 bash "$HERE/dmz.sh" dmz/unicom $(cat dmz/UnicomMSP.map) > logs/dmz-unicom.out 2>&1 & PIDS+=($!)
 bash "$HERE/dmz.sh" dmz/mobile $(cat dmz/MobileMSP.map) > logs/dmz-mobile.out 2>&1 & PIDS+=($!)
 for config in nodes/*.toml; do
@@ -45,6 +60,40 @@ for config in nodes/*.toml; do
   name=$(basename "$config" .toml)
   wait_for "logs/$name.out" "netsettle node ready"
   echo "   $(sed -n 's/netsettle node ready name=\([^ ]*\) roles=\([^ ]*\).*/\1 (\2)/p' "logs/$name.out")"
+done
+
+# Each carrier's staff console: `netsettle console run`, signing with the carrier's
+# settlement or finance identity for the logged-in user; plain HTTP on an address inside
+# the carrier's cloud (loopback only; a console on a routed address needs [tls]).
+start_console() {
+  local carrier=$1 listen=$2 settlement_hash finance_hash
+  settlement_hash=$(printf 'demo-%s-settlement' "$carrier" | "$BIN" console hash-password)
+  finance_hash=$(printf 'demo-%s-finance' "$carrier" | "$BIN" console hash-password)
+  cat > "console-$carrier.toml" <<TOML
+listen = "$listen"
+profile = "clients/${carrier}msp.toml"
+settlement_identity = "crypto/$carrier/users/settlement@$carrier.example"
+finance_identity = "crypto/$carrier/users/finance@$carrier.example"
+notice_signers = ["crypto/$carrier/peers/peer0.$carrier.example/msp/signcerts/cert.pem"]
+[[users]]
+name = "$carrier-settlement"
+password_hash = "$settlement_hash"
+role = "settlement"
+[[users]]
+name = "$carrier-finance"
+password_hash = "$finance_hash"
+role = "finance"
+TOML
+  NETSETTLE_LOG=info "$BIN" console run --config "console-$carrier.toml" > "logs/console-$carrier.out" 2> "logs/console-$carrier.err" & PIDS+=($!)
+}
+echo
+echo "-- each carrier's staff console (open it in a browser while the month runs):"
+start_console unicom 127.0.1.40:8080
+start_console mobile 127.0.2.40:8080
+for carrier in unicom mobile; do
+  wait_for "logs/console-$carrier.out" "console listening on"
+  echo "   $carrier: $(sed -n 's/^console listening on //p' "logs/console-$carrier.out")" \
+    " users $carrier-settlement / demo-$carrier-settlement, $carrier-finance / demo-$carrier-finance"
 done
 
 UNICOM_ADMIN=(--profile clients/unicommsp.toml --identity crypto/unicom/users/admin@unicom.example)
@@ -135,6 +184,20 @@ settle ack "${UNICOM_FINANCE[@]}" --period 2026-10 --reference CMCC-ZJ-2026-11-0
 settle status "${UNICOM[@]}" --period 2026-10 | head -3
 echo "   the month's contract events, as \`settlement watch\` follows them:"
 settle watch "${UNICOM[@]}" --from 0 --count 12 | tail -6
+
+echo
+echo "-- what each carrier's staff were told: peer0's outbox (delivered once, signed) and the"
+echo "   notices its console received"
+for carrier in unicom mobile; do
+  # Delivery runs beside the peer: wait (bounded) until nothing is pending.
+  deadline=$((SECONDS + 60))
+  while "$BIN" notices list --config "nodes/${carrier}msp-peer0.toml" --state pending --output json | grep -q '"id"'; do
+    if [ "$SECONDS" -ge "$deadline" ]; then echo "notices of $carrier still pending" >&2; exit 1; fi
+    sleep 0.2
+  done
+  "$BIN" notices list --config "nodes/${carrier}msp-peer0.toml" | sed 's/^/   /'
+  echo "   $carrier console: $(grep -c 'notice received' "logs/console-$carrier.err") notices received"
+done
 
 echo
 echo "-- a consortium change through the running orderers: at most 40 tx a block; both admins sign,"
