@@ -87,7 +87,7 @@ TOML
   NETSETTLE_LOG=info "$BIN" console run --config "console-$carrier.toml" > "logs/console-$carrier.out" 2> "logs/console-$carrier.err" & PIDS+=($!)
 }
 echo
-echo "-- each carrier's staff console (open it in a browser while the month runs):"
+echo "-- each carrier's staff console (NETSETTLE_DEMO_KEEP=1 scripts/demo.sh keeps them up at the end):"
 start_console unicom 127.0.1.40:8080
 start_console mobile 127.0.2.40:8080
 for carrier in unicom mobile; do
@@ -229,6 +229,13 @@ echo "   5 orderers at $(echo "$heights" | head -1)"
 echo
 echo "-- signed delivery (Readers policy): Mobile's admin fetches blocks 0-3 from the orderers"
 "$BIN" orderer deliver "${MOBILE_ADMIN[@]}" --start 0 --stop 3 --out delivered | sed 's/^/   /'
+
+if [ -n "${NETSETTLE_DEMO_KEEP:-}" ]; then
+  echo
+  echo "-- NETSETTLE_DEMO_KEEP is set: the consortium and both consoles stay up for a browser;"
+  echo "   press Enter to stop them"
+  read -r _ || true
+fi
 
 echo
 echo "-- stop the nodes; every peer's and orderer's ledger verifies and the carriers' ledgers agree"
