@@ -8,7 +8,22 @@
 //!   refused on the login page, with no session after it;
 //! - the month's reports are uploaded and revealed with the settlement CLI, and after each
 //!   step both consoles' periods table `#periods` shows the period with the phase and
-//!   whose move that `netsettle settlement status --output json` reads from the ledger.
+//!   whose move that `netsettle settlement status --output json` reads from the ledger;
+//! - the review through the consoles' forms: Mobile disputes a line (`#dispute`) and
+//!   uploads three adjustments as a file (`#adjust-file`), Unicom accepts them all
+//!   (`#decide`) and proposes two one by one (`#adjust`), Mobile rejects one with a reason
+//!   and accepts the one proposed again; both confirm (`#confirm`), both finance users
+//!   approve (`#approve`), the payer's records the payment (`#pay`), the payee's
+//!   acknowledges it (`#ack`) and the period closes; after each step the `ok` flash and
+//!   the ledger (CLI `status`/`lines`);
+//! - `#lines` (rows, `disputed`, both carriers' amounts) and the `#chart` bars (amount per
+//!   item, carrier and direction) on both consoles against the CLI's `lines`, before and
+//!   after the review; `#timeline` against the CLI's `history` (transactions in order,
+//!   step, carrier, CN, and the console user each step after the reveals was signed for);
+//! - role separation: a finance user's period page has no settlement form and a dispute
+//!   POSTed from their browser with a valid CSRF token is refused (403) with the lines
+//!   unchanged; a settlement user's has no `#approve`, `#pay`, `#ack` and a forged
+//!   approval is refused (403) with the period unchanged.
 //!
 //! Chromedriver, Chromium, the consoles and the consortium are killed and their
 //! directories removed when the test ends, whether it passes or not.
