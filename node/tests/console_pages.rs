@@ -15,6 +15,9 @@
 //!   with the contract's reason); a POST without or with a wrong CSRF token (403),
 //!   another role's step (403, and its form absent), a step the contract refuses (an
 //!   `error` flash with its reason);
+//! - Unicom's peer0 delivers its notices to Unicom's console's hook (`[notices]` webhook,
+//!   the console trusting the peer's signing certificate): once the month is closed the
+//!   notices page holds each kind Unicom's staff are told of, each notice once;
 //! - the rest of the month through both carriers' consoles (Mobile's a `netsettle console
 //!   run` process, its config beside the consortium and its hashes from `netsettle
 //!   console hash-password`, stopped with SIGTERM at the end): a dispute, one adjustment
@@ -42,7 +45,9 @@ use netsettle_settlement::agreement::{Agreement, Side};
 use netsettle_settlement::reconcile::{LineStatus, ReconciledLine};
 use netsettle_settlement::units::Period;
 use netsettle_settlement::workflow::Phase;
-use netsettle_testkit::process::{ADMIN_M, ADMIN_U, Netsettle, ORDERERS, PEERS, Process, REPO};
+use netsettle_testkit::process::{
+    ADMIN_M, ADMIN_U, Consortium, Forwarder, Netsettle, ORDERERS, PEERS, Process, REPO,
+};
 
 /// The binary under test.
 const NETSETTLE: Netsettle = Netsettle(env!("CARGO_BIN_EXE_netsettle"));
@@ -53,8 +58,13 @@ const SLOT: u8 = 22;
 const SETTLEMENT_U: &str = "crypto/unicom/users/settlement@unicom.example";
 const SETTLEMENT_M: &str = "crypto/mobile/users/settlement@mobile.example";
 const FINANCE_U: &str = "crypto/unicom/users/finance@unicom.example";
-/// Unicom's console: profile, settlement identity, finance identity.
-const UNICOM: [&str; 3] = [ADMIN_U[1], SETTLEMENT_U, FINANCE_U];
+/// Unicom's console: in Unicom's range of this file's slot, where its peer0 sends notices.
+const CONSOLE_U: &str = "127.22.1.40:18080";
+/// Unicom's peer0's signing certificate: the notices' signer.
+const PEER0_U_SIGNER: &str = "crypto/unicom/peers/peer0.unicom.example/msp/signcerts/cert.pem";
+
+/// How long the node's notices may take to reach the console.
+const NOTICE_WAIT_MAX: Duration = Duration::from_secs(60);
 
 /// How long one HTTP exchange with the console may take (a page is a few contract
 /// queries).
@@ -204,34 +214,49 @@ async fn request_typed(
         .expect("answered in time")
 }
 
-/// A carrier's console (profile, settlement and finance identity) with a settlement user
-/// and a finance user, each with the password `{name}'s password`.
-async fn start_console(dir: &Path, carrier: [&str; 3], users: [&str; 2]) -> Console {
-    let [profile, settlement_identity, finance_identity] = carrier;
-    let [settlement_user, finance_user] = users;
-    let settlement = hash_password(format!("{settlement_user}'s password").as_bytes()).unwrap();
-    let finance = hash_password(format!("{finance_user}'s password").as_bytes()).unwrap();
+/// Unicom's console, in this process, on the address its peer0's notices go to, trusting
+/// that peer's signing certificate; users `alice` (settlement) and `frank` (finance), each
+/// with the password `{name}'s password`.
+async fn start_console(dir: &Path) -> Console {
+    let settlement = hash_password(b"alice's password").unwrap();
+    let finance = hash_password(b"frank's password").unwrap();
     let text = format!(
-        r#"listen = "127.0.0.1:0"
+        r#"listen = "{CONSOLE_U}"
 profile = "{profile}"
 settlement_identity = "{settlement_identity}"
 finance_identity = "{finance_identity}"
+notice_signers = ["{signer}"]
 [[users]]
-name = "{settlement_user}"
+name = "alice"
 password_hash = "{settlement}"
 role = "settlement"
 [[users]]
-name = "{finance_user}"
+name = "frank"
 password_hash = "{finance}"
 role = "finance"
 "#,
-        profile = dir.join(profile).display(),
-        settlement_identity = dir.join(settlement_identity).display(),
-        finance_identity = dir.join(finance_identity).display(),
+        profile = dir.join(ADMIN_U[1]).display(),
+        settlement_identity = dir.join(SETTLEMENT_U).display(),
+        finance_identity = dir.join(FINANCE_U).display(),
+        signer = dir.join(PEER0_U_SIGNER).display(),
     );
     Console::start(ConsoleConfig::parse(&text).unwrap())
         .await
         .unwrap()
+}
+
+/// Adds a `[notices]` webhook recipient `console` (every role and period) to Unicom's
+/// peer0, delivering to Unicom's console, retrying quickly and long enough for the
+/// console to come up.
+fn configure_notices(dir: &Path) {
+    let path = dir.join("nodes/unicommsp-peer0.toml");
+    let mut config = std::fs::read_to_string(&path).unwrap();
+    config.push_str(&format!(
+        "\n[notices]\nbackoff_initial_ms = 100\nbackoff_max_ms = 500\nattempts_max = 1000\n\
+         [[notices.recipients]]\nname = \"console\"\nroles = [\"settlement\", \"finance\"]\n\
+         periods = \"all\"\nchannel = \"webhook\"\nurl = \"http://{CONSOLE_U}/hooks/notices\"\n"
+    ));
+    std::fs::write(path, config).unwrap();
 }
 
 /// `password`'s argon2id hash from `netsettle console hash-password` (read from stdin).
@@ -353,15 +378,28 @@ fn carrier(agreement: &Agreement, side: Side) -> &str {
 fn the_period_pages_show_what_the_ledger_holds() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let _consortium = NETSETTLE.start_consortium(dir, SLOT, &ORDERERS, &PEERS);
+    NETSETTLE.consortium(dir);
+    NETSETTLE.render_layout(dir, SLOT, "");
+    configure_notices(dir);
+    let _consortium = Consortium {
+        dmz: Forwarder::both(dir),
+        orderers: ORDERERS
+            .iter()
+            .map(|name| NETSETTLE.start_node(dir, name))
+            .collect(),
+        peers: PEERS
+            .iter()
+            .map(|name| NETSETTLE.start_node(dir, name))
+            .collect(),
+    };
     NETSETTLE.define_settlement(dir);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
+        let console = start_console(dir).await;
+        let addr = console.local_addr();
         let unicom = User::connect(dir, ADMIN_U[1], SETTLEMENT_U).await;
         let mobile = User::connect(dir, ADMIN_M[1], SETTLEMENT_M).await;
         let (upload_tx, upload_block) = month_to_review(dir, &unicom, &mobile).await;
-        let console = start_console(dir, UNICOM, ["alice", "frank"]).await;
-        let addr = console.local_addr();
         let alice = log_in(addr, "alice").await;
         refusals(addr, &alice).await;
         period_page(addr, &alice, &unicom).await;
@@ -379,6 +417,7 @@ fn the_period_pages_show_what_the_ledger_holds() {
         refused_steps(&consoles, &unicom).await;
         review_steps(&consoles, &unicom).await;
         finance_steps(&consoles, &unicom).await;
+        notices_from_the_node(addr, &consoles.alice).await;
         mobile_console.stop();
         console.shutdown().await;
     });
@@ -465,6 +504,15 @@ async fn periods_row(addr: SocketAddr, session: &str, unicom: &User, phase: &str
         row.contains(&format!("<td class=\"whose-move\">{whose}</td>")),
         "{row}"
     );
+    // The deadlines as `period_get` has them: shown when set, `-` when not.
+    let status = unicom.sdk().status(period()).await.unwrap().status;
+    for (class, deadline) in [
+        ("upload-deadline", status.upload_deadline_ms),
+        ("reveal-deadline", status.reveal_deadline_ms),
+    ] {
+        let shown = element(row, "span", &format!("class=\"{class}\"")).expect(class);
+        assert_eq!(shown.ends_with(">-"), deadline.is_none(), "{row}");
+    }
 }
 
 /// `#items`: each carrier's amounts summed per item and payer.
@@ -869,6 +917,17 @@ async fn review_steps(consoles: &Consoles, unicom: &User) {
     );
     let confirmed = step(consoles.unicom, &consoles.alice, "confirm", &[]).await;
     assert_eq!(confirmed.0, "ok", "{}", confirmed.1);
+    let page = page_of(consoles.unicom, &consoles.alice).await;
+    assert!(
+        !page.body.contains("<form id=\"confirm\""),
+        "confirmed once"
+    );
+    assert!(
+        page_of(consoles.mobile, &consoles.bob)
+            .await
+            .body
+            .contains("<form id=\"confirm\"")
+    );
     let confirmed = step(consoles.mobile, &consoles.bob, "confirm", &[]).await;
     assert_eq!(
         confirmed,
@@ -903,8 +962,16 @@ async fn finance_steps(consoles: &Consoles, unicom: &User) {
         (consoles.unicom, &consoles.frank),
         (consoles.mobile, &consoles.fiona),
     ] {
+        let page = page_of(addr, session).await;
+        assert!(page.body.contains("<form id=\"approve\""));
+        assert!(
+            !page.body.contains("<form id=\"pay\""),
+            "no payment before both approvals"
+        );
         let (class, text) = step(addr, session, "approve", &[]).await;
         assert_eq!(class, "ok", "{text}");
+        let page = page_of(addr, session).await;
+        assert!(!page.body.contains("<form id=\"approve\""), "approved once");
     }
     let state = unicom.sdk().status(period()).await.unwrap().state.unwrap();
     let net = state.net.expect("a net position");
@@ -955,4 +1022,45 @@ async fn finance_steps(consoles: &Consoles, unicom: &User) {
         users.iter().all(|user| user == "frank" || user == "fiona"),
         "{users:?}"
     );
+}
+
+/// Unicom's peer0 told Unicom's console of the month as it went: the notices page, once
+/// the period's closing notice is in, holds each kind Unicom's staff are told of, once.
+async fn notices_from_the_node(addr: SocketAddr, session: &str) {
+    let deadline = tokio::time::Instant::now() + NOTICE_WAIT_MAX;
+    let page = loop {
+        let page = request(addr, "GET", "/notices", session, Vec::new()).await;
+        assert_eq!(page.status, StatusCode::OK);
+        if page.body.contains("data-kind=\"period_closed\"") {
+            break page.body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no period_closed notice within {NOTICE_WAIT_MAX:?}: {}",
+            page.body
+        );
+        // The node's outbox delivers on its own schedule; look again shortly.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let list = element(&page, "ul", "id=\"notices\"").unwrap();
+    let items = elements(list, "li", "data-notice=");
+    let ids: std::collections::BTreeSet<&str> = items
+        .iter()
+        .map(|item| attribute(item, "data-notice").unwrap())
+        .collect();
+    assert_eq!(ids.len(), items.len(), "each notice once");
+    assert!(ids.iter().all(|id| id.ends_with(":console")), "{ids:?}");
+    let kinds: std::collections::BTreeSet<&str> = items
+        .iter()
+        .map(|item| attribute(item, "data-kind").unwrap())
+        .collect();
+    for kind in [
+        "reveal_due",
+        "reconciled",
+        "adjustments_decided",
+        "final",
+        "period_closed",
+    ] {
+        assert!(kinds.contains(kind), "{kind} missing from {kinds:?}");
+    }
 }

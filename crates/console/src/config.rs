@@ -69,6 +69,11 @@ pub struct ConsoleConfig {
     /// Node signing certificates (PEM) whose notices the hook accepts.
     #[serde(default)]
     pub notice_signers: Vec<PathBuf>,
+    /// A second, plain-HTTP listener serving only `POST /hooks/notices`, for a console
+    /// behind TLS: the node's webhook sender speaks plain HTTP. Any address: it serves
+    /// nothing but signed notices (no session, no page).
+    #[serde(default)]
+    pub notices_listen: Option<SocketAddr>,
     /// Idle session lifetime, seconds.
     #[serde(default = "idle_default")]
     pub session_idle_secs: u64,

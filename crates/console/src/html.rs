@@ -88,13 +88,25 @@ pub fn login(csrf: &str, error: Option<&str>) -> String {
     page("log in", None, flash, &body)
 }
 
-/// `GET /`: every period with phase, whose move, since when, late sides.
-pub fn periods(rows: &[PeriodRow], user: (&str, &str, &str)) -> String {
+/// A period's deadlines: upload, then the current round's reveal.
+pub type Deadlines = (Option<u64>, Option<u64>);
+
+/// `GET /`: every period with phase, whose move, since when, deadlines (where `deadlines`
+/// has them, in row order), late sides.
+pub fn periods(rows: &[PeriodRow], deadlines: &[Deadlines], user: (&str, &str, &str)) -> String {
     let mut body = String::from(
         "<h1>periods</h1>\n<table id=\"periods\"><thead><tr><th>period</th><th>phase</th><th>round</th>\
-         <th>whose move</th><th>sides</th></tr></thead><tbody>\n",
+         <th>whose move</th><th>sides</th><th>deadlines</th></tr></thead><tbody>\n",
     );
-    for row in rows {
+    let time = |ms: Option<u64>| ms.map(utc).unwrap_or_else(|| "-".to_owned());
+    for (index, row) in rows.iter().enumerate() {
+        let (upload, reveal) = deadlines.get(index).copied().unwrap_or_default();
+        let deadlines = format!(
+            "<td class=\"deadlines\">upload <span class=\"upload-deadline\">{}</span>, \
+             reveal <span class=\"reveal-deadline\">{}</span></td>",
+            time(upload),
+            time(reveal)
+        );
         let period = row.period.to_string();
         let sides: Vec<String> = row
             .sides
@@ -123,7 +135,7 @@ pub fn periods(rows: &[PeriodRow], user: (&str, &str, &str)) -> String {
         let _ = writeln!(
             body,
             "<tr data-period=\"{p}\"><td><a href=\"/periods/{p}\">{p}</a></td><td class=\"phase\">{}</td>\
-             <td>{}</td><td class=\"whose-move\">{}</td><td>{}</td></tr>",
+             <td>{}</td><td class=\"whose-move\">{}</td><td>{}</td>{deadlines}</tr>",
             row.phase.name(),
             row.round,
             escape(&row.whose_move.join(", ")),
@@ -148,7 +160,7 @@ pub fn notices(notices: &[Notice], user: (&str, &str, &str)) -> String {
             escape(&notice.kind),
             notice.at_ms,
             u64::try_from(notice.at_ms).map(utc).unwrap_or_default(),
-            escape(notice.period.as_deref().unwrap_or("-")),
+            notice_period(notice.period.as_deref()),
             escape(&notice.kind),
             escape(&notice.text),
             notice
@@ -160,6 +172,14 @@ pub fn notices(notices: &[Notice], user: (&str, &str, &str)) -> String {
     }
     body.push_str("</ul>");
     page("notices", Some(user), None, &body)
+}
+
+/// A notice's period, linked to its page when it is one.
+fn notice_period(period: Option<&str>) -> String {
+    match period.map(str::parse::<netsettle_settlement::units::Period>) {
+        Some(Ok(period)) => format!("<a href=\"/periods/{period}\">{period}</a>"),
+        Some(Err(_)) | None => escape(period.unwrap_or("-")),
+    }
 }
 
 /// An error page.

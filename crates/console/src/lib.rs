@@ -24,8 +24,10 @@
 //! - `GET /`: table `#periods`, one row `tr[data-period=YYYY-MM]` per period with its
 //!   phase (`td.phase`, the lower-case name as in `#status`: `uploading`, `revealing`,
 //!   `reviewing`, `final`, `closed`, …), whose move (`td.whose-move`, MSP ids joined by
-//!   `, `), and each side (`span.side[data-carrier]`: its next action and since when,
-//!   class `late` when late).
+//!   `, `), each side (`span.side[data-carrier]`: its next action and since when, class
+//!   `late` when late), and the deadlines (`td.deadlines` with `span.upload-deadline`,
+//!   `span.reveal-deadline`: UTC, or `-` when none; asked for the most recent
+//!   [`limits::PERIODS_DEADLINES_MAX`] periods).
 //! - `GET /periods/{period}` (`YYYY-MM`; GET parameters `q`: search text matched,
 //!   case-insensitively, against item, area, payer, status and note; `open=1`: the open
 //!   lines only, as the contract lists them):
@@ -54,11 +56,13 @@
 //!     `#adjust` (`line`, `quantity`, `amount_fen`, `reason`), `#adjust-file`
 //!     (multipart, a `file` in the CLI's `settlement adjust --file` format), `#decide`
 //!     (`adjustment`: an id or `all` of the other side's pending ones, `decision`:
-//!     `accept` or `reject`, `reason` for a rejection) and `#confirm`, with the pending
+//!     `accept` or `reject`, `reason` for a rejection) and `#confirm` (until the own
+//!     carrier confirmed the current data version), with the pending
 //!     adjustments in `#pending` (`tr[data-adjustment=ID][data-for-line=N][data-proposer=MSP]`);
-//!     finance, once final: `#approve`, `#pay` (`reference`, `amount_fen` prefilled
-//!     with the net amount; the payer's finance only, until paid) and `#ack`
-//!     (`reference` prefilled; the payee's finance only, once paid).
+//!     finance, once final: `#approve` (until the own carrier approved), `#pay`
+//!     (`reference`, `amount_fen` prefilled with the net amount; the payer's finance
+//!     only, once both approved, until paid) and `#ack` (`reference` prefilled; the
+//!     payee's finance only, once paid).
 //! - `POST /periods/{period}/{step}`: 403 without a session or the session's CSRF token,
 //!   403 for another role's step (the console refuses before the contract would); else
 //!   the step is signed with the role's carrier identity on behalf of the user and the
@@ -80,7 +84,9 @@
 //!   authentication). 200 `received`, or 200 `duplicate ignored` for an id already seen;
 //!   401 when the signature does not verify (forged, tampered) or the timestamp is old,
 //!   413 over the notice size, 400 otherwise (a missing header, a body that is no
-//!   notice). The last [`limits::NOTICES_KEPT_MAX`] are kept in memory.
+//!   notice). The last [`limits::NOTICES_KEPT_MAX`] are kept in memory. A console behind
+//!   TLS can serve the hook on a second, plain-HTTP listener (`notices_listen`) that
+//!   serves nothing else: the node's webhook sender speaks plain HTTP.
 //! - A flash message after an action is `#flash` (class `ok` or `error`); an error page
 //!   shows its detail in `#error`.
 //! - `GET /console.css`: the one stylesheet (compiled in; the CSP allows no inline style),

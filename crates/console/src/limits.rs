@@ -78,3 +78,6 @@ pub const TLS_PEM_BYTES_MAX: usize = 256 * 1024;
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a connection may take to send a request's headers.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Most recent periods whose deadlines the periods page asks for (one query each).
+pub const PERIODS_DEADLINES_MAX: usize = 36;

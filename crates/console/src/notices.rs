@@ -111,14 +111,14 @@ pub(crate) async fn hook(
             return plain(status, format!("refused: {error}\n"));
         }
     };
-    let id = notice.id.clone();
-    let kind = notice.kind.clone();
+    // Logged whole (the demo shows the console's notices from its log).
+    let (id, kind, text) = (notice.id.clone(), notice.kind.clone(), notice.text.clone());
     let fresh = match shared.notices.lock() {
         Ok(mut notices) => notices.insert(notice),
         Err(_) => return plain(StatusCode::INTERNAL_SERVER_ERROR, "store poisoned\n".into()),
     };
     if fresh {
-        tracing::info!(id, kind, "notice received");
+        tracing::info!(id, kind, text, "notice received");
         plain(StatusCode::OK, "received\n".into())
     } else {
         tracing::info!(id, "duplicate notice ignored");

@@ -217,7 +217,15 @@ fn forms(body: &mut String, period: &str, state: &PeriodState, actions: &Actions
                  <select name=\"decision\"><option value=\"accept\">accept</option><option value=\"reject\">reject</option></select> {reason}"
             );
             action_form(body, period, "decide", csrf, &decide, "decide");
-            action_form(body, period, "confirm", csrf, "", "confirm this version");
+            let own = match actions.own {
+                Some(Side::A) => Some(&state.a),
+                Some(Side::B) => Some(&state.b),
+                None => None,
+            };
+            // Until the own carrier confirmed this data version (a change reopens it).
+            if own.is_some_and(|side| side.confirmed_version != Some(state.version)) {
+                action_form(body, period, "confirm", csrf, "", "confirm this version");
+            }
         }
         Role::Finance => finance_forms(body, period, state, actions.own, csrf),
         Role::Settlement => {}
@@ -232,13 +240,21 @@ fn finance_forms(
     own: Option<Side>,
     csrf: &str,
 ) {
+    let Some(own) = own else { return };
     if state.phase != Phase::Final {
         return;
     }
-    action_form(body, period, "approve", csrf, "", "approve");
+    let own_state = match own {
+        Side::A => &state.a,
+        Side::B => &state.b,
+    };
+    if own_state.approval.is_none() {
+        action_form(body, period, "approve", csrf, "", "approve");
+    }
+    let approved = state.a.approval.is_some() && state.b.approval.is_some();
     let Some(net) = state.net else { return };
     match (&state.payment, net.payer) {
-        (None, Some(payer)) if Some(payer) == own => {
+        (None, Some(payer)) if approved && payer == own => {
             let inputs = format!(
                 "<label>reference <input name=\"reference\"></label> \
                  <label>amount_fen <input name=\"amount_fen\" value=\"{}\"></label>",
@@ -246,7 +262,7 @@ fn finance_forms(
             );
             action_form(body, period, "pay", csrf, &inputs, "record payment");
         }
-        (Some(payment), Some(payer)) if payment.acknowledged.is_none() && Some(payer) != own => {
+        (Some(payment), Some(payer)) if payment.acknowledged.is_none() && payer != own => {
             let inputs = format!(
                 "<label>reference <input name=\"reference\" value=\"{}\"></label>",
                 escape(&payment.reference)

@@ -178,8 +178,11 @@ pub(crate) async fn timeline(
         Err(error) => return upstream_error("audit_get", &error),
     };
     let mut located = Vec::with_capacity(entries.len());
+    // Once no own peer answers, the rest is shown without blocks rather than waiting on
+    // an unreachable peer once per entry.
+    let mut lookups = true;
     for (index, entry) in entries.iter().enumerate() {
-        let block = if index < TIMELINE_LOCATED_MAX {
+        let block = if lookups && index < TIMELINE_LOCATED_MAX {
             shared
                 .upstream
                 .block_of(gateway, sdk.msp_id(), entry.tx_id)
@@ -187,6 +190,7 @@ pub(crate) async fn timeline(
         } else {
             None
         };
+        lookups &= block.is_some();
         located.push(TimelineEntry { entry, block });
     }
     let user = (

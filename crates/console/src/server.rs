@@ -26,7 +26,7 @@ use crate::error::ConsoleError;
 use crate::html;
 use crate::limits::{
     BODY_BYTES_MAX, CONNECTIONS_MAX, FIELD_BYTES_MAX, FIELDS_MAX, HEADER_READ_TIMEOUT,
-    TLS_HANDSHAKE_TIMEOUT,
+    PERIODS_DEADLINES_MAX, TLS_HANDSHAKE_TIMEOUT,
 };
 use crate::notices::{self, NoticeStore};
 use crate::period_routes;
@@ -53,9 +53,11 @@ pub(crate) struct Shared {
 /// A running console.
 pub struct Console {
     addr: SocketAddr,
+    notices_addr: Option<SocketAddr>,
     tls: bool,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    hook_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Console {
@@ -69,19 +71,11 @@ impl Console {
             }
             None => None,
         };
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| ConsoleError::Listen {
-                    addr: config.listen,
-                    source,
-                })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| ConsoleError::Listen {
-                addr: config.listen,
-                source,
-            })?;
+        let (listener, addr) = bind(config.listen).await?;
+        let hook_listener = match config.notices_listen {
+            Some(listen) => Some(bind(listen).await?),
+            None => None,
+        };
         let shared = Arc::new(Shared {
             users: Users::new(&config.users)?,
             sessions: Mutex::new(Sessions::new(
@@ -96,14 +90,27 @@ impl Console {
         });
         let (stop, stopped) = watch::channel(false);
         let tls = acceptor.is_some();
+        let notices_addr = hook_listener.as_ref().map(|(_, addr)| *addr);
+        let hook_task = hook_listener.map(|(listener, hook_addr)| {
+            tracing::info!(%hook_addr, "console notices hook listening (plain HTTP)");
+            let router = hook_router(Arc::clone(&shared));
+            tokio::spawn(accept_loop(listener, None, router, stopped.clone()))
+        });
         let task = tokio::spawn(accept_loop(listener, acceptor, router(shared), stopped));
         tracing::info!(%addr, tls, "console listening");
         Ok(Console {
             addr,
+            notices_addr,
             tls,
             stop,
             task,
+            hook_task,
         })
+    }
+
+    /// The address of the separate notices hook listener, if configured.
+    pub fn notices_addr(&self) -> Option<SocketAddr> {
+        self.notices_addr
     }
 
     /// The bound address.
@@ -121,7 +128,33 @@ impl Console {
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
+        if let Some(hook_task) = self.hook_task {
+            let _ = hook_task.await;
+        }
     }
+}
+
+async fn bind(listen: SocketAddr) -> Result<(TcpListener, SocketAddr), ConsoleError> {
+    let error = |source| ConsoleError::Listen {
+        addr: listen,
+        source,
+    };
+    let listener = TcpListener::bind(listen).await.map_err(error)?;
+    let addr = listener.local_addr().map_err(error)?;
+    Ok((listener, addr))
+}
+
+/// The notices listener's routes: the hook alone (the node's sender speaks plain HTTP;
+/// a signed notice needs no session, and nothing else is served here).
+fn hook_router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route(
+            "/hooks/notices",
+            post(notices::hook).layer(DefaultBodyLimit::max(NOTICE_BYTES_MAX)),
+        )
+        .fallback(not_found)
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(shared)
 }
 
 fn router(shared: Arc<Shared>) -> Router {
@@ -472,21 +505,34 @@ async fn periods_page(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> 
     let Some((_, session)) = session(&shared, &headers) else {
         return redirect("/login");
     };
-    let rows = match shared.upstream.connection(session.role).await {
-        Ok((gateway, signer)) => Settlement::new(gateway, signer).periods().await,
-        Err(error) => Err(error),
+    let (gateway, signer) = match shared.upstream.connection(session.role).await {
+        Ok(connection) => connection,
+        Err(error) => return period_routes::upstream_error("connecting", &error),
     };
-    match rows {
-        Ok(rows) => html_response(
-            StatusCode::OK,
-            html::periods(&rows, (&session.user, session.role.name(), &session.csrf)),
-        ),
-        Err(error) => {
-            tracing::warn!(%error, "periods_list");
-            error_page(
-                StatusCode::BAD_GATEWAY,
-                &format!("the consortium did not answer: {error}"),
-            )
+    let sdk = Settlement::new(gateway, signer);
+    let rows = match sdk.periods().await {
+        Ok(rows) => rows,
+        Err(error) => return period_routes::upstream_error("periods_list", &error),
+    };
+    // The deadlines of the most recent periods (`period_get` each; older ones are settled
+    // history and show none).
+    let mut deadlines = vec![(None, None); rows.len()];
+    let recent = rows.len().saturating_sub(PERIODS_DEADLINES_MAX);
+    for (row, slot) in rows.iter().zip(deadlines.iter_mut()).skip(recent) {
+        match sdk.status(row.period).await {
+            Ok(view) => {
+                *slot = (
+                    view.status.upload_deadline_ms,
+                    view.status.reveal_deadline_ms,
+                )
+            }
+            Err(error) => return period_routes::upstream_error("period_get", &error),
         }
     }
+    let user = (
+        session.user.as_str(),
+        session.role.name(),
+        session.csrf.as_str(),
+    );
+    html_response(StatusCode::OK, html::periods(&rows, &deadlines, user))
 }

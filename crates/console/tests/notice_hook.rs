@@ -254,6 +254,10 @@ async fn signed_notices_are_kept_once_and_others_refused() {
         "{page}"
     );
     assert!(page.contains(&good.text));
+    assert!(
+        page.contains("<a href=\"/periods/2026-10\">2026-10</a>"),
+        "{page}"
+    );
     console.shutdown().await;
 }
 

@@ -2,7 +2,9 @@
 //! ECDSA certificate (rcgen) for `localhost` and 127.0.0.1 configured as `[tls]`, a
 //! rustls client (its `ring` provider) that trusts it. Pages are served over TLS with
 //! `Secure` cookies; plain HTTP on that port, and a client that does not trust the
-//! certificate, get nothing; a key that does not load refuses the start.
+//! certificate, get nothing; a key that does not load refuses the start. The separate
+//! plain-HTTP notices listener (`notices_listen`) takes a signed notice and serves
+//! nothing else.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -153,4 +155,85 @@ async fn a_certificate_or_key_that_does_not_load_refuses_the_start() {
     let text = "listen = \"0.0.0.0:8443\"\nprofile = \"p\"\nsettlement_identity = \"s\"\n\
                 finance_identity = \"f\"\n[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n";
     assert!(ConsoleConfig::parse(text).is_ok());
+}
+
+#[tokio::test]
+async fn the_notices_listener_serves_the_hook_alone_in_plain_http() {
+    use netsettle_smcrypto::x509::{CertificateParams, Role, SubjectName, self_signed};
+    let dir = tempfile::tempdir().unwrap();
+    let key = netsettle_smcrypto::PrivateKey::generate();
+    let subject = SubjectName {
+        common_name: "peer0.unicom.example".to_owned(),
+        organization: Some("UnicomMSP".to_owned()),
+        organizational_units: Vec::new(),
+        country: None,
+    };
+    let now_ms = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    let params =
+        CertificateParams::end_entity(subject, Role::Peer, now_ms / 1000 - 60, now_ms / 1000 + 60)
+            .unwrap();
+    std::fs::write(
+        dir.path().join("signer.pem"),
+        self_signed(&params, &key).unwrap().to_pem(),
+    )
+    .unwrap();
+    let issued = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let mut config = config(
+        dir.path(),
+        &issued.cert.pem(),
+        &issued.key_pair.serialize_pem(),
+    );
+    config.notice_signers = vec![dir.path().join("signer.pem")];
+    config.notices_listen = Some("127.0.0.1:0".parse().unwrap());
+    let console = Console::start(config).await.unwrap();
+    let hook = console.notices_addr().expect("the notices listener");
+
+    let notice = netsettle_client::Notice {
+        id: "7-0-1/console".to_owned(),
+        kind: "reconciled".to_owned(),
+        channel: "settlement".to_owned(),
+        carrier: "UnicomMSP".to_owned(),
+        period: Some("2026-10".to_owned()),
+        text: "reconciled".to_owned(),
+        block: Some(7),
+        tx_id: None,
+        at_ms: now_ms,
+        recipient: "console".to_owned(),
+    };
+    let body = serde_json::to_vec(&notice).unwrap();
+    let headers = netsettle_client::sign_notice(&key, &notice.id, now_ms, &body);
+    let exchange = async {
+        let tcp = tokio::net::TcpStream::connect(hook).await.unwrap();
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let mut post = Request::post("/hooks/notices").header("host", hook.to_string());
+        for (name, value) in &headers {
+            post = post.header(*name, value);
+        }
+        let posted = sender
+            .send_request(
+                post.body(http_body_util::Full::new(Bytes::from(body)))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let page = Request::get("/login")
+            .header("host", hook.to_string())
+            .body(http_body_util::Full::new(Bytes::new()))
+            .unwrap();
+        let page = sender.send_request(page).await.unwrap();
+        (posted.status(), page.status())
+    };
+    let (posted, page) = tokio::time::timeout(DEADLINE, exchange).await.unwrap();
+    assert_eq!(posted, StatusCode::OK);
+    assert_eq!(page, StatusCode::NOT_FOUND);
+    console.shutdown().await;
 }

@@ -18,6 +18,10 @@
 //!   status, height), settlement views as contract queries at the local peer.
 //! - [`events`]: Server-Sent Events from a height, ids `B-T-E` / `B-end`, resumable with
 //!   `Last-Event-ID`.
+//! - [`notices`]: notices for the carrier's own staff derived from committed settlement
+//!   events (whose move it is) and deadline reminders, who receives which, and the
+//!   notifier that keeps them in the ledger's outbox and delivers them (signed webhook,
+//!   SMS platform request) with retries.
 //! - [`server`]: the listener with connection limits; [`limits`]: every bound.
 //!
 //! What it leaves out: signing for anyone but its own carrier's authenticated users;
@@ -30,6 +34,7 @@ pub mod events;
 mod extract;
 mod ledger_views;
 pub mod limits;
+pub mod notices;
 mod prepare;
 pub mod routes;
 pub mod server;

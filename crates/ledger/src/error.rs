@@ -44,6 +44,9 @@ pub enum LedgerError {
     /// further use. Reopen the ledger.
     #[error("ledger writer lock poisoned by an earlier panic; reopen the ledger")]
     Poisoned,
+    /// An outbox operation was refused (see [`crate::Outbox`]).
+    #[error("outbox: {0}")]
+    Outbox(#[from] crate::outbox::OutboxError),
     /// `verify` would have to hold more state entries in memory than it allows.
     #[error("state has more than {max} entries; too large to verify in memory")]
     StateTooLargeToVerify {

@@ -33,6 +33,9 @@ pub struct Ledger {
     pub(crate) store: Store,
     tip: Mutex<Tip>,
     access: Access,
+    /// Serialises the outbox's read-change-write operations (see `outbox`); separate
+    /// from the tip so a notice mark never waits for a block commit.
+    pub(crate) outbox_writer: Mutex<()>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -57,6 +60,7 @@ impl Ledger {
             store,
             tip: Mutex::new(tip),
             access: Access::ReadWrite,
+            outbox_writer: Mutex::new(()),
         };
         check_tip_against_blocks(&ledger, &tip)?;
         ledger.apply_pending_state()?;
@@ -73,6 +77,7 @@ impl Ledger {
             store,
             tip: Mutex::new(tip),
             access: Access::ReadOnly,
+            outbox_writer: Mutex::new(()),
         })
     }
 
@@ -193,7 +198,7 @@ impl Ledger {
         self.tip.lock().map_err(|_| LedgerError::Poisoned)
     }
 
-    fn check_writable(&self) -> Result<(), LedgerError> {
+    pub(crate) fn check_writable(&self) -> Result<(), LedgerError> {
         if self.access == Access::ReadOnly {
             return Err(LedgerError::ReadOnly);
         }

@@ -23,6 +23,7 @@
 //! | `state`        | `ns_len: u16 BE ‖ namespace ‖ key`                        | `block: u64 BE ‖ tx: u32 BE ‖ value`    |
 //! | `history`      | `ns_len ‖ namespace ‖ key_len: u16 BE ‖ key ‖ block ‖ tx` | `0x00 ‖ SM3(value)` or `0x01` (delete)  |
 //! | `meta`         | `chain`, `state_savepoint`, `format`                      | `height: u64 BE ‖ last hash`, version   |
+//! | `outbox`       | header, notice ids, notices by sequence number            | see [`Outbox`]                          |
 //!
 //! Big-endian numbers make RocksDB's bytewise order the numeric order, so blocks iterate by
 //! height and a key's history by (block, tx). Length prefixes make every prefix scan exact;
@@ -30,6 +31,10 @@
 //! forbidden inside parts (see [`CompositeKey`]). History records hold the SM3 digest of
 //! the value rather than the value: the block holds the value, and [`Ledger::history`]
 //! reads it from there, checking the digest.
+//!
+//! The `outbox` column is the notifier's (see [`Outbox`]): only it writes there, the
+//! block paths above never touch it, and it is not part of the chain (`verify` and
+//! `compare` ignore it).
 //!
 //! # What is atomic
 //!
@@ -84,6 +89,7 @@ mod keys;
 mod ledger;
 pub mod limits;
 mod meta;
+mod outbox;
 mod query;
 mod records;
 mod signers;
@@ -94,6 +100,7 @@ pub use error::{BlockRejected, Corruption, LedgerError};
 pub use keys::CompositeKey;
 pub use ledger::Ledger;
 pub use meta::ChainInfo;
+pub use outbox::{Enqueued, NewNotice, Outbox, OutboxEntry, OutboxError, OutboxState};
 pub use query::{StateSnapshot, TxLocation};
 pub use verify::{
     Comparison, Difference, DifferenceKind, Fault, FaultKind, VerifyReport, compare, verify,

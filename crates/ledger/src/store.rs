@@ -27,16 +27,19 @@ pub(crate) enum Column {
     History,
     /// Fixed names → chain info, state savepoint, format version.
     Meta,
+    /// The notifier's outbox: its cursor, notices by sequence number, an index by id.
+    Outbox,
 }
 
 impl Column {
-    pub(crate) const ALL: [Column; 6] = [
+    pub(crate) const ALL: [Column; 7] = [
         Column::Blocks,
         Column::BlockHashes,
         Column::TxIndex,
         Column::State,
         Column::History,
         Column::Meta,
+        Column::Outbox,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -47,6 +50,7 @@ impl Column {
             Column::State => "state",
             Column::History => "history",
             Column::Meta => "meta",
+            Column::Outbox => "outbox",
         }
     }
 }
@@ -91,9 +95,22 @@ impl Store {
     pub(crate) fn open(path: &Path, access: Access) -> Result<Self, LedgerError> {
         let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES);
         let db_options = db_options(access);
-        let descriptors = Column::ALL.iter().map(|&column| {
-            ColumnFamilyDescriptor::new(column.name(), column_options(column, &cache))
-        });
+        // A read-only open cannot create a column family; a ledger written before the
+        // outbox existed lacks it, and reads of a missing column find it empty.
+        let existing = match access {
+            Access::ReadWrite => None,
+            Access::ReadOnly => Some(DB::list_cf(&db_options, path)?),
+        };
+        let descriptors = Column::ALL
+            .iter()
+            .filter(|column| {
+                existing
+                    .as_ref()
+                    .is_none_or(|names| names.iter().any(|name| name == column.name()))
+            })
+            .map(|&column| {
+                ColumnFamilyDescriptor::new(column.name(), column_options(column, &cache))
+            });
         let db = match access {
             Access::ReadWrite => DB::open_cf_descriptors(&db_options, path, descriptors)?,
             Access::ReadOnly => {
@@ -101,6 +118,11 @@ impl Store {
             }
         };
         Ok(Store { db })
+    }
+
+    /// Whether `column` exists (always, once opened read-write).
+    pub(crate) fn has_column(&self, column: Column) -> bool {
+        self.db.cf_handle(column.name()).is_some()
     }
 
     fn handle(&self, column: Column) -> Result<&ColumnFamily, LedgerError> {

@@ -11,13 +11,14 @@ use common::{ChainBuilder, put};
 use netsettle_ledger::{DifferenceKind, FaultKind, Ledger, compare, verify};
 use netsettle_protocol::{ValidationCode, decode, encode};
 
-const COLUMNS: [&str; 6] = [
+const COLUMNS: [&str; 7] = [
     "blocks",
     "block_hashes",
     "tx_index",
     "state",
     "history",
     "meta",
+    "outbox",
 ];
 
 /// A ledger of six blocks (genesis, four transaction blocks, a config block, and one more).

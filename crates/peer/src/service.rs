@@ -348,6 +348,11 @@ impl PeerHandle {
         *self.height.borrow()
     }
 
+    /// The committed height as it changes (the notifier follows it).
+    pub fn height_changes(&self) -> watch::Receiver<u64> {
+        self.height.clone()
+    }
+
     /// Waits until the committed height reaches `height`; `false` if the committer
     /// stopped first.
     pub async fn wait_for_height(&self, height: u64) -> bool {

@@ -9,7 +9,9 @@ use netsettle_console::{Console, ConsoleConfig, hash_password, limits::PASSWORD_
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ConsoleCommand {
-    /// Serve the console for browsers (config: listen, profile, identities, users).
+    /// Serve the console for browsers (config: listen, [tls] cert and key, profile,
+    /// settlement_identity, finance_identity, notice_signers, notices_listen, session
+    /// lifetimes, [[users]]); prints `console listening on URL` once ready.
     Run {
         /// The console config file (TOML).
         #[arg(long)]
@@ -58,6 +60,9 @@ fn serve(path: &std::path::Path) -> Result<()> {
         let console = Console::start(config).await?;
         // The readiness line tests and scripts wait for: the scheme and the real address,
         // port included (`console listening on http://127.0.0.1:8080`).
+        if let Some(hook) = console.notices_addr() {
+            println!("console notices hook on http://{hook}/hooks/notices");
+        }
         println!("console listening on {}", console.url());
         tokio::select! {
             _ = interrupt.recv() => {}

@@ -14,6 +14,7 @@ mod crypto;
 mod layout;
 mod ledger;
 mod net;
+mod notices;
 mod orderer;
 mod settlement;
 mod tls;
@@ -100,6 +101,9 @@ enum Command {
     /// export, history, watch) and the offline report tools.
     #[command(subcommand)]
     Settlement(settlement::SettlementCommand),
+    /// Notices for a node's staff: their delivery state (`list`).
+    #[command(subcommand)]
+    Notices(notices::NoticesCommand),
     /// The staff web console of one carrier, and its password hashing tool.
     #[command(subcommand)]
     Console(console::ConsoleCommand),
@@ -161,6 +165,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Msp(MspCommand::Export(args)) => configtx::run_msp_export(&args),
         Command::Ca(command) => ca::run(command),
         Command::Settlement(command) => settlement::run(command),
+        Command::Notices(command) => notices::run(command),
         Command::Console(command) => console::run(command),
         Command::Sm3 { path } => crypto::run_sm3(&path),
     }

@@ -43,6 +43,35 @@
 //! body_bytes_max = 16777216
 //! sse_subscribers_max = 64
 //!
+//! [notices]                            # optional: notices for the carrier's staff (needs [peer])
+//! attempts_max = 12                    # optional settings, defaults shown
+//! age_max_secs = 86400                 # a notice not sent by then is marked failed
+//! backoff_initial_ms = 1000            # retry delay, doubling per attempt, jittered
+//! backoff_max_ms = 600000
+//! attempt_timeout_ms = 10000           # connect to response head
+//! in_flight_max = 8                    # attempts at once, and to one recipient
+//! in_flight_per_recipient_max = 2
+//! entries_max = 10000                  # outbox entries kept; oldest sent/failed pruned
+//! reminder_hours = [72, 24]            # deadline reminders, hours before ([]: after only)
+//! reminder_check_secs = 300            # how often the periods' deadlines are looked at
+//! [[notices.recipients]]
+//! name = "settlement-desk"             # unique; part of each notice id
+//! roles = ["settlement"]               # settlement, finance
+//! periods = "all"                      # or ["2026-11", "2026-12"]
+//! channel = "webhook"                  # the notice JSON, POSTed and signed by the node
+//! url = "http://10.1.2.3:8080/hooks/notices"   # plain http:// inside the carrier's network
+//! [[notices.recipients]]
+//! name = "cfo-sms"
+//! roles = ["finance"]
+//! periods = "all"
+//! channel = "sms"                      # a request built from a template, per SMS platform
+//! url = "http://sms.unicom.internal/api/send?ref={id}"
+//! phones = ["13800000000"]             # {phone} is the numbers joined by commas
+//! method = "POST"                      # GET, POST or PUT (default POST)
+//! encoding = "json"                    # or "form": how values are escaped in the body
+//! body = '{"mobiles":"{phone}","content":"{text}"}'   # also {id}, {period}, {kind}
+//! headers = { "X-Api-Key" = "…" }
+//!
 //! [ca]                                 # optional: the CA role
 //! dir = "crypto/unicom/ca"
 //! listen = "127.0.1.1:7054"
@@ -52,6 +81,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
+use netsettle_gateway::notices::{NoticesConfig, Settings};
 use netsettle_peer::net::DeliverFrom;
 
 use crate::shared::read_text;
@@ -77,6 +107,8 @@ pub struct NodeConfig {
     pub peer: Option<PeerRoleConfig>,
     /// The HTTP gateway, when present and enabled (needs `[peer]`).
     pub gateway: Option<GatewayRoleConfig>,
+    /// Notices for the carrier's staff, checked, when present (needs `[peer]`).
+    pub notices: Option<Settings>,
 }
 
 /// The HTTP gateway beside the peer role (`netsettle-gateway`): JSON over HTTPS on
@@ -208,6 +240,7 @@ struct RawConfig {
     orderer: Option<OrdererRoleConfig>,
     peer: Option<PeerRoleConfig>,
     gateway: Option<GatewayRoleConfig>,
+    notices: Option<NoticesConfig>,
 }
 
 impl NodeConfig {
@@ -224,6 +257,14 @@ impl NodeConfig {
         if raw.gateway.as_ref().is_some_and(|gateway| gateway.enabled) && raw.peer.is_none() {
             bail!("the [gateway] section needs the peer role ([peer])");
         }
+        if raw.notices.is_some() && raw.peer.is_none() {
+            bail!("the [notices] section needs the peer role ([peer])");
+        }
+        let notices = raw
+            .notices
+            .as_ref()
+            .map(NoticesConfig::validate)
+            .transpose()?;
         if raw.name.trim().is_empty() {
             bail!("`name` is empty");
         }
@@ -270,6 +311,7 @@ impl NodeConfig {
                     finance_identity: gateway.finance_identity.as_deref().map(resolve),
                     ..gateway
                 }),
+            notices,
         })
     }
 
@@ -290,6 +332,9 @@ impl NodeConfig {
         }
         if self.gateway.is_some() {
             roles.push("gateway");
+        }
+        if self.notices.is_some() {
+            roles.push("notices");
         }
         roles
     }
@@ -342,6 +387,29 @@ genesis = "/abs/genesis.block"
         assert_eq!(config.peer.unwrap().deliver, DeliverFrom::Gossip);
         let unknown = format!("{MINIMAL}[peer]\ndeliver = \"carrier-pigeon\"\n");
         assert!(NodeConfig::parse(&unknown, Path::new("/")).is_err());
+    }
+
+    #[test]
+    fn notices_are_checked_at_load_and_need_a_peer() {
+        let section = "[notices]\nattempts_max = 5\n[[notices.recipients]]\nname = \"desk\"\n\
+                       roles = [\"settlement\"]\nperiods = \"all\"\nchannel = \"webhook\"\n\
+                       url = \"http://127.0.0.1:9/hooks/notices\"\n";
+        let text = format!("{MINIMAL}[peer]\n{section}");
+        let config = NodeConfig::parse(&text, Path::new("/srv")).unwrap();
+        let notices = config.notices.clone().unwrap();
+        assert_eq!(notices.retry.attempts_max, 5);
+        assert_eq!(notices.addressees.len(), 1);
+        assert_eq!(config.roles(), vec!["peer", "notices"]);
+        let without_peer = format!("{MINIMAL}{section}");
+        assert!(NodeConfig::parse(&without_peer, Path::new("/")).is_err());
+        let unknown_key = format!("{MINIMAL}[peer]\n{section}retries = 3\n");
+        assert!(NodeConfig::parse(&unknown_key, Path::new("/")).is_err());
+        let fax = text.replace("\"webhook\"", "\"fax\"");
+        let error = NodeConfig::parse(&fax, Path::new("/")).unwrap_err();
+        assert!(
+            format!("{error:#}").contains("unknown channel"),
+            "{error:#}"
+        );
     }
 
     #[test]

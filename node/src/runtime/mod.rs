@@ -27,6 +27,7 @@ mod ca;
 pub mod config;
 mod gateway;
 mod network;
+mod notices;
 mod orderer;
 mod peer;
 mod startup;
@@ -100,10 +101,9 @@ async fn serve(context: NodeContext) -> Result<()> {
 
     let peer = match (&context.config.peer, &network, &context.ledger) {
         (Some(_), Some(network), Some(ledger)) => {
-            let ledger = Arc::clone(ledger);
             let peer = peer::start(
                 &context,
-                ledger,
+                Arc::clone(ledger),
                 &network.handle(),
                 shutdown_rx.clone(),
                 &mut roles,
@@ -120,6 +120,17 @@ async fn serve(context: NodeContext) -> Result<()> {
                 )
                 .await?;
                 ready.push(format!("gateway={address}"));
+            }
+            if let Some(settings) = &context.config.notices {
+                notices::start(
+                    &context,
+                    settings,
+                    ledger,
+                    &peer.handle,
+                    &shutdown_rx,
+                    &mut roles,
+                );
+                ready.push(format!("notices={}", settings.addressees.len()));
             }
             Some(peer)
         }
