@@ -11,7 +11,8 @@
 //!   (in-process network nodes), `orderer` (orderer services in one process over an
 //!   in-memory transport), `peer` (a peer over a temporary ledger and a key-value
 //!   contract), `process` (the real `netsettle` binary on a loopback slot, and the
-//!   orderer processes' harness with an admin client).
+//!   orderer processes' harness with an admin client; `browser`: the staff console's
+//!   process and chromedriver with headless Chromium).
 //!
 //! A dev-dependency only (`publish = false`): no production crate depends on it. Crates
 //! below it in the graph use it from their integration tests (`tests/`), never from unit
@@ -21,6 +22,8 @@
 #[cfg(feature = "arbitrary")]
 pub mod arbitrary;
 pub mod block;
+#[cfg(feature = "process")]
+pub mod browser;
 pub mod channel;
 #[cfg(feature = "net")]
 pub mod net;
