@@ -14,7 +14,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use netsettle_client::notice::verify_notice;
 use netsettle_ledger::{Ledger, OutboxEntry, OutboxState};
-use netsettle_protocol::{Envelope, Payload, ReadWriteSet, ValidationCode};
+use netsettle_protocol::{
+    Envelope, KvWrite, NamespaceReadWriteSet, Payload, ReadWriteSet, ValidationCode,
+};
 use netsettle_smcrypto::x509::Role as X509Role;
 use netsettle_smcrypto::{PrivateKey, PublicKey};
 use netsettle_testkit::block::signed_block;
@@ -26,7 +28,7 @@ use tokio::sync::{Notify, oneshot, watch};
 
 use netsettle_gateway::notices::config::RetryPolicy;
 use netsettle_gateway::notices::notifier::backoff;
-use netsettle_gateway::notices::remind::{OpenPeriod, remind};
+use netsettle_gateway::notices::remind::{OpenPeriod, due_period, open_periods, remind};
 use netsettle_gateway::notices::sms::{Encoding, SmsTemplate, Values};
 use netsettle_gateway::notices::{
     ConfigError, ContractEvent, NoticesConfig, Notifier, Origin, Periods, Recipient, Role,
@@ -711,16 +713,33 @@ impl World {
 
     /// [`World::commit`] of a block made at `unix_time_ms`.
     fn commit_at(&self, events: &[(&str, Value)], unix_time_ms: u64) {
+        self.commit_with(events, ReadWriteSet::default(), unix_time_ms);
+    }
+
+    /// Commits a block of one settlement transaction writing `key` = `value` in the
+    /// contract's namespace.
+    fn commit_state(&self, key: &str, value: Vec<u8>) {
+        let writes = ReadWriteSet {
+            namespaces: vec![NamespaceReadWriteSet {
+                namespace: "settlement".to_owned(),
+                reads: Vec::new(),
+                range_queries: Vec::new(),
+                writes: vec![KvWrite {
+                    key: key.to_owned(),
+                    value: Some(value),
+                }],
+            }],
+        };
+        self.commit_with(&[], writes, NOW_MS);
+    }
+
+    fn commit_with(&self, events: &[(&str, Value)], writes: ReadWriteSet, unix_time_ms: u64) {
         let info = self.ledger().chain_info().unwrap();
         let seed = info.height + 1;
         let signed =
             testkit_tx::proposal_at(&self.client, seed, "settlement", "step", &[], unix_time_ms);
-        let mut envelope = testkit_tx::transaction(
-            &signed.proposal,
-            &self.client,
-            ReadWriteSet::default(),
-            &[&self.client],
-        );
+        let mut envelope =
+            testkit_tx::transaction(&signed.proposal, &self.client, writes, &[&self.client]);
         if let Payload::Transaction(tx) = &mut envelope.payload {
             tx.response.action.events = events
                 .iter()
@@ -1126,4 +1145,81 @@ fn reminders_name_the_most_urgent_threshold_crossed_and_the_passed_deadline_once
         address(&drafts[0], &desk, "settlement", UNICOM).id,
         "remind-2026-11-r1-UnicomMSP-24h:desk"
     );
+}
+
+#[test]
+fn the_period_due_is_reminded_before_anyone_uploads_and_not_once_it_has_a_record() {
+    // The month before, Beijing time: 2026-11-30 16:30 UTC is already December there.
+    let due = |ms: u64| due_period(ms).map(|period| period.to_string());
+    assert_eq!(due(1_796_056_200_000).as_deref(), Some("2026-11"));
+    assert_eq!(due(1_796_052_600_000).as_deref(), Some("2026-10"));
+    assert_eq!(due(1_799_971_200_000).as_deref(), Some("2026-12"));
+
+    let world = World::new();
+    let at = 1_796_731_200_000; // 2026-12-08 12:00 UTC
+    let before = [
+        Duration::from_secs(24 * 3600),
+        Duration::from_secs(72 * 3600),
+    ];
+    let drafts_at = |now_ms: u64| -> Vec<String> {
+        open_periods(world.ledger(), now_ms)
+            .unwrap()
+            .iter()
+            .flat_map(|open| remind(UNICOM, open, now_ms, &before))
+            .map(|draft| format!("{} {} {}", draft.event_key, draft.kind, draft.text))
+            .collect()
+    };
+    // No agreement yet: nothing to remind of.
+    assert!(drafts_at(at).is_empty());
+    let agreement = |deadline_day: Option<u8>| {
+        let record: netsettle_settlement::store::AgreementRecord = serde_json::from_value(json!({
+            "agreement": {
+                "party_a": UNICOM, "party_b": MOBILE, "currency": "CNY",
+                "tolerance_fen": 100, "tolerance_bp": 10, "reveal_window_ms": 86_400_000,
+                "clock_margin_ms": 300_000, "upload_deadline_day": deadline_day,
+            },
+            "version": 1, "proposed_by": UNICOM, "accepted_by": MOBILE,
+            "tx_id": "00".repeat(32),
+        }))
+        .unwrap();
+        netsettle_protocol::encode(&record).unwrap()
+    };
+    let agreement_key = netsettle_settlement::store::agreement_key().unwrap();
+    // An agreement without an upload deadline: nobody is due by a date.
+    world.commit_state(&agreement_key, agreement(None));
+    assert!(drafts_at(at).is_empty());
+    // Due by 2026-12-10 24:00 Beijing (16:00 UTC): 52 h left at `at`.
+    world.commit_state(&agreement_key, agreement(Some(10)));
+    assert_eq!(
+        drafts_at(at),
+        [
+            "remind-2026-11-r0-UnicomMSP-72h deadline_near 2026-11: upload your report; the deadline is in 52 h"
+        ]
+    );
+    // A day after the deadline both are late; Unicom's staff hear of their own and of Mobile's.
+    let late = drafts_at(1_796_990_400_000);
+    assert_eq!(late.len(), 2, "{late:?}");
+    assert!(late[0].contains("deadline_passed"), "{late:?}");
+    assert!(
+        late[1].contains("counterpart_late 2026-11: MobileMSP is late"),
+        "{late:?}"
+    );
+    // Once the period has a record, the reminders come from it (and this one is final).
+    let period = netsettle_settlement::units::Period::new(2026, 11).unwrap();
+    let mut state = netsettle_settlement::workflow::PeriodState::open(
+        period,
+        serde_json::from_value(json!({
+            "party_a": UNICOM, "party_b": MOBILE, "currency": "CNY", "tolerance_fen": 100,
+            "tolerance_bp": 10, "reveal_window_ms": 86_400_000, "clock_margin_ms": 300_000,
+            "upload_deadline_day": 10,
+        }))
+        .unwrap(),
+        1,
+    );
+    state.phase = netsettle_settlement::workflow::Phase::Closed;
+    world.commit_state(
+        &netsettle_settlement::store::period_key(period).unwrap(),
+        netsettle_protocol::encode(&state).unwrap(),
+    );
+    assert!(drafts_at(at).is_empty());
 }

@@ -10,12 +10,16 @@
 //! outbox, which keeps ids unique, sends it once however often the timer looks; a
 //! threshold skipped over (the node was down) is not sent late.
 //!
-//! [`remind`] is pure; [`open_periods`] reads the period records from the ledger.
+//! [`remind`] is pure; [`open_periods`] reads the period records from the ledger, and
+//! adds the period due now while nobody has uploaded for it ([`unopened_period`]).
 
 use core::time::Duration;
 
 use netsettle_ledger::{CompositeKey, Ledger, LedgerError};
+use netsettle_settlement::agreement::{BEIJING_UTC_OFFSET_MS, civil_from_days};
 use netsettle_settlement::contract::CONTRACT_NAME;
+use netsettle_settlement::store::{self, AgreementRecord};
+use netsettle_settlement::units::Period;
 use netsettle_settlement::workflow::{Action, PeriodState, PeriodStatus, Phase};
 
 use super::derive::{Draft, Role};
@@ -149,5 +153,52 @@ pub fn open_periods(ledger: &Ledger, now_ms: u64) -> Result<Vec<OpenPeriod>, Led
             status: state.status(now_ms),
         });
     }
+    out.extend(unopened_period(ledger, now_ms)?);
     Ok(out)
+}
+
+/// The period due now when no carrier has uploaded for it yet (a period's record is
+/// written with its first upload, so [`open_periods`] alone would never remind anyone of
+/// the first deadline): the month before the current month in Beijing time, when the
+/// agreement in force names an upload deadline. Its status is the contract's for a period
+/// just opened: both carriers to upload by that deadline.
+pub fn unopened_period(ledger: &Ledger, now_ms: u64) -> Result<Option<OpenPeriod>, LedgerError> {
+    let Some(period) = due_period(now_ms) else {
+        return Ok(None);
+    };
+    let (Ok(period_key), Ok(agreement_key)) = (store::period_key(period), store::agreement_key())
+    else {
+        return Ok(None);
+    };
+    if ledger.state(CONTRACT_NAME, &period_key)?.is_some() {
+        return Ok(None);
+    }
+    let Some(value) = ledger.state(CONTRACT_NAME, &agreement_key)? else {
+        return Ok(None);
+    };
+    let Ok(record) = netsettle_protocol::decode::<AgreementRecord>(&value.value) else {
+        return Ok(None);
+    };
+    if record.agreement.upload_deadline_ms(period).is_none() {
+        return Ok(None);
+    }
+    let state = PeriodState::open(period, record.agreement, record.version);
+    Ok(Some(OpenPeriod {
+        period: period.to_string(),
+        round: state.round,
+        status: state.status(now_ms),
+    }))
+}
+
+/// The month before the one `now_ms` falls in, Beijing time: the period whose reports
+/// are due this month.
+pub fn due_period(now_ms: u64) -> Option<Period> {
+    const DAY_MS: u64 = 86_400_000;
+    let (year, month, _) = civil_from_days(now_ms.saturating_add(BEIJING_UTC_OFFSET_MS) / DAY_MS);
+    let (year, month) = if month <= 1 {
+        (year.checked_sub(1)?, 12)
+    } else {
+        (year, month - 1)
+    };
+    Period::new(u16::try_from(year).ok()?, u8::try_from(month).ok()?)
 }
