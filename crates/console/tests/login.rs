@@ -3,42 +3,17 @@
 //! console connects to the carrier's nodes on first use).
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper::{Request, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper::StatusCode;
 use netsettle_console::{
     Console, ConsoleConfig, ConsoleError, PRE_COOKIE, SESSION_COOKIE, hash_password,
 };
 
-const DEADLINE: Duration = Duration::from_secs(30);
+mod common;
 
-struct Answer {
-    status: StatusCode,
-    headers: hyper::HeaderMap,
-    body: String,
-}
+use common::{Answer, exchange, form};
 
-impl Answer {
-    fn cookie(&self, name: &str) -> Option<String> {
-        self.headers
-            .get_all(hyper::header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|v| v.starts_with(&format!("{name}=")))
-            .map(str::to_owned)
-    }
-
-    fn csrf(&self) -> String {
-        let marker = "name=\"csrf\" value=\"";
-        let start = self.body.find(marker).expect("a csrf field") + marker.len();
-        let end = self.body[start..].find('"').expect("its end");
-        self.body[start..start + end].to_owned()
-    }
-}
-
+/// A form request with `cookies` on a fresh connection.
 async fn request(
     addr: SocketAddr,
     method: &str,
@@ -46,47 +21,14 @@ async fn request(
     cookies: &[&str],
     body: Vec<u8>,
 ) -> Answer {
-    let exchange = async {
-        let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-            .await
-            .expect("handshake");
-        tokio::spawn(connection);
-        let mut builder = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", addr.to_string())
-            .header("content-type", "application/x-www-form-urlencoded");
-        if !cookies.is_empty() {
-            builder = builder.header("cookie", cookies.join("; "));
-        }
-        let response = sender
-            .send_request(builder.body(Full::new(Bytes::from(body))).expect("request"))
-            .await
-            .expect("response");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        Answer {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        }
-    };
-    tokio::time::timeout(DEADLINE, exchange)
-        .await
-        .expect("answered in time")
-}
-
-fn form(fields: &[(&str, &str)]) -> Vec<u8> {
-    serde_urlencoded::to_string(fields)
-        .expect("form")
-        .into_bytes()
+    let mut headers = vec![(
+        "content-type",
+        "application/x-www-form-urlencoded".to_owned(),
+    )];
+    if !cookies.is_empty() {
+        headers.push(("cookie", cookies.join("; ")));
+    }
+    exchange(addr, method, path, &headers, body).await
 }
 
 /// `name=value` of a Set-Cookie header, for the Cookie header.

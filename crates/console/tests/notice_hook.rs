@@ -6,12 +6,9 @@
 //! old, oversize, unsigned or mismatched one is refused and not shown.
 
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper::{Request, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper::StatusCode;
 use netsettle_client::{Notice, sign_notice};
 use netsettle_console::{
     Console, ConsoleConfig, ConsoleError, PRE_COOKIE, SESSION_COOKIE, hash_password,
@@ -19,56 +16,9 @@ use netsettle_console::{
 use netsettle_smcrypto::PrivateKey;
 use netsettle_smcrypto::x509::{CertificateParams, Role, SubjectName, self_signed};
 
-const DEADLINE: Duration = Duration::from_secs(30);
+mod common;
 
-struct Answer {
-    status: StatusCode,
-    headers: hyper::HeaderMap,
-    body: String,
-}
-
-async fn request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, String)],
-    body: Vec<u8>,
-) -> Answer {
-    let exchange = async {
-        let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-            .await
-            .expect("handshake");
-        tokio::spawn(connection);
-        let mut builder = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", addr.to_string());
-        for (name, value) in headers {
-            builder = builder.header(*name, value);
-        }
-        let response = sender
-            .send_request(builder.body(Full::new(Bytes::from(body))).expect("request"))
-            .await
-            .expect("response");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        Answer {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        }
-    };
-    tokio::time::timeout(DEADLINE, exchange)
-        .await
-        .expect("answered in time")
-}
+use common::{Answer, exchange as request};
 
 fn now_ms() -> i64 {
     let elapsed = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
@@ -143,24 +93,12 @@ async fn post(addr: SocketAddr, body: Vec<u8>, headers: &[(&str, String)]) -> An
 /// The notices page as logged-in `alice`.
 async fn notices_page(addr: SocketAddr) -> String {
     let form = request(addr, "GET", "/login", &[], Vec::new()).await;
-    let pre = form
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with(PRE_COOKIE))
-        .and_then(|v| v.split(';').next())
-        .unwrap()
-        .to_owned();
-    let marker = "name=\"csrf\" value=\"";
-    let start = form.body.find(marker).unwrap() + marker.len();
-    let csrf = &form.body[start..start + form.body[start..].find('"').unwrap()];
-    let login = serde_urlencoded::to_string([
-        ("csrf", csrf),
+    let pre = form.cookie_pair(PRE_COOKIE).expect("pre-session cookie");
+    let login = common::form(&[
+        ("csrf", &form.csrf()),
         ("name", "alice"),
         ("password", "alice's password"),
-    ])
-    .unwrap();
+    ]);
     let headers = [
         ("cookie", pre),
         (
@@ -168,17 +106,9 @@ async fn notices_page(addr: SocketAddr) -> String {
             "application/x-www-form-urlencoded".to_owned(),
         ),
     ];
-    let answer = request(addr, "POST", "/login", &headers, login.into_bytes()).await;
+    let answer = request(addr, "POST", "/login", &headers, login).await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
-    let session = answer
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with(SESSION_COOKIE))
-        .and_then(|v| v.split(';').next())
-        .unwrap()
-        .to_owned();
+    let session = answer.cookie_pair(SESSION_COOKIE).expect("session cookie");
     let page = request(addr, "GET", "/notices", &[("cookie", session)], Vec::new()).await;
     assert_eq!(page.status, StatusCode::OK);
     page.body
