@@ -39,15 +39,13 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use netsettle_client::{Gateway, KeyStore, Settlement, Signer};
 use netsettle_console::{Console, ConsoleConfig, PRE_COOKIE, SESSION_COOKIE, hash_password};
 use netsettle_settlement::agreement::{Agreement, Side};
 use netsettle_settlement::reconcile::{LineStatus, ReconciledLine};
 use netsettle_settlement::units::Period;
 use netsettle_settlement::workflow::Phase;
-use netsettle_testkit::process::{
-    ADMIN_M, ADMIN_U, Consortium, Forwarder, Netsettle, ORDERERS, PEERS, Process, REPO,
-};
+use netsettle_testkit::process::{ADMIN_M, ADMIN_U, Netsettle, ORDERERS, PEERS, Process, REPO};
+use netsettle_testkit::sdk::SdkUser;
 
 /// The binary under test.
 const NETSETTLE: Netsettle = Netsettle(env!("CARGO_BIN_EXE_netsettle"));
@@ -78,36 +76,11 @@ fn csv(carrier: &str) -> Vec<u8> {
     std::fs::read(format!("{REPO}/tests/data/settlement/demo-{carrier}.csv")).unwrap()
 }
 
-/// One carrier user through the SDK: connection, signer, key store.
-struct User {
-    gateway: Gateway,
-    signer: Signer,
-    keys: KeyStore,
-}
-
-impl User {
-    async fn connect(dir: &Path, profile: &str, identity: &str) -> User {
-        let (gateway, signer) = Gateway::from_profile(&dir.join(profile), &dir.join(identity))
-            .await
-            .expect("client connects");
-        let keys = KeyStore::for_identity(&dir.join(identity)).expect("key store");
-        User {
-            gateway,
-            signer,
-            keys,
-        }
-    }
-
-    fn sdk(&self) -> Settlement<'_> {
-        Settlement::new(&self.gateway, &self.signer)
-    }
-}
-
 /// The agreement, both uploads and both reveals: the period in review, its lines
 /// reconciled. Returns Unicom's upload's transaction id (hex) and block.
-async fn month_to_review(dir: &Path, unicom: &User, mobile: &User) -> (String, u64) {
-    let admin_u = User::connect(dir, ADMIN_U[1], ADMIN_U[3]).await;
-    let admin_m = User::connect(dir, ADMIN_M[1], ADMIN_M[3]).await;
+async fn month_to_review(dir: &Path, unicom: &SdkUser, mobile: &SdkUser) -> (String, u64) {
+    let admin_u = SdkUser::connect(dir, ADMIN_U[1], ADMIN_U[3]).await;
+    let admin_m = SdkUser::connect(dir, ADMIN_M[1], ADMIN_M[3]).await;
     let text = std::fs::read(format!("{REPO}/tests/data/settlement/agreement.json")).unwrap();
     let terms: Agreement = serde_json::from_slice(&text).unwrap();
     let proposed = admin_u.sdk().propose_agreement(&terms).await.unwrap();
@@ -381,24 +354,14 @@ fn the_period_pages_show_what_the_ledger_holds() {
     NETSETTLE.consortium(dir);
     NETSETTLE.render_layout(dir, SLOT, "");
     configure_notices(dir);
-    let _consortium = Consortium {
-        dmz: Forwarder::both(dir),
-        orderers: ORDERERS
-            .iter()
-            .map(|name| NETSETTLE.start_node(dir, name))
-            .collect(),
-        peers: PEERS
-            .iter()
-            .map(|name| NETSETTLE.start_node(dir, name))
-            .collect(),
-    };
+    let _consortium = NETSETTLE.start_nodes(dir, &ORDERERS, &PEERS);
     NETSETTLE.define_settlement(dir);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let console = start_console(dir).await;
         let addr = console.local_addr();
-        let unicom = User::connect(dir, ADMIN_U[1], SETTLEMENT_U).await;
-        let mobile = User::connect(dir, ADMIN_M[1], SETTLEMENT_M).await;
+        let unicom = SdkUser::connect(dir, ADMIN_U[1], SETTLEMENT_U).await;
+        let mobile = SdkUser::connect(dir, ADMIN_M[1], SETTLEMENT_M).await;
         let (upload_tx, upload_block) = month_to_review(dir, &unicom, &mobile).await;
         let alice = log_in(addr, "alice").await;
         refusals(addr, &alice).await;
@@ -446,7 +409,7 @@ async fn refusals(addr: SocketAddr, session: &str) {
     assert!(export.body.contains("id=\"error\""), "{}", export.body);
 }
 
-async fn period_page(addr: SocketAddr, session: &str, unicom: &User) {
+async fn period_page(addr: SocketAddr, session: &str, unicom: &SdkUser) {
     let view = unicom.sdk().status(period()).await.unwrap();
     let state = view.state.as_ref().unwrap();
     let lines = unicom.sdk().lines(period(), false).await.unwrap().lines;
@@ -488,7 +451,7 @@ async fn period_page(addr: SocketAddr, session: &str, unicom: &User) {
 }
 
 /// `#periods`: the period's row shows its phase and whose move, as `periods_list` says.
-async fn periods_row(addr: SocketAddr, session: &str, unicom: &User, phase: &str) {
+async fn periods_row(addr: SocketAddr, session: &str, unicom: &SdkUser, phase: &str) {
     let rows = unicom.sdk().periods().await.unwrap();
     let page = request(addr, "GET", "/", session, Vec::new()).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
@@ -574,7 +537,7 @@ fn chart(body: &str, lines: &[ReconciledLine], agreement: &Agreement) {
     assert_eq!(shown, expected);
 }
 
-async fn filters(addr: SocketAddr, session: &str, unicom: &User) {
+async fn filters(addr: SocketAddr, session: &str, unicom: &SdkUser) {
     let open = unicom.sdk().lines(period(), true).await.unwrap().lines;
     let all = unicom.sdk().lines(period(), false).await.unwrap().lines;
     assert!(!open.is_empty() && open.len() < all.len());
@@ -603,7 +566,7 @@ async fn filters(addr: SocketAddr, session: &str, unicom: &User) {
     assert!(shown.iter().all(|row| row.contains(&area)));
 }
 
-async fn timeline(addr: SocketAddr, session: &str, unicom: &User, upload_tx: &str, block: u64) {
+async fn timeline(addr: SocketAddr, session: &str, unicom: &SdkUser, upload_tx: &str, block: u64) {
     let trail = unicom.sdk().audit_trail(period()).await.unwrap();
     let page = request(
         addr,
@@ -685,12 +648,12 @@ async fn flash(addr: SocketAddr, session: &str) -> Option<(String, String)> {
     Some((class, text))
 }
 
-async fn version(unicom: &User) -> u64 {
+async fn version(unicom: &SdkUser) -> u64 {
     let view = unicom.sdk().status(period()).await.unwrap();
     view.state.unwrap().version
 }
 
-async fn refused_steps(consoles: &Consoles, unicom: &User) {
+async fn refused_steps(consoles: &Consoles, unicom: &SdkUser) {
     let addr = consoles.unicom;
     let before = version(unicom).await;
     // Each role sees its own forms only.
@@ -782,7 +745,7 @@ async fn refused_steps(consoles: &Consoles, unicom: &User) {
     assert_eq!(version(unicom).await, before);
 }
 
-async fn review_steps(consoles: &Consoles, unicom: &User) {
+async fn review_steps(consoles: &Consoles, unicom: &SdkUser) {
     let all = unicom.sdk().lines(period(), false).await.unwrap().lines;
     let agreed = all
         .iter()
@@ -957,7 +920,7 @@ async fn review_steps(consoles: &Consoles, unicom: &User) {
     assert_eq!(export.body.as_bytes(), expected.as_slice());
 }
 
-async fn finance_steps(consoles: &Consoles, unicom: &User) {
+async fn finance_steps(consoles: &Consoles, unicom: &SdkUser) {
     for (addr, session) in [
         (consoles.unicom, &consoles.frank),
         (consoles.mobile, &consoles.fiona),

@@ -17,7 +17,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use netsettle_client::notice::{Notice, verify_notice};
 use netsettle_testkit::process::{
-    ADMIN_M, ADMIN_U, Consortium, Forwarder, Netsettle, ORDERERS, PEERS, REPO, load_member,
+    ADMIN_M, ADMIN_U, Netsettle, ORDERERS, PEERS, REPO, STAFF_M, STAFF_U, load_member,
 };
 use serde_json::Value;
 
@@ -29,18 +29,8 @@ const SLOT: u8 = 20;
 
 const PERIOD: &str = "2026-10";
 
-const UNICOM: [&str; 4] = [
-    "--profile",
-    "clients/unicommsp.toml",
-    "--identity",
-    "crypto/unicom/users/settlement@unicom.example",
-];
-const MOBILE: [&str; 4] = [
-    "--profile",
-    "clients/mobilemsp.toml",
-    "--identity",
-    "crypto/mobile/users/settlement@mobile.example",
-];
+const UNICOM: [&str; 4] = STAFF_U;
+const MOBILE: [&str; 4] = STAFF_M;
 
 const NOTIFIED_PEER: &str = "unicommsp-peer0";
 
@@ -176,17 +166,7 @@ fn notices_arrive_once_signed_across_a_restart_of_the_notifying_peer() {
     let (accepted_tx, accepted) = mpsc::channel();
     let sink = start_sink(peer_signing_key(dir), accepted_tx);
     configure_notices(dir, sink);
-    let mut consortium = Consortium {
-        dmz: Forwarder::both(dir),
-        orderers: ORDERERS
-            .iter()
-            .map(|name| NETSETTLE.start_node(dir, name))
-            .collect(),
-        peers: PEERS
-            .iter()
-            .map(|name| NETSETTLE.start_node(dir, name))
-            .collect(),
-    };
+    let mut consortium = NETSETTLE.start_nodes(dir, &ORDERERS, &PEERS);
     let notified = PEERS
         .iter()
         .position(|name| *name == NOTIFIED_PEER)

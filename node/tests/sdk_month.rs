@@ -27,9 +27,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
 use netsettle_client::settlement::Submitted;
-use netsettle_client::{
-    ChainEvent, ClientError, EventCursor, EventStream, Gateway, KeyStore, Settlement, Signer,
-};
+use netsettle_client::{ChainEvent, ClientError, EventCursor, EventStream, KeyStore};
 use netsettle_protocol::TxId;
 use netsettle_settlement::agreement::{Agreement, Side};
 use netsettle_settlement::api::{AdjustmentEntry, ExportFormat};
@@ -39,6 +37,7 @@ use netsettle_settlement::report::SourceEncoding;
 use netsettle_settlement::units::Period;
 use netsettle_settlement::workflow::Phase;
 use netsettle_testkit::process::{ADMIN_M, ADMIN_U, Consortium, Netsettle, ORDERERS, PEERS, REPO};
+use netsettle_testkit::sdk::SdkUser;
 
 /// The binary under test.
 const NETSETTLE: Netsettle = Netsettle(env!("CARGO_BIN_EXE_netsettle"));
@@ -50,31 +49,6 @@ const SETTLEMENT_U: &str = "crypto/unicom/users/settlement@unicom.example";
 const SETTLEMENT_M: &str = "crypto/mobile/users/settlement@mobile.example";
 const FINANCE_U: &str = "crypto/unicom/users/finance@unicom.example";
 const FINANCE_M: &str = "crypto/mobile/users/finance@mobile.example";
-
-/// One user of one carrier: connection, signer, key store.
-struct User {
-    gateway: Gateway,
-    signer: Signer,
-    keys: KeyStore,
-}
-
-impl User {
-    async fn connect(dir: &Path, profile: &str, identity: &str) -> User {
-        let (gateway, signer) = Gateway::from_profile(&dir.join(profile), &dir.join(identity))
-            .await
-            .expect("client connects");
-        let keys = KeyStore::for_identity(&dir.join(identity)).expect("key store");
-        User {
-            gateway,
-            signer,
-            keys,
-        }
-    }
-
-    fn sdk(&self) -> Settlement<'_> {
-        Settlement::new(&self.gateway, &self.signer)
-    }
-}
 
 /// Every submitted call's settlement events, in submission order.
 #[derive(Default)]
@@ -104,8 +78,8 @@ fn a_month_through_the_typed_sdk_and_its_event_stream() {
     NETSETTLE.define_settlement(dir);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let unicom = User::connect(dir, ADMIN_U[1], SETTLEMENT_U).await;
-        let mobile = User::connect(dir, ADMIN_M[1], SETTLEMENT_M).await;
+        let unicom = SdkUser::connect(dir, ADMIN_U[1], SETTLEMENT_U).await;
+        let mobile = SdkUser::connect(dir, ADMIN_M[1], SETTLEMENT_M).await;
         let mut log = Log::default();
         agreement(dir, &mut log).await;
         uploads(&unicom, &mobile, &mut log).await;
@@ -121,8 +95,8 @@ fn a_month_through_the_typed_sdk_and_its_event_stream() {
 }
 
 async fn agreement(dir: &Path, log: &mut Log) {
-    let admin_u = User::connect(dir, ADMIN_U[1], ADMIN_U[3]).await;
-    let admin_m = User::connect(dir, ADMIN_M[1], ADMIN_M[3]).await;
+    let admin_u = SdkUser::connect(dir, ADMIN_U[1], ADMIN_U[3]).await;
+    let admin_m = SdkUser::connect(dir, ADMIN_M[1], ADMIN_M[3]).await;
     let text = std::fs::read(format!("{REPO}/tests/data/settlement/agreement.json")).unwrap();
     let mut terms: Agreement = serde_json::from_slice(&text).unwrap();
     // Due 2026-11-05: long past, so both uploads are late.
@@ -140,7 +114,7 @@ async fn agreement(dir: &Path, log: &mut Log) {
     assert!(view.proposal.is_none());
 }
 
-async fn uploads(unicom: &User, mobile: &User, log: &mut Log) {
+async fn uploads(unicom: &SdkUser, mobile: &SdkUser, log: &mut Log) {
     // Before any upload: no record, both carriers to upload.
     let fresh = unicom.sdk().status(period()).await.unwrap();
     assert!(!fresh.recorded && fresh.state.is_none());
@@ -213,7 +187,7 @@ async fn uploads(unicom: &User, mobile: &User, log: &mut Log) {
     assert_eq!(revealed.answer.phase, Phase::Revealing);
 }
 
-async fn reveals(dir: &Path, mobile: &User, log: &mut Log) {
+async fn reveals(dir: &Path, mobile: &SdkUser, log: &mut Log) {
     // A key store without Mobile's key: a clear refusal, nothing submitted.
     let empty = KeyStore::open(&dir.join("empty-keys")).unwrap();
     let missing = mobile.sdk().reveal(period(), &empty).await.unwrap_err();
@@ -232,7 +206,7 @@ async fn reveals(dir: &Path, mobile: &User, log: &mut Log) {
 }
 
 /// A dispute of an agreed line; the figures Unicom proposes for every open line.
-async fn review(unicom: &User, mobile: &User, log: &mut Log) -> Vec<AdjustmentEntry> {
+async fn review(unicom: &SdkUser, mobile: &SdkUser, log: &mut Log) -> Vec<AdjustmentEntry> {
     let all = unicom.sdk().lines(period(), false).await.unwrap();
     let summary = unicom
         .sdk()
@@ -275,7 +249,12 @@ async fn review(unicom: &User, mobile: &User, log: &mut Log) -> Vec<AdjustmentEn
     entries
 }
 
-async fn adjustments(unicom: &User, mobile: &User, entries: &[AdjustmentEntry], log: &mut Log) {
+async fn adjustments(
+    unicom: &SdkUser,
+    mobile: &SdkUser,
+    entries: &[AdjustmentEntry],
+    log: &mut Log,
+) {
     // The first line one at a time: rejected, proposed again, accepted.
     let proposed = unicom.sdk().adjust(period(), &entries[0]).await.unwrap();
     log.add(&proposed);
@@ -348,7 +327,7 @@ async fn adjustments(unicom: &User, mobile: &User, entries: &[AdjustmentEntry], 
     assert_eq!(located.block, accepted.block);
 }
 
-async fn final_and_exports(unicom: &User, mobile: &User, log: &mut Log) {
+async fn final_and_exports(unicom: &SdkUser, mobile: &SdkUser, log: &mut Log) {
     let version = unicom
         .sdk()
         .status(period())
@@ -424,9 +403,9 @@ async fn until_closed(stream: &mut EventStream<'_>) -> Vec<ChainEvent> {
     }
 }
 
-async fn finance(dir: &Path, settlement_u: &User, log: &mut Log) {
-    let finance_u = User::connect(dir, ADMIN_U[1], FINANCE_U).await;
-    let finance_m = User::connect(dir, ADMIN_M[1], FINANCE_M).await;
+async fn finance(dir: &Path, settlement_u: &SdkUser, log: &mut Log) {
+    let finance_u = SdkUser::connect(dir, ADMIN_U[1], FINANCE_U).await;
+    let finance_m = SdkUser::connect(dir, ADMIN_M[1], FINANCE_M).await;
     let staff = settlement_u.sdk().approve(period()).await.unwrap_err();
     assert_eq!(staff.status(), Some(403), "{staff}");
     let first = finance_u.sdk().approve(period()).await.unwrap();
@@ -469,7 +448,7 @@ async fn finance(dir: &Path, settlement_u: &User, log: &mut Log) {
     assert_eq!(periods[0].payment.as_ref().unwrap().reference, reference);
 }
 
-async fn events_match_the_calls(user: &User, log: &Log) -> Vec<ChainEvent> {
+async fn events_match_the_calls(user: &SdkUser, log: &Log) -> Vec<ChainEvent> {
     let mut stream = user.gateway.events(&user.signer, 0).unwrap();
     let full = until_closed(&mut stream).await;
     let settlement: Vec<(TxId, String)> = full
@@ -491,7 +470,7 @@ async fn events_match_the_calls(user: &User, log: &Log) -> Vec<ChainEvent> {
     full
 }
 
-async fn resumes_without_gaps(user: &User, full: &[ChainEvent]) {
+async fn resumes_without_gaps(user: &SdkUser, full: &[ChainEvent]) {
     let contract_at = full
         .iter()
         .position(|event| matches!(event, ChainEvent::Contract(_)))
@@ -510,7 +489,7 @@ async fn resumes_without_gaps(user: &User, full: &[ChainEvent]) {
     }
 }
 
-async fn ends_on_disconnect(user: &User, consortium: &mut Consortium) {
+async fn ends_on_disconnect(user: &SdkUser, consortium: &mut Consortium) {
     let height = {
         let trail = user.sdk().audit_trail(period()).await.unwrap();
         let last = trail.last().unwrap().tx_id;

@@ -14,7 +14,9 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use netsettle_testkit::process::{ADMIN_M, ADMIN_U, Netsettle, ORDERERS, PEERS, REPO};
+use netsettle_testkit::process::{
+    ADMIN_M, ADMIN_U, Netsettle, ORDERERS, PEERS, REPO, STAFF_M, STAFF_U,
+};
 use serde_json::Value;
 
 /// The binary under test.
@@ -26,18 +28,8 @@ const SLOT: u8 = 19;
 const PERIOD: &str = "2026-10";
 
 /// Settlement staff of each carrier.
-const UNICOM: [&str; 4] = [
-    "--profile",
-    "clients/unicommsp.toml",
-    "--identity",
-    "crypto/unicom/users/settlement@unicom.example",
-];
-const MOBILE: [&str; 4] = [
-    "--profile",
-    "clients/mobilemsp.toml",
-    "--identity",
-    "crypto/mobile/users/settlement@mobile.example",
-];
+const UNICOM: [&str; 4] = STAFF_U;
+const MOBILE: [&str; 4] = STAFF_M;
 
 /// The exit status of a contract refusal.
 const EXIT_REFUSED: i32 = 3;

@@ -12,7 +12,8 @@
 //!   in-memory transport), `peer` (a peer over a temporary ledger and a key-value
 //!   contract), `process` (the real `netsettle` binary on a loopback slot, and the
 //!   orderer processes' harness with an admin client; `browser`: the staff console's
-//!   process and chromedriver with headless Chromium).
+//!   process and chromedriver with headless Chromium; `sdk`: a carrier user through the
+//!   Rust SDK).
 //!
 //! A dev-dependency only (`publish = false`): no production crate depends on it. Crates
 //! below it in the graph use it from their integration tests (`tests/`), never from unit
@@ -37,6 +38,8 @@ pub mod pki;
 #[cfg(feature = "process")]
 pub mod process;
 pub mod rng;
+#[cfg(feature = "process")]
+pub mod sdk;
 pub mod tx;
 
 pub use channel::Consortium;

@@ -37,6 +37,20 @@ pub const ADMIN_M: [&str; 4] = [
     "--identity",
     "crypto/mobile/users/admin@mobile.example",
 ];
+/// Unicom's settlement staff through Unicom's connection profile (`netsettle settlement`).
+pub const STAFF_U: [&str; 4] = [
+    "--profile",
+    "clients/unicommsp.toml",
+    "--identity",
+    "crypto/unicom/users/settlement@unicom.example",
+];
+/// Mobile's settlement staff through Mobile's connection profile.
+pub const STAFF_M: [&str; 4] = [
+    "--profile",
+    "clients/mobilemsp.toml",
+    "--identity",
+    "crypto/mobile/users/settlement@mobile.example",
+];
 
 /// The rendered layout's orderer processes (`nodes/NAME.toml`): three Unicom, two Mobile.
 pub const ORDERERS: [&str; 5] = [
@@ -214,6 +228,13 @@ impl Netsettle {
     ) -> Consortium {
         self.consortium(dir);
         self.render_layout(dir, slot, "");
+        self.start_nodes(dir, orderers, peers)
+    }
+
+    /// Starts both DMZ forwarders, then the named `orderers` and `peers` of a consortium
+    /// already written and rendered into `dir` (a test may edit node configs in between),
+    /// each past its readiness line. Dropping the result stops them all.
+    pub fn start_nodes(self, dir: &Path, orderers: &[&str], peers: &[&str]) -> Consortium {
         let dmz = Forwarder::both(dir);
         let orderers = orderers
             .iter()
