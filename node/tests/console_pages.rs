@@ -35,10 +35,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper::{Request, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper::StatusCode;
 use netsettle_console::{Console, ConsoleConfig, PRE_COOKIE, SESSION_COOKIE, hash_password};
 use netsettle_settlement::agreement::{Agreement, Side};
 use netsettle_settlement::reconcile::{LineStatus, ReconciledLine};
@@ -63,10 +60,6 @@ const PEER0_U_SIGNER: &str = "crypto/unicom/peers/peer0.unicom.example/msp/signc
 
 /// How long the node's notices may take to reach the console.
 const NOTICE_WAIT_MAX: Duration = Duration::from_secs(60);
-
-/// How long one HTTP exchange with the console may take (a page is a few contract
-/// queries).
-const DEADLINE: Duration = Duration::from_secs(60);
 
 fn period() -> Period {
     "2026-10".parse().unwrap()
@@ -105,31 +98,11 @@ async fn month_to_review(dir: &Path, unicom: &SdkUser, mobile: &SdkUser) -> (Str
     (hex::encode(upload.tx_id.0.0), upload.block)
 }
 
-/// A console answer.
-struct Answer {
-    status: StatusCode,
-    headers: hyper::HeaderMap,
-    body: String,
-}
+// The console crate's test HTTP client (one request per connection, bounded in time).
+#[path = "../../crates/console/tests/common/mod.rs"]
+mod common;
 
-impl Answer {
-    fn cookie(&self, name: &str) -> Option<String> {
-        self.headers
-            .get_all(hyper::header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|v| v.starts_with(&format!("{name}=")))
-            .and_then(|v| v.split(';').next())
-            .map(str::to_owned)
-    }
-
-    fn csrf(&self) -> String {
-        let marker = "name=\"csrf\" value=\"";
-        let start = self.body.find(marker).expect("a csrf field") + marker.len();
-        let end = self.body[start..].find('"').expect("its end");
-        self.body[start..start + end].to_owned()
-    }
-}
+use common::{Answer, exchange};
 
 async fn request(
     addr: SocketAddr,
@@ -150,41 +123,11 @@ async fn request_typed(
     content_type: &str,
     body: Vec<u8>,
 ) -> Answer {
-    let exchange = async {
-        let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-            .await
-            .expect("handshake");
-        tokio::spawn(connection);
-        let mut builder = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", addr.to_string())
-            .header("content-type", content_type);
-        if !cookie.is_empty() {
-            builder = builder.header("cookie", cookie);
-        }
-        let response = sender
-            .send_request(builder.body(Full::new(Bytes::from(body))).expect("request"))
-            .await
-            .expect("response");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        Answer {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        }
-    };
-    tokio::time::timeout(DEADLINE, exchange)
-        .await
-        .expect("answered in time")
+    let mut headers = vec![("content-type", content_type.to_owned())];
+    if !cookie.is_empty() {
+        headers.push(("cookie", cookie.to_owned()));
+    }
+    exchange(addr, method, path, &headers, body).await
 }
 
 /// Unicom's console, in this process, on the address its peer0's notices go to, trusting
@@ -295,7 +238,9 @@ async fn log_in(addr: SocketAddr, name: &str) -> String {
     let password = format!("{name}'s password");
     let password = password.as_str();
     let form_page = request(addr, "GET", "/login", "", Vec::new()).await;
-    let pre = form_page.cookie(PRE_COOKIE).expect("pre-session cookie");
+    let pre = form_page
+        .cookie_pair(PRE_COOKIE)
+        .expect("pre-session cookie");
     let body = serde_urlencoded::to_string([
         ("csrf", form_page.csrf().as_str()),
         ("name", name),
@@ -304,7 +249,7 @@ async fn log_in(addr: SocketAddr, name: &str) -> String {
     .unwrap();
     let answer = request(addr, "POST", "/login", &pre, body.into_bytes()).await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
-    answer.cookie(SESSION_COOKIE).expect("session cookie")
+    answer.cookie_pair(SESSION_COOKIE).expect("session cookie")
 }
 
 /// The element starting with `<{tag} {attribute}` up to its closing tag.

@@ -11,8 +11,9 @@ use hyper::body::Bytes;
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 
-/// How long one exchange may take before the test fails.
-pub const DEADLINE: Duration = Duration::from_secs(30);
+/// How long one exchange may take before the test fails (a page or an action of the
+/// process test is a few contract calls).
+pub const DEADLINE: Duration = Duration::from_secs(60);
 
 /// A console answer.
 pub struct Answer {

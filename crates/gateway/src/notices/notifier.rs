@@ -209,7 +209,8 @@ impl Notifier {
     /// Derives and enqueues the notices of the blocks from the cursor up to `height`, at
     /// most [`DERIVE_BLOCKS_PER_TURN_MAX`] of them; whether blocks remain.
     fn derive_some(&mut self, height: u64) -> Result<bool, NotifierError> {
-        let cursor = self.ledger.outbox().cursor()?.unwrap_or(0);
+        let before = self.ledger.outbox().cursor()?;
+        let cursor = before.unwrap_or(0);
         if cursor >= height {
             return Ok(false);
         }
@@ -235,7 +236,6 @@ impl Notifier {
             notices = notices.len(),
             "notices derived"
         );
-        let before = self.ledger.outbox().cursor()?;
         self.enqueue(Some(end), &notices)?;
         if self.ledger.outbox().cursor()? == before {
             // The outbox was full: nothing moved; look again after deliveries.
