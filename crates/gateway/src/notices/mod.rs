@@ -20,9 +20,8 @@
 //! - [`limits`]: every bound.
 //!
 //! What it leaves out: HTTPS to ordinary-CA endpoints (our rustls provider has only the
-//! SM suite; endpoints are inside the carrier's network), and reminders before a period
-//! has its first record (an upload deadline with nothing uploaded by either side). See
-//! `docs/ARCHITECTURE.md`, "Notices", and `docs/notices.md` for the kinds.
+//! SM suite; endpoints are inside the carrier's network). See `docs/ARCHITECTURE.md`,
+//! "Notices", and `docs/notices.md` for the kinds.
 
 pub mod config;
 pub mod derive;
