@@ -45,8 +45,11 @@ use netsettle_testkit::process::{NODE_READY, Netsettle, Process, load_member};
 use netsettle_testkit::tx::{fresh_header, ordering_envelope};
 use tokio::sync::Semaphore;
 
-/// The binary under test.
-const NETSETTLE: Netsettle = Netsettle(env!("CARGO_BIN_EXE_netsettle"));
+/// The binary under test: this build's, or an earlier one named by `NETSETTLE_BENCH_BIN`
+/// (to measure before and after in one sitting).
+static NETSETTLE: std::sync::LazyLock<Netsettle> = std::sync::LazyLock::new(|| {
+    Netsettle(env!("CARGO_BIN_EXE_netsettle")).overridden_by("NETSETTLE_BENCH_BIN")
+});
 
 /// Marks failure only: a level whose transactions are not all in blocks by then.
 const LEVEL_DEADLINE: Duration = Duration::from_secs(180);

@@ -39,8 +39,11 @@ use netsettle_settlement::seal::seal_report_fresh;
 use netsettle_settlement::units::Period;
 use netsettle_testkit::process::{ADMIN_M, Forwarder, Netsettle, Process, REPO};
 
-/// The binary under test.
-const NETSETTLE: Netsettle = Netsettle(env!("CARGO_BIN_EXE_netsettle"));
+/// The binary under test: this build's, or an earlier one named by `NETSETTLE_BENCH_BIN`
+/// (to measure before and after in one sitting).
+static NETSETTLE: std::sync::LazyLock<Netsettle> = std::sync::LazyLock::new(|| {
+    Netsettle(env!("CARGO_BIN_EXE_netsettle")).overridden_by("NETSETTLE_BENCH_BIN")
+});
 
 /// Loopback range of this bench (127.10.x.x); tests use other slots.
 const SLOT: u8 = 10;

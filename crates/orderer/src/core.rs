@@ -47,9 +47,9 @@ use crate::entry::{LogEntry, SnapshotState};
 use crate::error::{BroadcastError, OrdererError};
 use crate::limits::{
     CATCH_UP_BLOCKS_MAX, CATCH_UP_RETRY_TICKS, CLOCK_ENTRY_BYTES_MAX, CLOCK_STAMP_INTERVAL_MS,
-    LOG_KEPT_BEHIND_SNAPSHOT_ENTRIES, RAFT_COMMITTED_BYTES_PER_READY_MAX,
-    RAFT_INFLIGHT_MESSAGES_MAX, RAFT_MESSAGE_BYTES_MAX, RAFT_UNCOMMITTED_BYTES_MAX,
-    WAITERS_PER_TRANSACTION_MAX, WAITING_ACKS_MAX,
+    LOG_KEPT_BEHIND_SNAPSHOT_ENTRIES, PROPOSAL_BYTES_MAX, PROPOSAL_ENVELOPES_MAX,
+    RAFT_COMMITTED_BYTES_PER_READY_MAX, RAFT_INFLIGHT_MESSAGES_MAX, RAFT_MESSAGE_BYTES_MAX,
+    RAFT_UNCOMMITTED_BYTES_MAX, WAITERS_PER_TRANSACTION_MAX, WAITING_ACKS_MAX,
 };
 use crate::membership::{ConsenterChange, check_consenter_change, consenter_ids, next_conf_change};
 use crate::snapshot::check_snapshot;
@@ -261,6 +261,9 @@ pub struct OrdererCore<C: Chain> {
     wall_clock_unix_ms: u64,
     /// The wall clock this node last entered in the log as leader, and in which term.
     stamped: Option<(u64, u64)>,
+    /// Checked transactions of the batch being handled, proposed together at its end (a
+    /// few Raft entries of many envelopes rather than one entry each).
+    proposing: Vec<(TxId, Envelope, u64)>,
 }
 
 impl<C: Chain> std::fmt::Debug for OrdererCore<C> {
@@ -334,6 +337,7 @@ impl<C: Chain> OrdererCore<C> {
             clock_unix_ms: state.clock_unix_ms,
             wall_clock_unix_ms: 0,
             stamped: None,
+            proposing: Vec::new(),
         };
         let mut actions = Actions::default();
         core.restore(state, snapshot.get_metadata().index, &mut actions)?;
@@ -437,6 +441,7 @@ impl<C: Chain> OrdererCore<C> {
         for event in events {
             self.handle(event, &mut actions)?;
         }
+        self.propose_queued(&mut actions);
         self.handle_ready(&mut actions)?;
         Ok(actions)
     }
@@ -492,6 +497,29 @@ impl<C: Chain> OrdererCore<C> {
             }
         }
     }
+}
+
+/// Splits queued proposals, in order, into groups of at most `PROPOSAL_ENVELOPES_MAX`
+/// envelopes and `PROPOSAL_BYTES_MAX` bytes; an envelope larger than that is a group alone.
+fn group_proposals(queued: Vec<(TxId, Envelope, u64)>) -> Vec<Vec<(TxId, Envelope)>> {
+    let mut groups: Vec<Vec<(TxId, Envelope)>> = Vec::new();
+    let mut group_bytes = 0u64;
+    for (tx_id, envelope, bytes) in queued {
+        let fits = groups.last().is_some_and(|group| {
+            group.len() < PROPOSAL_ENVELOPES_MAX
+                && group_bytes.saturating_add(bytes) <= PROPOSAL_BYTES_MAX
+        });
+        if fits {
+            group_bytes = group_bytes.saturating_add(bytes);
+            if let Some(group) = groups.last_mut() {
+                group.push((tx_id, envelope));
+            }
+        } else {
+            group_bytes = bytes;
+            groups.push(vec![(tx_id, envelope)]);
+        }
+    }
+    groups
 }
 
 /// Forwards raft-rs's slog records to `tracing`.
@@ -756,19 +784,19 @@ impl<C: Chain> OrdererCore<C> {
         if self.node.raft.leader_id == 0 {
             return Err(self.no_leader_error());
         }
-        self.stamp_clock_if_due();
         let (entry, tx_id) = match envelope.kind {
-            VerifiedKind::Transaction => (
-                LogEntry::Transaction {
-                    envelope: envelope.envelope,
-                },
-                envelope.tx_id,
-            ),
+            VerifiedKind::Transaction => {
+                self.proposing
+                    .push((envelope.tx_id, envelope.envelope, envelope.bytes));
+                return Ok(envelope.tx_id);
+            }
             VerifiedKind::ConfigUpdate {
                 header,
                 update,
                 at_unix,
             } => {
+                // Transactions checked before it go first, as they arrived.
+                self.propose_queued_now();
                 let config_envelope = self.config_envelope(&header, *update, at_unix)?;
                 let tx_id = config_envelope.tx_id();
                 (
@@ -780,14 +808,65 @@ impl<C: Chain> OrdererCore<C> {
                 )
             }
         };
+        self.stamp_clock_if_due();
         let data = encode(&entry).map_err(|e| BroadcastError::Malformed(e.to_string()))?;
+        self.propose_data(data).map(|()| tx_id)
+    }
+
+    fn propose_data(&mut self, data: Vec<u8>) -> Result<(), BroadcastError> {
         match self.node.propose(Vec::new(), data) {
-            Ok(()) => Ok(tx_id),
+            Ok(()) => Ok(()),
             Err(raft::Error::ProposalDropped) if self.node.raft.leader_id == 0 => {
                 Err(self.no_leader_error())
             }
             Err(_) => Err(BroadcastError::Busy),
         }
+    }
+
+    /// Proposes the transactions queued while the batch was handled, in arrival order, as
+    /// entries of at most `PROPOSAL_ENVELOPES_MAX` envelopes and `PROPOSAL_BYTES_MAX` bytes
+    /// (one larger envelope goes alone). The broadcasts of an entry that cannot be proposed
+    /// get the reason now.
+    fn propose_queued(&mut self, actions: &mut Actions) {
+        for (tx_ids, error) in self.propose_queued_now() {
+            for tx_id in tx_ids {
+                if let Some(waiting) = self.waiting.remove(&tx_id) {
+                    for request in waiting.requests {
+                        actions.replies.push((request, Err(error.clone())));
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`Self::propose_queued`] without the replies: returns the transactions whose entry
+    /// was not proposed, with why.
+    fn propose_queued_now(&mut self) -> Vec<(Vec<TxId>, BroadcastError)> {
+        let mut failed = Vec::new();
+        if self.proposing.is_empty() {
+            return failed;
+        }
+        self.stamp_clock_if_due();
+        let queued = std::mem::take(&mut self.proposing);
+        for group in group_proposals(queued) {
+            let tx_ids: Vec<TxId> = group.iter().map(|(tx_id, _)| *tx_id).collect();
+            let mut envelopes: Vec<Envelope> =
+                group.into_iter().map(|(_, envelope)| envelope).collect();
+            let entry = match envelopes.len() {
+                1 => match envelopes.pop() {
+                    Some(envelope) => LogEntry::Transaction { envelope },
+                    None => continue,
+                },
+                _ => LogEntry::Transactions { envelopes },
+            };
+            let outcome = encode(&entry)
+                .map_err(|e| BroadcastError::Malformed(e.to_string()))
+                .and_then(|data| self.propose_data(data));
+            if let Err(error) = outcome {
+                failed.push((tx_ids, error));
+            }
+        }
+        failed
     }
 
     /// The config envelope this orderer signs for an accepted update.
@@ -889,6 +968,12 @@ impl<C: Chain> OrdererCore<C> {
         match decode::<LogEntry>(entry.get_data()) {
             Ok(LogEntry::Transaction { envelope }) => {
                 self.apply_transaction(index, envelope, actions)
+            }
+            Ok(LogEntry::Transactions { envelopes }) => {
+                for envelope in envelopes {
+                    self.apply_transaction(index, envelope, actions)?;
+                }
+                Ok(())
             }
             Ok(LogEntry::Config { envelope, at_unix }) => {
                 self.apply_config(index, envelope, at_unix, actions)

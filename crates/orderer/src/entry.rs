@@ -12,7 +12,9 @@
 use netsettle_protocol::{ChannelConfig, Envelope, InvalidMessage, Wire};
 use netsettle_smcrypto::Hash;
 
-use crate::limits::{LOG_ENTRY_BYTES_MAX, PENDING_ENVELOPES_MAX, SNAPSHOT_BYTES_MAX};
+use crate::limits::{
+    LOG_ENTRY_BYTES_MAX, PENDING_ENVELOPES_MAX, PROPOSAL_ENVELOPES_MAX, SNAPSHOT_BYTES_MAX,
+};
 
 /// One entry of the Raft log (the `data` of a raft-rs `Entry`, in the protocol codec).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -45,6 +47,15 @@ pub enum LogEntry {
         /// Unix milliseconds on the leader's clock.
         unix_ms: u64,
     },
+    // Appended last: the codec numbers variants in order, and logs written before it
+    // must still decode.
+    /// Several endorsed transactions, each validated by the orderer that proposed them,
+    /// applied in order exactly as that many `Transaction` entries at this index would be:
+    /// a leader under load proposes the broadcasts of one input batch together.
+    Transactions {
+        /// The envelopes as their clients signed them, at least two.
+        envelopes: Vec<Envelope>,
+    },
 }
 
 impl Wire for LogEntry {
@@ -55,6 +66,14 @@ impl Wire for LogEntry {
         match self {
             LogEntry::Transaction { envelope } | LogEntry::Config { envelope, .. } => {
                 envelope.check()
+            }
+            LogEntry::Transactions { envelopes } => {
+                if envelopes.len() < 2 || envelopes.len() > PROPOSAL_ENVELOPES_MAX {
+                    return Err(InvalidMessage::Inconsistent {
+                        what: "transactions entry of fewer than two or too many envelopes",
+                    });
+                }
+                envelopes.iter().try_for_each(Wire::check)
             }
             LogEntry::Cut { .. } | LogEntry::Clock { .. } => Ok(()),
         }

@@ -21,6 +21,15 @@ pub const WAITERS_PER_TRANSACTION_MAX: usize = 8;
 /// this (at most `BLOCK_TX_MAX`), so it only guards against a bug.
 pub const PENDING_ENVELOPES_MAX: usize = netsettle_protocol::limits::BLOCK_TX_MAX;
 
+/// Envelopes one Raft entry carries at most: a leader under load proposes the
+/// broadcasts of one input batch together, in entries of up to this many.
+pub const PROPOSAL_ENVELOPES_MAX: usize = 64;
+/// Bytes of envelopes one multi-envelope entry carries at most (a larger envelope is an
+/// entry of its own); well within `LOG_ENTRY_BYTES_MAX`.
+pub const PROPOSAL_BYTES_MAX: u64 = 4 * MIB as u64;
+const _: () = assert!(PROPOSAL_BYTES_MAX as usize + 64 * 1024 <= LOG_ENTRY_BYTES_MAX);
+const _: () = assert!(PROPOSAL_ENVELOPES_MAX <= INPUT_BATCH_MAX);
+
 /// Bytes of Raft entries in one append message: one full envelope always fits.
 pub const RAFT_MESSAGE_BYTES_MAX: u64 = 8 * MIB as u64;
 /// Append messages in flight per follower.

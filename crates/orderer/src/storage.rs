@@ -179,7 +179,17 @@ impl RaftStore {
         if let Some(hs) = &hard_state_after {
             batch.put(HARD_STATE_KEY, encode_pb(hs, "hard state")?);
         }
-        self.write(batch, true)?;
+        // Raft's safety needs the entries, the snapshot, and the term and vote on disk before
+        // messages that depend on them leave; a moved commit index alone is learnt again
+        // from the leader after a crash, so it is written without waiting for the disk.
+        let must_sync = snapshot.is_some()
+            || !entries.is_empty()
+            || hard_state_after.as_ref().is_some_and(|hs| {
+                hs.term != self.hard_state.term || hs.vote != self.hard_state.vote
+            });
+        if !batch.is_empty() {
+            self.write(batch, must_sync)?;
+        }
 
         if let Some(snapshot) = snapshot {
             // As in raft-rs's own storage, an installed snapshot replaces the whole log.

@@ -276,7 +276,75 @@ fn lagging_and_wiped_orderers_catch_up_through_snapshots() {
 /// few ticks pass, crash the leader, bring back the one crashed before. Then heal, retry
 /// everything not acknowledged, and check that every acknowledged transaction is in
 /// exactly one block, that everything submitted landed once, and that all chains agree.
+#[test]
+fn broadcasts_handled_in_one_batch_share_raft_entries_and_land_exactly_once() {
+    let mut cluster = cluster(3, 1_000);
+    let leader = cluster.elect();
+    let follower = cluster.ids().into_iter().find(|id| *id != leader).unwrap();
+    let client = cluster.consortium.unicom_client.clone();
+    let envelopes: Vec<Envelope> = (0..120)
+        .map(|seq| cluster.consortium.ordering_envelope(&client, seq, 64))
+        .collect();
+    let applied_before = cluster.core(leader).applied_index();
+    let mut requests = Vec::new();
+    // Batches of 40 at the leader and at a follower (which forwards its entries), the last
+    // batch carrying a duplicate of its first envelope: it waits for the same answer.
+    for (n, chunk) in envelopes.chunks(40).enumerate() {
+        let target = if n % 2 == 0 { leader } else { follower };
+        let mut batch = chunk.to_vec();
+        if n == 2 {
+            batch.push(chunk[0].clone());
+        }
+        let ids: Vec<TxId> = batch.iter().map(Envelope::tx_id).collect();
+        let sent = cluster.broadcast_batch(target, batch);
+        requests.extend(sent.into_iter().zip(ids));
+    }
+    assert!(wait_replies(&mut cluster, &requests, 100));
+    let acked = acked(&cluster, &requests);
+    assert_eq!(
+        acked.len(),
+        120,
+        "{:?}",
+        cluster.replies.values().find(|r| r.is_err())
+    );
+    assert!(cluster.run_until(100, |c| c.all_at_least(4)));
+    let blocks = cluster.assert_consistent();
+    let sizes: Vec<usize> = blocks.iter().map(|b| b.data.len()).collect();
+    assert_eq!(sizes, vec![1, 50, 50, 20]);
+    assert_exactly_once(&blocks, &acked);
+    // Each batch stays whole and in arrival order (batches from different orderers may
+    // interleave as Raft orders them).
+    let chain = tx_ids(&blocks);
+    for chunk in envelopes.chunks(40) {
+        let ids: Vec<TxId> = chunk.iter().map(Envelope::tx_id).collect();
+        assert!(
+            chain
+                .windows(ids.len())
+                .any(|window| window == ids.as_slice()),
+            "a batch was split or reordered"
+        );
+    }
+    // Three entries of 40 (a clock entry and a cut besides), not 120 entries.
+    let entries = cluster.core(leader).applied_index() - applied_before;
+    assert!(entries <= 8, "{entries} entries for three batches");
+}
+
+#[test]
+fn batched_broadcasts_through_leader_kills_keep_every_ack_exactly_once() {
+    leader_kill_loop_batched(21, 5, 200, 10, 25);
+}
+
 fn leader_kill_loop(seed: u64, rounds: u64, per_round: u64, drop_per_mille: u64) {
+    leader_kill_loop_batched(seed, rounds, per_round, drop_per_mille, 1);
+}
+
+fn leader_kill_loop_batched(
+    seed: u64,
+    rounds: u64,
+    per_round: u64,
+    drop_per_mille: u64,
+    batch: usize,
+) {
     let mut cluster = cluster(seed, 200);
     cluster.set_drop_per_mille(drop_per_mille);
     let client = cluster.consortium.unicom_client.clone();
@@ -292,15 +360,25 @@ fn leader_kill_loop(seed: u64, rounds: u64, per_round: u64, drop_per_mille: u64)
             .into_iter()
             .filter(|id| cluster.is_running(*id))
             .collect();
+        let mut round: Vec<Envelope> = Vec::new();
         for _ in 0..per_round {
             let envelope = cluster.consortium.ordering_envelope(&client, seq, 32);
             envelopes.insert(envelope.tx_id(), envelope.clone());
-            let target = running[usize::try_from(seq).unwrap() % running.len()];
-            all_requests.push((
-                cluster.broadcast(target, envelope.clone()),
-                envelope.tx_id(),
-            ));
+            round.push(envelope);
             seq += 1;
+        }
+        for (n, chunk) in round.chunks(batch).enumerate() {
+            let target = running[n % running.len()];
+            if batch == 1 {
+                all_requests.push((
+                    cluster.broadcast(target, chunk[0].clone()),
+                    chunk[0].tx_id(),
+                ));
+            } else {
+                let ids: Vec<TxId> = chunk.iter().map(Envelope::tx_id).collect();
+                let sent = cluster.broadcast_batch(target, chunk.to_vec());
+                all_requests.extend(sent.into_iter().zip(ids));
+            }
         }
         for _ in 0..3 {
             cluster.step();

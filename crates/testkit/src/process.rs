@@ -76,6 +76,16 @@ pub const NODE_READY: &str = "netsettle node ready";
 pub struct Netsettle(pub &'static str);
 
 impl Netsettle {
+    /// `self`, or the binary the environment variable `var` names when it is set: a bench
+    /// measures an earlier build and this one in the same sitting (the machine is shared,
+    /// so figures from different hours do not compare).
+    pub fn overridden_by(self, var: &str) -> Netsettle {
+        match std::env::var(var) {
+            Ok(path) if !path.is_empty() => Netsettle(Box::leak(path.into_boxed_str())),
+            _ => self,
+        }
+    }
+
     /// A command running the binary.
     pub fn command(self) -> Command {
         Command::new(self.0)

@@ -211,6 +211,37 @@ impl Cluster {
         request
     }
 
+    /// Checks `envelopes` as node `id` would and hands them to its core as ONE input
+    /// batch (as the service does under load), so they are proposed together.
+    pub fn broadcast_batch(&mut self, id: u64, envelopes: Vec<Envelope>) -> Vec<RequestId> {
+        let mut requests = Vec::new();
+        let mut events = Vec::new();
+        for envelope in envelopes {
+            let request = self.next_request;
+            self.next_request += 1;
+            self.sent_to.insert(request, id);
+            requests.push(request);
+            let Some(core) = self.running.get(&id) else {
+                self.replies.insert(request, Err(BroadcastError::Stopped));
+                continue;
+            };
+            match verify_envelope(core.channel(), envelope, NOW) {
+                Ok(verified) => events.push(Event::Envelope {
+                    request,
+                    envelope: Box::new(verified),
+                }),
+                Err(error) => {
+                    self.replies.insert(request, Err(error));
+                }
+            }
+        }
+        if let Some(core) = self.running.get_mut(&id) {
+            let actions = core.on_batch(events).unwrap();
+            self.absorb(id, actions);
+        }
+        requests
+    }
+
     fn absorb(&mut self, id: u64, actions: Actions) {
         self.queue.extend(actions.messages);
         for (request, reply) in actions.replies {
