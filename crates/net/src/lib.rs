@@ -54,6 +54,10 @@
 //! node id the certificate's key must give that id (refused after the handshake with
 //! [`IdentityRefusal`]).
 //!
+//! Each message leaves the codec in one write, and under yamux the plaintext is
+//! gathered into record-sized writes (`coalesce`): a yamux frame, header and body, is
+//! one TLS record and one socket write.
+//!
 //! # What it leaves out
 //!
 //! Message semantics and signatures (roles check the SM2 signatures inside payloads),
@@ -64,12 +68,14 @@
 //!
 //! Reading order: `limits`, `node_id`, `error`, `trust`, `live_trust` (the trust in force
 //! and the session table, replaceable while running), `pending` (handshakes in progress),
-//! `upgrade` (the SM-TLS libp2p upgrade and transport), `admission` (who may send what,
+//! `tally` (write calls and TLS records counted), `coalesce` (the write buffer under
+//! yamux), `upgrade` (the SM-TLS libp2p upgrade and transport), `admission` (who may send what,
 //! and how many bytes), `codec`, `api`, `outbound` (our requests per node), `runner` (the
 //! task owning the libp2p swarm).
 
 mod admission;
 mod api;
+mod coalesce;
 mod codec;
 mod error;
 mod limits;
@@ -78,6 +84,7 @@ mod node_id;
 mod outbound;
 mod pending;
 mod runner;
+mod tally;
 mod trust;
 mod upgrade;
 
@@ -89,5 +96,7 @@ pub use limits::{
 };
 pub use node_id::NodeId;
 pub use runner::Network;
+#[doc(hidden)]
+pub use tally::WireCounts;
 pub use trust::{ChannelTrust, RemotePeer};
 pub use upgrade::SM_TLS_PROTOCOL;

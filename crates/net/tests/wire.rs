@@ -1,0 +1,113 @@
+//! The lean wire, counted rather than timed: once a connection is up, a request and its
+//! response cost a few TLS records and socket writes each way (a yamux frame is one
+//! record, a message one frame), not one record per header field and per yamux header.
+
+use netsettle_net::{NetError, Network, NodeId, WireCounts};
+use netsettle_protocol::Role as ProtocolRole;
+use netsettle_smcrypto::x509::Role;
+use netsettle_testkit::WAIT_MAX;
+use netsettle_testkit::channel::one_orderer_config;
+use netsettle_testkit::net::{net_config, start};
+use netsettle_testkit::pki::{TestOrg, now_unix};
+
+/// Requests measured.
+const ROUNDS: u64 = 32;
+/// Records (and writes) one side may send per request–response round trip, one per
+/// yamux frame. The caller sends the stream's protocol, the request and its end of
+/// stream; the server confirms the protocol in two frames (multistream-select's listener
+/// flushes its header before it answers the protocol), then the response and its end of
+/// stream. Before the wire was lean each side sent about 10 (a record per header field
+/// and per yamux header).
+const RECORDS_PER_ROUND_MAX: u64 = 4;
+/// Frames around the measured rounds that may fall into the count: the end of the last
+/// warm-up stream (sent after its response arrived), a yamux ping or its answer.
+const RECORDS_AROUND_MAX: u64 = 4;
+
+fn echo(network: &Network) {
+    let mut requests = network
+        .handle()
+        .serve("echo", &[ProtocolRole::Peer])
+        .unwrap();
+    tokio::spawn(async move {
+        while let Some(request) = requests.recv().await {
+            let reply = request.payload.clone();
+            let _ = request.respond(reply).await;
+        }
+    });
+}
+
+async fn request(from: &Network, to: NodeId, payload: &[u8]) -> Result<Vec<u8>, NetError> {
+    tokio::time::timeout(
+        WAIT_MAX,
+        from.handle().request(to, "echo", payload.to_vec()),
+    )
+    .await
+    .expect("request within the deadline")
+}
+
+fn sent_since(network: &Network, before: WireCounts) -> (u64, u64) {
+    let now = network.wire_counts();
+    (
+        now.tls_records - before.tls_records,
+        now.write_calls - before.write_calls,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_1kib_request_and_its_response_cost_a_few_records_each_way() {
+    let unicom = TestOrg::at("UnicomMSP", now_unix());
+    let mobile = TestOrg::at("MobileMSP", now_unix());
+    let config = one_orderer_config(&[&unicom, &mobile]);
+    let server = start(
+        unicom.member("peer0", Role::Peer).tls_identity(),
+        &config,
+        "127.0.1.22:0",
+    )
+    .await;
+    let mut caller_config = net_config(
+        mobile.member("peer0", Role::Peer).tls_identity(),
+        &config,
+        "127.0.2.22:0",
+    );
+    caller_config.known_peers = vec![(server.node_id(), server.listen_addr())];
+    let caller = Network::start(caller_config).await.unwrap();
+    echo(&server);
+
+    let payload = vec![0x5A; 1024];
+    // Connection, handshake and the identify exchange happen before the count starts.
+    for _ in 0..4 {
+        assert_eq!(
+            request(&caller, server.node_id(), &payload).await.unwrap(),
+            payload
+        );
+    }
+    let (caller_before, server_before) = (caller.wire_counts(), server.wire_counts());
+    for _ in 0..ROUNDS {
+        assert_eq!(
+            request(&caller, server.node_id(), &payload).await.unwrap(),
+            payload
+        );
+    }
+    let (caller_records, caller_writes) = sent_since(&caller, caller_before);
+    let (server_records, server_writes) = sent_since(&server, server_before);
+    eprintln!(
+        "per 1 KiB request over {ROUNDS} rounds: caller sent {caller_records} records in \
+         {caller_writes} writes, server sent {server_records} records in {server_writes} writes"
+    );
+    let max = RECORDS_PER_ROUND_MAX * ROUNDS + RECORDS_AROUND_MAX;
+    assert!(
+        caller_records <= max,
+        "caller sent {caller_records} records"
+    );
+    assert!(
+        server_records <= max,
+        "server sent {server_records} records"
+    );
+    assert!(caller_writes <= max, "caller made {caller_writes} writes");
+    assert!(server_writes <= max, "server made {server_writes} writes");
+    // Every round trip really went over the wire.
+    assert!(caller_records >= 2 * ROUNDS && server_records >= 2 * ROUNDS);
+
+    caller.shutdown().await;
+    server.shutdown().await;
+}
