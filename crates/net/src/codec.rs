@@ -26,6 +26,19 @@ use crate::limits::{SERVICE_NAME_BYTES_MAX, WRITE_COALESCE_BYTES};
 /// The request–response protocol name.
 pub(crate) const REQUEST_PROTOCOL: StreamProtocol = StreamProtocol::new("/netsettle/request/1.0.0");
 
+/// How the streams we open negotiate their protocol (the swarm applies it to all of
+/// them). `V1Lazy`: the caller sends its one protocol together with the request and
+/// reads the confirmation with the response, instead of waiting a round trip for it on
+/// every request; our nodes all speak [`REQUEST_PROTOCOL`], so the confirmation never
+/// fails between them (if it did, the request would fail on its read, as it does with
+/// `V1`). gossipsub offers several protocol versions, and `V1Lazy` only skips the wait
+/// for the last one offered, so gossip negotiates as before. The connection's own
+/// negotiations (`upgrade`) stay `V1`: the TLS client learns that the server refused its
+/// certificate on its first read, which must be the multiplexer negotiation to be
+/// reported as the TLS refusal it is.
+pub(crate) const SUBSTREAM_NEGOTIATION: multistream_select::Version =
+    multistream_select::Version::V1Lazy;
+
 /// Initial capacity cap of a payload buffer: beyond this it grows with the data.
 const PREALLOCATE_BYTES_MAX: usize = 64 * 1024;
 
@@ -404,6 +417,77 @@ mod tests {
         ) -> core::task::Poll<io::Result<()>> {
             core::task::Poll::Ready(Ok(()))
         }
+    }
+
+    /// A stream whose remote never answers: reads stay pending, writes are kept.
+    #[derive(Default)]
+    struct Unanswered {
+        written: Arc<std::sync::Mutex<Vec<u8>>>,
+    }
+
+    impl AsyncRead for Unanswered {
+        fn poll_read(
+            self: core::pin::Pin<&mut Self>,
+            _: &mut core::task::Context<'_>,
+            _: &mut [u8],
+        ) -> core::task::Poll<io::Result<usize>> {
+            core::task::Poll::Pending
+        }
+    }
+
+    impl AsyncWrite for Unanswered {
+        fn poll_write(
+            self: core::pin::Pin<&mut Self>,
+            _: &mut core::task::Context<'_>,
+            buf: &[u8],
+        ) -> core::task::Poll<io::Result<usize>> {
+            self.written.lock().unwrap().extend_from_slice(buf);
+            core::task::Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(
+            self: core::pin::Pin<&mut Self>,
+            _: &mut core::task::Context<'_>,
+        ) -> core::task::Poll<io::Result<()>> {
+            core::task::Poll::Ready(Ok(()))
+        }
+
+        fn poll_close(
+            self: core::pin::Pin<&mut Self>,
+            _: &mut core::task::Context<'_>,
+        ) -> core::task::Poll<io::Result<()>> {
+            core::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[test]
+    fn a_request_goes_out_without_waiting_for_the_protocol_confirmation() {
+        use core::future::Future as _;
+        use multistream_select::{Version, dialer_select_proto};
+
+        let mut cx = core::task::Context::from_waker(futures::task::noop_waker_ref());
+        // With `V1` the caller would wait for the remote's confirmation.
+        let mut waiting =
+            dialer_select_proto(Unanswered::default(), [REQUEST_PROTOCOL], Version::V1);
+        assert!(core::pin::Pin::new(&mut waiting).poll(&mut cx).is_pending());
+        let wire = Unanswered::default();
+        let written = Arc::clone(&wire.written);
+        let mut lazy = dialer_select_proto(wire, [REQUEST_PROTOCOL], SUBSTREAM_NEGOTIATION);
+        let core::task::Poll::Ready(Ok((_, mut stream))) =
+            core::pin::Pin::new(&mut lazy).poll(&mut cx)
+        else {
+            panic!("lazy negotiation settles without an answer");
+        };
+        let request = WireRequest::outbound("raft".to_owned(), vec![9; 100]);
+        block_on(codec(1024).write_request(&REQUEST_PROTOCOL, &mut stream, request)).unwrap();
+        block_on(stream.close()).unwrap();
+        let mut expected = vec![4];
+        expected.extend_from_slice(b"raft");
+        expected.extend_from_slice(&100u64.to_be_bytes());
+        expected.extend_from_slice(&[9; 100]);
+        let written = written.lock().unwrap().clone();
+        assert!(written.starts_with(b"\x13/multistream/1.0.0\n\x19/netsettle/request/1.0.0\n"));
+        assert!(written.ends_with(&expected));
     }
 
     #[test]

@@ -30,7 +30,9 @@ use crate::api::{
     COMMAND_QUEUE_MAX, Command, ConnectionEvent, GossipMessage, InboundRequest, NetConfig,
     NetHandle, RESERVED_PREFIX, Responder, Services, Verdict,
 };
-use crate::codec::{FrameCodec, REQUEST_PROTOCOL, WireRequest, WireResponse};
+use crate::codec::{
+    FrameCodec, REQUEST_PROTOCOL, SUBSTREAM_NEGOTIATION, WireRequest, WireResponse,
+};
 use crate::error::NetError;
 use crate::limits::{ADVERTISED_ADDRESSES_MAX, IDENTIFY_BYTES_MAX, KNOWN_PEERS_MAX, NetLimits};
 use crate::node_id::NodeId;
@@ -111,7 +113,8 @@ impl Network {
         };
         let behaviour = behaviour(&config.limits, stamp)?;
         let swarm_config = libp2p::swarm::Config::with_tokio_executor()
-            .with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT);
+            .with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT)
+            .with_substream_upgrade_protocol_override(SUBSTREAM_NEGOTIATION);
         let mut swarm = Swarm::new(transport, behaviour, local.peer_id(), swarm_config);
 
         let listen_error = |reason: String| NetError::Listen {
