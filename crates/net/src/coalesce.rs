@@ -1,55 +1,76 @@
-//! The write buffer between yamux and the TLS stream: one TLS record per frame, not per
-//! write.
+//! Write buffers that gather small writes until a flush: one under yamux, so a frame
+//! is one TLS record rather than one per write, and one on each yamux stream, so the
+//! pieces of a message written before its flush are one frame rather than one per write.
 //!
 //! rustls seals whatever one `poll_write` hands it into its own record and, with
 //! `TCP_NODELAY`, each record leaves in its own write syscall. yamux writes every frame
 //! as two writes (its 12-byte header, then the body) and flushes after each frame, so
-//! without this buffer every frame costs two records and two syscalls, the header one
-//! carrying 12 bytes of plaintext and a 22-byte record overhead.
+//! without the connection's buffer every frame costs two records and two syscalls, the
+//! header one carrying 12 bytes of plaintext and a 22-byte record overhead. On a stream,
+//! every write is a frame: a lazy protocol negotiation (`codec::SUBSTREAM_NEGOTIATION`)
+//! writes the protocol and then the request, which the stream's buffer sends as one.
 //!
-//! [`RecordBuffer`] keeps plaintext until a flush, or until it holds a full record's worth
-//! ([`WRITE_COALESCE_BYTES`]); then it hands the whole buffer to TLS in one write, which
-//! becomes one record. It never grows beyond that bound: a write that does not fit is
-//! taken in part (the caller writes the rest again), and once the buffer is full nothing
-//! more is taken until TLS accepted it, so a socket that pushes back (`Pending`) stops
-//! the writer instead of growing the buffer. A write of a full record or more into an
-//! empty buffer goes straight to TLS. Reads pass through untouched.
+//! [`WriteBuffer`] keeps bytes until a flush, or until it holds a full record's worth
+//! ([`WRITE_COALESCE_BYTES`], also yamux's largest frame body); then it hands the whole
+//! buffer on in one write. It never holds more: a write that does not fit is taken in
+//! part (the caller writes the rest again), and once the buffer is full nothing more is
+//! taken until the inner stream accepted it, so an inner stream that pushes back
+//! (`Pending`) stops the writer instead of growing the buffer. A write of a full record
+//! or more into an empty buffer goes straight through. Reads pass through untouched.
+//! The connection's buffer keeps its allocation; a stream's is allocated when a write is
+//! gathered and freed once it went out, so idle streams hold nothing.
 
 use core::pin::Pin;
 use core::task::{Context, Poll, ready};
 use std::io;
 
 use futures::{AsyncRead, AsyncWrite};
+use libp2p::core::muxing::{StreamMuxer, StreamMuxerEvent};
 
 use crate::limits::WRITE_COALESCE_BYTES;
 
-/// Plaintext writes to `S` gathered into record-sized writes (see the module doc).
+/// Writes to `S` gathered into record-sized writes (see the module doc).
 #[derive(Debug)]
-pub(crate) struct RecordBuffer<S> {
+pub(crate) struct WriteBuffer<S> {
     inner: S,
-    /// At most `WRITE_COALESCE_BYTES` bytes, never reallocated.
+    /// At most `WRITE_COALESCE_BYTES` bytes; its capacity is 0 or exactly that.
     buffer: Vec<u8>,
     /// Bytes at the front of `buffer` that `inner` already took.
     sent: usize,
+    /// Keep the allocation once drained (the connection's buffer, always in use).
+    keep_allocation: bool,
 }
 
-impl<S> RecordBuffer<S> {
-    pub(crate) fn new(inner: S) -> Self {
-        RecordBuffer {
+impl<S> WriteBuffer<S> {
+    /// The buffer between yamux and TLS, allocated once for the connection.
+    pub(crate) fn for_connection(inner: S) -> Self {
+        WriteBuffer {
             inner,
             buffer: Vec::with_capacity(WRITE_COALESCE_BYTES),
             sent: 0,
+            keep_allocation: true,
+        }
+    }
+
+    /// A yamux stream's buffer, allocated only while it holds bytes.
+    pub(crate) fn for_stream(inner: S) -> Self {
+        WriteBuffer {
+            inner,
+            buffer: Vec::new(),
+            sent: 0,
+            keep_allocation: false,
         }
     }
 }
 
-impl<S: AsyncWrite + Unpin> RecordBuffer<S> {
+impl<S: AsyncWrite + Unpin> WriteBuffer<S> {
     /// Hand everything buffered to `inner`; `Ready(Ok)` leaves the buffer empty.
     fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let RecordBuffer {
+        let WriteBuffer {
             inner,
             buffer,
             sent,
+            keep_allocation,
         } = self;
         while let Some(unsent) = buffer.get(*sent..).filter(|unsent| !unsent.is_empty()) {
             let taken = ready!(Pin::new(&mut *inner).poll_write(cx, unsent))?;
@@ -58,13 +79,17 @@ impl<S: AsyncWrite + Unpin> RecordBuffer<S> {
             }
             *sent = sent.saturating_add(taken.min(unsent.len()));
         }
-        buffer.clear();
+        if *keep_allocation {
+            buffer.clear();
+        } else {
+            *buffer = Vec::new();
+        }
         *sent = 0;
         Poll::Ready(Ok(()))
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for RecordBuffer<S> {
+impl<S: AsyncWrite + Unpin> AsyncWrite for WriteBuffer<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -82,6 +107,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for RecordBuffer<S> {
         }
         let room = WRITE_COALESCE_BYTES.saturating_sub(this.buffer.len());
         let (taken, _) = buf.split_at(buf.len().min(room));
+        if this.buffer.capacity() == 0 {
+            this.buffer.reserve_exact(WRITE_COALESCE_BYTES);
+        }
         this.buffer.extend_from_slice(taken);
         Poll::Ready(Ok(taken.len()))
     }
@@ -99,7 +127,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for RecordBuffer<S> {
     }
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for RecordBuffer<S> {
+impl<S: AsyncRead + Unpin> AsyncRead for WriteBuffer<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -114,6 +142,46 @@ impl<S: AsyncRead + Unpin> AsyncRead for RecordBuffer<S> {
         bufs: &mut [io::IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().inner).poll_read_vectored(cx, bufs)
+    }
+}
+
+/// A muxer whose streams, inbound and outbound, each get a [`WriteBuffer`].
+#[derive(Debug)]
+pub(crate) struct BufferedStreams<M>(pub(crate) M);
+
+impl<M> StreamMuxer for BufferedStreams<M>
+where
+    M: StreamMuxer + Unpin,
+    M::Substream: Unpin,
+{
+    type Substream = WriteBuffer<M::Substream>;
+    type Error = M::Error;
+
+    fn poll_inbound(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Self::Substream, Self::Error>> {
+        let stream = ready!(Pin::new(&mut self.get_mut().0).poll_inbound(cx))?;
+        Poll::Ready(Ok(WriteBuffer::for_stream(stream)))
+    }
+
+    fn poll_outbound(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Self::Substream, Self::Error>> {
+        let stream = ready!(Pin::new(&mut self.get_mut().0).poll_outbound(cx))?;
+        Poll::Ready(Ok(WriteBuffer::for_stream(stream)))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Pin::new(&mut self.get_mut().0).poll_close(cx)
+    }
+
+    fn poll(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<StreamMuxerEvent, Self::Error>> {
+        Pin::new(&mut self.get_mut().0).poll(cx)
     }
 }
 
@@ -158,8 +226,8 @@ mod tests {
         }
     }
 
-    fn stubborn(chunk: usize) -> RecordBuffer<Stubborn> {
-        RecordBuffer::new(Stubborn {
+    fn stubborn(chunk: usize) -> WriteBuffer<Stubborn> {
+        WriteBuffer::for_connection(Stubborn {
             writes: Vec::new(),
             flushes: 0,
             chunk,
@@ -169,7 +237,7 @@ mod tests {
 
     /// Write all of `data` as `poll_write` calls, retrying on `Pending` like a task that
     /// was woken; checks the bound after every call.
-    fn write_all(buffer: &mut RecordBuffer<Stubborn>, mut data: &[u8]) {
+    fn write_all(buffer: &mut WriteBuffer<Stubborn>, mut data: &[u8]) {
         let mut cx = Context::from_waker(noop_waker_ref());
         while !data.is_empty() {
             if let Poll::Ready(taken) = Pin::new(&mut *buffer).poll_write(&mut cx, data) {
@@ -177,11 +245,11 @@ mod tests {
                 data = rest;
             }
             assert!(buffer.buffer.len() <= WRITE_COALESCE_BYTES);
-            assert_eq!(buffer.buffer.capacity(), WRITE_COALESCE_BYTES);
+            assert!([0, WRITE_COALESCE_BYTES].contains(&buffer.buffer.capacity()));
         }
     }
 
-    fn flush(buffer: &mut RecordBuffer<Stubborn>) {
+    fn flush(buffer: &mut WriteBuffer<Stubborn>) {
         let mut cx = Context::from_waker(noop_waker_ref());
         while Pin::new(&mut *buffer).poll_flush(&mut cx).is_pending() {}
     }
@@ -215,6 +283,18 @@ mod tests {
             sizes,
             [WRITE_COALESCE_BYTES, 12 + 40_000 - WRITE_COALESCE_BYTES]
         );
+    }
+
+    #[test]
+    fn a_stream_buffer_holds_memory_only_until_its_flush() {
+        let mut buffer = WriteBuffer::for_stream(stubborn(usize::MAX).inner);
+        assert_eq!(buffer.buffer.capacity(), 0);
+        write_all(&mut buffer, b"/multistream/1.0.0");
+        write_all(&mut buffer, &[2; 1024]);
+        assert_eq!(buffer.buffer.capacity(), WRITE_COALESCE_BYTES);
+        flush(&mut buffer);
+        assert_eq!(buffer.inner.writes.len(), 1);
+        assert_eq!(buffer.buffer.capacity(), 0);
     }
 
     #[test]

@@ -11,8 +11,10 @@
 //!
 //! Each message leaves in one write followed by one flush: its header and the first
 //! [`WRITE_COALESCE_BYTES`] of its payload in one buffer, the rest (large messages only)
-//! straight from the payload. Every write on a yamux stream is a yamux frame, so a header
-//! written piece by piece would cost a frame (and a TLS record) per piece.
+//! straight from the payload. Every write on a bare yamux stream is a yamux frame, so a
+//! header written piece by piece would cost a frame (and a TLS record) per piece; the
+//! stream's write buffer (`coalesce`) would gather them too, but one write saves it the
+//! work and keeps the codec lean on any stream.
 
 use std::io;
 use std::sync::Arc;

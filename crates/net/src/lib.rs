@@ -54,9 +54,10 @@
 //! node id the certificate's key must give that id (refused after the handshake with
 //! [`IdentityRefusal`]).
 //!
-//! Each message leaves the codec in one write, and under yamux the plaintext is
-//! gathered into record-sized writes (`coalesce`): a yamux frame, header and body, is
-//! one TLS record and one socket write.
+//! Each message leaves the codec in one write; what a stream writes before its flush is
+//! one yamux frame, and a yamux frame, header and body, is one TLS record and one socket
+//! write (`coalesce`). Request streams negotiate their protocol lazily: the request goes
+//! out with it, without a round trip.
 //!
 //! # What it leaves out
 //!
@@ -68,8 +69,8 @@
 //!
 //! Reading order: `limits`, `node_id`, `error`, `trust`, `live_trust` (the trust in force
 //! and the session table, replaceable while running), `pending` (handshakes in progress),
-//! `tally` (write calls and TLS records counted), `coalesce` (the write buffer under
-//! yamux), `upgrade` (the SM-TLS libp2p upgrade and transport), `admission` (who may send what,
+//! `tally` (write calls and TLS records counted), `coalesce` (the write buffers on
+//! streams and under yamux), `upgrade` (the SM-TLS libp2p upgrade and transport), `admission` (who may send what,
 //! and how many bytes), `codec`, `api`, `outbound` (our requests per node), `runner` (the
 //! task owning the libp2p swarm).
 
