@@ -1,6 +1,7 @@
-//! Write buffers that gather small writes until a flush: one under yamux, so a frame
-//! is one TLS record rather than one per write, and one on each yamux stream, so the
-//! pieces of a message written before its flush are one frame rather than one per write.
+//! Write buffers that gather small writes until a flush: one under yamux, so the frames
+//! of one turn of the muxer are one TLS record rather than two per frame, and one on each
+//! yamux stream, so the pieces of a message written before its flush are one frame
+//! rather than one per write.
 //!
 //! rustls seals whatever one `poll_write` hands it into its own record and, with
 //! `TCP_NODELAY`, each record leaves in its own write syscall. yamux writes every frame
@@ -18,11 +19,14 @@
 //! (`Pending`) stops the writer instead of growing the buffer. A write of a full record
 //! or more into an empty buffer goes straight through. Reads pass through untouched.
 //! The connection's buffer keeps its allocation; a stream's is allocated when a write is
-//! gathered and freed once it went out, so idle streams hold nothing.
+//! gathered and freed once it went out, so idle streams hold nothing. The connection's
+//! buffer also defers yamux's flush after each frame to the end of the muxer call that
+//! wrote it ([`BufferedStreams`]), so frames queued together leave together.
 
 use core::pin::Pin;
 use core::task::{Context, Poll, ready};
 use std::io;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures::{AsyncRead, AsyncWrite};
 use libp2p::core::muxing::{StreamMuxer, StreamMuxerEvent};
@@ -39,6 +43,10 @@ pub(crate) struct WriteBuffer<S> {
     sent: usize,
     /// Keep the allocation once drained (the connection's buffer, always in use).
     keep_allocation: bool,
+    /// `poll_flush` only notes the wish; [`WriteBuffer::poll_deferred_flush`] flushes.
+    defer_flush: bool,
+    /// A `poll_flush` was deferred and not yet carried out.
+    flush_wanted: bool,
 }
 
 impl<S> WriteBuffer<S> {
@@ -49,6 +57,8 @@ impl<S> WriteBuffer<S> {
             buffer: Vec::with_capacity(WRITE_COALESCE_BYTES),
             sent: 0,
             keep_allocation: true,
+            defer_flush: false,
+            flush_wanted: false,
         }
     }
 
@@ -59,6 +69,8 @@ impl<S> WriteBuffer<S> {
             buffer: Vec::new(),
             sent: 0,
             keep_allocation: false,
+            defer_flush: false,
+            flush_wanted: false,
         }
     }
 }
@@ -71,6 +83,7 @@ impl<S: AsyncWrite + Unpin> WriteBuffer<S> {
             buffer,
             sent,
             keep_allocation,
+            ..
         } = self;
         while let Some(unsent) = buffer.get(*sent..).filter(|unsent| !unsent.is_empty()) {
             let taken = ready!(Pin::new(&mut *inner).poll_write(cx, unsent))?;
@@ -85,6 +98,16 @@ impl<S: AsyncWrite + Unpin> WriteBuffer<S> {
             *buffer = Vec::new();
         }
         *sent = 0;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Carry out a flush that `poll_flush` deferred, if any.
+    pub(crate) fn poll_deferred_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.flush_wanted {
+            ready!(self.poll_drain(cx))?;
+            ready!(Pin::new(&mut self.inner).poll_flush(cx))?;
+            self.flush_wanted = false;
+        }
         Poll::Ready(Ok(()))
     }
 }
@@ -116,6 +139,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteBuffer<S> {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if this.defer_flush {
+            this.flush_wanted = true;
+            return Poll::Ready(Ok(()));
+        }
         ready!(this.poll_drain(cx))?;
         Pin::new(&mut this.inner).poll_flush(cx)
     }
@@ -145,43 +172,132 @@ impl<S: AsyncRead + Unpin> AsyncRead for WriteBuffer<S> {
     }
 }
 
-/// A muxer whose streams, inbound and outbound, each get a [`WriteBuffer`].
-#[derive(Debug)]
-pub(crate) struct BufferedStreams<M>(pub(crate) M);
+/// The connection's [`WriteBuffer`], shared by the muxer, which reads and writes through
+/// it, and [`BufferedStreams`], which carries out its deferred flushes.
+pub(crate) type SharedBuffer<S> = Arc<Mutex<WriteBuffer<S>>>;
 
-impl<M> StreamMuxer for BufferedStreams<M>
+fn lock<S>(shared: &SharedBuffer<S>) -> MutexGuard<'_, WriteBuffer<S>> {
+    // Only ever locked for one poll call, never across an await; a panic inside one
+    // leaves bytes that are still whole.
+    shared
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The muxer's side of a [`SharedBuffer`].
+#[derive(Debug)]
+pub(crate) struct SharedWrites<S>(pub(crate) SharedBuffer<S>);
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for SharedWrites<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut *lock(&self.0)).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *lock(&self.0)).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *lock(&self.0)).poll_close(cx)
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for SharedWrites<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut *lock(&self.0)).poll_read(cx, buf)
+    }
+}
+
+/// A muxer whose streams, inbound and outbound, each get a [`WriteBuffer`], and whose
+/// connection buffer flushes once per turn of the muxer rather than once per frame.
+///
+/// yamux flushes after every frame it writes. The connection's buffer defers those
+/// flushes, and this wrapper carries them out when the muxer call that wrote the frames
+/// returns: frames queued together (a stream's protocol confirmation in two frames, a
+/// response and its end of stream) leave as one TLS record. libp2p polls the muxer each
+/// time its connection task wakes, and a flush that the socket holds up (`Pending`)
+/// registers that wake-up, so a deferred flush is always carried out.
+pub(crate) struct BufferedStreams<M, S> {
+    muxer: M,
+    connection: SharedBuffer<S>,
+}
+
+impl<M, S> BufferedStreams<M, S> {
+    /// Wrap `muxer`, which does its I/O through `connection`; from now on the
+    /// connection's flushes are deferred to the end of each muxer call.
+    pub(crate) fn new(muxer: M, connection: SharedBuffer<S>) -> Self {
+        lock(&connection).defer_flush = true;
+        BufferedStreams { muxer, connection }
+    }
+}
+
+impl<M, S: AsyncWrite + Unpin> BufferedStreams<M, S> {
+    /// Carry out the connection's deferred flush, then report `polled`: the muxer's
+    /// answer, or the flush's failure, which ends the connection.
+    fn after<T, E>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<Result<T, E>>,
+    ) -> Poll<Result<T, io::Error>>
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        if let Poll::Ready(Err(error)) = lock(&self.connection).poll_deferred_flush(cx) {
+            return Poll::Ready(Err(error));
+        }
+        polled.map_err(io::Error::other)
+    }
+}
+
+impl<M, S> StreamMuxer for BufferedStreams<M, S>
 where
     M: StreamMuxer + Unpin,
     M::Substream: Unpin,
+    M::Error: Send + Sync + 'static,
+    S: AsyncWrite + Unpin,
 {
     type Substream = WriteBuffer<M::Substream>;
-    type Error = M::Error;
+    type Error = io::Error;
 
     fn poll_inbound(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Self::Substream, Self::Error>> {
-        let stream = ready!(Pin::new(&mut self.get_mut().0).poll_inbound(cx))?;
-        Poll::Ready(Ok(WriteBuffer::for_stream(stream)))
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.muxer).poll_inbound(cx);
+        this.after(cx, polled).map_ok(WriteBuffer::for_stream)
     }
 
     fn poll_outbound(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Self::Substream, Self::Error>> {
-        let stream = ready!(Pin::new(&mut self.get_mut().0).poll_outbound(cx))?;
-        Poll::Ready(Ok(WriteBuffer::for_stream(stream)))
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.muxer).poll_outbound(cx);
+        this.after(cx, polled).map_ok(WriteBuffer::for_stream)
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Pin::new(&mut self.get_mut().0).poll_close(cx)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.muxer).poll_close(cx);
+        this.after(cx, polled)
     }
 
     fn poll(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<StreamMuxerEvent, Self::Error>> {
-        Pin::new(&mut self.get_mut().0).poll(cx)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.muxer).poll(cx);
+        this.after(cx, polled)
     }
 }
 
@@ -283,6 +399,28 @@ mod tests {
             sizes,
             [WRITE_COALESCE_BYTES, 12 + 40_000 - WRITE_COALESCE_BYTES]
         );
+    }
+
+    #[test]
+    fn deferred_flushes_send_several_frames_as_one_write() {
+        let mut buffer = stubborn(usize::MAX);
+        buffer.defer_flush = true;
+        for frame in [&[1u8; 12][..], &[2; 30], &[3; 12], &[4; 1024], &[5; 12]] {
+            write_all(&mut buffer, frame);
+            flush(&mut buffer);
+        }
+        assert!(
+            buffer.inner.writes.is_empty(),
+            "flushes wait for their turn"
+        );
+        let mut cx = Context::from_waker(noop_waker_ref());
+        while buffer.poll_deferred_flush(&mut cx).is_pending() {}
+        assert_eq!(buffer.inner.writes.len(), 1);
+        assert_eq!(buffer.inner.writes[0].len(), 12 + 30 + 12 + 1024 + 12);
+        assert_eq!(buffer.inner.flushes, 1);
+        // Nothing wanted, nothing done.
+        while buffer.poll_deferred_flush(&mut cx).is_pending() {}
+        assert_eq!(buffer.inner.flushes, 1);
     }
 
     #[test]

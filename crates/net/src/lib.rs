@@ -55,8 +55,8 @@
 //! [`IdentityRefusal`]).
 //!
 //! Each message leaves the codec in one write; what a stream writes before its flush is
-//! one yamux frame, and a yamux frame, header and body, is one TLS record and one socket
-//! write (`coalesce`). Request streams negotiate their protocol lazily: the request goes
+//! one yamux frame, and the frames of one turn of the muxer are one TLS record and one
+//! socket write (`coalesce`). Request streams negotiate their protocol lazily: the request goes
 //! out with it, without a round trip.
 //!
 //! # What it leaves out

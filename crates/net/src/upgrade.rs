@@ -34,7 +34,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use netsettle_smcrypto::x509::Certificate;
 use netsettle_smtls::{TlsError, TlsIdentity};
 
-use crate::coalesce::{BufferedStreams, WriteBuffer};
+use crate::coalesce::{BufferedStreams, SharedWrites, WriteBuffer};
 use crate::error::{IdentityRefusal, NetError};
 use crate::limits::NetLimits;
 use crate::live_trust::{LiveTrust, Session, TrustInForce};
@@ -313,9 +313,11 @@ where
             .await?
     };
     // yamux writes each frame's header and body separately and flushes after each
-    // frame: gathered here, a frame leaves as one TLS record and one write; on each
-    // stream, what is written before a flush leaves as one frame (`coalesce`).
-    let tls = WriteBuffer::for_connection(tls);
+    // frame: gathered here, the frames of one turn of the muxer leave as one TLS record
+    // and one write; on each stream, what is written before a flush is one frame
+    // (`coalesce`).
+    let connection = Arc::new(Mutex::new(WriteBuffer::for_connection(tls)));
+    let tls = SharedWrites(Arc::clone(&connection));
     // In TLS 1.3 a client learns that the server refused its certificate only on its
     // first read, which is this negotiation: report it as the TLS failure it is.
     let muxer = if endpoint.is_listener() {
@@ -335,7 +337,10 @@ where
             .await
             .map_err(|e| UpgradeFailure::Multiplex(e.to_string()))?
     };
-    Ok((peer_id, StreamMuxerBox::new(BufferedStreams(muxer))))
+    Ok((
+        peer_id,
+        StreamMuxerBox::new(BufferedStreams::new(muxer, connection)),
+    ))
 }
 
 /// A failure right after the TLS handshake: a TLS alert from the remote (it refused our
