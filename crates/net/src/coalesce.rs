@@ -150,7 +150,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteBuffer<S> {
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         ready!(this.poll_drain(cx))?;
-        Pin::new(&mut this.inner).poll_close(cx)
+        ready!(Pin::new(&mut this.inner).poll_close(cx))?;
+        // Closing flushed everything: no deferred flush may touch the closed stream.
+        this.flush_wanted = false;
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -445,5 +448,99 @@ mod tests {
         flush(&mut buffer);
         assert_eq!(buffer.inner.writes.concat(), data);
         assert!(buffer.buffer.is_empty());
+    }
+
+    /// A muxer that, on its first turn, writes three small frames through the
+    /// connection, flushing after each as yamux does.
+    struct ThreeFrames {
+        connection: SharedWrites<Stubborn>,
+        turns: usize,
+    }
+
+    impl StreamMuxer for ThreeFrames {
+        type Substream = futures::io::Cursor<Vec<u8>>;
+        type Error = io::Error;
+
+        fn poll_inbound(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Result<Self::Substream, Self::Error>> {
+            Poll::Pending
+        }
+
+        fn poll_outbound(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Result<Self::Substream, Self::Error>> {
+            Poll::Pending
+        }
+
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), io::Error>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Result<StreamMuxerEvent, io::Error>> {
+            let this = self.get_mut();
+            this.turns += 1;
+            if this.turns == 1 {
+                for frame in [[1u8; 112], [2; 112], [3; 112]] {
+                    let connection = Pin::new(&mut this.connection);
+                    assert!(matches!(
+                        connection.poll_write(cx, &frame),
+                        Poll::Ready(Ok(112))
+                    ));
+                    let connection = Pin::new(&mut this.connection);
+                    assert!(matches!(connection.poll_flush(cx), Poll::Ready(Ok(()))));
+                }
+            }
+            Poll::Pending
+        }
+    }
+
+    fn three_frames(
+        chunk: usize,
+    ) -> (
+        BufferedStreams<ThreeFrames, Stubborn>,
+        SharedBuffer<Stubborn>,
+    ) {
+        let connection = Arc::new(Mutex::new(stubborn(chunk)));
+        let muxer = ThreeFrames {
+            connection: SharedWrites(Arc::clone(&connection)),
+            turns: 0,
+        };
+        (
+            BufferedStreams::new(muxer, Arc::clone(&connection)),
+            connection,
+        )
+    }
+
+    #[test]
+    fn the_frames_of_one_muxer_turn_leave_together_once_the_socket_takes_them() {
+        let (mut muxer, connection) = three_frames(usize::MAX);
+        let mut cx = Context::from_waker(noop_waker_ref());
+        // The socket pushes back on the first try: the flush waits for the next turn.
+        assert!(Pin::new(&mut muxer).poll(&mut cx).is_pending());
+        assert!(lock(&connection).inner.writes.is_empty());
+        assert!(Pin::new(&mut muxer).poll(&mut cx).is_pending());
+        let connection = lock(&connection);
+        assert_eq!(connection.inner.writes.len(), 1);
+        assert_eq!(connection.inner.writes[0].len(), 3 * 112);
+        assert_eq!(connection.inner.flushes, 1);
+    }
+
+    #[test]
+    fn a_failed_deferred_flush_ends_the_connection() {
+        // A socket that takes nothing.
+        let (mut muxer, _connection) = three_frames(0);
+        let mut cx = Context::from_waker(noop_waker_ref());
+        // The socket pushes back on the first try, then fails on the second.
+        assert!(Pin::new(&mut muxer).poll(&mut cx).is_pending());
+        let Poll::Ready(Err(error)) = Pin::new(&mut muxer).poll(&mut cx) else {
+            panic!("the flush failure is reported");
+        };
+        assert_eq!(error.kind(), io::ErrorKind::WriteZero);
     }
 }
