@@ -56,8 +56,8 @@
 //!
 //! Each message leaves the codec in one write; what a stream writes before its flush is
 //! one yamux frame, and the frames of one turn of the muxer are one TLS record and one
-//! socket write (`coalesce`). Request streams negotiate their protocol lazily: the request goes
-//! out with it, without a round trip.
+//! socket write (`coalesce`). Request streams negotiate their protocol lazily: the
+//! request goes out with it, without a round trip.
 //!
 //! # What it leaves out
 //!
@@ -70,9 +70,9 @@
 //! Reading order: `limits`, `node_id`, `error`, `trust`, `live_trust` (the trust in force
 //! and the session table, replaceable while running), `pending` (handshakes in progress),
 //! `tally` (write calls and TLS records counted), `coalesce` (the write buffers on
-//! streams and under yamux), `upgrade` (the SM-TLS libp2p upgrade and transport), `admission` (who may send what,
-//! and how many bytes), `codec`, `api`, `outbound` (our requests per node), `runner` (the
-//! task owning the libp2p swarm).
+//! streams and under yamux), `upgrade` (the SM-TLS libp2p upgrade and transport),
+//! `admission` (who may send what, and how many bytes), `codec`, `api`, `outbound` (our
+//! requests per node), `runner` (the task owning the libp2p swarm).
 
 mod admission;
 mod api;
