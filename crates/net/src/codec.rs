@@ -8,6 +8,13 @@
 //! Lengths come first so an oversize message is refused before its bytes are read, and
 //! payload buffers grow only as bytes actually arrive (a lying length cannot make us
 //! allocate). Payloads are opaque: roles encode them with `netsettle-protocol`'s codec.
+//!
+//! Each message leaves in one write followed by one flush: its header and the first
+//! [`WRITE_COALESCE_BYTES`] of its payload in one buffer, the rest (large messages only)
+//! straight from the payload. Every write on a bare yamux stream is a yamux frame, so a
+//! header written piece by piece would cost a frame (and a TLS record) per piece; the
+//! stream's write buffer (`coalesce`) would gather them too, but one write saves it the
+//! work and keeps the codec lean on any stream.
 
 use std::io;
 use std::sync::Arc;
@@ -16,10 +23,23 @@ use futures::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use libp2p::StreamProtocol;
 
 use crate::admission::{Admission, BudgetPermit, ConnectionShare};
-use crate::limits::SERVICE_NAME_BYTES_MAX;
+use crate::limits::{SERVICE_NAME_BYTES_MAX, WRITE_COALESCE_BYTES};
 
 /// The request–response protocol name.
 pub(crate) const REQUEST_PROTOCOL: StreamProtocol = StreamProtocol::new("/netsettle/request/1.0.0");
+
+/// How the streams we open negotiate their protocol (the swarm applies it to all of
+/// them). `V1Lazy`: the caller sends its one protocol together with the request and
+/// reads the confirmation with the response, instead of waiting a round trip for it on
+/// every request; our nodes all speak [`REQUEST_PROTOCOL`], so the confirmation never
+/// fails between them (if it did, the request would fail on its read, as it does with
+/// `V1`). gossipsub offers several protocol versions, and `V1Lazy` only skips the wait
+/// for the last one offered, so gossip negotiates as before. The connection's own
+/// negotiations (`upgrade`) stay `V1`: the TLS client learns that the server refused its
+/// certificate on its first read, which must be the multiplexer negotiation to be
+/// reported as the TLS refusal it is.
+pub(crate) const SUBSTREAM_NEGOTIATION: multistream_select::Version =
+    multistream_select::Version::V1Lazy;
 
 /// Initial capacity cap of a payload buffer: beyond this it grows with the data.
 const PREALLOCATE_BYTES_MAX: usize = 64 * 1024;
@@ -142,10 +162,24 @@ async fn read_payload<T: AsyncRead + Unpin>(io: &mut T, max: usize) -> io::Resul
     read_exactly(io, len).await
 }
 
-async fn write_payload<T: AsyncWrite + Unpin>(io: &mut T, payload: &[u8]) -> io::Result<()> {
+/// `prefix ‖ payload_len:u64 BE ‖ payload` in one write (two for a payload beyond
+/// [`WRITE_COALESCE_BYTES`]: its head goes with the header, the rest is not copied), then
+/// one flush.
+async fn write_message<T: AsyncWrite + Unpin>(
+    io: &mut T,
+    prefix: &[u8],
+    payload: &[u8],
+) -> io::Result<()> {
     let len = u64::try_from(payload.len()).unwrap_or(u64::MAX);
-    io.write_all(&len.to_be_bytes()).await?;
-    io.write_all(payload).await?;
+    let (head, rest) = payload.split_at(payload.len().min(WRITE_COALESCE_BYTES));
+    let mut message = Vec::with_capacity(prefix.len() + 8 + head.len());
+    message.extend_from_slice(prefix);
+    message.extend_from_slice(&len.to_be_bytes());
+    message.extend_from_slice(head);
+    io.write_all(&message).await?;
+    if !rest.is_empty() {
+        io.write_all(rest).await?;
+    }
     io.flush().await
 }
 
@@ -222,11 +256,15 @@ impl libp2p::request_response::Codec for FrameCodec {
     {
         let name_len = u8::try_from(request.service.len())
             .map_err(|_| invalid("service name too long".to_owned()))?;
-        io.write_all(&[name_len]).await?;
-        io.write_all(request.service.as_bytes()).await?;
+        let mut prefix = Vec::with_capacity(1 + request.service.len());
+        prefix.push(name_len);
+        prefix.extend_from_slice(request.service.as_bytes());
         match request.trickle_len {
-            Some(len) => write_trickled(io, len).await,
-            None => write_payload(io, &request.payload).await,
+            Some(len) => {
+                io.write_all(&prefix).await?;
+                write_trickled(io, len).await
+            }
+            None => write_message(io, &prefix, &request.payload).await,
         }
     }
 
@@ -240,14 +278,8 @@ impl libp2p::request_response::Codec for FrameCodec {
         T: AsyncWrite + Unpin + Send,
     {
         match response {
-            WireResponse::Ok(payload) => {
-                io.write_all(&[0]).await?;
-                write_payload(io, &payload).await
-            }
-            WireResponse::Refused(text) => {
-                io.write_all(&[1]).await?;
-                write_payload(io, text.as_bytes()).await
-            }
+            WireResponse::Ok(payload) => write_message(io, &[0], &payload).await,
+            WireResponse::Refused(text) => write_message(io, &[1], text.as_bytes()).await,
         }
     }
 }
@@ -351,6 +383,168 @@ mod tests {
                         .is_err()
                 );
             }
+        });
+    }
+
+    /// Records each write and flush it is given, like a yamux stream would (one frame
+    /// per write).
+    #[derive(Default)]
+    struct CountingWriter {
+        writes: Vec<Vec<u8>>,
+        flushes_after: Vec<usize>,
+    }
+
+    impl AsyncWrite for CountingWriter {
+        fn poll_write(
+            mut self: core::pin::Pin<&mut Self>,
+            _: &mut core::task::Context<'_>,
+            buf: &[u8],
+        ) -> core::task::Poll<io::Result<usize>> {
+            self.writes.push(buf.to_vec());
+            core::task::Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(
+            mut self: core::pin::Pin<&mut Self>,
+            _: &mut core::task::Context<'_>,
+        ) -> core::task::Poll<io::Result<()>> {
+            let writes = self.writes.len();
+            self.flushes_after.push(writes);
+            core::task::Poll::Ready(Ok(()))
+        }
+
+        fn poll_close(
+            self: core::pin::Pin<&mut Self>,
+            _: &mut core::task::Context<'_>,
+        ) -> core::task::Poll<io::Result<()>> {
+            core::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    /// A stream whose remote never answers: reads stay pending, writes are kept.
+    #[derive(Default)]
+    struct Unanswered {
+        written: Arc<std::sync::Mutex<Vec<u8>>>,
+    }
+
+    impl AsyncRead for Unanswered {
+        fn poll_read(
+            self: core::pin::Pin<&mut Self>,
+            _: &mut core::task::Context<'_>,
+            _: &mut [u8],
+        ) -> core::task::Poll<io::Result<usize>> {
+            core::task::Poll::Pending
+        }
+    }
+
+    impl AsyncWrite for Unanswered {
+        fn poll_write(
+            self: core::pin::Pin<&mut Self>,
+            _: &mut core::task::Context<'_>,
+            buf: &[u8],
+        ) -> core::task::Poll<io::Result<usize>> {
+            self.written.lock().unwrap().extend_from_slice(buf);
+            core::task::Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(
+            self: core::pin::Pin<&mut Self>,
+            _: &mut core::task::Context<'_>,
+        ) -> core::task::Poll<io::Result<()>> {
+            core::task::Poll::Ready(Ok(()))
+        }
+
+        fn poll_close(
+            self: core::pin::Pin<&mut Self>,
+            _: &mut core::task::Context<'_>,
+        ) -> core::task::Poll<io::Result<()>> {
+            core::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[test]
+    fn a_request_goes_out_without_waiting_for_the_protocol_confirmation() {
+        use core::future::Future as _;
+        use multistream_select::{Version, dialer_select_proto};
+
+        let mut cx = core::task::Context::from_waker(futures::task::noop_waker_ref());
+        // With `V1` the caller would wait for the remote's confirmation.
+        let mut waiting =
+            dialer_select_proto(Unanswered::default(), [REQUEST_PROTOCOL], Version::V1);
+        assert!(core::pin::Pin::new(&mut waiting).poll(&mut cx).is_pending());
+        let wire = Unanswered::default();
+        let written = Arc::clone(&wire.written);
+        let mut lazy = dialer_select_proto(wire, [REQUEST_PROTOCOL], SUBSTREAM_NEGOTIATION);
+        let core::task::Poll::Ready(Ok((_, mut stream))) =
+            core::pin::Pin::new(&mut lazy).poll(&mut cx)
+        else {
+            panic!("lazy negotiation settles without an answer");
+        };
+        let request = WireRequest::outbound("raft".to_owned(), vec![9; 100]);
+        block_on(codec(1024).write_request(&REQUEST_PROTOCOL, &mut stream, request)).unwrap();
+        block_on(stream.close()).unwrap();
+        let mut expected = vec![4];
+        expected.extend_from_slice(b"raft");
+        expected.extend_from_slice(&100u64.to_be_bytes());
+        expected.extend_from_slice(&[9; 100]);
+        let written = written.lock().unwrap().clone();
+        assert!(written.starts_with(b"\x13/multistream/1.0.0\n\x19/netsettle/request/1.0.0\n"));
+        assert!(written.ends_with(&expected));
+    }
+
+    #[test]
+    fn each_message_is_one_write_and_one_flush() {
+        block_on(async {
+            let payload = vec![7u8; 1024];
+            let mut io = CountingWriter::default();
+            let request = WireRequest::outbound("raft".to_owned(), payload.clone());
+            codec(1 << 20)
+                .write_request(&REQUEST_PROTOCOL, &mut io, request)
+                .await
+                .unwrap();
+            assert_eq!(io.writes.len(), 1);
+            assert_eq!(io.flushes_after, [1]);
+            let mut expected = vec![4];
+            expected.extend_from_slice(b"raft");
+            expected.extend_from_slice(&1024u64.to_be_bytes());
+            expected.extend_from_slice(&payload);
+            assert_eq!(io.writes[0], expected);
+
+            let mut io = CountingWriter::default();
+            let response = WireResponse::Ok(payload.clone());
+            codec(1 << 20)
+                .write_response(&REQUEST_PROTOCOL, &mut io, response)
+                .await
+                .unwrap();
+            assert_eq!(io.writes.len(), 1);
+            assert_eq!(io.flushes_after, [1]);
+            let read = codec(1 << 20)
+                .read_response(&REQUEST_PROTOCOL, &mut io.writes[0].as_slice())
+                .await
+                .unwrap();
+            assert_eq!(read, WireResponse::Ok(payload));
+        });
+    }
+
+    #[test]
+    fn a_large_payload_sends_its_head_with_the_header_and_the_rest_uncopied() {
+        block_on(async {
+            let payload: Vec<u8> = (0..100_000u32).map(|i| i.to_le_bytes()[0]).collect();
+            let mut io = CountingWriter::default();
+            let response = WireResponse::Ok(payload.clone());
+            codec(1 << 20)
+                .write_response(&REQUEST_PROTOCOL, &mut io, response)
+                .await
+                .unwrap();
+            assert_eq!(io.writes.len(), 2);
+            assert_eq!(io.writes[0].len(), 1 + 8 + WRITE_COALESCE_BYTES);
+            assert_eq!(io.flushes_after, [2]);
+            let wire = io.writes.concat();
+            let read = codec(1 << 20)
+                .read_response(&REQUEST_PROTOCOL, &mut wire.as_slice())
+                .await
+                .unwrap();
+            assert_eq!(read, WireResponse::Ok(payload));
         });
     }
 }

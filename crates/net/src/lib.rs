@@ -54,6 +54,11 @@
 //! node id the certificate's key must give that id (refused after the handshake with
 //! [`IdentityRefusal`]).
 //!
+//! Each message leaves the codec in one write; what a stream writes before its flush is
+//! one yamux frame, and the frames of one turn of the muxer are one TLS record and one
+//! socket write (`coalesce`). Request streams negotiate their protocol lazily: the
+//! request goes out with it, without a round trip.
+//!
 //! # What it leaves out
 //!
 //! Message semantics and signatures (roles check the SM2 signatures inside payloads),
@@ -64,12 +69,14 @@
 //!
 //! Reading order: `limits`, `node_id`, `error`, `trust`, `live_trust` (the trust in force
 //! and the session table, replaceable while running), `pending` (handshakes in progress),
-//! `upgrade` (the SM-TLS libp2p upgrade and transport), `admission` (who may send what,
-//! and how many bytes), `codec`, `api`, `outbound` (our requests per node), `runner` (the
-//! task owning the libp2p swarm).
+//! `tally` (write calls and TLS records counted), `coalesce` (the write buffers on
+//! streams and under yamux), `upgrade` (the SM-TLS libp2p upgrade and transport),
+//! `admission` (who may send what, and how many bytes), `codec`, `api`, `outbound` (our
+//! requests per node), `runner` (the task owning the libp2p swarm).
 
 mod admission;
 mod api;
+mod coalesce;
 mod codec;
 mod error;
 mod limits;
@@ -78,6 +85,7 @@ mod node_id;
 mod outbound;
 mod pending;
 mod runner;
+mod tally;
 mod trust;
 mod upgrade;
 
@@ -89,5 +97,7 @@ pub use limits::{
 };
 pub use node_id::NodeId;
 pub use runner::Network;
+#[doc(hidden)]
+pub use tally::WireCounts;
 pub use trust::{ChannelTrust, RemotePeer};
 pub use upgrade::SM_TLS_PROTOCOL;

@@ -30,6 +30,12 @@ const MUXER_STREAMS_MIN: usize = 512;
 /// stream; this keeps [`NetLimits::muxer_streams_max`] within it.
 const STREAMS_PER_NODE_MAX_LIMIT: usize = 1024;
 
+/// The plaintext of one full TLS record (RFC 8446 §5.1: 2^14 bytes), also yamux's
+/// largest data frame. Bounds the head of a message's payload copied into one write with
+/// its header (`codec`), and each write buffer (`coalesce`): one per connection, and one
+/// per yamux stream while that stream has unflushed bytes.
+pub(crate) const WRITE_COALESCE_BYTES: usize = 16 * 1024;
+
 const _: () = assert!(FRAME_BYTES_MAX >= MESSAGE_BYTES_MIN);
 const _: () = assert!(FRAME_BYTES_MAX <= MESSAGE_BYTES_MAX_DEFAULT);
 const _: () = assert!(4 * STREAMS_PER_NODE_MAX_LIMIT * 256 * 1024 <= 1024 * 1024 * 1024);

@@ -30,12 +30,15 @@ use crate::api::{
     COMMAND_QUEUE_MAX, Command, ConnectionEvent, GossipMessage, InboundRequest, NetConfig,
     NetHandle, RESERVED_PREFIX, Responder, Services, Verdict,
 };
-use crate::codec::{FrameCodec, REQUEST_PROTOCOL, WireRequest, WireResponse};
+use crate::codec::{
+    FrameCodec, REQUEST_PROTOCOL, SUBSTREAM_NEGOTIATION, WireRequest, WireResponse,
+};
 use crate::error::NetError;
 use crate::limits::{ADVERTISED_ADDRESSES_MAX, IDENTIFY_BYTES_MAX, KNOWN_PEERS_MAX, NetLimits};
 use crate::node_id::NodeId;
 use crate::outbound::{Admission, OutboundRequests};
 use crate::pending::PendingHandshakes;
+use crate::tally::{WireCounts, WireTally};
 use crate::trust::RemotePeer;
 use crate::upgrade::{self, Handshake, Sessions};
 
@@ -65,6 +68,7 @@ pub struct Network {
     handle: NetHandle,
     listen_addr: SocketAddr,
     task: JoinHandle<()>,
+    tally: Arc<WireTally>,
 }
 
 impl core::fmt::Debug for Network {
@@ -95,7 +99,13 @@ impl Network {
             usize::try_from(config.limits.pending_connections_max).unwrap_or(usize::MAX),
             usize::try_from(config.limits.pending_connections_per_source_max).unwrap_or(usize::MAX),
         );
-        let transport = upgrade::transport(Arc::new(handshake), &config.limits, pending);
+        let tally = Arc::new(WireTally::default());
+        let transport = upgrade::transport(
+            Arc::new(handshake),
+            &config.limits,
+            pending,
+            Arc::clone(&tally),
+        );
         let services: Services = Arc::new(Mutex::new(HashMap::new()));
         let stamp = ConnectionStamp {
             sessions: sessions.clone(),
@@ -103,7 +113,8 @@ impl Network {
         };
         let behaviour = behaviour(&config.limits, stamp)?;
         let swarm_config = libp2p::swarm::Config::with_tokio_executor()
-            .with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT);
+            .with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT)
+            .with_substream_upgrade_protocol_override(SUBSTREAM_NEGOTIATION);
         let mut swarm = Swarm::new(transport, behaviour, local.peer_id(), swarm_config);
 
         let listen_error = |reason: String| NetError::Listen {
@@ -156,6 +167,7 @@ impl Network {
             handle,
             listen_addr,
             task,
+            tally,
         })
     }
 
@@ -172,6 +184,13 @@ impl Network {
     /// The address actually bound (resolves port 0).
     pub fn listen_addr(&self) -> SocketAddr {
         self.listen_addr
+    }
+
+    /// For tests and benches: write calls and TLS records this node sent on all its
+    /// connections so far (see `tally`).
+    #[doc(hidden)]
+    pub fn wire_counts(&self) -> WireCounts {
+        self.tally.counts()
     }
 
     /// Stop the task, close every connection and wait until it is done.

@@ -34,10 +34,12 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use netsettle_smcrypto::x509::Certificate;
 use netsettle_smtls::{TlsError, TlsIdentity};
 
+use crate::coalesce::{BufferedStreams, SharedWrites, WriteBuffer};
 use crate::error::{IdentityRefusal, NetError};
 use crate::limits::NetLimits;
 use crate::live_trust::{LiveTrust, Session, TrustInForce};
 use crate::pending::PendingHandshakes;
+use crate::tally::{Tallied, WireTally};
 use crate::trust::{ChannelTrust, RemotePeer};
 
 /// The protocol name negotiated for the security upgrade.
@@ -196,11 +198,13 @@ fn dialled_peer(address: &Multiaddr) -> Option<PeerId> {
 }
 
 /// TCP, then SM-TLS, then yamux, within the handshake timeout; inbound handshakes hold
-/// a slot of `pending` until done and are evicted when newer ones need it.
+/// a slot of `pending` until done and are evicted when newer ones need it. What every
+/// connection writes once TLS starts is counted in `tally`.
 pub(crate) fn transport(
     handshake: Arc<Handshake>,
     limits: &NetLimits,
     pending: Arc<PendingHandshakes>,
+    tally: Arc<WireTally>,
 ) -> Boxed<(PeerId, StreamMuxerBox)> {
     let tcp = NewPortPerDial(libp2p::tcp::tokio::Transport::new(
         libp2p::tcp::Config::default().nodelay(true),
@@ -223,7 +227,8 @@ pub(crate) fn transport(
             }
             ConnectedPoint::Dialer { .. } => None,
         };
-        let upgrading = secure_and_multiplex(socket, endpoint, upgrade, yamux.clone());
+        let upgrading =
+            secure_and_multiplex(socket, endpoint, upgrade, yamux.clone(), Arc::clone(&tally));
         async move {
             let Some((slot, registration)) = slot else {
                 return upgrading.await;
@@ -285,6 +290,7 @@ async fn secure_and_multiplex<C>(
     endpoint: ConnectedPoint,
     upgrade: SmTlsUpgrade,
     yamux: libp2p::yamux::Config,
+    tally: Arc<WireTally>,
 ) -> Result<(PeerId, StreamMuxerBox), UpgradeFailure>
 where
     C: AsyncRead + AsyncWrite + Send + Unpin + 'static,
@@ -295,13 +301,23 @@ where
         let (info, io) = listener_select_proto(socket, upgrade.protocol_info())
             .await
             .map_err(negotiation)?;
-        upgrade.upgrade_inbound(io, info).await?
+        upgrade
+            .upgrade_inbound(Tallied::new(io, tally), info)
+            .await?
     } else {
         let (info, io) = dialer_select_proto(socket, upgrade.protocol_info(), Version::V1)
             .await
             .map_err(negotiation)?;
-        upgrade.upgrade_outbound(io, info).await?
+        upgrade
+            .upgrade_outbound(Tallied::new(io, tally), info)
+            .await?
     };
+    // yamux writes each frame's header and body separately and flushes after each
+    // frame: gathered here, the frames of one turn of the muxer leave as one TLS record
+    // and one write; on each stream, what is written before a flush is one frame
+    // (`coalesce`).
+    let connection = Arc::new(Mutex::new(WriteBuffer::for_connection(tls)));
+    let tls = SharedWrites(Arc::clone(&connection));
     // In TLS 1.3 a client learns that the server refused its certificate only on its
     // first read, which is this negotiation: report it as the TLS failure it is.
     let muxer = if endpoint.is_listener() {
@@ -321,7 +337,10 @@ where
             .await
             .map_err(|e| UpgradeFailure::Multiplex(e.to_string()))?
     };
-    Ok((peer_id, StreamMuxerBox::new(muxer)))
+    Ok((
+        peer_id,
+        StreamMuxerBox::new(BufferedStreams::new(muxer, connection)),
+    ))
 }
 
 /// A failure right after the TLS handshake: a TLS alert from the remote (it refused our
