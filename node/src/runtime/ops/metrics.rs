@@ -1,0 +1,640 @@
+//! The node's Prometheus metrics: names, help texts and where each value comes from.
+//!
+//! Two kinds of source, and prometheus-client stays in `node/`:
+//! - values the library crates already keep (heights, Raft status, the notices outbox,
+//!   their `stats()` counters) are read at scrape time by [`ScrapeCollector`], so a
+//!   scrape costs a few atomic loads and one outbox scan;
+//! - values the node derives from the libraries' event streams (transactions by
+//!   validation code from the peer's block events, batch sizes from the orderer's chain,
+//!   connections and handshake failures from the network's connection events) are kept
+//!   in node-owned instruments that follower tasks update.
+//!
+//! Every label set is bounded: validation codes and failure reasons are closed sets, and
+//! the connected nodes are at most the network's connection limit.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use netsettle_ledger::{Ledger, OutboxState};
+use netsettle_net::{ConnectionEvent, NetHandle};
+use netsettle_orderer::OrdererHandle;
+use netsettle_peer::service::PeerHandle;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric as _};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinSet;
+
+use super::certs::WatchedCertificate;
+
+/// The content type of `/metrics` (prometheus-client writes OpenMetrics text, which
+/// Prometheus reads).
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// A label set: fixed keys, values from a bounded set.
+pub type Labels = Vec<(&'static str, String)>;
+
+/// Bucket bounds of the orderer's batch sizes (envelopes per block).
+const BATCH_ENVELOPES_BUCKETS: [f64; 10] =
+    [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0];
+
+/// The registry `/metrics` encodes.
+pub struct Metrics {
+    registry: Registry,
+}
+
+impl Metrics {
+    /// The metrics as OpenMetrics text.
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
+        Ok(text)
+    }
+}
+
+/// The nodes connected right now, from the network's connection events; `/readyz` and
+/// `netsettle_net_connections` read it.
+#[derive(Debug, Default)]
+pub struct Connections {
+    /// Node id → (organisation, role).
+    nodes: Mutex<BTreeMap<String, (String, String)>>,
+}
+
+impl Connections {
+    /// How many nodes are connected.
+    pub fn n_connected(&self) -> usize {
+        self.nodes.lock().map(|nodes| nodes.len()).unwrap_or(0)
+    }
+
+    fn snapshot(&self) -> Vec<(String, (String, String))> {
+        self.nodes
+            .lock()
+            .map(|nodes| nodes.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    fn set(&self, node: String, labels: Option<(String, String)>) {
+        if let Ok(mut nodes) = self.nodes.lock() {
+            match labels {
+                Some(labels) => {
+                    nodes.insert(node, labels);
+                }
+                None => {
+                    nodes.remove(&node);
+                }
+            }
+        }
+    }
+}
+
+/// Node-owned instruments, updated by the follower tasks.
+#[derive(Debug, Default)]
+struct Instruments {
+    transactions: Family<Labels, Counter>,
+    batch_envelopes: Option<Histogram>,
+    tls_handshakes: Counter,
+    tls_failures: Family<Labels, Counter>,
+    gossip_penalties: Counter,
+}
+
+/// What the node runs, for the metrics to read.
+pub struct Sources {
+    /// The peer role.
+    pub peer: Option<PeerHandle>,
+    /// The orderer role.
+    pub orderer: Option<OrdererHandle>,
+    /// The network.
+    pub net: Option<NetHandle>,
+    /// The ledger whose notices outbox to report (a peer running `[notices]`).
+    pub outbox: Option<Arc<Ledger>>,
+    /// The node's own certificates (and its CA's).
+    pub certificates: Vec<WatchedCertificate>,
+}
+
+/// Registers every metric and starts the follower tasks as roles of the node; they end
+/// at `shutdown`. The registry and the connection table `/readyz` reads.
+pub fn start(
+    sources: Sources,
+    shutdown: &watch::Receiver<bool>,
+    roles: &mut JoinSet<anyhow::Result<()>>,
+) -> (Arc<Metrics>, Arc<Connections>) {
+    let mut registry = Registry::default();
+    let instruments = Arc::new(Instruments {
+        batch_envelopes: sources
+            .orderer
+            .as_ref()
+            .map(|_| Histogram::new(BATCH_ENVELOPES_BUCKETS)),
+        ..Instruments::default()
+    });
+    let connections = Arc::new(Connections::default());
+    register(&mut registry, &instruments);
+    if let Some(peer) = &sources.peer {
+        let follower = follow_transactions(peer.clone(), Arc::clone(&instruments));
+        roles.spawn(until_shutdown(shutdown.clone(), follower));
+    }
+    if let Some(orderer) = &sources.orderer {
+        let follower = follow_batches(orderer.clone(), Arc::clone(&instruments));
+        roles.spawn(until_shutdown(shutdown.clone(), follower));
+    }
+    if let Some(net) = &sources.net {
+        let follower = follow_connections(
+            net.clone(),
+            Arc::clone(&connections),
+            Arc::clone(&instruments),
+        );
+        roles.spawn(until_shutdown(shutdown.clone(), follower));
+    }
+    registry.register_collector(Box::new(ScrapeCollector {
+        peer: sources.peer,
+        orderer: sources.orderer,
+        outbox: sources.outbox,
+        certificates: sources.certificates,
+        connections: Arc::clone(&connections),
+    }));
+    (Arc::new(Metrics { registry }), connections)
+}
+
+fn register(registry: &mut Registry, instruments: &Instruments) {
+    registry.register(
+        "netsettle_peer_transactions",
+        "Transactions committed by this peer, by validation code",
+        instruments.transactions.clone(),
+    );
+    if let Some(histogram) = &instruments.batch_envelopes {
+        registry.register(
+            "netsettle_orderer_batch_envelopes",
+            "Envelopes per block this orderer's chain gained",
+            histogram.clone(),
+        );
+    }
+    registry.register(
+        "netsettle_net_tls_handshakes",
+        "Authenticated node connections (SM-TLS handshake and certificate checks passed)",
+        instruments.tls_handshakes.clone(),
+    );
+    registry.register(
+        "netsettle_net_tls_handshake_failures",
+        "Connections that failed or were refused while connecting, by direction and reason",
+        instruments.tls_failures.clone(),
+    );
+    registry.register(
+        "netsettle_net_gossip_penalties",
+        "Nodes blacklisted from gossip after too many invalid messages",
+        instruments.gossip_penalties.clone(),
+    );
+}
+
+/// Runs `follower` until `shutdown` turns; a follower never ends the node.
+async fn until_shutdown(
+    mut shutdown: watch::Receiver<bool>,
+    follower: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let source_ended = tokio::select! {
+        _ = shutdown.wait_for(|stop| *stop) => false,
+        () = follower => true,
+    };
+    if source_ended {
+        // Its source ended, which only happens on the way down; wait for the shutdown.
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    }
+    Ok(())
+}
+
+/// Counts each committed transaction by its validation code, from the peer's block
+/// events; blocks a lagging subscription missed are read back from the ledger.
+async fn follow_transactions(peer: PeerHandle, instruments: Arc<Instruments>) {
+    let mut events = peer.subscribe();
+    let mut next = peer.height();
+    loop {
+        match events.recv().await {
+            Ok(event) => {
+                if event.number < next {
+                    continue;
+                }
+                count_from_ledger(&peer, next, event.number, &instruments).await;
+                // Logged as the peer's: these lines are about its blocks.
+                tracing::debug!(
+                    target: "netsettle::runtime::peer",
+                    number = event.number,
+                    n_txs = event.txs.len(),
+                    "block committed"
+                );
+                for tx in &event.txs {
+                    count_transaction(&instruments, tx.code.as_str());
+                    if !tx.code.is_valid() {
+                        // The one log line per invalid transaction: operators search by id.
+                        tracing::info!(
+                            target: "netsettle::runtime::peer",
+                            number = event.number,
+                            tx_id = %tx.tx_id,
+                            code = tx.code.as_str(),
+                            "transaction committed invalid"
+                        );
+                    }
+                }
+                next = event.number.saturating_add(1);
+            }
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                let height = peer.height();
+                count_from_ledger(&peer, next, height, &instruments).await;
+                next = next.max(height);
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Counts the transactions of committed blocks `start..end` from the ledger.
+async fn count_from_ledger(
+    peer: &PeerHandle,
+    start: u64,
+    end: u64,
+    instruments: &Arc<Instruments>,
+) {
+    if start >= end {
+        return;
+    }
+    let ledger = Arc::clone(peer.ledger());
+    let read = tokio::task::spawn_blocking(move || {
+        let mut codes = Vec::new();
+        for number in start..end {
+            match ledger.block(number) {
+                Ok(Some(block)) => codes.extend(block.metadata.validation_codes),
+                Ok(None) => break,
+                Err(error) => {
+                    tracing::warn!(number, %error, "metrics: reading a block back failed");
+                    break;
+                }
+            }
+        }
+        codes
+    })
+    .await;
+    for code in read.unwrap_or_default() {
+        count_transaction(instruments, code.as_str());
+    }
+}
+
+fn count_transaction(instruments: &Instruments, code: &'static str) {
+    instruments
+        .transactions
+        .get_or_create(&vec![("code", code.to_owned())])
+        .inc();
+}
+
+/// Observes each new block of the orderer's chain: how many envelopes it batched.
+async fn follow_batches(orderer: OrdererHandle, instruments: Arc<Instruments>) {
+    let Some(histogram) = instruments.batch_envelopes.clone() else {
+        return;
+    };
+    let mut heights = orderer.height();
+    let mut next = *heights.borrow_and_update();
+    while heights.changed().await.is_ok() {
+        let height = *heights.borrow_and_update();
+        let ledger = Arc::clone(orderer.ledger());
+        let start = next;
+        let sizes = tokio::task::spawn_blocking(move || {
+            (start..height)
+                .map_while(|number| ledger.block(number).ok().flatten())
+                .map(|block| block.data.len())
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        for size in sizes {
+            // Block sizes are far below 2^52: exact as f64.
+            histogram.observe(f64::from(u32::try_from(size).unwrap_or(u32::MAX)));
+        }
+        next = next.max(height);
+    }
+}
+
+/// Keeps the connection table and the handshake counters from the network's events; a
+/// lagging subscription re-reads the connected nodes.
+async fn follow_connections(
+    net: NetHandle,
+    connections: Arc<Connections>,
+    instruments: Arc<Instruments>,
+) {
+    let mut events = net.events();
+    refresh_connections(&net, &connections).await;
+    loop {
+        match events.recv().await {
+            Ok(event) => on_connection_event(event, &connections, &instruments),
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                refresh_connections(&net, &connections).await
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+async fn refresh_connections(net: &NetHandle, connections: &Connections) {
+    let Ok(peers) = net.connected().await else {
+        return;
+    };
+    if let Ok(mut nodes) = connections.nodes.lock() {
+        nodes.clear();
+        for peer in peers {
+            nodes.insert(
+                peer.node_id.to_string(),
+                (peer.msp_id, format!("{:?}", peer.role).to_lowercase()),
+            );
+        }
+    }
+}
+
+fn on_connection_event(
+    event: ConnectionEvent,
+    connections: &Connections,
+    instruments: &Instruments,
+) {
+    match event {
+        ConnectionEvent::Connected { peer, .. } => {
+            instruments.tls_handshakes.inc();
+            let role = format!("{:?}", peer.role).to_lowercase();
+            connections.set(peer.node_id.to_string(), Some((peer.msp_id, role)));
+        }
+        ConnectionEvent::Disconnected { node } => connections.set(node.to_string(), None),
+        ConnectionEvent::DialFailed { reason, .. } => {
+            count_failure(instruments, "outbound", &reason);
+        }
+        ConnectionEvent::InboundRefused { reason, .. } => {
+            count_failure(instruments, "inbound", &reason);
+        }
+        ConnectionEvent::Penalised { .. } => {
+            instruments.gossip_penalties.inc();
+        }
+        _ => {}
+    }
+}
+
+fn count_failure(instruments: &Instruments, direction: &'static str, reason: &str) {
+    let labels = vec![
+        ("direction", direction.to_owned()),
+        ("reason", failure_reason(reason).to_owned()),
+    ];
+    instruments.tls_failures.get_or_create(&labels).inc();
+}
+
+/// A closed set of failure reasons from the network's free-text one, so the label's
+/// values stay bounded.
+pub fn failure_reason(reason: &str) -> &'static str {
+    let reason = reason.to_lowercase();
+    let classes: [(&[&str], &'static str); 7] = [
+        (&["revoked"], "revoked"),
+        (
+            &[
+                "unknown ca",
+                "unknownissuer",
+                "unknown issuer",
+                "issuer",
+                "certificate chain",
+                "badsignature",
+            ],
+            "untrusted_certificate",
+        ),
+        (
+            &["expired", "notvalidyet", "not valid"],
+            "certificate_validity",
+        ),
+        (&["role"], "role_not_allowed"),
+        (&["limit", "too many"], "limits"),
+        (&["timed out", "timeout"], "timeout"),
+        (
+            &["connection refused", "unreachable", "no route", "reset"],
+            "unreachable",
+        ),
+    ];
+    classes
+        .iter()
+        .find(|(needles, _)| needles.iter().any(|needle| reason.contains(needle)))
+        .map_or("other", |(_, class)| class)
+}
+
+/// Reads the libraries' state at scrape time.
+struct ScrapeCollector {
+    peer: Option<PeerHandle>,
+    orderer: Option<OrdererHandle>,
+    outbox: Option<Arc<Ledger>>,
+    certificates: Vec<WatchedCertificate>,
+    connections: Arc<Connections>,
+}
+
+impl std::fmt::Debug for ScrapeCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScrapeCollector").finish_non_exhaustive()
+    }
+}
+
+impl Collector for ScrapeCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut heights = Vec::new();
+        if let Some(peer) = &self.peer {
+            heights.push((vec![("role", "peer".to_owned())], peer.height()));
+        }
+        if let Some(orderer) = &self.orderer {
+            heights.push((
+                vec![("role", "orderer".to_owned())],
+                *orderer.height().borrow(),
+            ));
+        }
+        gauges(
+            &mut encoder,
+            "netsettle_ledger_height",
+            "Blocks in the chain (the next block's number)",
+            &heights,
+        )?;
+        if let Some(orderer) = &self.orderer {
+            encode_raft(&mut encoder, orderer)?;
+        }
+        let connected: Vec<(Labels, u64)> = self
+            .connections
+            .snapshot()
+            .into_iter()
+            .map(|(node, (msp, role))| (vec![("node", node), ("msp", msp), ("role", role)], 1))
+            .collect();
+        gauges(
+            &mut encoder,
+            "netsettle_net_connections",
+            "Connected nodes: 1 per node connected now, by node id, organisation and role",
+            &connected,
+        )?;
+        if let Some(ledger) = &self.outbox {
+            encode_outbox(&mut encoder, ledger)?;
+        }
+        encode_certificates(&mut encoder, &self.certificates)
+    }
+}
+
+fn encode_raft(
+    encoder: &mut DescriptorEncoder,
+    orderer: &OrdererHandle,
+) -> Result<(), std::fmt::Error> {
+    let status = orderer.status().borrow().clone();
+    let none: Labels = Vec::new();
+    let values: [(&str, &str, u64); 7] = [
+        (
+            "netsettle_raft_consenter_id",
+            "This orderer's consenter id",
+            status.consenter_id,
+        ),
+        ("netsettle_raft_term", "The Raft term", status.term),
+        (
+            "netsettle_raft_leader",
+            "The consenter id of the Raft leader this orderer knows (0: none)",
+            status.leader_id,
+        ),
+        (
+            "netsettle_raft_applied_index",
+            "The last Raft log index applied",
+            status.applied_index,
+        ),
+        (
+            "netsettle_raft_snapshot_index",
+            "The index of the latest Raft snapshot",
+            status.snapshot_index,
+        ),
+        (
+            "netsettle_orderer_pending_envelopes",
+            "Envelopes committed in the Raft log and not yet cut into a block",
+            status.pending_envelopes,
+        ),
+        (
+            "netsettle_orderer_catching_up",
+            "1 while the orderer fetches blocks from another orderer",
+            u64::from(status.catching_up),
+        ),
+    ];
+    for (name, help, value) in values {
+        gauges(encoder, name, help, &[(none.clone(), value)])?;
+    }
+    Ok(())
+}
+
+fn encode_outbox(encoder: &mut DescriptorEncoder, ledger: &Ledger) -> Result<(), std::fmt::Error> {
+    let mut counts = [
+        (OutboxState::Pending, 0u64),
+        (OutboxState::Sent, 0),
+        (OutboxState::Failed, 0),
+    ];
+    let outbox = ledger.outbox();
+    let mut from = 0u64;
+    loop {
+        let page = match outbox.list(None, from, netsettle_ledger::limits::PAGE_ENTRIES_MAX) {
+            Ok(page) => page,
+            Err(error) => {
+                tracing::warn!(%error, "metrics: reading the notices outbox failed");
+                return Ok(());
+            }
+        };
+        for entry in &page {
+            if let Some((_, count)) = counts.iter_mut().find(|(state, _)| *state == entry.state) {
+                *count = count.saturating_add(1);
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == netsettle_ledger::limits::PAGE_ENTRIES_MAX => {
+                from = last.seq.saturating_add(1);
+            }
+            _ => break,
+        }
+    }
+    let values: Vec<(Labels, u64)> = counts
+        .iter()
+        .map(|(state, count)| (vec![("state", state.as_str().to_owned())], *count))
+        .collect();
+    gauges(
+        encoder,
+        "netsettle_notices_outbox_entries",
+        "Notices in the notifier's outbox, by state",
+        &values,
+    )
+}
+
+fn encode_certificates(
+    encoder: &mut DescriptorEncoder,
+    certificates: &[WatchedCertificate],
+) -> Result<(), std::fmt::Error> {
+    let now = crate::shared::now_unix().unwrap_or(0);
+    let values: Vec<(Labels, f64)> = certificates
+        .iter()
+        .map(|certificate| {
+            let labels = vec![
+                ("certificate", certificate.kind.to_owned()),
+                ("subject", certificate.subject.clone()),
+            ];
+            (labels, certificate.days_left(now))
+        })
+        .collect();
+    gauges(
+        encoder,
+        "netsettle_certificate_expiry_days",
+        "Days until the certificate expires (negative: expired), by kind (signing, tls, ca)",
+        &values,
+    )
+}
+
+/// Encodes one gauge metric with a sample per label set (none: the metric is left out).
+fn gauges<
+    V: prometheus_client::encoding::EncodeGaugeValue + Copy + std::fmt::Debug + Send + Sync + 'static,
+>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    samples: &[(Labels, V)],
+) -> Result<(), std::fmt::Error>
+where
+    ConstGauge<V>: prometheus_client::encoding::EncodeMetric,
+{
+    if samples.is_empty() {
+        return Ok(());
+    }
+    let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for (labels, value) in samples {
+        ConstGauge::new(*value).encode(metric.encode_family(labels)?)?;
+    }
+    Ok(())
+}
+
+/// Encodes one counter metric read from a library's stats (name without `_total`).
+#[allow(dead_code)]
+fn counters(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    samples: &[(Labels, u64)],
+) -> Result<(), std::fmt::Error> {
+    if samples.is_empty() {
+        return Ok(());
+    }
+    let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (labels, value) in samples {
+        ConstCounter::new(*value).encode(metric.encode_family(labels)?)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_reasons_fall_into_a_closed_set() {
+        assert_eq!(failure_reason("certificate revoked by CRL"), "revoked");
+        assert_eq!(
+            failure_reason("Connection refused (os error 111)"),
+            "unreachable"
+        );
+        assert_eq!(
+            failure_reason("role Client not allowed"),
+            "role_not_allowed"
+        );
+        assert_eq!(failure_reason("something new"), "other");
+    }
+}
