@@ -115,6 +115,55 @@ fn a_consortium_shows_health_readiness_metrics_and_json_logs() {
     };
     assert!(valid(&after) >= valid(&before) + 3.0, "{after:?}");
 
+    // Endorsements (one per carrier per transaction), commit times, batch sizes, Raft.
+    let peer_scrapes: Vec<Samples> = peer_ops.iter().map(|address| scrape(*address)).collect();
+    let sum = |name: &str, labels: &[(&str, &str)]| -> f64 {
+        peer_scrapes
+            .iter()
+            .map(|samples| value(samples, name, labels))
+            .sum()
+    };
+    let endorsed = sum("netsettle_peer_endorsements_total", &[("result", "ok")]);
+    assert!(endorsed >= 6.0, "{endorsed}");
+    let timed = sum("netsettle_peer_endorsement_seconds_count", &[]);
+    let failed = sum("netsettle_peer_endorsements_total", &[("result", "failed")]);
+    assert_eq!(timed, endorsed + failed);
+    assert!(
+        value(&after, "netsettle_peer_block_commit_seconds_count", &[]) >= 4.0,
+        "{after:?}"
+    );
+    assert!(
+        value(
+            &after,
+            "netsettle_peer_block_commit_seconds_bucket",
+            &[("le", "+Inf")]
+        ) >= 4.0
+    );
+    let orderer = scrape(orderer_ops[0]);
+    assert!(
+        value(&orderer, "netsettle_orderer_batch_envelopes_count", &[]) >= 1.0,
+        "{orderer:?}"
+    );
+    assert!(
+        value(&orderer, "netsettle_raft_commit_index", &[])
+            >= value(&orderer, "netsettle_raft_applied_index", &[])
+    );
+    assert!(value(&orderer, "netsettle_raft_term", &[]) >= 1.0);
+    value(&orderer, "netsettle_raft_proposals_failed_total", &[]);
+    let handshakes: f64 = orderer_ops
+        .iter()
+        .map(|address| value(&scrape(*address), "netsettle_net_tls_handshakes_total", &[]))
+        .sum();
+    assert!(handshakes >= 4.0, "{handshakes}");
+    assert!(
+        value(
+            &orderer,
+            "netsettle_net_connections",
+            &[("role", "orderer")]
+        ) == 1.0,
+        "{orderer:?}"
+    );
+
     // Certificate expiry: both of the node's certificates, about a year left.
     for kind in ["signing", "tls"] {
         let days = value(

@@ -13,14 +13,17 @@
 //! the connected nodes are at most the network's connection limit.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use netsettle_ledger::{Ledger, OutboxState};
 use netsettle_net::{ConnectionEvent, NetHandle};
 use netsettle_orderer::OrdererHandle;
+use netsettle_orderer::stats::OrdererStats;
 use netsettle_peer::service::PeerHandle;
+use netsettle_peer::stats::{HistogramSnapshot, PeerStats};
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric as _};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric as _, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
@@ -453,6 +456,9 @@ impl Collector for ScrapeCollector {
         if let Some(orderer) = &self.orderer {
             encode_raft(&mut encoder, orderer)?;
         }
+        if let Some(peer) = &self.peer {
+            encode_peer(&mut encoder, peer.stats())?;
+        }
         let connected: Vec<(Labels, u64)> = self
             .connections
             .snapshot()
@@ -514,7 +520,121 @@ fn encode_raft(
     for (name, help, value) in values {
         gauges(encoder, name, help, &[(none.clone(), value)])?;
     }
-    Ok(())
+    let stats = orderer.stats();
+    let commit_index = OrdererStats::get(&stats.commit_index);
+    gauges(
+        encoder,
+        "netsettle_raft_commit_index",
+        "The highest Raft log index this orderer knows to be committed",
+        &[(none.clone(), commit_index)],
+    )?;
+    counters(
+        encoder,
+        "netsettle_raft_proposals_failed",
+        "Broadcasts the core answered with an error: not proposed (no leader, busy, duplicate, config changed) or dropped before being ordered",
+        &[(none.clone(), OrdererStats::get(&stats.proposals_failed))],
+    )?;
+    counters(
+        encoder,
+        "netsettle_orderer_broadcasts_ordered",
+        "Broadcasts ordered into the chain and acknowledged",
+        &[(none, OrdererStats::get(&stats.broadcasts_ordered))],
+    )
+}
+
+fn encode_peer(encoder: &mut DescriptorEncoder, stats: &PeerStats) -> Result<(), std::fmt::Error> {
+    let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+    histogram(
+        encoder,
+        "netsettle_peer_block_commit_seconds",
+        "Time to validate and commit one block (refused blocks included)",
+        &stats.block_commit.snapshot(),
+    )?;
+    counters(
+        encoder,
+        "netsettle_peer_blocks_refused",
+        "Blocks the committer refused",
+        &[(Vec::new(), read(&stats.blocks_refused))],
+    )?;
+    let endorsements = [
+        (
+            vec![("result", "ok".to_owned())],
+            read(&stats.endorsements_ok),
+        ),
+        (
+            vec![("result", "failed".to_owned())],
+            read(&stats.endorsements_failed),
+        ),
+    ];
+    counters(
+        encoder,
+        "netsettle_peer_endorsements",
+        "Endorsements by result (failed: refused proposal, contract error, busy)",
+        &endorsements,
+    )?;
+    histogram(
+        encoder,
+        "netsettle_peer_endorsement_seconds",
+        "Time per endorsement, failed ones included",
+        &stats.endorse.snapshot(),
+    )?;
+    let gossip = [
+        ("next", &stats.gossip_received_next),
+        ("known", &stats.gossip_received_known),
+        ("ahead", &stats.gossip_received_ahead),
+        ("refused", &stats.gossip_received_refused),
+    ]
+    .map(|(outcome, counter)| (vec![("outcome", outcome.to_owned())], read(counter)));
+    counters(
+        encoder,
+        "netsettle_peer_gossip_blocks_received",
+        "Blocks received by gossip, by outcome (next: the next block, committed; known: held already; ahead: beyond the next height; refused: invalid, sender reported)",
+        &gossip,
+    )?;
+    let transfer = [
+        (
+            vec![("direction", "fetched".to_owned())],
+            read(&stats.state_transfer_blocks_fetched),
+        ),
+        (
+            vec![("direction", "served".to_owned())],
+            read(&stats.state_transfer_blocks_served),
+        ),
+    ];
+    counters(
+        encoder,
+        "netsettle_peer_state_transfer_blocks",
+        "Blocks moved by state transfer between peers, fetched from or served to other peers",
+        &transfer,
+    )?;
+    counters(
+        encoder,
+        "netsettle_peer_orderer_blocks_fetched",
+        "Blocks fetched from the orderers",
+        &[(Vec::new(), read(&stats.orderer_blocks_fetched))],
+    )
+}
+
+/// Encodes a library's latency histogram (cumulative buckets) as a Prometheus one.
+fn histogram(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    snapshot: &HistogramSnapshot,
+) -> Result<(), std::fmt::Error> {
+    // prometheus-client sums the buckets itself: hand it each bucket's own count.
+    let mut below = 0u64;
+    let buckets: Vec<(f64, u64)> = snapshot
+        .buckets
+        .iter()
+        .map(|(bound, cumulative)| {
+            let own = cumulative.saturating_sub(below);
+            below = *cumulative;
+            (*bound, own)
+        })
+        .collect();
+    let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
+    metric.encode_histogram::<NoLabelSet>(snapshot.sum_seconds, snapshot.count, &buckets, None)
 }
 
 fn encode_outbox(encoder: &mut DescriptorEncoder, ledger: &Ledger) -> Result<(), std::fmt::Error> {
@@ -603,7 +723,6 @@ where
 }
 
 /// Encodes one counter metric read from a library's stats (name without `_total`).
-#[allow(dead_code)]
 fn counters(
     encoder: &mut DescriptorEncoder,
     name: &str,
