@@ -30,6 +30,8 @@ const SLOT: u8 = 23;
 /// 400-day threshold makes both its signing and TLS certificates "near expiry").
 const JSON_PEER: &str = "unicommsp-peer0";
 const WARN_DAYS: u32 = 400;
+/// The peer running the notifier, whose outbox depth `/metrics` shows.
+const NOTICES_PEER: &str = "unicommsp-peer1";
 
 /// Pace of polling rounds while waiting for a state (the deadline marks failure).
 const POLL_PACE: Duration = Duration::from_millis(100);
@@ -42,6 +44,13 @@ fn a_consortium_shows_health_readiness_metrics_and_json_logs() {
     NETSETTLE.render_layout(dir, SLOT, "");
     for name in ORDERERS.iter().chain(&PEERS) {
         let mut section = format!("\n[operations]\nlisten = \"127.{SLOT}.250.1:0\"\n");
+        if *name == NOTICES_PEER {
+            // A recipient nobody listens for: the outbox depth is what matters here.
+            section.push_str(&format!(
+                "[notices]\n[[notices.recipients]]\nname = \"desk\"\nroles = [\"settlement\"]\n\
+                 periods = \"all\"\nchannel = \"webhook\"\nurl = \"http://127.{SLOT}.250.9:9/hooks\"\n"
+            ));
+        }
         if *name == JSON_PEER {
             section.push_str(&format!(
                 "cert_expiry_warn_days = {WARN_DAYS}\n[log]\nformat = \"json\"\n"
@@ -162,6 +171,21 @@ fn a_consortium_shows_health_readiness_metrics_and_json_logs() {
             &[("role", "orderer")]
         ) == 1.0,
         "{orderer:?}"
+    );
+
+    // The notifier's outbox, on the peer that runs it only (nothing to notify yet).
+    for state in ["pending", "sent", "failed"] {
+        let depth = value(
+            &peer_scrapes[1],
+            "netsettle_notices_outbox_entries",
+            &[("state", state)],
+        );
+        assert_eq!(depth, 0.0, "{state}");
+    }
+    assert!(
+        !peer_scrapes[0]
+            .keys()
+            .any(|(name, _)| name == "netsettle_notices_outbox_entries")
     );
 
     // Certificate expiry: both of the node's certificates, about a year left.

@@ -633,7 +633,8 @@ fn histogram(
             (*bound, own)
         })
         .collect();
-    let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
+    let mut metric =
+        encoder.encode_descriptor(name, &format!("{help}."), None, MetricType::Histogram)?;
     metric.encode_histogram::<NoLabelSet>(snapshot.sum_seconds, snapshot.count, &buckets, None)
 }
 
@@ -715,8 +716,14 @@ where
     if samples.is_empty() {
         return Ok(());
     }
-    let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    let mut metric =
+        encoder.encode_descriptor(name, &format!("{help}."), None, MetricType::Gauge)?;
     for (labels, value) in samples {
+        if labels.is_empty() {
+            // One unlabelled sample: no `{}` after the name.
+            ConstGauge::new(*value).encode(metric)?;
+            return Ok(());
+        }
         ConstGauge::new(*value).encode(metric.encode_family(labels)?)?;
     }
     Ok(())
@@ -732,8 +739,14 @@ fn counters(
     if samples.is_empty() {
         return Ok(());
     }
-    let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    let mut metric =
+        encoder.encode_descriptor(name, &format!("{help}."), None, MetricType::Counter)?;
     for (labels, value) in samples {
+        if labels.is_empty() {
+            // One unlabelled sample: no `{}` after the name.
+            ConstCounter::new(*value).encode(metric)?;
+            return Ok(());
+        }
         ConstCounter::new(*value).encode(metric.encode_family(labels)?)?;
     }
     Ok(())
