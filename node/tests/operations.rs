@@ -42,21 +42,24 @@ fn a_consortium_shows_health_readiness_metrics_and_json_logs() {
     let dir = dir.path();
     NETSETTLE.consortium(dir);
     NETSETTLE.render_layout(dir, SLOT, "");
+    // The rendered configs have `[operations]`: configs/local.toml names the listeners.
     for name in ORDERERS.iter().chain(&PEERS) {
-        let mut section = format!("\n[operations]\nlisten = \"127.{SLOT}.250.1:0\"\n");
+        let path = config_path(dir, name);
+        let mut config = std::fs::read_to_string(&path).unwrap();
+        assert!(config.contains("\n[operations]\nlisten = "), "{config}");
         if *name == NOTICES_PEER {
             // A recipient nobody listens for: the outbox depth is what matters here.
-            section.push_str(&format!(
-                "[notices]\n[[notices.recipients]]\nname = \"desk\"\nroles = [\"settlement\"]\n\
+            config.push_str(&format!(
+                "\n[notices]\n[[notices.recipients]]\nname = \"desk\"\nroles = [\"settlement\"]\n\
                  periods = \"all\"\nchannel = \"webhook\"\nurl = \"http://127.{SLOT}.250.9:9/hooks\"\n"
             ));
         }
         if *name == JSON_PEER {
-            section.push_str(&format!(
-                "cert_expiry_warn_days = {WARN_DAYS}\n[log]\nformat = \"json\"\n"
-            ));
+            let warn = format!("\n[operations]\ncert_expiry_warn_days = {WARN_DAYS}\n");
+            config = config.replace("\n[operations]\n", &warn);
+            config.push_str("\n[log]\nformat = \"json\"\n");
         }
-        append(&config_path(dir, name), &section);
+        std::fs::write(&path, config).unwrap();
     }
     let _dmz = Forwarder::both(dir);
 
@@ -292,12 +295,6 @@ fn data_dir(dir: &Path, name: &str) -> PathBuf {
     let config: toml::Value =
         toml::from_str(&std::fs::read_to_string(config_path(dir, name)).unwrap()).unwrap();
     dir.join("nodes").join(config["data_dir"].as_str().unwrap())
-}
-
-fn append(path: &Path, text: &str) {
-    let mut config = std::fs::read_to_string(path).unwrap();
-    config.push_str(text);
-    std::fs::write(path, config).unwrap();
 }
 
 /// Starts a node whose stderr (its log) goes to `stderr_path`, at info level.

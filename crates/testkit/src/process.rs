@@ -174,7 +174,8 @@ impl Netsettle {
 
     /// `configs/local.toml` rendered into `dir` on loopback addresses and ports of the
     /// test's own: every `127.0.` address moves to `127.{slot}.` and every port gets
-    /// `prefix` in front (e.g. `"3"`: 7050 becomes 37050), so a test's consortium cannot
+    /// `prefix` in front (e.g. `"3"`: 7050 becomes 37050; the operations listeners' 7070
+    /// too), so a test's consortium cannot
     /// collide with the demo's or another test's. In use: the demo and consortium.rs slot
     /// 0 without prefix, node.rs slot 0 prefix 2, orderer_faults.rs slot 3 prefix 3,
     /// orderer_kill_loop.rs slot 5 prefix 4, orderer_leader.rs slot 5 prefix 5,
@@ -191,6 +192,7 @@ impl Netsettle {
             .replace("\"127.0.", &format!("\"127.{slot}."))
             .replace(":7050\"", &format!(":{prefix}7050\""))
             .replace(":7060\"", &format!(":{prefix}7060\""))
+            .replace(":7070\"", &format!(":{prefix}7070\""))
             .replace("= 70", &format!("= {prefix}70"))
             .replace(":7054\"", &format!(":{prefix}7054\""));
         std::fs::write(dir.join("layout.toml"), layout).expect("layout.toml written");
