@@ -77,7 +77,7 @@
 //! listen = "127.0.1.1:7054"
 //!
 //! [operations]                         # optional: /healthz, /readyz, /metrics (plain HTTP)
-//! listen = "127.0.1.30:9443"           # on the carrier's management network only
+//! listen = "127.0.1.20:7070"           # on the carrier's management network only
 //! cert_expiry_warn_days = 30           # warn when a certificate expires sooner (default 30)
 //!
 //! [log]                                # optional

@@ -389,11 +389,12 @@ fn count_failure(instruments: &Instruments, direction: &'static str, reason: &st
 /// values stay bounded.
 pub fn failure_reason(reason: &str) -> &'static str {
     let reason = reason.to_lowercase();
-    let classes: [(&[&str], &'static str); 7] = [
+    let classes: [(&[&str], &'static str); 8] = [
         (&["revoked"], "revoked"),
         (
             &[
                 "unknown ca",
+                "unknownca",
                 "unknownissuer",
                 "unknown issuer",
                 "issuer",
@@ -406,7 +407,8 @@ pub fn failure_reason(reason: &str) -> &'static str {
             &["expired", "notvalidyet", "not valid"],
             "certificate_validity",
         ),
-        (&["role"], "role_not_allowed"),
+        (&["role", "may not"], "role_not_allowed"),
+        (&["peer id", "wrong peer", "wrongpeerid"], "wrong_node"),
         (&["limit", "too many"], "limits"),
         (&["timed out", "timeout"], "timeout"),
         (
@@ -759,6 +761,14 @@ mod tests {
     #[test]
     fn failure_reasons_fall_into_a_closed_set() {
         assert_eq!(failure_reason("certificate revoked by CRL"), "revoked");
+        assert_eq!(
+            failure_reason("Transport error: invalid peer certificate: UnknownCa"),
+            "untrusted_certificate"
+        );
+        assert_eq!(
+            failure_reason("handshake: invalid peer certificate: Expired"),
+            "certificate_validity"
+        );
         assert_eq!(
             failure_reason("Connection refused (os error 111)"),
             "unreachable"
