@@ -3,7 +3,7 @@
 //! `[operations]`: `/healthz`, `/readyz` before and after the Raft leader is known,
 //! `/metrics` as Prometheus text whose values agree with the nodes (ledger height, Raft
 //! leader, transactions by validation code, certificate expiry), JSON log lines, the
-//! certificate expiry warning, and bad input (a malformed `[operations]` section, unknown
+//! expiry warning for certificates Unicom's CA issued for 20 days, and bad input (a malformed `[operations]` section, unknown
 //! routes, requests with bodies, oversize request heads).
 
 use std::collections::BTreeMap;
@@ -26,10 +26,11 @@ const NETSETTLE: Netsettle = Netsettle(env!("CARGO_BIN_EXE_netsettle"));
 /// This file's loopback range: 127.23.x.x.
 const SLOT: u8 = 23;
 
-/// The peer that logs JSON and warns about its certificates (issued for 365 days, so a
-/// 400-day threshold makes both its signing and TLS certificates "near expiry").
+/// The peer that logs JSON; like every Unicom node, its certificates expire within
+/// [`CERT_DAYS`], inside the default warning threshold (30 days).
 const JSON_PEER: &str = "unicommsp-peer0";
-const WARN_DAYS: u32 = 400;
+/// How long Unicom's CA makes its members' certificates valid in this test.
+const CERT_DAYS: u32 = 20;
 /// The peer running the notifier, whose outbox depth `/metrics` shows.
 const NOTICES_PEER: &str = "unicommsp-peer1";
 
@@ -40,7 +41,14 @@ const POLL_PACE: Duration = Duration::from_millis(100);
 fn a_consortium_shows_health_readiness_metrics_and_json_logs() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    NETSETTLE.consortium(dir);
+    let unicom_spec = std::fs::read_to_string(format!("{REPO}/configs/unicom.toml")).unwrap();
+    assert!(unicom_spec.contains("\ncert_days = 365\n"), "{unicom_spec}");
+    let unicom_spec = unicom_spec.replace(
+        "\ncert_days = 365\n",
+        &format!("\ncert_days = {CERT_DAYS}\n"),
+    );
+    std::fs::write(dir.join("unicom.toml"), unicom_spec).unwrap();
+    NETSETTLE.consortium_with_unicom_spec(dir, dir.join("unicom.toml").to_str().unwrap());
     NETSETTLE.render_layout(dir, SLOT, "");
     // The rendered configs have `[operations]`: configs/local.toml names the listeners.
     for name in ORDERERS.iter().chain(&PEERS) {
@@ -55,8 +63,6 @@ fn a_consortium_shows_health_readiness_metrics_and_json_logs() {
             ));
         }
         if *name == JSON_PEER {
-            let warn = format!("\n[operations]\ncert_expiry_warn_days = {WARN_DAYS}\n");
-            config = config.replace("\n[operations]\n", &warn);
             config.push_str("\n[log]\nformat = \"json\"\n");
         }
         std::fs::write(&path, config).unwrap();
@@ -191,15 +197,26 @@ fn a_consortium_shows_health_readiness_metrics_and_json_logs() {
             .any(|(name, _)| name == "netsettle_notices_outbox_entries")
     );
 
-    // Certificate expiry: both of the node's certificates, about a year left.
+    // Certificate expiry: both of the node's certificates, CERT_DAYS left; Unicom's
+    // orderer0 also runs Unicom's CA, whose own certificate lasts ten years.
     for kind in ["signing", "tls"] {
         let days = value(
             &after,
             "netsettle_certificate_expiry_days",
             &[("certificate", kind)],
         );
-        assert!((300.0..=366.0).contains(&days), "{kind}: {days}");
+        let expected = f64::from(CERT_DAYS);
+        assert!(
+            (expected - 1.0..=expected).contains(&days),
+            "{kind}: {days}"
+        );
     }
+    let ca_days = value(
+        &orderer,
+        "netsettle_certificate_expiry_days",
+        &[("certificate", "ca")],
+    );
+    assert!(ca_days > 3000.0, "{ca_days}");
 
     // The ledger height metric is the peer's real height: stop it and read its ledger.
     let metric_height = value(
