@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use netsettle_ledger::{Ledger, OutboxState};
+use netsettle_ledger::Ledger;
 use netsettle_net::{ConnectionEvent, NetHandle};
 use netsettle_orderer::OrdererHandle;
 use netsettle_orderer::stats::OrdererStats;
@@ -641,37 +641,21 @@ fn histogram(
 }
 
 fn encode_outbox(encoder: &mut DescriptorEncoder, ledger: &Ledger) -> Result<(), std::fmt::Error> {
-    let mut counts = [
-        (OutboxState::Pending, 0u64),
-        (OutboxState::Sent, 0),
-        (OutboxState::Failed, 0),
-    ];
-    let outbox = ledger.outbox();
-    let mut from = 0u64;
-    loop {
-        let page = match outbox.list(None, from, netsettle_ledger::limits::PAGE_ENTRIES_MAX) {
-            Ok(page) => page,
-            Err(error) => {
-                tracing::warn!(%error, "metrics: reading the notices outbox failed");
-                return Ok(());
-            }
-        };
-        for entry in &page {
-            if let Some((_, count)) = counts.iter_mut().find(|(state, _)| *state == entry.state) {
-                *count = count.saturating_add(1);
-            }
+    let counts = match ledger.outbox().counts() {
+        Ok(counts) => counts,
+        Err(error) => {
+            tracing::warn!(%error, "metrics: reading the notices outbox failed");
+            return Ok(());
         }
-        match page.last() {
-            Some(last) if page.len() == netsettle_ledger::limits::PAGE_ENTRIES_MAX => {
-                from = last.seq.saturating_add(1);
-            }
-            _ => break,
-        }
-    }
-    let values: Vec<(Labels, u64)> = counts
-        .iter()
-        .map(|(state, count)| (vec![("state", state.as_str().to_owned())], *count))
-        .collect();
+    };
+    let values: Vec<(Labels, u64)> = [
+        ("pending", counts.pending),
+        ("sent", counts.sent),
+        ("failed", counts.failed),
+    ]
+    .into_iter()
+    .map(|(state, count)| (vec![("state", state.to_owned())], count))
+    .collect();
     gauges(
         encoder,
         "netsettle_notices_outbox_entries",
