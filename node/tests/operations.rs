@@ -173,14 +173,34 @@ fn a_consortium_shows_health_readiness_metrics_and_json_logs() {
         .map(|address| value(&scrape(*address), "netsettle_net_tls_handshakes_total", &[]))
         .sum();
     assert!(handshakes >= 4.0, "{handshakes}");
-    assert!(
-        value(
-            &orderer,
-            "netsettle_net_connections",
-            &[("role", "orderer")]
-        ) == 1.0,
-        "{orderer:?}"
+    // Connected to the four other orderers (and the peers that fetch blocks from it).
+    let orderer_links = sum_of(
+        &orderer,
+        "netsettle_net_connections",
+        &[("role", "orderer")],
     );
+    assert_eq!(orderer_links, 4.0, "{orderer:?}");
+
+    // Bytes that are no TLS handshake, sent to an orderer's node port: refused, counted.
+    let inbound = [("direction", "inbound")];
+    let refused_before = sum_of(
+        &scrape(orderer_ops[1]),
+        "netsettle_net_tls_handshake_failures_total",
+        &inbound,
+    );
+    let p2p: SocketAddr = orderers[1].field("p2p").parse().unwrap();
+    let mut stranger = TcpStream::connect(p2p).unwrap();
+    stranger
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    drop(stranger);
+    wait_until("the refused connection is counted", || {
+        sum_of(
+            &scrape(orderer_ops[1]),
+            "netsettle_net_tls_handshake_failures_total",
+            &inbound,
+        ) > refused_before
+    });
 
     // The notifier's outbox, on the peer that runs it only (nothing to notify yet).
     for state in ["pending", "sent", "failed"] {
@@ -456,6 +476,20 @@ fn parse_labels(text: &str) -> BTreeMap<String, String> {
         rest = after[end + 1..].trim_start_matches(',');
     }
     labels
+}
+
+/// The sum of every sample of `name` whose labels include `labels`.
+fn sum_of(samples: &Samples, name: &str, labels: &[(&str, &str)]) -> f64 {
+    samples
+        .iter()
+        .filter(|((sample, sample_labels), _)| {
+            sample == name
+                && labels
+                    .iter()
+                    .all(|(key, value)| sample_labels.get(*key).map(String::as_str) == Some(*value))
+        })
+        .map(|(_, value)| value)
+        .sum()
 }
 
 fn value_or_zero(samples: &Samples, name: &str, labels: &[(&str, &str)]) -> f64 {
