@@ -157,11 +157,12 @@ fn a_consortium_shows_health_readiness_metrics_and_json_logs() {
             &[("le", "+Inf")]
         ) >= 4.0
     );
-    let orderer = scrape(orderer_ops[0]);
-    assert!(
-        value(&orderer, "netsettle_orderer_batch_envelopes_count", &[]) >= 1.0,
-        "{orderer:?}"
-    );
+    // The four transactions were ordered; orderer0's follower observes their blocks.
+    let mut orderer = Samples::new();
+    wait_until("orderer0 observes its batches", || {
+        orderer = scrape(orderer_ops[0]);
+        value(&orderer, "netsettle_orderer_batch_envelopes_sum", &[]) >= 4.0
+    });
     assert!(
         value(&orderer, "netsettle_raft_commit_index", &[])
             >= value(&orderer, "netsettle_raft_applied_index", &[])
@@ -174,12 +175,14 @@ fn a_consortium_shows_health_readiness_metrics_and_json_logs() {
         .sum();
     assert!(handshakes >= 4.0, "{handshakes}");
     // Connected to the four other orderers (and the peers that fetch blocks from it).
-    let orderer_links = sum_of(
-        &orderer,
-        "netsettle_net_connections",
-        &[("role", "orderer")],
-    );
-    assert_eq!(orderer_links, 4.0, "{orderer:?}");
+    wait_until("orderer0 connected to the four other orderers", || {
+        let links = sum_of(
+            &scrape(orderer_ops[0]),
+            "netsettle_net_connections",
+            &[("role", "orderer")],
+        );
+        links == 4.0
+    });
 
     // Bytes that are no TLS handshake, sent to an orderer's node port: refused, counted.
     let inbound = [("direction", "inbound")];
