@@ -7,7 +7,7 @@
 //! - values the node derives from the libraries' event streams (transactions by
 //!   validation code from the peer's block events, batch sizes from the orderer's chain,
 //!   connections and handshake failures from the network's connection events) are kept
-//!   in node-owned instruments that follower tasks update.
+//!   in node-owned instruments that the follower tasks of `follow` update.
 //!
 //! Every label set is bounded: validation codes and failure reasons are closed sets, and
 //! the connected nodes are at most the network's connection limit.
@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use netsettle_ledger::Ledger;
-use netsettle_net::{ConnectionEvent, NetHandle};
+use netsettle_net::NetHandle;
 use netsettle_orderer::OrdererHandle;
 use netsettle_orderer::stats::OrdererStats;
 use netsettle_peer::service::PeerHandle;
@@ -30,10 +30,11 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::certs::WatchedCertificate;
+use super::follow;
 
 /// The content type of `/metrics` (prometheus-client writes OpenMetrics text, which
 /// Prometheus reads).
@@ -69,6 +70,14 @@ pub struct Connections {
 }
 
 impl Connections {
+    /// Replaces the table with `nodes` (after missed events).
+    pub(super) fn replace(&self, nodes: impl IntoIterator<Item = (String, (String, String))>) {
+        if let Ok(mut table) = self.nodes.lock() {
+            table.clear();
+            table.extend(nodes);
+        }
+    }
+
     /// How many nodes are connected.
     pub fn n_connected(&self) -> usize {
         self.nodes.lock().map(|nodes| nodes.len()).unwrap_or(0)
@@ -81,7 +90,8 @@ impl Connections {
             .unwrap_or_default()
     }
 
-    fn set(&self, node: String, labels: Option<(String, String)>) {
+    /// Records `node` as connected with its (organisation, role), or as gone (`None`).
+    pub(super) fn set(&self, node: String, labels: Option<(String, String)>) {
         if let Ok(mut nodes) = self.nodes.lock() {
             match labels {
                 Some(labels) => {
@@ -95,14 +105,19 @@ impl Connections {
     }
 }
 
-/// Node-owned instruments, updated by the follower tasks.
+/// Node-owned instruments, updated by the follower tasks (`follow`).
 #[derive(Debug, Default)]
-struct Instruments {
-    transactions: Family<Labels, Counter>,
-    batch_envelopes: Option<Histogram>,
-    tls_handshakes: Counter,
-    tls_failures: Family<Labels, Counter>,
-    gossip_penalties: Counter,
+pub(super) struct Instruments {
+    /// Transactions by validation code.
+    pub(super) transactions: Family<Labels, Counter>,
+    /// Envelopes per block of the orderer's chain (orderers only).
+    pub(super) batch_envelopes: Option<Histogram>,
+    /// Authenticated connections.
+    pub(super) tls_handshakes: Counter,
+    /// Failed or refused connections by direction and reason class.
+    pub(super) tls_failures: Family<Labels, Counter>,
+    /// Nodes blacklisted from gossip.
+    pub(super) gossip_penalties: Counter,
 }
 
 /// What the node runs, for the metrics to read.
@@ -137,20 +152,20 @@ pub fn start(
     let connections = Arc::new(Connections::default());
     register(&mut registry, &instruments);
     if let Some(peer) = &sources.peer {
-        let follower = follow_transactions(peer.clone(), Arc::clone(&instruments));
-        roles.spawn(until_shutdown(shutdown.clone(), follower));
+        let follower = follow::follow_transactions(peer.clone(), Arc::clone(&instruments));
+        roles.spawn(follow::until_shutdown(shutdown.clone(), follower));
     }
     if let Some(orderer) = &sources.orderer {
-        let follower = follow_batches(orderer.clone(), Arc::clone(&instruments));
-        roles.spawn(until_shutdown(shutdown.clone(), follower));
+        let follower = follow::follow_batches(orderer.clone(), Arc::clone(&instruments));
+        roles.spawn(follow::until_shutdown(shutdown.clone(), follower));
     }
     if let Some(net) = &sources.net {
-        let follower = follow_connections(
+        let follower = follow::follow_connections(
             net.clone(),
             Arc::clone(&connections),
             Arc::clone(&instruments),
         );
-        roles.spawn(until_shutdown(shutdown.clone(), follower));
+        roles.spawn(follow::until_shutdown(shutdown.clone(), follower));
     }
     registry.register_collector(Box::new(ScrapeCollector {
         peer: sources.peer,
@@ -190,236 +205,6 @@ fn register(registry: &mut Registry, instruments: &Instruments) {
         "Nodes blacklisted from gossip after too many invalid messages",
         instruments.gossip_penalties.clone(),
     );
-}
-
-/// Runs `follower` until `shutdown` turns; a follower never ends the node.
-async fn until_shutdown(
-    mut shutdown: watch::Receiver<bool>,
-    follower: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
-    let source_ended = tokio::select! {
-        _ = shutdown.wait_for(|stop| *stop) => false,
-        () = follower => true,
-    };
-    if source_ended {
-        // Its source ended, which only happens on the way down; wait for the shutdown.
-        let _ = shutdown.wait_for(|stop| *stop).await;
-    }
-    Ok(())
-}
-
-/// Counts each committed transaction by its validation code, from the peer's block
-/// events; blocks a lagging subscription missed are read back from the ledger.
-async fn follow_transactions(peer: PeerHandle, instruments: Arc<Instruments>) {
-    let mut events = peer.subscribe();
-    let mut next = peer.height();
-    loop {
-        match events.recv().await {
-            Ok(event) => {
-                if event.number < next {
-                    continue;
-                }
-                count_from_ledger(&peer, next, event.number, &instruments).await;
-                // Logged as the peer's: these lines are about its blocks.
-                tracing::debug!(
-                    target: "netsettle::runtime::peer",
-                    number = event.number,
-                    n_txs = event.txs.len(),
-                    "block committed"
-                );
-                for tx in &event.txs {
-                    count_transaction(&instruments, tx.code.as_str());
-                    if !tx.code.is_valid() {
-                        // The one log line per invalid transaction: operators search by id.
-                        tracing::info!(
-                            target: "netsettle::runtime::peer",
-                            number = event.number,
-                            tx_id = %tx.tx_id,
-                            code = tx.code.as_str(),
-                            "transaction committed invalid"
-                        );
-                    }
-                }
-                next = event.number.saturating_add(1);
-            }
-            Err(broadcast::error::RecvError::Lagged(_)) => {
-                let height = peer.height();
-                count_from_ledger(&peer, next, height, &instruments).await;
-                next = next.max(height);
-            }
-            Err(broadcast::error::RecvError::Closed) => return,
-        }
-    }
-}
-
-/// Counts the transactions of committed blocks `start..end` from the ledger.
-async fn count_from_ledger(
-    peer: &PeerHandle,
-    start: u64,
-    end: u64,
-    instruments: &Arc<Instruments>,
-) {
-    if start >= end {
-        return;
-    }
-    let ledger = Arc::clone(peer.ledger());
-    let read = tokio::task::spawn_blocking(move || {
-        let mut codes = Vec::new();
-        for number in start..end {
-            match ledger.block(number) {
-                Ok(Some(block)) => codes.extend(block.metadata.validation_codes),
-                Ok(None) => break,
-                Err(error) => {
-                    tracing::warn!(number, %error, "metrics: reading a block back failed");
-                    break;
-                }
-            }
-        }
-        codes
-    })
-    .await;
-    for code in read.unwrap_or_default() {
-        count_transaction(instruments, code.as_str());
-    }
-}
-
-fn count_transaction(instruments: &Instruments, code: &'static str) {
-    instruments
-        .transactions
-        .get_or_create(&vec![("code", code.to_owned())])
-        .inc();
-}
-
-/// Observes each new block of the orderer's chain: how many envelopes it batched.
-async fn follow_batches(orderer: OrdererHandle, instruments: Arc<Instruments>) {
-    let Some(histogram) = instruments.batch_envelopes.clone() else {
-        return;
-    };
-    let mut heights = orderer.height();
-    let mut next = *heights.borrow_and_update();
-    while heights.changed().await.is_ok() {
-        let height = *heights.borrow_and_update();
-        let ledger = Arc::clone(orderer.ledger());
-        let start = next;
-        let sizes = tokio::task::spawn_blocking(move || {
-            (start..height)
-                .map_while(|number| ledger.block(number).ok().flatten())
-                .map(|block| block.data.len())
-                .collect::<Vec<_>>()
-        })
-        .await
-        .unwrap_or_default();
-        for size in sizes {
-            // Block sizes are far below 2^52: exact as f64.
-            histogram.observe(f64::from(u32::try_from(size).unwrap_or(u32::MAX)));
-        }
-        next = next.max(height);
-    }
-}
-
-/// Keeps the connection table and the handshake counters from the network's events; a
-/// lagging subscription re-reads the connected nodes.
-async fn follow_connections(
-    net: NetHandle,
-    connections: Arc<Connections>,
-    instruments: Arc<Instruments>,
-) {
-    let mut events = net.events();
-    refresh_connections(&net, &connections).await;
-    loop {
-        match events.recv().await {
-            Ok(event) => on_connection_event(event, &connections, &instruments),
-            Err(broadcast::error::RecvError::Lagged(_)) => {
-                refresh_connections(&net, &connections).await
-            }
-            Err(broadcast::error::RecvError::Closed) => return,
-        }
-    }
-}
-
-async fn refresh_connections(net: &NetHandle, connections: &Connections) {
-    let Ok(peers) = net.connected().await else {
-        return;
-    };
-    if let Ok(mut nodes) = connections.nodes.lock() {
-        nodes.clear();
-        for peer in peers {
-            nodes.insert(
-                peer.node_id.to_string(),
-                (peer.msp_id, format!("{:?}", peer.role).to_lowercase()),
-            );
-        }
-    }
-}
-
-fn on_connection_event(
-    event: ConnectionEvent,
-    connections: &Connections,
-    instruments: &Instruments,
-) {
-    match event {
-        ConnectionEvent::Connected { peer, .. } => {
-            instruments.tls_handshakes.inc();
-            let role = format!("{:?}", peer.role).to_lowercase();
-            connections.set(peer.node_id.to_string(), Some((peer.msp_id, role)));
-        }
-        ConnectionEvent::Disconnected { node } => connections.set(node.to_string(), None),
-        ConnectionEvent::DialFailed { reason, .. } => {
-            count_failure(instruments, "outbound", &reason);
-        }
-        ConnectionEvent::InboundRefused { reason, .. } => {
-            count_failure(instruments, "inbound", &reason);
-        }
-        ConnectionEvent::Penalised { .. } => {
-            instruments.gossip_penalties.inc();
-        }
-        _ => {}
-    }
-}
-
-fn count_failure(instruments: &Instruments, direction: &'static str, reason: &str) {
-    let labels = vec![
-        ("direction", direction.to_owned()),
-        ("reason", failure_reason(reason).to_owned()),
-    ];
-    instruments.tls_failures.get_or_create(&labels).inc();
-}
-
-/// A closed set of failure reasons from the network's free-text one, so the label's
-/// values stay bounded.
-pub fn failure_reason(reason: &str) -> &'static str {
-    let reason = reason.to_lowercase();
-    let classes: [(&[&str], &'static str); 8] = [
-        (&["revoked"], "revoked"),
-        (
-            &[
-                "unknown ca",
-                "unknownca",
-                "unknownissuer",
-                "unknown issuer",
-                "issuer",
-                "certificate chain",
-                "badsignature",
-            ],
-            "untrusted_certificate",
-        ),
-        (
-            &["expired", "notvalidyet", "not valid"],
-            "certificate_validity",
-        ),
-        (&["role", "may not"], "role_not_allowed"),
-        (&["peer id", "wrong peer", "wrongpeerid"], "wrong_node"),
-        (&["limit", "too many"], "limits"),
-        (&["timed out", "timeout"], "timeout"),
-        (
-            &["connection refused", "unreachable", "no route", "reset"],
-            "unreachable",
-        ),
-    ];
-    classes
-        .iter()
-        .find(|(needles, _)| needles.iter().any(|needle| reason.contains(needle)))
-        .map_or("other", |(_, class)| class)
 }
 
 /// Reads the libraries' state at scrape time.
@@ -736,31 +521,4 @@ fn counters(
         ConstCounter::new(*value).encode(metric.encode_family(labels)?)?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn failure_reasons_fall_into_a_closed_set() {
-        assert_eq!(failure_reason("certificate revoked by CRL"), "revoked");
-        assert_eq!(
-            failure_reason("Transport error: invalid peer certificate: UnknownCa"),
-            "untrusted_certificate"
-        );
-        assert_eq!(
-            failure_reason("handshake: invalid peer certificate: Expired"),
-            "certificate_validity"
-        );
-        assert_eq!(
-            failure_reason("Connection refused (os error 111)"),
-            "unreachable"
-        );
-        assert_eq!(
-            failure_reason("role Client not allowed"),
-            "role_not_allowed"
-        );
-        assert_eq!(failure_reason("something new"), "other");
-    }
 }

@@ -34,6 +34,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 pub mod certs;
+mod follow;
 pub mod metrics;
 
 use self::metrics::{Connections, Metrics};
