@@ -366,11 +366,7 @@ impl Shell {
             }
         }
         for (request, reply) in actions.replies {
-            let counter = match &reply {
-                Ok(_) => &self.stats.broadcasts_ordered,
-                Err(_) => &self.stats.proposals_failed,
-            };
-            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.stats.count_reply(&reply);
             if let Some(sender) = self.waiting.remove(&request) {
                 // The caller may have gone away; nothing to do then.
                 let _ = sender.send(reply);

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use netsettle_ledger::Ledger;
 use netsettle_net::NetHandle;
 use netsettle_orderer::OrdererHandle;
-use netsettle_orderer::stats::OrdererStats;
+use netsettle_orderer::stats::{OrdererStats, ProposalFailure};
 use netsettle_peer::service::PeerHandle;
 use netsettle_peer::stats::{HistogramSnapshot, PeerStats};
 use prometheus_client::collector::Collector;
@@ -315,11 +315,18 @@ fn encode_raft(
         "The highest Raft log index this orderer knows to be committed",
         &[(none.clone(), commit_index)],
     )?;
+    let failed: Vec<(Labels, u64)> = ProposalFailure::ALL
+        .iter()
+        .map(|reason| {
+            let labels = vec![("reason", reason.as_str().to_owned())];
+            (labels, stats.proposals_failed(*reason))
+        })
+        .collect();
     counters(
         encoder,
         "netsettle_raft_proposals_failed",
-        "Broadcasts the core answered with an error: not proposed (no leader, busy, duplicate, config changed) or dropped before being ordered",
-        &[(none.clone(), OrdererStats::get(&stats.proposals_failed))],
+        "Broadcasts the core answered with an error, by reason (no_leader: no leader or quorum; busy; not_ordered_in_time; duplicate; other: config changed, not a consenter, refused update)",
+        &failed,
     )?;
     counters(
         encoder,
