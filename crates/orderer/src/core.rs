@@ -389,6 +389,11 @@ impl<C: Chain> OrdererCore<C> {
         self.applied_index
     }
 
+    /// The highest log index known to be committed (at or ahead of the applied one).
+    pub fn commit_index(&self) -> u64 {
+        self.node.raft.raft_log.committed
+    }
+
     /// Whether the core waits for blocks before applying more of the log.
     pub fn is_catching_up(&self) -> bool {
         self.catch_up.is_some()
