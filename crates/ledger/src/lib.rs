@@ -98,7 +98,7 @@ mod verify;
 
 pub use error::{BlockRejected, Corruption, LedgerError};
 pub use keys::CompositeKey;
-pub use ledger::Ledger;
+pub use ledger::{DataHash, Ledger};
 pub use meta::ChainInfo;
 pub use outbox::{
     Enqueued, NewNotice, Outbox, OutboxCounts, OutboxEntry, OutboxError, OutboxState,

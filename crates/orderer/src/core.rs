@@ -1184,7 +1184,8 @@ impl<C: Chain> OrdererCore<C> {
                 block
                     .sign(&self.signer.key, self.signer.identity.clone())
                     .map_err(|e| OrdererError::Block(e.to_string()))?;
-                self.chain.append(&block)?;
+                // Built above from these envelopes; only the metadata changed since.
+                self.chain.append_built(&block)?;
             }
         }
         self.tip = ChainTip {
