@@ -126,8 +126,23 @@ pub fn judge(
     }
     let block: Block =
         decode(payload).map_err(|error| GossipRefusal::Undecodable(error.to_string()))?;
-    check_block_shape(&block)?;
     let number = block.header.number;
+    // A copy of a committed block (each block reaches a peer from its orderers and again
+    // from the other carrier's peers): its header hash equals the committed one, so it
+    // is dropped before the data hash and signature checks, which would only confirm
+    // what the ledger already holds. Anything else under a committed number gets every
+    // check below, so a fork is still told from garbage.
+    if number < tip.height {
+        if let Some(hash) = committed_hash(number) {
+            if hash == block.hash() {
+                return Ok(Judgement::Duplicate { number });
+            }
+            check_block_shape(&block)?;
+            check_orderer_signature(channel, &block)?;
+            return Err(GossipRefusal::Fork { number });
+        }
+    }
+    check_block_shape(&block)?;
     if let Err(error) = check_orderer_signature(channel, &block) {
         if block.metadata.last_config_index > channel.config_block {
             return Ok(Judgement::LaterConfig { number });
@@ -135,12 +150,8 @@ pub fn judge(
         return Err(error.into());
     }
     if number < tip.height {
-        return match committed_hash(number) {
-            Some(hash) if hash == block.hash() => Ok(Judgement::Duplicate { number }),
-            // A committed block the ledger cannot read back says nothing about the sender.
-            None => Ok(Judgement::Duplicate { number }),
-            Some(_) => Err(GossipRefusal::Fork { number }),
-        };
+        // A committed block the ledger cannot read back says nothing about the sender.
+        return Ok(Judgement::Duplicate { number });
     }
     if number > tip.height {
         return Ok(Judgement::Future(Box::new(block)));

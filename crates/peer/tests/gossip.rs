@@ -145,6 +145,20 @@ fn gossiped_blocks_are_judged_before_they_are_forwarded_or_committed() {
             "refused: block 2 differs from the committed block 2",
         ),
         (
+            // The header matches the committed block: dropped as a copy without checking
+            // its envelopes (it is never forwarded or committed).
+            "a committed block's header over other envelopes",
+            5,
+            bytes(&tampered),
+            "duplicate 3",
+        ),
+        (
+            "a client-signed block under a committed number",
+            5,
+            bytes(&forged[2]),
+            "refused: block 2 has no valid orderer signature",
+        ),
+        (
             "not a block",
             3,
             b"\x01garbage".to_vec(),
