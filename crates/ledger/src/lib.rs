@@ -7,7 +7,9 @@
 //! peer (transaction lookup for duplicate ids, MVCC versions) and auditors (history of a
 //! key, blocks by number or hash). [`Ledger::snapshot`] gives a consistent view of the
 //! state for one simulation or validation while commits go on. [`verify`] and [`compare`]
-//! check a ledger directory from the outside, for `netsettle ledger verify|compare`.
+//! check a ledger directory from the outside, for `netsettle ledger verify|compare`;
+//! [`backup`] copies a ledger a node may be writing and [`restore`] puts such a copy in
+//! place, for `netsettle ledger backup|restore`.
 //!
 //! What it leaves out: validating transactions (signatures, endorsement policy, MVCC) is
 //! the peer's job; the ledger stores the validation codes the peer decided and applies the
@@ -84,6 +86,7 @@
 //! - **Sync:** every commit waits for the WAL `fsync`. This is what makes a committed block
 //!   survive power loss, and it dominates commit latency (see the `ledger` bench).
 
+mod backup;
 mod error;
 mod keys;
 mod ledger;
@@ -96,6 +99,10 @@ mod signers;
 mod store;
 mod verify;
 
+pub use backup::{
+    BackupError, BackupManifest, LEDGER_DIR, MANIFEST_FILE, RestoreOptions, Restored, backup,
+    read_backup_manifest, restore,
+};
 pub use error::{BlockRejected, Corruption, LedgerError};
 pub use keys::CompositeKey;
 pub use ledger::Ledger;
