@@ -10,6 +10,11 @@
 //! refuses to start on a ledger with a damaged block and on another channel's ledger,
 //! each with a non-zero exit and a one-line reason.
 //!
+//! An orderer's ledger is backed up while it orders; restored (`--force`: its ledger and
+//! its Raft store moved aside, the Raft store left empty), it rejoins like a wiped
+//! consenter, catches up from the others and ends with the same blocks (five orderers
+//! alone, slot 24 with port prefix 4).
+//!
 //! Waits are on events: readiness lines, committed transactions, the restored peer's
 //! committer log lines. Deadlines only mark failure; every process is killed and reaped on
 //! drop, and the consortium lives in a temporary directory.
@@ -23,13 +28,15 @@ use std::time::Instant;
 use netsettle_ledger::Ledger;
 use netsettle_protocol::{Block, ValidationCode};
 use netsettle_testkit::WAIT_MAX;
+use netsettle_testkit::orderers::{Client, Load, Orderers, assert_exactly_once};
 use netsettle_testkit::process::{NODE_READY, Netsettle, ORDERERS, PEERS, Process, REPO};
 
 /// The binary under test.
 const NETSETTLE: Netsettle = Netsettle(env!("CARGO_BIN_EXE_netsettle"));
 
-/// This file's loopback range: 127.24.x.x.
+/// This file's loopback range: 127.24.x.x; the orderers-only test adds port prefix 4.
 const SLOT: u8 = 24;
+const ORDERERS_PREFIX: &str = "4";
 
 /// The peer backed up and restored (`unicommsp-peer1`); its ledger, and the one of the
 /// peer it is compared with (`unicommsp-peer0`).
@@ -341,4 +348,71 @@ fn a_running_peer_backed_up_restores_and_catches_up_and_bad_ledgers_are_refused(
     assert!(error.contains("othernet"), "{error}");
     drop(consortium);
     eprintln!("done in {:?}", started.elapsed());
+}
+
+#[test]
+fn an_orderer_restored_from_a_backup_rejoins_as_a_wiped_one() {
+    let mut orderers = Orderers::start(NETSETTLE, SLOT, ORDERERS_PREFIX, str::to_owned);
+    let dir = orderers.path().to_path_buf();
+    let client = Client::connect(&dir);
+    let leader = client.wait_leader(None);
+    let mut outcomes = Load::start(&client, 100, 32, 256).finish(&client);
+
+    let restored = orderers.ids().into_iter().find(|id| *id != leader).unwrap();
+    let ledger = orderers.ledger_dir(restored);
+    let ledger_arg = ledger.to_str().unwrap();
+    // Backed up while it orders.
+    let backup = NETSETTLE.ok(
+        &dir,
+        &[
+            "ledger",
+            "backup",
+            "--path",
+            ledger_arg,
+            "--out",
+            "orderer-backup",
+        ],
+    );
+    let backup_height: u64 = line_value(&backup, "height").parse().unwrap();
+    outcomes.extend(Load::start(&client, 100, 32, 256).finish(&client));
+    orderers.kill(restored);
+
+    let restore = [
+        "ledger",
+        "restore",
+        "--from",
+        "orderer-backup",
+        "--path",
+        ledger_arg,
+    ];
+    let refused = NETSETTLE.fails(&dir, &restore);
+    assert!(refused.contains("is not empty"), "{refused}");
+    let mut forced = restore.to_vec();
+    forced.push("--force");
+    let restored_out = NETSETTLE.ok(&dir, &forced);
+    assert_eq!(
+        restored_out.matches("moved aside").count(),
+        2,
+        "{restored_out}"
+    );
+    assert!(
+        restored_out.contains("rejoins as a wiped consenter"),
+        "{restored_out}"
+    );
+    let raft = orderers.data_dir(restored).join("orderer/raft");
+    assert!(!raft.exists(), "the Raft store is left empty");
+    assert_eq!(height_of(&dir, ledger_arg), backup_height);
+
+    orderers.restart(restored);
+    // The leader learns that the restored log is empty only when it next appends (its
+    // record of what this follower holds dates from before the kill), so the catch-up
+    // starts with the next broadcasts; the orderer then orders with the others.
+    outcomes.extend(Load::start(&client, 50, 32, 256).finish(&client));
+    let ids = orderers.ids();
+    let height = client.wait_settled(&ids);
+    assert!(height > backup_height);
+    Client::close(client);
+    orderers.stop_all();
+    assert_exactly_once(&outcomes, &orderers.chain_tx_ids(restored));
+    orderers.assert_same_blocks(leader);
 }
