@@ -18,6 +18,10 @@
 //!   cargo bench -p netsettle --bench e2e
 //!   NETSETTLE_E2E_CLIENTS=1,8,32 NETSETTLE_E2E_SECONDS=15 cargo bench -p netsettle --bench e2e
 //!
+//! `NETSETTLE_BENCH_BIN=/path/to/older/netsettle NETSETTLE_BENCH_LABEL=before` runs the
+//! nodes of an earlier build (the client is this build's) and labels the result files, to
+//! measure before and after in one sitting.
+//!
 //! With `NETSETTLE_E2E_PERF=1` (and `perf` installed) the busiest level also records a
 //! `perf` profile of one endorsing peer and prints its top symbols.
 
@@ -564,7 +568,13 @@ fn write_results(results: &[(Level, CpuSeconds)]) {
             ]
         })
         .collect();
-    match write_csv("e2e", &header, &rows) {
+    let label = std::env::var("NETSETTLE_BENCH_LABEL").unwrap_or_default();
+    let suffix = if label.is_empty() {
+        String::new()
+    } else {
+        format!("-{label}")
+    };
+    match write_csv(&format!("e2e{suffix}"), &header, &rows) {
         Ok(path) => println!("wrote {}", path.display()),
         Err(error) => println!("could not write the CSV: {error}"),
     }
@@ -600,7 +610,7 @@ fn write_results(results: &[(Level, CpuSeconds)]) {
         ],
     };
     for (name, chart) in [("e2e-tps", &tps), ("e2e-latency", &latency)] {
-        match write_png(name, chart) {
+        match write_png(&format!("{name}{suffix}"), chart) {
             Ok(path) => println!("wrote {}", path.display()),
             Err(error) => println!("no plot: {error}"),
         }

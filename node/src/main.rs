@@ -5,6 +5,7 @@
 use clap::Parser as _;
 
 mod cli;
+mod logging;
 mod runtime;
 mod shared;
 
@@ -16,13 +17,11 @@ fn main() -> std::process::ExitCode {
     } else {
         "warn"
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("NETSETTLE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let log_settings = args
+        .node_config()
+        .map(runtime::config::NodeConfig::log_settings)
+        .unwrap_or_default();
+    logging::init(default_filter, log_settings);
     match cli::run(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

@@ -28,6 +28,19 @@ struct Tip {
     state: ChainInfo,
 }
 
+/// Whether a write recomputes the block's data hash (the Merkle root of its envelopes'
+/// SM3 hashes, the most expensive check on a block) before storing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DataHash {
+    /// Recompute it and refuse a mismatch: for a block from anywhere else.
+    Verify,
+    /// The caller computed it from these very envelopes (the orderer that just built the
+    /// block) or verified it on this same, unchanged value (the peer's validator) just
+    /// before: recomputing would hash every envelope a second time for nothing.
+    CheckedByCaller,
+}
+
 /// A ledger directory opened for reading and writing (or, through [`Ledger::open_read_only`],
 /// for reading only).
 pub struct Ledger {
@@ -108,6 +121,16 @@ impl Ledger {
     /// chain and carry one validation code per transaction, none of them `NOT_VALIDATED`.
     /// If the state is behind (after `append_block`), it is caught up first.
     pub fn commit_block(&self, block: &Block) -> Result<ChainInfo, LedgerError> {
+        self.commit_block_with(block, DataHash::Verify)
+    }
+
+    /// [`Ledger::commit_block`], told whether to recompute the block's data hash (see
+    /// [`DataHash`]).
+    pub fn commit_block_with(
+        &self,
+        block: &Block,
+        data_hash: DataHash,
+    ) -> Result<ChainInfo, LedgerError> {
         self.check_writable()?;
         let mut tip = self.lock_tip()?;
         if tip.state.height < tip.chain.height {
@@ -121,7 +144,7 @@ impl Ledger {
             .into());
         }
         check_validation_codes(block, true)?;
-        let mut batch = self.block_batch(&tip.chain, block)?;
+        let mut batch = self.block_batch(&tip.chain, block, data_hash)?;
         self.add_state_writes(&mut batch, block)?;
         let chain = tip.chain.extended(block.hash());
         let tip_after = Tip {
@@ -140,10 +163,20 @@ impl Ledger {
     /// one per transaction. Blocks with codes are applied to the state by the next
     /// [`Ledger::apply_pending_state`], [`Ledger::commit_block`] or [`Ledger::open`].
     pub fn append_block(&self, block: &Block) -> Result<ChainInfo, LedgerError> {
+        self.append_block_with(block, DataHash::Verify)
+    }
+
+    /// [`Ledger::append_block`], told whether to recompute the block's data hash (see
+    /// [`DataHash`]).
+    pub fn append_block_with(
+        &self,
+        block: &Block,
+        data_hash: DataHash,
+    ) -> Result<ChainInfo, LedgerError> {
         self.check_writable()?;
         let mut tip = self.lock_tip()?;
         check_validation_codes(block, false)?;
-        let batch = self.block_batch(&tip.chain, block)?;
+        let batch = self.block_batch(&tip.chain, block, data_hash)?;
         let tip_after = Tip {
             chain: tip.chain.extended(block.hash()),
             state: tip.state,
@@ -217,10 +250,15 @@ impl Ledger {
 
     /// The batch every stored block needs: the block, its hash index entry, the
     /// transaction index and the new chain record. Checks that the block extends `chain`.
-    fn block_batch(&self, chain: &ChainInfo, block: &Block) -> Result<Batch, LedgerError> {
+    fn block_batch(
+        &self,
+        chain: &ChainInfo,
+        block: &Block,
+        data_hash: DataHash,
+    ) -> Result<Batch, LedgerError> {
         let number = block.header.number;
         check_extends(chain, block)?;
-        if block.verify_data_hash().is_err() {
+        if data_hash == DataHash::Verify && block.verify_data_hash().is_err() {
             return Err(BlockRejected::WrongDataHash { number }.into());
         }
         let bytes = encode(block).map_err(|error| BlockRejected::Encoding {

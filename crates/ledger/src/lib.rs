@@ -105,9 +105,11 @@ pub use backup::{
 };
 pub use error::{BlockRejected, Corruption, LedgerError};
 pub use keys::CompositeKey;
-pub use ledger::Ledger;
+pub use ledger::{DataHash, Ledger};
 pub use meta::ChainInfo;
-pub use outbox::{Enqueued, NewNotice, Outbox, OutboxEntry, OutboxError, OutboxState};
+pub use outbox::{
+    Enqueued, NewNotice, Outbox, OutboxCounts, OutboxEntry, OutboxError, OutboxState,
+};
 pub use query::{StateSnapshot, TxLocation};
 pub use verify::{
     Comparison, Difference, DifferenceKind, Fault, FaultKind, VerifyReport, compare, verify,

@@ -319,6 +319,17 @@ fn clip_error(text: &str) -> String {
     text[..end].to_owned()
 }
 
+/// How many outbox entries are in each state ([`Outbox::counts`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxCounts {
+    /// Entries not delivered yet.
+    pub pending: u64,
+    /// Entries delivered.
+    pub sent: u64,
+    /// Entries given up on.
+    pub failed: u64,
+}
+
 /// The outbox of a ledger (see the module docs). Obtained with [`Ledger::outbox`].
 #[derive(Debug, Clone, Copy)]
 pub struct Outbox<'l> {
@@ -341,6 +352,36 @@ impl<'l> Outbox<'l> {
     /// How many entries the outbox holds.
     pub fn entries(&self) -> Result<u64, LedgerError> {
         Ok(self.header()?.entries)
+    }
+
+    /// How many entries are pending, sent and failed. Reads only each entry's state byte
+    /// (no payload is copied), for the node's metrics.
+    pub fn counts(&self) -> Result<OutboxCounts, LedgerError> {
+        let mut counts = OutboxCounts::default();
+        if !self.ledger.store.has_column(Column::Outbox) {
+            return Ok(counts);
+        }
+        self.ledger.store.scan(
+            Column::Outbox,
+            &[ENTRY_PREFIX],
+            Some(&[ENTRY_PREFIX + 1]),
+            OUTBOX_ENTRY_BYTES_MAX,
+            |_key, value| {
+                let state = value
+                    .first()
+                    .copied()
+                    .and_then(OutboxState::from_byte)
+                    .ok_or_else(|| malformed("entry: bad state"))?;
+                let count = match state {
+                    OutboxState::Pending => &mut counts.pending,
+                    OutboxState::Sent => &mut counts.sent,
+                    OutboxState::Failed => &mut counts.failed,
+                };
+                *count = count.saturating_add(1);
+                Ok(true)
+            },
+        )?;
+        Ok(counts)
     }
 
     /// Adds `notices` whose ids are not present yet and, if `cursor` is given, moves the

@@ -2,7 +2,7 @@
 //! enqueue with the cursor, reopen without loss or duplicate, delivery marks, pruning,
 //! refusals that change nothing, and a read-only view while the writer is open.
 
-use netsettle_ledger::{Ledger, LedgerError, NewNotice, OutboxError, OutboxState};
+use netsettle_ledger::{Ledger, LedgerError, NewNotice, OutboxCounts, OutboxError, OutboxState};
 
 fn notice(id: &str, created_ms: i64) -> NewNotice {
     NewNotice {
@@ -23,6 +23,7 @@ fn enqueued_notices_and_cursor_survive_a_reopen_and_a_block_derived_twice_adds_n
     {
         let ledger = Ledger::open(dir.path()).unwrap();
         assert_eq!(ledger.outbox().cursor().unwrap(), None);
+        assert_eq!(ledger.outbox().counts().unwrap(), OutboxCounts::default());
         let batch = [notice("3-0-0:desk", 10), notice("3-1-0:desk", 10)];
         let done = ledger.outbox().enqueue(Some(4), &batch, 100).unwrap();
         assert_eq!(done.added.len(), 2);
@@ -33,6 +34,7 @@ fn enqueued_notices_and_cursor_survive_a_reopen_and_a_block_derived_twice_adds_n
     let outbox = ledger.outbox();
     assert_eq!(outbox.cursor().unwrap(), Some(4));
     assert_eq!(outbox.entries().unwrap(), 2);
+    assert_eq!(outbox.counts().unwrap().pending, 2);
     assert_eq!(
         ids(&ledger, Some(OutboxState::Pending)),
         ["3-0-0:desk", "3-1-0:desk"]
@@ -98,6 +100,12 @@ fn marks_record_attempts_and_only_pending_entries_change() {
     assert_eq!(entries[0].next_attempt_ms, 600);
     assert_eq!(entries[1].state, OutboxState::Failed);
     assert_eq!(entries[1].attempts, 1);
+    let counts = OutboxCounts {
+        pending: 0,
+        sent: 1,
+        failed: 1,
+    };
+    assert_eq!(ledger.outbox().counts().unwrap(), counts);
     assert_eq!(
         ids(&ledger, Some(OutboxState::Pending)),
         Vec::<String>::new()

@@ -240,7 +240,8 @@ pub struct OrdererCore<C: Chain> {
     /// The chain as the applied log has built it (the stored chain may be ahead after a
     /// restart, or behind while catching up).
     tip: ChainTip,
-    cutter: BlockCutter<Envelope>,
+    /// The open batch, each envelope with its transaction id (derived once, on apply).
+    cutter: BlockCutter<(TxId, Envelope)>,
     pending_ids: HashSet<TxId>,
     waiting: HashMap<TxId, Waiting>,
     applied_index: u64,
@@ -387,6 +388,11 @@ impl<C: Chain> OrdererCore<C> {
     /// The last applied log index.
     pub fn applied_index(&self) -> u64 {
         self.applied_index
+    }
+
+    /// The highest log index known to be committed (at or ahead of the applied one).
+    pub fn commit_index(&self) -> u64 {
+        self.node.raft.raft_log.committed
     }
 
     /// Whether the core waits for blocks before applying more of the log.
@@ -1057,7 +1063,13 @@ impl<C: Chain> OrdererCore<C> {
         }
         let was_empty = self.cutter.pending().is_empty();
         self.pending_ids.insert(tx_id);
-        let batches = self.cutter.ordered(Sized { envelope, bytes }, &policy);
+        let batches = self.cutter.ordered(
+            Sized {
+                envelope: (tx_id, envelope),
+                bytes,
+            },
+            &policy,
+        );
         if was_empty {
             self.batch_opened_tick = Some(self.now_tick);
         }
@@ -1117,7 +1129,7 @@ impl<C: Chain> OrdererCore<C> {
         }
         let number = self.tip.height;
         let consenters_before = consenter_ids(&self.channel.config);
-        self.write_block(vec![envelope], true, actions)?;
+        self.write_block(vec![(tx_id, envelope)], true, actions)?;
         let channel = Arc::new(ChannelState::new(new_config, number)?);
         let consenters_after = consenter_ids(&channel.config);
         if consenters_before != consenters_after {
@@ -1146,7 +1158,7 @@ impl<C: Chain> OrdererCore<C> {
     /// already holds that block (a restart replaying the log), checks it is the same.
     fn write_block(
         &mut self,
-        batch: Vec<Envelope>,
+        batch: Vec<(TxId, Envelope)>,
         is_config: bool,
         actions: &mut Actions,
     ) -> Result<(), OrdererError> {
@@ -1156,9 +1168,13 @@ impl<C: Chain> OrdererCore<C> {
         } else {
             self.channel.config_block
         };
-        for envelope in &batch {
-            self.pending_ids.remove(&envelope.tx_id());
-        }
+        let batch: Vec<Envelope> = batch
+            .into_iter()
+            .map(|(tx_id, envelope)| {
+                self.pending_ids.remove(&tx_id);
+                envelope
+            })
+            .collect();
         let timestamp = Timestamp {
             unix_time_ms: self.clock_unix_ms,
         };
@@ -1179,7 +1195,8 @@ impl<C: Chain> OrdererCore<C> {
                 block
                     .sign(&self.signer.key, self.signer.identity.clone())
                     .map_err(|e| OrdererError::Block(e.to_string()))?;
-                self.chain.append(&block)?;
+                // Built above from these envelopes; only the metadata changed since.
+                self.chain.append_built(&block)?;
             }
         }
         self.tip = ChainTip {
@@ -1225,7 +1242,12 @@ impl<C: Chain> OrdererCore<C> {
         }
         self.batch_opened_tick = (!state.pending.is_empty()).then_some(self.now_tick);
         self.cut_proposed_tick = None;
-        self.cutter = BlockCutter::with_pending(state.pending, pending_bytes);
+        let pending = state
+            .pending
+            .into_iter()
+            .map(|envelope| (envelope.tx_id(), envelope))
+            .collect();
+        self.cutter = BlockCutter::with_pending(pending, pending_bytes);
         self.applied_index = index;
         self.held_entries.retain(|entry| entry.get_index() > index);
         let stored = self.chain.tip()?.map_or(0, |tip| tip.height);
@@ -1409,7 +1431,12 @@ impl<C: Chain> OrdererCore<C> {
             last_hash: self.tip.last_hash,
             last_config_index: self.channel.config_block,
             config: self.channel.config.clone(),
-            pending: self.cutter.pending().to_vec(),
+            pending: self
+                .cutter
+                .pending()
+                .iter()
+                .map(|(_, envelope)| envelope.clone())
+                .collect(),
             clock_unix_ms: self.clock_unix_ms,
         };
         let data = encode(&state).map_err(|e| OrdererError::Config(e.to_string()))?;

@@ -102,6 +102,7 @@ pub mod membership;
 pub mod net;
 mod service;
 pub mod snapshot;
+pub mod stats;
 mod storage;
 mod validate;
 

@@ -36,6 +36,7 @@ use crate::limits::{
     CATCH_UP_RESPONSE_BYTES_MAX, DELIVER_QUEUE_MAX, DELIVER_STREAMS_MAX,
     ENVELOPE_CHECKS_CONCURRENT_MAX, INPUT_BATCH_MAX, INPUT_QUEUE_MAX, RAFT_WIRE_BYTES_MAX,
 };
+use crate::stats::OrdererStats;
 use crate::storage::RaftStore;
 use crate::validate::{verify_deliver_request, verify_envelope};
 
@@ -103,6 +104,8 @@ pub struct OrdererHandle {
     checks: Arc<Semaphore>,
     /// How the core thread ended (`None` while it runs): `Err` names why it failed.
     stopped: watch::Receiver<Option<Result<(), String>>>,
+    /// Counters for the node's metrics.
+    stats: Arc<OrdererStats>,
 }
 
 impl std::fmt::Debug for OrdererHandle {
@@ -188,6 +191,7 @@ fn spawn(
     let (height_tx, height) = watch::channel(stored_height.max(core.tip().height));
     let (leader_tx, leader) = watch::channel(core.leader_id());
     let (status_tx, status) = watch::channel(status_of(&core, *height.borrow()));
+    let stats = Arc::new(OrdererStats::default());
     let shell = Shell {
         core,
         transport,
@@ -199,6 +203,7 @@ fn spawn(
         height: height_tx,
         leader: leader_tx,
         status: status_tx,
+        stats: Arc::clone(&stats),
     };
     let (stopped_tx, stopped) = watch::channel(None);
     let thread = std::thread::Builder::new()
@@ -241,6 +246,7 @@ fn spawn(
         envelope_time_skew_secs,
         checks: Arc::new(Semaphore::new(ENVELOPE_CHECKS_CONCURRENT_MAX)),
         stopped,
+        stats,
     })
 }
 
@@ -265,6 +271,8 @@ struct Shell {
     height: watch::Sender<u64>,
     leader: watch::Sender<u64>,
     status: watch::Sender<OrdererStatus>,
+    /// Counters for the node's metrics.
+    stats: Arc<OrdererStats>,
 }
 
 /// The core's state for operators; `height` is the stored chain's.
@@ -358,6 +366,7 @@ impl Shell {
             }
         }
         for (request, reply) in actions.replies {
+            self.stats.count_reply(&reply);
             if let Some(sender) = self.waiting.remove(&request) {
                 // The caller may have gone away; nothing to do then.
                 let _ = sender.send(reply);
@@ -376,6 +385,10 @@ impl Shell {
         if *self.leader.borrow() != leader {
             self.leader.send_replace(leader);
         }
+        self.stats.commit_index.store(
+            self.core.commit_index(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         let status = status_of(&self.core, *self.height.borrow());
         self.status.send_if_modified(|current| {
             let changed = *current != status;
@@ -584,6 +597,12 @@ impl OrdererHandle {
     /// block is applied (the node's network trust follows it).
     pub fn channel_changes(&self) -> watch::Receiver<Arc<ChannelState>> {
         self.channel.clone()
+    }
+
+    /// What the orderer counted since it started (commit index, broadcast outcomes);
+    /// cheap to read.
+    pub fn stats(&self) -> &OrdererStats {
+        &self.stats
     }
 
     /// The ledger (read it; only the core writes).

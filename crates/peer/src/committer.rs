@@ -2,7 +2,7 @@
 //! it. A failed assertion here means the peer's own bookkeeping is wrong; crashing beats
 //! serving a ledger that may diverge from the other carrier's.
 
-use netsettle_ledger::{ChainInfo, Ledger, LedgerError};
+use netsettle_ledger::{ChainInfo, DataHash, Ledger, LedgerError};
 use tracing::debug;
 
 use crate::validator::ValidatedBlock;
@@ -19,7 +19,9 @@ pub fn commit(ledger: &Ledger, validated: &ValidatedBlock) -> Result<ChainInfo, 
     // The moment the block's batch goes to RocksDB; node/tests/peer_kill.rs kills a peer
     // on this line to prove a `kill -9` here leaves the ledger at a block boundary.
     debug!(number, txs = block.data.len(), "writing block");
-    let info = ledger.commit_block(block)?;
+    // Every `ValidatedBlock` comes from the validator, which checked the data hash on this
+    // value (`validator::check_block_shape`); it is not hashed a second time.
+    let info = ledger.commit_block_with(block, DataHash::CheckedByCaller)?;
     assert_eq!(info.height, number.saturating_add(1));
     assert_eq!(info.current_hash, Some(block.hash()));
     debug!(number, "block committed");

@@ -67,6 +67,7 @@ pub mod limits;
 pub mod net;
 pub mod service;
 mod state;
+pub mod stats;
 pub mod validator;
 
 pub use error::{EndorseError, PeerNetError, ProposalRejected};

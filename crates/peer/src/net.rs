@@ -67,6 +67,7 @@ use crate::limits::{
     PEER_BLOCKS_OPEN_PER_NODE_MAX,
 };
 use crate::service::PeerHandle;
+use crate::stats::PeerStats;
 
 /// The longest a status request may wait for its transaction to commit.
 const TX_STATUS_WAIT_MAX: Duration = Duration::from_secs(30);
@@ -299,14 +300,19 @@ async fn on_gossiped_block(
     let verdict = match intake.route(judged, message.payload.len()) {
         Route::Commit(block) => {
             debug!(%from, number = block.header.number, "next block by gossip");
+            PeerStats::add(&peer.stats().gossip_received_next, 1);
             let accepted = net.accept(&message).await;
             // A closed queue means the committer stopped; the node is going down.
             let _ = blocks.send(*block).await;
             accepted
         }
-        Route::Accept => net.accept(&message).await,
+        Route::Accept => {
+            PeerStats::add(&peer.stats().gossip_received_known, 1);
+            net.accept(&message).await
+        }
         Route::AcceptBehind => {
             debug!(%from, "block from the future by gossip");
+            PeerStats::add(&peer.stats().gossip_received_ahead, 1);
             gap.notify_one();
             net.accept(&message).await
         }
@@ -318,6 +324,7 @@ async fn on_gossiped_block(
         }
         Route::Report(refusal) => {
             warn!(%from, %refusal, "gossiped block refused; sender reported");
+            PeerStats::add(&peer.stats().gossip_received_refused, 1);
             net.report_invalid(&message).await
         }
     };
@@ -380,6 +387,7 @@ async fn answer_blocks(peer: &PeerHandle, request: InboundRequest) {
     let encoded = match read {
         Ok(Ok(mut blocks)) => {
             blocks.truncate(usize::try_from(range.len()).unwrap_or(usize::MAX));
+            PeerStats::add(&peer.stats().state_transfer_blocks_served, blocks.len());
             encode(&BlockBatch(blocks)).map_err(|error| error.to_string())
         }
         Ok(Err(error)) => Err(error.to_string()),
@@ -657,6 +665,10 @@ impl Sources {
         let blocks = self
             .request_blocks(node, ORDERER_BLOCKS_SERVICE, start, max)
             .await?;
+        PeerStats::add(
+            &self.peers.peer.stats().orderer_blocks_fetched,
+            blocks.len(),
+        );
         if blocks.is_empty() {
             tokio::time::sleep(BLOCK_POLL_INTERVAL).await;
         }
@@ -677,6 +689,10 @@ impl Sources {
         let blocks = self
             .request_blocks(node, PEER_BLOCKS_SERVICE, start, max)
             .await?;
+        PeerStats::add(
+            &self.peers.peer.stats().state_transfer_blocks_fetched,
+            blocks.len(),
+        );
         if blocks.is_empty() {
             tokio::select! {
                 () = tokio::time::sleep(PEER_POLL_INTERVAL) => {}

@@ -14,7 +14,7 @@
 //! `Unavailable`), and each event subscriber has its own bounded queue.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use netsettle_ledger::{Ledger, LedgerError};
 use netsettle_msp::ChannelState;
@@ -33,6 +33,7 @@ use crate::limits::{
     STATE_TRANSFER_BYTES_MAX,
 };
 use crate::state::LedgerView;
+use crate::stats::PeerStats;
 use crate::validator::{BlockError, Validator, check_block_time};
 
 /// Why the service could not start.
@@ -79,6 +80,8 @@ struct Shared {
     endorser: Endorser,
     endorse_permits: Arc<Semaphore>,
     events: broadcast::Sender<Arc<BlockEvent>>,
+    /// What the peer counted, for the node's metrics.
+    stats: PeerStats,
 }
 
 impl Shared {
@@ -129,6 +132,7 @@ pub fn spawn(parts: PeerParts) -> Result<PeerHandle, ServiceError> {
         endorser,
         endorse_permits: Arc::new(Semaphore::new(ENDORSE_QUEUE_MAX)),
         events,
+        stats: PeerStats::default(),
     });
     info!(height, "peer service started");
     let committer = tokio::spawn(run_committer(
@@ -223,10 +227,12 @@ async fn run_committer(
         }
         let worker = Arc::clone(&shared);
         let time_ms = block.header.timestamp.unix_time_ms;
+        let started = Instant::now();
         let outcome = tokio::task::spawn_blocking(move || {
             validate_and_commit(&worker, &validator, &block, last_time_ms)
         })
         .await;
+        shared.stats.block_commit.observe(started.elapsed());
         match outcome {
             Ok(Ok(event)) => {
                 last_time_ms = Some(time_ms);
@@ -236,6 +242,7 @@ async fn run_committer(
             }
             Ok(Err(error @ ServiceError::Block(_))) => {
                 warn!(%error, "block refused");
+                PeerStats::add(&shared.stats.blocks_refused, 1);
                 refusals.send_modify(|count| *count = count.saturating_add(1));
             }
             Ok(Err(error)) => {
@@ -322,6 +329,23 @@ impl PeerHandle {
         signed: SignedProposal,
         now_ms: u64,
     ) -> Result<ProposalResponse, EndorseError> {
+        let started = Instant::now();
+        let outcome = self.endorse_on_pool(signed, now_ms).await;
+        let stats = &self.shared.stats;
+        stats.endorse.observe(started.elapsed());
+        let counter = match &outcome {
+            Ok(_) => &stats.endorsements_ok,
+            Err(_) => &stats.endorsements_failed,
+        };
+        PeerStats::add(counter, 1);
+        outcome
+    }
+
+    async fn endorse_on_pool(
+        &self,
+        signed: SignedProposal,
+        now_ms: u64,
+    ) -> Result<ProposalResponse, EndorseError> {
         let permit = Arc::clone(&self.shared.endorse_permits)
             .try_acquire_owned()
             .map_err(|_| EndorseError::Unavailable("too many endorsements in flight"))?;
@@ -336,6 +360,12 @@ impl PeerHandle {
         });
         task.await
             .map_err(|_| EndorseError::Unavailable("the endorsement task failed"))?
+    }
+
+    /// What the peer counted since it started (commit and endorsement latency, gossip,
+    /// state transfer); cheap to read.
+    pub fn stats(&self) -> &PeerStats {
+        &self.shared.stats
     }
 
     /// Block events from now on.

@@ -184,7 +184,8 @@ impl Netsettle {
 
     /// `configs/local.toml` rendered into `dir` on loopback addresses and ports of the
     /// test's own: every `127.0.` address moves to `127.{slot}.` and every port gets
-    /// `prefix` in front (e.g. `"3"`: 7050 becomes 37050), so a test's consortium cannot
+    /// `prefix` in front (e.g. `"3"`: 7050 becomes 37050; the operations listeners' 7070
+    /// too), so a test's consortium cannot
     /// collide with the demo's or another test's. In use: the demo and consortium.rs slot
     /// 0 without prefix, node.rs slot 0 prefix 2, orderer_faults.rs slot 3 prefix 3,
     /// orderer_kill_loop.rs slot 5 prefix 4, orderer_leader.rs slot 5 prefix 5,
@@ -193,14 +194,15 @@ impl Netsettle {
     /// own addresses), the e2e bench slot 10, role_death.rs slot 12, resources.rs slot 14,
     /// peer_kill.rs slot 16, the adversary suite slots 11, 13 and 15, sdk_month.rs slot 17,
     /// http_gateway.rs slot 18, settlement_cli.rs slot 19, notices.rs slot 20,
-    /// console_browser.rs slot 21, console_pages.rs slot 22; give each new test file its
-    /// own slot.
+    /// console_browser.rs slot 21, console_pages.rs slot 22, operations.rs slot 23; give
+    /// each new test file its own slot.
     pub fn render_layout(self, dir: &Path, slot: u8, prefix: &str) {
         let layout = std::fs::read_to_string(format!("{REPO}/configs/local.toml"))
             .expect("configs/local.toml")
             .replace("\"127.0.", &format!("\"127.{slot}."))
             .replace(":7050\"", &format!(":{prefix}7050\""))
             .replace(":7060\"", &format!(":{prefix}7060\""))
+            .replace(":7070\"", &format!(":{prefix}7070\""))
             .replace("= 70", &format!("= {prefix}70"))
             .replace(":7054\"", &format!(":{prefix}7054\""));
         std::fs::write(dir.join("layout.toml"), layout).expect("layout.toml written");

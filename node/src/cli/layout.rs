@@ -72,6 +72,8 @@ struct LayoutNode {
     /// Peers only: `"gossip"` for a peer with no orderer connection.
     #[serde(default)]
     deliver: DeliverFrom,
+    /// The node's operations listener (`[operations]`), if it has one.
+    operations: Option<SocketAddr>,
 }
 
 /// One node with everything derived: its full name, identity directory, node id and the
@@ -256,6 +258,9 @@ fn node_config(layout: &Layout, node: &Placed<'_>, all: &[Placed<'_>]) -> Result
     if let Some(ca) = node.node.ca {
         writeln!(text, "\n[ca]\ndir = {:?}", up(&node.org.crypto.join("ca")))?;
         writeln!(text, "listen = \"{ca}\"")?;
+    }
+    if let Some(operations) = node.node.operations {
+        writeln!(text, "\n[operations]\nlisten = \"{operations}\"")?;
     }
     Ok(text)
 }

@@ -122,6 +122,15 @@ enum MspCommand {
 }
 
 impl Cli {
+    /// The node config file of `netsettle node` (logging reads its `[log]` section
+    /// before anything else runs).
+    pub fn node_config(&self) -> Option<&std::path::Path> {
+        match &self.command {
+            Command::Node { config } => Some(config),
+            _ => None,
+        }
+    }
+
     /// Whether the command runs until stopped (a node or a server), rather than a tool
     /// that does one thing and exits.
     pub fn is_long_running(&self) -> bool {

@@ -75,6 +75,13 @@
 //! [ca]                                 # optional: the CA role
 //! dir = "crypto/unicom/ca"
 //! listen = "127.0.1.1:7054"
+//!
+//! [operations]                         # optional: /healthz, /readyz, /metrics (plain HTTP)
+//! listen = "127.0.1.20:7070"           # on the carrier's management network only
+//! cert_expiry_warn_days = 30           # warn when a certificate expires sooner (default 30)
+//!
+//! [log]                                # optional
+//! format = "json"                      # "text" (default) or "json": one object per line
 //! ```
 
 use std::net::SocketAddr;
@@ -109,6 +116,51 @@ pub struct NodeConfig {
     pub gateway: Option<GatewayRoleConfig>,
     /// Notices for the carrier's staff, checked, when present (needs `[peer]`).
     pub notices: Option<Settings>,
+    /// The operations listener, when present.
+    pub operations: Option<OperationsConfig>,
+}
+
+/// The operations listener: health, readiness and Prometheus metrics over plain HTTP,
+/// for the carrier's management network (operators never expose it further).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperationsConfig {
+    /// Where to listen; port 0 picks a free port (the readiness line reports it).
+    pub listen: SocketAddr,
+    /// Warn (and flag in `/metrics`) when one of the node's certificates expires within
+    /// this many days.
+    #[serde(default = "cert_expiry_warn_days_default")]
+    pub cert_expiry_warn_days: u32,
+}
+
+/// The default of `operations.cert_expiry_warn_days`.
+pub const CERT_EXPIRY_WARN_DAYS_DEFAULT: u32 = 30;
+/// The largest `operations.cert_expiry_warn_days`: ten years, longer than any certificate
+/// the CA issues.
+pub const CERT_EXPIRY_WARN_DAYS_MAX: u32 = 3650;
+
+fn cert_expiry_warn_days_default() -> u32 {
+    CERT_EXPIRY_WARN_DAYS_DEFAULT
+}
+
+/// How the node writes its log lines (to stderr).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// Text lines (default) or JSON objects.
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+/// The log line format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line (tracing-subscriber's JSON format), for log collectors.
+    Json,
 }
 
 /// The HTTP gateway beside the peer role (`netsettle-gateway`): JSON over HTTPS on
@@ -241,6 +293,35 @@ struct RawConfig {
     peer: Option<PeerRoleConfig>,
     gateway: Option<GatewayRoleConfig>,
     notices: Option<NoticesConfig>,
+    operations: Option<OperationsConfig>,
+    /// Read before logging starts ([`NodeConfig::log_settings`]); parsed here too so a
+    /// bad `[log]` section stops the node with a clear error.
+    #[serde(default, rename = "log")]
+    _log: LogConfig,
+}
+
+/// What logging needs from a config file, read before logging starts: the format and
+/// the node and channel every JSON line names. Every other key is left to
+/// [`NodeConfig::load`].
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct LogSettings {
+    /// The `[log]` section.
+    #[serde(default)]
+    pub log: LogConfig,
+    /// The node's name.
+    #[serde(default)]
+    pub name: String,
+    /// The channel section (only its name is read).
+    #[serde(default)]
+    pub channel: LogChannel,
+}
+
+/// The channel's name, for [`LogSettings`].
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct LogChannel {
+    /// The channel name.
+    #[serde(default)]
+    pub name: String,
 }
 
 impl NodeConfig {
@@ -265,6 +346,14 @@ impl NodeConfig {
             .as_ref()
             .map(NoticesConfig::validate)
             .transpose()?;
+        if let Some(operations) = &raw.operations {
+            let days = operations.cert_expiry_warn_days;
+            if !(1..=CERT_EXPIRY_WARN_DAYS_MAX).contains(&days) {
+                bail!(
+                    "operations.cert_expiry_warn_days must be between 1 and {CERT_EXPIRY_WARN_DAYS_MAX}, not {days}"
+                );
+            }
+        }
         if raw.name.trim().is_empty() {
             bail!("`name` is empty");
         }
@@ -312,7 +401,17 @@ impl NodeConfig {
                     ..gateway
                 }),
             notices,
+            operations: raw.operations,
         })
+    }
+
+    /// The log settings of a config file, read before logging starts. A file that cannot
+    /// be read or parsed gives the defaults: [`NodeConfig::load`] reports why later.
+    pub fn log_settings(path: &Path) -> LogSettings {
+        read_text(path)
+            .ok()
+            .and_then(|text| toml::from_str::<LogSettings>(&text).ok())
+            .unwrap_or_default()
     }
 
     /// The roles this config enables, for the readiness line and logs.
@@ -335,6 +434,9 @@ impl NodeConfig {
         }
         if self.notices.is_some() {
             roles.push("notices");
+        }
+        if self.operations.is_some() {
+            roles.push("operations");
         }
         roles
     }
@@ -447,5 +549,38 @@ genesis = "/abs/genesis.block"
         );
         let plain = NodeConfig::parse(&format!("{MINIMAL}[orderer]\n"), Path::new("/")).unwrap();
         assert_eq!(plain.orderer.unwrap().join_block, None);
+    }
+
+    #[test]
+    fn operations_and_log_sections_are_checked_at_load() {
+        let section = "[operations]\nlisten = \"127.0.1.30:0\"\n";
+        let config = NodeConfig::parse(&format!("{MINIMAL}{section}"), Path::new("/")).unwrap();
+        let operations = config.operations.clone().unwrap();
+        assert_eq!(
+            operations.cert_expiry_warn_days,
+            CERT_EXPIRY_WARN_DAYS_DEFAULT
+        );
+        assert_eq!(config.roles(), vec!["operations"]);
+        for bad in [
+            "[operations]\n",
+            "[operations]\nlisten = \"not an address\"\n",
+            "[operations]\nlisten = \"127.0.1.30:0\"\ncert_expiry_warn_days = 0\n",
+            "[operations]\nlisten = \"127.0.1.30:0\"\ncert_expiry_warn_days = 99999\n",
+            "[operations]\nlisten = \"127.0.1.30:0\"\nport = 3\n",
+            "[log]\nformat = \"xml\"\n",
+        ] {
+            assert!(
+                NodeConfig::parse(&format!("{MINIMAL}{bad}"), Path::new("/")).is_err(),
+                "{bad}"
+            );
+        }
+        let json = format!("{MINIMAL}[log]\nformat = \"json\"\n");
+        assert!(NodeConfig::parse(&json, Path::new("/")).is_ok());
+        let settings: LogSettings = toml::from_str(&json).unwrap();
+        assert_eq!(settings.log.format, LogFormat::Json);
+        assert_eq!(settings.name, "peer0.unicom.example");
+        assert_eq!(settings.channel.name, "settlement");
+        let text: LogSettings = toml::from_str(MINIMAL).unwrap();
+        assert_eq!(text.log.format, LogFormat::Text);
     }
 }

@@ -28,6 +28,7 @@ pub mod config;
 mod gateway;
 mod network;
 mod notices;
+mod ops;
 mod orderer;
 mod peer;
 mod startup;
@@ -154,6 +155,20 @@ async fn serve(context: NodeContext) -> Result<()> {
         );
     }
 
+    let probes = start_operations(
+        &context,
+        &network,
+        &orderer,
+        &peer,
+        &shutdown_rx,
+        &mut roles,
+    )
+    .await?
+    .map(|(address, probes)| {
+        ready.push(format!("operations={address}"));
+        probes
+    });
+
     if let Some(ledger) = &context.ledger {
         ready.push(format!("height={}", ledger.chain_info()?.height));
     }
@@ -163,6 +178,11 @@ async fn serve(context: NodeContext) -> Result<()> {
     writeln!(stdout, "netsettle node ready {}", ready.join(" ")).context("stdout")?;
     stdout.flush().context("stdout")?;
     drop(stdout);
+    if let Some(probes) = &probes {
+        probes
+            .started
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
     tracing::info!(name = %context.config.name, "node started");
 
     // `None`: a role ended early without saying why (e.g. a delivery task whose committer
@@ -206,6 +226,60 @@ async fn serve(context: NodeContext) -> Result<()> {
         network.shutdown().await;
     }
     outcome.unwrap_or_else(|| Err(anyhow::anyhow!("a role stopped unexpectedly")))
+}
+
+/// The certificate expiry checks (always), and the operations listener with its metrics
+/// when the config has `[operations]`: its address and what `/readyz` looks at.
+async fn start_operations(
+    context: &NodeContext,
+    network: &Option<netsettle_net::Network>,
+    orderer: &Option<netsettle_orderer::OrdererHandle>,
+    peer: &Option<peer::PeerRole>,
+    shutdown: &tokio::sync::watch::Receiver<bool>,
+    roles: &mut tokio::task::JoinSet<Result<()>>,
+) -> Result<Option<(std::net::SocketAddr, Arc<ops::Probes>)>> {
+    let certificates = ops::certs::node_certificates(context)?;
+    let warn_days = context
+        .config
+        .operations
+        .as_ref()
+        .map_or(config::CERT_EXPIRY_WARN_DAYS_DEFAULT, |operations| {
+            operations.cert_expiry_warn_days
+        });
+    ops::certs::start_checks(certificates.clone(), warn_days, shutdown, roles);
+    let Some(operations) = &context.config.operations else {
+        return Ok(None);
+    };
+    let peer_handle = peer.as_ref().map(|peer| peer.handle.clone());
+    let sources = ops::metrics::Sources {
+        outbox: peer_handle
+            .as_ref()
+            .filter(|_| context.config.notices.is_some())
+            .map(|peer| Arc::clone(peer.ledger())),
+        peer: peer_handle,
+        orderer: orderer.clone(),
+        net: network.as_ref().map(|network| network.handle()),
+        certificates,
+    };
+    let (metrics, connections) = ops::metrics::start(sources, shutdown, roles);
+    let probes = Arc::new(ops::Probes {
+        started: std::sync::atomic::AtomicBool::new(false),
+        ledger: context
+            .ledger
+            .clone()
+            .or_else(|| orderer.as_ref().map(|orderer| Arc::clone(orderer.ledger()))),
+        orderer: orderer.clone(),
+        connections: network.as_ref().map(|_| connections),
+    });
+    let address = ops::start(
+        operations.listen,
+        Arc::clone(&probes),
+        metrics,
+        shutdown,
+        roles,
+    )
+    .await?;
+    Ok(Some((address, probes)))
 }
 
 /// Makes the peer's committer a role of the node: a committer that ends before shutdown

@@ -75,5 +75,6 @@ pub fn start(
                 .context("peer network")
         });
     }
+    tracing::info!(height = handle.height(), "peer role started");
     Ok(PeerRole { handle })
 }

@@ -92,7 +92,11 @@ fn open_ledger(path: &Path, genesis: &Block) -> Result<Ledger> {
             let mut first = genesis.clone();
             first.metadata.validation_codes = vec![ValidationCode::Valid; first.data.len()];
             ledger.commit_block(&first)?;
-            tracing::info!(ledger = %path.display(), "ledger started from the genesis block");
+            tracing::info!(
+                ledger = %path.display(),
+                number = 0u64,
+                "ledger started from the genesis block"
+            );
         }
         Some(existing) => {
             check_same_genesis(path, &existing, genesis)?;
