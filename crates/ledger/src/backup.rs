@@ -283,6 +283,13 @@ pub fn restore(
             });
         }
     }
+    // A wiped node may have lost its whole data directory.
+    if let Some(parent) = target
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent).map_err(|e| io("creating", parent, e))?;
+    }
     // The copy is checked, not the backup: what is checked is what goes in place.
     let staging = sibling(target, "restoring")?;
     if staging.exists() {

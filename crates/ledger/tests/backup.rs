@@ -168,8 +168,8 @@ fn restore_puts_a_verified_copy_in_place_and_moves_the_old_ledger_aside() {
     let out = dir.path().join("backup");
     let manifest = backup(&source, &out).unwrap();
 
-    // Onto an absent directory: no force needed.
-    let fresh = dir.path().join("fresh");
+    // Onto an absent directory (its parents gone too, as on a wiped node): no force needed.
+    let fresh = dir.path().join("wiped/data/ledger");
     let restored = restore(&out, &fresh, &RestoreOptions::default()).unwrap();
     assert_eq!(restored.manifest, manifest);
     assert!(restored.moved_aside.is_empty());
