@@ -3,9 +3,9 @@
 //! loopback slot 24 (127.24.x.x).
 //!
 //! A running peer's ledger is backed up while the consortium commits; more transactions
-//! follow; the peer is stopped, its ledger wiped and restored from the backup, and it
-//! starts and catches up from the others to the same height, comparing identical with
-//! another peer. Along the way: a restore onto a non-empty ledger without `--force`, and
+//! follow; the peer is stopped, its data directory wiped and its ledger restored from the
+//! backup, and it starts and catches up from the others to the same height, comparing
+//! identical with another peer. Along the way: a restore onto a non-empty ledger without `--force`, and
 //! of a backup whose manifest was altered, are refused and change nothing; and the peer
 //! refuses to start on a ledger with a damaged block and on another channel's ledger,
 //! each with a non-zero exit and a one-line reason.
@@ -307,8 +307,8 @@ fn a_running_peer_backed_up_restores_and_catches_up_and_bad_ledgers_are_refused(
     assert!(refused.contains("the ledger disagrees"), "{refused}");
     assert_eq!(listing(&ledger), files);
 
-    // Wiped, restored, started: it catches up from the others.
-    std::fs::remove_dir_all(&ledger).unwrap();
+    // Wiped (its whole data directory), restored, started: it catches up from the others.
+    std::fs::remove_dir_all(ledger.parent().unwrap()).unwrap();
     let restored = NETSETTLE.ok(
         dir,
         &[

@@ -59,7 +59,9 @@
 //! the height, its previous hash equals the last hash, one validation code per
 //! transaction) and again after reading back (the chain record read after the write equals
 //! the one written; on open, the block at `height - 1` exists with the recorded hash and
-//! no block exists at `height`, and the savepoint is not above the height). Violations of
+//! no block exists at `height`, the savepoint is not above the height, and the top
+//! [`limits::OPEN_CHECK_BLOCKS`] blocks decode, match their data hashes and the hash
+//! index, and link to one another). Violations of
 //! what was written in this process are bugs and panic; contradictions found on disk at
 //! open are [`Corruption`] errors, so a damaged ledger is refused rather than served.
 //!
