@@ -12,8 +12,8 @@
 //!
 //! An orderer's ledger is backed up while it orders; restored (`--force`: its ledger and
 //! its Raft store moved aside, the Raft store left empty), it rejoins like a wiped
-//! consenter, catches up from the others and ends with the same blocks (five orderers
-//! alone, slot 24 with port prefix 4).
+//! consenter, catches up from the others and ends with the same blocks; with a damaged
+//! block it refuses to start (five orderers alone, slot 24 with port prefix 4).
 //!
 //! Waits are on events: readiness lines, committed transactions, the restored peer's
 //! committer log lines. Deadlines only mark failure; every process is killed and reaped on
@@ -160,9 +160,9 @@ fn wait_committed(committed: &mpsc::Receiver<u64>, number: u64) {
     }
 }
 
-/// Starts the victim, which must refuse: its exit status, and its one `error:` line.
-fn start_refused(dir: &Path) -> String {
-    let config = dir.join(format!("nodes/{}.toml", PEERS[VICTIM]));
+/// Starts the node of `config`, which must refuse: its exit status, and its one `error:`
+/// line.
+fn start_refused(dir: &Path, config: &Path) -> String {
     let output: Output = NETSETTLE.run(dir, &["node", "--config", config.to_str().unwrap()]);
     assert!(!output.status.success(), "the peer started");
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -336,14 +336,15 @@ fn a_running_peer_backed_up_restores_and_catches_up_and_bad_ledgers_are_refused(
     eprintln!("restored and caught up in {:?}", started.elapsed());
 
     // A damaged block below the tip: the peer refuses to start.
+    let victim_config = dir.join(format!("nodes/{}.toml", PEERS[VICTIM]));
     flip_block_byte(&ledger, target - 2);
-    let error = start_refused(dir);
+    let error = start_refused(dir, &victim_config);
     assert!(error.contains("refusing to start on ledger"), "{error}");
 
     // Another channel's ledger in its place: refused too.
     std::fs::rename(&ledger, dir.join("damaged-ledger")).unwrap();
     other_channel_ledger(dir, &ledger);
-    let error = start_refused(dir);
+    let error = start_refused(dir, &victim_config);
     assert!(error.contains("belongs to another channel"), "{error}");
     assert!(error.contains("othernet"), "{error}");
     drop(consortium);
@@ -415,4 +416,24 @@ fn an_orderer_restored_from_a_backup_rejoins_as_a_wiped_one() {
     orderers.stop_all();
     assert_exactly_once(&outcomes, &orderers.chain_tx_ids(restored));
     orderers.assert_same_blocks(leader);
+
+    // A damaged block below its tip: the orderer refuses to start.
+    let height = height_of(&dir, ledger_arg);
+    flip_block_byte(&ledger, height - 2);
+    let data_dir = orderers.data_dir(restored);
+    let error = start_refused(&dir, &node_config_of(&dir, &data_dir));
+    assert!(error.contains("refusing to start on ledger"), "{error}");
+}
+
+/// The node config in `DIR/nodes` whose data directory is `data_dir`.
+fn node_config_of(dir: &Path, data_dir: &Path) -> std::path::PathBuf {
+    let name = data_dir.file_name().unwrap().to_str().unwrap();
+    let line = format!("data_dir = \"../data/{name}\"");
+    std::fs::read_dir(dir.join("nodes"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| {
+            std::fs::read_to_string(path).is_ok_and(|text| text.lines().any(|l| l == line))
+        })
+        .unwrap_or_else(|| panic!("no node config with {line}"))
 }
