@@ -97,6 +97,12 @@ pub enum BackupError {
         /// The non-empty directory.
         path: PathBuf,
     },
+    /// A staging copy from an interrupted restore is in the way; nothing was changed.
+    #[error("{} is left from an interrupted restore; remove it and retry", path.display())]
+    StagingExists {
+        /// The staging directory beside the target.
+        path: PathBuf,
+    },
     /// A file operation failed.
     #[error("{what} {}: {source}", path.display())]
     Io {
@@ -293,7 +299,7 @@ pub fn restore(
     // The copy is checked, not the backup: what is checked is what goes in place.
     let staging = sibling(target, "restoring")?;
     if staging.exists() {
-        return Err(BackupError::OutExists { path: staging });
+        return Err(BackupError::StagingExists { path: staging });
     }
     let checked = copy_dir(&from.join(LEDGER_DIR), &staging)
         .and_then(|()| check_against_manifest(&staging, &manifest));

@@ -273,6 +273,19 @@ fn restore_refuses_a_tampered_backup_and_changes_nothing() {
     );
     assert_eq!(listing(&target), files);
 
+    // A staging copy left by an interrupted restore is in the way.
+    let staging = dir.path().join("target.restoring");
+    std::fs::create_dir(&staging).unwrap();
+    let out_intact = dir.path().join("backup3");
+    backup(&source, &out_intact).unwrap();
+    let refused = restore(&out_intact, &target, &force).unwrap_err();
+    assert!(
+        matches!(refused, BackupError::StagingExists { .. }),
+        "{refused}"
+    );
+    assert_eq!(listing(&target), files);
+    std::fs::remove_dir(&staging).unwrap();
+
     // No manifest: not a backup.
     std::fs::remove_file(out.join(MANIFEST_FILE)).unwrap();
     let refused = restore(&out, &target, &force).unwrap_err();
