@@ -186,6 +186,27 @@ pub enum Corruption {
         /// The codec's explanation.
         reason: String,
     },
+    /// A block near the top of the chain does not name the previous block's hash.
+    #[error("block {number} does not link to block {previous}'s hash")]
+    BrokenChain {
+        /// The block whose previous-hash field is wrong.
+        number: u64,
+        /// The block it should link to.
+        previous: u64,
+    },
+    /// A block's data hash is not the Merkle root of its envelopes (its bytes changed
+    /// after it was written).
+    #[error("block {number} data hash does not match its envelopes")]
+    DataHashMismatch {
+        /// Block number.
+        number: u64,
+    },
+    /// The hash index does not map a block's hash to its number.
+    #[error("hash index does not point at block {number}")]
+    HashIndexMismatch {
+        /// Block number.
+        number: u64,
+    },
     /// Stored metadata and the stored blocks disagree.
     #[error("metadata disagrees with blocks: {what}")]
     MetadataMismatch {

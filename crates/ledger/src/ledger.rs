@@ -15,6 +15,7 @@ use netsettle_smcrypto::{Hash, sm3};
 
 use crate::error::{BlockRejected, Corruption, LedgerError};
 use crate::keys::{block_number_key, history_key, state_key};
+use crate::limits::OPEN_CHECK_BLOCKS;
 use crate::meta::{CHAIN_KEY, ChainInfo, FORMAT_KEY, FORMAT_VERSION, SAVEPOINT_KEY};
 use crate::query::StateSnapshot;
 use crate::records::{HistoryRecord, TxLocationRecord, encode_state_value};
@@ -63,6 +64,14 @@ impl Ledger {
     /// Opens the ledger at `path`, creating it if the directory holds none. Checks that the
     /// chain record agrees with the stored blocks, then replays into the world state any
     /// blocks it is missing (see the crate docs on what is atomic).
+    ///
+    /// It also re-checks the top [`OPEN_CHECK_BLOCKS`] blocks: each decodes, carries its
+    /// number, matches its data hash, is found by its hash in the index, and links to the
+    /// block below. That is where damage from a crash, a bad restore or a hand edit shows,
+    /// and it costs milliseconds; the full walk of `verify` (every block, every signature,
+    /// the whole state replayed) takes minutes on years of blocks, so it stays an
+    /// operator's command. RocksDB's own block checksums (paranoid checks) cover the
+    /// bytes of everything else as it is read.
     pub fn open(path: &Path) -> Result<Ledger, LedgerError> {
         let store = Store::open(path, Access::ReadWrite)?;
         let tip = match load_tip(&store)? {
@@ -76,6 +85,7 @@ impl Ledger {
             outbox_writer: Mutex::new(()),
         };
         check_tip_against_blocks(&ledger, &tip)?;
+        check_recent_blocks(&ledger, tip.chain.height, OPEN_CHECK_BLOCKS)?;
         ledger.apply_pending_state()?;
         Ok(ledger)
     }
@@ -550,6 +560,50 @@ fn check_names_block(ledger: &Ledger, info: &ChainInfo, record: &str) -> Result<
             what: format!("{record} names block {number} with a different hash"),
         }
         .into());
+    }
+    Ok(())
+}
+
+/// Checks the top `count` blocks below `height` (see [`Ledger::open`]): decoded under their
+/// own number, data hash intact, indexed by hash, and each linked to the one below it.
+fn check_recent_blocks(ledger: &Ledger, height: u64, count: u64) -> Result<(), LedgerError> {
+    let first = height.saturating_sub(count);
+    // The block below the window, so the window's first link is checked too.
+    let mut previous = match first.checked_sub(1) {
+        Some(number) => Some((
+            number,
+            ledger
+                .block(number)?
+                .ok_or(Corruption::MissingBlock { number })?
+                .hash(),
+        )),
+        None => None,
+    };
+    for number in first..height {
+        let block = ledger
+            .block(number)?
+            .ok_or(Corruption::MissingBlock { number })?;
+        if let Some((previous_number, previous_hash)) = previous
+            && block.header.previous_hash != previous_hash
+        {
+            return Err(Corruption::BrokenChain {
+                number,
+                previous: previous_number,
+            }
+            .into());
+        }
+        if block.verify_data_hash().is_err() {
+            return Err(Corruption::DataHashMismatch { number }.into());
+        }
+        let hash = block.hash();
+        let indexed = ledger
+            .store
+            .get(Column::BlockHashes, hash.as_bytes(), 8)?
+            .and_then(|key| crate::keys::decode_block_number(&key));
+        if indexed != Some(number) {
+            return Err(Corruption::HashIndexMismatch { number }.into());
+        }
+        previous = Some((number, hash));
     }
     Ok(())
 }

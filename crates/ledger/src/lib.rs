@@ -7,7 +7,9 @@
 //! peer (transaction lookup for duplicate ids, MVCC versions) and auditors (history of a
 //! key, blocks by number or hash). [`Ledger::snapshot`] gives a consistent view of the
 //! state for one simulation or validation while commits go on. [`verify`] and [`compare`]
-//! check a ledger directory from the outside, for `netsettle ledger verify|compare`.
+//! check a ledger directory from the outside, for `netsettle ledger verify|compare`;
+//! [`backup`] copies a ledger a node may be writing and [`restore`] puts such a copy in
+//! place, for `netsettle ledger backup|restore`.
 //!
 //! What it leaves out: validating transactions (signatures, endorsement policy, MVCC) is
 //! the peer's job; the ledger stores the validation codes the peer decided and applies the
@@ -57,7 +59,9 @@
 //! the height, its previous hash equals the last hash, one validation code per
 //! transaction) and again after reading back (the chain record read after the write equals
 //! the one written; on open, the block at `height - 1` exists with the recorded hash and
-//! no block exists at `height`, and the savepoint is not above the height). Violations of
+//! no block exists at `height`, the savepoint is not above the height, and the top
+//! [`limits::OPEN_CHECK_BLOCKS`] blocks decode, match their data hashes and the hash
+//! index, and link to one another). Violations of
 //! what was written in this process are bugs and panic; contradictions found on disk at
 //! open are [`Corruption`] errors, so a damaged ledger is refused rather than served.
 //!
@@ -84,6 +88,7 @@
 //! - **Sync:** every commit waits for the WAL `fsync`. This is what makes a committed block
 //!   survive power loss, and it dominates commit latency (see the `ledger` bench).
 
+mod backup;
 mod error;
 mod keys;
 mod ledger;
@@ -96,6 +101,10 @@ mod signers;
 mod store;
 mod verify;
 
+pub use backup::{
+    BackupError, BackupManifest, LEDGER_DIR, MANIFEST_FILE, RestoreOptions, Restored, backup,
+    read_backup_manifest, restore,
+};
 pub use error::{BlockRejected, Corruption, LedgerError};
 pub use keys::CompositeKey;
 pub use ledger::{DataHash, Ledger};

@@ -10,6 +10,7 @@ use rocksdb::{
 };
 
 use crate::error::{Corruption, LedgerError};
+use crate::limits::{BACKUP_BATCH_BYTES_MAX, BACKUP_VALUE_BYTES_MAX};
 
 /// The ledger's column families. See the crate docs for what each holds and how its keys
 /// are encoded.
@@ -118,6 +119,66 @@ impl Store {
             }
         };
         Ok(Store { db })
+    }
+
+    /// Opens the ledger at `primary` as a RocksDB *secondary* instance: a read-only
+    /// follower that may run beside the process holding `primary` read-write, keeping its
+    /// own info log in `secondary_dir`. Its view is fixed at open (it never calls
+    /// `try_catch_up_with_primary`), which is what makes a copy through it consistent;
+    /// see `backup` for why this and not a checkpoint.
+    pub(crate) fn open_secondary(
+        primary: &Path,
+        secondary_dir: &Path,
+    ) -> Result<Self, LedgerError> {
+        let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES);
+        let mut db_options = db_options(Access::ReadOnly);
+        // Every table file is opened (and its descriptor kept) at open time, so a
+        // compaction in the primary that deletes a file cannot pull it from under the
+        // copy: RocksDB's documented precondition for secondaries.
+        db_options.set_max_open_files(-1);
+        let existing = DB::list_cf(&db_options, primary)?;
+        let descriptors = Column::ALL
+            .iter()
+            .filter(|column| existing.iter().any(|name| name == column.name()))
+            .map(|&column| {
+                ColumnFamilyDescriptor::new(column.name(), column_options(column, &cache))
+            });
+        let db =
+            DB::open_cf_descriptors_as_secondary(&db_options, primary, secondary_dir, descriptors)?;
+        Ok(Store { db })
+    }
+
+    /// Copies every entry of `column` into `target` (a fresh database), in synced batches
+    /// of at most `BACKUP_BATCH_BYTES_MAX`. Returns the entries copied.
+    pub(crate) fn copy_column(&self, column: Column, target: &Store) -> Result<u64, LedgerError> {
+        if !self.has_column(column) {
+            return Ok(0);
+        }
+        let mut batch = target.batch();
+        let mut batch_bytes = 0usize;
+        let mut entries = 0u64;
+        self.scan(column, &[], None, BACKUP_VALUE_BYTES_MAX, |key, value| {
+            target.put(&mut batch, column, key, value)?;
+            batch_bytes = batch_bytes
+                .saturating_add(key.len())
+                .saturating_add(value.len());
+            entries = entries.saturating_add(1);
+            if batch_bytes >= BACKUP_BATCH_BYTES_MAX {
+                target.write(std::mem::replace(&mut batch, target.batch()))?;
+                batch_bytes = 0;
+            }
+            Ok(true)
+        })?;
+        target.write(batch)?;
+        Ok(entries)
+    }
+
+    /// Flushes every memtable to table files, so a copied database needs no WAL replay.
+    pub(crate) fn flush(&self) -> Result<(), LedgerError> {
+        for column in Column::ALL {
+            self.db.flush_cf(self.handle(column)?)?;
+        }
+        Ok(())
     }
 
     /// Whether `column` exists (always, once opened read-write).

@@ -194,8 +194,9 @@ impl Netsettle {
     /// own addresses), the e2e bench slot 10, role_death.rs slot 12, resources.rs slot 14,
     /// peer_kill.rs slot 16, the adversary suite slots 11, 13 and 15, sdk_month.rs slot 17,
     /// http_gateway.rs slot 18, settlement_cli.rs slot 19, notices.rs slot 20,
-    /// console_browser.rs slot 21, console_pages.rs slot 22, operations.rs slot 23; give
-    /// each new test file its own slot.
+    /// console_browser.rs slot 21, console_pages.rs slot 22, operations.rs slot 23,
+    /// ledger_backup.rs slot 24 (and prefix 4 for its orderers-only test); give each new
+    /// test file its own slot.
     pub fn render_layout(self, dir: &Path, slot: u8, prefix: &str) {
         let layout = std::fs::read_to_string(format!("{REPO}/configs/local.toml"))
             .expect("configs/local.toml")

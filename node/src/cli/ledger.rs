@@ -1,9 +1,11 @@
-//! `netsettle ledger verify|compare`: the operator's checks of ledger directories. Both
-//! open the ledgers read-only, so they can run beside a node that holds them open. Any
-//! fault or difference becomes an error, so the exit status is non-zero. `verify` shows a
-//! progress bar over the blocks on a terminal.
+//! `netsettle ledger verify|compare|backup|restore`: the operator's checks of ledger
+//! directories, and their backups. `verify`, `compare` and `backup` open the ledgers
+//! read-only, so they can run beside a node that holds them open (see
+//! `netsettle_ledger::backup` for how a running ledger is copied consistently). Any
+//! fault, difference or refusal becomes an error, so the exit status is non-zero.
+//! `verify` shows a progress bar over the blocks on a terminal.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 
@@ -25,13 +27,84 @@ pub enum LedgerCommand {
         /// Second ledger directory.
         b: PathBuf,
     },
+    /// Copy a ledger, consistently even while its node runs, into a new directory with a
+    /// manifest (channel, height, last block hash, time, source). The copy is verified
+    /// like `verify` before the command succeeds. For an orderer, back up
+    /// `DATA/orderer/ledger`: its Raft store is deliberately not part of a backup.
+    Backup {
+        /// Ledger directory (a peer's `DATA/ledger`, an orderer's `DATA/orderer/ledger`).
+        #[arg(long)]
+        path: PathBuf,
+        /// Backup directory to create; must not exist.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Put a backup in place of a stopped node's ledger. The backup is verified like
+    /// `verify` first. An orderer's ledger (`DATA/orderer/ledger`) also has its Raft store
+    /// (`DATA/orderer/raft`) moved aside, so the orderer rejoins as a wiped consenter.
+    Restore {
+        /// Backup directory made by `ledger backup`.
+        #[arg(long)]
+        from: PathBuf,
+        /// The node's ledger directory.
+        #[arg(long)]
+        path: PathBuf,
+        /// Move a non-empty ledger directory (and Raft store) aside instead of refusing.
+        /// Nothing is deleted: the old contents are renamed `<dir>.before-restore-<secs>`.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 pub fn run(command: LedgerCommand) -> Result<()> {
     match command {
         LedgerCommand::Verify { path } => verify(&path),
         LedgerCommand::Compare { a, b } => compare(&a, &b),
+        LedgerCommand::Backup { path, out } => backup(&path, &out),
+        LedgerCommand::Restore { from, path, force } => restore(&from, &path, force),
     }
+}
+
+fn backup(path: &Path, out: &Path) -> Result<()> {
+    let manifest = netsettle_ledger::backup(path, out)
+        .with_context(|| format!("backing up ledger {} to {}", path.display(), out.display()))?;
+    println!("channel {}", manifest.channel);
+    println!("height {}", manifest.height);
+    println!("last hash {}", manifest.last_hash);
+    println!("backed up to {}", out.display());
+    Ok(())
+}
+
+fn restore(from: &Path, path: &Path, force: bool) -> Result<()> {
+    let raft_dir = orderer_raft_dir(path);
+    let options = netsettle_ledger::RestoreOptions {
+        force,
+        raft_dir: raft_dir.clone(),
+    };
+    let restored = netsettle_ledger::restore(from, path, &options)
+        .with_context(|| format!("restoring {} from {}", path.display(), from.display()))?;
+    for aside in &restored.moved_aside {
+        println!("moved aside {}", aside.display());
+    }
+    if let Some(raft_dir) = raft_dir {
+        println!(
+            "orderer: Raft store {} left empty; the orderer rejoins as a wiped consenter",
+            raft_dir.display()
+        );
+    }
+    println!(
+        "restored channel {} at height {} (last hash {})",
+        restored.manifest.channel, restored.manifest.height, restored.manifest.last_hash
+    );
+    Ok(())
+}
+
+/// The Raft store beside an orderer's ledger: `DATA/orderer/ledger` has `DATA/orderer/raft`
+/// (the orderer service's layout). A peer's `DATA/ledger` has none.
+fn orderer_raft_dir(ledger_dir: &Path) -> Option<PathBuf> {
+    let data = ledger_dir.parent()?;
+    let is_orderer = ledger_dir.file_name()? == "ledger" && data.file_name()? == "orderer";
+    is_orderer.then(|| data.join("raft"))
 }
 
 fn verify(path: &std::path::Path) -> Result<()> {

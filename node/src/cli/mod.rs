@@ -79,7 +79,7 @@ enum Command {
         #[arg(long)]
         signature: PathBuf,
     },
-    /// Inspect ledger directories: verify one, or compare two.
+    /// Inspect ledger directories: verify one, compare two, back one up or restore it.
     #[command(subcommand)]
     Ledger(ledger::LedgerCommand),
     /// Channel configuration: genesis block, anchor peers, config updates.

@@ -1,13 +1,14 @@
 //! Start-up of `netsettle node`, before any role runs: load the node's identity (key
 //! matches certificate, certificate valid in the channel's MSPs), check the genesis block
 //! against the config, open the ledger (a new ledger starts from the genesis block; an
-//! existing one must hold the same genesis) and read the configuration in force.
+//! existing one must hold the same genesis and pass the open-time check of its top blocks;
+//! an orderer's ledger gets the same checks) and read the configuration in force.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
-use netsettle_ledger::Ledger;
+use netsettle_ledger::{Ledger, LedgerError};
 use netsettle_msp::ChannelMsps;
 use netsettle_protocol::{Block, ValidationCode};
 
@@ -37,6 +38,9 @@ pub(super) fn prepare(config: NodeConfig) -> Result<NodeContext> {
     }
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    if config.orderer.is_some() {
+        check_orderer_ledger(&config.data_dir.join("orderer").join("ledger"), &genesis)?;
+    }
     let (ledger, channel_config) = if config.orderer.is_some() && config.peer.is_none() {
         // The orderer opens its own chain; its config in force is checked there.
         (None, channel_config)
@@ -79,8 +83,10 @@ fn read_genesis(path: &Path) -> Result<Block> {
 }
 
 /// Opens the ledger; a new one starts from `genesis`, an existing one must begin with it.
+/// `Ledger::open` refuses a ledger whose top blocks are damaged (see there for what it
+/// checks, and why not every block).
 fn open_ledger(path: &Path, genesis: &Block) -> Result<Ledger> {
-    let ledger = Ledger::open(path)?;
+    let ledger = open_checked(path)?;
     match ledger.block(0)? {
         None => {
             let mut first = genesis.clone();
@@ -93,15 +99,66 @@ fn open_ledger(path: &Path, genesis: &Block) -> Result<Ledger> {
             );
         }
         Some(existing) => {
-            if existing.hash() != genesis.hash() {
-                bail!(
-                    "ledger {} belongs to another channel: its genesis block is {}, the config's is {}",
-                    path.display(),
-                    existing.hash(),
-                    genesis.hash()
-                );
-            }
+            check_same_genesis(path, &existing, genesis)?;
         }
     }
     Ok(ledger)
+}
+
+/// The same checks on an orderer's existing ledger (`DATA/orderer/ledger`) before the
+/// orderer service opens it: a damaged ledger or another channel's is refused with the
+/// same reason a peer's would be. A missing one is left for the orderer to create.
+fn check_orderer_ledger(path: &Path, genesis: &Block) -> Result<()> {
+    // RocksDB's CURRENT file exists once a database was ever opened there.
+    if !path.join("CURRENT").exists() {
+        return Ok(());
+    }
+    // Read-write: the read-only open skips the checks of the top blocks. The handle is
+    // closed again before the orderer service opens the directory.
+    let ledger = open_checked(path)?;
+    if let Some(existing) = ledger.block(0)? {
+        check_same_genesis(path, &existing, genesis)?;
+    }
+    Ok(())
+}
+
+/// `Ledger::open`, with the operator's way out when what is on disk contradicts itself.
+fn open_checked(path: &Path) -> Result<Ledger> {
+    Ledger::open(path).map_err(|error| {
+        let damaged = matches!(
+            error,
+            LedgerError::Corrupt(_) | LedgerError::UnsupportedFormat { .. }
+        );
+        if !damaged {
+            return anyhow::Error::new(error).context(format!("opening ledger {}", path.display()));
+        }
+        // Formatted rather than chained: `LedgerError::Corrupt` already shows its cause,
+        // and the chain would print it twice.
+        anyhow::anyhow!(
+            "refusing to start on ledger {0}: {error}; see `netsettle ledger verify --path {0}`, \
+             then restore it from a backup (`netsettle ledger restore`) or wipe it to re-sync",
+            path.display()
+        )
+    })
+}
+
+/// An existing ledger must start with the configured genesis block: anything else is
+/// another channel's data (or another network's), which a node must never extend.
+fn check_same_genesis(path: &Path, existing: &Block, genesis: &Block) -> Result<()> {
+    if existing.hash() == genesis.hash() {
+        return Ok(());
+    }
+    let channel = |block: &Block| {
+        block
+            .config()
+            .map_or_else(|| "?".to_owned(), |config| config.channel.clone())
+    };
+    bail!(
+        "refusing to start: ledger {} belongs to another channel: its genesis block is {} (channel {:?}), the config's is {} (channel {:?})",
+        path.display(),
+        existing.hash(),
+        channel(existing),
+        genesis.hash(),
+        channel(genesis)
+    )
 }
