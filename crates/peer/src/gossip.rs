@@ -132,15 +132,15 @@ pub fn judge(
     // is dropped before the data hash and signature checks, which would only confirm
     // what the ledger already holds. Anything else under a committed number gets every
     // check below, so a fork is still told from garbage.
-    if number < tip.height {
-        if let Some(hash) = committed_hash(number) {
-            if hash == block.hash() {
-                return Ok(Judgement::Duplicate { number });
-            }
-            check_block_shape(&block)?;
-            check_orderer_signature(channel, &block)?;
-            return Err(GossipRefusal::Fork { number });
+    if number < tip.height
+        && let Some(hash) = committed_hash(number)
+    {
+        if hash == block.hash() {
+            return Ok(Judgement::Duplicate { number });
         }
+        check_block_shape(&block)?;
+        check_orderer_signature(channel, &block)?;
+        return Err(GossipRefusal::Fork { number });
     }
     check_block_shape(&block)?;
     if let Err(error) = check_orderer_signature(channel, &block) {
