@@ -13,7 +13,9 @@ use std::hint::black_box;
 use std::process::Command;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use netsettle_smcrypto::{CtrPath, Sm4GcmKey, Sm4Key, sm4_aesni_available, sm4gcm_reference};
+use netsettle_smcrypto::{
+    CtrPath, Sm4GcmKey, Sm4Key, sm4_aesni_available, sm4_aesni_avx2_available, sm4gcm_reference,
+};
 
 /// TLS record sizes: a small message and a full 16 KiB record.
 const RECORD_LENS: [usize; 2] = [1024, 16 * 1024];
@@ -103,8 +105,10 @@ fn versus_openssl(_c: &mut Criterion) {
     let key = Sm4Key::from_slice(&[7u8; 16]).expect("16-byte key");
     let kept = Sm4GcmKey::new(&key);
     let nonce = [9u8; 12];
-    let default_path = if sm4_aesni_available() {
-        "AES-NI x8"
+    let default_path = if sm4_aesni_avx2_available() {
+        "AES-NI, 8 blocks on AVX2"
+    } else if sm4_aesni_available() {
+        "AES-NI, 8 blocks on SSE"
     } else {
         "tables (no AES-NI)"
     };
@@ -115,6 +119,9 @@ fn versus_openssl(_c: &mut Criterion) {
         let new = megabytes_per_second(len, || {
             kept.seal_in_place_detached(&nonce, &RECORD_AAD, black_box(&mut record))
         });
+        let sse = megabytes_per_second(len, || {
+            kept.seal_with(CtrPath::AesNi8, &nonce, &RECORD_AAD, black_box(&mut record))
+        });
         let tables = megabytes_per_second(len, || {
             kept.seal_with(CtrPath::Lanes4, &nonce, &RECORD_AAD, black_box(&mut record))
         });
@@ -124,7 +131,8 @@ fn versus_openssl(_c: &mut Criterion) {
         let ctr = openssl_megabytes_per_second("sm4-ctr", len);
         let gcm = openssl_megabytes_per_second("sm4-gcm", len);
         println!(
-            "  {len:>6} B: new {new:.1} | tables {tables:.1} (new/tables {:.2}x) | old sm4 crate \
+            "  {len:>6} B: new {new:.1} | AES-NI SSE x8 {sse:.1} | tables {tables:.1} (new/tables \
+             {:.2}x) | old sm4 crate \
              {old:.1} (new/old {:.2}x) | openssl sm4-ctr {} (new/ctr {}) | openssl sm4-gcm {} \
              (new/gcm {})",
             new / tables,

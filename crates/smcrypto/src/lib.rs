@@ -41,8 +41,8 @@ pub use sign::{DEFAULT_DIST_ID, PrivateKey, PublicKey, Signature, TLS13_DIST_ID}
 pub use sm2v::{check_sm2_verify_differential, verify_prehashed_every_path};
 #[doc(hidden)]
 pub use sm4gcm::{
-    CtrPath, reference as sm4gcm_reference, sm4_aesni_available, sm4_encrypt_block,
-    sm4_encrypt_block_with, sm4_sbox, sm4_sbox_aesni,
+    CtrPath, reference as sm4gcm_reference, sm4_aesni_available, sm4_aesni_avx2_available,
+    sm4_encrypt_block, sm4_encrypt_block_with, sm4_sbox, sm4_sbox_aesni,
 };
 pub use sm4gcm::{GCM_PLAINTEXT_BYTES_MAX, Sm4GcmKey};
 #[doc(hidden)]

@@ -21,7 +21,7 @@ use subtle::ConstantTimeEq as _;
 use zeroize::Zeroize;
 
 use crate::CryptoError;
-use crate::sm4ni::{self, AesNi};
+use crate::sm4ni::{self, AesNi, AesNiAvx2};
 use crate::symmetric::{GCM_NONCE_BYTES, GCM_TAG_BYTES, SM4_BLOCK_BYTES, Sm4Key};
 
 /// GCM's 32-bit block counter starts at 2 for data, so at most 2^32 - 2 blocks per nonce
@@ -182,8 +182,11 @@ fn store_words(words: [u32; 4]) -> [u8; 16] {
 #[doc(hidden)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CtrPath {
-    /// AES-NI S-box, eight counter blocks per step (the default when the CPU has AES-NI
-    /// and SSSE3); falls back to `Lanes4` when it does not.
+    /// AES-NI S-box, eight counter blocks per step on AVX2 registers (the default when the
+    /// CPU has AES-NI and AVX2); falls back to `AesNi8`, then `Lanes4`.
+    AesNiAvx2,
+    /// AES-NI S-box, eight counter blocks per step as two groups of four on SSE registers
+    /// (the default with AES-NI and SSSE3 but no AVX2); falls back to `Lanes4`.
     AesNi8,
     /// AES-NI S-box, four counter blocks per step; falls back to `Lanes4` likewise.
     AesNi4,
@@ -201,6 +204,8 @@ pub struct Sm4GcmKey {
     ghash: GHash,
     /// Present when the CPU has AES-NI and SSSE3 (checked once, at key expansion).
     aesni: Option<AesNi>,
+    /// Present when the CPU has AES-NI and AVX2.
+    avx2: Option<AesNiAvx2>,
 }
 
 impl core::fmt::Debug for Sm4GcmKey {
@@ -221,12 +226,15 @@ impl Sm4GcmKey {
             round_keys,
             ghash,
             aesni: AesNi::detect(),
+            avx2: AesNiAvx2::detect(),
         }
     }
 
     /// The fastest counter path this CPU runs.
     fn default_path(&self) -> CtrPath {
-        if self.aesni.is_some() {
+        if self.avx2.is_some() {
+            CtrPath::AesNiAvx2
+        } else if self.aesni.is_some() {
             CtrPath::AesNi8
         } else {
             CtrPath::Lanes4
@@ -308,10 +316,17 @@ impl Sm4GcmKey {
     /// XORs the keystream for counters 2, 3, … into `buffer`.
     fn ctr_xor(&self, path: CtrPath, nonce: &[u8; GCM_NONCE_BYTES], buffer: &mut [u8]) {
         let mut counter = 2u32;
+        if let (CtrPath::AesNiAvx2, Some(proof)) = (path, self.avx2) {
+            return self.ctr_xor_blocks(nonce, buffer, |words, counter| {
+                sm4ni::keystream_avx2(proof, &self.round_keys.0, words, counter)
+            });
+        }
         match (path, self.aesni) {
-            (CtrPath::AesNi8, Some(proof)) => self.ctr_xor_aesni::<2>(proof, nonce, buffer),
+            (CtrPath::AesNi8 | CtrPath::AesNiAvx2, Some(proof)) => {
+                self.ctr_xor_aesni::<2>(proof, nonce, buffer)
+            }
             (CtrPath::AesNi4, Some(proof)) => self.ctr_xor_aesni::<1>(proof, nonce, buffer),
-            (CtrPath::AesNi8 | CtrPath::AesNi4 | CtrPath::Lanes4, _) => {
+            (CtrPath::AesNiAvx2 | CtrPath::AesNi8 | CtrPath::AesNi4 | CtrPath::Lanes4, _) => {
                 for chunk in buffer.chunks_mut(CHUNK_BYTES) {
                     let mut blocks: [[u8; 16]; LANES] = core::array::from_fn(|lane| {
                         // Lane is below 4; the length check bounds the counter.
@@ -335,12 +350,25 @@ impl Sm4GcmKey {
 }
 
 impl Sm4GcmKey {
-    /// CTR through the AES-NI S-box, `4 * G` blocks per step.
+    /// CTR through the AES-NI S-box, `4 * G` blocks per step on SSE registers.
     fn ctr_xor_aesni<const G: usize>(
         &self,
         proof: AesNi,
         nonce: &[u8; GCM_NONCE_BYTES],
         buffer: &mut [u8],
+    ) {
+        self.ctr_xor_blocks(nonce, buffer, |words, counter| {
+            sm4ni::keystream::<G>(proof, &self.round_keys.0, words, counter)
+        });
+    }
+
+    /// XORs `keystream(nonce words, first counter)` into `buffer`, `4 * G` blocks a step,
+    /// counters from 2.
+    fn ctr_xor_blocks<const G: usize>(
+        &self,
+        nonce: &[u8; GCM_NONCE_BYTES],
+        buffer: &mut [u8],
+        keystream: impl Fn([u32; 3], u32) -> [[[u8; 16]; 4]; G],
     ) {
         let nonce_words: [u32; 3] = core::array::from_fn(|i| {
             let start = i * 4;
@@ -354,7 +382,7 @@ impl Sm4GcmKey {
         let blocks_per_step = u32::try_from(4 * G).unwrap_or(u32::MAX);
         let mut counter = 2u32;
         for chunk in buffer.chunks_mut(4 * G * SM4_BLOCK_BYTES) {
-            let blocks = sm4ni::keystream::<G>(proof, &self.round_keys.0, nonce_words, counter);
+            let blocks = keystream(nonce_words, counter);
             // The length check bounds the counter below 2^32.
             counter = counter.wrapping_add(blocks_per_step);
             xor_keystream(chunk, blocks.as_flattened().as_flattened());
@@ -462,8 +490,13 @@ pub fn sm4_encrypt_block(key: &Sm4Key, block: &mut [u8; 16]) {
 pub fn sm4_encrypt_block_with(path: CtrPath, key: &Sm4Key, block: &mut [u8; 16]) {
     let round_keys = RoundKeys::expand(key.as_bytes());
     let words = load_words(block);
+    let nonce = [words[0], words[1], words[2]];
+    if let (CtrPath::AesNiAvx2, Some(proof)) = (path, AesNiAvx2::detect()) {
+        *block = sm4ni::keystream_avx2(proof, &round_keys.0, nonce, words[3])[0][0];
+        return;
+    }
     match (path, AesNi::detect()) {
-        (CtrPath::AesNi8, Some(proof)) => {
+        (CtrPath::AesNi8 | CtrPath::AesNiAvx2, Some(proof)) => {
             let blocks = sm4ni::keystream::<2>(
                 proof,
                 &round_keys.0,
@@ -502,7 +535,14 @@ pub fn sm4_sbox_aesni(bytes: [u8; 16]) -> Option<[u8; 16]> {
 }
 
 /// Whether [`CtrPath::AesNi8`] and [`CtrPath::AesNi4`] run on this CPU (else they fall back).
+/// [`CtrPath::AesNiAvx2`] needs AVX2 as well: see [`sm4_aesni_avx2_available`].
 #[doc(hidden)]
 pub fn sm4_aesni_available() -> bool {
     AesNi::detect().is_some()
+}
+
+/// Whether [`CtrPath::AesNiAvx2`] runs on this CPU (else it falls back to `AesNi8`).
+#[doc(hidden)]
+pub fn sm4_aesni_avx2_available() -> bool {
+    AesNiAvx2::detect().is_some()
 }

@@ -14,8 +14,11 @@
 //! Unlike the T-table path, nothing here indexes memory with secret bytes: the S-box is
 //! computed in registers, so there is no cache-timing channel.
 //!
-//! `AESENCLAST` only exists on 128-bit registers without VAES, so the 8-block step is two
-//! interleaved 4-block groups whose independent instruction chains overlap in the CPU.
+//! Three step widths: four blocks (one group of 128-bit registers), eight as two
+//! interleaved 4-block groups whose independent chains overlap in the CPU, and eight on
+//! 256-bit AVX2 registers (blocks 0-3 in the low halves, 4-7 in the high halves), which
+//! halves the instruction count of the nibble lookups and L. `AESENCLAST` has no 256-bit
+//! form without VAES, so there the two halves take one instruction each.
 
 /// SM4's field: x^8 + x^7 + x^6 + x^5 + x^4 + x^2 + 1 (GB/T 32907 S-box construction).
 const SM4_FIELD_POLY: u16 = 0x1f5;
@@ -192,10 +195,10 @@ pub fn sbox_model(x: u8) -> u8 {
 }
 
 #[cfg(target_arch = "x86_64")]
-pub use x86::{AesNi, keystream, sbox_x16};
+pub use x86::{AesNi, AesNiAvx2, keystream, keystream_avx2, sbox_x16};
 
 #[cfg(not(target_arch = "x86_64"))]
-pub use portable::{AesNi, keystream, sbox_x16};
+pub use portable::{AesNi, AesNiAvx2, keystream, keystream_avx2, sbox_x16};
 
 /// Other architectures: no proof can exist, so the callers' fallback always runs.
 #[cfg(not(target_arch = "x86_64"))]
@@ -209,7 +212,25 @@ mod portable {
         }
     }
 
+    #[derive(Clone, Copy, Debug)]
+    pub enum AesNiAvx2 {}
+
+    impl AesNiAvx2 {
+        pub fn detect() -> Option<Self> {
+            None
+        }
+    }
+
     pub fn sbox_x16(proof: AesNi, _bytes: [u8; 16]) -> [u8; 16] {
+        match proof {}
+    }
+
+    pub fn keystream_avx2(
+        proof: AesNiAvx2,
+        _round_keys: &[[u32; 4]; 8],
+        _nonce: [u32; 3],
+        _counter: u32,
+    ) -> [[[u8; 16]; 4]; 2] {
         match proof {}
     }
 
@@ -226,10 +247,14 @@ mod portable {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use core::arch::x86_64::{
-        __m128i, _mm_aesenclast_si128, _mm_and_si128, _mm_cvtsi128_si64, _mm_set_epi32,
+        __m128i, __m256i, _mm_aesenclast_si128, _mm_and_si128, _mm_cvtsi128_si64, _mm_set_epi32,
         _mm_set_epi64x, _mm_set1_epi8, _mm_set1_epi32, _mm_setzero_si128, _mm_shuffle_epi8,
         _mm_slli_epi32, _mm_srli_epi32, _mm_unpackhi_epi32, _mm_unpackhi_epi64, _mm_unpacklo_epi32,
-        _mm_unpacklo_epi64, _mm_xor_si128,
+        _mm_unpacklo_epi64, _mm_xor_si128, _mm256_and_si256, _mm256_broadcastsi128_si256,
+        _mm256_castsi256_si128, _mm256_extracti128_si256, _mm256_set_epi32, _mm256_set_m128i,
+        _mm256_set1_epi8, _mm256_set1_epi32, _mm256_shuffle_epi8, _mm256_slli_epi32,
+        _mm256_srli_epi32, _mm256_unpackhi_epi32, _mm256_unpackhi_epi64, _mm256_unpacklo_epi32,
+        _mm256_unpacklo_epi64, _mm256_xor_si256,
     };
 
     use super::{INPUT_NIBBLES, OUTPUT_NIBBLES};
@@ -447,7 +472,7 @@ mod x86 {
 
     /// The four words in round order when word `first` is the one being replaced.
     #[inline]
-    fn rotate(s: &[__m128i; 4], first: usize) -> [__m128i; 4] {
+    fn rotate<T: Copy>(s: &[T; 4], first: usize) -> [T; 4] {
         core::array::from_fn(|i| s[(first + i) % 4])
     }
 
@@ -468,5 +493,143 @@ mod x86 {
             _mm_unpackhi_epi64(t2, t3),
         ]
         .map(|block| to_bytes(_mm_shuffle_epi8(block, swap)))
+    }
+
+    /// Proof that this CPU has AES-NI and AVX2: only [`AesNiAvx2::detect`] makes one.
+    #[derive(Clone, Copy, Debug)]
+    pub struct AesNiAvx2(());
+
+    impl AesNiAvx2 {
+        pub fn detect() -> Option<Self> {
+            let present = is_x86_feature_detected!("aes") && is_x86_feature_detected!("avx2");
+            present.then_some(AesNiAvx2(()))
+        }
+    }
+
+    /// The constant registers of the AVX2 step: each 128-bit table in both halves, since
+    /// `VPSHUFB` shuffles within each half.
+    #[derive(Clone, Copy)]
+    struct Constants256 {
+        input_low: __m256i,
+        input_high: __m256i,
+        output_low: __m256i,
+        output_high: __m256i,
+        low_nibble: __m256i,
+        inv_shift_rows: __m256i,
+        rotate_8: __m256i,
+        rotate_16: __m256i,
+        rotate_24: __m256i,
+    }
+
+    impl Constants256 {
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        fn new() -> Self {
+            let both = |bytes: [u8; 16]| _mm256_broadcastsi128_si256(vector(bytes));
+            Constants256 {
+                input_low: both(INPUT_NIBBLES[0]),
+                input_high: both(INPUT_NIBBLES[1]),
+                output_low: both(OUTPUT_NIBBLES[0]),
+                output_high: both(OUTPUT_NIBBLES[1]),
+                low_nibble: _mm256_set1_epi8(0x0f),
+                inv_shift_rows: both(INV_SHIFT_ROWS),
+                rotate_8: both(ROTATE_8),
+                rotate_16: both(ROTATE_16),
+                rotate_24: both(ROTATE_24),
+            }
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn affine256(c: &Constants256, low: __m256i, high: __m256i, x: __m256i) -> __m256i {
+        let low_nibbles = _mm256_and_si256(x, c.low_nibble);
+        let high_nibbles = _mm256_and_si256(_mm256_srli_epi32::<4>(x), c.low_nibble);
+        _mm256_xor_si256(
+            _mm256_shuffle_epi8(low, low_nibbles),
+            _mm256_shuffle_epi8(high, high_nibbles),
+        )
+    }
+
+    /// SM4's S-box on 32 bytes: `AESENCLAST` has no 256-bit form without VAES, so the
+    /// two halves go through it separately.
+    #[inline]
+    #[target_feature(enable = "aes,avx2")]
+    fn sbox256(c: &Constants256, x: __m256i) -> __m256i {
+        let mapped = affine256(c, c.input_low, c.input_high, x);
+        let unshifted = _mm256_shuffle_epi8(mapped, c.inv_shift_rows);
+        let zero = _mm_setzero_si128();
+        let low = _mm_aesenclast_si128(_mm256_castsi256_si128(unshifted), zero);
+        let high = _mm_aesenclast_si128(_mm256_extracti128_si256::<1>(unshifted), zero);
+        let substituted = _mm256_set_m128i(high, low);
+        affine256(c, c.output_low, c.output_high, substituted)
+    }
+
+    #[inline]
+    #[target_feature(enable = "aes,avx2")]
+    fn t_round256(c: &Constants256, x: __m256i) -> __m256i {
+        let b = sbox256(c, x);
+        let r8 = _mm256_shuffle_epi8(b, c.rotate_8);
+        let r16 = _mm256_shuffle_epi8(b, c.rotate_16);
+        let r24 = _mm256_shuffle_epi8(b, c.rotate_24);
+        let inner = _mm256_xor_si256(_mm256_xor_si256(b, r8), r16);
+        let rotated = _mm256_xor_si256(
+            _mm256_slli_epi32::<2>(inner),
+            _mm256_srli_epi32::<30>(inner),
+        );
+        _mm256_xor_si256(_mm256_xor_si256(b, r24), rotated)
+    }
+
+    /// Eight counter blocks on 256-bit registers (blocks 0-3 in the low halves, 4-7 in the
+    /// high halves), in the same order as [`keystream`] with two groups.
+    pub fn keystream_avx2(
+        _proof: AesNiAvx2,
+        round_keys: &[[u32; 4]; 8],
+        nonce: [u32; 3],
+        counter: u32,
+    ) -> [[[u8; 16]; 4]; 2] {
+        // SAFETY: an `AesNiAvx2` exists only after `is_x86_feature_detected!("aes")` and
+        // `("avx2")` returned true (`AesNiAvx2::detect`), the features `keystream_x8` enables.
+        unsafe { keystream_x8(round_keys, nonce, counter) }
+    }
+
+    #[target_feature(enable = "aes,avx2")]
+    fn keystream_x8(
+        round_keys: &[[u32; 4]; 8],
+        nonce: [u32; 3],
+        counter: u32,
+    ) -> [[[u8; 16]; 4]; 2] {
+        let c = Constants256::new();
+        let at = |i: u32| lane(counter.wrapping_add(i));
+        let mut s = [
+            _mm256_set1_epi32(lane(nonce[0])),
+            _mm256_set1_epi32(lane(nonce[1])),
+            _mm256_set1_epi32(lane(nonce[2])),
+            _mm256_set_epi32(at(7), at(6), at(5), at(4), at(3), at(2), at(1), at(0)),
+        ];
+        for keys in round_keys {
+            for (word, key) in keys.iter().enumerate() {
+                let k = _mm256_set1_epi32(lane(*key));
+                let [x0, x1, x2, x3] = rotate(&s, word);
+                let input = _mm256_xor_si256(_mm256_xor_si256(x1, x2), _mm256_xor_si256(x3, k));
+                s[word] = _mm256_xor_si256(x0, t_round256(&c, input));
+            }
+        }
+        let [x0, x1, x2, x3] = s;
+        let t0 = _mm256_unpacklo_epi32(x3, x2);
+        let t1 = _mm256_unpacklo_epi32(x1, x0);
+        let t2 = _mm256_unpackhi_epi32(x3, x2);
+        let t3 = _mm256_unpackhi_epi32(x1, x0);
+        let swap = _mm256_broadcastsi128_si256(vector(SWAP_BYTES));
+        let blocks = [
+            _mm256_unpacklo_epi64(t0, t1),
+            _mm256_unpackhi_epi64(t0, t1),
+            _mm256_unpacklo_epi64(t2, t3),
+            _mm256_unpackhi_epi64(t2, t3),
+        ]
+        .map(|block| _mm256_shuffle_epi8(block, swap));
+        let low = blocks.map(|b| to_bytes(_mm256_castsi256_si128(b)));
+        let high = blocks.map(|b| to_bytes(_mm256_extracti128_si256::<1>(b)));
+        [low, high]
     }
 }

@@ -6,12 +6,13 @@
 
 use netsettle_smcrypto::{
     CryptoError, CtrPath, GCM_TAG_BYTES, Sm4GcmKey, Sm4Key, gcm_open, gcm_seal,
-    sm4_aesni_available, sm4_encrypt_block, sm4_encrypt_block_with, sm4_sbox, sm4_sbox_aesni,
-    sm4_sbox_model, sm4gcm_reference as reference,
+    sm4_aesni_available, sm4_aesni_avx2_available, sm4_encrypt_block, sm4_encrypt_block_with,
+    sm4_sbox, sm4_sbox_aesni, sm4_sbox_model, sm4gcm_reference as reference,
 };
 use proptest::prelude::*;
 
-const PATHS: [CtrPath; 4] = [
+const PATHS: [CtrPath; 5] = [
+    CtrPath::AesNiAvx2,
     CtrPath::AesNi8,
     CtrPath::AesNi4,
     CtrPath::Lanes4,
@@ -48,7 +49,8 @@ fn sbox_aesni_matches_table_exhaustively() {
 }
 
 /// The AES-NI paths are not silently the fallback here: when the CPU reports AES-NI and
-/// SSSE3, detection finds them (so `AesNi8`/`AesNi4` below run the new code).
+/// SSSE3 (and AVX2), detection finds them (so `AesNiAvx2`/`AesNi8`/`AesNi4` below run the
+/// new code).
 #[test]
 fn aesni_detected_when_cpu_has_it() {
     let Ok(cpuinfo) = std::fs::read_to_string("/proc/cpuinfo") else {
@@ -59,10 +61,9 @@ fn aesni_detected_when_cpu_has_it() {
         .find(|l| l.starts_with("flags"))
         .unwrap_or("");
     let has = |flag: &str| flags.split_whitespace().any(|f| f == flag);
-    assert_eq!(
-        sm4_aesni_available(),
-        cfg!(target_arch = "x86_64") && has("aes") && has("ssse3")
-    );
+    let x86 = cfg!(target_arch = "x86_64");
+    assert_eq!(sm4_aesni_available(), x86 && has("aes") && has("ssse3"));
+    assert_eq!(sm4_aesni_avx2_available(), x86 && has("aes") && has("avx2"));
 }
 
 fn key(hex_key: &str) -> Sm4Key {
@@ -102,7 +103,7 @@ fn gbt_32907_single_block_every_path() {
 #[test]
 fn gbt_32907_million_iterations() {
     let k = key("0123456789abcdeffedcba9876543210");
-    for path in [CtrPath::Lanes4, CtrPath::AesNi4] {
+    for path in [CtrPath::Lanes4, CtrPath::AesNi4, CtrPath::AesNiAvx2] {
         let mut b = block("0123456789abcdeffedcba9876543210");
         for _ in 0..1_000_000 {
             sm4_encrypt_block_with(path, &k, &mut b);
