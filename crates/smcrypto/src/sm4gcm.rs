@@ -317,9 +317,7 @@ impl Sm4GcmKey {
     fn ctr_xor(&self, path: CtrPath, nonce: &[u8; GCM_NONCE_BYTES], buffer: &mut [u8]) {
         let mut counter = 2u32;
         if let (CtrPath::AesNiAvx2, Some(proof)) = (path, self.avx2) {
-            return self.ctr_xor_blocks(nonce, buffer, |words, counter| {
-                sm4ni::keystream_avx2(proof, &self.round_keys.0, words, counter)
-            });
+            return self.ctr_xor_avx2(proof, nonce, buffer);
         }
         match (path, self.aesni) {
             (CtrPath::AesNi8 | CtrPath::AesNiAvx2, Some(proof)) => {
@@ -357,37 +355,57 @@ impl Sm4GcmKey {
         nonce: &[u8; GCM_NONCE_BYTES],
         buffer: &mut [u8],
     ) {
-        self.ctr_xor_blocks(nonce, buffer, |words, counter| {
-            sm4ni::keystream::<G>(proof, &self.round_keys.0, words, counter)
+        ctr_xor_steps(nonce, 2, buffer, 4 * G, |words, counter, chunk| {
+            let blocks = sm4ni::keystream::<G>(proof, &self.round_keys.0, words, counter);
+            xor_keystream(chunk, blocks.as_flattened().as_flattened());
         });
     }
 
-    /// XORs `keystream(nonce words, first counter)` into `buffer`, `4 * G` blocks a step,
-    /// counters from 2.
-    fn ctr_xor_blocks<const G: usize>(
-        &self,
-        nonce: &[u8; GCM_NONCE_BYTES],
-        buffer: &mut [u8],
-        keystream: impl Fn([u32; 3], u32) -> [[[u8; 16]; 4]; G],
-    ) {
-        let nonce_words: [u32; 3] = core::array::from_fn(|i| {
-            let start = i * 4;
-            u32::from_be_bytes([
-                nonce[start],
-                nonce[start + 1],
-                nonce[start + 2],
-                nonce[start + 3],
-            ])
+    /// CTR on AVX2 registers: sixteen blocks a step while at least sixteen remain (two
+    /// chains in flight), then eight a step for the tail, so a short record does not pay
+    /// for sixteen.
+    fn ctr_xor_avx2(&self, proof: AesNiAvx2, nonce: &[u8; GCM_NONCE_BYTES], buffer: &mut [u8]) {
+        const WIDE_BYTES: usize = 16 * SM4_BLOCK_BYTES;
+        let wide_len = buffer.len() - buffer.len() % WIDE_BYTES;
+        let (wide, tail) = buffer.split_at_mut(wide_len);
+        let counter = ctr_xor_steps(nonce, 2, wide, 16, |words, counter, chunk| {
+            let blocks = sm4ni::keystream_avx2::<2>(proof, &self.round_keys.0, words, counter);
+            xor_keystream(chunk, blocks.as_flattened().as_flattened().as_flattened());
         });
-        let blocks_per_step = u32::try_from(4 * G).unwrap_or(u32::MAX);
-        let mut counter = 2u32;
-        for chunk in buffer.chunks_mut(4 * G * SM4_BLOCK_BYTES) {
-            let blocks = keystream(nonce_words, counter);
-            // The length check bounds the counter below 2^32.
-            counter = counter.wrapping_add(blocks_per_step);
-            xor_keystream(chunk, blocks.as_flattened().as_flattened());
-        }
+        ctr_xor_steps(nonce, counter, tail, 8, |words, counter, chunk| {
+            let blocks = sm4ni::keystream_avx2::<1>(proof, &self.round_keys.0, words, counter);
+            xor_keystream(chunk, blocks.as_flattened().as_flattened().as_flattened());
+        });
     }
+}
+
+/// Splits `buffer` into steps of `step_blocks` blocks and has `keystream_xor(nonce words,
+/// first counter, chunk)` XOR each step's keystream into its chunk, counters from
+/// `counter`; returns the next unused counter.
+fn ctr_xor_steps(
+    nonce: &[u8; GCM_NONCE_BYTES],
+    counter: u32,
+    buffer: &mut [u8],
+    step_blocks: usize,
+    keystream_xor: impl Fn([u32; 3], u32, &mut [u8]),
+) -> u32 {
+    let nonce_words: [u32; 3] = core::array::from_fn(|i| {
+        let start = i * 4;
+        u32::from_be_bytes([
+            nonce[start],
+            nonce[start + 1],
+            nonce[start + 2],
+            nonce[start + 3],
+        ])
+    });
+    let blocks_per_step = u32::try_from(step_blocks).unwrap_or(u32::MAX);
+    let mut counter = counter;
+    for chunk in buffer.chunks_mut(step_blocks * SM4_BLOCK_BYTES) {
+        keystream_xor(nonce_words, counter, chunk);
+        // The length check bounds the counter below 2^32.
+        counter = counter.wrapping_add(blocks_per_step);
+    }
+    counter
 }
 
 fn check_length(len: usize) -> Result<(), CryptoError> {
@@ -492,7 +510,7 @@ pub fn sm4_encrypt_block_with(path: CtrPath, key: &Sm4Key, block: &mut [u8; 16])
     let words = load_words(block);
     let nonce = [words[0], words[1], words[2]];
     if let (CtrPath::AesNiAvx2, Some(proof)) = (path, AesNiAvx2::detect()) {
-        *block = sm4ni::keystream_avx2(proof, &round_keys.0, nonce, words[3])[0][0];
+        *block = sm4ni::keystream_avx2::<1>(proof, &round_keys.0, nonce, words[3])[0][0][0];
         return;
     }
     match (path, AesNi::detect()) {

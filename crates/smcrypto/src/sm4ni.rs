@@ -14,11 +14,13 @@
 //! Unlike the T-table path, nothing here indexes memory with secret bytes: the S-box is
 //! computed in registers, so there is no cache-timing channel.
 //!
-//! Three step widths: four blocks (one group of 128-bit registers), eight as two
-//! interleaved 4-block groups whose independent chains overlap in the CPU, and eight on
-//! 256-bit AVX2 registers (blocks 0-3 in the low halves, 4-7 in the high halves), which
-//! halves the instruction count of the nibble lookups and L. `AESENCLAST` has no 256-bit
-//! form without VAES, so there the two halves take one instruction each.
+//! Step widths: four blocks (one group of 128-bit registers), eight as two interleaved
+//! 4-block groups whose independent chains overlap in the CPU, and eight or sixteen on
+//! 256-bit AVX2 registers (per group, blocks 0-3 in the low halves, 4-7 in the high
+//! halves), which halves the instruction count of the nibble lookups and L. `AESENCLAST`
+//! has no 256-bit form without VAES, so there the two halves take one instruction each.
+//! One chain of rounds is latency-bound (each round waits on the previous one), hence the
+//! interleaved groups.
 
 /// SM4's field: x^8 + x^7 + x^6 + x^5 + x^4 + x^2 + 1 (GB/T 32907 S-box construction).
 const SM4_FIELD_POLY: u16 = 0x1f5;
@@ -225,12 +227,12 @@ mod portable {
         match proof {}
     }
 
-    pub fn keystream_avx2(
+    pub fn keystream_avx2<const G: usize>(
         proof: AesNiAvx2,
         _round_keys: &[[u32; 4]; 8],
         _nonce: [u32; 3],
         _counter: u32,
-    ) -> [[[u8; 16]; 4]; 2] {
+    ) -> [[[[u8; 16]; 4]; 2]; G] {
         match proof {}
     }
 
@@ -580,41 +582,61 @@ mod x86 {
         _mm256_xor_si256(_mm256_xor_si256(b, r24), rotated)
     }
 
-    /// Eight counter blocks on 256-bit registers (blocks 0-3 in the low halves, 4-7 in the
-    /// high halves), in the same order as [`keystream`] with two groups.
-    pub fn keystream_avx2(
+    /// `8 * G` counter blocks on 256-bit registers (per group, blocks 0-3 in the low halves
+    /// and 4-7 in the high halves), in the same order as [`keystream`] with `2 * G` groups.
+    /// `G = 2` keeps two independent dependency chains in flight: one chain alone waits on
+    /// each round's latency (`AESENCLAST`, the lane moves, the shuffles) most of the time.
+    pub fn keystream_avx2<const G: usize>(
         _proof: AesNiAvx2,
         round_keys: &[[u32; 4]; 8],
         nonce: [u32; 3],
         counter: u32,
-    ) -> [[[u8; 16]; 4]; 2] {
+    ) -> [[[[u8; 16]; 4]; 2]; G] {
         // SAFETY: an `AesNiAvx2` exists only after `is_x86_feature_detected!("aes")` and
         // `("avx2")` returned true (`AesNiAvx2::detect`), the features `keystream_x8` enables.
-        unsafe { keystream_x8(round_keys, nonce, counter) }
+        unsafe { keystream_x8::<G>(round_keys, nonce, counter) }
     }
 
     #[target_feature(enable = "aes,avx2")]
-    fn keystream_x8(
+    fn keystream_x8<const G: usize>(
         round_keys: &[[u32; 4]; 8],
         nonce: [u32; 3],
         counter: u32,
-    ) -> [[[u8; 16]; 4]; 2] {
+    ) -> [[[[u8; 16]; 4]; 2]; G] {
         let c = Constants256::new();
-        let at = |i: u32| lane(counter.wrapping_add(i));
-        let mut s = [
-            _mm256_set1_epi32(lane(nonce[0])),
-            _mm256_set1_epi32(lane(nonce[1])),
-            _mm256_set1_epi32(lane(nonce[2])),
-            _mm256_set_epi32(at(7), at(6), at(5), at(4), at(3), at(2), at(1), at(0)),
-        ];
+        let mut state: [[__m256i; 4]; G] = core::array::from_fn(|group| {
+            // G is 1 or 2, so the group index always fits.
+            let group = u32::try_from(group).unwrap_or(0);
+            let first = counter.wrapping_add(8u32.wrapping_mul(group));
+            let at = |i: u32| lane(first.wrapping_add(i));
+            [
+                _mm256_set1_epi32(lane(nonce[0])),
+                _mm256_set1_epi32(lane(nonce[1])),
+                _mm256_set1_epi32(lane(nonce[2])),
+                _mm256_set_epi32(at(7), at(6), at(5), at(4), at(3), at(2), at(1), at(0)),
+            ]
+        });
         for keys in round_keys {
             for (word, key) in keys.iter().enumerate() {
                 let k = _mm256_set1_epi32(lane(*key));
-                let [x0, x1, x2, x3] = rotate(&s, word);
-                let input = _mm256_xor_si256(_mm256_xor_si256(x1, x2), _mm256_xor_si256(x3, k));
-                s[word] = _mm256_xor_si256(x0, t_round256(&c, input));
+                for s in state.iter_mut() {
+                    let [x0, x1, x2, x3] = rotate(s, word);
+                    let input = _mm256_xor_si256(_mm256_xor_si256(x1, x2), _mm256_xor_si256(x3, k));
+                    s[word] = _mm256_xor_si256(x0, t_round256(&c, input));
+                }
             }
         }
+        let mut out = [[[[0u8; 16]; 4]; 2]; G];
+        for (blocks, s) in out.iter_mut().zip(state) {
+            *blocks = output_blocks256(s);
+        }
+        out
+    }
+
+    /// [`output_blocks`] on both halves.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn output_blocks256(s: [__m256i; 4]) -> [[[u8; 16]; 4]; 2] {
         let [x0, x1, x2, x3] = s;
         let t0 = _mm256_unpacklo_epi32(x3, x2);
         let t1 = _mm256_unpacklo_epi32(x1, x0);
