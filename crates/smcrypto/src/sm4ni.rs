@@ -15,8 +15,8 @@
 //! computed in registers, so there is no cache-timing channel.
 //!
 //! Step widths: four blocks (one group of 128-bit registers), eight as two interleaved
-//! 4-block groups whose independent chains overlap in the CPU, and eight or sixteen on
-//! 256-bit AVX2 registers (per group, blocks 0-3 in the low halves, 4-7 in the high
+//! 4-block groups whose independent chains overlap in the CPU, and 8 or 32 (four
+//! interleaved groups) on 256-bit AVX2 registers (per group, blocks 0-3 in the low halves, 4-7 in the high
 //! halves), which halves the instruction count of the nibble lookups and L. `AESENCLAST`
 //! has no 256-bit form without VAES, so there the two halves take one instruction each.
 //! One chain of rounds is latency-bound (each round waits on the previous one), hence the
@@ -584,8 +584,8 @@ mod x86 {
 
     /// `8 * G` counter blocks on 256-bit registers (per group, blocks 0-3 in the low halves
     /// and 4-7 in the high halves), in the same order as [`keystream`] with `2 * G` groups.
-    /// `G = 2` keeps two independent dependency chains in flight: one chain alone waits on
-    /// each round's latency (`AESENCLAST`, the lane moves, the shuffles) most of the time.
+    /// `G > 1` keeps independent dependency chains in flight: one chain alone waits on each
+    /// round's latency (`AESENCLAST`, the lane moves, the shuffles) most of the time.
     pub fn keystream_avx2<const G: usize>(
         _proof: AesNiAvx2,
         round_keys: &[[u32; 4]; 8],
@@ -605,7 +605,7 @@ mod x86 {
     ) -> [[[[u8; 16]; 4]; 2]; G] {
         let c = Constants256::new();
         let mut state: [[__m256i; 4]; G] = core::array::from_fn(|group| {
-            // G is 1 or 2, so the group index always fits.
+            // G is at most 4, so the group index always fits.
             let group = u32::try_from(group).unwrap_or(0);
             let first = counter.wrapping_add(8u32.wrapping_mul(group));
             let at = |i: u32| lane(first.wrapping_add(i));
