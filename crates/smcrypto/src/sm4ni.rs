@@ -1,5 +1,6 @@
 //! SM4 counter-mode keystream through AES-NI: SM4's S-box for 16 bytes at once with one
-//! `AESENCLAST`, four counter blocks per group of registers, one or two groups per step.
+//! `AESENCLAST`, four (SSE) or eight (AVX2) counter blocks per group of registers, several
+//! groups per step.
 //!
 //! Why this works: both S-boxes are inversion in GF(2^8) between affine maps, in different
 //! field representations (SM4: x^8+x^7+x^6+x^5+x^4+x^2+1, AES: x^8+x^4+x^3+x+1). With T a
@@ -16,11 +17,11 @@
 //!
 //! Step widths: four blocks (one group of 128-bit registers), eight as two interleaved
 //! 4-block groups whose independent chains overlap in the CPU, and 8 or 32 (four
-//! interleaved groups) on 256-bit AVX2 registers (per group, blocks 0-3 in the low halves, 4-7 in the high
-//! halves), which halves the instruction count of the nibble lookups and L. `AESENCLAST`
-//! has no 256-bit form without VAES, so there the two halves take one instruction each.
-//! One chain of rounds is latency-bound (each round waits on the previous one), hence the
-//! interleaved groups.
+//! interleaved groups) on 256-bit AVX2 registers (per group, blocks 0-3 in the low halves,
+//! 4-7 in the high halves), which halves the instruction count of the nibble lookups and
+//! L. `AESENCLAST` has no 256-bit form without VAES, so there the two halves take one
+//! instruction each. One chain of rounds is latency-bound (each round waits on the
+//! previous one), hence the interleaved groups.
 
 /// SM4's field: x^8 + x^7 + x^6 + x^5 + x^4 + x^2 + 1 (GB/T 32907 S-box construction).
 const SM4_FIELD_POLY: u16 = 0x1f5;
