@@ -1,7 +1,9 @@
-//! SM4-GCM record sealing, three ways in one run: the kept-key in-place path the TLS
-//! record layer uses (`Sm4GcmKey`), the old per-record `sm4` + `aes-gcm` composition it
-//! replaced, and the system `openssl speed -evp sm4-ctr` (plus `-evp sm4-gcm` when this
-//! OpenSSL has it; 3.0 does not). Run: `cargo bench -p netsettle-smcrypto --bench sm4_gcm`.
+//! SM4-GCM record sealing, four ways in one run: the kept-key in-place path the TLS record
+//! layer uses (`Sm4GcmKey`) with its default counter path (AES-NI S-box, eight blocks per
+//! step, when the CPU has it) and forced onto the T-table path it had before, the old
+//! per-record `sm4` + `aes-gcm` composition, and the system `openssl speed -evp sm4-ctr`
+//! (plus `-evp sm4-gcm` when this OpenSSL has it; 3.0 does not). Run:
+//! `cargo bench -p netsettle-smcrypto --bench sm4_gcm`.
 //!
 //! Criterion times wall clock; the printed table divides by this thread's CPU time (from
 //! `/proc/thread-self/schedstat`, nanoseconds), as `openssl speed` divides by CPU user
@@ -11,7 +13,9 @@ use std::hint::black_box;
 use std::process::Command;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use netsettle_smcrypto::{Sm4GcmKey, Sm4Key, sm4gcm_reference};
+use netsettle_smcrypto::{
+    CtrPath, Sm4GcmKey, Sm4Key, sm4_aesni_available, sm4_aesni_avx2_available, sm4gcm_reference,
+};
 
 /// TLS record sizes: a small message and a full 16 KiB record.
 const RECORD_LENS: [usize; 2] = [1024, 16 * 1024];
@@ -33,6 +37,9 @@ fn records(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(u64::try_from(len).expect("fits")));
         group.bench_function(BenchmarkId::new("kept_key_in_place", len), |b| {
             b.iter(|| kept.seal_in_place_detached(&nonce, &RECORD_AAD, black_box(&mut record)))
+        });
+        group.bench_function(BenchmarkId::new("kept_key_tables", len), |b| {
+            b.iter(|| kept.seal_with(CtrPath::Lanes4, &nonce, &RECORD_AAD, black_box(&mut record)))
         });
         group.bench_function(BenchmarkId::new("old_sm4_crate_per_record", len), |b| {
             b.iter(|| sm4gcm_reference::seal(&key, &nonce, &RECORD_AAD, black_box(&data)))
@@ -98,12 +105,25 @@ fn versus_openssl(_c: &mut Criterion) {
     let key = Sm4Key::from_slice(&[7u8; 16]).expect("16-byte key");
     let kept = Sm4GcmKey::new(&key);
     let nonce = [9u8; 12];
-    println!("SM4-GCM seal per record, MB/s of CPU time (10^6 bytes/s):");
+    let default_path = if sm4_aesni_avx2_available() {
+        "AES-NI, 32 blocks per step on AVX2"
+    } else if sm4_aesni_available() {
+        "AES-NI, 8 blocks per step on SSE"
+    } else {
+        "tables (no AES-NI)"
+    };
+    println!("SM4-GCM seal per record, MB/s of CPU time (10^6 bytes/s); new = {default_path}:");
     for len in RECORD_LENS {
         let mut record = vec![0x3c; len];
         let data = vec![0x3c; len];
         let new = megabytes_per_second(len, || {
             kept.seal_in_place_detached(&nonce, &RECORD_AAD, black_box(&mut record))
+        });
+        let sse = megabytes_per_second(len, || {
+            kept.seal_with(CtrPath::AesNi8, &nonce, &RECORD_AAD, black_box(&mut record))
+        });
+        let tables = megabytes_per_second(len, || {
+            kept.seal_with(CtrPath::Lanes4, &nonce, &RECORD_AAD, black_box(&mut record))
         });
         let old = megabytes_per_second(len, || {
             sm4gcm_reference::seal(&key, &nonce, &RECORD_AAD, black_box(&data))
@@ -111,8 +131,11 @@ fn versus_openssl(_c: &mut Criterion) {
         let ctr = openssl_megabytes_per_second("sm4-ctr", len);
         let gcm = openssl_megabytes_per_second("sm4-gcm", len);
         println!(
-            "  {len:>6} B: new {new:.1} | old {old:.1} (new/old {:.2}x) | openssl sm4-ctr {} \
-             (new/ctr {}) | openssl sm4-gcm {} (new/gcm {})",
+            "  {len:>6} B: new {new:.1} | AES-NI SSE x8 {sse:.1} | tables {tables:.1} (new/tables \
+             {:.2}x) | old sm4 crate \
+             {old:.1} (new/old {:.2}x) | openssl sm4-ctr {} (new/ctr {}) | openssl sm4-gcm {} \
+             (new/gcm {})",
+            new / tables,
             new / old,
             show(ctr),
             ratio(new, ctr),

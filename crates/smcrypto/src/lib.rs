@@ -25,6 +25,7 @@ mod pem;
 mod sign;
 mod sm2v;
 mod sm4gcm;
+mod sm4ni;
 mod symmetric;
 pub mod x509;
 
@@ -39,8 +40,13 @@ pub use sign::{DEFAULT_DIST_ID, PrivateKey, PublicKey, Signature, TLS13_DIST_ID}
 #[doc(hidden)]
 pub use sm2v::{check_sm2_verify_differential, verify_prehashed_every_path};
 #[doc(hidden)]
-pub use sm4gcm::{CtrPath, reference as sm4gcm_reference, sm4_encrypt_block};
+pub use sm4gcm::{
+    CtrPath, reference as sm4gcm_reference, sm4_aesni_available, sm4_aesni_avx2_available,
+    sm4_encrypt_block, sm4_encrypt_block_with, sm4_sbox, sm4_sbox_aesni,
+};
 pub use sm4gcm::{GCM_PLAINTEXT_BYTES_MAX, Sm4GcmKey};
+#[doc(hidden)]
+pub use sm4ni::sbox_model as sm4_sbox_model;
 pub use symmetric::{
     GCM_NONCE_BYTES, GCM_TAG_BYTES, SM4_BLOCK_BYTES, SM4_KEY_BYTES, Sm4Key, cbc_decrypt,
     cbc_encrypt, gcm_open, gcm_seal, random_bytes,
