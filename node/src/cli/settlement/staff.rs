@@ -60,7 +60,7 @@ pub struct UploadArgs {
     /// The report (CSV: UTF-8, UTF-8 with BOM, or GBK as Excel writes it).
     #[arg(long)]
     csv: PathBuf,
-    /// Where the key is kept until the reveal (default: IDENTITY/settlement-keys).
+    /// Where the key is kept until the reveal (default: IDENTITY/keys).
     #[arg(long)]
     key_store: Option<PathBuf>,
 }
@@ -69,7 +69,7 @@ pub struct UploadArgs {
 pub struct RevealArgs {
     #[command(flatten)]
     on: PeriodArgs,
-    /// Where `upload` kept the key (default: IDENTITY/settlement-keys).
+    /// Where `upload` kept the key (default: IDENTITY/keys).
     #[arg(long)]
     key_store: Option<PathBuf>,
     /// Wait until both reports are uploaded, then reveal.
