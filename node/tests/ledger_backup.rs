@@ -19,9 +19,8 @@
 //! committer log lines. Deadlines only mark failure; every process is killed and reaped on
 //! drop, and the consortium lives in a temporary directory.
 
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::sync::mpsc;
 use std::time::Instant;
 
@@ -29,7 +28,7 @@ use netsettle_ledger::Ledger;
 use netsettle_protocol::{Block, ValidationCode};
 use netsettle_testkit::WAIT_MAX;
 use netsettle_testkit::orderers::{Client, Load, Orderers, assert_exactly_once};
-use netsettle_testkit::process::{NODE_READY, Netsettle, ORDERERS, PEERS, Process, REPO};
+use netsettle_testkit::process::{Netsettle, ORDERERS, PEERS, Process, REPO};
 
 /// The binary under test.
 const NETSETTLE: Netsettle = Netsettle(env!("CARGO_BIN_EXE_netsettle"));
@@ -102,49 +101,19 @@ fn copy_backup(from: &Path, to: &Path) {
 /// Starts the victim with its committer's debug lines on stderr, waits for its readiness
 /// line, and returns it with a receiver of the numbers of the blocks it commits.
 fn start_logged(dir: &Path) -> (Process, mpsc::Receiver<u64>) {
-    let mut command = NETSETTLE.command();
-    command
-        .arg("node")
-        .arg("--config")
-        .arg(dir.join(format!("nodes/{}.toml", PEERS[VICTIM])))
-        .env("NETSETTLE_LOG", "info,netsettle_peer::committer=debug")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut process = Process::spawn(command);
-    let stdout = process.child.stdout.take().expect("piped stdout");
-    let stderr = process.child.stderr.take().expect("piped stderr");
-    let (ready_tx, ready_rx) = mpsc::sync_channel(1);
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if line.starts_with(NODE_READY) {
-                let _ = ready_tx.try_send(line);
-            }
-        }
-    });
-    // Bounded; lines nobody waits for are dropped, so the peer never blocks on stderr.
-    let (committed_tx, committed_rx) = mpsc::sync_channel(4_096);
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            let number = line
-                .split_once("block committed")
+    NETSETTLE.node_with_log(
+        &dir.join(format!("nodes/{}.toml", PEERS[VICTIM])),
+        "info,netsettle_peer::committer=debug",
+        |line| {
+            line.split_once("block committed")
                 .and_then(|(_, fields)| {
                     fields
                         .split_whitespace()
                         .find_map(|field| field.strip_prefix("number="))
                 })
-                .and_then(|number| number.parse::<u64>().ok());
-            if let Some(number) = number {
-                let _ = committed_tx.try_send(number);
-            }
-        }
-    });
-    process.ready = ready_rx
-        .recv_timeout(WAIT_MAX)
-        .unwrap_or_else(|_| panic!("{} printed no readiness line", PEERS[VICTIM]));
-    (process, committed_rx)
+                .and_then(|number| number.parse::<u64>().ok())
+        },
+    )
 }
 
 /// Waits until the victim logs the commit of block `number`.
@@ -194,26 +163,7 @@ fn other_channel_ledger(dir: &Path, path: &Path) {
     let profile = std::fs::read_to_string(format!("{REPO}/configs/consortium.toml")).unwrap();
     let profile = profile.replace("channel = \"settlement\"", "channel = \"othernet\"");
     std::fs::write(dir.join("othernet.toml"), profile).unwrap();
-    let msp = "crypto/unicom/orderers/orderer0.unicom.example/msp";
-    NETSETTLE.ok(
-        dir,
-        &[
-            "configtx",
-            "genesis",
-            "--profile",
-            "othernet.toml",
-            "--base",
-            ".",
-            "--signer-key",
-            &format!("{msp}/keystore/key.pem"),
-            "--signer-cert",
-            &format!("{msp}/signcerts/cert.pem"),
-            "--signer-msp",
-            "UnicomMSP",
-            "--out",
-            "othernet.block",
-        ],
-    );
+    NETSETTLE.genesis_block(dir, "orderer0", "othernet.toml", "othernet.block");
     let bytes = std::fs::read(dir.join("othernet.block")).unwrap();
     let mut genesis: Block = netsettle_protocol::decode(&bytes).unwrap();
     genesis.metadata.validation_codes = vec![ValidationCode::Valid; genesis.data.len()];

@@ -19,9 +19,7 @@
 //! reaped on drop, and the consortium lives in a temporary directory.
 
 use std::collections::HashMap;
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -30,9 +28,7 @@ use std::time::Instant;
 use netsettle_client::{Committed, Gateway, Signer};
 use netsettle_protocol::{ContractId, Payload, TxId, ValidationCode};
 use netsettle_testkit::WAIT_MAX;
-use netsettle_testkit::process::{
-    ADMIN_U, Forwarder, NODE_READY, Netsettle, ORDERERS, PEERS, Process, REPO,
-};
+use netsettle_testkit::process::{ADMIN_U, Forwarder, Netsettle, ORDERERS, PEERS, Process, REPO};
 use tokio::sync::{Semaphore, watch};
 
 /// The binary under test.
@@ -169,41 +165,11 @@ enum Step {
 /// for its readiness line. The receiver gets every committer step with its block number
 /// as the line is printed (read from the start, so none is seen late).
 fn start_logged(dir: &Path, peer_idx: usize) -> (Process, mpsc::Receiver<(Step, u64)>) {
-    let mut command = NETSETTLE.command();
-    command
-        .arg("node")
-        .arg("--config")
-        .arg(dir.join(format!("nodes/{}.toml", PEERS[peer_idx])))
-        .env("NETSETTLE_LOG", "info,netsettle_peer::committer=debug")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut process = Process::spawn(command);
-    let stdout = process.child.stdout.take().expect("piped stdout");
-    let stderr = process.child.stderr.take().expect("piped stderr");
-    let (ready_tx, ready_rx) = mpsc::sync_channel(1);
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if line.starts_with(NODE_READY) {
-                let _ = ready_tx.try_send(line);
-            }
-        }
-    });
-    // Bounded; lines nobody waits for are dropped, so the peer never blocks on stderr.
-    let (steps_tx, steps_rx) = mpsc::sync_channel(4_096);
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if let Some(step) = committer_step(&line) {
-                let _ = steps_tx.try_send(step);
-            }
-        }
-    });
-    process.ready = ready_rx
-        .recv_timeout(WAIT_MAX)
-        .unwrap_or_else(|_| panic!("{} printed no readiness line", PEERS[peer_idx]));
-    (process, steps_rx)
+    NETSETTLE.node_with_log(
+        &dir.join(format!("nodes/{}.toml", PEERS[peer_idx])),
+        "info,netsettle_peer::committer=debug",
+        committer_step,
+    )
 }
 
 /// The step and block number of a committer's `writing block number=N …` or `block

@@ -160,6 +160,12 @@ impl Netsettle {
     /// Writes `genesis.block` from consortium profile `profile`, signed by one of
     /// Unicom's orderers.
     pub fn genesis_from_profile(self, dir: &Path, orderer: &str, profile: &str) {
+        self.genesis_block(dir, orderer, profile, "genesis.block");
+    }
+
+    /// Writes genesis block `out` (relative to `dir`) from consortium profile `profile`,
+    /// signed by one of Unicom's orderers.
+    pub fn genesis_block(self, dir: &Path, orderer: &str, profile: &str, out: &str) {
         let msp = format!("crypto/unicom/orderers/{orderer}.unicom.example/msp");
         self.ok(
             dir,
@@ -177,7 +183,7 @@ impl Netsettle {
                 "--signer-msp",
                 "UnicomMSP",
                 "--out",
-                "genesis.block",
+                out,
             ],
         );
     }
@@ -222,6 +228,52 @@ impl Netsettle {
             .arg(config)
             .stderr(Stdio::null());
         Process::start(command, NODE_READY)
+    }
+
+    /// Starts `netsettle node --config config` with `NETSETTLE_LOG=log_filter`, waits for
+    /// its readiness line, and returns it with a receiver of what `pick` makes of its
+    /// stderr lines (read from the start, so none is seen late). Bounded: values nobody
+    /// waits for are dropped, so the node never blocks on stderr.
+    pub fn node_with_log<T: Send + 'static>(
+        self,
+        config: &Path,
+        log_filter: &str,
+        pick: impl Fn(&str) -> Option<T> + Send + 'static,
+    ) -> (Process, mpsc::Receiver<T>) {
+        let mut command = self.command();
+        command
+            .arg("node")
+            .arg("--config")
+            .arg(config)
+            .env("NETSETTLE_LOG", log_filter)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut process = Process::spawn(command);
+        let stdout = process.child.stdout.take().expect("piped stdout");
+        let stderr = process.child.stderr.take().expect("piped stderr");
+        let (ready_tx, ready_rx) = mpsc::sync_channel(1);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if line.starts_with(NODE_READY) {
+                    let _ = ready_tx.try_send(line);
+                }
+            }
+        });
+        let (picked_tx, picked_rx) = mpsc::sync_channel(4_096);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(value) = pick(&line) {
+                    let _ = picked_tx.try_send(value);
+                }
+            }
+        });
+        process.ready = ready_rx
+            .recv_timeout(WAIT_MAX)
+            .unwrap_or_else(|_| panic!("{} printed no readiness line", config.display()));
+        (process, picked_rx)
     }
 
     /// Starts the rendered node `nodes/NAME.toml` and waits for its readiness line.
