@@ -230,6 +230,23 @@ echo
 echo "-- signed delivery (Readers policy): Mobile's admin fetches blocks 0-3 from the orderers"
 "$BIN" orderer deliver "${MOBILE_ADMIN[@]}" --start 0 --stop 3 --out delivered | sed 's/^/   /'
 
+echo
+echo "-- operations listeners: every node ready (/readyz), and excerpts of /metrics"
+for config in nodes/*.toml; do
+  name=$(basename "$config" .toml)
+  addr=$(sed -n 's/^listen = "\(127[^"]*:7070\)"$/\1/p' "$config" | head -1)
+  [ -n "$addr" ] || continue
+  printf '   %-26s /readyz %s\n' "$name" "$(curl -s -o /dev/null -w '%{http_code}' "http://$addr/readyz")"
+done
+echo "   peer0.unicom.example:"
+curl -s http://127.0.1.20:7070/metrics | grep -E '^netsettle_(ledger_height|peer_transactions_total|peer_endorsements_total|peer_block_commit_seconds_(sum|count)|peer_gossip_blocks_received_total|notices_outbox_entries)' | sed 's/^/     /'
+echo "   orderer0.unicom.example:"
+curl -s http://127.0.1.10:7070/metrics | grep -E '^netsettle_(ledger_height|raft_(term|leader|commit_index)|orderer_broadcasts_ordered_total|certificate_expiry_days)' | sed 's/^/     /'
+
+echo
+echo "-- backup: a consistent copy of Mobile's peer0 ledger, taken while the peer runs"
+"$BIN" ledger backup --path data/peer0.mobile.example/ledger --out backup-peer0-mobile | sed 's/^/   /'
+
 if [ -n "${NETSETTLE_DEMO_KEEP:-}" ]; then
   echo
   echo "-- NETSETTLE_DEMO_KEEP is set: the consortium and both consoles stay up for a browser;"

@@ -107,4 +107,4 @@ bash "$REPO/scripts/dmz-demo.sh" "$BIN" "$WORK"
 step "10. The consortium: 5 Raft orderers, 4 peers, both CAs, both DMZs; a settlement month end to end"
 bash "$REPO/scripts/consortium-demo.sh" "$BIN" "$WORK"
 
-step "Not yet: the operations work of issue 19 (network namespaces, scripts/network.sh leaving the consortium up, /metrics, backups, drills). The HTTP gateway, the consoles in a real browser, peer gossip, consenter changes and orderer faults run in scripts/test.sh"
+step "Not yet: issue 19's network namespaces per carrier cloud, scripts/network.sh leaving the consortium up, and the drills. The HTTP gateway, the consoles in a real browser, peer gossip, consenter changes, orderer faults, metrics and backup/restore run in scripts/test.sh"

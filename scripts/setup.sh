@@ -6,9 +6,10 @@ set -euo pipefail
 # Debian packages: clang + libclang for RocksDB's bindgen, openssl for the interop
 # cross-checks, nginx with the stream module for the DMZ forwarders, fontconfig/freetype
 # and a font for the benchmarks' PNG plots (plotters), headless Chromium and its WebDriver
-# server for the staff console's browser test (node/tests/console_browser.rs).
+# server for the staff console's browser test (node/tests/console_browser.rs), and curl for
+# the demo's look at the nodes' operations endpoints.
 NETSETTLE_APT_PACKAGES=(clang libclang-dev openssl pkg-config nginx libnginx-mod-stream iproute2
-  libfontconfig-dev libfreetype-dev fonts-dejavu-core chromium chromium-driver)
+  libfontconfig-dev libfreetype-dev fonts-dejavu-core chromium chromium-driver curl)
 
 missing=()
 for pkg in "${NETSETTLE_APT_PACKAGES[@]}"; do
