@@ -467,7 +467,7 @@ impl<C: Chain> OrdererCore<C> {
                     }
                     return Ok(());
                 }
-                match self.propose_envelope(*envelope) {
+                match self.propose_envelope(*envelope, actions) {
                     Ok(tx_id) => {
                         let deadline_tick = self
                             .now_tick
@@ -765,7 +765,11 @@ impl<C: Chain> OrdererCore<C> {
         Ok(self.chain.transaction_block(tx_id)?.is_some())
     }
 
-    fn propose_envelope(&mut self, envelope: VerifiedEnvelope) -> Result<TxId, BroadcastError> {
+    fn propose_envelope(
+        &mut self,
+        envelope: VerifiedEnvelope,
+        actions: &mut Actions,
+    ) -> Result<TxId, BroadcastError> {
         if envelope.config_sequence != self.channel.config.sequence {
             return Err(BroadcastError::ConfigChanged);
         }
@@ -802,7 +806,7 @@ impl<C: Chain> OrdererCore<C> {
                 at_unix,
             } => {
                 // Transactions checked before it go first, as they arrived.
-                self.propose_queued_now();
+                self.propose_queued(actions);
                 let config_envelope = self.config_envelope(&header, *update, at_unix)?;
                 let tx_id = config_envelope.tx_id();
                 (
@@ -834,45 +838,33 @@ impl<C: Chain> OrdererCore<C> {
     /// (one larger envelope goes alone). The broadcasts of an entry that cannot be proposed
     /// get the reason now.
     fn propose_queued(&mut self, actions: &mut Actions) {
-        for (tx_ids, error) in self.propose_queued_now() {
-            for tx_id in tx_ids {
-                if let Some(waiting) = self.waiting.remove(&tx_id) {
-                    for request in waiting.requests {
-                        actions.replies.push((request, Err(error.clone())));
-                    }
-                }
-            }
-        }
-    }
-
-    /// [`Self::propose_queued`] without the replies: returns the transactions whose entry
-    /// was not proposed, with why.
-    fn propose_queued_now(&mut self) -> Vec<(Vec<TxId>, BroadcastError)> {
-        let mut failed = Vec::new();
         if self.proposing.is_empty() {
-            return failed;
+            return;
         }
         self.stamp_clock_if_due();
         let queued = std::mem::take(&mut self.proposing);
         for group in group_proposals(queued) {
             let tx_ids: Vec<TxId> = group.iter().map(|(tx_id, _)| *tx_id).collect();
-            let mut envelopes: Vec<Envelope> =
+            let envelopes: Vec<Envelope> =
                 group.into_iter().map(|(_, envelope)| envelope).collect();
-            let entry = match envelopes.len() {
-                1 => match envelopes.pop() {
-                    Some(envelope) => LogEntry::Transaction { envelope },
-                    None => continue,
-                },
-                _ => LogEntry::Transactions { envelopes },
+            // One envelope stays a plain `Transaction` entry; groups are never empty.
+            let entry = match <[Envelope; 1]>::try_from(envelopes) {
+                Ok([envelope]) => LogEntry::Transaction { envelope },
+                Err(envelopes) => LogEntry::Transactions { envelopes },
             };
             let outcome = encode(&entry)
                 .map_err(|e| BroadcastError::Malformed(e.to_string()))
                 .and_then(|data| self.propose_data(data));
             if let Err(error) = outcome {
-                failed.push((tx_ids, error));
+                for tx_id in tx_ids {
+                    if let Some(waiting) = self.waiting.remove(&tx_id) {
+                        for request in waiting.requests {
+                            actions.replies.push((request, Err(error.clone())));
+                        }
+                    }
+                }
             }
         }
-        failed
     }
 
     /// The config envelope this orderer signs for an accepted update.
