@@ -142,4 +142,33 @@ mod tests {
             entry
         );
     }
+
+    /// What a leader (possibly the other carrier's) may put in one multi-envelope entry:
+    /// two to `PROPOSAL_ENVELOPES_MAX` envelopes; anything else does not decode, so every
+    /// orderer skips it alike.
+    #[test]
+    fn a_transactions_entry_outside_its_bounds_does_not_decode() {
+        let net = netsettle_testkit::Consortium::new();
+        let envelopes = |n: u64| -> Vec<Envelope> {
+            (0..n)
+                .map(|seed| net.ordering_envelope(&net.unicom_client, seed, 8))
+                .collect()
+        };
+        let entry = |n: u64| LogEntry::Transactions {
+            envelopes: envelopes(n),
+        };
+        let max = u64::try_from(PROPOSAL_ENVELOPES_MAX).unwrap();
+        for n in [2, max] {
+            let bytes = netsettle_protocol::encode(&entry(n)).unwrap();
+            assert!(
+                netsettle_protocol::decode::<LogEntry>(&bytes).is_ok(),
+                "{n}"
+            );
+        }
+        // The codec runs this check on every decode, and will not encode such an entry.
+        for n in [0, 1, max + 1] {
+            assert!(entry(n).check().is_err(), "{n}");
+            assert!(netsettle_protocol::encode(&entry(n)).is_err(), "{n}");
+        }
+    }
 }
