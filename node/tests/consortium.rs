@@ -1,9 +1,12 @@
-//! The whole consortium as real processes: both carriers' CAs, five Raft orderers and four
-//! peers on their clouds' loopback ranges, both nginx DMZ forwarders, and one settlement
-//! month driven through the CLI (`scripts/consortium-demo.sh`): lifecycle, agreement,
-//! encrypted uploads, reveals, on-chain reconciliation, dispute, adjustments, both
-//! confirmations, final data, byte-identical exports from both carriers' peers, then every
-//! ledger verified and the carriers' ledgers compared. Needs nginx (scripts/setup.sh).
+//! The whole consortium as real processes, as `scripts/demo.sh` runs it: after the demo's
+//! first steps, `scripts/network.sh up` starts both carriers' CAs, five Raft orderers and
+//! four peers on their clouds' loopback ranges, both nginx DMZ forwarders and both consoles
+//! in the seed's setup order (each carrier sets its own anchor peer through the running
+//! orderers; lifecycle; agreement); `scripts/month.sh` drives one settlement month through
+//! the CLI: encrypted uploads, reveals, on-chain reconciliation, dispute, adjustments, both
+//! confirmations, final data, byte-identical exports from both carriers' peers; then
+//! `network.sh down`, every ledger verified and the carriers' ledgers compared, and the
+//! consortium restarted from its data at the same heights. Needs nginx (scripts/setup.sh).
 
 use netsettle_testkit::process::{Netsettle, REPO};
 
@@ -13,12 +16,13 @@ const NETSETTLE: Netsettle = Netsettle(env!("CARGO_BIN_EXE_netsettle"));
 #[test]
 fn a_settlement_month_runs_end_to_end_across_both_carriers() {
     let dir = tempfile::tempdir().unwrap();
-    NETSETTLE.consortium(dir.path());
-    // The script bounds every wait and stops every process it started, also on failure.
+    // The demo bounds every wait; with NETSETTLE_DEMO_DOWN=1 it stops the consortium at the
+    // end, and it stops it on failure too.
     let output = std::process::Command::new("bash")
-        .arg(format!("{REPO}/scripts/consortium-demo.sh"))
-        .arg(NETSETTLE.0)
-        .arg(dir.path())
+        .arg(format!("{REPO}/scripts/demo.sh"))
+        .env("NETSETTLE_BIN", NETSETTLE.0)
+        .env("NETSETTLE_NETWORK_DIR", dir.path().join("network"))
+        .env("NETSETTLE_DEMO_DOWN", "1")
         .output()
         .expect("bash runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -59,9 +63,11 @@ fn a_settlement_month_runs_end_to_end_across_both_carriers() {
     assert_eq!(stdout.matches("/readyz 200").count(), 9, "{stdout}");
     assert!(stdout.contains("netsettle_raft_leader "), "{stdout}");
     assert!(
-        stdout.contains("backed up to backup-peer0-mobile"),
+        stdout.contains("backed up to month/backup-peer0-mobile"),
         "{stdout}"
     );
+    // The restart from the data: every node at the height it had before `network.sh down`.
+    assert!(stdout.contains("heights unchanged: "), "{stdout}");
     // Three cross-carrier ledger comparisons (two peer pairs, one orderer pair).
     let identical = stdout
         .lines()

@@ -1,0 +1,598 @@
+#!/usr/bin/env bash
+# The local consortium as long-running processes: both carriers' CAs, 5 Raft orderers,
+# 4 peers, both DMZ forwarders (nginx `stream`) and both staff consoles, started in the
+# seed's setup order and left running in the background until `down`.
+#
+#   scripts/network.sh up                 set up a new consortium, or restart one from its data
+#   scripts/network.sh down [--purge]     stop every process (data kept; --purge removes it)
+#   scripts/network.sh status             one line per process: roles, cloud, pid, height, leader, /readyz
+#   scripts/network.sh logs [NAME]        follow the logs (all, or one process's)
+#   scripts/network.sh stop NAME [--kill] stop one process (TERM, or KILL at once)
+#   scripts/network.sh start NAME         start one stopped process again
+#   scripts/network.sh exec unicom|mobile CMD...   run a client command in that carrier's
+#                                         cloud, from the network directory (`netsettle`
+#                                         as CMD means the binary below)
+#
+# Environment: NETSETTLE_NETWORK_DIR (default REPO/.network) holds everything: crypto,
+# genesis block, rendered configs, ledgers, pid files (run/) and logs (logs/).
+# NETSETTLE_BIN is the netsettle binary (default REPO/target/release/netsettle, built if
+# missing). NETSETTLE_CLOUDS=netns (as root) puts each carrier's cloud in a network
+# namespace of its own (scripts/clouds.sh); the default is loopback ranges.
+#
+# Process names: the nodes as `layout render` names their configs (unicommsp-orderer0,
+# mobilemsp-peer1, ...), dmz-unicom, dmz-mobile, console-unicom, console-mobile.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+DIR=${NETSETTLE_NETWORK_DIR:-$REPO/.network}
+BIN=${NETSETTLE_BIN:-$REPO/target/release/netsettle}
+CLOUDS=${NETSETTLE_CLOUDS:-loopback}
+# The namespace prefix scripts/clouds.sh uses: NAME-unicom, NAME-mobile, NAME-dmz.
+CLOUDS_NAME=${NETSETTLE_CLOUDS_NAME:-netsettle}
+# Every wait below is for an event (a readiness line, a pid file, a 200); this deadline
+# only marks failure.
+WAIT_SECONDS=${NETSETTLE_WAIT_SECONDS:-90}
+STOP_SECONDS=20
+DATA="$REPO/tests/data/settlement"
+CARRIERS=(unicom mobile)
+
+die() { echo "network: $*" >&2; exit 1; }
+say() { printf '== %s\n' "$*"; }
+indent() { sed 's/^/   /'; }
+
+msp_of() { case $1 in unicom) echo UnicomMSP ;; mobile) echo MobileMSP ;; *) die "no carrier '$1' (unicom|mobile)" ;; esac; }
+
+# --- clouds: the one place that knows loopback from namespaces ---------------------------
+
+clouds_mode_line() {
+  case $CLOUDS in
+    loopback)
+      if [ "$(id -u)" -eq 0 ]; then
+        echo "loopback clouds (NETSETTLE_CLOUDS=netns would use network namespaces)"
+      else
+        echo "loopback clouds (not root)"
+      fi ;;
+    netns) echo "network namespaces ${CLOUDS_NAME}-unicom, ${CLOUDS_NAME}-mobile, ${CLOUDS_NAME}-dmz" ;;
+  esac
+}
+
+check_clouds() {
+  case $CLOUDS in
+    loopback) ;;
+    netns)
+      [ "$(id -u)" -eq 0 ] || die "NETSETTLE_CLOUDS=netns needs root"
+      [ -x "$HERE/clouds.sh" ] || die "NETSETTLE_CLOUDS=netns needs scripts/clouds.sh (not here yet)" ;;
+    *) die "NETSETTLE_CLOUDS must be loopback or netns, not '$CLOUDS'" ;;
+  esac
+}
+
+# Bring the clouds up (namespaces, addresses, host legs); nothing to do on loopback.
+clouds_up() {
+  if [ "$CLOUDS" = netns ]; then bash "$HERE/clouds.sh" up "$CLOUDS_NAME" --manage; fi
+}
+
+clouds_down() {
+  if [ "$CLOUDS" = netns ]; then bash "$HERE/clouds.sh" down "$CLOUDS_NAME"; fi
+}
+
+# Run CMD inside cloud unicom|mobile|dmz. Every process start and client command goes
+# through here. With --exec the calling (sub)shell becomes CMD.
+in_cloud() {
+  local replace=""
+  if [ "$1" = --exec ]; then replace=exec; shift; fi
+  local cloud=$1 prefix=()
+  shift
+  case $CLOUDS in
+    loopback) ;;
+    netns) prefix=(ip netns exec "${CLOUDS_NAME}-$cloud") ;;
+  esac
+  if [ -n "$replace" ]; then exec "${prefix[@]}" "$@"; fi
+  "${prefix[@]}" "$@"
+}
+
+# Render the layout into DIR: nodes/, dmz/, clients/. In namespace mode the layout's
+# addresses move from 127.0. to 198.18. (the clouds' routed ranges).
+render_layout() {
+  local layout="$REPO/configs/local.toml"
+  if [ "$CLOUDS" = netns ]; then
+    sed 's/"127\.0\./"198.18./g' "$layout" > "$DIR/layout.toml"
+    layout="$DIR/layout.toml"
+  fi
+  "$BIN" layout render --layout "$layout" --base "$DIR"
+}
+
+# --- processes ------------------------------------------------------------------------
+
+# The processes in start order: Unicom's nodes, its DMZ, Mobile's nodes, its DMZ, consoles.
+process_names() {
+  local carrier config
+  for carrier in "${CARRIERS[@]}"; do
+    for config in "$DIR/nodes/${carrier}msp-"*.toml; do
+      [ -e "$config" ] && basename "$config" .toml
+    done
+    echo "dmz-$carrier"
+  done
+  for carrier in "${CARRIERS[@]}"; do
+    [ -e "$DIR/console-$carrier.toml" ] && echo "console-$carrier"
+  done
+  return 0
+}
+
+cloud_of() {
+  case $1 in
+    unicommsp-*|console-unicom) echo unicom ;;
+    mobilemsp-*|console-mobile) echo mobile ;;
+    dmz-*) echo dmz ;;
+    *) die "no process '$1' (scripts/network.sh status lists them)" ;;
+  esac
+}
+
+roles_of() {
+  case $1 in
+    dmz-*) echo "dmz-forwarder" ;;
+    console-*) echo "console" ;;
+    *)
+      local roles=() section
+      for section in ca orderer peer; do
+        grep -q "^\[$section\]" "$DIR/nodes/$1.toml" && roles+=("$section")
+      done
+      local IFS=,
+      echo "${roles[*]}" ;;
+  esac
+}
+
+# The command line that runs process NAME (absolute paths: `alive` checks them).
+command_of() {
+  local name=$1 carrier
+  case $name in
+    dmz-*)
+      carrier=${name#dmz-}
+      # shellcheck disable=SC2046 # the map is PUBLIC=INTERNAL words
+      echo bash "$HERE/dmz.sh" "$DIR/dmz/$carrier" $(cat "$DIR/dmz/$(msp_of "$carrier").map") ;;
+    console-*) echo "$BIN" console run --config "$DIR/$name.toml" ;;
+    *) echo "$BIN" node --config "$DIR/nodes/$name.toml" ;;
+  esac
+}
+
+pid_file() { echo "$DIR/run/$1.pid"; }
+
+# Prints the pid of NAME if it runs (its pid file names a live process started from DIR).
+alive() {
+  local file pid
+  file=$(pid_file "$1")
+  [ -s "$file" ] || return 1
+  pid=$(cat "$file")
+  [ -r "/proc/$pid/cmdline" ] || return 1
+  tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF -- "$DIR/" || return 1
+  echo "$pid"
+}
+
+# Wait until FILE, from byte OFFSET on, has a line matching PATTERN.
+wait_for_line() {
+  local file=$1 offset=$2 pattern=$3 name=$4 deadline=$((SECONDS + WAIT_SECONDS))
+  until tail -c +"$((offset + 1))" "$file" 2>/dev/null | grep -q -- "$pattern"; do
+    if ! alive "$name" > /dev/null; then
+      tail -n 20 "$DIR/logs/$name.err" >&2 || true
+      die "$name exited while starting (logs/$name.err)"
+    fi
+    [ "$SECONDS" -lt "$deadline" ] || die "$name: no '$pattern' in $file after ${WAIT_SECONDS}s"
+    sleep 0.1
+  done
+}
+
+# Start process NAME detached from this terminal (own session, stdin closed, output in
+# logs/) and wait until it is ready: a node's readiness line, a console's listening line,
+# a DMZ forwarder's pid file (nginx writes it once its listeners are bound).
+start_process() {
+  local name=$1 cloud out offset command ready_file ready
+  cloud=$(cloud_of "$name")
+  if alive "$name" > /dev/null; then echo "   $name already running"; return 0; fi
+  mkdir -p "$DIR/run" "$DIR/logs"
+  out="$DIR/logs/$name.out"
+  offset=$(stat -c %s "$out" 2>/dev/null || echo 0)
+  read -r -a command <<< "$(command_of "$name")"
+  rm -f "$(pid_file "$name")"
+  [ "${name%%-*}" != dmz ] || rm -f "$DIR/dmz/${name#dmz-}/nginx.pid"
+  (
+    cd "$DIR"
+    export NETSETTLE_LOG=${NETSETTLE_LOG:-warn}
+    [ "${name%%-*}" != console ] || NETSETTLE_LOG=info
+    # The wrapper shell records its own pid, then becomes the process (exec), so the pid
+    # file names the process itself, the leader of its own session.
+    in_cloud --exec "$cloud" setsid bash -c 'echo $$ > "$0"; exec "$@"' "$(pid_file "$name")" "${command[@]}"
+  ) >> "$out" 2>> "$DIR/logs/$name.err" < /dev/null &
+  local deadline=$((SECONDS + WAIT_SECONDS))
+  until [ -s "$(pid_file "$name")" ]; do
+    [ "$SECONDS" -lt "$deadline" ] || die "$name: no pid file after ${WAIT_SECONDS}s"
+    sleep 0.05
+  done
+  case $name in
+    dmz-*)
+      ready_file="$DIR/dmz/${name#dmz-}/nginx.pid"
+      until [ -s "$ready_file" ]; do
+        alive "$name" > /dev/null || { cat "$DIR/logs/$name.err" >&2; die "$name exited while starting"; }
+        [ "$SECONDS" -lt "$deadline" ] || die "$name: nginx did not start in ${WAIT_SECONDS}s"
+        sleep 0.05
+      done
+      echo "   $name forwarding $(tr '\n' ' ' < "$DIR/dmz/$(msp_of "${name#dmz-}").map")" ;;
+    console-*)
+      wait_for_line "$out" "$offset" "console listening on" "$name"
+      echo "   $name listening on $(tail -c +"$((offset + 1))" "$out" | sed -n 's/^console listening on //p' | head -1)" ;;
+    *)
+      wait_for_line "$out" "$offset" "netsettle node ready" "$name"
+      ready=$(tail -c +"$((offset + 1))" "$out" | grep -m1 '^netsettle node ready')
+      printf '   %-26s %-36s %s\n' "$(ready_field name "$ready")" "roles $(ready_field roles "$ready")" \
+        "$(ready_field height "$ready" | sed 's/^./height &/')" ;;
+  esac
+}
+
+# The value of KEY=VALUE in a readiness line.
+ready_field() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+
+# Stop process NAME: TERM to its session, KILL after a bounded wait (or at once with
+# --kill). Nothing to do if it is not running.
+stop_process() {
+  local name=$1 signal=${2:-TERM} pid deadline
+  pid=$(alive "$name") || { rm -f "$(pid_file "$name")"; return 0; }
+  kill -"$signal" -- "-$pid" 2>/dev/null || kill -"$signal" "$pid" 2>/dev/null || true
+  deadline=$((SECONDS + STOP_SECONDS))
+  while [ -d "/proc/$pid" ] && ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "   $name did not stop in ${STOP_SECONDS}s: KILL" >&2
+      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+      deadline=$((SECONDS + STOP_SECONDS))
+    fi
+    sleep 0.05
+  done
+  rm -f "$(pid_file "$name")"
+  echo "   stopped $name ($signal)"
+}
+
+# Operations address (host:port) of node NAME, from its config.
+operations_of() {
+  [ -e "$DIR/nodes/$1.toml" ] || return 0
+  sed -n '/^\[operations\]/,/^\[/s/^listen = "\([^"]*\)"$/\1/p' "$DIR/nodes/$1.toml" | head -1
+}
+
+# The operations listener is reached from the host: loopback, or the host legs
+# clouds.sh --manage adds.
+http_get() { curl -s --max-time 5 "$@"; }
+
+status_line() {
+  local name=$1 pid=- height=- leader=- readyz=- ops metrics
+  if pid=$(alive "$name"); then pid="$pid up"; else pid="down"; fi
+  ops=$(operations_of "$name")
+  if [ -n "$ops" ] && [ "$pid" != down ]; then
+    metrics=$(http_get "http://$ops/metrics" || true)
+    height=$(echo "$metrics" | sed -n 's/^netsettle_ledger_height{[^}]*} \([0-9]*\)$/\1/p' | head -1)
+    leader=$(echo "$metrics" | sed -n 's/^netsettle_raft_leader \([0-9]*\)$/\1/p' | head -1)
+    readyz=$(http_get -o /dev/null -w '%{http_code}' "http://$ops/readyz" || true)
+  fi
+  printf '%-22s %-18s %-7s pid=%-12s height=%-4s leader=%-3s readyz=%s\n' \
+    "$name" "$(roles_of "$name")" "$(cloud_of "$name")" "${pid// /,}" "${height:--}" "${leader:--}" "${readyz:--}"
+}
+
+# Wait until every node's /readyz answers 200.
+wait_ready() {
+  local name ops deadline=$((SECONDS + WAIT_SECONDS))
+  for name in $(process_names); do
+    ops=$(operations_of "$name")
+    [ -n "$ops" ] || continue
+    until [ "$(http_get -o /dev/null -w '%{http_code}' "http://$ops/readyz" || true)" = 200 ]; do
+      [ "$SECONDS" -lt "$deadline" ] || die "$name not ready after ${WAIT_SECONDS}s: $(http_get "http://$ops/readyz")"
+      sleep 0.2
+    done
+  done
+}
+
+ensure_binary() {
+  if [ ! -x "$BIN" ]; then
+    [ -z "${NETSETTLE_BIN:-}" ] || die "NETSETTLE_BIN=$BIN is not an executable"
+    say "building netsettle (release)"
+    (cd "$REPO" && cargo build --release --locked --bin netsettle)
+  fi
+}
+
+# --- up: a new consortium -------------------------------------------------------------
+
+admin_args() { echo --profile "clients/${1}msp.toml" --identity "crypto/$1/users/admin@$1.example"; }
+
+sign_as_admin() {
+  local carrier=$1 update=$2 admin="crypto/$1/users/admin@$1.example/msp"
+  in_cloud "$carrier" "$BIN" configtx sign --update "$update" --signer-msp "$(msp_of "$carrier")" \
+    --signer-key "$admin/keystore/key.pem" --signer-cert "$admin/signcerts/cert.pem"
+}
+
+# Each carrier's CA makes its organisation; only the public MSPs cross over.
+bootstrap_crypto() {
+  local carrier
+  for carrier in "${CARRIERS[@]}"; do
+    say "$(msp_of "$carrier")'s CA bootstraps its organisation (configs/$carrier.toml)"
+    in_cloud "$carrier" "$BIN" ca bootstrap --spec "$REPO/configs/$carrier.toml" --out "crypto/$carrier" | tail -3 | indent
+  done
+  say "the carriers exchange their public MSPs (no private keys)"
+  in_cloud unicom "$BIN" msp export --msp-dir crypto/unicom/msp --out exchange/unicom-msp | indent
+  in_cloud mobile "$BIN" msp export --msp-dir crypto/mobile/msp --out exchange/mobile-msp | indent
+}
+
+# Unicom creates the channel: the genesis block from configs/consortium.toml, without
+# anchor peers (each carrier sets its own later, with its own admin's signature only).
+create_channel() {
+  say "UnicomMSP creates the channel: genesis block signed by orderer0.unicom.example, no anchor peers yet"
+  sed 's/^anchor_peers = .*/anchor_peers = []/' "$REPO/configs/consortium.toml" > consortium-genesis.toml
+  local orderer=crypto/unicom/orderers/orderer0.unicom.example/msp
+  in_cloud unicom "$BIN" configtx genesis --profile consortium-genesis.toml --base . \
+    --signer-key "$orderer/keystore/key.pem" --signer-cert "$orderer/signcerts/cert.pem" \
+    --signer-msp UnicomMSP --out genesis.block | indent
+  mkdir -p exchange
+  cp genesis.block exchange/genesis.block
+  echo "   MobileMSP receives genesis.block (sm3 $("$BIN" sm3 exchange/genesis.block | cut -d' ' -f1))"
+}
+
+# Each carrier's peer0 tells its staff when it is their move: signed webhook notices to
+# the carrier's console, kept in a durable outbox until delivered.
+add_notices() {
+  local carrier console
+  for carrier in "${CARRIERS[@]}"; do
+    console=$(console_address "$carrier")
+    cat >> "nodes/${carrier}msp-peer0.toml" <<TOML
+
+[notices]
+reminder_hours = [72, 24]
+[[notices.recipients]]
+name = "console"
+roles = ["settlement", "finance"]
+periods = "all"
+channel = "webhook"
+url = "http://$console/hooks/notices"
+TOML
+  done
+}
+
+# The console of a carrier listens on .40 of its cloud.
+console_address() {
+  local prefix=127.0
+  [ "$CLOUDS" != netns ] || prefix=198.18
+  case $1 in unicom) echo "$prefix.1.40:8080" ;; mobile) echo "$prefix.2.40:8080" ;; esac
+}
+
+# Each carrier's staff console: signing with the carrier's settlement or finance identity
+# for the logged-in user; plain HTTP inside the carrier's cloud.
+write_console_config() {
+  local carrier=$1 settlement_hash finance_hash
+  settlement_hash=$(printf 'demo-%s-settlement' "$carrier" | "$BIN" console hash-password)
+  finance_hash=$(printf 'demo-%s-finance' "$carrier" | "$BIN" console hash-password)
+  cat > "console-$carrier.toml" <<TOML
+listen = "$(console_address "$carrier")"
+profile = "clients/${carrier}msp.toml"
+settlement_identity = "crypto/$carrier/users/settlement@$carrier.example"
+finance_identity = "crypto/$carrier/users/finance@$carrier.example"
+notice_signers = ["crypto/$carrier/peers/peer0.$carrier.example/msp/signcerts/cert.pem"]
+[[users]]
+name = "$carrier-settlement"
+password_hash = "$settlement_hash"
+role = "settlement"
+[[users]]
+name = "$carrier-finance"
+password_hash = "$finance_hash"
+role = "finance"
+TOML
+}
+
+# Start a carrier's nodes and its DMZ forwarder.
+start_carrier() {
+  local carrier=$1 name
+  for name in $(process_names); do
+    case $name in "${carrier}msp-"*|"dmz-$carrier") start_process "$name" ;; esac
+  done
+}
+
+# CARRIER sets its own anchor peer (peer0 behind its DMZ) with an update signed by its own
+# admin only, submitted to the running orderers.
+set_anchor_peer() {
+  local carrier=$1 msp dmz update
+  msp=$(msp_of "$carrier")
+  dmz=$(sed -n '/^\[\[orgs\]\]/,/^$/p' "$(layout_file)" | awk -v msp="$msp" '
+    /^msp_id/ { found = ($3 == "\"" msp "\"") } found && /^dmz/ { gsub(/"/, "", $3); print $3; exit }')
+  update="anchor-$carrier.json"
+  say "$msp sets its anchor peer $dmz:7060 (its peer0 behind its DMZ): signed by its admin alone, submitted to the running orderers"
+  in_cloud "$carrier" "$BIN" configtx anchor-peers --from-ledger "data/peer0.$carrier.example/ledger" \
+    --org "$msp" --peer "$dmz:7060" --out "$update" | indent
+  sign_as_admin "$carrier" "$update" | indent
+  # shellcheck disable=SC2046
+  in_cloud "$carrier" "$BIN" configtx submit $(admin_args "$carrier") --update "$update" | indent
+  wait_config_has "$dmz:7060" "$(process_names | grep -E '^[a-z]+msp-peer' | tr '\n' ' ')"
+}
+
+layout_file() { if [ "$CLOUDS" = netns ]; then echo "$DIR/layout.toml"; else echo "$REPO/configs/local.toml"; fi; }
+
+# Wait until every peer in PEERS has a configuration naming anchor peer ADDRESS.
+wait_config_has() {
+  local address=$1 peers=$2 peer deadline=$((SECONDS + WAIT_SECONDS))
+  for peer in $peers; do
+    local ledger
+    ledger="data/$(sed -n 's/^name = "\([^"]*\)"$/\1/p' "nodes/$peer.toml" | head -1)/ledger"
+    until "$BIN" configtx inspect --from-ledger "$ledger" 2>/dev/null | tr -d ' \n' |
+      grep -qF "\"anchor_peers\":[{\"host\":\"${address%:*}\",\"port\":${address##*:}}"; do
+      [ "$SECONDS" -lt "$deadline" ] || die "$peer: anchor peer $address not in force after ${WAIT_SECONDS}s"
+      sleep 0.2
+    done
+  done
+}
+
+contract_and_agreement() {
+  local unicom mobile
+  read -r -a unicom <<< "$(admin_args unicom)"
+  read -r -a mobile <<< "$(admin_args mobile)"
+  say "each carrier's admin approves the settlement contract, then it is committed"
+  in_cloud unicom "$BIN" lifecycle approve "${unicom[@]}" | indent
+  in_cloud mobile "$BIN" lifecycle approve "${mobile[@]}" | indent
+  in_cloud unicom "$BIN" lifecycle commit "${unicom[@]}" | indent
+  in_cloud mobile "$BIN" lifecycle query "${mobile[@]}" | indent
+  say "the agreement: proposed by Unicom's admin, accepted by Mobile's (tolerance 100 fen / 10 bp)"
+  in_cloud unicom "$BIN" settlement agreement propose "${unicom[@]}" --file "$DATA/agreement.json" | indent
+  in_cloud mobile "$BIN" settlement agreement accept "${mobile[@]}" | indent
+}
+
+start_consoles() {
+  say "both carriers' staff consoles"
+  start_process console-unicom
+  start_process console-mobile
+}
+
+print_consoles() {
+  local carrier
+  echo
+  echo "Staff consoles (plain HTTP inside each carrier's cloud):"
+  for carrier in "${CARRIERS[@]}"; do
+    echo "   $carrier: http://$(console_address "$carrier")/  users $carrier-settlement / demo-$carrier-settlement," \
+      "$carrier-finance / demo-$carrier-finance"
+  done
+  echo "Stop the network with scripts/network.sh down (NETSETTLE_NETWORK_DIR=$DIR)."
+}
+
+# Refuse to start beside another consortium on the same addresses (e.g. another network
+# directory's, still up): every node's listen and operations address must be free.
+check_addresses_free() {
+  [ "$CLOUDS" = loopback ] || return 0
+  local address busy=()
+  for address in $(sed -n 's/^\(listen\|operations\|ca\) = "\([0-9.]*:[0-9]*\)"$/\2/p' "$(layout_file)") \
+    "$(console_address unicom)" "$(console_address mobile)"; do
+    if ss -ltnH "src ${address%:*} and sport = :${address##*:}" | grep -q .; then busy+=("$address"); fi
+  done
+  [ "${#busy[@]}" -eq 0 ] ||
+    die "addresses in use: ${busy[*]} (another consortium up? scripts/network.sh status, with its NETSETTLE_NETWORK_DIR)"
+}
+
+up_new() {
+  check_addresses_free
+  mkdir -p "$DIR"
+  cd "$DIR"
+  echo "building" > state
+  bootstrap_crypto
+  create_channel
+  say "the nodes' configs from configs/local.toml"
+  render_layout | indent
+  add_notices
+  for carrier in "${CARRIERS[@]}"; do write_console_config "$carrier"; done
+  say "UnicomMSP's nodes (its CA runs beside orderer0) and its DMZ forwarder"
+  start_carrier unicom
+  say "MobileMSP's nodes join with the genesis block they received, and its DMZ forwarder"
+  start_carrier mobile
+  say "waiting until every node's /readyz answers 200 (Raft leader known, peers connected)"
+  wait_ready
+  set_anchor_peer unicom
+  set_anchor_peer mobile
+  contract_and_agreement
+  start_consoles
+  echo "up" > state
+}
+
+up_again() {
+  cd "$DIR"
+  say "restarting the consortium in $DIR from its data"
+  local name
+  # Those of its processes still running keep their addresses.
+  for name in $(process_names); do
+    if alive "$name" > /dev/null; then return_running=1; fi
+  done
+  [ -n "${return_running:-}" ] || check_addresses_free
+  for name in $(process_names); do start_process "$name"; done
+  wait_ready
+  echo "up" > state
+  status
+}
+
+up() {
+  check_clouds
+  ensure_binary
+  say "clouds: $(clouds_mode_line)"
+  clouds_up
+  local how=up_new
+  if [ -e "$DIR/state" ] && [ "$(cat "$DIR/state")" != building ]; then
+    how=up_again
+  elif [ -e "$DIR/state" ]; then
+    die "a previous 'up' in $DIR did not finish; scripts/network.sh down --purge, then up"
+  elif [ -d "$DIR" ] && [ -n "$(ls -A "$DIR")" ]; then
+    die "$DIR is not empty and holds no consortium"
+  fi
+  # A failed `up` stops what it started (the data stays for a look).
+  trap 'rc=$?; if [ "$rc" -ne 0 ]; then echo "network: up failed; stopping what it started" >&2; down; fi' EXIT
+  "$how"
+  trap - EXIT
+  print_consoles
+}
+
+# --- the other commands ---------------------------------------------------------------
+
+down() {
+  local purge=${1:-} names name
+  if [ -d "$DIR/run" ]; then
+    # Consoles first, then DMZs and nodes in reverse start order.
+    names=$(process_names | tac)
+    for name in $names; do stop_process "$name"; done
+    # Anything with a pid file but no longer in the list (e.g. a removed config).
+    for name in "$DIR"/run/*.pid; do
+      [ -e "$name" ] && stop_process "$(basename "$name" .pid)"
+    done
+  fi
+  [ ! -e "$DIR/state" ] || [ "$(cat "$DIR/state")" = building ] || echo "down" > "$DIR/state"
+  if [ "$purge" = --purge ]; then
+    rm -rf "$DIR"
+    echo "   removed $DIR"
+  elif [ -n "$purge" ]; then
+    die "down takes --purge or nothing, not '$purge'"
+  fi
+  clouds_down
+}
+
+status() {
+  [ -d "$DIR/nodes" ] || die "no consortium in $DIR (scripts/network.sh up)"
+  echo "clouds: $(clouds_mode_line); network $DIR ($(cat "$DIR/state" 2>/dev/null || echo unknown))"
+  local name
+  for name in $(process_names); do status_line "$name"; done
+}
+
+logs() {
+  [ -d "$DIR/logs" ] || die "no logs in $DIR"
+  if [ $# -gt 0 ]; then
+    cloud_of "$1" > /dev/null
+    exec tail -F "$DIR/logs/$1.out" "$DIR/logs/$1.err"
+  fi
+  exec tail -F "$DIR"/logs/*
+}
+
+exec_in() {
+  [ $# -ge 2 ] || die "usage: scripts/network.sh exec unicom|mobile CMD..."
+  local carrier=$1
+  msp_of "$carrier" > /dev/null
+  shift
+  [ "$1" != netsettle ] || set -- "$BIN" "${@:2}"
+  cd "$DIR"
+  in_cloud "$carrier" "$@"
+}
+
+main() {
+  local command=${1:-}
+  [ $# -eq 0 ] || shift
+  case $command in
+    up) up ;;
+    down) down "$@" ;;
+    status) status ;;
+    logs) logs "$@" ;;
+    stop)
+      [ $# -ge 1 ] || die "usage: scripts/network.sh stop NAME [--kill]"
+      cloud_of "$1" > /dev/null
+      if [ "${2:-}" = --kill ]; then stop_process "$1" KILL; else stop_process "$1"; fi ;;
+    start)
+      [ $# -eq 1 ] || die "usage: scripts/network.sh start NAME"
+      check_clouds
+      [ -e "$DIR/state" ] || die "no consortium in $DIR (scripts/network.sh up)"
+      (cd "$DIR" && start_process "$1") ;;
+    exec) exec_in "$@" ;;
+    *) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; [ -z "$command" ] || exit 2 ;;
+  esac
+}
+
+main "$@"
