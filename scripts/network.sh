@@ -80,7 +80,7 @@ clouds_down() {
 # through here. With --exec the calling (sub)shell becomes CMD.
 in_cloud() {
   local replace=""
-  if [ "$1" = --exec ]; then replace=exec; shift; fi
+  if [ "$1" = --exec ]; then replace="exec"; shift; fi
   local cloud=$1 prefix=()
   shift
   case $CLOUDS in
@@ -91,15 +91,20 @@ in_cloud() {
   "${prefix[@]}" "$@"
 }
 
-# Render the layout into DIR: nodes/, dmz/, clients/. In namespace mode the layout's
-# addresses move from 127.0. to 198.18. (the clouds' routed ranges).
+# Copy FILE (a layout or consortium profile from configs/) to OUT with the addresses of
+# the clouds in use: as they are on loopback; moved from 127.0. to 198.18. (the clouds'
+# routed ranges) in namespace mode.
+cloud_addresses() {
+  case $CLOUDS in
+    loopback) cp "$1" "$2" ;;
+    netns) sed 's/"127\.0\./"198.18./g' "$1" > "$2" ;;
+  esac
+}
+
+# Render the layout into DIR: nodes/, dmz/, clients/ (layout.toml keeps the copy used).
 render_layout() {
-  local layout="$REPO/configs/local.toml"
-  if [ "$CLOUDS" = netns ]; then
-    sed 's/"127\.0\./"198.18./g' "$layout" > "$DIR/layout.toml"
-    layout="$DIR/layout.toml"
-  fi
-  "$BIN" layout render --layout "$layout" --base "$DIR"
+  cloud_addresses "$REPO/configs/local.toml" "$DIR/layout.toml"
+  "$BIN" layout render --layout "$DIR/layout.toml" --base "$DIR"
 }
 
 # --- processes ------------------------------------------------------------------------
@@ -200,6 +205,7 @@ start_process() {
     [ "${name%%-*}" != console ] || NETSETTLE_LOG=info
     # The wrapper shell records its own pid, then becomes the process (exec), so the pid
     # file names the process itself, the leader of its own session.
+    # shellcheck disable=SC2016 # expanded by the wrapper shell
     in_cloud --exec "$cloud" setsid bash -c 'echo $$ > "$0"; exec "$@"' "$(pid_file "$name")" "${command[@]}"
   ) >> "$out" 2>> "$DIR/logs/$name.err" < /dev/null &
   local deadline=$((SECONDS + WAIT_SECONDS))
@@ -259,6 +265,16 @@ operations_of() {
 # clouds.sh --manage adds.
 http_get() { curl -s --max-time 5 "$@"; }
 
+# The process name of Raft consenter ID (consortium.toml's consenters, by endpoint).
+consenter_name() {
+  local endpoint config
+  endpoint=$(awk -v id="$1" '/^\[\[consenters\]\]/ { found = 0 } /^id = / { found = ($3 == id) }
+    found && /^endpoint = / { gsub(/"/, "", $3); print $3; exit }' "$DIR/consortium.toml" 2>/dev/null)
+  [ -n "$endpoint" ] || return 0
+  config=$(grep -lx "listen = \"$endpoint\"" "$DIR"/nodes/*.toml | head -1)
+  [ -z "$config" ] || basename "$config" .toml
+}
+
 status_line() {
   local name=$1 pid=- height=- leader=- readyz=- ops metrics
   if pid=$(alive "$name"); then pid="$pid up"; else pid="down"; fi
@@ -267,9 +283,10 @@ status_line() {
     metrics=$(http_get "http://$ops/metrics" || true)
     height=$(echo "$metrics" | sed -n 's/^netsettle_ledger_height{[^}]*} \([0-9]*\)$/\1/p' | head -1)
     leader=$(echo "$metrics" | sed -n 's/^netsettle_raft_leader \([0-9]*\)$/\1/p' | head -1)
+    [ -z "$leader" ] || [ "$leader" = 0 ] || leader="$leader:$(consenter_name "$leader")"
     readyz=$(http_get -o /dev/null -w '%{http_code}' "http://$ops/readyz" || true)
   fi
-  printf '%-22s %-18s %-7s pid=%-12s height=%-4s leader=%-3s readyz=%s\n' \
+  printf '%-20s %-14s %-7s pid=%-12s height=%-4s leader=%-21s readyz=%s\n' \
     "$name" "$(roles_of "$name")" "$(cloud_of "$name")" "${pid// /,}" "${height:--}" "${leader:--}" "${readyz:--}"
 }
 
@@ -320,7 +337,8 @@ bootstrap_crypto() {
 # anchor peers (each carrier sets its own later, with its own admin's signature only).
 create_channel() {
   say "UnicomMSP creates the channel: genesis block signed by orderer0.unicom.example, no anchor peers yet"
-  sed 's/^anchor_peers = .*/anchor_peers = []/' "$REPO/configs/consortium.toml" > consortium-genesis.toml
+  cloud_addresses "$REPO/configs/consortium.toml" consortium.toml
+  sed 's/^anchor_peers = .*/anchor_peers = []/' consortium.toml > consortium-genesis.toml
   local orderer=crypto/unicom/orderers/orderer0.unicom.example/msp
   in_cloud unicom "$BIN" configtx genesis --profile consortium-genesis.toml --base . \
     --signer-key "$orderer/keystore/key.pem" --signer-cert "$orderer/signcerts/cert.pem" \
@@ -352,9 +370,9 @@ TOML
 
 # The console of a carrier listens on .40 of its cloud.
 console_address() {
-  local prefix=127.0
-  [ "$CLOUDS" != netns ] || prefix=198.18
-  case $1 in unicom) echo "$prefix.1.40:8080" ;; mobile) echo "$prefix.2.40:8080" ;; esac
+  local range=127.0
+  [ "$CLOUDS" != netns ] || range=198.18
+  case $1 in unicom) echo "$range.1.40:8080" ;; mobile) echo "$range.2.40:8080" ;; esac
 }
 
 # Each carrier's staff console: signing with the carrier's settlement or finance identity
@@ -405,7 +423,7 @@ set_anchor_peer() {
   wait_config_has "$dmz:7060" "$(process_names | grep -E '^[a-z]+msp-peer' | tr '\n' ' ')"
 }
 
-layout_file() { if [ "$CLOUDS" = netns ]; then echo "$DIR/layout.toml"; else echo "$REPO/configs/local.toml"; fi; }
+layout_file() { if [ -e "$DIR/layout.toml" ]; then echo "$DIR/layout.toml"; else echo "$REPO/configs/local.toml"; fi; }
 
 # Wait until every peer in PEERS has a configuration naming anchor peer ADDRESS.
 wait_config_has() {
@@ -492,12 +510,12 @@ up_new() {
 up_again() {
   cd "$DIR"
   say "restarting the consortium in $DIR from its data"
-  local name
+  local name running=""
   # Those of its processes still running keep their addresses.
   for name in $(process_names); do
-    if alive "$name" > /dev/null; then return_running=1; fi
+    if alive "$name" > /dev/null; then running=1; fi
   done
-  [ -n "${return_running:-}" ] || check_addresses_free
+  [ -n "$running" ] || check_addresses_free
   for name in $(process_names); do start_process "$name"; done
   wait_ready
   echo "up" > state
@@ -518,6 +536,7 @@ up() {
     die "$DIR is not empty and holds no consortium"
   fi
   # A failed `up` stops what it started (the data stays for a look).
+  # shellcheck disable=SC2154 # rc is assigned inside the trap
   trap 'rc=$?; if [ "$rc" -ne 0 ]; then echo "network: up failed; stopping what it started" >&2; down; fi' EXIT
   "$how"
   trap - EXIT
@@ -574,9 +593,9 @@ exec_in() {
 }
 
 main() {
-  local command=${1:-}
+  local verb=${1:-}
   [ $# -eq 0 ] || shift
-  case $command in
+  case $verb in
     up) up ;;
     down) down "$@" ;;
     status) status ;;
@@ -591,7 +610,7 @@ main() {
       [ -e "$DIR/state" ] || die "no consortium in $DIR (scripts/network.sh up)"
       (cd "$DIR" && start_process "$1") ;;
     exec) exec_in "$@" ;;
-    *) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; [ -z "$command" ] || exit 2 ;;
+    *) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; [ -z "$verb" ] || exit 2 ;;
   esac
 }
 
