@@ -18,8 +18,10 @@ REPO=$(cd "$HERE/.." && pwd)
 DIR=${NETSETTLE_NETWORK_DIR:-$REPO/.network}
 DATA="$REPO/tests/data/settlement"
 NET="$HERE/network.sh"
-[ -e "$DIR/state" ] && [ "$(cat "$DIR/state")" = up ] ||
-  { echo "month: no running consortium in $DIR (scripts/network.sh up)" >&2; exit 1; }
+if [ ! -e "$DIR/state" ] || [ "$(cat "$DIR/state")" != up ]; then
+  echo "month: no running consortium in $DIR (scripts/network.sh up)" >&2
+  exit 1
+fi
 cd "$DIR"
 mkdir -p month
 
