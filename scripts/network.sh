@@ -354,6 +354,8 @@ add_notices() {
   local carrier console
   for carrier in "${CARRIERS[@]}"; do
     console=$(console_address "$carrier")
+    # A console behind TLS takes the (plain HTTP) webhook on a listener of its own.
+    if console_tls; then console="${console%:*}:8081"; fi
     cat >> "nodes/${carrier}msp-peer0.toml" <<TOML
 
 [notices]
@@ -375,18 +377,38 @@ console_address() {
   case $1 in unicom) echo "$range.1.40:8080" ;; mobile) echo "$range.2.40:8080" ;; esac
 }
 
+# The consoles serve plain HTTP on loopback only; on a routed address (namespace mode,
+# or NETSETTLE_CONSOLE_TLS=1) they serve TLS with a self-signed ECDSA certificate.
+console_tls() { [ "$CLOUDS" = netns ] || [ "${NETSETTLE_CONSOLE_TLS:-}" = 1 ]; }
+
+# A console's scheme, from its config (the choice was made when `up` wrote it).
+console_scheme() { if grep -q '^\[tls\]' "$DIR/console-$1.toml"; then echo https; else echo http; fi; }
+
 # Each carrier's staff console: signing with the carrier's settlement or finance identity
-# for the logged-in user; plain HTTP inside the carrier's cloud.
+# for the logged-in user, inside the carrier's cloud.
 write_console_config() {
-  local carrier=$1 settlement_hash finance_hash
+  local carrier=$1 settlement_hash finance_hash address tls=""
+  address=$(console_address "$carrier")
   settlement_hash=$(printf 'demo-%s-settlement' "$carrier" | "$BIN" console hash-password)
   finance_hash=$(printf 'demo-%s-finance' "$carrier" | "$BIN" console hash-password)
+  if console_tls; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 \
+      -subj "/O=$(msp_of "$carrier")/CN=console.$carrier.example" \
+      -addext "subjectAltName=IP:${address%:*},DNS:console.$carrier.example" \
+      -keyout "console-$carrier.key" -out "console-$carrier.pem" 2> /dev/null
+    chmod 600 "console-$carrier.key"
+    tls="notices_listen = \"${address%:*}:8081\"
+[tls]
+cert = \"console-$carrier.pem\"
+key = \"console-$carrier.key\""
+  fi
   cat > "console-$carrier.toml" <<TOML
-listen = "$(console_address "$carrier")"
+listen = "$address"
 profile = "clients/${carrier}msp.toml"
 settlement_identity = "crypto/$carrier/users/settlement@$carrier.example"
 finance_identity = "crypto/$carrier/users/finance@$carrier.example"
 notice_signers = ["crypto/$carrier/peers/peer0.$carrier.example/msp/signcerts/cert.pem"]
+$tls
 [[users]]
 name = "$carrier-settlement"
 password_hash = "$settlement_hash"
@@ -460,12 +482,14 @@ start_consoles() {
 }
 
 print_consoles() {
-  local carrier
+  local carrier scheme
   echo
-  echo "Staff consoles (plain HTTP inside each carrier's cloud):"
+  echo "Staff consoles (inside each carrier's cloud):"
   for carrier in "${CARRIERS[@]}"; do
-    echo "   $carrier: http://$(console_address "$carrier")/  users $carrier-settlement / demo-$carrier-settlement," \
+    scheme=$(console_scheme "$carrier")
+    echo "   $carrier: $scheme://$(console_address "$carrier")/  users $carrier-settlement / demo-$carrier-settlement," \
       "$carrier-finance / demo-$carrier-finance"
+    [ "$scheme" = http ] || echo "      (self-signed certificate: $DIR/console-$carrier.pem)"
   done
   echo "Stop the network with scripts/network.sh down (NETSETTLE_NETWORK_DIR=$DIR)."
 }
