@@ -17,7 +17,9 @@
 # genesis block, rendered configs, ledgers, pid files (run/) and logs (logs/).
 # NETSETTLE_BIN is the netsettle binary (default REPO/target/release/netsettle, built if
 # missing). NETSETTLE_CLOUDS=netns (as root) puts each carrier's cloud in a network
-# namespace of its own (scripts/clouds.sh); the default is loopback ranges.
+# namespace of its own (scripts/clouds.sh, namespaces NETSETTLE_CLOUDS_NAME-unicom|mobile|
+# dmz); the default is loopback ranges. A consortium keeps the mode it was made with.
+# NETSETTLE_CONSOLE_TLS=1 serves the consoles over TLS (always so with namespaces).
 #
 # Process names: the nodes as `layout render` names their configs (unicommsp-orderer0,
 # mobilemsp-peer1, ...), dmz-unicom, dmz-mobile, console-unicom, console-mobile.
@@ -55,6 +57,19 @@ clouds_mode_line() {
       fi ;;
     netns) echo "network namespaces ${CLOUDS_NAME}-unicom, ${CLOUDS_NAME}-mobile, ${CLOUDS_NAME}-dmz" ;;
   esac
+}
+
+# A consortium keeps the clouds it was made in (its addresses are rendered for them):
+# DIR/clouds records the mode and namespace prefix, and later commands use them.
+load_clouds() {
+  [ -s "$DIR/clouds" ] || return 0
+  local mode name
+  read -r mode name < "$DIR/clouds"
+  if [ -n "${NETSETTLE_CLOUDS:-}" ] && [ "$NETSETTLE_CLOUDS" != "$mode" ]; then
+    die "the consortium in $DIR runs in $mode clouds, not NETSETTLE_CLOUDS=$NETSETTLE_CLOUDS"
+  fi
+  CLOUDS=$mode
+  CLOUDS_NAME=${name:-$CLOUDS_NAME}
 }
 
 check_clouds() {
@@ -512,6 +527,7 @@ up_new() {
   mkdir -p "$DIR"
   cd "$DIR"
   echo "building" > state
+  echo "$CLOUDS $CLOUDS_NAME" > clouds
   bootstrap_crypto
   create_channel
   say "the nodes' configs from configs/local.toml"
@@ -617,6 +633,7 @@ exec_in() {
 }
 
 main() {
+  load_clouds
   local verb=${1:-}
   [ $# -eq 0 ] || shift
   case $verb in
@@ -634,7 +651,7 @@ main() {
       [ -e "$DIR/state" ] || die "no consortium in $DIR (scripts/network.sh up)"
       (cd "$DIR" && start_process "$1") ;;
     exec) exec_in "$@" ;;
-    *) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; [ -z "$verb" ] || exit 2 ;;
+    *) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; [ -z "$verb" ] || exit 2 ;;
   esac
 }
 
