@@ -168,3 +168,115 @@ fn a_sixth_orderer_is_added_and_one_removed_while_ordering_goes_on() {
     assert_exactly_once(&outcomes, &orderers.chain_tx_ids(6));
     orderers.assert_same_blocks_among(6, &left);
 }
+
+/// Loopback slot of the renewal test (its own addresses, no port prefix).
+const RENEWAL_SLOT: u8 = 28;
+
+/// The renewal path of a consenter's TLS certificate, as operators run it: `netsettle ca
+/// reenroll` at Unicom's CA (new key, new certificate), a config update replacing the
+/// consenter's certificate that one carrier alone cannot make and both carriers' admins
+/// sign, then the orderer restarted on its new key (the layout re-rendered so every
+/// profile names its new node id). The consenter keeps its id and place in Raft; ordering
+/// goes on before and after, each transaction once, the same blocks everywhere.
+#[test]
+fn a_consenter_renews_its_tls_certificate_through_the_ca_and_a_config_update() {
+    let dir = tempfile::tempdir().unwrap();
+    NETSETTLE.consortium(dir.path());
+    NETSETTLE.render_layout(dir.path(), RENEWAL_SLOT, "");
+    let mut orderers = Orderers::launch(NETSETTLE, dir, &ORDERERS, |text| text.to_owned());
+    let client = Client::connect(orderers.path());
+    let leader = client.wait_leader(None);
+    let mut outcomes = Load::start(&client, 100, 32, 256).finish(&client);
+
+    // Unicom's orderer1 or orderer2, whichever is not leading (orderer0 runs the CA).
+    let renewed = [2, 3].into_iter().find(|id| *id != leader).unwrap();
+    let identity = format!(
+        "crypto/unicom/orderers/orderer{}.unicom.example",
+        renewed - 1
+    );
+    let tls_cert = orderers.path().join(&identity).join("tls/cert.pem");
+    let old_cert = Certificate::read_pem_file(&tls_cert).unwrap();
+    NETSETTLE.ok(
+        orderers.path(),
+        &[
+            "ca",
+            "reenroll",
+            "--ca",
+            &format!("127.{RENEWAL_SLOT}.1.1:7054"),
+            "--ca-cert",
+            "crypto/unicom/ca/ca.pem",
+            "--server-name",
+            "ca.unicom.example",
+            "--identity",
+            &identity,
+        ],
+    );
+    let new_cert = Certificate::read_pem_file(&tls_cert).unwrap();
+    assert_ne!(new_cert.public_key(), old_cert.public_key(), "new key");
+    assert_eq!(new_cert.common_name(), old_cert.common_name());
+
+    let mut config = latest_config_block(&orderers, leader)
+        .config()
+        .cloned()
+        .expect("a config block");
+    config.sequence += 1;
+    let sequence = config.sequence;
+    for consenter in &mut config.orderer.consenters {
+        if consenter.id == renewed {
+            consenter.tls_cert_der = new_cert.der().to_vec();
+        }
+    }
+    // Unicom alone may not change a consenter, even its own.
+    let unicom = load_member(
+        &orderers
+            .path()
+            .join("crypto/unicom/users/admin@unicom.example"),
+        "UnicomMSP",
+    );
+    let alone = config_update_under(
+        config.clone(),
+        &[&unicom],
+        &unicom,
+        fresh_header(&unicom.identity()),
+    );
+    let refused = client.broadcast_to(0, &alone).unwrap();
+    assert_eq!(refused.status, BroadcastStatus::BadRequest, "{refused:?}");
+    assert!(
+        refused.info.contains("needs channel Admins"),
+        "{}",
+        refused.info
+    );
+
+    let update = client.submit_blocking(&update_envelope(orderers.path(), config));
+    assert!(update.landed.is_ok(), "{update:?}");
+    // Every orderer has the config block, the renewed one too (still on its old key).
+    client.wait_status("renewal not in force everywhere", |statuses| {
+        (1..=5).all(|id| {
+            statuses
+                .get(&id)
+                .is_some_and(|s| s.config_sequence == sequence)
+        })
+    });
+    Client::close(client);
+
+    orderers.kill(renewed);
+    NETSETTLE.ok(
+        orderers.path(),
+        &["layout", "render", "--layout", "layout.toml", "--base", "."],
+    );
+    orderers.restart(renewed);
+    let client = Client::connect(orderers.path());
+    outcomes.extend(Load::start(&client, 200, 32, 256).finish(&client));
+    let statuses = client.wait_status("renewed consenter not back in Raft", |statuses| {
+        statuses
+            .get(&renewed)
+            .is_some_and(|s| s.voters == [1, 2, 3, 4, 5] && s.leader_id != 0)
+    });
+    eprintln!("consenter {renewed} renewed: {:?}", statuses[&renewed]);
+    client.wait_settled(&[1, 2, 3, 4, 5]);
+    Client::close(client);
+    orderers.stop_all();
+
+    assert_exactly_once(&outcomes, &orderers.chain_tx_ids(renewed));
+    orderers.assert_same_blocks(renewed);
+}

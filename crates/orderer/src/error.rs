@@ -188,15 +188,17 @@ pub enum RaftRefusal {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConsenterChangeError {
-    /// More than one consenter added or removed in one update.
+    /// More than one consenter added, removed or renewed in one update.
     #[error(
-        "config update changes more than one consenter at once (added {added:?}, removed {removed:?}); add or remove one per update"
+        "config update changes more than one consenter at once (added {added:?}, removed {removed:?}, renewed {renewed:?}); add, remove or renew one per update"
     )]
     MoreThanOne {
         /// Consenter ids the update adds.
         added: Vec<u64>,
         /// Consenter ids the update removes.
         removed: Vec<u64>,
+        /// Consenter ids whose TLS certificate the update replaces.
+        renewed: Vec<u64>,
     },
     /// The previous consenter change has not taken effect in Raft yet.
     #[error(
@@ -208,12 +210,22 @@ pub enum ConsenterChangeError {
         /// The consenters of the configuration in force.
         consenters: Vec<u64>,
     },
-    /// A consenter kept by the update has another organisation or TLS certificate:
-    /// remove it and add it under a new id instead.
-    #[error("consenter {id} keeps its id but changes organisation or TLS certificate")]
+    /// A consenter kept by the update has another organisation: remove it and add it
+    /// under a new id instead.
+    #[error("consenter {id} keeps its id but changes organisation")]
     IdentityChanged {
         /// The consenter id.
         id: u64,
+    },
+    /// A consenter's new TLS certificate is not a renewal of its old one: it does not
+    /// parse, names another node (common name), or is not issued by the consenter's
+    /// organisation's TLS CAs.
+    #[error("consenter {id}: new TLS certificate refused: {reason}")]
+    RenewalRefused {
+        /// The consenter id.
+        id: u64,
+        /// What is wrong with the new certificate.
+        reason: String,
     },
     /// Two consenters share an id.
     #[error("config update lists a consenter id twice")]

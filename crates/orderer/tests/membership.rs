@@ -224,6 +224,7 @@ fn two_changes_at_once_or_during_a_change_are_refused() {
         Some(Err(BroadcastError::ConsenterChange(ConsenterChangeError::MoreThanOne {
             added,
             removed,
+            ..
         }))) => {
             assert_eq!((added.as_slice(), removed.as_slice()), (&[6][..], &[5][..]));
         }

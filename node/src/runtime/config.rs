@@ -445,6 +445,7 @@ impl NodeConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::{BTreeMap, BTreeSet};
 
     const MINIMAL: &str = r#"
 name = "peer0.unicom.example"
@@ -582,5 +583,110 @@ genesis = "/abs/genesis.block"
         assert_eq!(settings.channel.name, "settlement");
         let text: LogSettings = toml::from_str(MINIMAL).unwrap();
         assert_eq!(text.log.format, LogFormat::Text);
+    }
+
+    /// The field names the parser takes at `section` (`""`: the top level), read from
+    /// the error an unknown key there gets (serde lists every field it expected).
+    fn fields_at(section: &str, array: bool) -> BTreeSet<String> {
+        let probe = "zz_probe = 1\n";
+        let header = if array {
+            format!("[[{section}]]\n")
+        } else {
+            format!("[{section}]\n")
+        };
+        let text = if section.is_empty() {
+            format!("{probe}{MINIMAL}")
+        } else if MINIMAL.contains(&header) {
+            MINIMAL.replace(&header, &format!("{header}{probe}"))
+        } else {
+            format!("{MINIMAL}\n{header}{probe}")
+        };
+        let error = toml::from_str::<RawConfig>(&text)
+            .expect_err("an unknown key is refused")
+            .to_string();
+        let (_, expected) = error
+            .split_once("unknown field `zz_probe`, expected")
+            .unwrap_or_else(|| panic!("[{section}]: {error}"));
+        expected
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The keys docs/operations.md's "Configuration reference" lists per section (`""`:
+    /// the top level), and whether each section is an array of tables.
+    fn documented() -> BTreeMap<String, (bool, BTreeSet<String>)> {
+        let text = include_str!("../../../docs/operations.md");
+        let (_, reference) = text
+            .split_once("## Configuration reference")
+            .expect("the reference section");
+        let reference = reference.split("\n## ").next().unwrap_or_default();
+        let mut sections: BTreeMap<String, (bool, BTreeSet<String>)> = BTreeMap::new();
+        let mut current: Option<String> = None;
+        let backticked = |line: &str| line.split('`').nth(1).map(str::to_owned);
+        for line in reference.lines() {
+            if let Some(heading) = line
+                .strip_prefix("### ")
+                .or_else(|| line.strip_prefix("#### "))
+            {
+                current = if heading.starts_with("Top level") {
+                    Some(String::new())
+                } else {
+                    backticked(heading).map(|name| {
+                        let array = name.starts_with("[[");
+                        let name = name.trim_matches(|c| c == '[' || c == ']').to_owned();
+                        let (parent, key) = name.rsplit_once('.').unwrap_or(("", &name));
+                        sections
+                            .entry(parent.to_owned())
+                            .or_default()
+                            .1
+                            .insert(key.to_owned());
+                        sections.entry(name.clone()).or_default().0 = array;
+                        name
+                    })
+                };
+            } else if line.starts_with("| `")
+                && let (Some(section), Some(key)) = (&current, backticked(line))
+            {
+                let key = key.trim_matches(|c| c == '[' || c == ']');
+                let key = key.rsplit('.').next().unwrap_or(key).to_owned();
+                sections.entry(section.clone()).or_default().1.insert(key);
+            }
+        }
+        sections
+    }
+
+    #[test]
+    fn the_operations_reference_lists_exactly_the_keys_the_parser_takes() {
+        let documented = documented();
+        for required in [
+            "",
+            "identity",
+            "network",
+            "network.peers",
+            "notices.recipients",
+        ] {
+            assert!(
+                documented.contains_key(required),
+                "no [{required}] in the reference"
+            );
+        }
+        for (section, (array, keys)) in &documented {
+            let parsed = fields_at(section, *array);
+            assert_eq!(
+                keys, &parsed,
+                "docs/operations.md's configuration reference for [{section}] (left) differs from what the parser takes (right)"
+            );
+        }
+        // Every section the parser takes at the top level has a table of its own.
+        for section in fields_at("", false) {
+            let is_table = !["name", "data_dir"].contains(&section.as_str());
+            assert!(
+                !is_table || documented.contains_key(&section),
+                "[{section}] has no table in the reference"
+            );
+        }
     }
 }

@@ -18,7 +18,8 @@ use super::config::OrdererRoleConfig;
 use crate::shared::read_bounded;
 
 /// Starts the orderer role: finds this node among the channel's consenters by its TLS
-/// certificate (in the join block's config for an orderer added later), then runs the
+/// certificate (in the config in force on its chain, or the join block's for an orderer
+/// added later), then runs the
 /// Raft ordering service and its admin service over the network.
 pub(super) fn start(
     context: &NodeContext,
@@ -27,8 +28,18 @@ pub(super) fn start(
     shutdown: &watch::Receiver<bool>,
     roles: &mut JoinSet<Result<()>>,
 ) -> Result<(OrdererHandle, u64)> {
+    // The latest of: the config in force on this orderer's own chain (a restart after
+    // its TLS certificate was renewed) and the join block's (a consenter added later,
+    // before its chain reaches that block).
     let channel_config = match &config.join_block {
-        Some(path) => join_config(path, &context.channel_config.channel)?,
+        Some(path) => {
+            let joined = join_config(path, &context.channel_config.channel)?;
+            if joined.sequence >= context.channel_config.sequence {
+                joined
+            } else {
+                context.channel_config.clone()
+            }
+        }
         None => context.channel_config.clone(),
     };
     let consenters =

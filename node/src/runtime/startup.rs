@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result, bail};
 use netsettle_ledger::{Ledger, LedgerError};
 use netsettle_msp::ChannelMsps;
-use netsettle_protocol::{Block, ValidationCode};
+use netsettle_protocol::{Block, ChannelConfig, ValidationCode};
 
 use super::NodeContext;
 use super::config::NodeConfig;
@@ -38,12 +38,15 @@ pub(super) fn prepare(config: NodeConfig) -> Result<NodeContext> {
     }
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
-    if config.orderer.is_some() {
-        check_orderer_ledger(&config.data_dir.join("orderer").join("ledger"), &genesis)?;
-    }
+    let orderer_config = match config.orderer {
+        Some(_) => check_orderer_ledger(&config.data_dir.join("orderer").join("ledger"), &genesis)?,
+        None => None,
+    };
     let (ledger, channel_config) = if config.orderer.is_some() && config.peer.is_none() {
-        // The orderer opens its own chain; its config in force is checked there.
-        (None, channel_config)
+        // The orderer's own chain says which config is in force: a consenter restarted
+        // after a config update that renewed its TLS certificate is only known by that
+        // config, not by the genesis block's.
+        (None, orderer_config.unwrap_or(channel_config))
     } else {
         let ledger = open_ledger(&config.data_dir.join("ledger"), &genesis)?;
         // The config in force is the latest config block's, not necessarily the genesis's.
@@ -108,10 +111,11 @@ fn open_ledger(path: &Path, genesis: &Block) -> Result<Ledger> {
 /// The same checks on an orderer's existing ledger (`DATA/orderer/ledger`) before the
 /// orderer service opens it: a damaged ledger or another channel's is refused with the
 /// same reason a peer's would be. A missing one is left for the orderer to create.
-fn check_orderer_ledger(path: &Path, genesis: &Block) -> Result<()> {
+/// Returns the channel configuration in force on the existing ledger, if it has one.
+fn check_orderer_ledger(path: &Path, genesis: &Block) -> Result<Option<ChannelConfig>> {
     // RocksDB's CURRENT file exists once a database was ever opened there.
     if !path.join("CURRENT").exists() {
-        return Ok(());
+        return Ok(None);
     }
     // Read-write: the read-only open skips the checks of the top blocks. The handle is
     // closed again before the orderer service opens the directory.
@@ -119,7 +123,7 @@ fn check_orderer_ledger(path: &Path, genesis: &Block) -> Result<()> {
     if let Some(existing) = ledger.block(0)? {
         check_same_genesis(path, &existing, genesis)?;
     }
-    Ok(())
+    Ok(ledger.config_in_force()?.map(|(config, _)| config))
 }
 
 /// `Ledger::open`, with the operator's way out when what is on disk contradicts itself.

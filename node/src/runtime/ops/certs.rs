@@ -79,7 +79,7 @@ pub fn warn_expiring(certificates: &[WatchedCertificate], warn_days: u32, now_un
         let renewal = if certificate.kind == "ca" {
             "issue a new CA certificate and put it in the channel with a config update"
         } else {
-            "renew with `netsettle ca reenroll`, then restart the node (a consenter's new TLS certificate also needs a config update)"
+            "renew with `netsettle ca reenroll`, then restart the node (a consenter's new TLS certificate needs a config update first: docs/operations.md)"
         };
         tracing::warn!(
             certificate = certificate.kind,
