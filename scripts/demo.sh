@@ -161,4 +161,4 @@ else
   echo "   The consortium keeps running: scripts/network.sh status | logs [NAME]; stop it with scripts/network.sh down"
 fi
 
-step "Not yet: issue 19's network namespaces per carrier cloud (scripts/network.sh has the NETSETTLE_CLOUDS=netns switch; scripts/clouds.sh is not wired in yet) and the drills (a DMZ cut, kill -9 and a restore from backup during a month). The HTTP gateway, the consoles in a real browser, peer gossip, consenter changes, orderer faults, metrics and backup/restore run in scripts/test.sh"
+step "Not yet: network namespaces as the default clouds (as root, NETSETTLE_CLOUDS=netns scripts/demo.sh runs steps 10-13 in them; the default is still loopback) and issue 19's drills during a month (a DMZ cut, kill -9, a restore from backup). The HTTP gateway, the consoles in a real browser, peer gossip, consenter changes, orderer faults, metrics and backup/restore run in scripts/test.sh"

@@ -31,7 +31,7 @@ DIR=${NETSETTLE_NETWORK_DIR:-$REPO/.network}
 BIN=${NETSETTLE_BIN:-$REPO/target/release/netsettle}
 CLOUDS=${NETSETTLE_CLOUDS:-loopback}
 # The namespace prefix scripts/clouds.sh uses: NAME-unicom, NAME-mobile, NAME-dmz.
-CLOUDS_NAME=${NETSETTLE_CLOUDS_NAME:-netsettle}
+CLOUDS_NAME=${NETSETTLE_CLOUDS_NAME:-settle}
 # Every wait below is for an event (a readiness line, a pid file, a 200); this deadline
 # only marks failure.
 WAIT_SECONDS=${NETSETTLE_WAIT_SECONDS:-90}
