@@ -46,8 +46,9 @@ step "2026-10: each carrier's staff upload their report: sealed locally (SM4-GCM
 echo "   kept 0600 in the key store under the identity directory), then uploaded"
 unicom settlement upload "${UNICOM[@]}" --period 2026-10 --csv "$DATA/demo-UnicomMSP.csv" | indent
 mobile settlement status "${MOBILE[@]}" --period 2026-10 | indent
-# Unicom's reveal waits by itself until Mobile's report is in.
-unicom settlement reveal --auto "${UNICOM[@]}" --period 2026-10 > month/reveal-unicom.out &
+# Unicom's reveal waits by itself until Mobile's report is in (bounded: it gives up after
+# 120 s, so it never outlives a failed month by long).
+unicom settlement reveal --auto --wait-secs 120 "${UNICOM[@]}" --period 2026-10 > month/reveal-unicom.out &
 reveal_pid=$!
 mobile settlement upload "${MOBILE[@]}" --period 2026-10 --csv "$DATA/demo-MobileMSP.csv" | indent
 

@@ -221,10 +221,14 @@ start_process() {
     # The wrapper shell records its own pid, then becomes the process (exec), so the pid
     # file names the process itself, the leader of its own session.
     # shellcheck disable=SC2016 # expanded by the wrapper shell
-    in_cloud --exec "$cloud" setsid bash -c 'echo $$ > "$0"; exec "$@"' "$(pid_file "$name")" "${command[@]}"
+    in_cloud --exec "$cloud" setsid --wait bash -c 'echo $$ > "$0"; exec "$@"' "$(pid_file "$name")" "${command[@]}"
   ) >> "$out" 2>> "$DIR/logs/$name.err" < /dev/null &
-  local deadline=$((SECONDS + WAIT_SECONDS))
+  local launcher=$! deadline=$((SECONDS + WAIT_SECONDS))
   until [ -s "$(pid_file "$name")" ]; do
+    if ! kill -0 "$launcher" 2>/dev/null && [ ! -s "$(pid_file "$name")" ]; then
+      tail -n 5 "$DIR/logs/$name.err" >&2 || true
+      die "$name did not start (logs/$name.err)"
+    fi
     [ "$SECONDS" -lt "$deadline" ] || die "$name: no pid file after ${WAIT_SECONDS}s"
     sleep 0.05
   done
@@ -260,7 +264,9 @@ stop_process() {
   deadline=$((SECONDS + STOP_SECONDS))
   while [ -d "/proc/$pid" ] && ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; do
     if [ "$SECONDS" -ge "$deadline" ]; then
+      [ "$signal" != KILL ] || die "$name (pid $pid) survived KILL for ${STOP_SECONDS}s"
       echo "   $name did not stop in ${STOP_SECONDS}s: KILL" >&2
+      signal=KILL
       kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
       deadline=$((SECONDS + STOP_SECONDS))
     fi
@@ -648,6 +654,9 @@ main() {
     start)
       [ $# -eq 1 ] || die "usage: scripts/network.sh start NAME"
       check_clouds
+      if [ "$CLOUDS" = netns ] && ! ip netns list | grep -q "^$CLOUDS_NAME-unicom\b"; then
+        die "the namespaces $CLOUDS_NAME-* are not up (scripts/network.sh up)"
+      fi
       [ -e "$DIR/state" ] || die "no consortium in $DIR (scripts/network.sh up)"
       (cd "$DIR" && start_process "$1") ;;
     exec) exec_in "$@" ;;
