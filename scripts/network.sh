@@ -77,7 +77,7 @@ check_clouds() {
     loopback) ;;
     netns)
       [ "$(id -u)" -eq 0 ] || die "NETSETTLE_CLOUDS=netns needs root"
-      [ -x "$HERE/clouds.sh" ] || die "NETSETTLE_CLOUDS=netns needs scripts/clouds.sh (not here yet)" ;;
+      [ -x "$HERE/clouds.sh" ] || die "NETSETTLE_CLOUDS=netns needs scripts/clouds.sh, not found" ;;
     *) die "NETSETTLE_CLOUDS must be loopback or netns, not '$CLOUDS'" ;;
   esac
 }
