@@ -131,6 +131,17 @@ pub enum BlockRejected {
         /// The codec's explanation.
         reason: String,
     },
+    /// The caller gave a different number of transaction ids than the block has
+    /// envelopes ([`crate::Ledger::append_built_block`]).
+    #[error("block {number} has {envelopes} envelopes, the caller gave {ids} transaction ids")]
+    TxIdsMismatch {
+        /// Number in the block header.
+        number: u64,
+        /// Envelopes in the block.
+        envelopes: usize,
+        /// Ids given.
+        ids: usize,
+    },
 }
 
 /// A contradiction found in what is stored.

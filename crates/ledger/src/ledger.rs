@@ -144,7 +144,7 @@ impl Ledger {
             .into());
         }
         check_validation_codes(block, true)?;
-        let mut batch = self.block_batch(&tip.chain, block, data_hash)?;
+        let mut batch = self.block_batch(&tip.chain, block, data_hash, None)?;
         self.add_state_writes(&mut batch, block)?;
         let chain = tip.chain.extended(block.hash());
         let tip_after = Tip {
@@ -173,10 +173,31 @@ impl Ledger {
         block: &Block,
         data_hash: DataHash,
     ) -> Result<ChainInfo, LedgerError> {
+        self.append_checked(block, data_hash, None)
+    }
+
+    /// [`Ledger::append_block`] of a block the caller has just built: its data hash
+    /// computed from these envelopes and `tx_ids` derived from them, one per envelope in
+    /// order (the orderer, which derived each id when the envelope was ordered), so
+    /// neither is computed a second time.
+    pub fn append_built_block(
+        &self,
+        block: &Block,
+        tx_ids: &[TxId],
+    ) -> Result<ChainInfo, LedgerError> {
+        self.append_checked(block, DataHash::CheckedByCaller, Some(tx_ids))
+    }
+
+    fn append_checked(
+        &self,
+        block: &Block,
+        data_hash: DataHash,
+        tx_ids: Option<&[TxId]>,
+    ) -> Result<ChainInfo, LedgerError> {
         self.check_writable()?;
         let mut tip = self.lock_tip()?;
         check_validation_codes(block, false)?;
-        let batch = self.block_batch(&tip.chain, block, data_hash)?;
+        let batch = self.block_batch(&tip.chain, block, data_hash, tx_ids)?;
         let tip_after = Tip {
             chain: tip.chain.extended(block.hash()),
             state: tip.state,
@@ -255,9 +276,20 @@ impl Ledger {
         chain: &ChainInfo,
         block: &Block,
         data_hash: DataHash,
+        tx_ids: Option<&[TxId]>,
     ) -> Result<Batch, LedgerError> {
         let number = block.header.number;
         check_extends(chain, block)?;
+        if let Some(ids) = tx_ids
+            && ids.len() != block.data.len()
+        {
+            return Err(BlockRejected::TxIdsMismatch {
+                number,
+                envelopes: block.data.len(),
+                ids: ids.len(),
+            }
+            .into());
+        }
         if data_hash == DataHash::Verify && block.verify_data_hash().is_err() {
             return Err(BlockRejected::WrongDataHash { number }.into());
         }
@@ -283,7 +315,7 @@ impl Ledger {
             block.hash().as_bytes(),
             &number_key,
         )?;
-        self.add_tx_index(&mut batch, block)?;
+        self.add_tx_index(&mut batch, block, tx_ids)?;
         let chain_after = chain.extended(block.hash());
         self.store
             .put(&mut batch, Column::Meta, CHAIN_KEY, &chain_after.encode())?;
@@ -292,11 +324,21 @@ impl Ledger {
 
     /// Indexes every transaction id the ledger has not seen, keeping the first occurrence
     /// of a duplicate (the one that may have been valid), as Fabric does.
-    fn add_tx_index(&self, batch: &mut Batch, block: &Block) -> Result<(), LedgerError> {
+    /// `tx_ids`, when given, are the envelopes' ids as the caller derived them (one per
+    /// envelope, checked by `block_batch`).
+    fn add_tx_index(
+        &self,
+        batch: &mut Batch,
+        block: &Block,
+        tx_ids: Option<&[TxId]>,
+    ) -> Result<(), LedgerError> {
         let number = block.header.number;
         let mut seen: HashSet<TxId> = HashSet::with_capacity(block.data.len());
         for (index, envelope) in block.data.iter().enumerate() {
-            let tx_id = envelope.tx_id();
+            let tx_id = match tx_ids.and_then(|ids| ids.get(index)) {
+                Some(tx_id) => *tx_id,
+                None => envelope.tx_id(),
+            };
             let code = block
                 .validation_code(index)
                 .unwrap_or(ValidationCode::NotValidated);

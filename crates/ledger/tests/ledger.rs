@@ -426,3 +426,35 @@ fn the_config_in_force_is_the_one_the_last_block_names() {
         "a transaction block carries no config"
     );
 }
+
+#[test]
+fn a_block_built_by_its_caller_is_indexed_by_the_ids_it_gives_and_a_wrong_count_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = ChainBuilder::new();
+    chain.push(&[
+        (vec![put("a", b"1")], NotValidated),
+        (vec![put("b", b"2")], NotValidated),
+    ]);
+    let mut built = chain.blocks[1].clone();
+    built.metadata.validation_codes.clear();
+    let ids: Vec<_> = built.data.iter().map(|envelope| envelope.tx_id()).collect();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    ledger.commit_block(&chain.blocks[0]).unwrap();
+    assert!(matches!(
+        ledger.append_built_block(&built, &ids[..1]),
+        Err(LedgerError::Rejected(BlockRejected::TxIdsMismatch {
+            number: 1,
+            envelopes: 2,
+            ids: 1
+        }))
+    ));
+    assert_eq!(ledger.chain_info().unwrap().height, 1, "nothing written");
+    ledger.append_built_block(&built, &ids).unwrap();
+    for (index, tx_id) in ids.iter().enumerate() {
+        let location = ledger.transaction(tx_id).unwrap().unwrap();
+        assert_eq!(
+            (location.block, location.index),
+            (1, u32::try_from(index).unwrap())
+        );
+    }
+}

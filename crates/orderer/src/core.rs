@@ -33,7 +33,7 @@ use netsettle_protocol::{
     Block, ConfigEnvelope, Envelope, Header, Identity, Nonce, Payload, Timestamp, TxId, decode,
     encode,
 };
-use netsettle_smcrypto::PrivateKey;
+use netsettle_smcrypto::{Hash, PrivateKey, sm3};
 use protobuf::Message as _;
 use raft::prelude::{
     ConfChange, ConfChangeType, ConfState, Entry, EntryType, Message, MessageType, Snapshot,
@@ -230,6 +230,15 @@ pub fn prepare_chain(chain: &impl Chain, genesis: &Block) -> Result<(), OrdererE
     }
 }
 
+/// An envelope of the open batch with what was derived from it once, when it was
+/// applied: its transaction id and its hash (`Envelope::hash`, the block's Merkle leaf).
+#[derive(Debug, Clone)]
+struct Ordered {
+    tx_id: TxId,
+    envelope: Envelope,
+    hash: Hash,
+}
+
 /// One orderer's Raft node and block state machine.
 pub struct OrdererCore<C: Chain> {
     config: CoreConfig,
@@ -240,8 +249,9 @@ pub struct OrdererCore<C: Chain> {
     /// The chain as the applied log has built it (the stored chain may be ahead after a
     /// restart, or behind while catching up).
     tip: ChainTip,
-    /// The open batch, each envelope with its transaction id (derived once, on apply).
-    cutter: BlockCutter<(TxId, Envelope)>,
+    /// The open batch, each envelope with its transaction id and hash (each derived
+    /// once, on apply).
+    cutter: BlockCutter<Ordered>,
     pending_ids: HashSet<TxId>,
     waiting: HashMap<TxId, Waiting>,
     applied_index: u64,
@@ -1038,9 +1048,15 @@ impl<C: Chain> OrdererCore<C> {
             self.reply_applied(tx_id, index, Err(BroadcastError::Duplicate(tx_id)), actions);
             return Ok(());
         }
-        let bytes = encode(&envelope)
-            .map(|bytes| u64::try_from(bytes.len()).unwrap_or(u64::MAX))
-            .unwrap_or(u64::MAX);
+        // Encoded once: its length is what the batch limits count, its SM3 the block's
+        // Merkle leaf (`Envelope::hash`), so the block is built without a second pass.
+        let (bytes, hash) = match encode(&envelope) {
+            Ok(encoded) => (
+                u64::try_from(encoded.len()).unwrap_or(u64::MAX),
+                sm3(&encoded),
+            ),
+            Err(_) => (u64::MAX, Hash::default()),
+        };
         let policy = self.channel.config.orderer.batch.clone();
         if bytes > policy.absolute_bytes_max {
             tracing::warn!(index, %tx_id, bytes, "oversize transaction in the log skipped");
@@ -1057,7 +1073,11 @@ impl<C: Chain> OrdererCore<C> {
         self.pending_ids.insert(tx_id);
         let batches = self.cutter.ordered(
             Sized {
-                envelope: (tx_id, envelope),
+                envelope: Ordered {
+                    tx_id,
+                    envelope,
+                    hash,
+                },
                 bytes,
             },
             &policy,
@@ -1121,7 +1141,15 @@ impl<C: Chain> OrdererCore<C> {
         }
         let number = self.tip.height;
         let consenters_before = consenter_ids(&self.channel.config);
-        self.write_block(vec![(tx_id, envelope)], true, actions)?;
+        let hash = envelope
+            .hash()
+            .map_err(|e| OrdererError::Block(e.to_string()))?;
+        let config_tx = Ordered {
+            tx_id,
+            envelope,
+            hash,
+        };
+        self.write_block(vec![config_tx], true, actions)?;
         let channel = Arc::new(ChannelState::new(new_config, number)?);
         let consenters_after = consenter_ids(&channel.config);
         if consenters_before != consenters_after {
@@ -1150,7 +1178,7 @@ impl<C: Chain> OrdererCore<C> {
     /// already holds that block (a restart replaying the log), checks it is the same.
     fn write_block(
         &mut self,
-        batch: Vec<(TxId, Envelope)>,
+        batch: Vec<Ordered>,
         is_config: bool,
         actions: &mut Actions,
     ) -> Result<(), OrdererError> {
@@ -1160,18 +1188,27 @@ impl<C: Chain> OrdererCore<C> {
         } else {
             self.channel.config_block
         };
-        let batch: Vec<Envelope> = batch
-            .into_iter()
-            .map(|(tx_id, envelope)| {
-                self.pending_ids.remove(&tx_id);
-                envelope
-            })
-            .collect();
+        let mut tx_ids = Vec::with_capacity(batch.len());
+        let mut hashes = Vec::with_capacity(batch.len());
+        let mut envelopes = Vec::with_capacity(batch.len());
+        for ordered in batch {
+            self.pending_ids.remove(&ordered.tx_id);
+            tx_ids.push(ordered.tx_id);
+            hashes.push(ordered.hash);
+            envelopes.push(ordered.envelope);
+        }
         let timestamp = Timestamp {
             unix_time_ms: self.clock_unix_ms,
         };
-        let mut block = Block::new_at(number, self.tip.last_hash, batch, last_config, timestamp)
-            .map_err(|e| OrdererError::Block(e.to_string()))?;
+        let mut block = Block::new_from_hashes(
+            number,
+            self.tip.last_hash,
+            envelopes,
+            &hashes,
+            last_config,
+            timestamp,
+        )
+        .map_err(|e| OrdererError::Block(e.to_string()))?;
         let hash = block.hash();
         match self.chain.block(number)? {
             Some(stored) => {
@@ -1187,8 +1224,9 @@ impl<C: Chain> OrdererCore<C> {
                 block
                     .sign(&self.signer.key, self.signer.identity.clone())
                     .map_err(|e| OrdererError::Block(e.to_string()))?;
-                // Built above from these envelopes; only the metadata changed since.
-                self.chain.append_built(&block)?;
+                // Built above from these envelopes and their ids; only the metadata
+                // changed since.
+                self.chain.append_built(&block, &tx_ids)?;
             }
         }
         self.tip = ChainTip {
@@ -1225,20 +1263,21 @@ impl<C: Chain> OrdererCore<C> {
         };
         let mut pending_bytes = 0u64;
         self.pending_ids.clear();
-        for envelope in &state.pending {
-            let bytes = encode(envelope)
-                .map(|bytes| u64::try_from(bytes.len()).unwrap_or(u64::MAX))
-                .map_err(|e| OrdererError::Config(e.to_string()))?;
-            pending_bytes = pending_bytes.saturating_add(bytes);
-            self.pending_ids.insert(envelope.tx_id());
-        }
         self.batch_opened_tick = (!state.pending.is_empty()).then_some(self.now_tick);
         self.cut_proposed_tick = None;
-        let pending = state
-            .pending
-            .into_iter()
-            .map(|envelope| (envelope.tx_id(), envelope))
-            .collect();
+        let mut pending = Vec::with_capacity(state.pending.len());
+        for envelope in state.pending {
+            let encoded = encode(&envelope).map_err(|e| OrdererError::Config(e.to_string()))?;
+            let bytes = u64::try_from(encoded.len()).unwrap_or(u64::MAX);
+            pending_bytes = pending_bytes.saturating_add(bytes);
+            let tx_id = envelope.tx_id();
+            self.pending_ids.insert(tx_id);
+            pending.push(Ordered {
+                tx_id,
+                envelope,
+                hash: sm3(&encoded),
+            });
+        }
         self.cutter = BlockCutter::with_pending(pending, pending_bytes);
         self.applied_index = index;
         self.held_entries.retain(|entry| entry.get_index() > index);
@@ -1427,7 +1466,7 @@ impl<C: Chain> OrdererCore<C> {
                 .cutter
                 .pending()
                 .iter()
-                .map(|(_, envelope)| envelope.clone())
+                .map(|ordered| ordered.envelope.clone())
                 .collect(),
             clock_unix_ms: self.clock_unix_ms,
         };

@@ -178,6 +178,37 @@ impl Block {
         })
     }
 
+    /// [`Block::new_at`] from envelopes whose hashes ([`Envelope::hash`]) the caller
+    /// already has, in order (an orderer hashes each envelope's encoding once, when it is
+    /// ordered): the data hash is their Merkle root, with no envelope encoded or hashed
+    /// again. A count that differs from the envelopes' is refused.
+    pub fn new_from_hashes(
+        number: u64,
+        previous_hash: Hash,
+        data: Vec<Envelope>,
+        hashes: &[Hash],
+        last_config_index: u64,
+        timestamp: Timestamp,
+    ) -> Result<Self, ProtocolError> {
+        if hashes.len() != data.len() {
+            return Err(ProtocolError::DataHashMismatch { number });
+        }
+        Ok(Block {
+            header: BlockHeader {
+                number,
+                previous_hash,
+                data_hash: merkle_root(hashes),
+                timestamp,
+            },
+            data,
+            metadata: BlockMetadata {
+                signatures: Vec::new(),
+                last_config_index,
+                validation_codes: Vec::new(),
+            },
+        })
+    }
+
     /// The Merkle root of the envelopes' hashes.
     pub fn compute_data_hash(data: &[Envelope]) -> Result<Hash, ProtocolError> {
         let leaves = data
