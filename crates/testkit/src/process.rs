@@ -647,6 +647,37 @@ impl Forwarder {
         )
     }
 
+    /// Waits until the forwarder listens: nginx writes its pid file (`DIR/nginx.pid`)
+    /// once its listening sockets are open, and `dmz.sh` execs nginx, so the file then
+    /// holds this child's process id (a stale file of a stopped forwarder holds another).
+    pub fn wait_listening(&mut self, dir: &Path) {
+        let pid_file = dir.join("nginx.pid");
+        let pid = self.child.id().to_string();
+        let deadline = std::time::Instant::now() + WAIT_MAX;
+        loop {
+            let written = std::fs::read_to_string(&pid_file).unwrap_or_default();
+            if written.trim() == pid {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the forwarder of {} exited: {status}", dir.display());
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the forwarder of {} does not listen",
+                dir.display()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the forwarder now (as dropping it would), cutting every session through it;
+    /// a test restores the link by assigning a newly started one in its place.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Mobile's forwarder of a rendered layout in `dir`, at `place`.
     pub fn mobile_at(place: &Place, dir: &Path) -> Forwarder {
         Forwarder::start_at(
