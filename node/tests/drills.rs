@@ -5,8 +5,9 @@
 //! each carrier's staff in its own cloud):
 //!
 //! - a DMZ cut: Mobile's forwarder stopped mid-month, Mobile's staff (who still reach
-//!   everything through Unicom's forwarder) submit work, the forwarder comes back and the
-//!   month completes;
+//!   everything through Unicom's forwarder) submit work while Unicom's staff, who cannot
+//!   reach Mobile's peers for endorsement, are refused and change nothing; the forwarder
+//!   comes back and the month completes;
 //! - a kill -9 loop: at random points of the month (seeded, seed printed; set
 //!   `NETSETTLE_DRILL_SEED` to repeat one) a random node is killed (orderer0 of a carrier
 //!   also runs its CA; peers; other orderers) and restarted;
@@ -362,6 +363,11 @@ impl Drill {
         }
         exactly_once(&dir.join(&peers[2]), &self.committed, height);
         let distinct: BTreeSet<&String> = self.committed.iter().collect();
+        assert_eq!(
+            distinct.len(),
+            STEPS,
+            "one transaction per step of the month"
+        );
         eprintln!(
             "drill: {} transactions committed once each, {height} blocks on every peer",
             distinct.len()
@@ -456,6 +462,20 @@ fn a_dmz_cut_mid_month_heals_and_nothing_is_lost_or_duplicated() {
     // Mobile's staff still reach everything (Unicom's forwarder) and their own orderers:
     // a dispute and three adjustments committed while the link is cut.
     drill.steps(6..8);
+    // Unicom's staff cannot get Mobile's endorsement meanwhile: refused, nothing changed.
+    let before = drill.settle(&["status"], &STAFF_U, &["--period", PERIOD]);
+    let accept = [
+        &["settlement", "accept"][..],
+        &STAFF_U,
+        &["--period", PERIOD, "--all-pending"],
+    ]
+    .concat();
+    let place = drill.placement.unicom.clone();
+    let refused = NETSETTLE.fails_at(&place, drill.dir(), &accept);
+    assert!(refused.contains("cannot reach node"), "{refused}");
+    let after = drill.settle(&["status"], &STAFF_U, &["--period", PERIOD]);
+    assert_eq!(after["state"], before["state"]);
+    assert_eq!(after["state"]["pending_adjustments"], 3, "{after}");
     drill.consortium.dmz[1] = Forwarder::mobile_at(&drill.placement.dmz, drill.dir());
     drill.consortium.dmz[1].wait_listening(&drill.dir().join("dmz/mobile"));
     drill.steps(8..STEPS);
