@@ -28,7 +28,8 @@
 # an operator's browser or curl on the host reaches consoles and /metrics. The clouds get
 # a route only back to their host leg's /30, never to each other. One managed set per
 # host at a time (the host routes would collide).
-set -euo pipefail
+# -E: the ERR trap of `up` also fires for a step failing inside a helper function.
+set -Eeuo pipefail
 
 usage() {
   echo "usage: $0 up NAME [--manage] | down NAME | exec NAME unicom|mobile|dmz CMD... | status NAME" >&2
@@ -51,8 +52,9 @@ need_root() {
   command -v ip >/dev/null || { echo "clouds: ip not found; install iproute2 (scripts/setup.sh)" >&2; exit 1; }
 }
 
+# Whether namespace $1 exists (`ip netns add` makes /run/netns/NAME).
 exists() {
-  ip netns list | awk '{print $1}' | grep -qx -- "$1"
+  [ -e "/run/netns/$1" ]
 }
 
 # A veth pair: LEFT in namespace LEFT_NS ("" = the host) with LEFT_ADDR/30, RIGHT in RIGHT_NS
