@@ -84,6 +84,8 @@ cloud() {
   local src=${cloud_net%.0/24}.254
   ip netns add "$ns"
   ip -n "$ns" link set lo up
+  # A cloud never routes either (a new namespace may inherit the host's setting).
+  ip netns exec "$ns" sysctl -q -w net.ipv4.ip_forward=0
   ip -n "$ns" route add local "$cloud_net" dev lo
   veth "$name-$short" "$ns" "$cloud_leg" "$name-d$short" "$ns_dmz" "$dmz_leg"
   ip -n "$ns" route add 198.18.3.0/24 via "$dmz_leg" src "$src"
