@@ -3,7 +3,9 @@
 //! a loopback slot of the test's own, start nodes and wait for their readiness lines, and
 //! run the DMZ forwarders. Every process is killed and reaped when its guard drops, so a
 //! failing test leaves nothing running; temporary directories are the caller's
-//! `tempfile::TempDir`s.
+//! `tempfile::TempDir`s. Each helper has an `_at` form taking a [`Place`] (or a
+//! [`Placement`] for the whole consortium): this host, or a network namespace of
+//! [`crate::clouds`].
 //!
 //! Only the `netsettle` package's tests and benches know where cargo put the binary
 //! (`env!("CARGO_BIN_EXE_netsettle")`), so they name it: `const NETSETTLE: Netsettle =
@@ -119,8 +121,8 @@ impl Placement {
     }
 
     /// The cloud a client command belongs in: that of the carrier whose connection
-    /// profile (`--profile clients/ORG.toml`) it uses; this host's side (Unicom's) for a
-    /// command without one (e.g. `ledger verify` on files).
+    /// profile (`--profile clients/ORG.toml`) it uses; Unicom's for a command without
+    /// one.
     pub fn of_args(&self, args: &[&str]) -> &Place {
         let profile = args
             .windows(2)
