@@ -13,7 +13,7 @@
 //!   contract), `process` (the real `netsettle` binary on a loopback slot, and the
 //!   orderer processes' harness with an admin client; `browser`: the staff console's
 //!   process and chromedriver with headless Chromium; `sdk`: a carrier user through the
-//!   Rust SDK).
+//!   Rust SDK; `clouds`: the carriers' clouds as network namespaces, as root).
 //!
 //! A dev-dependency only (`publish = false`): no production crate depends on it. Crates
 //! below it in the graph use it from their integration tests (`tests/`), never from unit
@@ -26,6 +26,8 @@ pub mod block;
 #[cfg(feature = "process")]
 pub mod browser;
 pub mod channel;
+#[cfg(feature = "process")]
+pub mod clouds;
 #[cfg(feature = "net")]
 pub mod net;
 #[cfg(feature = "process")]

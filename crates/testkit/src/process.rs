@@ -3,12 +3,15 @@
 //! a loopback slot of the test's own, start nodes and wait for their readiness lines, and
 //! run the DMZ forwarders. Every process is killed and reaped when its guard drops, so a
 //! failing test leaves nothing running; temporary directories are the caller's
-//! `tempfile::TempDir`s.
+//! `tempfile::TempDir`s. Each helper has an `_at` form taking a [`Place`] (or a
+//! [`Placement`] for the whole consortium): this host, or a network namespace of
+//! [`crate::clouds`].
 //!
 //! Only the `netsettle` package's tests and benches know where cargo put the binary
 //! (`env!("CARGO_BIN_EXE_netsettle")`), so they name it: `const NETSETTLE: Netsettle =
 //! Netsettle(env!("CARGO_BIN_EXE_netsettle"));`.
 
+use std::ffi::OsStr;
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -71,6 +74,67 @@ pub const PEERS: [&str; 4] = [
 /// The prefix of the line a node prints once every role is serving.
 pub const NODE_READY: &str = "netsettle node ready";
 
+/// Where a process runs: on this host, or inside a network namespace (`ip netns exec NS`,
+/// which execs, so the child's process id is the program's and killing it kills the
+/// program; see [`crate::clouds`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Place {
+    #[default]
+    Host,
+    Namespace(String),
+}
+
+impl Place {
+    /// A command running `program` here.
+    pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        match self {
+            Place::Host => Command::new(program),
+            Place::Namespace(namespace) => {
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", namespace]).arg(program);
+                command
+            }
+        }
+    }
+}
+
+/// Where each part of the local consortium runs: both carriers' clouds and the DMZ where
+/// their forwarders run. [`Placement::default`] puts everything on this host (the
+/// loopback clouds of `configs/local.toml`); [`crate::clouds::Clouds::placement`] puts
+/// each in its namespace.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Placement {
+    pub unicom: Place,
+    pub mobile: Place,
+    pub dmz: Place,
+}
+
+impl Placement {
+    /// The cloud of a rendered node (`nodes/NAME.toml`: `unicommsp-…` or `mobilemsp-…`).
+    pub fn of_node(&self, name: &str) -> &Place {
+        if name.starts_with("mobilemsp-") {
+            &self.mobile
+        } else {
+            assert!(name.starts_with("unicommsp-"), "{name} is no layout node");
+            &self.unicom
+        }
+    }
+
+    /// The cloud a client command belongs in: that of the carrier whose connection
+    /// profile (`--profile clients/ORG.toml`) it uses; Unicom's for a command without
+    /// one.
+    pub fn of_args(&self, args: &[&str]) -> &Place {
+        let profile = args
+            .windows(2)
+            .find(|pair| pair.first() == Some(&"--profile"))
+            .and_then(|pair| pair.get(1));
+        match profile {
+            Some(profile) if profile.ends_with("mobilemsp.toml") => &self.mobile,
+            _ => &self.unicom,
+        }
+    }
+}
+
 /// The `netsettle` binary under test, by path.
 #[derive(Debug, Clone, Copy)]
 pub struct Netsettle(pub &'static str);
@@ -88,12 +152,22 @@ impl Netsettle {
 
     /// A command running the binary.
     pub fn command(self) -> Command {
-        Command::new(self.0)
+        self.command_at(&Place::Host)
+    }
+
+    /// A command running the binary at `place`.
+    pub fn command_at(self, place: &Place) -> Command {
+        place.command(self.0)
     }
 
     /// Runs `netsettle args` in `dir` to completion.
     pub fn run(self, dir: &Path, args: &[&str]) -> Output {
-        self.command()
+        self.run_at(&Place::Host, dir, args)
+    }
+
+    /// Runs `netsettle args` at `place` in `dir` to completion.
+    pub fn run_at(self, place: &Place, dir: &Path, args: &[&str]) -> Output {
+        self.command_at(place)
             .args(args)
             .current_dir(dir)
             .output()
@@ -103,7 +177,12 @@ impl Netsettle {
     /// Runs `netsettle args` and returns its stdout; fails the test with stderr if it
     /// fails.
     pub fn ok(self, dir: &Path, args: &[&str]) -> String {
-        let output = self.run(dir, args);
+        self.ok_at(&Place::Host, dir, args)
+    }
+
+    /// [`Netsettle::ok`] at `place`.
+    pub fn ok_at(self, place: &Place, dir: &Path, args: &[&str]) -> String {
+        let output = self.run_at(place, dir, args);
         assert!(
             output.status.success(),
             "netsettle {args:?} failed:\n{}",
@@ -114,7 +193,12 @@ impl Netsettle {
 
     /// Runs `netsettle args`, expects it to fail, and returns its stderr.
     pub fn fails(self, dir: &Path, args: &[&str]) -> String {
-        let output = self.run(dir, args);
+        self.fails_at(&Place::Host, dir, args)
+    }
+
+    /// [`Netsettle::fails`] at `place`.
+    pub fn fails_at(self, place: &Place, dir: &Path, args: &[&str]) -> String {
+        let output = self.run_at(place, dir, args);
         assert!(
             !output.status.success(),
             "netsettle {args:?} unexpectedly succeeded"
@@ -201,7 +285,9 @@ impl Netsettle {
     /// peer_kill.rs slot 16, the adversary suite slots 11, 13 and 15, sdk_month.rs slot 17,
     /// http_gateway.rs slot 18, settlement_cli.rs slot 19, notices.rs slot 20,
     /// console_browser.rs slot 21, console_pages.rs slot 22, operations.rs slot 23,
-    /// ledger_backup.rs slot 24 (and prefix 4 for its orderers-only test); give each new
+    /// ledger_backup.rs slot 24 (and prefix 4 for its orderers-only test), clouds.rs slot 25
+    /// and drills.rs slot 26 with prefixes 1 to 3 (their loopback fallbacks without root;
+    /// in network namespaces they use no slot: `clouds`); give each new
     /// test file its own slot.
     pub fn render_layout(self, dir: &Path, slot: u8, prefix: &str) {
         let layout = std::fs::read_to_string(format!("{REPO}/configs/local.toml"))
@@ -212,6 +298,12 @@ impl Netsettle {
             .replace(":7070\"", &format!(":{prefix}7070\""))
             .replace("= 70", &format!("= {prefix}70"))
             .replace(":7054\"", &format!(":{prefix}7054\""));
+        self.render(dir, &layout);
+    }
+
+    /// Renders layout text `layout` (e.g. `configs/local.toml` with its addresses moved)
+    /// into `dir` as `layout.toml`, then `nodes/`, `dmz/` and `clients/`.
+    pub fn render(self, dir: &Path, layout: &str) {
         std::fs::write(dir.join("layout.toml"), layout).expect("layout.toml written");
         self.ok(
             dir,
@@ -221,7 +313,12 @@ impl Netsettle {
 
     /// Starts `netsettle node --config CONFIG` and waits for its readiness line.
     pub fn node(self, config: &Path) -> Process {
-        let mut command = self.command();
+        self.node_at(&Place::Host, config)
+    }
+
+    /// [`Netsettle::node`] at `place`.
+    pub fn node_at(self, place: &Place, config: &Path) -> Process {
+        let mut command = self.command_at(place);
         command
             .arg("node")
             .arg("--config")
@@ -278,7 +375,16 @@ impl Netsettle {
 
     /// Starts the rendered node `nodes/NAME.toml` and waits for its readiness line.
     pub fn start_node(self, dir: &Path, name: &str) -> Process {
-        self.node(&dir.join(format!("nodes/{name}.toml")))
+        self.start_node_at(&Placement::default(), dir, name)
+    }
+
+    /// Starts the rendered node `nodes/NAME.toml` in its cloud of `placement` and waits
+    /// for its readiness line.
+    pub fn start_node_at(self, placement: &Placement, dir: &Path, name: &str) -> Process {
+        self.node_at(
+            placement.of_node(name),
+            &dir.join(format!("nodes/{name}.toml")),
+        )
     }
 
     /// Writes the local consortium into `dir`, renders it onto loopback `slot` (no port
@@ -300,14 +406,25 @@ impl Netsettle {
     /// already written and rendered into `dir` (a test may edit node configs in between),
     /// each past its readiness line. Dropping the result stops them all.
     pub fn start_nodes(self, dir: &Path, orderers: &[&str], peers: &[&str]) -> Consortium {
-        let dmz = Forwarder::both(dir);
+        self.start_nodes_at(&Placement::default(), dir, orderers, peers)
+    }
+
+    /// [`Netsettle::start_nodes`] with each part where `placement` puts it.
+    pub fn start_nodes_at(
+        self,
+        placement: &Placement,
+        dir: &Path,
+        orderers: &[&str],
+        peers: &[&str],
+    ) -> Consortium {
+        let dmz = Forwarder::both_at(&placement.dmz, dir);
         let orderers = orderers
             .iter()
-            .map(|name| self.start_node(dir, name))
+            .map(|name| self.start_node_at(placement, dir, name))
             .collect();
         let peers = peers
             .iter()
-            .map(|name| self.start_node(dir, name))
+            .map(|name| self.start_node_at(placement, dir, name))
             .collect();
         Consortium {
             peers,
@@ -344,6 +461,12 @@ impl Netsettle {
     /// The settlement contract's lifecycle through the CLI: both carriers' admins
     /// approve, Unicom's commits; each step committed VALID.
     pub fn define_settlement(self, dir: &Path) {
+        self.define_settlement_at(&Placement::default(), dir);
+    }
+
+    /// [`Netsettle::define_settlement`], each admin in its carrier's cloud of
+    /// `placement`.
+    pub fn define_settlement_at(self, placement: &Placement, dir: &Path) {
         for (args, function) in [
             (ADMIN_U, "approve"),
             (ADMIN_M, "approve"),
@@ -351,7 +474,7 @@ impl Netsettle {
         ] {
             let mut call = vec!["lifecycle", function];
             call.extend(args);
-            let output = self.ok(dir, &call);
+            let output = self.ok_at(placement.of_args(&args), dir, &call);
             assert!(output.contains("code=VALID"), "{output}");
         }
     }
@@ -359,6 +482,11 @@ impl Netsettle {
     /// An agreement proposal by Unicom's admin (`netsettle tx invoke`): a real settlement
     /// transaction, valid any time after the lifecycle.
     pub fn propose(self, dir: &Path) -> Output {
+        self.propose_at(&Place::Host, dir)
+    }
+
+    /// [`Netsettle::propose`] at `place` (Unicom's cloud).
+    pub fn propose_at(self, place: &Place, dir: &Path) -> Output {
         let agreement = format!("{REPO}/tests/data/settlement/agreement.json");
         let mut args = vec!["tx", "invoke"];
         args.extend(ADMIN_U);
@@ -370,7 +498,7 @@ impl Netsettle {
             "--arg-file",
             &agreement,
         ]);
-        self.run(dir, &args)
+        self.run_at(place, dir, &args)
     }
 }
 
@@ -481,8 +609,15 @@ pub struct Forwarder {
 
 impl Forwarder {
     pub fn start(dir: &Path, map: &Path) -> Forwarder {
+        Forwarder::start_at(&Place::Host, dir, map)
+    }
+
+    /// [`Forwarder::start`] at `place` (the DMZ namespace: nginx binds the public
+    /// addresses there).
+    pub fn start_at(place: &Place, dir: &Path, map: &Path) -> Forwarder {
         let mappings = std::fs::read_to_string(map).expect("the DMZ map");
-        let child = Command::new("bash")
+        let child = place
+            .command("bash")
             .arg(format!("{REPO}/scripts/dmz.sh"))
             .arg(dir)
             .args(mappings.lines())
@@ -495,10 +630,64 @@ impl Forwarder {
 
     /// Both carriers' forwarders of a rendered layout in `dir` (`dmz/{unicom,mobile}`).
     pub fn both(dir: &Path) -> [Forwarder; 2] {
+        Forwarder::both_at(&Place::Host, dir)
+    }
+
+    /// [`Forwarder::both`] at `place`.
+    pub fn both_at(place: &Place, dir: &Path) -> [Forwarder; 2] {
         [
-            Forwarder::start(&dir.join("dmz/unicom"), &dir.join("dmz/UnicomMSP.map")),
-            Forwarder::start(&dir.join("dmz/mobile"), &dir.join("dmz/MobileMSP.map")),
+            Forwarder::unicom_at(place, dir),
+            Forwarder::mobile_at(place, dir),
         ]
+    }
+
+    /// Unicom's forwarder of a rendered layout in `dir`, at `place`.
+    pub fn unicom_at(place: &Place, dir: &Path) -> Forwarder {
+        Forwarder::start_at(
+            place,
+            &dir.join("dmz/unicom"),
+            &dir.join("dmz/UnicomMSP.map"),
+        )
+    }
+
+    /// Waits until the forwarder listens: nginx writes its pid file (`DIR/nginx.pid`)
+    /// once its listening sockets are open, and `dmz.sh` execs nginx, so the file then
+    /// holds this child's process id (a stale file of a stopped forwarder holds another).
+    pub fn wait_listening(&mut self, dir: &Path) {
+        let pid_file = dir.join("nginx.pid");
+        let pid = self.child.id().to_string();
+        let deadline = std::time::Instant::now() + WAIT_MAX;
+        loop {
+            let written = std::fs::read_to_string(&pid_file).unwrap_or_default();
+            if written.trim() == pid {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the forwarder of {} exited: {status}", dir.display());
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the forwarder of {} does not listen",
+                dir.display()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the forwarder now (as dropping it would), cutting every session through it;
+    /// a test restores the link by assigning a newly started one in its place.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Mobile's forwarder of a rendered layout in `dir`, at `place`.
+    pub fn mobile_at(place: &Place, dir: &Path) -> Forwarder {
+        Forwarder::start_at(
+            place,
+            &dir.join("dmz/mobile"),
+            &dir.join("dmz/MobileMSP.map"),
+        )
     }
 }
 
