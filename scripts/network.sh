@@ -18,7 +18,9 @@
 # NETSETTLE_BIN is the netsettle binary (default REPO/target/release/netsettle, built if
 # missing). NETSETTLE_CLOUDS=netns (as root) puts each carrier's cloud in a network
 # namespace of its own (scripts/clouds.sh, namespaces NETSETTLE_CLOUDS_NAME-unicom|mobile|
-# dmz); the default is loopback ranges. A consortium keeps the mode it was made with.
+# dmz), NETSETTLE_CLOUDS=loopback uses loopback ranges; the default is netns where this
+# machine can make namespaces (root), else loopback. A consortium keeps the mode it was
+# made with.
 # NETSETTLE_CONSOLE_TLS=1 serves the consoles over TLS (always so with namespaces).
 #
 # Process names: the nodes as `layout render` names their configs (unicommsp-orderer0,
@@ -29,7 +31,17 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 DIR=${NETSETTLE_NETWORK_DIR:-$REPO/.network}
 BIN=${NETSETTLE_BIN:-$REPO/target/release/netsettle}
-CLOUDS=${NETSETTLE_CLOUDS:-loopback}
+# Network namespaces when this machine can make them (root, `ip netns`), else loopback.
+default_clouds() {
+  local probe="nsprobe$$"
+  if [ "$(id -u)" -eq 0 ] && command -v ip > /dev/null && ip netns add "$probe" 2> /dev/null; then
+    ip netns del "$probe" 2> /dev/null || true
+    echo netns
+  else
+    echo loopback
+  fi
+}
+CLOUDS=${NETSETTLE_CLOUDS:-$(default_clouds)}
 # The namespace prefix scripts/clouds.sh uses: NAME-unicom, NAME-mobile, NAME-dmz.
 CLOUDS_NAME=${NETSETTLE_CLOUDS_NAME:-settle}
 # Every wait below is for an event (a readiness line, a pid file, a 200); this deadline
@@ -50,10 +62,12 @@ msp_of() { case $1 in unicom) echo UnicomMSP ;; mobile) echo MobileMSP ;; *) die
 clouds_mode_line() {
   case $CLOUDS in
     loopback)
-      if [ "$(id -u)" -eq 0 ]; then
-        echo "loopback clouds (NETSETTLE_CLOUDS=netns would use network namespaces)"
+      if [ -n "${NETSETTLE_CLOUDS:-}" ]; then
+        echo "loopback clouds (NETSETTLE_CLOUDS=loopback)"
+      elif [ "$(id -u)" -eq 0 ]; then
+        echo "loopback clouds (network namespaces cannot be made here)"
       else
-        echo "loopback clouds (not root)"
+        echo "loopback clouds (not root: network namespaces unavailable)"
       fi ;;
     netns) echo "network namespaces ${CLOUDS_NAME}-unicom, ${CLOUDS_NAME}-mobile, ${CLOUDS_NAME}-dmz" ;;
   esac

@@ -1,6 +1,7 @@
 //! The whole consortium as real processes, as `scripts/demo.sh` runs it: after the demo's
 //! first steps, `scripts/network.sh up` starts both carriers' CAs, five Raft orderers and
-//! four peers on their clouds' loopback ranges, both nginx DMZ forwarders and both consoles
+//! four peers in their clouds (network namespaces as root, else loopback ranges), both nginx
+//! DMZ forwarders and both consoles
 //! in the seed's setup order (each carrier sets its own anchor peer through the running
 //! orderers; lifecycle; agreement); `scripts/month.sh` drives one settlement month through
 //! the CLI: encrypted uploads, reveals, on-chain reconciliation, dispute, adjustments, both
@@ -68,6 +69,20 @@ fn a_settlement_month_runs_end_to_end_across_both_carriers() {
     );
     // The restart from the data: every node at the height it had before `network.sh down`.
     assert!(stdout.contains("heights unchanged: "), "{stdout}");
+    // As root (the test machines) each carrier's cloud is a network namespace; without
+    // root the demo says it falls back to loopback ranges.
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.stdout.trim_ascii() == b"0");
+    if root {
+        assert!(
+            stdout.contains("network namespaces settle-unicom, settle-mobile, settle-dmz"),
+            "{stdout}"
+        );
+    } else {
+        assert!(stdout.contains("loopback clouds (not root"), "{stdout}");
+    }
     // Three cross-carrier ledger comparisons (two peer pairs, one orderer pair).
     let identical = stdout
         .lines()
