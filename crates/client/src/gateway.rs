@@ -16,7 +16,7 @@ use crate::limits::{
     BROADCAST_ATTEMPTS_MAX, BROADCAST_BACKOFF_MAX, BROADCAST_BACKOFF_MIN, STATUS_REQUESTS_MAX,
     STATUS_WAIT,
 };
-use crate::{ClientError, ConnectionProfile, Signer, assemble};
+use crate::{ClientError, ConnectionProfile, OrdererPreference, Signer, assemble};
 
 /// A node the client talks to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +72,8 @@ pub struct Gateway {
     network: Network,
     net: NetHandle,
     config: GatewayConfig,
+    /// Which orderer broadcasts try first (the leader the orderers name).
+    preference: OrdererPreference,
 }
 
 impl Gateway {
@@ -83,6 +85,7 @@ impl Gateway {
             network,
             net,
             config,
+            preference: OrdererPreference::new(),
         })
     }
 
@@ -119,9 +122,16 @@ impl Gateway {
         &self.config.peers
     }
 
-    /// Every orderer the gateway knows, in the order broadcasts try them.
+    /// Every orderer the gateway knows, in the profile's order (broadcasts try the leader
+    /// the orderers named first, then this order).
     pub fn orderers(&self) -> &[Endpoint] {
         &self.config.orderers
+    }
+
+    /// The orderer the next broadcast tries first when it is not the profile's first: the
+    /// Raft leader as the orderers last named it.
+    pub fn preferred_orderer(&self) -> Option<&Endpoint> {
+        self.preference.leader(&self.config.orderers)
     }
 
     /// One endorsing peer per organisation (the first listed of each).
@@ -230,10 +240,26 @@ impl Gateway {
         let mut last = String::from("no orderer configured");
         let mut retrying = false;
         for attempt in 0..BROADCAST_ATTEMPTS_MAX {
-            for orderer in &self.config.orderers {
+            let orderers = &self.config.orderers;
+            for orderer in self
+                .preference
+                .order(orderers)
+                .iter()
+                .filter_map(|i| orderers.get(*i))
+            {
                 let answer = match self.broadcast_once(orderer, bytes.clone()).await {
-                    Ok(response) => classify(response, &tx_id, retrying),
-                    Err(ClientError::Net(error)) => Answer::Retry(error.to_string()),
+                    Ok(response) => {
+                        self.preference.answered(
+                            orderers,
+                            orderer.node_id,
+                            response.leader.as_deref(),
+                        );
+                        classify(response, &tx_id, retrying)
+                    }
+                    Err(ClientError::Net(error)) => {
+                        self.preference.unreachable(orderer.node_id);
+                        Answer::Retry(error.to_string())
+                    }
                     Err(error) => return Err(error),
                 };
                 match answer {
@@ -241,13 +267,17 @@ impl Gateway {
                         last = reason;
                         retrying = true;
                     }
-                    Answer::Done(outcome) => return outcome,
+                    Answer::Done(outcome) => {
+                        self.preference.broadcast_done();
+                        return outcome;
+                    }
                 }
             }
             tracing::debug!(attempt, %last, "broadcast not accepted yet");
             tokio::time::sleep(backoff).await;
             backoff = backoff.saturating_mul(2).min(BROADCAST_BACKOFF_MAX);
         }
+        self.preference.broadcast_done();
         Err(ClientError::Broadcast {
             status: format!("{:?}", BroadcastStatus::ServiceUnavailable),
             info: last,
@@ -274,7 +304,7 @@ impl Gateway {
             .net
             .request(orderer.node_id, BROADCAST_SERVICE, bytes)
             .await?;
-        Ok(decode(&reply)?)
+        Ok(BroadcastResponse::decode_any(&reply)?)
     }
 
     /// Submits a config update that carries the admins' approvals: signs it as
@@ -414,6 +444,7 @@ mod tests {
         BroadcastResponse {
             status,
             info: info.to_owned(),
+            leader: None,
         }
     }
 
