@@ -4,6 +4,9 @@
 
 use std::path::Path;
 
+use futures::TryStreamExt as _;
+use futures::stream::FuturesOrdered;
+
 use netsettle_net::{NetConfig, NetHandle, Network, NodeId};
 use netsettle_protocol::{
     BROADCAST_SERVICE, BroadcastResponse, BroadcastStatus, ConfigUpdateEnvelope, ContractEvent,
@@ -165,6 +168,23 @@ impl Gateway {
         }
     }
 
+    /// Asks every peer of `peers` to endorse `proposal`, all at once (one round trip
+    /// instead of one per carrier): their responses in the order of `peers`, or the error
+    /// of the first of `peers` that failed, as asking one after the other would give (and
+    /// no later than that would).
+    pub async fn endorse_all(
+        &self,
+        peers: &[Endpoint],
+        proposal: &SignedProposal,
+    ) -> Result<Vec<ProposalResponse>, ClientError> {
+        // In `peers`' order, all polled at once; the first failure in that order ends it.
+        let asked: FuturesOrdered<_> = peers
+            .iter()
+            .map(|peer| self.endorse(peer, proposal))
+            .collect();
+        asked.try_collect().await
+    }
+
     /// Runs `function(args)` on one peer without ordering anything (a query).
     pub async fn evaluate(
         &self,
@@ -195,21 +215,15 @@ impl Gateway {
     ) -> Result<Committed, ClientError> {
         let proposal = signer.propose(&self.config.channel, contract, function, args)?;
         let endorsers = self.endorsers();
-        let mut responses = Vec::with_capacity(endorsers.len());
-        for peer in &endorsers {
-            responses.push(self.endorse(peer, &proposal).await?);
-        }
+        let responses = self.endorse_all(&endorsers, &proposal).await?;
         let endorsed = assemble(signer, &proposal, responses)?;
         self.broadcast(&endorsed.envelope).await?;
         // Wait for every endorser, not just one: the caller's next transaction is endorsed
         // at all of them and must see this one's writes (read-your-writes across
         // carriers). Validation is deterministic, so they all give the same code.
-        let mut committed = None;
-        for peer in &endorsers {
-            let status = self.wait_committed(peer, &proposal.tx_id()).await?;
-            committed.get_or_insert(status);
-        }
-        let (block, code) = committed.ok_or(ClientError::NoEndorsements)?;
+        let (block, code) = self
+            .wait_committed_all(&endorsers, &proposal.tx_id())
+            .await?;
         let events = match &endorsed.envelope.payload {
             Payload::Transaction(tx) => tx.response.action.events.clone(),
             _ => Vec::new(),
@@ -371,6 +385,26 @@ impl Gateway {
             .request(orderer.node_id, DELIVER_SERVICE, encode(&request)?)
             .await?;
         Ok(decode(&bytes)?)
+    }
+
+    /// Waits until every peer of `peers` has committed `tx_id`, all at once: the first
+    /// peer's block and validation code, or the error of the first of `peers` that
+    /// failed, as waiting on one after the other would give ([`ClientError::NoEndorsements`]
+    /// when `peers` is empty).
+    pub async fn wait_committed_all(
+        &self,
+        peers: &[Endpoint],
+        tx_id: &TxId,
+    ) -> Result<(u64, ValidationCode), ClientError> {
+        let waits: FuturesOrdered<_> = peers
+            .iter()
+            .map(|peer| self.wait_committed(peer, tx_id))
+            .collect();
+        let statuses: Vec<(u64, ValidationCode)> = waits.try_collect().await?;
+        statuses
+            .into_iter()
+            .next()
+            .ok_or(ClientError::NoEndorsements)
     }
 
     /// Waits until `peer` has committed `tx_id`; its block and validation code.
