@@ -64,10 +64,10 @@ use tokio::task::JoinHandle;
 use crate::error::{OrdererError, RaftRefusal};
 use crate::limits::{
     BLOCK_READS_CONCURRENT_MAX, BLOCK_REQUESTS_OPEN_MAX, BLOCKS_LONG_POLL_MS,
-    BROADCAST_INFO_BYTES_MAX, DELIVER_NEXT_BLOCK_WAIT_MS, DELIVER_REQUESTS_OPEN_MAX,
-    ENVELOPE_CHECKS_CONCURRENT_MAX, RAFT_BATCH_BYTES_TARGET, RAFT_BATCH_MESSAGES_MAX,
-    RAFT_FRAME_PREFIX_BYTES, RAFT_LINK_QUEUE_BYTES_MAX, RAFT_LINK_QUEUE_MESSAGES_MAX,
-    RAFT_REQUEST_BYTES_MAX, RAFT_WIRE_BYTES_MAX,
+    BROADCAST_DECODE_INLINE_BYTES_MAX, BROADCAST_INFO_BYTES_MAX, DELIVER_NEXT_BLOCK_WAIT_MS,
+    DELIVER_REQUESTS_OPEN_MAX, ENVELOPE_CHECKS_CONCURRENT_MAX, RAFT_BATCH_BYTES_TARGET,
+    RAFT_BATCH_MESSAGES_MAX, RAFT_FRAME_PREFIX_BYTES, RAFT_LINK_QUEUE_BYTES_MAX,
+    RAFT_LINK_QUEUE_MESSAGES_MAX, RAFT_REQUEST_BYTES_MAX, RAFT_WIRE_BYTES_MAX,
 };
 use crate::service::{FetchFuture, OrdererHandle, Transport};
 
@@ -628,15 +628,22 @@ async fn answer_broadcast(
         return;
     };
     let payload = std::mem::take(&mut request.payload);
-    // Decoding up to a block's worth of envelope is CPU work: off the async workers, and
-    // bounded, since the blocking pool is not.
-    let decoded = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        decode::<Envelope>(&payload)
-    })
-    .await
-    .map_err(|error| error.to_string())
-    .and_then(|decoded| decoded.map_err(|error| error.to_string()));
+    let decoded = if payload.len() <= BROADCAST_DECODE_INLINE_BYTES_MAX {
+        // A few microseconds: cheaper here than a hop to another thread and back.
+        let decoded = decode::<Envelope>(&payload).map_err(|error| error.to_string());
+        drop(permit);
+        decoded
+    } else {
+        // Decoding up to a block's worth of envelope is CPU work: off the async workers,
+        // and bounded, since the blocking pool is not.
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            decode::<Envelope>(&payload)
+        })
+        .await
+        .map_err(|error| error.to_string())
+        .and_then(|decoded| decoded.map_err(|error| error.to_string()))
+    };
     let response = match decoded {
         Ok(envelope) => match orderer.broadcast(envelope).await {
             // The id that landed: for a config update, the config envelope the orderer
