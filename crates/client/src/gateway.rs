@@ -221,15 +221,14 @@ impl Gateway {
         // Wait for every endorser, not just one: the caller's next transaction is endorsed
         // at all of them and must see this one's writes (read-your-writes across
         // carriers). Validation is deterministic, so they all give the same code.
-        let (block, code) = self
-            .wait_committed_all(&endorsers, &proposal.tx_id())
-            .await?;
+        let tx_id = proposal.tx_id();
+        let (block, code) = self.wait_committed_all(&endorsers, &tx_id).await?;
         let events = match &endorsed.envelope.payload {
             Payload::Transaction(tx) => tx.response.action.events.clone(),
             _ => Vec::new(),
         };
         Ok(Committed {
-            tx_id: proposal.tx_id(),
+            tx_id,
             block,
             code,
             response: endorsed.response,

@@ -121,16 +121,17 @@ pub struct ValidatedBlock {
     pub block: Block,
     /// The configuration a valid config transaction put in force.
     pub new_config: Option<ChannelConfig>,
+    /// Each envelope's transaction id, in block order, derived once during validation.
+    pub tx_ids: Vec<TxId>,
 }
 
 impl ValidatedBlock {
     /// `(tx id, code)` per envelope, in block order.
     pub fn verdicts(&self) -> Vec<(TxId, ValidationCode)> {
-        self.block
-            .data
+        self.tx_ids
             .iter()
             .zip(&self.block.metadata.validation_codes)
-            .map(|(envelope, code)| (envelope.tx_id(), *code))
+            .map(|(tx_id, code)| (*tx_id, *code))
             .collect()
     }
 }
@@ -223,6 +224,7 @@ impl Validator {
             ValidatedBlock {
                 block: validated,
                 new_config: Some(config.clone()),
+                tx_ids: vec![envelope.tx_id()],
             },
             channel,
         ))
@@ -238,18 +240,27 @@ impl Validator {
         check_block_shape(block)?;
         check_chain(state, block)?;
         check_orderer_signature(channel, block)?;
+        // Each id once: it hashes the creator's certificate.
+        let tx_ids: Vec<TxId> = block.data.iter().map(Envelope::tx_id).collect();
         let plans: Vec<Plan<'_>> = block
             .data
             .iter()
-            .map(|envelope| plan(channel, envelope, block, self.own.as_deref()))
+            .zip(&tx_ids)
+            .map(|(envelope, tx_id)| plan(channel, envelope, tx_id, block, self.own.as_deref()))
             .collect();
         let signatures_ok = self.verify_signatures(&plans)?;
         let mut updates = Updates::new();
         let mut seen = BTreeSet::new();
         let mut codes = Vec::with_capacity(plans.len());
         let mut new_config = None;
-        for ((envelope, plan), signatures_ok) in block.data.iter().zip(&plans).zip(signatures_ok) {
-            let tx_id = envelope.tx_id();
+        for (((envelope, tx_id), plan), signatures_ok) in block
+            .data
+            .iter()
+            .zip(&tx_ids)
+            .zip(&plans)
+            .zip(signatures_ok)
+        {
+            let tx_id = *tx_id;
             let first_in_block = seen.insert(tx_id);
             let code = match plan {
                 Plan::Rejected(code) => *code,
@@ -284,6 +295,7 @@ impl Validator {
         Ok(ValidatedBlock {
             block: validated,
             new_config,
+            tx_ids,
         })
     }
 
@@ -430,6 +442,7 @@ fn identity_code(error: &MspError) -> ValidationCode {
 fn plan<'b>(
     channel: &ChannelState,
     envelope: &'b Envelope,
+    tx_id: &TxId,
     block: &Block,
     own: Option<&OwnEndorsements>,
 ) -> Plan<'b> {
@@ -456,7 +469,10 @@ fn plan<'b>(
         own: false,
     };
     match &envelope.payload {
-        Payload::Transaction(tx) => plan_transaction(channel, tx, creator, at, own),
+        Payload::Transaction(tx) => {
+            let own = own.map(|own| (own, tx_id));
+            plan_transaction(channel, tx, creator, at, own)
+        }
         Payload::Config { config, .. } => plan_config(channel, config, creator, n_envelopes, at),
         // Orderers turn updates into config envelopes; an update in a block is a bug.
         Payload::ConfigUpdate { .. } => Plan::Rejected(ValidationCode::InvalidConfig),
@@ -468,7 +484,7 @@ fn plan_transaction<'b>(
     tx: &'b Transaction,
     creator: SignatureCheck<'b>,
     at: i64,
-    own: Option<&OwnEndorsements>,
+    own: Option<(&OwnEndorsements, &TxId)>,
 ) -> Plan<'b> {
     let msps = &channel.msps;
     let writers = &channel.config.policies.writers;
@@ -502,9 +518,9 @@ fn plan_transaction<'b>(
         ) else {
             return Plan::Rejected(ValidationCode::BadPayload);
         };
-        let own = own.is_some_and(|own| {
+        let own = own.is_some_and(|(own, tx_id)| {
             own.is_own(
-                &tx.proposal.tx_id(),
+                tx_id,
                 &endorsement.endorser,
                 &message,
                 &endorsement.signature,

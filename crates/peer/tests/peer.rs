@@ -265,6 +265,21 @@ fn the_peers_own_endorsement_is_taken_without_verifying_it_again() {
 }
 
 #[test]
+fn a_validated_block_names_each_transaction_id_in_block_order() {
+    let mut h = Harness::new();
+    let client = h.net.unicom_client.clone();
+    let envelopes = vec![
+        h.invoke(&client, "kv", "put", &[b"c", b"3"], &[0, 1]),
+        h.invoke(&client, "kv", "put", &[b"d", b"4"], &[0]),
+    ];
+    let expected: Vec<_> = envelopes.iter().map(Envelope::tx_id).collect();
+    let validated = h.validate(envelopes);
+    assert_eq!(validated.tx_ids, expected);
+    let verdicts: Vec<_> = validated.verdicts().into_iter().map(|(id, _)| id).collect();
+    assert_eq!(verdicts, expected);
+}
+
+#[test]
 fn a_forged_endorsement_under_the_peers_own_name_is_still_refused() {
     let mut h = Harness::new();
     let own = h.endorsers[0].own_endorsements();
