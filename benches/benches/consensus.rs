@@ -2,8 +2,10 @@
 //! Mobile; certificates from `ca bootstrap`, genesis from `configtx genesis` with the
 //! consortium profile's batch policy: 1 s, 50 tx, 100 MB) on 127.9.x.x, talking Raft over
 //! SM-TLS. Clients in this process broadcast signed ~1 KiB envelopes over SM-TLS
-//! (`orderer-broadcast`, round-robin over the five) with a fixed number in flight per load
-//! level; an observer with a peer's certificate long-polls `orderer-blocks` on the first
+//! (`orderer-broadcast`) with a fixed number in flight per load level, to the Raft leader
+//! the orderers' answers name, as the client SDK does (`netsettle_client::OrdererPreference`;
+//! round-robin over the five until an answer names it, which orderers built before the
+//! hint never do); an observer with a peer's certificate long-polls `orderer-blocks` on the first
 //! orderer and stamps each transaction when the block holding it is there.
 //!
 //! Reported per level: committed tx/s and blocks/s (first broadcast until the block with
@@ -33,6 +35,7 @@ use std::time::{Duration, Instant};
 
 use netsettle_benches::process::{process_cpu_seconds, stat_cpu_seconds};
 use netsettle_benches::results::{Chart, Series, write_csv, write_png};
+use netsettle_client::{Endpoint, OrdererPreference};
 use netsettle_msp::IdentityLayout;
 use netsettle_net::{ChannelTrust, NetConfig, NetHandle, Network, NodeId};
 use netsettle_protocol::{
@@ -254,6 +257,10 @@ fn stamp(
 struct Bench {
     orderers: Vec<Process>,
     orderer_ids: Vec<NodeId>,
+    /// The orderers as the client SDK names them, for its leader preference.
+    orderer_endpoints: Arc<Vec<Endpoint>>,
+    /// Where broadcasts go: the leader the orderers named, as in the client SDK.
+    preference: Arc<OrdererPreference>,
     client: Network,
     observer: Network,
     height: u64,
@@ -288,7 +295,13 @@ impl Bench {
         for (index, envelope) in envelopes.into_iter().enumerate() {
             let permit = Arc::clone(&slots).acquire_owned().await.expect("semaphore");
             let net = self.client.handle();
-            let orderer = self.orderer_ids[index % self.orderer_ids.len()];
+            let round_robin = self.orderer_ids[index % self.orderer_ids.len()];
+            let orderer = self
+                .preference
+                .leader(&self.orderer_endpoints)
+                .map_or(round_robin, |leader| leader.node_id);
+            let endpoints = Arc::clone(&self.orderer_endpoints);
+            let preference = Arc::clone(&self.preference);
             let started = Arc::clone(&started);
             calls.push(tokio::spawn(async move {
                 let _permit = permit;
@@ -297,7 +310,8 @@ impl Bench {
                     .lock()
                     .expect("lock")
                     .insert(envelope.tx_id(), Instant::now());
-                broadcast(&net, orderer, bytes).await;
+                let leader = broadcast(&net, orderer, bytes).await;
+                preference.answered(&endpoints, orderer, leader.as_deref());
             }));
         }
         for call in calls {
@@ -352,7 +366,7 @@ async fn wait_for_leader(bench: &Bench, envelopes: &Envelopes) {
                 .await;
             let status = answer
                 .ok()
-                .and_then(|bytes| decode::<BroadcastResponse>(&bytes).ok())
+                .and_then(|bytes| BroadcastResponse::decode_any(&bytes).ok())
                 .map(|response| response.status);
             if status == Some(BroadcastStatus::Success) {
                 break;
@@ -367,19 +381,20 @@ async fn wait_for_leader(bench: &Bench, envelopes: &Envelopes) {
 }
 
 /// One broadcast; refusals other than success fail the bench (nothing is retried, so a
-/// throughput figure never hides errors).
-async fn broadcast(net: &NetHandle, orderer: NodeId, envelope: Vec<u8>) {
+/// throughput figure never hides errors). The leader the orderer named, if any.
+async fn broadcast(net: &NetHandle, orderer: NodeId, envelope: Vec<u8>) -> Option<String> {
     let bytes = net
         .request(orderer, BROADCAST_SERVICE, envelope)
         .await
         .unwrap_or_else(|error| panic!("broadcast: {error}"));
-    let response: BroadcastResponse = decode(&bytes).expect("broadcast response");
+    let response = BroadcastResponse::decode_any(&bytes).expect("broadcast response");
     assert_eq!(
         response.status,
         BroadcastStatus::Success,
         "{}",
         response.info
     );
+    response.leader
 }
 
 fn channel_config(dir: &Path) -> ChannelConfig {
@@ -407,7 +422,8 @@ async fn start(dir: &Path) -> Bench {
     let client = start_network(dir, &client_dir, &trust, "127.9.1.30").await;
     let observer = start_network(dir, &peer_dir, &trust, "127.9.1.20").await;
     let mut orderer_ids = Vec::new();
-    for (org, _, name, address) in ORDERERS {
+    let mut orderer_endpoints = Vec::new();
+    for (org, msp_id, name, address) in ORDERERS {
         let id = node_id(dir, &identity_dir(org, "orderers", name));
         let address = address.parse().expect("address");
         for network in [&client, &observer] {
@@ -418,10 +434,16 @@ async fn start(dir: &Path) -> Bench {
                 .expect("add");
         }
         orderer_ids.push(id);
+        orderer_endpoints.push(Endpoint {
+            msp_id: msp_id.to_owned(),
+            node_id: id,
+        });
     }
     Bench {
         orderers,
         orderer_ids,
+        orderer_endpoints: Arc::new(orderer_endpoints),
+        preference: Arc::new(OrdererPreference::new()),
         client,
         observer,
         height: 1,

@@ -169,6 +169,28 @@ fn a_consortium_shows_health_readiness_metrics_and_json_logs() {
     );
     assert!(value(&orderer, "netsettle_raft_term", &[]) >= 1.0);
     value(&orderer, "netsettle_raft_proposals_failed_total", &[]);
+    // Every broadcast was checked at the orderer it reached, in batches of one or more.
+    let (checks, batches) = orderer_ops
+        .iter()
+        .map(|address| {
+            let samples = scrape(*address);
+            (
+                value(&samples, "netsettle_orderer_envelope_checks_total", &[]),
+                value(
+                    &samples,
+                    "netsettle_orderer_envelope_check_batches_total",
+                    &[],
+                ),
+            )
+        })
+        .fold((0.0, 0.0), |(checks, batches), (c, b)| {
+            (checks + c, batches + b)
+        });
+    assert!(checks >= 4.0, "{checks}");
+    assert!(
+        (1.0..=checks).contains(&batches),
+        "{batches} batches, {checks} checks"
+    );
     let handshakes: f64 = orderer_ops
         .iter()
         .map(|address| value(&scrape(*address), "netsettle_net_tls_handshakes_total", &[]))

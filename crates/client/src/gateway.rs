@@ -4,6 +4,9 @@
 
 use std::path::Path;
 
+use futures::TryStreamExt as _;
+use futures::stream::FuturesOrdered;
+
 use netsettle_net::{NetConfig, NetHandle, Network, NodeId};
 use netsettle_protocol::{
     BROADCAST_SERVICE, BroadcastResponse, BroadcastStatus, ConfigUpdateEnvelope, ContractEvent,
@@ -16,7 +19,7 @@ use crate::limits::{
     BROADCAST_ATTEMPTS_MAX, BROADCAST_BACKOFF_MAX, BROADCAST_BACKOFF_MIN, STATUS_REQUESTS_MAX,
     STATUS_WAIT,
 };
-use crate::{ClientError, ConnectionProfile, Signer, assemble};
+use crate::{ClientError, ConnectionProfile, OrdererPreference, Signer, assemble};
 
 /// A node the client talks to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +75,8 @@ pub struct Gateway {
     network: Network,
     net: NetHandle,
     config: GatewayConfig,
+    /// Which orderer broadcasts try first (the leader the orderers name).
+    preference: OrdererPreference,
 }
 
 impl Gateway {
@@ -83,6 +88,7 @@ impl Gateway {
             network,
             net,
             config,
+            preference: OrdererPreference::new(),
         })
     }
 
@@ -119,9 +125,16 @@ impl Gateway {
         &self.config.peers
     }
 
-    /// Every orderer the gateway knows, in the order broadcasts try them.
+    /// Every orderer the gateway knows, in the profile's order (broadcasts try the leader
+    /// the orderers named first, then this order).
     pub fn orderers(&self) -> &[Endpoint] {
         &self.config.orderers
+    }
+
+    /// The orderer the next broadcast tries first when it is not the profile's first: the
+    /// Raft leader as the orderers last named it.
+    pub fn preferred_orderer(&self) -> Option<&Endpoint> {
+        self.preference.leader(&self.config.orderers)
     }
 
     /// One endorsing peer per organisation (the first listed of each).
@@ -155,6 +168,23 @@ impl Gateway {
         }
     }
 
+    /// Asks every peer of `peers` to endorse `proposal`, all at once (one round trip
+    /// instead of one per carrier): their responses in the order of `peers`, or the error
+    /// of the first of `peers` that failed, as asking one after the other would give (and
+    /// no later than that would).
+    pub async fn endorse_all(
+        &self,
+        peers: &[Endpoint],
+        proposal: &SignedProposal,
+    ) -> Result<Vec<ProposalResponse>, ClientError> {
+        // In `peers`' order, all polled at once; the first failure in that order ends it.
+        let asked: FuturesOrdered<_> = peers
+            .iter()
+            .map(|peer| self.endorse(peer, proposal))
+            .collect();
+        asked.try_collect().await
+    }
+
     /// Runs `function(args)` on one peer without ordering anything (a query).
     pub async fn evaluate(
         &self,
@@ -185,27 +215,20 @@ impl Gateway {
     ) -> Result<Committed, ClientError> {
         let proposal = signer.propose(&self.config.channel, contract, function, args)?;
         let endorsers = self.endorsers();
-        let mut responses = Vec::with_capacity(endorsers.len());
-        for peer in &endorsers {
-            responses.push(self.endorse(peer, &proposal).await?);
-        }
+        let responses = self.endorse_all(&endorsers, &proposal).await?;
         let endorsed = assemble(signer, &proposal, responses)?;
         self.broadcast(&endorsed.envelope).await?;
         // Wait for every endorser, not just one: the caller's next transaction is endorsed
         // at all of them and must see this one's writes (read-your-writes across
         // carriers). Validation is deterministic, so they all give the same code.
-        let mut committed = None;
-        for peer in &endorsers {
-            let status = self.wait_committed(peer, &proposal.tx_id()).await?;
-            committed.get_or_insert(status);
-        }
-        let (block, code) = committed.ok_or(ClientError::NoEndorsements)?;
+        let tx_id = proposal.tx_id();
+        let (block, code) = self.wait_committed_all(&endorsers, &tx_id).await?;
         let events = match &endorsed.envelope.payload {
             Payload::Transaction(tx) => tx.response.action.events.clone(),
             _ => Vec::new(),
         };
         Ok(Committed {
-            tx_id: proposal.tx_id(),
+            tx_id,
             block,
             code,
             response: endorsed.response,
@@ -230,10 +253,26 @@ impl Gateway {
         let mut last = String::from("no orderer configured");
         let mut retrying = false;
         for attempt in 0..BROADCAST_ATTEMPTS_MAX {
-            for orderer in &self.config.orderers {
+            let orderers = &self.config.orderers;
+            for orderer in self
+                .preference
+                .order(orderers)
+                .iter()
+                .filter_map(|i| orderers.get(*i))
+            {
                 let answer = match self.broadcast_once(orderer, bytes.clone()).await {
-                    Ok(response) => classify(response, &tx_id, retrying),
-                    Err(ClientError::Net(error)) => Answer::Retry(error.to_string()),
+                    Ok(response) => {
+                        self.preference.answered(
+                            orderers,
+                            orderer.node_id,
+                            response.leader.as_deref(),
+                        );
+                        classify(response, &tx_id, retrying)
+                    }
+                    Err(ClientError::Net(error)) => {
+                        self.preference.unreachable(orderer.node_id);
+                        Answer::Retry(error.to_string())
+                    }
                     Err(error) => return Err(error),
                 };
                 match answer {
@@ -241,13 +280,17 @@ impl Gateway {
                         last = reason;
                         retrying = true;
                     }
-                    Answer::Done(outcome) => return outcome,
+                    Answer::Done(outcome) => {
+                        self.preference.broadcast_done();
+                        return outcome;
+                    }
                 }
             }
             tracing::debug!(attempt, %last, "broadcast not accepted yet");
             tokio::time::sleep(backoff).await;
             backoff = backoff.saturating_mul(2).min(BROADCAST_BACKOFF_MAX);
         }
+        self.preference.broadcast_done();
         Err(ClientError::Broadcast {
             status: format!("{:?}", BroadcastStatus::ServiceUnavailable),
             info: last,
@@ -274,7 +317,7 @@ impl Gateway {
             .net
             .request(orderer.node_id, BROADCAST_SERVICE, bytes)
             .await?;
-        Ok(decode(&reply)?)
+        Ok(BroadcastResponse::decode_any(&reply)?)
     }
 
     /// Submits a config update that carries the admins' approvals: signs it as
@@ -341,6 +384,26 @@ impl Gateway {
             .request(orderer.node_id, DELIVER_SERVICE, encode(&request)?)
             .await?;
         Ok(decode(&bytes)?)
+    }
+
+    /// Waits until every peer of `peers` has committed `tx_id`, all at once: the first
+    /// peer's block and validation code, or the error of the first of `peers` that
+    /// failed, as waiting on one after the other would give ([`ClientError::NoEndorsements`]
+    /// when `peers` is empty).
+    pub async fn wait_committed_all(
+        &self,
+        peers: &[Endpoint],
+        tx_id: &TxId,
+    ) -> Result<(u64, ValidationCode), ClientError> {
+        let waits: FuturesOrdered<_> = peers
+            .iter()
+            .map(|peer| self.wait_committed(peer, tx_id))
+            .collect();
+        let statuses: Vec<(u64, ValidationCode)> = waits.try_collect().await?;
+        statuses
+            .into_iter()
+            .next()
+            .ok_or(ClientError::NoEndorsements)
     }
 
     /// Waits until `peer` has committed `tx_id`; its block and validation code.
@@ -414,6 +477,7 @@ mod tests {
         BroadcastResponse {
             status,
             info: info.to_owned(),
+            leader: None,
         }
     }
 

@@ -7,8 +7,9 @@
 //! signs the transaction envelope for the orderers ([`assemble`]).
 //!
 //! [`Gateway`] carries this over `netsettle-net` (libp2p over SM-TLS, the user's own TLS
-//! certificate): endorse at one peer per carrier, broadcast to the orderers (retried while
-//! they have no leader), wait on `peer-tx-status` until every endorser committed
+//! certificate): endorse at one peer per carrier, broadcast to the orderers (the Raft leader
+//! first, as the orderers' answers name it: [`OrdererPreference`]; retried while they have
+//! no leader), wait on `peer-tx-status` until every endorser committed
 //! ([`Gateway::submit`]). [`Gateway::submit_config`] does the same for a config update
 //! that already carries the admins' approvals: the orderers check it against the
 //! modification policies and cut it into a config block of its own; the gateway waits
@@ -81,6 +82,7 @@ mod gateway;
 pub mod keystore;
 pub mod limits;
 pub mod notice;
+mod preference;
 mod profile;
 pub mod settlement;
 mod signer;
@@ -91,6 +93,7 @@ pub use events::{ChainEvent, EventCursor, EventStream};
 pub use gateway::{Committed, ConfigCommitted, Endpoint, Gateway, GatewayConfig};
 pub use keystore::{KeyStore, KeyStoreError};
 pub use notice::{Notice, NoticeError, sign_notice, verify_notice};
+pub use preference::OrdererPreference;
 pub use profile::{ConnectionProfile, ProfileNode};
 pub use settlement::{Settlement, Submitted};
 pub use signer::Signer;

@@ -17,6 +17,10 @@ pub const BROADCAST_BACKOFF_MIN: Duration = Duration::from_millis(100);
 pub const BROADCAST_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 const _: () = assert!(BROADCAST_BACKOFF_MIN.as_millis() <= BROADCAST_BACKOFF_MAX.as_millis());
+/// Broadcasts during which an orderer that was named the leader but could not be reached
+/// is not taken as a leader hint again (unless it answers first): long enough that a lying
+/// hint costs little, short enough that a restarted leader is preferred again soon.
+pub const HINT_SHUNNED_BROADCASTS: u32 = 64;
 
 /// Openings kept per (channel, period, round) in the key store: one per sealing; a
 /// carrier seals again only when a submission failed, so a handful is plenty.

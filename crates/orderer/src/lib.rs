@@ -92,6 +92,7 @@
 pub mod admin;
 mod catch_up;
 mod chain;
+mod checks;
 pub mod consenters;
 mod core;
 pub mod cutter;

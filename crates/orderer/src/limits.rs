@@ -98,6 +98,14 @@ pub const CLOCK_ENTRY_BYTES_MAX: usize = 32;
 /// Broadcast envelopes being checked (decoding, certificates, SM2) on the blocking pool
 /// at once; more are refused as busy. Raft ticks and the network never wait for them.
 pub const ENVELOPE_CHECKS_CONCURRENT_MAX: usize = 64;
+/// Envelopes checked in one blocking-pool task (`checks`): every check that may be
+/// waiting, so one batch can take them all.
+pub const CHECK_BATCH_ENVELOPES_MAX: usize = ENVELOPE_CHECKS_CONCURRENT_MAX;
+/// Check batches running at once (also at most the machine's cores): each runs on its own
+/// blocking thread, so checks use every core while the next batch gathers.
+pub const CHECK_BATCHES_CONCURRENT_MAX: usize = 8;
+const _: () = assert!(CHECK_BATCHES_CONCURRENT_MAX >= 1);
+const _: () = assert!(CHECK_BATCH_ENVELOPES_MAX <= ENVELOPE_CHECKS_CONCURRENT_MAX);
 
 /// Ticks a catch-up request may stay unanswered before it is sent to another consenter.
 pub const CATCH_UP_RETRY_TICKS: u64 = 10;
@@ -144,6 +152,10 @@ pub const BLOCK_REQUESTS_OPEN_MAX: usize = 256;
 pub const BLOCK_READS_CONCURRENT_MAX: usize = 2;
 
 const _: () = assert!(BLOCKS_LONG_POLL_MS < 10_000);
+/// Broadcast requests up to this size are decoded on the async worker that received them
+/// (tens of microseconds at most, less than a thread hop); larger ones, up to a block's
+/// worth, on the blocking pool.
+pub const BROADCAST_DECODE_INLINE_BYTES_MAX: usize = 64 * 1024;
 /// Bytes of the human-readable detail in a broadcast response sent over the network.
 pub const BROADCAST_INFO_BYTES_MAX: usize = 1_024;
 

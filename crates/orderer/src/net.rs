@@ -12,6 +12,10 @@
 //! (Service names and message types are `netsettle_protocol`'s, where every service is
 //! listed.)
 //!
+//! Every `orderer-broadcast` answer names the Raft leader this orderer knows, by the node
+//! id of its TLS certificate (`BroadcastResponse::leader`), so a client sends its next
+//! broadcast there instead of through a follower's forwarding hop.
+//!
 //! `orderer-blocks` is for nodes (the TLS role is the check); `orderer-deliver` is the
 //! signed delivery of the Deliver API: each request is signed by its requester and
 //! checked against the channel's Readers policy (`netsettle orderer deliver` uses it).
@@ -52,7 +56,7 @@ use netsettle_protocol::{
     BROADCAST_SERVICE, BlockBatch, BlockRange, BroadcastResponse, BroadcastStatus, ChannelConfig,
     DELIVER_BATCH_BLOCKS_MAX, DELIVER_SERVICE, DeliverBatch, DeliverResponse, Envelope,
     ORDERER_BLOCKS_SERVICE, ORDERER_RAFT_SERVICE, Role, SignedDeliverRequest, decode, encode,
-    limits::{BLOCK_BYTES_MAX, truncate_text},
+    limits::{BLOCK_BYTES_MAX, NODE_ID_TEXT_BYTES_MAX, truncate_text},
 };
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
@@ -60,10 +64,10 @@ use tokio::task::JoinHandle;
 use crate::error::{OrdererError, RaftRefusal};
 use crate::limits::{
     BLOCK_READS_CONCURRENT_MAX, BLOCK_REQUESTS_OPEN_MAX, BLOCKS_LONG_POLL_MS,
-    BROADCAST_INFO_BYTES_MAX, DELIVER_NEXT_BLOCK_WAIT_MS, DELIVER_REQUESTS_OPEN_MAX,
-    ENVELOPE_CHECKS_CONCURRENT_MAX, RAFT_BATCH_BYTES_TARGET, RAFT_BATCH_MESSAGES_MAX,
-    RAFT_FRAME_PREFIX_BYTES, RAFT_LINK_QUEUE_BYTES_MAX, RAFT_LINK_QUEUE_MESSAGES_MAX,
-    RAFT_REQUEST_BYTES_MAX, RAFT_WIRE_BYTES_MAX,
+    BROADCAST_DECODE_INLINE_BYTES_MAX, BROADCAST_INFO_BYTES_MAX, DELIVER_NEXT_BLOCK_WAIT_MS,
+    DELIVER_REQUESTS_OPEN_MAX, ENVELOPE_CHECKS_CONCURRENT_MAX, RAFT_BATCH_BYTES_TARGET,
+    RAFT_BATCH_MESSAGES_MAX, RAFT_FRAME_PREFIX_BYTES, RAFT_LINK_QUEUE_BYTES_MAX,
+    RAFT_LINK_QUEUE_MESSAGES_MAX, RAFT_REQUEST_BYTES_MAX, RAFT_WIRE_BYTES_MAX,
 };
 use crate::service::{FetchFuture, OrdererHandle, Transport};
 
@@ -445,12 +449,16 @@ pub fn serve(net: &NetHandle, orderer: &OrdererHandle) -> Result<Vec<JoinHandle<
     });
     let broadcast_orderer = orderer.clone();
     let decodes = Arc::new(Semaphore::new(ENVELOPE_CHECKS_CONCURRENT_MAX));
+    let leader_name = Arc::new(LeaderName::default());
     let broadcast_task = tokio::spawn(async move {
         while let Some(request) = broadcasts.recv().await {
             let orderer = broadcast_orderer.clone();
             let decodes = Arc::clone(&decodes);
+            let leader_name = Arc::clone(&leader_name);
             // Each broadcast waits for its entry to commit; answer them concurrently.
-            tokio::spawn(async move { answer_broadcast(&orderer, &decodes, request).await });
+            tokio::spawn(async move {
+                answer_broadcast(&orderer, &decodes, &leader_name, request).await;
+            });
         }
     });
     Ok(vec![raft_task, blocks_task, deliver_task, broadcast_task])
@@ -492,6 +500,41 @@ fn consenters_by_node(config: &ChannelConfig) -> HashMap<NodeId, u64> {
                 .map(|cert| (NodeId::from_public_key(cert.public_key()), consenter.id))
         })
         .collect()
+}
+
+/// The Raft leader's network id in text form, as broadcast answers name it, recomputed
+/// only when the leader or the configuration in force changes (naming it parses the
+/// leader's certificate).
+#[derive(Default)]
+struct LeaderName {
+    /// (config sequence, leader id, its name) of the last lookup.
+    cached: Mutex<Option<(u64, u64, Option<String>)>>,
+}
+
+impl LeaderName {
+    /// The leader `orderer` knows, by network id; `None` when it knows none.
+    fn of(&self, orderer: &OrdererHandle) -> Option<String> {
+        let leader = *orderer.leader().borrow();
+        if leader == 0 {
+            return None;
+        }
+        let channel = orderer.channel();
+        let sequence = channel.config.sequence;
+        let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((cached_sequence, cached_leader, name)) = &*cached
+            && *cached_sequence == sequence
+            && *cached_leader == leader
+        {
+            return name.clone();
+        }
+        let name = consenters_by_node(&channel.config)
+            .into_iter()
+            .find(|(_, id)| *id == leader)
+            .map(|(node, _)| node.to_string())
+            .filter(|text| text.len() <= NODE_ID_TEXT_BYTES_MAX);
+        *cached = Some((sequence, leader, name.clone()));
+        name
+    }
 }
 
 /// Who `node` may speak Raft as under `config`: its consenter id, or why it may not (what
@@ -576,6 +619,7 @@ async fn wait_for_block(mut heights: watch::Receiver<u64>, number: u64, wait: Du
 async fn answer_broadcast(
     orderer: &OrdererHandle,
     decodes: &Arc<Semaphore>,
+    leader_name: &LeaderName,
     mut request: InboundRequest,
 ) {
     let Ok(permit) = Arc::clone(decodes).try_acquire_owned() else {
@@ -584,15 +628,22 @@ async fn answer_broadcast(
         return;
     };
     let payload = std::mem::take(&mut request.payload);
-    // Decoding up to a block's worth of envelope is CPU work: off the async workers, and
-    // bounded, since the blocking pool is not.
-    let decoded = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        decode::<Envelope>(&payload)
-    })
-    .await
-    .map_err(|error| error.to_string())
-    .and_then(|decoded| decoded.map_err(|error| error.to_string()));
+    let decoded = if payload.len() <= BROADCAST_DECODE_INLINE_BYTES_MAX {
+        // A few microseconds: cheaper here than a hop to another thread and back.
+        let decoded = decode::<Envelope>(&payload).map_err(|error| error.to_string());
+        drop(permit);
+        decoded
+    } else {
+        // Decoding up to a block's worth of envelope is CPU work: off the async workers,
+        // and bounded, since the blocking pool is not.
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            decode::<Envelope>(&payload)
+        })
+        .await
+        .map_err(|error| error.to_string())
+        .and_then(|decoded| decoded.map_err(|error| error.to_string()))
+    };
     let response = match decoded {
         Ok(envelope) => match orderer.broadcast(envelope).await {
             // The id that landed: for a config update, the config envelope the orderer
@@ -600,16 +651,25 @@ async fn answer_broadcast(
             Ok(ack) => BroadcastResponse {
                 status: BroadcastStatus::Success,
                 info: ack.tx_id.to_string(),
+                leader: None,
             },
             Err(error) => BroadcastResponse {
                 status: error.status(),
                 info: truncate_text(error.to_string(), BROADCAST_INFO_BYTES_MAX),
+                leader: None,
             },
         },
         Err(error) => BroadcastResponse {
             status: BroadcastStatus::BadRequest,
             info: truncate_text(error, BROADCAST_INFO_BYTES_MAX),
+            leader: None,
         },
+    };
+    // Named after the outcome: a broadcast that waited through an election names the
+    // leader that ordered it.
+    let response = BroadcastResponse {
+        leader: leader_name.of(orderer),
+        ..response
     };
     let _ = match encode(&response) {
         Ok(bytes) => request.respond(bytes).await,

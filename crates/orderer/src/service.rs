@@ -5,8 +5,9 @@
 //! [`Transport`], replies to callers, new heights and configs to watchers, block fetches
 //! to a tokio task.
 //!
-//! [`OrdererHandle`] is what the node and the transport call: `broadcast` checks the
-//! envelope in the caller's task (SM2 verification runs in parallel, outside the core),
+//! [`OrdererHandle`] is what the node and the transport call: `broadcast` has the
+//! envelope checked on the blocking pool, batched with those that arrive with it
+//! (`checks`; SM2 verification runs in parallel, outside the core),
 //! `deliver` streams blocks from the ledger, `raft_message` and `blocks` serve the other
 //! consenters.
 
@@ -27,6 +28,7 @@ use protobuf::Message as _;
 use raft::prelude::Message;
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
+use crate::checks::CheckJob;
 use crate::core::{
     Actions, BroadcastAck, CoreConfig, Event, OrdererCore, RequestId, Signer, bootstrap_snapshot,
     prepare_chain,
@@ -38,7 +40,7 @@ use crate::limits::{
 };
 use crate::stats::OrdererStats;
 use crate::storage::RaftStore;
-use crate::validate::{verify_deliver_request, verify_envelope};
+use crate::validate::verify_deliver_request;
 
 /// A future the transport returns for a block fetch.
 pub type FetchFuture = Pin<Box<dyn Future<Output = Result<Vec<Block>, String>> + Send>>;
@@ -100,8 +102,11 @@ pub struct OrdererHandle {
     thread: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
     /// `CoreConfig::envelope_time_skew_secs`.
     envelope_time_skew_secs: u64,
-    /// Envelope checks running on the blocking pool; beyond it broadcasts are `Busy`.
+    /// Envelope checks queued or running on the blocking pool; beyond it broadcasts are
+    /// `Busy`.
     checks: Arc<Semaphore>,
+    /// Where envelopes wait for their checks, which run in batches (`checks`).
+    check_jobs: mpsc::Sender<CheckJob>,
     /// How the core thread ended (`None` while it runs): `Err` names why it failed.
     stopped: watch::Receiver<Option<Result<(), String>>>,
     /// Counters for the node's metrics.
@@ -118,7 +123,7 @@ impl std::fmt::Debug for OrdererHandle {
 }
 
 /// Unix seconds now (the shell's clock; the core never reads one).
-fn now_unix() -> i64 {
+pub(crate) fn now_unix() -> i64 {
     i64::try_from(now_unix_ms() / 1000).unwrap_or(i64::MAX)
 }
 
@@ -245,6 +250,7 @@ fn spawn(
         thread: Arc::new(std::sync::Mutex::new(Some(thread))),
         envelope_time_skew_secs,
         checks: Arc::new(Semaphore::new(ENVELOPE_CHECKS_CONCURRENT_MAX)),
+        check_jobs: crate::checks::start(Arc::clone(&stats)),
         stopped,
         stats,
     })
@@ -430,9 +436,10 @@ impl OrdererHandle {
     ///
     /// The envelope's timestamp must be within `CoreConfig::envelope_time_skew_secs` of
     /// this orderer's clock. The checks (re-encoding, certificates, SM2) run on tokio's
-    /// blocking pool, at most `ENVELOPE_CHECKS_CONCURRENT_MAX` at once (beyond: `Busy`),
-    /// so a flood of broadcasts cannot starve the async workers that run the network and
-    /// the Raft ticks.
+    /// blocking pool, at most `ENVELOPE_CHECKS_CONCURRENT_MAX` queued or running at once
+    /// (beyond: `Busy`), so a flood of broadcasts cannot starve the async workers that run
+    /// the network and the Raft ticks; those that arrive together are checked in one
+    /// blocking task (`checks`).
     pub async fn broadcast(&self, envelope: Envelope) -> Result<BroadcastAck, BroadcastError> {
         check_envelope_time(&envelope, now_unix_ms(), self.envelope_time_skew_secs).inspect_err(
             |error| tracing::info!(tx_id = %envelope.tx_id(), %error, "broadcast refused"),
@@ -441,12 +448,20 @@ impl OrdererHandle {
             .try_acquire_owned()
             .map_err(|_| BroadcastError::Busy)?;
         let state = Arc::clone(&self.channel.borrow());
-        let verified = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            verify_envelope(&state, envelope, now_unix())
-        })
-        .await
-        .map_err(|_| BroadcastError::Stopped)??;
+        let (checked, verified) = oneshot::channel();
+        self.check_jobs
+            .try_send(CheckJob {
+                state,
+                envelope,
+                permit,
+                reply: checked,
+            })
+            .map_err(|error| match error {
+                // Cannot happen: every queued job holds one of as many permits.
+                mpsc::error::TrySendError::Full(_) => BroadcastError::Busy,
+                mpsc::error::TrySendError::Closed(_) => BroadcastError::Stopped,
+            })?;
+        let verified = verified.await.map_err(|_| BroadcastError::Stopped)??;
         let (reply, answer) = oneshot::channel();
         self.inputs
             .try_send(Input::Broadcast {

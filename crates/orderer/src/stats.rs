@@ -72,6 +72,11 @@ pub struct OrdererStats {
     pub commit_index: AtomicU64,
     /// Broadcasts answered with an acknowledgement (ordered into the chain).
     pub broadcasts_ordered: AtomicU64,
+    /// Broadcast envelopes handed to the checks (`checks`).
+    pub envelope_checks: AtomicU64,
+    /// Blocking-pool tasks those checks ran in (one per batch of envelopes that arrived
+    /// together).
+    pub envelope_check_batches: AtomicU64,
     /// Broadcasts the core answered with an error, by [`ProposalFailure::index`].
     proposals_failed: [AtomicU64; ProposalFailure::ALL.len()],
 }

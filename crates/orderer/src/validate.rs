@@ -1,6 +1,7 @@
 //! The checks an orderer makes before an envelope enters the Raft log, and before a
 //! delivery stream starts. Pure functions of the channel state and a time: the service
-//! runs them in the caller's task, in parallel, so the core thread spends no time on SM2.
+//! runs them on the blocking pool, in batches (`checks`), so the core thread spends no
+//! time on SM2.
 
 use netsettle_msp::{ChannelState, check_config_update};
 use netsettle_protocol::{

@@ -1,6 +1,7 @@
 //! Five orderers in one process, each with its own `netsettle-net` network on 127.0.0.1
 //! (libp2p over SM-TLS) and RocksDB directories: Raft and catch-up over the network, a
-//! client broadcasting over the `orderer-broadcast` service, identical ledgers, and a
+//! client broadcasting over the `orderer-broadcast` service (a follower's answer names the
+//! leader), identical ledgers, and a
 //! leader crash; many concurrent broadcasts from one client, followed by a peer that
 //! long-polls `orderer-blocks`; the largest Raft request crossing the network.
 
@@ -154,6 +155,18 @@ async fn five_orderers_over_sm_tls_order_and_survive_a_leader_crash() {
         "{}",
         response.info
     );
+    // The follower names the leader, so the client's next broadcast skips the hop; a
+    // refusal names it too.
+    let leader_name = Some(networks[&leader].node_id().to_string());
+    assert_eq!(response.leader, leader_name);
+    let refused = client
+        .handle()
+        .request(target.node_id(), BROADCAST_SERVICE, vec![1, 2, 3])
+        .await
+        .unwrap();
+    let refused: BroadcastResponse = decode(&refused).unwrap();
+    assert_eq!(refused.status, BroadcastStatus::BadRequest);
+    assert_eq!(refused.leader, leader_name);
 
     let mut tasks = Vec::new();
     for seq in 1..60u64 {

@@ -10,7 +10,8 @@
 //! always equals SM3(nonce ‖ creator).
 //!
 //! A contract error yields [`EndorseError::Contract`] and no signature: an error response
-//! must never be mistaken for an endorsed result.
+//! must never be mistaken for an endorsed result. Every endorsement signed is recorded in
+//! the peer's [`OwnEndorsements`], so its validator does not verify it again.
 
 use std::sync::Arc;
 
@@ -19,7 +20,7 @@ use netsettle_ledger::LedgerError;
 use netsettle_msp::{ChannelMsps, ValidatedIdentity};
 use netsettle_protocol::{
     ContractAction, ContractId, Endorsement, Identity, ProposalResponse, ProposalResponsePayload,
-    Response, SignedProposal, Wire as _,
+    Response, SignedProposal, Wire as _, domain,
 };
 use netsettle_smcrypto::PrivateKey;
 use tracing::debug;
@@ -30,12 +31,16 @@ use crate::lifecycle::{
     definition_key,
 };
 use crate::limits::PROPOSAL_CLOCK_SKEW_MS_MAX;
+use crate::own_endorsements::OwnEndorsements;
+use crate::validator::signed_message;
 
 /// A peer's endorsing identity and its installed contracts.
 pub struct Endorser {
     key: Arc<PrivateKey>,
     identity: Identity,
     registry: Arc<ContractRegistry>,
+    /// What it signed lately, for its own validator.
+    own: Arc<OwnEndorsements>,
 }
 
 impl core::fmt::Debug for Endorser {
@@ -52,9 +57,16 @@ impl Endorser {
     pub fn new(key: Arc<PrivateKey>, identity: Identity, registry: Arc<ContractRegistry>) -> Self {
         Endorser {
             key,
+            own: Arc::new(OwnEndorsements::new(identity.clone())),
             identity,
             registry,
         }
+    }
+
+    /// The endorsements this endorser signed lately: give it to the peer's validator
+    /// ([`crate::validator::Validator::trusting_own`]).
+    pub fn own_endorsements(&self) -> Arc<OwnEndorsements> {
+        Arc::clone(&self.own)
     }
 
     /// The peer's identity.
@@ -112,8 +124,15 @@ impl Endorser {
                 events: simulation.events,
             },
         };
-        let endorsement = Endorsement::sign(&self.key, self.identity.clone(), &response)
-            .map_err(EndorseError::Result)?;
+        // The bytes `Endorsement::sign` signs, built once to sign and to remember.
+        let message = signed_message(domain::ENDORSEMENT, &response, Some(&self.identity))
+            .map_err(|error| EndorseError::Result(error.into()))?;
+        let endorsement = Endorsement {
+            endorser: self.identity.clone(),
+            signature: self.key.sign(&message),
+        };
+        self.own
+            .record(proposal.tx_id(), &message, endorsement.signature.clone());
         Ok(ProposalResponse {
             payload: response,
             endorsement,

@@ -50,8 +50,9 @@ impl BlockEvent {
             .data
             .iter()
             .zip(&block.metadata.validation_codes)
+            .zip(&validated.tx_ids)
             .zip(0u32..)
-            .map(|((envelope, code), index)| {
+            .map(|(((envelope, code), tx_id), index)| {
                 let (contract, events) = match &envelope.payload {
                     Payload::Transaction(tx) => (
                         Some(tx.proposal.contract.clone()),
@@ -64,7 +65,7 @@ impl BlockEvent {
                     Payload::Config { .. } | Payload::ConfigUpdate { .. } => (None, Vec::new()),
                 };
                 TxEvent {
-                    tx_id: envelope.tx_id(),
+                    tx_id: *tx_id,
                     index,
                     code: *code,
                     contract,

@@ -65,6 +65,7 @@ pub mod gossip;
 pub mod lifecycle;
 pub mod limits;
 pub mod net;
+pub mod own_endorsements;
 pub mod service;
 mod state;
 pub mod stats;

@@ -121,6 +121,8 @@ pub fn spawn(parts: PeerParts) -> Result<PeerHandle, ServiceError> {
         validator,
         blocks,
     } = parts;
+    // The validator need not verify what this peer's own endorser signed.
+    let validator = validator.trusting_own(endorser.own_endorsements());
     let channel = join_channel(&ledger, &validator, &genesis)?;
     let height = ledger.chain_info()?.height;
     let (height_tx, height_rx) = watch::channel(height);
@@ -211,6 +213,7 @@ async fn run_committer(
     progress: Progress,
 ) -> Result<(), ServiceError> {
     let Progress { height, refusals } = progress;
+    let validator = Arc::new(validator);
     // The last committed block's time, read from the ledger once.
     let mut last_time_ms: Option<u64> = None;
     while let Some(block) = blocks.recv().await {
@@ -226,6 +229,7 @@ async fn run_committer(
             continue;
         }
         let worker = Arc::clone(&shared);
+        let validator = Arc::clone(&validator);
         let time_ms = block.header.timestamp.unix_time_ms;
         let started = Instant::now();
         let outcome = tokio::task::spawn_blocking(move || {

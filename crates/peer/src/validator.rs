@@ -10,7 +10,9 @@
 //! 1. without signatures, in any order: channel, creator valid at the transaction's time
 //!    (chain, expiry, CRL, role) and allowed by the Writers policy, the response answering
 //!    the proposal, endorsers valid;
-//! 2. every signature of the block (creators' and endorsers') in one parallel batch;
+//! 2. every signature of the block (creators' and endorsers') in one parallel batch, except
+//!    this peer's own endorsements exactly as its endorser signed them
+//!    ([`Validator::trusting_own`], `own_endorsements`);
 //! 3. in block order, against the state as updated by the earlier valid transactions of
 //!    the same block: duplicate id (ledger and block), contract defined, rw-set rules,
 //!    endorsement policy, read versions and range phantoms. A valid transaction's writes
@@ -22,6 +24,7 @@
 //! validates.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use netsettle_contract::StateRead;
 use netsettle_contract::limits::RANGE_ENTRIES_MAX;
@@ -37,6 +40,7 @@ use netsettle_smcrypto::{BatchVerifier, CryptoError, Signature, VerifyJob};
 use tracing::debug;
 
 use crate::lifecycle::{LIFECYCLE_NAMESPACE, decode_definition, definition_key};
+use crate::own_endorsements::OwnEndorsements;
 
 /// A block that must not be committed at all.
 #[derive(Debug, thiserror::Error)]
@@ -117,24 +121,27 @@ pub struct ValidatedBlock {
     pub block: Block,
     /// The configuration a valid config transaction put in force.
     pub new_config: Option<ChannelConfig>,
+    /// Each envelope's transaction id, in block order, derived once during validation.
+    pub tx_ids: Vec<TxId>,
 }
 
 impl ValidatedBlock {
     /// `(tx id, code)` per envelope, in block order.
     pub fn verdicts(&self) -> Vec<(TxId, ValidationCode)> {
-        self.block
-            .data
+        self.tx_ids
             .iter()
             .zip(&self.block.metadata.validation_codes)
-            .map(|(envelope, code)| (envelope.tx_id(), *code))
+            .map(|(tx_id, code)| (*tx_id, *code))
             .collect()
     }
 }
 
-/// The validator; it owns only the signature thread pool size.
-#[derive(Debug, Clone, Copy)]
+/// The validator: the signature thread pool size, and the endorsements its own peer
+/// signed, which it need not verify.
+#[derive(Debug, Clone)]
 pub struct Validator {
     verifier: BatchVerifier,
+    own: Option<Arc<OwnEndorsements>>,
 }
 
 /// One signature to check, with the identity that made it.
@@ -142,6 +149,8 @@ struct SignatureCheck<'b> {
     message: Vec<u8>,
     signer: ValidatedIdentity,
     signature: &'b Signature,
+    /// This peer's own endorsement, exactly as it signed it: verified already.
+    own: bool,
 }
 
 /// What pass 1 decided about one envelope.
@@ -164,7 +173,20 @@ type Updates = BTreeMap<String, BTreeMap<String, Option<Vec<u8>>>>;
 impl Validator {
     /// A validator checking signatures with `verifier`.
     pub fn new(verifier: BatchVerifier) -> Self {
-        Validator { verifier }
+        Validator {
+            verifier,
+            own: None,
+        }
+    }
+
+    /// The same validator, taking the endorsements in `own` (its peer's endorser's, see
+    /// [`crate::endorser::Endorser::own_endorsements`]) as verified when a block carries
+    /// one exactly as signed; every other signature is verified as before.
+    pub fn trusting_own(self, own: Arc<OwnEndorsements>) -> Self {
+        Validator {
+            own: Some(own),
+            ..self
+        }
     }
 
     /// Validates the genesis block: one config envelope, which becomes the channel in
@@ -202,6 +224,7 @@ impl Validator {
             ValidatedBlock {
                 block: validated,
                 new_config: Some(config.clone()),
+                tx_ids: vec![envelope.tx_id()],
             },
             channel,
         ))
@@ -217,18 +240,27 @@ impl Validator {
         check_block_shape(block)?;
         check_chain(state, block)?;
         check_orderer_signature(channel, block)?;
+        // Each id once: it hashes the creator's certificate.
+        let tx_ids: Vec<TxId> = block.data.iter().map(Envelope::tx_id).collect();
         let plans: Vec<Plan<'_>> = block
             .data
             .iter()
-            .map(|envelope| plan(channel, envelope, block))
+            .zip(&tx_ids)
+            .map(|(envelope, tx_id)| plan(channel, envelope, tx_id, block, self.own.as_deref()))
             .collect();
         let signatures_ok = self.verify_signatures(&plans)?;
         let mut updates = Updates::new();
         let mut seen = BTreeSet::new();
         let mut codes = Vec::with_capacity(plans.len());
         let mut new_config = None;
-        for ((envelope, plan), signatures_ok) in block.data.iter().zip(&plans).zip(signatures_ok) {
-            let tx_id = envelope.tx_id();
+        for (((envelope, tx_id), plan), signatures_ok) in block
+            .data
+            .iter()
+            .zip(&tx_ids)
+            .zip(&plans)
+            .zip(signatures_ok)
+        {
+            let tx_id = *tx_id;
             let first_in_block = seen.insert(tx_id);
             let code = match plan {
                 Plan::Rejected(code) => *code,
@@ -263,6 +295,7 @@ impl Validator {
         Ok(ValidatedBlock {
             block: validated,
             new_config,
+            tx_ids,
         })
     }
 
@@ -281,7 +314,7 @@ impl Validator {
                 } => core::iter::once(&**creator).chain(endorsements).collect(),
                 Plan::Config { creator, .. } => vec![&**creator],
             };
-            for check in checks {
+            for check in checks.into_iter().filter(|check| !check.own) {
                 jobs.push(VerifyJob {
                     public_key: check.signer.cert.public_key(),
                     message: &check.message,
@@ -406,7 +439,13 @@ fn identity_code(error: &MspError) -> ValidationCode {
 }
 
 /// Pass 1 for one envelope.
-fn plan<'b>(channel: &ChannelState, envelope: &'b Envelope, block: &Block) -> Plan<'b> {
+fn plan<'b>(
+    channel: &ChannelState,
+    envelope: &'b Envelope,
+    tx_id: &TxId,
+    block: &Block,
+    own: Option<&OwnEndorsements>,
+) -> Plan<'b> {
     let n_envelopes = block.data.len();
     let header = envelope.header();
     if header.channel != channel.config.channel {
@@ -427,9 +466,13 @@ fn plan<'b>(channel: &ChannelState, envelope: &'b Envelope, block: &Block) -> Pl
         message,
         signer: creator,
         signature: &envelope.signature,
+        own: false,
     };
     match &envelope.payload {
-        Payload::Transaction(tx) => plan_transaction(channel, tx, creator, at),
+        Payload::Transaction(tx) => {
+            let own = own.map(|own| (own, tx_id));
+            plan_transaction(channel, tx, creator, at, own)
+        }
         Payload::Config { config, .. } => plan_config(channel, config, creator, n_envelopes, at),
         // Orderers turn updates into config envelopes; an update in a block is a bug.
         Payload::ConfigUpdate { .. } => Plan::Rejected(ValidationCode::InvalidConfig),
@@ -441,6 +484,7 @@ fn plan_transaction<'b>(
     tx: &'b Transaction,
     creator: SignatureCheck<'b>,
     at: i64,
+    own: Option<(&OwnEndorsements, &TxId)>,
 ) -> Plan<'b> {
     let msps = &channel.msps;
     let writers = &channel.config.policies.writers;
@@ -474,10 +518,19 @@ fn plan_transaction<'b>(
         ) else {
             return Plan::Rejected(ValidationCode::BadPayload);
         };
+        let own = own.is_some_and(|(own, tx_id)| {
+            own.is_own(
+                tx_id,
+                &endorsement.endorser,
+                &message,
+                &endorsement.signature,
+            )
+        });
         endorsements.push(SignatureCheck {
             message,
             signer,
             signature: &endorsement.signature,
+            own,
         });
     }
     Plan::Endorsed {
@@ -517,7 +570,7 @@ fn plan_config<'b>(
 /// protocol's signatures cover (see the table in `netsettle_protocol`). Built here so the
 /// whole block's signatures can go to one parallel batch; a test pins it to the
 /// protocol's own `verify`.
-fn signed_message<T: netsettle_protocol::Wire>(
+pub(crate) fn signed_message<T: netsettle_protocol::Wire>(
     tag: &[u8],
     value: &T,
     signer: Option<&Identity>,

@@ -12,8 +12,8 @@ use netsettle_peer::lifecycle::{ContractDefinition, ContractRegistry};
 use netsettle_peer::validator::{ValidatedBlock, Validator, check_block_time};
 use netsettle_peer::{EndorseError, LedgerView, ProposalRejected, committer};
 use netsettle_protocol::{
-    Block, Envelope, Payload, Policy, Principal, ProposalResponse, Role, SignaturePolicy,
-    SignedProposal, Timestamp, Transaction, encode,
+    Block, Endorsement, Envelope, Payload, Policy, Principal, ProposalResponse, Role,
+    SignaturePolicy, SignedProposal, Timestamp, Transaction, encode,
 };
 use netsettle_smcrypto::BatchVerifier;
 use netsettle_testkit::peer::{KV_DIGEST_SEED, KvContract, TempLedger};
@@ -74,6 +74,8 @@ impl Harness {
             )
         };
         let endorsers = [endorser(&net.unicom_peer), endorser(&net.mobile_peer)];
+        // The validator is Unicom's peer's: it need not verify what endorser 0 signed.
+        let validator = validator.trusting_own(endorsers[0].own_endorsements());
         Harness {
             net,
             temp,
@@ -248,6 +250,69 @@ fn a_rw_set_tampered_after_endorsement_is_a_bad_signature() {
     let tampered = Envelope::sign(&client.key, Payload::Transaction(tx)).unwrap();
     assert_eq!(h.submit(vec![tampered]), "BAD_SIGNATURE");
     assert_eq!(h.value("c"), None);
+}
+
+#[test]
+fn the_peers_own_endorsement_is_taken_without_verifying_it_again() {
+    let mut h = Harness::new();
+    let own = h.endorsers[0].own_endorsements();
+    let before = own.hits();
+    let client = h.net.mobile_client.clone();
+    let tx = h.invoke(&client, "kv", "put", &[b"c", b"3"], &[0, 1]);
+    assert_eq!(h.submit(vec![tx]), "VALID");
+    assert_eq!(own.hits(), before + 1);
+    assert_eq!(h.value("c").as_deref(), Some("3"));
+}
+
+#[test]
+fn a_validated_block_names_each_transaction_id_in_block_order() {
+    let mut h = Harness::new();
+    let client = h.net.unicom_client.clone();
+    let envelopes = vec![
+        h.invoke(&client, "kv", "put", &[b"c", b"3"], &[0, 1]),
+        h.invoke(&client, "kv", "put", &[b"d", b"4"], &[0]),
+    ];
+    let expected: Vec<_> = envelopes.iter().map(Envelope::tx_id).collect();
+    let validated = h.validate(envelopes);
+    assert_eq!(validated.tx_ids, expected);
+    let verdicts: Vec<_> = validated.verdicts().into_iter().map(|(id, _)| id).collect();
+    assert_eq!(verdicts, expected);
+}
+
+#[test]
+fn a_forged_endorsement_under_the_peers_own_name_is_still_refused() {
+    let mut h = Harness::new();
+    let own = h.endorsers[0].own_endorsements();
+    let client = h.net.unicom_client.clone();
+    let envelope = h.invoke(&client, "kv", "put", &[b"c", b"3"], &[0, 1]);
+    let Payload::Transaction(tx) = envelope.payload else {
+        unreachable!()
+    };
+    let tx = *tx;
+    let before = own.hits();
+    // Another signature under this peer's identity over the bytes it signed (made with
+    // another key): not the recorded one, so verified, and it fails.
+    let mut forged_signature = tx.clone();
+    forged_signature.endorsements[0] = Endorsement::sign(
+        &h.net.mobile_peer.key,
+        h.net.unicom_peer.identity(),
+        &forged_signature.response,
+    )
+    .unwrap();
+    // The recorded signature over other bytes: verified, and it fails.
+    let mut other_payload = tx.clone();
+    other_payload.response.action.rw_set = writes("kv", &[("c", Some("3000"))]);
+    other_payload.endorsements.truncate(1);
+    // The genuine transaction first (the forged copies share its id): it alone is taken
+    // from the cache.
+    let block = [tx, forged_signature, other_payload]
+        .map(|tx| Envelope::sign(&client.key, Payload::Transaction(Box::new(tx))).unwrap());
+    assert_eq!(
+        h.submit(block.to_vec()),
+        "VALID BAD_SIGNATURE BAD_SIGNATURE"
+    );
+    assert_eq!(own.hits(), before + 1);
+    assert_eq!(h.value("c").as_deref(), Some("3"));
 }
 
 #[test]

@@ -51,6 +51,9 @@ pub const EVENT_PAYLOAD_BYTES_MAX: usize = MIB;
 pub const RESPONSE_PAYLOAD_BYTES_MAX: usize = 4 * MIB;
 /// The contract's response message (a human-readable status line).
 pub const RESPONSE_MESSAGE_BYTES_MAX: usize = 4 * KIB;
+/// A node's network id in text form (base58 of a 38-byte multihash: 52 characters), as a
+/// broadcast response names the Raft leader.
+pub const NODE_ID_TEXT_BYTES_MAX: usize = 64;
 /// Endorsements carried by one transaction.
 pub const ENDORSEMENTS_MAX: usize = 16;
 
@@ -180,6 +183,8 @@ const _: () = assert!(CONTROL_MESSAGE_BYTES_MAX > 2 * IDENTITY_BYTES_MAX);
 // A status answer listing every id three times, or a refusal, is a control message.
 const _: () = assert!(3 * ADMIN_STATUS_IDS_MAX * 8 + 256 < CONTROL_MESSAGE_BYTES_MAX);
 const _: () = assert!(ADMIN_REFUSAL_BYTES_MAX < CONTROL_MESSAGE_BYTES_MAX);
+const _: () =
+    assert!(RESPONSE_MESSAGE_BYTES_MAX + NODE_ID_TEXT_BYTES_MAX + 64 < CONTROL_MESSAGE_BYTES_MAX);
 const _: () = assert!(BATCH_TX_MAX_DEFAULT as usize <= BLOCK_TX_MAX);
 const _: () = assert!(BATCH_ABSOLUTE_BYTES_MAX_DEFAULT as usize <= BLOCK_DATA_BYTES_MAX);
 const _: () = assert!(BATCH_PREFERRED_BYTES_MAX_DEFAULT <= BATCH_ABSOLUTE_BYTES_MAX_DEFAULT);

@@ -7,12 +7,12 @@
 use netsettle_smcrypto::{PrivateKey, PublicKey, Signature};
 
 use crate::block::Block;
-use crate::codec::{Wire, check_len, domain, signing_bytes};
-use crate::error::{InvalidMessage, ProtocolError};
+use crate::codec::{Wire, check_len, decode, domain, signing_bytes};
+use crate::error::{CodecError, InvalidMessage, ProtocolError};
 use crate::header::{Identity, Nonce, Timestamp, check_name};
 use crate::limits::{
     ADMIN_REFUSAL_BYTES_MAX, ADMIN_STATUS_IDS_MAX, CONTROL_MESSAGE_BYTES_MAX, FRAME_BYTES_MAX,
-    RESPONSE_MESSAGE_BYTES_MAX,
+    NODE_ID_TEXT_BYTES_MAX, RESPONSE_MESSAGE_BYTES_MAX,
 };
 use crate::proposal::check_signature;
 
@@ -41,11 +41,60 @@ pub enum BroadcastStatus {
 pub struct BroadcastResponse {
     /// Outcome.
     pub status: BroadcastStatus,
-    /// Human-readable detail, empty on success.
+    /// Human-readable detail; on success, the id of the transaction that landed.
     pub info: String,
+    /// The network id (text form) of the Raft leader as the answering orderer knows it,
+    /// `None` when it knows none. Clients send their next broadcast there first, which
+    /// saves a follower's forwarding hop; it is a hint from one orderer, never trusted
+    /// beyond the client's own list of orderers.
+    pub leader: Option<String>,
 }
 
 impl Wire for BroadcastResponse {
+    const NAME: &'static str = "broadcast response";
+    const BYTES_MAX: usize = CONTROL_MESSAGE_BYTES_MAX;
+
+    fn check(&self) -> Result<(), InvalidMessage> {
+        check_len(
+            "broadcast info",
+            self.info.len(),
+            RESPONSE_MESSAGE_BYTES_MAX,
+        )?;
+        check_len(
+            "broadcast leader hint",
+            self.leader.as_ref().map_or(0, String::len),
+            NODE_ID_TEXT_BYTES_MAX,
+        )
+    }
+}
+
+impl BroadcastResponse {
+    /// Decodes an orderer's answer, also from an orderer built before answers named the
+    /// leader (its answer lacks `leader`, read as `None`), so a client of this build works
+    /// with older orderers, as the benches' before-and-after runs need. The two layouts
+    /// cannot be mistaken for each other: the newer one has the option's tag byte after
+    /// `info`, which the older one lacks.
+    pub fn decode_any(bytes: &[u8]) -> Result<BroadcastResponse, CodecError> {
+        decode::<BroadcastResponse>(bytes).or_else(|error| {
+            decode::<BroadcastResponseWithoutLeader>(bytes)
+                .map(|older| BroadcastResponse {
+                    status: older.status,
+                    info: older.info,
+                    leader: None,
+                })
+                .map_err(|_| error)
+        })
+    }
+}
+
+/// [`BroadcastResponse`] as orderers built before the leader hint encode it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct BroadcastResponseWithoutLeader {
+    status: BroadcastStatus,
+    info: String,
+}
+
+impl Wire for BroadcastResponseWithoutLeader {
     const NAME: &'static str = "broadcast response";
     const BYTES_MAX: usize = CONTROL_MESSAGE_BYTES_MAX;
 
@@ -309,5 +358,58 @@ impl Wire for AdminReply {
             }
             AdminReply::Refused(_) => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::encode;
+
+    #[test]
+    fn a_broadcast_answer_of_an_older_orderer_still_decodes() {
+        let older = encode(&BroadcastResponseWithoutLeader {
+            status: BroadcastStatus::ServiceUnavailable,
+            info: "no leader".to_owned(),
+        })
+        .unwrap();
+        let expected = BroadcastResponse {
+            status: BroadcastStatus::ServiceUnavailable,
+            info: "no leader".to_owned(),
+            leader: None,
+        };
+        assert!(decode::<BroadcastResponse>(&older).is_err());
+        assert_eq!(BroadcastResponse::decode_any(&older).unwrap(), expected);
+        // The current layout, with and without a hint.
+        let named = BroadcastResponse {
+            leader: Some("leader".to_owned()),
+            ..expected.clone()
+        };
+        for response in [expected, named] {
+            let bytes = encode(&response).unwrap();
+            assert_eq!(BroadcastResponse::decode_any(&bytes).unwrap(), response);
+        }
+        // Neither layout: refused.
+        let mut garbled = older.clone();
+        garbled.extend_from_slice(&[1, 2]);
+        assert!(BroadcastResponse::decode_any(&garbled).is_err());
+        garbled.truncate(older.len().saturating_sub(1));
+        assert!(BroadcastResponse::decode_any(&garbled).is_err());
+    }
+
+    #[test]
+    fn an_oversize_leader_hint_is_refused() {
+        let response = BroadcastResponse {
+            status: BroadcastStatus::Success,
+            info: String::new(),
+            leader: Some("x".repeat(NODE_ID_TEXT_BYTES_MAX + 1)),
+        };
+        assert!(matches!(
+            encode(&response),
+            Err(CodecError::Invalid {
+                source: InvalidMessage::TooLong { .. },
+                ..
+            })
+        ));
     }
 }

@@ -163,6 +163,7 @@ fn trailing_bytes_are_rejected() {
     let mut bytes = encode(&BroadcastResponse {
         status: BroadcastStatus::Success,
         info: String::new(),
+        leader: None,
     })
     .unwrap();
     bytes.push(0);
@@ -207,6 +208,7 @@ fn oversized_input_is_rejected_before_decoding() {
     let mut bytes = encode(&BroadcastResponse {
         status: BroadcastStatus::Success,
         info: String::new(),
+        leader: None,
     })
     .unwrap();
     bytes.resize(BroadcastResponse::BYTES_MAX + 1, 0);
@@ -238,6 +240,7 @@ fn oversized_field_is_rejected_on_encode_and_decode() {
     let response = BroadcastResponse {
         status: BroadcastStatus::BadRequest,
         info: "x".repeat(5_000),
+        leader: None,
     };
     let expected = InvalidMessage::TooLong {
         what: "broadcast info",
@@ -256,6 +259,7 @@ fn oversized_field_is_rejected_on_encode_and_decode() {
     bytes.extend_from_slice(&1u32.to_le_bytes()); // BadRequest
     bytes.extend_from_slice(&5_000u64.to_le_bytes());
     bytes.extend_from_slice(&[b'x'; 5_000]);
+    bytes.push(0); // no leader hint
     assert_eq!(
         decode::<BroadcastResponse>(&bytes),
         Err(CodecError::Invalid {

@@ -435,7 +435,12 @@ pub fn broadcast_response() -> impl Strategy<Value = BroadcastResponse> {
         Just(BroadcastStatus::ServiceUnavailable),
         Just(BroadcastStatus::InternalServerError),
     ];
-    (status, "[ -~]{0,40}").prop_map(|(status, info)| BroadcastResponse { status, info })
+    let leader = proptest::option::of("[1-9A-HJ-NP-Za-km-z]{52}");
+    (status, "[ -~]{0,40}", leader).prop_map(|(status, info, leader)| BroadcastResponse {
+        status,
+        info,
+        leader,
+    })
 }
 
 fn seek_position() -> impl Strategy<Value = SeekPosition> {

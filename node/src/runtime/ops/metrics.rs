@@ -332,7 +332,19 @@ fn encode_raft(
         encoder,
         "netsettle_orderer_broadcasts_ordered",
         "Broadcasts ordered into the chain and acknowledged",
-        &[(none, OrdererStats::get(&stats.broadcasts_ordered))],
+        &[(none.clone(), OrdererStats::get(&stats.broadcasts_ordered))],
+    )?;
+    counters(
+        encoder,
+        "netsettle_orderer_envelope_checks",
+        "Broadcast envelopes checked (certificates, signature, policies)",
+        &[(none.clone(), OrdererStats::get(&stats.envelope_checks))],
+    )?;
+    counters(
+        encoder,
+        "netsettle_orderer_envelope_check_batches",
+        "Blocking-pool tasks the envelope checks ran in, one per batch of broadcasts that arrived together",
+        &[(none, OrdererStats::get(&stats.envelope_check_batches))],
     )
 }
 
