@@ -318,15 +318,12 @@ impl Client {
             .propose(&self.channel, contract, "upload", sealed.upload_args())
             .map_err(|e| e.to_string())?;
         let endorsers = self.gateway.endorsers();
-        let mut responses = Vec::with_capacity(endorsers.len());
-        for peer in &endorsers {
-            responses.push(
-                self.gateway
-                    .endorse(peer, &proposal)
-                    .await
-                    .map_err(|e| e.to_string())?,
-            );
-        }
+        // Both carriers at once, as `Gateway::submit` does.
+        let responses = self
+            .gateway
+            .endorse_all(&endorsers, &proposal)
+            .await
+            .map_err(|e| e.to_string())?;
         let endorsed = assemble(&self.signer, &proposal, responses).map_err(|e| e.to_string())?;
         let endorsed_at = Instant::now();
         self.gateway
@@ -334,15 +331,11 @@ impl Client {
             .await
             .map_err(|e| e.to_string())?;
         let ordered_at = Instant::now();
-        let mut code = ValidationCode::Valid;
-        for peer in &endorsers {
-            let (_, peer_code) = self
-                .gateway
-                .wait_committed(peer, &proposal.tx_id())
-                .await
-                .map_err(|e| e.to_string())?;
-            code = peer_code;
-        }
+        let (_, code) = self
+            .gateway
+            .wait_committed_all(&endorsers, &proposal.tx_id())
+            .await
+            .map_err(|e| e.to_string())?;
         let done = Instant::now();
         Ok(Timing {
             endorse: endorsed_at - start,

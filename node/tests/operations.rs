@@ -143,6 +143,20 @@ fn a_consortium_shows_health_readiness_metrics_and_json_logs() {
     };
     let endorsed = sum("netsettle_peer_endorsements_total", &[("result", "ok")]);
     assert!(endorsed >= 6.0, "{endorsed}");
+    // Endorsing peers take their own endorsements back without verifying them again.
+    wait_until("an endorsing peer trusts its own endorsements", || {
+        peer_ops
+            .iter()
+            .map(|address| {
+                value_or_zero(
+                    &scrape(*address),
+                    "netsettle_peer_own_endorsements_trusted_total",
+                    &[],
+                )
+            })
+            .sum::<f64>()
+            >= 1.0
+    });
     let timed = sum("netsettle_peer_endorsement_seconds_count", &[]);
     let failed = sum("netsettle_peer_endorsements_total", &[("result", "failed")]);
     assert_eq!(timed, endorsed + failed);

@@ -131,8 +131,9 @@ impl Gateway {
         &self.config.orderers
     }
 
-    /// The orderer the next broadcast tries first when it is not the profile's first: the
-    /// Raft leader as the orderers last named it.
+    /// The orderer the last broadcast answer named the Raft leader (one of the profile's),
+    /// which the next broadcast tries first; `None` while no answer named one, and the
+    /// profile's order holds.
     pub fn preferred_orderer(&self) -> Option<&Endpoint> {
         self.preference.leader(&self.config.orderers)
     }

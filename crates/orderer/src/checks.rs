@@ -25,7 +25,7 @@ use crate::limits::{
     CHECK_BATCH_ENVELOPES_MAX, CHECK_BATCHES_CONCURRENT_MAX, ENVELOPE_CHECKS_CONCURRENT_MAX,
 };
 use crate::stats::OrdererStats;
-use crate::validate::{VerifiedEnvelope, verify_envelope};
+use crate::validate::{VerifiedEnvelope, verify_envelope_sized};
 
 /// The answer to one check.
 pub(crate) type CheckReply = oneshot::Sender<Result<VerifiedEnvelope, BroadcastError>>;
@@ -35,6 +35,8 @@ pub(crate) struct CheckJob {
     /// The configuration in force when the broadcast arrived.
     pub(crate) state: Arc<ChannelState>,
     pub(crate) envelope: Envelope,
+    /// The size of the bytes it was decoded from, when it came over the network.
+    pub(crate) encoded_bytes: Option<usize>,
     /// The broadcast's check permit, released once its check is done.
     pub(crate) permit: OwnedSemaphorePermit,
     pub(crate) reply: CheckReply,
@@ -91,10 +93,11 @@ fn check_batch(batch: Vec<CheckJob>) {
         let CheckJob {
             state,
             envelope,
+            encoded_bytes,
             permit,
             reply,
         } = job;
-        let verified = verify_envelope(&state, envelope, now);
+        let verified = verify_envelope_sized(&state, envelope, encoded_bytes, now);
         drop(permit);
         // The caller may have gone away; nothing to do then.
         let _ = reply.send(verified);
@@ -132,6 +135,7 @@ mod tests {
             let job = CheckJob {
                 state: Arc::clone(&state),
                 envelope,
+                encoded_bytes: None,
                 permit: Arc::clone(&permits).try_acquire_owned().unwrap(),
                 reply,
             };
@@ -153,5 +157,20 @@ mod tests {
         assert_eq!(OrdererStats::get(&stats.envelope_check_batches), 1);
         // Every permit is back.
         assert_eq!(permits.available_permits(), ENVELOPE_CHECKS_CONCURRENT_MAX);
+    }
+
+    /// An envelope decoded off the network is checked with the size of the bytes it came
+    /// in, which is what encoding it again gives.
+    #[test]
+    fn the_size_of_the_received_bytes_stands_for_encoding_again() {
+        let consortium = Consortium::with_orderers(1, 0, BatchPolicy::default());
+        let state = ChannelState::new(consortium.config.clone(), 0).unwrap();
+        let envelope = consortium.ordering_envelope(&consortium.unicom_client, 1, 300);
+        let received = netsettle_protocol::encode(&envelope).unwrap().len();
+        let now = crate::service::now_unix();
+        let sized = verify_envelope_sized(&state, envelope.clone(), Some(received), now).unwrap();
+        let encoded = crate::validate::verify_envelope(&state, envelope, now).unwrap();
+        assert_eq!(sized.bytes(), u64::try_from(received).unwrap());
+        assert_eq!(sized.bytes(), encoded.bytes());
     }
 }

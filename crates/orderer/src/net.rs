@@ -628,6 +628,7 @@ async fn answer_broadcast(
         return;
     };
     let payload = std::mem::take(&mut request.payload);
+    let encoded_bytes = payload.len();
     let decoded = if payload.len() <= BROADCAST_DECODE_INLINE_BYTES_MAX {
         // A few microseconds: cheaper here than a hop to another thread and back.
         let decoded = decode::<Envelope>(&payload).map_err(|error| error.to_string());
@@ -645,7 +646,7 @@ async fn answer_broadcast(
         .and_then(|decoded| decoded.map_err(|error| error.to_string()))
     };
     let response = match decoded {
-        Ok(envelope) => match orderer.broadcast(envelope).await {
+        Ok(envelope) => match orderer.broadcast_decoded(envelope, encoded_bytes).await {
             // The id that landed: for a config update, the config envelope the orderer
             // made of it, which the client then waits for at the peers.
             Ok(ack) => BroadcastResponse {

@@ -441,6 +441,24 @@ impl OrdererHandle {
     /// the network and the Raft ticks; those that arrive together are checked in one
     /// blocking task (`checks`).
     pub async fn broadcast(&self, envelope: Envelope) -> Result<BroadcastAck, BroadcastError> {
+        self.broadcast_sized(envelope, None).await
+    }
+
+    /// [`Self::broadcast`] of an envelope decoded from `encoded_bytes` bytes off the
+    /// network (`net`), so its checks need not encode it again to know its size.
+    pub(crate) async fn broadcast_decoded(
+        &self,
+        envelope: Envelope,
+        encoded_bytes: usize,
+    ) -> Result<BroadcastAck, BroadcastError> {
+        self.broadcast_sized(envelope, Some(encoded_bytes)).await
+    }
+
+    async fn broadcast_sized(
+        &self,
+        envelope: Envelope,
+        encoded_bytes: Option<usize>,
+    ) -> Result<BroadcastAck, BroadcastError> {
         check_envelope_time(&envelope, now_unix_ms(), self.envelope_time_skew_secs).inspect_err(
             |error| tracing::info!(tx_id = %envelope.tx_id(), %error, "broadcast refused"),
         )?;
@@ -453,6 +471,7 @@ impl OrdererHandle {
             .try_send(CheckJob {
                 state,
                 envelope,
+                encoded_bytes,
                 permit,
                 reply: checked,
             })

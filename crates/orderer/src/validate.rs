@@ -59,12 +59,27 @@ pub fn verify_envelope(
     envelope: Envelope,
     at_unix: i64,
 ) -> Result<VerifiedEnvelope, BroadcastError> {
+    verify_envelope_sized(state, envelope, None, at_unix)
+}
+
+/// [`verify_envelope`], given the envelope's encoded size when the caller decoded it from
+/// exactly that many bytes (the codec is canonical, so encoding it again would give the
+/// same bytes): spares encoding it once more.
+pub(crate) fn verify_envelope_sized(
+    state: &ChannelState,
+    envelope: Envelope,
+    encoded_bytes: Option<usize>,
+    at_unix: i64,
+) -> Result<VerifiedEnvelope, BroadcastError> {
     envelope
         .check()
         .map_err(|e| BroadcastError::Malformed(e.to_string()))?;
-    let bytes = encode(&envelope)
-        .map_err(|e| BroadcastError::Malformed(e.to_string()))?
-        .len();
+    let bytes = match encoded_bytes {
+        Some(bytes) => bytes,
+        None => encode(&envelope)
+            .map_err(|e| BroadcastError::Malformed(e.to_string()))?
+            .len(),
+    };
     let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
     let max = state.config.orderer.batch.absolute_bytes_max;
     if bytes > max {

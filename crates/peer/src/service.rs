@@ -32,6 +32,7 @@ use crate::limits::{
     ENDORSE_QUEUE_MAX, EVENT_SUBSCRIBER_QUEUE_MAX, STATE_TRANSFER_BLOCKS_MAX,
     STATE_TRANSFER_BYTES_MAX,
 };
+use crate::own_endorsements::OwnEndorsements;
 use crate::state::LedgerView;
 use crate::stats::PeerStats;
 use crate::validator::{BlockError, Validator, check_block_time};
@@ -370,6 +371,12 @@ impl PeerHandle {
     /// state transfer); cheap to read.
     pub fn stats(&self) -> &PeerStats {
         &self.shared.stats
+    }
+
+    /// The endorsements this peer signed lately, which its validator does not verify
+    /// again (their count of such skips is [`OwnEndorsements::hits`]).
+    pub fn own_endorsements(&self) -> Arc<OwnEndorsements> {
+        self.shared.endorser.own_endorsements()
     }
 
     /// Block events from now on.

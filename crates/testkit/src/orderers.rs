@@ -286,7 +286,7 @@ impl Client {
         .await
         .map_err(|_| "no answer in time".to_owned())?
         .map_err(|error| error.to_string())?;
-        decode(&reply).map_err(|error| error.to_string())
+        BroadcastResponse::decode_any(&reply).map_err(|error| error.to_string())
     }
 
     /// Sends `envelope` to the orderers, starting with the `first`-th, until it lands:

@@ -245,6 +245,12 @@ impl Collector for ScrapeCollector {
         }
         if let Some(peer) = &self.peer {
             encode_peer(&mut encoder, peer.stats())?;
+            counters(
+                &mut encoder,
+                "netsettle_peer_own_endorsements_trusted",
+                "Endorsements this peer signed that its validator took without verifying them again",
+                &[(Vec::new(), peer.own_endorsements().hits())],
+            )?;
         }
         let connected: Vec<(Labels, u64)> = self
             .connections
