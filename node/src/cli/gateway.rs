@@ -216,10 +216,11 @@ fn print_body(bytes: &[u8]) -> Result<()> {
 }
 
 /// Reads `count` events (heartbeat comments skipped) and prints each as one line:
-/// `ID EVENT DATA`.
+/// `ID EVENT DATA`. Bytes are kept until an event is whole, so a character split across
+/// two frames stays intact.
 async fn print_events(response: Response<Incoming>, count: u64) -> Result<()> {
     let mut body = response.into_body();
-    let mut text = String::new();
+    let mut pending: Vec<u8> = Vec::new();
     let mut printed = 0u64;
     while printed < count {
         let Some(frame) = body.frame().await else {
@@ -228,17 +229,18 @@ async fn print_events(response: Response<Incoming>, count: u64) -> Result<()> {
         let Ok(data) = frame.context("reading the event stream")?.into_data() else {
             continue;
         };
-        text.push_str(std::str::from_utf8(&data).context("the event stream is not UTF-8")?);
+        pending.extend_from_slice(&data);
         while printed < count
-            && let Some(end) = text.find("\n\n")
+            && let Some(end) = pending.windows(2).position(|pair| pair == b"\n\n")
         {
-            let chunk: String = text.drain(..end.saturating_add(2)).collect();
-            if let Some(line) = event_line(&chunk) {
+            let chunk: Vec<u8> = pending.drain(..end.saturating_add(2)).collect();
+            let chunk = std::str::from_utf8(&chunk).context("an event that is not UTF-8")?;
+            if let Some(line) = event_line(chunk) {
                 println!("{line}");
                 printed = printed.saturating_add(1);
             }
         }
-        if text.len() > EVENT_BYTES_MAX {
+        if pending.len() > EVENT_BYTES_MAX {
             bail!("an event over {EVENT_BYTES_MAX} bytes");
         }
     }
