@@ -120,7 +120,7 @@ fi
 step "9. Both carriers' nodes connect over libp2p + SM-TLS only through their DMZ forwarders (nginx stream)"
 bash "$REPO/scripts/dmz-demo.sh" "$BIN" "$WORK"
 
-step "10. The consortium up (scripts/network.sh up): both carriers' CAs, 5 Raft orderers, 4 peers, both DMZs, both consoles"
+step "10. The consortium up (scripts/network.sh up): both carriers' CAs, 5 Raft orderers, 4 peers (each peer0 with its HTTP gateway), both DMZs, both consoles"
 if [ -e "$NETSETTLE_NETWORK_DIR/state" ]; then
   echo "   removing the consortium a previous run left in $NETSETTLE_NETWORK_DIR"
   "$NET" down --purge | sed 's/^/   /'

@@ -3,7 +3,8 @@
 # set up (contract committed, agreement in force), as each carrier's staff would run it:
 # encrypted uploads, key reveals, on-chain reconciliation, a dispute and adjustments (one
 # file of them), both confirmations, the final settlement data and both carriers' finance
-# exports, finance approval, payment and acknowledgement, the notices each carrier's staff
+# exports, finance approval, payment and acknowledgement, each carrier's finance system
+# reading the closed period through its own HTTP gateway, the notices each carrier's staff
 # got; then a consortium change through the running orderers, signed delivery, every
 # node's /readyz with excerpts of /metrics, and a backup of a running peer's ledger.
 #
@@ -37,6 +38,12 @@ UNICOM=(--profile clients/unicommsp.toml --identity crypto/unicom/users/settleme
 MOBILE=(--profile clients/mobilemsp.toml --identity crypto/mobile/users/settlement@mobile.example)
 UNICOM_FINANCE=(--profile clients/unicommsp.toml --identity crypto/unicom/users/finance@unicom.example)
 MOBILE_FINANCE=(--profile clients/mobilemsp.toml --identity crypto/mobile/users/finance@mobile.example)
+
+# The HTTP gateway address (host:port) of CARRIER's peer0, from its rendered config.
+gateway_of() { sed -n '/^\[gateway\]/,/^\[/s/^listen = "\([^"]*\)"$/\1/p' "nodes/${1}msp-peer0.toml" | head -1; }
+
+# The first value of KEY in FILE, pretty JSON as `gateway call` prints it (quotes dropped).
+json_field() { sed -n "s/^ *\"$1\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" "$2" | head -1; }
 
 # Operations address (host:port) of node NAME, from its rendered config.
 operations_of() { sed -n '/^\[operations\]/,/^\[/s/^listen = "\([^"]*\)"$/\1/p' "nodes/$1.toml" | head -1; }
@@ -104,6 +111,27 @@ unicom settlement ack "${UNICOM_FINANCE[@]}" --period 2026-10 --reference CMCC-Z
 unicom settlement status "${UNICOM[@]}" --period 2026-10 | head -3 | indent
 echo "   the month's contract events, as \`settlement watch\` follows them:"
 unicom settlement watch "${UNICOM[@]}" --from 0 --count 12 | tail -6 | indent
+
+step "each carrier's finance system reads the period through its own HTTP gateway (HTTPS on"
+echo "   SM-TLS, its user's TLS certificate as client certificate: \`netsettle gateway call\`)"
+for carrier in unicom mobile; do
+  "$NET" exec "$carrier" netsettle gateway call --gateway "$(gateway_of "$carrier")" \
+    --identity "crypto/$carrier/users/finance@$carrier.example" --server-name "peer0.$carrier.example" \
+    /v1/settlement/periods/2026-10 > "month/gateway-$carrier.json"
+  echo "   $carrier finance, GET /v1/settlement/periods/2026-10 at its gateway $(gateway_of "$carrier"):" \
+    "$(head -1 "month/gateway-$carrier.json")"
+  echo "     phase $(json_field phase "month/gateway-$carrier.json"), version $(json_field version \
+    "month/gateway-$carrier.json"), net $(json_field amount_fen "month/gateway-$carrier.json") fen," \
+    "payment reference $(json_field reference "month/gateway-$carrier.json")"
+done
+# Settlement views are for the gateway's own carrier's users only: a Mobile certificate
+# presented to Unicom's gateway (trusting Unicom's TLS root) is refused, whatever it asks.
+if "$NET" exec unicom netsettle gateway call --gateway "$(gateway_of unicom)" \
+  --identity crypto/mobile/users/finance@mobile.example --ca crypto/unicom/msp/tlscacerts/ca.pem \
+  --server-name peer0.unicom.example /v1/settlement/periods/2026-10 2> month/gateway-refused.err; then
+  echo "Unicom's gateway showed its period to a Mobile certificate" >&2; exit 1
+fi
+sed 's/^/   Mobile finance at Unicom'"'"'s gateway, refused as expected: /' month/gateway-refused.err
 
 step "what each carrier's staff were told: peer0's outbox (delivered once, signed) and the"
 echo "   notices its console received"

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The local consortium as long-running processes: both carriers' CAs, 5 Raft orderers,
-# 4 peers, both DMZ forwarders (nginx `stream`) and both staff consoles, started in the
-# seed's setup order and left running in the background until `down`.
+# 4 peers (each carrier's peer0 also serving its HTTP gateway), both DMZ forwarders (nginx
+# `stream`) and both staff consoles, started in the seed's setup order and left running
+# in the background until `down`.
 #
 #   scripts/network.sh up                 set up a new consortium, or restart one from its data
 #   scripts/network.sh down [--purge]     stop every process (data kept; --purge removes it)
-#   scripts/network.sh status             one line per process: roles, cloud, pid, height, leader, /readyz
+#   scripts/network.sh status             one line per process: roles, cloud, pid, height, leader, /readyz;
+#                                         each HTTP gateway's address and whether it answers
 #   scripts/network.sh logs [NAME]        follow the logs (all, or one process's)
 #   scripts/network.sh stop NAME [--kill] stop one process (TERM, or KILL at once)
 #   scripts/network.sh start NAME         start one stopped process again
@@ -168,7 +170,7 @@ roles_of() {
     console-*) echo "console" ;;
     *)
       local roles=() section
-      for section in ca orderer peer; do
+      for section in ca orderer peer gateway; do
         grep -q "^\[$section\]" "$DIR/nodes/$1.toml" && roles+=("$section")
       done
       local IFS=,
@@ -419,6 +421,60 @@ console_tls() { [ "$CLOUDS" = netns ] || [ "${NETSETTLE_CONSOLE_TLS:-}" = 1 ]; }
 # A console's scheme, from its config (the choice was made when `up` wrote it).
 console_scheme() { if grep -q '^\[tls\]' "$DIR/console-$1.toml"; then echo https; else echo http; fi; }
 
+# The port each carrier's HTTP gateway listens on, at its peer0's address.
+GATEWAY_PORT=8443
+
+# Each carrier's peer0 also serves the HTTP gateway (JSON over HTTPS on SM-TLS, client
+# certificates required) for the carrier's own systems, inside its cloud, signing for them
+# with the carrier's settlement or finance identity. Paths are relative to nodes/.
+add_gateways() {
+  local carrier config listen
+  for carrier in "${CARRIERS[@]}"; do
+    config="nodes/${carrier}msp-peer0.toml"
+    listen=$(sed -n '/^\[network\]/,/^\[/s/^listen = "\([^"]*\)"$/\1/p' "$config" | head -1)
+    [ -n "$listen" ] || die "$config has no [network] listen address for the gateway"
+    cat >> "$config" <<TOML
+
+[gateway]
+listen = "${listen%:*}:$GATEWAY_PORT"
+profile = "../clients/${carrier}msp.toml"
+settlement_identity = "../crypto/$carrier/users/settlement@$carrier.example"
+finance_identity = "../crypto/$carrier/users/finance@$carrier.example"
+TOML
+  done
+}
+
+# The gateway address (host:port) of CARRIER, from its peer0's config (empty: none).
+gateway_address() {
+  local config="$DIR/nodes/${1}msp-peer0.toml"
+  [ -e "$config" ] || return 0
+  sed -n '/^\[gateway\]/,/^\[/s/^listen = "\([^"]*\)"$/\1/p' "$config" | head -1
+}
+
+# `netsettle gateway call ARGS...` to CARRIER's gateway inside its cloud, as its user
+# USER (settlement|finance): the user's TLS certificate is the client certificate.
+gateway_call() {
+  local carrier=$1 user=$2
+  shift 2
+  (cd "$DIR" && in_cloud "$carrier" "$BIN" gateway call --gateway "$(gateway_address "$carrier")" \
+    --identity "crypto/$carrier/users/$user@$carrier.example" --server-name "peer0.$carrier.example" "$@")
+}
+
+# One status line per gateway: its address and whether it answers (the chain it sees).
+gateway_status_line() {
+  local carrier=$1 address answer
+  address=$(gateway_address "$carrier")
+  [ -n "$address" ] || return 0
+  if ! alive "${carrier}msp-peer0" > /dev/null; then
+    answer="down (${carrier}msp-peer0 is not running)"
+  elif answer=$(gateway_call "$carrier" settlement --timeout 5 /v1/chain 2>&1); then
+    answer="answers: $(echo "$answer" | head -1), chain at $(echo "$answer" | sed -n 's/^  "height": \([0-9]*\).*/\1/p') blocks"
+  else
+    answer="no answer: ${answer#error: }"
+  fi
+  printf '%-20s %-14s %-7s https://%-22s %s\n' "gateway-$carrier" "gateway" "$carrier" "$address" "$answer"
+}
+
 # Each carrier's staff console: signing with the carrier's settlement or finance identity
 # for the logged-in user, inside the carrier's cloud.
 write_console_config() {
@@ -526,15 +582,23 @@ print_consoles() {
       "$carrier-finance / demo-$carrier-finance"
     [ "$scheme" = http ] || echo "      (self-signed certificate: $DIR/console-$carrier.pem)"
   done
+  echo "HTTP gateways (inside each carrier's cloud; JSON over HTTPS on SM-TLS, a carrier user's certificate):"
+  for carrier in "${CARRIERS[@]}"; do
+    [ -z "$(gateway_address "$carrier")" ] || echo "   $carrier: https://$(gateway_address "$carrier")/v1/  e.g." \
+      "scripts/network.sh exec $carrier netsettle gateway call --gateway $(gateway_address "$carrier")" \
+      "--identity crypto/$carrier/users/settlement@$carrier.example --server-name peer0.$carrier.example /v1/settlement/periods"
+  done
   echo "Stop the network with scripts/network.sh down (NETSETTLE_NETWORK_DIR=$DIR)."
 }
 
 # Refuse to start beside another consortium on the same addresses (e.g. another network
-# directory's, still up): every node's listen and operations address must be free.
+# directory's, still up): every node's listen and operations address (and the gateway
+# port on each peer's address) must be free.
 check_addresses_free() {
   [ "$CLOUDS" = loopback ] || return 0
   local address busy=()
   for address in $(sed -n 's/^\(listen\|operations\|ca\) = "\([0-9.]*:[0-9]*\)"$/\2/p' "$(layout_file)") \
+    $(sed -n 's/^listen = "\([0-9.]*\):7060"$/\1:'"$GATEWAY_PORT"'/p' "$(layout_file)") \
     "$(console_address unicom)" "$(console_address mobile)"; do
     if ss -ltnH "src ${address%:*} and sport = :${address##*:}" | grep -q .; then busy+=("$address"); fi
   done
@@ -553,6 +617,7 @@ up_new() {
   say "the nodes' configs from configs/local.toml"
   render_layout | indent
   add_notices
+  add_gateways
   for carrier in "${CARRIERS[@]}"; do write_console_config "$carrier"; done
   say "UnicomMSP's nodes (its CA runs beside orderer0) and its DMZ forwarder"
   start_carrier unicom
@@ -631,6 +696,7 @@ status() {
   echo "clouds: $(clouds_mode_line); network $DIR ($(cat "$DIR/state" 2>/dev/null || echo unknown))"
   local name
   for name in $(process_names); do status_line "$name"; done
+  for name in "${CARRIERS[@]}"; do gateway_status_line "$name"; done
 }
 
 logs() {

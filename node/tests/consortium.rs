@@ -1,11 +1,12 @@
 //! The whole consortium as real processes, as `scripts/demo.sh` runs it: after the demo's
 //! first steps, `scripts/network.sh up` starts both carriers' CAs, five Raft orderers and
-//! four peers in their clouds (network namespaces as root, else loopback ranges), both nginx
-//! DMZ forwarders and both consoles
-//! in the seed's setup order (each carrier sets its own anchor peer through the running
-//! orderers; lifecycle; agreement); `scripts/month.sh` drives one settlement month through
-//! the CLI: encrypted uploads, reveals, on-chain reconciliation, dispute, adjustments, both
-//! confirmations, final data, byte-identical exports from both carriers' peers; then
+//! four peers (each peer0 with its HTTP gateway) in their clouds (network namespaces as
+//! root, else loopback ranges), both nginx DMZ forwarders and both consoles in the seed's
+//! setup order (each carrier sets its own anchor peer through the running orderers;
+//! lifecycle; agreement); `scripts/month.sh` drives one settlement month through the CLI:
+//! encrypted uploads, reveals, on-chain reconciliation, dispute, adjustments, both
+//! confirmations, final data, byte-identical exports from both carriers' peers, each
+//! carrier's finance reading the period through its own gateway; then
 //! `network.sh down`, every ledger verified and the carriers' ledgers compared, and the
 //! consortium restarted from its data at the same heights. Needs nginx (scripts/setup.sh).
 
@@ -65,6 +66,33 @@ fn a_settlement_month_runs_end_to_end_across_both_carriers() {
     assert!(stdout.contains("netsettle_raft_leader "), "{stdout}");
     assert!(
         stdout.contains("backed up to month/backup-peer0-mobile"),
+        "{stdout}"
+    );
+    // Each carrier's finance system reads the closed period through its own HTTP gateway
+    // (`netsettle gateway call`); a Mobile certificate at Unicom's gateway gets a 403.
+    assert_eq!(
+        stdout
+            .matches("/v1/settlement/periods/2026-10 at its gateway ")
+            .count(),
+        2,
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.matches("phase Closed, version ").count(),
+        2,
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "refused as expected: error: GET /v1/settlement/periods/2026-10: HTTP 403 Forbidden: \
+             this gateway acts for UnicomMSP only"
+        ),
+        "{stdout}"
+    );
+    // `network.sh status` after the restart: both gateways answer.
+    assert_eq!(
+        stdout.matches("answers: HTTP 200 OK").count(),
+        2,
         "{stdout}"
     );
     // The restart from the data: every node at the height it had before `network.sh down`.

@@ -11,6 +11,7 @@ mod ca;
 mod configtx;
 mod console;
 mod crypto;
+mod gateway;
 mod layout;
 mod ledger;
 mod net;
@@ -101,6 +102,9 @@ enum Command {
     /// export, history, watch) and the offline report tools.
     #[command(subcommand)]
     Settlement(settlement::SettlementCommand),
+    /// Calls to a carrier's HTTP gateway, as its systems make them (`call`).
+    #[command(subcommand)]
+    Gateway(gateway::GatewayCommand),
     /// Notices for a node's staff: their delivery state (`list`).
     #[command(subcommand)]
     Notices(notices::NoticesCommand),
@@ -174,6 +178,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Msp(MspCommand::Export(args)) => configtx::run_msp_export(&args),
         Command::Ca(command) => ca::run(command),
         Command::Settlement(command) => settlement::run(command),
+        Command::Gateway(command) => gateway::run(command),
         Command::Notices(command) => notices::run(command),
         Command::Console(command) => console::run(command),
         Command::Sm3 { path } => crypto::run_sm3(&path),
