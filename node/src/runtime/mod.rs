@@ -292,9 +292,13 @@ fn supervise_committer(
     let peer = peer.clone();
     let mut stop = shutdown.clone();
     roles.spawn(async move {
+        // Shutdown first: once it is asked for, delivery stops and closes the committer's
+        // queue, so the committer ending then is the shutdown, not a failure.
         tokio::select! {
+            biased;
             _ = stop.wait_for(|stop| *stop) => Ok(()),
             outcome = peer.join() => match outcome {
+                Ok(()) if *stop.borrow() => Ok(()),
                 Ok(()) => Err(anyhow::anyhow!("peer role: the committer stopped")),
                 Err(error) => Err(anyhow::Error::new(error).context("peer role")),
             },
