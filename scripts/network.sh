@@ -98,9 +98,24 @@ check_clouds() {
   esac
 }
 
-# Bring the clouds up (namespaces, addresses, host legs); nothing to do on loopback.
+# Bring the clouds up (namespaces, addresses, host legs); nothing to do on loopback, nor
+# when this consortium's namespaces are up already (`up` on a running consortium).
+# Another managed set of namespaces holds the host routes to the clouds' ranges, and only
+# one can per host: refuse then, naming its host leg.
 clouds_up() {
-  if [ "$CLOUDS" = netns ]; then bash "$HERE/clouds.sh" up "$CLOUDS_NAME" --manage; fi
+  [ "$CLOUDS" = netns ] || return 0
+  local ns present=0 range held
+  for ns in unicom mobile dmz; do [ ! -e "/run/netns/$CLOUDS_NAME-$ns" ] || present=$((present + 1)); done
+  if [ "$present" -eq 3 ] && ip link show "$CLOUDS_NAME-hu" > /dev/null 2>&1; then
+    echo "   namespaces ${CLOUDS_NAME}-* already up"
+    return 0
+  fi
+  for range in 198.18.1.0/24 198.18.2.0/24; do
+    held=$(ip route show "$range" | sed -n 's/.* dev \([^ ]*\).*/\1/p' | head -1)
+    [ -z "$held" ] || [ "$held" = "$CLOUDS_NAME-hu" ] || [ "$held" = "$CLOUDS_NAME-hm" ] ||
+      die "addresses in use: the host routes $range through $held (another consortium's namespaces up? scripts/network.sh status with its NETSETTLE_NETWORK_DIR, or ip netns list)"
+  done
+  bash "$HERE/clouds.sh" up "$CLOUDS_NAME" --manage
 }
 
 clouds_down() {
@@ -672,6 +687,8 @@ up() {
 
 down() {
   local purge=${1:-} names name
+  # Checked before anything stops: a mistyped flag changes nothing.
+  [ -z "$purge" ] || [ "$purge" = --purge ] || die "down takes --purge or nothing, not '$purge'"
   if [ -d "$DIR/run" ]; then
     # Consoles first, then DMZs and nodes in reverse start order.
     names=$(process_names | tac)
@@ -685,8 +702,6 @@ down() {
   if [ "$purge" = --purge ]; then
     rm -rf "$DIR"
     echo "   removed $DIR"
-  elif [ -n "$purge" ]; then
-    die "down takes --purge or nothing, not '$purge'"
   fi
   clouds_down
 }
