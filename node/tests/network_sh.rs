@@ -107,6 +107,14 @@ impl Drop for Network {
     fn drop(&mut self) {
         // Stops every process, removes the directory, deletes the namespaces (idempotent).
         let _ = self.run(&["down", "--purge"]);
+        // Namespaces a failure left behind (the prefix is this test's alone; without root
+        // clouds.sh refuses, and there are none).
+        let _ = Command::new("bash")
+            .arg(format!("{REPO}/scripts/clouds.sh"))
+            .args(["down", &self.name])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .output();
     }
 }
 
@@ -238,26 +246,87 @@ fn refusals(network: &Network, mode: &str) {
             network.path().display()
         ),
     );
-    // A second consortium while this one holds the addresses: refused before it makes
-    // anything (no directory, no namespaces).
-    let second_dir = network.dir.path().join("second");
-    let second_name = format!("{}x", &network.name[..network.name.len().min(7)]);
-    let second = network_command(&second_dir, &second_name, &["up"])
-        .output()
-        .unwrap();
-    refused(&second, "addresses in use: ");
-    assert!(!second_dir.exists());
-    let namespaces = Command::new("ip").args(["netns", "list"]).output();
-    if let Ok(namespaces) = namespaces {
-        let namespaces = String::from_utf8_lossy(&namespaces.stdout);
-        assert!(
-            !namespaces.contains(&format!("{second_name}-")),
-            "{namespaces}"
-        );
-    }
+    second_consortium_refused(network);
     let status = network.ok(&["status"]);
     assert_eq!(status.matches(",up ").count(), PROCESSES.len(), "{status}");
     assert_eq!(status.matches("readyz=200").count(), NODES, "{status}");
+}
+
+/// The namespaces in use (empty without `ip` or namespaces).
+fn namespaces() -> String {
+    Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// A second consortium while this one holds the addresses is refused before it makes
+/// anything (no directory, no namespaces), under another namespace prefix or the same;
+/// so is one in a directory that holds something else. A copy of this consortium (same
+/// addresses, same namespaces) is refused too, and its `down` leaves this one running.
+fn second_consortium_refused(network: &Network) {
+    let second_dir = network.dir.path().join("second");
+    let second_name = format!("{}x", &network.name[..network.name.len().min(7)]);
+    let netns = network.mode() == "netns";
+    for name in [&second_name, &network.name] {
+        let second = network_command(&second_dir, name, &["up"])
+            .output()
+            .unwrap();
+        let message = match (netns, name == &network.name) {
+            (false, _) => "addresses in use: 127.0.1.".to_owned(),
+            (true, false) => format!(
+                "addresses in use: the host routes 198.18.1.0/24 through {}-hu",
+                network.name
+            ),
+            (true, true) => format!("addresses in use: the namespaces {name}-* are up"),
+        };
+        refused(&second, &message);
+        assert!(!second_dir.exists());
+    }
+    std::fs::create_dir(&second_dir).unwrap();
+    std::fs::write(second_dir.join("notes.txt"), "not a consortium").unwrap();
+    let second = network_command(&second_dir, &second_name, &["up"])
+        .output()
+        .unwrap();
+    refused(&second, "is not empty and holds no consortium");
+    assert!(!namespaces().contains(&format!("{second_name}-")));
+    std::fs::remove_dir_all(&second_dir).unwrap();
+
+    // The copy: what `up` reads to restart a consortium (no pid files: none of it runs).
+    let copy = network.dir.path().join("copy");
+    std::fs::create_dir_all(copy.join("nodes")).unwrap();
+    for file in [
+        "state",
+        "clouds",
+        "layout.toml",
+        "console-unicom.toml",
+        "console-mobile.toml",
+    ] {
+        std::fs::copy(network.path().join(file), copy.join(file)).unwrap();
+    }
+    for entry in std::fs::read_dir(network.path().join("nodes")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), copy.join("nodes").join(entry.file_name())).unwrap();
+    }
+    let again = network_command(&copy, &network.name, &["up"])
+        .output()
+        .unwrap();
+    let range = if netns { "198.18.1." } else { "127.0.1." };
+    refused(&again, &format!("addresses in use: {range}"));
+    let down = network_command(&copy, &network.name, &["down"])
+        .output()
+        .unwrap();
+    assert!(down.status.success(), "{down:?}");
+    std::fs::remove_dir_all(&copy).unwrap();
+    if netns {
+        let kept = String::from_utf8_lossy(&down.stdout);
+        assert!(
+            kept.contains("-* kept: other processes run in them"),
+            "{kept}"
+        );
+        assert!(namespaces().contains(&format!("{}-unicom", network.name)));
+    }
 }
 
 /// `stop --kill` a peer, commit a transaction without it, `start` it: it catches up.
@@ -409,6 +478,7 @@ fn down_twice_then_purge(network: &Network, mode: &str) {
             &format!("the namespaces {}-* are not up", network.name),
         );
     }
+    assert!(!namespaces().contains(&format!("{}-", network.name)));
     let purge = network.ok(&["down", "--purge"]);
     assert!(purge.contains("   removed "), "{purge}");
     assert!(!network.path().exists());
