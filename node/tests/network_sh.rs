@@ -452,9 +452,33 @@ fn exec_runs_in_the_cloud(network: &Network, mode: &str) {
     }
 }
 
+/// `up` on the stopped consortium (its namespaces made again) starts every process from
+/// its data: each node at the height it had before `down` (BEFORE: `status` then).
+fn restart_from_data(network: &Network, before: &str) {
+    let up = network.ok(&["up"]);
+    assert!(up.contains("restarting the consortium in "), "{up}");
+    assert!(!up.contains("already running"), "{up}");
+    assert_eq!(up.matches(",up ").count(), PROCESSES.len(), "{up}");
+    assert_eq!(up.matches("readyz=200").count(), NODES, "{up}");
+    for name in PROCESSES {
+        assert_eq!(
+            height(&before, name),
+            height(&up, name),
+            "{name}:\n{before}\n{up}"
+        );
+    }
+    let down = network.ok(&["down"]);
+    assert_eq!(
+        down.matches("   stopped ").count(),
+        PROCESSES.len(),
+        "{down}"
+    );
+}
+
 /// `down` stops everything and keeps the data; again it does nothing; `status` shows every
 /// process down; `down --purge` removes the directory.
 fn down_twice_then_purge(network: &Network, mode: &str) {
+    let before = network.ok(&["status"]);
     let down = network.ok(&["down"]);
     assert_eq!(
         down.matches("   stopped ").count(),
@@ -479,6 +503,7 @@ fn down_twice_then_purge(network: &Network, mode: &str) {
         );
     }
     assert!(!namespaces().contains(&format!("{}-", network.name)));
+    restart_from_data(network, &before);
     let purge = network.ok(&["down", "--purge"]);
     assert!(purge.contains("   removed "), "{purge}");
     assert!(!network.path().exists());
