@@ -462,7 +462,7 @@ fn restart_from_data(network: &Network, before: &str) {
     assert_eq!(up.matches("readyz=200").count(), NODES, "{up}");
     for name in PROCESSES {
         assert_eq!(
-            height(&before, name),
+            height(before, name),
             height(&up, name),
             "{name}:\n{before}\n{up}"
         );
