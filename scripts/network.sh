@@ -747,10 +747,21 @@ logs() {
   exec tail -F "$DIR"/logs/*
 }
 
+# Refuse a command that runs in the clouds while they are not there (namespace mode,
+# after `down`).
+require_clouds() {
+  check_clouds
+  if [ "$CLOUDS" = netns ] && ! ip netns list | grep -q "^$CLOUDS_NAME-unicom\b"; then
+    die "the namespaces $CLOUDS_NAME-* are not up (scripts/network.sh up)"
+  fi
+}
+
 exec_in() {
   [ $# -ge 2 ] || die "usage: scripts/network.sh exec unicom|mobile CMD..."
   local carrier=$1
   msp_of "$carrier" > /dev/null
+  [ -d "$DIR" ] || die "no consortium in $DIR (scripts/network.sh up)"
+  require_clouds
   shift
   [ "$1" != netsettle ] || set -- "$BIN" "${@:2}"
   cd "$DIR"
@@ -772,11 +783,8 @@ main() {
       if [ "${2:-}" = --kill ]; then stop_process "$1" KILL; else stop_process "$1"; fi ;;
     start)
       [ $# -eq 1 ] || die "usage: scripts/network.sh start NAME"
-      check_clouds
-      if [ "$CLOUDS" = netns ] && ! ip netns list | grep -q "^$CLOUDS_NAME-unicom\b"; then
-        die "the namespaces $CLOUDS_NAME-* are not up (scripts/network.sh up)"
-      fi
       [ -e "$DIR/state" ] || die "no consortium in $DIR (scripts/network.sh up)"
+      require_clouds
       (cd "$DIR" && start_process "$1") ;;
     exec) exec_in "$@" ;;
     *) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; [ -z "$verb" ] || exit 2 ;;

@@ -1,14 +1,18 @@
 //! `scripts/network.sh`'s operator commands on one real consortium (network namespaces as
 //! root, else loopback ranges; the namespaces named `nt` + this process's id so they never
 //! meet the demo's `settle-*`): `up`; `status` (every process up, every node's /readyz
-//! 200); the refusals, each with its message and a non-zero exit and nothing changed (an
-//! unknown process or carrier, a clouds mode other than the consortium's, a second `up`
-//! while this one holds the addresses, a mistyped `down` flag); `stop NAME --kill` and
-//! `status` showing it down; a transaction committed while it is down, then `start NAME`
-//! and the node catching up; `stop NAME` (TERM) and `up` on the running consortium
-//! starting only it; `logs NAME` followed a few lines; `exec` running in the carrier's
-//! cloud with the command's exit code; `down` twice (idempotent), `status` after it,
-//! `down --purge`. A guard runs `down --purge` whatever happens. Needs nginx.
+//! 200, both gateways answering); the refusals, each with its message and a non-zero exit
+//! and nothing changed (an unknown process or carrier, usage errors, a clouds mode other
+//! than the consortium's, a mistyped `down` flag, a second `up` while this consortium
+//! holds the addresses, under another namespace prefix or the same, or in a directory
+//! holding something else, and a copy of this consortium whose `down` must leave it
+//! running); `stop NAME --kill` and `status` showing it down; a transaction committed
+//! while it is down, then `start NAME` and the node catching up; `stop NAME` (TERM) and
+//! `up` on the running consortium starting only it; `logs NAME` followed to the readiness
+//! line, then killed; `exec` running in the carrier's cloud from the network directory
+//! with the command's exit code; `down` twice (idempotent), `status` after it, `up` again
+//! from the data at the same heights, `down --purge`. A guard runs `down --purge` (and
+//! `clouds.sh down` for this test's prefix) whatever happens. Needs nginx.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -159,6 +163,7 @@ fn height(status: &str, name: &str) -> Option<u64> {
         .and_then(|value| value.parse().ok())
 }
 
+/// The value of KEY (e.g. `pid=`) in a status line.
 fn field<'a>(line: &'a str, key: &str) -> &'a str {
     line.split_whitespace()
         .find_map(|field| field.strip_prefix(key))
@@ -497,10 +502,9 @@ fn down_twice_then_purge(network: &Network, mode: &str) {
         );
     }
     if mode == "netns" {
-        refused(
-            &network.run(&["start", "unicommsp-peer0"]),
-            &format!("the namespaces {}-* are not up", network.name),
-        );
+        let not_up = format!("the namespaces {}-* are not up", network.name);
+        refused(&network.run(&["start", "unicommsp-peer0"]), &not_up);
+        refused(&network.run(&["exec", "unicom", "true"]), &not_up);
     }
     assert!(!namespaces().contains(&format!("{}-", network.name)));
     restart_from_data(network, &before);
@@ -508,4 +512,8 @@ fn down_twice_then_purge(network: &Network, mode: &str) {
     assert!(purge.contains("   removed "), "{purge}");
     assert!(!network.path().exists());
     refused(&network.run(&["status"]), "no consortium in ");
+    refused(
+        &network.run(&["exec", "unicom", "true"]),
+        "no consortium in ",
+    );
 }
