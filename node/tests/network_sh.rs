@@ -7,8 +7,9 @@
 //! holds the addresses, under another namespace prefix or the same, or in a directory
 //! holding something else, and a copy of this consortium whose `down` must leave it
 //! running); `stop NAME --kill` and `status` showing it down; a transaction committed
-//! while it is down, then `start NAME` and the node catching up; `stop NAME` (TERM) and
-//! `up` on the running consortium starting only it; `logs NAME` followed to the readiness
+//! while it is down, then `start NAME` and the node catching up; `stop NAME` (TERM) on a
+//! peer0, `status` showing its gateway down, and `up` on the running consortium starting
+//! only it; `logs NAME` followed to the readiness
 //! line, then killed; `exec` running in the carrier's cloud from the network directory
 //! with the command's exit code; `down` twice (idempotent), `status` after it, `up` again
 //! from the data at the same heights, `down --purge`. A guard runs `down --purge` (and
@@ -377,24 +378,37 @@ fn killed_node_catches_up(network: &Network) {
     }
 }
 
-/// `stop` (TERM) a peer; stopping it again does nothing; `up` on the running consortium
-/// starts only it and shows the status.
+/// `stop` (TERM) Unicom's peer0; stopping it again does nothing; `status` shows its gateway
+/// down; `up` on the running consortium starts only it and shows the status.
 fn stopped_node_restarted_by_up(network: &Network) {
-    let stopped = network.ok(&["stop", "unicommsp-peer1"]);
+    let stopped = network.ok(&["stop", "unicommsp-peer0"]);
     assert!(
-        stopped.contains("stopped unicommsp-peer1 (TERM)"),
+        stopped.contains("stopped unicommsp-peer0 (TERM)"),
         "{stopped}"
     );
-    let again = network.ok(&["stop", "unicommsp-peer1"]);
+    let again = network.ok(&["stop", "unicommsp-peer0"]);
     assert!(!again.contains("stopped"), "{again}");
+    // Its gateway goes with it; Mobile's still answers.
+    let status = network.ok(&["status"]);
+    let gateway = status_line(&status, "gateway-unicom");
+    assert!(
+        gateway.ends_with("down (unicommsp-peer0 is not running)"),
+        "{status}"
+    );
+    assert_eq!(
+        status.matches("answers: HTTP 200 OK").count(),
+        1,
+        "{status}"
+    );
     let up = network.ok(&["up"]);
     assert!(up.contains("restarting the consortium in "), "{up}");
     for name in PROCESSES {
         let running = format!("{name} already running");
-        assert_eq!(up.contains(&running), name != "unicommsp-peer1", "{up}");
+        assert_eq!(up.contains(&running), name != "unicommsp-peer0", "{up}");
     }
     assert_eq!(up.matches(",up ").count(), PROCESSES.len(), "{up}");
     assert_eq!(up.matches("readyz=200").count(), NODES, "{up}");
+    assert_eq!(up.matches("answers: HTTP 200 OK").count(), 2, "{up}");
 }
 
 /// `logs NAME` follows the process's logs: its readiness line shows, then it is killed.
