@@ -645,7 +645,6 @@ cloud_of_address() {
 }
 
 up_new() {
-  check_addresses_free
   mkdir -p "$DIR"
   cd "$DIR"
   echo "building" > state
@@ -699,6 +698,8 @@ up() {
   fi
   # After the checks above, so a refused `up` makes no namespaces.
   clouds_up "$how"
+  # A new consortium's addresses, before anything starts (so no "stopping" follows).
+  [ "$how" = up_again ] || check_addresses_free
   # A failed `up` stops what it started (the data stays for a look).
   # shellcheck disable=SC2154 # rc is assigned inside the trap
   trap 'rc=$?; if [ "$rc" -ne 0 ]; then echo "network: up failed; stopping what it started" >&2; down; fi' EXIT

@@ -288,6 +288,9 @@ fn second_consortium_refused(network: &Network) {
             (true, true) => format!("addresses in use: the namespaces {name}-* are up"),
         };
         refused(&second, &message);
+        // Refused before it started anything: nothing to stop.
+        let stderr = String::from_utf8_lossy(&second.stderr);
+        assert!(!stderr.contains("stopping what it started"), "{stderr}");
         assert!(!second_dir.exists());
     }
     std::fs::create_dir(&second_dir).unwrap();
