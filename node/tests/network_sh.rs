@@ -9,8 +9,8 @@
 //! running); `stop NAME --kill` and `status` showing it down; a transaction committed
 //! while it is down, then `start NAME` and the node catching up; `stop NAME` (TERM) on a
 //! peer0, `status` showing its gateway down, and `up` on the running consortium starting
-//! only it; `logs NAME` followed to the readiness
-//! line, then killed; `exec` running in the carrier's cloud from the network directory
+//! only it; `logs NAME` followed to the readiness line and `logs` to the last file's
+//! header, each then killed; `exec` running in the carrier's cloud from the network directory
 //! with the command's exit code; `down` twice (idempotent), `status` after it, `up` again
 //! from the data at the same heights, `down --purge`. A guard runs `down --purge` (and
 //! `clouds.sh down` for this test's prefix) whatever happens. Needs nginx.
@@ -203,7 +203,13 @@ fn network_sh_operates_a_running_consortium() {
     refusals(&network, &mode);
     killed_node_catches_up(&network);
     stopped_node_restarted_by_up(&network);
-    logs_follow(&network);
+    logs_follow(
+        &network,
+        &["logs", "unicommsp-peer0"],
+        "netsettle node ready",
+    );
+    // Every log, each under tail's header: the last file's header shows.
+    logs_follow(&network, &["logs"], "logs/unicommsp-peer1.out <==");
     exec_runs_in_the_cloud(&network, &mode);
     down_twice_then_purge(&network, &mode);
 }
@@ -414,10 +420,10 @@ fn stopped_node_restarted_by_up(network: &Network) {
     assert_eq!(up.matches("answers: HTTP 200 OK").count(), 2, "{up}");
 }
 
-/// `logs NAME` follows the process's logs: its readiness line shows, then it is killed.
-fn logs_follow(network: &Network) {
+/// `network.sh ARGS` (`logs [NAME]`) follows the logs: WANTED shows, then it is killed.
+fn logs_follow(network: &Network, args: &[&str], wanted: &str) {
     let mut child = network
-        .command(&["logs", "unicommsp-peer0"])
+        .command(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -438,7 +444,7 @@ fn logs_follow(network: &Network) {
     let ready = loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match received.recv_timeout(left) {
-            Ok(line) if line.starts_with("netsettle node ready") => break true,
+            Ok(line) if line.contains(wanted) => break true,
             Ok(line) => seen.push(line),
             Err(_) => break false,
         }
@@ -449,10 +455,7 @@ fn logs_follow(network: &Network) {
     child.wait().unwrap();
     drop(received);
     reader.join().unwrap();
-    assert!(
-        ready,
-        "no readiness line in `logs unicommsp-peer0`: {seen:?}"
-    );
+    assert!(ready, "no '{wanted}' in `network.sh {args:?}`: {seen:?}");
 }
 
 /// `exec` runs in the carrier's cloud from the network directory, with its exit code.
