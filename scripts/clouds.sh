@@ -141,9 +141,14 @@ down() {
   for ns in "${namespaces[@]}"; do
     if exists "$ns"; then ip netns delete "$ns"; fi
   done
-  # Host legs (--manage) and their routes go with the host side of each pair.
+  # Host legs (--manage) and their routes go with the host side of each pair. Deleting a
+  # namespace removes its end of the pair, and the kernel then removes the host end by
+  # itself, a moment later: a leg gone between the look and the delete is no failure.
   for leg in "$name-hu" "$name-hm"; do
-    if ip link show "$leg" >/dev/null 2>&1; then ip link delete "$leg"; fi
+    if ip link show "$leg" >/dev/null 2>&1; then
+      ip link delete "$leg" 2>/dev/null || ! ip link show "$leg" >/dev/null 2>&1 ||
+        { echo "clouds: cannot delete host leg $leg" >&2; exit 1; }
+    fi
   done
   echo "clouds: $name down"
 }

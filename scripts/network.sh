@@ -98,13 +98,45 @@ check_clouds() {
   esac
 }
 
-# Bring the clouds up (namespaces, addresses, host legs); nothing to do on loopback.
+# Bring the clouds up (namespaces, addresses, host legs) for HOW (up_new|up_again);
+# nothing to do on loopback, nor when a consortium restarting finds its namespaces up
+# (`up` on a running one: check_addresses_free then sees whose processes hold them). A
+# new consortium never shares namespaces: refuse if they are up (another directory's
+# consortium with the same NETSETTLE_CLOUDS_NAME). Another managed set of namespaces holds
+# the host routes to the clouds' ranges, and only one can per host: refuse then too,
+# naming its host leg.
 clouds_up() {
-  if [ "$CLOUDS" = netns ]; then bash "$HERE/clouds.sh" up "$CLOUDS_NAME" --manage; fi
+  [ "$CLOUDS" = netns ] || return 0
+  local how=$1 ns present=0 range held
+  for ns in unicom mobile dmz; do [ ! -e "/run/netns/$CLOUDS_NAME-$ns" ] || present=$((present + 1)); done
+  if [ "$present" -eq 3 ] && ip link show "$CLOUDS_NAME-hu" > /dev/null 2>&1; then
+    [ "$how" = up_again ] ||
+      die "addresses in use: the namespaces $CLOUDS_NAME-* are up (another consortium's? scripts/network.sh status with its NETSETTLE_NETWORK_DIR, or another NETSETTLE_CLOUDS_NAME)"
+    echo "   namespaces ${CLOUDS_NAME}-* already up"
+    return 0
+  fi
+  for range in 198.18.1.0/24 198.18.2.0/24; do
+    held=$(ip route show "$range" | sed -n 's/.* dev \([^ ]*\).*/\1/p' | head -1)
+    [ -z "$held" ] || [ "$held" = "$CLOUDS_NAME-hu" ] || [ "$held" = "$CLOUDS_NAME-hm" ] ||
+      die "addresses in use: the host routes $range through $held (another consortium's namespaces up? scripts/network.sh status with its NETSETTLE_NETWORK_DIR, or ip netns list)"
+  done
+  bash "$HERE/clouds.sh" up "$CLOUDS_NAME" --manage
 }
 
+# Delete the namespaces (clouds.sh kills whatever runs in them), unless processes other
+# than this consortium's, which `down` has stopped, still run there: another directory's
+# consortium with the same NETSETTLE_CLOUDS_NAME, which this must not kill.
 clouds_down() {
-  if [ "$CLOUDS" = netns ]; then bash "$HERE/clouds.sh" down "$CLOUDS_NAME"; fi
+  [ "$CLOUDS" = netns ] || return 0
+  local ns others=""
+  for ns in unicom mobile dmz; do
+    [ ! -e "/run/netns/$CLOUDS_NAME-$ns" ] || others+=$(ip netns pids "$CLOUDS_NAME-$ns" 2> /dev/null | tr '\n' ' ')
+  done
+  if [ -n "$others" ]; then
+    echo "   namespaces $CLOUDS_NAME-* kept: other processes run in them (pids $others)"
+    return 0
+  fi
+  bash "$HERE/clouds.sh" down "$CLOUDS_NAME"
 }
 
 # Run CMD inside cloud unicom|mobile|dmz. Every process start and client command goes
@@ -593,21 +625,26 @@ print_consoles() {
 
 # Refuse to start beside another consortium on the same addresses (e.g. another network
 # directory's, still up): every node's listen and operations address (and the gateway
-# port on each peer's address) must be free.
+# port on each peer's address) must be free, looked at inside the cloud it belongs to.
 check_addresses_free() {
-  [ "$CLOUDS" = loopback ] || return 0
   local address busy=()
   for address in $(sed -n 's/^\(listen\|operations\|ca\) = "\([0-9.]*:[0-9]*\)"$/\2/p' "$(layout_file)") \
     $(sed -n 's/^listen = "\([0-9.]*\):7060"$/\1:'"$GATEWAY_PORT"'/p' "$(layout_file)") \
     "$(console_address unicom)" "$(console_address mobile)"; do
-    if ss -ltnH "src ${address%:*} and sport = :${address##*:}" | grep -q .; then busy+=("$address"); fi
+    [ "$CLOUDS" = loopback ] || address=${address/#127.0./198.18.}
+    if in_cloud "$(cloud_of_address "$address")" ss -ltnH "src ${address%:*} and sport = :${address##*:}" |
+      grep -q .; then busy+=("$address"); fi
   done
   [ "${#busy[@]}" -eq 0 ] ||
     die "addresses in use: ${busy[*]} (another consortium up? scripts/network.sh status, with its NETSETTLE_NETWORK_DIR)"
 }
 
+# The cloud an address of the layout is in: x.y.1.* Unicom's, x.y.2.* Mobile's, else the DMZ.
+cloud_of_address() {
+  case $(echo "$1" | cut -d. -f3) in 1) echo unicom ;; 2) echo mobile ;; *) echo dmz ;; esac
+}
+
 up_new() {
-  check_addresses_free
   mkdir -p "$DIR"
   cd "$DIR"
   echo "building" > state
@@ -651,7 +688,6 @@ up() {
   check_clouds
   ensure_binary
   say "clouds: $(clouds_mode_line)"
-  clouds_up
   local how=up_new
   if [ -e "$DIR/state" ] && [ "$(cat "$DIR/state")" != building ]; then
     how=up_again
@@ -660,6 +696,10 @@ up() {
   elif [ -d "$DIR" ] && [ -n "$(ls -A "$DIR")" ]; then
     die "$DIR is not empty and holds no consortium"
   fi
+  # After the checks above, so a refused `up` makes no namespaces.
+  clouds_up "$how"
+  # A new consortium's addresses, before anything starts (so no "stopping" follows).
+  [ "$how" = up_again ] || check_addresses_free
   # A failed `up` stops what it started (the data stays for a look).
   # shellcheck disable=SC2154 # rc is assigned inside the trap
   trap 'rc=$?; if [ "$rc" -ne 0 ]; then echo "network: up failed; stopping what it started" >&2; down; fi' EXIT
@@ -672,6 +712,8 @@ up() {
 
 down() {
   local purge=${1:-} names name
+  # Checked before anything stops: a mistyped flag changes nothing.
+  [ -z "$purge" ] || [ "$purge" = --purge ] || die "down takes --purge or nothing, not '$purge'"
   if [ -d "$DIR/run" ]; then
     # Consoles first, then DMZs and nodes in reverse start order.
     names=$(process_names | tac)
@@ -685,8 +727,6 @@ down() {
   if [ "$purge" = --purge ]; then
     rm -rf "$DIR"
     echo "   removed $DIR"
-  elif [ -n "$purge" ]; then
-    die "down takes --purge or nothing, not '$purge'"
   fi
   clouds_down
 }
@@ -708,10 +748,21 @@ logs() {
   exec tail -F "$DIR"/logs/*
 }
 
+# Refuse a command that runs in the clouds while they are not there (namespace mode,
+# after `down`).
+require_clouds() {
+  check_clouds
+  if [ "$CLOUDS" = netns ] && ! ip netns list | grep -q "^$CLOUDS_NAME-unicom\b"; then
+    die "the namespaces $CLOUDS_NAME-* are not up (scripts/network.sh up)"
+  fi
+}
+
 exec_in() {
   [ $# -ge 2 ] || die "usage: scripts/network.sh exec unicom|mobile CMD..."
   local carrier=$1
   msp_of "$carrier" > /dev/null
+  [ -d "$DIR" ] || die "no consortium in $DIR (scripts/network.sh up)"
+  require_clouds
   shift
   [ "$1" != netsettle ] || set -- "$BIN" "${@:2}"
   cd "$DIR"
@@ -733,11 +784,8 @@ main() {
       if [ "${2:-}" = --kill ]; then stop_process "$1" KILL; else stop_process "$1"; fi ;;
     start)
       [ $# -eq 1 ] || die "usage: scripts/network.sh start NAME"
-      check_clouds
-      if [ "$CLOUDS" = netns ] && ! ip netns list | grep -q "^$CLOUDS_NAME-unicom\b"; then
-        die "the namespaces $CLOUDS_NAME-* are not up (scripts/network.sh up)"
-      fi
       [ -e "$DIR/state" ] || die "no consortium in $DIR (scripts/network.sh up)"
+      require_clouds
       (cd "$DIR" && start_process "$1") ;;
     exec) exec_in "$@" ;;
     *) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; [ -z "$verb" ] || exit 2 ;;

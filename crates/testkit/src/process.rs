@@ -276,8 +276,9 @@ impl Netsettle {
     /// test's own: every `127.0.` address moves to `127.{slot}.` and every port gets
     /// `prefix` in front (e.g. `"3"`: 7050 becomes 37050; the operations listeners' 7070
     /// too), so a test's consortium cannot
-    /// collide with the demo's or another test's. In use: the demo and consortium.rs slot
-    /// 0 without prefix, node.rs slot 0 prefix 2, orderer_faults.rs slot 3 prefix 3,
+    /// collide with the demo's or another test's. In use: the demo, consortium.rs and
+    /// network_sh.rs (configs/local.toml as is, without root) slot 0 without prefix,
+    /// node.rs slot 0 prefix 2, orderer_faults.rs slot 3 prefix 3,
     /// orderer_kill_loop.rs slot 5 prefix 4, orderer_leader.rs slot 5 prefix 5,
     /// orderer_membership.rs slot 6 prefix 4, orderer_catch_up.rs slot 6 prefix 5,
     /// peer_gossip.rs slot 7, peer_faults.rs slot 8, the consensus bench slot 9 (its
