@@ -59,6 +59,17 @@ pub enum ClientError {
         /// Why.
         message: String,
     },
+    /// No peer of an organisation the transaction needs could be reached (each listed
+    /// peer tried once, in the profile's order). Start one, or list another.
+    #[error("no {org} peer reachable ({tried} tried; last: {last})")]
+    OrgUnreachable {
+        /// The organisation.
+        org: String,
+        /// How many of its peers were tried.
+        tried: usize,
+        /// Why the last one could not be reached.
+        last: String,
+    },
     /// The orderers refused the transaction, or none accepted it in time.
     #[error("broadcast failed ({status}): {info}")]
     Broadcast {
