@@ -153,7 +153,7 @@ impl Gateway {
     /// (connection refused, not connected within the net's dial time, handshake refused)
     /// is passed over; any other outcome, a refusal included, is that peer's answer and
     /// ends the search. At most one attempt per peer, each with its own timeouts.
-    async fn at_first_reachable<T, F, Fut>(
+    pub(crate) async fn at_first_reachable<T, F, Fut>(
         &self,
         org: &str,
         peers: &[&Endpoint],
