@@ -2,7 +2,7 @@
 //! that is down (its port closed on 127.0.0.1) is passed over for the next, for
 //! endorsements, queries and commit waits; a peer that answers, even with a refusal, is
 //! the carrier's answer; a carrier none of whose peers can be reached is a clear error
-//! naming it. Stand-in peers are real `netsettle-net` nodes over SM-TLS with certificates
+//! naming it; an endorsement naming another organisation than the peer's is refused. Stand-in peers are real `netsettle-net` nodes over SM-TLS with certificates
 //! of the test consortium; they endorse by signing an empty simulation with their key.
 //! The full path (a killed first peer while a staff command goes through the second) is
 //! node/tests/drills.rs's kill -9 drill.
@@ -250,6 +250,18 @@ async fn a_carriers_first_peer_down_is_passed_over_and_a_carrier_with_none_up_is
         "{refused:?}"
     );
     assert_eq!(mobile_up.asked.load(Ordering::SeqCst), mobile_asked);
+
+    // An endorsement naming another organisation than the peer asked is refused.
+    let posing = Endpoint {
+        msp_id: consortium.unicom.msp_id.clone(),
+        node_id: mobile_up.endpoint.node_id,
+    };
+    let wrong = within(gateway.endorse(&posing, &proposal)).await;
+    assert!(
+        matches!(&wrong, Err(ClientError::WrongEndorser { asked, endorser })
+            if *asked == consortium.unicom.msp_id && *endorser == consortium.mobile.msp_id),
+        "{wrong:?}"
+    );
 
     // No Unicom peer up: the error names Unicom, whatever Mobile answers.
     let none_up = [

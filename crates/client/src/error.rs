@@ -70,6 +70,14 @@ pub enum ClientError {
         /// Why the last one could not be reached.
         last: String,
     },
+    /// A peer's endorsement names an endorser of another organisation than the peer's.
+    #[error("a {asked} peer endorsed as {endorser}")]
+    WrongEndorser {
+        /// The organisation of the peer asked.
+        asked: String,
+        /// The organisation its endorsement names.
+        endorser: String,
+    },
     /// The orderers refused the transaction, or none accepted it in time.
     #[error("broadcast failed ({status}): {info}")]
     Broadcast {

@@ -180,7 +180,9 @@ impl Gateway {
         })
     }
 
-    /// Asks `peer` to endorse `proposal`.
+    /// Asks `peer` to endorse `proposal`. The endorsement must name an endorser of
+    /// `peer`'s organisation ([`ClientError::WrongEndorser`] otherwise): the signature
+    /// itself is left to the committing peers (see [`assemble`]).
     pub async fn endorse(
         &self,
         peer: &Endpoint,
@@ -191,7 +193,16 @@ impl Gateway {
             .request(peer.node_id, ENDORSE_SERVICE, encode(proposal)?)
             .await?;
         match decode::<EndorseReply>(&bytes)? {
-            EndorseReply::Endorsed(response) => Ok(*response),
+            EndorseReply::Endorsed(response) => {
+                let endorser = &response.endorsement.endorser.msp_id;
+                if *endorser != peer.msp_id {
+                    return Err(ClientError::WrongEndorser {
+                        asked: peer.msp_id.clone(),
+                        endorser: endorser.clone(),
+                    });
+                }
+                Ok(*response)
+            }
             EndorseReply::Refused { status, message } => Err(ClientError::Endorsement {
                 peer: peer.msp_id.clone(),
                 status,
