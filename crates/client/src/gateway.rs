@@ -20,7 +20,9 @@ use crate::limits::{
     BROADCAST_ATTEMPTS_MAX, BROADCAST_BACKOFF_MAX, BROADCAST_BACKOFF_MIN, STATUS_REQUESTS_MAX,
     STATUS_WAIT,
 };
-use crate::{ClientError, ConnectionProfile, OrdererPreference, Signer, assemble};
+use crate::{
+    ClientError, ConnectionProfile, OrdererPreference, Signer, assemble, assemble_verified,
+};
 
 /// A node the client talks to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +80,9 @@ pub struct Gateway {
     config: GatewayConfig,
     /// Which orderer broadcasts try first (the leader the orderers name).
     preference: OrdererPreference,
+    /// Whether `submit` verifies the endorsements' signatures itself
+    /// ([`crate::assemble_verified`]) instead of leaving them to the committing peers.
+    verify_endorsements: bool,
 }
 
 impl Gateway {
@@ -90,7 +95,16 @@ impl Gateway {
             net,
             config,
             preference: OrdererPreference::new(),
+            verify_endorsements: false,
         })
+    }
+
+    /// Makes [`Gateway::submit`] verify every endorsement's SM2 signature before
+    /// broadcasting ([`crate::assemble_verified`]): a bad endorsement is then refused as
+    /// [`ClientError::BadEndorsement`] instead of being committed as `BAD_SIGNATURE`. Off
+    /// by default (see [`assemble`] for why the committing peers' check suffices).
+    pub fn set_verify_endorsements(&mut self, verify: bool) {
+        self.verify_endorsements = verify;
     }
 
     /// Connects as the user whose identity directory is `identity`, through the
@@ -166,9 +180,9 @@ impl Gateway {
         let mut last = String::from("the profile lists none");
         for peer in peers {
             match ask((*peer).clone()).await {
-                Err(ClientError::Net(NetError::Unreachable { node, reason })) => {
-                    tracing::warn!(org, %node, %reason, "peer unreachable, trying the next");
-                    last = format!("{node}: {reason}");
+                Err(ClientError::Net(error @ NetError::Unreachable { .. })) => {
+                    tracing::warn!(org, %error, "peer unreachable, trying the next");
+                    last = error.to_string();
                 }
                 answer => return answer.map(|value| ((*peer).clone(), value)),
             }
@@ -280,7 +294,11 @@ impl Gateway {
             .await?
             .into_iter()
             .unzip();
-        let endorsed = assemble(signer, &proposal, responses)?;
+        let endorsed = if self.verify_endorsements {
+            assemble_verified(signer, &proposal, responses)?
+        } else {
+            assemble(signer, &proposal, responses)?
+        };
         self.broadcast(&endorsed.envelope).await?;
         // Wait for every endorser, not just one: the caller's next transaction is endorsed
         // at all of them and must see this one's writes (read-your-writes across

@@ -479,8 +479,9 @@ impl Netsettle {
         }
     }
 
-    /// An agreement proposal by Unicom's admin (`netsettle tx invoke`): a real settlement
-    /// transaction, valid any time after the lifecycle.
+    /// An agreement proposal by Unicom's admin (`netsettle tx invoke
+    /// --verify-endorsements`): a real settlement transaction, valid any time after the
+    /// lifecycle.
     pub fn propose(self, dir: &Path) -> Output {
         self.propose_at(&Place::Host, dir)
     }
@@ -488,7 +489,7 @@ impl Netsettle {
     /// [`Netsettle::propose`] at `place` (Unicom's cloud).
     pub fn propose_at(self, place: &Place, dir: &Path) -> Output {
         let agreement = format!("{REPO}/tests/data/settlement/agreement.json");
-        let mut args = vec!["tx", "invoke"];
+        let mut args = vec!["tx", "invoke", "--verify-endorsements"];
         args.extend(ADMIN_U);
         args.extend([
             "--contract",
