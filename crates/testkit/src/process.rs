@@ -287,7 +287,8 @@ impl Netsettle {
     /// console_browser.rs slot 21, console_pages.rs slot 22, operations.rs slot 23,
     /// ledger_backup.rs slot 24 (and prefix 4 for its orderers-only test), clouds.rs slot 25
     /// and drills.rs slot 26 with prefixes 1 to 3 (their loopback fallbacks without root;
-    /// in network namespaces they use no slot: `clouds`); give each new
+    /// in network namespaces they use no slot: `clouds`), peer_failover.rs slot 30; give
+    /// each new
     /// test file its own slot.
     pub fn render_layout(self, dir: &Path, slot: u8, prefix: &str) {
         let layout = std::fs::read_to_string(format!("{REPO}/configs/local.toml"))
