@@ -317,13 +317,14 @@ impl Client {
             .signer
             .propose(&self.channel, contract, "upload", sealed.upload_args())
             .map_err(|e| e.to_string())?;
-        let endorsers = self.gateway.endorsers();
         // Both carriers at once, as `Gateway::submit` does.
-        let responses = self
+        let (endorsers, responses): (Vec<_>, Vec<_>) = self
             .gateway
-            .endorse_all(&endorsers, &proposal)
+            .endorse_all(self.gateway.peers(), &proposal)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .unzip();
         let endorsed = assemble(&self.signer, &proposal, responses).map_err(|e| e.to_string())?;
         let endorsed_at = Instant::now();
         self.gateway

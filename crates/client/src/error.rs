@@ -59,6 +59,25 @@ pub enum ClientError {
         /// Why.
         message: String,
     },
+    /// No peer of an organisation the transaction needs could be reached (each listed
+    /// peer tried once, in the profile's order). Start one, or list another.
+    #[error("no {org} peer reachable ({tried} tried; last: {last})")]
+    OrgUnreachable {
+        /// The organisation.
+        org: String,
+        /// How many of its peers were tried.
+        tried: usize,
+        /// Why the last one could not be reached.
+        last: String,
+    },
+    /// A peer's endorsement names an endorser of another organisation than the peer's.
+    #[error("a {asked} peer endorsed as {endorser}")]
+    WrongEndorser {
+        /// The organisation of the peer asked.
+        asked: String,
+        /// The organisation its endorsement names.
+        endorser: String,
+    },
     /// The orderers refused the transaction, or none accepted it in time.
     #[error("broadcast failed ({status}): {info}")]
     Broadcast {

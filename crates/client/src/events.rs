@@ -206,7 +206,9 @@ impl ChainEvent {
 pub struct EventStream<'a> {
     gateway: &'a Gateway,
     signer: &'a Signer,
-    peer: Endpoint,
+    /// The caller's own organisation's peers (else the first organisation's), asked for
+    /// codes: the first reachable one.
+    peers: Vec<Endpoint>,
     next_block: u64,
     after: Option<EventCursor>,
     pending: VecDeque<ChainEvent>,
@@ -240,17 +242,23 @@ impl Gateway {
         after: Option<EventCursor>,
     ) -> Result<EventStream<'a>, ClientError> {
         let own = &signer.identity().msp_id;
-        let peer = self
+        let org = self
             .peers()
             .iter()
             .find(|peer| peer.msp_id == *own)
             .or_else(|| self.peers().first())
-            .cloned()
+            .map(|peer| peer.msp_id.clone())
             .ok_or_else(|| ClientError::Events("the profile lists no peer".into()))?;
+        let peers = self
+            .peers()
+            .iter()
+            .filter(|peer| peer.msp_id == org)
+            .cloned()
+            .collect();
         Ok(EventStream {
             gateway: self,
             signer,
-            peer,
+            peers,
             next_block: height,
             after,
             pending: VecDeque::new(),
@@ -378,10 +386,29 @@ impl EventStream<'_> {
         Ok(())
     }
 
-    /// The code the caller's peer gave the transaction at (`block`, `index`), waiting
-    /// while the peer has not committed it yet.
+    /// The code the caller's first reachable peer gave the transaction at (`block`,
+    /// `index`), waiting while the peer has not committed it yet.
     async fn code_of(
         &self,
+        tx_id: &TxId,
+        block: u64,
+        index: u32,
+    ) -> Result<ValidationCode, ClientError> {
+        let peers: Vec<&Endpoint> = self.peers.iter().collect();
+        let org = peers.first().map_or("", |peer| peer.msp_id.as_str());
+        let (_, code) = self
+            .gateway
+            .at_first_reachable(org, &peers, |peer| async move {
+                self.code_at(&peer, tx_id, block, index).await
+            })
+            .await?;
+        Ok(code)
+    }
+
+    /// [`EventStream::code_of`] at `peer`.
+    async fn code_at(
+        &self,
+        peer: &Endpoint,
         tx_id: &TxId,
         block: u64,
         index: u32,
@@ -394,7 +421,7 @@ impl EventStream<'_> {
             let bytes = self
                 .gateway
                 .net_handle()
-                .request(self.peer.node_id, TX_STATUS_SERVICE, encode(&request)?)
+                .request(peer.node_id, TX_STATUS_SERVICE, encode(&request)?)
                 .await?;
             match decode::<TxStatus>(&bytes)? {
                 TxStatus::Committed {
@@ -411,7 +438,7 @@ impl EventStream<'_> {
         }
         Err(ClientError::Events(format!(
             "the {} peer has not committed block {block} in time",
-            self.peer.msp_id
+            peer.msp_id
         )))
     }
 }

@@ -2,12 +2,13 @@
 //! wait for the commit, over `netsettle-net` (libp2p over SM-TLS, the client's own TLS
 //! certificate).
 
+use std::future::Future;
 use std::path::Path;
 
 use futures::TryStreamExt as _;
 use futures::stream::FuturesOrdered;
 
-use netsettle_net::{NetConfig, NetHandle, Network, NodeId};
+use netsettle_net::{NetConfig, NetError, NetHandle, Network, NodeId};
 use netsettle_protocol::{
     BROADCAST_SERVICE, BroadcastResponse, BroadcastStatus, ConfigUpdateEnvelope, ContractEvent,
     ContractId, DELIVER_SERVICE, DeliverBatch, ENDORSE_SERVICE, EndorseReply, Envelope, Payload,
@@ -19,7 +20,9 @@ use crate::limits::{
     BROADCAST_ATTEMPTS_MAX, BROADCAST_BACKOFF_MAX, BROADCAST_BACKOFF_MIN, STATUS_REQUESTS_MAX,
     STATUS_WAIT,
 };
-use crate::{ClientError, ConnectionProfile, OrdererPreference, Signer, assemble};
+use crate::{
+    ClientError, ConnectionProfile, OrdererPreference, Signer, assemble, assemble_verified,
+};
 
 /// A node the client talks to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +80,9 @@ pub struct Gateway {
     config: GatewayConfig,
     /// Which orderer broadcasts try first (the leader the orderers name).
     preference: OrdererPreference,
+    /// Whether `submit` verifies the endorsements' signatures itself
+    /// ([`crate::assemble_verified`]) instead of leaving them to the committing peers.
+    verify_endorsements: bool,
 }
 
 impl Gateway {
@@ -89,7 +95,16 @@ impl Gateway {
             net,
             config,
             preference: OrdererPreference::new(),
+            verify_endorsements: false,
         })
+    }
+
+    /// Makes [`Gateway::submit`] verify every endorsement's SM2 signature before
+    /// broadcasting ([`crate::assemble_verified`]): a bad endorsement is then refused as
+    /// [`ClientError::BadEndorsement`] instead of being committed as `BAD_SIGNATURE`. Off
+    /// by default (see [`assemble`] for why the committing peers' check suffices).
+    pub fn set_verify_endorsements(&mut self, verify: bool) {
+        self.verify_endorsements = verify;
     }
 
     /// Connects as the user whose identity directory is `identity`, through the
@@ -138,18 +153,50 @@ impl Gateway {
         self.preference.leader(&self.config.orderers)
     }
 
-    /// One endorsing peer per organisation (the first listed of each).
+    /// One endorsing peer per organisation: the first listed of each, the one
+    /// [`Gateway::endorse_all`] asks first.
     pub fn endorsers(&self) -> Vec<Endpoint> {
-        let mut chosen: Vec<Endpoint> = Vec::new();
-        for peer in &self.config.peers {
-            if !chosen.iter().any(|other| other.msp_id == peer.msp_id) {
-                chosen.push(peer.clone());
-            }
-        }
-        chosen
+        by_organisation(&self.config.peers)
+            .into_iter()
+            .filter_map(|(_, peers)| peers.first().map(|peer| (*peer).clone()))
+            .collect()
     }
 
-    /// Asks `peer` to endorse `proposal`.
+    /// Runs `ask` at the first of `peers` (all of organisation `org`, in the profile's
+    /// order) that can be reached: the peer and its answer. A peer that cannot be reached
+    /// (connection refused, not connected within the net's dial time, handshake refused)
+    /// is passed over; any other outcome, a refusal included, is that peer's answer and
+    /// ends the search. At most one attempt per peer, each with its own timeouts.
+    pub(crate) async fn at_first_reachable<T, F, Fut>(
+        &self,
+        org: &str,
+        peers: &[&Endpoint],
+        ask: F,
+    ) -> Result<(Endpoint, T), ClientError>
+    where
+        F: Fn(Endpoint) -> Fut,
+        Fut: Future<Output = Result<T, ClientError>>,
+    {
+        let mut last = String::from("the profile lists none");
+        for peer in peers {
+            match ask((*peer).clone()).await {
+                Err(ClientError::Net(error @ NetError::Unreachable { .. })) => {
+                    tracing::warn!(org, %error, "peer unreachable, trying the next");
+                    last = error.to_string();
+                }
+                answer => return answer.map(|value| ((*peer).clone(), value)),
+            }
+        }
+        Err(ClientError::OrgUnreachable {
+            org: org.to_owned(),
+            tried: peers.len(),
+            last,
+        })
+    }
+
+    /// Asks `peer` to endorse `proposal`. The endorsement must name an endorser of
+    /// `peer`'s organisation ([`ClientError::WrongEndorser`] otherwise): the signature
+    /// itself is left to the committing peers (see [`assemble`]).
     pub async fn endorse(
         &self,
         peer: &Endpoint,
@@ -160,7 +207,16 @@ impl Gateway {
             .request(peer.node_id, ENDORSE_SERVICE, encode(proposal)?)
             .await?;
         match decode::<EndorseReply>(&bytes)? {
-            EndorseReply::Endorsed(response) => Ok(*response),
+            EndorseReply::Endorsed(response) => {
+                let endorser = &response.endorsement.endorser.msp_id;
+                if *endorser != peer.msp_id {
+                    return Err(ClientError::WrongEndorser {
+                        asked: peer.msp_id.clone(),
+                        endorser: endorser.clone(),
+                    });
+                }
+                Ok(*response)
+            }
             EndorseReply::Refused { status, message } => Err(ClientError::Endorsement {
                 peer: peer.msp_id.clone(),
                 status,
@@ -169,19 +225,28 @@ impl Gateway {
         }
     }
 
-    /// Asks every peer of `peers` to endorse `proposal`, all at once (one round trip
-    /// instead of one per carrier): their responses in the order of `peers`, or the error
-    /// of the first of `peers` that failed, as asking one after the other would give (and
-    /// no later than that would).
+    /// Asks one peer of every organisation of `peers` to endorse `proposal`, all
+    /// organisations at once (one round trip instead of one per carrier): within an
+    /// organisation its peers in the order of `peers`, the next only when one cannot be
+    /// reached ([`ClientError::OrgUnreachable`] when none can); a refusal is the answer.
+    /// The endorsers with their responses, one per organisation in the order each first
+    /// appears in `peers`, or the error of the first organisation in that order that
+    /// failed, as asking one after the other would give (and no later than that would).
     pub async fn endorse_all(
         &self,
         peers: &[Endpoint],
         proposal: &SignedProposal,
-    ) -> Result<Vec<ProposalResponse>, ClientError> {
-        // In `peers`' order, all polled at once; the first failure in that order ends it.
-        let asked: FuturesOrdered<_> = peers
-            .iter()
-            .map(|peer| self.endorse(peer, proposal))
+    ) -> Result<Vec<(Endpoint, ProposalResponse)>, ClientError> {
+        // In organisation order, all polled at once; the first failure in that order ends
+        // it.
+        let asked: FuturesOrdered<_> = by_organisation(peers)
+            .into_iter()
+            .map(|(org, peers)| async move {
+                self.at_first_reachable(org, &peers, |peer| async move {
+                    self.endorse(&peer, proposal).await
+                })
+                .await
+            })
             .collect();
         asked.try_collect().await
     }
@@ -195,18 +260,27 @@ impl Gateway {
         args: Vec<Vec<u8>>,
     ) -> Result<Response, ClientError> {
         let proposal = signer.propose(&self.config.channel, contract, function, args)?;
-        let peer = self
-            .endorsers()
-            .into_iter()
-            .find(|peer| peer.msp_id == signer.identity().msp_id)
-            .or_else(|| self.config.peers.first().cloned())
+        // The signer's own organisation's peers, else the first organisation's: the first
+        // of them that can be reached.
+        let organisations = by_organisation(&self.config.peers);
+        let own = signer.identity().msp_id.as_str();
+        let (org, peers) = organisations
+            .iter()
+            .find(|(org, _)| *org == own)
+            .or_else(|| organisations.first())
             .ok_or(ClientError::NoEndorsements)?;
-        let response = self.endorse(&peer, &proposal).await?;
+        let proposal = &proposal;
+        let (_, response) = self
+            .at_first_reachable(org, peers, |peer| async move {
+                self.endorse(&peer, proposal).await
+            })
+            .await?;
         Ok(response.payload.action.response)
     }
 
-    /// Endorses at one peer of every organisation, orders, and waits until every endorser
-    /// committed the transaction.
+    /// Endorses at one reachable peer of every organisation (see
+    /// [`Gateway::endorse_all`]), orders, and waits until every endorser committed the
+    /// transaction.
     pub async fn submit(
         &self,
         signer: &Signer,
@@ -215,13 +289,21 @@ impl Gateway {
         args: Vec<Vec<u8>>,
     ) -> Result<Committed, ClientError> {
         let proposal = signer.propose(&self.config.channel, contract, function, args)?;
-        let endorsers = self.endorsers();
-        let responses = self.endorse_all(&endorsers, &proposal).await?;
-        let endorsed = assemble(signer, &proposal, responses)?;
+        let (endorsers, responses): (Vec<Endpoint>, Vec<ProposalResponse>) = self
+            .endorse_all(&self.config.peers, &proposal)
+            .await?
+            .into_iter()
+            .unzip();
+        let endorsed = if self.verify_endorsements {
+            assemble_verified(signer, &proposal, responses)?
+        } else {
+            assemble(signer, &proposal, responses)?
+        };
         self.broadcast(&endorsed.envelope).await?;
         // Wait for every endorser, not just one: the caller's next transaction is endorsed
         // at all of them and must see this one's writes (read-your-writes across
-        // carriers). Validation is deterministic, so they all give the same code.
+        // carriers). Validation is deterministic, so they all give the same code. They
+        // were reachable a moment ago; one that has gone since fails the wait.
         let tx_id = proposal.tx_id();
         let (block, code) = self.wait_committed_all(&endorsers, &tx_id).await?;
         let events = match &endorsed.envelope.payload {
@@ -407,6 +489,26 @@ impl Gateway {
             .ok_or(ClientError::NoEndorsements)
     }
 
+    /// Waits until the first reachable peer of organisation `org` among the profile's has
+    /// committed `tx_id` (see [`Gateway::endorse_all`] for "reachable"): the peer, its
+    /// block and validation code.
+    pub async fn wait_committed_at_org(
+        &self,
+        org: &str,
+        tx_id: &TxId,
+    ) -> Result<(Endpoint, (u64, ValidationCode)), ClientError> {
+        let peers: Vec<&Endpoint> = self
+            .config
+            .peers
+            .iter()
+            .filter(|peer| peer.msp_id == org)
+            .collect();
+        self.at_first_reachable(org, &peers, |peer| async move {
+            self.wait_committed(&peer, tx_id).await
+        })
+        .await
+    }
+
     /// Waits until `peer` has committed `tx_id`; its block and validation code.
     pub async fn wait_committed(
         &self,
@@ -429,6 +531,19 @@ impl Gateway {
         }
         Err(ClientError::NotCommitted)
     }
+}
+
+/// `peers` grouped by organisation: each organisation once, in the order it first
+/// appears, with its peers in their order.
+fn by_organisation(peers: &[Endpoint]) -> Vec<(&str, Vec<&Endpoint>)> {
+    let mut groups: Vec<(&str, Vec<&Endpoint>)> = Vec::new();
+    for peer in peers {
+        match groups.iter_mut().find(|(org, _)| *org == peer.msp_id) {
+            Some((_, members)) => members.push(peer),
+            None => groups.push((&peer.msp_id, vec![peer])),
+        }
+    }
+    groups
 }
 
 /// What to do with an orderer's answer to a broadcast.

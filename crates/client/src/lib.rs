@@ -7,7 +7,7 @@
 //! signs the transaction envelope for the orderers ([`assemble`]).
 //!
 //! [`Gateway`] carries this over `netsettle-net` (libp2p over SM-TLS, the user's own TLS
-//! certificate): endorse at one peer per carrier, broadcast to the orderers (the Raft leader
+//! certificate): endorse at one reachable peer per carrier, broadcast to the orderers (the Raft leader
 //! first, as the orderers' answers name it: [`OrdererPreference`]; retried while they have
 //! no leader), wait on `peer-tx-status` until every endorser committed
 //! ([`Gateway::submit`]). [`Gateway::submit_config`] does the same for a config update
@@ -69,8 +69,9 @@
 //! `examples/settle_month.rs` drives a month with both carriers' clients;
 //! `examples/follow_events.rs` follows the events and resumes after a disconnect.
 //!
-//! What it leaves out: validating endorsers against the channel MSPs and the endorsement
-//! policy is the committing peers' job (a client that assembles a transaction with too few
+//! What it leaves out: validating endorsers against the channel MSPs, verifying their
+//! signatures ([`assemble_verified`] does) and the endorsement policy are the committing
+//! peers' job (a client that assembles a transaction with too few
 //! or wrong endorsements only gets it marked invalid); here the checks are the ones that
 //! save a pointless round trip through ordering. The client trusts the peers and orderers
 //! of the genesis block's organisations; it does not follow later config blocks.
@@ -87,7 +88,7 @@ mod profile;
 pub mod settlement;
 mod signer;
 
-pub use assemble::{Endorsed, assemble};
+pub use assemble::{Endorsed, assemble, assemble_verified};
 pub use error::ClientError;
 pub use events::{ChainEvent, EventCursor, EventStream};
 pub use gateway::{Committed, ConfigCommitted, Endpoint, Gateway, GatewayConfig};

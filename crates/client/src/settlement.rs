@@ -579,14 +579,11 @@ impl<'a> Settlement<'a> {
                 .ok_or_else(|| {
                     ClientError::Request(format!("{} has no upload for {period}", self.msp_id()))
                 })?;
-            let peer = self
-                .gateway
-                .endorsers()
-                .into_iter()
-                .find(|peer| peer.msp_id == self.msp_id())
-                .ok_or_else(|| ClientError::Request("the profile lists no own peer".into()))?;
             let tx_id = TxId(netsettle_smcrypto::Hash(own.tx_id.0));
-            let (block, _) = self.gateway.wait_committed(&peer, &tx_id).await?;
+            let (_, (block, _)) = self
+                .gateway
+                .wait_committed_at_org(self.msp_id(), &tx_id)
+                .await?;
             self.until_both_uploaded(period, block).await?;
         }
         self.reveal(period, keys).await

@@ -1,7 +1,7 @@
 //! Assembling endorsed transactions: the checks that stop a doomed transaction before it
 //! costs a trip through ordering, and the envelope the orderers receive.
 
-use netsettle_client::{ClientError, Signer, assemble};
+use netsettle_client::{ClientError, Signer, assemble, assemble_verified};
 use netsettle_protocol::{
     ContractAction, ContractEvent, ContractId, Endorsement, Identity, KvWrite,
     NamespaceReadWriteSet, Nonce, Payload, ProposalResponse, ProposalResponsePayload, ReadWriteSet,
@@ -193,13 +193,63 @@ fn doomed_transactions_are_stopped_with_the_reason() {
         check(vec![good.clone(), good.clone()]),
         ClientError::DuplicateEndorser { index: 1 }
     ));
-    // A response altered after signing no longer verifies.
-    let mut forged = endorse(&w.mobile_peer, &signed, action(b"v", 200));
-    forged.payload.action.response.message = "edited".into();
-    let mut first = good.clone();
-    first.payload.action.response.message = "edited".into();
+    // A response whose payload differs only in the response message: another payload.
     assert!(matches!(
-        check(vec![first, forged]),
-        ClientError::BadEndorsement { index: 0, .. }
+        check(vec![good.clone(), {
+            let mut edited = endorse(&w.mobile_peer, &signed, action(b"v", 200));
+            edited.payload.action.response.message = "edited".into();
+            edited
+        }]),
+        ClientError::Mismatch {
+            index: 1,
+            what: "response"
+        }
+    ));
+}
+
+/// Responses altered after signing: identical payloads, signatures over other bytes.
+fn forged(w: &World, signed: &SignedProposal) -> Vec<ProposalResponse> {
+    let mut unicom = endorse(&w.unicom_peer, signed, action(b"v", 200));
+    let mut mobile = endorse(&w.mobile_peer, signed, action(b"v", 200));
+    unicom.payload.action.response.message = "edited".into();
+    mobile.payload.action.response.message = "edited".into();
+    vec![unicom, mobile]
+}
+
+#[test]
+fn bad_endorsement_signatures_are_left_to_the_committing_peers_unless_asked_to_verify() {
+    let w = world();
+    let signed = proposal(&w.client);
+    // Assembled as they are: every committing peer verifies endorsements and marks such a
+    // transaction BAD_SIGNATURE (crates/peer/tests/peer.rs,
+    // `a_rw_set_tampered_after_endorsement_is_a_bad_signature`).
+    let endorsed = assemble(&w.client, &signed, forged(&w, &signed)).unwrap();
+    let Payload::Transaction(transaction) = &endorsed.envelope.payload else {
+        panic!("not a transaction");
+    };
+    assert_eq!(transaction.response.action.response.message, "edited");
+    let cert = x509::Certificate::from_der(&w.unicom_peer.1.cert_der).unwrap();
+    assert!(
+        transaction
+            .verify_endorsement(0, cert.public_key())
+            .is_err()
+    );
+
+    // Verified on request: refused, naming the first that fails.
+    assert!(matches!(
+        assemble_verified(&w.client, &signed, forged(&w, &signed)),
+        Err(ClientError::BadEndorsement { index: 0, .. })
+    ));
+    let honest = vec![
+        endorse(&w.unicom_peer, &signed, action(b"v", 200)),
+        endorse(&w.mobile_peer, &signed, action(b"v", 200)),
+    ];
+    assemble_verified(&w.client, &signed, honest).unwrap();
+    // An endorser certificate that does not parse is refused too.
+    let mut garbled = endorse(&w.mobile_peer, &signed, action(b"v", 200));
+    garbled.endorsement.endorser.cert_der = vec![0x30, 0x00];
+    assert!(matches!(
+        assemble_verified(&w.client, &signed, vec![garbled]),
+        Err(ClientError::BadEndorsement { index: 0, .. })
     ));
 }

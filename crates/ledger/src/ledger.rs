@@ -131,6 +131,28 @@ impl Ledger {
         block: &Block,
         data_hash: DataHash,
     ) -> Result<ChainInfo, LedgerError> {
+        self.commit_checked(block, data_hash, None)
+    }
+
+    /// [`Ledger::commit_block_with`] of a block whose transaction ids the caller has
+    /// already derived, one per envelope in order (the peer's validator derives each id
+    /// once), so the index does not hash every envelope a second time. A count other
+    /// than one id per envelope is refused and writes nothing.
+    pub fn commit_block_with_ids(
+        &self,
+        block: &Block,
+        data_hash: DataHash,
+        tx_ids: &[TxId],
+    ) -> Result<ChainInfo, LedgerError> {
+        self.commit_checked(block, data_hash, Some(tx_ids))
+    }
+
+    fn commit_checked(
+        &self,
+        block: &Block,
+        data_hash: DataHash,
+        tx_ids: Option<&[TxId]>,
+    ) -> Result<ChainInfo, LedgerError> {
         self.check_writable()?;
         let mut tip = self.lock_tip()?;
         if tip.state.height < tip.chain.height {
@@ -144,7 +166,7 @@ impl Ledger {
             .into());
         }
         check_validation_codes(block, true)?;
-        let mut batch = self.block_batch(&tip.chain, block, data_hash, None)?;
+        let mut batch = self.block_batch(&tip.chain, block, data_hash, tx_ids)?;
         self.add_state_writes(&mut batch, block)?;
         let chain = tip.chain.extended(block.hash());
         let tip_after = Tip {

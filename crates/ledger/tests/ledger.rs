@@ -4,7 +4,7 @@
 mod common;
 
 use common::{ChainBuilder, NAMESPACE, delete, put};
-use netsettle_ledger::{BlockRejected, CompositeKey, Ledger, LedgerError, verify};
+use netsettle_ledger::{BlockRejected, CompositeKey, DataHash, Ledger, LedgerError, verify};
 use netsettle_protocol::{Page, StateEntry, ValidationCode, Version};
 use netsettle_smcrypto::Hash;
 
@@ -455,6 +455,59 @@ fn a_block_built_by_its_caller_is_indexed_by_the_ids_it_gives_and_a_wrong_count_
         assert_eq!(
             (location.block, location.index),
             (1, u32::try_from(index).unwrap())
+        );
+    }
+}
+
+#[test]
+fn a_block_committed_with_its_ids_is_indexed_by_them_and_a_wrong_count_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = ChainBuilder::new();
+    chain.push(&[
+        (vec![put("a", b"1")], Valid),
+        (vec![put("b", b"2")], MvccReadConflict),
+    ]);
+    let block = &chain.blocks[1];
+    let ids: Vec<_> = block.data.iter().map(|envelope| envelope.tx_id()).collect();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    ledger.commit_block(&chain.blocks[0]).unwrap();
+    for wrong in [&ids[..1], &[ids[0], ids[1], ids[0]][..]] {
+        assert!(matches!(
+            ledger.commit_block_with_ids(block, DataHash::Verify, wrong),
+            Err(LedgerError::Rejected(BlockRejected::TxIdsMismatch {
+                number: 1,
+                envelopes: 2,
+                ..
+            }))
+        ));
+    }
+    assert_eq!(ledger.chain_info().unwrap().height, 1, "no block written");
+    assert_eq!(
+        ledger.state(NAMESPACE, "a").unwrap(),
+        None,
+        "no state written"
+    );
+    assert!(
+        ledger.transaction(&ids[0]).unwrap().is_none(),
+        "no index written"
+    );
+
+    let info = ledger
+        .commit_block_with_ids(block, DataHash::Verify, &ids)
+        .unwrap();
+    assert_eq!(info.height, 2);
+    assert_eq!(ledger.state_info().unwrap(), info);
+    assert_eq!(ledger.state(NAMESPACE, "a").unwrap().unwrap().value, b"1");
+    assert_eq!(
+        ledger.state(NAMESPACE, "b").unwrap(),
+        None,
+        "invalid tx not applied"
+    );
+    for (index, (tx_id, code)) in ids.iter().zip([Valid, MvccReadConflict]).enumerate() {
+        let location = ledger.transaction(tx_id).unwrap().unwrap();
+        assert_eq!(
+            (location.block, location.index, location.code),
+            (1, u32::try_from(index).unwrap(), code)
         );
     }
 }

@@ -20,8 +20,9 @@ pub fn commit(ledger: &Ledger, validated: &ValidatedBlock) -> Result<ChainInfo, 
     // on this line to prove a `kill -9` here leaves the ledger at a block boundary.
     debug!(number, txs = block.data.len(), "writing block");
     // Every `ValidatedBlock` comes from the validator, which checked the data hash on this
-    // value (`validator::check_block_shape`); it is not hashed a second time.
-    let info = ledger.commit_block_with(block, DataHash::CheckedByCaller)?;
+    // value (`validator::check_block_shape`) and derived each envelope's tx id; neither
+    // is hashed a second time.
+    let info = ledger.commit_block_with_ids(block, DataHash::CheckedByCaller, &validated.tx_ids)?;
     assert_eq!(info.height, number.saturating_add(1));
     assert_eq!(info.current_hash, Some(block.hash()));
     debug!(number, "block committed");

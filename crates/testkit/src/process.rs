@@ -288,7 +288,8 @@ impl Netsettle {
     /// console_browser.rs slot 21, console_pages.rs slot 22, operations.rs slot 23,
     /// ledger_backup.rs slot 24 (and prefix 4 for its orderers-only test), clouds.rs slot 25
     /// and drills.rs slot 26 with prefixes 1 to 3 (their loopback fallbacks without root;
-    /// in network namespaces they use no slot: `clouds`), gateway_cli.rs slot 29; give each new
+    /// in network namespaces they use no slot: `clouds`), orderer_membership.rs slot 28 (its
+    /// renewal test), gateway_cli.rs slot 29, peer_failover.rs slot 30; give each new
     /// test file its own slot.
     pub fn render_layout(self, dir: &Path, slot: u8, prefix: &str) {
         let layout = std::fs::read_to_string(format!("{REPO}/configs/local.toml"))
@@ -480,8 +481,9 @@ impl Netsettle {
         }
     }
 
-    /// An agreement proposal by Unicom's admin (`netsettle tx invoke`): a real settlement
-    /// transaction, valid any time after the lifecycle.
+    /// An agreement proposal by Unicom's admin (`netsettle tx invoke
+    /// --verify-endorsements`): a real settlement transaction, valid any time after the
+    /// lifecycle.
     pub fn propose(self, dir: &Path) -> Output {
         self.propose_at(&Place::Host, dir)
     }
@@ -489,7 +491,7 @@ impl Netsettle {
     /// [`Netsettle::propose`] at `place` (Unicom's cloud).
     pub fn propose_at(self, place: &Place, dir: &Path) -> Output {
         let agreement = format!("{REPO}/tests/data/settlement/agreement.json");
-        let mut args = vec!["tx", "invoke"];
+        let mut args = vec!["tx", "invoke", "--verify-endorsements"];
         args.extend(ADMIN_U);
         args.extend([
             "--contract",

@@ -29,7 +29,15 @@ use crate::shared::{ClientArgs, connect, read_bounded, runtime};
 #[derive(Debug, clap::Subcommand)]
 pub enum TxCommand {
     /// Endorse at every carrier, order, and wait for the commit.
-    Invoke(CallArgs),
+    Invoke {
+        #[command(flatten)]
+        call: CallArgs,
+        /// Verify every endorsement's signature before broadcasting (the committing peers
+        /// verify them anyway; a bad one is then refused here instead of committed as
+        /// BAD_SIGNATURE).
+        #[arg(long)]
+        verify_endorsements: bool,
+    },
     /// Run on one peer of the caller's carrier; nothing is ordered.
     Query(CallArgs),
     /// Wait until every peer of the profile (both carriers') has committed a transaction;
@@ -105,7 +113,10 @@ pub enum Endorsement {
 pub fn run_tx(command: TxCommand) -> Result<()> {
     runtime()?.block_on(async {
         match command {
-            TxCommand::Invoke(call) => invoke(&call).await,
+            TxCommand::Invoke {
+                call,
+                verify_endorsements,
+            } => invoke(&call, verify_endorsements).await,
             TxCommand::Query(call) => query(&call).await,
             TxCommand::Status { client, tx_id } => status(&client, &tx_id).await,
         }
@@ -140,9 +151,10 @@ pub fn run_lifecycle(command: LifecycleCommand) -> Result<()> {
     })
 }
 
-async fn invoke(call: &CallArgs) -> Result<()> {
+async fn invoke(call: &CallArgs, verify_endorsements: bool) -> Result<()> {
     let (contract, args) = call_parts(call)?;
-    let (gateway, signer) = connect(&call.client).await?;
+    let (mut gateway, signer) = connect(&call.client).await?;
+    gateway.set_verify_endorsements(verify_endorsements);
     let outcome = gateway
         .submit(&signer, contract, &call.function, args)
         .await;

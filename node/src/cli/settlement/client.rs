@@ -96,6 +96,7 @@ impl Failure {
             }
             .into(),
             error @ (ClientError::Net(_)
+            | ClientError::OrgUnreachable { .. }
             | ClientError::NotCommitted
             | ClientError::Broadcast { .. }
             | ClientError::Events(_)) => Failure::Unreachable {
