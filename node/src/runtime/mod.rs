@@ -291,6 +291,7 @@ fn supervise_committer(
 ) {
     let peer = peer.clone();
     let mut stop = shutdown.clone();
+    let stopping = shutdown.clone();
     roles.spawn(async move {
         // Shutdown first: once it is asked for, delivery stops and closes the committer's
         // queue, so the committer ending then is the shutdown, not a failure.
@@ -298,7 +299,7 @@ fn supervise_committer(
             biased;
             _ = stop.wait_for(|stop| *stop) => Ok(()),
             outcome = peer.join() => match outcome {
-                Ok(()) if *stop.borrow() => Ok(()),
+                Ok(()) if *stopping.borrow() => Ok(()),
                 Ok(()) => Err(anyhow::anyhow!("peer role: the committer stopped")),
                 Err(error) => Err(anyhow::Error::new(error).context("peer role")),
             },
