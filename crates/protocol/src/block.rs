@@ -162,7 +162,26 @@ impl Block {
         timestamp: Timestamp,
     ) -> Result<Self, ProtocolError> {
         let data_hash = Self::compute_data_hash(&data)?;
-        Ok(Block {
+        Ok(Self::unsigned(
+            number,
+            previous_hash,
+            data_hash,
+            data,
+            last_config_index,
+            timestamp,
+        ))
+    }
+
+    /// A block with this header and data, not signed yet and without validation codes.
+    fn unsigned(
+        number: u64,
+        previous_hash: Hash,
+        data_hash: Hash,
+        data: Vec<Envelope>,
+        last_config_index: u64,
+        timestamp: Timestamp,
+    ) -> Self {
+        Block {
             header: BlockHeader {
                 number,
                 previous_hash,
@@ -175,7 +194,7 @@ impl Block {
                 last_config_index,
                 validation_codes: Vec::new(),
             },
-        })
+        }
     }
 
     /// [`Block::new_at`] from envelopes whose hashes ([`Envelope::hash`]) the caller
@@ -193,20 +212,14 @@ impl Block {
         if hashes.len() != data.len() {
             return Err(ProtocolError::DataHashMismatch { number });
         }
-        Ok(Block {
-            header: BlockHeader {
-                number,
-                previous_hash,
-                data_hash: merkle_root(hashes),
-                timestamp,
-            },
+        Ok(Self::unsigned(
+            number,
+            previous_hash,
+            merkle_root(hashes),
             data,
-            metadata: BlockMetadata {
-                signatures: Vec::new(),
-                last_config_index,
-                validation_codes: Vec::new(),
-            },
-        })
+            last_config_index,
+            timestamp,
+        ))
     }
 
     /// The Merkle root of the envelopes' hashes.
