@@ -261,6 +261,9 @@ struct Bench {
     orderer_endpoints: Arc<Vec<Endpoint>>,
     /// Where broadcasts go: the leader the orderers named, as in the client SDK.
     preference: Arc<OrdererPreference>,
+    /// `NETSETTLE_BENCH_ROUND_ROBIN`: spread broadcasts over the five orderers instead of
+    /// sending them to the leader (to compare the two on one machine).
+    round_robin: bool,
     client: Network,
     observer: Network,
     height: u64,
@@ -296,10 +299,13 @@ impl Bench {
             let permit = Arc::clone(&slots).acquire_owned().await.expect("semaphore");
             let net = self.client.handle();
             let round_robin = self.orderer_ids[index % self.orderer_ids.len()];
-            let orderer = self
-                .preference
-                .leader(&self.orderer_endpoints)
-                .map_or(round_robin, |leader| leader.node_id);
+            let orderer = if self.round_robin {
+                round_robin
+            } else {
+                self.preference
+                    .leader(&self.orderer_endpoints)
+                    .map_or(round_robin, |leader| leader.node_id)
+            };
             let endpoints = Arc::clone(&self.orderer_endpoints);
             let preference = Arc::clone(&self.preference);
             let started = Arc::clone(&started);
@@ -444,6 +450,7 @@ async fn start(dir: &Path) -> Bench {
         orderer_ids,
         orderer_endpoints: Arc::new(orderer_endpoints),
         preference: Arc::new(OrdererPreference::new()),
+        round_robin: std::env::var_os("NETSETTLE_BENCH_ROUND_ROBIN").is_some(),
         client,
         observer,
         height: 1,
@@ -481,6 +488,7 @@ fn main() {
         wait_for_leader(&bench, &envelopes).await;
         for (name, in_flight, txs) in LEVELS {
             let batch: Vec<Envelope> = (0..txs).map(|_| envelopes.make()).collect();
+            println!("{name:>10}: starting");
             let outcome = bench.run_level(batch, in_flight).await;
             let tx_rate = outcome.txs as f64 / outcome.seconds;
             let (total, busiest, others, client) = outcome.cpu_ms_per_tx();

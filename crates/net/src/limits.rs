@@ -132,7 +132,7 @@ impl Default for NetLimits {
             outbound_connections_max: 64,
             pending_connections_max: 32,
             pending_connections_per_source_max: 8,
-            streams_per_node_max: 64,
+            streams_per_node_max: 256,
             requests_in_flight_max: 1024,
             service_queue_max: 256,
             topic_queue_max: 256,

@@ -97,7 +97,7 @@ pub const CLOCK_STAMP_INTERVAL_MS: u64 = 1_000;
 pub const CLOCK_ENTRY_BYTES_MAX: usize = 32;
 /// Broadcast envelopes being checked (decoding, certificates, SM2) on the blocking pool
 /// at once; more are refused as busy. Raft ticks and the network never wait for them.
-pub const ENVELOPE_CHECKS_CONCURRENT_MAX: usize = 64;
+pub const ENVELOPE_CHECKS_CONCURRENT_MAX: usize = 256;
 /// Envelopes checked in one blocking-pool task (`checks`): every check that may be
 /// waiting, so one batch can take them all.
 pub const CHECK_BATCH_ENVELOPES_MAX: usize = ENVELOPE_CHECKS_CONCURRENT_MAX;

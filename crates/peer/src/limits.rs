@@ -66,10 +66,10 @@ pub const PEER_BLOCKS_OPEN_MAX: usize = 8;
 pub const PEER_BLOCKS_OPEN_PER_NODE_MAX: usize = 2;
 /// `peer-endorse` and `peer-tx-status` requests answered (or, for a status, waited on)
 /// at once, all callers together.
-pub const CLIENT_REQUESTS_OPEN_MAX: usize = 512;
+pub const CLIENT_REQUESTS_OPEN_MAX: usize = 1024;
 /// The same for one calling node: as many as a node puts on the wire to us at once
 /// (`netsettle_net::NetLimits::streams_per_node_max`), so one client cannot hold them all.
-pub const CLIENT_REQUESTS_OPEN_PER_NODE_MAX: usize = 64;
+pub const CLIENT_REQUESTS_OPEN_PER_NODE_MAX: usize = 256;
 
 const _: () = assert!(PEER_BLOCKS_OPEN_PER_NODE_MAX <= PEER_BLOCKS_OPEN_MAX);
 const _: () = assert!(CLIENT_REQUESTS_OPEN_PER_NODE_MAX <= CLIENT_REQUESTS_OPEN_MAX);

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use netsettle_net::{ChannelTrust, ConnectionEvent, NetConfig, NetError, Network, NodeId};
+use netsettle_peer::limits::CLIENT_REQUESTS_OPEN_PER_NODE_MAX;
 use netsettle_peer::net::{DeliverFrom, OpenRequests, PeerNetConfig};
 use netsettle_protocol::{
     ChannelConfig, PEER_BLOCKS_SERVICE, Role, TX_STATUS_SERVICE, TxId, TxStatus, TxStatusRequest,
@@ -30,9 +31,10 @@ fn net_config(member: &Member, channel: &ChannelConfig, listen: &str) -> NetConf
 
 /// A status request that waits (up to the peer's cap) for a transaction that never
 /// commits.
-fn waiting_status(n: u8) -> Vec<u8> {
+fn waiting_status(n: u16) -> Vec<u8> {
+    let [high, low] = n.to_be_bytes();
     let request = TxStatusRequest {
-        tx_id: TxId(netsettle_smcrypto::sm3(&[n, 0xee])),
+        tx_id: TxId(netsettle_smcrypto::sm3(&[high, low, 0xee])),
         wait_ms: 30_000,
     };
     encode(&request).unwrap()
@@ -54,7 +56,7 @@ async fn start_client(
 ) -> Network {
     let mut config = net_config(member, channel, listen);
     // A hostile client is not bound by the consortium's stream limit.
-    config.limits.streams_per_node_max = 100;
+    config.limits.streams_per_node_max = CLIENT_REQUESTS_OPEN_PER_NODE_MAX + 36;
     config.limits.request_timeout = Duration::from_secs(120);
     config.known_peers = vec![(peer.node_id(), peer.listen_addr())];
     Network::start(config).await.unwrap()
@@ -69,9 +71,10 @@ async fn status(client: &Network, peer: NodeId, payload: Vec<u8>) -> Result<Vec<
     .expect("an answer within the deadline")
 }
 
-/// 70 long-polling status requests from one client: before, all were held (and the
-/// service had no bound at all); now 64 are, the rest are refused as busy, another
-/// client is still served, and when the flooding client leaves its places come back.
+/// `CLIENT_REQUESTS_OPEN_PER_NODE_MAX` + 6 long-polling status requests from one client:
+/// before, all were held (and the service had no bound at all); now the bound's worth
+/// are, the rest are refused as busy, another client is still served, and when the
+/// flooding client leaves its places come back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_holds_at_most_its_share_and_gives_it_back_when_it_leaves() {
     let consortium = Consortium::new();
@@ -102,7 +105,8 @@ async fn a_client_holds_at_most_its_share_and_gives_it_back_when_it_leaves() {
     )
     .await;
     let mut floods = tokio::task::JoinSet::new();
-    for n in 0..70u8 {
+    let flood = u16::try_from(CLIENT_REQUESTS_OPEN_PER_NODE_MAX + 6).unwrap();
+    for n in 0..flood {
         let handle = attacker.handle();
         let to = peer_net.node_id();
         floods.spawn(async move {
@@ -138,7 +142,7 @@ async fn a_client_holds_at_most_its_share_and_gives_it_back_when_it_leaves() {
         TxStatus::NotCommitted { .. }
     ));
 
-    // The attacker leaves: its 64 waiting requests are given up at once, so the same
+    // The attacker leaves: its waiting requests are given up at once, so the same
     // client, back again, is served instead of being told the service is busy.
     let attacker_id = attacker.node_id();
     attacker.shutdown().await;
