@@ -327,7 +327,11 @@ impl Ledger {
             chain.current_hash.unwrap_or_default(),
             "block must link to the last block"
         );
-        let mut batch = self.store.batch();
+        // The block itself, its index entries and (at a peer) the state writes and
+        // history of its transactions: about twice the block's bytes.
+        let mut batch = self
+            .store
+            .batch_with_capacity(bytes.len().saturating_mul(2).saturating_add(4096));
         let number_key = block_number_key(number);
         self.store
             .put(&mut batch, Column::Blocks, &number_key, &bytes)?;

@@ -79,6 +79,9 @@ const WRITE_BUFFER_BYTES: usize = 32 << 20;
 /// pin old WAL files forever; past this size RocksDB flushes them so the WAL can go.
 const WAL_BYTES_MAX: u64 = 256 << 20;
 
+/// The most a write batch reserves up front; a bigger block's batch grows past it.
+const BATCH_RESERVE_BYTES_MAX: usize = 128 << 20;
+
 /// Values in the blocks column at least this large go to blob files (RocksDB's integrated
 /// BlobDB), so compaction moves 20-byte references instead of re-writing whole blocks.
 const BLOB_BYTES_MIN: u64 = 4 << 10;
@@ -313,6 +316,15 @@ impl Store {
     pub(crate) fn batch(&self) -> Batch {
         Batch {
             inner: WriteBatch::default(),
+        }
+    }
+
+    /// Starts an empty batch with room for about `bytes` of keys and values, so a block's
+    /// batch is not grown by doubling (each step a copy of everything so far and, past
+    /// the allocator's mmap threshold, freshly faulted pages).
+    pub(crate) fn batch_with_capacity(&self, bytes: usize) -> Batch {
+        Batch {
+            inner: WriteBatch::with_capacity_bytes(bytes.min(BATCH_RESERVE_BYTES_MAX)),
         }
     }
 

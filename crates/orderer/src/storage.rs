@@ -30,6 +30,11 @@ use crate::error::StorageError;
 const ENTRY_PREFIX: u8 = b'e';
 const HARD_STATE_KEY: &[u8] = b"h";
 const SNAPSHOT_KEY: &[u8] = b"s";
+/// A Raft entry's protobuf fields besides its data, its key and the batch record's
+/// framing, rounded up: what `persist` reserves per entry on top of the data.
+const ENTRY_FRAMING_BYTES: usize = 64;
+/// The most one `persist` batch reserves up front; a bigger one grows past it.
+const BATCH_RESERVE_BYTES_MAX: usize = 128 << 20;
 
 fn entry_key(index: u64) -> [u8; 9] {
     let mut key = [ENTRY_PREFIX; 9];
@@ -148,7 +153,14 @@ impl RaftStore {
         entries: &[Entry],
         hard_state: Option<&HardState>,
     ) -> Result<(), StorageError> {
-        let mut batch = rocksdb::WriteBatch::default();
+        // Room for every entry's data and its framing up front: a multi-envelope entry is
+        // hundreds of KiB, and a batch grown by doubling copies it again at each step.
+        let reserve = entries
+            .iter()
+            .map(|entry| entry.get_data().len().saturating_add(ENTRY_FRAMING_BYTES))
+            .fold(ENTRY_FRAMING_BYTES, usize::saturating_add)
+            .min(BATCH_RESERVE_BYTES_MAX);
+        let mut batch = rocksdb::WriteBatch::with_capacity_bytes(reserve);
         let last_before = self.last_index();
         if let Some(snapshot) = snapshot {
             let index = snapshot.get_metadata().index;

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use der::Decode as _;
 use der::oid::{AssociatedOid as _, ObjectIdentifier};
@@ -29,9 +30,14 @@ pub const CERTIFICATE_DER_BYTES_MAX: usize = 16 * 1024;
 /// Most certificates accepted from one PEM bundle.
 pub const PEM_BUNDLE_CERTS_MAX: usize = 64;
 
-/// An X.509 v3 certificate with an SM2 key and an SM2-with-SM3 signature.
+/// An X.509 v3 certificate with an SM2 key and an SM2-with-SM3 signature. Parsed once
+/// and shared: a clone (identity caches hand one out on every hit) is a reference count,
+/// not a copy of the DER and the parsed structure.
 #[derive(Clone, Debug)]
-pub struct Certificate {
+pub struct Certificate(Arc<CertificateInner>);
+
+#[derive(Debug)]
+struct CertificateInner {
     der: Vec<u8>,
     inner: x509_cert::Certificate,
     signed: SignedParts,
@@ -56,7 +62,7 @@ pub(crate) struct ParsedExtensions {
 
 impl PartialEq for Certificate {
     fn eq(&self, other: &Self) -> bool {
-        self.der == other.der
+        self.0.der == other.0.der
     }
 }
 
@@ -80,13 +86,13 @@ impl Certificate {
         let public_key = spki_public_key(inner.tbs_certificate().subject_public_key_info())?;
         let subject = inner.tbs_certificate().subject().to_string();
         let extensions = parse_extensions(inner.tbs_certificate().extensions(), &subject)?;
-        Ok(Certificate {
+        Ok(Certificate(Arc::new(CertificateInner {
             der: der.to_vec(),
             inner,
             signed,
             public_key,
             extensions,
-        })
+        })))
     }
 
     /// Parse one `-----BEGIN CERTIFICATE-----` block.
@@ -152,53 +158,53 @@ impl Certificate {
 
     /// The DER encoding, exactly as parsed or issued.
     pub fn der(&self) -> &[u8] {
-        &self.der
+        &self.0.der
     }
 
     /// PEM (`CERTIFICATE`).
     pub fn to_pem(&self) -> String {
-        pem::encode(CERTIFICATE_PEM_LABEL, &self.der)
+        pem::encode(CERTIFICATE_PEM_LABEL, &self.0.der)
     }
 
     /// The underlying `x509-cert` structure, for fields this wrapper does not expose.
     pub fn inner(&self) -> &x509_cert::Certificate {
-        &self.inner
+        &self.0.inner
     }
 
     /// The subject DN in RFC 4514 form, e.g. `CN=peer0,OU=peer,O=CarrierA`.
     pub fn subject_dn(&self) -> String {
-        self.inner.tbs_certificate().subject().to_string()
+        self.0.inner.tbs_certificate().subject().to_string()
     }
 
     /// The issuer DN in RFC 4514 form.
     pub fn issuer_dn(&self) -> String {
-        self.inner.tbs_certificate().issuer().to_string()
+        self.0.inner.tbs_certificate().issuer().to_string()
     }
 
     /// The subject CN, if present.
     pub fn common_name(&self) -> Option<String> {
-        first_value(self.inner.tbs_certificate().subject(), OID_COMMON_NAME)
+        first_value(self.0.inner.tbs_certificate().subject(), OID_COMMON_NAME)
     }
 
     /// The subject O (the holder's carrier / MSP), if present.
     pub fn organization(&self) -> Option<String> {
-        first_value(self.inner.tbs_certificate().subject(), OID_ORGANIZATION)
+        first_value(self.0.inner.tbs_certificate().subject(), OID_ORGANIZATION)
     }
 
     /// All subject OUs, role OU included, in order.
     pub fn organizational_units(&self) -> Vec<String> {
-        name_units(self.inner.tbs_certificate().subject())
+        name_units(self.0.inner.tbs_certificate().subject())
     }
 
     /// The role named by a subject OU; `Ok(None)` if no OU names a role (e.g. a CA), an
     /// error if more than one does.
     pub fn role(&self) -> Result<Option<Role>, CertificateError> {
-        name_role(self.inner.tbs_certificate().subject())
+        name_role(self.0.inner.tbs_certificate().subject())
     }
 
     /// The serial number as a positive big-endian magnitude, no leading zeros.
     pub fn serial(&self) -> &[u8] {
-        normalize_serial(self.inner.tbs_certificate().serial_number().as_bytes())
+        normalize_serial(self.0.inner.tbs_certificate().serial_number().as_bytes())
     }
 
     /// The serial number as lowercase hex (no leading zero bytes).
@@ -208,32 +214,33 @@ impl Certificate {
 
     /// notBefore, unix seconds.
     pub fn not_before_unix(&self) -> i64 {
-        time_to_unix(self.inner.tbs_certificate().validity().not_before)
+        time_to_unix(self.0.inner.tbs_certificate().validity().not_before)
     }
 
     /// notAfter, unix seconds.
     pub fn not_after_unix(&self) -> i64 {
-        time_to_unix(self.inner.tbs_certificate().validity().not_after)
+        time_to_unix(self.0.inner.tbs_certificate().validity().not_after)
     }
 
     /// SAN DNS names.
     pub fn dns_names(&self) -> &[String] {
-        &self.extensions.dns_names
+        &self.0.extensions.dns_names
     }
 
     /// SAN IP addresses.
     pub fn ip_addresses(&self) -> &[IpAddr] {
-        &self.extensions.ip_addresses
+        &self.0.extensions.ip_addresses
     }
 
     /// The subject's SM2 public key.
     pub fn public_key(&self) -> &PublicKey {
-        &self.public_key
+        &self.0.public_key
     }
 
     /// Whether basicConstraints says `cA = TRUE`.
     pub fn is_ca(&self) -> bool {
-        self.extensions
+        self.0
+            .extensions
             .basic_constraints
             .as_ref()
             .is_some_and(|constraints| constraints.ca)
@@ -241,7 +248,8 @@ impl Certificate {
 
     /// The pathLenConstraint of a CA certificate (`None`: unlimited or not a CA).
     pub fn path_len(&self) -> Option<u8> {
-        self.extensions
+        self.0
+            .extensions
             .basic_constraints
             .as_ref()
             .filter(|constraints| constraints.ca)
@@ -250,28 +258,28 @@ impl Certificate {
 
     /// The keyUsage extension, if present.
     pub fn key_usage(&self) -> Option<KeyUsage> {
-        self.extensions.key_usage
+        self.0.extensions.key_usage
     }
 
     /// The extendedKeyUsage extension, if present.
     pub fn extended_key_usage(&self) -> Option<ExtendedKeyUsage> {
-        self.extensions.extended_key_usage
+        self.0.extensions.extended_key_usage
     }
 
     /// The subjectKeyIdentifier, if present.
     pub fn subject_key_id(&self) -> Option<&[u8]> {
-        self.extensions.subject_key_id.as_deref()
+        self.0.extensions.subject_key_id.as_deref()
     }
 
     /// The authorityKeyIdentifier's keyIdentifier, if present.
     pub fn authority_key_id(&self) -> Option<&[u8]> {
-        self.extensions.authority_key_id.as_deref()
+        self.0.extensions.authority_key_id.as_deref()
     }
 
     /// Check the signature (SM2-with-SM3, default ID) against a would-be issuer's key.
     pub fn verify_signed_by(&self, issuer_key: &PublicKey) -> Result<(), CryptoError> {
         issuer_key
-            .verify(&self.signed.tbs_der, &self.signed.signature)
+            .verify(&self.0.signed.tbs_der, &self.0.signed.signature)
             .map_err(|err| match err {
                 CryptoError::BadSignature => CertificateError::BadSignature {
                     subject: self.subject_dn(),
@@ -283,29 +291,29 @@ impl Certificate {
 
     /// SM3 over the DER: the fingerprint operators compare out of band.
     pub fn sm3_fingerprint(&self) -> Hash {
-        crate::sm3(&self.der)
+        crate::sm3(&self.0.der)
     }
 
     /// The exact to-be-signed bytes.
     pub fn tbs_der(&self) -> &[u8] {
-        &self.signed.tbs_der
+        &self.0.signed.tbs_der
     }
 
     /// The certificate's DER signature.
     pub fn signature(&self) -> &Signature {
-        &self.signed.signature
+        &self.0.signed.signature
     }
 
     pub(crate) fn extensions(&self) -> &ParsedExtensions {
-        &self.extensions
+        &self.0.extensions
     }
 
     pub(crate) fn subject_name(&self) -> &x509_cert::name::Name {
-        self.inner.tbs_certificate().subject()
+        self.0.inner.tbs_certificate().subject()
     }
 
     pub(crate) fn issuer_name(&self) -> &x509_cert::name::Name {
-        self.inner.tbs_certificate().issuer()
+        self.0.inner.tbs_certificate().issuer()
     }
 }
 
