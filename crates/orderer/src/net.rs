@@ -73,10 +73,11 @@ use tokio::task::JoinHandle;
 use crate::error::{OrdererError, RaftRefusal};
 use crate::limits::{
     BLOCK_READS_CONCURRENT_MAX, BLOCK_REQUESTS_OPEN_MAX, BLOCKS_LONG_POLL_MS,
-    BROADCAST_DECODE_INLINE_BYTES_MAX, BROADCAST_INFO_BYTES_MAX, DELIVER_NEXT_BLOCK_WAIT_MS,
-    DELIVER_REQUESTS_OPEN_MAX, ENVELOPE_CHECKS_CONCURRENT_MAX, RAFT_BATCH_BYTES_TARGET,
-    RAFT_BATCH_MESSAGES_MAX, RAFT_FRAME_PREFIX_BYTES, RAFT_LINK_QUEUE_BYTES_MAX,
-    RAFT_LINK_QUEUE_MESSAGES_MAX, RAFT_REQUEST_BYTES_MAX, RAFT_WIRE_BYTES_MAX,
+    BROADCAST_BATCH_DECODE_INLINE_BYTES_MAX, BROADCAST_DECODE_INLINE_BYTES_MAX,
+    BROADCAST_INFO_BYTES_MAX, DELIVER_NEXT_BLOCK_WAIT_MS, DELIVER_REQUESTS_OPEN_MAX,
+    ENVELOPE_CHECKS_CONCURRENT_MAX, RAFT_BATCH_BYTES_TARGET, RAFT_BATCH_MESSAGES_MAX,
+    RAFT_FRAME_PREFIX_BYTES, RAFT_LINK_QUEUE_BYTES_MAX, RAFT_LINK_QUEUE_MESSAGES_MAX,
+    RAFT_REQUEST_BYTES_MAX, RAFT_WIRE_BYTES_MAX,
 };
 use crate::service::{FetchFuture, OrdererHandle, Transport};
 
@@ -672,16 +673,14 @@ async fn answer_broadcast(broadcasts: &Broadcasts, mut request: InboundRequest) 
 /// permit free is answered `ServiceUnavailable` alone.
 async fn answer_broadcast_batch(broadcasts: &Broadcasts, mut request: InboundRequest) {
     let payload = std::mem::take(&mut request.payload);
-    // Mostly copying byte strings (the envelopes stay encoded), so done in place.
-    let batch = match decode::<BroadcastBatch>(&payload) {
+    let batch = match broadcasts.decode_batch(payload).await {
         Ok(batch) => batch,
-        Err(error) => {
-            tracing::debug!(%error, "broadcast batch refused");
-            let _ = request.refuse(error.to_string()).await;
+        Err(reason) => {
+            tracing::debug!(%reason, "broadcast batch refused");
+            let _ = request.refuse(reason).await;
             return;
         }
     };
-    drop(payload);
     broadcasts
         .orderer
         .stats()
@@ -705,6 +704,28 @@ async fn answer_broadcast_batch(broadcasts: &Broadcasts, mut request: InboundReq
 }
 
 impl Broadcasts {
+    /// The batch in `payload`, or why it is refused whole (malformed, empty, oversize, or
+    /// busy). Decoding copies the envelopes' bytes (they stay encoded): in place for a
+    /// batch of typical envelopes, on the blocking pool under a decode permit for a larger
+    /// one (up to the network's message limit), as a large single envelope is.
+    async fn decode_batch(&self, payload: Vec<u8>) -> Result<BroadcastBatch, String> {
+        if payload.len() <= BROADCAST_BATCH_DECODE_INLINE_BYTES_MAX {
+            return decode::<BroadcastBatch>(&payload).map_err(|error| error.to_string());
+        }
+        let Ok(permit) = Arc::clone(&self.decodes).try_acquire_owned() else {
+            return Err(format!(
+                "busy: {ENVELOPE_CHECKS_CONCURRENT_MAX} broadcasts being decoded"
+            ));
+        };
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            decode::<BroadcastBatch>(&payload)
+        })
+        .await
+        .map_err(|error| error.to_string())
+        .and_then(|decoded| decoded.map_err(|error| error.to_string()))
+    }
+
     /// One envelope's way through the orderer, holding `permit` while it is decoded:
     /// decode, then [`OrdererHandle::broadcast_decoded`]; the answer names the leader.
     async fn one(&self, permit: OwnedSemaphorePermit, payload: Vec<u8>) -> BroadcastResponse {

@@ -1,7 +1,8 @@
 //! `orderer-broadcast-batch` over a real network on 127.0.0.1 (libp2p over SM-TLS), one
 //! orderer: each envelope of a batch is answered on its own, in order, exactly as if it
 //! had been broadcast alone (a bad signature, a replay and malformed bytes are refused
-//! alone, the valid ones are ordered once); an empty batch, an oversize one and garbage
+//! alone, the valid ones are ordered once), a batch of large envelopes too (decoded off the
+//! async workers); an empty batch, an oversize one and garbage
 //! are refused whole with nothing ordered; a role that may not broadcast is refused.
 
 use std::collections::HashMap;
@@ -158,20 +159,38 @@ async fn a_batch_is_answered_per_envelope_and_a_bad_batch_is_refused_whole() {
     let leader = Some(target.to_string());
     assert!(answers.iter().all(|answer| answer.leader == leader));
 
+    // A batch of large envelopes (decoded on the blocking pool) is answered the same way.
+    let large: Vec<_> = (2_000..2_002)
+        .map(|seed| consortium.ordering_envelope(&consortium.mobile_client, seed, 700_000))
+        .collect();
+    let batch_bytes = encode(&BroadcastBatch {
+        envelopes: large
+            .iter()
+            .map(|envelope| encode(envelope).unwrap())
+            .collect(),
+    })
+    .unwrap();
+    assert!(batch_bytes.len() > 1024 * 1024);
+    let answers = request(BROADCAST_BATCH_SERVICE, batch_bytes).await.unwrap();
+    let BroadcastBatchResponse(answers) = decode(&answers).unwrap();
+    let infos: Vec<_> = answers.iter().map(|answer| answer.info.clone()).collect();
+    let expected: Vec<_> = large.iter().map(|e| e.tx_id().to_string()).collect();
+    assert_eq!(infos, expected, "{answers:?}");
+
     // Refused whole: empty, one over the limit, garbage.
     let over: Vec<Vec<u8>> = (100..)
         .take(BROADCAST_BATCH_ENVELOPES_MAX + 1)
         .map(|seed| encode(&envelope(seed)).unwrap())
         .collect();
-    for (what, payload) in [
-        ("empty", raw_batch(&[])),
-        ("oversize", raw_batch(&over)),
-        ("garbage", vec![1, 2, 3]),
+    for (payload, why) in [
+        (raw_batch(&[]), "must not be empty"),
+        (raw_batch(&over), "65 entries, at most 64 allowed"),
+        (vec![1, 2, 3], "broadcast batch: "),
     ] {
         let refused = request(BROADCAST_BATCH_SERVICE, payload).await;
         assert!(
-            matches!(refused, Err(NetError::Refused { .. })),
-            "{what}: {refused:?}"
+            matches!(&refused, Err(NetError::Refused { reason, .. }) if reason.contains(why)),
+            "{why}: {refused:?}"
         );
     }
     // The same 64 envelopes at the limit would be accepted: the encoding is right.
@@ -209,13 +228,13 @@ async fn a_batch_is_answered_per_envelope_and_a_bad_batch_is_refused_whole() {
     assert_eq!(answer.status, BroadcastStatus::Success, "{}", answer.info);
     wait_ordered(&orderer, marker.tx_id()).await;
     let counts = ordered(&orderer);
-    for valid in [&first, &second, &third, &marker] {
+    for valid in [&first, &second, &third, &marker, &large[0], &large[1]] {
         assert_eq!(counts.get(&valid.tx_id()), Some(&1));
     }
-    assert_eq!(counts.values().sum::<usize>(), 4, "{counts:?}");
+    assert_eq!(counts.values().sum::<usize>(), 6, "{counts:?}");
     assert_eq!(
         netsettle_orderer::stats::OrdererStats::get(&orderer.stats().broadcast_batches),
-        1
+        2
     );
 
     stranger.shutdown().await;
