@@ -55,7 +55,8 @@ const LANE_STARTS_MAX: usize = 2;
 /// What a coalescer sent so far, all orderers together.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CoalescerStats {
-    /// Envelopes sent, in either kind of request.
+    /// Envelopes sent, in either kind of request (those of a batch an orderer refused as
+    /// an unknown service count again when sent one by one).
     pub envelopes: u64,
     /// `orderer-broadcast` requests (one envelope each).
     pub singles: u64,
