@@ -1,8 +1,11 @@
 //! Consensus throughput with real processes: five `netsettle node` orderers (3 Unicom, 2
 //! Mobile; certificates from `ca bootstrap`, genesis from `configtx genesis` with the
 //! consortium profile's batch policy: 1 s, 50 tx, 100 MB) on 127.9.x.x, talking Raft over
-//! SM-TLS. Clients in this process broadcast signed ~1 KiB envelopes over SM-TLS
-//! (`orderer-broadcast`) with a fixed number in flight per load level, to the Raft leader
+//! SM-TLS. Clients in this process broadcast signed ~1 KiB envelopes over SM-TLS with a
+//! fixed number in flight per load level, through the client SDK's coalescer
+//! (`netsettle_client::BroadcastCoalescer`: what queues up for one orderer while earlier
+//! requests travel goes as one `orderer-broadcast-batch` request; an orderer built before
+//! batches gets `orderer-broadcast` requests one by one), to the Raft leader
 //! the orderers' answers name, as the client SDK does (`netsettle_client::OrdererPreference`;
 //! round-robin over the five until an answer names it, which orderers built before the
 //! hint never do); an observer with a peer's certificate long-polls `orderer-blocks` on the first
@@ -35,7 +38,7 @@ use std::time::{Duration, Instant};
 
 use netsettle_benches::process::{process_cpu_seconds, stat_cpu_seconds};
 use netsettle_benches::results::{Chart, Series, write_csv, write_png};
-use netsettle_client::{Endpoint, OrdererPreference};
+use netsettle_client::{BroadcastCoalescer, Endpoint, OrdererPreference};
 use netsettle_msp::IdentityLayout;
 use netsettle_net::{ChannelTrust, NetConfig, NetHandle, Network, NodeId};
 use netsettle_protocol::{
@@ -264,6 +267,8 @@ struct Bench {
     /// `NETSETTLE_BENCH_ROUND_ROBIN`: spread broadcasts over the five orderers instead of
     /// sending them to the leader (to compare the two on one machine).
     round_robin: bool,
+    /// Sends the broadcasts, batching what queues up per orderer, as the client SDK does.
+    broadcasts: Arc<BroadcastCoalescer>,
     client: Network,
     observer: Network,
     height: u64,
@@ -297,7 +302,7 @@ impl Bench {
         let mut calls = Vec::with_capacity(total);
         for (index, envelope) in envelopes.into_iter().enumerate() {
             let permit = Arc::clone(&slots).acquire_owned().await.expect("semaphore");
-            let net = self.client.handle();
+            let broadcasts = Arc::clone(&self.broadcasts);
             let round_robin = self.orderer_ids[index % self.orderer_ids.len()];
             let orderer = if self.round_robin {
                 round_robin
@@ -316,7 +321,7 @@ impl Bench {
                     .lock()
                     .expect("lock")
                     .insert(envelope.tx_id(), Instant::now());
-                let leader = broadcast(&net, orderer, bytes).await;
+                let leader = broadcast(&broadcasts, orderer, bytes).await;
                 preference.answered(&endpoints, orderer, leader.as_deref());
             }));
         }
@@ -388,12 +393,15 @@ async fn wait_for_leader(bench: &Bench, envelopes: &Envelopes) {
 
 /// One broadcast; refusals other than success fail the bench (nothing is retried, so a
 /// throughput figure never hides errors). The leader the orderer named, if any.
-async fn broadcast(net: &NetHandle, orderer: NodeId, envelope: Vec<u8>) -> Option<String> {
-    let bytes = net
-        .request(orderer, BROADCAST_SERVICE, envelope)
+async fn broadcast(
+    broadcasts: &BroadcastCoalescer,
+    orderer: NodeId,
+    envelope: Vec<u8>,
+) -> Option<String> {
+    let response = broadcasts
+        .send(orderer, envelope)
         .await
         .unwrap_or_else(|error| panic!("broadcast: {error}"));
-    let response = BroadcastResponse::decode_any(&bytes).expect("broadcast response");
     assert_eq!(
         response.status,
         BroadcastStatus::Success,
@@ -451,6 +459,7 @@ async fn start(dir: &Path) -> Bench {
         orderer_endpoints: Arc::new(orderer_endpoints),
         preference: Arc::new(OrdererPreference::new()),
         round_robin: std::env::var_os("NETSETTLE_BENCH_ROUND_ROBIN").is_some(),
+        broadcasts: Arc::new(BroadcastCoalescer::new(client.handle())),
         client,
         observer,
         height: 1,
@@ -501,6 +510,11 @@ fn main() {
                 outcome.blocks as f64 / outcome.seconds,
                 outcome.p50_ms,
                 outcome.p99_ms,
+            );
+            let sent = bench.broadcasts.stats();
+            println!(
+                "{name:>10}: requests so far: {} single, {} batches, {} envelopes",
+                sent.singles, sent.batches, sent.envelopes
             );
             rows.push(Row {
                 name,

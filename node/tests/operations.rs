@@ -183,6 +183,8 @@ fn a_consortium_shows_health_readiness_metrics_and_json_logs() {
     );
     assert!(value(&orderer, "netsettle_raft_term", &[]) >= 1.0);
     value(&orderer, "netsettle_raft_proposals_failed_total", &[]);
+    // Batches show up once clients coalesce broadcasts; the counter is always there.
+    value(&orderer, "netsettle_orderer_broadcast_batches_total", &[]);
     // Every broadcast was checked at the orderer it reached, in batches of one or more.
     let (checks, batches) = orderer_ops
         .iter()

@@ -86,6 +86,19 @@ pub enum ClientError {
         /// Its explanation.
         info: String,
     },
+    /// An orderer answered a batch of broadcasts with a different number of responses
+    /// than envelopes, so no envelope of the batch knows its answer. The orderer is
+    /// faulty; whether any envelope landed is unknown (a resubmission is refused as a
+    /// duplicate if it did).
+    #[error("orderer {orderer} answered {responses} responses to a batch of {envelopes} envelopes")]
+    BatchAnswer {
+        /// The orderer (network id).
+        orderer: String,
+        /// Envelopes in the batch.
+        envelopes: usize,
+        /// Responses in its answer.
+        responses: usize,
+    },
     /// The transaction was ordered but did not show up as committed in time.
     #[error("the transaction was not committed in time")]
     NotCommitted,

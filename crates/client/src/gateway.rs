@@ -10,8 +10,8 @@ use futures::stream::FuturesOrdered;
 
 use netsettle_net::{NetConfig, NetError, NetHandle, Network, NodeId};
 use netsettle_protocol::{
-    BROADCAST_SERVICE, BroadcastResponse, BroadcastStatus, ConfigUpdateEnvelope, ContractEvent,
-    ContractId, DELIVER_SERVICE, DeliverBatch, ENDORSE_SERVICE, EndorseReply, Envelope, Payload,
+    BroadcastResponse, BroadcastStatus, ConfigUpdateEnvelope, ContractEvent, ContractId,
+    DELIVER_SERVICE, DeliverBatch, ENDORSE_SERVICE, EndorseReply, Envelope, Payload,
     ProposalResponse, Response, SignedProposal, TX_STATUS_SERVICE, TxId, TxStatus, TxStatusRequest,
     ValidationCode, decode, encode,
 };
@@ -21,7 +21,8 @@ use crate::limits::{
     STATUS_WAIT,
 };
 use crate::{
-    ClientError, ConnectionProfile, OrdererPreference, Signer, assemble, assemble_verified,
+    BroadcastCoalescer, ClientError, CoalescerStats, ConnectionProfile, OrdererPreference, Signer,
+    assemble, assemble_verified,
 };
 
 /// A node the client talks to.
@@ -80,6 +81,8 @@ pub struct Gateway {
     config: GatewayConfig,
     /// Which orderer broadcasts try first (the leader the orderers name).
     preference: OrdererPreference,
+    /// Sends broadcasts, batching those that queue up for one orderer.
+    broadcasts: BroadcastCoalescer,
     /// Whether `submit` verifies the endorsements' signatures itself
     /// ([`crate::assemble_verified`]) instead of leaving them to the committing peers.
     verify_endorsements: bool,
@@ -92,6 +95,7 @@ impl Gateway {
         let net = network.handle();
         Ok(Gateway {
             network,
+            broadcasts: BroadcastCoalescer::new(net.clone()),
             net,
             config,
             preference: OrdererPreference::new(),
@@ -390,17 +394,19 @@ impl Gateway {
         verdict(self.broadcast_once(orderer, encode(envelope)?).await?).map(|_| ())
     }
 
-    /// One broadcast request: the orderer's answer, or why none came.
+    /// One envelope to one orderer, alone or in a batch with others queued for it
+    /// ([`BroadcastCoalescer`]): the orderer's answer to it, or why none came.
     async fn broadcast_once(
         &self,
         orderer: &Endpoint,
         bytes: Vec<u8>,
     ) -> Result<BroadcastResponse, ClientError> {
-        let reply = self
-            .net
-            .request(orderer.node_id, BROADCAST_SERVICE, bytes)
-            .await?;
-        Ok(BroadcastResponse::decode_any(&reply)?)
+        self.broadcasts.send(orderer.node_id, bytes).await
+    }
+
+    /// What the gateway's broadcasts took so far: envelopes, single and batch requests.
+    pub fn broadcast_stats(&self) -> CoalescerStats {
+        self.broadcasts.stats()
     }
 
     /// Submits a config update that carries the admins' approvals: signs it as

@@ -58,6 +58,10 @@
 //! (`<identity>/keys/`, 0700, files 0600, atomic writes) from before the upload until
 //! the reveal.
 //!
+//! Broadcasts go through a [`BroadcastCoalescer`]: envelopes that queue up for one orderer
+//! while the client's earlier requests to it travel go as one `orderer-broadcast-batch`
+//! request, each still answered (and retried by [`Gateway::broadcast`]) on its own.
+//!
 //! [`Gateway::events`] and [`Gateway::events_after`] follow the chain from a height or a
 //! resume [`EventCursor`]: contract events of valid transactions and block events, in
 //! block order ([`ChainEvent`]); the stream ends with an error on a disconnect and
@@ -77,6 +81,7 @@
 //! of the genesis block's organisations; it does not follow later config blocks.
 
 mod assemble;
+mod coalesce;
 mod error;
 pub mod events;
 mod gateway;
@@ -89,6 +94,7 @@ pub mod settlement;
 mod signer;
 
 pub use assemble::{Endorsed, assemble, assemble_verified};
+pub use coalesce::{BroadcastCoalescer, CoalescerStats};
 pub use error::ClientError;
 pub use events::{ChainEvent, EventCursor, EventStream};
 pub use gateway::{Committed, ConfigCommitted, Endpoint, Gateway, GatewayConfig};

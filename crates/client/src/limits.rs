@@ -17,6 +17,30 @@ pub const BROADCAST_BACKOFF_MIN: Duration = Duration::from_millis(100);
 pub const BROADCAST_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 const _: () = assert!(BROADCAST_BACKOFF_MIN.as_millis() <= BROADCAST_BACKOFF_MAX.as_millis());
+
+/// Broadcast requests (single or batch) in flight to one orderer at once
+/// ([`crate::BroadcastCoalescer`]); what arrives meanwhile queues up and goes as batches.
+/// Eight keep a leader busy without holding many of its streams.
+pub const BROADCAST_BATCHES_IN_FLIGHT_MAX: usize = 8;
+/// Envelopes waiting for one orderer; beyond it, senders wait for room. Enough for every
+/// request in flight to be a full batch twice over.
+pub const BROADCAST_QUEUE_MAX: usize = 1_024;
+/// Bytes of one batch request at most (and never more than half the network's message
+/// limit): a few typical envelopes' worth of kilobytes each times a full batch, small
+/// enough that one batch does not hold a stream long. A larger envelope goes alone.
+pub const BROADCAST_BATCH_BYTES_TARGET: usize = 4 * 1024 * 1024;
+/// How long an orderer's sending task waits for an envelope before it ends (the next one
+/// starts it again).
+pub const BROADCAST_LANE_IDLE: Duration = Duration::from_secs(30);
+
+const _: () = assert!(BROADCAST_BATCHES_IN_FLIGHT_MAX >= 1);
+const _: () = assert!(
+    BROADCAST_QUEUE_MAX
+        >= 2 * BROADCAST_BATCHES_IN_FLIGHT_MAX
+            * netsettle_protocol::limits::BROADCAST_BATCH_ENVELOPES_MAX
+);
+const _: () =
+    assert!(BROADCAST_BATCH_BYTES_TARGET < netsettle_protocol::limits::BROADCAST_BATCH_BYTES_MAX);
 /// Broadcasts during which an orderer that was named the leader but could not be reached
 /// is not taken as a leader hint again (unless it answers first): long enough that a lying
 /// hint costs little, short enough that a restarted leader is preferred again soon.

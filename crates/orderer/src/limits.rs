@@ -156,6 +156,12 @@ const _: () = assert!(BLOCKS_LONG_POLL_MS < 10_000);
 /// (tens of microseconds at most, less than a thread hop); larger ones, up to a block's
 /// worth, on the blocking pool.
 pub const BROADCAST_DECODE_INLINE_BYTES_MAX: usize = 64 * 1024;
+/// Batch requests (`orderer-broadcast-batch`) up to this size are decoded on the async
+/// worker; decoding one copies its envelopes' bytes and parses nothing else (each envelope
+/// is decoded on its own afterwards), so a full batch of typical envelopes (64 of a few
+/// KiB) stays in place, and a batch of large ones goes to the blocking pool.
+pub const BROADCAST_BATCH_DECODE_INLINE_BYTES_MAX: usize = MIB;
+const _: () = assert!(BROADCAST_DECODE_INLINE_BYTES_MAX <= BROADCAST_BATCH_DECODE_INLINE_BYTES_MAX);
 /// Bytes of the human-readable detail in a broadcast response sent over the network.
 pub const BROADCAST_INFO_BYTES_MAX: usize = 1_024;
 

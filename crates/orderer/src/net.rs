@@ -7,6 +7,7 @@
 //! | `orderer-raft`      | orderer                  | Raft messages, each `len:u32 BE ‖ bytes` | empty             |
 //! | `orderer-blocks`    | orderer, peer            | `encode(BlockRange)`           | `encode(BlockBatch)`        |
 //! | `orderer-broadcast` | client, peer, admin      | `encode(Envelope)`             | `encode(BroadcastResponse)` |
+//! | `orderer-broadcast-batch` | client, peer, admin | `encode(BroadcastBatch)`     | `encode(BroadcastBatchResponse)` |
 //! | `orderer-deliver`   | client, admin, peer, orderer | `encode(SignedDeliverRequest)` | `encode(DeliverBatch)` |
 //!
 //! (Service names and message types are `netsettle_protocol`'s, where every service is
@@ -15,6 +16,13 @@
 //! Every `orderer-broadcast` answer names the Raft leader this orderer knows, by the node
 //! id of its TLS certificate (`BroadcastResponse::leader`), so a client sends its next
 //! broadcast there instead of through a follower's forwarding hop.
+//!
+//! `orderer-broadcast-batch` carries up to `BROADCAST_BATCH_ENVELOPES_MAX` envelopes for
+//! this orderer in one request (a client's coalescer sends what queued up while its
+//! earlier requests travelled), saving the per-request cost (stream, admission, answer)
+//! of all but one. Each envelope goes exactly the way a single broadcast goes and gets its
+//! own answer, in order: batching never changes what is accepted. A malformed, empty or
+//! oversize batch is refused whole.
 //!
 //! `orderer-blocks` is for nodes (the TLS role is the check); `orderer-deliver` is the
 //! signed delivery of the Deliver API: each request is signed by its requester and
@@ -53,21 +61,23 @@ use std::time::Duration;
 
 use netsettle_net::{InboundRequest, NetError, NetHandle, NodeId};
 use netsettle_protocol::{
-    BROADCAST_SERVICE, BlockBatch, BlockRange, BroadcastResponse, BroadcastStatus, ChannelConfig,
+    BROADCAST_BATCH_SERVICE, BROADCAST_SERVICE, BlockBatch, BlockRange, BroadcastBatch,
+    BroadcastBatchResponse, BroadcastResponse, BroadcastStatus, ChannelConfig,
     DELIVER_BATCH_BLOCKS_MAX, DELIVER_SERVICE, DeliverBatch, DeliverResponse, Envelope,
     ORDERER_BLOCKS_SERVICE, ORDERER_RAFT_SERVICE, Role, SignedDeliverRequest, decode, encode,
     limits::{BLOCK_BYTES_MAX, NODE_ID_TEXT_BYTES_MAX, truncate_text},
 };
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::error::{OrdererError, RaftRefusal};
 use crate::limits::{
     BLOCK_READS_CONCURRENT_MAX, BLOCK_REQUESTS_OPEN_MAX, BLOCKS_LONG_POLL_MS,
-    BROADCAST_DECODE_INLINE_BYTES_MAX, BROADCAST_INFO_BYTES_MAX, DELIVER_NEXT_BLOCK_WAIT_MS,
-    DELIVER_REQUESTS_OPEN_MAX, ENVELOPE_CHECKS_CONCURRENT_MAX, RAFT_BATCH_BYTES_TARGET,
-    RAFT_BATCH_MESSAGES_MAX, RAFT_FRAME_PREFIX_BYTES, RAFT_LINK_QUEUE_BYTES_MAX,
-    RAFT_LINK_QUEUE_MESSAGES_MAX, RAFT_REQUEST_BYTES_MAX, RAFT_WIRE_BYTES_MAX,
+    BROADCAST_BATCH_DECODE_INLINE_BYTES_MAX, BROADCAST_DECODE_INLINE_BYTES_MAX,
+    BROADCAST_INFO_BYTES_MAX, DELIVER_NEXT_BLOCK_WAIT_MS, DELIVER_REQUESTS_OPEN_MAX,
+    ENVELOPE_CHECKS_CONCURRENT_MAX, RAFT_BATCH_BYTES_TARGET, RAFT_BATCH_MESSAGES_MAX,
+    RAFT_FRAME_PREFIX_BYTES, RAFT_LINK_QUEUE_BYTES_MAX, RAFT_LINK_QUEUE_MESSAGES_MAX,
+    RAFT_REQUEST_BYTES_MAX, RAFT_WIRE_BYTES_MAX,
 };
 use crate::service::{FetchFuture, OrdererHandle, Transport};
 
@@ -375,12 +385,14 @@ fn split_raft_batch(mut bytes: &[u8]) -> Result<Vec<&[u8]>, String> {
     Ok(messages)
 }
 
-/// Serves the orderer's three services on `net` until the network stops; returns the
+/// Serves the orderer's services on `net` until the network stops; returns the
 /// serving tasks.
 pub fn serve(net: &NetHandle, orderer: &OrdererHandle) -> Result<Vec<JoinHandle<()>>, NetError> {
     let mut raft = net.serve(ORDERER_RAFT_SERVICE, &[Role::Orderer])?;
     let mut blocks = net.serve(ORDERER_BLOCKS_SERVICE, &[Role::Orderer, Role::Peer])?;
-    let mut broadcasts = net.serve(BROADCAST_SERVICE, &[Role::Client, Role::Peer, Role::Admin])?;
+    let broadcasters = [Role::Client, Role::Peer, Role::Admin];
+    let mut broadcasts = net.serve(BROADCAST_SERVICE, &broadcasters)?;
+    let mut batches = net.serve(BROADCAST_BATCH_SERVICE, &broadcasters)?;
     let raft_orderer = orderer.clone();
     let raft_task = tokio::spawn(async move {
         let mut senders = RaftSenders::default();
@@ -447,21 +459,32 @@ pub fn serve(net: &NetHandle, orderer: &OrdererHandle) -> Result<Vec<JoinHandle<
             });
         }
     });
-    let broadcast_orderer = orderer.clone();
-    let decodes = Arc::new(Semaphore::new(ENVELOPE_CHECKS_CONCURRENT_MAX));
-    let leader_name = Arc::new(LeaderName::default());
+    let shared = Broadcasts {
+        orderer: orderer.clone(),
+        decodes: Arc::new(Semaphore::new(ENVELOPE_CHECKS_CONCURRENT_MAX)),
+        leader_name: Arc::new(LeaderName::default()),
+    };
+    let singles = shared.clone();
     let broadcast_task = tokio::spawn(async move {
         while let Some(request) = broadcasts.recv().await {
-            let orderer = broadcast_orderer.clone();
-            let decodes = Arc::clone(&decodes);
-            let leader_name = Arc::clone(&leader_name);
+            let singles = singles.clone();
             // Each broadcast waits for its entry to commit; answer them concurrently.
-            tokio::spawn(async move {
-                answer_broadcast(&orderer, &decodes, &leader_name, request).await;
-            });
+            tokio::spawn(async move { answer_broadcast(&singles, request).await });
         }
     });
-    Ok(vec![raft_task, blocks_task, deliver_task, broadcast_task])
+    let batch_task = tokio::spawn(async move {
+        while let Some(request) = batches.recv().await {
+            let shared = shared.clone();
+            tokio::spawn(async move { answer_broadcast_batch(&shared, request).await });
+        }
+    });
+    Ok(vec![
+        raft_task,
+        blocks_task,
+        deliver_task,
+        broadcast_task,
+        batch_task,
+    ])
 }
 
 /// Who may speak Raft: the consenters of the configuration in force, by the node id of
@@ -616,66 +639,149 @@ async fn wait_for_block(mut heights: watch::Receiver<u64>, number: u64, wait: Du
     let _ = tokio::time::timeout(wait, heights.wait_for(|height| *height > number)).await;
 }
 
-async fn answer_broadcast(
-    orderer: &OrdererHandle,
-    decodes: &Arc<Semaphore>,
-    leader_name: &LeaderName,
-    mut request: InboundRequest,
-) {
-    let Ok(permit) = Arc::clone(decodes).try_acquire_owned() else {
+/// What answering a broadcast needs, shared by `orderer-broadcast` and
+/// `orderer-broadcast-batch`.
+#[derive(Clone)]
+struct Broadcasts {
+    orderer: OrdererHandle,
+    /// Envelopes being decoded (one permit each, single or in a batch).
+    decodes: Arc<Semaphore>,
+    leader_name: Arc<LeaderName>,
+}
+
+/// `orderer-broadcast`: one envelope. With no decode permit free, the request is refused
+/// as busy, as before batches existed.
+async fn answer_broadcast(broadcasts: &Broadcasts, mut request: InboundRequest) {
+    let Ok(permit) = Arc::clone(&broadcasts.decodes).try_acquire_owned() else {
         let reason = format!("busy: {ENVELOPE_CHECKS_CONCURRENT_MAX} broadcasts being decoded");
         let _ = request.refuse(reason).await;
         return;
     };
     let payload = std::mem::take(&mut request.payload);
-    let encoded_bytes = payload.len();
-    let decoded = if payload.len() <= BROADCAST_DECODE_INLINE_BYTES_MAX {
-        // A few microseconds: cheaper here than a hop to another thread and back.
-        let decoded = decode::<Envelope>(&payload).map_err(|error| error.to_string());
-        drop(permit);
-        decoded
-    } else {
-        // Decoding up to a block's worth of envelope is CPU work: off the async workers,
-        // and bounded, since the blocking pool is not.
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            decode::<Envelope>(&payload)
-        })
-        .await
-        .map_err(|error| error.to_string())
-        .and_then(|decoded| decoded.map_err(|error| error.to_string()))
-    };
-    let response = match decoded {
-        Ok(envelope) => match orderer.broadcast_decoded(envelope, encoded_bytes).await {
-            // The id that landed: for a config update, the config envelope the orderer
-            // made of it, which the client then waits for at the peers.
-            Ok(ack) => BroadcastResponse {
-                status: BroadcastStatus::Success,
-                info: ack.tx_id.to_string(),
-                leader: None,
-            },
-            Err(error) => BroadcastResponse {
-                status: error.status(),
-                info: truncate_text(error.to_string(), BROADCAST_INFO_BYTES_MAX),
-                leader: None,
-            },
-        },
-        Err(error) => BroadcastResponse {
-            status: BroadcastStatus::BadRequest,
-            info: truncate_text(error, BROADCAST_INFO_BYTES_MAX),
-            leader: None,
-        },
-    };
-    // Named after the outcome: a broadcast that waited through an election names the
-    // leader that ordered it.
-    let response = BroadcastResponse {
-        leader: leader_name.of(orderer),
-        ..response
-    };
+    let response = broadcasts.one(permit, payload).await;
     let _ = match encode(&response) {
         Ok(bytes) => request.respond(bytes).await,
         Err(error) => request.refuse(error.to_string()).await,
     };
+}
+
+/// `orderer-broadcast-batch`: several envelopes, each going exactly the way a single
+/// broadcast goes ([`Broadcasts::one`]), all at once, so they reach the checks together
+/// and are checked as one batch. A malformed, empty or oversize batch is refused whole
+/// and nothing of it is ordered; otherwise each envelope gets its own answer, in order,
+/// and one refused envelope never affects the others. An envelope that finds no decode
+/// permit free is answered `ServiceUnavailable` alone.
+async fn answer_broadcast_batch(broadcasts: &Broadcasts, mut request: InboundRequest) {
+    let payload = std::mem::take(&mut request.payload);
+    let batch = match broadcasts.decode_batch(payload).await {
+        Ok(batch) => batch,
+        Err(reason) => {
+            tracing::debug!(%reason, "broadcast batch refused");
+            let _ = request.refuse(reason).await;
+            return;
+        }
+    };
+    broadcasts
+        .orderer
+        .stats()
+        .broadcast_batches
+        .fetch_add(1, Ordering::Relaxed);
+    let answers = batch.envelopes.into_iter().map(|envelope| async move {
+        match Arc::clone(&broadcasts.decodes).try_acquire_owned() {
+            Ok(permit) => broadcasts.one(permit, envelope).await,
+            Err(_) => broadcasts.named(BroadcastResponse {
+                status: BroadcastStatus::ServiceUnavailable,
+                info: format!("busy: {ENVELOPE_CHECKS_CONCURRENT_MAX} broadcasts being decoded"),
+                leader: None,
+            }),
+        }
+    });
+    let answers = BroadcastBatchResponse(futures::future::join_all(answers).await);
+    let _ = match encode(&answers) {
+        Ok(bytes) => request.respond(bytes).await,
+        Err(error) => request.refuse(error.to_string()).await,
+    };
+}
+
+impl Broadcasts {
+    /// The batch in `payload`, or why it is refused whole (malformed, empty, oversize, or
+    /// busy). Decoding copies the envelopes' bytes (they stay encoded): in place for a
+    /// batch of typical envelopes, on the blocking pool under a decode permit for a larger
+    /// one (up to the network's message limit), as a large single envelope is.
+    async fn decode_batch(&self, payload: Vec<u8>) -> Result<BroadcastBatch, String> {
+        if payload.len() <= BROADCAST_BATCH_DECODE_INLINE_BYTES_MAX {
+            return decode::<BroadcastBatch>(&payload).map_err(|error| error.to_string());
+        }
+        let Ok(permit) = Arc::clone(&self.decodes).try_acquire_owned() else {
+            return Err(format!(
+                "busy: {ENVELOPE_CHECKS_CONCURRENT_MAX} broadcasts being decoded"
+            ));
+        };
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            decode::<BroadcastBatch>(&payload)
+        })
+        .await
+        .map_err(|error| error.to_string())
+        .and_then(|decoded| decoded.map_err(|error| error.to_string()))
+    }
+
+    /// One envelope's way through the orderer, holding `permit` while it is decoded:
+    /// decode, then [`OrdererHandle::broadcast_decoded`]; the answer names the leader.
+    async fn one(&self, permit: OwnedSemaphorePermit, payload: Vec<u8>) -> BroadcastResponse {
+        let encoded_bytes = payload.len();
+        let decoded = if payload.len() <= BROADCAST_DECODE_INLINE_BYTES_MAX {
+            // A few microseconds: cheaper here than a hop to another thread and back.
+            let decoded = decode::<Envelope>(&payload).map_err(|error| error.to_string());
+            drop(permit);
+            decoded
+        } else {
+            // Decoding up to a block's worth of envelope is CPU work: off the async
+            // workers, and bounded, since the blocking pool is not.
+            tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                decode::<Envelope>(&payload)
+            })
+            .await
+            .map_err(|error| error.to_string())
+            .and_then(|decoded| decoded.map_err(|error| error.to_string()))
+        };
+        let response = match decoded {
+            Ok(envelope) => match self
+                .orderer
+                .broadcast_decoded(envelope, encoded_bytes)
+                .await
+            {
+                // The id that landed: for a config update, the config envelope the orderer
+                // made of it, which the client then waits for at the peers.
+                Ok(ack) => BroadcastResponse {
+                    status: BroadcastStatus::Success,
+                    info: ack.tx_id.to_string(),
+                    leader: None,
+                },
+                Err(error) => BroadcastResponse {
+                    status: error.status(),
+                    info: truncate_text(error.to_string(), BROADCAST_INFO_BYTES_MAX),
+                    leader: None,
+                },
+            },
+            Err(error) => BroadcastResponse {
+                status: BroadcastStatus::BadRequest,
+                info: truncate_text(error, BROADCAST_INFO_BYTES_MAX),
+                leader: None,
+            },
+        };
+        self.named(response)
+    }
+
+    /// `response` naming the leader. Named after the outcome: a broadcast that waited
+    /// through an election names the leader that ordered it.
+    fn named(&self, response: BroadcastResponse) -> BroadcastResponse {
+        BroadcastResponse {
+            leader: self.leader_name.of(&self.orderer),
+            ..response
+        }
+    }
 }
 
 /// `orderer-deliver`: checks the signed request (signature, Readers policy, freshness; see

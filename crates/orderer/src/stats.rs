@@ -77,6 +77,9 @@ pub struct OrdererStats {
     /// Blocking-pool tasks those checks ran in (one per batch of envelopes that arrived
     /// together).
     pub envelope_check_batches: AtomicU64,
+    /// `orderer-broadcast-batch` requests accepted (well-formed; their envelopes are
+    /// counted with the others once checked).
+    pub broadcast_batches: AtomicU64,
     /// Broadcasts the core answered with an error, by [`ProposalFailure::index`].
     proposals_failed: [AtomicU64; ProposalFailure::ALL.len()],
 }

@@ -92,9 +92,9 @@ pub use envelope::{
 pub use error::{CodecError, InvalidMessage, ProtocolError};
 pub use header::{ContractId, Header, Identity, Nonce, Timestamp, TxId};
 pub use orderer::{
-    AdminReply, AdminRequest, BroadcastResponse, BroadcastStatus, DELIVER_BATCH_BLOCKS_MAX,
-    DeliverBatch, DeliverRequest, DeliverResponse, DeliverStatus, OrdererStatus, SeekPosition,
-    SignedDeliverRequest,
+    AdminReply, AdminRequest, BroadcastBatch, BroadcastBatchResponse, BroadcastResponse,
+    BroadcastStatus, DELIVER_BATCH_BLOCKS_MAX, DeliverBatch, DeliverRequest, DeliverResponse,
+    DeliverStatus, OrdererStatus, SeekPosition, SignedDeliverRequest,
 };
 pub use peer::{EndorseReply, TxStatus, TxStatusRequest};
 pub use policy::{ImplicitMetaPolicy, ImplicitMetaRule, Policy, Principal, Role, SignaturePolicy};
@@ -104,8 +104,9 @@ pub use proposal::{
 };
 pub use rwset::{KvRead, KvWrite, NamespaceReadWriteSet, RangeQueryRead, ReadWriteSet, Version};
 pub use services::{
-    BROADCAST_SERVICE, DELIVER_SERVICE, ENDORSE_SERVICE, ORDERER_ADMIN_SERVICE,
-    ORDERER_BLOCKS_SERVICE, ORDERER_RAFT_SERVICE, PEER_BLOCKS_SERVICE, TX_STATUS_SERVICE,
+    BROADCAST_BATCH_SERVICE, BROADCAST_SERVICE, DELIVER_SERVICE, ENDORSE_SERVICE,
+    ORDERER_ADMIN_SERVICE, ORDERER_BLOCKS_SERVICE, ORDERER_RAFT_SERVICE, PEER_BLOCKS_SERVICE,
+    TX_STATUS_SERVICE,
 };
 pub use state::{
     COMPOSITE_KEY_SEPARATOR, HistoryEntry, KeyError, Page, SIMPLE_KEY_FIRST, StateEntry,

@@ -108,6 +108,17 @@ pub const FRAME_BYTES_MAX: usize = BLOCK_BYTES_MAX + 64 * KIB;
 pub const BLOCK_BATCH_BLOCKS_MAX: usize = 64;
 /// Small orderer-facing messages (broadcast responses, deliver requests).
 pub const CONTROL_MESSAGE_BYTES_MAX: usize = 64 * KIB;
+/// Envelopes in one `orderer-broadcast-batch` request. A client batches what it has ready
+/// for one orderer while its earlier requests travel; 64 is as many as one Raft entry of
+/// the leader carries, so one batch arriving together can be proposed together, and it
+/// keeps one batch's answer (a response per envelope) small.
+pub const BROADCAST_BATCH_ENVELOPES_MAX: usize = 64;
+/// A whole `orderer-broadcast-batch` request: one frame. The network's message limit
+/// bounds it further; every envelope in it is still bounded by `ENVELOPE_BYTES_MAX`.
+pub const BROADCAST_BATCH_BYTES_MAX: usize = FRAME_BYTES_MAX;
+/// The answer to a batch: one broadcast response (a control message at most) per envelope.
+pub const BROADCAST_BATCH_RESPONSE_BYTES_MAX: usize =
+    BROADCAST_BATCH_ENVELOPES_MAX * CONTROL_MESSAGE_BYTES_MAX;
 
 /// Consenter ids listed in an orderer's status answer at most (voters, learners,
 /// consenters each).
@@ -185,6 +196,10 @@ const _: () = assert!(3 * ADMIN_STATUS_IDS_MAX * 8 + 256 < CONTROL_MESSAGE_BYTES
 const _: () = assert!(ADMIN_REFUSAL_BYTES_MAX < CONTROL_MESSAGE_BYTES_MAX);
 const _: () =
     assert!(RESPONSE_MESSAGE_BYTES_MAX + NODE_ID_TEXT_BYTES_MAX + 64 < CONTROL_MESSAGE_BYTES_MAX);
+// A batch is never more than a block's worth of transactions, and its answer is one frame.
+const _: () = assert!(BROADCAST_BATCH_ENVELOPES_MAX <= BLOCK_TX_MAX);
+const _: () = assert!(BROADCAST_BATCH_RESPONSE_BYTES_MAX <= FRAME_BYTES_MAX);
+const _: () = assert!(ENVELOPE_BYTES_MAX < BROADCAST_BATCH_BYTES_MAX);
 const _: () = assert!(BATCH_TX_MAX_DEFAULT as usize <= BLOCK_TX_MAX);
 const _: () = assert!(BATCH_ABSOLUTE_BYTES_MAX_DEFAULT as usize <= BLOCK_DATA_BYTES_MAX);
 const _: () = assert!(BATCH_PREFERRED_BYTES_MAX_DEFAULT <= BATCH_ABSOLUTE_BYTES_MAX_DEFAULT);

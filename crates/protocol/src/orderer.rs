@@ -7,12 +7,13 @@
 use netsettle_smcrypto::{PrivateKey, PublicKey, Signature};
 
 use crate::block::Block;
-use crate::codec::{Wire, check_len, decode, domain, signing_bytes};
+use crate::codec::{Wire, check_count, check_len, check_non_empty, decode, domain, signing_bytes};
 use crate::error::{CodecError, InvalidMessage, ProtocolError};
 use crate::header::{Identity, Nonce, Timestamp, check_name};
 use crate::limits::{
-    ADMIN_REFUSAL_BYTES_MAX, ADMIN_STATUS_IDS_MAX, CONTROL_MESSAGE_BYTES_MAX, FRAME_BYTES_MAX,
-    NODE_ID_TEXT_BYTES_MAX, RESPONSE_MESSAGE_BYTES_MAX,
+    ADMIN_REFUSAL_BYTES_MAX, ADMIN_STATUS_IDS_MAX, BROADCAST_BATCH_BYTES_MAX,
+    BROADCAST_BATCH_ENVELOPES_MAX, BROADCAST_BATCH_RESPONSE_BYTES_MAX, CONTROL_MESSAGE_BYTES_MAX,
+    ENVELOPE_BYTES_MAX, FRAME_BYTES_MAX, NODE_ID_TEXT_BYTES_MAX, RESPONSE_MESSAGE_BYTES_MAX,
 };
 use crate::proposal::check_signature;
 
@@ -104,6 +105,58 @@ impl Wire for BroadcastResponseWithoutLeader {
             self.info.len(),
             RESPONSE_MESSAGE_BYTES_MAX,
         )
+    }
+}
+
+/// Several envelopes for one orderer in one `orderer-broadcast-batch` request, each as its
+/// encoding (`encode(Envelope)`), in order. The envelopes stay opaque here: the orderer
+/// decodes each on its own, so one malformed envelope is refused alone, as if it had been
+/// broadcast by itself. Between 1 and [`BROADCAST_BATCH_ENVELOPES_MAX`] of them, each at
+/// most an envelope's limit.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BroadcastBatch {
+    /// The envelopes' encodings.
+    #[serde(with = "crate::codec::bytes_list")]
+    pub envelopes: Vec<Vec<u8>>,
+}
+
+impl Wire for BroadcastBatch {
+    const NAME: &'static str = "broadcast batch";
+    const BYTES_MAX: usize = BROADCAST_BATCH_BYTES_MAX;
+
+    fn check(&self) -> Result<(), InvalidMessage> {
+        check_non_empty("broadcast batch", self.envelopes.len())?;
+        check_count(
+            "envelopes in a broadcast batch",
+            self.envelopes.len(),
+            BROADCAST_BATCH_ENVELOPES_MAX,
+        )?;
+        self.envelopes.iter().try_for_each(|envelope| {
+            check_len(
+                "envelope in a broadcast batch",
+                envelope.len(),
+                ENVELOPE_BYTES_MAX,
+            )
+        })
+    }
+}
+
+/// The answer to a [`BroadcastBatch`]: one [`BroadcastResponse`] per envelope, in the
+/// batch's order.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BroadcastBatchResponse(pub Vec<BroadcastResponse>);
+
+impl Wire for BroadcastBatchResponse {
+    const NAME: &'static str = "broadcast batch response";
+    const BYTES_MAX: usize = BROADCAST_BATCH_RESPONSE_BYTES_MAX;
+
+    fn check(&self) -> Result<(), InvalidMessage> {
+        check_count(
+            "responses to a broadcast batch",
+            self.0.len(),
+            BROADCAST_BATCH_ENVELOPES_MAX,
+        )?;
+        self.0.iter().try_for_each(BroadcastResponse::check)
     }
 }
 
@@ -395,6 +448,43 @@ mod tests {
         assert!(BroadcastResponse::decode_any(&garbled).is_err());
         garbled.truncate(older.len().saturating_sub(1));
         assert!(BroadcastResponse::decode_any(&garbled).is_err());
+    }
+
+    #[test]
+    fn a_broadcast_batch_round_trips_and_its_bounds_are_enforced() {
+        let batch = BroadcastBatch {
+            envelopes: vec![vec![1, 2, 3], Vec::new(), vec![9; 100]],
+        };
+        let bytes = encode(&batch).unwrap();
+        assert_eq!(decode::<BroadcastBatch>(&bytes).unwrap(), batch);
+        // Compact: a length prefix and the raw bytes per envelope.
+        assert_eq!(bytes.len(), 1 + 8 + 3 * 8 + 3 + 100);
+        let empty = BroadcastBatch {
+            envelopes: Vec::new(),
+        };
+        assert!(matches!(empty.check(), Err(InvalidMessage::Empty { .. })));
+        let over = BroadcastBatch {
+            envelopes: vec![vec![1]; BROADCAST_BATCH_ENVELOPES_MAX + 1],
+        };
+        assert!(matches!(
+            over.check(),
+            Err(InvalidMessage::TooMany { actual, .. }) if actual == BROADCAST_BATCH_ENVELOPES_MAX + 1
+        ));
+        assert!(encode(&over).is_err());
+        // A length prefix claiming more than arrived is refused before any allocation.
+        let mut lying = bytes.clone();
+        lying[9..17].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(decode::<BroadcastBatch>(&lying).is_err());
+        let answer = BroadcastBatchResponse(vec![
+            BroadcastResponse {
+                status: BroadcastStatus::Success,
+                info: "tx".to_owned(),
+                leader: None,
+            };
+            BROADCAST_BATCH_ENVELOPES_MAX
+        ]);
+        let bytes = encode(&answer).unwrap();
+        assert_eq!(decode::<BroadcastBatchResponse>(&bytes).unwrap(), answer);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! | `orderer-raft`      | `orderer::net`         | orderer                      | Raft messages, each `len:u32 BE ‖ bytes` | empty             |
 //! | `orderer-blocks`    | `orderer::net`         | orderer, peer                | `encode(BlockRange)`           | `encode(BlockBatch)`        |
 //! | `orderer-broadcast` | `orderer::net`         | client, peer, admin          | `encode(Envelope)`             | `encode(BroadcastResponse)` |
+//! | `orderer-broadcast-batch` | `orderer::net`   | client, peer, admin          | `encode(BroadcastBatch)`       | `encode(BroadcastBatchResponse)` |
 //! | `orderer-deliver`   | `orderer::net`         | client, admin, peer, orderer | `encode(SignedDeliverRequest)` | `encode(DeliverBatch)`      |
 //! | `orderer-admin`     | `orderer::admin`       | admin                        | `encode(AdminRequest)`         | `encode(AdminReply)`        |
 //! | `peer-endorse`      | `peer::net`            | client, admin                | `encode(SignedProposal)`       | `encode(EndorseReply)`      |
@@ -22,6 +23,9 @@ pub const ORDERER_RAFT_SERVICE: &str = "orderer-raft";
 pub const ORDERER_BLOCKS_SERVICE: &str = "orderer-blocks";
 /// Broadcast of one envelope for ordering.
 pub const BROADCAST_SERVICE: &str = "orderer-broadcast";
+/// Broadcast of several envelopes in one request, each checked and answered as if it had
+/// come alone (`orderer-broadcast`), in order.
+pub const BROADCAST_BATCH_SERVICE: &str = "orderer-broadcast-batch";
 /// Signed delivery, checked against the channel's Readers policy.
 pub const DELIVER_SERVICE: &str = "orderer-deliver";
 /// An orderer's status and leader transfer, for the channel's admins.

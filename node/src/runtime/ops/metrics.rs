@@ -350,7 +350,16 @@ fn encode_raft(
         encoder,
         "netsettle_orderer_envelope_check_batches",
         "Blocking-pool tasks the envelope checks ran in, one per batch of broadcasts that arrived together",
-        &[(none, OrdererStats::get(&stats.envelope_check_batches))],
+        &[(
+            none.clone(),
+            OrdererStats::get(&stats.envelope_check_batches),
+        )],
+    )?;
+    counters(
+        encoder,
+        "netsettle_orderer_broadcast_batches",
+        "orderer-broadcast-batch requests accepted, each several envelopes checked and answered one by one",
+        &[(none, OrdererStats::get(&stats.broadcast_batches))],
     )
 }
 
