@@ -29,6 +29,14 @@ const DEADLINE: Duration = Duration::from_secs(60);
 /// Envelopes sent at once.
 const ENVELOPES: u64 = 200;
 
+// One client's full batches in flight to one orderer never outnumber the envelopes that
+// orderer admits into its checks at once: beyond it, they would be answered "busy" (the
+// consensus bench's saturation level found it, session 30). Checked when this test builds.
+const _: () = assert!(
+    BROADCAST_BATCHES_IN_FLIGHT_MAX * netsettle_protocol::limits::BROADCAST_BATCH_ENVELOPES_MAX
+        <= netsettle_orderer::limits::ENVELOPE_CHECKS_CONCURRENT_MAX
+);
+
 fn trust(consortium: &Consortium) -> ChannelTrust {
     ChannelTrust::new(
         &consortium.config,

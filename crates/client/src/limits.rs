@@ -20,8 +20,11 @@ const _: () = assert!(BROADCAST_BACKOFF_MIN.as_millis() <= BROADCAST_BACKOFF_MAX
 
 /// Broadcast requests (single or batch) in flight to one orderer at once
 /// ([`crate::BroadcastCoalescer`]); what arrives meanwhile queues up and goes as batches.
-/// Eight keep a leader busy without holding many of its streams.
-pub const BROADCAST_BATCHES_IN_FLIGHT_MAX: usize = 8;
+/// Four full batches are 256 envelopes, the most an orderer admits into its checks at once
+/// (`netsettle_orderer::limits::ENVELOPE_CHECKS_CONCURRENT_MAX`; `node/tests/sdk_coalesce.rs`
+/// asserts the two agree when it builds): with eight, one client flooding the leader had envelopes
+/// answered "busy" at the consensus bench's saturation level (session 30).
+pub const BROADCAST_BATCHES_IN_FLIGHT_MAX: usize = 4;
 /// Envelopes waiting for one orderer; beyond it, senders wait for room. Enough for every
 /// request in flight to be a full batch twice over.
 pub const BROADCAST_QUEUE_MAX: usize = 1_024;
