@@ -3,7 +3,7 @@
 # Sourced by scripts/test.sh and scripts/demo.sh; safe to run again.
 set -euo pipefail
 
-# Debian packages: clang + libclang for RocksDB's bindgen, openssl for the interop
+# Debian packages: clang (compiles RocksDB's C++, .cargo/config.toml) + libclang for its bindgen, openssl for the interop
 # cross-checks, nginx with the stream module for the DMZ forwarders, fontconfig/freetype
 # and a font for the benchmarks' PNG plots (plotters), headless Chromium and its WebDriver
 # server for the staff console's browser test (node/tests/console_browser.rs), and curl for

@@ -20,6 +20,10 @@
 //! jobs share the machine. Results: `target/bench-results/consensus[-LABEL].csv` and
 //! `.png`, LABEL from `NETSETTLE_BENCH_LABEL`.
 //!
+//! `NETSETTLE_BENCH_NO_BATCH=1` sends every broadcast in a request of its own instead of
+//! through the coalescer's batches; `NETSETTLE_BENCH_ROUND_ROBIN=1` spreads them over the
+//! five orderers instead of sending them to the leader.
+//!
 //! Before and after in one sitting: `NETSETTLE_BENCH_BIN=/path/to/older/netsettle
 //! NETSETTLE_BENCH_LABEL=before cargo bench -p netsettle --bench consensus` runs the
 //! orderers of an earlier build (the clients are this build's).
@@ -267,6 +271,9 @@ struct Bench {
     /// `NETSETTLE_BENCH_ROUND_ROBIN`: spread broadcasts over the five orderers instead of
     /// sending them to the leader (to compare the two on one machine).
     round_robin: bool,
+    /// `NETSETTLE_BENCH_NO_BATCH`: every broadcast in a request of its own
+    /// (`BroadcastCoalescer::send_alone`) instead of batches, to measure what they change.
+    alone: bool,
     /// Sends the broadcasts, batching what queues up per orderer, as the client SDK does.
     broadcasts: Arc<BroadcastCoalescer>,
     client: Network,
@@ -303,6 +310,7 @@ impl Bench {
         for (index, envelope) in envelopes.into_iter().enumerate() {
             let permit = Arc::clone(&slots).acquire_owned().await.expect("semaphore");
             let broadcasts = Arc::clone(&self.broadcasts);
+            let alone = self.alone;
             let round_robin = self.orderer_ids[index % self.orderer_ids.len()];
             let orderer = if self.round_robin {
                 round_robin
@@ -321,7 +329,7 @@ impl Bench {
                     .lock()
                     .expect("lock")
                     .insert(envelope.tx_id(), Instant::now());
-                let leader = broadcast(&broadcasts, orderer, bytes).await;
+                let leader = broadcast(&broadcasts, orderer, bytes, alone).await;
                 preference.answered(&endpoints, orderer, leader.as_deref());
             }));
         }
@@ -397,11 +405,14 @@ async fn broadcast(
     broadcasts: &BroadcastCoalescer,
     orderer: NodeId,
     envelope: Vec<u8>,
+    alone: bool,
 ) -> Option<String> {
-    let response = broadcasts
-        .send(orderer, envelope)
-        .await
-        .unwrap_or_else(|error| panic!("broadcast: {error}"));
+    let response = if alone {
+        broadcasts.send_alone(orderer, envelope).await
+    } else {
+        broadcasts.send(orderer, envelope).await
+    };
+    let response = response.unwrap_or_else(|error| panic!("broadcast: {error}"));
     assert_eq!(
         response.status,
         BroadcastStatus::Success,
@@ -459,6 +470,7 @@ async fn start(dir: &Path) -> Bench {
         orderer_endpoints: Arc::new(orderer_endpoints),
         preference: Arc::new(OrdererPreference::new()),
         round_robin: std::env::var_os("NETSETTLE_BENCH_ROUND_ROBIN").is_some(),
+        alone: std::env::var_os("NETSETTLE_BENCH_NO_BATCH").is_some(),
         broadcasts: Arc::new(BroadcastCoalescer::new(client.handle())),
         client,
         observer,

@@ -22,6 +22,9 @@
 //! nodes of an earlier build (the client is this build's) and labels the result files, to
 //! measure before and after in one sitting.
 //!
+//! `NETSETTLE_E2E_NO_BATCH=1` sends every broadcast in a request of its own instead of
+//! through the SDK's batches (`Gateway::set_broadcast_batching`), to measure what they change.
+//!
 //! With `NETSETTLE_E2E_PERF=1` (and `perf` installed) the busiest level also records a
 //! `perf` profile of one endorsing peer and prints its top symbols.
 
@@ -163,11 +166,13 @@ impl Consortium {
     }
 
     /// The settlement contract defined on the channel and an agreement in force, through
-    /// the CLI as the carriers' admins do it.
+    /// the CLI as the carriers' admins do it: this build's CLI, like the bench's client
+    /// (an earlier build's CLI may print its answers differently).
     fn prepare(&self) {
         let dir = self.dir();
-        NETSETTLE.define_settlement(dir);
-        let proposed = NETSETTLE.propose(dir);
+        let cli = Netsettle(env!("CARGO_BIN_EXE_netsettle"));
+        cli.define_settlement(dir);
+        let proposed = cli.propose(dir);
         let proposed = String::from_utf8_lossy(&proposed.stdout);
         let digest = proposed
             .split("\"digest\":\"")
@@ -179,7 +184,7 @@ impl Consortium {
         call.extend(ADMIN_M);
         call.extend(["--contract", "settlement", "--function", "agreement_accept"]);
         call.extend(["--arg", &accept]);
-        NETSETTLE.ok(dir, &call);
+        cli.ok(dir, &call);
     }
 
     /// CPU seconds used so far, by kind of process.
@@ -286,7 +291,10 @@ impl Client {
         let identity = dir.join(CLIENT_U.1);
         let signer = profile.signer(&identity).expect("client identity");
         let config = profile.gateway_config(&identity).expect("gateway config");
-        let gateway = Gateway::connect(config).await.expect("gateway connects");
+        let mut gateway = Gateway::connect(config).await.expect("gateway connects");
+        // `NETSETTLE_E2E_NO_BATCH=1`: every broadcast in a request of its own, to measure
+        // what the coalescer's batches change.
+        gateway.set_broadcast_batching(std::env::var_os("NETSETTLE_E2E_NO_BATCH").is_none());
         let agreement = std::fs::read(format!("{REPO}/tests/data/settlement/agreement.json"))
             .expect("agreement file");
         Client {

@@ -294,6 +294,54 @@ async fn an_orderer_without_batches_gets_every_envelope_one_by_one() {
     stand_in.network.shutdown().await;
 }
 
+/// `send_alone` (the benches' `NETSETTLE_*_NO_BATCH`, `Gateway::set_broadcast_batching`):
+/// every envelope in a request of its own, even to an orderer that serves batches and
+/// while earlier requests are still unanswered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn envelopes_sent_alone_never_go_in_a_batch() {
+    let consortium = Consortium::with_orderers(1, 0, BatchPolicy::default());
+    let trust = trust(&consortium);
+    // Serves batches, answering each one short: a batch would fail an envelope.
+    let stand_in = start_stand_in(consortium.orderer_id(1), &trust, true).await;
+    let client = start_network(&consortium.mobile_client, &trust).await;
+    let target = stand_in.network.node_id();
+    client
+        .handle()
+        .add_address(target, stand_in.network.listen_addr())
+        .await
+        .unwrap();
+    let coalescer = Arc::new(BroadcastCoalescer::new(client.handle()));
+
+    let payloads: Vec<Vec<u8>> = (0..ENVELOPES)
+        .map(|i| format!("alone {i}").into_bytes())
+        .collect();
+    let tasks: Vec<_> = payloads
+        .iter()
+        .cloned()
+        .map(|payload| {
+            let coalescer = Arc::clone(&coalescer);
+            tokio::spawn(async move { coalescer.send_alone(target, payload).await })
+        })
+        .collect();
+    for (payload, task) in payloads.iter().zip(tasks) {
+        let answer = tokio::time::timeout(DEADLINE, task)
+            .await
+            .expect("no answer")
+            .unwrap()
+            .unwrap();
+        assert_eq!(answer.status, BroadcastStatus::Success);
+        assert_eq!(answer.info.as_bytes(), payload.as_slice());
+    }
+    let stats = coalescer.stats();
+    assert_eq!(stats.batches, 0, "{stats:?}");
+    assert_eq!(stats.singles, ENVELOPES, "{stats:?}");
+    assert_eq!(stand_in.singles.load(Ordering::Relaxed), ENVELOPES);
+
+    drop(coalescer);
+    client.shutdown().await;
+    stand_in.network.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_answer_with_a_response_missing_fails_each_of_its_envelopes() {
     let consortium = Consortium::with_orderers(1, 0, BatchPolicy::default());

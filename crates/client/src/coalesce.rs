@@ -172,6 +172,24 @@ impl BroadcastCoalescer {
         Err(ClientError::Net(NetError::Shutdown))
     }
 
+    /// Sends one envelope to `orderer` in its own `orderer-broadcast` request, past the
+    /// lanes: no batch, no cap on requests in flight but the network's own. For comparing
+    /// against batching (the benches' `NETSETTLE_*_NO_BATCH`) and for callers that must
+    /// not wait behind other envelopes.
+    pub async fn send_alone(
+        &self,
+        orderer: NodeId,
+        envelope_bytes: Vec<u8>,
+    ) -> Result<BroadcastResponse, ClientError> {
+        let lane = Lane {
+            orderer,
+            shared: Arc::clone(&self.shared),
+        };
+        lane.request_single(envelope_bytes)
+            .await
+            .map_err(ClientError::from)
+    }
+
     /// What was sent so far.
     pub fn stats(&self) -> CoalescerStats {
         let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);

@@ -83,6 +83,9 @@ pub struct Gateway {
     preference: OrdererPreference,
     /// Sends broadcasts, batching those that queue up for one orderer.
     broadcasts: BroadcastCoalescer,
+    /// Whether broadcasts go through the coalescer's batches (the default) or each in a
+    /// request of its own.
+    broadcast_batching: bool,
     /// Whether `submit` verifies the endorsements' signatures itself
     /// ([`crate::assemble_verified`]) instead of leaving them to the committing peers.
     verify_endorsements: bool,
@@ -100,7 +103,17 @@ impl Gateway {
             config,
             preference: OrdererPreference::new(),
             verify_endorsements: false,
+            broadcast_batching: true,
         })
+    }
+
+    /// Whether broadcasts that queue up for one orderer go as batch requests (on by
+    /// default; [`BroadcastCoalescer`]) or each envelope in a request of its own with no
+    /// cap on requests in flight but the network's ([`BroadcastCoalescer::send_alone`]).
+    /// What the orderers accept is the same either way; the benches turn batching off to
+    /// measure what it changes.
+    pub fn set_broadcast_batching(&mut self, batching: bool) {
+        self.broadcast_batching = batching;
     }
 
     /// Makes [`Gateway::submit`] verify every endorsement's SM2 signature before
@@ -401,7 +414,11 @@ impl Gateway {
         orderer: &Endpoint,
         bytes: Vec<u8>,
     ) -> Result<BroadcastResponse, ClientError> {
-        self.broadcasts.send(orderer.node_id, bytes).await
+        if self.broadcast_batching {
+            self.broadcasts.send(orderer.node_id, bytes).await
+        } else {
+            self.broadcasts.send_alone(orderer.node_id, bytes).await
+        }
     }
 
     /// What the gateway's broadcasts took so far: envelopes, single and batch requests.
