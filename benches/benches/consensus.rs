@@ -20,7 +20,8 @@
 //! jobs share the machine. Results: `target/bench-results/consensus[-LABEL].csv` and
 //! `.png`, LABEL from `NETSETTLE_BENCH_LABEL`.
 //!
-//! `NETSETTLE_BENCH_NO_BATCH=1` sends every broadcast in a request of its own instead of
+//! `NETSETTLE_BENCH_SATURATION_TXS=N` makes the saturation level N transactions long
+//! (10,000 by default). `NETSETTLE_BENCH_NO_BATCH=1` sends every broadcast in a request of its own instead of
 //! through the coalescer's batches; `NETSETTLE_BENCH_ROUND_ROBIN=1` spreads them over the
 //! five orderers instead of sending them to the leader.
 //!
@@ -508,6 +509,15 @@ fn main() {
         let mut bench = start(dir.path()).await;
         wait_for_leader(&bench, &envelopes).await;
         for (name, in_flight, txs) in LEVELS {
+            // `NETSETTLE_BENCH_SATURATION_TXS=N`: a longer saturation level, to see the
+            // rate hold once RocksDB flushes and compacts.
+            let txs = match (name, std::env::var("NETSETTLE_BENCH_SATURATION_TXS")) {
+                ("saturation", Ok(text)) => text
+                    .trim()
+                    .parse()
+                    .unwrap_or_else(|_| panic!("NETSETTLE_BENCH_SATURATION_TXS: {text:?}")),
+                _ => txs,
+            };
             let batch: Vec<Envelope> = (0..txs).map(|_| envelopes.make()).collect();
             println!("{name:>10}: starting");
             let outcome = bench.run_level(batch, in_flight).await;

@@ -1,13 +1,14 @@
 //! SM2 verification throughput, three ways in one run: netsettle's variable-time verifier
 //! for a recurring signer (key table cached), the same for one-off keys (100 keys cycled
 //! through the 64-key cache, so every verification misses it), and the `sm2` crate's
-//! constant-time verifier it replaced. Compare with `openssl speed -seconds 3 sm2` on the
-//! same machine in the same sitting. Run: `cargo bench -p netsettle-benches --bench
-//! sm2_verify`.
+//! constant-time verifier it replaced; then the system `openssl speed -seconds 3 sm2` in the
+//! same run (its verify/s is per CPU-user second, as these are per thread CPU second).
+//! Run: `cargo bench -p netsettle-benches --bench sm2_verify`.
 //!
 //! Timed in this thread's CPU time (`netsettle_benches::process::cpu_timed`).
 
 use std::hint::black_box;
+use std::process::Command;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use netsettle_benches::process::cpu_timed;
@@ -64,5 +65,29 @@ fn sm2_verify(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, sm2_verify);
+/// `openssl speed -seconds 3 sm2`: (sign/s, verify/s), or `None` without the tool or SM2.
+fn openssl_sm2_per_second() -> Option<(f64, f64)> {
+    let output = Command::new("openssl")
+        .args(["speed", "-seconds", "3", "sm2"])
+        .output()
+        .ok()?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    // ` 256 bits SM2 (CurveSM2)   0.0004s   0.0003s   2656.7   2947.7`
+    let line = stdout.lines().find(|line| line.contains("SM2"))?;
+    let mut numbers = line.split_whitespace().rev();
+    let verify = numbers.next()?.parse().ok()?;
+    let sign = numbers.next()?.parse().ok()?;
+    Some((sign, verify))
+}
+
+fn versus_openssl(_c: &mut Criterion) {
+    match openssl_sm2_per_second() {
+        Some((sign, verify)) => {
+            println!("openssl speed -seconds 3 sm2: {sign:.0} sign/s, {verify:.0} verify/s");
+        }
+        None => println!("openssl speed sm2: not available here"),
+    }
+}
+
+criterion_group!(benches, sm2_verify, versus_openssl);
 criterion_main!(benches);
