@@ -37,6 +37,9 @@ fn sm2(c: &mut Criterion) {
     group.bench_function("sign", |b| {
         b.iter_custom(|iters| cpu_timed(iters, |_| key.sign(black_box(&message))))
     });
+    group.bench_function("sign (sm2 crate path)", |b| {
+        b.iter_custom(|iters| cpu_timed(iters, |_| key.sign_sm2_crate(black_box(&message))))
+    });
     group.bench_function("verify", |b| {
         b.iter_custom(|iters| {
             cpu_timed(iters, |_| {

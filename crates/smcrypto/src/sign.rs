@@ -32,11 +32,15 @@ fn check_dist_id(dist_id: &str) -> Result<(), CryptoError> {
     Ok(())
 }
 
-/// An SM2 private key. The signing key for the default ID is precomputed.
+/// An SM2 private key. The signing key for the default ID is precomputed, and so is
+/// `(1 + d)^-1 mod n`, the one inversion of the signing equation that depends only on the
+/// key (GB/T 32918.2 step A6): default-ID signatures skip it ([`PrivateKey::sign`]).
 #[derive(Clone)]
 pub struct PrivateKey {
     secret: sm2::SecretKey,
     signing_default: sm2::dsa::SigningKey,
+    /// `(1 + d)^-1 mod n`; never zero, since `d < n - 1` for every valid SM2 key.
+    d_plus_1_inv: Zeroizing<sm2::Scalar>,
     public: PublicKey,
 }
 
@@ -52,9 +56,17 @@ impl PrivateKey {
         let signing_default = sm2::dsa::SigningKey::new(DEFAULT_DIST_ID, &secret)
             .expect("default SM2 ID is short enough");
         let public = PublicKey::from_point(secret.public_key());
+        let d: &sm2::Scalar = signing_default.as_nonzero_scalar();
+        // GB/T 32918.1 keys have d in [1, n-2], so 1 + d is never 0 mod n; `sm2::SecretKey`
+        // accepts d = n - 1 too, whose signatures the crate would refuse as well.
+        let d_plus_1_inv = Zeroizing::new(
+            Option::<sm2::Scalar>::from((*d + sm2::Scalar::ONE).invert())
+                .unwrap_or(sm2::Scalar::ZERO),
+        );
         PrivateKey {
             secret,
             signing_default,
+            d_plus_1_inv,
             public,
         }
     }
@@ -80,7 +92,72 @@ impl PrivateKey {
 
     /// Sign `message` with the default ID (`1234567812345678`).
     pub fn sign(&self, message: &[u8]) -> Signature {
+        let mut hasher = Sm3Hasher::new();
+        hasher.update(self.public.z_default.as_bytes());
+        hasher.update(message);
+        let digest = hasher.finalize();
+        // Hedged, as `sign_with`: RFC 6979 over key and digest mixed with fresh OS
+        // randomness; plain RFC 6979 if the OS RNG fails.
+        let mut entropy = Zeroizing::new([0u8; 32]);
+        let data: &[u8] = if getrandom::fill(entropy.as_mut_slice()).is_ok() {
+            entropy.as_slice()
+        } else {
+            &[]
+        };
+        match self.sign_digest(digest.as_bytes(), data) {
+            Some(raw) => Signature(sm2::dsa::DerSignature::from(raw).to_vec()),
+            // r = 0, r + k = n or s = 0: negligible; the crate's own path decides.
+            None => sign_with(&self.signing_default, message),
+        }
+    }
+
+    /// The same hedged default-ID signature made by the `sm2` crate's own signing path (one
+    /// more scalar inversion per signature), for benches and differential tests.
+    pub fn sign_sm2_crate(&self, message: &[u8]) -> Signature {
         sign_with(&self.signing_default, message)
+    }
+
+    /// GB/T 32918.2 steps A2-A7 for digest `e` = SM3(Z ‖ M), as the `sm2` crate signs a
+    /// prehash (RFC 6979 nonce with `data` as added entropy, constant-time scalar and point
+    /// arithmetic of the crate) but with the key's `(1 + d)^-1` kept: the same signature as
+    /// the crate's for the same `data`. `None` in the cases where the standard says to pick
+    /// another k (r = 0, r + k = n, s = 0), and for the one key (d = n - 1) with no inverse.
+    fn sign_digest(&self, digest: &[u8; 32], data: &[u8]) -> Option<sm2::dsa::Signature> {
+        use sm2::elliptic_curve::point::AffineCoordinates as _;
+        use sm2::elliptic_curve::subtle::ConstantTimeEq as _;
+        use sm2::elliptic_curve::{Curve as _, Group as _, PrimeField as _};
+
+        let d: &sm2::Scalar = self.signing_default.as_nonzero_scalar();
+        // A2: e as a scalar (the digest is exactly as long as n).
+        let e = <sm2::Scalar as sm2::elliptic_curve::ops::Reduce<sm2::U256>>::reduce(
+            &sm2::U256::from_be_slice(digest),
+        );
+        // A3: k from HMAC-DRBG (SM3) over d, e and `data`, uniform in [1, n-1].
+        let secret_bytes = Zeroizing::new(d.to_repr());
+        let mut kgen = rfc6979::KGenerator::<sm3::Sm3, sm2::U256>::new(
+            &secret_bytes,
+            &e.to_bytes(),
+            data,
+            &sm2::Sm2::ORDER,
+        );
+        let mut k_bytes = Zeroizing::new(sm2::FieldBytes::default());
+        kgen.fill_next_k(&mut k_bytes);
+        let k = Zeroizing::new(Option::<sm2::Scalar>::from(sm2::Scalar::from_repr(
+            *k_bytes,
+        ))?);
+        // A4: (x1, y1) = [k]G.
+        let point = sm2::ProjectivePoint::mul_by_generator(&*k).to_affine();
+        // A5: r = (e + x1) mod n; another k if r = 0 or r + k = n.
+        let r = e + <sm2::Scalar as sm2::elliptic_curve::ops::Reduce<sm2::FieldBytes>>::reduce(
+            &point.x(),
+        );
+        if bool::from(r.is_zero() | (r + *k).ct_eq(&sm2::Scalar::ZERO)) {
+            return None;
+        }
+        // A6: s = (1 + d)^-1 (k - r d) mod n.
+        let s = *self.d_plus_1_inv * (*k - r * d);
+        // A7 (s = 0 is refused by `from_scalars`).
+        sm2::dsa::Signature::from_scalars(r, s).ok()
     }
 
     /// Sign `message` with an explicit signer ID (e.g. [`TLS13_DIST_ID`]).
@@ -460,6 +537,45 @@ mod tests {
             key.public_key().z_value(&long_id),
             Err(CryptoError::DistIdTooLong)
         );
+    }
+
+    /// The default-ID path with the kept `(1 + d)^-1` makes the `sm2` crate's signature
+    /// bit for bit (same RFC 6979 nonce without added entropy), for many keys and digests;
+    /// with entropy, its signatures verify under both verifiers and are never repeated.
+    #[test]
+    fn kept_inverse_signatures_are_the_sm2_crate_s() {
+        use sm2::dsa::signature::hazmat::PrehashSigner as _;
+        for i in 0u32..300 {
+            let key = PrivateKey::generate();
+            let message = format!("transaction {i}").repeat(usize::try_from(i % 7).unwrap());
+            let mut hasher = Sm3Hasher::new();
+            hasher.update(key.public_key().z_default.as_bytes());
+            hasher.update(message.as_bytes());
+            let digest = hasher.finalize();
+            let ours = key.sign_digest(digest.as_bytes(), &[]).unwrap();
+            let crate_s: sm2::dsa::Signature =
+                key.signing_default.sign_prehash(digest.as_bytes()).unwrap();
+            assert_eq!(ours, crate_s, "key {i}");
+
+            let hedged = key.sign(message.as_bytes());
+            let again = key.sign(message.as_bytes());
+            assert_ne!(hedged, again, "fresh entropy per signature");
+            for sig in [&hedged, &again] {
+                assert_eq!(key.public_key().verify(message.as_bytes(), sig), Ok(()));
+                assert_eq!(
+                    key.public_key().verify_with_id_sm2_crate(
+                        DEFAULT_DIST_ID,
+                        message.as_bytes(),
+                        sig
+                    ),
+                    Ok(())
+                );
+            }
+            assert_eq!(
+                key.public_key().verify(b"another message", &hedged),
+                Err(CryptoError::BadSignature)
+            );
+        }
     }
 
     #[test]
