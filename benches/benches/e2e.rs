@@ -52,6 +52,10 @@ static NETSETTLE: std::sync::LazyLock<Netsettle> = std::sync::LazyLock::new(|| {
     Netsettle(env!("CARGO_BIN_EXE_netsettle")).overridden_by("NETSETTLE_BENCH_BIN")
 });
 
+/// Whether the size of an upload envelope was printed (once per run).
+static ENVELOPE_SIZE_SHOWN: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
 /// Loopback range of this bench (127.10.x.x); tests use other slots.
 const SLOT: u8 = 10;
 /// Lines per sealed report: ~1 KiB of ciphertext.
@@ -335,6 +339,10 @@ impl Client {
             .unzip();
         let endorsed = assemble(&self.signer, &proposal, responses).map_err(|e| e.to_string())?;
         let endorsed_at = Instant::now();
+        if !ENVELOPE_SIZE_SHOWN.swap(true, Ordering::Relaxed) {
+            let bytes = netsettle_protocol::encode(&endorsed.envelope).map_or(0, |b| b.len());
+            println!("upload envelope: {bytes} bytes");
+        }
         self.gateway
             .broadcast(&endorsed.envelope)
             .await
