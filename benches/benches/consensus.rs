@@ -21,9 +21,9 @@
 //! `.png`, LABEL from `NETSETTLE_BENCH_LABEL`.
 //!
 //! `NETSETTLE_BENCH_SATURATION_TXS=N` makes the saturation level N transactions long
-//! (10,000 by default). `NETSETTLE_BENCH_NO_BATCH=1` sends every broadcast in a request of its own instead of
-//! through the coalescer's batches; `NETSETTLE_BENCH_ROUND_ROBIN=1` spreads them over the
-//! five orderers instead of sending them to the leader.
+//! (10,000 by default). `NETSETTLE_BENCH_NO_BATCH=1` sends every broadcast in a request of
+//! its own instead of through the coalescer's batches; `NETSETTLE_BENCH_ROUND_ROBIN=1`
+//! spreads them over the five orderers instead of sending them to the leader.
 //!
 //! Before and after in one sitting: `NETSETTLE_BENCH_BIN=/path/to/older/netsettle
 //! NETSETTLE_BENCH_LABEL=before cargo bench -p netsettle --bench consensus` runs the
@@ -508,14 +508,18 @@ fn main() {
     runtime.block_on(async {
         let mut bench = start(dir.path()).await;
         wait_for_leader(&bench, &envelopes).await;
-        for (name, in_flight, txs) in LEVELS {
-            // `NETSETTLE_BENCH_SATURATION_TXS=N`: a longer saturation level, to see the
-            // rate hold once RocksDB flushes and compacts.
-            let txs = match (name, std::env::var("NETSETTLE_BENCH_SATURATION_TXS")) {
-                ("saturation", Ok(text)) => text
-                    .trim()
+        // `NETSETTLE_BENCH_SATURATION_TXS=N`: a longer saturation level, to see the rate
+        // hold once RocksDB flushes and compacts.
+        let saturation_txs: Option<usize> = std::env::var("NETSETTLE_BENCH_SATURATION_TXS")
+            .ok()
+            .map(|text| {
+                text.trim()
                     .parse()
-                    .unwrap_or_else(|_| panic!("NETSETTLE_BENCH_SATURATION_TXS: {text:?}")),
+                    .unwrap_or_else(|_| panic!("NETSETTLE_BENCH_SATURATION_TXS: {text:?}"))
+            });
+        for (name, in_flight, txs) in LEVELS {
+            let txs = match saturation_txs {
+                Some(long) if name == "saturation" => long,
                 _ => txs,
             };
             let batch: Vec<Envelope> = (0..txs).map(|_| envelopes.make()).collect();

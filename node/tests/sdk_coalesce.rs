@@ -54,17 +54,25 @@ async fn start_network(member: &Member, trust: &ChannelTrust) -> Network {
     Network::start(config).await.unwrap()
 }
 
-/// Sends every payload through `coalescer` to `orderer` at once; the answers in order.
+/// Sends every payload through `coalescer` to `orderer` at once (each `alone`, or as the
+/// coalescer batches them); the answers in order.
 async fn send_all(
     coalescer: &Arc<BroadcastCoalescer>,
     orderer: NodeId,
     payloads: Vec<Vec<u8>>,
+    alone: bool,
 ) -> Vec<BroadcastResponse> {
     let tasks: Vec<_> = payloads
         .into_iter()
         .map(|payload| {
             let coalescer = Arc::clone(coalescer);
-            tokio::spawn(async move { coalescer.send(orderer, payload).await })
+            tokio::spawn(async move {
+                if alone {
+                    coalescer.send_alone(orderer, payload).await
+                } else {
+                    coalescer.send(orderer, payload).await
+                }
+            })
         })
         .collect();
     let mut answers = Vec::new();
@@ -114,7 +122,7 @@ async fn concurrent_envelopes_share_requests_and_each_gets_its_own_answer() {
             _ => encode(envelope).unwrap(),
         })
         .collect();
-    let answers = send_all(&coalescer, target, payloads).await;
+    let answers = send_all(&coalescer, target, payloads, false).await;
     for ((i, envelope), answer) in (0..).zip(&envelopes).zip(&answers) {
         if i % 50 == 7 {
             assert_eq!(
@@ -243,12 +251,13 @@ async fn start_stand_in(member: &Member, trust: &ChannelTrust, short_batches: bo
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_orderer_without_batches_gets_every_envelope_one_by_one() {
-    let consortium = Consortium::with_orderers(1, 0, BatchPolicy::default());
-    let trust = trust(&consortium);
-    let stand_in = start_stand_in(consortium.orderer_id(1), &trust, false).await;
-    let client = start_network(&consortium.mobile_client, &trust).await;
+/// The Mobile client's network, knowing `stand_in`'s address, and a coalescer on it.
+async fn client_of(
+    consortium: &Consortium,
+    trust: &ChannelTrust,
+    stand_in: &StandIn,
+) -> (Network, NodeId, Arc<BroadcastCoalescer>) {
+    let client = start_network(&consortium.mobile_client, trust).await;
     let target = stand_in.network.node_id();
     client
         .handle()
@@ -256,11 +265,20 @@ async fn an_orderer_without_batches_gets_every_envelope_one_by_one() {
         .await
         .unwrap();
     let coalescer = Arc::new(BroadcastCoalescer::new(client.handle()));
+    (client, target, coalescer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orderer_without_batches_gets_every_envelope_one_by_one() {
+    let consortium = Consortium::with_orderers(1, 0, BatchPolicy::default());
+    let trust = trust(&consortium);
+    let stand_in = start_stand_in(consortium.orderer_id(1), &trust, false).await;
+    let (client, target, coalescer) = client_of(&consortium, &trust, &stand_in).await;
 
     let payloads: Vec<Vec<u8>> = (0..ENVELOPES)
         .map(|i| format!("envelope {i}").into_bytes())
         .collect();
-    let answers = send_all(&coalescer, target, payloads.clone()).await;
+    let answers = send_all(&coalescer, target, payloads.clone(), false).await;
     for (payload, answer) in payloads.iter().zip(&answers) {
         assert_eq!(answer.status, BroadcastStatus::Success);
         assert_eq!(answer.info.as_bytes(), payload.as_slice());
@@ -279,7 +297,7 @@ async fn an_orderer_without_batches_gets_every_envelope_one_by_one() {
     let more: Vec<Vec<u8>> = (ENVELOPES..2 * ENVELOPES)
         .map(|i| format!("envelope {i}").into_bytes())
         .collect();
-    let answers = send_all(&coalescer, target, more.clone()).await;
+    let answers = send_all(&coalescer, target, more.clone(), false).await;
     for (payload, answer) in more.iter().zip(&answers) {
         assert_eq!(answer.info.as_bytes(), payload.as_slice());
     }
@@ -303,32 +321,13 @@ async fn envelopes_sent_alone_never_go_in_a_batch() {
     let trust = trust(&consortium);
     // Serves batches, answering each one short: a batch would fail an envelope.
     let stand_in = start_stand_in(consortium.orderer_id(1), &trust, true).await;
-    let client = start_network(&consortium.mobile_client, &trust).await;
-    let target = stand_in.network.node_id();
-    client
-        .handle()
-        .add_address(target, stand_in.network.listen_addr())
-        .await
-        .unwrap();
-    let coalescer = Arc::new(BroadcastCoalescer::new(client.handle()));
+    let (client, target, coalescer) = client_of(&consortium, &trust, &stand_in).await;
 
     let payloads: Vec<Vec<u8>> = (0..ENVELOPES)
         .map(|i| format!("alone {i}").into_bytes())
         .collect();
-    let tasks: Vec<_> = payloads
-        .iter()
-        .cloned()
-        .map(|payload| {
-            let coalescer = Arc::clone(&coalescer);
-            tokio::spawn(async move { coalescer.send_alone(target, payload).await })
-        })
-        .collect();
-    for (payload, task) in payloads.iter().zip(tasks) {
-        let answer = tokio::time::timeout(DEADLINE, task)
-            .await
-            .expect("no answer")
-            .unwrap()
-            .unwrap();
+    let answers = send_all(&coalescer, target, payloads.clone(), true).await;
+    for (payload, answer) in payloads.iter().zip(&answers) {
         assert_eq!(answer.status, BroadcastStatus::Success);
         assert_eq!(answer.info.as_bytes(), payload.as_slice());
     }
@@ -347,14 +346,7 @@ async fn a_batch_answer_with_a_response_missing_fails_each_of_its_envelopes() {
     let consortium = Consortium::with_orderers(1, 0, BatchPolicy::default());
     let trust = trust(&consortium);
     let stand_in = start_stand_in(consortium.orderer_id(1), &trust, true).await;
-    let client = start_network(&consortium.mobile_client, &trust).await;
-    let target = stand_in.network.node_id();
-    client
-        .handle()
-        .add_address(target, stand_in.network.listen_addr())
-        .await
-        .unwrap();
-    let coalescer = Arc::new(BroadcastCoalescer::new(client.handle()));
+    let (client, target, coalescer) = client_of(&consortium, &trust, &stand_in).await;
     let tasks: Vec<_> = (0..ENVELOPES)
         .map(|i| {
             let coalescer = Arc::clone(&coalescer);

@@ -39,7 +39,8 @@ fn check_dist_id(dist_id: &str) -> Result<(), CryptoError> {
 pub struct PrivateKey {
     secret: sm2::SecretKey,
     signing_default: sm2::dsa::SigningKey,
-    /// `(1 + d)^-1 mod n`; never zero, since `d < n - 1` for every valid SM2 key.
+    /// `(1 + d)^-1 mod n`; zero only for the one key the crate accepts that has none
+    /// (d = n - 1), whose signatures then take the crate's path (`sign_digest` gives s = 0).
     d_plus_1_inv: Zeroizing<sm2::Scalar>,
     public: PublicKey,
 }
@@ -92,10 +93,7 @@ impl PrivateKey {
 
     /// Sign `message` with the default ID (`1234567812345678`).
     pub fn sign(&self, message: &[u8]) -> Signature {
-        let mut hasher = Sm3Hasher::new();
-        hasher.update(self.public.z_default.as_bytes());
-        hasher.update(message);
-        let digest = hasher.finalize();
+        let digest = message_digest(&self.public.z_default, message);
         // Hedged, as `sign_with`: RFC 6979 over key and digest mixed with fresh OS
         // randomness; plain RFC 6979 if the OS RNG fails.
         let mut entropy = Zeroizing::new([0u8; 32]);
@@ -267,10 +265,7 @@ impl PublicKey {
         signature: &Signature,
     ) -> Result<(), CryptoError> {
         let raw = signature.to_raw()?;
-        let mut hasher = Sm3Hasher::new();
-        hasher.update(z.as_bytes());
-        hasher.update(message);
-        let e = hasher.finalize();
+        let e = message_digest(z, message);
         if sm2v::verify_prehashed(&self.coordinates, e.as_bytes(), &raw) {
             Ok(())
         } else {
@@ -316,6 +311,14 @@ impl PublicKey {
 
 /// `Z = SM3(ENTL ‖ ID ‖ a ‖ b ‖ xG ‖ yG ‖ xA ‖ yA)` for an ID already checked to fit
 /// ENTL's 16 bits (at most [`DIST_ID_BYTES_MAX`] bytes).
+/// e = SM3(Z ‖ M), what an SM2 signature signs and a verification checks.
+fn message_digest(z: &Hash, message: &[u8]) -> Hash {
+    let mut hasher = Sm3Hasher::new();
+    hasher.update(z.as_bytes());
+    hasher.update(message);
+    hasher.finalize()
+}
+
 fn z_value_of(coordinates: &KeyBytes, dist_id: &str) -> Hash {
     let entl = u16::try_from(dist_id.len().saturating_mul(8)).unwrap_or(u16::MAX);
     let mut hasher = Sm3Hasher::new();
@@ -548,10 +551,7 @@ mod tests {
         for i in 0u32..300 {
             let key = PrivateKey::generate();
             let message = format!("transaction {i}").repeat(usize::try_from(i % 7).unwrap());
-            let mut hasher = Sm3Hasher::new();
-            hasher.update(key.public_key().z_default.as_bytes());
-            hasher.update(message.as_bytes());
-            let digest = hasher.finalize();
+            let digest = message_digest(&key.public_key().z_default, message.as_bytes());
             let ours = key.sign_digest(digest.as_bytes(), &[]).unwrap();
             let crate_s: sm2::dsa::Signature =
                 key.signing_default.sign_prehash(digest.as_bytes()).unwrap();
