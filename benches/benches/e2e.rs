@@ -58,8 +58,14 @@ static ENVELOPE_SIZE_SHOWN: std::sync::atomic::AtomicBool =
 
 /// Loopback range of this bench (127.10.x.x); tests use other slots.
 const SLOT: u8 = 10;
-/// Lines per sealed report: ~1 KiB of ciphertext.
-const REPORT_LINES: usize = 8;
+/// Lines per sealed report (~600 bytes of ciphertext); `NETSETTLE_E2E_REPORT_LINES`
+/// changes it, to measure what each byte of an envelope costs.
+static REPORT_LINES: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| {
+    std::env::var("NETSETTLE_E2E_REPORT_LINES")
+        .ok()
+        .and_then(|lines| lines.parse().ok())
+        .unwrap_or(8)
+});
 /// Periods available to uploads (2000-01 … 9999-12).
 const PERIODS_MAX: u32 = 8000 * 12;
 
@@ -316,7 +322,7 @@ impl Client {
             u8::try_from(period_index % 12 + 1).map_err(|e| e.to_string())?,
         )
         .ok_or("period out of range")?;
-        let spec = SampleSpec::typical(u64::from(period_index), period, REPORT_LINES);
+        let spec = SampleSpec::typical(u64::from(period_index), period, *REPORT_LINES);
         let (report, _) = generate_pair(&spec, &self.agreement).map_err(|e| e.to_string())?;
         let (sealed, _key) = seal_report_fresh(&report).map_err(|e| e.to_string())?;
         let contract = ContractId {
@@ -342,6 +348,27 @@ impl Client {
         if !ENVELOPE_SIZE_SHOWN.swap(true, Ordering::Relaxed) {
             let bytes = netsettle_protocol::encode(&endorsed.envelope).map_or(0, |b| b.len());
             println!("upload envelope: {bytes} bytes");
+            if let netsettle_protocol::Payload::Transaction(tx) = &endorsed.envelope.payload {
+                println!("  {}", envelope_breakdown(tx));
+                for (ns, w) in tx.response.action.rw_set.writes() {
+                    println!(
+                        "    write {ns}/{} {} B: {}",
+                        w.key,
+                        w.value.as_ref().map_or(0, Vec::len),
+                        String::from_utf8_lossy(
+                            &w.value.clone().unwrap_or_default()
+                                [..w.value.as_ref().map_or(0, Vec::len).min(2000)]
+                        )
+                    );
+                }
+                for e in &tx.response.action.events {
+                    println!(
+                        "    event {} {}",
+                        e.name,
+                        String::from_utf8_lossy(&e.payload)
+                    );
+                }
+            }
         }
         self.gateway
             .broadcast(&endorsed.envelope)
@@ -362,6 +389,32 @@ impl Client {
             valid: code == ValidationCode::Valid,
         })
     }
+}
+
+/// Where an upload envelope's bytes are: what a shrink of the envelope would have to cut.
+fn envelope_breakdown(tx: &netsettle_protocol::Transaction) -> String {
+    let action = &tx.response.action;
+    let response = netsettle_protocol::encode(&tx.response).map_or(0, |bytes| bytes.len());
+    let args: usize = tx.proposal.args.iter().map(Vec::len).sum();
+    let events: usize = action.events.iter().map(|e| e.payload.len()).sum();
+    let endorser_certs: usize = tx
+        .endorsements
+        .iter()
+        .map(|e| e.endorser.cert_der.len())
+        .sum();
+    let writes: usize = action
+        .rw_set
+        .writes()
+        .map(|(_, write)| write.key.len() + write.value.as_ref().map_or(0, Vec::len))
+        .sum();
+    format!(
+        "creator certificate {} B, args {args} B, response {response} B (written keys and \
+         values {writes} B, events {events} B, payload {} B), {} endorser certificates \
+         {endorser_certs} B",
+        tx.proposal.header.creator.cert_der.len(),
+        action.response.payload.len(),
+        tx.endorsements.len(),
+    )
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -16,8 +16,10 @@ use crate::limits::{
 use crate::proposal::{Endorsement, Proposal, ProposalResponsePayload, check_signature};
 
 /// An endorsed transaction as the client assembles it: the proposal, the result every
-/// endorser agreed on, and all their endorsements.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// endorser agreed on, and all their endorsements. Encoded with every written value that
+/// repeats an argument of the proposal as that argument's index (`tx_wire`), so the
+/// envelope carries it once.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transaction {
     /// The proposal; its header is the transaction's header.
     pub proposal: Proposal,

@@ -22,7 +22,9 @@
 //! `encode(x) = 0x01 ‖ bincode(x)`: a version byte, then bincode 2 with little-endian
 //! fixed-width integers (8-byte length prefixes). It is canonical: decoding is strict, lists
 //! that must be ordered are checked, so re-encoding a decoded value gives back the same
-//! bytes. Details in `codec.rs` and on [`Wire`].
+//! bytes. Details in `codec.rs` and on [`Wire`]. One type departs from plain bincode: a
+//! [`Transaction`] sends each written value that repeats a proposal argument as that
+//! argument's index (`tx_wire.rs`), canonically, so it crosses the wire and the logs once.
 //!
 //! # What is signed
 //!
@@ -76,6 +78,7 @@ mod rwset;
 mod services;
 mod state;
 mod transfer;
+mod tx_wire;
 mod validation;
 
 pub use block::{Block, BlockHeader, BlockMetadata, OrdererSignature};

@@ -299,6 +299,8 @@ fn large_transactions_fit_and_round_trip() {
     };
     let key = netsettle_smcrypto::PrivateKey::generate();
     let report = vec![0xa5; 6 * 1024 * 1024];
+    // Stored value and argument differ: an equal one would travel once, as a reference.
+    let stored = vec![0x5a; 6 * 1024 * 1024];
     let mut payload = action_with(ReadWriteSet::default());
     payload
         .action
@@ -307,7 +309,7 @@ fn large_transactions_fit_and_round_trip() {
         .push(NamespaceReadWriteSet {
             writes: vec![KvWrite {
                 key: "report/2026-10/UnicomMSP".to_owned(),
-                value: Some(report.clone()),
+                value: Some(stored),
             }],
             ..namespace(&[], &[])
         });

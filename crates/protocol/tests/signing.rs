@@ -51,10 +51,19 @@ fn action() -> ContractAction {
                     version: Some(Version { block: 3, tx: 1 }),
                 }],
                 range_queries: Vec::new(),
-                writes: vec![KvWrite {
-                    key: "report/2026-10/UnicomMSP".to_owned(),
-                    value: Some(vec![0xc1; 48]),
-                }],
+                writes: vec![
+                    KvWrite {
+                        key: "report/2026-10/UnicomMSP".to_owned(),
+                        value: Some(vec![0xc1; 48]),
+                    },
+                    // The proposal's second argument, stored as it came: the envelope
+                    // names it instead of repeating it, and the flip tests tamper with that
+                    // reference too.
+                    KvWrite {
+                        key: "report/2026-10/UnicomMSP/sealed".to_owned(),
+                        value: Some(vec![0x5a; 100]),
+                    },
+                ],
             }],
         },
         response: Response {
@@ -384,4 +393,181 @@ fn block_hash_chains_headers() {
     );
     // An empty block's data hash is SM3 of nothing (see `merkle`).
     assert_eq!(genesis.header.data_hash, sm3(b""));
+}
+
+/// How often `needle` occurs in `haystack`.
+fn occurrences(haystack: &[u8], needle: &[u8]) -> usize {
+    haystack
+        .windows(needle.len())
+        .filter(|window| *window == needle)
+        .count()
+}
+
+/// An envelope whose only write stores `value` under `WIRE_KEY`, for proposal `args`. Its
+/// endorsements are real, so a decoded copy can be checked like any transaction.
+fn envelope_writing(parties: &Parties, args: Vec<Vec<u8>>, value: Vec<u8>) -> Envelope {
+    let mut proposal = proposal(parties.client.clone());
+    proposal.args = args;
+    let mut action = action();
+    action.rw_set.namespaces[0].writes = vec![KvWrite {
+        key: WIRE_KEY.to_owned(),
+        value: Some(value),
+    }];
+    let payload = ProposalResponsePayload {
+        proposal_hash: proposal.hash().unwrap(),
+        action,
+    };
+    let endorsements = parties
+        .peers
+        .iter()
+        .map(|(key, identity)| Endorsement::sign(key, identity.clone(), &payload).unwrap())
+        .collect();
+    let transaction = Transaction {
+        proposal,
+        response: payload,
+        endorsements,
+    };
+    Envelope::sign(
+        &parties.client_key,
+        Payload::Transaction(Box::new(transaction)),
+    )
+    .unwrap()
+}
+
+const WIRE_KEY: &str = "wire/only-write";
+
+/// Where the encoded value of the write under `WIRE_KEY` starts (its tag byte).
+fn value_tag_at(bytes: &[u8]) -> usize {
+    let key = WIRE_KEY.as_bytes();
+    let at = bytes
+        .windows(key.len())
+        .position(|window| window == key)
+        .expect("the key is in the encoding");
+    at + key.len()
+}
+
+fn refused(bytes: &[u8]) -> String {
+    match decode::<Envelope>(bytes) {
+        Ok(_) => panic!("a non-canonical transaction decoded"),
+        Err(error) => error.to_string(),
+    }
+}
+
+#[test]
+fn written_argument_travels_once_and_its_endorsements_still_verify() {
+    let parties = parties();
+    let sealed: Vec<u8> = (0..2048u32).map(|i| (i * 7 % 251) as u8).collect();
+    let envelope = envelope_writing(
+        &parties,
+        vec![b"{\"period\":\"2026-10\"}".to_vec(), sealed.clone()],
+        sealed.clone(),
+    );
+    let bytes = encode(&envelope).unwrap();
+    assert_eq!(occurrences(&bytes, &sealed), 1, "the argument travels once");
+    let tag_at = value_tag_at(&bytes);
+    assert_eq!(
+        bytes[tag_at..tag_at + 5],
+        [2, 1, 0, 0, 0],
+        "written as argument 1"
+    );
+
+    let decoded: Envelope = decode(&bytes).unwrap();
+    assert_eq!(decoded, envelope, "the value is whole again in memory");
+    assert_eq!(encode(&decoded).unwrap(), bytes, "and encodes the same");
+    assert_eq!(decoded.verify(parties.client_key.public_key()), Ok(()));
+    let Payload::Transaction(transaction) = &decoded.payload else {
+        panic!("built a transaction");
+    };
+    for (index, (key, _)) in parties.peers.iter().enumerate() {
+        assert_eq!(
+            transaction.verify_endorsement(index, key.public_key()),
+            Ok(())
+        );
+    }
+
+    // A value that only resembles an argument travels in full.
+    let mut other = sealed.clone();
+    other[0] ^= 1;
+    let different = envelope_writing(
+        &parties,
+        vec![b"{}".to_vec(), sealed.clone()],
+        other.clone(),
+    );
+    let bytes = encode(&different).unwrap();
+    assert_eq!(occurrences(&bytes, &other), 1);
+    assert_eq!(occurrences(&bytes, &sealed), 1);
+    assert_eq!(bytes[value_tag_at(&bytes)], 1, "written in full");
+}
+
+#[test]
+fn non_canonical_written_values_are_refused() {
+    let parties = parties();
+    let twice = vec![0x77; 64];
+    let args = vec![b"2026-10".to_vec(), twice.clone(), twice.clone()];
+    let bytes = encode(&envelope_writing(&parties, args.clone(), twice.clone())).unwrap();
+    let tag_at = value_tag_at(&bytes);
+    assert_eq!(
+        bytes[tag_at..tag_at + 5],
+        [2, 1, 0, 0, 0],
+        "names the first equal argument"
+    );
+
+    let mut later_duplicate = bytes.clone();
+    later_duplicate[tag_at + 1] = 2;
+    let error = refused(&later_duplicate);
+    assert!(
+        error.contains("repeats argument 1: not canonical"),
+        "{error}"
+    );
+
+    let mut past_the_end = bytes.clone();
+    past_the_end[tag_at + 1] = 3;
+    let error = refused(&past_the_end);
+    assert!(
+        error.contains("names argument 3, but the proposal has 3"),
+        "{error}"
+    );
+
+    let mut unknown_tag = bytes.clone();
+    unknown_tag[tag_at] = 3;
+    refused(&unknown_tag);
+
+    // The value in full although it equals an argument: build a value one byte off, then
+    // make it equal in the encoding.
+    let mut almost = twice.clone();
+    almost[63] = 0x78;
+    let bytes = encode(&envelope_writing(&parties, args, almost.clone())).unwrap();
+    let at = bytes
+        .windows(almost.len())
+        .position(|window| window == almost.as_slice())
+        .unwrap();
+    let mut in_full = bytes.clone();
+    in_full[at + 63] = 0x77;
+    let error = refused(&in_full);
+    assert!(
+        error.contains("repeats argument 1 in full instead of naming it"),
+        "{error}"
+    );
+}
+
+#[test]
+fn references_cannot_expand_past_the_largest_response() {
+    let parties = parties();
+    let mut envelope = envelope_writing(&parties, vec![vec![0x33; 1 << 20]], vec![0x33; 1 << 20]);
+    let Payload::Transaction(transaction) = &mut envelope.payload else {
+        panic!("built a transaction");
+    };
+    // 49 writes of the 1 MiB argument: 49 MiB once expanded, more than any endorser's
+    // response may encode to (48 MiB), in an envelope of about 1 MiB. No endorser could
+    // have signed it; the decoder must stop before allocating it all.
+    transaction.response.action.rw_set.namespaces[0].writes = (0..49)
+        .map(|index| KvWrite {
+            key: format!("wire/{index:02}"),
+            value: Some(vec![0x33; 1 << 20]),
+        })
+        .collect();
+    let bytes = encode(&envelope).unwrap();
+    assert!(bytes.len() < (1 << 20) + 64 * 1024, "{} bytes", bytes.len());
+    let error = refused(&bytes);
+    assert!(error.contains("expand past"), "{error}");
 }
