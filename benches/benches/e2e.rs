@@ -5,7 +5,7 @@
 //! node` over libp2p + SM-TLS on loopback range 127.10.x.x. The bench process is Unicom's
 //! settlement system: it loads its connection profile and identity like `netsettle tx`, and
 //! drives the client SDK (`netsettle_client`) from N concurrent tasks. Each transaction is
-//! a real `upload` of an SM4-GCM-sealed report (~1 KiB ciphertext) for a period of its own,
+//! a real `upload` of an SM4-GCM-sealed report (~600 B ciphertext) for a period of its own,
 //! so transactions never conflict and every one should commit VALID.
 //!
 //! Per load level it reports committed tx/s and submit-to-commit latency p50 / p99, where
@@ -350,24 +350,6 @@ impl Client {
             println!("upload envelope: {bytes} bytes");
             if let netsettle_protocol::Payload::Transaction(tx) = &endorsed.envelope.payload {
                 println!("  {}", envelope_breakdown(tx));
-                for (ns, w) in tx.response.action.rw_set.writes() {
-                    println!(
-                        "    write {ns}/{} {} B: {}",
-                        w.key,
-                        w.value.as_ref().map_or(0, Vec::len),
-                        String::from_utf8_lossy(
-                            &w.value.clone().unwrap_or_default()
-                                [..w.value.as_ref().map_or(0, Vec::len).min(2000)]
-                        )
-                    );
-                }
-                for e in &tx.response.action.events {
-                    println!(
-                        "    event {} {}",
-                        e.name,
-                        String::from_utf8_lossy(&e.payload)
-                    );
-                }
             }
         }
         self.gateway
