@@ -21,19 +21,22 @@
 //!
 //! # Canonical form
 //!
-//! A written value equal to an argument is always sent as the index of the first such
-//! argument, and any other value in full; decoding refuses every other form (a value sent
-//! in full although it equals an argument, a reference to a later duplicate, an index past
-//! the arguments), so each transaction has one encoding and `encode(decode(b)) == b` holds
-//! as for every message ([`crate::codec`]). A written value is `0 = delete`, `1 ‖ bytes`
-//! (as before this form existed) or `2 ‖ u32 index`.
+//! Writes are taken in order (namespaces, then keys, as the write set is sorted). A
+//! written value equal to an argument is sent as the index of the first argument with
+//! those bytes, unless an earlier write already named that argument; every other value is
+//! sent in full. Decoding refuses every other form (a value sent in full that should have
+//! been named, a reference to a later duplicate or to an argument already named, an index
+//! past the arguments), so each transaction has one encoding and `encode(decode(b)) == b`
+//! holds as for every message ([`crate::codec`]). A written value is `0` (delete),
+//! `1 ‖ bytes` (the only form before references existed) or `2 ‖ u32 index`.
 //!
 //! # Limit
 //!
-//! References expand on decoding. The expanded result may not exceed
-//! `PROPOSAL_RESPONSE_BYTES_MAX` (the most an endorser's response may encode to, which the
-//! endorsement signature check has to encode anyway), so a small envelope naming one large
-//! argument many times cannot make a node allocate more than that.
+//! References expand on decoding. Each argument is named at most once, so the values they
+//! expand to add up to no more than the arguments themselves: a transaction takes at most
+//! twice its encoded size in memory, as before (an envelope naming one large argument
+//! many times could otherwise make every node that decodes a block allocate many times
+//! the block).
 
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::ser::{SerializeTuple as _, Serializer};
@@ -44,7 +47,6 @@ use netsettle_smcrypto::Hash;
 use crate::codec::bytes::{ByteBuf, BytesRef};
 use crate::envelope::Transaction;
 use crate::header::ContractId;
-use crate::limits::PROPOSAL_RESPONSE_BYTES_MAX;
 use crate::proposal::{
     ContractAction, ContractEvent, Endorsement, Proposal, ProposalResponsePayload, Response,
 };
@@ -60,6 +62,7 @@ const TAG_ARGUMENT: u8 = 2;
 impl Serialize for Transaction {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let args = &self.proposal.args;
+        let mut named = Named::new(args.len());
         let action = &self.response.action;
         let namespaces = action
             .rw_set
@@ -74,7 +77,7 @@ impl Serialize for Transaction {
                     .iter()
                     .map(|write| WriteOut {
                         key: &write.key,
-                        value: ValueOut::of(write.value.as_deref(), args),
+                        value: ValueOut::of(write.value.as_deref(), args, &mut named),
                     })
                     .collect(),
             })
@@ -155,14 +158,18 @@ enum ValueOut<'a> {
 }
 
 impl<'a> ValueOut<'a> {
-    /// The canonical form of a written value: the first argument equal to it, else itself.
-    fn of(value: Option<&'a [u8]>, args: &[Vec<u8>]) -> Self {
+    /// The canonical form of a written value: the first argument equal to it if no
+    /// earlier write named that argument, else the value itself.
+    fn of(value: Option<&'a [u8]>, args: &[Vec<u8>], named: &mut Named) -> Self {
         let Some(value) = value else {
             return ValueOut::Delete;
         };
-        first_equal_argument(value, args)
-            .and_then(|index| u32::try_from(index).ok())
-            .map_or(ValueOut::Bytes(value), ValueOut::Argument)
+        let argument = first_equal_argument(value, args)
+            .and_then(|index| Some((index, u32::try_from(index).ok()?)));
+        match argument {
+            Some((index, wire_index)) if named.take(index) => ValueOut::Argument(wire_index),
+            _ => ValueOut::Bytes(value),
+        }
     }
 }
 
@@ -193,6 +200,30 @@ impl Serialize for ValueOut<'_> {
 
 fn first_equal_argument(value: &[u8], args: &[Vec<u8>]) -> Option<usize> {
     args.iter().position(|arg| arg.as_slice() == value)
+}
+
+/// Which arguments an earlier write named already.
+struct Named(Vec<bool>);
+
+impl Named {
+    fn new(args: usize) -> Self {
+        Named(vec![false; args])
+    }
+
+    fn is_named(&self, index: usize) -> bool {
+        self.0.get(index).copied().unwrap_or(false)
+    }
+
+    /// Marks argument `index` as named; false if it was already (or does not exist).
+    fn take(&mut self, index: usize) -> bool {
+        match self.0.get_mut(index) {
+            Some(named) if !*named => {
+                *named = true;
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 // What arrives, owned, before the references are resolved.
@@ -305,8 +336,8 @@ enum ResolveError {
         "write of {key:?} repeats argument {index} in full instead of naming it: not canonical"
     )]
     RepeatsArgument { key: String, index: usize },
-    #[error("written values expand past {max} bytes")]
-    TooLarge { max: usize },
+    #[error("write of {key:?} names argument {index}, which an earlier write named")]
+    NamedTwice { key: String, index: u32 },
 }
 
 impl TransactionIn {
@@ -320,20 +351,12 @@ impl TransactionIn {
             proposal_hash,
             action,
         } = response;
-        let mut expanded: usize = 0;
+        let mut named = Named::new(proposal.args.len());
         let mut namespaces = Vec::with_capacity(action.rw_set.namespaces.len());
         for namespace in action.rw_set.namespaces {
             let mut writes = Vec::with_capacity(namespace.writes.len());
             for write in namespace.writes {
-                let value = resolve_value(&write.key, write.value, &proposal.args)?;
-                expanded = expanded
-                    .saturating_add(write.key.len())
-                    .saturating_add(value.as_ref().map_or(0, Vec::len));
-                if expanded > PROPOSAL_RESPONSE_BYTES_MAX {
-                    return Err(ResolveError::TooLarge {
-                        max: PROPOSAL_RESPONSE_BYTES_MAX,
-                    });
-                }
+                let value = resolve_value(&write.key, write.value, &proposal.args, &mut named)?;
                 writes.push(KvWrite {
                     key: write.key,
                     value,
@@ -367,15 +390,16 @@ fn resolve_value(
     key: &str,
     value: ValueIn,
     args: &[Vec<u8>],
+    named: &mut Named,
 ) -> Result<Option<Vec<u8>>, ResolveError> {
     match value {
         ValueIn::Delete => Ok(None),
         ValueIn::Bytes(bytes) => match first_equal_argument(&bytes, args) {
-            Some(index) => Err(ResolveError::RepeatsArgument {
+            Some(index) if !named.is_named(index) => Err(ResolveError::RepeatsArgument {
                 key: key.to_owned(),
                 index,
             }),
-            None => Ok(Some(bytes)),
+            _ => Ok(Some(bytes)),
         },
         ValueIn::Argument(index) => {
             let no_such = || ResolveError::NoSuchArgument {
@@ -390,6 +414,10 @@ fn resolve_value(
                     key: key.to_owned(),
                     index,
                     first,
+                }),
+                _ if !named.take(position) => Err(ResolveError::NamedTwice {
+                    key: key.to_owned(),
+                    index,
                 }),
                 _ => Ok(Some(arg.clone())),
             }

@@ -406,13 +406,25 @@ fn occurrences(haystack: &[u8], needle: &[u8]) -> usize {
 /// An envelope whose only write stores `value` under `WIRE_KEY`, for proposal `args`. Its
 /// endorsements are real, so a decoded copy can be checked like any transaction.
 fn envelope_writing(parties: &Parties, args: Vec<Vec<u8>>, value: Vec<u8>) -> Envelope {
+    envelope_with_writes(parties, args, vec![(WIRE_KEY, value)])
+}
+
+/// An envelope for proposal `args` whose writes are `writes` (keys sorted).
+fn envelope_with_writes(
+    parties: &Parties,
+    args: Vec<Vec<u8>>,
+    writes: Vec<(&str, Vec<u8>)>,
+) -> Envelope {
     let mut proposal = proposal(parties.client.clone());
     proposal.args = args;
     let mut action = action();
-    action.rw_set.namespaces[0].writes = vec![KvWrite {
-        key: WIRE_KEY.to_owned(),
-        value: Some(value),
-    }];
+    action.rw_set.namespaces[0].writes = writes
+        .into_iter()
+        .map(|(key, value)| KvWrite {
+            key: key.to_owned(),
+            value: Some(value),
+        })
+        .collect();
     let payload = ProposalResponsePayload {
         proposal_hash: proposal.hash().unwrap(),
         action,
@@ -438,7 +450,12 @@ const WIRE_KEY: &str = "wire/only-write";
 
 /// Where the encoded value of the write under `WIRE_KEY` starts (its tag byte).
 fn value_tag_at(bytes: &[u8]) -> usize {
-    let key = WIRE_KEY.as_bytes();
+    value_tag_of(bytes, WIRE_KEY)
+}
+
+/// Where the encoded value of the write under `key` starts (its tag byte).
+fn value_tag_of(bytes: &[u8], key: &str) -> usize {
+    let key = key.as_bytes();
     let at = bytes
         .windows(key.len())
         .position(|window| window == key)
@@ -551,23 +568,42 @@ fn non_canonical_written_values_are_refused() {
 }
 
 #[test]
-fn references_cannot_expand_past_the_largest_response() {
+fn an_argument_is_named_once_so_decoding_cannot_multiply_it() {
     let parties = parties();
-    let mut envelope = envelope_writing(&parties, vec![vec![0x33; 1 << 20]], vec![0x33; 1 << 20]);
-    let Payload::Transaction(transaction) = &mut envelope.payload else {
-        panic!("built a transaction");
-    };
-    // 49 writes of the 1 MiB argument: 49 MiB once expanded, more than any endorser's
-    // response may encode to (48 MiB), in an envelope of about 1 MiB. No endorser could
-    // have signed it; the decoder must stop before allocating it all.
-    transaction.response.action.rw_set.namespaces[0].writes = (0..49)
-        .map(|index| KvWrite {
-            key: format!("wire/{index:02}"),
-            value: Some(vec![0x33; 1 << 20]),
-        })
-        .collect();
-    let bytes = encode(&envelope).unwrap();
-    assert!(bytes.len() < (1 << 20) + 64 * 1024, "{} bytes", bytes.len());
-    let error = refused(&bytes);
-    assert!(error.contains("expand past"), "{error}");
+    let sealed = vec![0x33; 4096];
+    // Two writes of the same argument: the first names it, the second carries it in full,
+    // so a transaction never expands to more than its arguments twice over.
+    let twice = envelope_with_writes(
+        &parties,
+        vec![sealed.clone()],
+        vec![("wire/a", sealed.clone()), ("wire/b", sealed.clone())],
+    );
+    let bytes = encode(&twice).unwrap();
+    assert_eq!(occurrences(&bytes, &sealed), 2);
+    assert_eq!(bytes[value_tag_of(&bytes, "wire/a")], 2, "named");
+    assert_eq!(bytes[value_tag_of(&bytes, "wire/b")], 1, "in full");
+    assert_eq!(decode::<Envelope>(&bytes).unwrap(), twice);
+
+    // Naming it in the second write as well is refused: spliced into an envelope whose
+    // second write was small (bincode has no outer byte lengths to adjust).
+    let small = vec![0x09; 8];
+    let bytes = encode(&envelope_with_writes(
+        &parties,
+        vec![sealed.clone()],
+        vec![("wire/a", sealed.clone()), ("wire/b", small)],
+    ))
+    .unwrap();
+    let at = value_tag_of(&bytes, "wire/b");
+    assert_eq!(
+        bytes[at..at + 17],
+        [[1, 8, 0, 0, 0, 0, 0, 0, 0].as_slice(), &[0x09; 8]].concat()
+    );
+    let mut named_twice = bytes[..at].to_vec();
+    named_twice.extend_from_slice(&[2, 0, 0, 0, 0]);
+    named_twice.extend_from_slice(&bytes[at + 17..]);
+    let error = refused(&named_twice);
+    assert!(
+        error.contains("names argument 0, which an earlier write named"),
+        "{error}"
+    );
 }
