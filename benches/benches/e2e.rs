@@ -20,7 +20,13 @@
 //!
 //! `NETSETTLE_BENCH_BIN=/path/to/older/netsettle NETSETTLE_BENCH_LABEL=before` runs the
 //! nodes of an earlier build (the client is this build's) and labels the result files, to
-//! measure before and after in one sitting.
+//! measure before and after in one sitting. Builds before `6c09aae` cannot read this
+//! build's transactions (a written argument is sent as a reference, `protocol::tx_wire`):
+//! measure those with their own bench binary, with their `netsettle` in
+//! `target/release/` (the bench's preparation runs the CLI found there).
+//!
+//! `NETSETTLE_E2E_REPORT_LINES` sets the lines of each sealed report (default 8, ~600
+//! bytes of ciphertext), to measure what the bytes of an envelope cost.
 //!
 //! `NETSETTLE_E2E_NO_BATCH=1` sends every broadcast in a request of its own instead of
 //! through the SDK's batches (`Gateway::set_broadcast_batching`), to measure what they change.
