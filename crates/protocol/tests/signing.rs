@@ -97,9 +97,15 @@ fn parties() -> Parties {
 fn endorsed_envelope(parties: &Parties) -> Envelope {
     let signed =
         SignedProposal::sign(&parties.client_key, proposal(parties.client.clone())).unwrap();
+    endorse_and_wrap(parties, signed.proposal, action())
+}
+
+/// Both peers endorse `action` as the answer to `proposal`; the client assembles and signs
+/// the envelope.
+fn endorse_and_wrap(parties: &Parties, proposal: Proposal, action: ContractAction) -> Envelope {
     let payload = ProposalResponsePayload {
-        proposal_hash: signed.proposal.hash().unwrap(),
-        action: action(),
+        proposal_hash: proposal.hash().unwrap(),
+        action,
     };
     let endorsements = parties
         .peers
@@ -107,7 +113,7 @@ fn endorsed_envelope(parties: &Parties) -> Envelope {
         .map(|(key, identity)| Endorsement::sign(key, identity.clone(), &payload).unwrap())
         .collect();
     let transaction = Transaction {
-        proposal: signed.proposal,
+        proposal,
         response: payload,
         endorsements,
     };
@@ -425,25 +431,7 @@ fn envelope_with_writes(
             value: Some(value),
         })
         .collect();
-    let payload = ProposalResponsePayload {
-        proposal_hash: proposal.hash().unwrap(),
-        action,
-    };
-    let endorsements = parties
-        .peers
-        .iter()
-        .map(|(key, identity)| Endorsement::sign(key, identity.clone(), &payload).unwrap())
-        .collect();
-    let transaction = Transaction {
-        proposal,
-        response: payload,
-        endorsements,
-    };
-    Envelope::sign(
-        &parties.client_key,
-        Payload::Transaction(Box::new(transaction)),
-    )
-    .unwrap()
+    endorse_and_wrap(parties, proposal, action)
 }
 
 const WIRE_KEY: &str = "wire/only-write";
@@ -468,6 +456,14 @@ fn refused(bytes: &[u8]) -> String {
         Ok(_) => panic!("a non-canonical transaction decoded"),
         Err(error) => error.to_string(),
     }
+}
+
+/// `bytes` with byte `at` set to `byte` must fail to decode, saying `expected`.
+fn refused_with_byte(bytes: &[u8], at: usize, byte: u8, expected: &str) {
+    let mut patched = bytes.to_vec();
+    patched[at] = byte;
+    let error = refused(&patched);
+    assert!(error.contains(expected), "{error}");
 }
 
 #[test]
@@ -529,25 +525,11 @@ fn non_canonical_written_values_are_refused() {
         "names the first equal argument"
     );
 
-    let mut later_duplicate = bytes.clone();
-    later_duplicate[tag_at + 1] = 2;
-    let error = refused(&later_duplicate);
-    assert!(
-        error.contains("repeats argument 1: not canonical"),
-        "{error}"
-    );
-
-    let mut past_the_end = bytes.clone();
-    past_the_end[tag_at + 1] = 3;
-    let error = refused(&past_the_end);
-    assert!(
-        error.contains("names argument 3, but the proposal has 3"),
-        "{error}"
-    );
-
-    let mut unknown_tag = bytes.clone();
-    unknown_tag[tag_at] = 3;
-    refused(&unknown_tag);
+    let later_duplicate = "repeats argument 1: not canonical";
+    refused_with_byte(&bytes, tag_at + 1, 2, later_duplicate);
+    let past_the_end = "names argument 3, but the proposal has 3";
+    refused_with_byte(&bytes, tag_at + 1, 3, past_the_end);
+    refused_with_byte(&bytes, tag_at, 3, "expected a written value");
 
     // The value in full although it equals an argument: build a value one byte off, then
     // make it equal in the encoding.
@@ -558,13 +540,8 @@ fn non_canonical_written_values_are_refused() {
         .windows(almost.len())
         .position(|window| window == almost.as_slice())
         .unwrap();
-    let mut in_full = bytes.clone();
-    in_full[at + 63] = 0x77;
-    let error = refused(&in_full);
-    assert!(
-        error.contains("repeats argument 1 in full instead of naming it"),
-        "{error}"
-    );
+    let in_full = "repeats argument 1 in full instead of naming it";
+    refused_with_byte(&bytes, at + 63, 0x77, in_full);
 }
 
 #[test]
