@@ -38,6 +38,8 @@
 //! many times could otherwise make every node that decodes a block allocate many times
 //! the block).
 
+use std::collections::HashMap;
+
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::ser::{SerializeTuple as _, Serializer};
 use serde::{Deserialize, Serialize};
@@ -61,8 +63,7 @@ const TAG_ARGUMENT: u8 = 2;
 
 impl Serialize for Transaction {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let args = &self.proposal.args;
-        let mut named = Named::new(args.len());
+        let mut args = Arguments::new(&self.proposal.args);
         let action = &self.response.action;
         let namespaces = action
             .rw_set
@@ -77,7 +78,7 @@ impl Serialize for Transaction {
                     .iter()
                     .map(|write| WriteOut {
                         key: &write.key,
-                        value: ValueOut::of(write.value.as_deref(), args, &mut named),
+                        value: ValueOut::of(write.value.as_deref(), &mut args),
                     })
                     .collect(),
             })
@@ -160,14 +161,15 @@ enum ValueOut<'a> {
 impl<'a> ValueOut<'a> {
     /// The canonical form of a written value: the first argument equal to it if no
     /// earlier write named that argument, else the value itself.
-    fn of(value: Option<&'a [u8]>, args: &[Vec<u8>], named: &mut Named) -> Self {
+    fn of(value: Option<&'a [u8]>, args: &mut Arguments<'_>) -> Self {
         let Some(value) = value else {
             return ValueOut::Delete;
         };
-        let argument = first_equal_argument(value, args)
+        let argument = args
+            .first_equal(value)
             .and_then(|index| Some((index, u32::try_from(index).ok()?)));
         match argument {
-            Some((index, wire_index)) if named.take(index) => ValueOut::Argument(wire_index),
+            Some((index, wire_index)) if args.take(index) => ValueOut::Argument(wire_index),
             _ => ValueOut::Bytes(value),
         }
     }
@@ -198,25 +200,45 @@ impl Serialize for ValueOut<'_> {
     }
 }
 
-fn first_equal_argument(value: &[u8], args: &[Vec<u8>]) -> Option<usize> {
-    args.iter().position(|arg| arg.as_slice() == value)
+/// A proposal's arguments, found by their bytes, and which an earlier write named.
+/// Looking a value up hashes it once, so checking a transaction costs time in proportion
+/// to its bytes, however many arguments and writes it has.
+struct Arguments<'a> {
+    args: &'a [Vec<u8>],
+    /// The first index of each distinct argument.
+    first_index: HashMap<&'a [u8], usize>,
+    named: Vec<bool>,
 }
 
-/// Which arguments an earlier write named already.
-struct Named(Vec<bool>);
+impl<'a> Arguments<'a> {
+    fn new(args: &'a [Vec<u8>]) -> Self {
+        let mut first_index = HashMap::with_capacity(args.len());
+        for (index, arg) in args.iter().enumerate() {
+            first_index.entry(arg.as_slice()).or_insert(index);
+        }
+        Arguments {
+            args,
+            first_index,
+            named: vec![false; args.len()],
+        }
+    }
 
-impl Named {
-    fn new(args: usize) -> Self {
-        Named(vec![false; args])
+    fn get(&self, index: usize) -> Option<&'a [u8]> {
+        self.args.get(index).map(Vec::as_slice)
+    }
+
+    /// The first argument with exactly these bytes.
+    fn first_equal(&self, value: &[u8]) -> Option<usize> {
+        self.first_index.get(value).copied()
     }
 
     fn is_named(&self, index: usize) -> bool {
-        self.0.get(index).copied().unwrap_or(false)
+        self.named.get(index).copied().unwrap_or(false)
     }
 
     /// Marks argument `index` as named; false if it was already (or does not exist).
     fn take(&mut self, index: usize) -> bool {
-        match self.0.get_mut(index) {
+        match self.named.get_mut(index) {
             Some(named) if !*named => {
                 *named = true;
                 true
@@ -351,12 +373,12 @@ impl TransactionIn {
             proposal_hash,
             action,
         } = response;
-        let mut named = Named::new(proposal.args.len());
+        let mut args = Arguments::new(&proposal.args);
         let mut namespaces = Vec::with_capacity(action.rw_set.namespaces.len());
         for namespace in action.rw_set.namespaces {
             let mut writes = Vec::with_capacity(namespace.writes.len());
             for write in namespace.writes {
-                let value = resolve_value(&write.key, write.value, &proposal.args, &mut named)?;
+                let value = resolve_value(&write.key, write.value, &mut args)?;
                 writes.push(KvWrite {
                     key: write.key,
                     value,
@@ -389,13 +411,12 @@ impl TransactionIn {
 fn resolve_value(
     key: &str,
     value: ValueIn,
-    args: &[Vec<u8>],
-    named: &mut Named,
+    args: &mut Arguments<'_>,
 ) -> Result<Option<Vec<u8>>, ResolveError> {
     match value {
         ValueIn::Delete => Ok(None),
-        ValueIn::Bytes(bytes) => match first_equal_argument(&bytes, args) {
-            Some(index) if !named.is_named(index) => Err(ResolveError::RepeatsArgument {
+        ValueIn::Bytes(bytes) => match args.first_equal(&bytes) {
+            Some(index) if !args.is_named(index) => Err(ResolveError::RepeatsArgument {
                 key: key.to_owned(),
                 index,
             }),
@@ -405,21 +426,21 @@ fn resolve_value(
             let no_such = || ResolveError::NoSuchArgument {
                 key: key.to_owned(),
                 index,
-                count: args.len(),
+                count: args.args.len(),
             };
             let position = usize::try_from(index).map_err(|_| no_such())?;
             let arg = args.get(position).ok_or_else(no_such)?;
-            match first_equal_argument(arg, args) {
+            match args.first_equal(arg) {
                 Some(first) if first < position => Err(ResolveError::NotFirstArgument {
                     key: key.to_owned(),
                     index,
                     first,
                 }),
-                _ if !named.take(position) => Err(ResolveError::NamedTwice {
+                _ if !args.take(position) => Err(ResolveError::NamedTwice {
                     key: key.to_owned(),
                     index,
                 }),
-                _ => Ok(Some(arg.clone())),
+                _ => Ok(Some(arg.to_vec())),
             }
         }
     }
