@@ -67,10 +67,8 @@ const SLOT: u8 = 10;
 /// Lines per sealed report (~600 bytes of ciphertext); `NETSETTLE_E2E_REPORT_LINES`
 /// changes it, to measure what each byte of an envelope costs.
 static REPORT_LINES: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| {
-    std::env::var("NETSETTLE_E2E_REPORT_LINES")
-        .ok()
-        .and_then(|lines| lines.parse().ok())
-        .unwrap_or(8)
+    let lines = env_list("NETSETTLE_E2E_REPORT_LINES", &[8])[0];
+    usize::try_from(lines).expect("NETSETTLE_E2E_REPORT_LINES fits in usize")
 });
 /// Periods available to uploads (2000-01 … 9999-12).
 const PERIODS_MAX: u32 = 8000 * 12;
