@@ -31,6 +31,10 @@
 //! `NETSETTLE_E2E_NO_BATCH=1` sends every broadcast in a request of its own instead of
 //! through the SDK's batches (`Gateway::set_broadcast_batching`), to measure what they change.
 //!
+//! `NETSETTLE_E2E_NO_STATUS_BATCH=1` waits for each commit with `peer-tx-status`
+//! requests of its own instead of the gateway's shared long polls
+//! (`Gateway::set_status_batching`); nodes built before the batch service get those anyway.
+//!
 //! With `NETSETTLE_E2E_PERF=1` (and `perf` installed) the busiest level also records a
 //! `perf` profile of one endorsing peer and prints its top symbols.
 
@@ -309,6 +313,9 @@ impl Client {
         // `NETSETTLE_E2E_NO_BATCH=1`: every broadcast in a request of its own, to measure
         // what the coalescer's batches change.
         gateway.set_broadcast_batching(std::env::var_os("NETSETTLE_E2E_NO_BATCH").is_none());
+        // `NETSETTLE_E2E_NO_STATUS_BATCH=1`: every commit wait in `peer-tx-status` requests
+        // of its own instead of the gateway's shared long polls.
+        gateway.set_status_batching(std::env::var_os("NETSETTLE_E2E_NO_STATUS_BATCH").is_none());
         let agreement = std::fs::read(format!("{REPO}/tests/data/settlement/agreement.json"))
             .expect("agreement file");
         Client {

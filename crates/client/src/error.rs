@@ -99,6 +99,16 @@ pub enum ClientError {
         /// Responses in its answer.
         responses: usize,
     },
+    /// A peer's answer to a status batch did not give one status per transaction asked.
+    #[error("peer {peer} answered {answered} statuses to a batch of {asked} transactions")]
+    StatusAnswer {
+        /// The peer (network id).
+        peer: String,
+        /// Transactions asked about.
+        asked: usize,
+        /// Statuses in its answer.
+        answered: usize,
+    },
     /// The transaction was ordered but did not show up as committed in time.
     #[error("the transaction was not committed in time")]
     NotCommitted,

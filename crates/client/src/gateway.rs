@@ -20,6 +20,7 @@ use crate::limits::{
     BROADCAST_ATTEMPTS_MAX, BROADCAST_BACKOFF_MAX, BROADCAST_BACKOFF_MIN, STATUS_REQUESTS_MAX,
     STATUS_WAIT,
 };
+use crate::status::{StatusCoalescer, WaitFailure};
 use crate::{
     BroadcastCoalescer, ClientError, CoalescerStats, ConnectionProfile, OrdererPreference, Signer,
     assemble, assemble_verified,
@@ -86,6 +87,11 @@ pub struct Gateway {
     /// Whether broadcasts go through the coalescer's batches (the default) or each in a
     /// request of its own.
     broadcast_batching: bool,
+    /// Waits for commits, gathering those at one peer into few long polls.
+    statuses: StatusCoalescer,
+    /// Whether commit waits go through `statuses` (the default) or each in requests of
+    /// its own.
+    status_batching: bool,
     /// Whether `submit` verifies the endorsements' signatures itself
     /// ([`crate::assemble_verified`]) instead of leaving them to the committing peers.
     verify_endorsements: bool,
@@ -99,11 +105,13 @@ impl Gateway {
         Ok(Gateway {
             network,
             broadcasts: BroadcastCoalescer::new(net.clone()),
+            statuses: StatusCoalescer::new(net.clone()),
             net,
             config,
             preference: OrdererPreference::new(),
             verify_endorsements: false,
             broadcast_batching: true,
+            status_batching: true,
         })
     }
 
@@ -114,6 +122,14 @@ impl Gateway {
     /// measure what it changes.
     pub fn set_broadcast_batching(&mut self, batching: bool) {
         self.broadcast_batching = batching;
+    }
+
+    /// Whether commit waits at one peer go as one long poll for them all (on by default;
+    /// `peer-tx-status-batch`, answered as soon as one of them commits) or each in
+    /// `peer-tx-status` requests of its own. What a wait returns is the same either way;
+    /// the benches turn batching off to measure what it changes.
+    pub fn set_status_batching(&mut self, batching: bool) {
+        self.status_batching = batching;
     }
 
     /// Makes [`Gateway::submit`] verify every endorsement's SM2 signature before
@@ -532,8 +548,27 @@ impl Gateway {
         .await
     }
 
-    /// Waits until `peer` has committed `tx_id`; its block and validation code.
+    /// Waits until `peer` has committed `tx_id`; its block and validation code. The
+    /// gateway's waits at one peer share long polls (see
+    /// [`Gateway::set_status_batching`]); a peer without that service is asked one
+    /// request per transaction.
     pub async fn wait_committed(
+        &self,
+        peer: &Endpoint,
+        tx_id: &TxId,
+    ) -> Result<(u64, ValidationCode), ClientError> {
+        if self.status_batching && !self.statuses.singles_only(peer.node_id) {
+            match self.statuses.wait(peer.node_id, *tx_id).await {
+                Ok(commit) => return Ok(commit),
+                Err(WaitFailure::NoBatchService(_)) => {}
+                Err(failure) => return Err(failure.into()),
+            }
+        }
+        self.wait_committed_alone(peer, tx_id).await
+    }
+
+    /// Waits until `peer` has committed `tx_id` with `peer-tx-status` requests of its own.
+    async fn wait_committed_alone(
         &self,
         peer: &Endpoint,
         tx_id: &TxId,

@@ -92,6 +92,7 @@ mod preference;
 mod profile;
 pub mod settlement;
 mod signer;
+mod status;
 
 pub use assemble::{Endorsed, assemble, assemble_verified};
 pub use coalesce::{BroadcastCoalescer, CoalescerStats};

@@ -9,6 +9,14 @@ pub const STATUS_WAIT: Duration = Duration::from_secs(10);
 /// Status requests per peer before a commit wait gives up: ordering takes at most the
 /// batch timeout plus a round trip, so a few long waits are plenty.
 pub const STATUS_REQUESTS_MAX: u32 = 6;
+/// Status batch requests in flight to one peer at once (`peer-tx-status-batch`, one
+/// gateway's long polls): one names what is waited on, the other takes what comes while
+/// the first is out, so a new wait need not sit behind a poll that has nothing to commit.
+pub const STATUS_POLLS_IN_FLIGHT_MAX: usize = 2;
+/// Transactions waited on at one peer at once, per gateway; beyond it new waits queue.
+pub const STATUS_WAITING_MAX: usize = 4_096;
+/// Waits queued for a peer's lane while it is full ([`STATUS_WAITING_MAX`]).
+pub const STATUS_QUEUE_MAX: usize = 1_024;
 /// Attempts at broadcasting while the ordering service has no leader.
 pub const BROADCAST_ATTEMPTS_MAX: u32 = 20;
 /// First pause between broadcast attempts; doubles up to [`BROADCAST_BACKOFF_MAX`].

@@ -71,5 +71,16 @@ pub const CLIENT_REQUESTS_OPEN_MAX: usize = 1024;
 /// (`netsettle_net::NetLimits::streams_per_node_max`), so one client cannot hold them all.
 pub const CLIENT_REQUESTS_OPEN_PER_NODE_MAX: usize = 256;
 
+/// `peer-tx-status-batch` requests waited on at once, all callers together. Each asks
+/// about up to `TX_STATUS_BATCH_IDS_MAX` transactions (a ledger lookup each), and one
+/// client needs only a couple at a time for all its commit waits, so far fewer are
+/// admitted than single status requests.
+pub const STATUS_BATCHES_OPEN_MAX: usize = 256;
+/// The same for one calling node: a gateway keeps
+/// `netsettle_client::limits::STATUS_POLLS_IN_FLIGHT_MAX` (2) open per peer, so this
+/// leaves room for several processes of one identity (which share a node id).
+pub const STATUS_BATCHES_OPEN_PER_NODE_MAX: usize = 16;
+
 const _: () = assert!(PEER_BLOCKS_OPEN_PER_NODE_MAX <= PEER_BLOCKS_OPEN_MAX);
+const _: () = assert!(STATUS_BATCHES_OPEN_PER_NODE_MAX <= STATUS_BATCHES_OPEN_MAX);
 const _: () = assert!(CLIENT_REQUESTS_OPEN_PER_NODE_MAX <= CLIENT_REQUESTS_OPEN_MAX);

@@ -7,6 +7,7 @@
 //! |------------------|-----------------------|---------------------------|---------------------|
 //! | `peer-endorse`   | client, admin         | `encode(SignedProposal)`  | `encode(EndorseReply)` |
 //! | `peer-tx-status` | client, admin, peer   | `encode(TxStatusRequest)` | `encode(TxStatus)`  |
+//! | `peer-tx-status-batch` | client, admin, peer | `encode(TxStatusBatchRequest)` | `encode(TxStatusBatch)` |
 //! | `peer-blocks`    | peer                  | `encode(BlockRange)`      | `encode(BlockBatch)` |
 //!
 //! (Service names and message types are `netsettle_protocol`'s, where every service is
@@ -15,7 +16,10 @@
 //! Each service answers a bounded number of requests at once, in total and per calling
 //! node ([`OpenRequests`], limits in `crate::limits`); beyond them callers are told the
 //! service is busy. A status request waiting for its transaction lets go as soon as its
-//! caller is gone ([`InboundRequest::departed`]).
+//! caller is gone ([`InboundRequest::departed`]). A status batch is a client's long poll
+//! for all its commit waits at this peer: answered as soon as one of its transactions is
+//! committed (or at the end of its wait), with where each one stands; a client needs only
+//! a couple open, so few are admitted per caller.
 //!
 //! Blocks reach the committer by three paths, all into one bounded queue (the committer
 //! takes the next block and drops the rest, so a block that arrives twice commits once):
@@ -40,7 +44,7 @@
 //! DMZ-published peer addresses; the peers configured at those addresses are asked first
 //! among the other carrier's.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -52,8 +56,9 @@ use netsettle_net::{ConnectionEvent, GossipMessage, InboundRequest, NetHandle, N
 use netsettle_protocol::limits::{RESPONSE_MESSAGE_BYTES_MAX, truncate_text};
 use netsettle_protocol::{
     Block, BlockBatch, BlockRange, CodecError, ENDORSE_SERVICE, EndorseReply,
-    ORDERER_BLOCKS_SERVICE, PEER_BLOCKS_SERVICE, Role, SignedProposal, TX_STATUS_SERVICE, TxStatus,
-    TxStatusRequest, decode, encode,
+    ORDERER_BLOCKS_SERVICE, PEER_BLOCKS_SERVICE, Role, SignedProposal, TX_STATUS_BATCH_SERVICE,
+    TX_STATUS_SERVICE, TxId, TxStatus, TxStatusBatch, TxStatusBatchRequest, TxStatusRequest,
+    decode, encode,
 };
 use tokio::sync::{Notify, broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
@@ -64,7 +69,7 @@ use crate::error::{EndorseError, PeerNetError};
 use crate::gossip::{self, Intake, Route};
 use crate::limits::{
     CLIENT_REQUESTS_OPEN_MAX, CLIENT_REQUESTS_OPEN_PER_NODE_MAX, PEER_BLOCKS_OPEN_MAX,
-    PEER_BLOCKS_OPEN_PER_NODE_MAX,
+    PEER_BLOCKS_OPEN_PER_NODE_MAX, STATUS_BATCHES_OPEN_MAX, STATUS_BATCHES_OPEN_PER_NODE_MAX,
 };
 use crate::service::PeerHandle;
 use crate::stats::PeerStats;
@@ -192,6 +197,20 @@ fn serve(
             async move { answer_tx_status(&peer, request).await }
         },
     ));
+    let batches = net.serve(
+        TX_STATUS_BATCH_SERVICE,
+        &[Role::Client, Role::Admin, Role::Peer],
+    )?;
+    let batches_peer = peer.clone();
+    let batches = tokio::spawn(serve_until(
+        batches,
+        OpenRequests::new(STATUS_BATCHES_OPEN_MAX, STATUS_BATCHES_OPEN_PER_NODE_MAX),
+        shutdown.clone(),
+        move |request| {
+            let peer = batches_peer.clone();
+            async move { answer_tx_status_batch(&peer, request).await }
+        },
+    ));
     let blocks = net.serve(PEER_BLOCKS_SERVICE, &[Role::Peer])?;
     let blocks_peer = peer.clone();
     let blocks_bound = OpenRequests::new(PEER_BLOCKS_OPEN_MAX, PEER_BLOCKS_OPEN_PER_NODE_MAX);
@@ -204,7 +223,7 @@ fn serve(
             async move { answer_blocks(&peer, request).await }
         },
     ));
-    Ok(vec![endorse, status, blocks])
+    Ok(vec![endorse, status, batches, blocks])
 }
 
 /// The gossip side of the peer: publishes every committed block on the channel's block
@@ -576,6 +595,101 @@ async fn tx_status(peer: &PeerHandle, query: &TxStatusRequest) -> Result<TxStatu
             height: peer.height(),
         },
     })
+}
+
+async fn answer_tx_status_batch(peer: &PeerHandle, mut request: InboundRequest) {
+    let query = match decode::<TxStatusBatchRequest>(&request.payload) {
+        Ok(query) => query,
+        Err(error) => {
+            let _ = request.refuse(error.to_string()).await;
+            return;
+        }
+    };
+    let statuses = tokio::select! {
+        statuses = tx_statuses(peer, &query) => statuses,
+        () = request.departed() => {
+            debug!(from = %request.from.node_id, "status batch caller gone");
+            return;
+        }
+    };
+    match statuses {
+        Ok(statuses) => respond(request, encode(&TxStatusBatch { statuses })).await,
+        Err(error) => {
+            let _ = request.refuse(error.to_string()).await;
+        }
+    }
+}
+
+/// Where each of the query's transactions stands; while none is committed, waits
+/// (bounded) for the first block that holds one of them.
+async fn tx_statuses(
+    peer: &PeerHandle,
+    query: &TxStatusBatchRequest,
+) -> Result<Vec<TxStatus>, LedgerError> {
+    // Subscribe before looking, so a commit between the two is not missed.
+    let mut events = peer.subscribe();
+    let found = look_up(peer, &query.tx_ids, |_| true)?;
+    if found.iter().any(Option::is_some) {
+        return Ok(statuses(peer, found));
+    }
+    let wanted: HashSet<&TxId> = query.tx_ids.iter().collect();
+    let wait = Duration::from_millis(query.wait_ms).min(TX_STATUS_WAIT_MAX);
+    // The first block holding any of them, or `None` when the wait ended otherwise (a
+    // timeout, a closed or lagging event stream): then every id is looked up again.
+    let hit = tokio::time::timeout(wait, async {
+        while let Ok(event) = events.recv().await {
+            let held: HashSet<TxId> = event
+                .txs
+                .iter()
+                .filter(|tx| wanted.contains(&tx.tx_id))
+                .map(|tx| tx.tx_id)
+                .collect();
+            if !held.is_empty() {
+                return Some(held);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten();
+    // Without a lag, nothing but the block that held some of them committed any of them
+    // since the first look: only those are looked up again.
+    let found = match hit {
+        Some(held) => look_up(peer, &query.tx_ids, |tx_id| held.contains(tx_id))?,
+        None => look_up(peer, &query.tx_ids, |_| true)?,
+    };
+    Ok(statuses(peer, found))
+}
+
+/// Each of `tx_ids` that `look` selects, looked up in the ledger; `None` for the others.
+fn look_up(
+    peer: &PeerHandle,
+    tx_ids: &[TxId],
+    look: impl Fn(&TxId) -> bool,
+) -> Result<Vec<Option<TxLocation>>, LedgerError> {
+    let ledger = peer.ledger();
+    tx_ids
+        .iter()
+        .map(|tx_id| {
+            if look(tx_id) {
+                ledger.transaction(tx_id)
+            } else {
+                Ok(None)
+            }
+        })
+        .collect()
+}
+
+fn statuses(peer: &PeerHandle, found: Vec<Option<TxLocation>>) -> Vec<TxStatus> {
+    let height = peer.height();
+    found
+        .into_iter()
+        .map(|location| match location {
+            Some(location) => committed(location),
+            None => TxStatus::NotCommitted { height },
+        })
+        .collect()
 }
 
 fn committed(location: TxLocation) -> TxStatus {

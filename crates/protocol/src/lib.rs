@@ -99,7 +99,7 @@ pub use orderer::{
     BroadcastStatus, DELIVER_BATCH_BLOCKS_MAX, DeliverBatch, DeliverRequest, DeliverResponse,
     DeliverStatus, OrdererStatus, SeekPosition, SignedDeliverRequest,
 };
-pub use peer::{EndorseReply, TxStatus, TxStatusRequest};
+pub use peer::{EndorseReply, TxStatus, TxStatusBatch, TxStatusBatchRequest, TxStatusRequest};
 pub use policy::{ImplicitMetaPolicy, ImplicitMetaRule, Policy, Principal, Role, SignaturePolicy};
 pub use proposal::{
     ContractAction, ContractEvent, Endorsement, Proposal, ProposalResponse,
@@ -109,7 +109,7 @@ pub use rwset::{KvRead, KvWrite, NamespaceReadWriteSet, RangeQueryRead, ReadWrit
 pub use services::{
     BROADCAST_BATCH_SERVICE, BROADCAST_SERVICE, DELIVER_SERVICE, ENDORSE_SERVICE,
     ORDERER_ADMIN_SERVICE, ORDERER_BLOCKS_SERVICE, ORDERER_RAFT_SERVICE, PEER_BLOCKS_SERVICE,
-    TX_STATUS_SERVICE,
+    TX_STATUS_BATCH_SERVICE, TX_STATUS_SERVICE,
 };
 pub use state::{
     COMPOSITE_KEY_SEPARATOR, HistoryEntry, KeyError, Page, SIMPLE_KEY_FIRST, StateEntry,

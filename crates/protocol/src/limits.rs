@@ -120,6 +120,11 @@ pub const BROADCAST_BATCH_BYTES_MAX: usize = FRAME_BYTES_MAX;
 pub const BROADCAST_BATCH_RESPONSE_BYTES_MAX: usize =
     BROADCAST_BATCH_ENVELOPES_MAX * CONTROL_MESSAGE_BYTES_MAX;
 
+/// Transactions one `peer-tx-status-batch` request asks about at most (32 bytes each;
+/// a status answer is about 20 bytes each): more waits than a client has in the blocks
+/// it can have in flight at once.
+pub const TX_STATUS_BATCH_IDS_MAX: usize = 512;
+
 /// Consenter ids listed in an orderer's status answer at most (voters, learners,
 /// consenters each).
 pub const ADMIN_STATUS_IDS_MAX: usize = 1_024;
@@ -193,6 +198,9 @@ const _: () = assert!(BLOCK_BYTES_MAX < FRAME_BYTES_MAX);
 const _: () = assert!(CONTROL_MESSAGE_BYTES_MAX > 2 * IDENTITY_BYTES_MAX);
 // A status answer listing every id three times, or a refusal, is a control message.
 const _: () = assert!(3 * ADMIN_STATUS_IDS_MAX * 8 + 256 < CONTROL_MESSAGE_BYTES_MAX);
+// A status batch, asked (32-byte ids) or answered (at most 4 + 8 + 4 + 4 bytes a status),
+// is a control message.
+const _: () = assert!(TX_STATUS_BATCH_IDS_MAX * 40 + 64 < CONTROL_MESSAGE_BYTES_MAX);
 const _: () = assert!(ADMIN_REFUSAL_BYTES_MAX < CONTROL_MESSAGE_BYTES_MAX);
 const _: () =
     assert!(RESPONSE_MESSAGE_BYTES_MAX + NODE_ID_TEXT_BYTES_MAX + 64 < CONTROL_MESSAGE_BYTES_MAX);

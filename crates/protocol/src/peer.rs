@@ -3,11 +3,12 @@
 //! [`SignedProposal`](crate::SignedProposal); blocks travel in a
 //! [`BlockBatch`](crate::BlockBatch); service names are in `services`.)
 
-use crate::codec::{Wire, check_len};
+use crate::codec::{Wire, check_count, check_len};
 use crate::error::InvalidMessage;
 use crate::header::TxId;
 use crate::limits::{
     CONTROL_MESSAGE_BYTES_MAX, PROPOSAL_RESPONSE_BYTES_MAX, RESPONSE_MESSAGE_BYTES_MAX,
+    TX_STATUS_BATCH_IDS_MAX,
 };
 use crate::proposal::ProposalResponse;
 use crate::validation::ValidationCode;
@@ -86,5 +87,56 @@ impl Wire for TxStatus {
 
     fn check(&self) -> Result<(), InvalidMessage> {
         Ok(())
+    }
+}
+
+/// Ask a peer where several transactions stand, waiting up to `wait_ms` until at least
+/// one of them has committed (a long poll for many commit waits at once, instead of one
+/// [`TxStatusRequest`] each).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TxStatusBatchRequest {
+    /// The transactions, 1 to [`TX_STATUS_BATCH_IDS_MAX`]; a repeated id is answered
+    /// at each of its places.
+    pub tx_ids: Vec<TxId>,
+    /// How long the peer may wait, while none of them has committed, before answering
+    /// them all [`TxStatus::NotCommitted`]; the peer caps it.
+    pub wait_ms: u64,
+}
+
+impl Wire for TxStatusBatchRequest {
+    const NAME: &'static str = "tx status batch request";
+    const BYTES_MAX: usize = CONTROL_MESSAGE_BYTES_MAX;
+
+    fn check(&self) -> Result<(), InvalidMessage> {
+        if self.tx_ids.is_empty() {
+            return Err(InvalidMessage::Empty {
+                what: "tx status batch ids",
+            });
+        }
+        check_count(
+            "tx status batch ids",
+            self.tx_ids.len(),
+            TX_STATUS_BATCH_IDS_MAX,
+        )
+    }
+}
+
+/// The answer to a [`TxStatusBatchRequest`]: one status per id asked, in its order.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TxStatusBatch {
+    /// Where each transaction stands.
+    pub statuses: Vec<TxStatus>,
+}
+
+impl Wire for TxStatusBatch {
+    const NAME: &'static str = "tx status batch";
+    const BYTES_MAX: usize = CONTROL_MESSAGE_BYTES_MAX;
+
+    fn check(&self) -> Result<(), InvalidMessage> {
+        check_count(
+            "tx status batch",
+            self.statuses.len(),
+            TX_STATUS_BATCH_IDS_MAX,
+        )
     }
 }

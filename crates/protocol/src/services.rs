@@ -12,6 +12,7 @@
 //! | `orderer-admin`     | `orderer::admin`       | admin                        | `encode(AdminRequest)`         | `encode(AdminReply)`        |
 //! | `peer-endorse`      | `peer::net`            | client, admin                | `encode(SignedProposal)`       | `encode(EndorseReply)`      |
 //! | `peer-tx-status`    | `peer::net`            | client, admin, peer          | `encode(TxStatusRequest)`      | `encode(TxStatus)`          |
+//! | `peer-tx-status-batch` | `peer::net`         | client, admin, peer          | `encode(TxStatusBatchRequest)` | `encode(TxStatusBatch)`     |
 //! | `peer-blocks`       | `peer::net`            | peer                         | `encode(BlockRange)`           | `encode(BlockBatch)`        |
 //!
 //! The Raft messages are protobuf (raft-rs's own encoding) and stay opaque here.
@@ -34,5 +35,8 @@ pub const ORDERER_ADMIN_SERVICE: &str = "orderer-admin";
 pub const ENDORSE_SERVICE: &str = "peer-endorse";
 /// Commit status of a transaction, waiting (bounded) for it to commit.
 pub const TX_STATUS_SERVICE: &str = "peer-tx-status";
+/// Commit status of several transactions in one request, waiting (bounded) until one of
+/// them commits: one long poll for a client's many commit waits at a peer.
+pub const TX_STATUS_BATCH_SERVICE: &str = "peer-tx-status-batch";
 /// State transfer between peers: committed blocks by number.
 pub const PEER_BLOCKS_SERVICE: &str = "peer-blocks";
