@@ -35,6 +35,9 @@
 //! requests of its own instead of the gateway's shared long polls
 //! (`Gateway::set_status_batching`); nodes built before the batch service get those anyway.
 //!
+//! `NETSETTLE_E2E_NO_ENDORSE_BATCH=1` sends every proposal in a `peer-endorse` request of
+//! its own instead of the gateway's batches (`Gateway::set_endorse_batching`).
+//!
 //! With `NETSETTLE_E2E_PERF=1` (and `perf` installed) the busiest level also records a
 //! `perf` profile of one endorsing peer and prints its top symbols.
 
@@ -316,6 +319,9 @@ impl Client {
         // `NETSETTLE_E2E_NO_STATUS_BATCH=1`: every commit wait in `peer-tx-status` requests
         // of its own instead of the gateway's shared long polls.
         gateway.set_status_batching(std::env::var_os("NETSETTLE_E2E_NO_STATUS_BATCH").is_none());
+        // `NETSETTLE_E2E_NO_ENDORSE_BATCH=1`: every proposal in a `peer-endorse` request of
+        // its own instead of the gateway's batches.
+        gateway.set_endorse_batching(std::env::var_os("NETSETTLE_E2E_NO_ENDORSE_BATCH").is_none());
         let agreement = std::fs::read(format!("{REPO}/tests/data/settlement/agreement.json"))
             .expect("agreement file");
         Client {

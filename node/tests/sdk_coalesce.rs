@@ -364,11 +364,13 @@ async fn a_batch_answer_with_a_response_missing_fails_each_of_its_envelopes() {
             // A single's answer is its own.
             Ok(answer) => assert_eq!(answer.info.as_bytes(), payload.as_slice()),
             Err(ClientError::BatchAnswer {
-                envelopes,
-                responses,
+                items,
+                answers,
+                service,
                 ..
             }) => {
-                assert_eq!(responses + 1, envelopes);
+                assert_eq!(answers + 1, items);
+                assert_eq!(service, "orderer-broadcast-batch");
                 failed += 1;
             }
             Err(error) => panic!("{error}"),

@@ -86,18 +86,20 @@ pub enum ClientError {
         /// Its explanation.
         info: String,
     },
-    /// An orderer answered a batch of broadcasts with a different number of responses
-    /// than envelopes, so no envelope of the batch knows its answer. The orderer is
-    /// faulty; whether any envelope landed is unknown (a resubmission is refused as a
-    /// duplicate if it did).
-    #[error("orderer {orderer} answered {responses} responses to a batch of {envelopes} envelopes")]
+    /// A node answered a batch (of broadcasts to an orderer, of proposals to a peer) with
+    /// a different number of answers than items, so no item of the batch knows its
+    /// answer. The node is faulty; for broadcasts, whether any envelope landed is unknown
+    /// (a resubmission is refused as a duplicate if it did).
+    #[error("{node} answered {answers} answers to a {service} request of {items} items")]
     BatchAnswer {
-        /// The orderer (network id).
-        orderer: String,
-        /// Envelopes in the batch.
-        envelopes: usize,
-        /// Responses in its answer.
-        responses: usize,
+        /// The node (network id).
+        node: String,
+        /// The batch service.
+        service: &'static str,
+        /// Items in the batch.
+        items: usize,
+        /// Answers in its answer.
+        answers: usize,
     },
     /// A peer's answer to a status batch did not give one status per transaction asked.
     #[error("peer {peer} answered {answered} statuses to a batch of {asked} transactions")]

@@ -11,9 +11,9 @@ use futures::stream::FuturesOrdered;
 use netsettle_net::{NetConfig, NetError, NetHandle, Network, NodeId};
 use netsettle_protocol::{
     BroadcastResponse, BroadcastStatus, ConfigUpdateEnvelope, ContractEvent, ContractId,
-    DELIVER_SERVICE, DeliverBatch, ENDORSE_SERVICE, EndorseReply, Envelope, Payload,
-    ProposalResponse, Response, SignedProposal, TX_STATUS_SERVICE, TxId, TxStatus, TxStatusRequest,
-    ValidationCode, decode, encode,
+    DELIVER_SERVICE, DeliverBatch, EndorseReply, Envelope, Payload, ProposalResponse, Response,
+    SignedProposal, TX_STATUS_SERVICE, TxId, TxStatus, TxStatusRequest, ValidationCode, decode,
+    encode,
 };
 
 use crate::limits::{
@@ -22,8 +22,8 @@ use crate::limits::{
 };
 use crate::status::{StatusCoalescer, WaitFailure};
 use crate::{
-    BroadcastCoalescer, ClientError, CoalescerStats, ConnectionProfile, OrdererPreference, Signer,
-    assemble, assemble_verified,
+    BroadcastCoalescer, ClientError, CoalescerStats, ConnectionProfile, EndorseCoalescer,
+    OrdererPreference, Signer, assemble, assemble_verified,
 };
 
 /// A node the client talks to.
@@ -87,6 +87,11 @@ pub struct Gateway {
     /// Whether broadcasts go through the coalescer's batches (the default) or each in a
     /// request of its own.
     broadcast_batching: bool,
+    /// Sends proposals for endorsement, batching those that queue up for one peer.
+    endorsements: EndorseCoalescer,
+    /// Whether endorsements go through `endorsements`' batches (the default) or each in
+    /// a request of its own.
+    endorse_batching: bool,
     /// Waits for commits, gathering those at one peer into few long polls.
     statuses: StatusCoalescer,
     /// Whether commit waits go through `statuses` (the default) or each in requests of
@@ -106,12 +111,14 @@ impl Gateway {
             network,
             broadcasts: BroadcastCoalescer::new(net.clone()),
             statuses: StatusCoalescer::new(net.clone()),
+            endorsements: EndorseCoalescer::new(net.clone()),
             net,
             config,
             preference: OrdererPreference::new(),
             verify_endorsements: false,
             broadcast_batching: true,
             status_batching: true,
+            endorse_batching: true,
         })
     }
 
@@ -122,6 +129,14 @@ impl Gateway {
     /// measure what it changes.
     pub fn set_broadcast_batching(&mut self, batching: bool) {
         self.broadcast_batching = batching;
+    }
+
+    /// Whether proposals that queue up for one peer go as batch requests (on by default;
+    /// [`EndorseCoalescer`], `peer-endorse-batch`) or each in a `peer-endorse` request of
+    /// its own. The peer endorses each proposal of a batch as if it had come alone; the
+    /// benches turn batching off to measure what it changes.
+    pub fn set_endorse_batching(&mut self, batching: bool) {
+        self.endorse_batching = batching;
     }
 
     /// Whether commit waits at one peer go as one long poll for them all (on by default;
@@ -235,11 +250,13 @@ impl Gateway {
         peer: &Endpoint,
         proposal: &SignedProposal,
     ) -> Result<ProposalResponse, ClientError> {
-        let bytes = self
-            .net
-            .request(peer.node_id, ENDORSE_SERVICE, encode(proposal)?)
-            .await?;
-        match decode::<EndorseReply>(&bytes)? {
+        let bytes = encode(proposal)?;
+        let reply = if self.endorse_batching {
+            self.endorsements.send(peer.node_id, bytes).await?
+        } else {
+            self.endorsements.send_alone(peer.node_id, bytes).await?
+        };
+        match reply {
             EndorseReply::Endorsed(response) => {
                 let endorser = &response.endorsement.endorser.msp_id;
                 if *endorser != peer.msp_id {

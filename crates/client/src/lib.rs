@@ -95,7 +95,10 @@ mod signer;
 mod status;
 
 pub use assemble::{Endorsed, assemble, assemble_verified};
-pub use coalesce::{BroadcastCoalescer, CoalescerStats};
+pub use coalesce::{
+    BatchKind, BroadcastCoalescer, Broadcasts, Coalescer, CoalescerStats, EndorseCoalescer,
+    Endorsements,
+};
 pub use error::ClientError;
 pub use events::{ChainEvent, EventCursor, EventStream};
 pub use gateway::{Committed, ConfigCommitted, Endpoint, Gateway, GatewayConfig};

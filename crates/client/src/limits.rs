@@ -40,9 +40,26 @@ pub const BROADCAST_QUEUE_MAX: usize = 1_024;
 /// limit): a few typical envelopes' worth of kilobytes each times a full batch, small
 /// enough that one batch does not hold a stream long. A larger envelope goes alone.
 pub const BROADCAST_BATCH_BYTES_TARGET: usize = 4 * 1024 * 1024;
-/// How long an orderer's sending task waits for an envelope before it ends (the next one
-/// starts it again).
-pub const BROADCAST_LANE_IDLE: Duration = Duration::from_secs(30);
+/// How long a node's sending or polling task waits for something to do before it ends
+/// (the next item starts it again).
+pub const LANE_IDLE: Duration = Duration::from_secs(30);
+/// Endorse batch requests in flight to one peer at once ([`crate::EndorseCoalescer`]);
+/// what arrives meanwhile queues up and goes as batches. Four batches of up to 64 are
+/// as many endorsements as the peer answers for one node at once
+/// (`netsettle_peer::limits::CLIENT_REQUESTS_OPEN_PER_NODE_MAX`, 256).
+pub const ENDORSE_BATCHES_IN_FLIGHT_MAX: usize = 4;
+/// Proposals waiting for one peer; beyond it, senders wait for room.
+pub const ENDORSE_QUEUE_MAX: usize = 1_024;
+/// Bytes of one endorse batch request at most (and never more than half the network's
+/// message limit): a larger proposal goes alone.
+pub const ENDORSE_BATCH_BYTES_TARGET: usize = 4 * 1024 * 1024;
+
+const _: () = assert!(ENDORSE_BATCHES_IN_FLIGHT_MAX >= 1);
+const _: () = assert!(
+    ENDORSE_QUEUE_MAX
+        >= 2 * ENDORSE_BATCHES_IN_FLIGHT_MAX
+            * netsettle_protocol::limits::ENDORSE_BATCH_PROPOSALS_MAX
+);
 
 const _: () = assert!(BROADCAST_BATCHES_IN_FLIGHT_MAX >= 1);
 const _: () = assert!(

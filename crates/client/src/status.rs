@@ -20,7 +20,7 @@
 //!
 //! Bounds: at most [`STATUS_WAITING_MAX`] transactions waited on per lane (beyond it new
 //! callers wait for room in a queue of [`STATUS_QUEUE_MAX`]); a lane ends after
-//! [`BROADCAST_LANE_IDLE`] with nothing to wait for, or once the gateway is dropped.
+//! [`LANE_IDLE`] with nothing to wait for, or once the gateway is dropped.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
@@ -38,8 +38,8 @@ use tokio::time::Instant;
 
 use crate::ClientError;
 use crate::limits::{
-    BROADCAST_LANE_IDLE, STATUS_POLLS_IN_FLIGHT_MAX, STATUS_QUEUE_MAX, STATUS_REQUESTS_MAX,
-    STATUS_WAIT, STATUS_WAITING_MAX,
+    LANE_IDLE, STATUS_POLLS_IN_FLIGHT_MAX, STATUS_QUEUE_MAX, STATUS_REQUESTS_MAX, STATUS_WAIT,
+    STATUS_WAITING_MAX,
 };
 
 /// How the network refuses a request for a service the node does not serve.
@@ -214,7 +214,7 @@ impl Lane {
                     None => break,
                 },
                 Some((ids, answer)) = polls.next(), if !polls.is_empty() => self.settle(ids, answer),
-                () = tokio::time::sleep(BROADCAST_LANE_IDLE), if idle => {
+                () = tokio::time::sleep(LANE_IDLE), if idle => {
                     waiters.close();
                     // Whoever queued meanwhile is served before the lane ends.
                     while let Ok(waiter) = waiters.try_recv() {

@@ -71,6 +71,14 @@ pub const CLIENT_REQUESTS_OPEN_MAX: usize = 1024;
 /// (`netsettle_net::NetLimits::streams_per_node_max`), so one client cannot hold them all.
 pub const CLIENT_REQUESTS_OPEN_PER_NODE_MAX: usize = 256;
 
+/// `peer-endorse-batch` requests answered at once, all callers together. Each holds up
+/// to `ENDORSE_BATCH_PROPOSALS_MAX` endorsements, so this admits as many endorsements in
+/// flight as [`CLIENT_REQUESTS_OPEN_MAX`] single requests do.
+pub const ENDORSE_BATCHES_OPEN_MAX: usize = 16;
+/// The same for one calling node: a gateway keeps
+/// `netsettle_client::limits::ENDORSE_BATCHES_IN_FLIGHT_MAX` (4) in flight per peer; this
+/// leaves room for a second process of the same identity.
+pub const ENDORSE_BATCHES_OPEN_PER_NODE_MAX: usize = 8;
 /// `peer-tx-status-batch` requests waited on at once, all callers together. Each asks
 /// about up to `TX_STATUS_BATCH_IDS_MAX` transactions (a ledger lookup each), and one
 /// client needs only a couple at a time for all its commit waits, so far fewer are
@@ -83,4 +91,9 @@ pub const STATUS_BATCHES_OPEN_PER_NODE_MAX: usize = 16;
 
 const _: () = assert!(PEER_BLOCKS_OPEN_PER_NODE_MAX <= PEER_BLOCKS_OPEN_MAX);
 const _: () = assert!(STATUS_BATCHES_OPEN_PER_NODE_MAX <= STATUS_BATCHES_OPEN_MAX);
+const _: () = assert!(ENDORSE_BATCHES_OPEN_PER_NODE_MAX <= ENDORSE_BATCHES_OPEN_MAX);
+const _: () = assert!(
+    ENDORSE_BATCHES_OPEN_MAX * netsettle_protocol::limits::ENDORSE_BATCH_PROPOSALS_MAX
+        <= CLIENT_REQUESTS_OPEN_MAX
+);
 const _: () = assert!(CLIENT_REQUESTS_OPEN_PER_NODE_MAX <= CLIENT_REQUESTS_OPEN_MAX);

@@ -6,6 +6,7 @@
 //! | service          | callers (roles)       | request                   | response            |
 //! |------------------|-----------------------|---------------------------|---------------------|
 //! | `peer-endorse`   | client, admin         | `encode(SignedProposal)`  | `encode(EndorseReply)` |
+//! | `peer-endorse-batch` | client, admin     | `encode(EndorseBatch)`    | `encode(EndorseBatchReply)` |
 //! | `peer-tx-status` | client, admin, peer   | `encode(TxStatusRequest)` | `encode(TxStatus)`  |
 //! | `peer-tx-status-batch` | client, admin, peer | `encode(TxStatusBatchRequest)` | `encode(TxStatusBatch)` |
 //! | `peer-blocks`    | peer                  | `encode(BlockRange)`      | `encode(BlockBatch)` |
@@ -53,12 +54,14 @@ use std::time::Duration;
 use netsettle_ledger::{LedgerError, TxLocation};
 use netsettle_msp::consenter_nodes;
 use netsettle_net::{ConnectionEvent, GossipMessage, InboundRequest, NetHandle, NodeId};
-use netsettle_protocol::limits::{RESPONSE_MESSAGE_BYTES_MAX, truncate_text};
+use netsettle_protocol::limits::{
+    ENDORSE_ALONE_STATUS, ENDORSE_BATCH_REPLY_BYTES_MAX, RESPONSE_MESSAGE_BYTES_MAX, truncate_text,
+};
 use netsettle_protocol::{
-    Block, BlockBatch, BlockRange, CodecError, ENDORSE_SERVICE, EndorseReply,
-    ORDERER_BLOCKS_SERVICE, PEER_BLOCKS_SERVICE, Role, SignedProposal, TX_STATUS_BATCH_SERVICE,
-    TX_STATUS_SERVICE, TxId, TxStatus, TxStatusBatch, TxStatusBatchRequest, TxStatusRequest,
-    decode, encode,
+    Block, BlockBatch, BlockRange, CodecError, ENDORSE_BATCH_SERVICE, ENDORSE_SERVICE,
+    EndorseBatch, EndorseBatchReply, EndorseReply, ORDERER_BLOCKS_SERVICE, PEER_BLOCKS_SERVICE,
+    Role, SignedProposal, TX_STATUS_BATCH_SERVICE, TX_STATUS_SERVICE, TxId, TxStatus,
+    TxStatusBatch, TxStatusBatchRequest, TxStatusRequest, decode, encode,
 };
 use tokio::sync::{Notify, broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
@@ -68,8 +71,9 @@ use crate::deliver::{self, BlockSource, DeliverConfig};
 use crate::error::{EndorseError, PeerNetError};
 use crate::gossip::{self, Intake, Route};
 use crate::limits::{
-    CLIENT_REQUESTS_OPEN_MAX, CLIENT_REQUESTS_OPEN_PER_NODE_MAX, PEER_BLOCKS_OPEN_MAX,
-    PEER_BLOCKS_OPEN_PER_NODE_MAX, STATUS_BATCHES_OPEN_MAX, STATUS_BATCHES_OPEN_PER_NODE_MAX,
+    CLIENT_REQUESTS_OPEN_MAX, CLIENT_REQUESTS_OPEN_PER_NODE_MAX, ENDORSE_BATCHES_OPEN_MAX,
+    ENDORSE_BATCHES_OPEN_PER_NODE_MAX, PEER_BLOCKS_OPEN_MAX, PEER_BLOCKS_OPEN_PER_NODE_MAX,
+    STATUS_BATCHES_OPEN_MAX, STATUS_BATCHES_OPEN_PER_NODE_MAX,
 };
 use crate::service::PeerHandle;
 use crate::stats::PeerStats;
@@ -186,6 +190,17 @@ fn serve(
             async move { answer_endorse(&peer, request).await }
         },
     ));
+    let endorse_batches = net.serve(ENDORSE_BATCH_SERVICE, &[Role::Client, Role::Admin])?;
+    let batches_peer = peer.clone();
+    let endorse_batches = tokio::spawn(serve_until(
+        endorse_batches,
+        OpenRequests::new(ENDORSE_BATCHES_OPEN_MAX, ENDORSE_BATCHES_OPEN_PER_NODE_MAX),
+        shutdown.clone(),
+        move |request| {
+            let peer = batches_peer.clone();
+            async move { answer_endorse_batch(&peer, request).await }
+        },
+    ));
     let status = net.serve(TX_STATUS_SERVICE, &[Role::Client, Role::Admin, Role::Peer])?;
     let status_peer = peer.clone();
     let status = tokio::spawn(serve_until(
@@ -223,7 +238,7 @@ fn serve(
             async move { answer_blocks(&peer, request).await }
         },
     ));
-    Ok(vec![endorse, status, batches, blocks])
+    Ok(vec![endorse, endorse_batches, status, batches, blocks])
 }
 
 /// The gossip side of the peer: publishes every committed block on the channel's block
@@ -522,7 +537,13 @@ impl Drop for OpenRequest {
 }
 
 async fn answer_endorse(peer: &PeerHandle, request: InboundRequest) {
-    let reply = match decode::<SignedProposal>(&request.payload) {
+    let reply = endorse_reply(peer, &request.payload).await;
+    respond(request, encode(&reply)).await;
+}
+
+/// This peer's answer to the encoding of a signed proposal.
+async fn endorse_reply(peer: &PeerHandle, payload: &[u8]) -> EndorseReply {
+    match decode::<SignedProposal>(payload) {
         Ok(signed) => match peer.endorse(signed).await {
             Ok(response) => EndorseReply::Endorsed(Box::new(response)),
             Err(error) => EndorseReply::Refused {
@@ -534,8 +555,92 @@ async fn answer_endorse(peer: &PeerHandle, request: InboundRequest) {
             status: 400,
             message: truncate_text(error.to_string(), RESPONSE_MESSAGE_BYTES_MAX),
         },
+    }
+}
+
+/// Endorses every proposal of a batch as if it had come alone, all at once on the
+/// runtime's workers, and answers them in the batch's order.
+async fn answer_endorse_batch(peer: &PeerHandle, mut request: InboundRequest) {
+    let batch = match decode::<EndorseBatch>(&request.payload) {
+        Ok(batch) => batch,
+        Err(error) => {
+            let _ = request.refuse(error.to_string()).await;
+            return;
+        }
     };
-    respond(request, encode(&reply)).await;
+    let mut endorsing = tokio::task::JoinSet::new();
+    for (index, proposal) in batch.proposals.into_iter().enumerate() {
+        let peer = peer.clone();
+        endorsing.spawn(async move { (index, endorse_reply(&peer, &proposal).await) });
+    }
+    let count = endorsing.len();
+    let mut replies: Vec<Option<EndorseReply>> = vec![None; count];
+    let collected = async {
+        while let Some(joined) = endorsing.join_next().await {
+            match joined {
+                Ok((index, reply)) => {
+                    if let Some(slot) = replies.get_mut(index) {
+                        *slot = Some(reply);
+                    }
+                }
+                Err(error) => warn!(%error, "an endorsement of a batch failed to run"),
+            }
+        }
+    };
+    tokio::select! {
+        () = collected => {}
+        // The caller is gone: stop endorsing for it (dropping the set aborts the rest).
+        () = request.departed() => {
+            debug!(from = %request.from.node_id, "endorse batch caller gone");
+            return;
+        }
+    }
+    let replies: Vec<EndorseReply> = replies
+        .into_iter()
+        .map(|reply| {
+            reply.unwrap_or_else(|| EndorseReply::Refused {
+                status: 500,
+                message: "the endorsement did not run to its end".to_owned(),
+            })
+        })
+        .collect();
+    respond(request, encode_endorse_batch_reply(replies)).await;
+}
+
+/// The batch's answer; when the replies together are over the limit of one answer, the
+/// largest are replaced by [`ENDORSE_ALONE_STATUS`] refusals until it fits, and their
+/// callers ask for them alone.
+fn encode_endorse_batch_reply(mut replies: Vec<EndorseReply>) -> Result<Vec<u8>, CodecError> {
+    let whole = EndorseBatchReply(replies);
+    match encode(&whole) {
+        Err(CodecError::TooLarge { .. }) => {}
+        encoded => return encoded,
+    }
+    replies = whole.0;
+    let mut sizes: Vec<(usize, usize)> = replies
+        .iter()
+        .enumerate()
+        .map(|(index, reply)| (encode(reply).map_or(usize::MAX, |bytes| bytes.len()), index))
+        .collect();
+    sizes.sort_unstable_by(|a, b| b.cmp(a));
+    let budget = ENDORSE_BATCH_REPLY_BYTES_MAX / 2;
+    let mut total: usize = sizes
+        .iter()
+        .map(|(size, _)| *size)
+        .fold(0, usize::saturating_add);
+    for (size, index) in sizes {
+        if total <= budget {
+            break;
+        }
+        if let Some(reply) = replies.get_mut(index) {
+            *reply = EndorseReply::Refused {
+                status: ENDORSE_ALONE_STATUS,
+                message: "endorsement too large for a batch answer: ask for it alone".to_owned(),
+            };
+            total = total.saturating_sub(size);
+        }
+    }
+    encode(&EndorseBatchReply(replies))
 }
 
 fn endorse_status(error: &EndorseError) -> u32 {

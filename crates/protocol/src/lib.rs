@@ -99,7 +99,10 @@ pub use orderer::{
     BroadcastStatus, DELIVER_BATCH_BLOCKS_MAX, DeliverBatch, DeliverRequest, DeliverResponse,
     DeliverStatus, OrdererStatus, SeekPosition, SignedDeliverRequest,
 };
-pub use peer::{EndorseReply, TxStatus, TxStatusBatch, TxStatusBatchRequest, TxStatusRequest};
+pub use peer::{
+    EndorseBatch, EndorseBatchReply, EndorseReply, TxStatus, TxStatusBatch, TxStatusBatchRequest,
+    TxStatusRequest,
+};
 pub use policy::{ImplicitMetaPolicy, ImplicitMetaRule, Policy, Principal, Role, SignaturePolicy};
 pub use proposal::{
     ContractAction, ContractEvent, Endorsement, Proposal, ProposalResponse,
@@ -107,9 +110,9 @@ pub use proposal::{
 };
 pub use rwset::{KvRead, KvWrite, NamespaceReadWriteSet, RangeQueryRead, ReadWriteSet, Version};
 pub use services::{
-    BROADCAST_BATCH_SERVICE, BROADCAST_SERVICE, DELIVER_SERVICE, ENDORSE_SERVICE,
-    ORDERER_ADMIN_SERVICE, ORDERER_BLOCKS_SERVICE, ORDERER_RAFT_SERVICE, PEER_BLOCKS_SERVICE,
-    TX_STATUS_BATCH_SERVICE, TX_STATUS_SERVICE,
+    BROADCAST_BATCH_SERVICE, BROADCAST_SERVICE, DELIVER_SERVICE, ENDORSE_BATCH_SERVICE,
+    ENDORSE_SERVICE, ORDERER_ADMIN_SERVICE, ORDERER_BLOCKS_SERVICE, ORDERER_RAFT_SERVICE,
+    PEER_BLOCKS_SERVICE, TX_STATUS_BATCH_SERVICE, TX_STATUS_SERVICE,
 };
 pub use state::{
     COMPOSITE_KEY_SEPARATOR, HistoryEntry, KeyError, Page, SIMPLE_KEY_FIRST, StateEntry,

@@ -120,6 +120,19 @@ pub const BROADCAST_BATCH_BYTES_MAX: usize = FRAME_BYTES_MAX;
 pub const BROADCAST_BATCH_RESPONSE_BYTES_MAX: usize =
     BROADCAST_BATCH_ENVELOPES_MAX * CONTROL_MESSAGE_BYTES_MAX;
 
+/// Proposals in one `peer-endorse-batch` request: a client batches what it has ready for
+/// one peer while its earlier requests travel.
+pub const ENDORSE_BATCH_PROPOSALS_MAX: usize = 64;
+/// A whole `peer-endorse-batch` request: one frame. Every proposal in it is still bounded
+/// by `PROPOSAL_BYTES_MAX`; clients keep batches far smaller.
+pub const ENDORSE_BATCH_BYTES_MAX: usize = FRAME_BYTES_MAX;
+/// The answer to an endorse batch: one frame. A peer whose replies would not fit answers
+/// the ones that do not with `ENDORSE_ALONE_STATUS`, and the client asks for those alone.
+pub const ENDORSE_BATCH_REPLY_BYTES_MAX: usize = FRAME_BYTES_MAX;
+/// The status of an endorse batch reply that says "ask for this one in a request of its
+/// own": its endorsement did not fit into the batch's answer.
+pub const ENDORSE_ALONE_STATUS: u32 = 413;
+
 /// Transactions one `peer-tx-status-batch` request asks about at most (32 bytes each;
 /// a status answer is about 20 bytes each): more waits than a client has in the blocks
 /// it can have in flight at once.

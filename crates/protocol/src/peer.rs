@@ -3,12 +3,13 @@
 //! [`SignedProposal`](crate::SignedProposal); blocks travel in a
 //! [`BlockBatch`](crate::BlockBatch); service names are in `services`.)
 
-use crate::codec::{Wire, check_count, check_len};
+use crate::codec::{Wire, check_count, check_len, check_non_empty};
 use crate::error::InvalidMessage;
 use crate::header::TxId;
 use crate::limits::{
-    CONTROL_MESSAGE_BYTES_MAX, PROPOSAL_RESPONSE_BYTES_MAX, RESPONSE_MESSAGE_BYTES_MAX,
-    TX_STATUS_BATCH_IDS_MAX,
+    CONTROL_MESSAGE_BYTES_MAX, ENDORSE_BATCH_BYTES_MAX, ENDORSE_BATCH_PROPOSALS_MAX,
+    ENDORSE_BATCH_REPLY_BYTES_MAX, PROPOSAL_BYTES_MAX, PROPOSAL_RESPONSE_BYTES_MAX,
+    RESPONSE_MESSAGE_BYTES_MAX, TX_STATUS_BATCH_IDS_MAX,
 };
 use crate::proposal::ProposalResponse;
 use crate::validation::ValidationCode;
@@ -138,5 +139,55 @@ impl Wire for TxStatusBatch {
             self.statuses.len(),
             TX_STATUS_BATCH_IDS_MAX,
         )
+    }
+}
+
+/// Several signed proposals for one peer in one request (`peer-endorse-batch`), each as
+/// its own encoding: the peer checks, simulates and answers each as if it had come alone
+/// (`peer-endorse`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EndorseBatch {
+    /// The encodings of the signed proposals.
+    #[serde(with = "crate::codec::bytes_list")]
+    pub proposals: Vec<Vec<u8>>,
+}
+
+impl Wire for EndorseBatch {
+    const NAME: &'static str = "endorse batch";
+    const BYTES_MAX: usize = ENDORSE_BATCH_BYTES_MAX;
+
+    fn check(&self) -> Result<(), InvalidMessage> {
+        check_non_empty("endorse batch", self.proposals.len())?;
+        check_count(
+            "proposals in an endorse batch",
+            self.proposals.len(),
+            ENDORSE_BATCH_PROPOSALS_MAX,
+        )?;
+        self.proposals.iter().try_for_each(|proposal| {
+            check_len(
+                "proposal in an endorse batch",
+                proposal.len(),
+                PROPOSAL_BYTES_MAX,
+            )
+        })
+    }
+}
+
+/// The answer to an [`EndorseBatch`]: one [`EndorseReply`] per proposal, in the batch's
+/// order.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EndorseBatchReply(pub Vec<EndorseReply>);
+
+impl Wire for EndorseBatchReply {
+    const NAME: &'static str = "endorse batch reply";
+    const BYTES_MAX: usize = ENDORSE_BATCH_REPLY_BYTES_MAX;
+
+    fn check(&self) -> Result<(), InvalidMessage> {
+        check_count(
+            "replies to an endorse batch",
+            self.0.len(),
+            ENDORSE_BATCH_PROPOSALS_MAX,
+        )?;
+        self.0.iter().try_for_each(EndorseReply::check)
     }
 }

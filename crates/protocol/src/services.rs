@@ -11,6 +11,7 @@
 //! | `orderer-deliver`   | `orderer::net`         | client, admin, peer, orderer | `encode(SignedDeliverRequest)` | `encode(DeliverBatch)`      |
 //! | `orderer-admin`     | `orderer::admin`       | admin                        | `encode(AdminRequest)`         | `encode(AdminReply)`        |
 //! | `peer-endorse`      | `peer::net`            | client, admin                | `encode(SignedProposal)`       | `encode(EndorseReply)`      |
+//! | `peer-endorse-batch` | `peer::net`           | client, admin                | `encode(EndorseBatch)`         | `encode(EndorseBatchReply)` |
 //! | `peer-tx-status`    | `peer::net`            | client, admin, peer          | `encode(TxStatusRequest)`      | `encode(TxStatus)`          |
 //! | `peer-tx-status-batch` | `peer::net`         | client, admin, peer          | `encode(TxStatusBatchRequest)` | `encode(TxStatusBatch)`     |
 //! | `peer-blocks`       | `peer::net`            | peer                         | `encode(BlockRange)`           | `encode(BlockBatch)`        |
@@ -33,6 +34,9 @@ pub const DELIVER_SERVICE: &str = "orderer-deliver";
 pub const ORDERER_ADMIN_SERVICE: &str = "orderer-admin";
 /// Endorsement of a signed proposal.
 pub const ENDORSE_SERVICE: &str = "peer-endorse";
+/// Endorsement of several signed proposals in one request, each checked and answered as
+/// if it had come alone (`peer-endorse`), in order.
+pub const ENDORSE_BATCH_SERVICE: &str = "peer-endorse-batch";
 /// Commit status of a transaction, waiting (bounded) for it to commit.
 pub const TX_STATUS_SERVICE: &str = "peer-tx-status";
 /// Commit status of several transactions in one request, waiting (bounded) until one of
