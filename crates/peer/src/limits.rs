@@ -43,8 +43,16 @@ pub const EVENT_SUBSCRIBER_QUEUE_MAX: usize = 1_024;
 /// Endorsements this peer signed that it remembers, so its validator need not verify them
 /// again (`own_endorsements`): more than are endorsed while a block is being ordered at
 /// the goal rate (600 tx/s for a few seconds); an evicted one only costs a verification.
-/// About 200 bytes each.
+/// About 200 bytes each, plus the signed bytes they keep.
 pub const OWN_ENDORSEMENTS_MAX: usize = 8_192;
+/// Signed bytes kept by those entries, all together (a typical upload's endorsement signs
+/// about 2.4 KiB: 8,192 of them are 20 MiB); beyond it the oldest entries give way.
+pub const OWN_ENDORSEMENTS_BYTES_MAX: usize = 32 * 1024 * 1024;
+/// Signed bytes an entry keeps as they are; an entry for larger ones keeps their SM3 (the
+/// check then hashes the bytes again instead of comparing them).
+pub const OWN_ENDORSEMENT_KEPT_BYTES_MAX: usize = 64 * 1024;
+
+const _: () = assert!(OWN_ENDORSEMENT_KEPT_BYTES_MAX <= OWN_ENDORSEMENTS_BYTES_MAX);
 
 /// Contracts one peer's registry may hold.
 pub const CONTRACTS_MAX: usize = 64;

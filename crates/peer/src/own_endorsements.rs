@@ -2,13 +2,16 @@
 //! its own signature again when the transaction comes back in a block (one SM2
 //! verification less per transaction and peer).
 //!
-//! An entry is the transaction id, the SM3 of the exact bytes signed and the signature.
-//! The validator takes an endorsement as verified without SM2 only when it names this
-//! peer's identity exactly and its signed bytes hash and its signature are exactly an
-//! entry's: anything else (a forged signature under this peer's name, other bytes under a
-//! copied signature, an entry long evicted) is verified as any other. The cache holds at
-//! most [`OWN_ENDORSEMENTS_MAX`] entries, the oldest evicted first: an evicted entry only
-//! costs a verification.
+//! An entry is the transaction id, the exact bytes signed (or, for bytes over
+//! [`OWN_ENDORSEMENT_KEPT_BYTES_MAX`], their SM3) and the signature. The validator takes
+//! an endorsement as verified without SM2 only when it names this peer's identity exactly
+//! and its signed bytes and its signature are exactly an entry's: anything else (a forged
+//! signature under this peer's name, other bytes under a copied signature, an entry long
+//! evicted) is verified as any other. Keeping the bytes themselves makes the check a
+//! comparison instead of two SM3 passes over them (one to record, one to look up). The
+//! cache holds at most [`OWN_ENDORSEMENTS_MAX`] entries and
+//! [`OWN_ENDORSEMENTS_BYTES_MAX`] bytes kept, the oldest evicted first: an evicted entry
+//! only costs a verification.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -17,7 +20,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use netsettle_protocol::{Identity, TxId};
 use netsettle_smcrypto::{Hash, Signature, sm3};
 
-use crate::limits::OWN_ENDORSEMENTS_MAX;
+use crate::limits::{
+    OWN_ENDORSEMENT_KEPT_BYTES_MAX, OWN_ENDORSEMENTS_BYTES_MAX, OWN_ENDORSEMENTS_MAX,
+};
 
 /// The endorsements one peer identity signed lately. Shared by the endorser (which
 /// records) and the validator (which looks up).
@@ -35,12 +40,55 @@ struct Entries {
     by_tx: HashMap<TxId, Signed>,
     /// Transaction ids oldest first; each id once.
     order: VecDeque<TxId>,
+    /// Bytes of signed messages kept, all entries together.
+    kept_bytes: usize,
+}
+
+impl Entries {
+    fn remove(&mut self, tx_id: &TxId) {
+        if let Some(signed) = self.by_tx.remove(tx_id) {
+            self.kept_bytes = self.kept_bytes.saturating_sub(signed.message.kept_bytes());
+        }
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
 struct Signed {
-    message_hash: Hash,
+    message: Message,
     signature: Signature,
+}
+
+/// What an entry keeps of the signed bytes.
+#[derive(Debug, PartialEq, Eq)]
+enum Message {
+    /// The bytes themselves.
+    Bytes(Vec<u8>),
+    /// Their SM3, for bytes over [`OWN_ENDORSEMENT_KEPT_BYTES_MAX`].
+    Hash(Hash),
+}
+
+impl Message {
+    fn of(message: &[u8]) -> Message {
+        if message.len() <= OWN_ENDORSEMENT_KEPT_BYTES_MAX {
+            Message::Bytes(message.to_vec())
+        } else {
+            Message::Hash(sm3(message))
+        }
+    }
+
+    fn is(&self, message: &[u8]) -> bool {
+        match self {
+            Message::Bytes(bytes) => bytes.as_slice() == message,
+            Message::Hash(hash) => *hash == sm3(message),
+        }
+    }
+
+    fn kept_bytes(&self) -> usize {
+        match self {
+            Message::Bytes(bytes) => bytes.len(),
+            Message::Hash(_) => 0,
+        }
+    }
 }
 
 impl OwnEndorsements {
@@ -54,21 +102,30 @@ impl OwnEndorsements {
     }
 
     /// Remembers that this peer signed `message` with `signature` for `tx_id` (replacing
-    /// an earlier endorsement of the same transaction), evicting the oldest entry when
+    /// an earlier endorsement of the same transaction), evicting the oldest entries when
     /// full.
     pub fn record(&self, tx_id: TxId, message: &[u8], signature: Signature) {
         let signed = Signed {
-            message_hash: sm3(message),
+            message: Message::of(message),
             signature,
         };
+        let kept = signed.message.kept_bytes();
         let mut entries = self.lock();
-        if entries.by_tx.insert(tx_id, signed).is_none() {
-            entries.order.push_back(tx_id);
-        }
-        while entries.order.len() > OWN_ENDORSEMENTS_MAX {
-            if let Some(oldest) = entries.order.pop_front() {
-                entries.by_tx.remove(&oldest);
+        entries.kept_bytes = entries.kept_bytes.saturating_add(kept);
+        match entries.by_tx.insert(tx_id, signed) {
+            None => entries.order.push_back(tx_id),
+            Some(replaced) => {
+                let before = replaced.message.kept_bytes();
+                entries.kept_bytes = entries.kept_bytes.saturating_sub(before);
             }
+        }
+        while entries.order.len() > OWN_ENDORSEMENTS_MAX
+            || entries.kept_bytes > OWN_ENDORSEMENTS_BYTES_MAX
+        {
+            let Some(oldest) = entries.order.pop_front() else {
+                break;
+            };
+            entries.remove(&oldest);
         }
     }
 
@@ -84,14 +141,23 @@ impl OwnEndorsements {
         if *endorser != self.identity {
             return false;
         }
-        let same_signature = self
-            .lock()
-            .by_tx
-            .get(tx_id)
-            .filter(|signed| signed.signature == *signature)
-            .map(|signed| signed.message_hash);
-        // Hashing outside the lock: the message may be large.
-        let own = same_signature.is_some_and(|hash| hash == sm3(message));
+        let own = {
+            let entries = self.lock();
+            let same_signature = entries
+                .by_tx
+                .get(tx_id)
+                .filter(|signed| signed.signature == *signature);
+            match same_signature.map(|signed| &signed.message) {
+                Some(Message::Bytes(bytes)) => bytes.as_slice() == message,
+                Some(Message::Hash(hash)) => {
+                    let hash = *hash;
+                    drop(entries);
+                    // Hashing outside the lock: the message is large.
+                    Message::Hash(hash).is(message)
+                }
+                None => false,
+            }
+        };
         if own {
             self.hits.fetch_add(1, Ordering::Relaxed);
         }
@@ -162,6 +228,32 @@ mod tests {
         assert!(!own.is_own(&tx(1), &identity("peer0"), b"signed bytes", &signature(1)));
         assert!(own.is_own(&tx(1), &identity("peer0"), b"signed bytes", &signature(3)));
         assert_eq!(own.len(), 1);
+    }
+
+    #[test]
+    fn large_messages_are_kept_as_their_hash_and_kept_bytes_are_bounded() {
+        let own = OwnEndorsements::new(identity("peer0"));
+        let large = vec![7u8; OWN_ENDORSEMENT_KEPT_BYTES_MAX + 1];
+        own.record(tx(1), &large, signature(1));
+        assert!(own.is_own(&tx(1), &identity("peer0"), &large, &signature(1)));
+        let mut other = large.clone();
+        other[0] = 8;
+        assert!(!own.is_own(&tx(1), &identity("peer0"), &other, &signature(1)));
+        assert_eq!(own.lock().kept_bytes, 0);
+        // Kept bytes stay within their bound: the oldest entries give way.
+        let medium = vec![1u8; OWN_ENDORSEMENT_KEPT_BYTES_MAX];
+        let fit = OWN_ENDORSEMENTS_BYTES_MAX / OWN_ENDORSEMENT_KEPT_BYTES_MAX;
+        for n in 2..u64::try_from(fit + 5).unwrap() {
+            own.record(tx(n), &medium, signature(1));
+            assert!(own.lock().kept_bytes <= OWN_ENDORSEMENTS_BYTES_MAX);
+        }
+        assert!(!own.is_own(&tx(2), &identity("peer0"), &medium, &signature(1)));
+        let last = u64::try_from(fit + 4).unwrap();
+        assert!(own.is_own(&tx(last), &identity("peer0"), &medium, &signature(1)));
+        // Replacing an entry gives its kept bytes back.
+        let before = own.lock().kept_bytes;
+        own.record(tx(last), b"m", signature(2));
+        assert_eq!(own.lock().kept_bytes, before - medium.len() + 1);
     }
 
     #[test]
