@@ -38,7 +38,7 @@
 //! many times could otherwise make every node that decodes a block allocate many times
 //! the block).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::ser::{SerializeTuple as _, Serializer};
@@ -63,8 +63,14 @@ const TAG_ARGUMENT: u8 = 2;
 
 impl Serialize for Transaction {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut args = Arguments::new(&self.proposal.args);
         let action = &self.response.action;
+        let written = action
+            .rw_set
+            .namespaces
+            .iter()
+            .flat_map(|namespace| &namespace.writes)
+            .filter_map(|write| write.value.as_ref().map(Vec::len));
+        let mut args = Arguments::new(&self.proposal.args, written);
         let namespaces = action
             .rw_set
             .namespaces
@@ -202,23 +208,34 @@ impl Serialize for ValueOut<'_> {
 
 /// A proposal's arguments, found by their bytes, and which an earlier write named.
 /// Looking a value up hashes it once, so checking a transaction costs time in proportion
-/// to its bytes, however many arguments and writes it has.
+/// to its bytes, however many arguments and writes it has. Only arguments as long as some
+/// written value can equal one, so only those are hashed, and a value no argument is as
+/// long as is not hashed at all (most transactions write no argument).
 struct Arguments<'a> {
     args: &'a [Vec<u8>],
-    /// The first index of each distinct argument.
+    /// The first index of each distinct argument as long as some written value.
     first_index: HashMap<&'a [u8], usize>,
+    /// The lengths of the arguments in `first_index`.
+    indexed_lengths: HashSet<usize>,
     named: Vec<bool>,
 }
 
 impl<'a> Arguments<'a> {
-    fn new(args: &'a [Vec<u8>]) -> Self {
-        let mut first_index = HashMap::with_capacity(args.len());
+    /// `args`, to be compared with values of the `written` lengths (and no others).
+    fn new(args: &'a [Vec<u8>], written: impl Iterator<Item = usize>) -> Self {
+        let written: HashSet<usize> = written.collect();
+        let mut first_index = HashMap::new();
+        let mut indexed_lengths = HashSet::new();
         for (index, arg) in args.iter().enumerate() {
-            first_index.entry(arg.as_slice()).or_insert(index);
+            if written.contains(&arg.len()) {
+                first_index.entry(arg.as_slice()).or_insert(index);
+                indexed_lengths.insert(arg.len());
+            }
         }
         Arguments {
             args,
             first_index,
+            indexed_lengths,
             named: vec![false; args.len()],
         }
     }
@@ -227,8 +244,12 @@ impl<'a> Arguments<'a> {
         self.args.get(index).map(Vec::as_slice)
     }
 
-    /// The first argument with exactly these bytes.
+    /// The first argument with exactly these bytes (`value` has one of the written
+    /// lengths the arguments were built for).
     fn first_equal(&self, value: &[u8]) -> Option<usize> {
+        if !self.indexed_lengths.contains(&value.len()) {
+            return None;
+        }
         self.first_index.get(value).copied()
     }
 
@@ -373,7 +394,20 @@ impl TransactionIn {
             proposal_hash,
             action,
         } = response;
-        let mut args = Arguments::new(&proposal.args);
+        let written = action
+            .rw_set
+            .namespaces
+            .iter()
+            .flat_map(|namespace| &namespace.writes)
+            .filter_map(|write| match &write.value {
+                ValueIn::Delete => None,
+                ValueIn::Bytes(bytes) => Some(bytes.len()),
+                ValueIn::Argument(index) => usize::try_from(*index)
+                    .ok()
+                    .and_then(|index| proposal.args.get(index))
+                    .map(Vec::len),
+            });
+        let mut args = Arguments::new(&proposal.args, written);
         let mut namespaces = Vec::with_capacity(action.rw_set.namespaces.len());
         for namespace in action.rw_set.namespaces {
             let mut writes = Vec::with_capacity(namespace.writes.len());
