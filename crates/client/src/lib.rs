@@ -61,6 +61,10 @@
 //! Broadcasts go through a [`BroadcastCoalescer`]: envelopes that queue up for one orderer
 //! while the client's earlier requests to it travel go as one `orderer-broadcast-batch`
 //! request, each still answered (and retried by [`Gateway::broadcast`]) on its own.
+//! Endorsements go the same way through an [`EndorseCoalescer`] (`peer-endorse-batch`),
+//! and the gateway's commit waits at one peer share long polls (`peer-tx-status-batch`,
+//! answered at the first commit of any of them): under load a peer answers a few
+//! requests per block instead of several per transaction.
 //!
 //! [`Gateway::events`] and [`Gateway::events_after`] follow the chain from a height or a
 //! resume [`EventCursor`]: contract events of valid transactions and block events, in
