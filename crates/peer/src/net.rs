@@ -447,7 +447,7 @@ where
     loop {
         tokio::select! {
             request = requests.recv() => match request {
-                Some(request) => match bound.enter(request.from.node_id) {
+                Some(request) => match bound.enter(request.from.node_id, &request.from.msp_id) {
                     Ok(open) => {
                         let answering = answer(request);
                         tokio::spawn(async move {
@@ -469,14 +469,23 @@ where
     }
 }
 
-/// Requests of one service being answered: at most `total_max` at once, and at most
-/// `per_node_max` from one calling node, so neither a flood nor one slow caller can hold
-/// the service.
+/// Requests of one service being answered: at most `total_max` at once, at most half of
+/// them from the nodes of one organisation, and at most `per_node_max` from one calling
+/// node, so neither a flood nor one slow caller can hold the service, and neither
+/// carrier, however many identities its CA mints, can take the other's half.
 #[derive(Debug)]
 pub struct OpenRequests {
     total_max: usize,
     per_node_max: usize,
-    open: Mutex<HashMap<NodeId, usize>>,
+    per_org_max: usize,
+    open: Mutex<Open>,
+}
+
+#[derive(Debug, Default)]
+struct Open {
+    by_node: HashMap<NodeId, usize>,
+    by_org: HashMap<String, usize>,
+    total: usize,
 }
 
 /// One request's place in [`OpenRequests`], given back when dropped.
@@ -484,53 +493,69 @@ pub struct OpenRequests {
 pub struct OpenRequest {
     bound: Arc<OpenRequests>,
     node: NodeId,
+    org: String,
 }
 
 impl OpenRequests {
-    /// A bound of `total_max` requests at once, `per_node_max` of them from one node.
+    /// A bound of `total_max` requests at once, half of them (at least `per_node_max`)
+    /// from one organisation, `per_node_max` from one node.
     pub fn new(total_max: usize, per_node_max: usize) -> Arc<Self> {
         Arc::new(OpenRequests {
             total_max,
             per_node_max,
-            open: Mutex::new(HashMap::new()),
+            per_org_max: (total_max / 2).max(per_node_max),
+            open: Mutex::new(Open::default()),
         })
     }
 
-    /// A place for one more request from `node`, or why not.
-    pub fn enter(self: &Arc<Self>, node: NodeId) -> Result<OpenRequest, String> {
+    /// A place for one more request from `node` of organisation `org`, or why not.
+    pub fn enter(self: &Arc<Self>, node: NodeId, org: &str) -> Result<OpenRequest, String> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        let total: usize = open.values().sum();
-        if total >= self.total_max {
-            return Err(format!("busy: {total} requests open"));
+        if open.total >= self.total_max {
+            return Err(format!("busy: {} requests open", open.total));
         }
-        let from_node = open.entry(node).or_insert(0);
-        if *from_node >= self.per_node_max {
+        let from_org = open.by_org.get(org).copied().unwrap_or(0);
+        if from_org >= self.per_org_max {
+            return Err(format!(
+                "busy: {from_org} requests of this organisation open"
+            ));
+        }
+        let from_node = open.by_node.get(&node).copied().unwrap_or(0);
+        if from_node >= self.per_node_max {
             return Err(format!("busy: {from_node} requests of this node open"));
         }
-        *from_node = from_node.saturating_add(1);
+        open.by_node.insert(node, from_node.saturating_add(1));
+        open.by_org
+            .insert(org.to_owned(), from_org.saturating_add(1));
+        open.total = open.total.saturating_add(1);
         Ok(OpenRequest {
             bound: Arc::clone(self),
             node,
+            org: org.to_owned(),
         })
     }
 
     /// Requests open now.
     pub fn n_open(&self) -> usize {
-        self.open
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .sum()
+        self.open.lock().unwrap_or_else(|e| e.into_inner()).total
     }
 }
 
 impl Drop for OpenRequest {
     fn drop(&mut self) {
         let mut open = self.bound.open.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(count) = open.get_mut(&self.node) {
+        let open = &mut *open;
+        open.total = open.total.saturating_sub(1);
+        if let Some(count) = open.by_node.get_mut(&self.node) {
             *count = count.saturating_sub(1);
             if *count == 0 {
-                open.remove(&self.node);
+                open.by_node.remove(&self.node);
+            }
+        }
+        if let Some(count) = open.by_org.get_mut(&self.org) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.by_org.remove(&self.org);
             }
         }
     }

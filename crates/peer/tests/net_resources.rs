@@ -189,7 +189,7 @@ async fn a_client_holds_at_most_its_share_and_gives_it_back_when_it_leaves() {
 }
 
 /// `peer-blocks` (state transfer reads whole blocks) answers at most two requests of one
-/// peer and eight of all peers at once.
+/// peer and eight of all peers at once, at most four of them from one organisation.
 #[test]
 fn peer_blocks_requests_are_bounded_per_peer_and_in_total() {
     let node = |n: u8| {
@@ -201,15 +201,68 @@ fn peer_blocks_requests_are_bounded_per_peer_and_in_total() {
         netsettle_peer::limits::PEER_BLOCKS_OPEN_MAX,
         netsettle_peer::limits::PEER_BLOCKS_OPEN_PER_NODE_MAX,
     );
+    let (unicom, mobile) = ("UnicomMSP", "MobileMSP");
     let greedy = node(0);
-    let first = bound.enter(greedy).unwrap();
-    let _second = bound.enter(greedy).unwrap();
-    assert!(bound.enter(greedy).unwrap_err().contains("of this node"));
+    let first = bound.enter(greedy, unicom).unwrap();
+    let _second = bound.enter(greedy, unicom).unwrap();
+    assert!(
+        bound
+            .enter(greedy, unicom)
+            .unwrap_err()
+            .contains("of this node")
+    );
     drop(first);
-    let _third = bound.enter(greedy).unwrap();
-    let others: Vec<_> = (1..=6u8).map(|n| bound.enter(node(n)).unwrap()).collect();
+    let _third = bound.enter(greedy, unicom).unwrap();
+    let others: Vec<_> = (1..=6u8)
+        .map(|n| {
+            bound
+                .enter(node(n), if n <= 2 { unicom } else { mobile })
+                .unwrap()
+        })
+        .collect();
     assert_eq!(bound.n_open(), 8);
-    assert!(bound.enter(node(9)).unwrap_err().contains("requests open"));
+    assert!(
+        bound
+            .enter(node(9), mobile)
+            .unwrap_err()
+            .contains("requests open")
+    );
     drop(others);
     assert_eq!(bound.n_open(), 2);
+}
+
+/// However many identities a carrier's CA mints, its nodes together hold at most half of
+/// a client service's places: the other carrier's clients are still admitted.
+#[test]
+fn one_organisation_holds_at_most_half_of_a_service() {
+    let bound = OpenRequests::new(
+        netsettle_peer::limits::ENDORSE_BATCHES_OPEN_MAX,
+        netsettle_peer::limits::ENDORSE_BATCHES_OPEN_PER_NODE_MAX,
+    );
+    let minted =
+        || NodeId::from_public_key(netsettle_smcrypto::PrivateKey::generate().public_key());
+    let half = netsettle_peer::limits::ENDORSE_BATCHES_OPEN_MAX / 2;
+    let mut held = Vec::new();
+    while held.len() < half {
+        let node = minted();
+        for _ in 0..netsettle_peer::limits::ENDORSE_BATCHES_OPEN_PER_NODE_MAX {
+            if held.len() < half {
+                held.push(bound.enter(node, "MobileMSP").unwrap());
+            }
+        }
+    }
+    let refused = bound.enter(minted(), "MobileMSP").unwrap_err();
+    assert!(refused.contains("of this organisation"), "{refused}");
+    let other: Vec<_> = (0..half)
+        .map(|n| {
+            let node = minted();
+            let _ = n;
+            bound.enter(node, "UnicomMSP").unwrap()
+        })
+        .collect();
+    assert_eq!(bound.n_open(), 2 * half);
+    drop(held);
+    drop(other);
+    assert_eq!(bound.n_open(), 0);
+    assert!(bound.enter(minted(), "MobileMSP").is_ok());
 }
