@@ -5,33 +5,20 @@
 //! an empty batch, one over the count limit and bytes that are no batch are refused as a
 //! whole. Every wait is on a response; a deadline only marks failure.
 
-use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use netsettle_net::{ChannelTrust, NetConfig, NetError, Network, NodeId};
+use netsettle_net::{NetError, Network, NodeId};
 use netsettle_peer::lifecycle::{ContractDefinition, LIFECYCLE_NAMESPACE};
-use netsettle_peer::net::{DeliverFrom, PeerNetConfig};
 use netsettle_protocol::limits::ENDORSE_BATCH_PROPOSALS_MAX;
 use netsettle_protocol::{
-    ChannelConfig, ENDORSE_BATCH_SERVICE, ENDORSE_SERVICE, EndorseBatch, EndorseBatchReply,
-    EndorseReply, Policy, Principal, Role, SignaturePolicy, SignedProposal, decode, encode,
+    ENDORSE_BATCH_SERVICE, ENDORSE_SERVICE, EndorseBatch, EndorseBatchReply, EndorseReply, Policy,
+    Principal, Role, SignaturePolicy, SignedProposal, decode, encode,
 };
-use netsettle_testkit::net::test_limits;
-use netsettle_testkit::peer::{KV_DIGEST_SEED, start_peer};
+use netsettle_testkit::peer::{KV_DIGEST_SEED, NetPeer, member_net_config};
 use netsettle_testkit::tx::proposal_at;
 use netsettle_testkit::{Consortium, Member};
-use tokio::sync::watch;
 
 const DEADLINE: Duration = Duration::from_secs(60);
-
-fn net_config(member: &Member, channel: &ChannelConfig, listen: &str) -> NetConfig {
-    let roles = [Role::Peer, Role::Orderer, Role::Client];
-    let trust = ChannelTrust::new(channel, &roles).expect("the config's trust loads");
-    let listen: SocketAddr = listen.parse().expect("a socket address");
-    let mut net = NetConfig::new(member.tls_identity(), trust, listen);
-    net.limits = test_limits();
-    net
-}
 
 fn now_ms() -> u64 {
     let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
@@ -131,23 +118,16 @@ fn raw_batch(items: &[Vec<u8>]) -> Vec<u8> {
 async fn each_proposal_of_a_batch_is_answered_as_if_it_came_alone() {
     let consortium = Consortium::new();
     let dir = tempfile::tempdir().unwrap();
-    let (peer, blocks) = start_peer(&consortium, &consortium.unicom_peer, dir.path(), true);
-    let peer_net = Network::start(net_config(
+    let served = NetPeer::start(
+        &consortium,
         &consortium.unicom_peer,
-        &consortium.config,
+        dir.path(),
+        true,
         "127.0.18.1:0",
-    ))
-    .await
-    .unwrap();
-    let (stop, shutdown) = watch::channel(false);
-    let config = PeerNetConfig {
-        msp_id: "UnicomMSP".to_owned(),
-        deliver_from: DeliverFrom::Gossip,
-        known_nodes: Vec::new(),
-    };
-    let tasks =
-        netsettle_peer::net::spawn(&peer_net.handle(), &peer, &config, blocks, &shutdown).unwrap();
-    let mut client_config = net_config(
+    )
+    .await;
+    let peer_net = &served.net;
+    let mut client_config = member_net_config(
         &consortium.mobile_client,
         &consortium.config,
         "127.0.18.2:0",
@@ -232,10 +212,6 @@ async fn each_proposal_of_a_batch_is_answered_as_if_it_came_alone() {
         "{garbage:?}"
     );
 
-    let _ = stop.send(true);
-    for task in tasks {
-        let _ = tokio::time::timeout(DEADLINE, task).await;
-    }
     client.shutdown().await;
-    peer_net.shutdown().await;
+    served.stop().await;
 }

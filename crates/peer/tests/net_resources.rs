@@ -3,31 +3,20 @@
 //! caller that leaves gives back what its waiting requests held. Every wait is on a
 //! response or an event; a deadline only marks failure.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use netsettle_net::{ChannelTrust, ConnectionEvent, NetConfig, NetError, Network, NodeId};
+use netsettle_net::{ConnectionEvent, NetError, Network, NodeId};
 use netsettle_peer::limits::CLIENT_REQUESTS_OPEN_PER_NODE_MAX;
-use netsettle_peer::net::{DeliverFrom, OpenRequests, PeerNetConfig};
+use netsettle_peer::net::OpenRequests;
 use netsettle_protocol::{
-    ChannelConfig, PEER_BLOCKS_SERVICE, Role, TX_STATUS_SERVICE, TxId, TxStatus, TxStatusRequest,
-    decode, encode,
+    ChannelConfig, PEER_BLOCKS_SERVICE, TX_STATUS_SERVICE, TxId, TxStatus, TxStatusRequest, decode,
+    encode,
 };
-use netsettle_testkit::net::{test_limits, wait_for};
-use netsettle_testkit::peer::start_peer;
+use netsettle_testkit::net::wait_for;
+use netsettle_testkit::peer::{NetPeer, member_net_config};
 use netsettle_testkit::{Consortium, Member};
-use tokio::sync::watch;
 
 const DEADLINE: Duration = Duration::from_secs(60);
-
-fn net_config(member: &Member, channel: &ChannelConfig, listen: &str) -> NetConfig {
-    let roles = [Role::Peer, Role::Orderer, Role::Client];
-    let trust = ChannelTrust::new(channel, &roles).expect("the config's trust loads");
-    let listen: SocketAddr = listen.parse().expect("a socket address");
-    let mut net = NetConfig::new(member.tls_identity(), trust, listen);
-    net.limits = test_limits();
-    net
-}
 
 /// A status request that waits (up to the peer's cap) for a transaction that never
 /// commits.
@@ -54,7 +43,7 @@ async fn start_client(
     listen: &str,
     peer: &Network,
 ) -> Network {
-    let mut config = net_config(member, channel, listen);
+    let mut config = member_net_config(member, channel, listen);
     // A hostile client is not bound by the consortium's stream limit.
     config.limits.streams_per_node_max = CLIENT_REQUESTS_OPEN_PER_NODE_MAX + 36;
     config.limits.request_timeout = Duration::from_secs(120);
@@ -79,29 +68,22 @@ async fn status(client: &Network, peer: NodeId, payload: Vec<u8>) -> Result<Vec<
 async fn a_client_holds_at_most_its_share_and_gives_it_back_when_it_leaves() {
     let consortium = Consortium::new();
     let dir = tempfile::tempdir().unwrap();
-    let (peer, blocks) = start_peer(&consortium, &consortium.unicom_peer, dir.path(), false);
-    let peer_net = Network::start(net_config(
+    let served = NetPeer::start(
+        &consortium,
         &consortium.unicom_peer,
-        &consortium.config,
+        dir.path(),
+        false,
         "127.0.16.1:0",
-    ))
-    .await
-    .unwrap();
+    )
+    .await;
+    let peer_net = &served.net;
     let mut peer_events = peer_net.handle().events();
-    let (stop, shutdown) = watch::channel(false);
-    let config = PeerNetConfig {
-        msp_id: "UnicomMSP".to_owned(),
-        deliver_from: DeliverFrom::Gossip,
-        known_nodes: Vec::new(),
-    };
-    let tasks =
-        netsettle_peer::net::spawn(&peer_net.handle(), &peer, &config, blocks, &shutdown).unwrap();
 
     let attacker = start_client(
         &consortium.mobile_client,
         &consortium.config,
         "127.0.16.2:0",
-        &peer_net,
+        peer_net,
     )
     .await;
     let mut floods = tokio::task::JoinSet::new();
@@ -131,7 +113,7 @@ async fn a_client_holds_at_most_its_share_and_gives_it_back_when_it_leaves() {
         &consortium.unicom_client,
         &consortium.config,
         "127.0.16.3:0",
-        &peer_net,
+        peer_net,
     )
     .await;
     let answer = status(&honest, peer_net.node_id(), quick_status())
@@ -160,7 +142,7 @@ async fn a_client_holds_at_most_its_share_and_gives_it_back_when_it_leaves() {
         &consortium.mobile_client,
         &consortium.config,
         "127.0.16.2:0",
-        &peer_net,
+        peer_net,
     )
     .await;
     let answer = status(&back, peer_net.node_id(), quick_status()).await;
@@ -179,13 +161,9 @@ async fn a_client_holds_at_most_its_share_and_gives_it_back_when_it_leaves() {
         "{refused:?}"
     );
 
-    let _ = stop.send(true);
-    for task in tasks {
-        let _ = tokio::time::timeout(DEADLINE, task).await;
-    }
     back.shutdown().await;
     honest.shutdown().await;
-    peer_net.shutdown().await;
+    served.stop().await;
 }
 
 /// `peer-blocks` (state transfer reads whole blocks) answers at most two requests of one

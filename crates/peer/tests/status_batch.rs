@@ -5,32 +5,19 @@
 //! requests with nothing changed, and admits only a few polls per caller. Every wait is
 //! on a response or an event; a deadline only marks failure.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use netsettle_net::{ChannelTrust, NetConfig, NetError, Network, NodeId};
+use netsettle_net::{NetError, Network, NodeId};
 use netsettle_peer::limits::STATUS_BATCHES_OPEN_PER_NODE_MAX;
-use netsettle_peer::net::{DeliverFrom, PeerNetConfig};
 use netsettle_protocol::limits::TX_STATUS_BATCH_IDS_MAX;
 use netsettle_protocol::{
-    ChannelConfig, Role, TX_STATUS_BATCH_SERVICE, TxId, TxStatus, TxStatusBatch,
-    TxStatusBatchRequest, ValidationCode, decode, encode,
+    TX_STATUS_BATCH_SERVICE, TxId, TxStatus, TxStatusBatch, TxStatusBatchRequest, ValidationCode,
+    decode, encode,
 };
-use netsettle_testkit::net::test_limits;
-use netsettle_testkit::peer::{chain, start_peer};
-use netsettle_testkit::{Consortium, Member};
-use tokio::sync::watch;
+use netsettle_testkit::Consortium;
+use netsettle_testkit::peer::{NetPeer, chain, member_net_config};
 
 const DEADLINE: Duration = Duration::from_secs(60);
-
-fn net_config(member: &Member, channel: &ChannelConfig, listen: &str) -> NetConfig {
-    let roles = [Role::Peer, Role::Orderer, Role::Client];
-    let trust = ChannelTrust::new(channel, &roles).expect("the config's trust loads");
-    let listen: SocketAddr = listen.parse().expect("a socket address");
-    let mut net = NetConfig::new(member.tls_identity(), trust, listen);
-    net.limits = test_limits();
-    net
-}
 
 fn never(n: u16) -> TxId {
     let [high, low] = n.to_be_bytes();
@@ -98,29 +85,16 @@ fn refused(answer: &Result<Vec<u8>, NetError>, words: &str) -> bool {
 async fn one_poll_answers_many_waits_at_the_first_commit() {
     let consortium = Consortium::new();
     let dir = tempfile::tempdir().unwrap();
-    let (peer, blocks) = start_peer(&consortium, &consortium.unicom_peer, dir.path(), false);
-    let peer_net = Network::start(net_config(
+    let served = NetPeer::start(
+        &consortium,
         &consortium.unicom_peer,
-        &consortium.config,
+        dir.path(),
+        false,
         "127.0.17.1:0",
-    ))
-    .await
-    .unwrap();
-    let (stop, shutdown) = watch::channel(false);
-    let config = PeerNetConfig {
-        msp_id: "UnicomMSP".to_owned(),
-        deliver_from: DeliverFrom::Gossip,
-        known_nodes: Vec::new(),
-    };
-    let tasks = netsettle_peer::net::spawn(
-        &peer_net.handle(),
-        &peer,
-        &config,
-        blocks.clone(),
-        &shutdown,
     )
-    .unwrap();
-    let mut client_config = net_config(
+    .await;
+    let (peer, blocks, peer_net) = (&served.peer, &served.blocks, &served.net);
+    let mut client_config = member_net_config(
         &consortium.mobile_client,
         &consortium.config,
         "127.0.17.2:0",
@@ -230,10 +204,6 @@ async fn one_poll_answers_many_waits_at_the_first_commit() {
     assert!(refused(&busy, "busy"), "{busy:?}");
     polls.abort_all();
 
-    let _ = stop.send(true);
-    for task in tasks {
-        let _ = tokio::time::timeout(DEADLINE, task).await;
-    }
     client.shutdown().await;
-    peer_net.shutdown().await;
+    served.stop().await;
 }

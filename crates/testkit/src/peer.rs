@@ -176,3 +176,79 @@ pub fn chain(consortium: &Consortium, signer: &Member, n: u64) -> Vec<Block> {
     }
     blocks
 }
+
+/// A node config for `member` on `listen` with [`crate::net::test_limits`], trusting the
+/// channel's peers, orderers and clients: what a peer serving clients, or a client of it,
+/// runs in tests.
+#[cfg(feature = "net")]
+pub fn member_net_config(
+    member: &Member,
+    channel: &netsettle_protocol::ChannelConfig,
+    listen: &str,
+) -> netsettle_net::NetConfig {
+    use netsettle_protocol::Role;
+    let roles = [Role::Peer, Role::Orderer, Role::Client];
+    let trust =
+        netsettle_net::ChannelTrust::new(channel, &roles).expect("the config's trust loads");
+    let listen: std::net::SocketAddr = listen.parse().expect("a socket address");
+    let mut net = netsettle_net::NetConfig::new(member.tls_identity(), trust, listen);
+    net.limits = crate::net::test_limits();
+    net
+}
+
+/// A peer service ([`start_peer`]) with its network side (`netsettle_peer::net`, blocks
+/// by gossip only) on a real network node: its services answer requests over SM-TLS.
+#[cfg(feature = "net")]
+pub struct NetPeer {
+    /// The peer service.
+    pub peer: PeerHandle,
+    /// Its committer's block queue.
+    pub blocks: mpsc::Sender<Block>,
+    /// Its network node.
+    pub net: netsettle_net::Network,
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<netsettle_peer::net::PeerNetTask>,
+}
+
+#[cfg(feature = "net")]
+impl NetPeer {
+    /// Starts `member`'s peer on `dir` ([`start_peer`]) and serves it on `listen`.
+    pub async fn start(
+        consortium: &Consortium,
+        member: &Member,
+        dir: &Path,
+        with_kv: bool,
+        listen: &str,
+    ) -> NetPeer {
+        let (peer, blocks) = start_peer(consortium, member, dir, with_kv);
+        let net =
+            netsettle_net::Network::start(member_net_config(member, &consortium.config, listen))
+                .await
+                .expect("the network starts");
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        let config = netsettle_peer::net::PeerNetConfig {
+            msp_id: member.msp_id.clone(),
+            deliver_from: netsettle_peer::net::DeliverFrom::Gossip,
+            known_nodes: Vec::new(),
+        };
+        let tasks =
+            netsettle_peer::net::spawn(&net.handle(), &peer, &config, blocks.clone(), &shutdown)
+                .expect("the peer's network side starts");
+        NetPeer {
+            peer,
+            blocks,
+            net,
+            stop,
+            tasks,
+        }
+    }
+
+    /// Stops the network side (each task given a minute at most) and the node.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(60), task).await;
+        }
+        self.net.shutdown().await;
+    }
+}
