@@ -13,14 +13,15 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use netsettle_client::{ClientError, Endpoint, Gateway, GatewayConfig, Signer};
-use netsettle_net::{ChannelTrust, InboundRequest, NetConfig, Network};
+use netsettle_client::{ClientError, Signer};
+use netsettle_net::{InboundRequest, Network};
 use netsettle_protocol::limits::ENDORSE_ALONE_STATUS;
 use netsettle_protocol::{
     ContractId, ENDORSE_BATCH_SERVICE, ENDORSE_SERVICE, EndorseBatch, EndorseBatchReply,
     EndorseReply, Role, SignedProposal, decode, encode,
 };
 use netsettle_testkit::Consortium;
+use netsettle_testkit::sdk::{gateway_to_peer, stand_in};
 
 /// Marks failure only: every request is answered as soon as the rule below allows.
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -88,13 +89,7 @@ async fn stand_in_peer(
     consortium: &Consortium,
     short_batches: bool,
 ) -> (Network, Arc<Mutex<Seen>>) {
-    let trust = ChannelTrust::new(&consortium.config, &[Role::Client]).unwrap();
-    let config = NetConfig::new(
-        consortium.unicom_peer.tls_identity(),
-        trust,
-        "127.0.0.1:0".parse().unwrap(),
-    );
-    let network = Network::start(config).await.unwrap();
+    let network = stand_in(&consortium.unicom_peer, &consortium.config, &[Role::Client]).await;
     let seen = Arc::new(Mutex::new(Seen::default()));
     let (requests, mut arrivals) = tokio::sync::mpsc::channel::<InboundRequest>(256);
     for service in [ENDORSE_SERVICE, ENDORSE_BATCH_SERVICE] {
@@ -142,27 +137,14 @@ async fn endorse_all(
     consortium: &Consortium,
     peer: &Network,
 ) -> Vec<(String, Result<(), ClientError>)> {
-    let trust = ChannelTrust::new(&consortium.config, &[Role::Peer, Role::Orderer]).unwrap();
-    let mut net = NetConfig::new(
-        consortium.unicom_client.tls_identity(),
-        trust,
-        "127.0.0.1:0".parse().unwrap(),
-    );
-    net.known_peers.push((peer.node_id(), peer.listen_addr()));
-    let endpoint = Endpoint {
-        msp_id: consortium.unicom_peer.msp_id.clone(),
-        node_id: peer.node_id(),
-    };
-    let gateway = Arc::new(
-        Gateway::connect(GatewayConfig {
-            net,
-            channel: consortium.config.channel.clone(),
-            peers: vec![endpoint.clone()],
-            orderers: Vec::new(),
-        })
-        .await
-        .unwrap(),
-    );
+    let (gateway, endpoint) = gateway_to_peer(
+        consortium,
+        &consortium.unicom_client,
+        peer,
+        &consortium.unicom_peer,
+    )
+    .await;
+    let gateway = Arc::new(gateway);
     let signer = Signer::new(
         consortium.unicom_client.key.clone(),
         consortium.unicom_client.identity(),

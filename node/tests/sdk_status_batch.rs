@@ -12,13 +12,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use netsettle_client::{ClientError, Endpoint, Gateway, GatewayConfig};
-use netsettle_net::{ChannelTrust, InboundRequest, NetConfig, Network};
+use netsettle_client::{ClientError, Endpoint, Gateway};
+use netsettle_net::{InboundRequest, Network};
 use netsettle_protocol::{
     Role, TX_STATUS_BATCH_SERVICE, TxId, TxStatus, TxStatusBatch, TxStatusBatchRequest,
     ValidationCode, decode, encode,
 };
 use netsettle_testkit::Consortium;
+use netsettle_testkit::sdk::{gateway_to_peer, stand_in};
 
 /// Marks failure only: every poll is answered as soon as the rule below allows.
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -84,13 +85,7 @@ async fn stand_in_peer(
     consortium: &Consortium,
     behaviour: Behaviour,
 ) -> (Network, Arc<Mutex<Seen>>) {
-    let trust = ChannelTrust::new(&consortium.config, &[Role::Client]).unwrap();
-    let config = NetConfig::new(
-        consortium.unicom_peer.tls_identity(),
-        trust,
-        "127.0.0.1:0".parse().unwrap(),
-    );
-    let network = Network::start(config).await.unwrap();
+    let network = stand_in(&consortium.unicom_peer, &consortium.config, &[Role::Client]).await;
     let mut polls = network
         .handle()
         .serve(TX_STATUS_BATCH_SERVICE, &[Role::Client])
@@ -139,26 +134,13 @@ async fn stand_in_peer(
 }
 
 async fn gateway_to(consortium: &Consortium, peer: &Network) -> (Gateway, Endpoint) {
-    let trust = ChannelTrust::new(&consortium.config, &[Role::Peer, Role::Orderer]).unwrap();
-    let mut net = NetConfig::new(
-        consortium.unicom_client.tls_identity(),
-        trust,
-        "127.0.0.1:0".parse().unwrap(),
-    );
-    net.known_peers.push((peer.node_id(), peer.listen_addr()));
-    let endpoint = Endpoint {
-        msp_id: consortium.unicom_peer.msp_id.clone(),
-        node_id: peer.node_id(),
-    };
-    let gateway = Gateway::connect(GatewayConfig {
-        net,
-        channel: consortium.config.channel.clone(),
-        peers: vec![endpoint.clone()],
-        orderers: Vec::new(),
-    })
+    gateway_to_peer(
+        consortium,
+        &consortium.unicom_client,
+        peer,
+        &consortium.unicom_peer,
+    )
     .await
-    .unwrap();
-    (gateway, endpoint)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
