@@ -50,14 +50,14 @@ use crate::limits::{
 
 /// How the network refuses a request for a service the node does not serve (the text of
 /// `netsettle-net`'s refusal): a node built before batches.
-const NO_SERVICE_REFUSAL: &str = "no service";
+pub(crate) const NO_SERVICE_REFUSAL: &str = "no service";
 /// Bytes a batch encoding adds: the version byte and the item count.
 const BATCH_HEADER_BYTES: usize = 1 + 8;
 /// Bytes a batch encoding adds per item: its length prefix.
 const ITEM_PREFIX_BYTES: usize = 8;
-/// Lanes one send starts at most: a second is needed only when the lane it found retired
-/// (idle) just before the item reached its queue.
-const LANE_STARTS_MAX: usize = 2;
+/// Lanes one send (or commit wait) starts at most: a second is needed only when the lane
+/// it found retired (idle) just before the item reached its queue.
+pub(crate) const LANE_STARTS_MAX: usize = 2;
 
 /// One kind of request a [`Coalescer`] batches: its two services, how its batches are
 /// encoded and its answers decoded, and its limits.
@@ -503,6 +503,6 @@ fn answer_all<A>(replies: Vec<oneshot::Sender<Outcome<A>>>, failure: &Failure) {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }

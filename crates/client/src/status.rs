@@ -23,7 +23,7 @@
 //! [`LANE_IDLE`] with nothing to wait for, or once the gateway is dropped.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
@@ -37,16 +37,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::ClientError;
+use crate::coalesce::{LANE_STARTS_MAX, NO_SERVICE_REFUSAL, lock};
 use crate::limits::{
     LANE_IDLE, STATUS_POLLS_IN_FLIGHT_MAX, STATUS_QUEUE_MAX, STATUS_REQUESTS_MAX, STATUS_WAIT,
     STATUS_WAITING_MAX,
 };
-
-/// How the network refuses a request for a service the node does not serve.
-const NO_SERVICE_REFUSAL: &str = "no service";
-/// Lanes one wait starts at most: a second is needed only when the lane it found retired
-/// (idle) just before the wait reached its queue.
-const LANE_STARTS_MAX: usize = 2;
 
 /// Where a committed transaction is: its block and validation code.
 pub(crate) type Commit = (u64, ValidationCode);
@@ -316,8 +311,4 @@ async fn poll(net: NetHandle, peer: NodeId, ids: Vec<TxId>) -> Polled {
     }
     .await;
     (request.tx_ids, answer)
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -76,13 +76,6 @@ impl Message {
         }
     }
 
-    fn is(&self, message: &[u8]) -> bool {
-        match self {
-            Message::Bytes(bytes) => bytes.as_slice() == message,
-            Message::Hash(hash) => *hash == sm3(message),
-        }
-    }
-
     fn kept_bytes(&self) -> usize {
         match self {
             Message::Bytes(bytes) => bytes.len(),
@@ -153,7 +146,7 @@ impl OwnEndorsements {
                     let hash = *hash;
                     drop(entries);
                     // Hashing outside the lock: the message is large.
-                    Message::Hash(hash).is(message)
+                    hash == sm3(message)
                 }
                 None => false,
             }
